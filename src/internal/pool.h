@@ -1,0 +1,144 @@
+/*
+ * pool.h - arenas, pools and size classes (pymalloc's design).
+ *
+ * Layout (docs/design.md, "The object allocator"):
+ *
+ *   arena  1 MiB, aligned to 1 MiB, mapped from the OS; 64 pools.
+ *   pool   16 KiB, aligned to 16 KiB; a header (rcgc_pool) then blocks of
+ *          one size class.  Blocks are carved lazily (nextoffset) and
+ *          recycled through a free list (freeblock).
+ *   class  16-byte steps: 16, 32, ... 512 bytes (32 classes).
+ *
+ * Invariants (checked by rcgc_pool_validate):
+ *   P1  nalloc == blocks carved - |free list|,  0 <= nalloc <= nblocks
+ *   P2  a pool is on usedpools[szidx] iff 0 < nalloc < nblocks ... or it is
+ *       the pool being carved (nalloc < nblocks); full pools are on no list;
+ *       empty pools are on their arena's free pool list.
+ *   P3  ntracked == popcount(tracked bitmap); each set bit is a live block
+ *       whose object header has RCGC_OF_TRACKED and !RCGC_OF_FOREIGN.
+ *   P4  nyoung == number of tracked objects in the pool whose generation is
+ *       0 or 1; the pool is on the runtime's young list iff nyoung > 0.
+ *   A1  arena->nfreepools == pools never carved + empty pools on its list.
+ *   A2  usable arenas are sorted by nfreepools ascending (fullest first).
+ */
+#ifndef RCGC_POOL_H
+#define RCGC_POOL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "rcgc.h"
+
+#define RCGC_ALIGNMENT 16
+#define RCGC_ALIGN_SHIFT 4
+#define RCGC_SMALL_LIMIT 512
+#define RCGC_NCLASSES (RCGC_SMALL_LIMIT / RCGC_ALIGNMENT)   /* 32 */
+#define RCGC_ARENA_BITS 20
+#define RCGC_ARENA_SIZE ((size_t)1 << RCGC_ARENA_BITS)       /* 1 MiB */
+#define RCGC_POOL_BITS 14
+#define RCGC_POOL_SIZE ((size_t)1 << RCGC_POOL_BITS)         /* 16 KiB */
+#define RCGC_POOLS_PER_ARENA (RCGC_ARENA_SIZE / RCGC_POOL_SIZE)
+#define RCGC_POOL_BITMAP_WORDS 16                            /* 1024 bits */
+
+typedef struct rcgc_arena rcgc_arena;
+
+typedef struct rcgc_pool {
+    uint16_t nalloc;        /* live blocks */
+    uint16_t szidx;         /* size class index */
+    uint16_t nblocks;       /* capacity */
+    uint16_t ntracked;      /* bits set in tracked[] */
+    uint16_t nyoung;        /* tracked objects in generation 0 or 1 */
+    uint16_t flags;
+    uint32_t size;          /* block size in bytes */
+    uint32_t inv;           /* ceil(2^32 / size): block index by multiply */
+    uint32_t nextoffset;    /* next never-carved block */
+    uint32_t maxnextoffset; /* last carvable offset */
+    void *freeblock;        /* singly linked free blocks */
+    struct rcgc_pool *nextpool;  /* usedpools ring / arena free list */
+    struct rcgc_pool *prevpool;
+    struct rcgc_pool *young_next; /* runtime young list (nyoung > 0) */
+    struct rcgc_pool *young_prev;
+    rcgc_arena *arena;
+    rcgc_runtime *rt;
+    uint64_t tracked[RCGC_POOL_BITMAP_WORDS]; /* block i holds a tracked object */
+} rcgc_pool;
+
+#define RCGC_POOL_OVERHEAD ((sizeof(rcgc_pool) + 15u) & ~(size_t)15u)
+
+struct rcgc_arena {
+    uintptr_t base;          /* aligned to RCGC_ARENA_SIZE; 0 if unused slot */
+    unsigned nfreepools;     /* pools not in use (never carved or empty) */
+    unsigned ntotalpools;
+    unsigned ncarved;        /* pools carved so far (next = base + ncarved*POOL) */
+    rcgc_pool *freepools;    /* empty pools, singly linked via nextpool */
+    rcgc_arena *nextarena;   /* usable_arenas list (sorted) or unused list */
+    rcgc_arena *prevarena;
+    rcgc_runtime *rt;
+};
+
+/* The pool that holds p; p must be a pointer into a pool block. */
+static inline rcgc_pool *rcgc_pool_of(const void *p)
+{
+    return (rcgc_pool *)((uintptr_t)p & ~(uintptr_t)(RCGC_POOL_SIZE - 1));
+}
+
+static inline void *rcgc_pool_block(const rcgc_pool *pool, unsigned idx)
+{
+    return (char *)pool + RCGC_POOL_OVERHEAD + (size_t)idx * pool->size;
+}
+
+/* Index of the block that contains p (floor, exact for any interior
+ * pointer: docs/design.md explains the reciprocal). */
+static inline unsigned rcgc_pool_index(const rcgc_pool *pool, const void *p)
+{
+    uint64_t off = (uint64_t)((uintptr_t)p - ((uintptr_t)pool + RCGC_POOL_OVERHEAD));
+    return (unsigned)((off * pool->inv) >> 32);
+}
+
+/* Size class of a request, or -1 when too big for a pool. */
+static inline int rcgc_size_class(size_t n)
+{
+    if (n == 0)
+        n = 1;
+    if (n > RCGC_SMALL_LIMIT)
+        return -1;
+    return (int)((n - 1) >> RCGC_ALIGN_SHIFT);
+}
+
+/* Per-runtime allocator state. */
+typedef struct rcgc_pool_state {
+    rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
+    rcgc_arena *arenas;        /* array of arena descriptors */
+    unsigned maxarenas;
+    rcgc_arena *unused_arenas; /* descriptors without memory */
+    rcgc_arena *usable_arenas; /* arenas with free pools, fullest first */
+    rcgc_arena *nfp2lasta[RCGC_POOLS_PER_ARENA + 1]; /* last arena with n free pools */
+    size_t narenas_current;
+    size_t narenas_highwater;
+    size_t ntimes_arena_allocated;
+    size_t narenas_freed;
+    size_t blocks_live;
+    rcgc_pool *young;          /* pools with nyoung > 0 */
+} rcgc_pool_state;
+
+/* Allocate a block of n <= RCGC_SMALL_LIMIT bytes from the pools; NULL if no
+ * arena could be mapped (the OOM handler is the caller's job). */
+void *rcgc_pool_alloc(rcgc_runtime *rt, size_t n);
+/* Free a pool block (p must be a block start). */
+void rcgc_pool_free(rcgc_runtime *rt, void *p);
+/* Usable size of the block holding p. */
+size_t rcgc_pool_block_size(const void *p);
+/* Process-wide O(1) lookup: the arena holding p, or NULL. */
+rcgc_arena *rcgc_arena_lookup(const void *p);
+/* Release every arena of the runtime. */
+void rcgc_pool_state_fini(rcgc_runtime *rt);
+int rcgc_pool_validate(rcgc_runtime *rt, FILE *out);
+void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out);
+/* Fill a stats struct's pool part. */
+void rcgc_pool_stats(rcgc_runtime *rt, rcgc_mem_stats *st);
+
+/* Young-list maintenance (called by the object layer). */
+void rcgc_pool_young_add(rcgc_runtime *rt, rcgc_pool *pool);
+void rcgc_pool_young_remove(rcgc_runtime *rt, rcgc_pool *pool);
+
+#endif /* RCGC_POOL_H */

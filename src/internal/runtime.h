@@ -1,0 +1,276 @@
+/*
+ * runtime.h - the runtime struct and the contracts between rcgc's modules.
+ *
+ * Each module owns one part of struct rcgc_runtime:
+ *   mem.c / debughooks.c   rt->mem      (domains, hooks, fault injection)
+ *   pool.c                 rt->pool     (arenas, pools)
+ *   object.c               rt->obj      (foreign objects, deferred deallocs)
+ *   gc.c / gcmodule.c      rt->gc       (generations, stats, garbage, debug)
+ *   weakref.c              rt->weak     (object -> weak reference lists)
+ *   tracemalloc*.c         rt->trace    (opaque; NULL when never started)
+ *
+ * Names shared between files are rcgc_<module>_x and have hidden visibility
+ * (the library is built with -fvisibility=hidden; only RCGC_API is exported).
+ */
+#ifndef RCGC_RUNTIME_H
+#define RCGC_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rcgc.h"
+#include "pool.h"
+
+/* ---------------------------------------------------------------- memory */
+
+/* One domain's chain: calls go to `current`, the outermost wrapper.  Without
+ * hooks current == base.  Wrappers (debug hooks, tracemalloc) keep the
+ * allocator they wrap in their own context. */
+typedef struct rcgc_domain_state {
+    rcgc_allocator base;    /* the allocator that really hands out memory */
+    rcgc_allocator current; /* what rcgc_domain_* calls */
+    int base_is_pool;       /* base is rcgc's own pools */
+    int base_is_default;    /* base was never replaced by the user */
+    long live;              /* live blocks handed out by this domain */
+} rcgc_domain_state;
+
+typedef struct rcgc_mem_state {
+    rcgc_domain_state domains[RCGC_DOMAIN_COUNT];
+    /* Non-zero when anything sits between a call and the pools: hooks,
+     * tracing, fault injection.  The fast paths test only this. */
+    int slow;
+    int debug_hooks;         /* CPython's debug hooks installed */
+    size_t debug_pre;        /* bytes the debug hooks put before a block (16) */
+    size_t debug_post;       /* and after it (8) */
+    struct rcgc_debug_ctx *debug_ctx; /* [RCGC_DOMAIN_COUNT] */
+    long fail_countdown;     /* 0: off; n: the n-th allocation fails */
+    int fail_persistent;
+    long failures;
+    rcgc_oom_handler oom;
+    void *oom_arg;
+    /* The call site of the allocation in progress (set by the *_at API
+     * functions, read by tracemalloc); NULL file when unknown. */
+    const char *site_file;
+    int site_line;
+} rcgc_mem_state;
+
+/* Allocate through a domain's chain with fault injection and the OOM
+ * handler.  These are what every rcgc module uses for its own memory. */
+void *rcgc_mem_domain_alloc(rcgc_runtime *rt, rcgc_domain d, size_t n);
+void *rcgc_mem_domain_calloc(rcgc_runtime *rt, rcgc_domain d, size_t nelem, size_t elsize);
+void *rcgc_mem_domain_realloc(rcgc_runtime *rt, rcgc_domain d, void *p, size_t n);
+void rcgc_mem_domain_free(rcgc_runtime *rt, rcgc_domain d, void *p);
+/* Recompute rt->mem.slow after a hook is installed or removed. */
+void rcgc_mem_update_slow(rcgc_runtime *rt);
+/* Install `wrapper` as the outermost allocator of domain d; *inner receives
+ * the allocator it must call.  Used by tracemalloc.  Not counted as a user
+ * replacement (the pool fast paths stay valid). */
+void rcgc_mem_wrap(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *wrapper,
+                   rcgc_allocator *inner);
+void rcgc_mem_unwrap(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *inner);
+/* Debug hooks (debughooks.c). */
+int rcgc_debughooks_install(rcgc_runtime *rt);
+void rcgc_debughooks_fini(rcgc_runtime *rt);
+/* Call the handler and report; returns non-zero if the caller should retry. */
+int rcgc_mem_oom(rcgc_runtime *rt, rcgc_domain d, size_t n);
+/* Fault injection check: non-zero if this allocation must fail. */
+static inline int rcgc_mem_inject(rcgc_runtime *rt);
+
+/* --------------------------------------------------------------- objects */
+
+/*
+ * Objects that do not live in a pool (bigger than a pool block, or made by a
+ * user-installed OBJ allocator) carry this 32-byte prefix in front of the
+ * header; RCGC_OF_FOREIGN is set in their flags.  Tracked ones sit on their
+ * generation's list (CPython's layout), untracked ones on obj.untracked.
+ */
+typedef struct rcgc_foreign {
+    struct rcgc_foreign *prev;
+    struct rcgc_foreign *next;
+    rcgc_runtime *rt;
+    size_t size;             /* bytes allocated, prefix included */
+} rcgc_foreign;
+
+static inline rcgc_foreign *rcgc_foreign_of(const rcgc_object *o)
+{
+    return (rcgc_foreign *)((char *)o - sizeof(rcgc_foreign));
+}
+static inline rcgc_object *rcgc_foreign_obj(const rcgc_foreign *f)
+{
+    return (rcgc_object *)((char *)f + sizeof(rcgc_foreign));
+}
+
+static inline void rcgc_flist_init(rcgc_foreign *head)
+{
+    head->prev = head->next = head;
+}
+static inline void rcgc_flist_append(rcgc_foreign *head, rcgc_foreign *f)
+{
+    f->prev = head->prev;
+    f->next = head;
+    head->prev->next = f;
+    head->prev = f;
+}
+static inline void rcgc_flist_remove(rcgc_foreign *f)
+{
+    f->prev->next = f->next;
+    f->next->prev = f->prev;
+    f->prev = f->next = NULL;
+}
+
+static inline unsigned rcgc_obj_gen(const rcgc_object *o)
+{
+    return (o->flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+}
+#define RCGC_GEN_PERMANENT 3u
+
+typedef struct rcgc_obj_state {
+    rcgc_foreign untracked;  /* foreign objects not tracked */
+    /* Deferred deallocations (the "trashcan"): objects whose refcount hit
+     * zero while another deallocation was running. */
+    rcgc_object **pending;
+    size_t npending, cappending;
+    int dealloc_depth;
+    size_t live_objects;     /* objects allocated and not yet freed */
+} rcgc_obj_state;
+
+/*
+ * Tracking and generations (object.c).  These keep the pool bitmaps, pool
+ * young counts, foreign lists and the per-generation object counts
+ * consistent; the collector moves objects only through them.
+ */
+void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o);     /* into gen 0 */
+void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o);
+void rcgc_obj_set_gen(rcgc_runtime *rt, rcgc_object *o, unsigned gen);
+/* The runtime of an object (pool header or foreign prefix). */
+rcgc_runtime *rcgc_obj_runtime(const rcgc_object *o);
+
+/* Visit every tracked object whose generation is <= maxgen (maxgen 3
+ * includes the permanent generation; pass RCGC_GEN_EXACT|g for exactly g).
+ * fn may change the object's flags and generation (via rcgc_obj_set_gen) but
+ * must not free objects.  Stops and returns the first non-zero result. */
+#define RCGC_GEN_EXACT 0x100u
+typedef int (*rcgc_obj_iterfn)(rcgc_object *o, void *arg);
+int rcgc_obj_foreach_tracked(rcgc_runtime *rt, unsigned gens, rcgc_obj_iterfn fn,
+                             void *arg);
+/* Free an object's memory (after its dealloc ran).  Used by object.c and by
+ * runtime teardown. */
+void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o);
+/* Run pending deferred deallocations (called when depth returns to 0). */
+void rcgc_obj_flush_pending(rcgc_runtime *rt);
+/* The fatal report for a misused object (names it, its type and refcount,
+ * and its allocation traceback when tracing is on). */
+_Noreturn void rcgc_obj_fatal(const rcgc_object *o, const char *fmt, ...);
+
+/* -------------------------------------------------------------- collector */
+
+typedef struct rcgc_gen_state {
+    long count;       /* gen 0: net new tracked objects; others: collections
+                         of the next younger generation */
+    long threshold;
+    long nobjects;    /* tracked objects now in this generation */
+    rcgc_foreign head;/* foreign tracked objects of this generation */
+} rcgc_gen_state;
+
+typedef struct rcgc_gc_cb {
+    rcgc_gc_callback fn;
+    void *arg;
+} rcgc_gc_cb;
+
+typedef struct rcgc_gc_state {
+    rcgc_gen_state gens[3];
+    rcgc_gen_state permanent;   /* frozen objects */
+    long long_lived_total;      /* objects in gen 2 after the last full collection */
+    long long_lived_pending;    /* objects that entered gen 2 since */
+    int enabled;
+    int collecting;
+    int debug;
+    rcgc_gc_stats stats[3];
+    rcgc_list *garbage;
+    rcgc_gc_cb *callbacks;
+    size_t ncallbacks, capcallbacks;
+    int shutting_down;
+} rcgc_gc_state;
+
+/* gc.c: called by rcgc_new after the gen-0 count went up; may collect. */
+void rcgc_gc_maybe_collect(rcgc_runtime *rt);
+/* gc.c: set defaults; runtime.c calls it. */
+int rcgc_gc_state_init(rcgc_runtime *rt);
+/* gc.c: the final collections and shutdown report; runtime.c calls it. */
+void rcgc_gc_shutdown(rcgc_runtime *rt);
+void rcgc_gc_state_fini(rcgc_runtime *rt);
+
+/* ---------------------------------------------------------- weak refs */
+
+struct rcgc_weak_state;   /* weakref.c */
+/* Called at deallocation of an object with RCGC_OF_WEAKREFS: clears its weak
+ * references and runs their callbacks (CPython's PyObject_ClearWeakRefs). */
+void rcgc_weak_clear_on_dealloc(rcgc_runtime *rt, rcgc_object *o);
+void rcgc_weak_state_fini(rcgc_runtime *rt);
+
+/* --------------------------------------------------------- tracemalloc */
+
+struct rcgc_trace_state;  /* tracemalloc.c */
+/* Write the allocation traceback of the block at ptr in domain d to out, in
+ * CPython's "Memory block allocated at (most recent call first):" form;
+ * returns 0 when the block is not traced. (Weak symbol contract: always
+ * defined; prints nothing when tracing never started.) */
+int rcgc_trace_print_block(rcgc_runtime *rt, rcgc_domain d, const void *ptr, FILE *out);
+void rcgc_trace_state_fini(rcgc_runtime *rt);
+int rcgc_trace_start_from_env(rcgc_runtime *rt, int nframe);
+
+/* ---------------------------------------------------------------- runtime */
+
+struct rcgc_runtime {
+    rcgc_mem_state mem;
+    rcgc_pool_state pool;
+    rcgc_obj_state obj;
+    rcgc_gc_state gc;
+    struct rcgc_weak_state *weak;
+    struct rcgc_trace_state *trace;
+    _Atomic(uintptr_t) owner;   /* debug: the thread inside the runtime */
+    int owner_depth;
+    int freeing;                /* rcgc_runtime_free in progress */
+};
+
+static inline int rcgc_mem_inject(rcgc_runtime *rt)
+{
+    if (rt->mem.fail_countdown == 0)
+        return 0;
+    if (rt->mem.fail_countdown > 1) {
+        rt->mem.fail_countdown--;
+        return 0;
+    }
+    if (!rt->mem.fail_persistent)
+        rt->mem.fail_countdown = 0;
+    rt->mem.failures++;
+    return 1;
+}
+
+/* Fatal error: print "rcgc fatal error: <message>" and abort (through the
+ * registered fatal handler). */
+_Noreturn void rcgc_fatal(const char *fmt, ...);
+
+/* Debug-build thread ownership checks at API entry points. */
+#if RCGC_DEBUG >= 1
+void rcgc_runtime_enter(rcgc_runtime *rt);
+void rcgc_runtime_leave(rcgc_runtime *rt);
+#define RCGC_ENTER(rt) rcgc_runtime_enter(rt)
+#define RCGC_LEAVE(rt) rcgc_runtime_leave(rt)
+#else
+#define RCGC_ENTER(rt) ((void)0)
+#define RCGC_LEAVE(rt) ((void)0)
+#endif
+
+#if RCGC_DEBUG >= 2
+#define RCGC_ASSERT(c)                                                       \
+    do {                                                                     \
+        if (!(c))                                                            \
+            rcgc_fatal("%s:%d: assertion failed: %s", __FILE__, __LINE__, #c); \
+    } while (0)
+#else
+#define RCGC_ASSERT(c) ((void)0)
+#endif
+
+#endif /* RCGC_RUNTIME_H */
