@@ -154,6 +154,12 @@ rcgc_runtime *rcgc_obj_runtime(const rcgc_object *o);
 typedef int (*rcgc_obj_iterfn)(rcgc_object *o, void *arg);
 int rcgc_obj_foreach_tracked(rcgc_runtime *rt, unsigned gens, rcgc_obj_iterfn fn,
                              void *arg);
+/* The pointer the OBJ domain returned for o (o itself for pooled objects,
+ * its prefix for foreign ones): what tracemalloc traced. */
+static inline void *rcgc_obj_block(const rcgc_object *o)
+{
+    return (o->flags & RCGC_OF_FOREIGN) ? (void *)rcgc_foreign_of(o) : (void *)o;
+}
 /* Free an object's memory (after its dealloc ran).  Used by object.c and by
  * runtime teardown. */
 void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o);
