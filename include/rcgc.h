@@ -173,13 +173,18 @@ RCGC_API rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type,
 RCGC_API void rcgc_dealloc(rcgc_object *o);
 RCGC_API void rcgc_refcount_error(rcgc_object *o, const char *what);
 
+/* The type pointer a freed object's header carries until its memory is
+ * reused (debug builds check it on every incref/decref). */
+#define RCGC_FREED_TYPE ((const rcgc_type *)(uintptr_t)0xdeadbeefdeadbee0ull)
+
 /* The runtime an object belongs to (O(1)). */
 RCGC_API rcgc_runtime *rcgc_object_runtime(const rcgc_object *o);
 
 static inline rcgc_object *rcgc_incref(rcgc_object *o)
 {
 #if RCGC_DEBUG >= 1
-    if (RCGC_UNLIKELY(o->refcnt == 0 || o->refcnt == UINT32_MAX))
+    if (RCGC_UNLIKELY(o->refcnt == 0 || o->refcnt == UINT32_MAX ||
+                      o->type == RCGC_FREED_TYPE))
         rcgc_refcount_error(o, "incref");
 #endif
     o->refcnt++;
@@ -189,7 +194,8 @@ static inline rcgc_object *rcgc_incref(rcgc_object *o)
 static inline void rcgc_decref(rcgc_object *o)
 {
 #if RCGC_DEBUG >= 1
-    if (RCGC_UNLIKELY(o->refcnt == 0 || o->refcnt == UINT32_MAX))
+    if (RCGC_UNLIKELY(o->refcnt == 0 || o->refcnt == UINT32_MAX ||
+                      o->type == RCGC_FREED_TYPE))
         rcgc_refcount_error(o, "decref");
 #endif
     if (--o->refcnt == 0)

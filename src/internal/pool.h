@@ -11,15 +11,16 @@
  *
  * Invariants (checked by rcgc_pool_validate):
  *   P1  nalloc == blocks carved - |free list|,  0 <= nalloc <= nblocks
- *   P2  a pool is on usedpools[szidx] iff 0 < nalloc < nblocks ... or it is
- *       the pool being carved (nalloc < nblocks); full pools are on no list;
- *       empty pools are on their arena's free pool list.
+ *   P2  a pool is on usedpools[szidx] iff 0 < nalloc < nblocks (it has a
+ *       free or uncarved block); full pools are on no list; empty pools are
+ *       on their arena's free pool list.
  *   P3  ntracked == popcount(tracked bitmap); each set bit is a live block
  *       whose object header has RCGC_OF_TRACKED and !RCGC_OF_FOREIGN.
  *   P4  nyoung == number of tracked objects in the pool whose generation is
  *       0 or 1; the pool is on the runtime's young list iff nyoung > 0.
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
- *   A2  usable arenas are sorted by nfreepools ascending (fullest first).
+ *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
+ *       the spare; a spare arena has every pool free.
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -71,8 +72,10 @@ struct rcgc_arena {
     unsigned ntotalpools;
     unsigned ncarved;        /* pools carved so far (next = base + ncarved*POOL) */
     rcgc_pool *freepools;    /* empty pools, singly linked via nextpool */
-    rcgc_arena *nextarena;   /* usable_arenas list (sorted) or unused list */
+    rcgc_arena *nextarena;   /* bucket list: arenas with the same nfreepools */
     rcgc_arena *prevarena;
+    rcgc_arena *allnext;     /* every mapped arena of the runtime */
+    rcgc_arena *allprev;
     rcgc_runtime *rt;
 };
 
@@ -108,11 +111,13 @@ static inline int rcgc_size_class(size_t n)
 /* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
-    rcgc_arena *arenas;        /* array of arena descriptors */
-    unsigned maxarenas;
-    rcgc_arena *unused_arenas; /* descriptors without memory */
-    rcgc_arena *usable_arenas; /* arenas with free pools, fullest first */
-    rcgc_arena *nfp2lasta[RCGC_POOLS_PER_ARENA + 1]; /* last arena with n free pools */
+    /* Arenas with free pools, bucketed by their number of free pools:
+     * avail[n] lists arenas with exactly n (1..64).  New pools come from
+     * the lowest non-empty bucket: the fullest arena first, so that the
+     * emptiest arenas drain and can be returned to the OS. */
+    rcgc_arena *avail[RCGC_POOLS_PER_ARENA + 1];
+    rcgc_arena *all;           /* every mapped arena */
+    rcgc_arena *spare;         /* one entirely free arena kept mapped */
     size_t narenas_current;
     size_t narenas_highwater;
     size_t ntimes_arena_allocated;

@@ -61,6 +61,8 @@ void *rcgc_mem_domain_alloc(rcgc_runtime *rt, rcgc_domain d, size_t n);
 void *rcgc_mem_domain_calloc(rcgc_runtime *rt, rcgc_domain d, size_t nelem, size_t elsize);
 void *rcgc_mem_domain_realloc(rcgc_runtime *rt, rcgc_domain d, void *p, size_t n);
 void rcgc_mem_domain_free(rcgc_runtime *rt, rcgc_domain d, void *p);
+/* Set up the domains from a config (runtime creation). */
+int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg);
 /* Recompute rt->mem.slow after a hook is installed or removed. */
 void rcgc_mem_update_slow(rcgc_runtime *rt);
 /* Install `wrapper` as the outermost allocator of domain d; *inner receives

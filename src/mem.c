@@ -1,0 +1,411 @@
+/*
+ * mem.c - allocator domains (CPython's RAW / MEM / OBJ) and the public
+ * rcgc_mem_* calls.
+ *
+ * Every byte rcgc hands out goes through one domain chain (runtime.h):
+ *
+ *   call -> [tracemalloc wrapper] -> [debug hooks] -> base allocator
+ *
+ * The base of MEM and OBJ is rcgc's pools (pool.c), which send requests
+ * above 512 bytes to the RAW base.  When nothing is installed in front of a
+ * base (rt->mem.slow == 0) the public calls go straight to the pools: tracing,
+ * debug hooks and fault injection cost one predictable branch when off.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+#include "runtime.h"
+
+/* --------------------------------------------------- default allocators */
+
+static void *libc_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return malloc(n ? n : 1);
+}
+static void *libc_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    (void)ctx;
+    if (nelem == 0 || elsize == 0)
+        nelem = elsize = 1;
+    return calloc(nelem, elsize);
+}
+static void *libc_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return realloc(p, n ? n : 1);
+}
+static void libc_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+void rcgc_mem_get_libc_allocator(rcgc_allocator *out)
+{
+    out->ctx = NULL;
+    out->malloc = libc_malloc;
+    out->calloc = libc_calloc;
+    out->realloc = libc_realloc;
+    out->free = libc_free;
+}
+
+/* The pools as an allocator; ctx is the runtime.  Requests above the small
+ * limit go to the RAW base allocator (not its hooks: a block is wrapped by
+ * the hooks of the domain it was asked from, once). */
+static void *pool_malloc(void *ctx, size_t n)
+{
+    rcgc_runtime *rt = ctx;
+    if (n <= RCGC_SMALL_LIMIT)
+        return rcgc_pool_alloc(rt, n);
+    rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
+    return raw->malloc(raw->ctx, n);
+}
+
+static void *pool_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    if (elsize != 0 && nelem > SIZE_MAX / elsize)
+        return NULL;
+    size_t n = nelem * elsize;
+    void *p = pool_malloc(ctx, n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+static void pool_free_any(void *ctx, void *p)
+{
+    rcgc_runtime *rt = ctx;
+    if (p == NULL)
+        return;
+    if (rcgc_arena_lookup(p)) {
+        rcgc_pool_free(rt, p);
+        return;
+    }
+    rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
+    raw->free(raw->ctx, p);
+}
+
+/* Keep the block when the new size still fits its class and wastes less
+ * than a quarter of it (pymalloc's rule); otherwise move it. */
+static void *pool_realloc(void *ctx, void *p, size_t n)
+{
+    rcgc_runtime *rt = ctx;
+    if (p == NULL)
+        return pool_malloc(ctx, n);
+    if (rcgc_arena_lookup(p)) {
+        size_t size = rcgc_pool_block_size(p);
+        if (n <= size && 4 * n > 3 * size)
+            return p;
+        void *q = pool_malloc(ctx, n);
+        if (q == NULL)
+            return NULL;
+        memcpy(q, p, n < size ? n : size);
+        rcgc_pool_free(rt, p);
+        return q;
+    }
+    if (n <= RCGC_SMALL_LIMIT && n > 0) {
+        /* Shrinking a big block into a pool would lose its size; keep it
+         * big unless it shrinks a lot (then copying pays for itself). */
+        void *q = rcgc_pool_alloc(rt, n);
+        if (q != NULL) {
+            memcpy(q, p, n);
+            rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
+            raw->free(raw->ctx, p);
+            return q;
+        }
+    }
+    rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
+    return raw->realloc(raw->ctx, p, n);
+}
+
+void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
+{
+    out->ctx = rt;
+    out->malloc = pool_malloc;
+    out->calloc = pool_calloc;
+    out->realloc = pool_realloc;
+    out->free = pool_free_any;
+}
+
+/* Set up the domains from a config (NULL members mean defaults).  Called by
+ * rcgc_runtime_new before anything is allocated. */
+int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
+{
+    rcgc_mem_state *ms = &rt->mem;
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
+        rcgc_domain_state *ds = &ms->domains[d];
+        const rcgc_allocator *user = cfg ? &cfg->allocators[d] : NULL;
+        if (user && user->malloc) {
+            if (!user->calloc || !user->realloc || !user->free)
+                return RCGC_EINVAL;
+            ds->base = *user;
+            ds->base_is_pool = 0;
+            ds->base_is_default = 0;
+        } else if (d == RCGC_DOMAIN_RAW) {
+            rcgc_mem_get_libc_allocator(&ds->base);
+            ds->base_is_pool = 0;
+            ds->base_is_default = 1;
+        } else {
+            rcgc_mem_get_pool_allocator(rt, &ds->base);
+            ds->base_is_pool = 1;
+            ds->base_is_default = 1;
+        }
+        ds->current = ds->base;
+        ds->live = 0;
+    }
+    rcgc_mem_update_slow(rt);
+    return RCGC_OK;
+}
+
+void rcgc_mem_update_slow(rcgc_runtime *rt)
+{
+    rcgc_mem_state *ms = &rt->mem;
+    int slow = ms->fail_countdown != 0;
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
+        rcgc_domain_state *ds = &ms->domains[d];
+        if (ds->current.malloc != ds->base.malloc || ds->current.ctx != ds->base.ctx)
+            slow = 1;
+        if (d != RCGC_DOMAIN_RAW && !ds->base_is_pool)
+            slow = 1;
+    }
+    ms->slow = slow;
+}
+
+/* ------------------------------------------------------ the domain path */
+
+int rcgc_mem_oom(rcgc_runtime *rt, rcgc_domain d, size_t n)
+{
+    if (rt->mem.oom)
+        return rt->mem.oom(rt, d, n, rt->mem.oom_arg);
+    return 0;
+}
+
+void *rcgc_mem_domain_alloc(rcgc_runtime *rt, rcgc_domain d, size_t n)
+{
+    rcgc_domain_state *ds = &rt->mem.domains[d];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!rcgc_mem_inject(rt)) {
+            void *p = ds->current.malloc(ds->current.ctx, n);
+            if (RCGC_LIKELY(p != NULL)) {
+                ds->live++;
+                return p;
+            }
+        }
+        if (!rcgc_mem_oom(rt, d, n))
+            break;
+    }
+    return NULL;
+}
+
+void *rcgc_mem_domain_calloc(rcgc_runtime *rt, rcgc_domain d, size_t nelem, size_t elsize)
+{
+    rcgc_domain_state *ds = &rt->mem.domains[d];
+    if (elsize != 0 && nelem > SIZE_MAX / elsize)
+        return NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!rcgc_mem_inject(rt)) {
+            void *p = ds->current.calloc(ds->current.ctx, nelem, elsize);
+            if (RCGC_LIKELY(p != NULL)) {
+                ds->live++;
+                return p;
+            }
+        }
+        if (!rcgc_mem_oom(rt, d, nelem * elsize))
+            break;
+    }
+    return NULL;
+}
+
+void *rcgc_mem_domain_realloc(rcgc_runtime *rt, rcgc_domain d, void *p, size_t n)
+{
+    rcgc_domain_state *ds = &rt->mem.domains[d];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!rcgc_mem_inject(rt)) {
+            void *q = ds->current.realloc(ds->current.ctx, p, n);
+            if (RCGC_LIKELY(q != NULL)) {
+                if (p == NULL)
+                    ds->live++;
+                return q;
+            }
+        }
+        if (!rcgc_mem_oom(rt, d, n))
+            break;
+    }
+    return NULL;
+}
+
+void rcgc_mem_domain_free(rcgc_runtime *rt, rcgc_domain d, void *p)
+{
+    if (p == NULL)
+        return;
+    rcgc_domain_state *ds = &rt->mem.domains[d];
+    ds->live--;
+    ds->current.free(ds->current.ctx, p);
+}
+
+/* ------------------------------------------------------------ public API */
+
+static inline void set_site(rcgc_runtime *rt, const char *file, int line)
+{
+    rt->mem.site_file = file;
+    rt->mem.site_line = line;
+}
+
+void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)
+{
+    if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
+        void *p = rcgc_pool_alloc(rt, size);
+        if (RCGC_LIKELY(p != NULL)) {
+            rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+            return p;
+        }
+    }
+    set_site(rt, file, line);
+    void *p = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_MEM, size);
+    set_site(rt, NULL, 0);
+    return p;
+}
+
+void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize, const char *file,
+                         int line)
+{
+    set_site(rt, file, line);
+    void *p = rcgc_mem_domain_calloc(rt, RCGC_DOMAIN_MEM, nelem, elsize);
+    set_site(rt, NULL, 0);
+    return p;
+}
+
+void *rcgc_mem_realloc_at(rcgc_runtime *rt, void *ptr, size_t size, const char *file, int line)
+{
+    set_site(rt, file, line);
+    void *p = rcgc_mem_domain_realloc(rt, RCGC_DOMAIN_MEM, ptr, size);
+    set_site(rt, NULL, 0);
+    return p;
+}
+
+void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
+{
+    if (RCGC_LIKELY(!rt->mem.slow) && ptr != NULL) {
+        rt->mem.domains[RCGC_DOMAIN_MEM].live--;
+        if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+            rcgc_pool_free(rt, ptr);
+            return;
+        }
+        rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
+        raw->free(raw->ctx, ptr);
+        return;
+    }
+    rcgc_mem_domain_free(rt, RCGC_DOMAIN_MEM, ptr);
+}
+
+static int domain_ok(rcgc_domain d)
+{
+    return (unsigned)d < RCGC_DOMAIN_COUNT;
+}
+
+void *rcgc_domain_malloc_at(rcgc_runtime *rt, rcgc_domain d, size_t size, const char *file,
+                            int line)
+{
+    if (!domain_ok(d))
+        return NULL;
+    set_site(rt, file, line);
+    void *p = rcgc_mem_domain_alloc(rt, d, size);
+    set_site(rt, NULL, 0);
+    return p;
+}
+
+void *rcgc_domain_realloc_at(rcgc_runtime *rt, rcgc_domain d, void *ptr, size_t size,
+                             const char *file, int line)
+{
+    if (!domain_ok(d))
+        return NULL;
+    set_site(rt, file, line);
+    void *p = rcgc_mem_domain_realloc(rt, d, ptr, size);
+    set_site(rt, NULL, 0);
+    return p;
+}
+
+void rcgc_domain_free(rcgc_runtime *rt, rcgc_domain d, void *ptr)
+{
+    if (domain_ok(d))
+        rcgc_mem_domain_free(rt, d, ptr);
+}
+
+int rcgc_mem_set_allocator(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *a)
+{
+    if (!domain_ok(d) || a == NULL || !a->malloc || !a->calloc || !a->realloc || !a->free)
+        return RCGC_EINVAL;
+    rcgc_domain_state *ds = &rt->mem.domains[d];
+    if (ds->live != 0)
+        return RCGC_ESTATE;
+    /* Objects and pooled blocks of the other domains may depend on the RAW
+     * base (blocks above the small limit): only replace it when empty. */
+    if (d == RCGC_DOMAIN_RAW && (rt->mem.domains[RCGC_DOMAIN_MEM].live != 0 ||
+                                 rt->mem.domains[RCGC_DOMAIN_OBJ].live != 0))
+        return RCGC_ESTATE;
+    int wrapped = ds->current.malloc != ds->base.malloc || ds->current.ctx != ds->base.ctx;
+    if (wrapped)
+        return RCGC_ESTATE;   /* hooks installed: set allocators before them */
+    ds->base = *a;
+    ds->current = *a;
+    ds->base_is_pool = a->malloc == pool_malloc;
+    ds->base_is_default = ds->base_is_pool || (d == RCGC_DOMAIN_RAW && a->malloc == libc_malloc);
+    rcgc_mem_update_slow(rt);
+    return RCGC_OK;
+}
+
+void rcgc_mem_get_allocator(rcgc_runtime *rt, rcgc_domain d, rcgc_allocator *out)
+{
+    if (domain_ok(d))
+        *out = rt->mem.domains[d].current;
+}
+
+void rcgc_mem_wrap(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *wrapper,
+                   rcgc_allocator *inner)
+{
+    rcgc_domain_state *ds = &rt->mem.domains[d];
+    *inner = ds->current;
+    ds->current = *wrapper;
+    rcgc_mem_update_slow(rt);
+}
+
+void rcgc_mem_unwrap(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *inner)
+{
+    rt->mem.domains[d].current = *inner;
+    rcgc_mem_update_slow(rt);
+}
+
+void rcgc_set_oom_handler(rcgc_runtime *rt, rcgc_oom_handler fn, void *arg)
+{
+    rt->mem.oom = fn;
+    rt->mem.oom_arg = arg;
+}
+
+void rcgc_mem_fail_after(rcgc_runtime *rt, long countdown, int persistent)
+{
+    rt->mem.fail_countdown = countdown < 0 ? 0 : countdown;
+    rt->mem.fail_persistent = persistent;
+    rt->mem.failures = 0;
+    rcgc_mem_update_slow(rt);
+}
+
+long rcgc_mem_failures(const rcgc_runtime *rt)
+{
+    return rt->mem.failures;
+}
+
+int rcgc_mem_get_stats(rcgc_runtime *rt, rcgc_mem_stats *out)
+{
+    if (out == NULL || out->size < sizeof(rcgc_mem_stats))
+        return RCGC_EINVAL;
+    rcgc_pool_stats(rt, out);
+    out->raw_blocks = (size_t)rt->mem.domains[RCGC_DOMAIN_RAW].live;
+    return RCGC_OK;
+}
+
+void rcgc_mem_print_stats(rcgc_runtime *rt, FILE *out)
+{
+    rcgc_pool_print_stats(rt, out);
+}

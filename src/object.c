@@ -1,0 +1,421 @@
+/*
+ * object.c - object creation, deallocation at refcount zero, tracking and
+ * generations.
+ *
+ * Deallocation order (CPython's subtype_dealloc):
+ *   1. the PEP 442 finalizer, once per object ever; it may resurrect
+ *   2. weak references cleared, their callbacks run
+ *   3. the legacy finalizer (tp_del); it may resurrect
+ *   4. untrack; 5. clear (drop references); 6. the type's dealloc; 7. free.
+ * Nested deallocations run recursively up to RCGC_TRASH_DEPTH, then are
+ * deferred to a pending stack and run when the outermost one finishes, so
+ * dropping the head of an arbitrarily long chain uses bounded C stack (the
+ * "trashcan", docs/design.md).
+ *
+ * Tracking: a pooled tracked object has its bit set in its pool's tracked
+ * bitmap and counts in pool->nyoung while in generation 0 or 1; a foreign one
+ * sits on its generation's list.  Everything that changes tracking or
+ * generation goes through rcgc_obj_track/untrack/set_gen.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform.h"
+#include "pool.h"
+#include "runtime.h"
+
+#define RCGC_TRASH_DEPTH 64
+
+/* ------------------------------------------------------------ runtime of */
+
+rcgc_runtime *rcgc_obj_runtime(const rcgc_object *o)
+{
+    if (o->flags & RCGC_OF_FOREIGN)
+        return rcgc_foreign_of(o)->rt;
+    return rcgc_pool_of(o)->rt;
+}
+
+rcgc_runtime *rcgc_object_runtime(const rcgc_object *o)
+{
+    return rcgc_obj_runtime(o);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+void rcgc_object_dump(const rcgc_object *o, FILE *out)
+{
+    rcgc_runtime *rt = NULL;
+    if (!(o->flags & RCGC_OF_FOREIGN) && rcgc_arena_lookup(o))
+        rt = rcgc_pool_of(o)->rt;
+    else if (o->flags & RCGC_OF_FOREIGN)
+        rt = rcgc_foreign_of(o)->rt;
+    const char *name = (o->type && o->type != RCGC_FREED_TYPE) ? o->type->name : "<freed>";
+    fprintf(out, "object address  : %p\n", (const void *)o);
+    fprintf(out, "object refcount : %u\n", o->refcnt);
+    fprintf(out, "object type     : %s\n", name);
+    fprintf(out, "object flags    : 0x%x (%stracked, generation %u%s%s)\n", o->flags,
+            (o->flags & RCGC_OF_TRACKED) ? "" : "not ", rcgc_obj_gen(o),
+            (o->flags & RCGC_OF_FINALIZED) ? ", finalized" : "",
+            (o->flags & RCGC_OF_FOREIGN) ? ", foreign" : "");
+    if (rt != NULL)
+        rcgc_trace_print_block(rt, RCGC_DOMAIN_OBJ, rcgc_obj_block(o), out);
+    fflush(out);
+}
+
+_Noreturn void rcgc_obj_fatal(const rcgc_object *o, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "rcgc: %s\n", msg);
+    rcgc_object_dump(o, stderr);
+    rcgc_fatal("%s", msg);
+}
+
+void rcgc_refcount_error(rcgc_object *o, const char *what)
+{
+    if (o->type == RCGC_FREED_TYPE)
+        rcgc_obj_fatal(o, "%s of a freed object %p", what, (void *)o);
+    if (o->refcnt == 0)
+        rcgc_obj_fatal(o, "%s of object %p (%s) with refcount 0: it is freed or being freed",
+                       what, (void *)o, o->type->name);
+    rcgc_obj_fatal(o, "%s of object %p: refcount %u is invalid (freed memory or overflow)",
+                   what, (void *)o, o->refcnt);
+}
+
+/* ------------------------------------------------------------- tracking */
+
+static inline void pool_bit(rcgc_pool *pool, const rcgc_object *o, int set)
+{
+    unsigned i = rcgc_pool_index(pool, o);
+    uint64_t bit = (uint64_t)1 << (i & 63);
+    if (set)
+        pool->tracked[i >> 6] |= bit;
+    else
+        pool->tracked[i >> 6] &= ~bit;
+}
+
+static inline rcgc_gen_state *gen_state(rcgc_runtime *rt, unsigned gen)
+{
+    return gen == RCGC_GEN_PERMANENT ? &rt->gc.permanent : &rt->gc.gens[gen];
+}
+
+void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ASSERT(!(o->flags & RCGC_OF_TRACKED));
+    o->flags = (o->flags & ~RCGC_OF_GEN_MASK) | RCGC_OF_TRACKED;
+    rt->gc.gens[0].nobjects++;
+    if (o->flags & RCGC_OF_FOREIGN) {
+        rcgc_foreign *f = rcgc_foreign_of(o);
+        rcgc_flist_remove(f);
+        rcgc_flist_append(&rt->gc.gens[0].head, f);
+        return;
+    }
+    rcgc_pool *pool = rcgc_pool_of(o);
+    pool_bit(pool, o, 1);
+    pool->ntracked++;
+    if (pool->nyoung++ == 0)
+        rcgc_pool_young_add(rt, pool);
+}
+
+void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
+    unsigned gen = rcgc_obj_gen(o);
+    o->flags &= ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK);
+    gen_state(rt, gen)->nobjects--;
+    if (o->flags & RCGC_OF_FOREIGN) {
+        rcgc_foreign *f = rcgc_foreign_of(o);
+        rcgc_flist_remove(f);
+        rcgc_flist_append(&rt->obj.untracked, f);
+        return;
+    }
+    rcgc_pool *pool = rcgc_pool_of(o);
+    pool_bit(pool, o, 0);
+    pool->ntracked--;
+    if (gen < 2 && --pool->nyoung == 0)
+        rcgc_pool_young_remove(rt, pool);
+}
+
+void rcgc_obj_set_gen(rcgc_runtime *rt, rcgc_object *o, unsigned gen)
+{
+    RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
+    unsigned old = rcgc_obj_gen(o);
+    if (old == gen)
+        return;
+    o->flags = (o->flags & ~RCGC_OF_GEN_MASK) | (gen << RCGC_OF_GEN_SHIFT);
+    gen_state(rt, old)->nobjects--;
+    rcgc_gen_state *to = gen_state(rt, gen);
+    to->nobjects++;
+    if (o->flags & RCGC_OF_FOREIGN) {
+        rcgc_foreign *f = rcgc_foreign_of(o);
+        rcgc_flist_remove(f);
+        rcgc_flist_append(&to->head, f);
+        return;
+    }
+    int was_young = old < 2, is_young = gen < 2;
+    if (was_young == is_young)
+        return;
+    rcgc_pool *pool = rcgc_pool_of(o);
+    if (is_young) {
+        if (pool->nyoung++ == 0)
+            rcgc_pool_young_add(rt, pool);
+    } else if (--pool->nyoung == 0) {
+        rcgc_pool_young_remove(rt, pool);
+    }
+}
+
+static inline int gen_selected(unsigned gen, unsigned gens)
+{
+    if (gens & RCGC_GEN_EXACT)
+        return gen == (gens & 3u);
+    return gen <= gens;
+}
+
+static int foreach_pool(rcgc_runtime *rt, rcgc_pool *pool, unsigned gens, rcgc_obj_iterfn fn,
+                        void *arg)
+{
+    size_t pre = rt->mem.debug_pre;
+    for (unsigned w = 0; w < RCGC_POOL_BITMAP_WORDS; w++) {
+        uint64_t bits = pool->tracked[w];
+        while (bits) {
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            rcgc_object *o = (rcgc_object *)((char *)rcgc_pool_block(pool, i) + pre);
+            if (gen_selected(rcgc_obj_gen(o), gens)) {
+                int rc = fn(o, arg);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+int rcgc_obj_foreach_tracked(rcgc_runtime *rt, unsigned gens, rcgc_obj_iterfn fn, void *arg)
+{
+    unsigned maxgen = (gens & RCGC_GEN_EXACT) ? (gens & 3u) : (gens > 3 ? 3 : gens);
+    int rc;
+    if (maxgen < 2) {
+        rcgc_pool *next;
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = next) {
+            next = pool->young_next;
+            if ((rc = foreach_pool(rt, pool, gens, fn, arg)) != 0)
+                return rc;
+        }
+    } else {
+        for (rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
+            for (unsigned i = 0; i < a->ncarved; i++) {
+                rcgc_pool *pool = (rcgc_pool *)(a->base + (uintptr_t)i * RCGC_POOL_SIZE);
+                if (pool->ntracked == 0)
+                    continue;
+                if ((rc = foreach_pool(rt, pool, gens, fn, arg)) != 0)
+                    return rc;
+            }
+        }
+    }
+    /* Foreign objects, oldest list first: an object moved to an older
+     * generation by fn lands on a list already visited. */
+    for (int g = 3; g >= 0; g--) {
+        if (!gen_selected((unsigned)g, gens))
+            continue;
+        rcgc_foreign *head = &gen_state(rt, (unsigned)g)->head;
+        rcgc_foreign *f = head->next, *next;
+        for (; f != head; f = next) {
+            next = f->next;
+            if ((rc = fn(rcgc_foreign_obj(f), arg)) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- creation */
+
+/* Allocate an object's memory: a pool block when the OBJ domain is rcgc's
+ * pools and the object (with any debug-hook overhead) fits a size class,
+ * otherwise a block with the foreign prefix.  NULL on failure. */
+static rcgc_object *object_alloc(rcgc_runtime *rt, size_t size)
+{
+    if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
+        void *p = rcgc_pool_alloc(rt, size);
+        if (RCGC_LIKELY(p != NULL)) {
+            rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
+            memset(p, 0, size);
+            return p;
+        }
+    }
+    rcgc_domain_state *ds = &rt->mem.domains[RCGC_DOMAIN_OBJ];
+    if (ds->base_is_pool && size + rt->mem.debug_pre + rt->mem.debug_post <= RCGC_SMALL_LIMIT) {
+        rcgc_object *o = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, size);
+        if (o != NULL)
+            memset(o, 0, size);
+        RCGC_ASSERT(o == NULL || rcgc_arena_lookup(o) != NULL);
+        return o;
+    }
+    if (size > SIZE_MAX - sizeof(rcgc_foreign))
+        return NULL;
+    size_t total = size + sizeof(rcgc_foreign);
+    rcgc_foreign *f = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, total);
+    if (f == NULL)
+        return NULL;
+    memset(f, 0, total);
+    f->rt = rt;
+    f->size = total;
+    rcgc_flist_append(&rt->obj.untracked, f);
+    rcgc_object *o = rcgc_foreign_obj(f);
+    o->flags = RCGC_OF_FOREIGN;
+    return o;
+}
+
+rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nitems,
+                             const char *file, int line)
+{
+    if (type == NULL || type->size < sizeof(rcgc_object))
+        return NULL;
+    if (type->itemsize && nitems > (SIZE_MAX - type->size) / type->itemsize)
+        return NULL;
+    size_t size = type->size + nitems * type->itemsize;
+    RCGC_ENTER(rt);
+    rt->mem.site_file = file;
+    rt->mem.site_line = line;
+    rcgc_object *o = object_alloc(rt, size);
+    rt->mem.site_file = NULL;
+    if (RCGC_UNLIKELY(o == NULL)) {
+        RCGC_LEAVE(rt);
+        return NULL;
+    }
+    o->refcnt = 1;
+    o->type = type;
+    rt->obj.live_objects++;
+    if (type->traverse != NULL) {
+        /* CPython's order: count the allocation and maybe collect before
+         * the new object is tracked. */
+        rt->gc.gens[0].count++;
+        rcgc_gc_maybe_collect(rt);
+        if (!(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH))
+            rcgc_obj_track(rt, o);
+    }
+    RCGC_LEAVE(rt);
+    return o;
+}
+
+rcgc_object *rcgc_new_at(rcgc_runtime *rt, const rcgc_type *type, const char *file, int line)
+{
+    return rcgc_new_var_at(rt, type, 0, file, line);
+}
+
+/* --------------------------------------------------------- deallocation */
+
+void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
+{
+    rt->obj.live_objects--;
+    if (o->flags & RCGC_OF_FOREIGN) {
+        rcgc_foreign *f = rcgc_foreign_of(o);
+        rcgc_flist_remove(f);
+        o->type = RCGC_FREED_TYPE;
+        rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, f);
+        return;
+    }
+    o->type = RCGC_FREED_TYPE;
+    if (RCGC_LIKELY(!rt->mem.slow)) {
+        rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
+        rcgc_pool_free(rt, o);
+        return;
+    }
+    rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, o);
+}
+
+/* Call a finalizer with a temporary reference; returns non-zero if the
+ * object was resurrected (someone kept a new reference). */
+static int call_finalizer(rcgc_object *o, void (*fn)(rcgc_object *))
+{
+    o->refcnt = 1;
+    fn(o);
+    if (--o->refcnt != 0)
+        return 1;
+    return 0;
+}
+
+static void dealloc_one(rcgc_runtime *rt, rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
+    if (t->finalize && !(o->flags & RCGC_OF_FINALIZED)) {
+        o->flags |= RCGC_OF_FINALIZED;
+        if (call_finalizer(o, t->finalize))
+            return;
+    }
+    if (o->flags & RCGC_OF_WEAKREFS) {
+        o->refcnt = 1;   /* callbacks must not see a zero refcount */
+        rcgc_weak_clear_on_dealloc(rt, o);
+        if (--o->refcnt != 0)
+            return;
+    }
+    if (t->legacy_del && call_finalizer(o, t->legacy_del))
+        return;
+    if (o->flags & RCGC_OF_TRACKED)
+        rcgc_obj_untrack(rt, o);
+    if (t->traverse && rt->gc.gens[0].count > 0)
+        rt->gc.gens[0].count--;
+    o->flags |= RCGC_OF_DYING;
+    if (t->clear)
+        t->clear(o);
+    if (t->dealloc)
+        t->dealloc(o);
+    rcgc_obj_free_memory(rt, o);
+}
+
+static int pending_push(rcgc_runtime *rt, rcgc_object *o)
+{
+    rcgc_obj_state *os = &rt->obj;
+    if (os->npending == os->cappending) {
+        size_t cap = os->cappending ? os->cappending * 2 : 256;
+        rcgc_object **p = rcgc_mem_domain_realloc(rt, RCGC_DOMAIN_RAW, os->pending,
+                                                  cap * sizeof *p);
+        if (p == NULL)
+            return 0;
+        os->pending = p;
+        os->cappending = cap;
+    }
+    os->pending[os->npending++] = o;
+    return 1;
+}
+
+void rcgc_obj_flush_pending(rcgc_runtime *rt)
+{
+    rcgc_obj_state *os = &rt->obj;
+    while (os->npending > 0) {
+        rcgc_object *o = os->pending[--os->npending];
+        os->dealloc_depth++;
+        dealloc_one(rt, o);
+        os->dealloc_depth--;
+    }
+}
+
+void rcgc_dealloc(rcgc_object *o)
+{
+    rcgc_runtime *rt = rcgc_obj_runtime(o);
+    rcgc_obj_state *os = &rt->obj;
+    if (os->dealloc_depth >= RCGC_TRASH_DEPTH && pending_push(rt, o))
+        return;
+    RCGC_ENTER(rt);
+    os->dealloc_depth++;
+    dealloc_one(rt, o);
+    os->dealloc_depth--;
+    if (os->dealloc_depth == 0 && os->npending > 0)
+        rcgc_obj_flush_pending(rt);
+    RCGC_LEAVE(rt);
+}
+
+/* ----------------------------------------------------------------- sizes */
+
+size_t rcgc_getsizeof(const rcgc_object *o)
+{
+    if (o->flags & RCGC_OF_FOREIGN)
+        return rcgc_foreign_of(o)->size;
+    rcgc_pool *pool = rcgc_pool_of(o);
+    return pool->size - pool->rt->mem.debug_pre - pool->rt->mem.debug_post;
+}

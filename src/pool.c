@@ -1,0 +1,553 @@
+/*
+ * pool.c - the small-block allocator: arenas, pools, size classes.
+ *
+ * pymalloc's design (docs/design.md, "The object allocator"): 16-byte size
+ * classes up to 512 B; 16 KiB pools carved lazily inside 1 MiB arenas mapped
+ * from the OS; new pools come from the fullest arena so that the emptiest
+ * arenas drain and are returned to the OS (one entirely free arena is kept to
+ * avoid thrashing); a process-wide radix map answers "is this pointer in an
+ * rcgc arena?" in O(1).  The invariants are listed in pool.h and checked by
+ * rcgc_pool_validate().
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "platform.h"
+#include "pool.h"
+#include "runtime.h"
+
+/* ------------------------------------------------------------ arena map */
+
+/* Two-level radix map from (address >> 20) to the arena descriptor, over a
+ * 48-bit address space: 14 bits pick a leaf, 14 bits an entry.  Leaves are
+ * mapped on demand and never freed; readers take no lock. */
+#define MAP_BITS 14
+#define MAP_LEN ((size_t)1 << MAP_BITS)
+#define ADDRESS_BITS 48
+
+typedef _Atomic(rcgc_arena *) map_entry;
+static _Atomic(map_entry *) arena_map[MAP_LEN];
+static pthread_mutex_t arena_map_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int arena_map_set(uintptr_t base, rcgc_arena *a)
+{
+    uintptr_t i = base >> RCGC_ARENA_BITS;
+    size_t top = (size_t)(i >> MAP_BITS), bot = (size_t)(i & (MAP_LEN - 1));
+    if ((base >> ADDRESS_BITS) != 0)
+        return -1;
+    map_entry *leaf = atomic_load_explicit(&arena_map[top], memory_order_acquire);
+    if (leaf == NULL) {
+        pthread_mutex_lock(&arena_map_lock);
+        leaf = atomic_load_explicit(&arena_map[top], memory_order_acquire);
+        if (leaf == NULL) {
+            leaf = rcgc_os_map(MAP_LEN * sizeof(map_entry));
+            if (leaf != NULL)
+                atomic_store_explicit(&arena_map[top], leaf, memory_order_release);
+        }
+        pthread_mutex_unlock(&arena_map_lock);
+        if (leaf == NULL)
+            return -1;
+    }
+    atomic_store_explicit(&leaf[bot], a, memory_order_release);
+    return 0;
+}
+
+rcgc_arena *rcgc_arena_lookup(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if ((a >> ADDRESS_BITS) != 0)
+        return NULL;
+    uintptr_t i = a >> RCGC_ARENA_BITS;
+    map_entry *leaf = atomic_load_explicit(&arena_map[i >> MAP_BITS], memory_order_acquire);
+    if (leaf == NULL)
+        return NULL;
+    return atomic_load_explicit(&leaf[i & (MAP_LEN - 1)], memory_order_acquire);
+}
+
+int rcgc_mem_is_pool_address(const void *p)
+{
+    return rcgc_arena_lookup(p) != NULL;
+}
+
+/* --------------------------------------------------------------- arenas */
+
+static void avail_push(rcgc_pool_state *ps, rcgc_arena *a)
+{
+    rcgc_arena **head = &ps->avail[a->nfreepools];
+    a->prevarena = NULL;
+    a->nextarena = *head;
+    if (*head)
+        (*head)->prevarena = a;
+    *head = a;
+}
+
+static void avail_unlink(rcgc_pool_state *ps, rcgc_arena *a, unsigned bucket)
+{
+    if (a->prevarena)
+        a->prevarena->nextarena = a->nextarena;
+    else
+        ps->avail[bucket] = a->nextarena;
+    if (a->nextarena)
+        a->nextarena->prevarena = a->prevarena;
+    a->nextarena = a->prevarena = NULL;
+}
+
+/* Map a new arena and describe it.  NULL on failure (nothing changed). */
+static rcgc_arena *arena_new(rcgc_runtime *rt)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    if (rcgc_mem_inject(rt))
+        return NULL;
+    rcgc_arena *a = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW, sizeof *a);
+    if (a == NULL)
+        return NULL;
+    void *mem = rcgc_os_map_aligned(RCGC_ARENA_SIZE, RCGC_ARENA_SIZE);
+    if (mem == NULL) {
+        rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, a);
+        return NULL;
+    }
+    memset(a, 0, sizeof *a);
+    a->base = (uintptr_t)mem;
+    a->ntotalpools = a->nfreepools = (unsigned)RCGC_POOLS_PER_ARENA;
+    a->rt = rt;
+    if (arena_map_set(a->base, a) != 0) {
+        rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
+        rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, a);
+        return NULL;
+    }
+    a->allnext = ps->all;
+    if (ps->all)
+        ps->all->allprev = a;
+    ps->all = a;
+    ps->narenas_current++;
+    ps->ntimes_arena_allocated++;
+    if (ps->narenas_current > ps->narenas_highwater)
+        ps->narenas_highwater = ps->narenas_current;
+    return a;
+}
+
+static void arena_release(rcgc_runtime *rt, rcgc_arena *a)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    arena_map_set(a->base, NULL);
+    if (a->allprev)
+        a->allprev->allnext = a->allnext;
+    else
+        ps->all = a->allnext;
+    if (a->allnext)
+        a->allnext->allprev = a->allprev;
+    rcgc_os_unmap((void *)a->base, RCGC_ARENA_SIZE);
+    rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, a);
+    ps->narenas_current--;
+    ps->narenas_freed++;
+}
+
+/* ---------------------------------------------------------------- pools */
+
+static void usedpools_push(rcgc_pool_state *ps, rcgc_pool *pool)
+{
+    rcgc_pool **head = &ps->usedpools[pool->szidx];
+    pool->prevpool = NULL;
+    pool->nextpool = *head;
+    if (*head)
+        (*head)->prevpool = pool;
+    *head = pool;
+}
+
+static void usedpools_unlink(rcgc_pool_state *ps, rcgc_pool *pool)
+{
+    if (pool->prevpool)
+        pool->prevpool->nextpool = pool->nextpool;
+    else
+        ps->usedpools[pool->szidx] = pool->nextpool;
+    if (pool->nextpool)
+        pool->nextpool->prevpool = pool->prevpool;
+    pool->nextpool = pool->prevpool = NULL;
+}
+
+/* Take a free pool from the fullest arena with one (mapping an arena if
+ * none has).  NULL when the OS refuses memory. */
+static rcgc_pool *pool_acquire(rcgc_runtime *rt)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    rcgc_arena *a = NULL;
+    for (unsigned n = 1; n <= RCGC_POOLS_PER_ARENA; n++) {
+        if (ps->avail[n]) {
+            a = ps->avail[n];
+            break;
+        }
+    }
+    if (a == NULL) {
+        if (ps->spare) {
+            a = ps->spare;
+            ps->spare = NULL;
+        } else {
+            a = arena_new(rt);
+            if (a == NULL)
+                return NULL;
+        }
+    } else {
+        avail_unlink(ps, a, a->nfreepools);
+    }
+
+    rcgc_pool *pool;
+    if (a->freepools) {
+        pool = a->freepools;
+        a->freepools = pool->nextpool;
+    } else {
+        pool = (rcgc_pool *)(a->base + (uintptr_t)a->ncarved * RCGC_POOL_SIZE);
+        a->ncarved++;
+    }
+    a->nfreepools--;
+    if (a->nfreepools > 0)
+        avail_push(ps, a);
+    pool->arena = a;
+    pool->rt = rt;
+    return pool;
+}
+
+/* Give an empty pool back to its arena; return the arena to the OS when it
+ * is entirely free and another entirely free arena is already kept. */
+static void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    rcgc_arena *a = pool->arena;
+    unsigned old = a->nfreepools;
+    pool->szidx = UINT16_MAX;
+    pool->nextpool = a->freepools;
+    a->freepools = pool;
+    if (old > 0)
+        avail_unlink(ps, a, old);
+    a->nfreepools = old + 1;
+    if (a->nfreepools < a->ntotalpools) {
+        avail_push(ps, a);
+        return;
+    }
+    if (ps->spare == NULL) {
+        ps->spare = a;
+        return;
+    }
+    arena_release(rt, a);
+}
+
+static void pool_init(rcgc_pool *pool, unsigned szidx)
+{
+    uint32_t size = (uint32_t)((szidx + 1) << RCGC_ALIGN_SHIFT);
+    pool->nalloc = 0;
+    pool->szidx = (uint16_t)szidx;
+    pool->size = size;
+    pool->inv = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+    pool->nblocks = (uint16_t)((RCGC_POOL_SIZE - RCGC_POOL_OVERHEAD) / size);
+    pool->ntracked = 0;
+    pool->nyoung = 0;
+    pool->flags = 0;
+    pool->freeblock = (char *)pool + RCGC_POOL_OVERHEAD;
+    *(void **)pool->freeblock = NULL;
+    pool->nextoffset = (uint32_t)(RCGC_POOL_OVERHEAD + size);
+    pool->maxnextoffset = (uint32_t)(RCGC_POOL_SIZE - size);
+    pool->young_next = pool->young_prev = NULL;
+    memset(pool->tracked, 0, sizeof pool->tracked);
+}
+
+/* Allocate a block of n <= RCGC_SMALL_LIMIT bytes.  The common case takes
+ * the head of the class's free list; a pool whose free list runs dry carves
+ * its next block, and a full pool leaves the used list. */
+void *rcgc_pool_alloc(rcgc_runtime *rt, size_t n)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    unsigned szidx = (unsigned)rcgc_size_class(n);
+    rcgc_pool *pool = ps->usedpools[szidx];
+    if (RCGC_UNLIKELY(pool == NULL)) {
+        pool = pool_acquire(rt);
+        if (pool == NULL)
+            return NULL;
+        pool_init(pool, szidx);
+        usedpools_push(ps, pool);
+    }
+    void *bp = pool->freeblock;
+    void *next = *(void **)bp;
+    pool->nalloc++;
+    ps->blocks_live++;
+    if (next != NULL) {
+        pool->freeblock = next;
+        return bp;
+    }
+    if (pool->nextoffset <= pool->maxnextoffset) {
+        next = (char *)pool + pool->nextoffset;
+        pool->nextoffset += pool->size;
+        *(void **)next = NULL;
+        pool->freeblock = next;
+        return bp;
+    }
+    pool->freeblock = NULL;
+    usedpools_unlink(ps, pool);
+    return bp;
+}
+
+void rcgc_pool_free(rcgc_runtime *rt, void *p)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    rcgc_pool *pool = rcgc_pool_of(p);
+    void *last = pool->freeblock;
+    *(void **)p = last;
+    pool->freeblock = p;
+    pool->nalloc--;
+    ps->blocks_live--;
+    if (RCGC_UNLIKELY(last == NULL)) {
+        /* The pool was full: it has a free block again. */
+        if (pool->nalloc > 0) {
+            usedpools_push(ps, pool);
+            return;
+        }
+    } else if (RCGC_LIKELY(pool->nalloc > 0)) {
+        return;
+    } else {
+        usedpools_unlink(ps, pool);
+    }
+    RCGC_ASSERT(pool->ntracked == 0 && pool->nyoung == 0);
+    pool_release(rt, pool);
+}
+
+size_t rcgc_pool_block_size(const void *p)
+{
+    return rcgc_pool_of(p)->size;
+}
+
+void rcgc_pool_young_add(rcgc_runtime *rt, rcgc_pool *pool)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    pool->young_prev = NULL;
+    pool->young_next = ps->young;
+    if (ps->young)
+        ps->young->young_prev = pool;
+    ps->young = pool;
+}
+
+void rcgc_pool_young_remove(rcgc_runtime *rt, rcgc_pool *pool)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    if (pool->young_prev)
+        pool->young_prev->young_next = pool->young_next;
+    else
+        ps->young = pool->young_next;
+    if (pool->young_next)
+        pool->young_next->young_prev = pool->young_prev;
+    pool->young_next = pool->young_prev = NULL;
+}
+
+void rcgc_pool_state_fini(rcgc_runtime *rt)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    while (ps->all)
+        arena_release(rt, ps->all);
+    memset(ps, 0, sizeof *ps);
+}
+
+/* ---------------------------------------------------------- statistics */
+
+static int pool_in_use(const rcgc_arena *a, const rcgc_pool *pool)
+{
+    for (const rcgc_pool *f = a->freepools; f; f = f->nextpool)
+        if (f == pool)
+            return 0;
+    return 1;
+}
+
+void rcgc_pool_stats(rcgc_runtime *rt, rcgc_mem_stats *st)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    st->arenas_allocated_total = ps->ntimes_arena_allocated;
+    st->arenas_freed_total = ps->narenas_freed;
+    st->arenas_current = ps->narenas_current;
+    st->arenas_highwater = ps->narenas_highwater;
+    st->bytes_mapped = ps->narenas_current * RCGC_ARENA_SIZE;
+    st->pools_used = st->pools_empty = st->blocks_allocated = st->bytes_allocated = 0;
+    for (rcgc_arena *a = ps->all; a; a = a->allnext) {
+        for (unsigned i = 0; i < a->ncarved; i++) {
+            rcgc_pool *pool = (rcgc_pool *)(a->base + (uintptr_t)i * RCGC_POOL_SIZE);
+            if (!pool_in_use(a, pool)) {
+                st->pools_empty++;
+                continue;
+            }
+            st->pools_used++;
+            st->blocks_allocated += pool->nalloc;
+            st->bytes_allocated += (size_t)pool->nalloc * pool->size;
+        }
+    }
+}
+
+/* Print with thousands separators, right-aligned in `width` columns. */
+static void print_count(FILE *out, const char *label, size_t value)
+{
+    char digits[32], buf[48];
+    int n = snprintf(digits, sizeof digits, "%zu", value);
+    int j = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[j++] = ',';
+        buf[j++] = digits[i];
+    }
+    buf[j] = '\0';
+    fprintf(out, "%-35s= %20s\n", label, buf);
+}
+
+/* The layout of CPython's sys._debugmallocstats() (its obmalloc part). */
+void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    size_t numpools[RCGC_NCLASSES] = {0}, numblocks[RCGC_NCLASSES] = {0},
+           numfree[RCGC_NCLASSES] = {0};
+    size_t unused_pools = 0, header_bytes = 0, quantization = 0;
+    for (rcgc_arena *a = ps->all; a; a = a->allnext) {
+        unused_pools += a->nfreepools;
+        for (unsigned i = 0; i < a->ncarved; i++) {
+            rcgc_pool *pool = (rcgc_pool *)(a->base + (uintptr_t)i * RCGC_POOL_SIZE);
+            if (!pool_in_use(a, pool))
+                continue;
+            unsigned c = pool->szidx;
+            numpools[c]++;
+            numblocks[c] += pool->nalloc;
+            numfree[c] += (size_t)(pool->nblocks - pool->nalloc);
+            header_bytes += RCGC_POOL_OVERHEAD;
+            quantization += (RCGC_POOL_SIZE - RCGC_POOL_OVERHEAD) % pool->size;
+        }
+    }
+    fprintf(out, "Small block threshold = %d, in %d size classes.\n\n",
+            RCGC_SMALL_LIMIT, RCGC_NCLASSES);
+    fprintf(out, "class   size   num pools   blocks in use  avail blocks\n");
+    fprintf(out, "-----   ----   ---------   -------------  ------------\n");
+    size_t allocated_bytes = 0, available_bytes = 0;
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+        if (numpools[c] == 0)
+            continue;
+        size_t size = (size_t)(c + 1) << RCGC_ALIGN_SHIFT;
+        fprintf(out, "%5u %6zu %11zu %15zu %13zu\n", c, size, numpools[c],
+                numblocks[c], numfree[c]);
+        allocated_bytes += numblocks[c] * size;
+        available_bytes += numfree[c] * size;
+    }
+    fputc('\n', out);
+    print_count(out, "# arenas allocated total", ps->ntimes_arena_allocated);
+    print_count(out, "# arenas reclaimed", ps->narenas_freed);
+    print_count(out, "# arenas highwater mark", ps->narenas_highwater);
+    print_count(out, "# arenas allocated current", ps->narenas_current);
+    char label[64];
+    snprintf(label, sizeof label, "%zu arenas * %zu bytes/arena", ps->narenas_current,
+             RCGC_ARENA_SIZE);
+    print_count(out, label, ps->narenas_current * RCGC_ARENA_SIZE);
+    fputc('\n', out);
+    print_count(out, "# bytes in allocated blocks", allocated_bytes);
+    print_count(out, "# bytes in available blocks", available_bytes);
+    snprintf(label, sizeof label, "%zu unused pools * %zu bytes", unused_pools, RCGC_POOL_SIZE);
+    print_count(out, label, unused_pools * RCGC_POOL_SIZE);
+    print_count(out, "# bytes lost to pool headers", header_bytes);
+    print_count(out, "# bytes lost to quantization", quantization);
+    print_count(out, "# bytes lost to arena alignment", 0);
+    print_count(out, "Total", allocated_bytes + available_bytes + unused_pools * RCGC_POOL_SIZE +
+                                  header_bytes + quantization);
+}
+
+/* ----------------------------------------------------------- validation */
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            if (out) {                                                        \
+                fprintf(out, "rcgc_validate: " __VA_ARGS__);                  \
+                fputc('\n', out);                                             \
+            }                                                                 \
+            return RCGC_EFORMAT;                                              \
+        }                                                                     \
+    } while (0)
+
+static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
+{
+    CHECK(pool->rt == rt, "pool %p: wrong runtime", (void *)pool);
+    CHECK(pool->szidx < RCGC_NCLASSES, "pool %p: bad size class %u", (void *)pool, pool->szidx);
+    CHECK(pool->size == (uint32_t)((pool->szidx + 1u) << RCGC_ALIGN_SHIFT),
+          "pool %p: size %u does not match class %u", (void *)pool, pool->size, pool->szidx);
+    unsigned carved = (pool->nextoffset - (unsigned)RCGC_POOL_OVERHEAD) / pool->size;
+    unsigned nfree = 0;
+    for (void *b = pool->freeblock; b; b = *(void **)b) {
+        CHECK(rcgc_pool_of(b) == pool, "pool %p: free list leaves the pool", (void *)pool);
+        CHECK(++nfree <= pool->nblocks, "pool %p: free list cycles", (void *)pool);
+    }
+    /* P1 (the block at nextoffset - size is carved but may be on the list) */
+    CHECK(pool->nalloc + nfree == carved, "pool %p: nalloc %u + free %u != carved %u (P1)",
+          (void *)pool, pool->nalloc, nfree, carved);
+    /* P2 */
+    int on_used = 0;
+    for (rcgc_pool *q = rt->pool.usedpools[pool->szidx]; q; q = q->nextpool)
+        if (q == pool)
+            on_used = 1;
+    CHECK(on_used == (pool->freeblock != NULL), "pool %p: on used list %d, has free block %d (P2)",
+          (void *)pool, on_used, pool->freeblock != NULL);
+    /* P3, P4 */
+    unsigned ntracked = 0, nyoung = 0;
+    for (unsigned w = 0; w < RCGC_POOL_BITMAP_WORDS; w++) {
+        uint64_t bits = pool->tracked[w];
+        while (bits) {
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            CHECK(i < carved, "pool %p: tracked bit %u beyond carved blocks (P3)", (void *)pool, i);
+            rcgc_object *o = (rcgc_object *)((char *)rcgc_pool_block(pool, i) + rt->mem.debug_pre);
+            CHECK((o->flags & RCGC_OF_TRACKED) && !(o->flags & RCGC_OF_FOREIGN),
+                  "object %p (%s): tracked bit set but header flags 0x%x (P3)", (void *)o,
+                  o->type ? o->type->name : "?", o->flags);
+            ntracked++;
+            if (rcgc_obj_gen(o) < 2)
+                nyoung++;
+        }
+    }
+    CHECK(ntracked == pool->ntracked, "pool %p: ntracked %u, bitmap has %u (P3)", (void *)pool,
+          pool->ntracked, ntracked);
+    CHECK(nyoung == pool->nyoung, "pool %p: nyoung %u, counted %u (P4)", (void *)pool,
+          pool->nyoung, nyoung);
+    int on_young = 0;
+    for (rcgc_pool *q = rt->pool.young; q; q = q->young_next)
+        if (q == pool)
+            on_young = 1;
+    CHECK(on_young == (nyoung > 0), "pool %p: on young list %d with nyoung %u (P4)",
+          (void *)pool, on_young, nyoung);
+    return RCGC_OK;
+}
+
+int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    size_t blocks = 0, narenas = 0;
+    for (rcgc_arena *a = ps->all; a; a = a->allnext) {
+        narenas++;
+        CHECK(a->rt == rt, "arena %p: wrong runtime", (void *)a);
+        CHECK(rcgc_arena_lookup((void *)a->base) == a, "arena %p: not in the arena map", (void *)a);
+        unsigned nfree = a->ntotalpools - a->ncarved;
+        for (rcgc_pool *f = a->freepools; f; f = f->nextpool)
+            nfree++;
+        CHECK(nfree == a->nfreepools, "arena %p: nfreepools %u, counted %u (A1)", (void *)a,
+              a->nfreepools, nfree);
+        int in_bucket = 0;
+        if (a->nfreepools > 0)
+            for (rcgc_arena *b = ps->avail[a->nfreepools]; b; b = b->nextarena)
+                if (b == a)
+                    in_bucket = 1;
+        CHECK(in_bucket == (a->nfreepools > 0 && a != ps->spare),
+              "arena %p: bucket membership wrong (A2)", (void *)a);
+        CHECK(a != ps->spare || a->nfreepools == a->ntotalpools, "spare arena in use (A2)");
+        for (unsigned i = 0; i < a->ncarved; i++) {
+            rcgc_pool *pool = (rcgc_pool *)(a->base + (uintptr_t)i * RCGC_POOL_SIZE);
+            if (!pool_in_use(a, pool))
+                continue;
+            int rc = validate_pool(rt, pool, out);
+            if (rc != RCGC_OK)
+                return rc;
+            blocks += pool->nalloc;
+        }
+    }
+    CHECK(narenas == ps->narenas_current, "%zu arenas mapped, %zu counted", ps->narenas_current,
+          narenas);
+    CHECK(blocks == ps->blocks_live, "%zu live blocks counted, %zu recorded", blocks,
+          ps->blocks_live);
+    return RCGC_OK;
+}

@@ -1,0 +1,294 @@
+/*
+ * runtime.c - creating and freeing a runtime; fatal errors; thread
+ * ownership checks; the heap validator's entry point.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform.h"
+#include "pool.h"
+#include "runtime.h"
+
+/* ----------------------------------------------------------- fatal errors */
+
+static rcgc_fatal_handler fatal_handler;
+static void *fatal_arg;
+
+void rcgc_set_fatal_handler(rcgc_fatal_handler fn, void *arg)
+{
+    fatal_handler = fn;
+    fatal_arg = arg;
+}
+
+_Noreturn void rcgc_fatal(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "rcgc fatal error: %s\n", msg);
+    fflush(stderr);
+    if (fatal_handler)
+        fatal_handler(msg, fatal_arg);
+    abort();
+}
+
+const char *rcgc_strerror(int status)
+{
+    switch (status) {
+    case RCGC_OK: return "success";
+    case RCGC_ENOMEM: return "out of memory";
+    case RCGC_EINVAL: return "invalid argument";
+    case RCGC_ESTATE: return "not allowed in the current state";
+    case RCGC_EFORMAT: return "corrupt, truncated or foreign data";
+    case RCGC_EIO: return "input/output error";
+    default: return "unknown error";
+    }
+}
+
+/* ------------------------------------------------------ thread ownership */
+
+#if RCGC_DEBUG >= 1
+void rcgc_runtime_enter(rcgc_runtime *rt)
+{
+    uintptr_t self = rcgc_os_thread_id();
+    uintptr_t cur = atomic_load_explicit(&rt->owner, memory_order_acquire);
+    if (cur == self) {
+        rt->owner_depth++;
+        return;
+    }
+    uintptr_t expected = 0;
+    if (cur != 0 || !atomic_compare_exchange_strong(&rt->owner, &expected, self)) {
+        if (expected == 0)
+            expected = cur;
+        rcgc_fatal("runtime %p used by thread 0x%lx while thread 0x%lx is inside it: a runtime "
+                   "belongs to one thread at a time (hand it over with rcgc_runtime_detach / "
+                   "rcgc_runtime_attach)",
+                   (void *)rt, (unsigned long)self, (unsigned long)expected);
+    }
+    rt->owner_depth = 1;
+}
+
+void rcgc_runtime_leave(rcgc_runtime *rt)
+{
+    if (--rt->owner_depth == 0)
+        atomic_store_explicit(&rt->owner, 0, memory_order_release);
+}
+#endif
+
+void rcgc_runtime_attach(rcgc_runtime *rt)
+{
+    RCGC_ENTER(rt);
+}
+
+void rcgc_runtime_detach(rcgc_runtime *rt)
+{
+    RCGC_LEAVE(rt);
+}
+
+/* --------------------------------------------------------- configuration */
+
+typedef struct malloc_mode {
+    const char *name;
+    int libc;    /* MEM and OBJ use libc malloc instead of the pools */
+    int debug;   /* CPython's debug hooks */
+} malloc_mode;
+
+static const malloc_mode modes[] = {
+    {"pymalloc", 0, 0}, {"debug", 0, 1},         {"pymalloc_debug", 0, 1},
+    {"malloc", 1, 0},   {"malloc_debug", 1, 1},
+};
+
+static const malloc_mode *find_mode(const char *name)
+{
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(modes[i].name, name) == 0)
+            return &modes[i];
+    return NULL;
+}
+
+/* Parse RCGC_TRACEMALLOC: a frame count 1..65535; "" or unset means off.
+ * Returns -1 for a bad value. */
+static int env_frames(const char *v)
+{
+    if (v == NULL || *v == '\0')
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > 65535)
+        return -1;
+    return (int)n;
+}
+
+rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
+{
+    if (cfg != NULL && cfg->size != sizeof(rcgc_config))
+        return NULL;
+    const char *mode_name = cfg && cfg->malloc_mode ? cfg->malloc_mode : getenv("RCGC_MALLOC");
+    const malloc_mode *mode = &modes[0];
+    if (mode_name != NULL && *mode_name != '\0') {
+        mode = find_mode(mode_name);
+        if (mode == NULL) {
+            fprintf(stderr, "rcgc: RCGC_MALLOC: unknown allocator \"%s\" (expected pymalloc, "
+                            "debug, pymalloc_debug, malloc or malloc_debug)\n", mode_name);
+            return NULL;
+        }
+    }
+    int frames = cfg && cfg->tracemalloc_frames ? cfg->tracemalloc_frames
+                                                : env_frames(getenv("RCGC_TRACEMALLOC"));
+    if (frames < 0 || frames > 65535) {
+        fprintf(stderr, "rcgc: RCGC_TRACEMALLOC: the number of frames must be in 1..65535\n");
+        return NULL;
+    }
+
+    /* The runtime itself comes from the configured RAW allocator. */
+    rcgc_allocator raw;
+    if (cfg && cfg->allocators[RCGC_DOMAIN_RAW].malloc)
+        raw = cfg->allocators[RCGC_DOMAIN_RAW];
+    else
+        rcgc_mem_get_libc_allocator(&raw);
+    rcgc_runtime *rt = raw.calloc(raw.ctx, 1, sizeof *rt);
+    if (rt == NULL)
+        return NULL;
+
+    rcgc_config local;
+    if (mode->libc) {
+        memset(&local, 0, sizeof local);
+        if (cfg)
+            local = *cfg;
+        local.size = sizeof local;
+        for (int d = RCGC_DOMAIN_MEM; d <= RCGC_DOMAIN_OBJ; d++)
+            if (!local.allocators[d].malloc)
+                rcgc_mem_get_libc_allocator(&local.allocators[d]);
+        cfg = &local;
+    }
+    if (rcgc_mem_state_init(rt, cfg) != RCGC_OK) {
+        raw.free(raw.ctx, rt);
+        return NULL;
+    }
+    rcgc_flist_init(&rt->obj.untracked);
+    for (int g = 0; g < 3; g++)
+        rcgc_flist_init(&rt->gc.gens[g].head);
+    rcgc_flist_init(&rt->gc.permanent.head);
+    if (mode->debug && rcgc_debughooks_install(rt) != RCGC_OK)
+        goto fail;
+    /* Room for the trashcan's deferred deallocations, so that freeing a
+     * long chain does not need memory in the common case. */
+    rt->obj.cappending = 256;
+    rt->obj.pending = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW,
+                                            rt->obj.cappending * sizeof(rcgc_object *));
+    if (rt->obj.pending == NULL)
+        goto fail;
+    if (rcgc_gc_state_init(rt) != RCGC_OK)
+        goto fail;
+    if (cfg && cfg->gc_disabled)
+        rt->gc.enabled = 0;
+    if (frames > 0 && rcgc_trace_start_from_env(rt, frames) != RCGC_OK)
+        goto fail;
+    return rt;
+
+fail:
+    rcgc_runtime_free(rt);
+    return NULL;
+}
+
+/* Break what is left after the shutdown collection: clear every tracked
+ * object (objects the program still references are being released with
+ * the runtime), so that containers let go of what they hold and every
+ * type's dealloc runs for the objects that then die. */
+static int clear_tracked(rcgc_object *o, void *arg)
+{
+    rcgc_list *keep = arg;
+    (void)keep;
+    if (o->type->clear && !(o->flags & RCGC_OF_DYING)) {
+        o->refcnt++;
+        o->type->clear(o);
+        o->refcnt--;
+    }
+    return 0;
+}
+
+static int untrack_all(rcgc_object *o, void *arg)
+{
+    rcgc_runtime *rt = arg;
+    rcgc_obj_untrack(rt, o);
+    return 0;
+}
+
+void rcgc_runtime_free(rcgc_runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    RCGC_ENTER(rt);
+    rt->freeing = 1;
+    if (rt->obj.pending != NULL) {
+        rcgc_gc_shutdown(rt);
+        rcgc_obj_foreach_tracked(rt, 3, clear_tracked, NULL);
+        rcgc_obj_flush_pending(rt);
+    }
+    rcgc_obj_foreach_tracked(rt, 3, untrack_all, rt);
+    rcgc_gc_state_fini(rt);
+    rcgc_weak_state_fini(rt);
+    /* Foreign objects the program still holds: give their memory back. */
+    while (rt->obj.untracked.next && rt->obj.untracked.next != &rt->obj.untracked) {
+        rcgc_foreign *f = rt->obj.untracked.next;
+        rcgc_flist_remove(f);
+        rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, f);
+    }
+    rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, rt->obj.pending);
+    rt->obj.pending = NULL;
+    rcgc_pool_state_fini(rt);
+    rcgc_trace_state_fini(rt);
+    rcgc_debughooks_fini(rt);
+    RCGC_LEAVE(rt);
+    rcgc_allocator raw = rt->mem.domains[RCGC_DOMAIN_RAW].base;
+    raw.free(raw.ctx, rt);
+}
+
+typedef struct validate_ctx {
+    long n;
+    FILE *out;
+    int bad;
+} validate_ctx;
+
+/* O1: a tracked object is alive (refcount > 0, a real type with a
+ * traverse) and its generation is the one being counted. */
+static int validate_obj(rcgc_object *o, void *arg)
+{
+    validate_ctx *v = arg;
+    v->n++;
+    if (o->refcnt == 0 || o->type == NULL || o->type == RCGC_FREED_TYPE ||
+        o->type->traverse == NULL) {
+        if (v->out)
+            fprintf(v->out, "rcgc_validate: tracked object %p has refcount %u and %s (O1)\n",
+                    (void *)o, o->refcnt,
+                    o->type == RCGC_FREED_TYPE ? "a freed header" : "no traverse");
+        v->bad = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int rcgc_validate(rcgc_runtime *rt, FILE *out)
+{
+    int rc = rcgc_pool_validate(rt, out);
+    if (rc != RCGC_OK)
+        return rc;
+    /* G1: each generation's object count is what the heap holds. */
+    for (unsigned g = 0; g < 4; g++) {
+        validate_ctx v = {0, out, 0};
+        rcgc_obj_foreach_tracked(rt, RCGC_GEN_EXACT | g, validate_obj, &v);
+        if (v.bad)
+            return RCGC_EFORMAT;
+        long expect = g == 3 ? rt->gc.permanent.nobjects : rt->gc.gens[g].nobjects;
+        if (v.n != expect) {
+            if (out)
+                fprintf(out, "rcgc_validate: generation %u holds %ld objects, counted %ld (G1)\n",
+                        g, v.n, expect);
+            return RCGC_EFORMAT;
+        }
+    }
+    return RCGC_OK;
+}
