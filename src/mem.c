@@ -105,17 +105,8 @@ static void *pool_realloc(void *ctx, void *p, size_t n)
         rcgc_pool_free(rt, p);
         return q;
     }
-    if (n <= RCGC_SMALL_LIMIT && n > 0) {
-        /* Shrinking a big block into a pool would lose its size; keep it
-         * big unless it shrinks a lot (then copying pays for itself). */
-        void *q = rcgc_pool_alloc(rt, n);
-        if (q != NULL) {
-            memcpy(q, p, n);
-            rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
-            raw->free(raw->ctx, p);
-            return q;
-        }
-    }
+    /* A block of the RAW base stays there whatever its new size: only its
+     * allocator knows how big it is now. */
     rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
     return raw->realloc(raw->ctx, p, n);
 }

@@ -1,0 +1,302 @@
+/* Unit tests for objects: creation, refcounts, the deallocation order,
+ * finalizers and resurrection, the trashcan, sizes (object.c). */
+#include "testutil.h"
+#include "runtime.h"
+
+static char events[4096];
+static void log_event(const char *e)
+{
+    strcat(events, e);
+    strcat(events, ";");
+}
+
+typedef struct probe {
+    rcgc_object ob;
+    rcgc_object *ref;
+    int resurrect;
+} probe;
+
+static rcgc_object *saved;
+
+static int probe_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    probe *p = (probe *)self;
+    return p->ref ? visit(p->ref, arg) : 0;
+}
+static int probe_clear(rcgc_object *self)
+{
+    log_event("clear");
+    RCGC_CLEAR(((probe *)self)->ref);
+    return 0;
+}
+static void probe_finalize(rcgc_object *self)
+{
+    log_event("finalize");
+    if (((probe *)self)->resurrect)
+        saved = rcgc_incref(self);
+}
+static void probe_legacy(rcgc_object *self)
+{
+    (void)self;
+    log_event("legacy_del");
+}
+static void probe_dealloc(rcgc_object *self)
+{
+    (void)self;
+    log_event("dealloc");
+}
+
+static const rcgc_type probe_type = {
+    .name = "probe", .size = sizeof(probe), .traverse = probe_traverse, .clear = probe_clear,
+    .finalize = probe_finalize, .legacy_del = probe_legacy, .dealloc = probe_dealloc,
+};
+
+typedef struct leaf {
+    rcgc_object ob;
+    double x;
+} leaf;
+static const rcgc_type leaf_type = {.name = "leaf", .size = sizeof(leaf)};
+
+static rcgc_runtime *new_rt(void)
+{
+    rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = "pymalloc", .gc_disabled = 1};
+    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+    assert_non_null(rt);
+    return rt;
+}
+
+static void test_new_zeroed(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    probe *p = (probe *)rcgc_new(rt, &probe_type);
+    assert_non_null(p);
+    assert_int_equal(rcgc_refcount(&p->ob), 1);
+    assert_null(p->ref);
+    assert_int_equal(p->resurrect, 0);
+    assert_ptr_equal(p->ob.type, &probe_type);
+    assert_string_equal(rcgc_type_name(&p->ob), "probe");
+    assert_ptr_equal(rcgc_object_runtime(&p->ob), rt);
+    /* types with a traverse are tracked from birth; others never */
+    assert_true(p->ob.flags & RCGC_OF_TRACKED);
+    leaf *l = (leaf *)rcgc_new(rt, &leaf_type);
+    assert_false(l->ob.flags & RCGC_OF_TRACKED);
+    rcgc_decref(&l->ob);
+    events[0] = 0;
+    rcgc_decref(&p->ob);
+    rcgc_runtime_free(rt);
+}
+
+/* Python's seed: refcounts as references come and go. */
+static void test_refcounts(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_list *a = rcgc_list_new(rt);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(a)), 1);
+    rcgc_object *b = rcgc_incref(RCGC_OBJ(a));
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(a)), 2);
+    rcgc_decref(b);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(a)), 1);
+    rcgc_object *slot = NULL;
+    RCGC_SETREF(slot, rcgc_incref(RCGC_OBJ(a)));
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(a)), 2);
+    RCGC_CLEAR(slot);
+    assert_null(slot);
+    RCGC_CLEAR(slot); /* no-op on NULL */
+    rcgc_xdecref(NULL);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(a)), 1);
+    rcgc_decref(RCGC_OBJ(a));
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
+/* The order at refcount zero: finalize, legacy_del, clear, dealloc, and
+ * what the probe referenced dies after it has been cleared. */
+static void test_dealloc_order(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    probe *p = (probe *)rcgc_new(rt, &probe_type);
+    probe *q = (probe *)rcgc_new(rt, &probe_type);
+    p->ref = RCGC_OBJ(q);
+    events[0] = 0;
+    rcgc_decref(&p->ob);
+    assert_string_equal(events, "finalize;legacy_del;clear;finalize;legacy_del;clear;dealloc;dealloc;");
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
+/* PEP 442: a finalizer that resurrects keeps the object alive, and never
+ * runs again; the legacy finalizer does run again (tp_del semantics). */
+static void test_resurrection(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    probe *p = (probe *)rcgc_new(rt, &probe_type);
+    p->resurrect = 1;
+    events[0] = 0;
+    rcgc_decref(&p->ob);
+    assert_string_equal(events, "finalize;");
+    assert_ptr_equal(saved, &p->ob);
+    assert_int_equal(rcgc_refcount(saved), 1);
+    assert_true(rcgc_gc_is_finalized(saved));
+    assert_true(saved->flags & RCGC_OF_TRACKED);
+    events[0] = 0;
+    rcgc_object *s = saved;
+    saved = NULL;
+    rcgc_decref(s);
+    assert_string_equal(events, "legacy_del;clear;dealloc;");
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
+/* Dropping the head of a 10-million-long chain does not overflow the C
+ * stack (the trashcan), and frees every link. */
+static void test_long_chain(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+#if defined(__SANITIZE_ADDRESS__)
+    const long n = 1000000;
+#else
+    const long n = 10000000;
+#endif
+    tu_node *head = NULL;
+    for (long i = 0; i < n; i++) {
+        tu_node *x = tu_new_node(rt);
+        assert_non_null(x);
+        x->a = RCGC_OBJ(head);
+        head = x;
+    }
+    assert_int_equal(rt->obj.live_objects, (size_t)n);
+    rcgc_decref(RCGC_OBJ(head));
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_mem_stats st = {.size = sizeof st};
+    rcgc_mem_get_stats(rt, &st);
+    assert_true(st.arenas_current <= 1);
+    rcgc_runtime_free(rt);
+}
+
+typedef struct blob {
+    rcgc_object ob;
+    size_t n;
+    rcgc_object *ref;
+    unsigned char data[];
+} blob;
+static int blob_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    blob *b = (blob *)self;
+    return b->ref ? visit(b->ref, arg) : 0;
+}
+static int blob_clear(rcgc_object *self)
+{
+    RCGC_CLEAR(((blob *)self)->ref);
+    return 0;
+}
+static const rcgc_type blob_type = {.name = "blob", .size = sizeof(blob), .itemsize = 1,
+                                    .traverse = blob_traverse, .clear = blob_clear};
+
+/* Variable-size objects; the big ones are foreign (prefixed) and work the
+ * same; getsizeof reports what the object really costs. */
+static void test_var_and_sizes(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    leaf *l = (leaf *)rcgc_new(rt, &leaf_type);
+    assert_int_equal(rcgc_getsizeof(&l->ob), 32);   /* 24 B rounded to 32 */
+    blob *small = (blob *)rcgc_new_var(rt, &blob_type, 100);
+    assert_int_equal(rcgc_getsizeof(&small->ob), 144);   /* 32 + 100 -> 144 */
+    assert_false(small->ob.flags & RCGC_OF_FOREIGN);
+    blob *big = (blob *)rcgc_new_var(rt, &blob_type, 10000);
+    assert_non_null(big);
+    assert_true(big->ob.flags & RCGC_OF_FOREIGN);
+    assert_int_equal(rcgc_getsizeof(&big->ob), 32 + 10000 + 32);
+    assert_true(big->ob.flags & RCGC_OF_TRACKED);
+    assert_ptr_equal(rcgc_object_runtime(&big->ob), rt);
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(big->data[i], 0);
+    big->ref = rcgc_incref(&small->ob);
+    small->ref = rcgc_incref(&l->ob);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_decref(&small->ob);
+    rcgc_decref(&l->ob);
+    rcgc_decref(&big->ob);
+    assert_int_equal(rt->obj.live_objects, 0);
+    /* overflowing sizes are refused */
+    assert_null(rcgc_new_var(rt, &blob_type, SIZE_MAX));
+    rcgc_runtime_free(rt);
+}
+
+/* Objects made from a user-installed OBJ allocator are all foreign and
+ * behave the same. */
+static void test_libc_objects(void **state)
+{
+    (void)state;
+    rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = "malloc", .gc_disabled = 1};
+    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+    assert_non_null(rt);
+    tu_node *a = tu_new_node(rt), *b = tu_new_node(rt);
+    assert_true(a->ob.flags & RCGC_OF_FOREIGN);
+    a->a = rcgc_incref(RCGC_OBJ(b));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_decref(RCGC_OBJ(b));
+    rcgc_decref(RCGC_OBJ(a));
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
+static void decref_freed(void *arg)
+{
+    (void)arg;
+    rcgc_runtime *rt = new_rt();
+    tu_node *n = tu_new_node(rt);
+    rcgc_object *o = RCGC_OBJ(n);
+    rcgc_object *keep = RCGC_OBJ(tu_new_node(rt)); /* keeps the pool alive */
+    (void)keep;
+    rcgc_decref(o);
+    rcgc_decref(o); /* misuse */
+}
+
+static void decref_zero(void *arg)
+{
+    (void)arg;
+    rcgc_runtime *rt = new_rt();
+    leaf *l = (leaf *)rcgc_new(rt, &leaf_type);
+    l->ob.refcnt = 0; /* simulate a count gone wrong */
+    rcgc_decref(&l->ob);
+}
+
+/* Debug builds: decref of a freed object, or below zero, is fatal and the
+ * report names the object, its type and its refcount. */
+static void test_misuse_reports(void **state)
+{
+    (void)state;
+#if RCGC_DEBUG >= 1
+    int status;
+    const char *err = tu_run_child(decref_freed, NULL, &status);
+    assert_true(WIFSIGNALED(status));
+    assert_non_null(strstr(err, "rcgc fatal error: decref of a freed object 0x"));
+    assert_non_null(strstr(err, "object address  : 0x"));
+    err = tu_run_child(decref_zero, NULL, &status);
+    assert_true(WIFSIGNALED(status));
+    assert_non_null(strstr(err, "decref of object 0x"));
+    assert_non_null(strstr(err, "(leaf) with refcount 0"));
+    assert_non_null(strstr(err, "object type     : leaf"));
+    assert_non_null(strstr(err, "object refcount : 0"));
+#else
+    skip();
+#endif
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_zeroed),    cmocka_unit_test(test_refcounts),
+        cmocka_unit_test(test_dealloc_order), cmocka_unit_test(test_resurrection),
+        cmocka_unit_test(test_long_chain),    cmocka_unit_test(test_var_and_sizes),
+        cmocka_unit_test(test_libc_objects),  cmocka_unit_test(test_misuse_reports),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,276 @@
+/* Unit tests for the small-block allocator (pool.c, mem.c). */
+#include "testutil.h"
+#include "pool.h"
+#include "runtime.h"
+
+static rcgc_runtime *new_rt(void)
+{
+    rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = "pymalloc"};
+    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+    assert_non_null(rt);
+    return rt;
+}
+
+static void test_size_classes(void **state)
+{
+    (void)state;
+    assert_int_equal(rcgc_size_class(0), 0);
+    assert_int_equal(rcgc_size_class(1), 0);
+    assert_int_equal(rcgc_size_class(16), 0);
+    assert_int_equal(rcgc_size_class(17), 1);
+    assert_int_equal(rcgc_size_class(512), 31);
+    assert_int_equal(rcgc_size_class(513), -1);
+}
+
+/* Every size gets a block of its class, aligned to 16, writable in full,
+ * from a pool; the block index by reciprocal matches the address. */
+static void test_alloc_all_sizes(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    void *blocks[513];
+    for (size_t n = 0; n <= 512; n++) {
+        unsigned char *p = rcgc_mem_malloc(rt, n);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % 16, 0);
+        assert_true(rcgc_mem_is_pool_address(p));
+        rcgc_pool *pool = rcgc_pool_of(p);
+        assert_true(pool->size >= (n ? n : 1) && pool->size < (n ? n : 1) + 16);
+        assert_ptr_equal(rcgc_pool_block(pool, rcgc_pool_index(pool, p)), p);
+        /* an interior pointer maps to the same block (floor division) */
+        assert_ptr_equal(rcgc_pool_block(pool, rcgc_pool_index(pool, p + pool->size - 1)), p);
+        memset(p, 0xab, n);
+        blocks[n] = p;
+    }
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    for (size_t n = 0; n <= 512; n++)
+        rcgc_mem_free(rt, blocks[n]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+/* Bigger requests go to the RAW domain, and are not pool addresses. */
+static void test_big_blocks(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    char *p = rcgc_mem_malloc(rt, 513);
+    assert_non_null(p);
+    assert_false(rcgc_mem_is_pool_address(p));
+    memset(p, 1, 513);
+    p = rcgc_mem_realloc(rt, p, 100000);
+    assert_non_null(p);
+    assert_int_equal(p[512], 1);
+    /* shrinking keeps the content (the block stays with the RAW allocator,
+     * which alone knows its size) */
+    p = rcgc_mem_realloc(rt, p, 64);
+    assert_non_null(p);
+    assert_int_equal(p[63], 1);
+    p = rcgc_mem_realloc(rt, p, 1);
+    p = rcgc_mem_realloc(rt, p, 300);
+    assert_int_equal(p[0], 1);
+    rcgc_mem_free(rt, p);
+    int stack_var;
+    assert_false(rcgc_mem_is_pool_address(&stack_var));
+    assert_false(rcgc_mem_is_pool_address(NULL));
+    rcgc_runtime_free(rt);
+}
+
+static void test_calloc_realloc(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    unsigned char *p = rcgc_mem_malloc(rt, 40);
+    memset(p, 0xee, 40);
+    rcgc_mem_free(rt, p);
+    unsigned char *q = rcgc_mem_calloc(rt, 5, 8);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(q[i], 0);
+    /* realloc within the class keeps the block; growing moves it */
+    q[0] = 7;
+    unsigned char *r = rcgc_mem_realloc(rt, q, 48);
+    assert_ptr_equal(r, q);
+    r = rcgc_mem_realloc(rt, r, 200);
+    assert_int_equal(r[0], 7);
+    assert_null(rcgc_mem_calloc(rt, SIZE_MAX / 2, 4));
+    rcgc_mem_free(rt, r);
+    /* malloc(0) gives distinct pointers */
+    void *a = rcgc_mem_malloc(rt, 0), *b = rcgc_mem_malloc(rt, 0);
+    assert_non_null(a);
+    assert_ptr_not_equal(a, b);
+    rcgc_mem_free(rt, a);
+    rcgc_mem_free(rt, b);
+    rcgc_runtime_free(rt);
+}
+
+/* Freed memory goes back to the OS: after freeing everything only the one
+ * spare arena stays mapped. */
+static void test_arenas_returned(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    enum { N = 200000 };
+    void **ps = malloc(N * sizeof *ps);
+    for (int i = 0; i < N; i++)
+        ps[i] = rcgc_mem_malloc(rt, 64);
+    rcgc_mem_stats st = {.size = sizeof st};
+    assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
+    assert_true(st.arenas_current >= 12);
+    assert_int_equal(st.blocks_allocated, N);
+    /* free in a scattered order */
+    for (int i = 0; i < N; i += 2)
+        rcgc_mem_free(rt, ps[i]);
+    for (int i = 1; i < N; i += 2)
+        rcgc_mem_free(rt, ps[i]);
+    assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
+    assert_int_equal(st.arenas_current, 1);
+    assert_true(st.arenas_freed_total >= 11);
+    assert_int_equal(st.blocks_allocated, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    free(ps);
+    rcgc_runtime_free(rt);
+}
+
+/* New pools come from the fullest arena: after freeing most of one arena,
+ * new blocks fill the other, fuller arenas' holes first. */
+static void test_fullest_arena_first(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    enum { PER_POOL = (16384 - 256) / 512 + 1, N = 64 * 3 * 30 };
+    void **ps = calloc(N, sizeof *ps);
+    for (int i = 0; i < N; i++)
+        ps[i] = rcgc_mem_malloc(rt, 512);
+    rcgc_arena *first = rcgc_arena_lookup(ps[0]);
+    /* empty the first arena's pools but one block */
+    int kept = 0;
+    for (int i = 0; i < N; i++) {
+        if (rcgc_arena_lookup(ps[i]) == first) {
+            if (!kept) {
+                kept = 1;
+                continue;
+            }
+            rcgc_mem_free(rt, ps[i]);
+            ps[i] = NULL;
+        }
+    }
+    /* free one whole pool's worth elsewhere (in the last arena) */
+    rcgc_arena *last = rcgc_arena_lookup(ps[N - 1]);
+    assert_ptr_not_equal(first, last);
+    int freed = 0;
+    for (int i = N - 1; i >= 0 && freed < 40; i--) {
+        if (ps[i] && rcgc_arena_lookup(ps[i]) == last) {
+            rcgc_mem_free(rt, ps[i]);
+            ps[i] = NULL;
+            freed++;
+        }
+    }
+    /* a new size class needs a new pool: it must come from `last` (fewer
+     * free pools) rather than the nearly empty `first` */
+    void *q = rcgc_mem_malloc(rt, 48);
+    assert_ptr_not_equal(rcgc_arena_lookup(q), first);
+    rcgc_mem_free(rt, q);
+    for (int i = 0; i < N; i++)
+        rcgc_mem_free(rt, ps[i]);
+    free(ps);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+/* A seeded stress of random sizes, frees and reallocs, validating often. */
+static void test_stress(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    enum { SLOTS = 5000, OPS = 200000 };
+    unsigned char **p = calloc(SLOTS, sizeof *p);
+    size_t *len = calloc(SLOTS, sizeof *len);
+    uint64_t x = 42;
+    for (int op = 0; op < OPS; op++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t i = (size_t)(x % SLOTS);
+        size_t n = (size_t)((x >> 20) % 700);
+        if (p[i] == NULL) {
+            p[i] = rcgc_mem_malloc(rt, n);
+            memset(p[i], (int)(i & 0xff), n);
+            len[i] = n;
+        } else if ((x >> 40) & 1) {
+            for (size_t k = 0; k < len[i]; k++)
+                assert_int_equal(p[i][k], (unsigned char)(i & 0xff));
+            rcgc_mem_free(rt, p[i]);
+            p[i] = NULL;
+        } else {
+            p[i] = rcgc_mem_realloc(rt, p[i], n);
+            size_t keep = n < len[i] ? n : len[i];
+            for (size_t k = 0; k < keep; k++)
+                assert_int_equal(p[i][k], (unsigned char)(i & 0xff));
+            memset(p[i], (int)(i & 0xff), n);
+            len[i] = n;
+        }
+        if (op % 50000 == 0)
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    for (int i = 0; i < SLOTS; i++)
+        rcgc_mem_free(rt, p[i]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    free(p);
+    free(len);
+    rcgc_runtime_free(rt);
+}
+
+/* The report has CPython's _debugmallocstats layout. */
+static void test_print_stats(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    void *a = rcgc_mem_malloc(rt, 30), *b = rcgc_mem_malloc(rt, 500);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    rcgc_mem_print_stats(rt, f);
+    fclose(f);
+    assert_non_null(strstr(text, "Small block threshold = 512, in 32 size classes.\n\n"));
+    assert_non_null(strstr(text, "class   size   num pools   blocks in use  avail blocks\n"));
+    assert_non_null(strstr(text, "    1     32           1               1"));
+    assert_non_null(strstr(text, "   31    512           1               1"));
+    assert_non_null(strstr(text, "# arenas allocated current         =                    1\n"));
+    assert_non_null(strstr(text, "1 arenas * 1048576 bytes/arena     =            1,048,576\n"));
+    assert_non_null(strstr(text, "# bytes in allocated blocks        =                  544\n"));
+    free(text);
+    rcgc_mem_free(rt, a);
+    rcgc_mem_free(rt, b);
+    rcgc_runtime_free(rt);
+}
+
+/* The validator notices a broken invariant. */
+static void test_validate_detects(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    void *p = rcgc_mem_malloc(rt, 32);
+    rcgc_pool *pool = rcgc_pool_of(p);
+    pool->nalloc++;
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    assert_int_equal(rcgc_validate(rt, f), RCGC_EFORMAT);
+    fclose(f);
+    assert_non_null(strstr(text, "(P1)"));
+    free(text);
+    pool->nalloc--;
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
+    rcgc_mem_free(rt, p);
+    rcgc_runtime_free(rt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_size_classes),   cmocka_unit_test(test_alloc_all_sizes),
+        cmocka_unit_test(test_big_blocks),     cmocka_unit_test(test_calloc_realloc),
+        cmocka_unit_test(test_arenas_returned), cmocka_unit_test(test_fullest_arena_first),
+        cmocka_unit_test(test_stress),         cmocka_unit_test(test_print_stats),
+        cmocka_unit_test(test_validate_detects),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
