@@ -80,11 +80,13 @@ void rcgc_runtime_leave(rcgc_runtime *rt)
 
 void rcgc_runtime_attach(rcgc_runtime *rt)
 {
+    (void)rt;
     RCGC_ENTER(rt);
 }
 
 void rcgc_runtime_detach(rcgc_runtime *rt)
 {
+    (void)rt;
     RCGC_LEAVE(rt);
 }
 
