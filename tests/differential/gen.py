@@ -21,9 +21,9 @@ import sys
 MAX_HELD_NODES = 10
 
 WEIGHTS = (
-    ("new", 14), ("edge", 20), ("unedge", 4), ("weakref", 8), ("hold", 4),
-    ("deref", 6), ("refcount", 5), ("drop", 12), ("dropweak", 3),
-    ("unsave", 2), ("collect", 9), ("debug", 2), ("garbage", 3), ("stats", 2),
+    ("new", 14), ("edge", 20), ("unedge", 4), ("weakref", 8), ("hold", 6),
+    ("deref", 6), ("refcount", 5), ("drop", 12), ("dropweak", 5),
+    ("unsave", 3), ("collect", 9), ("debug", 3), ("garbage", 4), ("stats", 2),
 )
 
 
@@ -37,6 +37,7 @@ def generate(seed, n_ops, legacy=False):
     weak = []               # weak reference names the scenario holds
     edges = []              # (from, to) of held `from` nodes, with repeats
     counter = [0, 0]
+    saveall = False
     lines = ["# gen.py %d %d%s" % (seed, n_ops, " --legacy" if legacy else "")]
 
     def pick(pairs):
@@ -61,6 +62,9 @@ def generate(seed, n_ops, legacy=False):
 
     while len(lines) <= n_ops:
         weights = [(op, w) for op, w in WEIGHTS if possible(op)]
+        if saveall:
+            weights = [(op, w * 2 if op in ("garbage", "collect") else w)
+                       for op, w in weights]
         if len(held) >= MAX_HELD_NODES:
             weights = [(op, w * 3 if op == "drop" else w)
                        for op, w in weights if op != "new"]
@@ -102,7 +106,10 @@ def generate(seed, n_ops, legacy=False):
             gen = rng.choice(("", " 0", " 0", " 1", " 1", " 2"))
             lines.append("collect" + gen)
         elif op == "debug":
-            lines.append("debug saveall" if rng.random() < 0.5 else "debug none")
+            # Sticky: saveall stays on for a while, so that collections and
+            # `garbage` ops happen under it.
+            saveall = rng.random() < (0.7 if saveall else 0.6)
+            lines.append("debug saveall" if saveall else "debug none")
         else:
             lines.append(op)
     return "\n".join(lines) + "\n"
