@@ -7,8 +7,10 @@
 # instead of failing the build.  scripts/bootstrap.sh installs them all.
 include_guard(GLOBAL)
 
-set(RCGC_BENCH_OUT ${CMAKE_BINARY_DIR}/bench)
-set(RCGC_BENCH_COMMON ${CMAKE_CURRENT_LIST_DIR})
+# Cache variables: include_guard(GLOBAL) runs this file once, and plain
+# variables would then exist only in the first includer's scope.
+set(RCGC_BENCH_OUT ${CMAKE_BINARY_DIR}/bench CACHE INTERNAL "benchmark binaries")
+set(RCGC_BENCH_COMMON ${CMAKE_CURRENT_LIST_DIR} CACHE INTERNAL "bench/common")
 
 # Debian's packages first: pyenv and similar managers put other Pythons on
 # PATH, and CMake would otherwise pick their headers.
