@@ -209,7 +209,7 @@ int rcgc_obj_foreach_tracked(rcgc_runtime *rt, unsigned gens, rcgc_obj_iterfn fn
     } else {
         for (rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
             for (unsigned i = 0; i < a->ncarved; i++) {
-                rcgc_pool *pool = (rcgc_pool *)(a->base + (uintptr_t)i * RCGC_POOL_SIZE);
+                rcgc_pool *pool = rcgc_arena_pool(a, i);
                 if (pool->ntracked == 0)
                     continue;
                 if ((rc = foreach_pool(rt, pool, gens, fn, arg)) != 0)

@@ -100,21 +100,15 @@ static rcgc_arena *arena_new(rcgc_runtime *rt)
     rcgc_pool_state *ps = &rt->pool;
     if (rcgc_mem_inject(rt))
         return NULL;
-    rcgc_arena *a = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW, sizeof *a);
-    if (a == NULL)
-        return NULL;
     void *mem = rcgc_os_map_aligned(RCGC_ARENA_SIZE, RCGC_ARENA_SIZE);
-    if (mem == NULL) {
-        rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, a);
+    if (mem == NULL)
         return NULL;
-    }
-    memset(a, 0, sizeof *a);
+    rcgc_arena *a = mem;   /* zeroed by the OS */
     a->base = (uintptr_t)mem;
     a->ntotalpools = a->nfreepools = (unsigned)RCGC_POOLS_PER_ARENA;
     a->rt = rt;
     if (arena_map_set(a->base, a) != 0) {
         rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
-        rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, a);
         return NULL;
     }
     a->allnext = ps->all;
@@ -138,10 +132,9 @@ static void arena_release(rcgc_runtime *rt, rcgc_arena *a)
         ps->all = a->allnext;
     if (a->allnext)
         a->allnext->allprev = a->allprev;
-    rcgc_os_unmap((void *)a->base, RCGC_ARENA_SIZE);
-    rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, a);
     ps->narenas_current--;
     ps->narenas_freed++;
+    rcgc_os_unmap((void *)a->base, RCGC_ARENA_SIZE);
 }
 
 /* ---------------------------------------------------------------- pools */
@@ -197,7 +190,8 @@ static rcgc_pool *pool_acquire(rcgc_runtime *rt)
         pool = a->freepools;
         a->freepools = pool->nextpool;
     } else {
-        pool = (rcgc_pool *)(a->base + (uintptr_t)a->ncarved * RCGC_POOL_SIZE);
+        pool = rcgc_arena_pool(a, a->ncarved);
+        pool->mem = (char *)(a->base + (uintptr_t)(a->ncarved + 1) * RCGC_POOL_SIZE);
         a->ncarved++;
     }
     a->nfreepools--;
@@ -239,13 +233,13 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     pool->szidx = (uint16_t)szidx;
     pool->size = size;
     pool->inv = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
-    pool->nblocks = (uint16_t)((RCGC_POOL_SIZE - RCGC_POOL_OVERHEAD) / size);
+    pool->nblocks = (uint16_t)(RCGC_POOL_SIZE / size);
     pool->ntracked = 0;
     pool->nyoung = 0;
     pool->flags = 0;
-    pool->freeblock = (char *)pool + RCGC_POOL_OVERHEAD;
+    pool->freeblock = pool->mem;
     *(void **)pool->freeblock = NULL;
-    pool->nextoffset = (uint32_t)(RCGC_POOL_OVERHEAD + size);
+    pool->nextoffset = size;
     pool->maxnextoffset = (uint32_t)(RCGC_POOL_SIZE - size);
     pool->young_next = pool->young_prev = NULL;
     memset(pool->tracked, 0, sizeof pool->tracked);
@@ -275,7 +269,7 @@ void *rcgc_pool_alloc(rcgc_runtime *rt, size_t n)
         return bp;
     }
     if (pool->nextoffset <= pool->maxnextoffset) {
-        next = (char *)pool + pool->nextoffset;
+        next = pool->mem + pool->nextoffset;
         pool->nextoffset += pool->size;
         *(void **)next = NULL;
         pool->freeblock = next;
@@ -366,7 +360,7 @@ void rcgc_pool_stats(rcgc_runtime *rt, rcgc_mem_stats *st)
     st->pools_used = st->pools_empty = st->blocks_allocated = st->bytes_allocated = 0;
     for (rcgc_arena *a = ps->all; a; a = a->allnext) {
         for (unsigned i = 0; i < a->ncarved; i++) {
-            rcgc_pool *pool = (rcgc_pool *)(a->base + (uintptr_t)i * RCGC_POOL_SIZE);
+            rcgc_pool *pool = rcgc_arena_pool(a, i);
             if (!pool_in_use(a, pool)) {
                 st->pools_empty++;
                 continue;
@@ -401,17 +395,17 @@ void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
            numfree[RCGC_NCLASSES] = {0};
     size_t unused_pools = 0, header_bytes = 0, quantization = 0;
     for (rcgc_arena *a = ps->all; a; a = a->allnext) {
+        header_bytes += RCGC_POOL_SIZE;   /* the descriptor slot */
         unused_pools += a->nfreepools;
         for (unsigned i = 0; i < a->ncarved; i++) {
-            rcgc_pool *pool = (rcgc_pool *)(a->base + (uintptr_t)i * RCGC_POOL_SIZE);
+            rcgc_pool *pool = rcgc_arena_pool(a, i);
             if (!pool_in_use(a, pool))
                 continue;
             unsigned c = pool->szidx;
             numpools[c]++;
             numblocks[c] += pool->nalloc;
             numfree[c] += (size_t)(pool->nblocks - pool->nalloc);
-            header_bytes += RCGC_POOL_OVERHEAD;
-            quantization += (RCGC_POOL_SIZE - RCGC_POOL_OVERHEAD) % pool->size;
+            quantization += RCGC_POOL_SIZE % pool->size;
         }
     }
     fprintf(out, "Small block threshold = %d, in %d size classes.\n\n",
@@ -468,7 +462,7 @@ static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
     CHECK(pool->szidx < RCGC_NCLASSES, "pool %p: bad size class %u", (void *)pool, pool->szidx);
     CHECK(pool->size == (uint32_t)((pool->szidx + 1u) << RCGC_ALIGN_SHIFT),
           "pool %p: size %u does not match class %u", (void *)pool, pool->size, pool->szidx);
-    unsigned carved = (pool->nextoffset - (unsigned)RCGC_POOL_OVERHEAD) / pool->size;
+    unsigned carved = pool->nextoffset / pool->size;
     unsigned nfree = 0;
     for (void *b = pool->freeblock; b; b = *(void **)b) {
         CHECK(rcgc_pool_of(b) == pool, "pool %p: free list leaves the pool", (void *)pool);
@@ -536,7 +530,7 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
               "arena %p: bucket membership wrong (A2)", (void *)a);
         CHECK(a != ps->spare || a->nfreepools == a->ntotalpools, "spare arena in use (A2)");
         for (unsigned i = 0; i < a->ncarved; i++) {
-            rcgc_pool *pool = (rcgc_pool *)(a->base + (uintptr_t)i * RCGC_POOL_SIZE);
+            rcgc_pool *pool = rcgc_arena_pool(a, i);
             if (!pool_in_use(a, pool))
                 continue;
             int rc = validate_pool(rt, pool, out);

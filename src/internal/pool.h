@@ -3,10 +3,13 @@
  *
  * Layout (docs/design.md, "The object allocator"):
  *
- *   arena  1 MiB, aligned to 1 MiB, mapped from the OS; 64 pools.
- *   pool   16 KiB, aligned to 16 KiB; a header (rcgc_pool) then blocks of
- *          one size class.  Blocks are carved lazily (nextoffset) and
- *          recycled through a free list (freeblock).
+ *   arena  1 MiB, aligned to 1 MiB, mapped from the OS.  Its first 16 KiB
+ *          hold the arena descriptor (rcgc_arena) and the descriptors of its
+ *          63 pools (rcgc_pool), side by side, so the metadata of many pools
+ *          shares a few pages (mimalloc keeps its page metadata the same way).
+ *   pool   16 KiB, aligned to 16 KiB, all blocks of one size class.  Blocks
+ *          are carved lazily (nextoffset) and recycled through a free list
+ *          (freeblock).
  *   class  16-byte steps: 16, 32, ... 512 bytes (32 classes).
  *
  * Invariants (checked by rcgc_pool_validate):
@@ -38,7 +41,9 @@
 #define RCGC_ARENA_SIZE ((size_t)1 << RCGC_ARENA_BITS)       /* 1 MiB */
 #define RCGC_POOL_BITS 14
 #define RCGC_POOL_SIZE ((size_t)1 << RCGC_POOL_BITS)         /* 16 KiB */
-#define RCGC_POOLS_PER_ARENA (RCGC_ARENA_SIZE / RCGC_POOL_SIZE)
+#define RCGC_ARENA_SLOTS (RCGC_ARENA_SIZE / RCGC_POOL_SIZE)        /* 64 */
+#define RCGC_POOLS_PER_ARENA (RCGC_ARENA_SLOTS - 1)                  /* 63 */
+#define RCGC_ARENA_HEADER 128   /* bytes for rcgc_arena before the pool descriptors */
 #define RCGC_POOL_BITMAP_WORDS 16                            /* 1024 bits */
 
 typedef struct rcgc_arena rcgc_arena;
@@ -46,7 +51,7 @@ typedef struct rcgc_arena rcgc_arena;
 typedef struct rcgc_pool {
     uint16_t nalloc;        /* live blocks */
     uint16_t szidx;         /* size class index */
-    uint16_t nblocks;       /* capacity */
+    uint16_t nblocks;       /* capacity (up to 1024) */
     uint16_t ntracked;      /* bits set in tracked[] */
     uint16_t nyoung;        /* tracked objects in generation 0 or 1 */
     uint16_t flags;
@@ -61,13 +66,12 @@ typedef struct rcgc_pool {
     struct rcgc_pool *young_prev;
     rcgc_arena *arena;
     rcgc_runtime *rt;
+    char *mem;              /* the pool's 16 KiB of blocks */
     uint64_t tracked[RCGC_POOL_BITMAP_WORDS]; /* block i holds a tracked object */
 } rcgc_pool;
 
-#define RCGC_POOL_OVERHEAD ((sizeof(rcgc_pool) + 15u) & ~(size_t)15u)
-
 struct rcgc_arena {
-    uintptr_t base;          /* aligned to RCGC_ARENA_SIZE; 0 if unused slot */
+    uintptr_t base;          /* aligned to RCGC_ARENA_SIZE; the arena itself */
     unsigned nfreepools;     /* pools not in use (never carved or empty) */
     unsigned ntotalpools;
     unsigned ncarved;        /* pools carved so far (next = base + ncarved*POOL) */
@@ -79,22 +83,35 @@ struct rcgc_arena {
     rcgc_runtime *rt;
 };
 
-/* The pool that holds p; p must be a pointer into a pool block. */
+_Static_assert(RCGC_ARENA_HEADER >= sizeof(rcgc_arena), "arena header too small");
+_Static_assert(RCGC_ARENA_HEADER + RCGC_POOLS_PER_ARENA * sizeof(rcgc_pool) <= RCGC_POOL_SIZE,
+               "pool descriptors must fit the arena's first 16 KiB");
+
+/* Descriptor i (0..62) of an arena; it describes the pool at slot i + 1. */
+static inline rcgc_pool *rcgc_arena_pool(const rcgc_arena *a, unsigned i)
+{
+    return (rcgc_pool *)(a->base + RCGC_ARENA_HEADER) + i;
+}
+
+/* The descriptor of the pool that holds p; p must point into a pool. */
 static inline rcgc_pool *rcgc_pool_of(const void *p)
 {
-    return (rcgc_pool *)((uintptr_t)p & ~(uintptr_t)(RCGC_POOL_SIZE - 1));
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t base = a & ~(uintptr_t)(RCGC_ARENA_SIZE - 1);
+    unsigned slot = (unsigned)((a >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
+    return (rcgc_pool *)(base + RCGC_ARENA_HEADER) + (slot - 1);
 }
 
 static inline void *rcgc_pool_block(const rcgc_pool *pool, unsigned idx)
 {
-    return (char *)pool + RCGC_POOL_OVERHEAD + (size_t)idx * pool->size;
+    return pool->mem + (size_t)idx * pool->size;
 }
 
 /* Index of the block that contains p (floor, exact for any interior
  * pointer: docs/design.md explains the reciprocal). */
 static inline unsigned rcgc_pool_index(const rcgc_pool *pool, const void *p)
 {
-    uint64_t off = (uint64_t)((uintptr_t)p - ((uintptr_t)pool + RCGC_POOL_OVERHEAD));
+    uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)pool->mem);
     return (unsigned)((off * pool->inv) >> 32);
 }
 
