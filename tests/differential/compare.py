@@ -227,6 +227,10 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     OPTS["runner"] = os.path.abspath(OPTS["runner"])
+    if OPTS["legacy"] and twin.with_tp_del is None:
+        print("differential: skipped, this Python has no _testcapi.with_tp_del "
+              "for legacy nodes")
+        return 0
     if mini:
         return minimize(mini)
     if cases:
