@@ -1,0 +1,1370 @@
+/*
+ * tracemalloc.c - the tracer: a wrapper allocator on each domain that
+ * records, for every live block, its size and an interned traceback.
+ *
+ * Cost when off: nothing.  start() wraps the three domains with
+ * rcgc_mem_wrap (which makes rt->mem.slow true); stop() unwraps them, and
+ * the fast paths of mem.c and object.c go straight to the pools again.
+ *
+ * Where traces live (docs/tracemalloc.md, "Tables"):
+ *
+ *   pool blocks of domain 0   a side array per pool, one 8-byte slot per
+ *                             block (traceback id, size), found from the
+ *                             block's address: arena map -> pool -> index.
+ *                             No hashing, no probing, and 8 B per block.
+ *   everything else           an open-addressing table keyed by
+ *                             (domain, address), 24 B per entry.
+ *
+ * Tracebacks are interned: a frame is (file pointer or pc, line, kind), a
+ * traceback a sequence of frame ids; both tables are hashed by content, so
+ * identical stacks are stored once.  Call-site tracebacks (one frame) are
+ * found through a direct-mapped cache keyed by (file pointer, line).
+ *
+ * Invariants (checked by tm_check under RCGC_DEBUG >= 3 and by the tests):
+ *   R1  traced == sum of the sizes of all traces; peak >= traced.
+ *   R2  a side slot has tb != 0 iff its block is traced; pside.ntraced is
+ *       the number of such slots; aside.ntraced the sum over its pools.
+ *   R3  every tb id held by a trace or the site cache is < ntb + 1.
+ *   R4  while tracing, each domain's current allocator is our wrapper or a
+ *       wrapper installed after it.
+ *
+ * Tracing's own memory comes from libc (never from the traced domains);
+ * s->mem counts it for get_tracemalloc_memory.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+#include "rcgc_tracemalloc.h"
+#include "runtime.h"
+#include "tmsnap.h"
+#include "unwind.h"
+
+#define TM_UNKNOWN "<unknown>"
+#define SITE_CACHE 1024
+
+enum { FK_SOURCE = 0, FK_NATIVE = 1 };
+enum { OP_MALLOC = 0, OP_CALLOC = 1, OP_REALLOC = 2 };
+
+/* A frame as captured: a's meaning depends on kind (filename pointer or
+ * return address). */
+typedef struct rframe {
+    uintptr_t a;
+    int32_t lineno;
+    uint32_t kind;
+} rframe;
+
+typedef struct rtb {
+    uint64_t hash;
+    uint32_t off;      /* into s->tb_ids */
+    uint16_t n;
+    uint16_t total;    /* saturates at 65535, as CPython's */
+} rtb;
+
+typedef struct site_entry {
+    const char *file;
+    int32_t line;
+    uint32_t tb;       /* 1-based; 0 empty */
+} site_entry;
+
+/* Side array of one pool (R2). */
+typedef struct tm_slot {
+    uint32_t tb;
+    uint32_t size;
+} tm_slot;
+typedef struct tm_pside {
+    uint32_t nslots;
+    uint32_t ntraced;
+    uint32_t blocksize;
+    uint32_t pad;
+    tm_slot slots[];
+} tm_pside;
+typedef struct tm_aside {
+    uintptr_t arena;     /* address >> RCGC_ARENA_BITS */
+    size_t ntraced;
+    tm_pside *pools[RCGC_ARENA_SLOTS];
+} tm_aside;
+
+/* Entry of the general traces table; tb == 0 marks an empty slot. */
+typedef struct tm_entry {
+    uintptr_t ptr;
+    uint32_t domain;
+    uint32_t tb;
+    uint64_t size;
+} tm_entry;
+
+typedef struct idset {
+    uint32_t *slots;     /* id + 1; 0 empty */
+    size_t mask;
+    size_t n;
+} idset;
+
+typedef struct tm_dom {
+    struct rcgc_trace_state *s;
+    int domain;
+    int installed;
+    rcgc_allocator inner;
+} tm_dom;
+
+struct rcgc_trace_state {
+    rcgc_runtime *rt;
+    int tracing;
+    int limit;
+    rcgc_frame_source source;
+    rcgc_frames_fn cb;
+    void *cb_arg;
+    int reentrant;
+    tm_dom doms[RCGC_DOMAIN_COUNT];
+    size_t traced, peak;
+    size_t mem;                   /* bytes of our own tables */
+
+    rframe *frames;
+    uint64_t *frame_hash;
+    size_t nframes, capframes;
+    idset frameset;
+
+    rtb *tbs;
+    size_t ntb, captb;
+    uint32_t *tb_ids;
+    size_t nids, capids;
+    idset tbset;
+
+    site_entry *site;             /* [SITE_CACHE] */
+
+    /* pool side arrays: arena map keyed by arena number */
+    tm_aside **amap;
+    size_t amap_mask, amap_n;
+    tm_aside *alast;
+
+    tm_entry *tab;
+    size_t tab_mask, tab_n;
+
+    /* capture buffers, [limit + 1] */
+    rframe *raw;
+    uintptr_t *pcs;
+    rcgc_frame *cbuf;
+    int bufcap;
+
+    /* native calibration: frames between our capture and the API caller */
+    int skip[RCGC_DOMAIN_COUNT][3];
+    int calibrated;
+    int calibrating;
+    uintptr_t calib_fp;
+    int calib_depth;
+};
+
+typedef struct rcgc_trace_state tm_state;
+
+static rcgc_symbolize_fn g_symbolizer;
+static void *g_symbolizer_arg;
+
+/* ------------------------------------------------------------ our memory */
+
+static void *tm_alloc(tm_state *s, size_t n)
+{
+    void *p = malloc(n);
+    if (p)
+        s->mem += n;
+    return p;
+}
+
+static void *tm_calloc(tm_state *s, size_t n)
+{
+    void *p = calloc(1, n);
+    if (p)
+        s->mem += n;
+    return p;
+}
+
+static void tm_free(tm_state *s, void *p, size_t n)
+{
+    if (p) {
+        s->mem -= n;
+        free(p);
+    }
+}
+
+/* Grow an array from *cap to at least need items of `size` bytes. */
+static int tm_grow(tm_state *s, void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * size);
+    if (!q)
+        return -1;
+    s->mem += (c - *cap) * size;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int idset_grow(tm_state *s, idset *set, const uint64_t *hashes)
+{
+    size_t old = set->slots ? set->mask + 1 : 0;
+    size_t cap = old ? old * 2 : 256;
+    uint32_t *slots = tm_calloc(s, cap * sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < old; i++) {
+        uint32_t v = set->slots[i];
+        if (!v)
+            continue;
+        size_t j = hashes[v - 1] & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = v;
+    }
+    tm_free(s, set->slots, old * sizeof *slots);
+    set->slots = slots;
+    set->mask = cap - 1;
+    return 0;
+}
+
+static int idset_reserve(tm_state *s, idset *set, const uint64_t *hashes)
+{
+    size_t cap = set->slots ? set->mask + 1 : 0;
+    if ((set->n + 1) * 2 > cap)
+        return idset_grow(s, set, hashes);
+    return 0;
+}
+
+/* ---------------------------------------------------- frames, tracebacks */
+
+static uint64_t rframe_hash(const rframe *f)
+{
+    return tm_mix64((uint64_t)f->a * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)(uint32_t)f->lineno << 1) ^
+                    f->kind);
+}
+
+/* The id of frame f, interned; -1 on out of memory. */
+static long frame_intern(tm_state *s, const rframe *f)
+{
+    uint64_t h = rframe_hash(f);
+    if (idset_reserve(s, &s->frameset, s->frame_hash) != 0)
+        return -1;
+    size_t j = h & s->frameset.mask;
+    for (uint32_t v; (v = s->frameset.slots[j]) != 0; j = (j + 1) & s->frameset.mask) {
+        const rframe *g = &s->frames[v - 1];
+        if (g->a == f->a && g->lineno == f->lineno && g->kind == f->kind)
+            return (long)(v - 1);
+    }
+    size_t cap = s->capframes;
+    if (tm_grow(s, (void **)&s->frames, &cap, s->nframes + 1, sizeof *s->frames) != 0)
+        return -1;
+    cap = s->capframes;
+    if (tm_grow(s, (void **)&s->frame_hash, &cap, s->nframes + 1, sizeof *s->frame_hash) != 0)
+        return -1;
+    s->capframes = cap;
+    size_t id = s->nframes++;
+    s->frames[id] = *f;
+    s->frame_hash[id] = h;
+    s->frameset.slots[j] = (uint32_t)id + 1;
+    s->frameset.n++;
+    return (long)id;
+}
+
+static uint64_t raw_hash(const rframe *raw, int n, int total)
+{
+    uint64_t h = 0x243f6a8885a308d3ULL ^ (uint64_t)total;
+    for (int i = 0; i < n; i++)
+        h = tm_mix64(h ^ rframe_hash(&raw[i]));
+    return h;
+}
+
+/* The 1-based id of the traceback raw[0..n) (most recent first), interned;
+ * 0 on out of memory. */
+static uint32_t tb_intern(tm_state *s, const rframe *raw, int n, int total)
+{
+    if (total > 65535)
+        total = 65535;
+    uint64_t h = raw_hash(raw, n, total);
+    size_t cap = s->tbset.slots ? s->tbset.mask + 1 : 0;
+    if ((s->tbset.n + 1) * 2 > cap) {
+        /* grow with the hashes kept in the rtb records */
+        size_t ncap = cap ? cap * 2 : 256;
+        uint32_t *slots = tm_calloc(s, ncap * sizeof *slots);
+        if (!slots)
+            return 0;
+        for (size_t i = 0; i < cap; i++) {
+            uint32_t v = s->tbset.slots[i];
+            if (!v)
+                continue;
+            size_t j = s->tbs[v - 1].hash & (ncap - 1);
+            while (slots[j])
+                j = (j + 1) & (ncap - 1);
+            slots[j] = v;
+        }
+        tm_free(s, s->tbset.slots, cap * sizeof *slots);
+        s->tbset.slots = slots;
+        s->tbset.mask = ncap - 1;
+    }
+    size_t j = h & s->tbset.mask;
+    for (uint32_t v; (v = s->tbset.slots[j]) != 0; j = (j + 1) & s->tbset.mask) {
+        const rtb *t = &s->tbs[v - 1];
+        if (t->hash != h || t->n != n || t->total != total)
+            continue;
+        const uint32_t *ids = s->tb_ids + t->off;
+        int same = 1;
+        for (int i = 0; i < n && same; i++) {
+            const rframe *g = &s->frames[ids[i]];
+            same = g->a == raw[i].a && g->lineno == raw[i].lineno && g->kind == raw[i].kind;
+        }
+        if (same)
+            return v;
+    }
+    if (s->nids + (size_t)n > UINT32_MAX || s->ntb >= UINT32_MAX - 1)
+        return 0;
+    if (tm_grow(s, (void **)&s->tb_ids, &s->capids, s->nids + (size_t)n, sizeof *s->tb_ids) != 0)
+        return 0;
+    if (tm_grow(s, (void **)&s->tbs, &s->captb, s->ntb + 1, sizeof *s->tbs) != 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        long id = frame_intern(s, &raw[i]);
+        if (id < 0)
+            return 0;
+        s->tb_ids[s->nids + (size_t)i] = (uint32_t)id;
+    }
+    size_t id = s->ntb++;
+    s->tbs[id] = (rtb){ h, (uint32_t)s->nids, (uint16_t)n, (uint16_t)total };
+    s->nids += (size_t)n;
+    s->tbset.slots[j] = (uint32_t)id + 1;
+    s->tbset.n++;
+    return (uint32_t)id + 1;
+}
+
+/* ------------------------------------------------------------- capture */
+
+static inline uint32_t site_slot(const char *file, int line)
+{
+    return (uint32_t)(tm_mix64((uintptr_t)file ^ ((uint64_t)(uint32_t)line << 40)) &
+                      (SITE_CACHE - 1));
+}
+
+/* The traceback of a single call-site frame, through the cache. */
+static uint32_t tb_call_site(tm_state *s, const char *file, int line)
+{
+    if (!file) {
+        file = TM_UNKNOWN;
+        line = 0;
+    }
+    site_entry *e = &s->site[site_slot(file, line)];
+    if (RCGC_LIKELY(e->file == file && e->line == line && e->tb))
+        return e->tb;
+    rframe f = { (uintptr_t)file, line, FK_SOURCE };
+    uint32_t tb = tb_intern(s, &f, 1, 1);
+    if (tb) {
+        e->file = file;
+        e->line = line;
+        e->tb = tb;
+    }
+    return tb;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define TM_KEEP_FP __attribute__((noinline, optimize("no-omit-frame-pointer")))
+#else
+#define TM_KEEP_FP __attribute__((noinline))
+#endif
+
+/* Capture the native stack: the call site, then the return addresses above
+ * the API caller (skip[d][op] frames are rcgc's own). */
+static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    if (s->calibrating) {
+        s->calib_depth = rcgc_unwind_find(fp, s->calib_fp);
+        return 0;
+    }
+    const char *file = s->rt->mem.site_file;
+    int n = 0;
+    if (file) {
+        s->raw[n++] = (rframe){ (uintptr_t)file, s->rt->mem.site_line, FK_SOURCE };
+    }
+    int depth = 0;
+    int skip = s->skip[d][op];
+    int got = rcgc_unwind_fp(fp, skip, s->pcs, s->limit - n, &depth);
+    for (int i = 0; i < got; i++)
+        s->raw[n++] = (rframe){ s->pcs[i], 0, FK_NATIVE };
+    int total = n + (depth - got);
+    if (n == 0) {
+        s->raw[n++] = (rframe){ (uintptr_t)TM_UNKNOWN, 0, FK_SOURCE };
+        total = 1;
+    }
+    return tb_intern(s, s->raw, n, total);
+}
+
+static uint32_t tb_callback(tm_state *s)
+{
+    int total = 0;
+    s->reentrant = 1;
+    int n = s->cb(s->cb_arg, s->cbuf, s->limit, &total);
+    s->reentrant = 0;
+    if (n <= 0)
+        return tb_call_site(s, s->rt->mem.site_file, s->rt->mem.site_line);
+    if (n > s->limit)
+        n = s->limit;
+    for (int i = 0; i < n; i++) {
+        const char *f = s->cbuf[i].filename ? s->cbuf[i].filename : TM_UNKNOWN;
+        s->raw[i] = (rframe){ (uintptr_t)f, s->cbuf[i].lineno, FK_SOURCE };
+    }
+    if (total < n)
+        total = n;
+    return tb_intern(s, s->raw, n, total);
+}
+
+/* The traceback of the allocation in progress (1-based id; 0 on out of
+ * memory). */
+static inline uint32_t tb_current(tm_state *s, int d, int op)
+{
+    if (RCGC_LIKELY(s->source == RCGC_FRAMES_CALL_SITE))
+        return tb_call_site(s, s->rt->mem.site_file, s->rt->mem.site_line);
+    if (s->source == RCGC_FRAMES_NATIVE)
+        return tb_native(s, d, op);
+    return tb_callback(s);
+}
+
+/* -------------------------------------------------------------- traces */
+
+static inline uintptr_t arena_no(uintptr_t p)
+{
+    return p >> RCGC_ARENA_BITS;
+}
+
+static tm_aside *aside_find(tm_state *s, uintptr_t ano)
+{
+    if (RCGC_LIKELY(s->alast && s->alast->arena == ano))
+        return s->alast;
+    if (!s->amap)
+        return NULL;
+    size_t j = tm_mix64(ano) & s->amap_mask;
+    for (tm_aside *a; (a = s->amap[j]) != NULL; j = (j + 1) & s->amap_mask)
+        if (a->arena == ano) {
+            s->alast = a;
+            return a;
+        }
+    return NULL;
+}
+
+static tm_aside *aside_make(tm_state *s, uintptr_t ano)
+{
+    tm_aside *a = aside_find(s, ano);
+    if (a)
+        return a;
+    size_t cap = s->amap ? s->amap_mask + 1 : 0;
+    if ((s->amap_n + 1) * 2 > cap) {
+        size_t ncap = cap ? cap * 2 : 64;
+        tm_aside **m = tm_calloc(s, ncap * sizeof *m);
+        if (!m)
+            return NULL;
+        for (size_t i = 0; i < cap; i++) {
+            tm_aside *x = s->amap[i];
+            if (!x)
+                continue;
+            size_t j = tm_mix64(x->arena) & (ncap - 1);
+            while (m[j])
+                j = (j + 1) & (ncap - 1);
+            m[j] = x;
+        }
+        tm_free(s, s->amap, cap * sizeof *m);
+        s->amap = m;
+        s->amap_mask = ncap - 1;
+    }
+    a = tm_calloc(s, sizeof *a);
+    if (!a)
+        return NULL;
+    a->arena = ano;
+    size_t j = tm_mix64(ano) & s->amap_mask;
+    while (s->amap[j])
+        j = (j + 1) & s->amap_mask;
+    s->amap[j] = a;
+    s->amap_n++;
+    s->alast = a;
+    return a;
+}
+
+static inline size_t pside_bytes(uint32_t nslots)
+{
+    return sizeof(tm_pside) + (size_t)nslots * sizeof(tm_slot);
+}
+
+static void pside_drop(tm_state *s, tm_aside *a, unsigned pi)
+{
+    tm_pside *ps = a->pools[pi];
+    if (!ps)
+        return;
+    for (uint32_t i = 0; i < ps->nslots && ps->ntraced; i++)
+        if (ps->slots[i].tb) {
+            s->traced -= ps->slots[i].size;
+            ps->ntraced--;
+            a->ntraced--;
+        }
+    tm_free(s, ps, pside_bytes(ps->nslots));
+    a->pools[pi] = NULL;
+}
+
+/* The slot of pool block p, creating the side array when `make`. */
+static tm_slot *pool_slot(tm_state *s, uintptr_t p, int make, tm_aside **aout)
+{
+    tm_aside *a = make ? aside_make(s, arena_no(p)) : aside_find(s, arena_no(p));
+    if (!a)
+        return NULL;
+    unsigned pi = (unsigned)((p >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
+    const rcgc_pool *pool = rcgc_pool_of((const void *)p);
+    tm_pside *ps = a->pools[pi];
+    if (RCGC_UNLIKELY(!ps || ps->blocksize != pool->size)) {
+        if (!make)
+            return NULL;
+        /* The pool was (re)carved for another size class: its old slots
+         * are stale (R2 says none is traced when every free went through
+         * the wrapper; drop any that is, defensively). */
+        pside_drop(s, a, pi);
+        ps = tm_calloc(s, pside_bytes(pool->nblocks));
+        if (!ps)
+            return NULL;
+        ps->nslots = pool->nblocks;
+        ps->blocksize = pool->size;
+        a->pools[pi] = ps;
+    }
+    unsigned idx = rcgc_pool_index(pool, (const void *)p);
+    if (idx >= ps->nslots)
+        return NULL;
+    *aout = a;
+    return &ps->slots[idx];
+}
+
+static inline uint64_t entry_hash(uint32_t domain, uintptr_t ptr)
+{
+    return tm_mix64((uint64_t)ptr ^ ((uint64_t)domain << 52) ^ domain);
+}
+
+static tm_entry *tab_find(tm_state *s, uint32_t domain, uintptr_t ptr)
+{
+    if (!s->tab)
+        return NULL;
+    size_t j = entry_hash(domain, ptr) & s->tab_mask;
+    for (tm_entry *e; (e = &s->tab[j])->tb != 0; j = (j + 1) & s->tab_mask)
+        if (e->ptr == ptr && e->domain == domain)
+            return e;
+    return NULL;
+}
+
+static int tab_grow(tm_state *s)
+{
+    size_t cap = s->tab ? s->tab_mask + 1 : 0;
+    size_t ncap = cap ? cap * 2 : 64;
+    tm_entry *t = tm_calloc(s, ncap * sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < cap; i++) {
+        tm_entry *e = &s->tab[i];
+        if (!e->tb)
+            continue;
+        size_t j = entry_hash(e->domain, e->ptr) & (ncap - 1);
+        while (t[j].tb)
+            j = (j + 1) & (ncap - 1);
+        t[j] = *e;
+    }
+    tm_free(s, s->tab, cap * sizeof *t);
+    s->tab = t;
+    s->tab_mask = ncap - 1;
+    return 0;
+}
+
+/* Remove e, keeping every probe chain whole (backward shift). */
+static void tab_remove(tm_state *s, tm_entry *e)
+{
+    size_t i = (size_t)(e - s->tab);
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & s->tab_mask;
+        tm_entry *f = &s->tab[j];
+        if (!f->tb)
+            break;
+        size_t home = entry_hash(f->domain, f->ptr) & s->tab_mask;
+        /* f may move to i if its home is not in (i, j] cyclically. */
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            s->tab[i] = *f;
+            i = j;
+        }
+    }
+    s->tab[i].tb = 0;
+    s->tab_n--;
+}
+
+static inline void add_traced(tm_state *s, size_t size)
+{
+    s->traced += size;
+    if (s->traced > s->peak)
+        s->peak = s->traced;
+}
+
+/* Record a trace, replacing any trace at the same address.  0 or -1 on
+ * out of memory (no trace recorded, nothing changed). */
+static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, uint32_t tb)
+{
+    if (domain == 0 && size <= UINT32_MAX && rcgc_arena_lookup((const void *)ptr)) {
+        tm_aside *a = NULL;
+        tm_slot *slot = pool_slot(s, ptr, 1, &a);
+        if (!slot)
+            return -1;
+        if (slot->tb) {
+            s->traced -= slot->size;
+        } else {
+            a->ntraced++;
+            a->pools[(ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)]->ntraced++;
+        }
+        slot->tb = tb;
+        slot->size = (uint32_t)size;
+        add_traced(s, size);
+        return 0;
+    }
+    tm_entry *e = tab_find(s, domain, ptr);
+    if (e) {
+        s->traced -= e->size;
+        e->size = size;
+        e->tb = tb;
+        add_traced(s, size);
+        return 0;
+    }
+    size_t cap = s->tab ? s->tab_mask + 1 : 0;
+    if ((s->tab_n + 1) * 4 > cap * 3 && tab_grow(s) != 0)
+        return -1;
+    size_t j = entry_hash(domain, ptr) & s->tab_mask;
+    while (s->tab[j].tb)
+        j = (j + 1) & s->tab_mask;
+    s->tab[j] = (tm_entry){ ptr, domain, tb, size };
+    s->tab_n++;
+    add_traced(s, size);
+    return 0;
+}
+
+/* Forget the trace of (domain, ptr), if any. */
+static void trace_del(tm_state *s, uint32_t domain, uintptr_t ptr)
+{
+    if (domain == 0 && rcgc_arena_lookup((const void *)ptr)) {
+        tm_aside *a = aside_find(s, arena_no(ptr));
+        if (!a)
+            return;
+        unsigned pi = (unsigned)((ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
+        tm_pside *ps = a->pools[pi];
+        if (!ps)
+            return;
+        const rcgc_pool *pool = rcgc_pool_of((const void *)ptr);
+        if (ps->blocksize != pool->size)
+            return;
+        unsigned idx = rcgc_pool_index(pool, (const void *)ptr);
+        if (idx >= ps->nslots || !ps->slots[idx].tb)
+            return;
+        s->traced -= ps->slots[idx].size;
+        ps->slots[idx].tb = 0;
+        ps->ntraced--;
+        a->ntraced--;
+        return;
+    }
+    tm_entry *e = tab_find(s, domain, ptr);
+    if (e) {
+        s->traced -= e->size;
+        tab_remove(s, e);
+    }
+}
+
+/* The traceback id (1-based) of (domain, ptr), 0 when not traced. */
+static uint32_t trace_get(tm_state *s, uint32_t domain, uintptr_t ptr, size_t *size)
+{
+    if (domain == 0 && rcgc_arena_lookup((const void *)ptr)) {
+        tm_aside *a = aside_find(s, arena_no(ptr));
+        if (!a)
+            return 0;
+        tm_pside *ps = a->pools[(ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)];
+        const rcgc_pool *pool = rcgc_pool_of((const void *)ptr);
+        if (!ps || ps->blocksize != pool->size)
+            return 0;
+        unsigned idx = rcgc_pool_index(pool, (const void *)ptr);
+        if (idx >= ps->nslots)
+            return 0;
+        if (size)
+            *size = ps->slots[idx].size;
+        return ps->slots[idx].tb;
+    }
+    tm_entry *e = tab_find(s, domain, ptr);
+    if (e && size)
+        *size = e->size;
+    return e ? e->tb : 0;
+}
+
+/* Call fn for every trace (in no particular order). */
+typedef int (*trace_fn)(void *arg, uint32_t domain, size_t size, uint32_t tb);
+static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
+{
+    for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
+        tm_aside *a = s->amap[i];
+        if (!a || !a->ntraced)
+            continue;
+        for (unsigned pi = 0; pi < RCGC_ARENA_SLOTS; pi++) {
+            tm_pside *ps = a->pools[pi];
+            if (!ps || !ps->ntraced)
+                continue;
+            for (uint32_t k = 0; k < ps->nslots; k++) {
+                if (!ps->slots[k].tb)
+                    continue;
+                int rc = fn(arg, 0, ps->slots[k].size, ps->slots[k].tb);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    for (size_t i = 0; s->tab && i <= s->tab_mask; i++) {
+        tm_entry *e = &s->tab[i];
+        if (e->tb) {
+            int rc = fn(arg, e->domain, (size_t)e->size, e->tb);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static size_t trace_count(tm_state *s)
+{
+    size_t n = s->tab_n;
+    for (size_t i = 0; s->amap && i <= s->amap_mask; i++)
+        if (s->amap[i])
+            n += s->amap[i]->ntraced;
+    return n;
+}
+
+/* Drop every trace, traceback and frame (clear_traces and stop). */
+static void tm_clear(tm_state *s)
+{
+    for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
+        tm_aside *a = s->amap[i];
+        if (!a)
+            continue;
+        for (unsigned pi = 0; pi < RCGC_ARENA_SLOTS; pi++)
+            if (a->pools[pi])
+                tm_free(s, a->pools[pi], pside_bytes(a->pools[pi]->nslots));
+        tm_free(s, a, sizeof *a);
+    }
+    tm_free(s, s->amap, s->amap ? (s->amap_mask + 1) * sizeof *s->amap : 0);
+    s->amap = NULL;
+    s->amap_mask = s->amap_n = 0;
+    s->alast = NULL;
+    tm_free(s, s->tab, s->tab ? (s->tab_mask + 1) * sizeof *s->tab : 0);
+    s->tab = NULL;
+    s->tab_mask = s->tab_n = 0;
+    tm_free(s, s->frames, s->capframes * sizeof *s->frames);
+    tm_free(s, s->frame_hash, s->capframes * sizeof *s->frame_hash);
+    s->frames = NULL;
+    s->frame_hash = NULL;
+    s->nframes = s->capframes = 0;
+    tm_free(s, s->frameset.slots, s->frameset.slots ? (s->frameset.mask + 1) * sizeof(uint32_t) : 0);
+    s->frameset = (idset){ NULL, 0, 0 };
+    tm_free(s, s->tbs, s->captb * sizeof *s->tbs);
+    tm_free(s, s->tb_ids, s->capids * sizeof *s->tb_ids);
+    s->tbs = NULL;
+    s->tb_ids = NULL;
+    s->ntb = s->captb = s->nids = s->capids = 0;
+    tm_free(s, s->tbset.slots, s->tbset.slots ? (s->tbset.mask + 1) * sizeof(uint32_t) : 0);
+    s->tbset = (idset){ NULL, 0, 0 };
+    if (s->site)
+        memset(s->site, 0, SITE_CACHE * sizeof *s->site);
+    s->traced = 0;
+    s->peak = 0;
+}
+
+/* ------------------------------------------------------------ wrappers */
+
+static void *tm_malloc(void *ctx, size_t n)
+{
+    tm_dom *d = ctx;
+    tm_state *s = d->s;
+    void *p = d->inner.malloc(d->inner.ctx, n);
+    if (RCGC_UNLIKELY(p == NULL || s->reentrant))
+        return p;
+    if (RCGC_UNLIKELY(s->calibrating)) {
+        tb_native(s, d->domain, OP_MALLOC);
+        return p;
+    }
+    uint32_t tb = tb_current(s, d->domain, OP_MALLOC);
+    if (RCGC_UNLIKELY(!tb || trace_put(s, 0, (uintptr_t)p, n, tb) != 0)) {
+        d->inner.free(d->inner.ctx, p);
+        return NULL;
+    }
+    return p;
+}
+
+static void *tm_calloc_w(void *ctx, size_t nelem, size_t elsize)
+{
+    tm_dom *d = ctx;
+    tm_state *s = d->s;
+    void *p = d->inner.calloc(d->inner.ctx, nelem, elsize);
+    if (RCGC_UNLIKELY(p == NULL || s->reentrant))
+        return p;
+    if (RCGC_UNLIKELY(s->calibrating)) {
+        tb_native(s, d->domain, OP_CALLOC);
+        return p;
+    }
+    uint32_t tb = tb_current(s, d->domain, OP_CALLOC);
+    if (RCGC_UNLIKELY(!tb || trace_put(s, 0, (uintptr_t)p, nelem * elsize, tb) != 0)) {
+        d->inner.free(d->inner.ctx, p);
+        return NULL;
+    }
+    return p;
+}
+
+static void *tm_realloc(void *ctx, void *p, size_t n)
+{
+    tm_dom *d = ctx;
+    tm_state *s = d->s;
+    if (RCGC_UNLIKELY(s->reentrant))
+        return d->inner.realloc(d->inner.ctx, p, n);
+    if (RCGC_UNLIKELY(s->calibrating)) {
+        void *q = d->inner.realloc(d->inner.ctx, p, n);
+        tb_native(s, d->domain, OP_REALLOC);
+        return q;
+    }
+    uint32_t tb = tb_current(s, d->domain, OP_REALLOC);
+    void *q = d->inner.realloc(d->inner.ctx, p, n);
+    if (q == NULL)
+        return NULL;
+    if (p != NULL && q != p)
+        trace_del(s, 0, (uintptr_t)p);
+    /* The block now belongs to the realloc's traceback (CPython).  When the
+     * trace cannot be stored the block stays untraced: failing a realloc
+     * that already moved the data is not possible. */
+    if (tb == 0 || trace_put(s, 0, (uintptr_t)q, n, tb) != 0)
+        trace_del(s, 0, (uintptr_t)q);
+    return q;
+}
+
+static void tm_free_w(void *ctx, void *p)
+{
+    tm_dom *d = ctx;
+    if (p != NULL && !d->s->reentrant)
+        trace_del(d->s, 0, (uintptr_t)p);
+    d->inner.free(d->inner.ctx, p);
+}
+
+/* ----------------------------------------------------------- calibrate */
+
+static void calib_dealloc(rcgc_object *o)
+{
+    (void)o;
+}
+static const rcgc_type calib_type = { "tracemalloc-calibration", sizeof(rcgc_object), 0, 0,
+                                      NULL, NULL, NULL, NULL, calib_dealloc };
+
+/* Find how many frames lie between tb_native and the caller of each
+ * public allocating call: call it from a function whose frame pointer we
+ * know, and see where that frame shows up in the chain. */
+static TM_KEEP_FP void calibrate_one(tm_state *s, int d, int op)
+{
+    rcgc_runtime *rt = s->rt;
+    s->calib_fp = (uintptr_t)__builtin_frame_address(0);
+    s->calib_depth = -1;
+    s->calibrating = 1;
+    void *p = NULL;
+    if (d == RCGC_DOMAIN_OBJ) {
+        rcgc_object *o = rcgc_new_at(rt, &calib_type, __FILE__, __LINE__);
+        s->calibrating = 0;
+        if (o)
+            rcgc_decref(o);
+    } else if (d == RCGC_DOMAIN_MEM) {
+        if (op == OP_MALLOC)
+            p = rcgc_mem_malloc_at(rt, 8, __FILE__, __LINE__);
+        else if (op == OP_CALLOC)
+            p = rcgc_mem_calloc_at(rt, 1, 8, __FILE__, __LINE__);
+        else
+            p = rcgc_mem_realloc_at(rt, NULL, 8, __FILE__, __LINE__);
+        s->calibrating = 0;
+        rcgc_mem_free(rt, p);
+    } else {
+        if (op == OP_REALLOC)
+            p = rcgc_domain_realloc_at(rt, RCGC_DOMAIN_RAW, NULL, 8, __FILE__, __LINE__);
+        else
+            p = rcgc_domain_malloc_at(rt, RCGC_DOMAIN_RAW, 8, __FILE__, __LINE__);
+        s->calibrating = 0;
+        rcgc_domain_free(rt, RCGC_DOMAIN_RAW, p);
+    }
+    s->calibrating = 0;
+    /* calib_depth is the index of our frame counted from tb_native's; the
+     * API caller's frame sits at the same index in real calls.  Unknown
+     * (a chain broken by code without frame pointers): keep every frame
+     * above tb_native. */
+    s->skip[d][op] = s->calib_depth > 0 ? s->calib_depth : 1;
+}
+
+static void calibrate(tm_state *s)
+{
+    if (s->calibrated)
+        return;
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
+        for (int op = 0; op < 3; op++)
+            calibrate_one(s, d, op);
+    s->skip[RCGC_DOMAIN_RAW][OP_CALLOC] = s->skip[RCGC_DOMAIN_RAW][OP_MALLOC];
+    s->calibrated = 1;
+}
+
+/* ------------------------------------------------------------ state */
+
+static tm_state *state_get(rcgc_runtime *rt)
+{
+    if (rt->trace)
+        return rt->trace;
+    tm_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->rt = rt;
+    s->limit = 1;
+    s->mem = sizeof *s;
+    rt->trace = s;
+    return s;
+}
+
+static int ensure_buffers(tm_state *s, int limit)
+{
+    if (limit + 1 <= s->bufcap)
+        return 0;
+    size_t n = (size_t)limit + 1;
+    rframe *raw = tm_alloc(s, n * sizeof *raw);
+    uintptr_t *pcs = tm_alloc(s, n * sizeof *pcs);
+    rcgc_frame *cbuf = tm_alloc(s, n * sizeof *cbuf);
+    if (!raw || !pcs || !cbuf) {
+        tm_free(s, raw, n * sizeof *raw);
+        tm_free(s, pcs, n * sizeof *pcs);
+        tm_free(s, cbuf, n * sizeof *cbuf);
+        return -1;
+    }
+    size_t old = (size_t)s->bufcap;
+    tm_free(s, s->raw, old * sizeof *s->raw);
+    tm_free(s, s->pcs, old * sizeof *s->pcs);
+    tm_free(s, s->cbuf, old * sizeof *s->cbuf);
+    s->raw = raw;
+    s->pcs = pcs;
+    s->cbuf = cbuf;
+    s->bufcap = (int)n;
+    return 0;
+}
+
+static void install(tm_state *s)
+{
+    static const rcgc_allocator proto = { NULL, tm_malloc, tm_calloc_w, tm_realloc, tm_free_w };
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
+        tm_dom *w = &s->doms[d];
+        w->s = s;
+        w->domain = d;
+        rcgc_allocator a = proto;
+        a.ctx = w;
+        rcgc_mem_wrap(s->rt, (rcgc_domain)d, &a, &w->inner);
+        w->installed = 1;
+    }
+}
+
+static void uninstall(tm_state *s)
+{
+    for (int d = RCGC_DOMAIN_COUNT - 1; d >= 0; d--) {
+        tm_dom *w = &s->doms[d];
+        if (w->installed) {
+            rcgc_mem_unwrap(s->rt, (rcgc_domain)d, &w->inner);
+            w->installed = 0;
+        }
+    }
+}
+
+int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
+{
+    if (rt == NULL || nframe < 1 || nframe > RCGC_TRACEMALLOC_MAX_NFRAME)
+        return RCGC_EINVAL;
+    tm_state *s = state_get(rt);
+    if (!s)
+        return RCGC_ENOMEM;
+    if (ensure_buffers(s, nframe) != 0)
+        return RCGC_ENOMEM;
+    s->limit = nframe;
+    if (s->tracing)
+        return RCGC_OK;
+    if (!s->site) {
+        s->site = tm_calloc(s, SITE_CACHE * sizeof *s->site);
+        if (!s->site)
+            return RCGC_ENOMEM;
+    }
+    install(s);
+    if (s->source == RCGC_FRAMES_NATIVE)
+        calibrate(s);
+    s->traced = s->peak = 0;
+    s->tracing = 1;
+    return RCGC_OK;
+}
+
+int rcgc_trace_start_from_env(rcgc_runtime *rt, int nframe)
+{
+    return rcgc_tracemalloc_start(rt, nframe);
+}
+
+void rcgc_tracemalloc_stop(rcgc_runtime *rt)
+{
+    tm_state *s = rt ? rt->trace : NULL;
+    if (!s || !s->tracing)
+        return;
+    uninstall(s);
+    s->tracing = 0;
+    tm_clear(s);
+}
+
+void rcgc_trace_state_fini(rcgc_runtime *rt)
+{
+    tm_state *s = rt->trace;
+    if (!s)
+        return;
+    if (s->tracing)
+        uninstall(s);
+    s->tracing = 0;
+    tm_clear(s);
+    size_t n = (size_t)s->bufcap;
+    tm_free(s, s->raw, n * sizeof *s->raw);
+    tm_free(s, s->pcs, n * sizeof *s->pcs);
+    tm_free(s, s->cbuf, n * sizeof *s->cbuf);
+    tm_free(s, s->site, SITE_CACHE * sizeof *s->site);
+    free(s);
+    rt->trace = NULL;
+}
+
+int rcgc_tracemalloc_is_tracing(const rcgc_runtime *rt)
+{
+    return rt && rt->trace && rt->trace->tracing;
+}
+
+void rcgc_tracemalloc_clear_traces(rcgc_runtime *rt)
+{
+    tm_state *s = rt ? rt->trace : NULL;
+    if (s && s->tracing)
+        tm_clear(s);
+}
+
+int rcgc_tracemalloc_get_traceback_limit(const rcgc_runtime *rt)
+{
+    return rt && rt->trace ? rt->trace->limit : 1;
+}
+
+void rcgc_tracemalloc_get_traced_memory(const rcgc_runtime *rt, size_t *current, size_t *peak)
+{
+    const tm_state *s = rt ? rt->trace : NULL;
+    int on = s && s->tracing;
+    if (current)
+        *current = on ? s->traced : 0;
+    if (peak)
+        *peak = on ? s->peak : 0;
+}
+
+void rcgc_tracemalloc_reset_peak(rcgc_runtime *rt)
+{
+    tm_state *s = rt ? rt->trace : NULL;
+    if (s && s->tracing)
+        s->peak = s->traced;
+}
+
+size_t rcgc_tracemalloc_get_tracemalloc_memory(const rcgc_runtime *rt)
+{
+    return rt && rt->trace ? rt->trace->mem : 0;
+}
+
+int rcgc_tracemalloc_set_frame_source(rcgc_runtime *rt, rcgc_frame_source src)
+{
+    if (!rt || (unsigned)src > RCGC_FRAMES_CALLBACK)
+        return RCGC_EINVAL;
+    tm_state *s = state_get(rt);
+    if (!s)
+        return RCGC_ENOMEM;
+    if (src == RCGC_FRAMES_CALLBACK && !s->cb)
+        return RCGC_EINVAL;
+    s->source = src;
+    if (src == RCGC_FRAMES_NATIVE && s->tracing)
+        calibrate(s);
+    return RCGC_OK;
+}
+
+rcgc_frame_source rcgc_tracemalloc_get_frame_source(const rcgc_runtime *rt)
+{
+    return rt && rt->trace ? rt->trace->source : RCGC_FRAMES_CALL_SITE;
+}
+
+int rcgc_tracemalloc_set_frames_callback(rcgc_runtime *rt, rcgc_frames_fn fn, void *arg)
+{
+    if (!rt)
+        return RCGC_EINVAL;
+    tm_state *s = state_get(rt);
+    if (!s)
+        return RCGC_ENOMEM;
+    s->cb = fn;
+    s->cb_arg = arg;
+    s->source = fn ? RCGC_FRAMES_CALLBACK : RCGC_FRAMES_CALL_SITE;
+    return RCGC_OK;
+}
+
+void rcgc_tracemalloc_set_symbolizer(rcgc_symbolize_fn fn, void *arg)
+{
+    g_symbolizer = fn;
+    g_symbolizer_arg = arg;
+}
+
+int rcgc_tracemalloc_track(rcgc_runtime *rt, unsigned domain, uintptr_t ptr, size_t size)
+{
+    tm_state *s = rt ? rt->trace : NULL;
+    if (!s || !s->tracing)
+        return -2;
+    if (s->reentrant)
+        return 0;
+    const char *file = rt->mem.site_file;
+    int line = rt->mem.site_line;
+    uint32_t tb = s->source == RCGC_FRAMES_CALLBACK ? tb_callback(s)
+                  : tb_call_site(s, file, line);
+    if (!tb || trace_put(s, domain, ptr, size, tb) != 0)
+        return -1;
+    return 0;
+}
+
+int rcgc_tracemalloc_untrack(rcgc_runtime *rt, unsigned domain, uintptr_t ptr)
+{
+    tm_state *s = rt ? rt->trace : NULL;
+    if (!s || !s->tracing)
+        return -2;
+    trace_del(s, domain, ptr);
+    return 0;
+}
+
+/* ------------------------------------------------------- symbolization */
+
+/* A frame resolved to text: filename, function (or NULL), line. */
+typedef struct resolved {
+    const char *filename;
+    const char *function;
+    int lineno;
+    char buf[256];
+    char fbuf[256];
+} resolved;
+
+static void resolve(const rframe *f, resolved *r)
+{
+    r->function = NULL;
+    if (f->kind == FK_SOURCE) {
+        r->filename = (const char *)f->a;
+        r->lineno = f->lineno;
+        return;
+    }
+    rcgc_symbol sym = { NULL, NULL, 0 };
+    if (g_symbolizer && g_symbolizer(g_symbolizer_arg, f->a, &sym) && sym.filename) {
+        snprintf(r->buf, sizeof r->buf, "%s", sym.filename);
+        r->filename = r->buf;
+        r->lineno = sym.lineno;
+        if (sym.function) {
+            snprintf(r->fbuf, sizeof r->fbuf, "%s", sym.function);
+            r->function = r->fbuf;
+        }
+        return;
+    }
+    const char *fn = NULL;
+    rcgc_unwind_dladdr(f->a, r->buf, sizeof r->buf, &fn);
+    r->filename = r->buf;
+    r->lineno = 0;
+    if (sym.function || fn) {
+        snprintf(r->fbuf, sizeof r->fbuf, "%s", sym.function ? sym.function : fn);
+        r->function = r->fbuf;
+    }
+}
+
+/* A standalone traceback of runtime traceback tb (1-based): one malloc
+ * block holding the header, frames, ids and strings. */
+static rcgc_traceback *standalone_tb(tm_state *s, uint32_t tb)
+{
+    const rtb *t = &s->tbs[tb - 1];
+    const uint32_t *ids = s->tb_ids + t->off;
+    size_t n = t->n;
+    resolved *rs = malloc(n * sizeof *rs);
+    if (!rs)
+        return NULL;
+    size_t strbytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        resolve(&s->frames[ids[i]], &rs[i]);
+        strbytes += strlen(rs[i].filename) + 1;
+        if (rs[i].function)
+            strbytes += strlen(rs[i].function) + 1;
+    }
+    size_t head = sizeof(rcgc_traceback);
+    size_t fbytes = n * sizeof(tm_sframe);
+    size_t ibytes = n * sizeof(uint32_t);
+    rcgc_traceback *out = malloc(head + fbytes + ibytes + strbytes);
+    if (!out) {
+        free(rs);
+        return NULL;
+    }
+    tm_sframe *ft = (tm_sframe *)(out + 1);
+    uint32_t *fid = (uint32_t *)((char *)ft + fbytes);
+    char *str = (char *)fid + ibytes;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(rs[i].filename) + 1;
+        memcpy(str, rs[i].filename, len);
+        ft[i].filename = str;
+        str += len;
+        ft[i].function = NULL;
+        if (rs[i].function) {
+            len = strlen(rs[i].function) + 1;
+            memcpy(str, rs[i].function, len);
+            ft[i].function = str;
+            str += len;
+        }
+        ft[i].lineno = rs[i].lineno;
+        ft[i].fname = (uint32_t)i;
+        fid[i] = (uint32_t)i;
+    }
+    out->ftab = ft;
+    out->frames = fid;
+    out->nframe = (uint32_t)n;
+    out->total_nframe = t->total;
+    out->canon = 0;
+    out->owned = 1;
+    free(rs);
+    return out;
+}
+
+rcgc_traceback *rcgc_tracemalloc_get_traceback(rcgc_runtime *rt, unsigned domain, uintptr_t ptr)
+{
+    tm_state *s = rt ? rt->trace : NULL;
+    if (!s || !s->tracing)
+        return NULL;
+    uint32_t tb = trace_get(s, domain, ptr, NULL);
+    return tb ? standalone_tb(s, tb) : NULL;
+}
+
+rcgc_traceback *rcgc_tracemalloc_get_object_traceback(const rcgc_object *obj)
+{
+    if (!obj)
+        return NULL;
+    rcgc_runtime *rt = rcgc_object_runtime(obj);
+    return rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)rcgc_obj_block(obj));
+}
+
+int rcgc_trace_print_block(rcgc_runtime *rt, rcgc_domain d, const void *ptr, FILE *out)
+{
+    (void)d;   /* every rcgc domain traces into trace domain 0 */
+    tm_state *s = rt ? rt->trace : NULL;
+    if (!s || !s->tracing)
+        return 0;
+    uint32_t tb = trace_get(s, 0, (uintptr_t)ptr, NULL);
+    if (!tb)
+        return 0;
+    const rtb *t = &s->tbs[tb - 1];
+    fputs("Memory block allocated at (most recent call first):\n", out);
+    for (unsigned i = 0; i < t->n; i++) {
+        resolved r;
+        resolve(&s->frames[s->tb_ids[t->off + i]], &r);
+        fprintf(out, "  File \"%s\", line %d\n", r.filename ? r.filename : "???", r.lineno);
+    }
+    fputs("\n", out);
+    fflush(out);
+    return 1;
+}
+
+/* ------------------------------------------------------------ snapshot */
+
+typedef struct snap_ctx {
+    tm_state *s;
+    tm_builder *b;
+    long *frame_map;     /* runtime frame id -> builder frame id, -2 unknown */
+    long *tb_map;        /* runtime tb (0-based) -> builder tb, -2 unknown */
+    uint32_t *scratch;   /* [limit + 1] */
+    tm_strace *traces;
+    size_t n, cap;
+    int failed;
+} snap_ctx;
+
+static long snap_frame(snap_ctx *c, uint32_t fid)
+{
+    if (c->frame_map[fid] != -2)
+        return c->frame_map[fid];
+    resolved r;
+    resolve(&c->s->frames[fid], &r);
+    const char *name = r.filename ? r.filename : TM_UNKNOWN;
+    long fn = tmb_string(c->b, name, strlen(name));
+    long func = r.function ? tmb_string(c->b, r.function, strlen(r.function)) : -1;
+    if (fn < 0 || (r.function && func < 0))
+        return -1;
+    long id = tmb_frame(c->b, fn, r.lineno, func);
+    c->frame_map[fid] = id;
+    return id;
+}
+
+static long snap_tb(snap_ctx *c, uint32_t tb)
+{
+    if (c->tb_map[tb - 1] != -2)
+        return c->tb_map[tb - 1];
+    const rtb *t = &c->s->tbs[tb - 1];
+    for (unsigned i = 0; i < t->n; i++) {
+        long f = snap_frame(c, c->s->tb_ids[t->off + i]);
+        if (f < 0)
+            return -1;
+        c->scratch[i] = (uint32_t)f;
+    }
+    long id = tmb_traceback(c->b, c->scratch, t->n, t->total);
+    c->tb_map[tb - 1] = id;
+    return id;
+}
+
+static int snap_add(void *arg, uint32_t domain, size_t size, uint32_t tb)
+{
+    snap_ctx *c = arg;
+    long id = snap_tb(c, tb);
+    if (id < 0 || c->n >= c->cap)
+        return c->failed = 1;
+    c->traces[c->n++] = (tm_strace){ size, domain, (uint32_t)id };
+    return 0;
+}
+
+int rcgc_tracemalloc_take_snapshot(rcgc_runtime *rt, rcgc_snapshot **out)
+{
+    *out = NULL;
+    tm_state *s = rt ? rt->trace : NULL;
+    if (!s || !s->tracing)
+        return RCGC_ESTATE;
+    snap_ctx c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    c.cap = trace_count(s);
+    c.b = tmb_new();
+    c.frame_map = malloc((s->nframes + 1) * sizeof *c.frame_map);
+    c.tb_map = malloc((s->ntb + 1) * sizeof *c.tb_map);
+    c.scratch = malloc(((size_t)s->bufcap + 65536) * sizeof *c.scratch);
+    c.traces = malloc((c.cap + 1) * sizeof *c.traces);
+    int rc = RCGC_ENOMEM;
+    if (!c.b || !c.frame_map || !c.tb_map || !c.scratch || !c.traces)
+        goto done;
+    for (size_t i = 0; i < s->nframes; i++)
+        c.frame_map[i] = -2;
+    for (size_t i = 0; i < s->ntb; i++)
+        c.tb_map[i] = -2;
+    /* Allocations made by symbolizers are not ours to trace. */
+    s->reentrant = 1;
+    trace_foreach(s, snap_add, &c);
+    s->reentrant = 0;
+    if (c.failed)
+        goto done;
+    tm_tables *t = tmb_finish(c.b);
+    c.b = NULL;
+    if (!t)
+        goto done;
+    *out = tm_snapshot_new(t, s->limit, c.traces, c.n);
+    c.traces = NULL;
+    tm_tables_release(t);
+    rc = *out ? RCGC_OK : RCGC_ENOMEM;
+done:
+    tmb_free(c.b);
+    free(c.frame_map);
+    free(c.tb_map);
+    free(c.scratch);
+    free(c.traces);
+    return rc;
+}
