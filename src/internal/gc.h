@@ -1,0 +1,59 @@
+/*
+ * gc.h - the cycle collector's internal contract, shared by gc.c (the
+ * algorithm), gcmodule.c (the gc module's API) and weakref.c.
+ *
+ * docs/design-gc.md walks through the algorithm with diagrams; the short
+ * version of what must hold:
+ *
+ *   C1  Between collections no object has RCGC_OF_COLLECTING,
+ *       RCGC_OF_REACHABLE or RCGC_OF_MARK set, and every refcount is the
+ *       true number of strong references.
+ *   C2  During trial deletion (gather .. restore) no user code runs: no
+ *       finalizer, callback, OOM handler or allocation that could collect.
+ *       Refcounts of the collection set are then scratch values.
+ *   C3  From the moment the unreachable set is known until it is released,
+ *       the collector holds one strong reference to each of its objects, so
+ *       nothing in its work array can be freed under it.
+ *   C4  rt->gc.collecting is non-zero for the whole of a collection,
+ *       callbacks included; a collection asked for meanwhile returns 0.
+ *   C5  Frozen objects (generation 3) are never gathered, moved or changed.
+ */
+#ifndef RCGC_GC_H
+#define RCGC_GC_H
+
+#include "runtime.h"
+
+#define RCGC_NGENS 3
+
+/*
+ * Collect `generation` and all younger ones (CPython's gc_collect_main):
+ * no callbacks, rt->gc.collecting must already be set by the caller.
+ * *collected / *uncollectable receive the counts (either may be NULL).
+ * Returns collected + uncollectable, or RCGC_ENOMEM when the work space
+ * could not be allocated (then nothing changed: counts, generations and
+ * stats are as before).
+ */
+long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
+                          long *uncollectable);
+
+/* The same wrapped in the "start" / "stop" callbacks (gc.callbacks).
+ * rt->gc.collecting must be set by the caller. */
+long rcgc_gc_collect_with_callbacks(rcgc_runtime *rt, int generation);
+
+/* Write CPython's one-line object description, "gc: <msg> <Type 0x...>",
+ * to stderr. */
+void rcgc_gc_debug_object(const char *msg, const rcgc_object *o);
+
+/* The list behind gc.garbage, created on first use; NULL on out of memory. */
+rcgc_list *rcgc_gc_garbage_list(rcgc_runtime *rt);
+
+/* Move a surviving object to generation `gen` unless it is untracked or
+ * frozen (C5). */
+static inline void rcgc_gc_promote(rcgc_runtime *rt, rcgc_object *o, unsigned gen)
+{
+    if ((o->flags & RCGC_OF_TRACKED) && rcgc_obj_gen(o) != gen &&
+        rcgc_obj_gen(o) != RCGC_GEN_PERMANENT)
+        rcgc_obj_set_gen(rt, o, gen);
+}
+
+#endif /* RCGC_GC_H */
