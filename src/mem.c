@@ -337,10 +337,18 @@ int rcgc_mem_set_allocator(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator
                                  rt->mem.domains[RCGC_DOMAIN_OBJ].live != 0))
         return RCGC_ESTATE;
     int wrapped = ds->current.malloc != ds->base.malloc || ds->current.ctx != ds->base.ctx;
-    if (wrapped)
-        return RCGC_ESTATE;   /* hooks installed: set allocators before them */
+    if (rt->mem.debug_hooks) {
+        /* The debug hooks are the innermost wrapper and call the base
+         * directly: replacing the base keeps them on, wrapping the new
+         * allocator.  Handing them their own allocator back would loop. */
+        if (rcgc_debughooks_is_hooks(a))
+            return RCGC_EINVAL;
+    } else if (wrapped) {
+        return RCGC_ESTATE;   /* another wrapper holds the old base */
+    }
     ds->base = *a;
-    ds->current = *a;
+    if (!wrapped)
+        ds->current = *a;
     ds->base_is_pool = a->malloc == pool_malloc;
     ds->base_is_default = ds->base_is_pool || (d == RCGC_DOMAIN_RAW && a->malloc == libc_malloc);
     rcgc_mem_update_slow(rt);

@@ -35,6 +35,16 @@ typedef struct rcgc_domain_state {
     long live;              /* live blocks handed out by this domain */
 } rcgc_domain_state;
 
+/* The debug hooks' context for one domain (debughooks.c).  The hooks are
+ * always the innermost wrapper: they call the domain's `base` directly (read
+ * at each call, so rcgc_mem_set_allocator can replace the base under them). */
+typedef struct rcgc_debug_ctx {
+    rcgc_runtime *rt;
+    rcgc_domain domain;
+    char api;                /* CPython's API id: 'r', 'm' or 'o' */
+    int depth;               /* > 0 while the base runs (re-entry is fatal) */
+} rcgc_debug_ctx;
+
 typedef struct rcgc_mem_state {
     rcgc_domain_state domains[RCGC_DOMAIN_COUNT];
     /* Non-zero when anything sits between a call and the pools: hooks,
@@ -43,7 +53,7 @@ typedef struct rcgc_mem_state {
     int debug_hooks;         /* CPython's debug hooks installed */
     size_t debug_pre;        /* bytes the debug hooks put before a block (16) */
     size_t debug_post;       /* and after it (8) */
-    struct rcgc_debug_ctx *debug_ctx; /* [RCGC_DOMAIN_COUNT] */
+    rcgc_debug_ctx debug_ctx[RCGC_DOMAIN_COUNT];
     long fail_countdown;     /* 0: off; n: the n-th allocation fails */
     int fail_persistent;
     long failures;
@@ -74,6 +84,8 @@ void rcgc_mem_unwrap(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *inne
 /* Debug hooks (debughooks.c). */
 int rcgc_debughooks_install(rcgc_runtime *rt);
 void rcgc_debughooks_fini(rcgc_runtime *rt);
+/* Non-zero if `a` is the debug hooks' allocator (of any domain). */
+int rcgc_debughooks_is_hooks(const rcgc_allocator *a);
 /* Call the handler and report; returns non-zero if the caller should retry. */
 int rcgc_mem_oom(rcgc_runtime *rt, rcgc_domain d, size_t n);
 /* Fault injection check: non-zero if this allocation must fail. */
