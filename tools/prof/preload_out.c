@@ -458,7 +458,9 @@ void pf_write_capture(int state, int code, int in_signal)
     uint32_t ns = pf.n_samples;
     if (ns > pf.cap_samples)
         ns = pf.cap_samples;
-    put_v(&body, ns);
+    /* a final capture closes the timeline with the state at the end */
+    int closing = state != RCGC_PROF_RUNNING;
+    put_v(&body, ns + (uint32_t)closing);
     uint64_t prev_t = 0;
     for (uint32_t i = 0; i < ns; i++) {
         const struct pf_sample *sm = &pf.samples[i];
@@ -466,6 +468,11 @@ void pf_write_capture(int state, int code, int in_signal)
         prev_t = sm->t_ms;
         put_v(&body, sm->rss);
         put_v(&body, sm->heap);
+    }
+    if (closing) {
+        put_v(&body, now_ms >= prev_t ? now_ms - prev_t : 0);
+        put_v(&body, in_signal ? (ns ? pf.samples[ns - 1].rss : 0) : read_rss());
+        put_v(&body, tot.cur_bytes);
     }
     sec_end(&body, at);
     at = sec_begin(&body, RCGC_PROF_SEC_END);

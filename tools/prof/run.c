@@ -232,7 +232,7 @@ int prof_cmd_run(int argc, char **argv)
     }
     if (!quiet) {
         struct stat st;
-        char first[PATH_MAX * 2];
+        char first[PATH_MAX * 3];
         int kids = count_children(outpath, first, sizeof first);
         if (stat(outpath, &st) == 0)
             fprintf(stderr, "rcgc-prof: wrote %s (%lld bytes)", outpath, (long long)st.st_size);
