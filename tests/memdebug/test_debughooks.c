@@ -691,10 +691,11 @@ static void test_recursion(void **state)
 }
 
 /* With tracing on, the report ends with the block's allocation traceback
- * (CPython's "Memory block allocated at" section). */
+ * (CPython's "Memory block allocated at" section), whether the damage is
+ * found by a check, a realloc or a free. */
 static void child_traced(void *arg)
 {
-    (void)arg;
+    int how = *(int *)arg;
     rcgc_set_fatal_handler(exit_on_fatal, NULL);
     rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = "debug", .tracemalloc_frames = 1};
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
@@ -703,24 +704,41 @@ static void child_traced(void *arg)
     uint8_t *p = rcgc_mem_malloc(rt, 20); int line = __LINE__;
     fprintf(stderr, "ADDR p=%p line=%x\n", (void *)p, (unsigned)line);
     p[20] = 'x';
-    rcgc_mem_free(rt, p);
+    if (how == OVERFLOW_CHECK)
+        rcgc_mem_debug_check(rt, RCGC_DOMAIN_MEM, p);
+    else if (how == OVERFLOW_REALLOC)
+        rcgc_mem_realloc(rt, p, 30);
+    else
+        rcgc_mem_free(rt, p);
     _exit(0);
 }
 
 static void test_traceback(void **state)
 {
     (void)state;
-    const char *out = run_fatal(child_traced, NULL);
-    unsigned line = (unsigned)(uintptr_t)addr_of(out, "line");
-    char expect[512];
-    snprintf(expect, sizeof expect,
-             "    Data at p: cd cd cd cd cd cd cd cd ... cd cd cd cd cd cd cd cd\n"
-             "\n"
-             "Memory block allocated at (most recent call first):\n"
-             "  File \"%s\", line %u\n",
-             __FILE__, line);
-    assert_contains(out, expect);
-    assert_contains(out, "rcgc fatal error: debug_free: bad trailing pad byte\n");
+    static const struct {
+        int how;
+        const char *func;
+    } cases[] = {
+        {OVERFLOW_CHECK, "rcgc_mem_debug_check"},
+        {OVERFLOW_REALLOC, "debug_realloc"},
+        {OVERFLOW_FREE, "debug_free"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int how = cases[i].how;
+        const char *out = run_fatal(child_traced, &how);
+        unsigned line = (unsigned)(uintptr_t)addr_of(out, "line");
+        char expect[512];
+        snprintf(expect, sizeof expect,
+                 "    Data at p: cd cd cd cd cd cd cd cd ... cd cd cd cd cd cd cd cd\n"
+                 "\n"
+                 "Memory block allocated at (most recent call first):\n"
+                 "  File \"%s\", line %u\n"
+                 "\n"
+                 "rcgc fatal error: %s: bad trailing pad byte\n",
+                 __FILE__, line, cases[i].func);
+        assert_contains(out, expect);
+    }
 }
 
 int main(void)
