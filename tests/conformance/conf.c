@@ -4,11 +4,13 @@
 #include "conf.h"
 
 #include <regex.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -378,6 +380,53 @@ char *conf_capture_stop(conf_capture *c)
     text[got] = '\0';
     fclose(c->tmp);
     return text;
+}
+
+int conf_run_child(void (*fn)(void *arg), void *arg, char **err)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        abort();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        /* cmocka's handlers would longjmp back into the test runner. */
+        static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS};
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            signal(sigs[i], SIG_DFL);
+        close(fds[0]);
+        dup2(fds[1], 2);
+        close(fds[1]);
+        fn(arg);
+        fflush(NULL);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    if (!buf)
+        abort();
+    for (;;) {
+        if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb)
+                abort();
+            buf = nb;
+        }
+        ssize_t r = read(fds[0], buf + len, cap - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid)
+        abort();
+    *err = buf;
+    return status;
 }
 
 int conf_match(const char *text, const char *regex)

@@ -149,6 +149,12 @@ void conf_capture_start(conf_capture *c);
 /* Returns the captured text (malloc'd, NUL-terminated). */
 char *conf_capture_stop(conf_capture *c);
 
+/* Run fn(arg) in a forked child whose stderr goes to a pipe (the way
+ * CPython's tests use a subprocess for shutdown and crash behaviour); the
+ * child exits 0 when fn returns.  *err receives what the child wrote on
+ * stderr (malloc'd).  Returns the wait status. */
+int conf_run_child(void (*fn)(void *arg), void *arg, char **err);
+
 /* Non-zero when `text` matches the POSIX extended regex (REG_NEWLINE: ^ and
  * $ match at line boundaries). */
 int conf_match(const char *text, const char *regex);

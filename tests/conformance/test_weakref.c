@@ -156,9 +156,38 @@ static void ReferencesTestCase_test_multiple_selfref_callbacks(void **state)
     rcgc_decref(RCGC_OBJ(selfref_ref));
 }
 
-/* ports test_weakref.ReferencesTestCase.test_getweakrefcount (the two
- * proxies become two more weak references); an object that never had a
- * weak reference (the int in Python) counts 0. */
+/* ports test_weakref.ReferencesTestCase.test_ref_reuse: a weak reference
+ * without callback is shared (asking twice gives the same object), even
+ * with another weak reference made in between (a proxy in Python, a weak
+ * reference with a callback here); the count drops when that one goes. */
+static void ReferencesTestCase_test_ref_reuse(void **state)
+{
+    (void)state;
+    conf_cb cb = {0, 0, NULL};
+    cnode *o = conf_new(&conf_plain_type, 1);
+    rcgc_weakref *ref1 = rcgc_weakref_new(RCGC_OBJ(o), NULL, NULL);
+    rcgc_weakref *other = rcgc_weakref_new(RCGC_OBJ(o), conf_wr_cb, &cb);
+    rcgc_weakref *ref2 = rcgc_weakref_new(RCGC_OBJ(o), NULL, NULL);
+    assert_non_null(ref1);
+    assert_non_null(other);
+    assert_ptr_equal(ref1, ref2);
+    assert_ptr_not_equal(ref1, other);
+    assert_int_equal(rcgc_weakref_count(RCGC_OBJ(o)), 2);
+    rcgc_decref(RCGC_OBJ(other));
+    collect();
+    assert_int_equal(rcgc_weakref_count(RCGC_OBJ(o)), 1);
+    rcgc_decref(RCGC_OBJ(ref1));
+    rcgc_decref(RCGC_OBJ(ref2));
+    assert_int_equal(rcgc_weakref_count(RCGC_OBJ(o)), 0);
+    rcgc_decref(RCGC_OBJ(o));
+    assert_int_equal(cb.calls, 0);
+}
+
+/* ports test_weakref.ReferencesTestCase.test_getweakrefcount: a shared
+ * callback-less reference and one with a callback count 2; Python's two
+ * proxies (one more shared, one with a callback) become two more weak
+ * references with callbacks here.  An object that never had a weak
+ * reference (the int in Python) counts 0. */
 static void ReferencesTestCase_test_getweakrefcount(void **state)
 {
     (void)state;
@@ -168,7 +197,7 @@ static void ReferencesTestCase_test_getweakrefcount(void **state)
     r[0] = rcgc_weakref_new(RCGC_OBJ(o), NULL, NULL);
     r[1] = rcgc_weakref_new(RCGC_OBJ(o), conf_wr_cb, &cb);
     assert_int_equal(rcgc_weakref_count(RCGC_OBJ(o)), 2);
-    r[2] = rcgc_weakref_new(RCGC_OBJ(o), NULL, NULL);
+    r[2] = rcgc_weakref_new(RCGC_OBJ(o), conf_wr_cb, &cb);
     r[3] = rcgc_weakref_new(RCGC_OBJ(o), conf_wr_cb, &cb);
     assert_int_equal(rcgc_weakref_count(RCGC_OBJ(o)), 4);
     for (int i = 0; i < 4; i++)
@@ -914,7 +943,7 @@ static void FinalizeTestCase_test_finalize(void **state)
     assert_int_equal(res[0], 199);
 }
 
-static char order_res[16][4];
+static char order_res[16][16];
 static int norder;
 
 static void res_append(void *arg)
@@ -1051,6 +1080,7 @@ int main(void)
         T(ReferencesTestCase_test_basic_callback),
         T(ReferencesTestCase_test_multiple_callbacks),
         T(ReferencesTestCase_test_multiple_selfref_callbacks),
+        T(ReferencesTestCase_test_ref_reuse),
         T(ReferencesTestCase_test_getweakrefcount),
         T(ReferencesTestCase_test_getweakrefs),
         T(ReferencesTestCase_test_sf_bug_840829),
