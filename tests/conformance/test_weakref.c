@@ -183,6 +183,34 @@ static void ReferencesTestCase_test_ref_reuse(void **state)
     assert_int_equal(cb.calls, 0);
 }
 
+/* ports test_weakref.ReferencesTestCase.test_shared_ref_without_callback
+ * (check_shared_without_callback): Python's callback=None and no callback
+ * become, in C, a NULL callback with or without an argument (or arg_obj):
+ * every combination gives the one shared reference. */
+static void ReferencesTestCase_test_shared_ref_without_callback(void **state)
+{
+    (void)state;
+    int token;
+    cnode *o = conf_new(&conf_plain_type, 1);
+    cnode *other = conf_new(&conf_plain_type, 2);
+    rcgc_weakref *p[6];
+    p[0] = rcgc_weakref_new(RCGC_OBJ(o), NULL, &token);
+    p[1] = rcgc_weakref_new(RCGC_OBJ(o), NULL, &token);
+    p[2] = rcgc_weakref_new(RCGC_OBJ(o), NULL, NULL);
+    p[3] = rcgc_weakref_new(RCGC_OBJ(o), NULL, &token);
+    p[4] = rcgc_weakref_new_obj(RCGC_OBJ(o), NULL, RCGC_OBJ(other));
+    p[5] = rcgc_weakref_new(RCGC_OBJ(o), NULL, NULL);
+    for (int i = 0; i < 6; i++)
+        assert_ptr_equal(p[i], p[0]);
+    assert_int_equal(rcgc_weakref_count(RCGC_OBJ(o)), 1);
+    /* Without a callback there is nothing to keep alive for it. */
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(other)), 1);
+    for (int i = 0; i < 6; i++)
+        rcgc_decref(RCGC_OBJ(p[i]));
+    rcgc_decref(RCGC_OBJ(o));
+    rcgc_decref(RCGC_OBJ(other));
+}
+
 /* ports test_weakref.ReferencesTestCase.test_getweakrefcount: a shared
  * callback-less reference and one with a callback count 2; Python's two
  * proxies (one more shared, one with a callback) become two more weak
@@ -886,6 +914,27 @@ static void MappingTestCase_test_weak_values(void **state)
     rcgc_decref(RCGC_OBJ(dict));
 }
 
+/* ports test_weakref.MappingTestCase.test_remove_closure: the map's
+ * removal callback does not keep the map alive (no closure over it).  The
+ * map dies while its values live on; a value dying later must not touch
+ * the freed map (ASan would see it). */
+static void MappingTestCase_test_remove_closure(void **state)
+{
+    (void)state;
+    rcgc_weakmap *d = rcgc_weakmap_new(conf_rt);
+    assert_non_null(d);
+    cnode *o = conf_new(&conf_plain_type, 1);
+    assert_int_equal(rcgc_weakmap_set(d, "k", RCGC_OBJ(o)), RCGC_OK);
+    rcgc_weakref *wd = rcgc_weakref_new(RCGC_OBJ(d), NULL, NULL);
+    assert_non_null(wd);
+    rcgc_decref(RCGC_OBJ(d));
+    assert_null(rcgc_weakref_get(wd));           /* freed at once */
+    rcgc_decref(RCGC_OBJ(o));
+    collect();
+    assert_int_equal(conf_log_count(&conf_freed, 1), 1);
+    rcgc_decref(RCGC_OBJ(wd));
+}
+
 /* --------------------------------------------------- FinalizeTestCase */
 
 typedef struct add_args {
@@ -1081,6 +1130,7 @@ int main(void)
         T(ReferencesTestCase_test_multiple_callbacks),
         T(ReferencesTestCase_test_multiple_selfref_callbacks),
         T(ReferencesTestCase_test_ref_reuse),
+        T(ReferencesTestCase_test_shared_ref_without_callback),
         T(ReferencesTestCase_test_getweakrefcount),
         T(ReferencesTestCase_test_getweakrefs),
         T(ReferencesTestCase_test_sf_bug_840829),
@@ -1099,6 +1149,7 @@ int main(void)
         T(MappingTestCase_test_weak_valued_len_cycles),
         T(MappingTestCase_test_weak_valued_len_race),
         T(MappingTestCase_test_weak_values),
+        T(MappingTestCase_test_remove_closure),
         T(FinalizeTestCase_test_finalize),
         T(FinalizeTestCase_test_order),
         T(FinalizeTestCase_test_all_freed),
