@@ -15,6 +15,9 @@ A B      the seeds A..B (both included) of gen.py, each at every --ops size
          differing, and print it.
 --legacy generated scenarios include legacy nodes (needs _testcapi).
 --jobs N parallel workers (default: the number of CPUs).
+--mutate damage each generated scenario a little first (lines dropped,
+         repeated, swapped, bytes and words changed): both runners must
+         reject the same inputs with the same message, and run the rest alike.
 
 The twin runs in a forked child of this process (an interpreter start per
 scenario would cost more than the scenario); the child collects and freezes
@@ -105,16 +108,17 @@ def differs(path, expected=None):
 
 def report(name, path, result):
     ref, got, label = result
-    with open(path) as f:
-        scenario = f.read()
+    with open(path, "rb") as f:
+        raw = f.read()
+    scenario = raw.decode("latin-1")
     diff = "".join(difflib.unified_diff(
         ref.splitlines(True), got.splitlines(True), label, "rcgc"))
     text = "=== %s differs\n--- scenario\n%s--- diff\n%s" % (name, scenario, diff)
     if OPTS["save"]:
         os.makedirs(OPTS["save"], exist_ok=True)
         base = os.path.join(OPTS["save"], os.path.basename(name))
-        with open(base + ".scn", "w") as f:
-            f.write(scenario)
+        with open(base + ".scn", "wb") as f:
+            f.write(raw)
         with open(base + ".ref", "w") as f:
             f.write(ref)
         with open(base + ".rcgc", "w") as f:
@@ -135,6 +139,60 @@ def check_seed(seed):
         if result is None:
             return seed, None
         return seed, report("seed-%d" % seed, path, result)
+    finally:
+        os.unlink(path)
+
+
+def mutate(seed, text):
+    """A damaged copy of a scenario: lines dropped, repeated, swapped,
+    bytes changed, words replaced.  Most copies are invalid, and both
+    runners must reject them with the same message; the rest must run the
+    same."""
+    import random
+    rng = random.Random(seed)
+    data = bytearray(text.encode())
+    lines = data.split(b"\n")
+    junk = [b"new", b"edge", b"unedge", b"weakref", b"hold", b"deref",
+            b"refcount", b"drop", b"dropweak", b"unsave", b"collect", b"debug",
+            b"garbage", b"stats", b"callback", b"none", b"saveall", b"legacy",
+            b"n0", b"n1", b"w0", b"#", b"\t", b"\r", b"\x00", b"\xff", b"3",
+            b"x" * 70]
+    for _ in range(rng.randint(1, 4)):
+        if not lines:
+            break
+        i = rng.randrange(len(lines))
+        k = rng.randrange(6)
+        if k == 0:
+            del lines[i]
+        elif k == 1:
+            lines.insert(i, lines[i])
+        elif k == 2:
+            j = rng.randrange(len(lines))
+            lines[i], lines[j] = lines[j], lines[i]
+        elif k == 3 and lines[i]:
+            b = bytearray(lines[i])
+            b[rng.randrange(len(b))] = rng.randrange(256)
+            lines[i] = bytes(b)
+        elif k == 4:
+            words = lines[i].split(b" ")
+            words[rng.randrange(len(words))] = rng.choice(junk)
+            lines[i] = b" ".join(words)
+        else:
+            lines.insert(i, b" ".join(rng.choice(junk)
+                                      for _ in range(rng.randint(1, 4))))
+    return b"\n".join(lines)
+
+
+def check_mutant(seed):
+    text = gen.generate(seed, OPTS["ops"][seed % len(OPTS["ops"])], OPTS["legacy"])
+    fd, path = tempfile.mkstemp(prefix="mutant-%d-" % seed, suffix=".scn")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(mutate(seed, text))
+        result = differs(path)
+        if result is None:
+            return seed, None
+        return seed, report("mutant-%d" % seed, path, result)
     finally:
         os.unlink(path)
 
@@ -221,6 +279,8 @@ def main(argv):
             cases = next(it)
         elif a == "--minimize":
             mini = next(it)
+        elif a == "--mutate":
+            OPTS["mutate"] = True
         else:
             args.append(a)
     if OPTS["runner"] is None or not (cases or mini or len(args) == 2):
@@ -239,7 +299,7 @@ def main(argv):
         fn = check_case
     else:
         work = list(range(int(args[0]), int(args[1]) + 1))
-        fn = check_seed
+        fn = check_mutant if OPTS.get("mutate") else check_seed
     bad = 0
     with multiprocessing.get_context("fork").Pool(OPTS["jobs"]) as pool:
         for key, text in pool.imap(fn, work, chunksize=4):

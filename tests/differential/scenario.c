@@ -517,7 +517,8 @@ static int cmp_lines(const void *a, const void *b)
 
 static void lines_flush(const char *text)
 {
-    qsort(g_lines, g_nlines, sizeof *g_lines, cmp_lines);
+    if (g_nlines > 1)
+        qsort(g_lines, g_nlines, sizeof *g_lines, cmp_lines);
     fputs(text, stdout);
     fputs(" | ", stdout);
     for (size_t i = 0; i < g_nlines; i++) {
@@ -633,9 +634,9 @@ static void node_append(node *n, rcgc_object *o)
 /* Weak references                                                          */
 /* ------------------------------------------------------------------------ */
 
-/* Every weak reference ever made, with its name.  A dead weak reference's
- * address may be reused by a later one, so lookups search newest first: for
- * a live object that always finds the right name. */
+/* Every weak reference object ever made, with the name of the op that made
+ * it.  A dead object's address may be reused by a later one, so lookups
+ * search newest first: for a live object that always finds the right name. */
 static struct wentry {
     rcgc_weakref *w;
     const char *name;
@@ -726,13 +727,18 @@ static void run_op(scenario *sc, const op *o, const rcgc_gc_stats base[3])
                                            a->name);
         if (w == NULL)
             die("out of memory");
-        if (g_nweak == g_capweak) {
-            g_capweak = g_capweak ? g_capweak * 2 : 16;
-            g_weak = xrealloc(g_weak, g_capweak * sizeof *g_weak);
+        /* Without a callback rcgc (like CPython) may return the target's
+         * existing callback-less reference: then it keeps the name of the
+         * op that created it. */
+        if (rcgc_refcount(RCGC_OBJ(w)) == 1) {
+            if (g_nweak == g_capweak) {
+                g_capweak = g_capweak ? g_capweak * 2 : 16;
+                g_weak = xrealloc(g_weak, g_capweak * sizeof *g_weak);
+            }
+            g_weak[g_nweak].w = w;
+            g_weak[g_nweak].name = a->name;
+            g_nweak++;
         }
-        g_weak[g_nweak].w = w;
-        g_weak[g_nweak].name = a->name;
-        g_nweak++;
         a->obj = RCGC_OBJ(w);
         a->held = 1;
         break;
@@ -781,7 +787,8 @@ static void run_op(scenario *sc, const op *o, const rcgc_gc_stats base[3])
             names[i] = label(rcgc_list_get(garbage, i));
             total += strlen(names[i]) + 1;
         }
-        qsort(names, n, sizeof *names, cmp_lines);
+        if (n > 1)
+            qsort(names, n, sizeof *names, cmp_lines);
         char *s = xrealloc(NULL, total);
         size_t at = (size_t)snprintf(s, total, "garbage %zu", n);
         for (size_t i = 0; i < n; i++) {

@@ -15,11 +15,12 @@ do with the collector:
   __slots__), so its strong references are its items and no second, separately
   collectable list object exists.  Items are compared by identity only (list
   equality would compare contents).
-* One Python object per weak reference: a weakref.ref subclass with a `name`
-  slot.  Subclass instances are never shared (weakref.ref(x) without a
-  callback returns a cached object; a subclass never does) and their callback
-  is a module-level function, reachable from the frozen module, that holds
-  nothing else.
+* Weak references are plain weakref.ref objects, so CPython's sharing holds:
+  weakref.ref(x) without a callback returns x's existing callback-less
+  reference when there is one (rcgc_weakref_new does the same).  A shared
+  object is known by the name of the op that created it.  The callback is a
+  module-level function, reachable from the frozen module, that holds nothing
+  else.
 * Everything the twin creates before the scenario starts (the parsed ops, its
   dictionaries, the saved list, the log) is collected and then frozen
   (gc.freeze()), so no collection of the scenario ever examines it; the twin
@@ -106,14 +107,16 @@ NODE_CLASSES = {
 }
 
 
-class WeakRef(weakref.ref):
-    """A weak reference that knows its scenario name."""
-    __slots__ = ("name",)
+# id(weak reference object) -> the name of the op that created it.  A dead
+# object's id may be reused by a later one, which then overwrites the entry,
+# so for a live object the entry is always right.  (The dict holds only ints
+# and strs, so it is not even tracked.)
+wnames = {}
 
 
 def weakref_callback(w):
     if logging_on[0]:
-        log.append("callback " + w.name)
+        log.append("callback " + wnames[id(w)])
 
 
 class ScenarioError(Exception):
@@ -254,8 +257,8 @@ def parse(data):
 def label(obj):
     if isinstance(obj, Node):
         return obj.name
-    if isinstance(obj, WeakRef):
-        return "weakref:" + obj.name
+    if type(obj) is weakref.ref:
+        return "weakref:" + wnames.get(id(obj), "?")
     return "?" + type(obj).__name__   # twin's own garbage: a twin bug
 
 
@@ -288,11 +291,15 @@ def run_op(op, args, results, base_stats, created):
     elif op == "weakref":
         target = nodes[args[1]]
         if args[2]:
-            w = WeakRef(target, weakref_callback)
+            w = weakref.ref(target, weakref_callback)
         else:
-            w = WeakRef(target)
+            w = weakref.ref(target)
         del target
-        w.name = args[0]
+        # Without a callback CPython returns the target's existing
+        # callback-less reference when it has one; only a new object (held
+        # by `w` and getrefcount's argument alone) takes this op's name.
+        if sys.getrefcount(w) == 2:
+            wnames[id(w)] = args[0]
         wrefs[args[0]] = w
         created.append(args[0])
         del w
