@@ -75,10 +75,12 @@ def run_rcgc(path):
 
 
 def describe(status, out, err):
+    """The output, plus the exit status and stderr when the run failed (a
+    successful run's stderr is rcgc's own shutdown report, not output)."""
     text = out
     if status != 0:
         text += "[exit status %d]\n" % status
-    if err:
+    if err and status != 0:
         text += "".join("[stderr] " + l + "\n" for l in err.splitlines())
     return text
 
