@@ -13,6 +13,7 @@ packages=(
   valgrind heaptrack                 # ms_print, heaptrack peers
   chromium                           # rcgc-prof's HTML report test
   gnuplot-nox                        # not required; used when present
+  sqlite3                            # a real program rcgc-prof is checked on
 )
 
 missing=()
