@@ -1529,6 +1529,7 @@ static void GCCallbackTests_test_collect_garbage(void **state)
         assert_int_equal(conf_log_count(&conf_freed, id), 1);
 }
 
+#if RCGC_DEBUG >= 2
 static int refcount_pipe = -1;
 
 static void refcount_fatal(const char *message, void *arg)
@@ -1540,6 +1541,7 @@ static void refcount_fatal(const char *message, void *arg)
     }
     _exit(42);
 }
+#endif
 
 /* ports test_gc.GCCallbackTests.test_refcount_errors: in a debug build, a
  * collection that meets an object whose refcount is smaller than the
