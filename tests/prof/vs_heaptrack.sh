@@ -9,6 +9,10 @@
 # /bin/true in the same run, it is subtracted from heaptrack's figures (for
 # programs that do not load libstdc++ themselves, which is all of these).
 #
+# The stacks are checked too: the folded stacks of each program must be the
+# same whether rcgc-prof walks them with its cached rules or with libunwind
+# alone (--unwind=libunwind).
+#
 # All runs use an empty environment and no address randomization, so that
 # the programs (cc1's hash tables, Python's dicts) behave the same each run.
 # usage: vs_heaptrack.sh RCGC_PROF WORKDIR
@@ -74,6 +78,7 @@ check() { # name command...
   local name=$1; shift
   "${ENV[@]}" $NORAND "$@" > "$name.plain" 2>&1 < /dev/null; local rc_plain=$?
   "${ENV[@]}" $NORAND "$PROF" run -q -o "$name.cap" -- "$@" > "$name.prof" 2>&1 < /dev/null; local rc_prof=$?
+  "${ENV[@]}" $NORAND "$PROF" run -q --unwind=libunwind -o "$name.slow.cap" -- "$@" > /dev/null 2>&1 < /dev/null
   "${ENV[@]}" $NORAND heaptrack -o "$name.ht" "$@" > /dev/null 2>&1 < /dev/null
   local hc hp pc pp
   read -r hc hp < <(ht_figures "$name")
@@ -86,6 +91,9 @@ check() { # name command...
   if ! awk -v a="$pp" -v b="$hp" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 0.01 * b) }'; then
     verdict=FAIL; why+=" peak differs by more than 1%;"
   fi
+  "$PROF" report "$name.cap" --format folded | sort > "$name.folded"
+  "$PROF" report "$name.slow.cap" --format folded | sort > "$name.slow.folded"
+  if ! cmp -s "$name.folded" "$name.slow.folded"; then verdict=FAIL; why+=" stacks differ from libunwind's;"; fi
   printf '%-8s calls: rcgc-prof %s, heaptrack %s | peak: rcgc-prof %s B, heaptrack %s B | %s%s\n' \
     "$name" "$pc" "$hc" "$pp" "$hp" "$verdict" "$why"
   if [ $verdict = ok ]; then passes=$((passes + 1)); else fails=$((fails + 1)); fi

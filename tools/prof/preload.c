@@ -34,8 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 
 struct pf_state pf PF_HIDDEN;
 __thread int pf_guard PF_TLS PF_HIDDEN;
@@ -43,6 +41,7 @@ __thread int pf_guard PF_TLS PF_HIDDEN;
  * allocates anything else makes it "temporary" (heaptrack's definition). */
 static __thread void *t_last PF_TLS;
 static __thread uintptr_t t_frames[RCGC_PROF_MAX_FRAMES + 2] PF_TLS;
+static __thread uint32_t t_cached PF_TLS; /* pf_unwind's stack id, if known */
 
 #define HDR 16u
 #define KIND_PLAIN 1u
@@ -191,6 +190,8 @@ static void parse_config(void)
             pf.interval_ms = (int)(v < 1 ? 1 : v > 60000 ? 60000 : v);
         else if (!strncmp(e, "root=", 5))
             pf.root_pid = (pid_t)v;
+        else if (!strncmp(e, "unwind=libunwind", 16))
+            pf.slow_unwind = 1;
         const char *comma = strchr(e, ',');
         e = comma ? comma + 1 : NULL;
     }
@@ -228,6 +229,8 @@ static void pf_init(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     pf.start_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     pf.n_stacks = 1; /* id 0: blocks whose stack did not fit ("overflow") */
+    if (!pf.slow_unwind)
+        pf_unwind_init(); /* without it, every walk is unw_backtrace's */
     pf_guard--;
     if (!real_malloc || !real_free || !real_calloc || !real_realloc || !real_memalign ||
         !pf.stacks || !pf.frames || !pf.index || !pf.samples) {
@@ -316,11 +319,17 @@ static inline void touch(struct pf_stack *s)
     }
 }
 
-/* Account a new block of `size` bytes at stack f[0..n); returns its id.
- * Caller holds pf.lock. */
-static inline uint32_t account_alloc(const uintptr_t *f, int n, uint64_t h, size_t size)
+/* Account a new block of `size` bytes at the stack in t_frames (nf frames
+ * after the hook's own), or at t_cached when the walk found it known;
+ * returns the stack id.  Caller holds pf.lock. */
+static inline uint32_t account_alloc(int nf, size_t size)
 {
-    uint32_t id = stack_id(f, n, h);
+    uint32_t id = t_cached;
+    if (id == UINT32_MAX) {
+        const uintptr_t *f = t_frames + 1;
+        id = stack_id(f, nf, hash_frames(f, nf));
+        pf_unwind_commit(id);
+    }
     struct pf_stack *s = &pf.stacks[id];
     touch(s);
     s->st[RCGC_PROF_ST_ALLOC_COUNT]++;
@@ -364,10 +373,10 @@ static inline void account_free(uint32_t id, uint64_t size, int temporary)
 /* ---- the traced paths ---------------------------------------------------- */
 
 /* Unwind from inside a hook: frame 0 is the hook itself and is dropped.
- * A macro so that unw_backtrace runs in the exported function's frame. */
+ * A macro so that the walk starts in the exported function's frame. */
 #define CAPTURE(nf)                                                            \
     do {                                                                       \
-        int n_ = unw_backtrace((void **)t_frames, pf.nframes + 1);             \
+        int n_ = pf_unwind(t_frames, pf.nframes + 1, &t_cached);               \
         (nf) = n_ > 1 ? n_ - 1 : 0;                                            \
     } while (0)
 
@@ -385,11 +394,9 @@ static inline int tracing(void)
 
 static inline void *finish_plain(void *base, size_t n, int nf)
 {
-    const uintptr_t *f = t_frames + 1;
-    uint64_t h = hash_frames(f, nf);
     void *p = (char *)base + HDR;
     pf_lock();
-    uint32_t id = account_alloc(f, nf, h, n);
+    uint32_t id = account_alloc(nf, n);
     pf_unlock();
     struct hdr *hd = hdr_of(p);
     hd->size = n;
@@ -499,11 +506,9 @@ static void *aligned_common(size_t align, size_t n, int nf)
     void *base = real_memalign(align, n + off);
     if (!base)
         return NULL;
-    const uintptr_t *f = t_frames + 1;
-    uint64_t h = hash_frames(f, nf);
     void *p = (char *)base + off;
     pf_lock();
-    uint32_t id = account_alloc(f, nf, h, n);
+    uint32_t id = account_alloc(nf, n);
     pf_unlock();
     *(void **)((char *)p - 24) = base;
     struct hdr *hd = hdr_of(p);
@@ -652,12 +657,10 @@ static void *traced_realloc(void *p, size_t n, int nf)
         hd->magic = magic_of(p, KIND_PLAIN);
         return NULL;
     }
-    const uintptr_t *f = t_frames + 1;
-    uint64_t h = hash_frames(f, nf);
     void *np = (char *)nb + HDR;
     pf_lock();
     account_free(old_id, old_size, temporary);
-    uint32_t id = account_alloc(f, nf, h, n);
+    uint32_t id = account_alloc(nf, n);
     pf_unlock();
     struct hdr *nh = hdr_of(np);
     nh->size = n;

@@ -66,6 +66,7 @@ struct pf_state {
     /* configuration */
     int nframes;               /* frames kept per stack */
     int interval_ms;
+    int slow_unwind;           /* unwind=libunwind: no rule cache (a check) */
     pid_t root_pid;
     char out[4096];
     /* timeline, written by the sampler only */
@@ -89,6 +90,15 @@ void pf_unlock(void) PF_HIDDEN;
 int pf_trylock_for(int *lock, int ms) PF_HIDDEN;
 uint64_t pf_now_ns(void) PF_HIDDEN;
 void *pf_map(size_t size) PF_HIDDEN;
+
+/* unwind.c: the stack of pf_unwind's caller, outermost last; out[0] is
+ * the return address into the caller itself.  Returns the frame count.
+ * When the same stack was seen just before from the same place, out is not
+ * filled and *cached_id gives its stack id; otherwise *cached_id is
+ * UINT32_MAX and the caller, once it knows the id, calls pf_unwind_commit. */
+int pf_unwind(uintptr_t *out, int max, uint32_t *cached_id) PF_HIDDEN;
+void pf_unwind_commit(uint32_t id) PF_HIDDEN;
+int pf_unwind_init(void) PF_HIDDEN;
 
 /* preload_out.c */
 void pf_out_init(void) PF_HIDDEN;        /* constructor part: sampler, signals, atfork */

@@ -54,7 +54,7 @@ int prof_find_preload(char *out, size_t cap)
 static void usage_run(void)
 {
     fprintf(stderr, "usage: rcgc-prof run [-o FILE] [--native-frames N] [--interval MS] [-q] "
-                    "-- PROGRAM [ARGS...]\n");
+                    "[--unwind=libunwind] -- PROGRAM [ARGS...]\n");
 }
 
 /* Remove captures of an earlier run with the same name (FILE.<pid>). */
@@ -119,7 +119,7 @@ static int count_children(const char *out, char *first, size_t cap)
 int prof_cmd_run(int argc, char **argv)
 {
     const char *out = NULL;
-    int frames = 32, interval = 10, quiet = 0, i = 0;
+    int frames = 32, interval = 10, quiet = 0, slow = 0, i = 0;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -131,6 +131,8 @@ int prof_cmd_run(int argc, char **argv)
             frames = atoi(argv[++i]);
         } else if (!strcmp(a, "--interval") && i + 1 < argc) {
             interval = atoi(argv[++i]);
+        } else if (!strcmp(a, "--unwind=libunwind")) {
+            slow = 1; /* every stack by unw_backtrace: slower, for checking */
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-') {
@@ -197,8 +199,8 @@ int prof_cmd_run(int argc, char **argv)
         (void)w;
         close(fds[1]);
         char env[PATH_MAX * 2 + 128];
-        snprintf(env, sizeof env, "frames=%d,interval=%d,root=%d,out=%s", frames, interval,
-                 (int)me, outpath);
+        snprintf(env, sizeof env, "frames=%d,interval=%d,root=%d,%sout=%s", frames, interval,
+                 (int)me, slow ? "unwind=libunwind," : "", outpath);
         setenv("RCGC_PROF", env, 1);
         const char *old = getenv("LD_PRELOAD");
         char pre[PATH_MAX * 2 + 8192];
