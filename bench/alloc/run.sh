@@ -36,7 +36,7 @@ done
 # Per-object overhead: rcgc's from rcgc_getsizeof, CPython's from
 # sys.getsizeof (a two-slot instance for tracked, a complex - two doubles -
 # for untracked), both minus the payload.  Deterministic: one run each.
-if bench_have alloc-rcgc; then
+if [[ " ${impls[*]} " == *" rcgc "* ]]; then
   bench_sample "$BIN/alloc-rcgc" overhead
 fi
 bench_sample python3 - <<'EOF'
