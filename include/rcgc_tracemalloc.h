@@ -110,9 +110,9 @@ RCGC_API int rcgc_traceback_compare(const rcgc_traceback *a, const rcgc_tracebac
  * list item, each followed by "\n":
  *     '  File "file.c", line 12'
  *     '    <the source line, stripped>'     (when the file can be read)
- * limit > 0 keeps the `limit` most recent frames, limit <= 0 drops the
- * -limit most recent ones (Python's self[:limit]); RCGC_TRACEBACK_NO_LIMIT
- * keeps all.  Source files are read relative to the current directory.
+ * limit > 0 keeps the `limit` most recent frames, limit < 0 drops the
+ * -limit most recent ones and limit 0 keeps none (Python's self[:limit]);
+ * RCGC_TRACEBACK_NO_LIMIT keeps all.  Source files are read relative to the current directory.
  * Returns the number of lines written.
  */
 RCGC_API size_t rcgc_traceback_format(const rcgc_traceback *tb, int limit,

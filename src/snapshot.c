@@ -72,6 +72,8 @@ size_t rcgc_traceback_format(const rcgc_traceback *tb, int limit, int most_recen
     if (limit != RCGC_TRACEBACK_NO_LIMIT) {
         if (limit > 0) {
             lo = (size_t)limit >= n ? 0 : n - (size_t)limit;
+        } else if (limit == 0) {
+            hi = 0;                          /* self[:0] is empty */
         } else {
             size_t drop = (size_t)(-(long)limit);
             hi = drop >= n ? 0 : n - drop;

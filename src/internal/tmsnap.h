@@ -107,11 +107,10 @@ rcgc_snapshot *tm_snapshot_new(tm_tables *t, int limit, tm_strace *traces, size_
 /* Compare two frames as Python compares Frame tuples (filename, lineno). */
 int tm_frame_cmp(const tm_sframe *a, const tm_sframe *b);
 
-/* The loader's cap on traces, to keep a forged count from asking for
- * unbounded memory (the fuzz build lowers it). */
-#ifndef RCGC_SNAPSHOT_MAX_TRACES
-#define RCGC_SNAPSHOT_MAX_TRACES ((uint64_t)1 << 30)
-#endif
+/* The loader's cap on the number of traces, so that a forged count cannot
+ * ask for unbounded memory (runs let a few bytes describe many traces).
+ * 2^27 by default; the fuzz targets lower it. */
+extern uint64_t tm_load_max_traces;
 
 /* 64-bit hash of bytes (also used by the tracer's tables). */
 uint64_t tm_hash_bytes(const void *p, size_t n, uint64_t seed);
