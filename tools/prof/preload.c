@@ -30,7 +30,9 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +44,10 @@ __thread int pf_guard PF_TLS PF_HIDDEN;
 static __thread void *t_last PF_TLS;
 static __thread uintptr_t t_frames[RCGC_PROF_MAX_FRAMES + 2] PF_TLS;
 static __thread uint32_t t_cached PF_TLS; /* pf_unwind's stack id, if known */
+/* the biased lock ("the hooks' critical section" below) */
+static __thread int t_owner PF_TLS; /* 0 not yet known, 1 owner, 2 other */
+static int owner_claimed, owner_in_cs, multi, membarrier_ok;
+
 
 #define HDR 16u
 #define KIND_PLAIN 1u
@@ -229,6 +235,7 @@ static void pf_init(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     pf.start_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     pf.n_stacks = 1; /* id 0: blocks whose stack did not fit ("overflow") */
+    membarrier_ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
     if (!pf.slow_unwind)
         pf_unwind_init(); /* without it, every walk is unw_backtrace's */
     pf_guard--;
@@ -370,6 +377,72 @@ static inline void account_free(uint32_t id, uint64_t size, int temporary)
     }
 }
 
+/* ---- the hooks' critical section ------------------------------------------ */
+
+/* While only one thread has ever traced a call, that thread (the "owner")
+ * updates the aggregate without the lock: a biased lock.  The owner marks
+ * itself inside (owner_in_cs) and then checks `multi` with no fence between;
+ * a second thread sets `multi`, then membarrier() forces a barrier on every
+ * running thread, so afterwards either the owner sees `multi` on entry, or
+ * the second thread sees owner_in_cs and waits for it to leave.  From then
+ * on everyone takes the lock.  (The sampler thread only reads, and only the
+ * dense stack array, which is safe without the lock.)  Without membarrier
+ * there is no owner and every thread locks. */
+
+static void become_known(void)
+{
+    int expect = 0;
+    if (membarrier_ok && __atomic_compare_exchange_n(&owner_claimed, &expect, 1, 0,
+                                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        t_owner = 1;
+        return;
+    }
+    t_owner = 2;
+    if (!__atomic_load_n(&multi, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&multi, 1, __ATOMIC_SEQ_CST);
+        if (membarrier_ok)
+            syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+        while (__atomic_load_n(&owner_in_cs, __ATOMIC_ACQUIRE))
+            sched_yield();
+    }
+}
+
+/* Enter the aggregate's critical section; returns whether the lock was taken. */
+static inline int cs_enter(void)
+{
+    if (PF_LIKELY(t_owner == 1)) {
+        __atomic_store_n(&owner_in_cs, 1, __ATOMIC_RELAXED);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (PF_LIKELY(!__atomic_load_n(&multi, __ATOMIC_RELAXED)))
+            return 0;
+        __atomic_store_n(&owner_in_cs, 0, __ATOMIC_RELEASE);
+    } else if (PF_UNLIKELY(t_owner == 0)) {
+        become_known();
+        if (t_owner == 1)
+            return cs_enter();
+    }
+    pf_lock();
+    return 1;
+}
+
+static inline void cs_exit(int locked)
+{
+    if (locked)
+        pf_unlock();
+    else
+        __atomic_store_n(&owner_in_cs, 0, __ATOMIC_RELEASE);
+}
+
+/* In a forked child only the forking thread is left. */
+void pf_cs_child(void)
+{
+    owner_in_cs = 0;
+    if (t_owner != 1) { /* the owner is gone: nobody may skip the lock */
+        owner_claimed = 1;
+        multi = 1;
+    }
+}
+
 /* ---- the traced paths ---------------------------------------------------- */
 
 /* Unwind from inside a hook: frame 0 is the hook itself and is dropped.
@@ -395,9 +468,9 @@ static inline int tracing(void)
 static inline void *finish_plain(void *base, size_t n, int nf)
 {
     void *p = (char *)base + HDR;
-    pf_lock();
+    int locked_ = cs_enter();
     uint32_t id = account_alloc(nf, n);
-    pf_unlock();
+    cs_exit(locked_);
     struct hdr *hd = hdr_of(p);
     hd->size = n;
     hd->stack = id;
@@ -420,9 +493,9 @@ static void traced_free(void *p, uint32_t kind)
     int temporary = p == t_last;
     if (temporary)
         t_last = NULL;
-    pf_lock();
+    int locked_ = cs_enter();
     account_free(hd->stack, hd->size, temporary);
-    pf_unlock();
+    cs_exit(locked_);
     void *base = base_of(p, kind);
     hd->magic = 0;
     real_free(base);
@@ -507,9 +580,9 @@ static void *aligned_common(size_t align, size_t n, int nf)
     if (!base)
         return NULL;
     void *p = (char *)base + off;
-    pf_lock();
+    int locked_ = cs_enter();
     uint32_t id = account_alloc(nf, n);
-    pf_unlock();
+    cs_exit(locked_);
     *(void **)((char *)p - 24) = base;
     struct hdr *hd = hdr_of(p);
     hd->size = n;
@@ -658,10 +731,10 @@ static void *traced_realloc(void *p, size_t n, int nf)
         return NULL;
     }
     void *np = (char *)nb + HDR;
-    pf_lock();
+    int locked_ = cs_enter();
     account_free(old_id, old_size, temporary);
     uint32_t id = account_alloc(nf, n);
-    pf_unlock();
+    cs_exit(locked_);
     struct hdr *nh = hdr_of(np);
     nh->size = n;
     nh->stack = id;

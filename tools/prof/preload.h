@@ -108,5 +108,6 @@ void pf_start_sampler(void) PF_HIDDEN;
 void pf_write_capture(int state, int code, int in_signal) PF_HIDDEN;
 /* Called by the hooks in a forked child (pf.lock released). */
 void pf_child_reset(void) PF_HIDDEN;
+void pf_cs_child(void) PF_HIDDEN; /* preload.c: the biased lock after fork */
 
 #endif

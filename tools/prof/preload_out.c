@@ -729,6 +729,7 @@ static void atfork_child(void)
  * the heap it inherited (live blocks stay live; totals and peak restart). */
 void pf_child_reset(void)
 {
+    pf_cs_child();
     pf.pid = getpid();
     pf.parent_pid = getppid();
     for (uint32_t i = 0; i < pf.n_stacks; i++) {
