@@ -303,10 +303,13 @@ static size_t trial_deletion(gc_work *w, size_t n, unsigned old, int drop_hold,
 
 /* -------------------------------------------------- legacy finalizers */
 
+/* Uncollectable objects trade RCGC_OF_COLLECTING for RCGC_OF_MARK, which
+ * they keep while they are in the uncollectable set. */
 static int visit_legacy(rcgc_object *r, void *arg)
 {
-    if (r->flags & RCGC_OF_COLLECTING) {
-        r->flags &= ~RCGC_OF_COLLECTING;
+    unsigned f = r->flags;
+    if (f & RCGC_OF_COLLECTING) {
+        r->flags = (f & ~RCGC_OF_COLLECTING) | RCGC_OF_MARK;
         push(arg, r);
     }
     return 0;
@@ -327,7 +330,7 @@ static size_t move_legacy(gc_work *w, size_t u)
     for (size_t i = 0; i < u; i++) {
         rcgc_object *o = objs[i];
         if (o->type->legacy_del) {
-            o->flags &= ~RCGC_OF_COLLECTING;
+            o->flags = (o->flags & ~RCGC_OF_COLLECTING) | RCGC_OF_MARK;
             push(w, o);
         }
     }
@@ -398,7 +401,7 @@ static void release_orphans(gc_work *w, size_t *uc, size_t *u)
             rcgc_object *o = a[i];
             if (o != NULL && o->refcnt == 1) {
                 a[i] = NULL;
-                o->flags &= ~(RCGC_OF_COLLECTING | RCGC_OF_REACHABLE);
+                o->flags &= ~(RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK);
                 rcgc_decref(o);
                 changed = 1;
             }
@@ -606,12 +609,24 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             rcgc_decref(o);
         }
 
-        /* The uncollectable set: what clearing freed is not counted. */
+        /* The uncollectable set: what clearing freed is not counted, nor
+         * are weak references whose callback ran (CPython's handle_weakrefs
+         * moved them to the old generation, out of the set: they lost
+         * RCGC_OF_MARK there). */
         if (u > uf) {
             size_t fc = 0, fu = u - uf;
             rcgc_object **fin = objs + uf;
             memmove(objs, fin, fu * sizeof *objs);
             release_orphans(&w, &fc, &fu);
+            size_t kept = 0;
+            for (size_t i = 0; i < fu; i++) {
+                rcgc_object *o = objs[i];
+                if (o->flags & RCGC_OF_MARK)
+                    objs[kept++] = o;
+                else
+                    rcgc_decref(o);   /* it left the set: just the hold */
+            }
+            fu = kept;
             nunc = (long)fu;
             if (gs->debug & RCGC_DEBUG_UNCOLLECTABLE)
                 for (size_t i = 0; i < fu; i++)
@@ -639,6 +654,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         }
         for (size_t i = 0; i < u; i++) {
             rcgc_object *o = objs[i];
+            o->flags &= ~RCGC_OF_MARK;
             rcgc_gc_promote(rt, o, old);
             rcgc_decref(o);
         }
@@ -776,6 +792,46 @@ static void dump_shutdown_stats(rcgc_runtime *rt)
     }
 }
 
+typedef struct hold_ctx {
+    rcgc_object **objs;
+    size_t n, cap;
+} hold_ctx;
+
+static int hold_one(rcgc_object *o, void *arg)
+{
+    hold_ctx *h = arg;
+    if (o->refcnt == 0 || h->n == h->cap)
+        return 0;
+    h->objs[h->n++] = rcgc_incref(o);
+    return 0;
+}
+
+/*
+ * After the last collection, what is still tracked is referenced by the
+ * program or by uncollectable cycles; the runtime is about to release it
+ * all.  Break every container safely before that: hold each object, clear
+ * each, then let go (C3), so that no object dies while the heap is being
+ * walked.  (runtime.c then finds only cleared containers.)  Nothing is done
+ * if the work array cannot be allocated.
+ */
+static void clear_remaining(rcgc_runtime *rt)
+{
+    size_t total = set_size(rt, RCGC_NGENS - 1) + (size_t)rt->gc.permanent.nobjects;
+    if (total == 0)
+        return;
+    hold_ctx h = {rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW, total * sizeof(rcgc_object *)),
+                  0, total};
+    if (h.objs == NULL)
+        return;
+    rcgc_obj_foreach_tracked(rt, RCGC_GEN_PERMANENT, hold_one, &h);
+    for (size_t i = 0; i < h.n; i++)
+        if (h.objs[i]->type->clear)
+            h.objs[i]->type->clear(h.objs[i]);
+    for (size_t i = 0; i < h.n; i++)
+        rcgc_decref(h.objs[i]);
+    rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, h.objs);
+}
+
 void rcgc_gc_shutdown(rcgc_runtime *rt)
 {
     rcgc_gc_state *gs = &rt->gc;
@@ -800,6 +856,7 @@ void rcgc_gc_shutdown(rcgc_runtime *rt)
     RCGC_CLEAR(gs->garbage);
     /* No collection may run during the teardown that follows (C4). */
     gs->collecting = 1;
+    clear_remaining(rt);
 }
 
 void rcgc_gc_state_fini(rcgc_runtime *rt)

@@ -433,6 +433,9 @@ long rcgc_weak_gc_handle(rcgc_runtime *rt, rcgc_object *const *objs, size_t n, u
         if (w->ob.refcnt == 1) {
             freed++;
         } else {
+            /* CPython moves it to the old generation: if it was in the
+             * uncollectable set (RCGC_OF_MARK), it leaves it. */
+            w->ob.flags &= ~RCGC_OF_MARK;
             rcgc_gc_promote(rt, &w->ob, old);
         }
         rcgc_decref(&w->ob);

@@ -17,6 +17,10 @@
  *   C4  rt->gc.collecting is non-zero for the whole of a collection,
  *       callbacks included; a collection asked for meanwhile returns 0.
  *   C5  Frozen objects (generation 3) are never gathered, moved or changed.
+ *   C6  During a collection RCGC_OF_MARK is set exactly on the members of
+ *       the uncollectable set (legacy finalizers and what they reach); a
+ *       weak reference among them whose callback runs loses it and leaves
+ *       the set (CPython moves it to the old generation).
  */
 #ifndef RCGC_GC_H
 #define RCGC_GC_H
