@@ -316,6 +316,28 @@ static size_t check_address(rcgc_debug_ctx *c, const void *ptr, const char *func
     return nbytes;
 }
 
+/* Where release_block may have left its freed-object mark in block q (a
+ * pooled object's header at p, a foreign one's behind its prefix): mark[k]
+ * is the offset from q of a mark that is there, or 0. */
+static void freed_marks(const uint8_t *q, size_t size, size_t mark[2])
+{
+    const rcgc_type *freed = RCGC_FREED_TYPE;
+    const size_t at[2] = {0, sizeof(rcgc_foreign)};
+    for (int k = 0; k < 2; k++) {
+        size_t off = 2 * SST + at[k] + offsetof(rcgc_object, type);
+        mark[k] = off + sizeof freed <= size && memcmp(q + off, &freed, sizeof freed) == 0
+                      ? off : 0;
+    }
+}
+
+static int in_mark(const size_t mark[2], size_t i)
+{
+    for (int k = 0; k < 2; k++)
+        if (mark[k] != 0 && i >= mark[k] && i < mark[k] + sizeof(rcgc_type *))
+            return 1;
+    return 0;
+}
+
 /*
  * A pool block freed under the hooks carries 0xDD from byte SST to its end.
  * When the pool hands it out again, all of those bytes must still be 0xDD:
@@ -337,13 +359,11 @@ static void check_reused(rcgc_debug_ctx *c, uint8_t *q, const char *func)
     for (unsigned i = SST; i < 2 * SST; i++)
         if (q[i] != DEADBYTE)
             return;   /* never freed under the hooks in this pool's life */
-    /* The one mark release_block leaves in a freed object's header. */
-    const rcgc_type *freed = RCGC_FREED_TYPE;
-    size_t mark = 2 * SST + offsetof(rcgc_object, type);
-    int marked = size >= mark + sizeof freed && memcmp(q + mark, &freed, sizeof freed) == 0;
+    size_t mark[2];
+    freed_marks(q, size, mark);
     size_t bad = 0;
     for (size_t i = 2 * SST; i < size; i++)
-        if (q[i] != DEADBYTE && !(marked && i >= mark && i < mark + sizeof freed))
+        if (q[i] != DEADBYTE && !in_mark(mark, i))
             bad++;
     if (bad == 0)
         return;
@@ -356,7 +376,7 @@ static void check_reused(rcgc_debug_ctx *c, uint8_t *q, const char *func)
                     "it was written to after it was freed:\n", size - SST, DEADBYTE);
     size_t listed = 0;
     for (size_t i = 2 * SST; i < size && listed < WAF_LIST_MAX; i++) {
-        if (q[i] == DEADBYTE || (marked && i >= mark && i < mark + sizeof freed))
+        if (q[i] == DEADBYTE || in_mark(mark, i))
             continue;
         fprintf(stderr, "        at p+%zu: 0x%02x *** OUCH\n", i - 2 * SST, q[i]);
         listed++;

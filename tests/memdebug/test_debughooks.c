@@ -321,6 +321,51 @@ static void test_set_allocator_keeps_hooks(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* A user allocator that wraps rcgc's pools: objects get the foreign prefix
+ * but live in pool blocks, and a freed one's mark sits behind the prefix. */
+static rcgc_allocator pools_inner;
+static void *wp_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return pools_inner.malloc(pools_inner.ctx, n);
+}
+static void *wp_calloc(void *ctx, size_t a, size_t b)
+{
+    (void)ctx;
+    return pools_inner.calloc(pools_inner.ctx, a, b);
+}
+static void *wp_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return pools_inner.realloc(pools_inner.ctx, p, n);
+}
+static void wp_free(void *ctx, void *p)
+{
+    (void)ctx;
+    pools_inner.free(pools_inner.ctx, p);
+}
+
+static void test_wrapped_pools(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_runtime("debug");
+    rcgc_mem_get_pool_allocator(rt, &pools_inner);
+    rcgc_allocator wrap = {NULL, wp_malloc, wp_calloc, wp_realloc, wp_free};
+    assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_OBJ, &wrap), RCGC_OK);
+    rcgc_object *hold = RCGC_OBJ(tu_new_node(rt));
+    rcgc_object *o = RCGC_OBJ(tu_new_node(rt));
+    assert_true(o->flags & RCGC_OF_FOREIGN);
+    assert_true(rcgc_mem_is_pool_address(rcgc_obj_block(o)));
+    rcgc_decref(o);
+    assert_ptr_equal(o->type, RCGC_FREED_TYPE);
+    rcgc_object *again = RCGC_OBJ(tu_new_node(rt));   /* same block: no false alarm */
+    assert_ptr_equal(again, o);
+    rcgc_decref(again);
+    rcgc_decref(hold);
+    run_workload(rt);
+    rcgc_runtime_free(rt);
+}
+
 /* ------------------------------------------------------ fatal reports */
 
 typedef struct misuse {
@@ -752,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_workload),
         cmocka_unit_test(test_setup_later),
         cmocka_unit_test(test_set_allocator_keeps_hooks),
+        cmocka_unit_test(test_wrapped_pools),
         cmocka_unit_test(test_overflow),
         cmocka_unit_test(test_underflow),
         cmocka_unit_test(test_object_overflow),
