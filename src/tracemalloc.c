@@ -268,12 +268,15 @@ static long frame_intern(tm_state *s, const rframe *f)
     return (long)id;
 }
 
-static uint64_t raw_hash(const rframe *raw, int n, int total)
+/* Hash of a captured stack: one multiply per frame, one final mix (this
+ * runs at every allocation with native frames). */
+static inline uint64_t raw_hash(const rframe *raw, int n, int total)
 {
     uint64_t h = 0x243f6a8885a308d3ULL ^ (uint64_t)total;
     for (int i = 0; i < n; i++)
-        h = tm_mix64(h ^ rframe_hash(&raw[i]));
-    return h;
+        h = (h ^ raw[i].a ^ ((uint64_t)(uint32_t)raw[i].lineno << 32) ^ raw[i].kind) *
+            0x9e3779b97f4a7c15ULL;
+    return tm_mix64(h);
 }
 
 /* The 1-based id of the traceback raw[0..n) (most recent first), interned;
@@ -603,6 +606,25 @@ static inline void add_traced(tm_state *s, size_t size)
         s->peak = s->traced;
 }
 
+/* Record the trace of a pool block of domain 0. */
+static inline int trace_put_pool(tm_state *s, uintptr_t ptr, size_t size, uint32_t tb)
+{
+    tm_aside *a = NULL;
+    tm_slot *slot = pool_slot(s, ptr, 1, &a);
+    if (!slot)
+        return -1;
+    if (slot->tb) {
+        s->traced -= slot->size;
+    } else {
+        a->ntraced++;
+        a->pools[(ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)]->ntraced++;
+    }
+    slot->tb = tb;
+    slot->size = (uint32_t)size;
+    add_traced(s, size);
+    return 0;
+}
+
 /* Record a trace, replacing any trace at the same address.  0 or -1 on
  * out of memory (no trace recorded, nothing changed). */
 static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, uint32_t tb)
@@ -791,7 +813,17 @@ static void *tm_malloc(void *ctx, size_t n)
         return p;
     }
     uint32_t tb = tb_current(s, d->domain, OP_MALLOC);
-    if (RCGC_UNLIKELY(!tb || trace_put(s, 0, (uintptr_t)p, n, tb) != 0)) {
+    /* rcgc's pools answer every request that fits a size class (with the
+     * debug hooks' pads): such a block is known to be a pool block without
+     * asking the arena map. */
+    const rcgc_mem_state *ms = &s->rt->mem;
+    int rc = -1;
+    if (RCGC_LIKELY(tb != 0))
+        rc = ms->domains[d->domain].base_is_pool &&
+                     n + ms->debug_pre + ms->debug_post <= RCGC_SMALL_LIMIT
+                 ? trace_put_pool(s, (uintptr_t)p, n, tb)
+                 : trace_put(s, 0, (uintptr_t)p, n, tb);
+    if (RCGC_UNLIKELY(rc != 0)) {
         d->inner.free(d->inner.ctx, p);
         return NULL;
     }

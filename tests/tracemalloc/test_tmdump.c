@@ -105,11 +105,11 @@ static void test_round_trip_file(void **state)
     print_message("dump of %zu traces: %ld bytes\n", rcgc_snapshot_len(s), size);
     assert_true(size < 400);
     remove(path);
+    rcgc_snapshot_free(t);
     assert_int_equal(rcgc_snapshot_load("/nonexistent/x.snap", &t, err, sizeof err), RCGC_EIO);
     assert_null(t);
     assert_non_null(strstr(err, "No such file"));
     assert_int_equal(rcgc_snapshot_dump(s, "/nonexistent/dir/x.snap"), RCGC_EIO);
-    rcgc_snapshot_free(t);
     rcgc_snapshot_free(s);
     release(rt, keep, 3000);
 }
