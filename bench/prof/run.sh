@@ -7,7 +7,10 @@
 # heaptrack ("heaptrack"), interleaved run by run.  Measured:
 #   alloc_bench  seconds, cpu_seconds (wall; user+sys of the whole process
 #                tree, heaptrack's interpreter included), slowdown (profiled
-#                wall / unprofiled wall of the same round)
+#                wall / unprofiled wall of the same round), cpu_slowdown (the
+#                same with CPU time: steadier on a loaded machine, where
+#                heaptrack's second process hides part of its cost from the
+#                wall clock)
 #   capture      bytes of the capture file (rcgc-prof's, heaptrack's .zst)
 #   capture_4x   bytes of rcgc-prof's capture of a 4x longer run
 #   report_10M   seconds to print the text report of a 10M-allocation
@@ -49,7 +52,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'
 impls=(none rcgc)
 [ $HAVE_HT = 1 ] && impls+=(heaptrack)
 for ((r = 0; r < BENCH_RUNS; r++)); do
-  declare -A wall=()
+  declare -A wall=() cpu=()
   for impl in $(bench_rotate "$r" "${impls[@]}"); do
     case $impl in
       none) timed "$PROG" "$pairs" ;;
@@ -57,15 +60,17 @@ for ((r = 0; r < BENCH_RUNS; r++)); do
       heaptrack) timed heaptrack -o "$WORK/bench.ht" "$PROG" "$pairs" ;;
     esac || { BENCH_FAILED=1; continue; }
     wall[$impl]=$T_WALL
+    cpu[$impl]=$T_CPU
     emit alloc_bench "$impl" seconds "$T_WALL" s
     emit alloc_bench "$impl" cpu_seconds "$T_CPU" s
   done
   for impl in rcgc heaptrack; do
     if [ -n "${wall[$impl]:-}" ] && [ -n "${wall[none]:-}" ]; then
       emit alloc_bench "$impl" slowdown "$(ratio "${wall[$impl]}" "${wall[none]}")" x
+      emit alloc_bench "$impl" cpu_slowdown "$(ratio "${cpu[$impl]}" "${cpu[none]}")" x
     fi
   done
-  unset wall
+  unset wall cpu
 done
 emit capture rcgc bytes "$(stat -c %s "$WORK/bench.cap")" B
 [ $HAVE_HT = 1 ] && emit capture heaptrack bytes "$(stat -c %s "$WORK/bench.ht.zst")" B
