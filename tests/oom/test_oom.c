@@ -69,6 +69,20 @@ static void collect_all(rcgc_runtime *rt)
     rcgc_gc_collect(rt, 2);
 }
 
+/* What a scenario leaves for later on purpose (gc.garbage): emptied by its
+ * cleanup function, which runs with injection off, after a collection. */
+typedef void (*cleanup_fn)(rcgc_runtime *rt);
+static cleanup_fn cleanup;
+
+static void settle(rcgc_runtime *rt)
+{
+    collect_all(rt);
+    if (cleanup) {
+        cleanup(rt);
+        collect_all(rt);
+    }
+}
+
 /* Run `fn` once per failing allocation number until it runs clean. */
 static void inject(const char *name, scenario_fn fn, const char *mode, int persistent)
 {
@@ -86,7 +100,7 @@ static void inject(const char *name, scenario_fn fn, const char *mode, int persi
         oom_calls = 0;
         if (fn(rt) != RCGC_OK)
             fail_msg("%s: fails without injection", what);
-        collect_all(rt);
+        settle(rt);
         counts before = snapshot(rt);
 
         oom_calls = 0;
@@ -105,7 +119,7 @@ static void inject(const char *name, scenario_fn fn, const char *mode, int persi
                      "called", what, n, rcgc_strerror(rc));
         if (rcgc_validate(rt, stderr) != RCGC_OK)
             fail_msg("%s, failing allocation %ld: the heap does not validate", what, n);
-        collect_all(rt);
+        settle(rt);
         counts after = snapshot(rt);
         assert_same(&before, &after, what, n);
         if (rcgc_validate(rt, stderr) != RCGC_OK)
@@ -359,6 +373,200 @@ fail:
     return rc;
 }
 
+/* A weak-valued map with many keys (its table and the key copies grow),
+ * replaced and deleted entries, values that die. */
+static int scen_weakmap(rcgc_runtime *rt)
+{
+    int rc = RCGC_ENOMEM;
+    rcgc_weakmap *m = rcgc_weakmap_new(rt);
+    rcgc_list *values = rcgc_list_new(rt);
+    rcgc_object *v = NULL;
+    CHECK(m != NULL && values != NULL);
+    char key[32];
+    for (int i = 0; i < 150; i++) {
+        CHECK((v = RCGC_OBJ(tu_new_node(rt))) != NULL);
+        CHECK(rcgc_list_append(values, v) == RCGC_OK);
+        snprintf(key, sizeof key, "key-%d", i % 120);   /* some keys replaced */
+        CHECK(rcgc_weakmap_set(m, key, v) == RCGC_OK);
+        RCGC_CLEAR(v);
+    }
+    if (rcgc_weakmap_len(m) != 120)
+        fail_msg("weakmap: %zu live entries, expected 120", rcgc_weakmap_len(m));
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "key-%d", i);
+        CHECK(rcgc_weakmap_delete(m, key) == RCGC_OK);
+    }
+    rcgc_list_clear(values);   /* every value dies: the map empties */
+    if (rcgc_weakmap_len(m) != 0)
+        fail_msg("weakmap: %zu entries outlived their values", rcgc_weakmap_len(m));
+    rc = RCGC_OK;
+fail:
+    rcgc_xdecref(v);
+    rcgc_xdecref(RCGC_OBJ(values));
+    rcgc_xdecref(RCGC_OBJ(m));
+    return rc;
+}
+
+/* Collections that fill gc.garbage: DEBUG_SAVEALL, and uncollectable cycles
+ * with a legacy finalizer; collector callbacks registered meanwhile. */
+typedef struct legacy_node {
+    rcgc_object ob;
+    rcgc_object *ref;
+} legacy_node;
+
+static int legacy_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    legacy_node *n = (legacy_node *)self;
+    return n->ref ? visit(n->ref, arg) : 0;
+}
+static int legacy_clear(rcgc_object *self)
+{
+    RCGC_CLEAR(((legacy_node *)self)->ref);
+    return 0;
+}
+static void legacy_del(rcgc_object *self)
+{
+    (void)self;
+}
+static const rcgc_type legacy_type = {
+    .name = "legacy",
+    .size = sizeof(legacy_node),
+    .traverse = legacy_traverse,
+    .clear = legacy_clear,
+    .legacy_del = legacy_del,
+};
+
+static long gc_callbacks;
+static void on_gc(rcgc_runtime *rt, const char *phase, const rcgc_gc_info *info, void *arg)
+{
+    (void)rt;
+    (void)phase;
+    (void)info;
+    (void)arg;
+    gc_callbacks++;
+}
+
+/* Break the cycles left in gc.garbage and empty it. */
+static void clear_garbage(rcgc_runtime *rt)
+{
+    rcgc_list *g = rcgc_gc_garbage(rt);
+    if (g == NULL)
+        return;
+    for (size_t i = 0; i < rcgc_list_len(g); i++) {
+        rcgc_object *o = rcgc_list_get(g, i);
+        if (o->type->clear)
+            o->type->clear(o);
+    }
+    rcgc_list_clear(g);
+}
+
+static int scen_garbage(rcgc_runtime *rt)
+{
+    int rc = RCGC_ENOMEM;
+    int cb = 0;
+    rcgc_gc_disable(rt);
+    CHECK(rcgc_gc_callback_add(rt, on_gc, NULL) == RCGC_OK);
+    cb = 1;
+    for (int i = 0; i < 30; i++) {
+        legacy_node *a = (legacy_node *)rcgc_new(rt, &legacy_type);
+        CHECK(a != NULL);
+        a->ref = rcgc_incref(RCGC_OBJ(a));   /* uncollectable: goes to gc.garbage */
+        rcgc_decref(RCGC_OBJ(a));
+        tu_node *n = tu_new_node(rt);
+        CHECK(n != NULL);
+        n->a = rcgc_incref(RCGC_OBJ(n));
+        rcgc_decref(RCGC_OBJ(n));
+    }
+    long found = rcgc_gc_collect(rt, 2);
+    if (found < 0) {
+        rc = (int)found;
+        goto fail;
+    }
+    rcgc_gc_set_debug(rt, RCGC_DEBUG_SAVEALL);
+    for (int i = 0; i < 30; i++) {
+        tu_node *n = tu_new_node(rt);
+        if (n == NULL) {
+            rcgc_gc_set_debug(rt, 0);
+            goto fail;
+        }
+        n->a = rcgc_incref(RCGC_OBJ(n));
+        rcgc_decref(RCGC_OBJ(n));
+    }
+    found = rcgc_gc_collect(rt, 2);
+    rcgc_gc_set_debug(rt, 0);
+    if (found < 0) {
+        rc = (int)found;
+        goto fail;
+    }
+    rc = RCGC_OK;
+fail:
+    if (cb)
+        rcgc_gc_callback_remove(rt, on_gc, NULL);
+    rcgc_gc_enable(rt);
+    return rc;
+}
+
+/* PEP 442 finalizers that resurrect their object during a collection. */
+typedef struct phoenix {
+    rcgc_object ob;
+    rcgc_object *self;
+} phoenix;
+
+static rcgc_list *graveyard;
+static int phoenix_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    phoenix *p = (phoenix *)self;
+    return p->self ? visit(p->self, arg) : 0;
+}
+static int phoenix_clear(rcgc_object *self)
+{
+    RCGC_CLEAR(((phoenix *)self)->self);
+    return 0;
+}
+static void phoenix_finalize(rcgc_object *self)
+{
+    if (graveyard)
+        rcgc_list_append(graveyard, self);   /* may fail: then it dies */
+}
+static const rcgc_type phoenix_type = {
+    .name = "phoenix",
+    .size = sizeof(phoenix),
+    .traverse = phoenix_traverse,
+    .clear = phoenix_clear,
+    .finalize = phoenix_finalize,
+};
+
+static int scen_resurrect(rcgc_runtime *rt)
+{
+    int rc = RCGC_ENOMEM;
+    rcgc_gc_disable(rt);
+    graveyard = rcgc_list_new(rt);
+    CHECK(graveyard != NULL);
+    for (int i = 0; i < 20; i++) {
+        phoenix *p = (phoenix *)rcgc_new(rt, &phoenix_type);
+        CHECK(p != NULL);
+        p->self = rcgc_incref(RCGC_OBJ(p));
+        rcgc_decref(RCGC_OBJ(p));
+    }
+    long found = rcgc_gc_collect(rt, 2);
+    if (found < 0) {
+        rc = (int)found;
+        goto fail;
+    }
+    rc = RCGC_OK;
+fail:
+    if (graveyard) {
+        /* the resurrected: break their cycles, drop them */
+        for (size_t i = 0; i < rcgc_list_len(graveyard); i++)
+            phoenix_clear(rcgc_list_get(graveyard, i));
+        rcgc_list *g = graveyard;
+        graveyard = NULL;
+        rcgc_decref(RCGC_OBJ(g));
+    }
+    rcgc_gc_enable(rt);
+    return rc;
+}
+
 static void test_objects(void **state)
 {
     (void)state;
@@ -393,6 +601,70 @@ static void test_gc_lists(void **state)
 {
     (void)state;
     inject_all_modes("gc lists", scen_gc_lists);
+}
+
+static void test_weakmap(void **state)
+{
+    (void)state;
+    inject_all_modes("weak-valued map", scen_weakmap);
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    cleanup = clear_garbage;
+    inject_all_modes("gc.garbage", scen_garbage);
+    cleanup = NULL;
+}
+
+static void test_resurrect(void **state)
+{
+    (void)state;
+    inject_all_modes("resurrecting finalizers", scen_resurrect);
+}
+
+static int finalized;
+static void on_finalize(void *arg)
+{
+    (void)arg;
+    finalized++;
+}
+
+/* weakref.finalize under injection: NULL and nothing left behind, or a
+ * handle (owned by the runtime until it is freed) that fires once. */
+static void test_finalize(void **state)
+{
+    (void)state;
+    for (long n = 1;; n++) {
+        rcgc_runtime *rt = rcgc_runtime_new(NULL);
+        assert_non_null(rt);
+        rcgc_set_oom_handler(rt, count_oom, NULL);
+        rcgc_object *o = RCGC_OBJ(tu_new_node(rt));
+        assert_non_null(o);
+        /* the weak-reference table, made on first use, stays */
+        rcgc_weakref *warm = rcgc_weakref_new(o, NULL, NULL);
+        assert_non_null(warm);
+        rcgc_decref(RCGC_OBJ(warm));
+        counts before = snapshot(rt);
+        oom_calls = 0;
+        finalized = 0;
+        rcgc_mem_fail_after(rt, n, 1);
+        rcgc_finalizer *f = rcgc_weakref_finalize(o, on_finalize, NULL);
+        long failures = rcgc_mem_failures(rt);
+        rcgc_mem_fail_after(rt, 0, 0);
+        if (f == NULL) {
+            assert_true(failures > 0);
+            assert_true(oom_calls > 0);
+            counts after = snapshot(rt);
+            assert_same(&before, &after, "weakref.finalize", n);
+        }
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_decref(o);
+        assert_int_equal(finalized, f != NULL);
+        rcgc_runtime_free(rt);
+        if (failures == 0)
+            break;
+    }
 }
 
 static void test_chain(void **state)
@@ -527,7 +799,9 @@ int main(void)
         cmocka_unit_test(test_objects),          cmocka_unit_test(test_grow),
         cmocka_unit_test(test_cycles),           cmocka_unit_test(test_weak),
         cmocka_unit_test(test_mem),              cmocka_unit_test(test_gc_lists),
-        cmocka_unit_test(test_chain),            cmocka_unit_test(test_runtime_creation),
+        cmocka_unit_test(test_chain),            cmocka_unit_test(test_weakmap),
+        cmocka_unit_test(test_garbage),          cmocka_unit_test(test_resurrect),
+        cmocka_unit_test(test_finalize),         cmocka_unit_test(test_runtime_creation),
         cmocka_unit_test(test_setup_hooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
