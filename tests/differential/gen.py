@@ -18,7 +18,10 @@ twin can give a class tp_del; see README.md).
 import random
 import sys
 
-MAX_HELD_NODES = 10
+# How many nodes the scenario holds at most: 10, more in long scenarios
+# (bigger trash sets, longer cycles).
+def max_held(n_ops):
+    return max(10, n_ops // 10)
 
 WEIGHTS = (
     ("new", 14), ("edge", 20), ("unedge", 4), ("weakref", 8), ("hold", 6),
@@ -65,7 +68,7 @@ def generate(seed, n_ops, legacy=False):
         if saveall:
             weights = [(op, w * 2 if op in ("garbage", "collect") else w)
                        for op, w in weights]
-        if len(held) >= MAX_HELD_NODES:
+        if len(held) >= max_held(n_ops):
             weights = [(op, w * 3 if op == "drop" else w)
                        for op, w in weights if op != "new"]
         op = pick(weights)
