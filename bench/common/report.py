@@ -19,7 +19,8 @@ targets.txt, one target per line (# starts a comment):
   OP     <= or >=
   FACTOR a number
   RIGHT  a number; or an impl name (same case and metric as LEFT); or
-         case/metric/impl; or min(term, term, ...) / max(...) of those
+         case/metric/impl; or min(term, term, ...) / max(...) of those.
+         Without RIGHT, FACTOR is an absolute bound ("LEFT <= 16").
 
   "pairs_hot/ns_per_pair/rcgc <= 0.5 pymalloc | 2x faster than pymalloc"
   reads: rcgc's value must be at most 0.5 times pymalloc's.  A target whose
@@ -103,7 +104,7 @@ def print_suite(suite, recs, out):
             out.write("\n")
 
 
-TARGET_RE = re.compile(r"^(\S+)\s*(<=|>=)\s*([0-9.eE+-]+)\s*(.+?)\s*$")
+TARGET_RE = re.compile(r"^(\S+)\s*(<=|>=)\s*([0-9.eE+-]+)(?:\s+(.+?))?\s*$")
 
 
 def resolve(term, left, table):
@@ -149,6 +150,8 @@ def check_targets(suite, recs, path, out):
             out.write("  [bad target line] %s\n" % line)
             continue
         lv = table.get(tuple(left))
+        if right_s is None:          # "LEFT <= 16": an absolute bound
+            right_s, factor_s = factor_s, "1"
         rv = resolve(right_s, left, table)
         desc = desc.strip() or expr.strip()
         if lv is None or rv is None:
