@@ -196,22 +196,6 @@ fail:
     return NULL;
 }
 
-/* Break what is left after the shutdown collection: clear every tracked
- * object (objects the program still references are being released with
- * the runtime), so that containers let go of what they hold and every
- * type's dealloc runs for the objects that then die. */
-static int clear_tracked(rcgc_object *o, void *arg)
-{
-    rcgc_list *keep = arg;
-    (void)keep;
-    if (o->type->clear && !(o->flags & RCGC_OF_DYING)) {
-        o->refcnt++;
-        o->type->clear(o);
-        o->refcnt--;
-    }
-    return 0;
-}
-
 static int untrack_all(rcgc_object *o, void *arg)
 {
     rcgc_runtime *rt = arg;
@@ -225,9 +209,12 @@ void rcgc_runtime_free(rcgc_runtime *rt)
         return;
     RCGC_ENTER(rt);
     rt->freeing = 1;
+    /* The final collections, the shutdown report, then every object still
+     * tracked is cleared (objects the program still holds are released with
+     * the runtime), so containers let go and each type's dealloc runs for the
+     * objects that die (gc.c). */
     if (rt->obj.pending != NULL) {
         rcgc_gc_shutdown(rt);
-        rcgc_obj_foreach_tracked(rt, 3, clear_tracked, NULL);
         rcgc_obj_flush_pending(rt);
     }
     rcgc_obj_foreach_tracked(rt, 3, untrack_all, rt);
