@@ -143,12 +143,18 @@ struct rcgc_trace_state {
 
     /* capture buffers, [limit + 1] */
     rframe *raw;
+    rframe *last_raw;     /* the last native stack and its traceback */
+    int last_n, last_total;
+    uint32_t last_tb;
     uintptr_t *pcs;
     rcgc_frame *cbuf;
     int bufcap;
 
-    /* native calibration: frames between our capture and the API caller */
+    /* native calibration: frames between our capture and the API caller
+     * (skip), or where the API caller's frame pointer was saved (slot) */
     int skip[RCGC_DOMAIN_COUNT][3];
+    long slot[RCGC_DOMAIN_COUNT][3];
+    long calib_slot;
     int calibrated;
     int calibrating;
     uintptr_t calib_fp;
@@ -381,6 +387,7 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op)
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (s->calibrating) {
         s->calib_depth = rcgc_unwind_find(fp, s->calib_fp);
+        s->calib_slot = s->calib_depth < 0 ? rcgc_unwind_find_slot(fp, s->calib_fp) : -1;
         return 0;
     }
     const char *file = s->rt->mem.site_file;
@@ -390,6 +397,13 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op)
     }
     int depth = 0;
     int skip = s->skip[d][op];
+    long slot = s->slot[d][op];
+    if (slot >= 0) {
+        /* rcgc's frames lack frame pointers: start from the caller's frame
+         * pointer where they saved it. */
+        fp = rcgc_unwind_load(fp, slot);
+        skip = 0;
+    }
     int got = rcgc_unwind_fp(fp, skip, s->pcs, s->limit - n, &depth);
     for (int i = 0; i < got; i++)
         s->raw[n++] = (rframe){ s->pcs[i], 0, FK_NATIVE };
@@ -398,7 +412,19 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op)
         s->raw[n++] = (rframe){ (uintptr_t)TM_UNKNOWN, 0, FK_SOURCE };
         total = 1;
     }
-    return tb_intern(s, s->raw, n, total);
+    /* A loop allocates from the same stack again and again: compare with
+     * the last stack before hashing. */
+    if (s->last_tb && s->last_n == n && s->last_total == total &&
+        memcmp(s->last_raw, s->raw, (size_t)n * sizeof *s->raw) == 0)
+        return s->last_tb;
+    uint32_t tb = tb_intern(s, s->raw, n, total);
+    if (tb) {
+        memcpy(s->last_raw, s->raw, (size_t)n * sizeof *s->raw);
+        s->last_n = n;
+        s->last_total = total;
+        s->last_tb = tb;
+    }
+    return tb;
 }
 
 static uint32_t tb_callback(tm_state *s)
@@ -795,6 +821,7 @@ static void tm_clear(tm_state *s)
     s->tbset = (idset){ NULL, 0, 0 };
     if (s->site)
         memset(s->site, 0, SITE_CACHE * sizeof *s->site);
+    s->last_tb = 0;
     s->traced = 0;
     s->peak = 0;
 }
@@ -808,11 +835,10 @@ static void *tm_malloc(void *ctx, size_t n)
     void *p = d->inner.malloc(d->inner.ctx, n);
     if (RCGC_UNLIKELY(p == NULL || s->reentrant))
         return p;
-    if (RCGC_UNLIKELY(s->calibrating)) {
-        tb_native(s, d->domain, OP_MALLOC);
-        return p;
-    }
+    /* Calibration measures the depth of this very path: the same calls. */
     uint32_t tb = tb_current(s, d->domain, OP_MALLOC);
+    if (RCGC_UNLIKELY(s->calibrating))
+        return p;
     /* rcgc's pools answer every request that fits a size class (with the
      * debug hooks' pads): such a block is known to be a pool block without
      * asking the arena map. */
@@ -837,11 +863,9 @@ static void *tm_calloc_w(void *ctx, size_t nelem, size_t elsize)
     void *p = d->inner.calloc(d->inner.ctx, nelem, elsize);
     if (RCGC_UNLIKELY(p == NULL || s->reentrant))
         return p;
-    if (RCGC_UNLIKELY(s->calibrating)) {
-        tb_native(s, d->domain, OP_CALLOC);
-        return p;
-    }
     uint32_t tb = tb_current(s, d->domain, OP_CALLOC);
+    if (RCGC_UNLIKELY(s->calibrating))
+        return p;
     if (RCGC_UNLIKELY(!tb || trace_put(s, 0, (uintptr_t)p, nelem * elsize, tb) != 0)) {
         d->inner.free(d->inner.ctx, p);
         return NULL;
@@ -855,12 +879,9 @@ static void *tm_realloc(void *ctx, void *p, size_t n)
     tm_state *s = d->s;
     if (RCGC_UNLIKELY(s->reentrant))
         return d->inner.realloc(d->inner.ctx, p, n);
-    if (RCGC_UNLIKELY(s->calibrating)) {
-        void *q = d->inner.realloc(d->inner.ctx, p, n);
-        tb_native(s, d->domain, OP_REALLOC);
-        return q;
-    }
     uint32_t tb = tb_current(s, d->domain, OP_REALLOC);
+    if (RCGC_UNLIKELY(s->calibrating))
+        return d->inner.realloc(d->inner.ctx, p, n);
     void *q = d->inner.realloc(d->inner.ctx, p, n);
     if (q == NULL)
         return NULL;
@@ -899,6 +920,7 @@ static TM_KEEP_FP void calibrate_one(tm_state *s, int d, int op)
     rcgc_runtime *rt = s->rt;
     s->calib_fp = (uintptr_t)__builtin_frame_address(0);
     s->calib_depth = -1;
+    s->calib_slot = -1;
     s->calibrating = 1;
     void *p = NULL;
     if (d == RCGC_DOMAIN_OBJ) {
@@ -929,6 +951,7 @@ static TM_KEEP_FP void calibrate_one(tm_state *s, int d, int op)
      * (a chain broken by code without frame pointers): keep every frame
      * above tb_native. */
     s->skip[d][op] = s->calib_depth > 0 ? s->calib_depth : 1;
+    s->slot[d][op] = s->calib_depth > 0 ? -1 : s->calib_slot;
 }
 
 static void calibrate(tm_state *s)
@@ -939,6 +962,7 @@ static void calibrate(tm_state *s)
         for (int op = 0; op < 3; op++)
             calibrate_one(s, d, op);
     s->skip[RCGC_DOMAIN_RAW][OP_CALLOC] = s->skip[RCGC_DOMAIN_RAW][OP_MALLOC];
+    s->slot[RCGC_DOMAIN_RAW][OP_CALLOC] = s->slot[RCGC_DOMAIN_RAW][OP_MALLOC];
     s->calibrated = 1;
 }
 
@@ -964,18 +988,23 @@ static int ensure_buffers(tm_state *s, int limit)
         return 0;
     size_t n = (size_t)limit + 1;
     rframe *raw = tm_alloc(s, n * sizeof *raw);
+    rframe *last = tm_alloc(s, n * sizeof *last);
     uintptr_t *pcs = tm_alloc(s, n * sizeof *pcs);
     rcgc_frame *cbuf = tm_alloc(s, n * sizeof *cbuf);
-    if (!raw || !pcs || !cbuf) {
+    if (!raw || !last || !pcs || !cbuf) {
         tm_free(s, raw, n * sizeof *raw);
+        tm_free(s, last, n * sizeof *last);
         tm_free(s, pcs, n * sizeof *pcs);
         tm_free(s, cbuf, n * sizeof *cbuf);
         return -1;
     }
     size_t old = (size_t)s->bufcap;
     tm_free(s, s->raw, old * sizeof *s->raw);
+    tm_free(s, s->last_raw, old * sizeof *s->last_raw);
     tm_free(s, s->pcs, old * sizeof *s->pcs);
     tm_free(s, s->cbuf, old * sizeof *s->cbuf);
+    s->last_raw = last;
+    s->last_tb = 0;
     s->raw = raw;
     s->pcs = pcs;
     s->cbuf = cbuf;
@@ -1059,6 +1088,7 @@ void rcgc_trace_state_fini(rcgc_runtime *rt)
     tm_clear(s);
     size_t n = (size_t)s->bufcap;
     tm_free(s, s->raw, n * sizeof *s->raw);
+    tm_free(s, s->last_raw, n * sizeof *s->last_raw);
     tm_free(s, s->pcs, n * sizeof *s->pcs);
     tm_free(s, s->cbuf, n * sizeof *s->cbuf);
     tm_free(s, s->site, SITE_CACHE * sizeof *s->site);

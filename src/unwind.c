@@ -83,6 +83,30 @@ int rcgc_unwind_find(uintptr_t fp, uintptr_t target)
     return -1;
 }
 
+long rcgc_unwind_find_slot(uintptr_t fp, uintptr_t target)
+{
+    uintptr_t lo, hi;
+    if (!stack_bounds(&lo, &hi) || fp < lo || target > hi || target <= fp ||
+        target - fp > 65536)
+        return -1;
+    fp &= ~(uintptr_t)(sizeof(void *) - 1);
+    for (uintptr_t a = target - sizeof(void *); a >= fp; a -= sizeof(void *))
+        if (*(const uintptr_t *)a == target)
+            return (long)(a - fp);
+    return -1;
+}
+
+uintptr_t rcgc_unwind_load(uintptr_t fp, long off)
+{
+    uintptr_t lo, hi;
+    if (!stack_bounds(&lo, &hi))
+        return 0;
+    uintptr_t a = fp + (uintptr_t)off;
+    if (a < lo || a > hi - sizeof(void *) || (a & (sizeof(void *) - 1)))
+        return 0;
+    return *(const uintptr_t *)a;
+}
+
 int rcgc_unwind_dladdr(uintptr_t pc, char *buf, size_t cap, const char **function)
 {
     Dl_info info;

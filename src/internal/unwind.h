@@ -25,6 +25,16 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
  * within 256 frames. */
 int rcgc_unwind_find(uintptr_t fp, uintptr_t target);
 
+/* The offset from fp of the highest stack word in [fp, target) that holds
+ * the value `target`, or -1.  Used to find where code built without frame
+ * pointers saved its caller's frame pointer (see tracemalloc.c,
+ * "calibration"). */
+long rcgc_unwind_find_slot(uintptr_t fp, uintptr_t target);
+
+/* The word at fp + off when that address lies in this thread's stack,
+ * else 0. */
+uintptr_t rcgc_unwind_load(uintptr_t fp, long off);
+
 /* Built-in symbolization (dladdr): the module holding pc and pc's offset
  * in it written as "<module+0x1234>" into buf; 0 when unknown.  function
  * receives the nearest exported symbol or NULL. */
