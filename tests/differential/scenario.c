@@ -515,19 +515,21 @@ static int cmp_lines(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static FILE *g_out;
+
 static void lines_flush(const char *text)
 {
     if (g_nlines > 1)
         qsort(g_lines, g_nlines, sizeof *g_lines, cmp_lines);
-    fputs(text, stdout);
-    fputs(" | ", stdout);
+    fputs(text, g_out);
+    fputs(" | ", g_out);
     for (size_t i = 0; i < g_nlines; i++) {
         if (i)
-            fputs("; ", stdout);
-        fputs(g_lines[i], stdout);
+            fputs("; ", g_out);
+        fputs(g_lines[i], g_out);
         free(g_lines[i]);
     }
-    fputc('\n', stdout);
+    fputc('\n', g_out);
     g_nlines = 0;
 }
 
@@ -877,24 +879,19 @@ static void scenario_free(scenario *sc)
     free(sc->err_msg);
 }
 
-int main(int argc, char **argv)
+/* Check and run one scenario (the bytes of FILE at `path`), writing the
+ * output to `out` and a rejection to `err`.  Returns the exit status. */
+static int run_text(const char *path, const char *data, size_t len, FILE *out,
+                    FILE *err)
 {
-    if (argc != 2) {
-        fputs("usage: rcgc-scenario FILE\n", stderr);
-        return EXIT_PARSE;
-    }
-    const char *path = argv[1];
-    size_t len = 0;
-    char *data = read_file(path, &len);
-    if (data == NULL) {
-        fprintf(stderr, "%s: %s\n", path, strerror(errno));
-        return EXIT_PARSE;
-    }
+    g_out = out;
+    g_logging = 1;
+    g_nlines = 0;
+    g_nweak = 0;
     scenario sc = {0};
-    int rc = parse(&sc, data, len);
-    free(data);
+    int rc = parse(&sc, len ? data : "", len);
     if (rc != 0) {
-        fprintf(stderr, "%s:%ld: %s\n", path, sc.err_line, sc.err_msg);
+        fprintf(err, "%s:%ld: %s\n", path, sc.err_line, sc.err_msg);
         scenario_free(&sc);
         return EXIT_PARSE;
     }
@@ -919,7 +916,7 @@ int main(int argc, char **argv)
     }
     run_end(&sc);
     lines_flush("end");
-    fflush(stdout);
+    fflush(out);
 
     /* What is left (gc.garbage, resurrected nodes) goes with the runtime;
      * nothing of it is part of the output any more. */
@@ -931,7 +928,44 @@ int main(int argc, char **argv)
     rcgc_runtime_free(g_rt);
     g_rt = NULL;
     free(g_lines);
+    g_lines = NULL;
+    g_caplines = 0;
     free(g_weak);
+    g_weak = NULL;
+    g_capweak = 0;
     scenario_free(&sc);
-    return ferror(stdout) ? EXIT_RUNTIME : 0;
+    return ferror(out) ? EXIT_RUNTIME : 0;
 }
+
+#ifdef RCGC_SCENARIO_FUZZ
+/* libFuzzer: any bytes as a scenario; the output goes nowhere. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static FILE *sink;
+    if (sink == NULL && (sink = fopen("/dev/null", "w")) == NULL)
+        die("cannot open /dev/null");
+    if (size > (1u << 16))   /* long inputs only cost time */
+        return 0;
+    run_text("fuzz", (const char *)data, size, sink, sink);
+    return 0;
+}
+#else
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fputs("usage: rcgc-scenario FILE\n", stderr);
+        return EXIT_PARSE;
+    }
+    const char *path = argv[1];
+    size_t len = 0;
+    char *data = read_file(path, &len);
+    if (data == NULL) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return EXIT_PARSE;
+    }
+    int status = run_text(path, data, len, stdout, stderr);
+    free(data);
+    return status;
+}
+#endif
