@@ -7,8 +7,9 @@ Each input line is one sample: a JSON object with the keys suite, case,
 impl, metric, value and unit (what the benchmark programs print).  Lines that
 are not JSON objects are ignored, so a program's stray output cannot break
 the pipeline.  For every (suite, case, impl, metric, unit) the output has one
-line with the median of its samples as `value` and the number of samples as
-`runs`, in the order the measurements first appeared.
+line with the median of its samples as `value`, the number of samples as
+`runs` and their spread as `min` and `max`, in the order the measurements
+first appeared.
 """
 import json
 import statistics
@@ -47,6 +48,8 @@ def main(argv):
             "value": round(statistics.median(values), 6),
             "unit": rec["unit"],
             "runs": len(values),
+            "min": round(min(values), 6),
+            "max": round(max(values), 6),
         }
         print(json.dumps(rec))
     return 0
