@@ -839,34 +839,6 @@ static void run_end(scenario *sc)
     line_add(xformat("collect %ld", rcgc_gc_collect(g_rt, 2)));
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = xrealloc(NULL, cap);
-    for (;;) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap) {
-            if (ferror(f)) {
-                int e = errno;
-                fclose(f);
-                free(buf);
-                errno = e;
-                return NULL;
-            }
-            break;
-        }
-        cap *= 2;
-        buf = xrealloc(buf, cap);
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 static void scenario_free(scenario *sc)
 {
     for (size_t i = 0; i < sc->nsyms; i++)
@@ -951,6 +923,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 #else
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xrealloc(NULL, cap);
+    for (;;) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap) {
+            if (ferror(f)) {
+                int e = errno;
+                fclose(f);
+                free(buf);
+                errno = e;
+                return NULL;
+            }
+            break;
+        }
+        cap *= 2;
+        buf = xrealloc(buf, cap);
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
