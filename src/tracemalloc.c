@@ -44,6 +44,7 @@
 
 #define TM_UNKNOWN "<unknown>"
 #define SITE_CACHE 1024
+#define ACACHE 64
 
 enum { FK_SOURCE = 0, FK_NATIVE = 1 };
 enum { OP_MALLOC = 0, OP_CALLOC = 1, OP_REALLOC = 2 };
@@ -75,10 +76,10 @@ typedef struct tm_slot {
     uint32_t size;
 } tm_slot;
 typedef struct tm_pside {
-    uint32_t nslots;
+    uint32_t nslots;     /* blocks of the pool's current size class */
     uint32_t ntraced;
     uint32_t blocksize;
-    uint32_t pad;
+    uint32_t cap;        /* slots allocated (>= nslots) */
     tm_slot slots[];
 } tm_pside;
 typedef struct tm_aside {
@@ -136,7 +137,7 @@ struct rcgc_trace_state {
     /* pool side arrays: arena map keyed by arena number */
     tm_aside **amap;
     size_t amap_mask, amap_n;
-    tm_aside *alast;
+    tm_aside *acache[ACACHE];     /* direct-mapped by arena number */
 
     tm_entry *tab;
     size_t tab_mask, tab_n;
@@ -348,10 +349,12 @@ static uint32_t tb_intern(tm_state *s, const rframe *raw, int n, int total)
 
 /* ------------------------------------------------------------- capture */
 
+/* SITE_CACHE is 1024: the top 10 bits of a multiplicative hash. */
 static inline uint32_t site_slot(const char *file, int line)
 {
-    return (uint32_t)(tm_mix64((uintptr_t)file ^ ((uint64_t)(uint32_t)line << 40)) &
-                      (SITE_CACHE - 1));
+    uint64_t h = (uint64_t)(uintptr_t)file * 0x9e3779b97f4a7c15ULL +
+                 (uint64_t)(uint32_t)line * 0xc2b2ae3d27d4eb4fULL;
+    return (uint32_t)(h >> 54);
 }
 
 /* The traceback of a single call-site frame, through the cache. */
@@ -466,14 +469,15 @@ static inline uintptr_t arena_no(uintptr_t p)
 
 static tm_aside *aside_find(tm_state *s, uintptr_t ano)
 {
-    if (RCGC_LIKELY(s->alast && s->alast->arena == ano))
-        return s->alast;
+    tm_aside **c = &s->acache[ano & (ACACHE - 1)];
+    if (RCGC_LIKELY(*c && (*c)->arena == ano))
+        return *c;
     if (!s->amap)
         return NULL;
     size_t j = tm_mix64(ano) & s->amap_mask;
     for (tm_aside *a; (a = s->amap[j]) != NULL; j = (j + 1) & s->amap_mask)
         if (a->arena == ano) {
-            s->alast = a;
+            *c = a;
             return a;
         }
     return NULL;
@@ -512,7 +516,7 @@ static tm_aside *aside_make(tm_state *s, uintptr_t ano)
         j = (j + 1) & s->amap_mask;
     s->amap[j] = a;
     s->amap_n++;
-    s->alast = a;
+    s->acache[ano & (ACACHE - 1)] = a;
     return a;
 }
 
@@ -532,7 +536,7 @@ static void pside_drop(tm_state *s, tm_aside *a, unsigned pi)
             ps->ntraced--;
             a->ntraced--;
         }
-    tm_free(s, ps, pside_bytes(ps->nslots));
+    tm_free(s, ps, pside_bytes(ps->cap));
     a->pools[pi] = NULL;
 }
 
@@ -548,16 +552,28 @@ static tm_slot *pool_slot(tm_state *s, uintptr_t p, int make, tm_aside **aout)
     if (RCGC_UNLIKELY(!ps || ps->blocksize != pool->size)) {
         if (!make)
             return NULL;
-        /* The pool was (re)carved for another size class: its old slots
-         * are stale (R2 says none is traced when every free went through
-         * the wrapper; drop any that is, defensively). */
-        pside_drop(s, a, pi);
-        ps = tm_calloc(s, pside_bytes(pool->nblocks));
-        if (!ps)
-            return NULL;
-        ps->nslots = pool->nblocks;
-        ps->blocksize = pool->size;
-        a->pools[pi] = ps;
+        /* The pool was (re)carved for another size class.  Its slots are
+         * all clear (R2: every traced block was freed through the wrapper
+         * before the pool could empty), so an array big enough is reused
+         * as it is: pools change class often under mixed sizes. */
+        if (ps && ps->ntraced == 0 && ps->cap >= pool->nblocks) {
+            ps->nslots = pool->nblocks;
+            ps->blocksize = pool->size;
+        } else {
+            /* A pool that changes class gets room for the smallest class
+             * at once, so that it stops reallocating. */
+            uint32_t cap = ps ? (uint32_t)(RCGC_POOL_SIZE / RCGC_ALIGNMENT) : pool->nblocks;
+            if (cap < pool->nblocks)
+                cap = pool->nblocks;
+            pside_drop(s, a, pi);
+            ps = tm_calloc(s, pside_bytes(cap));
+            if (!ps)
+                return NULL;
+            ps->nslots = pool->nblocks;
+            ps->cap = cap;
+            ps->blocksize = pool->size;
+            a->pools[pi] = ps;
+        }
     }
     unsigned idx = rcgc_pool_index(pool, (const void *)p);
     if (idx >= ps->nslots)
@@ -795,13 +811,13 @@ static void tm_clear(tm_state *s)
             continue;
         for (unsigned pi = 0; pi < RCGC_ARENA_SLOTS; pi++)
             if (a->pools[pi])
-                tm_free(s, a->pools[pi], pside_bytes(a->pools[pi]->nslots));
+                tm_free(s, a->pools[pi], pside_bytes(a->pools[pi]->cap));
         tm_free(s, a, sizeof *a);
     }
     tm_free(s, s->amap, s->amap ? (s->amap_mask + 1) * sizeof *s->amap : 0);
     s->amap = NULL;
     s->amap_mask = s->amap_n = 0;
-    s->alast = NULL;
+    memset(s->acache, 0, sizeof s->acache);
     tm_free(s, s->tab, s->tab ? (s->tab_mask + 1) * sizeof *s->tab : 0);
     s->tab = NULL;
     s->tab_mask = s->tab_n = 0;

@@ -1,7 +1,7 @@
 /*
  * tm_bench.c - what tracing costs (suite `tracemalloc`, issue 4 "Numbers").
  *
- *   tm_bench pairs_hot|pairs_cold OPS
+ *   tm_bench pairs_hot|pairs_cold OPS [rcgc|rcgc_tm1|rcgc_tm16n]
  *       The core's allocation benchmark (free + allocate pairs of random
  *       sizes 8..512 B over 1,000 / 100,000 live blocks) in three fresh
  *       runtimes of this process: tracing off (impl rcgc), tracing with the
@@ -109,9 +109,17 @@ static double run_pairs(enum mode m, uint32_t live, size_t nops)
     return (double)(t1 - t0) / (double)nops;
 }
 
-static void case_pairs(const char *name, uint32_t live, size_t nops)
+static void case_pairs(const char *name, uint32_t live, size_t nops, const char *only)
 {
     double ns[3];
+    if (only) {
+        /* One mode (for callgrind: instructions per pair, load-independent). */
+        for (int m = 0; m < 3; m++)
+            if (strcmp(only, impl_name[m]) == 0)
+                bench_emit("tracemalloc", name, impl_name[m], "ns_per_pair",
+                           run_pairs((enum mode)m, live, nops), "ns");
+        return;
+    }
     for (int m = 0; m < 3; m++)
         ns[m] = run_pairs((enum mode)m, live, nops);
     for (int m = 0; m < 3; m++)
@@ -190,15 +198,16 @@ static void case_snapshot(size_t n, const char *out)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s pairs_hot|pairs_cold OPS | memory N | snapshot N OUT\n",
+        fprintf(stderr, "usage: %s pairs_hot|pairs_cold OPS [IMPL] | memory N | snapshot N OUT\n",
                 argv[0]);
         return 2;
     }
     size_t n = (size_t)strtoull(argv[2], NULL, 10);
+    const char *only = argc > 3 ? argv[3] : NULL;
     if (strcmp(argv[1], "pairs_hot") == 0)
-        case_pairs("pairs_hot", 1000, n);
+        case_pairs("pairs_hot", 1000, n, only);
     else if (strcmp(argv[1], "pairs_cold") == 0)
-        case_pairs("pairs_cold", 100000, n);
+        case_pairs("pairs_cold", 100000, n, only);
     else if (strcmp(argv[1], "memory") == 0)
         case_memory(n);
     else if (strcmp(argv[1], "snapshot") == 0 && argc == 4)
