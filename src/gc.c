@@ -301,6 +301,48 @@ static size_t trial_deletion(gc_work *w, size_t n, unsigned old, int drop_hold,
     return u;
 }
 
+/* What the unreachable set needs beyond clearing (partition_main). */
+enum {
+    NEED_LEGACY = 1,      /* some object has legacy_del */
+    NEED_WEAK = 2,        /* weak references to or among the set */
+    NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
+};
+
+/* Step 4 of a collection, fused with the start of step 5 so that the set is
+ * walked once: reachable objects lose their marks and move to `old`;
+ * unreachable ones are compacted to the front and held (C3), and *need
+ * says which of the finalization steps have work. */
+static size_t partition_main(gc_work *w, unsigned old, size_t *nreach, unsigned *need)
+{
+    rcgc_object **objs = w->objs;
+    rcgc_runtime *rt = w->rt;
+    size_t n = w->n, u = 0, r = 0;
+    unsigned nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        rcgc_object *o = objs[i];
+        unsigned f = o->flags;
+        if (f & RCGC_OF_REACHABLE) {
+            o->flags = f & ~(RCGC_OF_COLLECTING | RCGC_OF_REACHABLE);
+            r++;
+            if (RCGC_UNLIKELY(rcgc_obj_gen(o) != old))
+                rcgc_gc_promote(rt, o, old);
+        } else {
+            const rcgc_type *t = o->type;
+            o->refcnt++;
+            if (t->legacy_del)
+                nd |= NEED_LEGACY;
+            if (rcgc_weak_involved(o))
+                nd |= NEED_WEAK;
+            if (t->finalize && !(f & RCGC_OF_FINALIZED))
+                nd |= NEED_FINALIZE;
+            objs[u++] = o;
+        }
+    }
+    *nreach = r;
+    *need = nd;
+    return u;
+}
+
 /* -------------------------------------------------- legacy finalizers */
 
 /* Uncollectable objects trade RCGC_OF_COLLECTING for RCGC_OF_MARK, which
@@ -444,6 +486,41 @@ static size_t handle_resurrected(gc_work *w, size_t uc, unsigned old)
     return trial_deletion(w, uc, old, 1, &nreach);
 }
 
+/*
+ * Let go of the collector's hold on a cleared object of the final set.  If
+ * the hold is the last reference, the object is freed here directly,
+ * following object.c's deallocation order (runtime.h): its PEP 442
+ * finalizer has run, it has no weak references and no legacy finalizer, so
+ * what remains is untrack, clear (again: code that ran since may have
+ * stored a reference), dealloc and free.  Anything else takes the ordinary
+ * decref.  This saves the general dealloc path for every piece of garbage.
+ */
+static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned old)
+{
+    const rcgc_type *t = o->type;
+    unsigned f = o->flags & ~RCGC_OF_COLLECTING;
+    if (o->refcnt == 1 && !(f & RCGC_OF_WEAKREFS) && t->legacy_del == NULL &&
+        (t->finalize == NULL || (f & RCGC_OF_FINALIZED))) {
+        o->refcnt = 0;
+        o->flags = f;
+        if (f & RCGC_OF_TRACKED)
+            rcgc_obj_untrack(rt, o);
+        if (rt->gc.gens[0].count > 0)
+            rt->gc.gens[0].count--;
+        o->flags |= RCGC_OF_DYING;
+        if (t->clear)
+            t->clear(o);
+        if (t->dealloc)
+            t->dealloc(o);
+        rcgc_obj_free_memory(rt, o);
+        return;
+    }
+    o->flags = f;
+    if (o->refcnt > 1)
+        rcgc_gc_promote(rt, o, old);   /* it may die later */
+    rcgc_decref(o);
+}
+
 /* ----------------------------------------------------------- the core */
 
 static void show_stats_each_generation(const rcgc_runtime *rt)
@@ -534,8 +611,11 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
 
     /* Steps 1-4: trial deletion (no user code runs until the holds, C2). */
     gather(&w, g);
+    subtract(&w, w.n);
+    mark_and_restore(&w, w.n);
     size_t nreach;
-    size_t u = trial_deletion(&w, w.n, old, 0, &nreach);
+    unsigned need;
+    size_t u = partition_main(&w, old, &nreach, &need);
     if (g == 1) {
         gs->long_lived_pending += (long)nreach;
     } else if (g == 2) {
@@ -546,25 +626,17 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
     if (u > 0) {
         rcgc_object **objs = w.objs;
         /* Legacy finalizers: objs[uc..u) become uncollectable. */
-        size_t uc = move_legacy(&w, u);
-        /* C3: hold every unreachable object from here on. */
-        int any_weak = 0;
-        for (size_t i = 0; i < u; i++) {
-            rcgc_object *o = objs[i];
-            o->refcnt++;
-            if (i < uc && rcgc_weak_involved(o))
-                any_weak = 1;
-        }
+        size_t uc = (need & NEED_LEGACY) ? move_legacy(&w, u) : u;
         if (gs->debug & RCGC_DEBUG_COLLECTABLE)
             for (size_t i = 0; i < uc; i++)
                 rcgc_gc_debug_object("collectable", objs[i]);
 
         int ran = 0;
-        if (any_weak)
+        if (need & NEED_WEAK)
             m += rcgc_weak_gc_handle(rt, objs, uc, old, &ran);
 
         /* PEP 442 finalizers, once per object ever. */
-        for (size_t i = 0; i < uc; i++) {
+        for (size_t i = 0; (need & NEED_FINALIZE) && i < uc; i++) {
             rcgc_object *o = objs[i];
             const rcgc_type *t = o->type;
             if (t->finalize && !(o->flags & RCGC_OF_FINALIZED)) {
@@ -601,13 +673,8 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
                     o->type->clear(o);
             }
         }
-        for (size_t i = 0; i < uf; i++) {
-            rcgc_object *o = objs[i];
-            o->flags &= ~RCGC_OF_COLLECTING;
-            if (o->refcnt > 1)
-                rcgc_gc_promote(rt, o, old);   /* it may die later */
-            rcgc_decref(o);
-        }
+        for (size_t i = 0; i < uf; i++)
+            release_cleared(rt, objs[i], old);
 
         /* The uncollectable set: what clearing freed is not counted, nor
          * are weak references whose callback ran (CPython's handle_weakrefs
