@@ -429,7 +429,10 @@ long rcgc_weak_gc_handle(rcgc_runtime *rt, rcgc_object *const *objs, size_t n, u
         chain = w->cb_next;
         w->cb_next = NULL;
         *ran = 1;
-        w->callback(w, w->arg);
+        /* A callback that ran before may have killed this one (a weak map
+         * letting go of its entries). */
+        if (w->callback != NULL)
+            w->callback(w, w->arg);
         if (w->ob.refcnt == 1) {
             freed++;
         } else {
