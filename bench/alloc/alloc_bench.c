@@ -281,6 +281,13 @@ static void case_memory(void)
     emit_rss("rss_alloc", rss_alloc, base);
     emit_rss("rss_free90", rss_free90, base);
     emit_rss("rss_freeall", rss_freeall, base);
+    /* What each free step gave back, as a share of what the allocations
+     * added: comparable between allocators whose peaks differ a little. */
+    double added = rss_alloc > base ? (double)(rss_alloc - base) : 1.0;
+    bench_emit("alloc", "memory", IMPL_NAME, "returned_free90",
+               100.0 * ((double)rss_alloc - (double)rss_free90) / added, "%");
+    bench_emit("alloc", "memory", IMPL_NAME, "returned_freeall",
+               100.0 * ((double)rss_alloc - (double)rss_freeall) / added, "%");
     free(blocks);
     free(order);
 }
