@@ -138,16 +138,39 @@ static void gather_pool(gc_work *w, const rcgc_pool *pool, unsigned maxgen, size
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
+    if (RCGC_UNLIKELY(pool->ntracked > w->cap - w->n)) {
+        /* Near the end of the array: check every slot (take does). */
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t bits = pool->tracked[k]; bits; bits &= bits - 1) {
+                unsigned i = k * 64 + (unsigned)__builtin_ctzll(bits);
+                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                if (rcgc_obj_gen(o) <= maxgen)
+                    take(w, o);
+            }
+        }
+        return;
+    }
+    /* The pool cannot overflow the array: the same as take, with the
+     * bookkeeping in registers. */
+    rcgc_object **objs = w->objs;
+    uint32_t *saved = w->saved;
+    size_t n = w->n;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        uint64_t bits = pool->tracked[k];
-        while (bits) {
+        for (uint64_t bits = pool->tracked[k]; bits; bits &= bits - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(bits);
-            bits &= bits - 1;
             rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
-            if (rcgc_obj_gen(o) <= maxgen)
-                take(w, o);
+            unsigned f = o->flags;
+            uint32_t rc = o->refcnt;
+            if (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) > maxgen || RCGC_UNLIKELY(rc == 0))
+                continue;
+            RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
+            o->flags = f | RCGC_OF_COLLECTING;
+            objs[n] = o;
+            saved[n] = rc;
+            n++;
         }
     }
+    w->n = n;
 }
 
 /* Step 1: the tracked objects of generations 0..g (never the permanent
@@ -318,14 +341,28 @@ static size_t partition_main(gc_work *w, unsigned old, size_t *nreach, unsigned 
     rcgc_runtime *rt = w->rt;
     size_t n = w->n, u = 0, r = 0;
     unsigned nd = 0;
+    /* Survivors of a young collection that stay young (0 -> 1) change only
+     * their generation bits and the generation counts (a pool's nyoung
+     * counts generations 0 and 1 alike, P4), so pooled ones are moved here
+     * and counted in bulk; the rest go through rcgc_obj_set_gen. */
+    long moved[RCGC_NGENS] = {0, 0, 0};
+    const unsigned newgen = old << RCGC_OF_GEN_SHIFT;
     for (size_t i = 0; i < n; i++) {
         rcgc_object *o = objs[i];
         unsigned f = o->flags;
         if (f & RCGC_OF_REACHABLE) {
-            o->flags = f & ~(RCGC_OF_COLLECTING | RCGC_OF_REACHABLE);
+            f &= ~(RCGC_OF_COLLECTING | RCGC_OF_REACHABLE);
             r++;
-            if (RCGC_UNLIKELY(rcgc_obj_gen(o) != old))
+            unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+            if (gen == old) {
+                o->flags = f;
+            } else if (old < 2 && !(f & RCGC_OF_FOREIGN)) {
+                o->flags = (f & ~RCGC_OF_GEN_MASK) | newgen;
+                moved[gen]++;
+            } else {
+                o->flags = f;
                 rcgc_gc_promote(rt, o, old);
+            }
         } else {
             const rcgc_type *t = o->type;
             o->refcnt++;
@@ -337,6 +374,10 @@ static size_t partition_main(gc_work *w, unsigned old, size_t *nreach, unsigned 
                 nd |= NEED_FINALIZE;
             objs[u++] = o;
         }
+    }
+    for (unsigned g = 0; g < RCGC_NGENS; g++) {
+        rt->gc.gens[g].nobjects -= moved[g];
+        rt->gc.gens[old].nobjects += moved[g];
     }
     *nreach = r;
     *need = nd;
