@@ -29,8 +29,9 @@
  * among them; then calls, in discovery order, the callbacks of the cleared
  * weak references that are not themselves in the set (the callback sees
  * its weak reference dead).  A weak reference still alive after its
- * callback moves to generation `old`; one freed right after its callback
- * is counted.  Returns that count; *ran is set when a callback ran.
+ * callback moves to generation `old` and, if it was in the uncollectable set
+ * (RCGC_OF_MARK, gc.h C6), leaves it; one freed right after its callback is
+ * counted.  Returns that count; *ran is set when a callback ran.
  */
 long rcgc_weak_gc_handle(rcgc_runtime *rt, rcgc_object *const *objs, size_t n,
                          unsigned old, int *ran);
