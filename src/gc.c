@@ -23,9 +23,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gc.h"
+#include "platform.h"
 #include "pool.h"
 #include "runtime.h"
 #include "weakref.h"
@@ -69,13 +69,6 @@ static void *quiet_realloc(rcgc_runtime *rt, void *p, size_t n)
     void *q = rcgc_mem_domain_realloc(rt, RCGC_DOMAIN_RAW, p, n);
     rt->mem.oom = h;
     return q;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 void rcgc_gc_debug_object(const char *msg, const rcgc_object *o)
@@ -635,7 +628,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
     if (gs->debug & RCGC_DEBUG_STATS) {
         fprintf(stderr, "gc: collecting generation %d...\n", generation);
         show_stats_each_generation(rt);
-        t0 = now_seconds();
+        t0 = rcgc_os_monotonic();
     }
 
     /* CPython's counters: a collection of g counts as one for g+1 and
@@ -747,7 +740,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
 
     if (gs->debug & RCGC_DEBUG_STATS)
         fprintf(stderr, "gc: done, %ld unreachable, %ld uncollectable, %.4fs elapsed\n",
-                m + nunc, nunc, now_seconds() - t0);
+                m + nunc, nunc, rcgc_os_monotonic() - t0);
 
     /* handle_legacy_finalizers: legacy objects (everything, with
      * DEBUG_SAVEALL) go to gc.garbage; the set survives in `old`. */
