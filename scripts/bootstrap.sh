@@ -11,6 +11,7 @@ packages=(
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev libgc-dev  # peers
   libunwind-dev libdw-dev libzstd-dev  # native stacks, symbols, captures
   valgrind heaptrack                 # ms_print, heaptrack peers
+  clang                              # libFuzzer (tests/tracemalloc fuzz target)
   chromium                           # rcgc-prof's HTML report test
   gnuplot-nox                        # not required; used when present
   sqlite3                            # a real program rcgc-prof is checked on

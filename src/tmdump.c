@@ -86,6 +86,8 @@ static void w_reserve(wbuf *w, size_t more)
 
 static void w_bytes(wbuf *w, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     w_reserve(w, n);
     if (w->oom)
         return;
