@@ -707,34 +707,63 @@ static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, u
     return 0;
 }
 
-/* Forget the trace of (domain, ptr), if any. */
-static void trace_del(tm_state *s, uint32_t domain, uintptr_t ptr)
+/* Where a trace is stored: a pool slot or a table entry. */
+typedef struct tref {
+    tm_slot *slot;
+    tm_aside *a;
+    tm_pside *ps;
+    tm_entry *e;
+} tref;
+
+/* Find the trace of (domain, ptr); 0 when there is none. */
+static int trace_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tref *r)
 {
+    r->slot = NULL;
+    r->e = NULL;
     if (domain == 0 && rcgc_arena_lookup((const void *)ptr)) {
         tm_aside *a = aside_find(s, arena_no(ptr));
         if (!a)
-            return;
+            return 0;
         unsigned pi = (unsigned)((ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
         tm_pside *ps = a->pools[pi];
         if (!ps)
-            return;
+            return 0;
         const rcgc_pool *pool = rcgc_pool_of((const void *)ptr);
         if (ps->blocksize != pool->size)
-            return;
+            return 0;
         unsigned idx = rcgc_pool_index(pool, (const void *)ptr);
         if (idx >= ps->nslots || !ps->slots[idx].tb)
-            return;
-        s->traced -= ps->slots[idx].size;
-        ps->slots[idx].tb = 0;
-        ps->ntraced--;
-        a->ntraced--;
-        return;
+            return 0;
+        r->slot = &ps->slots[idx];
+        r->a = a;
+        r->ps = ps;
+        return 1;
     }
-    tm_entry *e = tab_find(s, domain, ptr);
-    if (e) {
-        s->traced -= e->size;
-        tab_remove(s, e);
+    r->e = tab_find(s, domain, ptr);
+    return r->e != NULL;
+}
+
+/* Forget a trace found by trace_ref (our tables only: the block itself may
+ * be gone already). */
+static void trace_clear(tm_state *s, tref *r)
+{
+    if (r->slot) {
+        s->traced -= r->slot->size;
+        r->slot->tb = 0;
+        r->ps->ntraced--;
+        r->a->ntraced--;
+    } else if (r->e) {
+        s->traced -= r->e->size;
+        tab_remove(s, r->e);
     }
+}
+
+/* Forget the trace of (domain, ptr), if any. */
+static void trace_del(tm_state *s, uint32_t domain, uintptr_t ptr)
+{
+    tref r;
+    if (trace_ref(s, domain, ptr, &r))
+        trace_clear(s, &r);
 }
 
 /* The traceback id (1-based) of (domain, ptr), 0 when not traced. */
@@ -911,12 +940,18 @@ static void *tm_realloc(void *ctx, void *p, size_t n)
     return q;
 }
 
+/* The block is freed first and its trace forgotten after (CPython's
+ * order): the debug hooks' report on a corrupted block still finds the
+ * allocation traceback.  The trace is located before the free, because
+ * freeing may give the whole arena back to the OS. */
 static void tm_free_w(void *ctx, void *p)
 {
     tm_dom *d = ctx;
-    if (p != NULL && !d->s->reentrant)
-        trace_del(d->s, 0, (uintptr_t)p);
+    tref r;
+    int found = p != NULL && !d->s->reentrant && trace_ref(d->s, 0, (uintptr_t)p, &r);
     d->inner.free(d->inner.ctx, p);
+    if (found)
+        trace_clear(d->s, &r);
 }
 
 /* ----------------------------------------------------------- calibrate */

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "rcgc.h"
@@ -306,6 +308,59 @@ static void test_print_block(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* The debug hooks' fatal report ends with the block's allocation
+ * traceback (CPython's _PyMem_DumpTraceback): run the overflow in a child
+ * and read its stderr. */
+static void test_debug_hooks_report(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    int line = 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        rcgc_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.size = sizeof cfg;
+        cfg.malloc_mode = "debug";
+        cfg.tracemalloc_frames = 1;
+        rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+        if (!rt)
+            _exit(3);
+        char *p = rcgc_mem_malloc(rt, 10);
+        memset(p, 'x', 11);   /* one byte past the end */
+        rcgc_mem_free(rt, p); /* fatal */
+        _exit(4);
+    }
+    int line_end = __LINE__ - 1;   /* the child's lines lie before this */
+    close(fds[1]);
+    char out[8192];
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof out - 1 && (got = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)got;
+    out[n] = '\0';
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_false(WIFEXITED(status) && (WEXITSTATUS(status) == 3 || WEXITSTATUS(status) == 4));
+    char want[600];
+    snprintf(want, sizeof want,
+             "Memory block allocated at (most recent call first):\n"
+             "  File \"%s\", line ", __FILE__);
+    const char *at = strstr(out, want);
+    if (!at)
+        fail_msg("report without the traceback:\n%s", out);
+    line = atoi(at + strlen(want));
+    /* rcgc_mem_malloc's line, inside the child's block, then a blank line */
+    assert_true(line > line_end - 12 && line < line_end);
+    assert_non_null(strstr(at, "\n\n"));
+}
+
 static void test_env_variable(void **state)
 {
     (void)state;
@@ -380,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_callback_frames),
         cmocka_unit_test(test_native_frames),
         cmocka_unit_test(test_print_block),
+        cmocka_unit_test(test_debug_hooks_report),
         cmocka_unit_test(test_env_variable),
         cmocka_unit_test(test_memory_per_block),
         cmocka_unit_test(test_oom_while_tracing),
