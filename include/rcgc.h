@@ -151,6 +151,7 @@ struct rcgc_type {
 #define RCGC_OF_REACHABLE   (1u << 7)
 #define RCGC_OF_MARK        (1u << 8)   /* scratch mark for collector phases */
 #define RCGC_OF_DYING       (1u << 9)   /* deallocation in progress */
+#define RCGC_OF_DEFERRED    (1u << 10)  /* in the trashcan, was tracked */
 
 /* Allocation call sites: the public allocating macros pass __FILE__ and
  * __LINE__ so tracemalloc gets a frame for free. */
@@ -551,7 +552,10 @@ RCGC_API rcgc_list *rcgc_weakref_list(rcgc_object *o);
 
 /* weakref.finalize: call fn(arg) once when obj dies, or at runtime shutdown
  * (atexit), or when rcgc_weakref_finalizer_call() is called, whichever is
- * first.  Returns a handle owned by the runtime (do not decref it). */
+ * first.  Like Python's finalize object, the handle has two owners: the
+ * runtime, until the finalizer has been called or detached, and the caller,
+ * until rcgc_weakref_finalizer_release() (Python's `del f`; it may come at
+ * once - the finalizer still fires).  NULL on out of memory. */
 typedef struct rcgc_finalizer rcgc_finalizer;
 RCGC_API rcgc_finalizer *rcgc_weakref_finalize(rcgc_object *obj,
                                                void (*fn)(void *arg), void *arg);
@@ -560,6 +564,8 @@ RCGC_API int rcgc_weakref_finalizer_call(rcgc_finalizer *f);
 /* Cancel it without calling; returns 1 if it was alive. */
 RCGC_API int rcgc_weakref_finalizer_detach(rcgc_finalizer *f);
 RCGC_API int rcgc_weakref_finalizer_alive(const rcgc_finalizer *f);
+/* The caller lets go of its handle (which must not be used afterwards). */
+RCGC_API void rcgc_weakref_finalizer_release(rcgc_finalizer *f);
 
 /* A weak-valued map from string keys to objects (WeakValueDictionary):
  * entries vanish when their value dies.  A collectable object itself. */

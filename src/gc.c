@@ -537,16 +537,7 @@ static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned ol
         (t->finalize == NULL || (f & RCGC_OF_FINALIZED))) {
         o->refcnt = 0;
         o->flags = f;
-        if (f & RCGC_OF_TRACKED)
-            rcgc_obj_untrack(rt, o);
-        if (rt->gc.gens[0].count > 0)
-            rt->gc.gens[0].count--;
-        o->flags |= RCGC_OF_DYING;
-        if (t->clear)
-            t->clear(o);
-        if (t->dealloc)
-            t->dealloc(o);
-        rcgc_obj_free_memory(rt, o);
+        rcgc_obj_release(rt, o);
         return;
     }
     o->flags = f;

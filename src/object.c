@@ -343,6 +343,12 @@ static int call_finalizer(rcgc_object *o, void (*fn)(rcgc_object *))
 static void dealloc_one(rcgc_runtime *rt, rcgc_object *o)
 {
     const rcgc_type *t = o->type;
+    if (o->flags & RCGC_OF_DEFERRED) {
+        /* Out of the trashcan: tracked again (in generation 0, as CPython
+         * re-tracks), so that a resurrecting finalizer leaves it tracked. */
+        o->flags &= ~RCGC_OF_DEFERRED;
+        rcgc_obj_track(rt, o);
+    }
     if (t->finalize && !(o->flags & RCGC_OF_FINALIZED)) {
         o->flags |= RCGC_OF_FINALIZED;
         if (call_finalizer(o, t->finalize))
@@ -354,8 +360,20 @@ static void dealloc_one(rcgc_runtime *rt, rcgc_object *o)
         if (--o->refcnt != 0)
             return;
     }
-    if (t->legacy_del && call_finalizer(o, t->legacy_del))
-        return;
+    if (t->legacy_del) {
+        if (call_finalizer(o, t->legacy_del))
+            return;
+        /* Weak references made by the finalizer must not outlive it, and
+         * their callbacks could see a half-destroyed object. */
+        if (o->flags & RCGC_OF_WEAKREFS)
+            rcgc_weak_clear_silently(rt, o);
+    }
+    rcgc_obj_release(rt, o);
+}
+
+void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
     if (o->flags & RCGC_OF_TRACKED)
         rcgc_obj_untrack(rt, o);
     if (t->traverse && rt->gc.gens[0].count > 0)
@@ -399,8 +417,14 @@ void rcgc_dealloc(rcgc_object *o)
 {
     rcgc_runtime *rt = rcgc_obj_runtime(o);
     rcgc_obj_state *os = &rt->obj;
-    if (os->dealloc_depth >= RCGC_TRASH_DEPTH && pending_push(rt, o))
+    if (os->dealloc_depth >= RCGC_TRASH_DEPTH && pending_push(rt, o)) {
+        /* Waiting objects have refcount 0: no collection may see them. */
+        if (o->flags & RCGC_OF_TRACKED) {
+            rcgc_obj_untrack(rt, o);
+            o->flags |= RCGC_OF_DEFERRED;
+        }
         return;
+    }
     RCGC_ENTER(rt);
     os->dealloc_depth++;
     dealloc_one(rt, o);

@@ -32,12 +32,19 @@ struct rcgc_weakref {
     rcgc_weakref *cb_next;       /* callbacks waiting to run */
 };
 
-/* weakref.finalize: a handle owned by the runtime, alive while wr != NULL. */
+/* weakref.finalize: alive while wr != NULL.  Like Python's finalize object,
+ * a handle has two owners: the registry, until it is called or detached
+ * (then it moves to the retired list), and the caller, until
+ * rcgc_weakref_finalizer_release.  It is freed when both have let go, or
+ * with the runtime. */
 struct rcgc_finalizer {
     rcgc_weakref *wr;            /* strong; NULL once called or detached */
     void (*fn)(void *arg);
     void *arg;
-    rcgc_finalizer *next;        /* registry: every handle, newest first */
+    rcgc_runtime *rt;
+    int refs;                    /* registry + caller */
+    rcgc_finalizer *next;        /* registry (newest first) or retired list */
+    rcgc_finalizer *prev;
 };
 
 typedef struct weak_slot {
@@ -54,7 +61,8 @@ struct rcgc_weak_state {
     weak_slot *slots;
     size_t mask;
     size_t used;
-    rcgc_finalizer *finalizers;
+    rcgc_finalizer *finalizers;  /* alive, newest first */
+    rcgc_finalizer *retired;     /* called or detached, still held by the caller */
     int atexit_done;
 };
 
@@ -392,6 +400,17 @@ void rcgc_weak_clear_on_dealloc(rcgc_runtime *rt, rcgc_object *o)
     run_detached_callbacks(chain);
 }
 
+void rcgc_weak_clear_silently(rcgc_runtime *rt, rcgc_object *o)
+{
+    rcgc_weakref *w = take_list(rt, o);
+    while (w != NULL) {
+        rcgc_weakref *next = w->next;
+        w->referent = NULL;
+        w->prev = w->next = NULL;
+        w = next;
+    }
+}
+
 long rcgc_weak_gc_handle(rcgc_runtime *rt, rcgc_object *const *objs, size_t n, unsigned old,
                          int *ran)
 {
@@ -448,16 +467,57 @@ long rcgc_weak_gc_handle(rcgc_runtime *rt, rcgc_object *const *objs, size_t n, u
 
 /* ------------------------------------------------------ weakref.finalize */
 
+static void fin_link(rcgc_finalizer **head, rcgc_finalizer *f)
+{
+    f->prev = NULL;
+    f->next = *head;
+    if (*head)
+        (*head)->prev = f;
+    *head = f;
+}
+
+static void fin_unlink(rcgc_finalizer **head, rcgc_finalizer *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        *head = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->next = f->prev = NULL;
+}
+
+/* Drop one owner's reference; free the handle when none is left. */
+static void fin_unref(rcgc_finalizer *f)
+{
+    if (--f->refs > 0)
+        return;
+    struct rcgc_weak_state *ws = f->rt->weak;
+    fin_unlink(f->wr ? &ws->finalizers : &ws->retired, f);
+    rcgc_mem_domain_free(f->rt, RCGC_DOMAIN_RAW, f);
+}
+
+/* Called or detached: the registry lets go. */
+static void fin_retire(rcgc_finalizer *f)
+{
+    struct rcgc_weak_state *ws = f->rt->weak;
+    fin_unlink(&ws->finalizers, f);
+    fin_link(&ws->retired, f);
+    fin_unref(f);
+}
+
+/* Make f dead and return its weak reference (the caller drops it). */
+static rcgc_weakref *fin_kill(rcgc_finalizer *f)
+{
+    rcgc_weakref *wr = f->wr;
+    f->wr = NULL;
+    return wr;
+}
+
 static void finalizer_fired(rcgc_weakref *w, void *arg)
 {
     (void)w;
-    rcgc_finalizer *f = arg;
-    rcgc_weakref *wr = f->wr;
-    if (wr == NULL)
-        return;   /* already called or detached */
-    f->wr = NULL;
-    f->fn(f->arg);
-    rcgc_decref(&wr->ob);   /* our caller holds one too */
+    (void)rcgc_weakref_finalizer_call(arg);
 }
 
 rcgc_finalizer *rcgc_weakref_finalize(rcgc_object *obj, void (*fn)(void *arg), void *arg)
@@ -473,34 +533,41 @@ rcgc_finalizer *rcgc_weakref_finalize(rcgc_object *obj, void (*fn)(void *arg), v
         return NULL;
     f->fn = fn;
     f->arg = arg;
+    f->rt = rt;
+    f->refs = 2;
     f->wr = rcgc_weakref_new(obj, finalizer_fired, f);
     if (f->wr == NULL) {
         rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, f);
         return NULL;
     }
-    f->next = ws->finalizers;
-    ws->finalizers = f;
+    fin_link(&ws->finalizers, f);
     return f;
 }
 
+/* The handle stays valid until the caller releases it, even after the
+ * call: the registry's reference keeps it while fn runs. */
 int rcgc_weakref_finalizer_call(rcgc_finalizer *f)
 {
-    rcgc_weakref *wr = f->wr;
-    if (wr == NULL)
+    if (f->wr == NULL)
         return 0;
-    f->wr = NULL;
+    f->refs++;
+    rcgc_weakref *wr = fin_kill(f);
     f->fn(f->arg);
     rcgc_decref(&wr->ob);
+    fin_retire(f);
+    fin_unref(f);
     return 1;
 }
 
 int rcgc_weakref_finalizer_detach(rcgc_finalizer *f)
 {
-    rcgc_weakref *wr = f->wr;
-    if (wr == NULL)
+    if (f->wr == NULL)
         return 0;
-    f->wr = NULL;
+    f->refs++;
+    rcgc_weakref *wr = fin_kill(f);
     rcgc_decref(&wr->ob);
+    fin_retire(f);
+    fin_unref(f);
     return 1;
 }
 
@@ -509,21 +576,22 @@ int rcgc_weakref_finalizer_alive(const rcgc_finalizer *f)
     return f->wr != NULL;
 }
 
+void rcgc_weakref_finalizer_release(rcgc_finalizer *f)
+{
+    if (f != NULL)
+        fin_unref(f);
+}
+
 /* weakref.finalize's _exitfunc: newest first, again from the newest after
- * each call (a finalizer may create finalizers). */
+ * each call (a finalizer may create finalizers).  Only live handles are in
+ * the registry, so this is linear in their number. */
 void rcgc_weak_atexit(rcgc_runtime *rt)
 {
     struct rcgc_weak_state *ws = rt->weak;
     if (ws == NULL || ws->atexit_done)
         return;
-    for (;;) {
-        rcgc_finalizer *f = ws->finalizers;
-        while (f != NULL && f->wr == NULL)
-            f = f->next;
-        if (f == NULL)
-            break;
-        (void)rcgc_weakref_finalizer_call(f);
-    }
+    while (ws->finalizers != NULL)
+        (void)rcgc_weakref_finalizer_call(ws->finalizers);
     ws->atexit_done = 1;
 }
 
@@ -532,11 +600,15 @@ void rcgc_weak_state_fini(rcgc_runtime *rt)
     struct rcgc_weak_state *ws = rt->weak;
     if (ws == NULL)
         return;
-    rcgc_finalizer *f = ws->finalizers;
-    while (f != NULL) {
-        rcgc_finalizer *next = f->next;
-        rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, f);
-        f = next;
+    /* Handles still registered or still held by the caller end with the
+     * runtime. */
+    for (int list = 0; list < 2; list++) {
+        rcgc_finalizer *f = list ? ws->retired : ws->finalizers;
+        while (f != NULL) {
+            rcgc_finalizer *next = f->next;
+            rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, f);
+            f = next;
+        }
     }
     if (ws->slots)
         rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, ws->slots);

@@ -177,6 +177,10 @@ static inline void *rcgc_obj_block(const rcgc_object *o)
 /* Free an object's memory (after its dealloc ran).  Used by object.c and by
  * runtime teardown. */
 void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o);
+/* The end of a deallocation, once finalizers are done with and the
+ * refcount is 0: untrack, clear, the type's dealloc, free.  The collector
+ * uses it for cleared garbage. */
+void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o);
 /* Run pending deferred deallocations (called when depth returns to 0). */
 void rcgc_obj_flush_pending(rcgc_runtime *rt);
 /* The fatal report for a misused object (names it, its type and refcount,
@@ -227,6 +231,10 @@ struct rcgc_weak_state;   /* weakref.c */
 /* Called at deallocation of an object with RCGC_OF_WEAKREFS: clears its weak
  * references and runs their callbacks (CPython's PyObject_ClearWeakRefs). */
 void rcgc_weak_clear_on_dealloc(rcgc_runtime *rt, rcgc_object *o);
+/* Clear o's weak references without running callbacks: those made by a
+ * legacy finalizer of a dying object (CPython's subtype_dealloc does the
+ * same after tp_del). */
+void rcgc_weak_clear_silently(rcgc_runtime *rt, rcgc_object *o);
 void rcgc_weak_state_fini(rcgc_runtime *rt);
 
 /* --------------------------------------------------------- tracemalloc */

@@ -1065,7 +1065,7 @@ static void FinalizeTestCase_test_all_freed(void **state)
 {
     (void)state;
     cnode *a0 = conf_new(&conf_plain_type, 1);
-    assert_non_null(rcgc_weakref_finalize(RCGC_OBJ(a0), all_freed_callback, NULL));
+    rcgc_weakref_finalizer_release(rcgc_weakref_finalize(RCGC_OBJ(a0), all_freed_callback, NULL));
     rcgc_decref(RCGC_OBJ(a0));
     collect();
     size_t base = live_blocks();
@@ -1074,6 +1074,7 @@ static void FinalizeTestCase_test_all_freed(void **state)
     cnode *a = conf_new(&conf_plain_type, 2);
     rcgc_finalizer *f = rcgc_weakref_finalize(RCGC_OBJ(a), all_freed_callback, NULL);
     assert_non_null(f);
+    rcgc_weakref_finalizer_release(f);           /* del f */
     assert_true(live_blocks() > base);
     rcgc_decref(RCGC_OBJ(a));                    /* del a */
     collect();

@@ -179,6 +179,71 @@ static void test_long_chain(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* Nodes whose dealloc validates the heap: during a deep deallocation some
+ * objects wait in the trashcan with refcount 0, and the heap must still
+ * validate (they are untracked while they wait). */
+static int validations_failed;
+static rcgc_runtime *validating_rt;
+static void checking_dealloc(rcgc_object *self)
+{
+    (void)self;
+    if (rcgc_validate(validating_rt, stderr) != RCGC_OK)
+        validations_failed++;
+}
+static const rcgc_type checking_type = {.name = "checking", .size = sizeof(tu_node),
+                                        .traverse = tu_node_traverse, .clear = tu_node_clear,
+                                        .dealloc = checking_dealloc};
+
+static void test_trashcan_consistent(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    validating_rt = rt;
+    validations_failed = 0;
+    tu_node *head = NULL;
+    for (int i = 0; i < 300; i++) {
+        tu_node *x = (tu_node *)rcgc_new(rt, &checking_type);
+        x->a = RCGC_OBJ(head);
+        head = x;
+    }
+    rcgc_decref(RCGC_OBJ(head));
+    assert_int_equal(validations_failed, 0);
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
+/* A weak reference made by a legacy finalizer of a dying object is cleared
+ * with it, and its callback does not run. */
+static rcgc_weakref *made_in_del;
+static int late_callbacks;
+static void late_callback(rcgc_weakref *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    late_callbacks++;
+}
+static void del_makes_weakref(rcgc_object *self)
+{
+    made_in_del = rcgc_weakref_new(self, late_callback, NULL);
+}
+static const rcgc_type del_weak_type = {.name = "delweak", .size = sizeof(leaf),
+                                        .legacy_del = del_makes_weakref};
+
+static void test_weakref_made_in_legacy_del(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *o = rcgc_new(rt, &del_weak_type);
+    late_callbacks = 0;
+    rcgc_decref(o);
+    assert_non_null(made_in_del);
+    assert_null(rcgc_weakref_peek(made_in_del));
+    assert_int_equal(late_callbacks, 0);
+    rcgc_decref(RCGC_OBJ(made_in_del));
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
 typedef struct blob {
     rcgc_object ob;
     size_t n;
@@ -297,6 +362,8 @@ int main(void)
         cmocka_unit_test(test_dealloc_order), cmocka_unit_test(test_resurrection),
         cmocka_unit_test(test_long_chain),    cmocka_unit_test(test_var_and_sizes),
         cmocka_unit_test(test_libc_objects),  cmocka_unit_test(test_misuse_reports),
+        cmocka_unit_test(test_trashcan_consistent),
+        cmocka_unit_test(test_weakref_made_in_legacy_del),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
