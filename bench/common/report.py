@@ -62,6 +62,13 @@ def fmt(v):
     return "%.3g" % v
 
 
+def ratio_ok(a, b, unit):
+    """A ratio is printed only between two positive values of a quantity
+    (a share in % near zero gives meaningless ratios)."""
+    return (a is not None and b is not None and unit != "%"
+            and a > 0 and b > 0)
+
+
 def print_suite(suite, recs, out):
     impls = []
     for r in recs:
@@ -94,12 +101,12 @@ def print_suite(suite, recs, out):
             out.write("%*s" % (col_w, fmt(vals.get(i))))
         out.write("\n")
         base = vals.get("rcgc")
-        others = [i for i in impls if i != "rcgc" and vals.get(i) is not None]
-        if base is not None and others:
+        others = [i for i in impls if i != "rcgc" and ratio_ok(base, vals.get(i), unit)]
+        if others:
             out.write("%-*s %-6s" % (label_w, "", "rcgc/x"))
             for i in impls:
                 v = vals.get(i)
-                cell = "" if i == "rcgc" or v in (None, 0) else "%.2f" % (base / v)
+                cell = "" if i == "rcgc" or not ratio_ok(base, v, unit) else "%.2f" % (base / v)
                 out.write("%*s" % (col_w, cell))
             out.write("\n")
 
@@ -160,10 +167,10 @@ def check_targets(suite, recs, path, out):
             bound = float(factor_s) * rv
             ok = lv <= bound if op == "<=" else lv >= bound
             verdict = "met" if ok else "NOT met"
-            if isinstance(rv, float) and not re.match(r"^[0-9.eE+-]+$", right_s):
-                detail = "%s = %s, %s = %s; ratio %.2f (need %s %s)" % (
-                    "/".join(left), fmt(lv), right_s, fmt(rv),
-                    lv / rv if rv else float("inf"), op, factor_s)
+            if not re.match(r"^[0-9.eE+-]+$", right_s):
+                ratio = "ratio %.2f" % (lv / rv) if rv else "ratio undefined"
+                detail = "%s = %s, %s = %s; %s (need %s %s)" % (
+                    "/".join(left), fmt(lv), right_s, fmt(rv), ratio, op, factor_s)
             else:
                 detail = "%s = %s (need %s %s)" % ("/".join(left), fmt(lv), op, fmt(bound))
         results.append((verdict, desc, detail))
