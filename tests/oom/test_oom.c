@@ -9,9 +9,13 @@
  *     collected), the live object count and every domain's live block count
  *     are back to their values before the run: nothing leaked.
  * Each scenario runs in two modes: the failure is transient (only allocation
- * n fails) or persistent (n and every later one fail), and under the pools
- * and under the debug hooks.
+ * n fails) or persistent (n and every later one fail), under the pools, the
+ * debug hooks and libc malloc; and once more with an OOM handler that does
+ * what handlers are for - it runs a full collection to free memory - and
+ * asks for a retry (test_handler_collects).  The RAW memory comes through a
+ * checking layer (a cap and a registry of live blocks, see below).
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "runtime.h"
@@ -20,15 +24,33 @@
 /* ----------------------------------------------------------- the harness */
 
 static long oom_calls;
+/* Set in the forked children of test_handler_collects: a failure there
+ * prints and exits (cmocka's jump back would land in the parent's copy). */
+static int in_child;
+#define FAIL(...)                                                             \
+    do {                                                                      \
+        if (in_child) {                                                       \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fputc('\n', stderr);                                              \
+            _exit(1);                                                         \
+        }                                                                     \
+        fail_msg(__VA_ARGS__);                                                \
+    } while (0)
+
+/* Non-zero: the handler does what handlers are for - it frees memory by
+ * running a full collection - and asks for a retry. */
+static int handler_collects;
 
 static int count_oom(rcgc_runtime *rt, rcgc_domain d, size_t size, void *arg)
 {
-    (void)rt;
     (void)d;
     (void)size;
     (void)arg;
     oom_calls++;
-    return 0;   /* no retry */
+    if (!handler_collects)
+        return 0;   /* no retry */
+    rcgc_gc_collect(rt, 2);
+    return 1;
 }
 
 typedef struct counts {
@@ -51,10 +73,151 @@ static void assert_same(const counts *a, const counts *b, const char *what, long
 {
     if (a->objects != b->objects || a->pool_blocks != b->pool_blocks ||
         memcmp(a->live, b->live, sizeof a->live) != 0)
-        fail_msg("%s, failing allocation %ld: leaked: objects %zu -> %zu, pool blocks %zu -> "
+        FAIL("%s, failing allocation %ld: leaked: objects %zu -> %zu, pool blocks %zu -> "
                  "%zu, live RAW %ld -> %ld, MEM %ld -> %ld, OBJ %ld -> %ld",
                  what, n, a->objects, b->objects, a->pool_blocks, b->pool_blocks, a->live[0],
                  b->live[0], a->live[1], b->live[1], a->live[2], b->live[2]);
+}
+
+/* Every runtime of the harness gets its RAW memory (and, in "malloc" mode,
+ * its MEM and OBJ memory) from libc through this checking layer:
+ *   - a cap: a scenario that needs more than 256 MiB at once has run away
+ *     (an allocating loop that never ends), reported as such instead of
+ *     exhausting the machine;
+ *   - a registry of the blocks it handed out: realloc or free of a pointer
+ *     it does not hold (freed already, stale after a move) is reported at
+ *     once, and realloc always moves, so that stale pointers show;
+ *   - nothing may be left when the runtime is freed. */
+#define CAP_BYTES ((size_t)256 << 20)
+static size_t cap_live;
+static int cap_hit;
+/* The run in progress, for the layer's own reports. */
+static const char *run_what = "";
+static long run_n;
+
+typedef struct reg_entry {
+    void *p;
+    size_t n;
+} reg_entry;
+static reg_entry *reg;
+static size_t reg_mask, reg_n;
+
+static size_t reg_slot(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 32;
+    return (size_t)x & reg_mask;
+}
+
+static void reg_add(void *p, size_t n)
+{
+    if (reg == NULL || (reg_n + 1) * 2 > reg_mask + 1) {
+        size_t ocap = reg ? reg_mask + 1 : 0, ncap = ocap ? ocap * 2 : 1024;
+        reg_entry *old = reg;
+        reg = calloc(ncap, sizeof *reg);
+        if (reg == NULL)
+            abort();
+        reg_mask = ncap - 1;
+        reg_n = 0;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].p)
+                reg_add(old[i].p, old[i].n);
+        free(old);
+    }
+    size_t i = reg_slot(p);
+    while (reg[i].p)
+        i = (i + 1) & reg_mask;
+    reg[i] = (reg_entry){p, n};
+    reg_n++;
+}
+
+/* Remove p; its size, or SIZE_MAX when p is not a live block of ours. */
+static size_t reg_take(void *p)
+{
+    if (reg == NULL)
+        return SIZE_MAX;
+    size_t i = reg_slot(p);
+    while (reg[i].p && reg[i].p != p)
+        i = (i + 1) & reg_mask;
+    if (reg[i].p == NULL)
+        return SIZE_MAX;
+    size_t n = reg[i].n;
+    /* backward-shift deletion keeps every probe chain unbroken */
+    for (size_t j = (i + 1) & reg_mask; reg[j].p; j = (j + 1) & reg_mask) {
+        size_t home = reg_slot(reg[j].p);
+        if (((j - home) & reg_mask) >= ((j - i) & reg_mask)) {
+            reg[i] = reg[j];
+            i = j;
+        }
+    }
+    reg[i] = (reg_entry){NULL, 0};
+    reg_n--;
+    return n;
+}
+
+static void *cap_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    if (n > CAP_BYTES - cap_live) {
+        cap_hit = 1;
+        return NULL;
+    }
+    void *p = malloc(n ? n : 1);
+    if (p) {
+        cap_live += n;
+        reg_add(p, n);
+    }
+    return p;
+}
+static void *cap_calloc(void *ctx, size_t a, size_t b)
+{
+    if (b != 0 && a > SIZE_MAX / b)
+        return NULL;
+    void *p = cap_malloc(ctx, a * b);
+    if (p)
+        memset(p, 0, a * b);
+    return p;
+}
+static void cap_free(void *ctx, void *p);
+static void *cap_realloc(void *ctx, void *p, size_t n)
+{
+    if (p == NULL)
+        return cap_malloc(ctx, n);
+    size_t old = reg_take(p);
+    if (old == SIZE_MAX)
+        FAIL("%s, failing allocation %ld: realloc(%p) of a RAW block that is not live (freed "
+             "already, or a stale pointer to a block that moved)", run_what, run_n, p);
+    reg_add(p, old);
+    void *q = cap_malloc(ctx, n);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    cap_free(ctx, p);
+    return q;
+}
+static void cap_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p == NULL)
+        return;
+    size_t n = reg_take(p);
+    if (n == SIZE_MAX)
+        FAIL("%s, failing allocation %ld: free(%p) of a RAW block that is not live (double "
+             "free?)", run_what, run_n, p);
+    cap_live -= n;
+    free(p);
+}
+
+static rcgc_runtime *capped_runtime(const char *mode)
+{
+    rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = mode};
+    rcgc_allocator cap = {NULL, cap_malloc, cap_calloc, cap_realloc, cap_free};
+    cfg.allocators[RCGC_DOMAIN_RAW] = cap;
+    if (strcmp(mode, "malloc") == 0)
+        cfg.allocators[RCGC_DOMAIN_MEM] = cfg.allocators[RCGC_DOMAIN_OBJ] = cap;
+    return rcgc_runtime_new(&cfg);
 }
 
 /* A scenario builds things, checks every call, and on the first failure
@@ -90,46 +253,58 @@ static void inject(const char *name, scenario_fn fn, const char *mode, int persi
     snprintf(what, sizeof what, "%s (%s, %s)", name, mode, persistent ? "persistent" : "transient");
     for (long n = 1;; n++) {
         if (n > 100000)
-            fail_msg("%s: still failing after 100000 allocations", what);
-        rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = mode};
-        rcgc_runtime *rt = rcgc_runtime_new(&cfg);
-        assert_non_null(rt);
+            FAIL("%s: still failing after 100000 allocations", what);
+        cap_hit = 0;
+        rcgc_runtime *rt = capped_runtime(mode);
+        if (rt == NULL)
+            FAIL("%s: no runtime", what);
         rcgc_set_oom_handler(rt, count_oom, NULL);
         /* Warm up: lazily made tables (weak references, gc.garbage) exist
          * before the baseline is taken. */
         oom_calls = 0;
         if (fn(rt) != RCGC_OK)
-            fail_msg("%s: fails without injection", what);
+            FAIL("%s: fails without injection", what);
         settle(rt);
         counts before = snapshot(rt);
 
         oom_calls = 0;
+        run_what = what;
+        run_n = n;
         rcgc_mem_fail_after(rt, n, persistent);
         int rc = fn(rt);
         long failures = rcgc_mem_failures(rt);
         rcgc_mem_fail_after(rt, 0, 0);
+        if (cap_hit)
+            FAIL("%s, failing allocation %ld: ran away (asked for more than %zu MiB)", what,
+                 n, CAP_BYTES >> 20);
         if (failures == 0) {
             if (rc != RCGC_OK)
-                fail_msg("%s: fails with no allocation failing (%d)", what, rc);
+                FAIL("%s: fails with no allocation failing (%d)", what, rc);
+            settle(rt);
             rcgc_runtime_free(rt);
+            if (reg_n != 0)
+                FAIL("%s: %zu libc blocks left after rcgc_runtime_free", what, reg_n);
             return;   /* the scenario needs fewer than n allocations */
         }
         if (rc != RCGC_OK && oom_calls == 0)
-            fail_msg("%s, failing allocation %ld: gave up (%s) but the OOM handler was not "
-                     "called", what, n, rcgc_strerror(rc));
+            FAIL("%s, failing allocation %ld: gave up (%s) but the OOM handler was not called",
+                 what, n, rcgc_strerror(rc));
         if (rcgc_validate(rt, stderr) != RCGC_OK)
-            fail_msg("%s, failing allocation %ld: the heap does not validate", what, n);
+            FAIL("%s, failing allocation %ld: the heap does not validate", what, n);
         settle(rt);
         counts after = snapshot(rt);
         assert_same(&before, &after, what, n);
         if (rcgc_validate(rt, stderr) != RCGC_OK)
-            fail_msg("%s, failing allocation %ld: the heap does not validate after "
-                     "collecting", what, n);
+            FAIL("%s, failing allocation %ld: the heap does not validate after collecting",
+                 what, n);
         /* And the runtime still works. */
         if (fn(rt) != RCGC_OK)
-            fail_msg("%s, failing allocation %ld: the runtime does not work afterwards",
-                     what, n);
+            FAIL("%s, failing allocation %ld: the runtime does not work afterwards", what, n);
+        settle(rt);
         rcgc_runtime_free(rt);
+        if (reg_n != 0)
+            FAIL("%s, failing allocation %ld: %zu libc blocks left after rcgc_runtime_free",
+                 what, n, reg_n);
     }
 }
 
@@ -231,8 +406,8 @@ static int scen_cycles(rcgc_runtime *rt)
     long n = rcgc_gc_collect(rt, 2);
     if (n < 0)
         return (int)n;
-    if (n < 81)
-        fail_msg("the collector found %ld unreachable objects, expected 81", n);
+    if (n < 81 && !handler_collects)   /* a handler's collection found some */
+        FAIL("the collector found %ld unreachable objects, expected 81", n);
     return RCGC_OK;
 fail:
     rcgc_gc_enable(rt);
@@ -261,14 +436,14 @@ static int scen_weak(rcgc_runtime *rt)
     CHECK((w2 = rcgc_weakref_new(target, NULL, NULL)) != NULL);
     CHECK((refs = rcgc_weakref_list(target)) != NULL);
     if (rcgc_list_len(refs) != 2)
-        fail_msg("weakref_list: %zu references", rcgc_list_len(refs));
+        FAIL("weakref_list: %zu references", rcgc_list_len(refs));
     CHECK((map = rcgc_weakmap_new(rt)) != NULL);
     CHECK(rcgc_weakmap_set(map, "target", target) == RCGC_OK);
     CHECK((got = rcgc_weakmap_get(map, "target")) == target);
     RCGC_CLEAR(got);
     RCGC_CLEAR(target);
     if (fired != 1 || rcgc_weakref_peek(w1) != NULL || rcgc_weakmap_len(map) != 0)
-        fail_msg("the weak references did not see the target die");
+        FAIL("the weak references did not see the target die");
     rc = RCGC_OK;
 fail:
     rcgc_xdecref(got);
@@ -291,16 +466,16 @@ static int scen_mem(rcgc_runtime *rt)
     CHECK((q = rcgc_mem_realloc(rt, p, 2000)) != NULL);
     p = NULL;
     if (q[99] != 'a')
-        fail_msg("realloc lost the data");
+        FAIL("realloc lost the data");
     memset(q, 'b', 2000);
     CHECK((p = rcgc_mem_realloc(rt, q, 64)) != NULL);
     q = NULL;
     if (p[63] != 'b')
-        fail_msg("realloc lost the data");
+        FAIL("realloc lost the data");
     CHECK((r = rcgc_mem_calloc(rt, 30, 20)) != NULL);
     for (int i = 0; i < 600; i++)
         if (r[i] != 0)
-            fail_msg("calloc gave dirty memory");
+            FAIL("calloc gave dirty memory");
     CHECK((raw = rcgc_raw_malloc(rt, 50)) != NULL);
     CHECK((obj = rcgc_domain_malloc_at(rt, RCGC_DOMAIN_OBJ, 700, RCGC_HERE)) != NULL);
     rc = RCGC_OK;
@@ -326,7 +501,7 @@ static int scen_gc_lists(rcgc_runtime *rt)
     RCGC_CLEAR(objs);
     CHECK((refs = rcgc_gc_get_referrers(rt, &n, 1)) != NULL);
     if (rcgc_list_index(refs, RCGC_OBJ(holder)) < 0)
-        fail_msg("get_referrers missed the holder");
+        FAIL("get_referrers missed the holder");
     RCGC_CLEAR(refs);
     rcgc_object *h = RCGC_OBJ(holder);
     CHECK((refs = rcgc_gc_get_referents(rt, &h, 1)) != NULL);
@@ -339,17 +514,24 @@ fail:
     return rc;
 }
 
+/* Objects that hold no references: never tracked. */
+static const rcgc_type leaf_type = {.name = "leaf", .size = sizeof(rcgc_object) + 16};
+
 /* A chain as deep as the trashcan's depth (64) whose innermost node holds a
- * list of 600 nodes: they are all deferred at once, so the pending stack
- * grows past its initial 256 entries while the chain is freed (and falls
- * back to recursion when it cannot grow). */
+ * list of more nodes than the pending stack holds: they are all deferred at
+ * once, so the stack grows while the chain is freed (and falls back to
+ * recursion when it cannot grow). */
 static int scen_chain(rcgc_runtime *rt)
 {
     int rc = RCGC_ENOMEM;
-    tu_node *head = NULL, *n = NULL;
+    tu_node *head = NULL, *n = NULL, *c1 = NULL, *c2 = NULL;
+    rcgc_object *o = NULL;
     rcgc_list *wide = rcgc_list_new(rt);
     CHECK(wide != NULL);
-    for (int i = 0; i < 600; i++) {
+    /* more items than the stack holds now (it never shrinks): it grows in
+     * every run, the warm-up's included */
+    size_t items = rt->obj.cappending + 100;
+    for (size_t i = 0; i < items; i++) {
         CHECK((n = tu_new_node(rt)) != NULL);
         CHECK(rcgc_list_append(wide, RCGC_OBJ(n)) == RCGC_OK);
         RCGC_CLEAR(n);
@@ -365,8 +547,27 @@ static int scen_chain(rcgc_runtime *rt)
         head = n;
         n = NULL;
     }
+    /* garbage for a collection that an OOM handler starts while the chain
+     * is being freed (made last: no automatic collection takes it first): a
+     * cycle holding untracked objects, which die - and are deferred - when
+     * the collector clears the cycle */
+    CHECK((c1 = tu_new_node(rt)) != NULL);
+    CHECK((c2 = tu_new_node(rt)) != NULL);
+    c1->a = rcgc_incref(RCGC_OBJ(c2));
+    c2->a = rcgc_incref(RCGC_OBJ(c1));
+    CHECK((wide = rcgc_list_new(rt)) != NULL);
+    c1->b = RCGC_OBJ(wide);
+    wide = NULL;
+    for (size_t i = 0; i < items; i++) {
+        CHECK((o = rcgc_new(rt, &leaf_type)) != NULL);
+        CHECK(rcgc_list_append((rcgc_list *)c1->b, o) == RCGC_OK);
+        RCGC_CLEAR(o);
+    }
     rc = RCGC_OK;
 fail:
+    rcgc_xdecref(o);
+    rcgc_xdecref(RCGC_OBJ(c1));
+    rcgc_xdecref(RCGC_OBJ(c2));
     rcgc_xdecref(RCGC_OBJ(n));
     rcgc_xdecref(RCGC_OBJ(wide));
     rcgc_xdecref(RCGC_OBJ(head));
@@ -391,14 +592,14 @@ static int scen_weakmap(rcgc_runtime *rt)
         RCGC_CLEAR(v);
     }
     if (rcgc_weakmap_len(m) != 120)
-        fail_msg("weakmap: %zu live entries, expected 120", rcgc_weakmap_len(m));
+        FAIL("weakmap: %zu live entries, expected 120", rcgc_weakmap_len(m));
     for (int i = 0; i < 20; i++) {
         snprintf(key, sizeof key, "key-%d", i);
         CHECK(rcgc_weakmap_delete(m, key) == RCGC_OK);
     }
     rcgc_list_clear(values);   /* every value dies: the map empties */
     if (rcgc_weakmap_len(m) != 0)
-        fail_msg("weakmap: %zu entries outlived their values", rcgc_weakmap_len(m));
+        FAIL("weakmap: %zu entries outlived their values", rcgc_weakmap_len(m));
     rc = RCGC_OK;
 fail:
     rcgc_xdecref(v);
@@ -623,6 +824,50 @@ static void test_resurrect(void **state)
     inject_all_modes("resurrecting finalizers", scen_resurrect);
 }
 
+/* Every scenario again with a handler that collects and retries, each in a
+ * forked child (a crash there is a failure of this test, not of the run). */
+static void run_with_collecting_handler(void *arg)
+{
+    scenario_fn fn = *(scenario_fn *)arg;
+    in_child = 1;
+    handler_collects = 1;
+    inject_all_modes("collecting handler", fn);
+    _exit(0);
+}
+
+static void test_handler_collects(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        scenario_fn fn;
+        cleanup_fn cleanup;
+    } all[] = {
+        {"objects and lists", scen_objects, NULL}, {"growing a list", scen_grow, NULL},
+        {"cycles", scen_cycles, NULL},             {"weak references", scen_weak, NULL},
+        {"rcgc_mem_*", scen_mem, NULL},            {"gc lists", scen_gc_lists, NULL},
+        {"long chain", scen_chain, NULL},          {"weak-valued map", scen_weakmap, NULL},
+        {"gc.garbage", scen_garbage, clear_garbage},
+        {"resurrecting finalizers", scen_resurrect, NULL},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        int status = 0;
+        cleanup = all[i].cleanup;
+        scenario_fn fn = all[i].fn;
+        const char *out = tu_run_child(run_with_collecting_handler, &fn, &status);
+        cleanup = NULL;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            const char *cut = strlen(out) > 2000 ? out + strlen(out) - 2000 : out;
+            fprintf(stderr, "%s with a collecting OOM handler: child status 0x%x; the end of its "
+                    "output:\n%s\n", all[i].name, status, cut);
+            failed++;
+        }
+    }
+    if (failed)
+        FAIL("%d scenarios break when the OOM handler collects", failed);
+}
+
 static int finalized;
 static void on_finalize(void *arg)
 {
@@ -742,9 +987,9 @@ static void test_runtime_creation(void **state)
                 rcgc_runtime *rt = rcgc_runtime_new(&cfg);
                 if (rt == NULL) {
                     if (f.calls < n)
-                        fail_msg("%s: creation failed with no allocation failing", modes[m]);
+                        FAIL("%s: creation failed with no allocation failing", modes[m]);
                     if (f.live != 0)
-                        fail_msg("%s, failing RAW call %ld: creation failed and leaked %ld "
+                        FAIL("%s, failing RAW call %ld: creation failed and leaked %ld "
                                  "blocks", modes[m], n, f.live);
                     continue;
                 }
@@ -757,7 +1002,7 @@ static void test_runtime_creation(void **state)
                 assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
                 rcgc_runtime_free(rt);
                 if (f.live != 0)
-                    fail_msg("%s: %ld RAW blocks left after rcgc_runtime_free", modes[m], f.live);
+                    FAIL("%s: %ld RAW blocks left after rcgc_runtime_free", modes[m], f.live);
                 if (clean)
                     break;
             }
@@ -801,7 +1046,8 @@ int main(void)
         cmocka_unit_test(test_mem),              cmocka_unit_test(test_gc_lists),
         cmocka_unit_test(test_chain),            cmocka_unit_test(test_weakmap),
         cmocka_unit_test(test_garbage),          cmocka_unit_test(test_resurrect),
-        cmocka_unit_test(test_finalize),         cmocka_unit_test(test_runtime_creation),
+        cmocka_unit_test(test_finalize),         cmocka_unit_test(test_handler_collects),
+        cmocka_unit_test(test_runtime_creation),
         cmocka_unit_test(test_setup_hooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
