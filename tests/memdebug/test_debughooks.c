@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "rcgc_tracemalloc.h"
 #include "runtime.h"
 #include "testutil.h"
 
@@ -362,6 +363,42 @@ static void test_wrapped_pools(void **state)
     assert_ptr_equal(again, o);
     rcgc_decref(again);
     rcgc_decref(hold);
+    run_workload(rt);
+    rcgc_runtime_free(rt);
+}
+
+/* The hooks stay the innermost wrapper: tracemalloc wraps them, and leaves
+ * them in place when it stops.  Installing them under a running tracer is
+ * refused (the tracer holds the old base). */
+static void test_with_tracemalloc(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_runtime("debug");
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    rcgc_allocator cur;
+    rcgc_mem_get_allocator(rt, RCGC_DOMAIN_MEM, &cur);
+    assert_false(rcgc_debughooks_is_hooks(&cur));   /* the tracer is outermost */
+    uint8_t *p = rcgc_mem_malloc(rt, 12);
+    check_block(p, 'm', 12, 0xCD);
+    size_t traced = 0;
+    rcgc_tracemalloc_get_traced_memory(rt, &traced, NULL);
+    assert_true(traced >= 12);
+    rcgc_mem_free(rt, p);
+    run_workload(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_mem_get_allocator(rt, RCGC_DOMAIN_MEM, &cur);
+    assert_true(rcgc_debughooks_is_hooks(&cur));
+    p = rcgc_mem_malloc(rt, 12);
+    check_block(p, 'm', 12, 0xCD);
+    rcgc_mem_free(rt, p);
+    rcgc_runtime_free(rt);
+
+    rt = new_runtime("pymalloc");
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    assert_int_equal(rcgc_mem_setup_debug_hooks(rt), RCGC_ESTATE);
+    rcgc_tracemalloc_stop(rt);
+    assert_int_equal(rcgc_mem_setup_debug_hooks(rt), RCGC_OK);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
     run_workload(rt);
     rcgc_runtime_free(rt);
 }
@@ -798,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_setup_later),
         cmocka_unit_test(test_set_allocator_keeps_hooks),
         cmocka_unit_test(test_wrapped_pools),
+        cmocka_unit_test(test_with_tracemalloc),
         cmocka_unit_test(test_overflow),
         cmocka_unit_test(test_underflow),
         cmocka_unit_test(test_object_overflow),
