@@ -8,6 +8,7 @@
  * so the parent can build the exact expected text.
  */
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
 
 #include "rcgc_tracemalloc.h"
@@ -21,6 +22,17 @@ static void exit_on_fatal(const char *message, void *arg)
     (void)message;
     (void)arg;
     _exit(FATAL_EXIT);
+}
+
+/* In a forked child: fatal errors end it with FATAL_EXIT, and a crash ends
+ * it by its signal (not through cmocka's handler, which would jump back
+ * into the parent's copy of the test run). */
+static void child_init(void)
+{
+    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
 }
 
 static rcgc_runtime *new_runtime(const char *mode)
@@ -416,7 +428,7 @@ enum { OVERFLOW_FREE, OVERFLOW_REALLOC, OVERFLOW_CHECK, UNDERFLOW_FREE };
 static void child_corrupt(void *arg)
 {
     const misuse *m = arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_runtime *rt = new_runtime(m->mode);
     uint8_t *p = rcgc_mem_malloc(rt, m->size);
     fprintf(stderr, "ADDR p=%p tail=%p\n", (void *)p, (void *)(p + m->size));
@@ -515,7 +527,7 @@ static void test_underflow(void **state)
 static void child_object_overflow(void *arg)
 {
     (void)arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_runtime *rt = new_runtime("debug");
     tu_node *n = tu_new_node(rt);
     fprintf(stderr, "ADDR p=%p\n", (void *)n);
@@ -540,7 +552,7 @@ static void test_object_overflow(void **state)
 static void child_double_free(void *arg)
 {
     int keep_neighbour = *(int *)arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_runtime *rt = new_runtime("debug");
     void *keep = keep_neighbour ? rcgc_mem_malloc(rt, 40) : NULL;
     void *p = rcgc_mem_malloc(rt, 40);
@@ -577,7 +589,7 @@ typedef struct wrong {
 static void child_wrong_domain(void *arg)
 {
     const wrong *w = arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_runtime *rt = new_runtime("debug");
     void *p = rcgc_domain_malloc_at(rt, w->alloc, w->size, RCGC_HERE);
     fprintf(stderr, "ADDR p=%p tail=%p\n", p, (void *)((char *)p + w->size));
@@ -618,7 +630,7 @@ static void test_wrong_domain(void **state)
 static void child_write_after_free(void *arg)
 {
     int object = *(int *)arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_runtime *rt = new_runtime("debug");
     if (object) {
         rcgc_object *keep = RCGC_OBJ(tu_new_node(rt));
@@ -676,7 +688,7 @@ static uint8_t fake[64];
 static void child_foreign(void *arg)
 {
     int which = *(int *)arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_runtime *rt = new_runtime("debug");
     uint8_t *p;
     if (which == 0) {
@@ -754,7 +766,7 @@ static void loop_free(void *ctx, void *p)
 static void child_recursion(void *arg)
 {
     (void)arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_runtime *rt = new_runtime("debug");
     rcgc_mem_get_allocator(rt, RCGC_DOMAIN_MEM, &outer);
     rcgc_allocator wrap = {NULL, loop_malloc, loop_calloc, loop_realloc, loop_free};
@@ -778,7 +790,7 @@ static void test_recursion(void **state)
 static void child_traced(void *arg)
 {
     int how = *(int *)arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = "debug", .tracemalloc_frames = 1};
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL)

@@ -7,6 +7,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
 
 #include "runtime.h"
@@ -42,6 +43,17 @@ static void exit_on_fatal(const char *message, void *arg)
     _exit(FATAL_EXIT);
 }
 
+/* In a forked child: fatal errors end it with FATAL_EXIT, and a crash ends
+ * it by its signal (not through cmocka's handler, which would jump back
+ * into the parent's copy of the test run). */
+static void child_init(void)
+{
+    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+}
+
 static const char *run_fatal(void (*fn)(void *), void *arg)
 {
     int status = 0;
@@ -71,7 +83,7 @@ static void *addr_of(const char *out)
 
 static rcgc_runtime *child_runtime(const char *mode)
 {
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = mode};
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL)
@@ -90,18 +102,33 @@ static void announce(const void *o)
 typedef struct freed_case {
     const char *mode;   /* RCGC_MALLOC value */
     int incref;         /* incref instead of decref */
+    int busy;           /* the freed block sits between live, non-zero data */
 } freed_case;
 
 /* Use an object after its last reference is gone.  Another object keeps its
- * pool (and the memory) in use, so the read is of rcgc's own memory. */
+ * pool (and the memory) in use, so the read is of rcgc's own memory.  With
+ * `busy`, the block before it holds data and the one after it was freed
+ * first (the freed object's first bytes then link to it). */
 static void child_use_freed(void *arg)
 {
     const freed_case *c = arg;
     rcgc_runtime *rt = child_runtime(c->mode);
-    rcgc_object *keep = RCGC_OBJ(tu_new_node(rt));
+    tu_node *keep = tu_new_node(rt);
     rcgc_object *o = RCGC_OBJ(tu_new_node(rt));
     announce(o);
+    if (c->busy) {
+        keep->a = RCGC_OBJ(tu_new_node(rt));   /* non-NULL data before o */
+        keep->b = keep->a;
+        keep->value = -1;
+        rcgc_object *after = RCGC_OBJ(tu_new_node(rt));
+        rcgc_decref(after);
+    }
     rcgc_decref(o);
+    /* A freed block's first bytes are the pool's free-list link: its high
+     * half lands in the flags, where RCGC_OF_FOREIGN is set for about half
+     * of all address layouts.  Make this run one of those. */
+    if (c->busy)
+        o->flags |= RCGC_OF_FOREIGN;
     if (c->incref)
         rcgc_incref(o);
     else
@@ -110,9 +137,9 @@ static void child_use_freed(void *arg)
     _exit(0);
 }
 
-static void check_use_freed(const char *mode, int incref)
+static void check_use_freed(const char *mode, int incref, int busy)
 {
-    freed_case c = {mode, incref};
+    freed_case c = {mode, incref, busy};
     const char *out = run_fatal(child_use_freed, &c);
     void *o = addr_of(out);
     char expect[256];
@@ -129,11 +156,14 @@ static void test_use_after_free(void **state)
 {
     (void)state;
     REQUIRE_DEBUG();
-    check_use_freed("pymalloc", 0);
-    check_use_freed("pymalloc", 1);
+    check_use_freed("pymalloc", 0, 0);
+    check_use_freed("pymalloc", 1, 0);
     /* under the debug hooks the block is 0xDD, but the type mark stays */
-    check_use_freed("debug", 0);
-    check_use_freed("debug", 1);
+    check_use_freed("debug", 0, 0);
+    check_use_freed("debug", 1, 0);
+    /* the report must not trust what the freed header's flags say */
+    check_use_freed("pymalloc", 0, 1);
+    check_use_freed("debug", 0, 1);
 }
 
 /* A dealloc that drops its own object once more (a classic extra decref):
@@ -215,14 +245,14 @@ static void test_use_after_free_foreign(void **state)
     if (UNDER_ASAN)
         skip();
     else
-        check_use_freed("malloc_debug", 0);
+        check_use_freed("malloc_debug", 0, 0);
 }
 
 /* With tracing on, the report ends with where the object was allocated. */
 static void child_traced(void *arg)
 {
     (void)arg;
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
+    child_init();
     rcgc_config cfg = {.size = sizeof cfg, .tracemalloc_frames = 1};
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL)
