@@ -197,17 +197,8 @@ static int find_referrer(rcgc_object *o, void *arg)
     referrers_ctx *rc = arg;
     if (o == rc->skip || o->refcnt == 0 || !o->type->traverse(o, visit_is_target, rc))
         return 0;
-    if (rc->nfound == rc->capfound) {
-        size_t cap = rc->capfound ? rc->capfound * 2 : 16;
-        rcgc_object **p = rcgc_mem_domain_realloc(rc->rt, RCGC_DOMAIN_RAW, rc->found,
-                                                  cap * sizeof *p);
-        if (p == NULL) {
-            rc->failed = 1;
-            return 1;
-        }
-        rc->found = p;
-        rc->capfound = cap;
-    }
+    if (rc->nfound == rc->capfound)
+        return 1;   /* cannot happen: sized for every tracked object */
     rc->found[rc->nfound++] = o;
     return 0;
 }
@@ -229,7 +220,17 @@ rcgc_list *rcgc_gc_get_referrers(rcgc_runtime *rt, rcgc_object *const *objs, siz
         } else {
             memcpy(rc.targets, objs, n * sizeof *objs);
             qsort(rc.targets, n, sizeof *objs, cmp_ptr);
-            rcgc_obj_foreach_tracked(rt, 2u, find_referrer, &rc);
+            /* Room for every candidate before the walk: nothing allocates
+             * during it, so no OOM handler can start a collection that
+             * moves objects between generations under it. */
+            rc.capfound = (size_t)(rt->gc.gens[0].nobjects + rt->gc.gens[1].nobjects +
+                                   rt->gc.gens[2].nobjects);
+            rc.found = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW,
+                                             (rc.capfound ? rc.capfound : 1) * sizeof *rc.found);
+            if (rc.found == NULL)
+                rc.failed = 1;
+            else
+                rcgc_obj_foreach_tracked(rt, 2u, find_referrer, &rc);
         }
         for (size_t i = 0; !rc.failed && i < rc.nfound; i++)
             if (rcgc_list_append(result, rc.found[i]) != RCGC_OK)

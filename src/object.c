@@ -45,13 +45,22 @@ rcgc_runtime *rcgc_object_runtime(const rcgc_object *o)
 
 void rcgc_object_dump(const rcgc_object *o, FILE *out)
 {
-    rcgc_runtime *rt = NULL;
-    if (!(o->flags & RCGC_OF_FOREIGN) && rcgc_arena_lookup(o))
-        rt = rcgc_pool_of(o)->rt;
-    else if (o->flags & RCGC_OF_FOREIGN)
-        rt = rcgc_foreign_of(o)->rt;
-    const char *name = (o->type && o->type != RCGC_FREED_TYPE) ? o->type->name : "<freed>";
+    /* A freed pooled object's first 8 bytes are the pool's free-list link:
+     * its flags and refcount mean nothing, and only the arena map can say
+     * whose it was. */
+    rcgc_arena *arena = rcgc_arena_lookup(o);
+    rcgc_runtime *rt = arena ? arena->rt : NULL;
     fprintf(out, "object address  : %p\n", (const void *)o);
+    if (o->type == RCGC_FREED_TYPE) {
+        fprintf(out, "object type     : <freed>\n");
+        if (rt != NULL)
+            rcgc_trace_print_block(rt, RCGC_DOMAIN_OBJ, o, out);
+        fflush(out);
+        return;
+    }
+    if (rt == NULL && (o->flags & RCGC_OF_FOREIGN))
+        rt = rcgc_foreign_of(o)->rt;
+    const char *name = o->type ? o->type->name : "<none>";
     fprintf(out, "object refcount : %u\n", o->refcnt);
     fprintf(out, "object type     : %s\n", name);
     fprintf(out, "object flags    : 0x%x (%stracked, generation %u%s%s)\n", o->flags,
@@ -391,8 +400,14 @@ static int pending_push(rcgc_runtime *rt, rcgc_object *o)
     rcgc_obj_state *os = &rt->obj;
     if (os->npending == os->cappending) {
         size_t cap = os->cappending ? os->cappending * 2 : 256;
+        /* Without the OOM handler: it could free objects deep enough to be
+         * pushed here, moving the stack under this call.  Failing is fine:
+         * the caller recurses instead. */
+        rcgc_oom_handler h = rt->mem.oom;
+        rt->mem.oom = NULL;
         rcgc_object **p = rcgc_mem_domain_realloc(rt, RCGC_DOMAIN_RAW, os->pending,
                                                   cap * sizeof *p);
+        rt->mem.oom = h;
         if (p == NULL)
             return 0;
         os->pending = p;
@@ -417,13 +432,16 @@ void rcgc_dealloc(rcgc_object *o)
 {
     rcgc_runtime *rt = rcgc_obj_runtime(o);
     rcgc_obj_state *os = &rt->obj;
-    if (os->dealloc_depth >= RCGC_TRASH_DEPTH && pending_push(rt, o)) {
-        /* Waiting objects have refcount 0: no collection may see them. */
+    if (os->dealloc_depth >= RCGC_TRASH_DEPTH) {
+        /* Waiting objects have refcount 0: no collection may see them, not
+         * even one started by an OOM handler while the stack grows. */
         if (o->flags & RCGC_OF_TRACKED) {
             rcgc_obj_untrack(rt, o);
             o->flags |= RCGC_OF_DEFERRED;
         }
-        return;
+        if (pending_push(rt, o))
+            return;
+        /* No room: deallocate now, recursively (dealloc_one re-tracks). */
     }
     RCGC_ENTER(rt);
     os->dealloc_depth++;

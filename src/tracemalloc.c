@@ -927,11 +927,15 @@ static void *tm_realloc(void *ctx, void *p, size_t n)
     uint32_t tb = tb_current(s, d->domain, OP_REALLOC);
     if (RCGC_UNLIKELY(s->calibrating))
         return d->inner.realloc(d->inner.ctx, p, n);
+    /* Locate the old trace before the call: moving the block may give its
+     * arena back to the OS, after which its address finds nothing. */
+    tref old;
+    int found = p != NULL && trace_ref(s, 0, (uintptr_t)p, &old);
     void *q = d->inner.realloc(d->inner.ctx, p, n);
     if (q == NULL)
         return NULL;
-    if (p != NULL && q != p)
-        trace_del(s, 0, (uintptr_t)p);
+    if (found && q != p)
+        trace_clear(s, &old);
     /* The block now belongs to the realloc's traceback (CPython).  When the
      * trace cannot be stored the block stays untraced: failing a realloc
      * that already moved the data is not possible. */
