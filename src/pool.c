@@ -81,6 +81,7 @@ static void avail_push(rcgc_pool_state *ps, rcgc_arena *a)
     if (*head)
         (*head)->prevarena = a;
     *head = a;
+    ps->avail_mask |= (uint64_t)1 << a->nfreepools;
 }
 
 static void avail_unlink(rcgc_pool_state *ps, rcgc_arena *a, unsigned bucket)
@@ -92,6 +93,8 @@ static void avail_unlink(rcgc_pool_state *ps, rcgc_arena *a, unsigned bucket)
     if (a->nextarena)
         a->nextarena->prevarena = a->prevarena;
     a->nextarena = a->prevarena = NULL;
+    if (ps->avail[bucket] == NULL)
+        ps->avail_mask &= ~((uint64_t)1 << bucket);
 }
 
 /* Map a new arena and describe it.  NULL on failure (nothing changed). */
@@ -166,12 +169,8 @@ static rcgc_pool *pool_acquire(rcgc_runtime *rt)
 {
     rcgc_pool_state *ps = &rt->pool;
     rcgc_arena *a = NULL;
-    for (unsigned n = 1; n <= RCGC_POOLS_PER_ARENA; n++) {
-        if (ps->avail[n]) {
-            a = ps->avail[n];
-            break;
-        }
-    }
+    if (ps->avail_mask != 0)
+        a = ps->avail[__builtin_ctzll(ps->avail_mask)];
     if (a == NULL) {
         if (ps->spare) {
             a = ps->spare;
@@ -242,7 +241,9 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     pool->nextoffset = size;
     pool->maxnextoffset = (uint32_t)(RCGC_POOL_SIZE - size);
     pool->young_next = pool->young_prev = NULL;
-    memset(pool->tracked, 0, sizeof pool->tracked);
+    /* The tracked bitmap is already clear: fresh from the OS, or released
+     * empty (every object untracked before its block was freed). */
+    RCGC_ASSERT(pool->tracked[0] == 0 && pool->tracked[RCGC_POOL_BITMAP_WORDS - 1] == 0);
 }
 
 /* Allocate a block of n <= RCGC_SMALL_LIMIT bytes.  The common case takes

@@ -133,6 +133,7 @@ typedef struct rcgc_pool_state {
      * the lowest non-empty bucket: the fullest arena first, so that the
      * emptiest arenas drain and can be returned to the OS. */
     rcgc_arena *avail[RCGC_POOLS_PER_ARENA + 1];
+    uint64_t avail_mask;       /* bit n set iff avail[n] is non-empty */
     rcgc_arena *all;           /* every mapped arena */
     rcgc_arena *spare;         /* one entirely free arena kept mapped */
     size_t narenas_current;
