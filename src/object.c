@@ -52,6 +52,7 @@ void rcgc_object_dump(const rcgc_object *o, FILE *out)
     rcgc_runtime *rt = arena ? arena->rt : NULL;
     fprintf(out, "object address  : %p\n", (const void *)o);
     if (o->type == RCGC_FREED_TYPE) {
+        fprintf(out, "object refcount : %u (freed memory: not a count)\n", o->refcnt);
         fprintf(out, "object type     : <freed>\n");
         if (rt != NULL)
             rcgc_trace_print_block(rt, RCGC_DOMAIN_OBJ, o, out);
