@@ -21,6 +21,40 @@ void tour_note(const char *fmt, ...)
     fflush(stdout);
 }
 
+int my_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    my_object *m = (my_object *)self;
+    return m->reference ? visit(m->reference, arg) : 0;
+}
+
+int my_clear(rcgc_object *self)
+{
+    RCGC_CLEAR(((my_object *)self)->reference);
+    return 0;
+}
+
+static void my_finalize(rcgc_object *self)
+{
+    printf("Object %s deleted\n", ((my_object *)self)->name);
+    fflush(stdout);   /* keep the order with the collector's stderr messages */
+}
+
+const rcgc_type my_type = {
+    .name = "MyObject",
+    .size = sizeof(my_object),
+    .traverse = my_traverse,
+    .clear = my_clear,
+    .finalize = my_finalize,
+};
+
+my_object *my_new(rcgc_runtime *rt, const char *name)
+{
+    my_object *m = (my_object *)rcgc_new(rt, &my_type);
+    m->name = name;
+    printf("Object %s created\n", name);
+    return m;
+}
+
 int main(void)
 {
     void (*sections[])(void) = { tour_core, tour_gc, tour_tracemalloc, tour_prof };

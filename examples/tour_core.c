@@ -6,47 +6,6 @@
 
 #include "tour.h"
 
-/* The seed's MyObject: a name and one reference, a finalizer that says
- * goodbye (Python's __del__ is a PEP 442 finalizer). */
-typedef struct my_object {
-    rcgc_object ob;
-    const char *name;
-    rcgc_object *reference;
-} my_object;
-
-static int my_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
-{
-    my_object *m = (my_object *)self;
-    return m->reference ? visit(m->reference, arg) : 0;
-}
-
-static int my_clear(rcgc_object *self)
-{
-    RCGC_CLEAR(((my_object *)self)->reference);
-    return 0;
-}
-
-static void my_finalize(rcgc_object *self)
-{
-    printf("Object %s deleted\n", ((my_object *)self)->name);
-}
-
-static const rcgc_type my_type = {
-    .name = "MyObject",
-    .size = sizeof(my_object),
-    .traverse = my_traverse,
-    .clear = my_clear,
-    .finalize = my_finalize,
-};
-
-static my_object *my_new(rcgc_runtime *rt, const char *name)
-{
-    my_object *m = (my_object *)rcgc_new(rt, &my_type);
-    m->name = name;
-    printf("Object %s created\n", name);
-    return m;
-}
-
 /* A float-like object holding no references: never tracked. */
 typedef struct number {
     rcgc_object ob;

@@ -5,48 +5,6 @@
 
 #include "tour.h"
 
-/* The seed's MyObject again: a name, one reference, a goodbye message from
- * its finalizer (Python's __del__, a PEP 442 finalizer). */
-typedef struct my_object {
-    rcgc_object ob;
-    const char *name;
-    rcgc_object *reference;
-} my_object;
-
-static int my_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
-{
-    my_object *m = (my_object *)self;
-    return m->reference ? visit(m->reference, arg) : 0;
-}
-
-static int my_clear(rcgc_object *self)
-{
-    RCGC_CLEAR(((my_object *)self)->reference);
-    return 0;
-}
-
-static void my_finalize(rcgc_object *self)
-{
-    printf("Object %s deleted\n", ((my_object *)self)->name);
-    fflush(stdout);   /* keep the order with the collector's stderr messages */
-}
-
-static const rcgc_type my_type = {
-    .name = "MyObject",
-    .size = sizeof(my_object),
-    .traverse = my_traverse,
-    .clear = my_clear,
-    .finalize = my_finalize,
-};
-
-static my_object *my_new(rcgc_runtime *rt, const char *name)
-{
-    my_object *m = (my_object *)rcgc_new(rt, &my_type);
-    m->name = name;
-    printf("Object %s created\n", name);
-    return m;
-}
-
 /* A type with an old-style finalizer (CPython's tp_del): the collector will
  * not guess in which order to run such finalizers in a cycle. */
 static void legacy_del(rcgc_object *self)
