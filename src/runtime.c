@@ -9,6 +9,7 @@
 #include "platform.h"
 #include "pool.h"
 #include "runtime.h"
+#include "weakref.h"
 
 /* ----------------------------------------------------------- fatal errors */
 
@@ -263,6 +264,10 @@ static int validate_obj(rcgc_object *o, void *arg)
 int rcgc_validate(rcgc_runtime *rt, FILE *out)
 {
     int rc = rcgc_pool_validate(rt, out);
+    if (rc != RCGC_OK)
+        return rc;
+    /* W1-W3: the weak reference table (docs/design-gc.md). */
+    rc = rcgc_weak_validate(rt, out);
     if (rc != RCGC_OK)
         return rc;
     /* G1: each generation's object count is what the heap holds. */

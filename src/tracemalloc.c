@@ -671,22 +671,8 @@ static inline int trace_put_pool(tm_state *s, uintptr_t ptr, size_t size, uint32
  * out of memory (no trace recorded, nothing changed). */
 static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, uint32_t tb)
 {
-    if (domain == 0 && size <= UINT32_MAX && rcgc_arena_lookup((const void *)ptr)) {
-        tm_aside *a = NULL;
-        tm_slot *slot = pool_slot(s, ptr, 1, &a);
-        if (!slot)
-            return -1;
-        if (slot->tb) {
-            s->traced -= slot->size;
-        } else {
-            a->ntraced++;
-            a->pools[(ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)]->ntraced++;
-        }
-        slot->tb = tb;
-        slot->size = (uint32_t)size;
-        add_traced(s, size);
-        return 0;
-    }
+    if (domain == 0 && size <= UINT32_MAX && rcgc_arena_lookup((const void *)ptr))
+        return trace_put_pool(s, ptr, size, tb);
     tm_entry *e = tab_find(s, domain, ptr);
     if (e) {
         s->traced -= e->size;

@@ -312,6 +312,7 @@ static void test_libc_objects(void **state)
     rcgc_runtime_free(rt);
 }
 
+#if RCGC_DEBUG >= 1
 static void decref_freed(void *arg)
 {
     (void)arg;
@@ -332,6 +333,8 @@ static void decref_zero(void *arg)
     l->ob.refcnt = 0; /* simulate a count gone wrong */
     rcgc_decref(&l->ob);
 }
+
+#endif
 
 /* Debug builds: decref of a freed object, or below zero, is fatal and the
  * report names the object, its type and its refcount. */

@@ -4,6 +4,12 @@
 #include "testutil.h"
 #include "runtime.h"
 
+static void *malloc_only(void *ctx, size_t n)
+{
+    (void)ctx;
+    return malloc(n);
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -12,7 +18,7 @@ static void test_config_errors(void **state)
     rcgc_config mode = {.size = sizeof mode, .malloc_mode = "bogus"};
     assert_null(rcgc_runtime_new(&mode));
     rcgc_config half = {.size = sizeof half};
-    half.allocators[RCGC_DOMAIN_OBJ].malloc = (void *(*)(void *, size_t))malloc;
+    half.allocators[RCGC_DOMAIN_OBJ].malloc = malloc_only;
     assert_null(rcgc_runtime_new(&half));   /* malloc without the rest */
     setenv("RCGC_TRACEMALLOC", "0x", 1);
     assert_null(rcgc_runtime_new(NULL));
