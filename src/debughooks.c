@@ -573,7 +573,7 @@ int rcgc_mem_setup_debug_hooks(rcgc_runtime *rt)
     rcgc_mem_state *ms = &rt->mem;
     long own = rt->obj.pending != NULL;
     if (ms->domains[RCGC_DOMAIN_MEM].live != 0 || ms->domains[RCGC_DOMAIN_OBJ].live != 0 ||
-        rt->pool.blocks_live != 0 || ms->domains[RCGC_DOMAIN_RAW].live != own)
+        rcgc_pool_live_blocks(rt) != 0 || ms->domains[RCGC_DOMAIN_RAW].live != own)
         goto out;
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
         const rcgc_domain_state *ds = &ms->domains[d];

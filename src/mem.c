@@ -244,10 +244,13 @@ static inline void set_site(rcgc_runtime *rt, const char *file, int line)
     rt->mem.site_line = line;
 }
 
-void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)
+/* The public calls: a fast path that the compiler keeps free of register
+ * saves (the pools' common case, inlined), and everything else out of line
+ * in a tail call. */
+static RCGC_NOINLINE void *malloc_slow(rcgc_runtime *rt, size_t size, const char *file, int line)
 {
     if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
-        void *p = rcgc_pool_alloc(rt, size);
+        void *p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
         if (RCGC_LIKELY(p != NULL)) {
             rt->mem.domains[RCGC_DOMAIN_MEM].live++;
             return p;
@@ -257,6 +260,18 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
     void *p = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_MEM, size);
     set_site(rt, NULL, 0);
     return p;
+}
+
+void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)
+{
+    if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
+        void *p = rcgc_pool_try_alloc(&rt->pool, size);
+        if (RCGC_LIKELY(p != NULL)) {
+            rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+            return p;
+        }
+    }
+    return malloc_slow(rt, size, file, line);
 }
 
 void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize, const char *file,
@@ -276,19 +291,26 @@ void *rcgc_mem_realloc_at(rcgc_runtime *rt, void *ptr, size_t size, const char *
     return p;
 }
 
-void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
+static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr)
 {
     if (RCGC_LIKELY(!rt->mem.slow) && ptr != NULL) {
         rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-        if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
-            rcgc_pool_free(rt, ptr);
-            return;
-        }
         rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
         raw->free(raw->ctx, ptr);
         return;
     }
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_MEM, ptr);
+}
+
+void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
+{
+    /* NULL is in no arena: it takes the slow path, which ignores it. */
+    if (RCGC_LIKELY(!rt->mem.slow) && RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+        rt->mem.domains[RCGC_DOMAIN_MEM].live--;
+        rcgc_pool_free(rt, ptr);
+        return;
+    }
+    free_slow(rt, ptr);
 }
 
 static int domain_ok(rcgc_domain d)

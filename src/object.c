@@ -29,11 +29,16 @@
 
 /* ------------------------------------------------------------ runtime of */
 
-rcgc_runtime *rcgc_obj_runtime(const rcgc_object *o)
+static inline rcgc_runtime *obj_runtime(const rcgc_object *o)
 {
-    if (o->flags & RCGC_OF_FOREIGN)
+    if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN))
         return rcgc_foreign_of(o)->rt;
     return rcgc_pool_of(o)->rt;
+}
+
+rcgc_runtime *rcgc_obj_runtime(const rcgc_object *o)
+{
+    return obj_runtime(o);
 }
 
 rcgc_runtime *rcgc_object_runtime(const rcgc_object *o)
@@ -113,7 +118,7 @@ static inline rcgc_gen_state *gen_state(rcgc_runtime *rt, unsigned gen)
     return gen == RCGC_GEN_PERMANENT ? &rt->gc.permanent : &rt->gc.gens[gen];
 }
 
-void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
+static inline void obj_track(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ASSERT(!(o->flags & RCGC_OF_TRACKED));
     o->flags = (o->flags & ~RCGC_OF_GEN_MASK) | RCGC_OF_TRACKED;
@@ -131,7 +136,7 @@ void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
         rcgc_pool_young_add(rt, pool);
 }
 
-void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
+static inline void obj_untrack(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
     unsigned gen = rcgc_obj_gen(o);
@@ -148,6 +153,16 @@ void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
     pool->ntracked--;
     if (gen < 2 && --pool->nyoung == 0)
         rcgc_pool_young_remove(rt, pool);
+}
+
+void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
+{
+    obj_track(rt, o);
+}
+
+void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
+{
+    obj_untrack(rt, o);
 }
 
 void rcgc_obj_set_gen(rcgc_runtime *rt, rcgc_object *o, unsigned gen)
@@ -245,58 +260,82 @@ int rcgc_obj_foreach_tracked(rcgc_runtime *rt, unsigned gens, rcgc_obj_iterfn fn
 
 /* ------------------------------------------------------------- creation */
 
-/* Allocate an object's memory: a pool block when the OBJ domain is rcgc's
- * pools and the object (with any debug-hook overhead) fits a size class,
- * otherwise a block with the foreign prefix.  NULL on failure. */
-static rcgc_object *object_alloc(rcgc_runtime *rt, size_t size)
+/* Allocate an object's memory, zeroed, when the pools' fast path cannot:
+ * a pool block (the slow path of the pools, or through the OBJ domain's
+ * hooks when the object with their overhead fits a size class), otherwise a
+ * block with the foreign prefix.  NULL on failure. */
+static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t size,
+                                                   const char *file, int line)
 {
     if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
-        void *p = rcgc_pool_alloc(rt, size);
+        void *p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
         if (RCGC_LIKELY(p != NULL)) {
             rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
             memset(p, 0, size);
             return p;
         }
     }
+    rt->mem.site_file = file;
+    rt->mem.site_line = line;
+    rcgc_object *o = NULL;
     rcgc_domain_state *ds = &rt->mem.domains[RCGC_DOMAIN_OBJ];
     if (ds->base_is_pool && size + rt->mem.debug_pre + rt->mem.debug_post <= RCGC_SMALL_LIMIT) {
-        rcgc_object *o = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, size);
+        o = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, size);
         if (o != NULL)
             memset(o, 0, size);
         RCGC_ASSERT(o == NULL || rcgc_arena_lookup(o) != NULL);
-        return o;
+    } else if (size <= SIZE_MAX - sizeof(rcgc_foreign)) {
+        size_t total = size + sizeof(rcgc_foreign);
+        rcgc_foreign *f = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, total);
+        if (f != NULL) {
+            memset(f, 0, total);
+            f->rt = rt;
+            f->size = total;
+            rcgc_flist_append(&rt->obj.untracked, f);
+            o = rcgc_foreign_obj(f);
+            o->flags = RCGC_OF_FOREIGN;
+        }
     }
-    if (size > SIZE_MAX - sizeof(rcgc_foreign))
-        return NULL;
-    size_t total = size + sizeof(rcgc_foreign);
-    rcgc_foreign *f = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, total);
-    if (f == NULL)
-        return NULL;
-    memset(f, 0, total);
-    f->rt = rt;
-    f->size = total;
-    rcgc_flist_append(&rt->obj.untracked, f);
-    rcgc_object *o = rcgc_foreign_obj(f);
-    o->flags = RCGC_OF_FOREIGN;
+    rt->mem.site_file = NULL;
     return o;
 }
 
-rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nitems,
-                             const char *file, int line)
+/* Zero a fresh pool block's payload (the bytes after the header, up to
+ * size rounded to the 16-byte class step, which the block always has):
+ * small objects with a few stores, bigger ones with memset. */
+static inline void zero_payload(rcgc_object *o, size_t size)
 {
-    if (type == NULL || type->size < sizeof(rcgc_object))
-        return NULL;
-    if (type->itemsize && nitems > (SIZE_MAX - type->size) / type->itemsize)
-        return NULL;
-    size_t size = type->size + nitems * type->itemsize;
+    uint64_t *q = (uint64_t *)(o + 1);
+    size_t words = (((size + 15) & ~(size_t)15) - sizeof *o) / sizeof *q;
+    if (RCGC_LIKELY(words <= 6)) {
+        switch (words) {
+        case 6: q[5] = 0; q[4] = 0; /* fall through */
+        case 4: q[3] = 0; q[2] = 0; /* fall through */
+        case 2: q[1] = 0; q[0] = 0; /* fall through */
+        default: break;
+        }
+        return;
+    }
+    memset(q, 0, words * sizeof *q);
+}
+
+/* Both creation calls: the pools' fast path inline, the rest out of line. */
+static inline rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type, size_t size,
+                                      const char *file, int line)
+{
     RCGC_ENTER(rt);
-    rt->mem.site_file = file;
-    rt->mem.site_line = line;
-    rcgc_object *o = object_alloc(rt, size);
-    rt->mem.site_file = NULL;
-    if (RCGC_UNLIKELY(o == NULL)) {
-        RCGC_LEAVE(rt);
-        return NULL;
+    rcgc_object *o;
+    if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT &&
+        RCGC_LIKELY((o = rcgc_pool_try_alloc(&rt->pool, size)) != NULL)) {
+        rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
+        zero_payload(o, size);
+        o->flags = 0;
+    } else {
+        o = object_alloc_slow(rt, size, file, line);
+        if (RCGC_UNLIKELY(o == NULL)) {
+            RCGC_LEAVE(rt);
+            return NULL;
+        }
     }
     o->refcnt = 1;
     o->type = type;
@@ -304,18 +343,35 @@ rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nit
     if (type->traverse != NULL) {
         /* CPython's order: count the allocation and maybe collect before
          * the new object is tracked. */
-        rt->gc.gens[0].count++;
-        rcgc_gc_maybe_collect(rt);
+        rcgc_gc_state *gs = &rt->gc;
+        if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold))
+            rcgc_gc_maybe_collect(rt);
         if (!(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH))
-            rcgc_obj_track(rt, o);
+            obj_track(rt, o);
     }
     RCGC_LEAVE(rt);
     return o;
 }
 
+rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nitems,
+                             const char *file, int line)
+{
+    if (RCGC_UNLIKELY(type == NULL || type->size < sizeof(rcgc_object)))
+        return NULL;
+    size_t size = type->size;
+    if (type->itemsize) {
+        if (nitems > (SIZE_MAX - size) / type->itemsize)
+            return NULL;
+        size += nitems * type->itemsize;
+    }
+    return new_object(rt, type, size, file, line);
+}
+
 rcgc_object *rcgc_new_at(rcgc_runtime *rt, const rcgc_type *type, const char *file, int line)
 {
-    return rcgc_new_var_at(rt, type, 0, file, line);
+    if (RCGC_UNLIKELY(type == NULL || type->size < sizeof(rcgc_object)))
+        return NULL;
+    return new_object(rt, type, type->size, file, line);
 }
 
 /* --------------------------------------------------------- deallocation */
@@ -333,7 +389,7 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
     o->type = RCGC_FREED_TYPE;
     if (RCGC_LIKELY(!rt->mem.slow)) {
         rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
-        rcgc_pool_free(rt, o);
+        rcgc_pool_free_in(rt, &rt->pool, o);
         return;
     }
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, o);
@@ -429,9 +485,8 @@ void rcgc_obj_flush_pending(rcgc_runtime *rt)
     }
 }
 
-void rcgc_dealloc(rcgc_object *o)
+static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
 {
-    rcgc_runtime *rt = rcgc_obj_runtime(o);
     rcgc_obj_state *os = &rt->obj;
     if (os->dealloc_depth >= RCGC_TRASH_DEPTH) {
         /* Waiting objects have refcount 0: no collection may see them, not
@@ -449,6 +504,43 @@ void rcgc_dealloc(rcgc_object *o)
     dealloc_one(rt, o);
     os->dealloc_depth--;
     if (os->dealloc_depth == 0 && os->npending > 0)
+        rcgc_obj_flush_pending(rt);
+    RCGC_LEAVE(rt);
+}
+
+/* Refcount zero.  The common case (a pooled object with no finalizer to
+ * run, no weak references, no legacy finalizer, not nested too deep) is
+ * rcgc_obj_release inlined here; everything else is dealloc_slow. */
+void rcgc_dealloc(rcgc_object *o)
+{
+    rcgc_runtime *rt = obj_runtime(o);
+    rcgc_obj_state *os = &rt->obj;
+    const rcgc_type *t = o->type;
+    if (RCGC_UNLIKELY((o->flags & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED)) ||
+                      (t->finalize && !(o->flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
+                      os->dealloc_depth >= RCGC_TRASH_DEPTH || rt->mem.slow)) {
+        dealloc_slow(rt, o);
+        return;
+    }
+    RCGC_ENTER(rt);
+    if (o->flags & RCGC_OF_TRACKED)
+        obj_untrack(rt, o);
+    if (t->traverse && rt->gc.gens[0].count > 0)
+        rt->gc.gens[0].count--;
+    o->flags |= RCGC_OF_DYING;
+    if (t->clear || t->dealloc) {
+        os->dealloc_depth++;
+        if (t->clear)
+            t->clear(o);
+        if (t->dealloc)
+            t->dealloc(o);
+        os->dealloc_depth--;
+    }
+    rt->obj.live_objects--;
+    o->type = RCGC_FREED_TYPE;
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
+    rcgc_pool_free_in(rt, &rt->pool, o);
+    if (RCGC_UNLIKELY(os->dealloc_depth == 0 && os->npending > 0))
         rcgc_obj_flush_pending(rt);
     RCGC_LEAVE(rt);
 }

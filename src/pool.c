@@ -20,31 +20,25 @@
 
 /* ------------------------------------------------------------ arena map */
 
-/* Two-level radix map from (address >> 20) to the arena descriptor, over a
- * 48-bit address space: 14 bits pick a leaf, 14 bits an entry.  Leaves are
- * mapped on demand and never freed; readers take no lock. */
-#define MAP_BITS 14
-#define MAP_LEN ((size_t)1 << MAP_BITS)
-#define ADDRESS_BITS 48
-
-typedef _Atomic(rcgc_arena *) map_entry;
-static _Atomic(map_entry *) arena_map[MAP_LEN];
+/* The arena map (pool.h): leaves are mapped on demand and never freed;
+ * readers take no lock. */
+_Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
 static pthread_mutex_t arena_map_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int arena_map_set(uintptr_t base, rcgc_arena *a)
 {
     uintptr_t i = base >> RCGC_ARENA_BITS;
-    size_t top = (size_t)(i >> MAP_BITS), bot = (size_t)(i & (MAP_LEN - 1));
-    if ((base >> ADDRESS_BITS) != 0)
+    size_t top = (size_t)(i >> RCGC_MAP_BITS), bot = (size_t)(i & (RCGC_MAP_LEN - 1));
+    if ((base >> RCGC_ADDRESS_BITS) != 0)
         return -1;
-    map_entry *leaf = atomic_load_explicit(&arena_map[top], memory_order_acquire);
+    rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
     if (leaf == NULL) {
         pthread_mutex_lock(&arena_map_lock);
-        leaf = atomic_load_explicit(&arena_map[top], memory_order_acquire);
+        leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
         if (leaf == NULL) {
-            leaf = rcgc_os_map(MAP_LEN * sizeof(map_entry));
+            leaf = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_map_entry));
             if (leaf != NULL)
-                atomic_store_explicit(&arena_map[top], leaf, memory_order_release);
+                atomic_store_explicit(&rcgc_arena_map[top], leaf, memory_order_release);
         }
         pthread_mutex_unlock(&arena_map_lock);
         if (leaf == NULL)
@@ -52,18 +46,6 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
     }
     atomic_store_explicit(&leaf[bot], a, memory_order_release);
     return 0;
-}
-
-rcgc_arena *rcgc_arena_lookup(const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    if ((a >> ADDRESS_BITS) != 0)
-        return NULL;
-    uintptr_t i = a >> RCGC_ARENA_BITS;
-    map_entry *leaf = atomic_load_explicit(&arena_map[i >> MAP_BITS], memory_order_acquire);
-    if (leaf == NULL)
-        return NULL;
-    return atomic_load_explicit(&leaf[i & (MAP_LEN - 1)], memory_order_acquire);
 }
 
 int rcgc_mem_is_pool_address(const void *p)
@@ -246,15 +228,15 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     RCGC_ASSERT(pool->tracked[0] == 0 && pool->tracked[RCGC_POOL_BITMAP_WORDS - 1] == 0);
 }
 
-/* Allocate a block of n <= RCGC_SMALL_LIMIT bytes.  The common case takes
- * the head of the class's free list; a pool whose free list runs dry carves
- * its next block, and a full pool leaves the used list. */
-void *rcgc_pool_alloc(rcgc_runtime *rt, size_t n)
+/* The allocation slow path (pool.h has the fast one): the class has no
+ * pool with a free block, or the head pool's free list is down to its last
+ * linked block.  Carve the next never-used block when there is one, and a
+ * pool that hands out its last block leaves the used list. */
+void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
 {
     rcgc_pool_state *ps = &rt->pool;
-    unsigned szidx = (unsigned)rcgc_size_class(n);
     rcgc_pool *pool = ps->usedpools[szidx];
-    if (RCGC_UNLIKELY(pool == NULL)) {
+    if (pool == NULL) {
         pool = pool_acquire(rt);
         if (pool == NULL)
             return NULL;
@@ -264,7 +246,6 @@ void *rcgc_pool_alloc(rcgc_runtime *rt, size_t n)
     void *bp = pool->freeblock;
     void *next = *(void **)bp;
     pool->nalloc++;
-    ps->blocks_live++;
     if (next != NULL) {
         pool->freeblock = next;
         return bp;
@@ -281,28 +262,26 @@ void *rcgc_pool_alloc(rcgc_runtime *rt, size_t n)
     return bp;
 }
 
-void rcgc_pool_free(rcgc_runtime *rt, void *p)
+/* The free slow path, after the block is linked and counted: the pool is
+ * empty.  It was on its used list unless it was full (last == NULL: a pool
+ * of one block).  It goes back to its arena. */
+void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last)
 {
     rcgc_pool_state *ps = &rt->pool;
-    rcgc_pool *pool = rcgc_pool_of(p);
-    void *last = pool->freeblock;
-    *(void **)p = last;
-    pool->freeblock = p;
-    pool->nalloc--;
-    ps->blocks_live--;
-    if (RCGC_UNLIKELY(last == NULL)) {
-        /* The pool was full: it has a free block again. */
-        if (pool->nalloc > 0) {
-            usedpools_push(ps, pool);
-            return;
-        }
-    } else if (RCGC_LIKELY(pool->nalloc > 0)) {
-        return;
-    } else {
+    RCGC_ASSERT(pool->nalloc == 0);
+    if (last != NULL)
         usedpools_unlink(ps, pool);
-    }
     RCGC_ASSERT(pool->ntracked == 0 && pool->nyoung == 0);
     pool_release(rt, pool);
+}
+
+size_t rcgc_pool_live_blocks(rcgc_runtime *rt)
+{
+    size_t n = 0;
+    for (rcgc_arena *a = rt->pool.all; a; a = a->allnext)
+        for (unsigned i = 0; i < a->ncarved; i++)
+            n += rcgc_arena_pool(a, i)->nalloc;
+    return n;
 }
 
 size_t rcgc_pool_block_size(const void *p)
@@ -542,7 +521,7 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
     }
     CHECK(narenas == ps->narenas_current, "%zu arenas mapped, %zu counted", ps->narenas_current,
           narenas);
-    CHECK(blocks == ps->blocks_live, "%zu live blocks counted, %zu recorded", blocks,
-          ps->blocks_live);
+    CHECK(blocks == rcgc_pool_live_blocks(rt), "%zu live blocks counted, %zu by the walk", blocks,
+          rcgc_pool_live_blocks(rt));
     return RCGC_OK;
 }

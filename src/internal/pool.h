@@ -28,10 +28,18 @@
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
 
 #include "rcgc.h"
+
+/* For slow paths split off hot inline ones. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RCGC_NOINLINE __attribute__((noinline))
+#else
+#define RCGC_NOINLINE
+#endif
 
 #define RCGC_ALIGNMENT 16
 #define RCGC_ALIGN_SHIFT 4
@@ -49,6 +57,8 @@
 typedef struct rcgc_arena rcgc_arena;
 
 typedef struct rcgc_pool {
+    /* First cache line: everything allocation and free touch. */
+    void *freeblock;        /* singly linked free blocks */
     uint16_t nalloc;        /* live blocks */
     uint16_t szidx;         /* size class index */
     uint16_t nblocks;       /* capacity (up to 1024) */
@@ -59,16 +69,16 @@ typedef struct rcgc_pool {
     uint32_t inv;           /* ceil(2^32 / size): block index by multiply */
     uint32_t nextoffset;    /* next never-carved block */
     uint32_t maxnextoffset; /* last carvable offset */
-    void *freeblock;        /* singly linked free blocks */
     struct rcgc_pool *nextpool;  /* usedpools ring / arena free list */
     struct rcgc_pool *prevpool;
+    rcgc_runtime *rt;       /* owner (deallocation finds it from an object) */
+    /* The rest: carving, the collector's and the arena's. */
+    char *mem;              /* the pool's 16 KiB of blocks */
     struct rcgc_pool *young_next; /* runtime young list (nyoung > 0) */
     struct rcgc_pool *young_prev;
     rcgc_arena *arena;
-    rcgc_runtime *rt;
-    char *mem;              /* the pool's 16 KiB of blocks */
     uint64_t tracked[RCGC_POOL_BITMAP_WORDS]; /* block i holds a tracked object */
-} rcgc_pool;
+} __attribute__((aligned(64))) rcgc_pool;
 
 struct rcgc_arena {
     uintptr_t base;          /* aligned to RCGC_ARENA_SIZE; the arena itself */
@@ -84,6 +94,10 @@ struct rcgc_arena {
 };
 
 _Static_assert(RCGC_ARENA_HEADER >= sizeof(rcgc_arena), "arena header too small");
+_Static_assert(RCGC_ARENA_HEADER % 64 == 0 && sizeof(rcgc_pool) % 64 == 0,
+               "pool descriptors start on cache lines");
+_Static_assert(offsetof(rcgc_pool, mem) <= 64,
+               "the allocator's fields of a pool descriptor share one cache line");
 _Static_assert(RCGC_ARENA_HEADER + RCGC_POOLS_PER_ARENA * sizeof(rcgc_pool) <= RCGC_POOL_SIZE,
                "pool descriptors must fit the arena's first 16 KiB");
 
@@ -111,7 +125,8 @@ static inline void *rcgc_pool_block(const rcgc_pool *pool, unsigned idx)
  * pointer: docs/design.md explains the reciprocal). */
 static inline unsigned rcgc_pool_index(const rcgc_pool *pool, const void *p)
 {
-    uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)pool->mem);
+    /* Pools are aligned to their size: the offset is the low bits. */
+    uint64_t off = (uint64_t)((uintptr_t)p & (RCGC_POOL_SIZE - 1));
     return (unsigned)((off * pool->inv) >> 32);
 }
 
@@ -140,19 +155,115 @@ typedef struct rcgc_pool_state {
     size_t narenas_highwater;
     size_t ntimes_arena_allocated;
     size_t narenas_freed;
-    size_t blocks_live;
     rcgc_pool *young;          /* pools with nyoung > 0 */
 } rcgc_pool_state;
 
-/* Allocate a block of n <= RCGC_SMALL_LIMIT bytes from the pools; NULL if no
- * arena could be mapped (the OOM handler is the caller's job). */
-void *rcgc_pool_alloc(rcgc_runtime *rt, size_t n);
-/* Free a pool block (p must be a block start). */
-void rcgc_pool_free(rcgc_runtime *rt, void *p);
+/* Process-wide O(1) lookup "which arena holds p?": a two-level radix map
+ * from (address >> 20) to the arena descriptor over a 48-bit address space,
+ * 14 bits picking a leaf and 14 bits an entry.  Leaves are mapped on demand
+ * and never freed, so readers take no lock. */
+#define RCGC_MAP_BITS 14
+#define RCGC_MAP_LEN ((size_t)1 << RCGC_MAP_BITS)
+#define RCGC_ADDRESS_BITS 48
+typedef _Atomic(rcgc_arena *) rcgc_map_entry;
+extern _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
+
+/* The arena holding p, or NULL. */
+static inline rcgc_arena *rcgc_arena_lookup(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (RCGC_UNLIKELY((a >> RCGC_ADDRESS_BITS) != 0))
+        return NULL;
+    uintptr_t i = a >> RCGC_ARENA_BITS;
+    rcgc_map_entry *leaf =
+        atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
+    if (leaf == NULL)
+        return NULL;
+    return atomic_load_explicit(&leaf[i & (RCGC_MAP_LEN - 1)], memory_order_acquire);
+}
+
+/* The slow paths of the two below (out of line on purpose: the fast paths
+ * are inlined into every caller). */
+void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx);
+void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
+
+/* The allocation fast path: the head block of the class's free list
+ * (three loads, three stores), including the frequent case where it is the
+ * pool's last free block and the pool, full now, leaves the head of the used
+ * list.  NULL without side effects when a new block must be carved or a new
+ * pool taken (the caller then calls rcgc_pool_alloc_slow).
+ * n <= RCGC_SMALL_LIMIT. */
+static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
+{
+    unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
+    rcgc_pool *pool = ps->usedpools[szidx];
+    if (RCGC_LIKELY(pool != NULL)) {
+        void *bp = pool->freeblock;
+        void *next = *(void **)bp;
+        if (RCGC_LIKELY(next != NULL)) {
+            pool->freeblock = next;
+            pool->nalloc++;
+            return bp;
+        }
+        if (pool->nextoffset > pool->maxnextoffset) {
+            /* The last block: the pool is full and leaves the list (it
+             * is the head, so it has no predecessor). */
+            rcgc_pool *after = pool->nextpool;
+            pool->freeblock = NULL;
+            pool->nalloc++;
+            pool->nextpool = NULL;
+            ps->usedpools[szidx] = after;
+            if (after != NULL)
+                after->prevpool = NULL;
+            return bp;
+        }
+    }
+    return NULL;
+}
+
+/* Allocate a block of n <= RCGC_SMALL_LIMIT bytes from the runtime's pools
+ * (ps is &rt->pool); NULL if no arena could be mapped (the OOM handler is
+ * the caller's job). */
+static inline void *rcgc_pool_alloc_in(rcgc_runtime *rt, rcgc_pool_state *ps, size_t n)
+{
+    void *p = rcgc_pool_try_alloc(ps, n);
+    if (RCGC_LIKELY(p != NULL))
+        return p;
+    return rcgc_pool_alloc_slow(rt, (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT));
+}
+
+/* Free a pool block (p must be a block start).  A full pool that gets a
+ * free block back becomes the head of its class's used list, so the next
+ * allocation of the class reuses the block just freed, while it is still
+ * in the cache.  Only a pool that becomes empty takes the slow path. */
+static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
+{
+    rcgc_pool *pool = rcgc_pool_of(p);
+    void *last = pool->freeblock;
+    *(void **)p = last;
+    pool->freeblock = p;
+    if (RCGC_UNLIKELY(--pool->nalloc == 0)) {
+        rcgc_pool_free_slow(rt, pool, last);
+        return;
+    }
+    if (last == NULL) {
+        rcgc_pool **head = &ps->usedpools[pool->szidx];
+        rcgc_pool *first = *head;
+        pool->prevpool = NULL;
+        pool->nextpool = first;
+        if (first != NULL)
+            first->prevpool = pool;
+        *head = pool;
+    }
+}
+
+#define rcgc_pool_alloc(rt, n) rcgc_pool_alloc_in((rt), &(rt)->pool, (n))
+#define rcgc_pool_free(rt, p) rcgc_pool_free_in((rt), &(rt)->pool, (p))
+
+/* Live blocks in all pools (a walk over the arenas: for checks and tests). */
+size_t rcgc_pool_live_blocks(rcgc_runtime *rt);
 /* Usable size of the block holding p. */
 size_t rcgc_pool_block_size(const void *p);
-/* Process-wide O(1) lookup: the arena holding p, or NULL. */
-rcgc_arena *rcgc_arena_lookup(const void *p);
 /* Release every arena of the runtime. */
 void rcgc_pool_state_fini(rcgc_runtime *rt);
 int rcgc_pool_validate(rcgc_runtime *rt, FILE *out);
