@@ -513,10 +513,15 @@ static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
  * rcgc_obj_release inlined here; everything else is dealloc_slow. */
 void rcgc_dealloc(rcgc_object *o)
 {
-    rcgc_runtime *rt = obj_runtime(o);
+    if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN)) {
+        dealloc_slow(rcgc_foreign_of(o)->rt, o);
+        return;
+    }
+    rcgc_pool *pool = rcgc_pool_of(o);
+    rcgc_runtime *rt = pool->rt;
     rcgc_obj_state *os = &rt->obj;
     const rcgc_type *t = o->type;
-    if (RCGC_UNLIKELY((o->flags & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED)) ||
+    if (RCGC_UNLIKELY((o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED)) ||
                       (t->finalize && !(o->flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
                       os->dealloc_depth >= RCGC_TRASH_DEPTH || rt->mem.slow)) {
         dealloc_slow(rt, o);
@@ -536,10 +541,10 @@ void rcgc_dealloc(rcgc_object *o)
             t->dealloc(o);
         os->dealloc_depth--;
     }
-    rt->obj.live_objects--;
+    os->live_objects--;
     o->type = RCGC_FREED_TYPE;
     rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
-    rcgc_pool_free_in(rt, &rt->pool, o);
+    rcgc_pool_free_to(rt, &rt->pool, pool, o);
     if (RCGC_UNLIKELY(os->dealloc_depth == 0 && os->npending > 0))
         rcgc_obj_flush_pending(rt);
     RCGC_LEAVE(rt);

@@ -134,14 +134,19 @@ static void usedpools_push(rcgc_pool_state *ps, rcgc_pool *pool)
     *head = pool;
 }
 
+/* The head of a used list has no predecessor and its prevpool means
+ * nothing (popping the head, the fast path's case, then writes no other
+ * descriptor); every other pool's prevpool is its predecessor. */
 static void usedpools_unlink(rcgc_pool_state *ps, rcgc_pool *pool)
 {
-    if (pool->prevpool)
+    rcgc_pool **head = &ps->usedpools[pool->szidx];
+    if (*head == pool) {
+        *head = pool->nextpool;
+    } else {
         pool->prevpool->nextpool = pool->nextpool;
-    else
-        ps->usedpools[pool->szidx] = pool->nextpool;
-    if (pool->nextpool)
-        pool->nextpool->prevpool = pool->prevpool;
+        if (pool->nextpool)
+            pool->nextpool->prevpool = pool->prevpool;
+    }
     pool->nextpool = pool->prevpool = NULL;
 }
 
@@ -458,6 +463,9 @@ static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
             on_used = 1;
     CHECK(on_used == (pool->freeblock != NULL), "pool %p: on used list %d, has free block %d (P2)",
           (void *)pool, on_used, pool->freeblock != NULL);
+    CHECK(!on_used || rt->pool.usedpools[pool->szidx] == pool ||
+              (pool->prevpool != NULL && pool->prevpool->nextpool == pool),
+          "pool %p: used-list predecessor link broken (P2)", (void *)pool);
     /* P3, P4 */
     unsigned ntracked = 0, nyoung = 0;
     for (unsigned w = 0; w < RCGC_POOL_BITMAP_WORDS; w++) {

@@ -16,7 +16,8 @@
  *   P1  nalloc == blocks carved - |free list|,  0 <= nalloc <= nblocks
  *   P2  a pool is on usedpools[szidx] iff 0 < nalloc < nblocks (it has a
  *       free or uncarved block); full pools are on no list; empty pools are
- *       on their arena's free pool list.
+ *       on their arena's free pool list.  On a used list, every pool but
+ *       the head has prevpool = its predecessor (the head's is stale).
  *   P3  ntracked == popcount(tracked bitmap); each set bit is a live block
  *       whose object header has RCGC_OF_TRACKED and !RCGC_OF_FOREIGN.
  *   P4  nyoung == number of tracked objects in the pool whose generation is
@@ -206,15 +207,13 @@ static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
             return bp;
         }
         if (pool->nextoffset > pool->maxnextoffset) {
-            /* The last block: the pool is full and leaves the list (it
-             * is the head, so it has no predecessor). */
-            rcgc_pool *after = pool->nextpool;
+            /* The last block: the pool is full and leaves the head of
+             * the list (the new head's prevpool is left as it is: a
+             * head's means nothing). */
             pool->freeblock = NULL;
             pool->nalloc++;
+            ps->usedpools[szidx] = pool->nextpool;
             pool->nextpool = NULL;
-            ps->usedpools[szidx] = after;
-            if (after != NULL)
-                after->prevpool = NULL;
             return bp;
         }
     }
@@ -232,13 +231,13 @@ static inline void *rcgc_pool_alloc_in(rcgc_runtime *rt, rcgc_pool_state *ps, si
     return rcgc_pool_alloc_slow(rt, (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT));
 }
 
-/* Free a pool block (p must be a block start).  A full pool that gets a
+/* Free a pool block (p must be a block start, pool its descriptor).  A full pool that gets a
  * free block back becomes the head of its class's used list, so the next
  * allocation of the class reuses the block just freed, while it is still
  * in the cache.  Only a pool that becomes empty takes the slow path. */
-static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
+static inline void rcgc_pool_free_to(rcgc_runtime *rt, rcgc_pool_state *ps, rcgc_pool *pool,
+                                     void *p)
 {
-    rcgc_pool *pool = rcgc_pool_of(p);
     void *last = pool->freeblock;
     *(void **)p = last;
     pool->freeblock = p;
@@ -255,6 +254,11 @@ static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void
             first->prevpool = pool;
         *head = pool;
     }
+}
+
+static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
+{
+    rcgc_pool_free_to(rt, ps, rcgc_pool_of(p), p);
 }
 
 #define rcgc_pool_alloc(rt, n) rcgc_pool_alloc_in((rt), &(rt)->pool, (n))
