@@ -344,7 +344,7 @@ static inline rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type, s
         /* CPython's order: count the allocation and maybe collect before
          * the new object is tracked. */
         rcgc_gc_state *gs = &rt->gc;
-        if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold))
+        if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold) && gs->enabled)
             rcgc_gc_maybe_collect(rt);
         if (!(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH))
             obj_track(rt, o);

@@ -189,10 +189,11 @@ void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx);
 void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 
 /* The allocation fast path: the head block of the class's free list
- * (three loads, three stores), including the frequent case where it is the
- * pool's last free block and the pool, full now, leaves the head of the used
- * list.  NULL without side effects when a new block must be carved or a new
- * pool taken (the caller then calls rcgc_pool_alloc_slow).
+ * (three loads, three stores), including the frequent cases where it is the
+ * last linked block and the pool carves its next block, or it is the pool's
+ * last free block and the pool, full now, leaves the head of the used list.
+ * NULL without side effects when the class has no pool with a free block
+ * (the caller then calls rcgc_pool_alloc_slow, which takes a new pool).
  * n <= RCGC_SMALL_LIMIT. */
 static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
 {
@@ -206,16 +207,25 @@ static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
             pool->nalloc++;
             return bp;
         }
-        if (pool->nextoffset > pool->maxnextoffset) {
-            /* The last block: the pool is full and leaves the head of
-             * the list (the new head's prevpool is left as it is: a
-             * head's means nothing). */
-            pool->freeblock = NULL;
-            pool->nalloc++;
-            ps->usedpools[szidx] = pool->nextpool;
-            pool->nextpool = NULL;
+        uint32_t off = pool->nextoffset;
+        pool->nalloc++;
+        if (off <= pool->maxnextoffset) {
+            /* Carve the next never-used block (lazily: untouched memory
+             * is never written before it is handed out).  Pools are
+             * aligned to their size: bp gives the pool's base. */
+            next = (char *)((uintptr_t)bp & ~(uintptr_t)(RCGC_POOL_SIZE - 1)) + off;
+            pool->nextoffset = off + pool->size;
+            *(void **)next = NULL;
+            pool->freeblock = next;
             return bp;
         }
+        /* The last block: the pool is full and leaves the head of the
+         * list (the new head's prevpool is left as it is: a head's means
+         * nothing). */
+        pool->freeblock = NULL;
+        ps->usedpools[szidx] = pool->nextpool;
+        pool->nextpool = NULL;
+        return bp;
     }
     return NULL;
 }
