@@ -162,6 +162,10 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
             slow = 1;
     }
     ms->slow = slow;
+    /* The free cache belongs to the fast paths: hooks and tracers must see
+     * every block go back to its pool. */
+    if (slow)
+        rcgc_pool_cache_flush(rt);
 }
 
 /* ------------------------------------------------------ the domain path */
@@ -307,7 +311,7 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
     /* NULL is in no arena: it takes the slow path, which ignores it. */
     if (RCGC_LIKELY(!rt->mem.slow) && RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
         rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-        rcgc_pool_free(rt, ptr);
+        rcgc_pool_free_in(rt, &rt->pool, ptr);
         return;
     }
     free_slow(rt, ptr);

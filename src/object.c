@@ -33,7 +33,7 @@ static inline rcgc_runtime *obj_runtime(const rcgc_object *o)
 {
     if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN))
         return rcgc_foreign_of(o)->rt;
-    return rcgc_pool_of(o)->rt;
+    return rcgc_arena_of(o)->rt;
 }
 
 rcgc_runtime *rcgc_obj_runtime(const rcgc_object *o)
@@ -517,8 +517,7 @@ void rcgc_dealloc(rcgc_object *o)
         dealloc_slow(rcgc_foreign_of(o)->rt, o);
         return;
     }
-    rcgc_pool *pool = rcgc_pool_of(o);
-    rcgc_runtime *rt = pool->rt;
+    rcgc_runtime *rt = rcgc_arena_of(o)->rt;
     rcgc_obj_state *os = &rt->obj;
     const rcgc_type *t = o->type;
     if (RCGC_UNLIKELY((o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED)) ||
@@ -544,7 +543,7 @@ void rcgc_dealloc(rcgc_object *o)
     os->live_objects--;
     o->type = RCGC_FREED_TYPE;
     rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
-    rcgc_pool_free_to(rt, &rt->pool, pool, o);
+    rcgc_pool_free_in(rt, &rt->pool, o);
     if (RCGC_UNLIKELY(os->dealloc_depth == 0 && os->npending > 0))
         rcgc_obj_flush_pending(rt);
     RCGC_LEAVE(rt);

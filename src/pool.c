@@ -228,6 +228,8 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     pool->nextoffset = size;
     pool->maxnextoffset = (uint32_t)(RCGC_POOL_SIZE - size);
     pool->young_next = pool->young_prev = NULL;
+    pool->arena->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] =
+        (uint8_t)szidx;
     /* The tracked bitmap is already clear: fresh from the OS, or released
      * empty (every object untracked before its block was freed). */
     RCGC_ASSERT(pool->tracked[0] == 0 && pool->tracked[RCGC_POOL_BITMAP_WORDS - 1] == 0);
@@ -251,6 +253,7 @@ void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
     void *bp = pool->freeblock;
     void *next = *(void **)bp;
     pool->nalloc++;
+    ps->nlive[szidx]++;
     if (next != NULL) {
         pool->freeblock = next;
         return bp;
@@ -280,13 +283,58 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last)
     pool_release(rt, pool);
 }
 
+/* ----------------------------------------------------------- free cache */
+
+static void cache_flush_class(rcgc_runtime *rt, unsigned c)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    void *p = ps->cache[c];
+    ps->cache[c] = NULL;
+    ps->ncache[c] = 0;
+    while (p != NULL) {
+        void *next = *(void **)p;
+        rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+        p = next;
+    }
+}
+
+void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    cache_flush_class(rt, szidx);
+    if (ps->nlive[szidx] == 0) {
+        /* Nothing of the class is live: every block goes back, so pools
+         * and arenas can be released. */
+        rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+        return;
+    }
+    *(void **)p = NULL;
+    ps->cache[szidx] = p;
+    ps->ncache[szidx] = 1;
+}
+
+void rcgc_pool_cache_flush(rcgc_runtime *rt)
+{
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+        if (rt->pool.cache[c] != NULL)
+            cache_flush_class(rt, c);
+}
+
+static size_t cached_blocks(const rcgc_pool_state *ps)
+{
+    size_t n = 0;
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+        n += ps->ncache[c];
+    return n;
+}
+
 size_t rcgc_pool_live_blocks(rcgc_runtime *rt)
 {
     size_t n = 0;
     for (rcgc_arena *a = rt->pool.all; a; a = a->allnext)
         for (unsigned i = 0; i < a->ncarved; i++)
             n += rcgc_arena_pool(a, i)->nalloc;
-    return n;
+    return n - cached_blocks(&rt->pool);
 }
 
 size_t rcgc_pool_block_size(const void *p)
@@ -355,6 +403,11 @@ void rcgc_pool_stats(rcgc_runtime *rt, rcgc_mem_stats *st)
             st->bytes_allocated += (size_t)pool->nalloc * pool->size;
         }
     }
+    /* Cached blocks are free. */
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+        st->blocks_allocated -= ps->ncache[c];
+        st->bytes_allocated -= (size_t)ps->ncache[c] * ((size_t)(c + 1) << RCGC_ALIGN_SHIFT);
+    }
 }
 
 /* Print with thousands separators, right-aligned in `width` columns. */
@@ -392,6 +445,10 @@ void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
             numfree[c] += (size_t)(pool->nblocks - pool->nalloc);
             quantization += RCGC_POOL_SIZE % pool->size;
         }
+    }
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {   /* cached blocks are free */
+        numblocks[c] -= ps->ncache[c];
+        numfree[c] += ps->ncache[c];
     }
     fprintf(out, "Small block threshold = %d, in %d size classes.\n\n",
             RCGC_SMALL_LIMIT, RCGC_NCLASSES);
@@ -445,6 +502,9 @@ static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
 {
     CHECK(pool->rt == rt, "pool %p: wrong runtime", (void *)pool);
     CHECK(pool->szidx < RCGC_NCLASSES, "pool %p: bad size class %u", (void *)pool, pool->szidx);
+    CHECK(pool->arena->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] ==
+              pool->szidx,
+          "pool %p: its arena records another size class (A3)", (void *)pool);
     CHECK(pool->size == (uint32_t)((pool->szidx + 1u) << RCGC_ALIGN_SHIFT),
           "pool %p: size %u does not match class %u", (void *)pool, pool->size, pool->szidx);
     unsigned carved = pool->nextoffset / pool->size;
@@ -499,7 +559,7 @@ static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
 int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
 {
     rcgc_pool_state *ps = &rt->pool;
-    size_t blocks = 0, narenas = 0;
+    size_t blocks = 0, narenas = 0, perclass[RCGC_NCLASSES] = {0};
     for (rcgc_arena *a = ps->all; a; a = a->allnext) {
         narenas++;
         CHECK(a->rt == rt, "arena %p: wrong runtime", (void *)a);
@@ -525,11 +585,36 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
             if (rc != RCGC_OK)
                 return rc;
             blocks += pool->nalloc;
+            perclass[pool->szidx] += pool->nalloc;
         }
     }
     CHECK(narenas == ps->narenas_current, "%zu arenas mapped, %zu counted", ps->narenas_current,
           narenas);
-    CHECK(blocks == rcgc_pool_live_blocks(rt), "%zu live blocks counted, %zu by the walk", blocks,
-          rcgc_pool_live_blocks(rt));
+    /* C1, C2: the free cache */
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+        size_t n = 0;
+        CHECK(ps->ncache[c] <= RCGC_FREE_CACHE, "class %u: %u blocks cached (C1)", c, ps->ncache[c]);
+        for (void *b = ps->cache[c]; b; b = *(void **)b) {
+            CHECK(++n <= ps->ncache[c], "class %u: cache list longer than %u (C1)", c,
+                  ps->ncache[c]);
+            rcgc_arena *a = rcgc_arena_lookup(b);
+            CHECK(a != NULL && a->rt == rt, "class %u: cached %p is not in this runtime's pools (C1)",
+                  c, b);
+            rcgc_pool *pool = rcgc_pool_of(b);
+            CHECK(pool_in_use(a, pool) && pool->szidx == c,
+                  "class %u: cached %p is in a pool of another class (C1)", c, b);
+            unsigned i = rcgc_pool_index(pool, b);
+            CHECK(rcgc_pool_block(pool, i) == b && i < pool->nblocks,
+                  "class %u: cached %p is not a block start (C1)", c, b);
+            CHECK(!(pool->tracked[i >> 6] & ((uint64_t)1 << (i & 63))),
+                  "class %u: cached %p is tracked (C1)", c, b);
+        }
+        CHECK(n == ps->ncache[c], "class %u: %zu blocks cached, %u recorded (C1)", c, n,
+              ps->ncache[c]);
+        CHECK(ps->nlive[c] + n == perclass[c],
+              "class %u: %zu live + %zu cached blocks, pools hold %zu (C2)", c, ps->nlive[c], n,
+              perclass[c]);
+    }
+    CHECK(blocks - cached_blocks(ps) == rcgc_pool_live_blocks(rt), "live blocks miscounted");
     return RCGC_OK;
 }

@@ -25,6 +25,12 @@
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
  *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
  *       the spare; a spare arena has every pool free.
+ *   A3  arena->szidx[slot] is the size class of the pool in that slot while
+ *       the pool is in use.
+ *   C1  the free cache of class c lists ncache[c] <= RCGC_FREE_CACHE distinct
+ *       block starts of in-use pools of class c, none tracked, none on a
+ *       pool's free list.
+ *   C2  nlive[c] + ncache[c] == the sum of nalloc over the pools of class c.
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -52,7 +58,7 @@
 #define RCGC_POOL_SIZE ((size_t)1 << RCGC_POOL_BITS)         /* 16 KiB */
 #define RCGC_ARENA_SLOTS (RCGC_ARENA_SIZE / RCGC_POOL_SIZE)        /* 64 */
 #define RCGC_POOLS_PER_ARENA (RCGC_ARENA_SLOTS - 1)                  /* 63 */
-#define RCGC_ARENA_HEADER 128   /* bytes for rcgc_arena before the pool descriptors */
+#define RCGC_ARENA_HEADER 192   /* bytes for rcgc_arena before the pool descriptors */
 #define RCGC_POOL_BITMAP_WORDS 16                            /* 1024 bits */
 
 typedef struct rcgc_arena rcgc_arena;
@@ -82,6 +88,11 @@ typedef struct rcgc_pool {
 } __attribute__((aligned(64))) rcgc_pool;
 
 struct rcgc_arena {
+    /* Line 0: the size class of the pool in each slot (slot 0 holds the
+     * descriptors; a slot's entry is meaningful while its pool is in use).
+     * A free finds its block's class here, without the pool descriptor. */
+    uint8_t szidx[RCGC_ARENA_SLOTS];
+    rcgc_runtime *rt;        /* owner (deallocation finds it from an object) */
     uintptr_t base;          /* aligned to RCGC_ARENA_SIZE; the arena itself */
     unsigned nfreepools;     /* pools not in use (never carved or empty) */
     unsigned ntotalpools;
@@ -91,7 +102,6 @@ struct rcgc_arena {
     rcgc_arena *prevarena;
     rcgc_arena *allnext;     /* every mapped arena of the runtime */
     rcgc_arena *allprev;
-    rcgc_runtime *rt;
 };
 
 _Static_assert(RCGC_ARENA_HEADER >= sizeof(rcgc_arena), "arena header too small");
@@ -115,6 +125,12 @@ static inline rcgc_pool *rcgc_pool_of(const void *p)
     uintptr_t base = a & ~(uintptr_t)(RCGC_ARENA_SIZE - 1);
     unsigned slot = (unsigned)((a >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
     return (rcgc_pool *)(base + RCGC_ARENA_HEADER) + (slot - 1);
+}
+
+/* The arena of a pool block (its header is at the arena's start). */
+static inline rcgc_arena *rcgc_arena_of(const void *p)
+{
+    return (rcgc_arena *)((uintptr_t)p & ~(uintptr_t)(RCGC_ARENA_SIZE - 1));
 }
 
 static inline void *rcgc_pool_block(const rcgc_pool *pool, unsigned idx)
@@ -142,8 +158,22 @@ static inline int rcgc_size_class(size_t n)
 }
 
 /* Per-runtime allocator state. */
+/* Blocks kept per size class in the free cache (see rcgc_pool_state). */
+#define RCGC_FREE_CACHE 16
+
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
+    /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
+     * fast paths, LIFO, linked through their first word.  The next
+     * allocation of the class takes the block freed last, still in the
+     * cache, and neither call touches a pool descriptor.  Cached blocks
+     * still count in their pool's nalloc.  The cache of a class is given
+     * back to the pools when it is full, when the class has no live block
+     * left (so freeing everything returns every pool), and whenever the
+     * allocator leaves its fast paths (hooks, tracing, fault injection). */
+    void *cache[RCGC_NCLASSES];
+    uint32_t ncache[RCGC_NCLASSES];
+    size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
     /* Arenas with free pools, bucketed by their number of free pools:
      * avail[n] lists arenas with exactly n (1..64).  New pools come from
      * the lowest non-empty bucket: the fullest arena first, so that the
@@ -188,7 +218,8 @@ static inline rcgc_arena *rcgc_arena_lookup(const void *p)
 void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx);
 void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 
-/* The allocation fast path: the head block of the class's free list
+/* The allocation fast path: the block freed last into the class's free
+ * cache, else the head block of the class's free list
  * (three loads, three stores), including the frequent cases where it is the
  * last linked block and the pool carves its next block, or it is the pool's
  * last free block and the pool, full now, leaves the head of the used list.
@@ -198,10 +229,18 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
 {
     unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
+    void *bp = ps->cache[szidx];
+    if (RCGC_LIKELY(bp != NULL)) {
+        ps->cache[szidx] = *(void **)bp;
+        ps->ncache[szidx]--;
+        ps->nlive[szidx]++;
+        return bp;
+    }
     rcgc_pool *pool = ps->usedpools[szidx];
     if (RCGC_LIKELY(pool != NULL)) {
-        void *bp = pool->freeblock;
+        bp = pool->freeblock;
         void *next = *(void **)bp;
+        ps->nlive[szidx]++;
         if (RCGC_LIKELY(next != NULL)) {
             pool->freeblock = next;
             pool->nalloc++;
@@ -241,12 +280,13 @@ static inline void *rcgc_pool_alloc_in(rcgc_runtime *rt, rcgc_pool_state *ps, si
     return rcgc_pool_alloc_slow(rt, (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT));
 }
 
-/* Free a pool block (p must be a block start, pool its descriptor).  A full pool that gets a
+/* Give a block back to its pool (p must be a block start, pool its
+ * descriptor; the class's nlive is the caller's).  A full pool that gets a
  * free block back becomes the head of its class's used list, so the next
  * allocation of the class reuses the block just freed, while it is still
  * in the cache.  Only a pool that becomes empty takes the slow path. */
-static inline void rcgc_pool_free_to(rcgc_runtime *rt, rcgc_pool_state *ps, rcgc_pool *pool,
-                                     void *p)
+static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps,
+                                           rcgc_pool *pool, void *p)
 {
     void *last = pool->freeblock;
     *(void **)p = last;
@@ -266,13 +306,37 @@ static inline void rcgc_pool_free_to(rcgc_runtime *rt, rcgc_pool_state *ps, rcgc
     }
 }
 
+/* Free a pool block without the cache (the allocator's slow modes). */
+static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
+{
+    rcgc_pool *pool = rcgc_pool_of(p);
+    ps->nlive[pool->szidx]--;
+    rcgc_pool_release_block(rt, ps, pool, p);
+}
+
+/* The free cache's slow path: the class's cache is full or the class has
+ * no live block left (p is already uncounted). */
+void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
+/* Give every cached block back to its pool. */
+void rcgc_pool_cache_flush(rcgc_runtime *rt);
+
+/* The free fast path (p must be a block start): into the class's free
+ * cache, which only reads the arena header's first line. */
 static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
-    rcgc_pool_free_to(rt, ps, rcgc_pool_of(p), p);
+    unsigned c = rcgc_arena_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
+                                         (RCGC_ARENA_SLOTS - 1)];
+    if (RCGC_LIKELY(--ps->nlive[c] != 0 && ps->ncache[c] < RCGC_FREE_CACHE)) {
+        *(void **)p = ps->cache[c];
+        ps->cache[c] = p;
+        ps->ncache[c]++;
+        return;
+    }
+    rcgc_pool_cache_spill(rt, c, p);
 }
 
 #define rcgc_pool_alloc(rt, n) rcgc_pool_alloc_in((rt), &(rt)->pool, (n))
-#define rcgc_pool_free(rt, p) rcgc_pool_free_in((rt), &(rt)->pool, (p))
+#define rcgc_pool_free(rt, p) rcgc_pool_free_nocache((rt), &(rt)->pool, (p))
 
 /* Live blocks in all pools (a walk over the arenas: for checks and tests). */
 size_t rcgc_pool_live_blocks(rcgc_runtime *rt);

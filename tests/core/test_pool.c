@@ -242,6 +242,63 @@ static void test_print_stats(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* The free cache: the block freed last is the next one handed out; a
+ * class's cache stays bounded, counts as free in the statistics, empties
+ * when the class has nothing live (so every arena goes back), and is given
+ * back to the pools when the allocator leaves its fast paths. */
+static void test_free_cache(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    unsigned c = (unsigned)rcgc_size_class(64);
+    void *keep = rcgc_mem_malloc(rt, 64);
+    void *a = rcgc_mem_malloc(rt, 64);
+    rcgc_mem_free(rt, a);
+    assert_int_equal(rt->pool.ncache[c], 1);
+    assert_ptr_equal(rcgc_mem_malloc(rt, 64), a);   /* LIFO reuse */
+    assert_int_equal(rt->pool.ncache[c], 0);
+    rcgc_mem_free(rt, a);
+
+    enum { N = 20000 };
+    void **ps = malloc(N * sizeof *ps);
+    for (int i = 0; i < N; i++)
+        ps[i] = rcgc_mem_malloc(rt, 64);
+    for (int i = 0; i < N; i++) {
+        rcgc_mem_free(rt, ps[i]);
+        assert_true(rt->pool.ncache[c] <= RCGC_FREE_CACHE);
+    }
+    assert_true(rt->pool.ncache[c] > 0);
+    rcgc_mem_stats st = {.size = sizeof st};
+    assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
+    assert_int_equal(st.blocks_allocated, 1);                /* keep */
+    assert_int_equal(rcgc_pool_live_blocks(rt), 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    /* Nothing of the class live: the cache empties, the arenas go back. */
+    rcgc_mem_free(rt, keep);
+    assert_int_equal(rt->pool.ncache[c], 0);
+    assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
+    assert_int_equal(st.blocks_allocated, 0);
+    assert_int_equal(st.arenas_current, 1);                  /* the spare */
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    /* Leaving the fast paths (fault injection here) flushes every cache. */
+    keep = rcgc_mem_malloc(rt, 100);
+    for (int i = 0; i < 8; i++)
+        ps[i] = rcgc_mem_malloc(rt, 100);
+    for (int i = 0; i < 8; i++)
+        rcgc_mem_free(rt, ps[i]);
+    assert_int_equal(rt->pool.ncache[rcgc_size_class(100)], 8);
+    rcgc_mem_fail_after(rt, 1000000, 0);
+    assert_int_equal(rt->pool.ncache[rcgc_size_class(100)], 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_mem_free(rt, keep);
+    rcgc_mem_fail_after(rt, 0, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    free(ps);
+    rcgc_runtime_free(rt);
+}
+
 /* The validator notices a broken invariant. */
 static void test_validate_detects(void **state)
 {
@@ -259,6 +316,18 @@ static void test_validate_detects(void **state)
     free(text);
     pool->nalloc--;
     assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
+    /* a free cache whose count disagrees with its list */
+    void *q = rcgc_mem_malloc(rt, 32);
+    rcgc_mem_free(rt, q);
+    unsigned c = (unsigned)rcgc_size_class(32);
+    rt->pool.ncache[c]++;
+    f = open_memstream(&text, &size);
+    assert_int_equal(rcgc_validate(rt, f), RCGC_EFORMAT);
+    fclose(f);
+    assert_non_null(strstr(text, "(C1)"));
+    free(text);
+    rt->pool.ncache[c]--;
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
     rcgc_mem_free(rt, p);
     rcgc_runtime_free(rt);
 }
@@ -270,7 +339,7 @@ int main(void)
         cmocka_unit_test(test_big_blocks),     cmocka_unit_test(test_calloc_realloc),
         cmocka_unit_test(test_arenas_returned), cmocka_unit_test(test_fullest_arena_first),
         cmocka_unit_test(test_stress),         cmocka_unit_test(test_print_stats),
-        cmocka_unit_test(test_validate_detects),
+        cmocka_unit_test(test_validate_detects), cmocka_unit_test(test_free_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
