@@ -508,6 +508,35 @@ static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
     RCGC_LEAVE(rt);
 }
 
+/* rcgc_obj_release for a pooled object on the fast path of rcgc_dealloc
+ * (out of line: only objects with something to call pay for a frame). */
+static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
+{
+    rcgc_obj_state *os = &rt->obj;
+    RCGC_ENTER(rt);
+    if (o->flags & RCGC_OF_TRACKED)
+        obj_untrack(rt, o);
+    if (t->traverse && rt->gc.gens[0].count > 0)
+        rt->gc.gens[0].count--;
+    o->flags |= RCGC_OF_DYING;
+    if (t->clear || t->dealloc) {
+        os->dealloc_depth++;
+        if (t->clear)
+            t->clear(o);
+        if (t->dealloc)
+            t->dealloc(o);
+        /* Deallocations deferred by the trashcan (only nested ones can
+         * be) run when the outermost finishes. */
+        if (--os->dealloc_depth == 0 && RCGC_UNLIKELY(os->npending > 0))
+            rcgc_obj_flush_pending(rt);
+    }
+    os->live_objects--;
+    o->type = RCGC_FREED_TYPE;
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
+    rcgc_pool_free_in(rt, &rt->pool, o);
+    RCGC_LEAVE(rt);
+}
+
 /* Refcount zero.  The common case (a pooled object with no finalizer to
  * run, no weak references, no legacy finalizer, not nested too deep) is
  * rcgc_obj_release inlined here; everything else is dealloc_slow. */
@@ -526,26 +555,17 @@ void rcgc_dealloc(rcgc_object *o)
         dealloc_slow(rt, o);
         return;
     }
-    RCGC_ENTER(rt);
-    if (o->flags & RCGC_OF_TRACKED)
-        obj_untrack(rt, o);
-    if (t->traverse && rt->gc.gens[0].count > 0)
-        rt->gc.gens[0].count--;
-    o->flags |= RCGC_OF_DYING;
-    if (t->clear || t->dealloc) {
-        os->dealloc_depth++;
-        if (t->clear)
-            t->clear(o);
-        if (t->dealloc)
-            t->dealloc(o);
-        os->dealloc_depth--;
+    if ((o->flags & RCGC_OF_TRACKED) || t->traverse || t->clear || t->dealloc) {
+        dealloc_release(rt, o, t);
+        return;
     }
+    /* Nothing to call: a leaf, with no stack frame. */
+    RCGC_ENTER(rt);
+    o->flags |= RCGC_OF_DYING;
     os->live_objects--;
     o->type = RCGC_FREED_TYPE;
     rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_in(rt, &rt->pool, o);
-    if (RCGC_UNLIKELY(os->dealloc_depth == 0 && os->npending > 0))
-        rcgc_obj_flush_pending(rt);
     RCGC_LEAVE(rt);
 }
 
