@@ -319,37 +319,56 @@ static inline void zero_payload(rcgc_object *o, size_t size)
     memset(q, 0, words * sizeof *q);
 }
 
-/* Both creation calls: the pools' fast path inline, the rest out of line. */
+/* A new object of a type with a traverse: CPython's order is to count the
+ * allocation and maybe collect before the object is tracked. */
+static RCGC_NOINLINE rcgc_object *new_gc_object(rcgc_runtime *rt, rcgc_object *o,
+                                               const rcgc_type *type)
+{
+    RCGC_ENTER(rt);
+    rcgc_gc_state *gs = &rt->gc;
+    if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold) && gs->enabled)
+        rcgc_gc_maybe_collect(rt);
+    if (!(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH))
+        obj_track(rt, o);
+    RCGC_LEAVE(rt);
+    return o;
+}
+
+static RCGC_NOINLINE rcgc_object *new_object_slow(rcgc_runtime *rt, const rcgc_type *type,
+                                                 size_t size, const char *file, int line)
+{
+    RCGC_ENTER(rt);
+    rcgc_object *o = object_alloc_slow(rt, size, file, line);
+    if (o != NULL) {
+        o->refcnt = 1;
+        o->type = type;
+        rt->obj.live_objects++;
+    }
+    RCGC_LEAVE(rt);
+    if (o != NULL && type->traverse != NULL)
+        return new_gc_object(rt, o, type);
+    return o;
+}
+
+/* Both creation calls: the pools' fast path inline, everything that calls
+ * out in tail calls, so the common case needs no stack frame. */
 static inline rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type, size_t size,
                                       const char *file, int line)
 {
-    RCGC_ENTER(rt);
     rcgc_object *o;
-    if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT &&
-        RCGC_LIKELY((o = rcgc_pool_try_alloc(&rt->pool, size)) != NULL)) {
-        rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
-        zero_payload(o, size);
-        o->flags = 0;
-    } else {
-        o = object_alloc_slow(rt, size, file, line);
-        if (RCGC_UNLIKELY(o == NULL)) {
-            RCGC_LEAVE(rt);
-            return NULL;
-        }
-    }
+    if (RCGC_UNLIKELY(rt->mem.slow) || size > RCGC_SMALL_LIMIT ||
+        RCGC_UNLIKELY((o = rcgc_pool_try_alloc(&rt->pool, size)) == NULL))
+        return new_object_slow(rt, type, size, file, line);
+    RCGC_ENTER(rt);
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
+    zero_payload(o, size);
     o->refcnt = 1;
+    o->flags = 0;
     o->type = type;
     rt->obj.live_objects++;
-    if (type->traverse != NULL) {
-        /* CPython's order: count the allocation and maybe collect before
-         * the new object is tracked. */
-        rcgc_gc_state *gs = &rt->gc;
-        if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold) && gs->enabled)
-            rcgc_gc_maybe_collect(rt);
-        if (!(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH))
-            obj_track(rt, o);
-    }
     RCGC_LEAVE(rt);
+    if (type->traverse != NULL)
+        return new_gc_object(rt, o, type);
     return o;
 }
 
