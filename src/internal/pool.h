@@ -159,7 +159,7 @@ static inline int rcgc_size_class(size_t n)
 
 /* Per-runtime allocator state. */
 /* Blocks kept per size class in the free cache (see rcgc_pool_state). */
-#define RCGC_FREE_CACHE 16
+#define RCGC_FREE_CACHE 64
 
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
