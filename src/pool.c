@@ -300,17 +300,10 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
 
 void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p)
 {
-    rcgc_pool_state *ps = &rt->pool;
+    /* Nothing of the class is live: every cached block goes back too, so
+     * pools and arenas can be released. */
     cache_flush_class(rt, szidx);
-    if (ps->nlive[szidx] == 0) {
-        /* Nothing of the class is live: every block goes back, so pools
-         * and arenas can be released. */
-        rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
-        return;
-    }
-    *(void **)p = NULL;
-    ps->cache[szidx] = p;
-    ps->ncache[szidx] = 1;
+    rcgc_pool_release_block(rt, &rt->pool, rcgc_pool_of(p), p);
 }
 
 void rcgc_pool_cache_flush(rcgc_runtime *rt)

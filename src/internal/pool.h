@@ -314,25 +314,30 @@ static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps,
     rcgc_pool_release_block(rt, ps, pool, p);
 }
 
-/* The free cache's slow path: the class's cache is full or the class has
- * no live block left (p is already uncounted). */
+/* The free cache's slow path: the class has no live block left (p, the
+ * block being freed, is already uncounted): everything goes back. */
 void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
 
 /* The free fast path (p must be a block start): into the class's free
- * cache, which only reads the arena header's first line. */
+ * cache, which only reads the arena header's first line; when the cache
+ * is full, to the block's pool. */
 static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
     unsigned c = rcgc_arena_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
                                          (RCGC_ARENA_SLOTS - 1)];
-    if (RCGC_LIKELY(--ps->nlive[c] != 0 && ps->ncache[c] < RCGC_FREE_CACHE)) {
+    if (RCGC_UNLIKELY(--ps->nlive[c] == 0)) {
+        rcgc_pool_cache_spill(rt, c, p);
+        return;
+    }
+    if (RCGC_LIKELY(ps->ncache[c] < RCGC_FREE_CACHE)) {
         *(void **)p = ps->cache[c];
         ps->cache[c] = p;
         ps->ncache[c]++;
         return;
     }
-    rcgc_pool_cache_spill(rt, c, p);
+    rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
 }
 
 #define rcgc_pool_alloc(rt, n) rcgc_pool_alloc_in((rt), &(rt)->pool, (n))
