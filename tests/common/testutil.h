@@ -2,6 +2,7 @@
 #ifndef RCGC_TESTUTIL_H
 #define RCGC_TESTUTIL_H
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,41 @@ static inline const char *tu_run_child(void (*fn)(void *), void *arg, int *statu
     close(fds[0]);
     waitpid(pid, status, 0);
     return buf;
+}
+
+/* The exit status of a forked child that ended in rcgc_fatal. */
+#define TU_FATAL_EXIT 77
+
+static inline void tu_exit_on_fatal(const char *message, void *arg)
+{
+    (void)message;
+    (void)arg;
+    _exit(TU_FATAL_EXIT);
+}
+
+/* In a forked child: fatal errors end it with TU_FATAL_EXIT, and a crash
+ * ends it by its signal (not through cmocka's handler, which would jump
+ * back into the parent's copy of the test run). */
+static inline void tu_child_init(void)
+{
+    rcgc_set_fatal_handler(tu_exit_on_fatal, NULL);
+    const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+}
+
+/* Run fn in a child that must die through the fatal handler; returns its
+ * captured stderr. */
+static inline const char *tu_run_fatal(void (*fn)(void *), void *arg)
+{
+    int status = 0;
+    const char *out = tu_run_child(fn, arg, &status);
+    assert_non_null(out);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != TU_FATAL_EXIT) {
+        fprintf(stderr, "child status 0x%x, output:\n%s\n", status, out);
+        fail_msg("the child did not end in rcgc_fatal");
+    }
+    return out;
 }
 
 /* A node with two reference slots, the shape the collector's numbers use. */

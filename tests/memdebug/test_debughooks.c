@@ -15,46 +15,12 @@
 #include "runtime.h"
 #include "testutil.h"
 
-#define FATAL_EXIT 77
-
-static void exit_on_fatal(const char *message, void *arg)
-{
-    (void)message;
-    (void)arg;
-    _exit(FATAL_EXIT);
-}
-
-/* In a forked child: fatal errors end it with FATAL_EXIT, and a crash ends
- * it by its signal (not through cmocka's handler, which would jump back
- * into the parent's copy of the test run). */
-static void child_init(void)
-{
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
-    const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-}
-
 static rcgc_runtime *new_runtime(const char *mode)
 {
     rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = mode};
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     assert_non_null(rt);
     return rt;
-}
-
-/* Run fn in a child; it must die through the fatal handler.  Returns the
- * captured stderr. */
-static const char *run_fatal(void (*fn)(void *), void *arg)
-{
-    int status = 0;
-    const char *out = tu_run_child(fn, arg, &status);
-    assert_non_null(out);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != FATAL_EXIT) {
-        fprintf(stderr, "child status 0x%x, output:\n%s\n", status, out);
-        fail_msg("the child did not end in rcgc_fatal");
-    }
-    return out;
 }
 
 /* The value after "key=" in the child's "ADDR ..." line. */
@@ -428,7 +394,7 @@ enum { OVERFLOW_FREE, OVERFLOW_REALLOC, OVERFLOW_CHECK, UNDERFLOW_FREE };
 static void child_corrupt(void *arg)
 {
     const misuse *m = arg;
-    child_init();
+    tu_child_init();
     rcgc_runtime *rt = new_runtime(m->mode);
     uint8_t *p = rcgc_mem_malloc(rt, m->size);
     fprintf(stderr, "ADDR p=%p tail=%p\n", (void *)p, (void *)(p + m->size));
@@ -466,7 +432,7 @@ static const char *tail_ouch =
 static void check_overflow_report(const char *mode, size_t size, int what, const char *func)
 {
     misuse m = {mode, size, what};
-    const char *out = run_fatal(child_corrupt, &m);
+    const char *out = tu_run_fatal(child_corrupt, &m);
     void *p = addr_of(out, "p"), *tail = addr_of(out, "tail");
     char expect[2048], part[512];
     expect_header(expect, sizeof expect, p, 'm', size);
@@ -497,7 +463,7 @@ static void test_underflow(void **state)
 {
     (void)state;
     misuse m = {"debug", 20, UNDERFLOW_FREE};
-    const char *out = run_fatal(child_corrupt, &m);
+    const char *out = tu_run_fatal(child_corrupt, &m);
     void *p = addr_of(out, "p"), *tail = addr_of(out, "tail");
     char expect[2048];
     snprintf(expect, sizeof expect,
@@ -527,7 +493,7 @@ static void test_underflow(void **state)
 static void child_object_overflow(void *arg)
 {
     (void)arg;
-    child_init();
+    tu_child_init();
     rcgc_runtime *rt = new_runtime("debug");
     tu_node *n = tu_new_node(rt);
     fprintf(stderr, "ADDR p=%p\n", (void *)n);
@@ -539,7 +505,7 @@ static void child_object_overflow(void *arg)
 static void test_object_overflow(void **state)
 {
     (void)state;
-    const char *out = run_fatal(child_object_overflow, NULL);
+    const char *out = tu_run_fatal(child_object_overflow, NULL);
     char expect[512];
     expect_header(expect, sizeof expect, addr_of(out, "p"), 'o', sizeof(tu_node));
     assert_contains(out, expect);
@@ -552,7 +518,7 @@ static void test_object_overflow(void **state)
 static void child_double_free(void *arg)
 {
     int keep_neighbour = *(int *)arg;
-    child_init();
+    tu_child_init();
     rcgc_runtime *rt = new_runtime("debug");
     void *keep = keep_neighbour ? rcgc_mem_malloc(rt, 40) : NULL;
     void *p = rcgc_mem_malloc(rt, 40);
@@ -567,7 +533,7 @@ static void test_double_free(void **state)
 {
     (void)state;
     for (int keep = 0; keep < 2; keep++) {
-        const char *out = run_fatal(child_double_free, &keep);
+        const char *out = tu_run_fatal(child_double_free, &keep);
         char expect[256];
         snprintf(expect, sizeof expect, "Debug memory block at address p=%p: API '\\xdd'\n",
                  addr_of(out, "p"));
@@ -589,7 +555,7 @@ typedef struct wrong {
 static void child_wrong_domain(void *arg)
 {
     const wrong *w = arg;
-    child_init();
+    tu_child_init();
     rcgc_runtime *rt = new_runtime("debug");
     void *p = rcgc_domain_malloc_at(rt, w->alloc, w->size, RCGC_HERE);
     fprintf(stderr, "ADDR p=%p tail=%p\n", p, (void *)((char *)p + w->size));
@@ -608,7 +574,7 @@ static void test_wrong_domain(void **state)
     };
     const char ids[] = {'r', 'm', 'o'};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *out = run_fatal(child_wrong_domain, (void *)&cases[i]);
+        const char *out = tu_run_fatal(child_wrong_domain, (void *)&cases[i]);
         void *p = addr_of(out, "p"), *tail = addr_of(out, "tail");
         char expect[1024], part[256];
         expect_header(expect, sizeof expect, p, ids[cases[i].alloc], cases[i].size);
@@ -630,7 +596,7 @@ static void test_wrong_domain(void **state)
 static void child_write_after_free(void *arg)
 {
     int object = *(int *)arg;
-    child_init();
+    tu_child_init();
     rcgc_runtime *rt = new_runtime("debug");
     if (object) {
         rcgc_object *keep = RCGC_OBJ(tu_new_node(rt));
@@ -657,7 +623,7 @@ static void test_write_after_free(void **state)
 {
     (void)state;
     int object = 0;
-    const char *out = run_fatal(child_write_after_free, &object);
+    const char *out = tu_run_fatal(child_write_after_free, &object);
     char expect[512];
     snprintf(expect, sizeof expect,
              "Debug memory block at address p=%p: API 'm', freed, reused\n"
@@ -671,7 +637,7 @@ static void test_write_after_free(void **state)
     assert_contains(out, "rcgc fatal error: debug_malloc: write after free: a freed block of "
                          "the MEM domain was modified before it was reused\n");
     object = 1;
-    out = run_fatal(child_write_after_free, &object);
+    out = tu_run_fatal(child_write_after_free, &object);
     snprintf(expect, sizeof expect, "Debug memory block at address p=%p: API 'o', freed, reused\n",
              addr_of(out, "p"));
     assert_contains(out, expect);
@@ -688,7 +654,7 @@ static uint8_t fake[64];
 static void child_foreign(void *arg)
 {
     int which = *(int *)arg;
-    child_init();
+    tu_child_init();
     rcgc_runtime *rt = new_runtime("debug");
     uint8_t *p;
     if (which == 0) {
@@ -709,7 +675,7 @@ static void test_foreign_pointer(void **state)
 {
     (void)state;
     int which = 0;
-    const char *out = run_fatal(child_foreign, &which);
+    const char *out = tu_run_fatal(child_foreign, &which);
     char expect[256];
     snprintf(expect, sizeof expect,
              "Debug memory block at address p=%p: API '\\x11'\n"
@@ -722,7 +688,7 @@ static void test_foreign_pointer(void **state)
                          "verified using API 'm' (not a block allocated by rcgc)\n");
 
     which = 1;
-    out = run_fatal(child_foreign, &which);
+    out = tu_run_fatal(child_foreign, &which);
     snprintf(expect, sizeof expect,
              "Debug memory block at address p=%p: not a block rcgc allocated\n"
              "    p lies in a pool of 96-byte blocks, at offset 32 of a block\n",
@@ -734,7 +700,7 @@ static void test_foreign_pointer(void **state)
     assert_contains(out, expect);
 
     which = 2;
-    out = run_fatal(child_foreign, &which);
+    out = tu_run_fatal(child_foreign, &which);
     assert_contains(out, "    p lies in an arena's descriptors\n");
     assert_contains(out, "bad pointer");
 }
@@ -766,7 +732,7 @@ static void loop_free(void *ctx, void *p)
 static void child_recursion(void *arg)
 {
     (void)arg;
-    child_init();
+    tu_child_init();
     rcgc_runtime *rt = new_runtime("debug");
     rcgc_mem_get_allocator(rt, RCGC_DOMAIN_MEM, &outer);
     rcgc_allocator wrap = {NULL, loop_malloc, loop_calloc, loop_realloc, loop_free};
@@ -779,7 +745,7 @@ static void child_recursion(void *arg)
 static void test_recursion(void **state)
 {
     (void)state;
-    const char *out = run_fatal(child_recursion, NULL);
+    const char *out = tu_run_fatal(child_recursion, NULL);
     assert_contains(out, "rcgc fatal error: the MEM domain's base allocator called back into "
                          "the MEM domain");
 }
@@ -790,7 +756,7 @@ static void test_recursion(void **state)
 static void child_traced(void *arg)
 {
     int how = *(int *)arg;
-    child_init();
+    tu_child_init();
     rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = "debug", .tracemalloc_frames = 1};
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL)
@@ -820,7 +786,7 @@ static void test_traceback(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int how = cases[i].how;
-        const char *out = run_fatal(child_traced, &how);
+        const char *out = tu_run_fatal(child_traced, &how);
         unsigned line = (unsigned)(uintptr_t)addr_of(out, "line");
         char expect[512];
         snprintf(expect, sizeof expect,

@@ -13,7 +13,6 @@
 #include "runtime.h"
 #include "testutil.h"
 
-#define FATAL_EXIT 77
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -36,36 +35,6 @@
         }                                                                     \
     } while (0)
 
-static void exit_on_fatal(const char *message, void *arg)
-{
-    (void)message;
-    (void)arg;
-    _exit(FATAL_EXIT);
-}
-
-/* In a forked child: fatal errors end it with FATAL_EXIT, and a crash ends
- * it by its signal (not through cmocka's handler, which would jump back
- * into the parent's copy of the test run). */
-static void child_init(void)
-{
-    rcgc_set_fatal_handler(exit_on_fatal, NULL);
-    const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-}
-
-static const char *run_fatal(void (*fn)(void *), void *arg)
-{
-    int status = 0;
-    const char *out = tu_run_child(fn, arg, &status);
-    assert_non_null(out);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != FATAL_EXIT) {
-        fprintf(stderr, "child status 0x%x, output:\n%s\n", status, out);
-        fail_msg("the child did not end in rcgc_fatal");
-    }
-    return out;
-}
-
 static void assert_contains(const char *out, const char *needle)
 {
     if (strstr(out, needle) == NULL) {
@@ -83,7 +52,7 @@ static void *addr_of(const char *out)
 
 static rcgc_runtime *child_runtime(const char *mode)
 {
-    child_init();
+    tu_child_init();
     rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = mode};
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL)
@@ -140,7 +109,7 @@ static void child_use_freed(void *arg)
 static void check_use_freed(const char *mode, int incref, int busy)
 {
     freed_case c = {mode, incref, busy};
-    const char *out = run_fatal(child_use_freed, &c);
+    const char *out = tu_run_fatal(child_use_freed, &c);
     void *o = addr_of(out);
     char expect[256];
     snprintf(expect, sizeof expect, "rcgc fatal error: %s of a freed object %p\n",
@@ -195,7 +164,7 @@ static void test_below_zero(void **state)
     REQUIRE_DEBUG();
     const char *modes[] = {"pymalloc", "debug", "malloc"};
     for (int i = 0; i < 3; i++) {
-        const char *out = run_fatal(child_zero, (void *)modes[i]);
+        const char *out = tu_run_fatal(child_zero, (void *)modes[i]);
         void *o = addr_of(out);
         char expect[256];
         snprintf(expect, sizeof expect,
@@ -226,7 +195,7 @@ static void test_wrapped(void **state)
 {
     (void)state;
     REQUIRE_DEBUG();
-    const char *out = run_fatal(child_wrapped, NULL);
+    const char *out = tu_run_fatal(child_wrapped, NULL);
     void *o = addr_of(out);
     char expect[256];
     snprintf(expect, sizeof expect,
@@ -252,7 +221,7 @@ static void test_use_after_free_foreign(void **state)
 static void child_traced(void *arg)
 {
     (void)arg;
-    child_init();
+    tu_child_init();
     rcgc_config cfg = {.size = sizeof cfg, .tracemalloc_frames = 1};
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL)
@@ -267,7 +236,7 @@ static void test_traceback(void **state)
 {
     (void)state;
     REQUIRE_DEBUG();
-    const char *out = run_fatal(child_traced, NULL);
+    const char *out = tu_run_fatal(child_traced, NULL);
     const char *l = strstr(out, "line=");
     assert_non_null(l);
     char expect[512];
@@ -321,7 +290,7 @@ static void test_two_threads(void **state)
 {
     (void)state;
     REQUIRE_DEBUG();
-    const char *out = run_fatal(child_two_threads, NULL);
+    const char *out = tu_run_fatal(child_two_threads, NULL);
     char expect[128];
     snprintf(expect, sizeof expect, "rcgc fatal error: runtime %p used by thread 0x",
              addr_of(out));
