@@ -347,12 +347,16 @@ RCGC_API rcgc_list *rcgc_list_new_at(rcgc_runtime *rt, size_t capacity,
 RCGC_API size_t rcgc_list_len(const rcgc_list *l);
 /* Borrowed reference, NULL if out of range. */
 RCGC_API rcgc_object *rcgc_list_get(const rcgc_list *l, size_t i);
-/* Append a new reference to o.  RCGC_OK or RCGC_ENOMEM (list unchanged). */
-RCGC_API int rcgc_list_append(rcgc_list *l, rcgc_object *o);
+/* Append a new reference to o.  RCGC_OK or RCGC_ENOMEM (list unchanged).
+ * Growth is traced (tracemalloc) to the caller's line. */
+RCGC_API int rcgc_list_append_at(rcgc_list *l, rcgc_object *o, const char *file, int line);
+#define rcgc_list_append(l, o) rcgc_list_append_at((l), (o), RCGC_HERE)
 /* Replace item i by a new reference to o. */
 RCGC_API int rcgc_list_set(rcgc_list *l, size_t i, rcgc_object *o);
 /* Insert at i (clamped to the length). */
-RCGC_API int rcgc_list_insert(rcgc_list *l, size_t i, rcgc_object *o);
+RCGC_API int rcgc_list_insert_at(rcgc_list *l, size_t i, rcgc_object *o, const char *file,
+                                 int line);
+#define rcgc_list_insert(l, i, o) rcgc_list_insert_at((l), (i), (o), RCGC_HERE)
 /* Remove item i and return the reference it held (owned by the caller). */
 RCGC_API rcgc_object *rcgc_list_pop(rcgc_list *l, size_t i);
 /* Remove the first item that is `o`; RCGC_EINVAL if absent. */

@@ -75,16 +75,18 @@ rcgc_object *rcgc_list_get(const rcgc_list *l, size_t i)
     return i < l->len ? l->items[i] : NULL;
 }
 
-/* Make room for one more item (growth by ~1.5x, like CPython's list). */
-static int list_reserve(rcgc_list *l)
+/* Make room for one more item (growth by ~1.5x, like CPython's list); the
+ * memory is traced to the caller's line, as Python traces a list's growth
+ * to the line that appends. */
+static int list_reserve(rcgc_list *l, const char *file, int line)
 {
     if (l->len < l->cap)
         return RCGC_OK;
     size_t cap = l->cap + (l->cap >> 1) + 4;
     if (cap > SIZE_MAX / sizeof(rcgc_object *))
         return RCGC_ENOMEM;
-    rcgc_object **items = rcgc_mem_realloc(rcgc_obj_runtime(&l->ob), l->items,
-                                           cap * sizeof(rcgc_object *));
+    rcgc_object **items = rcgc_mem_realloc_at(rcgc_obj_runtime(&l->ob), l->items,
+                                              cap * sizeof(rcgc_object *), file, line);
     if (items == NULL)
         return RCGC_ENOMEM;
     l->items = items;
@@ -92,21 +94,21 @@ static int list_reserve(rcgc_list *l)
     return RCGC_OK;
 }
 
-int rcgc_list_append(rcgc_list *l, rcgc_object *o)
+int rcgc_list_append_at(rcgc_list *l, rcgc_object *o, const char *file, int line)
 {
     if (o == NULL)
         return RCGC_EINVAL;
-    if (list_reserve(l) != RCGC_OK)
+    if (list_reserve(l, file, line) != RCGC_OK)
         return RCGC_ENOMEM;
     l->items[l->len++] = rcgc_incref(o);
     return RCGC_OK;
 }
 
-int rcgc_list_insert(rcgc_list *l, size_t i, rcgc_object *o)
+int rcgc_list_insert_at(rcgc_list *l, size_t i, rcgc_object *o, const char *file, int line)
 {
     if (o == NULL)
         return RCGC_EINVAL;
-    if (list_reserve(l) != RCGC_OK)
+    if (list_reserve(l, file, line) != RCGC_OK)
         return RCGC_ENOMEM;
     if (i > l->len)
         i = l->len;

@@ -145,6 +145,45 @@ static void test_object_traceback(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* A list's growth is traced to the line that appends (or inserts), as
+ * Python traces it to the line calling append, not to rcgc's list code. */
+static void test_list_growth_traced_to_caller(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *item = rcgc_new(rt, &small_type);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    rcgc_list *l = rcgc_list_new(rt);
+    int line_append = __LINE__ + 2;
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(rcgc_list_append(l, item), RCGC_OK);
+    int line_insert = __LINE__ + 2;
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(rcgc_list_insert(l, 0, item), RCGC_OK);
+    rcgc_snapshot *snap = NULL;
+    assert_int_equal(rcgc_tracemalloc_take_snapshot(rt, &snap), RCGC_OK);
+    size_t at_append = 0, at_insert = 0, elsewhere = 0;
+    for (size_t i = 0; i < rcgc_snapshot_len(snap); i++) {
+        rcgc_trace t = rcgc_snapshot_trace(snap, i);
+        rcgc_frame f = rcgc_traceback_frame(t.traceback, 0);
+        if (strcmp(f.filename, __FILE__) == 0 && f.lineno == line_append)
+            at_append += t.size;
+        else if (strcmp(f.filename, __FILE__) == 0 && f.lineno == line_insert)
+            at_insert += t.size;
+        else if (strstr(f.filename, "list.c") != NULL)
+            elsewhere += t.size;
+    }
+    /* The items array holds 2000 pointers: it was last grown by insert. */
+    assert_true(at_insert >= 2000 * sizeof(void *));
+    assert_int_equal(at_append, 0);
+    assert_int_equal(elsewhere, 0);
+    rcgc_snapshot_free(snap);
+    rcgc_decref(RCGC_OBJ(l));
+    rcgc_decref(item);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
 static void test_track_untrack(void **state)
 {
     (void)state;
@@ -432,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_traced_memory_and_peak),
         cmocka_unit_test(test_object_traceback),
         cmocka_unit_test(test_track_untrack),
+        cmocka_unit_test(test_list_growth_traced_to_caller),
         cmocka_unit_test(test_callback_frames),
         cmocka_unit_test(test_native_frames),
         cmocka_unit_test(test_print_block),
