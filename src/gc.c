@@ -6,15 +6,18 @@
  * docs/design-gc.md walks through it with diagrams; gc.h states the
  * invariants C1-C5 this file keeps.  In short, a collection of generation g:
  *
- *   1. gather   every tracked object of generations 0..g into a work array
- *               (pools' tracked bitmaps, the foreign lists), saving its
- *               refcount and setting RCGC_OF_COLLECTING;
- *   2. subtract traverse each; decrement the refcount of referents in the
- *               set: what is left is the number of references from outside;
+ *   1. gather   the members - tracked, generation <= g, read from the
+ *               header - of the pools that can hold them (the young list or
+ *               every pool) into per-pool member bitmaps, and the foreign
+ *               lists; in the same pass,
+ *   2. subtract traverse each; decrement the refcount of member referents:
+ *               what is left is the number of references from outside;
  *   3. mark     objects with a count left are reachable: mark them and
- *               everything they reach (explicit stack), restoring each
- *               refcount from the saved copy as the scan passes it;
- *   4. the unmarked objects are the unreachable set; survivors move to g+1;
+ *               everything they reach (explicit stack); each traversal gives
+ *               back the references step 2 took, so reachable objects end
+ *               with their true refcount;
+ *   4. unreachable members are recorded, held and give back theirs;
+ *               survivors move to g+1, a pool at a time;
  *   5. CPython's finalization order on the unreachable set: legacy
  *               finalizers and all they reach become uncollectable; weak
  *               references are cleared and callbacks of live ones run; PEP
