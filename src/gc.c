@@ -6,15 +6,18 @@
  * docs/design-gc.md walks through it with diagrams; gc.h states the
  * invariants C1-C5 this file keeps.  In short, a collection of generation g:
  *
- *   1. gather   every tracked object of generations 0..g into a work array
- *               (pools' tracked bitmaps, the foreign lists), saving its
- *               refcount and setting RCGC_OF_COLLECTING;
- *   2. subtract traverse each; decrement the refcount of referents in the
- *               set: what is left is the number of references from outside;
+ *   1. gather   the members - tracked, generation <= g, read from the
+ *               header - of the pools that can hold them (the young list or
+ *               every pool) into per-pool member bitmaps, and the foreign
+ *               lists; in the same pass,
+ *   2. subtract traverse each; decrement the refcount of member referents:
+ *               what is left is the number of references from outside;
  *   3. mark     objects with a count left are reachable: mark them and
- *               everything they reach (explicit stack), restoring each
- *               refcount from the saved copy as the scan passes it;
- *   4. the unmarked objects are the unreachable set; survivors move to g+1;
+ *               everything they reach (explicit stack); each traversal gives
+ *               back the references step 2 took, so reachable objects end
+ *               with their true refcount;
+ *   4. unreachable members are recorded, held and give back theirs;
+ *               survivors move to g+1, a pool at a time;
  *   5. CPython's finalization order on the unreachable set: legacy
  *               finalizers and all they reach become uncollectable; weak
  *               references are cleared and callbacks of live ones run; PEP
@@ -31,16 +34,33 @@
 #include "weakref.h"
 
 /* Initial capacity of the mark stack (entries); it grows on demand. */
+/* Slow paths kept out of line, so that the visit functions they are called
+ * from stay leaf functions (no register saves per visited reference). */
+#define GC_COLD __attribute__((noinline, cold))
 #define GC_STACK_INITIAL 1024
 
 /*
- * The work space of one collection.  Memory is bounded by the objects in
- * the collected generations: 12 bytes per object for objs + saved, plus the
- * mark stack, which holds each object at most once per phase.
+ * The member bitmap of one pool: which of its tracked objects are in the
+ * collection set (tracked[] restricted to generations 0..g).
+ */
+typedef struct gc_poolset {
+    const rcgc_pool *pool;
+    uint64_t members[RCGC_POOL_BITMAP_WORDS];
+} gc_poolset;
+
+/*
+ * The work space of one collection.  Memory is bounded by the objects and
+ * pools in the collected generations: 12 bytes per object for objs + saved
+ * (reserved, written only for unreachable objects), 136 bytes per pool
+ * holding a member, plus the mark stack, which holds each object at most
+ * once per phase.
  *
- *   objs[0..n)   the collection set, in heap order; after the mark phase the
- *                unreachable objects are compacted to the front.
- *   saved[i]     objs[i]'s true refcount while refcounts are scratch (C2).
+ *   pools[0..npools)  the pools holding members, each with its member
+ *                bitmap (the main trial deletion walks these, not objs).
+ *   objs[0..u)   the unreachable objects, in heap order (then foreign ones),
+ *                held (C3); later phases partition this range in place.
+ *   saved[i]     objs[i]'s true refcount while a second trial deletion
+ *                (handle_resurrected) makes refcounts scratch values (C2).
  *   stack        mark stack (or the legacy phase's queue).  If it cannot
  *                grow, `overflow` is set and the phase rescans the set until
  *                a pass completes without overflow: still correct, slower.
@@ -49,8 +69,14 @@ typedef struct gc_work {
     rcgc_runtime *rt;
     rcgc_object **objs;
     uint32_t *saved;
-    size_t n;
-    size_t cap;
+    size_t n;               /* members found (main trial deletion) */
+    size_t cap;             /* slots of objs/saved: the generations' counts */
+    size_t nreach;          /* members marked reachable */
+    unsigned maxgen;        /* the collected generation g */
+    unsigned memberset;     /* bit (flags & 7) set iff tracked, gen <= g */
+    gc_poolset *pools;
+    size_t npools;
+    size_t cappools;
     rcgc_object **stack;
     size_t sp;
     size_t stackcap;
@@ -84,7 +110,7 @@ rcgc_list *rcgc_gc_garbage_list(rcgc_runtime *rt)
     return rt->gc.garbage;
 }
 
-static void push_slow(gc_work *w, rcgc_object *o)
+GC_COLD static void push_slow(gc_work *w, rcgc_object *o)
 {
     size_t cap = w->stackcap ? w->stackcap * 2 : GC_STACK_INITIAL;
     rcgc_object **s = NULL;
@@ -108,93 +134,10 @@ static inline void push(gc_work *w, rcgc_object *o)
         push_slow(w, o);
 }
 
-/* ------------------------------------------------------------- gather */
-
-static inline void take(gc_work *w, rcgc_object *o)
-{
-    RCGC_ASSERT(!(o->flags & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
-    /* Refcount 0: a deallocation deferred by the trashcan, not yet run.  Its
-     * references are released later, so for this collection they count as
-     * references from outside, and it is not part of the set. */
-    if (RCGC_UNLIKELY(o->refcnt == 0))
-        return;
-    if (RCGC_UNLIKELY(w->n == w->cap))
-        rcgc_obj_fatal(o, "gc: generation counts disagree with the heap: more than %zu "
-                          "tracked objects found", w->cap);
-    o->flags |= RCGC_OF_COLLECTING;
-    w->objs[w->n] = o;
-    w->saved[w->n] = o->refcnt;
-    w->n++;
-}
-
-static void gather_pool(gc_work *w, const rcgc_pool *pool, unsigned maxgen, size_t pre)
-{
-    char *base = pool->mem + pre;
-    size_t size = pool->size;
-    if (RCGC_UNLIKELY(pool->ntracked > w->cap - w->n)) {
-        /* Near the end of the array: check every slot (take does). */
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            for (uint64_t bits = pool->tracked[k]; bits; bits &= bits - 1) {
-                unsigned i = k * 64 + (unsigned)__builtin_ctzll(bits);
-                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
-                if (rcgc_obj_gen(o) <= maxgen)
-                    take(w, o);
-            }
-        }
-        return;
-    }
-    /* The pool cannot overflow the array: the same as take, with the
-     * bookkeeping in registers. */
-    rcgc_object **objs = w->objs;
-    uint32_t *saved = w->saved;
-    size_t n = w->n;
-    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        for (uint64_t bits = pool->tracked[k]; bits; bits &= bits - 1) {
-            unsigned i = k * 64 + (unsigned)__builtin_ctzll(bits);
-            rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
-            unsigned f = o->flags;
-            uint32_t rc = o->refcnt;
-            if (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) > maxgen || RCGC_UNLIKELY(rc == 0))
-                continue;
-            RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
-            o->flags = f | RCGC_OF_COLLECTING;
-            objs[n] = o;
-            saved[n] = rc;
-            n++;
-        }
-    }
-    w->n = n;
-}
-
-/* Step 1: the tracked objects of generations 0..g (never the permanent
- * one).  Young collections walk only the pools on the young list. */
-static void gather(gc_work *w, unsigned g)
-{
-    rcgc_runtime *rt = w->rt;
-    size_t pre = rt->mem.debug_pre;
-    if (g < 2) {
-        for (const rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, g, pre);
-    } else {
-        for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
-            for (unsigned i = 0; i < a->ncarved; i++) {
-                const rcgc_pool *pool = rcgc_arena_pool(a, i);
-                if (pool->ntracked != 0)
-                    gather_pool(w, pool, 2, pre);
-            }
-        }
-    }
-    for (unsigned i = 0; i <= g; i++) {
-        rcgc_foreign *head = &rt->gc.gens[i].head;
-        for (rcgc_foreign *f = head->next; f != head; f = f->next)
-            take(w, rcgc_foreign_obj(f));
-    }
-}
-
 /* ------------------------------------------------------ trial deletion */
 
 #if RCGC_DEBUG >= 2
-static void subtract_underflow(const gc_work *w, const rcgc_object *r)
+GC_COLD static void subtract_underflow(const gc_work *w, const rcgc_object *r)
 {
     const rcgc_object *c = w->current;
     rcgc_obj_fatal(r, "gc: the traverse of %p (%s) visits %p (%s) more times than there are "
@@ -317,63 +260,330 @@ static size_t trial_deletion(gc_work *w, size_t n, unsigned old, int drop_hold,
     return u;
 }
 
-/* What the unreachable set needs beyond clearing (partition_main). */
+/* ------------------------------------------- the main trial deletion */
+
+/*
+ * Membership.  During the main trial deletion (C2: no user code, no
+ * generation changes until step 4) an object belongs to the collection set
+ * of generation g exactly when it is tracked and its generation is <= g,
+ * which its header says: no flag has to be written to mark the set.  The
+ * low three flag bits (TRACKED, generation) index w->memberset.
+ */
+static inline int is_member(const gc_work *w, unsigned flags)
+{
+    return (w->memberset >> (flags & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u;
+}
+
+/* Call fn(w, o) for every member of the set, in heap order: the member
+ * bitmaps built by gather_subtract, then the foreign lists of generations
+ * 0..g.  fn must not move foreign objects between lists. */
+#define FOR_EACH_MEMBER(w, o, body)                                                    \
+    do {                                                                               \
+        size_t pre_ = (w)->rt->mem.debug_pre;                                          \
+        for (size_t p_ = 0; p_ < (w)->npools; p_++) {                                  \
+            const gc_poolset *ps_ = &(w)->pools[p_];                                   \
+            char *base_ = ps_->pool->mem + pre_;                                       \
+            size_t size_ = ps_->pool->size;                                            \
+            for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {                 \
+                for (uint64_t b_ = ps_->members[k_]; b_; b_ &= b_ - 1) {               \
+                    unsigned i_ = k_ * 64 + (unsigned)__builtin_ctzll(b_);             \
+                    rcgc_object *o = (rcgc_object *)(base_ + (size_t)i_ * size_);      \
+                    body;                                                              \
+                }                                                                      \
+            }                                                                          \
+        }                                                                              \
+        for (unsigned g_ = 0; g_ <= (w)->maxgen; g_++) {                               \
+            rcgc_foreign *h_ = &(w)->rt->gc.gens[g_].head;                             \
+            for (rcgc_foreign *f_ = h_->next; f_ != h_; f_ = f_->next) {               \
+                rcgc_object *o = rcgc_foreign_obj(f_);                                 \
+                body;                                                                  \
+            }                                                                          \
+        }                                                                              \
+    } while (0)
+
+static int visit_subtract_set(rcgc_object *r, void *arg)
+{
+    const gc_work *w = arg;
+    if (is_member(w, r->flags)) {
+#if RCGC_DEBUG >= 2
+        if (RCGC_UNLIKELY(r->refcnt == 0))
+            subtract_underflow(w, r);
+#endif
+        r->refcnt--;
+    }
+    return 0;
+}
+
+/* Step 1+2 for one pool: find its members (their generation is read once,
+ * here), record them in a member bitmap and subtract their internal
+ * references. */
+static void gather_subtract_pool(gc_work *w, const rcgc_pool *pool, size_t pre)
+{
+    char *base = pool->mem + pre;
+    size_t size = pool->size;
+    uint64_t bitmap[RCGC_POOL_BITMAP_WORDS];
+    size_t found = 0;
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+        uint64_t members = 0;
+        for (uint64_t bits = pool->tracked[k]; bits; bits &= bits - 1) {
+            unsigned b = (unsigned)__builtin_ctzll(bits);
+            rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + b) * size);
+            unsigned f = o->flags;
+            if (!is_member(w, f))
+                continue;
+            RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
+            members |= (uint64_t)1 << b;
+            found++;
+#if RCGC_DEBUG >= 2
+            w->current = o;
+#endif
+            o->type->traverse(o, visit_subtract_set, w);
+        }
+        bitmap[k] = members;
+    }
+    if (found > 0) {
+        /* cappools >= min(pools walked, objects counted). */
+        if (RCGC_UNLIKELY(w->npools == w->cappools))
+            rcgc_fatal("gc: generation counts disagree with the heap: members in more "
+                       "than %zu pools", w->cappools);
+        gc_poolset *ps = &w->pools[w->npools++];
+        ps->pool = pool;
+        memcpy(ps->members, bitmap, sizeof bitmap);
+        w->n += found;
+    }
+}
+
+/* Steps 1 and 2: walk the pools that can hold members (the young list for
+ * a young collection, every pool with tracked objects for a full one) and
+ * the foreign lists; afterwards each member's refcount is the number of
+ * references from outside the set. */
+static void gather_subtract(gc_work *w)
+{
+    rcgc_runtime *rt = w->rt;
+    size_t pre = rt->mem.debug_pre;
+    if (w->maxgen < 2) {
+        for (const rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next) {
+            gather_subtract_pool(w, pool, pre);
+        }
+    } else {
+        for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
+            for (unsigned i = 0; i < a->ncarved; i++) {
+                const rcgc_pool *pool = rcgc_arena_pool(a, i);
+                if (pool->ntracked != 0) {
+                    gather_subtract_pool(w, pool, pre);
+                }
+            }
+        }
+    }
+    for (unsigned g = 0; g <= w->maxgen; g++) {
+        rcgc_foreign *head = &rt->gc.gens[g].head;
+        for (rcgc_foreign *f = head->next; f != head; f = f->next) {
+            rcgc_object *o = rcgc_foreign_obj(f);
+            w->n++;
+#if RCGC_DEBUG >= 2
+            w->current = o;
+#endif
+            o->type->traverse(o, visit_subtract_set, w);
+        }
+    }
+    w->current = NULL;
+    if (RCGC_UNLIKELY(w->n > w->cap))
+        rcgc_fatal("gc: generation counts disagree with the heap: %zu tracked objects "
+                   "found in generations 0..%u, %zu counted", w->n, w->maxgen, w->cap);
+}
+
+/* A push that finds no memory marks the object RCGC_OF_MARK instead ("reached,
+ * not yet traversed"); mark_set's rescan traverses those. */
+GC_COLD static void push_reach_slow(gc_work *w, rcgc_object *o)
+{
+    size_t sp = w->sp;
+    push_slow(w, o);
+    if (w->sp == sp)
+        o->flags |= RCGC_OF_MARK;
+}
+
+/* Every traversal from a reachable object gives back the references it
+ * took in step 2, so a reachable member ends with its true refcount. */
+static int visit_reach_set(rcgc_object *r, void *arg)
+{
+    gc_work *w = arg;
+    unsigned f = r->flags;
+    if (is_member(w, f)) {
+        r->refcnt++;
+        if (!(f & RCGC_OF_REACHABLE)) {
+            r->flags = f | RCGC_OF_REACHABLE;
+            w->nreach++;
+            if (RCGC_LIKELY(w->sp < w->stackcap))
+                w->stack[w->sp++] = r;
+            else
+                push_reach_slow(w, r);
+        }
+    }
+    return 0;
+}
+
+static void drain_set(gc_work *w)
+{
+    while (w->sp > 0) {
+        rcgc_object *o = w->stack[--w->sp];
+        o->type->traverse(o, visit_reach_set, w);
+    }
+}
+
+static inline void mark_root(gc_work *w, rcgc_object *o)
+{
+    unsigned f = o->flags;
+    /* Only an object nobody reached yet still holds its scratch count. */
+    if (!(f & RCGC_OF_REACHABLE) && o->refcnt > 0) {
+        o->flags = f | RCGC_OF_REACHABLE;
+        w->nreach++;
+        if (RCGC_LIKELY(w->sp < w->stackcap))
+            w->stack[w->sp++] = o;
+        else
+            push_reach_slow(w, o);
+        drain_set(w);
+    }
+}
+
+/* Step 3: members with references from outside, and all they reach, get
+ * RCGC_OF_REACHABLE; each is traversed exactly once (the rescan after a
+ * failed push takes those left with RCGC_OF_MARK), giving back its
+ * references, so every reachable member's refcount is true again. */
+static void mark_set(gc_work *w)
+{
+    FOR_EACH_MEMBER(w, o, mark_root(w, o));
+    while (w->overflow) {
+        w->overflow = 0;
+        FOR_EACH_MEMBER(w, o, {
+            if (o->flags & RCGC_OF_MARK) {
+                o->flags &= ~RCGC_OF_MARK;
+                o->type->traverse(o, visit_reach_set, w);
+                drain_set(w);
+            }
+        });
+    }
+}
+
+static int visit_add_set(rcgc_object *r, void *arg)
+{
+    if (is_member(arg, r->flags))
+        r->refcnt++;
+    return 0;
+}
+
+/* What the unreachable set needs beyond clearing (record_unreachable). */
 enum {
     NEED_LEGACY = 1,      /* some object has legacy_del */
     NEED_WEAK = 2,        /* weak references to or among the set */
     NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
 };
 
-/* Step 4 of a collection, fused with the start of step 5 so that the set is
- * walked once: reachable objects lose their marks and move to `old`;
- * unreachable ones are compacted to the front and held (C3), and *need
- * says which of the finalization steps have work. */
-static size_t partition_main(gc_work *w, unsigned old, size_t *nreach, unsigned *need)
+static inline void record_one(gc_work *w, rcgc_object *o, size_t *u, unsigned *need)
 {
-    rcgc_object **objs = w->objs;
-    rcgc_runtime *rt = w->rt;
-    size_t n = w->n, u = 0, r = 0;
+    unsigned f = o->flags;
+    if (f & RCGC_OF_REACHABLE)
+        return;
+    const rcgc_type *t = o->type;
+    o->flags = f | RCGC_OF_COLLECTING;
+    o->refcnt++;   /* the hold (C3) */
+    t->traverse(o, visit_add_set, w);
+    if (t->legacy_del)
+        *need |= NEED_LEGACY;
+    if (rcgc_weak_involved(o))
+        *need |= NEED_WEAK;
+    if (t->finalize && !(f & RCGC_OF_FINALIZED))
+        *need |= NEED_FINALIZE;
+    w->objs[(*u)++] = o;
+}
+
+/* Step 4a, when some member was not reached: the unreachable members go to
+ * objs (heap order), get RCGC_OF_COLLECTING and the hold, and give back the
+ * references they took in step 2; after this every refcount is true.  No
+ * generation has changed yet, so membership still reads from the header.
+ * Returns their number; *need says which finalization steps have work. */
+static size_t record_unreachable(gc_work *w, unsigned *need)
+{
+    size_t u = 0;
     unsigned nd = 0;
-    /* Survivors of a young collection that stay young (0 -> 1) change only
-     * their generation bits and the generation counts (a pool's nyoung
-     * counts generations 0 and 1 alike, P4), so pooled ones are moved here
-     * and counted in bulk; the rest go through rcgc_obj_set_gen. */
+    FOR_EACH_MEMBER(w, o, record_one(w, o, &u, &nd));
+    *need = nd;
+    return u;
+}
+
+/* Step 4b: reachable members lose RCGC_OF_REACHABLE and move to `old`.
+ * Pooled ones are moved here, a pool at a time: their generation bits, the
+ * pool's young count (P4) and the generation counts in bulk. */
+static void promote_reachable(gc_work *w, unsigned old)
+{
+    rcgc_runtime *rt = w->rt;
+    size_t pre = rt->mem.debug_pre;
     long moved[RCGC_NGENS] = {0, 0, 0};
     const unsigned newgen = old << RCGC_OF_GEN_SHIFT;
-    for (size_t i = 0; i < n; i++) {
-        rcgc_object *o = objs[i];
-        unsigned f = o->flags;
-        if (f & RCGC_OF_REACHABLE) {
-            f &= ~(RCGC_OF_COLLECTING | RCGC_OF_REACHABLE);
-            r++;
-            unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-            if (gen == old) {
+    for (size_t p = 0; p < w->npools; p++) {
+        const gc_poolset *ps = &w->pools[p];
+        rcgc_pool *pool = (rcgc_pool *)ps->pool;
+        char *base = pool->mem + pre;
+        size_t size = pool->size;
+        unsigned left_young = 0;   /* objects that leave generations 0-1 */
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+                unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                unsigned f = o->flags;
+                if (!(f & RCGC_OF_REACHABLE))
+                    continue;
+                f &= ~RCGC_OF_REACHABLE;
+                unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+                if (gen != old) {
+                    f = (f & ~RCGC_OF_GEN_MASK) | newgen;
+                    moved[gen]++;
+                    left_young += old == 2;
+                }
                 o->flags = f;
-            } else if (old < 2 && !(f & RCGC_OF_FOREIGN)) {
-                o->flags = (f & ~RCGC_OF_GEN_MASK) | newgen;
-                moved[gen]++;
-            } else {
-                o->flags = f;
-                rcgc_gc_promote(rt, o, old);
             }
-        } else {
-            const rcgc_type *t = o->type;
-            o->refcnt++;
-            if (t->legacy_del)
-                nd |= NEED_LEGACY;
-            if (rcgc_weak_involved(o))
-                nd |= NEED_WEAK;
-            if (t->finalize && !(f & RCGC_OF_FINALIZED))
-                nd |= NEED_FINALIZE;
-            objs[u++] = o;
+        }
+        if (left_young) {
+            RCGC_ASSERT(pool->nyoung >= left_young);
+            pool->nyoung = (uint16_t)(pool->nyoung - left_young);
+            if (pool->nyoung == 0)
+                rcgc_pool_young_remove(rt, pool);
         }
     }
     for (unsigned g = 0; g < RCGC_NGENS; g++) {
         rt->gc.gens[g].nobjects -= moved[g];
         rt->gc.gens[old].nobjects += moved[g];
     }
-    *nreach = r;
-    *need = nd;
+    /* Foreign members through rcgc_obj_set_gen, oldest list first so that
+     * an object moved to an older list is not met again. */
+    for (int g = (int)w->maxgen; g >= 0; g--) {
+        rcgc_foreign *head = &rt->gc.gens[g].head;
+        rcgc_foreign *f = head->next, *next;
+        for (; f != head; f = next) {
+            next = f->next;
+            rcgc_object *o = rcgc_foreign_obj(f);
+            if (o->flags & RCGC_OF_REACHABLE) {
+                o->flags &= ~RCGC_OF_REACHABLE;
+                rcgc_gc_promote(rt, o, old);
+            }
+        }
+    }
+}
+
+/* Steps 1-4 of a collection of generation w->maxgen.  Returns the number
+ * of unreachable objects, in objs[0..u) and held; *nreach receives the
+ * number of survivors (now in `old`), *need what the set needs. */
+static size_t trial_deletion_main(gc_work *w, unsigned old, size_t *nreach, unsigned *need)
+{
+    gather_subtract(w);
+    mark_set(w);
+    size_t u = 0;
+    *need = 0;
+    if (w->nreach < w->n)
+        u = record_unreachable(w, need);
+    if (w->nreach > 0)
+        promote_reachable(w, old);
+    RCGC_ASSERT(u + w->nreach == w->n);
+    *nreach = w->nreach;
     return u;
 }
 
@@ -563,29 +773,54 @@ static size_t set_size(const rcgc_runtime *rt, int generation)
     return total;
 }
 
+/* The number of pools a collection of `generation` walks: an upper bound
+ * of the pools holding members. */
+static size_t pools_to_walk(const rcgc_runtime *rt, int generation)
+{
+    size_t npools = 0;
+    if (generation < 2) {
+        for (const rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
+            npools++;
+    } else {
+        for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext)
+            npools += a->ncarved;
+    }
+    return npools;
+}
+
 /* Allocate the work space for the collection set of `generation`.
  * RCGC_OK or RCGC_ENOMEM (nothing allocated). */
 static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
 {
     memset(w, 0, sizeof *w);
     w->rt = rt;
+    w->maxgen = (unsigned)generation;
+    /* flags & 7 is TRACKED | gen << 1: members are 1, 3, 5 up to gen g. */
+    for (int g = 0; g <= generation; g++)
+        w->memberset |= 1u << (RCGC_OF_TRACKED | ((unsigned)g << RCGC_OF_GEN_SHIFT));
     for (;;) {
         size_t total = set_size(rt, generation);
         if (total == 0)
             return RCGC_OK;
+        size_t walked = pools_to_walk(rt, generation), npools = walked;
+        if (npools > total)
+            npools = total;   /* a pool walked holds at least one member */
         size_t per = sizeof(rcgc_object *) + sizeof(uint32_t);
-        if (total > SIZE_MAX / per)
+        if (total > (SIZE_MAX - npools * sizeof(gc_poolset)) / per)
             return RCGC_ENOMEM;
         /* The OOM handler may run user code that tracks new objects: size
          * again after the allocation and retry if the set grew. */
-        void *mem = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW, total * per);
+        size_t bytes = npools * sizeof(gc_poolset) + total * per;
+        void *mem = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW, bytes);
         if (mem == NULL)
             return RCGC_ENOMEM;
-        if (set_size(rt, generation) > total) {
+        if (set_size(rt, generation) > total || pools_to_walk(rt, generation) > walked) {
             rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, mem);
             continue;
         }
-        w->objs = mem;
+        w->pools = mem;
+        w->cappools = npools;
+        w->objs = (rcgc_object **)(w->pools + npools);
         w->saved = (uint32_t *)(w->objs + total);
         w->cap = total;
         size_t sc = total < GC_STACK_INITIAL ? total : GC_STACK_INITIAL;
@@ -597,10 +832,11 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
 
 static void work_free(gc_work *w)
 {
-    if (w->objs)
-        rcgc_mem_domain_free(w->rt, RCGC_DOMAIN_RAW, w->objs);
+    if (w->pools)
+        rcgc_mem_domain_free(w->rt, RCGC_DOMAIN_RAW, w->pools);
     if (w->stack)
         rcgc_mem_domain_free(w->rt, RCGC_DOMAIN_RAW, w->stack);
+    w->pools = NULL;
     w->objs = NULL;
     w->stack = NULL;
 }
@@ -635,12 +871,9 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
     long nunc = 0; /* uncollectable */
 
     /* Steps 1-4: trial deletion (no user code runs until the holds, C2). */
-    gather(&w, g);
-    subtract(&w, w.n);
-    mark_and_restore(&w, w.n);
-    size_t nreach;
-    unsigned need;
-    size_t u = partition_main(&w, old, &nreach, &need);
+    size_t nreach = 0;
+    unsigned need = 0;
+    size_t u = w.cap ? trial_deletion_main(&w, old, &nreach, &need) : 0;
     if (g == 1) {
         gs->long_lived_pending += (long)nreach;
     } else if (g == 2) {

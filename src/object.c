@@ -103,66 +103,25 @@ void rcgc_refcount_error(rcgc_object *o, const char *what)
 
 /* ------------------------------------------------------------- tracking */
 
-static inline void pool_bit(rcgc_pool *pool, const rcgc_object *o, int set)
-{
-    unsigned i = rcgc_pool_index(pool, o);
-    uint64_t bit = (uint64_t)1 << (i & 63);
-    if (set)
-        pool->tracked[i >> 6] |= bit;
-    else
-        pool->tracked[i >> 6] &= ~bit;
-}
-
 static inline rcgc_gen_state *gen_state(rcgc_runtime *rt, unsigned gen)
 {
     return gen == RCGC_GEN_PERMANENT ? &rt->gc.permanent : &rt->gc.gens[gen];
 }
 
-static inline void obj_track(rcgc_runtime *rt, rcgc_object *o)
+/* rcgc_obj_track / rcgc_obj_untrack are inline (runtime.h); these are
+ * their foreign-object parts, after the flags and counts changed. */
+void rcgc_obj_track_foreign(rcgc_runtime *rt, rcgc_object *o)
 {
-    RCGC_ASSERT(!(o->flags & RCGC_OF_TRACKED));
-    o->flags = (o->flags & ~RCGC_OF_GEN_MASK) | RCGC_OF_TRACKED;
-    rt->gc.gens[0].nobjects++;
-    if (o->flags & RCGC_OF_FOREIGN) {
-        rcgc_foreign *f = rcgc_foreign_of(o);
-        rcgc_flist_remove(f);
-        rcgc_flist_append(&rt->gc.gens[0].head, f);
-        return;
-    }
-    rcgc_pool *pool = rcgc_pool_of(o);
-    pool_bit(pool, o, 1);
-    pool->ntracked++;
-    if (pool->nyoung++ == 0)
-        rcgc_pool_young_add(rt, pool);
+    rcgc_foreign *f = rcgc_foreign_of(o);
+    rcgc_flist_remove(f);
+    rcgc_flist_append(&rt->gc.gens[0].head, f);
 }
 
-static inline void obj_untrack(rcgc_runtime *rt, rcgc_object *o)
+void rcgc_obj_untrack_foreign(rcgc_runtime *rt, rcgc_object *o)
 {
-    RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
-    unsigned gen = rcgc_obj_gen(o);
-    o->flags &= ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK);
-    gen_state(rt, gen)->nobjects--;
-    if (o->flags & RCGC_OF_FOREIGN) {
-        rcgc_foreign *f = rcgc_foreign_of(o);
-        rcgc_flist_remove(f);
-        rcgc_flist_append(&rt->obj.untracked, f);
-        return;
-    }
-    rcgc_pool *pool = rcgc_pool_of(o);
-    pool_bit(pool, o, 0);
-    pool->ntracked--;
-    if (gen < 2 && --pool->nyoung == 0)
-        rcgc_pool_young_remove(rt, pool);
-}
-
-void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
-{
-    obj_track(rt, o);
-}
-
-void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
-{
-    obj_untrack(rt, o);
+    rcgc_foreign *f = rcgc_foreign_of(o);
+    rcgc_flist_remove(f);
+    rcgc_flist_append(&rt->obj.untracked, f);
 }
 
 void rcgc_obj_set_gen(rcgc_runtime *rt, rcgc_object *o, unsigned gen)
@@ -329,7 +288,7 @@ static RCGC_NOINLINE rcgc_object *new_gc_object(rcgc_runtime *rt, rcgc_object *o
     if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold) && gs->enabled)
         rcgc_gc_maybe_collect(rt);
     if (!(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH))
-        obj_track(rt, o);
+        rcgc_obj_track(rt, o);
     RCGC_LEAVE(rt);
     return o;
 }
@@ -534,7 +493,7 @@ static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, cons
     rcgc_obj_state *os = &rt->obj;
     RCGC_ENTER(rt);
     if (o->flags & RCGC_OF_TRACKED)
-        obj_untrack(rt, o);
+        rcgc_obj_untrack(rt, o);
     if (t->traverse && rt->gc.gens[0].count > 0)
         rt->gc.gens[0].count--;
     o->flags |= RCGC_OF_DYING;

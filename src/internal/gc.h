@@ -10,7 +10,9 @@
  *       true number of strong references.
  *   C2  During trial deletion (gather .. restore) no user code runs: no
  *       finalizer, callback, OOM handler or allocation that could collect.
- *       Refcounts of the collection set are then scratch values.
+ *       Refcounts of the collection set are then scratch values, and no
+ *       generation changes until the partition, so membership in the set
+ *       (tracked, generation <= g) is read from the header.
  *   C3  From the moment the unreachable set is known until it is released,
  *       the collector holds one strong reference to each of its objects, so
  *       nothing in its work array can be freed under it.

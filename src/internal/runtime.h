@@ -154,8 +154,11 @@ typedef struct rcgc_obj_state {
  * young counts, foreign lists and the per-generation object counts
  * consistent; the collector moves objects only through them.
  */
-void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o);     /* into gen 0 */
-void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o);
+static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o);   /* into gen 0 */
+static inline void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o);
+/* Their out-of-line parts for foreign objects (list moves). */
+void rcgc_obj_track_foreign(rcgc_runtime *rt, rcgc_object *o);
+void rcgc_obj_untrack_foreign(rcgc_runtime *rt, rcgc_object *o);
 void rcgc_obj_set_gen(rcgc_runtime *rt, rcgc_object *o, unsigned gen);
 /* The runtime of an object (pool header or foreign prefix). */
 rcgc_runtime *rcgc_obj_runtime(const rcgc_object *o);
@@ -300,5 +303,48 @@ void rcgc_runtime_leave(rcgc_runtime *rt);
 #else
 #define RCGC_ASSERT(c) ((void)0)
 #endif
+
+/*
+ * Tracking (object.c's contract above), inline: every GC object's birth and
+ * death pays it.  A pooled object's tracked bit, its pool's counts (P3, P4)
+ * and the young list; a foreign one moves between lists out of line.
+ */
+static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ASSERT(!(o->flags & RCGC_OF_TRACKED));
+    o->flags = (o->flags & ~RCGC_OF_GEN_MASK) | RCGC_OF_TRACKED;
+    rt->gc.gens[0].nobjects++;
+    if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN)) {
+        rcgc_obj_track_foreign(rt, o);
+        return;
+    }
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    pool->tracked[i >> 6] |= (uint64_t)1 << (i & 63);
+    pool->ntracked++;
+    if (pool->nyoung++ == 0)
+        rcgc_pool_young_add(rt, pool);
+}
+
+static inline void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
+    unsigned gen = rcgc_obj_gen(o);
+    o->flags &= ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK);
+    if (gen == RCGC_GEN_PERMANENT)
+        rt->gc.permanent.nobjects--;
+    else
+        rt->gc.gens[gen].nobjects--;
+    if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN)) {
+        rcgc_obj_untrack_foreign(rt, o);
+        return;
+    }
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    pool->tracked[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    pool->ntracked--;
+    if (gen < 2 && --pool->nyoung == 0)
+        rcgc_pool_young_remove(rt, pool);
+}
 
 #endif /* RCGC_RUNTIME_H */
