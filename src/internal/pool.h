@@ -56,6 +56,13 @@
 
 typedef struct rcgc_arena rcgc_arena;
 
+/* The tracer's record of one pool block (tracemalloc.c, tmfast.h): its
+ * traceback id (0: not traced, and then size is 0 too) and requested size. */
+typedef struct rcgc_trace_slot {
+    uint32_t tb;
+    uint32_t size;
+} rcgc_trace_slot;
+
 typedef struct rcgc_pool {
     /* First cache line: everything allocation and free touch. */
     void *freeblock;        /* singly linked free blocks */
@@ -67,8 +74,12 @@ typedef struct rcgc_pool {
     uint16_t flags;
     uint32_t size;          /* block size in bytes */
     uint32_t inv;           /* ceil(2^32 / size): block index by multiply */
-    uint32_t nextoffset;    /* next never-carved block */
-    uint32_t maxnextoffset; /* last carvable offset */
+    uint16_t nextoffset;    /* next never-carved block (<= 16 KiB) */
+    uint16_t maxnextoffset; /* last carvable offset */
+    /* The tracer's side array for this pool's blocks (one slot per block,
+     * indexed like the blocks), or NULL: pool_init drops it, because a pool
+     * is only reinitialized empty and so has no traced block (tmfast.h, F1). */
+    rcgc_trace_slot *trace_slots;
     struct rcgc_pool *nextpool;  /* usedpools ring / arena free list */
     struct rcgc_pool *prevpool;
     rcgc_runtime *rt;       /* owner (deallocation finds it from an object) */
