@@ -175,9 +175,9 @@ void rcgc_mem_set_tracing(rcgc_runtime *rt, int on)
     rcgc_mem_update_slow(rt);
 }
 
-void rcgc_mem_trace_hold(rcgc_runtime *rt, int hold)
+void rcgc_mem_trace_hold(rcgc_runtime *rt, int delta)
 {
-    rt->mem.trace_hold = hold;
+    rt->mem.trace_hold += delta;
     rcgc_mem_update_slow(rt);
 }
 

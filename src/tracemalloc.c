@@ -147,9 +147,13 @@ struct rcgc_trace_state {
 
     /* capture buffers, [limit + 1] */
     rframe *raw;
-    rframe *last_raw;     /* the last native stack and its traceback */
-    int last_n, last_total;
+    uintptr_t *last_pcs;  /* the last native stack (return addresses after
+                           * the call site) and its traceback */
+    const char *last_file;
+    int last_line, last_got, last_total;
     uint32_t last_tb;
+    rcgc_unwind_memo memo;   /* the last walk, when last_memo */
+    int last_memo;
     uintptr_t *pcs;
     rcgc_frame *cbuf;
     int bufcap;
@@ -403,10 +407,7 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *fil
         }
         return 0;
     }
-    int n = 0;
-    if (file) {
-        s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
-    }
+    int first = file != NULL;   /* the call site is the most recent frame */
     int depth = 0;
     int skip = s->skip[d][op];
     long slot = s->slot[d][op];
@@ -416,24 +417,45 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *fil
         fp = rcgc_unwind_load(fp, slot);
         skip = 0;
     }
-    int got = rcgc_unwind_fp(fp, skip, s->pcs, s->limit - n, &depth);
+    /* A loop allocates from the same stack again and again.  When the
+     * last walk was recorded, checking that the chain is still the same
+     * loads all its links at once instead of chasing them. */
+    int max = s->limit - first;
+    if (s->last_tb && s->last_memo && s->last_file == file && s->last_line == line &&
+        rcgc_unwind_same(fp, skip, &s->memo))
+        return s->last_tb;
+    uintptr_t *pcs = s->pcs;
+    int got, memo = skip + max <= RCGC_UNWIND_MEMO;
+    if (memo) {
+        got = rcgc_unwind_walk(fp, skip, max, &depth, &s->memo);
+        memo = s->memo.n > 0;
+        pcs = s->memo.pcs + skip;
+    } else {
+        got = rcgc_unwind_fp(fp, skip, pcs, max, &depth);
+    }
+    int total = first + depth;
+    if (s->last_tb && s->last_got == got && s->last_total == total && s->last_file == file &&
+        s->last_line == line && memcmp(s->last_pcs, pcs, (size_t)got * sizeof *pcs) == 0) {
+        s->last_memo = memo;
+        return s->last_tb;
+    }
+    int n = 0;
+    if (first)
+        s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
     for (int i = 0; i < got; i++)
-        s->raw[n++] = (rframe){ s->pcs[i], 0, FK_NATIVE };
-    int total = n + (depth - got);
+        s->raw[n++] = (rframe){ pcs[i], 0, FK_NATIVE };
     if (n == 0) {
         s->raw[n++] = (rframe){ (uintptr_t)TM_UNKNOWN, 0, FK_SOURCE };
         total = 1;
     }
-    /* A loop allocates from the same stack again and again: compare with
-     * the last stack before hashing. */
-    if (s->last_tb && s->last_n == n && s->last_total == total &&
-        memcmp(s->last_raw, s->raw, (size_t)n * sizeof *s->raw) == 0)
-        return s->last_tb;
     uint32_t tb = tb_intern(s, s->raw, n, total);
     if (tb) {
-        memcpy(s->last_raw, s->raw, (size_t)n * sizeof *s->raw);
-        s->last_n = n;
+        memcpy(s->last_pcs, pcs, (size_t)got * sizeof *pcs);
+        s->last_memo = memo;
+        s->last_got = got;
         s->last_total = total;
+        s->last_file = file;
+        s->last_line = line;
         s->last_tb = tb;
     }
     return tb;
@@ -1165,7 +1187,7 @@ static int ensure_buffers(tm_state *s, int limit)
         return 0;
     size_t n = (size_t)limit + 1;
     rframe *raw = tm_alloc(s, n * sizeof *raw);
-    rframe *last = tm_alloc(s, n * sizeof *last);
+    uintptr_t *last = tm_alloc(s, n * sizeof *last);
     uintptr_t *pcs = tm_alloc(s, n * sizeof *pcs);
     rcgc_frame *cbuf = tm_alloc(s, n * sizeof *cbuf);
     if (!raw || !last || !pcs || !cbuf) {
@@ -1177,10 +1199,10 @@ static int ensure_buffers(tm_state *s, int limit)
     }
     size_t old = (size_t)s->bufcap;
     tm_free(s, s->raw, old * sizeof *s->raw);
-    tm_free(s, s->last_raw, old * sizeof *s->last_raw);
+    tm_free(s, s->last_pcs, old * sizeof *s->last_pcs);
     tm_free(s, s->pcs, old * sizeof *s->pcs);
     tm_free(s, s->cbuf, old * sizeof *s->cbuf);
-    s->last_raw = last;
+    s->last_pcs = last;
     s->last_tb = 0;
     s->raw = raw;
     s->pcs = pcs;
@@ -1270,7 +1292,7 @@ void rcgc_trace_state_fini(rcgc_runtime *rt)
     tm_clear(s);
     size_t n = (size_t)s->bufcap;
     tm_free(s, s->raw, n * sizeof *s->raw);
-    tm_free(s, s->last_raw, n * sizeof *s->last_raw);
+    tm_free(s, s->last_pcs, n * sizeof *s->last_pcs);
     tm_free(s, s->pcs, n * sizeof *s->pcs);
     tm_free(s, s->cbuf, n * sizeof *s->cbuf);
     tm_free(s, s->site, SITE_CACHE * sizeof *s->site);

@@ -79,7 +79,7 @@ typedef struct rcgc_mem_state {
      * RCGC_SLOW_* reasons.  The fast paths test only this. */
     unsigned slow;
     int tracing;             /* tracemalloc's wrappers installed (outermost) */
-    int trace_hold;          /* RCGC_SLOW_HOLD */
+    int trace_hold;          /* depth of RCGC_SLOW_HOLD */
     rcgc_trace_hot trace;
     int debug_hooks;         /* CPython's debug hooks installed */
     size_t debug_pre;        /* bytes the debug hooks put before a block (16) */
@@ -109,9 +109,10 @@ void rcgc_mem_update_slow(rcgc_runtime *rt);
 /* Tell the domains that tracemalloc's wrappers are (on != 0) or are no
  * longer installed on every domain, outermost; recomputes rt->mem.slow. */
 void rcgc_mem_set_tracing(rcgc_runtime *rt, int on);
-/* Set or clear RCGC_SLOW_HOLD (the tracer's fast path off while it runs
- * code that may allocate). */
-void rcgc_mem_trace_hold(rcgc_runtime *rt, int hold);
+/* Add delta (+1 or -1) to the depth of RCGC_SLOW_HOLD (the tracer's fast
+ * path is off while the tracer runs code that may allocate, or calibrates
+ * its wrappers); the bit is set while the depth is positive. */
+void rcgc_mem_trace_hold(rcgc_runtime *rt, int delta);
 /* Install `wrapper` as the outermost allocator of domain d; *inner receives
  * the allocator it must call.  Used by tracemalloc and the debug hooks. */
 void rcgc_mem_wrap(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *wrapper,
