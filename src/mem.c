@@ -301,8 +301,10 @@ static RCGC_NOINLINE void *malloc_traced_slow(rcgc_runtime *rt, size_t size, con
  * the common case (a leaf function: no register saves). */
 static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const char *file, int line)
 {
-    void *p = rcgc_pool_try_alloc(&rt->pool, size);
-    if (RCGC_LIKELY(p != NULL) && RCGC_LIKELY(rcgc_trace_try_record(rt, p, size, file, line))) {
+    rcgc_pool *pool;
+    void *p = rcgc_pool_try_alloc_from(&rt->pool, size, &pool);
+    if (RCGC_LIKELY(p != NULL) &&
+        RCGC_LIKELY(rcgc_trace_try_record(rt, pool, p, size, file, line))) {
         rt->mem.domains[RCGC_DOMAIN_MEM].live++;
         return p;
     }

@@ -280,7 +280,7 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
         /* Tracing alone (tmfast.h); on failure the wrapper path below. */
         void *p = rcgc_pool_alloc(rt, size);
         if (RCGC_LIKELY(p != NULL)) {
-            if (RCGC_LIKELY(rcgc_trace_try_record(rt, p, size, file, line)) ||
+            if (RCGC_LIKELY(rcgc_trace_try_record(rt, rcgc_pool_of(p), p, size, file, line)) ||
                 rcgc_trace_record_block(rt, p, size, file, line, RCGC_TRACE_FAST_OBJ) == 0) {
                 rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
                 memset(p, 0, size);

@@ -28,7 +28,6 @@
  * Invariants (checked by rcgc_trace_check and by the tests), with F1-F3
  * of tmfast.h:
  *   R1  h->traced == sum of the sizes of all traces; h->peak >= traced;
- *       h->npool == number of side slots with tb != 0.
  *   R2  a side slot has tb != 0 iff its block is traced; a pool's
  *       trace_slots is its side array in s->amap (or NULL).
  *   R3  every tb id held by a trace or the site cache is < ntb + 1.
@@ -171,6 +170,10 @@ struct rcgc_trace_state {
 };
 
 typedef struct rcgc_trace_state tm_state;
+
+/* The key of an empty call-site cache entry (runtime.h): an address no
+ * caller passes as its file. */
+const char rcgc_trace_no_site[1] = "";
 
 static rcgc_symbolize_fn g_symbolizer;
 static void *g_symbolizer_arg;
@@ -374,7 +377,7 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
         line = 0;
     }
     site_entry *e = rcgc_trace_site_of(s->site, file, line);
-    if (RCGC_LIKELY(e->file == file && e->line == line && e->tb))
+    if (RCGC_LIKELY(e->file == file && e->line == line))
         return e->tb;
     rframe f = { (uintptr_t)file, line, FK_SOURCE };
     uint32_t tb = tb_intern(s, &f, 1, 1);
@@ -703,10 +706,7 @@ static inline int trace_put_pool(tm_state *s, rcgc_pool *pool, uintptr_t ptr, si
     tm_slot *slot = pool_slot(s, pool, ptr);
     if (!slot)
         return -1;
-    if (slot->tb)
-        s->h->traced -= slot->size;
-    else
-        s->h->npool++;
+    s->h->traced -= slot->size;   /* 0 when it was not traced (F2) */
     slot->tb = tb;
     slot->size = (uint32_t)size;
     add_traced(s, size);
@@ -790,7 +790,6 @@ static void trace_clear(tm_state *s, tref *r)
 {
     if (r->slot) {
         s->h->traced -= r->slot->size;
-        s->h->npool--;
         r->slot->tb = 0;
         r->slot->size = 0;
     } else if (r->e) {
@@ -858,7 +857,14 @@ static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 
 static size_t trace_count(tm_state *s)
 {
-    return s->tab_n + s->h->npool;
+    size_t n = s->tab_n;
+    for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
+        const tm_aside *a = s->amap[i];
+        for (unsigned pi = 0; a && pi < RCGC_ARENA_SLOTS; pi++)
+            if (a->pools[pi])
+                n += pside_count(a->pools[pi]);
+    }
+    return n;
 }
 
 /* R1, R2, R3, F1, F2 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
@@ -876,7 +882,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
         return RCGC_EFORMAT;                             \
     } while (0)
     if (!s->tracing) {
-        if (h->traced || h->npool || h->sites || s->amap || s->tab_n)
+        if (h->traced || h->sites || s->amap || s->tab_n)
             TM_BAD("tracing is off but traces remain (R1)\n");
         for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
             for (unsigned i = 0; i < ar->ncarved; i++)
@@ -887,7 +893,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     }
     if (h->sites != (s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL))
         TM_BAD("the fast path's call-site cache does not match the frame source (R4)\n");
-    size_t bytes = 0, npool = 0;
+    size_t bytes = 0;
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         const tm_aside *a = s->amap[i];
         if (!a)
@@ -902,7 +908,6 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                     TM_BAD("an untraced side slot has size %u (F2)\n", sl->size);
                 if (sl->tb > s->ntb)
                     TM_BAD("a side slot names traceback %u of %zu (R3)\n", sl->tb, s->ntb);
-                npool += sl->tb != 0;
                 bytes += sl->size;
             }
         }
@@ -913,8 +918,6 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 TM_BAD("a trace names traceback %u of %zu (R3)\n", s->tab[i].tb, s->ntb);
             bytes += s->tab[i].size;
         }
-    if (npool != h->npool)
-        TM_BAD("%zu side slots are traced, counted %zu (R1)\n", npool, h->npool);
     if (bytes != h->traced || h->peak < h->traced)
         TM_BAD("traces hold %zu bytes, counted %zu (peak %zu) (R1)\n", bytes, h->traced, h->peak);
     /* F1: a pool's side array is the one kept for it, for its class. */
@@ -941,6 +944,13 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     }
 #undef TM_BAD
     return RCGC_OK;
+}
+
+/* Empty the call-site cache. */
+static void sites_reset(tm_state *s)
+{
+    for (size_t i = 0; s->site && i < SITE_CACHE; i++)
+        s->site[i] = (site_entry){ rcgc_trace_no_site, 0, 0 };
 }
 
 /* Drop every trace, traceback and frame (clear_traces and stop). */
@@ -980,12 +990,10 @@ static void tm_clear(tm_state *s)
     s->ntb = s->captb = s->nids = s->capids = 0;
     tm_free(s, s->tbset.slots, s->tbset.slots ? (s->tbset.mask + 1) * sizeof(uint32_t) : 0);
     s->tbset = (idset){ NULL, 0, 0 };
-    if (s->site)
-        memset(s->site, 0, SITE_CACHE * sizeof *s->site);
+    sites_reset(s);
     s->last_tb = 0;
     s->h->traced = 0;
     s->h->peak = 0;
-    s->h->npool = 0;
 }
 
 /* ------------------------------------------------------------ wrappers */
@@ -1251,11 +1259,12 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
     if (s->tracing)
         return RCGC_OK;
     if (!s->site) {
-        s->site = tm_calloc(s, SITE_CACHE * sizeof *s->site);
+        s->site = tm_alloc(s, SITE_CACHE * sizeof *s->site);
+        sites_reset(s);
         if (!s->site)
             return RCGC_ENOMEM;
     }
-    s->h->traced = s->h->peak = s->h->npool = 0;
+    s->h->traced = s->h->peak = 0;
     install(s);
     if (s->source == RCGC_FRAMES_NATIVE)
         calibrate(s);

@@ -203,11 +203,13 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
  * pool's last free block and the pool, full now, leaves the head of the used
  * list.  NULL without side effects when a new block must be carved or a new
  * pool taken (the caller then calls rcgc_pool_alloc_slow).
- * n <= RCGC_SMALL_LIMIT. */
-static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
+ * n <= RCGC_SMALL_LIMIT.  *from receives the pool (the block's, when there
+ * is one: tracing needs it). */
+static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
 {
     unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
     rcgc_pool *pool = ps->usedpools[szidx];
+    *from = pool;
     if (RCGC_LIKELY(pool != NULL)) {
         void *bp = pool->freeblock;
         void *next = *(void **)bp;
@@ -230,6 +232,12 @@ static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
         }
     }
     return NULL;
+}
+
+static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
+{
+    rcgc_pool *from;
+    return rcgc_pool_try_alloc_from(ps, n, &from);
 }
 
 /* Allocate a block of n <= RCGC_SMALL_LIMIT bytes from the runtime's pools

@@ -54,13 +54,15 @@ typedef struct rcgc_debug_ctx {
                               * calibration): the wrappers decide */
 
 /* A direct-mapped call-site cache entry: (file, line) -> traceback id
- * (1-based; 0 empty).  Owned by tracemalloc.c. */
+ * (1-based).  An empty entry has file == rcgc_trace_no_site, which no
+ * caller passes, so a hit needs no test of tb.  Owned by tracemalloc.c. */
 typedef struct rcgc_trace_site {
     const char *file;
     int32_t line;
     uint32_t tb;
 } rcgc_trace_site;
 #define RCGC_TRACE_SITES 1024
+extern const char rcgc_trace_no_site[];
 
 /* The tracer's state that the allocation fast paths of mem.c and object.c
  * read and write inline (tmfast.h); tracemalloc.c owns it and its slow
@@ -70,7 +72,6 @@ typedef struct rcgc_trace_hot {
                               * call sites, else NULL (always capture) */
     size_t traced;           /* bytes of all traces (get_traced_memory) */
     size_t peak;             /* >= traced */
-    size_t npool;            /* traces held in pool side slots */
 } rcgc_trace_hot;
 
 typedef struct rcgc_mem_state {

@@ -25,9 +25,8 @@
  *       of pool->rt keeps for this pool in its current size class
  *       (pool->nblocks slots).
  *   F2  a slot has tb != 0 iff its block is live and traced; a slot with
- *       tb == 0 has size 0.  rt->mem.trace.npool is the number of slots
- *       with tb != 0, rt->mem.trace.traced the sum of the sizes of all
- *       traces (slots and the tracer's table), peak >= traced.
+ *       tb == 0 has size 0.  rt->mem.trace.traced is the sum of the sizes
+ *       of all traces (slots and the tracer's table), peak >= traced.
  *   F3  every free of a pool block while tracing zeroes its slot (fast path
  *       or wrapper), so a pool that empties has only zero slots: pool_init
  *       may drop trace_slots, and a new block's slot is zero.
@@ -35,8 +34,13 @@
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
 
+#include <string.h>
+
 #include "pool.h"
 #include "runtime.h"
+
+_Static_assert(sizeof(rcgc_trace_slot) == 8 && offsetof(rcgc_trace_slot, tb) == 0,
+               "a side slot is one 8-byte word");
 
 /* Which fast path asks (the native stack calibration differs). */
 #define RCGC_TRACE_FAST_MEM RCGC_DOMAIN_MEM
@@ -49,14 +53,13 @@
 int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *file, int line,
                             int fast);
 
-/* The cache entry of (file, line): the top 10 bits of a multiplicative
- * hash. */
+/* The cache entry of (file, line).  No multiply: the lines of one file
+ * take consecutive entries, and files lie apart in memory. */
 static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const char *file,
                                                   int line)
 {
-    uint64_t h = (uint64_t)(uintptr_t)file * 0x9e3779b97f4a7c15ULL +
-                 (uint64_t)(uint32_t)line * 0xc2b2ae3d27d4eb4fULL;
-    return &sites[h >> 54];
+    uintptr_t h = ((uintptr_t)file >> 3) ^ (uint32_t)line;
+    return &sites[h & (RCGC_TRACE_SITES - 1)];
 }
 
 /* Trace the fresh pool block p inline when that is cheap: the call-site
@@ -64,24 +67,27 @@ static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const 
  * recorded; 0 when not (nothing changed: call rcgc_trace_record_block).
  * Only while rt->mem.slow == RCGC_SLOW_TRACE.  No calls, so the callers
  * stay leaf functions. */
-static inline int rcgc_trace_try_record(rcgc_runtime *rt, void *p, size_t size, const char *file,
-                                        int line)
+static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size,
+                                        const char *file, int line)
 {
     rcgc_trace_hot *h = &rt->mem.trace;
     rcgc_trace_site *sites = h->sites;
     if (RCGC_UNLIKELY(sites == NULL))
         return 0;
     const rcgc_trace_site *e = rcgc_trace_site_of(sites, file, line);
-    uint32_t tb = e->tb;
-    rcgc_pool *pool = rcgc_pool_of(p);
     rcgc_trace_slot *slots = pool->trace_slots;
-    if (RCGC_UNLIKELY(e->file != file || e->line != line || tb == 0 || slots == NULL))
+    if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)) ||
+        RCGC_UNLIKELY(slots == NULL))
         return 0;
     rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
-    RCGC_ASSERT(sl->tb == 0 && sl->size == 0);
-    sl->tb = tb;
-    sl->size = (uint32_t)size;
-    h->npool++;
+    RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && e->tb != 0);
+    /* one 8-byte store */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint64_t v = (uint64_t)e->tb << 32 | (uint32_t)size;
+#else
+    uint64_t v = (uint64_t)e->tb | (uint64_t)size << 32;
+#endif
+    memcpy(sl, &v, sizeof v);
     size_t t = h->traced += size;
     if (t > h->peak)
         h->peak = t;
@@ -95,11 +101,8 @@ static inline void rcgc_trace_forget_block(rcgc_runtime *rt, const void *p)
     rcgc_trace_slot *slots = pool->trace_slots;
     if (slots != NULL) {
         rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
-        rcgc_trace_hot *h = &rt->mem.trace;
-        h->traced -= sl->size;
-        h->npool -= sl->tb != 0;
-        sl->tb = 0;
-        sl->size = 0;
+        rt->mem.trace.traced -= sl->size;
+        memset(sl, 0, sizeof *sl);
     }
 }
 
