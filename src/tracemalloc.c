@@ -25,8 +25,8 @@
  * identical stacks are stored once.  Call-site tracebacks (one frame) are
  * found through a direct-mapped cache keyed by (file pointer, line).
  *
- * Invariants (checked by rcgc_trace_check and by the tests), with F1-F3
- * of tmfast.h:
+ * Invariants (checked by rcgc_trace_validate, i.e. rcgc_validate, and by
+ * the tests), with F1-F3 of tmfast.h:
  *   R1  h->traced == sum of the sizes of all traces; h->peak >= traced;
  *   R2  a side slot has tb != 0 iff its block is traced; a pool's
  *       trace_slots is its side array in s->amap (or NULL).

@@ -20,7 +20,7 @@
  * realloc, RAW, blocks above 512 B, any failure here) goes through them,
  * and they keep the same tables and counters.
  *
- * Invariants (tracemalloc.c, tm_check):
+ * Invariants (checked by rcgc_trace_validate in tracemalloc.c):
  *   F1  pool->trace_slots is NULL or the slots of the side array the tracer
  *       of pool->rt keeps for this pool in its current size class
  *       (pool->nblocks slots).
