@@ -16,6 +16,7 @@
 
 #include "pool.h"
 #include "runtime.h"
+#include "tmfast.h"
 
 /* --------------------------------------------------- default allocators */
 
@@ -153,19 +154,36 @@ int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 void rcgc_mem_update_slow(rcgc_runtime *rt)
 {
     rcgc_mem_state *ms = &rt->mem;
-    int slow = ms->fail_countdown != 0;
+    int other = ms->fail_countdown != 0 || ms->debug_hooks;
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
         rcgc_domain_state *ds = &ms->domains[d];
-        if (ds->current.malloc != ds->base.malloc || ds->current.ctx != ds->base.ctx)
-            slow = 1;
+        /* With tracing on, the wrapper in front of the base is the
+         * tracer's (the debug hooks are counted above, and nothing else
+         * can wrap a domain). */
+        if (!ms->tracing && (ds->current.malloc != ds->base.malloc || ds->current.ctx != ds->base.ctx))
+            other = 1;
         if (d != RCGC_DOMAIN_RAW && !ds->base_is_pool)
-            slow = 1;
+            other = 1;
     }
-    ms->slow = slow;
-    /* The free cache belongs to the fast paths: hooks and tracers must see
-     * every block go back to its pool. */
-    if (slow)
+    ms->slow = (other ? RCGC_SLOW_OTHER : 0u) | (ms->tracing ? RCGC_SLOW_TRACE : 0u) |
+               (ms->trace_hold ? RCGC_SLOW_HOLD : 0u);
+    /* The free cache belongs to the fast paths (tracing's included): the
+     * debug hooks, fault injection and user allocators must see every
+     * block go back to its pool. */
+    if (other)
         rcgc_pool_cache_flush(rt);
+}
+
+void rcgc_mem_set_tracing(rcgc_runtime *rt, int on)
+{
+    rt->mem.tracing = on;
+    rcgc_mem_update_slow(rt);
+}
+
+void rcgc_mem_trace_hold(rcgc_runtime *rt, int delta)
+{
+    rt->mem.trace_hold += delta;
+    rcgc_mem_update_slow(rt);
 }
 
 /* ------------------------------------------------------ the domain path */
@@ -266,13 +284,50 @@ static RCGC_NOINLINE void *malloc_slow(rcgc_runtime *rt, size_t size, const char
     return p;
 }
 
-void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)
+/* Tracing alone (tmfast.h), when the inline path could not: p is the block
+ * rcgc_pool_try_alloc gave, or NULL when there was none.  Any failure goes
+ * to the wrapper path, which does it all again with the OOM handler. */
+static RCGC_NOINLINE void *malloc_traced_slow(rcgc_runtime *rt, size_t size, const char *file,
+                                              int line, void *p)
 {
-    if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
-        void *p = rcgc_pool_try_alloc(&rt->pool, size);
-        if (RCGC_LIKELY(p != NULL)) {
+    if (p == NULL)
+        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
+    if (p != NULL) {
+        if (rcgc_trace_record_block(rt, p, size, file, line, RCGC_TRACE_FAST_MEM) == 0) {
             rt->mem.domains[RCGC_DOMAIN_MEM].live++;
             return p;
+        }
+        rcgc_pool_free(rt, p);
+    }
+    return malloc_slow(rt, size, file, line);
+}
+
+/* Tracing alone: the pool block and its trace inline, without a call in
+ * the common case (a leaf function: no register saves). */
+static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const char *file, int line)
+{
+    rcgc_pool *pool;
+    void *p = rcgc_pool_try_alloc_from(&rt->pool, size, &pool);
+    if (RCGC_LIKELY(p != NULL) &&
+        RCGC_LIKELY(rcgc_trace_try_record(rt, pool, p, size, file, line))) {
+        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+        return p;
+    }
+    return malloc_traced_slow(rt, size, file, line, p);
+}
+
+void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)
+{
+    if (RCGC_LIKELY(size <= RCGC_SMALL_LIMIT)) {
+        unsigned slow = rt->mem.slow;
+        if (RCGC_LIKELY(!slow)) {
+            void *p = rcgc_pool_try_alloc(&rt->pool, size);
+            if (RCGC_LIKELY(p != NULL)) {
+                rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+                return p;
+            }
+        } else if (slow == RCGC_SLOW_TRACE) {
+            return malloc_traced(rt, size, file, line);
         }
     }
     return malloc_slow(rt, size, file, line);
@@ -308,8 +363,12 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr)
 
 void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 {
-    /* NULL is in no arena: it takes the slow path, which ignores it. */
-    if (RCGC_LIKELY(!rt->mem.slow) && RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+    /* NULL is in no arena: it takes the slow path, which ignores it.
+     * Tracing alone (tmfast.h) forgets the block's trace inline. */
+    unsigned slow = rt->mem.slow;
+    if (RCGC_LIKELY(slow <= RCGC_SLOW_TRACE) && RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+        if (RCGC_UNLIKELY(slow))
+            rcgc_trace_forget_block(rt, ptr);
         rt->mem.domains[RCGC_DOMAIN_MEM].live--;
         rcgc_pool_free_in(rt, &rt->pool, ptr);
         return;

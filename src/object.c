@@ -24,6 +24,7 @@
 #include "platform.h"
 #include "pool.h"
 #include "runtime.h"
+#include "tmfast.h"
 
 #define RCGC_TRASH_DEPTH 64
 
@@ -234,6 +235,19 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
             return p;
         }
     }
+    if (rt->mem.slow == RCGC_SLOW_TRACE && size <= RCGC_SMALL_LIMIT) {
+        /* Tracing alone (tmfast.h); on failure the wrapper path below. */
+        void *p = rcgc_pool_alloc(rt, size);
+        if (RCGC_LIKELY(p != NULL)) {
+            if (RCGC_LIKELY(rcgc_trace_try_record(rt, rcgc_pool_of(p), p, size, file, line)) ||
+                rcgc_trace_record_block(rt, p, size, file, line, RCGC_TRACE_FAST_OBJ) == 0) {
+                rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
+                memset(p, 0, size);
+                return p;
+            }
+            rcgc_pool_free(rt, p);
+        }
+    }
     rt->mem.site_file = file;
     rt->mem.site_line = line;
     rcgc_object *o = NULL;
@@ -365,7 +379,9 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
         return;
     }
     o->type = RCGC_FREED_TYPE;
-    if (RCGC_LIKELY(!rt->mem.slow)) {
+    if (RCGC_LIKELY(!(rt->mem.slow & ~RCGC_SLOW_TRACE))) {
+        if (rt->mem.slow)
+            rcgc_trace_forget_block(rt, o);
         rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
         rcgc_pool_free_in(rt, &rt->pool, o);
         return;
@@ -510,6 +526,8 @@ static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, cons
     }
     os->live_objects--;
     o->type = RCGC_FREED_TYPE;
+    if (RCGC_UNLIKELY(rt->mem.slow))
+        rcgc_trace_forget_block(rt, o);   /* tracing alone (tmfast.h) */
     rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_in(rt, &rt->pool, o);
     RCGC_LEAVE(rt);
@@ -529,7 +547,8 @@ void rcgc_dealloc(rcgc_object *o)
     const rcgc_type *t = o->type;
     if (RCGC_UNLIKELY((o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED)) ||
                       (t->finalize && !(o->flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
-                      os->dealloc_depth >= RCGC_TRASH_DEPTH || rt->mem.slow)) {
+                      os->dealloc_depth >= RCGC_TRASH_DEPTH ||
+                      (rt->mem.slow & ~RCGC_SLOW_TRACE))) {
         dealloc_slow(rt, o);
         return;
     }
@@ -542,6 +561,8 @@ void rcgc_dealloc(rcgc_object *o)
     o->flags |= RCGC_OF_DYING;
     os->live_objects--;
     o->type = RCGC_FREED_TYPE;
+    if (RCGC_UNLIKELY(rt->mem.slow))
+        rcgc_trace_forget_block(rt, o);   /* tracing alone (tmfast.h) */
     rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_in(rt, &rt->pool, o);
     RCGC_LEAVE(rt);

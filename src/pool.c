@@ -225,8 +225,9 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     pool->flags = 0;
     pool->freeblock = pool->mem;
     *(void **)pool->freeblock = NULL;
-    pool->nextoffset = size;
-    pool->maxnextoffset = (uint32_t)(RCGC_POOL_SIZE - size);
+    pool->nextoffset = (uint16_t)size;
+    pool->maxnextoffset = (uint16_t)(RCGC_POOL_SIZE - size);
+    pool->trace_slots = NULL;
     pool->young_next = pool->young_prev = NULL;
     pool->arena->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] =
         (uint8_t)szidx;
@@ -260,7 +261,7 @@ void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
     }
     if (pool->nextoffset <= pool->maxnextoffset) {
         next = pool->mem + pool->nextoffset;
-        pool->nextoffset += pool->size;
+        pool->nextoffset = (uint16_t)(pool->nextoffset + pool->size);
         *(void **)next = NULL;
         pool->freeblock = next;
         return bp;

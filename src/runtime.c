@@ -270,6 +270,10 @@ int rcgc_validate(rcgc_runtime *rt, FILE *out)
     rc = rcgc_weak_validate(rt, out);
     if (rc != RCGC_OK)
         return rc;
+    /* R1-R4, F1-F3: tracing's tables (src/internal/tmfast.h). */
+    rc = rcgc_trace_validate(rt, out);
+    if (rc != RCGC_OK)
+        return rc;
     /* G1: each generation's object count is what the heap holds. */
     for (unsigned g = 0; g < 4; g++) {
         validate_ctx v = {0, out, 0};

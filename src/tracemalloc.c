@@ -3,8 +3,13 @@
  * records, for every live block, its size and an interned traceback.
  *
  * Cost when off: nothing.  start() wraps the three domains with
- * rcgc_mem_wrap (which makes rt->mem.slow true); stop() unwraps them, and
- * the fast paths of mem.c and object.c go straight to the pools again.
+ * rcgc_mem_wrap and sets RCGC_SLOW_TRACE in rt->mem.slow; stop() unwraps
+ * them, and the fast paths of mem.c and object.c go straight to the pools
+ * again.  While tracing is all that is on, those fast paths record pool
+ * blocks' traces inline (tmfast.h: the call-site cache, the side slot, the
+ * counters of rt->mem.trace) and call in here only to capture a traceback
+ * the cache does not hold or to make a pool's side array; the wrappers
+ * handle everything else with the same tables.
  *
  * Where traces live (docs/tracemalloc.md, "Tables"):
  *
@@ -20,13 +25,15 @@
  * identical stacks are stored once.  Call-site tracebacks (one frame) are
  * found through a direct-mapped cache keyed by (file pointer, line).
  *
- * Invariants (checked by tm_check under RCGC_DEBUG >= 3 and by the tests):
- *   R1  traced == sum of the sizes of all traces; peak >= traced.
- *   R2  a side slot has tb != 0 iff its block is traced; pside.ntraced is
- *       the number of such slots; aside.ntraced the sum over its pools.
+ * Invariants (checked by rcgc_trace_validate, i.e. rcgc_validate, and by
+ * the tests), with F1-F3 of tmfast.h:
+ *   R1  h->traced == sum of the sizes of all traces; h->peak >= traced;
+ *   R2  a side slot has tb != 0 iff its block is traced; a pool's
+ *       trace_slots is its side array in s->amap (or NULL).
  *   R3  every tb id held by a trace or the site cache is < ntb + 1.
  *   R4  while tracing, each domain's current allocator is our wrapper or a
- *       wrapper installed after it.
+ *       wrapper installed after it; h->sites is s->site iff frames come
+ *       from call sites, else NULL.
  *
  * Tracing's own memory comes from libc (never from the traced domains);
  * s->mem counts it for get_tracemalloc_memory.
@@ -39,15 +46,18 @@
 #include "pool.h"
 #include "rcgc_tracemalloc.h"
 #include "runtime.h"
+#include "tmfast.h"
 #include "tmsnap.h"
 #include "unwind.h"
 
 #define TM_UNKNOWN "<unknown>"
-#define SITE_CACHE 1024
+#define SITE_CACHE RCGC_TRACE_SITES
 #define ACACHE 64
 
 enum { FK_SOURCE = 0, FK_NATIVE = 1 };
-enum { OP_MALLOC = 0, OP_CALLOC = 1, OP_REALLOC = 2 };
+/* How an allocation reached the tracer (the native calibration differs):
+ * through a wrapper, or from the fast path of tmfast.h. */
+enum { OP_MALLOC = 0, OP_CALLOC = 1, OP_REALLOC = 2, OP_FAST = 3, NOPS = 4 };
 
 /* A frame as captured: a's meaning depends on kind (filename pointer or
  * return address). */
@@ -64,27 +74,19 @@ typedef struct rtb {
     uint16_t total;    /* saturates at 65535, as CPython's */
 } rtb;
 
-typedef struct site_entry {
-    const char *file;
-    int32_t line;
-    uint32_t tb;       /* 1-based; 0 empty */
-} site_entry;
+typedef rcgc_trace_site site_entry;
 
-/* Side array of one pool (R2). */
-typedef struct tm_slot {
-    uint32_t tb;
-    uint32_t size;
-} tm_slot;
+/* Side array of one pool (R2, F1). */
+typedef rcgc_trace_slot tm_slot;
 typedef struct tm_pside {
     uint32_t nslots;     /* blocks of the pool's current size class */
-    uint32_t ntraced;
     uint32_t blocksize;
     uint32_t cap;        /* slots allocated (>= nslots) */
+    uint32_t unused;
     tm_slot slots[];
 } tm_pside;
 typedef struct tm_aside {
     uintptr_t arena;     /* address >> RCGC_ARENA_BITS */
-    size_t ntraced;
     tm_pside *pools[RCGC_ARENA_SLOTS];
 } tm_aside;
 
@@ -118,7 +120,7 @@ struct rcgc_trace_state {
     void *cb_arg;
     int reentrant;
     tm_dom doms[RCGC_DOMAIN_COUNT];
-    size_t traced, peak;
+    rcgc_trace_hot *h;            /* &rt->mem.trace: counters, site cache */
     size_t mem;                   /* bytes of our own tables */
 
     rframe *frames;
@@ -144,25 +146,34 @@ struct rcgc_trace_state {
 
     /* capture buffers, [limit + 1] */
     rframe *raw;
-    rframe *last_raw;     /* the last native stack and its traceback */
-    int last_n, last_total;
+    uintptr_t *last_pcs;  /* the last native stack (return addresses after
+                           * the call site) and its traceback */
+    const char *last_file;
+    int last_line, last_got, last_total;
     uint32_t last_tb;
+    rcgc_unwind_memo memo;   /* the last walk, when last_memo */
+    int last_memo;
     uintptr_t *pcs;
     rcgc_frame *cbuf;
     int bufcap;
 
     /* native calibration: frames between our capture and the API caller
      * (skip), or where the API caller's frame pointer was saved (slot) */
-    int skip[RCGC_DOMAIN_COUNT][3];
-    long slot[RCGC_DOMAIN_COUNT][3];
+    int skip[RCGC_DOMAIN_COUNT][NOPS];
+    long slot[RCGC_DOMAIN_COUNT][NOPS];
     long calib_slot;
     int calibrated;
     int calibrating;
+    int calib_seen;               /* the first capture of a calibration run */
     uintptr_t calib_fp;
     int calib_depth;
 };
 
 typedef struct rcgc_trace_state tm_state;
+
+/* The key of an empty call-site cache entry (runtime.h): an address no
+ * caller passes as its file. */
+const char rcgc_trace_no_site[1] = "";
 
 static rcgc_symbolize_fn g_symbolizer;
 static void *g_symbolizer_arg;
@@ -349,12 +360,13 @@ static uint32_t tb_intern(tm_state *s, const rframe *raw, int n, int total)
 
 /* ------------------------------------------------------------- capture */
 
-/* SITE_CACHE is 1024: the top 10 bits of a multiplicative hash. */
-static inline uint32_t site_slot(const char *file, int line)
+/* While the tracer runs code that may allocate (the frames callback, a
+ * symbolizer), allocations are not traced: the wrappers see `reentrant`,
+ * and RCGC_SLOW_HOLD keeps the fast path out. */
+static void set_reentrant(tm_state *s, int on)
 {
-    uint64_t h = (uint64_t)(uintptr_t)file * 0x9e3779b97f4a7c15ULL +
-                 (uint64_t)(uint32_t)line * 0xc2b2ae3d27d4eb4fULL;
-    return (uint32_t)(h >> 54);
+    s->reentrant = on;
+    rcgc_mem_trace_hold(s->rt, on ? 1 : -1);
 }
 
 /* The traceback of a single call-site frame, through the cache. */
@@ -364,8 +376,8 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
         file = TM_UNKNOWN;
         line = 0;
     }
-    site_entry *e = &s->site[site_slot(file, line)];
-    if (RCGC_LIKELY(e->file == file && e->line == line && e->tb))
+    site_entry *e = rcgc_trace_site_of(s->site, file, line);
+    if (RCGC_LIKELY(e->file == file && e->line == line))
         return e->tb;
     rframe f = { (uintptr_t)file, line, FK_SOURCE };
     uint32_t tb = tb_intern(s, &f, 1, 1);
@@ -385,19 +397,20 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
 
 /* Capture the native stack: the call site, then the return addresses above
  * the API caller (skip[d][op] frames are rcgc's own). */
-static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op)
+static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *file, int line)
 {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    if (s->calibrating) {
-        s->calib_depth = rcgc_unwind_find(fp, s->calib_fp);
-        s->calib_slot = s->calib_depth < 0 ? rcgc_unwind_find_slot(fp, s->calib_fp) : -1;
+    if (RCGC_UNLIKELY(s->calibrating)) {
+        /* Only the first capture of a run is the path being measured (a
+         * failed fast path retries through a wrapper). */
+        if (!s->calib_seen) {
+            s->calib_seen = 1;
+            s->calib_depth = rcgc_unwind_find(fp, s->calib_fp);
+            s->calib_slot = s->calib_depth < 0 ? rcgc_unwind_find_slot(fp, s->calib_fp) : -1;
+        }
         return 0;
     }
-    const char *file = s->rt->mem.site_file;
-    int n = 0;
-    if (file) {
-        s->raw[n++] = (rframe){ (uintptr_t)file, s->rt->mem.site_line, FK_SOURCE };
-    }
+    int first = file != NULL;   /* the call site is the most recent frame */
     int depth = 0;
     int skip = s->skip[d][op];
     long slot = s->slot[d][op];
@@ -407,37 +420,58 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op)
         fp = rcgc_unwind_load(fp, slot);
         skip = 0;
     }
-    int got = rcgc_unwind_fp(fp, skip, s->pcs, s->limit - n, &depth);
+    /* A loop allocates from the same stack again and again.  When the
+     * last walk was recorded, checking that the chain is still the same
+     * loads all its links at once instead of chasing them. */
+    int max = s->limit - first;
+    if (s->last_tb && s->last_memo && s->last_file == file && s->last_line == line &&
+        rcgc_unwind_same(fp, skip, &s->memo))
+        return s->last_tb;
+    uintptr_t *pcs = s->pcs;
+    int got, memo = skip + max <= RCGC_UNWIND_MEMO;
+    if (memo) {
+        got = rcgc_unwind_walk(fp, skip, max, &depth, &s->memo);
+        memo = s->memo.n > 0;
+        pcs = s->memo.pcs + skip;
+    } else {
+        got = rcgc_unwind_fp(fp, skip, pcs, max, &depth);
+    }
+    int total = first + depth;
+    if (s->last_tb && s->last_got == got && s->last_total == total && s->last_file == file &&
+        s->last_line == line && memcmp(s->last_pcs, pcs, (size_t)got * sizeof *pcs) == 0) {
+        s->last_memo = memo;
+        return s->last_tb;
+    }
+    int n = 0;
+    if (first)
+        s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
     for (int i = 0; i < got; i++)
-        s->raw[n++] = (rframe){ s->pcs[i], 0, FK_NATIVE };
-    int total = n + (depth - got);
+        s->raw[n++] = (rframe){ pcs[i], 0, FK_NATIVE };
     if (n == 0) {
         s->raw[n++] = (rframe){ (uintptr_t)TM_UNKNOWN, 0, FK_SOURCE };
         total = 1;
     }
-    /* A loop allocates from the same stack again and again: compare with
-     * the last stack before hashing. */
-    if (s->last_tb && s->last_n == n && s->last_total == total &&
-        memcmp(s->last_raw, s->raw, (size_t)n * sizeof *s->raw) == 0)
-        return s->last_tb;
     uint32_t tb = tb_intern(s, s->raw, n, total);
     if (tb) {
-        memcpy(s->last_raw, s->raw, (size_t)n * sizeof *s->raw);
-        s->last_n = n;
+        memcpy(s->last_pcs, pcs, (size_t)got * sizeof *pcs);
+        s->last_memo = memo;
+        s->last_got = got;
         s->last_total = total;
+        s->last_file = file;
+        s->last_line = line;
         s->last_tb = tb;
     }
     return tb;
 }
 
-static uint32_t tb_callback(tm_state *s)
+static uint32_t tb_callback(tm_state *s, const char *file, int line)
 {
     int total = 0;
-    s->reentrant = 1;
+    set_reentrant(s, 1);
     int n = s->cb(s->cb_arg, s->cbuf, s->limit, &total);
-    s->reentrant = 0;
+    set_reentrant(s, 0);
     if (n <= 0)
-        return tb_call_site(s, s->rt->mem.site_file, s->rt->mem.site_line);
+        return tb_call_site(s, file, line);
     if (n > s->limit)
         n = s->limit;
     for (int i = 0; i < n; i++) {
@@ -449,16 +483,20 @@ static uint32_t tb_callback(tm_state *s)
     return tb_intern(s, s->raw, n, total);
 }
 
-/* The traceback of the allocation in progress (1-based id; 0 on out of
- * memory). */
-static inline uint32_t tb_current(tm_state *s, int d, int op)
+/* The traceback of the allocation in progress at (file, line) (1-based id;
+ * 0 on out of memory). */
+static inline uint32_t tb_current(tm_state *s, int d, int op, const char *file, int line)
 {
     if (RCGC_LIKELY(s->source == RCGC_FRAMES_CALL_SITE))
-        return tb_call_site(s, s->rt->mem.site_file, s->rt->mem.site_line);
+        return tb_call_site(s, file, line);
     if (s->source == RCGC_FRAMES_NATIVE)
-        return tb_native(s, d, op);
-    return tb_callback(s);
+        return tb_native(s, d, op, file, line);
+    return tb_callback(s, file, line);
 }
+
+
+/* The site of the allocation in progress through a wrapper. */
+#define SITE(s) (s)->rt->mem.site_file, (s)->rt->mem.site_line
 
 /* -------------------------------------------------------------- traces */
 
@@ -525,38 +563,52 @@ static inline size_t pside_bytes(uint32_t nslots)
     return sizeof(tm_pside) + (size_t)nslots * sizeof(tm_slot);
 }
 
+/* Number of traced slots of a side array (slow: for checks). */
+static uint32_t pside_count(const tm_pside *ps)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ps->nslots; i++)
+        n += ps->slots[i].tb != 0;
+    return n;
+}
+
 static void pside_drop(tm_state *s, tm_aside *a, unsigned pi)
 {
     tm_pside *ps = a->pools[pi];
     if (!ps)
         return;
-    for (uint32_t i = 0; i < ps->nslots && ps->ntraced; i++)
-        if (ps->slots[i].tb) {
-            s->traced -= ps->slots[i].size;
-            ps->ntraced--;
-            a->ntraced--;
-        }
+    /* F3: a pool that changed class had only zero slots. */
+    RCGC_ASSERT(pside_count(ps) == 0);
     tm_free(s, ps, pside_bytes(ps->cap));
     a->pools[pi] = NULL;
 }
 
-/* The slot of pool block p, creating the side array when `make`. */
-static tm_slot *pool_slot(tm_state *s, uintptr_t p, int make, tm_aside **aout)
+/* Is p a block of one of this runtime's pools?  Only those keep their
+ * traces in side slots (another runtime's pool has its own tracer). */
+static inline rcgc_pool *own_pool(tm_state *s, uintptr_t p)
 {
-    tm_aside *a = make ? aside_make(s, arena_no(p)) : aside_find(s, arena_no(p));
+    if (!rcgc_arena_lookup((const void *)p))
+        return NULL;
+    rcgc_pool *pool = rcgc_pool_of((const void *)p);
+    return pool->rt == s->rt ? pool : NULL;
+}
+
+/* The slot of block p of our pool `pool`, creating the side array. */
+static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
+{
+    if (RCGC_LIKELY(pool->trace_slots != NULL))
+        return &pool->trace_slots[rcgc_pool_index(pool, (const void *)p)];
+    tm_aside *a = aside_make(s, arena_no(p));
     if (!a)
         return NULL;
     unsigned pi = (unsigned)((p >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
-    const rcgc_pool *pool = rcgc_pool_of((const void *)p);
     tm_pside *ps = a->pools[pi];
-    if (RCGC_UNLIKELY(!ps || ps->blocksize != pool->size)) {
-        if (!make)
-            return NULL;
+    if (!ps || ps->blocksize != pool->size) {
         /* The pool was (re)carved for another size class.  Its slots are
-         * all clear (R2: every traced block was freed through the wrapper
-         * before the pool could empty), so an array big enough is reused
-         * as it is: pools change class often under mixed sizes. */
-        if (ps && ps->ntraced == 0 && ps->cap >= pool->nblocks) {
+         * all clear (F3), so an array big enough is reused as it is: pools
+         * change class often under mixed sizes. */
+        if (ps && ps->cap >= pool->nblocks) {
+            RCGC_ASSERT(pside_count(ps) == 0);
             ps->nslots = pool->nblocks;
             ps->blocksize = pool->size;
         } else {
@@ -575,11 +627,9 @@ static tm_slot *pool_slot(tm_state *s, uintptr_t p, int make, tm_aside **aout)
             a->pools[pi] = ps;
         }
     }
-    unsigned idx = rcgc_pool_index(pool, (const void *)p);
-    if (idx >= ps->nslots)
-        return NULL;
-    *aout = a;
-    return &ps->slots[idx];
+    /* F1: the fast paths find the array from the pool from now on. */
+    pool->trace_slots = ps->slots;
+    return &ps->slots[rcgc_pool_index(pool, (const void *)p)];
 }
 
 static inline uint64_t entry_hash(uint32_t domain, uintptr_t ptr)
@@ -643,39 +693,46 @@ static void tab_remove(tm_state *s, tm_entry *e)
 
 static inline void add_traced(tm_state *s, size_t size)
 {
-    s->traced += size;
-    if (s->traced > s->peak)
-        s->peak = s->traced;
+    rcgc_trace_hot *h = s->h;
+    h->traced += size;
+    if (h->traced > h->peak)
+        h->peak = h->traced;
 }
 
-/* Record the trace of a pool block of domain 0. */
-static inline int trace_put_pool(tm_state *s, uintptr_t ptr, size_t size, uint32_t tb)
+/* Record the trace of block ptr of our pool `pool`, replacing any. */
+static inline int trace_put_pool(tm_state *s, rcgc_pool *pool, uintptr_t ptr, size_t size,
+                                 uint32_t tb)
 {
-    tm_aside *a = NULL;
-    tm_slot *slot = pool_slot(s, ptr, 1, &a);
+    tm_slot *slot = pool_slot(s, pool, ptr);
     if (!slot)
         return -1;
-    if (slot->tb) {
-        s->traced -= slot->size;
-    } else {
-        a->ntraced++;
-        a->pools[(ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)]->ntraced++;
-    }
+    s->h->traced -= slot->size;   /* 0 when it was not traced (F2) */
     slot->tb = tb;
     slot->size = (uint32_t)size;
     add_traced(s, size);
     return 0;
 }
 
+int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *file, int line,
+                            int fast)
+{
+    tm_state *s = rt->trace;
+    uint32_t tb = tb_current(s, fast, OP_FAST, file, line);
+    if (tb == 0)
+        return -1;
+    return trace_put_pool(s, rcgc_pool_of(p), (uintptr_t)p, size, tb);
+}
+
 /* Record a trace, replacing any trace at the same address.  0 or -1 on
  * out of memory (no trace recorded, nothing changed). */
 static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, uint32_t tb)
 {
-    if (domain == 0 && size <= UINT32_MAX && rcgc_arena_lookup((const void *)ptr))
-        return trace_put_pool(s, ptr, size, tb);
+    rcgc_pool *pool;
+    if (domain == 0 && size <= UINT32_MAX && (pool = own_pool(s, ptr)) != NULL)
+        return trace_put_pool(s, pool, ptr, size, tb);
     tm_entry *e = tab_find(s, domain, ptr);
     if (e) {
-        s->traced -= e->size;
+        s->h->traced -= e->size;
         e->size = size;
         e->tb = tb;
         add_traced(s, size);
@@ -696,33 +753,31 @@ static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, u
 /* Where a trace is stored: a pool slot or a table entry. */
 typedef struct tref {
     tm_slot *slot;
-    tm_aside *a;
-    tm_pside *ps;
     tm_entry *e;
 } tref;
+
+/* The side slot of (domain, ptr) when ptr is a block of our pools: 1 and
+ * *slot (NULL when the pool has no side array), else 0. */
+static inline int slot_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tm_slot **slot)
+{
+    rcgc_pool *pool;
+    if (domain != 0 || (pool = own_pool(s, ptr)) == NULL)
+        return 0;
+    *slot = pool->trace_slots ? &pool->trace_slots[rcgc_pool_index(pool, (const void *)ptr)]
+                              : NULL;
+    return 1;
+}
 
 /* Find the trace of (domain, ptr); 0 when there is none. */
 static int trace_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tref *r)
 {
     r->slot = NULL;
     r->e = NULL;
-    if (domain == 0 && rcgc_arena_lookup((const void *)ptr)) {
-        tm_aside *a = aside_find(s, arena_no(ptr));
-        if (!a)
+    tm_slot *slot;
+    if (slot_ref(s, domain, ptr, &slot)) {
+        if (!slot || !slot->tb)
             return 0;
-        unsigned pi = (unsigned)((ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
-        tm_pside *ps = a->pools[pi];
-        if (!ps)
-            return 0;
-        const rcgc_pool *pool = rcgc_pool_of((const void *)ptr);
-        if (ps->blocksize != pool->size)
-            return 0;
-        unsigned idx = rcgc_pool_index(pool, (const void *)ptr);
-        if (idx >= ps->nslots || !ps->slots[idx].tb)
-            return 0;
-        r->slot = &ps->slots[idx];
-        r->a = a;
-        r->ps = ps;
+        r->slot = slot;
         return 1;
     }
     r->e = tab_find(s, domain, ptr);
@@ -734,12 +789,11 @@ static int trace_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tref *r)
 static void trace_clear(tm_state *s, tref *r)
 {
     if (r->slot) {
-        s->traced -= r->slot->size;
+        s->h->traced -= r->slot->size;
         r->slot->tb = 0;
-        r->ps->ntraced--;
-        r->a->ntraced--;
+        r->slot->size = 0;
     } else if (r->e) {
-        s->traced -= r->e->size;
+        s->h->traced -= r->e->size;
         tab_remove(s, r->e);
     }
 }
@@ -755,20 +809,13 @@ static void trace_del(tm_state *s, uint32_t domain, uintptr_t ptr)
 /* The traceback id (1-based) of (domain, ptr), 0 when not traced. */
 static uint32_t trace_get(tm_state *s, uint32_t domain, uintptr_t ptr, size_t *size)
 {
-    if (domain == 0 && rcgc_arena_lookup((const void *)ptr)) {
-        tm_aside *a = aside_find(s, arena_no(ptr));
-        if (!a)
-            return 0;
-        tm_pside *ps = a->pools[(ptr >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)];
-        const rcgc_pool *pool = rcgc_pool_of((const void *)ptr);
-        if (!ps || ps->blocksize != pool->size)
-            return 0;
-        unsigned idx = rcgc_pool_index(pool, (const void *)ptr);
-        if (idx >= ps->nslots)
+    tm_slot *slot;
+    if (slot_ref(s, domain, ptr, &slot)) {
+        if (!slot)
             return 0;
         if (size)
-            *size = ps->slots[idx].size;
-        return ps->slots[idx].tb;
+            *size = slot->size;
+        return slot->tb;
     }
     tm_entry *e = tab_find(s, domain, ptr);
     if (e && size)
@@ -782,11 +829,11 @@ static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 {
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         tm_aside *a = s->amap[i];
-        if (!a || !a->ntraced)
+        if (!a)
             continue;
         for (unsigned pi = 0; pi < RCGC_ARENA_SLOTS; pi++) {
             tm_pside *ps = a->pools[pi];
-            if (!ps || !ps->ntraced)
+            if (!ps)
                 continue;
             for (uint32_t k = 0; k < ps->nslots; k++) {
                 if (!ps->slots[k].tb)
@@ -811,15 +858,108 @@ static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 static size_t trace_count(tm_state *s)
 {
     size_t n = s->tab_n;
-    for (size_t i = 0; s->amap && i <= s->amap_mask; i++)
-        if (s->amap[i])
-            n += s->amap[i]->ntraced;
+    for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
+        const tm_aside *a = s->amap[i];
+        for (unsigned pi = 0; a && pi < RCGC_ARENA_SLOTS; pi++)
+            if (a->pools[pi])
+                n += pside_count(a->pools[pi]);
+    }
     return n;
+}
+
+/* R1, R2, R3, F1, F2 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
+ * line on out naming the broken rule. */
+int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
+{
+    tm_state *s = rt->trace;
+    if (!s)
+        return RCGC_OK;
+    rcgc_trace_hot *h = s->h;
+#define TM_BAD(...)                                      \
+    do {                                                 \
+        if (out)                                         \
+            fprintf(out, "rcgc_validate: " __VA_ARGS__); \
+        return RCGC_EFORMAT;                             \
+    } while (0)
+    if (!s->tracing) {
+        if (h->traced || h->sites || s->amap || s->tab_n)
+            TM_BAD("tracing is off but traces remain (R1)\n");
+        for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
+            for (unsigned i = 0; i < ar->ncarved; i++)
+                if (rcgc_arena_pool(ar, i)->trace_slots)
+                    TM_BAD("pool %p keeps a side array while tracing is off (F1)\n",
+                           (void *)rcgc_arena_pool(ar, i));
+        return RCGC_OK;
+    }
+    if (h->sites != (s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL))
+        TM_BAD("the fast path's call-site cache does not match the frame source (R4)\n");
+    size_t bytes = 0;
+    for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
+        const tm_aside *a = s->amap[i];
+        if (!a)
+            continue;
+        for (unsigned pi = 0; pi < RCGC_ARENA_SLOTS; pi++) {
+            const tm_pside *ps = a->pools[pi];
+            if (!ps)
+                continue;
+            for (uint32_t k = 0; k < ps->nslots; k++) {
+                const tm_slot *sl = &ps->slots[k];
+                if (!sl->tb && sl->size)
+                    TM_BAD("an untraced side slot has size %u (F2)\n", sl->size);
+                if (sl->tb > s->ntb)
+                    TM_BAD("a side slot names traceback %u of %zu (R3)\n", sl->tb, s->ntb);
+                bytes += sl->size;
+            }
+        }
+    }
+    for (size_t i = 0; s->tab && i <= s->tab_mask; i++)
+        if (s->tab[i].tb) {
+            if (s->tab[i].tb > s->ntb)
+                TM_BAD("a trace names traceback %u of %zu (R3)\n", s->tab[i].tb, s->ntb);
+            bytes += s->tab[i].size;
+        }
+    if (bytes != h->traced || h->peak < h->traced)
+        TM_BAD("traces hold %zu bytes, counted %zu (peak %zu) (R1)\n", bytes, h->traced, h->peak);
+    /* F1: a pool's side array is the one kept for it, for its class. */
+    for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext) {
+        for (unsigned i = 0; i < ar->ncarved; i++) {
+            const rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            if (!pool->trace_slots)
+                continue;
+            const tm_aside *a = aside_find(s, arena_no(ar->base));
+            const tm_pside *ps = a ? a->pools[i + 1] : NULL;
+            if (!ps || pool->trace_slots != ps->slots || ps->blocksize != pool->size ||
+                ps->nslots != pool->nblocks)
+                TM_BAD("pool %p's side array is not its own (F1)\n", (const void *)pool);
+            /* F2: traced slots are live blocks (carved, not on the free list). */
+            uint32_t traced = pside_count(ps);
+            if (traced > pool->nalloc)
+                TM_BAD("pool %p has %u traced blocks but %u live (F2)\n", (const void *)pool,
+                       traced, pool->nalloc);
+            for (const char *f = pool->freeblock; f; f = *(char *const *)f)
+                if (ps->slots[rcgc_pool_index(pool, f)].tb)
+                    TM_BAD("free block %p of pool %p is traced (F2, F3)\n", (const void *)f,
+                           (const void *)pool);
+        }
+    }
+#undef TM_BAD
+    return RCGC_OK;
+}
+
+/* Empty the call-site cache. */
+static void sites_reset(tm_state *s)
+{
+    for (size_t i = 0; s->site && i < SITE_CACHE; i++)
+        s->site[i] = (site_entry){ rcgc_trace_no_site, 0, 0 };
 }
 
 /* Drop every trace, traceback and frame (clear_traces and stop). */
 static void tm_clear(tm_state *s)
 {
+    /* F1: no pool may keep a side array we free. */
+    for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
+        for (unsigned i = 0; i < ar->ncarved; i++)
+            rcgc_arena_pool(ar, i)->trace_slots = NULL;
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         tm_aside *a = s->amap[i];
         if (!a)
@@ -850,11 +990,10 @@ static void tm_clear(tm_state *s)
     s->ntb = s->captb = s->nids = s->capids = 0;
     tm_free(s, s->tbset.slots, s->tbset.slots ? (s->tbset.mask + 1) * sizeof(uint32_t) : 0);
     s->tbset = (idset){ NULL, 0, 0 };
-    if (s->site)
-        memset(s->site, 0, SITE_CACHE * sizeof *s->site);
+    sites_reset(s);
     s->last_tb = 0;
-    s->traced = 0;
-    s->peak = 0;
+    s->h->traced = 0;
+    s->h->peak = 0;
 }
 
 /* ------------------------------------------------------------ wrappers */
@@ -867,20 +1006,10 @@ static void *tm_malloc(void *ctx, size_t n)
     if (RCGC_UNLIKELY(p == NULL || s->reentrant))
         return p;
     /* Calibration measures the depth of this very path: the same calls. */
-    uint32_t tb = tb_current(s, d->domain, OP_MALLOC);
+    uint32_t tb = tb_current(s, d->domain, OP_MALLOC, SITE(s));
     if (RCGC_UNLIKELY(s->calibrating))
         return p;
-    /* rcgc's pools answer every request that fits a size class (with the
-     * debug hooks' pads): such a block is known to be a pool block without
-     * asking the arena map. */
-    const rcgc_mem_state *ms = &s->rt->mem;
-    int rc = -1;
-    if (RCGC_LIKELY(tb != 0))
-        rc = ms->domains[d->domain].base_is_pool &&
-                     n + ms->debug_pre + ms->debug_post <= RCGC_SMALL_LIMIT
-                 ? trace_put_pool(s, (uintptr_t)p, n, tb)
-                 : trace_put(s, 0, (uintptr_t)p, n, tb);
-    if (RCGC_UNLIKELY(rc != 0)) {
+    if (RCGC_UNLIKELY(!tb || trace_put(s, 0, (uintptr_t)p, n, tb) != 0)) {
         d->inner.free(d->inner.ctx, p);
         return NULL;
     }
@@ -894,7 +1023,7 @@ static void *tm_calloc_w(void *ctx, size_t nelem, size_t elsize)
     void *p = d->inner.calloc(d->inner.ctx, nelem, elsize);
     if (RCGC_UNLIKELY(p == NULL || s->reentrant))
         return p;
-    uint32_t tb = tb_current(s, d->domain, OP_CALLOC);
+    uint32_t tb = tb_current(s, d->domain, OP_CALLOC, SITE(s));
     if (RCGC_UNLIKELY(s->calibrating))
         return p;
     if (RCGC_UNLIKELY(!tb || trace_put(s, 0, (uintptr_t)p, nelem * elsize, tb) != 0)) {
@@ -908,15 +1037,20 @@ static void *tm_realloc(void *ctx, void *p, size_t n)
 {
     tm_dom *d = ctx;
     tm_state *s = d->s;
-    if (RCGC_UNLIKELY(s->reentrant))
-        return d->inner.realloc(d->inner.ctx, p, n);
-    uint32_t tb = tb_current(s, d->domain, OP_REALLOC);
-    if (RCGC_UNLIKELY(s->calibrating))
-        return d->inner.realloc(d->inner.ctx, p, n);
     /* Locate the old trace before the call: moving the block may give its
      * arena back to the OS, after which its address finds nothing. */
     tref old;
     int found = p != NULL && trace_ref(s, 0, (uintptr_t)p, &old);
+    if (RCGC_UNLIKELY(s->reentrant)) {
+        /* Not traced, and the old trace goes (CPython does the same). */
+        void *q = d->inner.realloc(d->inner.ctx, p, n);
+        if (q != NULL && found)
+            trace_clear(s, &old);
+        return q;
+    }
+    uint32_t tb = tb_current(s, d->domain, OP_REALLOC, SITE(s));
+    if (RCGC_UNLIKELY(s->calibrating))
+        return d->inner.realloc(d->inner.ctx, p, n);
     void *q = d->inner.realloc(d->inner.ctx, p, n);
     if (q == NULL)
         return NULL;
@@ -933,12 +1067,13 @@ static void *tm_realloc(void *ctx, void *p, size_t n)
 /* The block is freed first and its trace forgotten after (CPython's
  * order): the debug hooks' report on a corrupted block still finds the
  * allocation traceback.  The trace is located before the free, because
- * freeing may give the whole arena back to the OS. */
+ * freeing may give the whole arena back to the OS.  Also while reentrant:
+ * a freed block never keeps a trace (F3). */
 static void tm_free_w(void *ctx, void *p)
 {
     tm_dom *d = ctx;
     tref r;
-    int found = p != NULL && !d->s->reentrant && trace_ref(d->s, 0, (uintptr_t)p, &r);
+    int found = p != NULL && trace_ref(d->s, 0, (uintptr_t)p, &r);
     d->inner.free(d->inner.ctx, p);
     if (found)
         trace_clear(d->s, &r);
@@ -955,13 +1090,17 @@ static const rcgc_type calib_type = { "tracemalloc-calibration", sizeof(rcgc_obj
 
 /* Find how many frames lie between tb_native and the caller of each
  * public allocating call: call it from a function whose frame pointer we
- * know, and see where that frame shows up in the chain. */
+ * know, and see where that frame shows up in the chain.  OP_FAST measures
+ * the fast path of tmfast.h (rcgc_mem_malloc, rcgc_new while tracing is
+ * all that is on), the other ops the wrappers (RCGC_SLOW_HOLD keeps the
+ * fast path out). */
 static TM_KEEP_FP void calibrate_one(tm_state *s, int d, int op)
 {
     rcgc_runtime *rt = s->rt;
     s->calib_fp = (uintptr_t)__builtin_frame_address(0);
     s->calib_depth = -1;
     s->calib_slot = -1;
+    s->calib_seen = 0;
     s->calibrating = 1;
     void *p = NULL;
     if (d == RCGC_DOMAIN_OBJ) {
@@ -970,7 +1109,7 @@ static TM_KEEP_FP void calibrate_one(tm_state *s, int d, int op)
         if (o)
             rcgc_decref(o);
     } else if (d == RCGC_DOMAIN_MEM) {
-        if (op == OP_MALLOC)
+        if (op == OP_MALLOC || op == OP_FAST)
             p = rcgc_mem_malloc_at(rt, 8, __FILE__, __LINE__);
         else if (op == OP_CALLOC)
             p = rcgc_mem_calloc_at(rt, 1, 8, __FILE__, __LINE__);
@@ -999,11 +1138,30 @@ static void calibrate(tm_state *s)
 {
     if (s->calibrated)
         return;
+    rcgc_runtime *rt = s->rt;
+    /* The wrappers' paths. */
+    rcgc_mem_trace_hold(rt, 1);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
-        for (int op = 0; op < 3; op++)
+        for (int op = 0; op < OP_FAST; op++)
             calibrate_one(s, d, op);
+    rcgc_mem_trace_hold(rt, -1);
     s->skip[RCGC_DOMAIN_RAW][OP_CALLOC] = s->skip[RCGC_DOMAIN_RAW][OP_MALLOC];
     s->slot[RCGC_DOMAIN_RAW][OP_CALLOC] = s->slot[RCGC_DOMAIN_RAW][OP_MALLOC];
+    /* The fast paths, with fault injection paused so that they run (they
+     * only ever run without it).  With the debug hooks they never run. */
+    long countdown = rt->mem.fail_countdown;
+    rt->mem.fail_countdown = 0;
+    rcgc_mem_update_slow(rt);
+    for (int d = RCGC_DOMAIN_MEM; d <= RCGC_DOMAIN_OBJ; d++) {
+        if (rt->mem.slow == RCGC_SLOW_TRACE) {
+            calibrate_one(s, d, OP_FAST);
+        } else {
+            s->skip[d][OP_FAST] = s->skip[d][OP_MALLOC];
+            s->slot[d][OP_FAST] = s->slot[d][OP_MALLOC];
+        }
+    }
+    rt->mem.fail_countdown = countdown;
+    rcgc_mem_update_slow(rt);
     s->calibrated = 1;
 }
 
@@ -1017,10 +1175,18 @@ static tm_state *state_get(rcgc_runtime *rt)
     if (!s)
         return NULL;
     s->rt = rt;
+    s->h = &rt->mem.trace;
     s->limit = 1;
     s->mem = sizeof *s;
     rt->trace = s;
     return s;
+}
+
+/* R4: the fast paths use the call-site cache only while frames come from
+ * call sites (anything else must capture at every allocation). */
+static void update_sites(tm_state *s)
+{
+    s->h->sites = s->tracing && s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL;
 }
 
 static int ensure_buffers(tm_state *s, int limit)
@@ -1029,7 +1195,7 @@ static int ensure_buffers(tm_state *s, int limit)
         return 0;
     size_t n = (size_t)limit + 1;
     rframe *raw = tm_alloc(s, n * sizeof *raw);
-    rframe *last = tm_alloc(s, n * sizeof *last);
+    uintptr_t *last = tm_alloc(s, n * sizeof *last);
     uintptr_t *pcs = tm_alloc(s, n * sizeof *pcs);
     rcgc_frame *cbuf = tm_alloc(s, n * sizeof *cbuf);
     if (!raw || !last || !pcs || !cbuf) {
@@ -1041,10 +1207,10 @@ static int ensure_buffers(tm_state *s, int limit)
     }
     size_t old = (size_t)s->bufcap;
     tm_free(s, s->raw, old * sizeof *s->raw);
-    tm_free(s, s->last_raw, old * sizeof *s->last_raw);
+    tm_free(s, s->last_pcs, old * sizeof *s->last_pcs);
     tm_free(s, s->pcs, old * sizeof *s->pcs);
     tm_free(s, s->cbuf, old * sizeof *s->cbuf);
-    s->last_raw = last;
+    s->last_pcs = last;
     s->last_tb = 0;
     s->raw = raw;
     s->pcs = pcs;
@@ -1065,6 +1231,7 @@ static void install(tm_state *s)
         rcgc_mem_wrap(s->rt, (rcgc_domain)d, &a, &w->inner);
         w->installed = 1;
     }
+    rcgc_mem_set_tracing(s->rt, 1);
 }
 
 static void uninstall(tm_state *s)
@@ -1076,6 +1243,7 @@ static void uninstall(tm_state *s)
             w->installed = 0;
         }
     }
+    rcgc_mem_set_tracing(s->rt, 0);
 }
 
 int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
@@ -1091,15 +1259,17 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
     if (s->tracing)
         return RCGC_OK;
     if (!s->site) {
-        s->site = tm_calloc(s, SITE_CACHE * sizeof *s->site);
+        s->site = tm_alloc(s, SITE_CACHE * sizeof *s->site);
+        sites_reset(s);
         if (!s->site)
             return RCGC_ENOMEM;
     }
+    s->h->traced = s->h->peak = 0;
     install(s);
     if (s->source == RCGC_FRAMES_NATIVE)
         calibrate(s);
-    s->traced = s->peak = 0;
     s->tracing = 1;
+    update_sites(s);
     return RCGC_OK;
 }
 
@@ -1115,6 +1285,7 @@ void rcgc_tracemalloc_stop(rcgc_runtime *rt)
         return;
     uninstall(s);
     s->tracing = 0;
+    update_sites(s);
     tm_clear(s);
 }
 
@@ -1126,10 +1297,11 @@ void rcgc_trace_state_fini(rcgc_runtime *rt)
     if (s->tracing)
         uninstall(s);
     s->tracing = 0;
+    update_sites(s);
     tm_clear(s);
     size_t n = (size_t)s->bufcap;
     tm_free(s, s->raw, n * sizeof *s->raw);
-    tm_free(s, s->last_raw, n * sizeof *s->last_raw);
+    tm_free(s, s->last_pcs, n * sizeof *s->last_pcs);
     tm_free(s, s->pcs, n * sizeof *s->pcs);
     tm_free(s, s->cbuf, n * sizeof *s->cbuf);
     tm_free(s, s->site, SITE_CACHE * sizeof *s->site);
@@ -1159,16 +1331,16 @@ void rcgc_tracemalloc_get_traced_memory(const rcgc_runtime *rt, size_t *current,
     const tm_state *s = rt ? rt->trace : NULL;
     int on = s && s->tracing;
     if (current)
-        *current = on ? s->traced : 0;
+        *current = on ? s->h->traced : 0;
     if (peak)
-        *peak = on ? s->peak : 0;
+        *peak = on ? s->h->peak : 0;
 }
 
 void rcgc_tracemalloc_reset_peak(rcgc_runtime *rt)
 {
     tm_state *s = rt ? rt->trace : NULL;
     if (s && s->tracing)
-        s->peak = s->traced;
+        s->h->peak = s->h->traced;
 }
 
 size_t rcgc_tracemalloc_get_tracemalloc_memory(const rcgc_runtime *rt)
@@ -1188,6 +1360,7 @@ int rcgc_tracemalloc_set_frame_source(rcgc_runtime *rt, rcgc_frame_source src)
     s->source = src;
     if (src == RCGC_FRAMES_NATIVE && s->tracing)
         calibrate(s);
+    update_sites(s);
     return RCGC_OK;
 }
 
@@ -1206,6 +1379,7 @@ int rcgc_tracemalloc_set_frames_callback(rcgc_runtime *rt, rcgc_frames_fn fn, vo
     s->cb = fn;
     s->cb_arg = arg;
     s->source = fn ? RCGC_FRAMES_CALLBACK : RCGC_FRAMES_CALL_SITE;
+    update_sites(s);
     return RCGC_OK;
 }
 
@@ -1224,7 +1398,7 @@ int rcgc_tracemalloc_track(rcgc_runtime *rt, unsigned domain, uintptr_t ptr, siz
         return 0;
     const char *file = rt->mem.site_file;
     int line = rt->mem.site_line;
-    uint32_t tb = s->source == RCGC_FRAMES_CALLBACK ? tb_callback(s)
+    uint32_t tb = s->source == RCGC_FRAMES_CALLBACK ? tb_callback(s, file, line)
                   : tb_call_site(s, file, line);
     if (!tb || trace_put(s, domain, ptr, size, tb) != 0)
         return -1;
@@ -1450,9 +1624,9 @@ int rcgc_tracemalloc_take_snapshot(rcgc_runtime *rt, rcgc_snapshot **out)
     for (size_t i = 0; i < s->ntb; i++)
         c.tb_map[i] = -2;
     /* Allocations made by symbolizers are not ours to trace. */
-    s->reentrant = 1;
+    set_reentrant(s, 1);
     trace_foreach(s, snap_add, &c);
-    s->reentrant = 0;
+    set_reentrant(s, 0);
     if (c.failed)
         goto done;
     tm_tables *t = tmb_finish(c.b);

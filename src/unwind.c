@@ -10,6 +10,12 @@
 
 #include "unwind.h"
 
+#if defined(__GNUC__) || defined(__clang__)
+#define RCGC_UNWIND_UNLIKELY(c) __builtin_expect(!!(c), 0)
+#else
+#define RCGC_UNWIND_UNLIKELY(c) (c)
+#endif
+
 /* This thread's stack [lo, hi); both 0 until known, hi == 1 when unknown. */
 static _Thread_local uintptr_t stack_lo, stack_hi;
 
@@ -45,29 +51,114 @@ static inline uintptr_t next_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi)
     return next;
 }
 
+/* One frame of the walk in rcgc_unwind_fp: the frame at fp lies in
+ * [lo, hi - 16] (one unsigned compare against span = hi - lo - 16) and has
+ * a return address; the next frame pointer is read only from an aligned fp
+ * and must lie above it (the walk ends; the bounds are checked at the next
+ * step).  Runs at every traced allocation with native frames. */
+#define UNWIND_STEP(pc_out, on_end)                        \
+    do {                                                   \
+        if (fp - lo > span)                                \
+            on_end;                                        \
+        const uintptr_t *f_ = (const uintptr_t *)fp;       \
+        (pc_out) = f_[1];                                  \
+        if ((pc_out) == 0)                                 \
+            on_end;                                        \
+        uintptr_t next_ = f_[0];                           \
+        if ((fp & (sizeof(void *) - 1)) || next_ <= fp)    \
+            fp = lo - 1; /* ends the walk after this frame */ \
+        else                                               \
+            fp = next_;                                    \
+    } while (0)
+
 int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth)
 {
-    uintptr_t lo, hi;
+    uintptr_t lo = stack_lo, hi = stack_hi;
     *depth = 0;
-    if (!stack_bounds(&lo, &hi))
+    if (RCGC_UNWIND_UNLIKELY(hi <= 1) && !stack_bounds(&lo, &hi))
         return 0;
-    int n = 0, seen = 0;
-    for (int i = 0; fp != 0; i++) {
-        if (fp < lo || fp > hi - 2 * sizeof(void *))
-            break;
-        uintptr_t pc = ((const uintptr_t *)fp)[1];
-        if (pc == 0)
-            break;
-        if (i >= skip) {
-            if (n < max)
-                pcs[n++] = pc;
-            if (++seen >= 65535)
-                break;
-        }
-        fp = next_fp(fp, lo, hi);
+    uintptr_t span = hi - lo - 2 * sizeof(void *);
+    uintptr_t pc;
+    for (int i = 0; i < skip; i++)
+        UNWIND_STEP(pc, return 0);
+    int n = 0;
+    while (n < max) {
+        UNWIND_STEP(pc, goto out);
+        pcs[n++] = pc;
+    }
+    int seen = n;
+    while (seen < 65535) {
+        UNWIND_STEP(pc, break);
+        seen++;
     }
     *depth = seen;
     return n;
+out:
+    *depth = n;
+    return n;
+}
+
+int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_memo *m)
+{
+    uintptr_t lo = stack_lo, hi = stack_hi;
+    *depth = 0;
+    m->n = 0;
+    if (RCGC_UNWIND_UNLIKELY(hi <= 1) && !stack_bounds(&lo, &hi))
+        return 0;
+    /* The steps of UNWIND_STEP, keeping what decided the end. */
+    uintptr_t span = hi - lo - 2 * sizeof(void *);
+    int k = 0, end_zero = 0;
+    uintptr_t end_word = 0;
+    int cap = skip + 65535;
+    while (k < cap) {
+        if (fp - lo > span)
+            break;
+        const uintptr_t *f = (const uintptr_t *)fp;
+        uintptr_t pc = f[1];
+        if (pc == 0) {
+            end_zero = 1;
+            break;
+        }
+        uintptr_t next = f[0];
+        if (k < RCGC_UNWIND_MEMO) {
+            m->fps[k] = fp;
+            m->pcs[k] = pc;
+        }
+        k++;
+        end_word = next;
+        if ((fp & (sizeof(void *) - 1)) || next <= fp)
+            break;
+        fp = next;
+    }
+    int seen = k > skip ? k - skip : 0;
+    *depth = seen;
+    if (k > 0 && k <= RCGC_UNWIND_MEMO && k < cap) {
+        m->lo = lo;
+        m->hi = hi;
+        m->n = k;
+        m->skip = skip;
+        m->end_zero = end_zero;
+        m->end_word = end_word;
+    }
+    return seen < max ? seen : max;
+}
+
+int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m)
+{
+    int n = m->n;
+    if (n == 0 || fp != m->fps[0] || skip != m->skip || stack_lo != m->lo || stack_hi != m->hi)
+        return 0;
+    /* Every load's address is known: they run in parallel. */
+    uintptr_t diff = 0;
+    for (int k = 0; k < n - 1; k++) {
+        const uintptr_t *f = (const uintptr_t *)m->fps[k];
+        diff |= (f[0] ^ m->fps[k + 1]) | (f[1] ^ m->pcs[k]);
+    }
+    const uintptr_t *f = (const uintptr_t *)m->fps[n - 1];
+    diff |= (f[0] ^ m->end_word) | (f[1] ^ m->pcs[n - 1]);
+    if (diff == 0 && m->end_zero)
+        diff = ((const uintptr_t *)m->end_word)[1];
+    return diff == 0;
 }
 
 int rcgc_unwind_find(uintptr_t fp, uintptr_t target)

@@ -63,6 +63,13 @@
 
 typedef struct rcgc_arena rcgc_arena;
 
+/* The tracer's record of one pool block (tracemalloc.c, tmfast.h): its
+ * traceback id (0: not traced, and then size is 0 too) and requested size. */
+typedef struct rcgc_trace_slot {
+    uint32_t tb;
+    uint32_t size;
+} rcgc_trace_slot;
+
 typedef struct rcgc_pool {
     /* First cache line: everything allocation and free touch. */
     void *freeblock;        /* singly linked free blocks */
@@ -74,8 +81,12 @@ typedef struct rcgc_pool {
     uint16_t flags;
     uint32_t size;          /* block size in bytes */
     uint32_t inv;           /* ceil(2^32 / size): block index by multiply */
-    uint32_t nextoffset;    /* next never-carved block */
-    uint32_t maxnextoffset; /* last carvable offset */
+    uint16_t nextoffset;    /* next never-carved block (<= 16 KiB) */
+    uint16_t maxnextoffset; /* last carvable offset */
+    /* The tracer's side array for this pool's blocks (one slot per block,
+     * indexed like the blocks), or NULL: pool_init drops it, because a pool
+     * is only reinitialized empty and so has no traced block (tmfast.h, F1). */
+    rcgc_trace_slot *trace_slots;
     struct rcgc_pool *nextpool;  /* usedpools ring / arena free list */
     struct rcgc_pool *prevpool;
     rcgc_runtime *rt;       /* owner (deallocation finds it from an object) */
@@ -225,8 +236,9 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
  * last free block and the pool, full now, leaves the head of the used list.
  * NULL without side effects when the class has no pool with a free block
  * (the caller then calls rcgc_pool_alloc_slow, which takes a new pool).
- * n <= RCGC_SMALL_LIMIT. */
-static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
+ * n <= RCGC_SMALL_LIMIT.  *from receives the block's pool (tracing needs
+ * it; callers that ignore it pay nothing). */
+static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
 {
     unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
     void *bp = ps->cache[szidx];
@@ -234,9 +246,11 @@ static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
         ps->cache[szidx] = *(void **)bp;
         ps->ncache[szidx]--;
         ps->nlive[szidx]++;
+        *from = rcgc_pool_of(bp);
         return bp;
     }
     rcgc_pool *pool = ps->usedpools[szidx];
+    *from = pool;
     if (RCGC_LIKELY(pool != NULL)) {
         bp = pool->freeblock;
         void *next = *(void **)bp;
@@ -253,7 +267,7 @@ static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
              * is never written before it is handed out).  Pools are
              * aligned to their size: bp gives the pool's base. */
             next = (char *)((uintptr_t)bp & ~(uintptr_t)(RCGC_POOL_SIZE - 1)) + off;
-            pool->nextoffset = off + pool->size;
+            pool->nextoffset = (uint16_t)(off + pool->size);
             *(void **)next = NULL;
             pool->freeblock = next;
             return bp;
@@ -267,6 +281,12 @@ static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
         return bp;
     }
     return NULL;
+}
+
+static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)
+{
+    rcgc_pool *from;
+    return rcgc_pool_try_alloc_from(ps, n, &from);
 }
 
 /* Allocate a block of n <= RCGC_SMALL_LIMIT bytes from the runtime's pools

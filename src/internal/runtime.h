@@ -45,11 +45,43 @@ typedef struct rcgc_debug_ctx {
     int depth;               /* > 0 while the base runs (re-entry is fatal) */
 } rcgc_debug_ctx;
 
+/* Why the public calls leave the pools' fast path (rt->mem.slow).  The
+ * fast paths test `slow == 0`; tracing alone (RCGC_SLOW_TRACE, nothing else
+ * set) has its own fast path (tmfast.h). */
+#define RCGC_SLOW_TRACE 1u   /* tracemalloc's wrappers are installed */
+#define RCGC_SLOW_OTHER 2u   /* debug hooks, fault injection, a user allocator */
+#define RCGC_SLOW_HOLD 4u    /* inside the tracer (callback, symbolizer,
+                              * calibration): the wrappers decide */
+
+/* A direct-mapped call-site cache entry: (file, line) -> traceback id
+ * (1-based).  An empty entry has file == rcgc_trace_no_site, which no
+ * caller passes, so a hit needs no test of tb.  Owned by tracemalloc.c. */
+typedef struct rcgc_trace_site {
+    const char *file;
+    int32_t line;
+    uint32_t tb;
+} rcgc_trace_site;
+#define RCGC_TRACE_SITES 1024
+extern const char rcgc_trace_no_site[];
+
+/* The tracer's state that the allocation fast paths of mem.c and object.c
+ * read and write inline (tmfast.h); tracemalloc.c owns it and its slow
+ * paths keep the same counts. */
+typedef struct rcgc_trace_hot {
+    rcgc_trace_site *sites;  /* [RCGC_TRACE_SITES] while frames come from
+                              * call sites, else NULL (always capture) */
+    size_t traced;           /* bytes of all traces (get_traced_memory) */
+    size_t peak;             /* >= traced */
+} rcgc_trace_hot;
+
 typedef struct rcgc_mem_state {
     rcgc_domain_state domains[RCGC_DOMAIN_COUNT];
-    /* Non-zero when anything sits between a call and the pools: hooks,
-     * tracing, fault injection.  The fast paths test only this. */
-    int slow;
+    /* Zero when nothing sits between a call and the pools; else the
+     * RCGC_SLOW_* reasons.  The fast paths test only this. */
+    unsigned slow;
+    int tracing;             /* tracemalloc's wrappers installed (outermost) */
+    int trace_hold;          /* depth of RCGC_SLOW_HOLD */
+    rcgc_trace_hot trace;
     int debug_hooks;         /* CPython's debug hooks installed */
     size_t debug_pre;        /* bytes the debug hooks put before a block (16) */
     size_t debug_post;       /* and after it (8) */
@@ -75,9 +107,15 @@ void rcgc_mem_domain_free(rcgc_runtime *rt, rcgc_domain d, void *p);
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg);
 /* Recompute rt->mem.slow after a hook is installed or removed. */
 void rcgc_mem_update_slow(rcgc_runtime *rt);
+/* Tell the domains that tracemalloc's wrappers are (on != 0) or are no
+ * longer installed on every domain, outermost; recomputes rt->mem.slow. */
+void rcgc_mem_set_tracing(rcgc_runtime *rt, int on);
+/* Add delta (+1 or -1) to the depth of RCGC_SLOW_HOLD (the tracer's fast
+ * path is off while the tracer runs code that may allocate, or calibrates
+ * its wrappers); the bit is set while the depth is positive. */
+void rcgc_mem_trace_hold(rcgc_runtime *rt, int delta);
 /* Install `wrapper` as the outermost allocator of domain d; *inner receives
- * the allocator it must call.  Used by tracemalloc.  Not counted as a user
- * replacement (the pool fast paths stay valid). */
+ * the allocator it must call.  Used by tracemalloc and the debug hooks. */
 void rcgc_mem_wrap(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *wrapper,
                    rcgc_allocator *inner);
 void rcgc_mem_unwrap(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator *inner);
@@ -249,6 +287,9 @@ struct rcgc_trace_state;  /* tracemalloc.c */
  * defined; prints nothing when tracing never started.) */
 int rcgc_trace_print_block(rcgc_runtime *rt, rcgc_domain d, const void *ptr, FILE *out);
 void rcgc_trace_state_fini(rcgc_runtime *rt);
+/* Check tracing's invariants (tracemalloc.c, tmfast.h); RCGC_OK or
+ * RCGC_EFORMAT with a line on out. */
+int rcgc_trace_validate(rcgc_runtime *rt, FILE *out);
 int rcgc_trace_start_from_env(rcgc_runtime *rt, int nframe);
 
 /* ---------------------------------------------------------------- runtime */

@@ -20,6 +20,36 @@
  * stack).  Never faults. */
 int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
 
+/* A recorded walk (rcgc_unwind_walk), to tell cheaply whether a later walk
+ * from the same frame would read exactly the same chain
+ * (rcgc_unwind_same): the frame pointers are known, so the check loads
+ * every link independently instead of chasing them one after the other.
+ * Same chain words + same stack bounds = same walk, frame for frame. */
+#define RCGC_UNWIND_MEMO 128
+typedef struct rcgc_unwind_memo {
+    uintptr_t lo, hi;            /* the stack bounds of the walk */
+    int n;                       /* frames walked (skipped ones included);
+                                  * 0: nothing to compare with */
+    int skip;
+    int end_zero;                /* the walk ended on a zero return address
+                                  * in the frame at end_word */
+    uintptr_t end_word;          /* the last frame's saved frame pointer */
+    uintptr_t fps[RCGC_UNWIND_MEMO];
+    uintptr_t pcs[RCGC_UNWIND_MEMO];
+} rcgc_unwind_memo;
+
+/* rcgc_unwind_fp with skip + max <= RCGC_UNWIND_MEMO, recording the walk
+ * in *m (m->n = 0 when the chain was too long to record).  The return
+ * addresses after the skipped frames are m->pcs[skip ..]: returns how many
+ * of them (<= max) and their full count in *depth (up to 65535). */
+int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_memo *m);
+
+/* Non-zero when walking from fp with `skip` would repeat the walk recorded
+ * in *m exactly (same frames, same return addresses, same end).  Never
+ * faults: it reads only where the recorded walk read, on this thread's
+ * stack. */
+int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m);
+
 /* The index of the frame whose frame pointer is `target` in the chain that
  * starts at fp (0 = fp itself), or -1 when the chain does not reach it
  * within 256 frames. */

@@ -464,6 +464,317 @@ static void test_oom_while_tracing(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* ------------------------------------------- the fast path (tmfast.h) */
+
+typedef struct pair_obj {
+    rcgc_object ob;
+    rcgc_object *ref;
+} pair_obj;
+static int pair_traverse(rcgc_object *o, rcgc_visitfn visit, void *arg)
+{
+    pair_obj *p = (pair_obj *)o;
+    return p->ref ? visit(p->ref, arg) : 0;
+}
+static int pair_clear(rcgc_object *o)
+{
+    pair_obj *p = (pair_obj *)o;
+    rcgc_object *r = p->ref;
+    p->ref = NULL;
+    if (r)
+        rcgc_decref(r);
+    return 0;
+}
+static const rcgc_type pair_type = { "pair", sizeof(pair_obj), 0, 0, pair_traverse, pair_clear,
+                                     NULL, NULL, NULL };
+
+static void check_valid(rcgc_runtime *rt)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    int rc = rcgc_validate(rt, mem);
+    fclose(mem);
+    if (rc != RCGC_OK)
+        print_error("%s", text);
+    free(text);
+    assert_int_equal(rc, RCGC_OK);
+}
+
+static size_t traced_now(rcgc_runtime *rt)
+{
+    size_t cur = 0;
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, NULL);
+    return cur;
+}
+
+/* Every statistic by traceback, one line each, plus the traced memory:
+ * what a run recorded. */
+static char *recorded(rcgc_runtime *rt)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    size_t cur, peak;
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    fprintf(out, "traced %zu peak %zu\n", cur, peak);
+    rcgc_snapshot *snap;
+    assert_int_equal(rcgc_tracemalloc_take_snapshot(rt, &snap), RCGC_OK);
+    fprintf(out, "traces %zu\n", rcgc_snapshot_len(snap));
+    rcgc_stats *st;
+    assert_int_equal(rcgc_snapshot_statistics(snap, RCGC_KEY_TRACEBACK, 0, &st), RCGC_OK);
+    for (size_t i = 0; i < rcgc_stats_len(st); i++) {
+        rcgc_stats_print(st, i, out);
+        /* every frame, and the depth before the cut */
+        const rcgc_traceback *t = rcgc_stats_get(st, i)->traceback;
+        fprintf(out, "  total_nframe %ld\n", rcgc_traceback_total_nframe(t));
+        for (size_t k = 0; k < rcgc_traceback_len(t); k++)
+            fprintf(out, "  %s:%d\n", rcgc_traceback_frame(t, k).filename,
+                    rcgc_traceback_frame(t, k).lineno);
+    }
+    rcgc_stats_free(st);
+    rcgc_snapshot_free(snap);
+    fclose(out);
+    return text;
+}
+
+/* The same allocations and frees, from the same lines, in all domains and
+ * with realloc, calloc, big blocks and objects. */
+static __attribute__((noinline)) void workload(rcgc_runtime *rt, void **keep, rcgc_object **objs)
+{
+    for (int i = 0; i < 600; i++)
+        keep[i] = rcgc_mem_malloc(rt, (size_t)(1 + (i * 37) % 700));
+    for (int i = 0; i < 600; i += 3) {
+        rcgc_mem_free(rt, keep[i]);
+        keep[i] = NULL;
+    }
+    for (int i = 1; i < 600; i += 7)
+        keep[i] = rcgc_mem_realloc(rt, keep[i], (size_t)(1 + (i * 11) % 300));
+    for (int i = 0; i < 600; i += 3) {
+        rcgc_mem_free(rt, keep[i]);   /* realloc(NULL) gave some a block */
+        keep[i] = i % 2 ? rcgc_mem_calloc(rt, 3, (size_t)(1 + i % 50))
+                        : rcgc_mem_malloc(rt, (size_t)(i % 90));
+    }
+    for (int i = 0; i < 100; i++) {
+        objs[i] = rcgc_new(rt, i % 2 ? &small_type : &pair_type);
+        if (i % 2 == 0 && i > 0) {
+            rcgc_incref(objs[i - 1]);
+            ((pair_obj *)objs[i])->ref = objs[i - 1];
+        }
+    }
+    for (int i = 0; i < 100; i += 4) {
+        rcgc_decref(objs[i]);
+        objs[i] = NULL;
+    }
+    for (int i = 0; i < 20; i++)
+        objs[i * 4] = rcgc_new(rt, i % 3 ? &huge_type : &small_type);
+}
+
+static void workload_free(rcgc_runtime *rt, void **keep, rcgc_object **objs)
+{
+    for (int i = 0; i < 600; i++)
+        rcgc_mem_free(rt, keep[i]);
+    for (int i = 0; i < 100; i++)
+        if (objs[i])
+            rcgc_decref(objs[i]);
+}
+
+/* The inline path records exactly what the wrappers record: the same
+ * workload with tracing alone (fast path) and with fault injection armed
+ * far away (every call through the wrappers) gives the same traces, sizes,
+ * counts and tracebacks, for call sites and for native stacks. */
+static void run_fast_vs_wrappers(rcgc_frame_source src, int nframe)
+{
+    char *got[2];
+    for (int mode = 0; mode < 2; mode++) {
+        rcgc_runtime *rt = new_rt();
+        if (src == RCGC_FRAMES_NATIVE)
+            assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, src), RCGC_OK);
+        assert_int_equal(rcgc_tracemalloc_start(rt, nframe), RCGC_OK);
+        if (mode == 1)
+            rcgc_mem_fail_after(rt, 1L << 40, 0);   /* never reached: wrappers only */
+        void *keep[600];
+        rcgc_object *objs[100];
+        workload(rt, keep, objs);
+        check_valid(rt);
+        got[mode] = recorded(rt);
+        workload_free(rt, keep, objs);
+        rcgc_gc_collect(rt, 2);
+        if (traced_now(rt) != 0) {
+            char *left = recorded(rt);
+            print_error("mode %d left:\n%s\n", mode, left);
+            free(left);
+        }
+        assert_int_equal(traced_now(rt), 0);
+        check_valid(rt);
+        rcgc_mem_fail_after(rt, 0, 0);
+        rcgc_runtime_free(rt);
+    }
+    if (strcmp(got[0], got[1]) != 0)
+        print_error("fast path:\n%s\nwrappers:\n%s\n", got[0], got[1]);
+    assert_string_equal(got[0], got[1]);
+    assert_true(strlen(got[0]) > 200);
+    free(got[0]);
+    free(got[1]);
+}
+
+static void test_fast_path_equals_wrappers(void **state)
+{
+    (void)state;
+    run_fast_vs_wrappers(RCGC_FRAMES_CALL_SITE, 1);
+    run_fast_vs_wrappers(RCGC_FRAMES_NATIVE, 8);
+}
+
+/* start, clear_traces and stop with live blocks, through the fast path:
+ * blocks from before start stay untraced, frees after stop break nothing,
+ * and the counts stay those of the live traced blocks. */
+static void test_fast_path_transitions(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    enum { N = 3000 };
+    void **a = calloc(N, sizeof *a), **b = calloc(N, sizeof *b), **c = calloc(N, sizeof *c);
+    rcgc_object *objs[200];
+    for (int i = 0; i < N; i++)
+        a[i] = rcgc_mem_malloc(rt, (size_t)(1 + i % 500));     /* before start */
+    for (int i = 0; i < 100; i++)
+        objs[i] = rcgc_new(rt, &pair_type);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    check_valid(rt);
+    size_t want = 0;
+    for (int i = 0; i < N; i++) {
+        b[i] = rcgc_mem_malloc(rt, (size_t)(1 + i % 512));    /* same pools as a[] */
+        want += (size_t)(1 + i % 512);
+    }
+    for (int i = 100; i < 200; i++)
+        objs[i] = rcgc_new(rt, &pair_type);
+    want += 100 * sizeof(pair_obj);
+    assert_int_equal(traced_now(rt), want);
+    for (int i = 0; i < 100; i++)
+        assert_null(rcgc_tracemalloc_get_object_traceback(objs[i]));
+    int line = __LINE__ + 1;
+    void *probe = rcgc_mem_malloc(rt, 40);
+    want += 40;
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)probe);
+    assert_non_null(t);
+    assert_int_equal(rcgc_traceback_frame(t, 0).lineno, line);
+    rcgc_traceback_free(t);
+    check_valid(rt);
+    /* Freeing blocks from before start changes nothing; freeing every other
+     * traced block takes exactly its size off, and pools that empty and
+     * change class keep no stale slot. */
+    for (int i = 0; i < N; i++) {
+        rcgc_mem_free(rt, a[i]);
+        a[i] = NULL;
+    }
+    for (int i = 0; i < 100; i++)
+        rcgc_decref(objs[i]);
+    assert_int_equal(traced_now(rt), want);
+    for (int i = 0; i < N; i += 2) {
+        rcgc_mem_free(rt, b[i]);
+        want -= (size_t)(1 + i % 512);
+        b[i] = NULL;
+    }
+    assert_int_equal(traced_now(rt), want);
+    for (int i = 0; i < N; i++)
+        a[i] = rcgc_mem_malloc(rt, (size_t)(1 + (i * 7) % 512));
+    check_valid(rt);
+    /* clear_traces with live blocks: all of them untraced from now on. */
+    rcgc_tracemalloc_clear_traces(rt);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    assert_null(rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)probe));
+    for (int i = 0; i < N; i++)
+        c[i] = rcgc_mem_malloc(rt, 24);
+    assert_int_equal(traced_now(rt), (size_t)N * 24);
+    for (int i = 0; i < N; i++) {
+        rcgc_mem_free(rt, a[i]);
+        rcgc_mem_free(rt, b[i]);
+        a[i] = b[i] = NULL;
+    }
+    for (int i = 100; i < 150; i++)
+        rcgc_decref(objs[i]);
+    assert_int_equal(traced_now(rt), (size_t)N * 24);
+    check_valid(rt);
+    /* stop with live traced blocks; free some after stop; start again. */
+    rcgc_tracemalloc_stop(rt);
+    check_valid(rt);
+    for (int i = 0; i < N; i += 2) {
+        rcgc_mem_free(rt, c[i]);
+        c[i] = NULL;
+    }
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    assert_int_equal(traced_now(rt), 0);
+    for (int i = 0; i < N; i += 2)
+        c[i] = rcgc_mem_malloc(rt, 8);
+    assert_int_equal(traced_now(rt), (size_t)(N / 2) * 8);
+    check_valid(rt);
+    for (int i = 0; i < N; i++)
+        rcgc_mem_free(rt, c[i]);
+    rcgc_mem_free(rt, probe);
+    for (int i = 150; i < 200; i++)
+        rcgc_decref(objs[i]);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    /* The fast path is left when anything else comes in (fault injection)
+     * and taken again after, on the same live blocks. */
+    void *x = rcgc_mem_malloc(rt, 100);
+    rcgc_mem_fail_after(rt, 1L << 40, 0);
+    void *y = rcgc_mem_malloc(rt, 100);
+    rcgc_mem_free(rt, x);
+    rcgc_mem_fail_after(rt, 0, 0);
+    rcgc_mem_free(rt, y);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    free(a), free(b), free(c);
+    rcgc_runtime_free(rt);
+}
+
+/* Native stacks from two call chains that alternate: the recorded walk of
+ * one must never be taken for the other (depths and frames differ). */
+static __attribute__((noinline)) void *at_depth(rcgc_runtime *rt, int depth)
+{
+    void *p = depth > 0 ? at_depth(rt, depth - 1) : rcgc_mem_malloc(rt, 32);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+static void test_native_alternating_stacks(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE), RCGC_OK);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 4), RCGC_OK);
+    void *p[40];
+    for (int i = 0; i < 40; i++)
+        p[i] = at_depth(rt, i % 2 ? 5 : 2);
+    long total[2] = { 0, 0 };
+    for (int i = 0; i < 40; i++) {
+        rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p[i]);
+        assert_non_null(t);
+        assert_int_equal(rcgc_traceback_len(t), 4);
+        long tn = rcgc_traceback_total_nframe(t);
+        if (i < 2)
+            total[i] = tn;
+        else
+            assert_int_equal(tn, total[i % 2]);
+        rcgc_traceback_free(t);
+    }
+    /* Built with frame pointers, the deeper chain has 3 more frames. */
+    assert_int_equal(total[1] - total[0], 3);
+    rcgc_snapshot *snap;
+    assert_int_equal(rcgc_tracemalloc_take_snapshot(rt, &snap), RCGC_OK);
+    rcgc_stats *st;
+    assert_int_equal(rcgc_snapshot_statistics(snap, RCGC_KEY_TRACEBACK, 0, &st), RCGC_OK);
+    assert_int_equal(rcgc_stats_len(st), 2);
+    rcgc_stats_free(st);
+    rcgc_snapshot_free(snap);
+    for (int i = 0; i < 40; i++)
+        rcgc_mem_free(rt, p[i]);
+    check_valid(rt);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +790,9 @@ int main(void)
         cmocka_unit_test(test_env_variable),
         cmocka_unit_test(test_memory_per_block),
         cmocka_unit_test(test_oom_while_tracing),
+        cmocka_unit_test(test_fast_path_equals_wrappers),
+        cmocka_unit_test(test_fast_path_transitions),
+        cmocka_unit_test(test_native_alternating_stacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,109 @@
+/*
+ * tmfast.h - tracing's allocation fast path, inlined into mem.c and object.c
+ * (docs/tracemalloc.md, "The fast path").
+ *
+ * When tracing is the only thing between the public calls and the pools
+ * (rt->mem.slow == RCGC_SLOW_TRACE: no debug hooks, no fault injection, MEM
+ * and OBJ on rcgc's pools, not inside the tracer), rcgc_mem_malloc,
+ * rcgc_new, rcgc_mem_free and deallocation take the pool block inline, as
+ * untraced, and record or forget its trace inline:
+ *
+ *   allocate  traceback id from the call-site cache (a hit: one hash, one
+ *             entry compared); the block's slot in its pool's side array
+ *             (pool->trace_slots, indexed like the blocks) gets (tb, size);
+ *             three counters.  A cache miss, native or callback frames
+ *             call the tracer for the id (rcgc_trace_capture); a pool
+ *             without a side array calls it to make one.
+ *   free      the slot is read and zeroed; its size leaves the counters.
+ *
+ * The tracemalloc wrappers stay installed: every other call (calloc,
+ * realloc, RAW, blocks above 512 B, any failure here) goes through them,
+ * and they keep the same tables and counters.
+ *
+ * Invariants (checked by rcgc_trace_validate in tracemalloc.c):
+ *   F1  pool->trace_slots is NULL or the slots of the side array the tracer
+ *       of pool->rt keeps for this pool in its current size class
+ *       (pool->nblocks slots).
+ *   F2  a slot has tb != 0 iff its block is live and traced; a slot with
+ *       tb == 0 has size 0.  rt->mem.trace.traced is the sum of the sizes
+ *       of all traces (slots and the tracer's table), peak >= traced.
+ *   F3  every free of a pool block while tracing zeroes its slot (fast path
+ *       or wrapper), so a pool that empties has only zero slots: pool_init
+ *       may drop trace_slots, and a new block's slot is zero.
+ */
+#ifndef RCGC_TMFAST_H
+#define RCGC_TMFAST_H
+
+#include <string.h>
+
+#include "pool.h"
+#include "runtime.h"
+
+_Static_assert(sizeof(rcgc_trace_slot) == 8 && offsetof(rcgc_trace_slot, tb) == 0,
+               "a side slot is one 8-byte word");
+
+/* Which fast path asks (the native stack calibration differs). */
+#define RCGC_TRACE_FAST_MEM RCGC_DOMAIN_MEM
+#define RCGC_TRACE_FAST_OBJ RCGC_DOMAIN_OBJ
+
+/* Trace the fresh pool block p of `size` bytes allocated at (file, line),
+ * whatever it takes (capture a traceback, make the pool's side array).
+ * 0, or -1 when the trace cannot be stored (nothing recorded: the caller
+ * gives the block back and takes the wrapper path).  tracemalloc.c. */
+int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *file, int line,
+                            int fast);
+
+/* The cache entry of (file, line).  No multiply: the lines of one file
+ * take consecutive entries, and files lie apart in memory. */
+static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const char *file,
+                                                  int line)
+{
+    uintptr_t h = ((uintptr_t)file >> 3) ^ (uint32_t)line;
+    return &sites[h & (RCGC_TRACE_SITES - 1)];
+}
+
+/* Trace the fresh pool block p inline when that is cheap: the call-site
+ * cache holds (file, line) and the pool has its side array.  1 when
+ * recorded; 0 when not (nothing changed: call rcgc_trace_record_block).
+ * Only while rt->mem.slow == RCGC_SLOW_TRACE.  No calls, so the callers
+ * stay leaf functions. */
+static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size,
+                                        const char *file, int line)
+{
+    rcgc_trace_hot *h = &rt->mem.trace;
+    rcgc_trace_site *sites = h->sites;
+    if (RCGC_UNLIKELY(sites == NULL))
+        return 0;
+    const rcgc_trace_site *e = rcgc_trace_site_of(sites, file, line);
+    rcgc_trace_slot *slots = pool->trace_slots;
+    if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)) ||
+        RCGC_UNLIKELY(slots == NULL))
+        return 0;
+    rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
+    RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && e->tb != 0);
+    /* one 8-byte store */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint64_t v = (uint64_t)e->tb << 32 | (uint32_t)size;
+#else
+    uint64_t v = (uint64_t)e->tb | (uint64_t)size << 32;
+#endif
+    memcpy(sl, &v, sizeof v);
+    size_t t = h->traced += size;
+    if (t > h->peak)
+        h->peak = t;
+    return 1;
+}
+
+/* Forget the trace of pool block p (if any) before it is freed. */
+static inline void rcgc_trace_forget_block(rcgc_runtime *rt, const void *p)
+{
+    rcgc_pool *pool = rcgc_pool_of(p);
+    rcgc_trace_slot *slots = pool->trace_slots;
+    if (slots != NULL) {
+        rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
+        rt->mem.trace.traced -= sl->size;
+        memset(sl, 0, sizeof *sl);
+    }
+}
+
+#endif /* RCGC_TMFAST_H */
