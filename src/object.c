@@ -368,24 +368,34 @@ rcgc_object *rcgc_new_at(rcgc_runtime *rt, const rcgc_type *type, const char *fi
 
 /* --------------------------------------------------------- deallocation */
 
-void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
+/* The memory of a pooled object when nothing but tracing is on: its trace
+ * forgotten (tmfast.h), the block into the free cache. */
+static inline void free_pooled(rcgc_runtime *rt, rcgc_object *o)
 {
     rt->obj.live_objects--;
+    o->type = RCGC_FREED_TYPE;
+    if (RCGC_UNLIKELY(rt->mem.slow))
+        rcgc_trace_forget_block(rt, o);
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
+    rcgc_pool_free_in(rt, &rt->pool, o);
+}
+
+void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
+{
     if (o->flags & RCGC_OF_FOREIGN) {
+        rt->obj.live_objects--;
         rcgc_foreign *f = rcgc_foreign_of(o);
         rcgc_flist_remove(f);
         o->type = RCGC_FREED_TYPE;
         rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, f);
         return;
     }
-    o->type = RCGC_FREED_TYPE;
     if (RCGC_LIKELY(!(rt->mem.slow & ~RCGC_SLOW_TRACE))) {
-        if (rt->mem.slow)
-            rcgc_trace_forget_block(rt, o);
-        rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
-        rcgc_pool_free_in(rt, &rt->pool, o);
+        free_pooled(rt, o);
         return;
     }
+    rt->obj.live_objects--;
+    o->type = RCGC_FREED_TYPE;
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, o);
 }
 
@@ -524,12 +534,7 @@ static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, cons
         if (--os->dealloc_depth == 0 && RCGC_UNLIKELY(os->npending > 0))
             rcgc_obj_flush_pending(rt);
     }
-    os->live_objects--;
-    o->type = RCGC_FREED_TYPE;
-    if (RCGC_UNLIKELY(rt->mem.slow))
-        rcgc_trace_forget_block(rt, o);   /* tracing alone (tmfast.h) */
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
-    rcgc_pool_free_in(rt, &rt->pool, o);
+    free_pooled(rt, o);
     RCGC_LEAVE(rt);
 }
 
@@ -559,12 +564,7 @@ void rcgc_dealloc(rcgc_object *o)
     /* Nothing to call: a leaf, with no stack frame. */
     RCGC_ENTER(rt);
     o->flags |= RCGC_OF_DYING;
-    os->live_objects--;
-    o->type = RCGC_FREED_TYPE;
-    if (RCGC_UNLIKELY(rt->mem.slow))
-        rcgc_trace_forget_block(rt, o);   /* tracing alone (tmfast.h) */
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
-    rcgc_pool_free_in(rt, &rt->pool, o);
+    free_pooled(rt, o);
     RCGC_LEAVE(rt);
 }
 
