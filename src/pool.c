@@ -23,6 +23,7 @@
 /* The arena map (pool.h): leaves are mapped on demand and never freed;
  * readers take no lock. */
 _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
+_Atomic(rcgc_class_table *) rcgc_class_map[RCGC_MAP_LEN];
 static pthread_mutex_t arena_map_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int arena_map_set(uintptr_t base, rcgc_arena *a)
@@ -36,7 +37,16 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
         pthread_mutex_lock(&arena_map_lock);
         leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
         if (leaf == NULL) {
-            leaf = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_map_entry));
+            /* The class tables first: a reader that finds the arena finds
+             * its table's leaf. */
+            rcgc_class_table *cls = atomic_load_explicit(&rcgc_class_map[top], memory_order_acquire);
+            if (cls == NULL) {
+                cls = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_class_table));
+                if (cls != NULL)
+                    atomic_store_explicit(&rcgc_class_map[top], cls, memory_order_release);
+            }
+            if (cls != NULL)
+                leaf = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_map_entry));
             if (leaf != NULL)
                 atomic_store_explicit(&rcgc_arena_map[top], leaf, memory_order_release);
         }
@@ -229,7 +239,8 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     pool->maxnextoffset = (uint16_t)(RCGC_POOL_SIZE - size);
     pool->trace_slots = NULL;
     pool->young_next = pool->young_prev = NULL;
-    pool->arena->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] =
+    rcgc_class_table_of(pool->mem)
+        ->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] =
         (uint8_t)szidx;
     /* The tracked bitmap is already clear: fresh from the OS, or released
      * empty (every object untracked before its block was freed). */
@@ -496,7 +507,8 @@ static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
 {
     CHECK(pool->rt == rt, "pool %p: wrong runtime", (void *)pool);
     CHECK(pool->szidx < RCGC_NCLASSES, "pool %p: bad size class %u", (void *)pool, pool->szidx);
-    CHECK(pool->arena->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] ==
+    CHECK(rcgc_class_table_of(pool->mem)
+                  ->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] ==
               pool->szidx,
           "pool %p: its arena records another size class (A3)", (void *)pool);
     CHECK(pool->size == (uint32_t)((pool->szidx + 1u) << RCGC_ALIGN_SHIFT),

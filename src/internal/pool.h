@@ -25,8 +25,8 @@
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
  *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
  *       the spare; a spare arena has every pool free.
- *   A3  arena->szidx[slot] is the size class of the pool in that slot while
- *       the pool is in use.
+ *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
+ *       slot whose pool is in use, that pool's size class.
  *   C1  the free cache of class c lists ncache[c] <= RCGC_FREE_CACHE distinct
  *       block starts of in-use pools of class c, none tracked, none on a
  *       pool's free list.
@@ -58,7 +58,7 @@
 #define RCGC_POOL_SIZE ((size_t)1 << RCGC_POOL_BITS)         /* 16 KiB */
 #define RCGC_ARENA_SLOTS (RCGC_ARENA_SIZE / RCGC_POOL_SIZE)        /* 64 */
 #define RCGC_POOLS_PER_ARENA (RCGC_ARENA_SLOTS - 1)                  /* 63 */
-#define RCGC_ARENA_HEADER 192   /* bytes for rcgc_arena before the pool descriptors */
+#define RCGC_ARENA_HEADER 128   /* bytes for rcgc_arena before the pool descriptors */
 #define RCGC_POOL_BITMAP_WORDS 16                            /* 1024 bits */
 
 typedef struct rcgc_arena rcgc_arena;
@@ -99,10 +99,6 @@ typedef struct rcgc_pool {
 } __attribute__((aligned(64))) rcgc_pool;
 
 struct rcgc_arena {
-    /* Line 0: the size class of the pool in each slot (slot 0 holds the
-     * descriptors; a slot's entry is meaningful while its pool is in use).
-     * A free finds its block's class here, without the pool descriptor. */
-    uint8_t szidx[RCGC_ARENA_SLOTS];
     rcgc_runtime *rt;        /* owner (deallocation finds it from an object) */
     uintptr_t base;          /* aligned to RCGC_ARENA_SIZE; the arena itself */
     unsigned nfreepools;     /* pools not in use (never carved or empty) */
@@ -209,6 +205,24 @@ typedef struct rcgc_pool_state {
 #define RCGC_ADDRESS_BITS 48
 typedef _Atomic(rcgc_arena *) rcgc_map_entry;
 extern _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
+
+/* Beside each map entry, the size class of each pool slot of its arena
+ * (rcgc_pool_free_in reads it): dense, so that the tables of different
+ * arenas fall in different cache sets, where a table in each arena's
+ * header would put them all in one (arenas are 1 MiB-aligned). */
+typedef struct rcgc_class_table {
+    uint8_t szidx[RCGC_ARENA_SLOTS];
+} rcgc_class_table;
+extern _Atomic(rcgc_class_table *) rcgc_class_map[RCGC_MAP_LEN];
+
+/* The class table of the arena holding pool block p (p must be one). */
+static inline rcgc_class_table *rcgc_class_table_of(const void *p)
+{
+    uintptr_t i = (uintptr_t)p >> RCGC_ARENA_BITS;
+    rcgc_class_table *leaf =
+        atomic_load_explicit(&rcgc_class_map[i >> RCGC_MAP_BITS], memory_order_relaxed);
+    return &leaf[i & (RCGC_MAP_LEN - 1)];
+}
 
 /* The arena holding p, or NULL. */
 static inline rcgc_arena *rcgc_arena_lookup(const void *p)
@@ -341,12 +355,12 @@ void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
 
 /* The free fast path (p must be a block start): into the class's free
- * cache, which only reads the arena header's first line; when the cache
- * is full, to the block's pool. */
+ * cache, which reads only the arena's class table (and no pool
+ * descriptor); when the cache is full, to the block's pool. */
 static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
-    unsigned c = rcgc_arena_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
-                                         (RCGC_ARENA_SLOTS - 1)];
+    unsigned c = rcgc_class_table_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
+                                               (RCGC_ARENA_SLOTS - 1)];
     if (RCGC_UNLIKELY(--ps->nlive[c] == 0)) {
         rcgc_pool_cache_spill(rt, c, p);
         return;
