@@ -10,6 +10,8 @@
  * above 512 bytes to the RAW base.  When nothing is installed in front of a
  * base (rt->mem.slow == 0) the public calls go straight to the pools: tracing,
  * debug hooks and fault injection cost one predictable branch when off.
+ * When tracing is all that is on (RCGC_SLOW_TRACE), malloc and free still
+ * take the pools inline and record the trace there (tmfast.h).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -441,9 +441,10 @@ static void dealloc_one(rcgc_runtime *rt, rcgc_object *o)
     rcgc_obj_release(rt, o);
 }
 
-void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
+/* Steps 4-6 of a deallocation (docs/design.md): untrack, drop the
+ * references, the type's dealloc.  The memory is the caller's. */
+static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
 {
-    const rcgc_type *t = o->type;
     if (o->flags & RCGC_OF_TRACKED)
         rcgc_obj_untrack(rt, o);
     if (t->traverse && rt->gc.gens[0].count > 0)
@@ -453,6 +454,11 @@ void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
         t->clear(o);
     if (t->dealloc)
         t->dealloc(o);
+}
+
+void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
+{
+    release_references(rt, o, o->type);
     rcgc_obj_free_memory(rt, o);
 }
 
@@ -518,22 +524,12 @@ static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, cons
 {
     rcgc_obj_state *os = &rt->obj;
     RCGC_ENTER(rt);
-    if (o->flags & RCGC_OF_TRACKED)
-        rcgc_obj_untrack(rt, o);
-    if (t->traverse && rt->gc.gens[0].count > 0)
-        rt->gc.gens[0].count--;
-    o->flags |= RCGC_OF_DYING;
-    if (t->clear || t->dealloc) {
-        os->dealloc_depth++;
-        if (t->clear)
-            t->clear(o);
-        if (t->dealloc)
-            t->dealloc(o);
-        /* Deallocations deferred by the trashcan (only nested ones can
-         * be) run when the outermost finishes. */
-        if (--os->dealloc_depth == 0 && RCGC_UNLIKELY(os->npending > 0))
-            rcgc_obj_flush_pending(rt);
-    }
+    os->dealloc_depth++;
+    release_references(rt, o, t);
+    /* Deallocations deferred by the trashcan (only nested ones can be) run
+     * when the outermost finishes. */
+    if (--os->dealloc_depth == 0 && RCGC_UNLIKELY(os->npending > 0))
+        rcgc_obj_flush_pending(rt);
     free_pooled(rt, o);
     RCGC_LEAVE(rt);
 }

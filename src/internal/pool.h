@@ -164,20 +164,21 @@ static inline int rcgc_size_class(size_t n)
     return (int)((n - 1) >> RCGC_ALIGN_SHIFT);
 }
 
-/* Per-runtime allocator state. */
 /* Blocks kept per size class in the free cache (see rcgc_pool_state). */
 #define RCGC_FREE_CACHE 64
 
+/* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
      * fast paths, LIFO, linked through their first word.  The next
      * allocation of the class takes the block freed last, still in the
      * cache, and neither call touches a pool descriptor.  Cached blocks
-     * still count in their pool's nalloc.  The cache of a class is given
-     * back to the pools when it is full, when the class has no live block
-     * left (so freeing everything returns every pool), and whenever the
-     * allocator leaves its fast paths (hooks, tracing, fault injection). */
+     * still count in their pool's nalloc.  A free that finds the cache full
+     * goes to the pool.  The cache of a class is given back to the pools
+     * when the class has no live block left (so freeing everything returns
+     * every pool), and whenever the allocator leaves its fast paths for a
+     * reason other than tracing (hooks, fault injection, a user allocator). */
     void *cache[RCGC_NCLASSES];
     uint32_t ncache[RCGC_NCLASSES];
     size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
