@@ -764,14 +764,10 @@ static void *raw_realloc(void *p, size_t n)
     return real_realloc ? real_realloc(p, n) : NULL;
 }
 
-void *realloc(void *p, size_t n)
+/* realloc and reallocarray while tracing.  Inlined into both (always), so
+ * the stack is captured from the interposed function's own frame. */
+static inline __attribute__((always_inline)) void *realloc_traced(void *p, size_t n)
 {
-    if (PF_UNLIKELY(!tracing()))
-        return raw_realloc(p, n);
-    if (n > SIZE_MAX - 64) {
-        errno = ENOMEM;
-        return NULL;
-    }
     if (p && n == 0) {
         /* glibc frees and returns NULL: a free, not an allocation. */
         free(p);
@@ -791,6 +787,17 @@ void *realloc(void *p, size_t n)
     return q;
 }
 
+void *realloc(void *p, size_t n)
+{
+    if (PF_UNLIKELY(!tracing()))
+        return raw_realloc(p, n);
+    if (n > SIZE_MAX - 64) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc_traced(p, n);
+}
+
 void *reallocarray(void *p, size_t a, size_t b)
 {
     size_t n;
@@ -800,22 +807,7 @@ void *reallocarray(void *p, size_t a, size_t b)
     }
     if (PF_UNLIKELY(!tracing()))
         return raw_realloc(p, n);
-    if (p && n == 0) {
-        free(p);
-        return NULL;
-    }
-    pf_guard++;
-    int nf;
-    CAPTURE(nf);
-    void *q;
-    if (!p) {
-        void *base = real_malloc(n + HDR);
-        q = base ? finish_plain(base, n, nf) : NULL;
-    } else {
-        q = traced_realloc(p, n, nf);
-    }
-    pf_guard--;
-    return q;
+    return realloc_traced(p, n);
 }
 
 size_t malloc_usable_size(void *p)
