@@ -83,6 +83,10 @@ static void setup(int argc, char **argv)
 
 static void teardown(void)
 {
+    rcgc_gc_stats st[3];
+    rcgc_gc_get_stats(g_rt, st);
+    fprintf(stderr, "collections by generation: %ld %ld %ld\n", (long)st[0].collections,
+            (long)st[1].collections, (long)st[2].collections);
     rcgc_runtime_free(g_rt);
 }
 
