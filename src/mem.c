@@ -368,17 +368,12 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
     /* NULL is in no arena: it takes the slow path, which ignores it.
      * Tracing alone (tmfast.h) forgets the block's trace inline. */
     unsigned slow = rt->mem.slow;
-    if (RCGC_LIKELY(slow <= RCGC_SLOW_TRACE)) {
-        rcgc_map_entry *e = rcgc_map_entry_of(ptr);
-        if (RCGC_LIKELY(e != NULL) &&
-            RCGC_LIKELY(atomic_load_explicit(&e->arena, memory_order_relaxed) != NULL)) {
-            size_t c = e->szidx[rcgc_pool_slot(ptr)];
-            if (RCGC_UNLIKELY(slow))
-                rcgc_trace_forget_block(rt, ptr);
-            rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-            rcgc_pool_free_class(rt, &rt->pool, ptr, c);
-            return;
-        }
+    if (RCGC_LIKELY(slow <= RCGC_SLOW_TRACE) && RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+        if (RCGC_UNLIKELY(slow))
+            rcgc_trace_forget_block(rt, ptr);
+        rt->mem.domains[RCGC_DOMAIN_MEM].live--;
+        rcgc_pool_free_in(rt, &rt->pool, ptr);
+        return;
     }
     free_slow(rt, ptr);
 }

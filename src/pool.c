@@ -23,6 +23,7 @@
 /* The arena map (pool.h): leaves are mapped on demand and never freed;
  * readers take no lock. */
 _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
+_Atomic(rcgc_class_table *) rcgc_class_map[RCGC_MAP_LEN];
 static pthread_mutex_t arena_map_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int arena_map_set(uintptr_t base, rcgc_arena *a)
@@ -36,7 +37,16 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
         pthread_mutex_lock(&arena_map_lock);
         leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
         if (leaf == NULL) {
-            leaf = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_map_entry));
+            /* The class tables first: a reader that finds the arena finds
+             * its table's leaf. */
+            rcgc_class_table *cls = atomic_load_explicit(&rcgc_class_map[top], memory_order_acquire);
+            if (cls == NULL) {
+                cls = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_class_table));
+                if (cls != NULL)
+                    atomic_store_explicit(&rcgc_class_map[top], cls, memory_order_release);
+            }
+            if (cls != NULL)
+                leaf = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_map_entry));
             if (leaf != NULL)
                 atomic_store_explicit(&rcgc_arena_map[top], leaf, memory_order_release);
         }
@@ -44,7 +54,7 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
         if (leaf == NULL)
             return -1;
     }
-    atomic_store_explicit(&leaf[bot].arena, a, memory_order_release);
+    atomic_store_explicit(&leaf[bot], a, memory_order_release);
     return 0;
 }
 
@@ -126,7 +136,7 @@ static void arena_release(rcgc_runtime *rt, rcgc_arena *a)
 
 static void usedpools_push(rcgc_pool_state *ps, rcgc_pool *pool)
 {
-    rcgc_pool **head = &ps->cls[pool->szidx].used;
+    rcgc_pool **head = &ps->usedpools[pool->szidx];
     pool->prevpool = NULL;
     pool->nextpool = *head;
     if (*head)
@@ -139,7 +149,7 @@ static void usedpools_push(rcgc_pool_state *ps, rcgc_pool *pool)
  * descriptor); every other pool's prevpool is its predecessor. */
 static void usedpools_unlink(rcgc_pool_state *ps, rcgc_pool *pool)
 {
-    rcgc_pool **head = &ps->cls[pool->szidx].used;
+    rcgc_pool **head = &ps->usedpools[pool->szidx];
     if (*head == pool) {
         *head = pool->nextpool;
     } else {
@@ -229,7 +239,9 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     pool->maxnextoffset = (uint16_t)(RCGC_POOL_SIZE - size);
     pool->trace_slots = NULL;
     pool->young_next = pool->young_prev = NULL;
-    rcgc_map_entry_of(pool->mem)->szidx[rcgc_pool_slot(pool->mem)] = (uint8_t)szidx;
+    rcgc_class_table_of(pool->mem)
+        ->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] =
+        (uint8_t)szidx;
     /* The tracked bitmap is already clear: fresh from the OS, or released
      * empty (every object untracked before its block was freed). */
     RCGC_ASSERT(pool->tracked[0] == 0 && pool->tracked[RCGC_POOL_BITMAP_WORDS - 1] == 0);
@@ -241,7 +253,7 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
 void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
 {
     rcgc_pool_state *ps = &rt->pool;
-    if (ps->cls[szidx].used == NULL) {
+    if (ps->usedpools[szidx] == NULL) {
         rcgc_pool *pool = pool_acquire(rt);
         if (pool == NULL)
             return NULL;
@@ -269,9 +281,9 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last)
 static void cache_flush_class(rcgc_runtime *rt, unsigned c)
 {
     rcgc_pool_state *ps = &rt->pool;
-    void *p = ps->cls[c].cache;
-    ps->cls[c].cache = NULL;
-    ps->cls[c].ncache = 0;
+    void *p = ps->cache[c];
+    ps->cache[c] = NULL;
+    ps->ncache[c] = 0;
     while (p != NULL) {
         void *next = *(void **)p;
         rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
@@ -290,7 +302,7 @@ void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p)
 void rcgc_pool_cache_flush(rcgc_runtime *rt)
 {
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        if (rt->pool.cls[c].cache != NULL)
+        if (rt->pool.cache[c] != NULL)
             cache_flush_class(rt, c);
 }
 
@@ -298,7 +310,7 @@ static size_t cached_blocks(const rcgc_pool_state *ps)
 {
     size_t n = 0;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        n += ps->cls[c].ncache;
+        n += ps->ncache[c];
     return n;
 }
 
@@ -379,8 +391,8 @@ void rcgc_pool_stats(rcgc_runtime *rt, rcgc_mem_stats *st)
     }
     /* Cached blocks are free. */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
-        st->blocks_allocated -= ps->cls[c].ncache;
-        st->bytes_allocated -= (size_t)ps->cls[c].ncache * ((size_t)(c + 1) << RCGC_ALIGN_SHIFT);
+        st->blocks_allocated -= ps->ncache[c];
+        st->bytes_allocated -= (size_t)ps->ncache[c] * ((size_t)(c + 1) << RCGC_ALIGN_SHIFT);
     }
 }
 
@@ -421,8 +433,8 @@ void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
         }
     }
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {   /* cached blocks are free */
-        numblocks[c] -= ps->cls[c].ncache;
-        numfree[c] += ps->cls[c].ncache;
+        numblocks[c] -= ps->ncache[c];
+        numfree[c] += ps->ncache[c];
     }
     fprintf(out, "Small block threshold = %d, in %d size classes.\n\n",
             RCGC_SMALL_LIMIT, RCGC_NCLASSES);
@@ -476,7 +488,9 @@ static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
 {
     CHECK(pool->rt == rt, "pool %p: wrong runtime", (void *)pool);
     CHECK(pool->szidx < RCGC_NCLASSES, "pool %p: bad size class %u", (void *)pool, pool->szidx);
-    CHECK(rcgc_block_class(pool->mem) == pool->szidx,
+    CHECK(rcgc_class_table_of(pool->mem)
+                  ->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] ==
+              pool->szidx,
           "pool %p: its arena records another size class (A3)", (void *)pool);
     CHECK(pool->size == (uint32_t)((pool->szidx + 1u) << RCGC_ALIGN_SHIFT),
           "pool %p: size %u does not match class %u", (void *)pool, pool->size, pool->szidx);
@@ -491,12 +505,12 @@ static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
           (void *)pool, pool->nalloc, nfree, carved);
     /* P2 */
     int on_used = 0;
-    for (rcgc_pool *q = rt->pool.cls[pool->szidx].used; q; q = q->nextpool)
+    for (rcgc_pool *q = rt->pool.usedpools[pool->szidx]; q; q = q->nextpool)
         if (q == pool)
             on_used = 1;
     CHECK(on_used == (pool->freeblock != NULL), "pool %p: on used list %d, has free block %d (P2)",
           (void *)pool, on_used, pool->freeblock != NULL);
-    CHECK(!on_used || rt->pool.cls[pool->szidx].used == pool ||
+    CHECK(!on_used || rt->pool.usedpools[pool->szidx] == pool ||
               (pool->prevpool != NULL && pool->prevpool->nextpool == pool),
           "pool %p: used-list predecessor link broken (P2)", (void *)pool);
     /* P3, P4 */
@@ -565,10 +579,10 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
     /* C1, C2: the free cache */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         size_t n = 0;
-        CHECK(ps->cls[c].ncache <= RCGC_FREE_CACHE, "class %u: %u blocks cached (C1)", c, ps->cls[c].ncache);
-        for (void *b = ps->cls[c].cache; b; b = *(void **)b) {
-            CHECK(++n <= ps->cls[c].ncache, "class %u: cache list longer than %u (C1)", c,
-                  ps->cls[c].ncache);
+        CHECK(ps->ncache[c] <= RCGC_FREE_CACHE, "class %u: %u blocks cached (C1)", c, ps->ncache[c]);
+        for (void *b = ps->cache[c]; b; b = *(void **)b) {
+            CHECK(++n <= ps->ncache[c], "class %u: cache list longer than %u (C1)", c,
+                  ps->ncache[c]);
             rcgc_arena *a = rcgc_arena_lookup(b);
             CHECK(a != NULL && a->rt == rt, "class %u: cached %p is not in this runtime's pools (C1)",
                   c, b);
@@ -581,10 +595,10 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
             CHECK(!(pool->tracked[i >> 6] & ((uint64_t)1 << (i & 63))),
                   "class %u: cached %p is tracked (C1)", c, b);
         }
-        CHECK(n == ps->cls[c].ncache, "class %u: %zu blocks cached, %u recorded (C1)", c, n,
-              ps->cls[c].ncache);
-        CHECK(ps->cls[c].nlive + n == perclass[c],
-              "class %u: %zu live + %zu cached blocks, pools hold %zu (C2)", c, ps->cls[c].nlive, n,
+        CHECK(n == ps->ncache[c], "class %u: %zu blocks cached, %u recorded (C1)", c, n,
+              ps->ncache[c]);
+        CHECK(ps->nlive[c] + n == perclass[c],
+              "class %u: %zu live + %zu cached blocks, pools hold %zu (C2)", c, ps->nlive[c], n,
               perclass[c]);
     }
     return RCGC_OK;

@@ -14,7 +14,7 @@
  *
  * Invariants (checked by rcgc_pool_validate):
  *   P1  nalloc == blocks carved - |free list|,  0 <= nalloc <= nblocks
- *   P2  a pool is on cls[szidx].used iff 0 < nalloc < nblocks (it has a
+ *   P2  a pool is on usedpools[szidx] iff 0 < nalloc < nblocks (it has a
  *       free or uncarved block); full pools are on no list; empty pools are
  *       on their arena's free pool list.  On a used list, every pool but
  *       the head has prevpool = its predecessor (the head's is stale).
@@ -25,12 +25,12 @@
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
  *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
  *       the spare; a spare arena has every pool free.
- *   A3  the map entry of an arena (rcgc_map_entry_of) holds, for each
+ *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
- *   C1  the free cache of class c lists cls[c].ncache <= RCGC_FREE_CACHE distinct
+ *   C1  the free cache of class c lists ncache[c] <= RCGC_FREE_CACHE distinct
  *       block starts of in-use pools of class c, none tracked, none on a
  *       pool's free list.
- *   C2  cls[c].nlive + cls[c].ncache == the sum of nalloc over the pools of class c.
+ *   C2  nlive[c] + ncache[c] == the sum of nalloc over the pools of class c.
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -164,32 +164,24 @@ static inline int rcgc_size_class(size_t n)
     return (int)((n - 1) >> RCGC_ALIGN_SHIFT);
 }
 
-/* Blocks kept per size class in the free cache (see rcgc_class_state). */
+/* Blocks kept per size class in the free cache (see rcgc_pool_state). */
 #define RCGC_FREE_CACHE 64
-
-/*
- * The per-class state of the allocator, together so that a fast path
- * addresses all of it from one base: the class's used pools and its free
- * cache.  The free cache holds up to RCGC_FREE_CACHE blocks freed by the
- * fast paths, LIFO, linked through their first word.  The next allocation
- * of the class takes the block freed last, still in the CPU cache, and
- * neither call touches a pool descriptor.  Cached blocks still count in
- * their pool's nalloc.  A free that finds the cache full goes to the pool.
- * The cache of a class is given back to the pools when the class has no
- * live block left (so freeing everything returns every pool), and whenever
- * the allocator leaves its fast paths for a reason other than tracing
- * (hooks, fault injection, a user allocator).
- */
-typedef struct rcgc_class_state {
-    void *cache;               /* the free cache's last freed block */
-    size_t nlive;              /* blocks handed out, not freed */
-    rcgc_pool *used;           /* pools with free blocks (P2) */
-    uint32_t ncache;           /* blocks in the free cache (C1) */
-} rcgc_class_state;
 
 /* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
-    rcgc_class_state cls[RCGC_NCLASSES];
+    rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
+    /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
+     * fast paths, LIFO, linked through their first word.  The next
+     * allocation of the class takes the block freed last, still in the
+     * cache, and neither call touches a pool descriptor.  Cached blocks
+     * still count in their pool's nalloc.  A free that finds the cache full
+     * goes to the pool.  The cache of a class is given back to the pools
+     * when the class has no live block left (so freeing everything returns
+     * every pool), and whenever the allocator leaves its fast paths for a
+     * reason other than tracing (hooks, fault injection, a user allocator). */
+    void *cache[RCGC_NCLASSES];
+    uint32_t ncache[RCGC_NCLASSES];
+    size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
     /* Arenas with free pools, bucketed by their number of free pools:
      * avail[n] lists arenas with exactly n (1..64).  New pools come from
      * the lowest non-empty bucket: the fullest arena first, so that the
@@ -206,28 +198,35 @@ typedef struct rcgc_pool_state {
 } rcgc_pool_state;
 
 /* Process-wide O(1) lookup "which arena holds p?": a two-level radix map
- * from (address >> 20) to a map entry over a 48-bit address space, 14 bits
- * picking a leaf and 14 bits an entry.  Leaves are mapped on demand and
- * never freed, so readers take no lock.
- *
- * An entry holds the arena's descriptor and, beside it, the size class of
- * each pool slot of that arena: the free fast path finds both with one
- * walk (rcgc_pool_free_in), and touches no arena header and no pool
- * descriptor.  Entries are dense, so the class tables of different arenas
- * fall in different cache sets, where a table in each arena's header
- * would put them all in one (arenas are 1 MiB-aligned). */
+ * from (address >> 20) to the arena descriptor over a 48-bit address space,
+ * 14 bits picking a leaf and 14 bits an entry.  Leaves are mapped on demand
+ * and never freed, so readers take no lock. */
 #define RCGC_MAP_BITS 14
 #define RCGC_MAP_LEN ((size_t)1 << RCGC_MAP_BITS)
 #define RCGC_ADDRESS_BITS 48
-typedef struct rcgc_map_entry {
-    _Atomic(rcgc_arena *) arena;        /* NULL: no arena of ours here */
-    uint8_t szidx[RCGC_ARENA_SLOTS];    /* size class per pool slot in use (A3) */
-    uint8_t pad[128 - RCGC_ARENA_SLOTS - sizeof(void *)];   /* a power-of-two stride */
-} rcgc_map_entry;
+typedef _Atomic(rcgc_arena *) rcgc_map_entry;
 extern _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
 
-/* The map entry covering p, or NULL (an address no arena can have). */
-static inline rcgc_map_entry *rcgc_map_entry_of(const void *p)
+/* Beside each map entry, the size class of each pool slot of its arena
+ * (rcgc_pool_free_in reads it): dense, so that the tables of different
+ * arenas fall in different cache sets, where a table in each arena's
+ * header would put them all in one (arenas are 1 MiB-aligned). */
+typedef struct rcgc_class_table {
+    uint8_t szidx[RCGC_ARENA_SLOTS];
+} rcgc_class_table;
+extern _Atomic(rcgc_class_table *) rcgc_class_map[RCGC_MAP_LEN];
+
+/* The class table of the arena holding pool block p (p must be one). */
+static inline rcgc_class_table *rcgc_class_table_of(const void *p)
+{
+    uintptr_t i = (uintptr_t)p >> RCGC_ARENA_BITS;
+    rcgc_class_table *leaf =
+        atomic_load_explicit(&rcgc_class_map[i >> RCGC_MAP_BITS], memory_order_relaxed);
+    return &leaf[i & (RCGC_MAP_LEN - 1)];
+}
+
+/* The arena holding p, or NULL. */
+static inline rcgc_arena *rcgc_arena_lookup(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
     if (RCGC_UNLIKELY((a >> RCGC_ADDRESS_BITS) != 0))
@@ -237,30 +236,7 @@ static inline rcgc_map_entry *rcgc_map_entry_of(const void *p)
         atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
     if (leaf == NULL)
         return NULL;
-    return &leaf[i & (RCGC_MAP_LEN - 1)];
-}
-
-/* The arena holding p, or NULL. */
-static inline rcgc_arena *rcgc_arena_lookup(const void *p)
-{
-    rcgc_map_entry *e = rcgc_map_entry_of(p);
-    return e ? atomic_load_explicit(&e->arena, memory_order_acquire) : NULL;
-}
-
-/* The pool slot of an arena that holds p (1..63 for pool blocks). */
-static inline unsigned rcgc_pool_slot(const void *p)
-{
-    return (unsigned)(((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
-}
-
-/* The size class of the pool holding block p, from its map entry (p must
- * be a pool block). */
-static inline unsigned rcgc_block_class(const void *p)
-{
-    uintptr_t i = (uintptr_t)p >> RCGC_ARENA_BITS;
-    rcgc_map_entry *leaf =
-        atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_relaxed);
-    return leaf[i & (RCGC_MAP_LEN - 1)].szidx[rcgc_pool_slot(p)];
+    return atomic_load_explicit(&leaf[i & (RCGC_MAP_LEN - 1)], memory_order_acquire);
 }
 
 /* The slow paths of the two below (out of line on purpose: the fast paths
@@ -280,21 +256,20 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
 {
     unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
-    rcgc_class_state *cs = &ps->cls[szidx];
-    void *bp = cs->cache;
+    void *bp = ps->cache[szidx];
     if (RCGC_LIKELY(bp != NULL)) {
-        cs->cache = *(void **)bp;
-        cs->ncache--;
-        cs->nlive++;
+        ps->cache[szidx] = *(void **)bp;
+        ps->ncache[szidx]--;
+        ps->nlive[szidx]++;
         *from = rcgc_pool_of(bp);
         return bp;
     }
-    rcgc_pool *pool = cs->used;
+    rcgc_pool *pool = ps->usedpools[szidx];
     *from = pool;
     if (RCGC_LIKELY(pool != NULL)) {
         bp = pool->freeblock;
         void *next = *(void **)bp;
-        cs->nlive++;
+        ps->nlive[szidx]++;
         if (RCGC_LIKELY(next != NULL)) {
             pool->freeblock = next;
             pool->nalloc++;
@@ -316,7 +291,7 @@ static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc
          * list (the new head's prevpool is left as it is: a head's means
          * nothing). */
         pool->freeblock = NULL;
-        cs->used = pool->nextpool;
+        ps->usedpools[szidx] = pool->nextpool;
         pool->nextpool = NULL;
         return bp;
     }
@@ -356,7 +331,7 @@ static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps
         return;
     }
     if (last == NULL) {
-        rcgc_pool **head = &ps->cls[pool->szidx].used;
+        rcgc_pool **head = &ps->usedpools[pool->szidx];
         rcgc_pool *first = *head;
         pool->prevpool = NULL;
         pool->nextpool = first;
@@ -370,7 +345,7 @@ static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps
 static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
     rcgc_pool *pool = rcgc_pool_of(p);
-    ps->cls[pool->szidx].nlive--;
+    ps->nlive[pool->szidx]--;
     rcgc_pool_release_block(rt, ps, pool, p);
 }
 
@@ -380,30 +355,24 @@ void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
 
-/* The free fast path for pool block p of class c (rcgc_block_class):
- * into the class's free cache, which touches no pool descriptor; when the
- * cache is full, to the block's pool. */
-static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
-                                        size_t c)
+/* The free fast path (p must be a block start): into the class's free
+ * cache, which reads only the arena's class table (and no pool
+ * descriptor); when the cache is full, to the block's pool. */
+static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
-    rcgc_class_state *cs = &ps->cls[c];
-    if (RCGC_UNLIKELY(--cs->nlive == 0)) {
-        rcgc_pool_cache_spill(rt, (unsigned)c, p);
+    unsigned c = rcgc_class_table_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
+                                               (RCGC_ARENA_SLOTS - 1)];
+    if (RCGC_UNLIKELY(--ps->nlive[c] == 0)) {
+        rcgc_pool_cache_spill(rt, c, p);
         return;
     }
-    if (RCGC_LIKELY(cs->ncache < RCGC_FREE_CACHE)) {
-        *(void **)p = cs->cache;
-        cs->cache = p;
-        cs->ncache++;
+    if (RCGC_LIKELY(ps->ncache[c] < RCGC_FREE_CACHE)) {
+        *(void **)p = ps->cache[c];
+        ps->cache[c] = p;
+        ps->ncache[c]++;
         return;
     }
     rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
-}
-
-/* The same when only p is known (p must be a pool block start). */
-static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
-{
-    rcgc_pool_free_class(rt, ps, p, rcgc_block_class(p));
 }
 
 #define rcgc_pool_alloc(rt, n) rcgc_pool_alloc_in((rt), &(rt)->pool, (n))
