@@ -41,11 +41,14 @@
 
 #include "rcgc.h"
 
-/* For slow paths split off hot inline ones. */
+/* For slow paths split off hot inline ones, and hot paths that the
+ * compiler would otherwise keep out of line in a caller. */
 #if defined(__GNUC__) || defined(__clang__)
 #define RCGC_NOINLINE __attribute__((noinline))
+#define RCGC_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define RCGC_NOINLINE
+#define RCGC_ALWAYS_INLINE inline
 #endif
 
 #define RCGC_ALIGNMENT 16
@@ -355,13 +358,11 @@ void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
 
-/* The free fast path (p must be a block start): into the class's free
- * cache, which reads only the arena's class table (and no pool
- * descriptor); when the cache is full, to the block's pool. */
-static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
+/* rcgc_pool_free_in for a caller that knows the block's size class c
+ * (one that has just read the block's pool descriptor, say). */
+static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
+                                        unsigned c)
 {
-    unsigned c = rcgc_class_table_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
-                                               (RCGC_ARENA_SLOTS - 1)];
     if (RCGC_UNLIKELY(--ps->nlive[c] == 0)) {
         rcgc_pool_cache_spill(rt, c, p);
         return;
@@ -373,6 +374,16 @@ static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void
         return;
     }
     rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+}
+
+/* The free fast path (p must be a block start): into the class's free
+ * cache, which reads only the arena's class table (and no pool
+ * descriptor); when the cache is full, to the block's pool. */
+static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
+{
+    unsigned c = rcgc_class_table_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
+                                               (RCGC_ARENA_SLOTS - 1)];
+    rcgc_pool_free_class(rt, ps, p, c);
 }
 
 #define rcgc_pool_alloc(rt, n) rcgc_pool_alloc_in((rt), &(rt)->pool, (n))
