@@ -273,23 +273,22 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
     return o;
 }
 
-/* Zero a fresh pool block's payload (the bytes after the header, up to
- * size rounded to the 16-byte class step, which the block always has):
+/* Zero a fresh pool block's payload: the bytes after the header in a block
+ * of size class szidx (16 * szidx bytes, which covers the object's size):
  * small objects with a few stores, bigger ones with memset. */
-static inline void zero_payload(rcgc_object *o, size_t size)
+static inline void zero_payload(rcgc_object *o, unsigned szidx)
 {
     uint64_t *q = (uint64_t *)(o + 1);
-    size_t words = (((size + 15) & ~(size_t)15) - sizeof *o) / sizeof *q;
-    if (RCGC_LIKELY(words <= 6)) {
-        switch (words) {
-        case 6: q[5] = 0; q[4] = 0; /* fall through */
-        case 4: q[3] = 0; q[2] = 0; /* fall through */
-        case 2: q[1] = 0; q[0] = 0; /* fall through */
+    if (RCGC_LIKELY(szidx <= 3)) {
+        switch (szidx) {
+        case 3: q[5] = 0; q[4] = 0; /* fall through */
+        case 2: q[3] = 0; q[2] = 0; /* fall through */
+        case 1: q[1] = 0; q[0] = 0; /* fall through */
         default: break;
         }
         return;
     }
-    memset(q, 0, words * sizeof *q);
+    memset(q, 0, (size_t)szidx * 16);
 }
 
 /* A new object of a type with a traverse, after its allocation was counted
@@ -347,7 +346,7 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_t
         return new_object_slow(rt, type, size, file, line);
     RCGC_ENTER(rt);
     rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
-    zero_payload(o, size);
+    zero_payload(o, (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT));   /* size >= 16 */
     o->refcnt = 1;
     o->type = type;
     rt->obj.live_objects++;
