@@ -374,10 +374,8 @@ static inline void rcgc_obj_track_pooled(rcgc_runtime *rt, rcgc_object *o)
 }
 
 /* The pool side of untracking a pooled object that was in generation gen
- * (its header and the generation counts are the caller's); returns the
- * pool. */
-static inline rcgc_pool *rcgc_obj_untrack_pooled(rcgc_runtime *rt, rcgc_object *o,
-                                                 unsigned gen)
+ * (its header and the generation counts are the caller's). */
+static inline void rcgc_obj_untrack_pooled(rcgc_runtime *rt, rcgc_object *o, unsigned gen)
 {
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
@@ -385,7 +383,6 @@ static inline rcgc_pool *rcgc_obj_untrack_pooled(rcgc_runtime *rt, rcgc_object *
     pool->ntracked--;
     if (gen < 2 && RCGC_UNLIKELY(--pool->nyoung == 0))
         rcgc_pool_young_remove(rt, pool);
-    return pool;
 }
 
 /* The count of tracked objects in generation gen (0..2, or 3: frozen),
