@@ -273,33 +273,34 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
     return o;
 }
 
-/* Zero a fresh pool block's payload (the bytes after the header, up to
- * size rounded to the 16-byte class step, which the block always has):
+/* Zero a fresh pool block's payload: the bytes after the header in a block
+ * of size class szidx (16 * szidx bytes, which covers the object's size):
  * small objects with a few stores, bigger ones with memset. */
-static inline void zero_payload(rcgc_object *o, size_t size)
+static inline void zero_payload(rcgc_object *o, unsigned szidx)
 {
     uint64_t *q = (uint64_t *)(o + 1);
-    size_t words = (((size + 15) & ~(size_t)15) - sizeof *o) / sizeof *q;
-    if (RCGC_LIKELY(words <= 6)) {
-        switch (words) {
-        case 6: q[5] = 0; q[4] = 0; /* fall through */
-        case 4: q[3] = 0; q[2] = 0; /* fall through */
-        case 2: q[1] = 0; q[0] = 0; /* fall through */
+    if (RCGC_LIKELY(szidx <= 3)) {
+        switch (szidx) {
+        case 3: q[5] = 0; q[4] = 0; /* fall through */
+        case 2: q[3] = 0; q[2] = 0; /* fall through */
+        case 1: q[1] = 0; q[0] = 0; /* fall through */
         default: break;
         }
         return;
     }
-    memset(q, 0, words * sizeof *q);
+    memset(q, 0, (size_t)szidx * 16);
 }
 
-/* A new object of a type with a traverse: CPython's order is to count the
- * allocation and maybe collect before the object is tracked. */
-static RCGC_NOINLINE rcgc_object *new_gc_object(rcgc_runtime *rt, rcgc_object *o,
-                                               const rcgc_type *type)
+/* A new object of a type with a traverse, after its allocation was counted
+ * in generation 0 (gens[0].count): CPython's order is to count the
+ * allocation and maybe collect before the object is tracked.  The fast path
+ * of new_object does the same inline when no collection is due. */
+static RCGC_NOINLINE rcgc_object *new_gc_object_counted(rcgc_runtime *rt, rcgc_object *o,
+                                                       const rcgc_type *type)
 {
     RCGC_ENTER(rt);
     rcgc_gc_state *gs = &rt->gc;
-    if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold) && gs->enabled)
+    if (gs->gens[0].count > gs->gens[0].threshold && gs->enabled)
         rcgc_gc_maybe_collect(rt);
     if (!(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH))
         rcgc_obj_track(rt, o);
@@ -318,15 +319,26 @@ static RCGC_NOINLINE rcgc_object *new_object_slow(rcgc_runtime *rt, const rcgc_t
         rt->obj.live_objects++;
     }
     RCGC_LEAVE(rt);
-    if (o != NULL && type->traverse != NULL)
-        return new_gc_object(rt, o, type);
+    if (o != NULL && type->traverse != NULL) {
+        rt->gc.gens[0].count++;
+        return new_gc_object_counted(rt, o, type);
+    }
     return o;
 }
 
-/* Both creation calls: the pools' fast path inline, everything that calls
- * out in tail calls, so the common case needs no stack frame. */
-static inline rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type, size_t size,
-                                      const char *file, int line)
+/* The end of new_object when the new object's pool joins the young list. */
+static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *pool,
+                                                  rcgc_object *o)
+{
+    rcgc_pool_young_add(rt, pool);
+    return o;
+}
+
+/* Both creation calls: the pools' fast path inline, and for a GC type the
+ * count and the tracking inline too; everything that calls out in tail
+ * calls, so the common case needs no stack frame. */
+static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type,
+                                                  size_t size, const char *file, int line)
 {
     rcgc_object *o;
     if (RCGC_UNLIKELY(rt->mem.slow) || size > RCGC_SMALL_LIMIT ||
@@ -334,14 +346,30 @@ static inline rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type, s
         return new_object_slow(rt, type, size, file, line);
     RCGC_ENTER(rt);
     rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
-    zero_payload(o, size);
+    zero_payload(o, (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT));   /* size >= 16 */
     o->refcnt = 1;
-    o->flags = 0;
     o->type = type;
     rt->obj.live_objects++;
+    if (type->traverse == NULL) {
+        o->flags = 0;
+        RCGC_LEAVE(rt);
+        return o;
+    }
+    rcgc_gc_state *gs = &rt->gc;
+    if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold && gs->enabled) ||
+        RCGC_UNLIKELY(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH)) {
+        o->flags = 0;
+        RCGC_LEAVE(rt);
+        return new_gc_object_counted(rt, o, type);
+    }
+    /* rcgc_obj_track for a new pooled object. */
+    o->flags = RCGC_OF_TRACKED;
+    gs->gens[0].nobjects++;
+    rcgc_pool *pool = rcgc_pool_of(o);
+    int join = rcgc_obj_track_bits(pool, o);
     RCGC_LEAVE(rt);
-    if (type->traverse != NULL)
-        return new_gc_object(rt, o, type);
+    if (RCGC_UNLIKELY(join))
+        return new_object_young(rt, pool, o);
     return o;
 }
 
@@ -368,16 +396,25 @@ rcgc_object *rcgc_new_at(rcgc_runtime *rt, const rcgc_type *type, const char *fi
 
 /* --------------------------------------------------------- deallocation */
 
-/* The memory of a pooled object when nothing but tracing is on: its trace
- * forgotten (tmfast.h), the block into the free cache. */
-static inline void free_pooled(rcgc_runtime *rt, rcgc_object *o)
+/* The memory of a pooled object of size class c when nothing but tracing
+ * is on: its trace forgotten (tmfast.h), the block into the free cache. */
+static inline void free_pooled_class(rcgc_runtime *rt, rcgc_object *o, unsigned c)
 {
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
     if (RCGC_UNLIKELY(rt->mem.slow))
         rcgc_trace_forget_block(rt, o);
     rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
-    rcgc_pool_free_in(rt, &rt->pool, o);
+    rcgc_pool_free_class(rt, &rt->pool, o, c);
+}
+
+/* The same, with the class from the arena's class table (no pool
+ * descriptor read). */
+static inline void free_pooled(rcgc_runtime *rt, rcgc_object *o)
+{
+    free_pooled_class(rt, o,
+                      rcgc_class_table_of(o)->szidx[((uintptr_t)o >> RCGC_POOL_BITS) &
+                                                    (RCGC_ARENA_SLOTS - 1)]);
 }
 
 void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
@@ -442,14 +479,25 @@ static void dealloc_one(rcgc_runtime *rt, rcgc_object *o)
 }
 
 /* Steps 4-6 of a deallocation (docs/design.md): untrack, drop the
- * references, the type's dealloc.  The memory is the caller's. */
-static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
+ * references, the type's dealloc.  The memory is the caller's.  pooled (a
+ * constant) says that o is known to be a pool block: the untracking is then
+ * rcgc_obj_untrack without its test for foreign objects, and the header is
+ * written once. */
+static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t,
+                                      int pooled)
 {
-    if (o->flags & RCGC_OF_TRACKED)
-        rcgc_obj_untrack(rt, o);
+    uint32_t flags = o->flags;
+    o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+    if (flags & RCGC_OF_TRACKED) {
+        unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+        --*rcgc_gen_nobjects(rt, gen);
+        if (!pooled && (flags & RCGC_OF_FOREIGN))
+            rcgc_obj_untrack_foreign(rt, o);
+        else
+            rcgc_obj_untrack_pooled(rt, o, gen);
+    }
     if (t->traverse && rt->gc.gens[0].count > 0)
         rt->gc.gens[0].count--;
-    o->flags |= RCGC_OF_DYING;
     if (t->clear)
         t->clear(o);
     if (t->dealloc)
@@ -458,7 +506,7 @@ static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rc
 
 void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
 {
-    release_references(rt, o, o->type);
+    release_references(rt, o, o->type, 0);
     rcgc_obj_free_memory(rt, o);
 }
 
@@ -522,15 +570,17 @@ static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
  * (out of line: only objects with something to call pay for a frame). */
 static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
 {
-    rcgc_obj_state *os = &rt->obj;
     RCGC_ENTER(rt);
-    os->dealloc_depth++;
-    release_references(rt, o, t);
+    rt->obj.dealloc_depth++;
+    release_references(rt, o, t, 1);
+    rcgc_obj_state *os = &rt->obj;
     /* Deallocations deferred by the trashcan (only nested ones can be) run
      * when the outermost finishes. */
     if (--os->dealloc_depth == 0 && RCGC_UNLIKELY(os->npending > 0))
         rcgc_obj_flush_pending(rt);
-    free_pooled(rt, o);
+    /* The class from the pool descriptor, whose first line untracking
+     * has just used. */
+    free_pooled_class(rt, o, rcgc_pool_of(o)->szidx);
     RCGC_LEAVE(rt);
 }
 
@@ -539,15 +589,14 @@ static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, cons
  * rcgc_obj_release inlined here; everything else is dealloc_slow. */
 void rcgc_dealloc(rcgc_object *o)
 {
-    if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN)) {
-        dealloc_slow(rcgc_foreign_of(o)->rt, o);
+    if (RCGC_UNLIKELY(o->flags & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED))) {
+        dealloc_slow(obj_runtime(o), o);
         return;
     }
     rcgc_runtime *rt = rcgc_arena_of(o)->rt;
     rcgc_obj_state *os = &rt->obj;
     const rcgc_type *t = o->type;
-    if (RCGC_UNLIKELY((o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED)) ||
-                      (t->finalize && !(o->flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
+    if (RCGC_UNLIKELY((t->finalize && !(o->flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
                       os->dealloc_depth >= RCGC_TRASH_DEPTH ||
                       (rt->mem.slow & ~RCGC_SLOW_TRACE))) {
         dealloc_slow(rt, o);

@@ -24,7 +24,9 @@
  *       0 or 1; the pool is on the runtime's young list iff nyoung > 0.
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
  *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
- *       the spare; a spare arena has every pool free.
+ *       a spare; a spare arena has every pool free.
+ *   A4  nspare == the length of the spare list, and
+ *       nspare <= max(1, (narenas_current - nspare) / RCGC_SPARE_DIVISOR).
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
  *   C1  the free cache of class c lists ncache[c] <= RCGC_FREE_CACHE distinct
@@ -41,11 +43,14 @@
 
 #include "rcgc.h"
 
-/* For slow paths split off hot inline ones. */
+/* For slow paths split off hot inline ones, and hot paths that the
+ * compiler would otherwise keep out of line in a caller. */
 #if defined(__GNUC__) || defined(__clang__)
 #define RCGC_NOINLINE __attribute__((noinline))
+#define RCGC_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define RCGC_NOINLINE
+#define RCGC_ALWAYS_INLINE inline
 #endif
 
 #define RCGC_ALIGNMENT 16
@@ -164,6 +169,10 @@ static inline int rcgc_size_class(size_t n)
     return (int)((n - 1) >> RCGC_ALIGN_SHIFT);
 }
 
+/* Entirely free arenas kept mapped: up to the arenas in use divided by
+ * this (rcgc_pool_state.spare). */
+#define RCGC_SPARE_DIVISOR 1
+
 /* Blocks kept per size class in the free cache (see rcgc_pool_state). */
 #define RCGC_FREE_CACHE 64
 
@@ -189,7 +198,13 @@ typedef struct rcgc_pool_state {
     rcgc_arena *avail[RCGC_POOLS_PER_ARENA + 1];
     uint64_t avail_mask;       /* bit n set iff avail[n] is non-empty */
     rcgc_arena *all;           /* every mapped arena */
-    rcgc_arena *spare;         /* one entirely free arena kept mapped */
+    /* Entirely free arenas kept mapped (linked by nextarena): at most
+     * max(1, arenas in use / RCGC_SPARE_DIVISOR), so a program whose heap
+     * swings (a big structure built and freed again and again) does not
+     * unmap and fault in the same memory on every swing, while freeing
+     * everything still returns all but one arena (A4). */
+    rcgc_arena *spare;
+    size_t nspare;
     size_t narenas_current;
     size_t narenas_highwater;
     size_t ntimes_arena_allocated;
@@ -355,13 +370,11 @@ void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
 
-/* The free fast path (p must be a block start): into the class's free
- * cache, which reads only the arena's class table (and no pool
- * descriptor); when the cache is full, to the block's pool. */
-static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
+/* rcgc_pool_free_in for a caller that knows the block's size class c
+ * (one that has just read the block's pool descriptor, say). */
+static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
+                                        unsigned c)
 {
-    unsigned c = rcgc_class_table_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
-                                               (RCGC_ARENA_SLOTS - 1)];
     if (RCGC_UNLIKELY(--ps->nlive[c] == 0)) {
         rcgc_pool_cache_spill(rt, c, p);
         return;
@@ -373,6 +386,16 @@ static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void
         return;
     }
     rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+}
+
+/* The free fast path (p must be a block start): into the class's free
+ * cache, which reads only the arena's class table (and no pool
+ * descriptor); when the cache is full, to the block's pool. */
+static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
+{
+    unsigned c = rcgc_class_table_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
+                                               (RCGC_ARENA_SLOTS - 1)];
+    rcgc_pool_free_class(rt, ps, p, c);
 }
 
 #define rcgc_pool_alloc(rt, n) rcgc_pool_alloc_in((rt), &(rt)->pool, (n))

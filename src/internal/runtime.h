@@ -16,6 +16,7 @@
 #define RCGC_RUNTIME_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -350,6 +351,54 @@ void rcgc_runtime_leave(rcgc_runtime *rt);
  * death pays it.  A pooled object's tracked bit, its pool's counts (P3, P4)
  * and the young list; a foreign one moves between lists out of line.
  */
+
+/* The pool side of tracking a pooled object into generation 0 (its header
+ * is the caller's), but for the young list: returns non-zero when the pool
+ * must now join it (rcgc_pool_young_add), which the caller does (so that
+ * a caller without a stack frame can do it in a tail call). */
+static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
+{
+    unsigned i = rcgc_pool_index(pool, o);
+    pool->tracked[i >> 6] |= (uint64_t)1 << (i & 63);
+    pool->ntracked++;
+    return pool->nyoung++ == 0;
+}
+
+/* The pool side of tracking a pooled object into generation 0 (its header
+ * is the caller's). */
+static inline void rcgc_obj_track_pooled(rcgc_runtime *rt, rcgc_object *o)
+{
+    rcgc_pool *pool = rcgc_pool_of(o);
+    if (RCGC_UNLIKELY(rcgc_obj_track_bits(pool, o)))
+        rcgc_pool_young_add(rt, pool);
+}
+
+/* The pool side of untracking a pooled object that was in generation gen
+ * (its header and the generation counts are the caller's). */
+static inline void rcgc_obj_untrack_pooled(rcgc_runtime *rt, rcgc_object *o, unsigned gen)
+{
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    pool->tracked[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    pool->ntracked--;
+    if (gen < 2 && RCGC_UNLIKELY(--pool->nyoung == 0))
+        rcgc_pool_young_remove(rt, pool);
+}
+
+/* The count of tracked objects in generation gen (0..2, or 3: frozen),
+ * found through a table of offsets (no branch, no multiply: deallocation
+ * pays it for every tracked object). */
+static inline long *rcgc_gen_nobjects(rcgc_runtime *rt, unsigned gen)
+{
+    static const size_t off[4] = {
+        offsetof(rcgc_runtime, gc.gens[0].nobjects),
+        offsetof(rcgc_runtime, gc.gens[1].nobjects),
+        offsetof(rcgc_runtime, gc.gens[2].nobjects),
+        offsetof(rcgc_runtime, gc.permanent.nobjects),
+    };
+    return (long *)(void *)((char *)rt + off[gen & 3u]);
+}
+
 static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ASSERT(!(o->flags & RCGC_OF_TRACKED));
@@ -359,12 +408,7 @@ static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
         rcgc_obj_track_foreign(rt, o);
         return;
     }
-    rcgc_pool *pool = rcgc_pool_of(o);
-    unsigned i = rcgc_pool_index(pool, o);
-    pool->tracked[i >> 6] |= (uint64_t)1 << (i & 63);
-    pool->ntracked++;
-    if (pool->nyoung++ == 0)
-        rcgc_pool_young_add(rt, pool);
+    rcgc_obj_track_pooled(rt, o);
 }
 
 static inline void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
@@ -372,20 +416,12 @@ static inline void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
     RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
     unsigned gen = rcgc_obj_gen(o);
     o->flags &= ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK);
-    if (gen == RCGC_GEN_PERMANENT)
-        rt->gc.permanent.nobjects--;
-    else
-        rt->gc.gens[gen].nobjects--;
+    --*rcgc_gen_nobjects(rt, gen);
     if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN)) {
         rcgc_obj_untrack_foreign(rt, o);
         return;
     }
-    rcgc_pool *pool = rcgc_pool_of(o);
-    unsigned i = rcgc_pool_index(pool, o);
-    pool->tracked[i >> 6] &= ~((uint64_t)1 << (i & 63));
-    pool->ntracked--;
-    if (gen < 2 && --pool->nyoung == 0)
-        rcgc_pool_young_remove(rt, pool);
+    rcgc_obj_untrack_pooled(rt, o, gen);
 }
 
 #endif /* RCGC_RUNTIME_H */

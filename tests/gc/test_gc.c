@@ -163,6 +163,52 @@ static void test_get_count(void **state)
     assert_int_equal(c[0], a[0]);
 }
 
+/* The count and the automatic collection as rcgc_new's inline path keeps
+ * them, CPython's way: count 0 goes up by one per new object and down by
+ * one per dead one; the collection runs when it passes threshold 0, before
+ * the new object is tracked, so that object alone is then in generation 0
+ * and count 0 is 0. */
+static void test_automatic_trigger(void **state)
+{
+    (void)state;
+    enum { T = 50 };
+    gnode *kept[T];
+    rcgc_gc_stats s0[3], s1[3];
+    long c[3];
+    collect(2);
+    rcgc_gc_set_threshold(rt, T, 10, 10);
+    rcgc_gc_enable(rt);
+    rcgc_gc_get_stats(rt, s0);
+    rcgc_gc_get_count(rt, c);
+    assert_int_equal(c[0], 0);
+    for (int i = 0; i < T - 1; i++)
+        kept[i] = gn_new(&plain_type, i);
+    gn_drop(gn_new(&plain_type, 1000));          /* up to T, back to T - 1 */
+    rcgc_gc_get_count(rt, c);
+    assert_int_equal(c[0], T - 1);
+    kept[T - 1] = gn_new(&plain_type, T - 1);    /* T: not past it yet */
+    rcgc_gc_get_stats(rt, s1);
+    assert_int_equal(s1[0].collections, s0[0].collections);
+    rcgc_gc_get_count(rt, c);
+    assert_int_equal(c[0], T);
+    gnode *x = gn_new(&plain_type, 2000);        /* T + 1: collects first */
+    rcgc_gc_get_stats(rt, s1);
+    assert_int_equal(s1[0].collections, s0[0].collections + 1);
+    assert_int_equal(s1[1].collections, s0[1].collections);
+    rcgc_gc_get_count(rt, c);
+    assert_int_equal(c[0], 0);
+    assert_int_equal(c[1], 1);
+    rcgc_gc_disable(rt);
+    assert_true(in_gen(x, 0));
+    for (int i = 0; i < T; i++)
+        assert_true(in_gen(kept[i], 1));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    gn_drop(x);
+    for (int i = 0; i < T; i++)
+        gn_drop(kept[i]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
 static void test_thresholds(void **state)
 {
     (void)state;
@@ -765,6 +811,7 @@ int main(void)
         GC_TEST(test_get_count),
         GC_TEST(test_thresholds),
         GC_TEST(test_automatic),
+        GC_TEST(test_automatic_trigger),
         GC_TEST(test_long_lived_pending_shrinks),
         GC_TEST(test_finalizers_once),
         GC_TEST(test_resurrection),
