@@ -171,9 +171,7 @@ static rcgc_pool *pool_acquire(rcgc_runtime *rt)
     if (a == NULL) {
         if (ps->spare) {
             a = ps->spare;
-            ps->spare = a->nextarena;
-            ps->nspare--;
-            a->nextarena = NULL;
+            ps->spare = NULL;
         } else {
             a = arena_new(rt);
             if (a == NULL)
@@ -200,8 +198,8 @@ static rcgc_pool *pool_acquire(rcgc_runtime *rt)
     return pool;
 }
 
-/* Give an empty pool back to its arena; an arena that becomes entirely free
- * joins the spares, and the spares beyond A4's bound go back to the OS. */
+/* Give an empty pool back to its arena; return the arena to the OS when it
+ * is entirely free and another entirely free arena is already kept. */
 static void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
 {
     rcgc_pool_state *ps = &rt->pool;
@@ -217,19 +215,11 @@ static void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
         avail_push(ps, a);
         return;
     }
-    a->nextarena = ps->spare;
-    a->prevarena = NULL;
-    ps->spare = a;
-    ps->nspare++;
-    /* Only here does the number of arenas in use go down (by one, while
-     * the spares grow by one): A4 needs at most two spares released. */
-    while (ps->nspare > 1 &&
-           ps->nspare > (ps->narenas_current - ps->nspare) / RCGC_SPARE_DIVISOR) {
-        rcgc_arena *b = ps->spare;
-        ps->spare = b->nextarena;
-        ps->nspare--;
-        arena_release(rt, b);
+    if (ps->spare == NULL) {
+        ps->spare = a;
+        return;
     }
+    arena_release(rt, a);
 }
 
 static void pool_init(rcgc_pool *pool, unsigned szidx)
@@ -571,14 +561,9 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
             for (rcgc_arena *b = ps->avail[a->nfreepools]; b; b = b->nextarena)
                 if (b == a)
                     in_bucket = 1;
-        int is_spare = 0;
-        for (rcgc_arena *b = ps->spare; b; b = b->nextarena)
-            if (b == a)
-                is_spare = 1;
-        CHECK(in_bucket == (a->nfreepools > 0 && !is_spare),
+        CHECK(in_bucket == (a->nfreepools > 0 && a != ps->spare),
               "arena %p: bucket membership wrong (A2)", (void *)a);
-        CHECK(!is_spare || a->nfreepools == a->ntotalpools, "spare arena %p in use (A2)",
-              (void *)a);
+        CHECK(a != ps->spare || a->nfreepools == a->ntotalpools, "spare arena in use (A2)");
         for (unsigned i = 0; i < a->ncarved; i++) {
             rcgc_pool *pool = rcgc_arena_pool(a, i);
             if (!pool_in_use(a, pool))
@@ -591,12 +576,6 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
     }
     CHECK(narenas == ps->narenas_current, "%zu arenas mapped, %zu counted", ps->narenas_current,
           narenas);
-    size_t nspare = 0;
-    for (rcgc_arena *b = ps->spare; b && nspare <= narenas; b = b->nextarena)
-        nspare++;
-    CHECK(nspare == ps->nspare, "%zu spare arenas counted, nspare %zu (A4)", nspare, ps->nspare);
-    CHECK(nspare <= 1 || nspare <= (narenas - nspare) / RCGC_SPARE_DIVISOR,
-          "%zu spare arenas for %zu in use (A4)", nspare, narenas - nspare);
     /* C1, C2: the free cache */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         size_t n = 0;

@@ -24,9 +24,7 @@
  *       0 or 1; the pool is on the runtime's young list iff nyoung > 0.
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
  *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
- *       a spare; a spare arena has every pool free.
- *   A4  nspare == the length of the spare list, and
- *       nspare <= max(1, (narenas_current - nspare) / RCGC_SPARE_DIVISOR).
+ *       the spare; a spare arena has every pool free.
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
  *   C1  the free cache of class c lists ncache[c] <= RCGC_FREE_CACHE distinct
@@ -169,10 +167,6 @@ static inline int rcgc_size_class(size_t n)
     return (int)((n - 1) >> RCGC_ALIGN_SHIFT);
 }
 
-/* Entirely free arenas kept mapped: up to the arenas in use divided by
- * this (rcgc_pool_state.spare). */
-#define RCGC_SPARE_DIVISOR 1
-
 /* Blocks kept per size class in the free cache (see rcgc_pool_state). */
 #define RCGC_FREE_CACHE 64
 
@@ -198,13 +192,7 @@ typedef struct rcgc_pool_state {
     rcgc_arena *avail[RCGC_POOLS_PER_ARENA + 1];
     uint64_t avail_mask;       /* bit n set iff avail[n] is non-empty */
     rcgc_arena *all;           /* every mapped arena */
-    /* Entirely free arenas kept mapped (linked by nextarena): at most
-     * max(1, arenas in use / RCGC_SPARE_DIVISOR), so a program whose heap
-     * swings (a big structure built and freed again and again) does not
-     * unmap and fault in the same memory on every swing, while freeing
-     * everything still returns all but one arena (A4). */
-    rcgc_arena *spare;
-    size_t nspare;
+    rcgc_arena *spare;         /* one entirely free arena kept mapped */
     size_t narenas_current;
     size_t narenas_highwater;
     size_t ntimes_arena_allocated;

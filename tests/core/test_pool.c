@@ -131,55 +131,6 @@ static void test_arenas_returned(void **state)
     rcgc_runtime_free(rt);
 }
 
-/* Entirely free arenas stay mapped as spares while there are no more of
- * them than arenas in use (A4), so a heap that swings reuses them instead
- * of mapping new ones; freeing everything still leaves one. */
-static void test_spare_arenas(void **state)
-{
-    (void)state;
-    enum { PER_ARENA = RCGC_POOLS_PER_ARENA * (16384 / 512) };
-    static const int plans[2][2] = {{8, 4}, {2, 6}};   /* arenas held, swinging */
-    for (int k = 0; k < 2; k++) {
-        rcgc_runtime *rt = new_rt();
-        int held = plans[k][0] * PER_ARENA, swing = plans[k][1] * PER_ARENA;
-        void **ps = malloc((size_t)(held + swing) * sizeof *ps);
-        assert_non_null(ps);
-        for (int i = 0; i < held + swing; i++)
-            assert_non_null(ps[i] = rcgc_mem_malloc(rt, 512));
-        rcgc_mem_stats st = {.size = sizeof st};
-        assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
-        size_t mapped = st.arenas_current;
-        assert_int_equal(mapped, (size_t)(plans[k][0] + plans[k][1]));
-        for (int round = 0; round < 3; round++) {
-            for (int i = held; i < held + swing; i++)
-                rcgc_mem_free(rt, ps[i]);
-            rcgc_pool_cache_flush(rt);
-            size_t keep = (size_t)plans[k][1] <= (size_t)plans[k][0] ? (size_t)plans[k][1]
-                                                                     : (size_t)plans[k][0];
-            assert_int_equal(rt->pool.nspare, keep);
-            assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
-            assert_int_equal(st.arenas_current, (size_t)plans[k][0] + keep);
-            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-            size_t total = st.arenas_allocated_total;
-            for (int i = held; i < held + swing; i++)
-                assert_non_null(ps[i] = rcgc_mem_malloc(rt, 512));
-            assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
-            /* The spares were used before any new arena was mapped. */
-            assert_int_equal(st.arenas_allocated_total,
-                             total + (size_t)plans[k][1] - keep);
-            assert_int_equal(st.arenas_current, mapped);
-        }
-        for (int i = 0; i < held + swing; i++)
-            rcgc_mem_free(rt, ps[i]);
-        assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
-        assert_int_equal(st.arenas_current, 1);
-        assert_int_equal(rt->pool.nspare, 1);
-        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-        free(ps);
-        rcgc_runtime_free(rt);
-    }
-}
-
 /* New pools come from the fullest arena: after freeing most of one arena,
  * new blocks fill the other, fuller arenas' holes first. */
 static void test_fullest_arena_first(void **state)
@@ -389,7 +340,6 @@ int main(void)
         cmocka_unit_test(test_arenas_returned), cmocka_unit_test(test_fullest_arena_first),
         cmocka_unit_test(test_stress),         cmocka_unit_test(test_print_stats),
         cmocka_unit_test(test_validate_detects), cmocka_unit_test(test_free_cache),
-        cmocka_unit_test(test_spare_arenas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
