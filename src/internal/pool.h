@@ -96,6 +96,10 @@ typedef struct rcgc_pool {
     struct rcgc_pool *young_prev;
     rcgc_arena *arena;
     uint64_t tracked[RCGC_POOL_BITMAP_WORDS]; /* block i holds a tracked object */
+    /* During a collection, the index of this pool's member set in the
+     * collector's work space (gc.c; meaningless otherwise).  In the
+     * descriptor's padding: no size change. */
+    uint32_t gcset;
 } __attribute__((aligned(64))) rcgc_pool;
 
 struct rcgc_arena {
@@ -116,6 +120,7 @@ _Static_assert(RCGC_ARENA_HEADER % 64 == 0 && sizeof(rcgc_pool) % 64 == 0,
                "pool descriptors start on cache lines");
 _Static_assert(offsetof(rcgc_pool, mem) <= 64,
                "the allocator's fields of a pool descriptor share one cache line");
+_Static_assert(sizeof(rcgc_pool) == 256, "a pool descriptor is four cache lines");
 _Static_assert(RCGC_ARENA_HEADER + RCGC_POOLS_PER_ARENA * sizeof(rcgc_pool) <= RCGC_POOL_SIZE,
                "pool descriptors must fit the arena's first 16 KiB");
 

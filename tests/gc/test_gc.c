@@ -646,6 +646,64 @@ static void test_mark_stack_fallback(void **state)
     assert_int_equal(collect(2), N + 2);
 }
 
+/* More internal references to one object than its count in the flags can
+ * hold (2^20 - 1, then the excess goes to the refcount and is given back):
+ * the same answers as for any object, and true refcounts afterwards.
+ * x is referenced by N holders h[i] (slot 0), which form a chain (slot 1)
+ * that x heads (x.s[0] = h[0]). */
+enum { SAT_N = (1 << 20) + 5 };
+
+static gnode *sat_build(gnode **last)
+{
+    gnode *x = gn_new(&plain_type, 1);
+    gnode *prev = NULL;
+    for (int i = 0; i < SAT_N; i++) {
+        gnode *h = gn_new(&plain_type, 2);
+        gn_set(h, 0, x);
+        if (prev)
+            gn_set(prev, 1, h);
+        else
+            gn_set(x, 0, h);
+        if (prev)
+            gn_drop(prev);
+        prev = h;
+    }
+    *last = prev;   /* the caller owns one reference to the last holder */
+    return x;
+}
+
+static void test_internal_count_saturates(void **state)
+{
+    (void)state;
+    gnode *last, *x = sat_build(&last);
+    gn_drop(last);
+    /* Live through x: nothing found, every refcount true. */
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), SAT_N + 1);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(last)), 1);
+    assert_true(in_gen(x, 2));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), SAT_N + 1);
+    /* Garbage: x with exactly its internal references is no root. */
+    gn_drop(x);
+    assert_int_equal(collect(2), SAT_N + 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    /* Live through the last holder only (x's count saturates, its refcount
+     * is no more than its internal references): all reached from there. */
+    x = sat_build(&last);
+    gn_drop(x);
+    assert_int_equal(collect(0), 0);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), SAT_N);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(last)), 2);
+    assert_true(in_gen(x, 1));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    gn_drop(last);
+    assert_int_equal(collect(1), SAT_N + 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
 /* ----------------------------------------------------------- debug output */
 
 static const rcgc_type bad_type;
@@ -779,6 +837,7 @@ int main(void)
         GC_TEST(test_freeze),
         GC_TEST(test_enomem_changes_nothing),
         GC_TEST(test_mark_stack_fallback),
+        GC_TEST(test_internal_count_saturates),
         GC_TEST(test_debug_messages),
         GC_TEST(test_shutdown_report),
         GC_TEST(test_subtract_underflow_reported),
