@@ -82,6 +82,8 @@ typedef struct gc_work {
     size_t nreach;          /* members marked reachable */
     unsigned maxgen;        /* the collected generation g */
     unsigned old;           /* where survivors go: min(g + 1, 2) */
+    int bitmaps;            /* full collection: pooled members reached are
+                             * kept in the reached bitmaps, not the flags */
     unsigned memberset;     /* bit (flags & 7) set iff tracked, gen <= g */
     gc_poolset *pools;
     size_t npools;
@@ -365,16 +367,32 @@ static int visit_subtract_set(rcgc_object *r, void *arg)
 /* Step 1+2 for one pool: find its members (their generation is read once,
  * here), record them in a member bitmap and subtract their internal
  * references. */
+/* The blocks of bitmap word k (64 blocks, 8 groups) that the generation-0
+ * summary marks: each of the summary byte's bits becomes 8 block bits. */
+static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
+{
+    unsigned byte = (unsigned)(pool->gen0[k >> 3] >> ((k & 7) * 8)) & 0xffu;
+    uint64_t x = ((uint64_t)byte * 0x0101010101010101ull) & 0x8040201008040201ull;
+    x = (x + 0x7f7f7f7f7f7f7f7full) & 0x8080808080808080ull;
+    return (x >> 7) * 0xff;
+}
+
 static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
+    const int gen0_only = w->maxgen == 0, full = w->maxgen == 2;
     size_t found = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t members = 0, mv = 0;
-        for (uint64_t bits = pool->tracked[k]; bits; bits &= bits - 1) {
+        uint64_t cand = pool->tracked[k];
+        /* A generation-0 collection skips the groups no generation-0
+         * object can be in (P5): their headers are not read. */
+        if (gen0_only)
+            cand &= gen0_blocks(pool, k);
+        for (uint64_t bits = cand; bits; bits &= bits - 1) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
             rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + b) * size);
             unsigned f = o->flags;
@@ -382,7 +400,8 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
                 continue;
             RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
             members |= (uint64_t)1 << b;
-            mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
+            if (full)
+                mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
             found++;
 #if RCGC_DEBUG >= 2
             w->current = o;
@@ -390,8 +409,12 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
             o->type->traverse(o, visit_subtract_set, w);
         }
         bitmap[k] = members;
-        moving[k] = mv;
+        /* In a young collection every member changes generation. */
+        moving[k] = full ? mv : members;
     }
+    /* Every generation-0 member leaves generation 0 in this collection;
+     * objects tracked from now on mark their groups again. */
+    pool->gen0[0] = pool->gen0[1] = 0;
     if (found > 0) {
         /* cappools >= min(pools walked, objects counted). */
         if (RCGC_UNLIKELY(w->npools == w->cappools))
@@ -501,11 +524,24 @@ static int visit_reach_set(rcgc_object *r, void *arg)
     return 0;
 }
 
+/* The same for a young collection, whose set is small and in the cache,
+ * and whose survivors' headers the partition writes anyway (they change
+ * generation): RCGC_OF_REACHABLE on every member, no pool lookup. */
+static int visit_reach_young(rcgc_object *r, void *arg)
+{
+    gc_work *w = arg;
+    unsigned f = r->flags;
+    if (is_member(w, f) && !(f & RCGC_OF_REACHABLE))
+        reach(w, r, f | RCGC_OF_REACHABLE);
+    return 0;
+}
+
 static void drain_set(gc_work *w)
 {
+    rcgc_visitfn visit = w->bitmaps ? visit_reach_set : visit_reach_young;
     while (w->sp > 0) {
         rcgc_object *o = w->stack[--w->sp];
-        o->type->traverse(o, visit_reach_set, w);
+        o->type->traverse(o, visit, w);
     }
 }
 
@@ -550,6 +586,20 @@ static void mark_set(gc_work *w)
         gc_poolset *ps = &w->pools[p];
         char *base = ps->pool->mem + pre;
         size_t size = ps->pool->size;
+        if (!w->bitmaps) {
+            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+                for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+                    unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+                    rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                    unsigned f = o->flags;
+                    if (!(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
+                        reach(w, o, f | RCGC_OF_REACHABLE);
+                        drain_set(w);
+                    }
+                }
+            }
+            continue;
+        }
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
@@ -582,7 +632,7 @@ static void mark_set(gc_work *w)
         FOR_EACH_MEMBER(w, o, {
             if (o->flags & RCGC_OF_MARK) {
                 o->flags &= ~RCGC_OF_MARK;
-                o->type->traverse(o, visit_reach_set, w);
+                o->type->traverse(o, w->bitmaps ? visit_reach_set : visit_reach_young, w);
                 drain_set(w);
             }
         });
@@ -634,7 +684,26 @@ static void partition(gc_work *w, unsigned old)
         char *base = pool->mem + pre;
         size_t size = pool->size;
         unsigned left_young = 0;   /* objects that leave generations 0-1 */
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+        if (!w->bitmaps) {
+            /* Young: every member is recorded or changes generation. */
+            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+                for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+                    unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+                    rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                    unsigned f = o->flags;
+                    if (!(f & RCGC_OF_REACHABLE)) {
+                        record_one(w, o, f);
+                        continue;
+                    }
+                    unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+                    RCGC_ASSERT(gen != old && !(f & RCGC_OF_GC_SCRATCH));
+                    o->flags = (f & ~(RCGC_OF_GEN_MASK | RCGC_OF_REACHABLE)) | newgen;
+                    moved[gen]++;
+                    left_young += old == 2;
+                }
+            }
+        }
+        for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
                 rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
@@ -937,6 +1006,7 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     w->rt = rt;
     w->maxgen = (unsigned)generation;
     w->old = generation + 1 < RCGC_NGENS ? (unsigned)generation + 1 : (unsigned)generation;
+    w->bitmaps = generation == RCGC_NGENS - 1;
     /* flags & 7 is TRACKED | gen << 1: members are 1, 3, 5 up to gen g. */
     for (int g = 0; g <= generation; g++)
         w->memberset |= 1u << (RCGC_OF_TRACKED | ((unsigned)g << RCGC_OF_GEN_SHIFT));

@@ -259,6 +259,19 @@ static int validate_obj(rcgc_object *o, void *arg)
         v->bad = 1;
         return 1;
     }
+    /* P5 (pool.h): the generation-0 summary covers every generation-0 object. */
+    if (!(o->flags & RCGC_OF_FOREIGN) && rcgc_obj_gen(o) == 0) {
+        const rcgc_pool *pool = rcgc_pool_of(o);
+        unsigned i = rcgc_pool_index(pool, o);
+        if (!((pool->gen0[i >> 9] >> ((i >> 3) & 63)) & 1)) {
+            if (v->out)
+                fprintf(v->out, "rcgc_validate: generation-0 object %p (block %u) is not in "
+                                "its pool's generation-0 summary (P5)\n",
+                        (void *)o, i);
+            v->bad = 1;
+            return 1;
+        }
+    }
     /* C1 (gc.h): the collector's scratch counts live only inside trial
      * deletion, where no user code runs. */
     if (o->flags & RCGC_OF_GC_SCRATCH) {

@@ -362,6 +362,7 @@ static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
     pool->tracked[i >> 6] |= (uint64_t)1 << (i & 63);
+    pool->gen0[i >> 9] |= (uint64_t)1 << ((i >> 3) & 63);   /* P5 */
     pool->ntracked++;
     if (pool->nyoung++ == 0)
         rcgc_pool_young_add(rt, pool);
