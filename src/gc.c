@@ -68,8 +68,9 @@ typedef struct gc_poolset {
  * holding a member, plus the mark stack, which holds each object at most
  * once per phase.
  *
- *   pools[0..npools)  the pools holding members, each with its member
- *                bitmap (the main trial deletion walks these, not objs).
+ *   pools[0..npools)  the pools holding members, each with its bitmaps
+ *                (gc_poolset; the main trial deletion walks these, not
+ *                objs), in gather order; rcgc_pool.gcset indexes them.
  *   objs[0..u)   the unreachable objects, in heap order (then foreign ones),
  *                held (C3); later phases partition this range in place.
  *   saved[i]     objs[i]'s true refcount while a second trial deletion
