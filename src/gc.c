@@ -71,8 +71,11 @@ typedef struct gc_poolset {
  *   pools[0..npools)  the pools holding members, each with its bitmaps
  *                (gc_poolset; the main trial deletion walks these, not
  *                objs), in gather order; rcgc_pool.gcset indexes them.
- *   objs[0..u)   the unreachable objects, in heap order (then foreign ones),
- *                held (C3); later phases partition this range in place.
+ *   objs[0..u)   the unreachable objects, held (C3): foreign ones as the
+ *                partition finds them; pooled ones (in heap order, before
+ *                the foreign) only when list_unreachable runs, for sets
+ *                that need finalization or debug output.  Later phases
+ *                partition this range in place.
  *   saved[i]     objs[i]'s true refcount while a second trial deletion
  *                (handle_resurrected) makes refcounts scratch values (C2).
  *   stack        mark stack (or the legacy phase's queue).  If it cannot
@@ -99,7 +102,9 @@ typedef struct gc_work {
     size_t stackcap;
     int overflow;
     int saturated;          /* some member's internal count saturated */
-    size_t u;               /* objs[0..u): the unreachable members, held */
+    size_t u;               /* unreachable members found (held) */
+    size_t nforeign;        /* of those, foreign: objs[0..nforeign) until
+                             * the set is listed (list_unreachable) */
     unsigned need;          /* NEED_* of the unreachable members */
     rcgc_object *current;   /* the object being traversed (debug reports) */
 } gc_work;
@@ -655,8 +660,11 @@ enum {
     NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
 };
 
-/* An unreachable member: objs gets it, with RCGC_OF_COLLECTING and the
- * hold (C3); refcounts were never changed, so nothing is given back. */
+/* An unreachable member gets RCGC_OF_COLLECTING and the hold (C3);
+ * refcounts were never changed, so nothing is given back.  Pooled ones stay
+ * in their pool set's bitmaps (members & ~reached) until list_unreachable
+ * writes them to objs, which only sets that need finalization or debug
+ * output pay; foreign ones go to objs now. */
 static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
 {
     const rcgc_type *t = o->type;
@@ -668,7 +676,43 @@ static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
         w->need |= NEED_WEAK;
     if (t->finalize && !(f & RCGC_OF_FINALIZED))
         w->need |= NEED_FINALIZE;
-    w->objs[w->u++] = o;
+    w->u++;
+    if (RCGC_UNLIKELY(f & RCGC_OF_FOREIGN))
+        w->objs[w->nforeign++] = o;
+}
+
+/* The unreachable pooled members of the pool sets, in heap order: fn(w, o)
+ * for each.  fn may free o, and with it o's pool once its last one goes:
+ * the pool's fields are read before its first member is passed. */
+#define FOR_EACH_UNREACHABLE_POOLED(w, o, body)                                      \
+    do {                                                                             \
+        size_t pre_ = (w)->rt->mem.debug_pre;                                        \
+        for (size_t p_ = 0; p_ < (w)->npools; p_++) {                                \
+            const gc_poolset *ps_ = &(w)->pools[p_];                                 \
+            char *base_ = ps_->pool->mem + pre_;                                     \
+            size_t size_ = ps_->pool->size;                                          \
+            for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {               \
+                uint64_t b_ = ps_->members[k_] & ~ps_->reached[k_];                  \
+                for (; b_; b_ &= b_ - 1) {                                           \
+                    unsigned i_ = k_ * 64 + (unsigned)__builtin_ctzll(b_);           \
+                    rcgc_object *o = (rcgc_object *)(base_ + (size_t)i_ * size_);    \
+                    body;                                                            \
+                }                                                                    \
+            }                                                                        \
+        }                                                                            \
+    } while (0)
+
+/* objs[0..u): the unreachable set in heap order, pooled then foreign (the
+ * order every later phase works in). */
+static void list_unreachable(gc_work *w)
+{
+    rcgc_object **objs = w->objs;
+    size_t np = w->u - w->nforeign;
+    memmove(objs + np, objs, w->nforeign * sizeof *objs);
+    size_t j = 0;
+    FOR_EACH_UNREACHABLE_POOLED(w, o, objs[j++] = o);
+    RCGC_ASSERT(j == np);
+    w->nforeign = 0;
 }
 
 /*
@@ -686,7 +730,7 @@ static void partition(gc_work *w, unsigned old)
     long moved[RCGC_NGENS] = {0, 0, 0};
     const unsigned newgen = old << RCGC_OF_GEN_SHIFT;
     for (size_t p = 0; p < w->npools; p++) {
-        const gc_poolset *ps = &w->pools[p];
+        gc_poolset *ps = &w->pools[p];
         rcgc_pool *pool = ps->pool;
         char *base = pool->mem + pre;
         size_t size = pool->size;
@@ -702,6 +746,7 @@ static void partition(gc_work *w, unsigned old)
                         record_one(w, o, f);
                         continue;
                     }
+                    ps->reached[k] |= (uint64_t)1 << (i & 63);
                     unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
                     RCGC_ASSERT(gen != old && !(f & RCGC_OF_GC_SCRATCH));
                     o->flags = (f & ~(RCGC_OF_GEN_MASK | RCGC_OF_REACHABLE)) | newgen;
@@ -1101,8 +1146,27 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         gs->long_lived_total = (long)nreach;
     }
 
+    if (u > 0 && need == 0 && !(gs->debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE))) {
+        /* Nothing to finalize, no weak references, nothing to print: step
+         * 9 at once, straight from the pool sets' bitmaps (delete_garbage
+         * below explains the loop); objs was never written for these. */
+        m += (long)u;
+        FOR_EACH_UNREACHABLE_POOLED(&w, o, {
+            if (o->type->clear)
+                o->type->clear(o);
+            release_cleared(rt, o, old);
+        });
+        for (size_t i = 0; i < w.nforeign; i++) {
+            rcgc_object *o = w.objs[i];
+            if (o->type->clear)
+                o->type->clear(o);
+            release_cleared(rt, o, old);
+        }
+        u = 0;
+    }
     if (u > 0) {
         rcgc_object **objs = w.objs;
+        list_unreachable(&w);
         /* Legacy finalizers: objs[uc..u) become uncollectable. */
         size_t uc = (need & NEED_LEGACY) ? move_legacy(&w, u) : u;
         if (gs->debug & RCGC_DEBUG_COLLECTABLE)

@@ -704,6 +704,51 @@ static void test_internal_count_saturates(void **state)
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
 }
 
+/* Garbage made of pooled and foreign (bigger than a pool block) objects,
+ * deleted straight from the pool sets when nothing needs finalization, and
+ * listed (pooled, then foreign) for the finalizers when something does. */
+static const rcgc_type big_type = {
+    .name = "Big", .size = sizeof(gnode) + 1024, .traverse = gn_traverse, .clear = gn_clear,
+    .dealloc = gn_dealloc};
+static const rcgc_type big_fin_type = {
+    .name = "BigFin", .size = sizeof(gnode) + 1024, .traverse = gn_traverse,
+    .clear = gn_clear, .finalize = gn_finalize, .dealloc = gn_dealloc};
+
+static void test_pooled_and_foreign_garbage(void **state)
+{
+    (void)state;
+    gnode *p = gn_new(&plain_type, 1), *b = gn_new(&big_type, 2);
+    assert_true(b->ob.flags & RCGC_OF_FOREIGN);
+    assert_false(p->ob.flags & RCGC_OF_FOREIGN);
+    gn_set(p, 0, b);
+    gn_set(b, 0, p);
+    gn_drop(p);
+    gn_drop(b);
+    assert_int_equal(collect(0), 2);
+    assert_int_equal(log_count(&free_log, 1), 1);
+    assert_int_equal(log_count(&free_log, 2), 1);
+
+    gnode *q = gn_new(&plain_type, 3), *f = gn_new(&big_fin_type, 4);
+    gnode *r = gn_new(&fin_type, 5), *keep = gn_new(&plain_type, 6);
+    gn_set(q, 0, f);
+    gn_set(f, 0, r);
+    gn_set(r, 0, q);
+    gn_set(keep, 0, keep);   /* a live cycle beside it, held by us */
+    gn_drop(q);
+    gn_drop(f);
+    gn_drop(r);
+    assert_int_equal(collect(2), 3);
+    assert_int_equal(log_count(&fin_log, 4), 1);
+    assert_int_equal(log_count(&fin_log, 5), 1);
+    for (int id = 3; id <= 5; id++)
+        assert_int_equal(log_count(&free_log, id), 1);
+    assert_int_equal(log_count(&free_log, 6), 0);
+    assert_true(in_gen(keep, 2));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    gn_set(keep, 0, NULL);
+    gn_drop(keep);
+}
+
 /* ----------------------------------------------------------- debug output */
 
 static const rcgc_type bad_type;
@@ -838,6 +883,7 @@ int main(void)
         GC_TEST(test_enomem_changes_nothing),
         GC_TEST(test_mark_stack_fallback),
         GC_TEST(test_internal_count_saturates),
+        GC_TEST(test_pooled_and_foreign_garbage),
         GC_TEST(test_debug_messages),
         GC_TEST(test_shutdown_report),
         GC_TEST(test_subtract_underflow_reported),
