@@ -41,6 +41,9 @@
  * likely cache miss in a big collection: ask for the block this many
  * blocks ahead (a prefetch past the pool's end is harmless). */
 #define GC_PREFETCH_AHEAD 16
+/* Unreachable sets up to this size are cleared first and released after
+ * (delete_garbage in rcgc_gc_collect_main); bigger ones object by object. */
+#define GC_DELETE_SMALL 8192
 #define GC_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
 
 /*
@@ -1151,17 +1154,31 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
          * 9 at once, straight from the pool sets' bitmaps (delete_garbage
          * below explains the loop); objs was never written for these. */
         m += (long)u;
-        FOR_EACH_UNREACHABLE_POOLED(&w, o, {
-            if (o->type->clear)
-                o->type->clear(o);
-            release_cleared(rt, o, old);
-        });
-        for (size_t i = 0; i < w.nforeign; i++) {
-            rcgc_object *o = w.objs[i];
-            if (o->type->clear)
-                o->type->clear(o);
-            release_cleared(rt, o, old);
+        if (u <= GC_DELETE_SMALL) {
+            FOR_EACH_UNREACHABLE_POOLED(&w, o, {
+                if (o->type->clear)
+                    o->type->clear(o);
+            });
+            for (size_t i = 0; i < w.nforeign; i++) {
+                rcgc_object *o = w.objs[i];
+                if (o->type->clear)
+                    o->type->clear(o);
+            }
+            FOR_EACH_UNREACHABLE_POOLED(&w, o, release_cleared(rt, o, old));
+        } else {
+            FOR_EACH_UNREACHABLE_POOLED(&w, o, {
+                if (o->type->clear)
+                    o->type->clear(o);
+                release_cleared(rt, o, old);
+            });
+            for (size_t i = 0; i < w.nforeign; i++) {
+                rcgc_object *o = w.objs[i];
+                if (o->type->clear)
+                    o->type->clear(o);
+            }
         }
+        for (size_t i = 0; i < w.nforeign; i++)
+            release_cleared(rt, w.objs[i], old);
         u = 0;
     }
     if (u > 0) {
@@ -1201,18 +1218,30 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             uc = uf;
         }
 
-        /* delete_garbage: save the final set, or clear each object and let
-         * go of it at once, as CPython does: an object whose hold is then
-         * its last reference is freed, one still referenced (by garbage not
-         * cleared yet, or by what user code did) moves to `old` and dies
-         * when its last reference goes.  Objects after it keep their hold,
-         * so nothing of objs[i..uf) is freed before its turn. */
+        /* delete_garbage: save the final set, or clear it and let go.  A
+         * set bigger than the cache: each object is cleared and let go of
+         * at once, as CPython does: an object whose hold is then its last
+         * reference is freed, one still referenced (by garbage not cleared
+         * yet, or by what user code did) moves to `old` and dies when its
+         * last reference goes, while still in the cache.  Objects after it
+         * keep their hold, so nothing of objs[i..uf) is freed before its
+         * turn.  A small set (in the cache anyway): every object is
+         * cleared first, then let go of, so that most holds are the last
+         * reference and no object is moved only to die at once. */
         m += (long)uf;
         if (gs->debug & RCGC_DEBUG_SAVEALL) {
             rcgc_list *garbage = rcgc_gc_garbage_list(rt);
             for (size_t i = 0; i < uf; i++)
                 if (garbage != NULL)
                     (void)rcgc_list_append(garbage, objs[i]);
+            for (size_t i = 0; i < uf; i++)
+                release_cleared(rt, objs[i], old);
+        } else if (uf <= GC_DELETE_SMALL) {
+            for (size_t i = 0; i < uf; i++) {
+                rcgc_object *o = objs[i];
+                if (o->type->clear)
+                    o->type->clear(o);
+            }
             for (size_t i = 0; i < uf; i++)
                 release_cleared(rt, objs[i], old);
         } else {

@@ -747,6 +747,32 @@ static void test_pooled_and_foreign_garbage(void **state)
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     gn_set(keep, 0, NULL);
     gn_drop(keep);
+
+    /* Sets bigger than GC_DELETE_SMALL (8192) are cleared and released
+     * object by object: a ring of finalizable nodes (listed path) and one
+     * of plain nodes (straight from the bitmaps), each node also pointing
+     * back, so most are still referenced after their own clear. */
+    enum { RING = 9000 };
+    for (int kind = 0; kind < 2; kind++) {
+        const rcgc_type *t = kind ? &plain_type : &fin_type;
+        int id = 100 + kind;
+        fin_log.n = free_log.n = 0;
+        gnode *head = gn_new(t, id), *prev = head;
+        for (int i = 1; i < RING; i++) {
+            gnode *n = gn_new(t, id);
+            gn_set(prev, 0, n);
+            gn_set(n, 1, prev);
+            gn_drop(n);
+            prev = n;
+        }
+        gn_set(prev, 0, head);
+        gn_set(head, 1, prev);
+        gn_drop(head);
+        assert_int_equal(collect(2), RING);
+        assert_int_equal(log_count(&fin_log, id), kind ? 0 : RING);
+        assert_int_equal(log_count(&free_log, id), RING);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
 }
 
 /* ----------------------------------------------------------- debug output */
