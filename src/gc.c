@@ -10,14 +10,13 @@
  *               header - of the pools that can hold them (the young list or
  *               every pool) into per-pool member bitmaps, and the foreign
  *               lists; in the same pass,
- *   2. subtract traverse each; decrement the refcount of member referents:
- *               what is left is the number of references from outside;
- *   3. mark     objects with a count left are reachable: mark them and
- *               everything they reach (explicit stack); each traversal gives
- *               back the references step 2 took, so reachable objects end
- *               with their true refcount;
- *   4. unreachable members are recorded, held and give back theirs;
- *               survivors move to g+1, a pool at a time;
+ *   2. count    traverse each; count the references to each member
+ *               referent in its flags' high bits (refcounts stay true);
+ *   3. mark     members with refcnt > count are referenced from outside:
+ *               reach them and everything they reach (explicit stack; a
+ *               reached bitmap per pool);
+ *   4. unreachable members are recorded and held; survivors move to g+1,
+ *               a pool at a time;
  *   5. CPython's finalization order on the unreachable set: legacy
  *               finalizers and all they reach become uncollectable; weak
  *               references are cleared and callbacks of live ones run; PEP
@@ -38,27 +37,48 @@
  * from stay leaf functions (no register saves per visited reference). */
 #define GC_COLD __attribute__((noinline, cold))
 #define GC_STACK_INITIAL 1024
+/* The scans over a pool's members read headers in address order, each a
+ * likely cache miss in a big collection: ask for the block this many
+ * blocks ahead (a prefetch past the pool's end is harmless). */
+#define GC_PREFETCH_AHEAD 16
+/* Unreachable sets up to this size are cleared first and released after
+ * (delete_garbage in rcgc_gc_collect_main); bigger ones object by object. */
+#define GC_DELETE_SMALL 8192
+#define GC_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
 
 /*
- * The member bitmap of one pool: which of its tracked objects are in the
- * collection set (tracked[] restricted to generations 0..g).
+ * The bitmaps of one pool during the main trial deletion (bit i: block i):
+ *   members  its tracked objects in the collection set (tracked[]
+ *            restricted to generations 0..g);
+ *   reached  members found reachable by marking (for pooled objects this
+ *            replaces RCGC_OF_REACHABLE: neither the mark scan nor the
+ *            partition has to read a reached member's header again);
+ *   moving   members whose generation is not `old`: those a survivor's
+ *            promotion must write.
+ * The pool's descriptor holds the index of its set (rcgc_pool.gcset).
  */
 typedef struct gc_poolset {
-    const rcgc_pool *pool;
+    rcgc_pool *pool;
     uint64_t members[RCGC_POOL_BITMAP_WORDS];
+    uint64_t reached[RCGC_POOL_BITMAP_WORDS];
+    uint64_t moving[RCGC_POOL_BITMAP_WORDS];
 } gc_poolset;
 
 /*
  * The work space of one collection.  Memory is bounded by the objects and
  * pools in the collected generations: 12 bytes per object for objs + saved
- * (reserved, written only for unreachable objects), 136 bytes per pool
+ * (reserved, written only for unreachable objects), 392 bytes per pool
  * holding a member, plus the mark stack, which holds each object at most
  * once per phase.
  *
- *   pools[0..npools)  the pools holding members, each with its member
- *                bitmap (the main trial deletion walks these, not objs).
- *   objs[0..u)   the unreachable objects, in heap order (then foreign ones),
- *                held (C3); later phases partition this range in place.
+ *   pools[0..npools)  the pools holding members, each with its bitmaps
+ *                (gc_poolset; the main trial deletion walks these, not
+ *                objs), in gather order; rcgc_pool.gcset indexes them.
+ *   objs[0..u)   the unreachable objects, held (C3): foreign ones as the
+ *                partition finds them; pooled ones (in heap order, before
+ *                the foreign) only when list_unreachable runs, for sets
+ *                that need finalization or debug output.  Later phases
+ *                partition this range in place.
  *   saved[i]     objs[i]'s true refcount while a second trial deletion
  *                (handle_resurrected) makes refcounts scratch values (C2).
  *   stack        mark stack (or the legacy phase's queue).  If it cannot
@@ -73,6 +93,9 @@ typedef struct gc_work {
     size_t cap;             /* slots of objs/saved: the generations' counts */
     size_t nreach;          /* members marked reachable */
     unsigned maxgen;        /* the collected generation g */
+    unsigned old;           /* where survivors go: min(g + 1, 2) */
+    int bitmaps;            /* full collection: pooled members reached are
+                             * kept in the reached bitmaps, not the flags */
     unsigned memberset;     /* bit (flags & 7) set iff tracked, gen <= g */
     gc_poolset *pools;
     size_t npools;
@@ -81,6 +104,11 @@ typedef struct gc_work {
     size_t sp;
     size_t stackcap;
     int overflow;
+    int saturated;          /* some member's internal count saturated */
+    size_t u;               /* unreachable members found (held) */
+    size_t nforeign;        /* of those, foreign: objs[0..nforeign) until
+                             * the set is listed (list_unreachable) */
+    unsigned need;          /* NEED_* of the unreachable members */
     rcgc_object *current;   /* the object being traversed (debug reports) */
 } gc_work;
 
@@ -301,15 +329,51 @@ static inline int is_member(const gc_work *w, unsigned flags)
         }                                                                              \
     } while (0)
 
+/*
+ * Internal references are counted in the member's flags (bits 12-31, up to
+ * GC_REFS_MAX), not subtracted from its refcount, so trial deletion leaves
+ * every refcount alone: a member is referenced from outside the set iff
+ * refcnt > its count.  Past GC_REFS_MAX references (a member referenced by
+ * a million others in the set), the count stays at GC_REFS_MAX, the member
+ * gets RCGC_OF_GC_SATURATED and the rest are subtracted from its refcount
+ * instead: the root test refcnt > count still holds (both sides lose the
+ * excess), and unsaturate() gives the excess back after marking.
+ */
+#define GC_REFS_ONE (1u << RCGC_OF_GC_REFS_SHIFT)
+#define GC_REFS_MAX (RCGC_OF_GC_SCRATCH >> RCGC_OF_GC_REFS_SHIFT)
+#define GC_REFS_FULL (GC_REFS_MAX << RCGC_OF_GC_REFS_SHIFT)
+
+static inline uint32_t gc_refs(unsigned flags)
+{
+    return flags >> RCGC_OF_GC_REFS_SHIFT;
+}
+
+GC_COLD static void subtract_saturated(gc_work *w, rcgc_object *r)
+{
+#if RCGC_DEBUG >= 2
+    /* GC_REFS_MAX + the excess so far + this one > the true refcount. */
+    if (RCGC_UNLIKELY(r->refcnt <= GC_REFS_MAX))
+        subtract_underflow(w, r);
+#endif
+    r->flags |= RCGC_OF_GC_SATURATED;
+    r->refcnt--;
+    w->saturated = 1;
+}
+
 static int visit_subtract_set(rcgc_object *r, void *arg)
 {
-    const gc_work *w = arg;
-    if (is_member(w, r->flags)) {
+    gc_work *w = arg;
+    unsigned f = r->flags;
+    if (is_member(w, f)) {
+        if (RCGC_UNLIKELY(f >= GC_REFS_FULL)) {
+            subtract_saturated(w, r);
+            return 0;
+        }
 #if RCGC_DEBUG >= 2
-        if (RCGC_UNLIKELY(r->refcnt == 0))
+        if (RCGC_UNLIKELY(gc_refs(f) >= r->refcnt))
             subtract_underflow(w, r);
 #endif
-        r->refcnt--;
+        r->flags = f + GC_REFS_ONE;
     }
     return 0;
 }
@@ -317,15 +381,32 @@ static int visit_subtract_set(rcgc_object *r, void *arg)
 /* Step 1+2 for one pool: find its members (their generation is read once,
  * here), record them in a member bitmap and subtract their internal
  * references. */
-static void gather_subtract_pool(gc_work *w, const rcgc_pool *pool, size_t pre)
+/* The blocks of bitmap word k (64 blocks, 8 groups) that the generation-0
+ * summary marks: each of the summary byte's bits becomes 8 block bits. */
+static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
+{
+    unsigned byte = (unsigned)(pool->gen0[k >> 3] >> ((k & 7) * 8)) & 0xffu;
+    uint64_t x = ((uint64_t)byte * 0x0101010101010101ull) & 0x8040201008040201ull;
+    x = (x + 0x7f7f7f7f7f7f7f7full) & 0x8080808080808080ull;
+    return (x >> 7) * 0xff;
+}
+
+static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
-    uint64_t bitmap[RCGC_POOL_BITMAP_WORDS];
+    uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
+    const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
+    const int gen0_only = w->maxgen == 0, full = w->maxgen == 2;
     size_t found = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        uint64_t members = 0;
-        for (uint64_t bits = pool->tracked[k]; bits; bits &= bits - 1) {
+        uint64_t members = 0, mv = 0;
+        uint64_t cand = pool->tracked[k];
+        /* A generation-0 collection skips the groups no generation-0
+         * object can be in (P5): their headers are not read. */
+        if (gen0_only)
+            cand &= gen0_blocks(pool, k);
+        for (uint64_t bits = cand; bits; bits &= bits - 1) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
             rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + b) * size);
             unsigned f = o->flags;
@@ -333,6 +414,8 @@ static void gather_subtract_pool(gc_work *w, const rcgc_pool *pool, size_t pre)
                 continue;
             RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
             members |= (uint64_t)1 << b;
+            if (full)
+                mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
             found++;
 #if RCGC_DEBUG >= 2
             w->current = o;
@@ -340,15 +423,23 @@ static void gather_subtract_pool(gc_work *w, const rcgc_pool *pool, size_t pre)
             o->type->traverse(o, visit_subtract_set, w);
         }
         bitmap[k] = members;
+        /* In a young collection every member changes generation. */
+        moving[k] = full ? mv : members;
     }
+    /* Every generation-0 member leaves generation 0 in this collection;
+     * objects tracked from now on mark their groups again. */
+    pool->gen0[0] = pool->gen0[1] = 0;
     if (found > 0) {
         /* cappools >= min(pools walked, objects counted). */
         if (RCGC_UNLIKELY(w->npools == w->cappools))
             rcgc_fatal("gc: generation counts disagree with the heap: members in more "
                        "than %zu pools", w->cappools);
+        pool->gcset = (uint32_t)w->npools;
         gc_poolset *ps = &w->pools[w->npools++];
         ps->pool = pool;
         memcpy(ps->members, bitmap, sizeof bitmap);
+        memset(ps->reached, 0, sizeof ps->reached);
+        memcpy(ps->moving, moving, sizeof moving);
         w->n += found;
     }
 }
@@ -362,13 +453,13 @@ static void gather_subtract(gc_work *w)
     rcgc_runtime *rt = w->rt;
     size_t pre = rt->mem.debug_pre;
     if (w->maxgen < 2) {
-        for (const rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next) {
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next) {
             gather_subtract_pool(w, pool, pre);
         }
     } else {
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
             for (unsigned i = 0; i < a->ncarved; i++) {
-                const rcgc_pool *pool = rcgc_arena_pool(a, i);
+                rcgc_pool *pool = rcgc_arena_pool(a, i);
                 if (pool->ntracked != 0) {
                     gather_subtract_pool(w, pool, pre);
                 }
@@ -402,144 +493,287 @@ GC_COLD static void push_reach_slow(gc_work *w, rcgc_object *o)
         o->flags |= RCGC_OF_MARK;
 }
 
-/* Every traversal from a reachable object gives back the references it
- * took in step 2, so a reachable member ends with its true refcount. */
+/* Reaching a member: it is counted and its count of internal references
+ * cleared (its root test will not be needed; a saturated count stays for
+ * unsaturate()).  A pooled member gets its bit in the pool's reached
+ * bitmap, a foreign one RCGC_OF_REACHABLE.  Refcounts are not touched. */
+static inline void reach(gc_work *w, rcgc_object *o, unsigned f)
+{
+    if (!(f & RCGC_OF_GC_SATURATED))
+        f &= ~RCGC_OF_GC_SCRATCH;
+    o->flags = f;
+    w->nreach++;
+    if (RCGC_LIKELY(w->sp < w->stackcap))
+        w->stack[w->sp++] = o;
+    else
+        push_reach_slow(w, o);
+}
+
+/* The reached bit of a pooled member: the word and the mask. */
+static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uint64_t *mask)
+{
+    const rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    *mask = (uint64_t)1 << (i & 63);
+    return &w->pools[pool->gcset].reached[i >> 6];
+}
+
 static int visit_reach_set(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (is_member(w, f)) {
-        r->refcnt++;
-        if (!(f & RCGC_OF_REACHABLE)) {
-            r->flags = f | RCGC_OF_REACHABLE;
-            w->nreach++;
-            if (RCGC_LIKELY(w->sp < w->stackcap))
-                w->stack[w->sp++] = r;
-            else
-                push_reach_slow(w, r);
-        }
+    if (!is_member(w, f))
+        return 0;
+    if (RCGC_LIKELY(!(f & RCGC_OF_FOREIGN))) {
+        uint64_t mask, *word = reached_word(w, r, &mask);
+        if (*word & mask)
+            return 0;
+        *word |= mask;
+    } else {
+        if (f & RCGC_OF_REACHABLE)
+            return 0;
+        f |= RCGC_OF_REACHABLE;
     }
+    reach(w, r, f);
+    return 0;
+}
+
+/* The same for a young collection, whose set is small and in the cache,
+ * and whose survivors' headers the partition writes anyway (they change
+ * generation): RCGC_OF_REACHABLE on every member, no pool lookup. */
+static int visit_reach_young(rcgc_object *r, void *arg)
+{
+    gc_work *w = arg;
+    unsigned f = r->flags;
+    if (is_member(w, f) && !(f & RCGC_OF_REACHABLE))
+        reach(w, r, f | RCGC_OF_REACHABLE);
     return 0;
 }
 
 static void drain_set(gc_work *w)
 {
+    rcgc_visitfn visit = w->bitmaps ? visit_reach_set : visit_reach_young;
     while (w->sp > 0) {
         rcgc_object *o = w->stack[--w->sp];
-        o->type->traverse(o, visit_reach_set, w);
+        o->type->traverse(o, visit, w);
     }
 }
 
-static inline void mark_root(gc_work *w, rcgc_object *o)
+/* After marking, a saturated member's count goes down by GC_REFS_MAX
+ * visits and its refcount gets the rest back: true again, count 0. */
+static int visit_unsaturate(rcgc_object *r, void *arg)
 {
-    unsigned f = o->flags;
-    /* Only an object nobody reached yet still holds its scratch count. */
-    if (!(f & RCGC_OF_REACHABLE) && o->refcnt > 0) {
-        o->flags = f | RCGC_OF_REACHABLE;
-        w->nreach++;
-        if (RCGC_LIKELY(w->sp < w->stackcap))
-            w->stack[w->sp++] = o;
+    unsigned f = r->flags;
+    if (is_member(arg, f) && (f & RCGC_OF_GC_SATURATED)) {
+        if (gc_refs(f) > 0)
+            r->flags = f - GC_REFS_ONE;
         else
-            push_reach_slow(w, o);
-        drain_set(w);
+            r->refcnt++;
     }
+    return 0;
 }
 
-/* Step 3: members with references from outside, and all they reach, get
- * RCGC_OF_REACHABLE; each is traversed exactly once (the rescan after a
- * failed push takes those left with RCGC_OF_MARK), giving back its
- * references, so every reachable member's refcount is true again. */
+GC_COLD static void unsaturate(gc_work *w)
+{
+    FOR_EACH_MEMBER(w, o, o->type->traverse(o, visit_unsaturate, w));
+    /* Reached members keep no scratch bits (partition does not look at
+     * pooled ones again); unreachable ones lose theirs when recorded. */
+    FOR_EACH_MEMBER(w, o, o->flags &= ~RCGC_OF_GC_SCRATCH);
+    w->saturated = 0;
+}
+
+/*
+ * Step 3: members referenced from outside the set (more references than
+ * internal ones), and all they reach, are reached; each is traversed
+ * exactly once (the rescan after a failed push takes those left with
+ * RCGC_OF_MARK).  The scan reads the header only of members not reached
+ * yet (the reached bitmaps say which), and walks the pools in the reverse
+ * of the gather order - oldest arenas and young pools first, roughly
+ * allocation order, where roots tend to come before what they reach - and
+ * stops once every member is reached.  Afterwards every refcount is true
+ * (saturated ones are given their excess back).
+ */
 static void mark_set(gc_work *w)
 {
-    FOR_EACH_MEMBER(w, o, mark_root(w, o));
+    size_t pre = w->rt->mem.debug_pre;
+    for (size_t p = w->npools; p-- > 0 && w->nreach < w->n;) {
+        gc_poolset *ps = &w->pools[p];
+        char *base = ps->pool->mem + pre;
+        size_t size = ps->pool->size;
+        if (!w->bitmaps) {
+            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+                for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+                    unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+                    rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                    unsigned f = o->flags;
+                    if (!(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
+                        reach(w, o, f | RCGC_OF_REACHABLE);
+                        drain_set(w);
+                    }
+                }
+            }
+            continue;
+        }
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                unsigned i = (unsigned)__builtin_ctzll(b);
+                uint64_t mask = (uint64_t)1 << i;
+                if (ps->reached[k] & mask)
+                    continue;   /* reached by a drain since */
+                rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 0);
+                unsigned f = o->flags;
+                if (o->refcnt > gc_refs(f)) {
+                    ps->reached[k] |= mask;
+                    reach(w, o, f);
+                    drain_set(w);
+                }
+            }
+        }
+    }
+    for (unsigned g = 0; g <= w->maxgen && w->nreach < w->n; g++) {
+        rcgc_foreign *head = &w->rt->gc.gens[g].head;
+        for (rcgc_foreign *fp = head->next; fp != head; fp = fp->next) {
+            rcgc_object *o = rcgc_foreign_obj(fp);
+            unsigned f = o->flags;
+            if (!(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
+                reach(w, o, f | RCGC_OF_REACHABLE);
+                drain_set(w);
+            }
+        }
+    }
     while (w->overflow) {
         w->overflow = 0;
         FOR_EACH_MEMBER(w, o, {
             if (o->flags & RCGC_OF_MARK) {
                 o->flags &= ~RCGC_OF_MARK;
-                o->type->traverse(o, visit_reach_set, w);
+                o->type->traverse(o, w->bitmaps ? visit_reach_set : visit_reach_young, w);
                 drain_set(w);
             }
         });
     }
+    if (RCGC_UNLIKELY(w->saturated))
+        unsaturate(w);
 }
 
-static int visit_add_set(rcgc_object *r, void *arg)
-{
-    if (is_member(arg, r->flags))
-        r->refcnt++;
-    return 0;
-}
-
-/* What the unreachable set needs beyond clearing (record_unreachable). */
+/* What the unreachable set needs beyond clearing (partition). */
 enum {
     NEED_LEGACY = 1,      /* some object has legacy_del */
     NEED_WEAK = 2,        /* weak references to or among the set */
     NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
 };
 
-static inline void record_one(gc_work *w, rcgc_object *o, size_t *u, unsigned *need)
+/* An unreachable member gets RCGC_OF_COLLECTING and the hold (C3);
+ * refcounts were never changed, so nothing is given back.  Pooled ones stay
+ * in their pool set's bitmaps (members & ~reached) until list_unreachable
+ * writes them to objs, which only sets that need finalization or debug
+ * output pay; foreign ones go to objs now. */
+static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
 {
-    unsigned f = o->flags;
-    if (f & RCGC_OF_REACHABLE)
-        return;
     const rcgc_type *t = o->type;
-    o->flags = f | RCGC_OF_COLLECTING;
-    o->refcnt++;   /* the hold (C3) */
-    t->traverse(o, visit_add_set, w);
+    o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
+    o->refcnt++;   /* the hold */
     if (t->legacy_del)
-        *need |= NEED_LEGACY;
+        w->need |= NEED_LEGACY;
     if (rcgc_weak_involved(o))
-        *need |= NEED_WEAK;
+        w->need |= NEED_WEAK;
     if (t->finalize && !(f & RCGC_OF_FINALIZED))
-        *need |= NEED_FINALIZE;
-    w->objs[(*u)++] = o;
+        w->need |= NEED_FINALIZE;
+    w->u++;
+    if (RCGC_UNLIKELY(f & RCGC_OF_FOREIGN))
+        w->objs[w->nforeign++] = o;
 }
 
-/* Step 4a, when some member was not reached: the unreachable members go to
- * objs (heap order), get RCGC_OF_COLLECTING and the hold, and give back the
- * references they took in step 2; after this every refcount is true.  No
- * generation has changed yet, so membership still reads from the header.
- * Returns their number; *need says which finalization steps have work. */
-static size_t record_unreachable(gc_work *w, unsigned *need)
+/* The unreachable pooled members of the pool sets, in heap order: fn(w, o)
+ * for each.  fn may free o, and with it o's pool once its last one goes:
+ * the pool's fields are read before its first member is passed. */
+#define FOR_EACH_UNREACHABLE_POOLED(w, o, body)                                      \
+    do {                                                                             \
+        size_t pre_ = (w)->rt->mem.debug_pre;                                        \
+        for (size_t p_ = 0; p_ < (w)->npools; p_++) {                                \
+            const gc_poolset *ps_ = &(w)->pools[p_];                                 \
+            char *base_ = ps_->pool->mem + pre_;                                     \
+            size_t size_ = ps_->pool->size;                                          \
+            for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {               \
+                uint64_t b_ = ps_->members[k_] & ~ps_->reached[k_];                  \
+                for (; b_; b_ &= b_ - 1) {                                           \
+                    unsigned i_ = k_ * 64 + (unsigned)__builtin_ctzll(b_);           \
+                    rcgc_object *o = (rcgc_object *)(base_ + (size_t)i_ * size_);    \
+                    body;                                                            \
+                }                                                                    \
+            }                                                                        \
+        }                                                                            \
+    } while (0)
+
+/* objs[0..u): the unreachable set in heap order, pooled then foreign (the
+ * order every later phase works in). */
+static void list_unreachable(gc_work *w)
 {
-    size_t u = 0;
-    unsigned nd = 0;
-    FOR_EACH_MEMBER(w, o, record_one(w, o, &u, &nd));
-    *need = nd;
-    return u;
+    rcgc_object **objs = w->objs;
+    size_t np = w->u - w->nforeign;
+    memmove(objs + np, objs, w->nforeign * sizeof *objs);
+    size_t j = 0;
+    FOR_EACH_UNREACHABLE_POOLED(w, o, objs[j++] = o);
+    RCGC_ASSERT(j == np);
+    w->nforeign = 0;
 }
 
-/* Step 4b: reachable members lose RCGC_OF_REACHABLE and move to `old`.
- * Pooled ones are moved here, a pool at a time: their generation bits, the
- * pool's young count (P4) and the generation counts in bulk. */
-static void promote_reachable(gc_work *w, unsigned old)
+/*
+ * Step 4, one pass over the members: unreachable ones are recorded in objs
+ * (heap order; record_one), reachable ones lose RCGC_OF_REACHABLE and
+ * their count and move to generation `old`.  Pooled members are moved a
+ * pool at a time: their generation bits, the pool's young count (P4) and
+ * the generation counts in bulk.  No generation changes before a member's
+ * own turn, so membership still reads from the header.
+ */
+static void partition(gc_work *w, unsigned old)
 {
     rcgc_runtime *rt = w->rt;
     size_t pre = rt->mem.debug_pre;
     long moved[RCGC_NGENS] = {0, 0, 0};
     const unsigned newgen = old << RCGC_OF_GEN_SHIFT;
     for (size_t p = 0; p < w->npools; p++) {
-        const gc_poolset *ps = &w->pools[p];
-        rcgc_pool *pool = (rcgc_pool *)ps->pool;
+        gc_poolset *ps = &w->pools[p];
+        rcgc_pool *pool = ps->pool;
         char *base = pool->mem + pre;
         size_t size = pool->size;
         unsigned left_young = 0;   /* objects that leave generations 0-1 */
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            for (uint64_t b = ps->members[k]; b; b &= b - 1) {
-                unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
-                unsigned f = o->flags;
-                if (!(f & RCGC_OF_REACHABLE))
-                    continue;
-                f &= ~RCGC_OF_REACHABLE;
-                unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-                if (gen != old) {
-                    f = (f & ~RCGC_OF_GEN_MASK) | newgen;
+        if (!w->bitmaps) {
+            /* Young: every member is recorded or changes generation. */
+            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+                for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+                    unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+                    rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                    unsigned f = o->flags;
+                    if (!(f & RCGC_OF_REACHABLE)) {
+                        record_one(w, o, f);
+                        continue;
+                    }
+                    ps->reached[k] |= (uint64_t)1 << (i & 63);
+                    unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+                    RCGC_ASSERT(gen != old && !(f & RCGC_OF_GC_SCRATCH));
+                    o->flags = (f & ~(RCGC_OF_GEN_MASK | RCGC_OF_REACHABLE)) | newgen;
                     moved[gen]++;
                     left_young += old == 2;
                 }
-                o->flags = f;
+            }
+        }
+        for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
+                record_one(w, o, o->flags);
+            }
+            for (uint64_t b = ps->reached[k] & ps->moving[k]; b; b &= b - 1) {
+                unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                unsigned f = o->flags;
+                unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+                RCGC_ASSERT(gen != old && !(f & RCGC_OF_GC_SCRATCH));
+                o->flags = (f & ~RCGC_OF_GEN_MASK) | newgen;
+                moved[gen]++;
+                left_young += old == 2;
             }
         }
         if (left_young) {
@@ -553,8 +787,17 @@ static void promote_reachable(gc_work *w, unsigned old)
         rt->gc.gens[g].nobjects -= moved[g];
         rt->gc.gens[old].nobjects += moved[g];
     }
-    /* Foreign members through rcgc_obj_set_gen, oldest list first so that
-     * an object moved to an older list is not met again. */
+    /* Foreign members: recorded in list order first, then moved through
+     * rcgc_obj_set_gen, oldest list first so that an object moved to an
+     * older list is not met again. */
+    for (unsigned g = 0; g <= w->maxgen; g++) {
+        rcgc_foreign *head = &rt->gc.gens[g].head;
+        for (rcgc_foreign *f = head->next; f != head; f = f->next) {
+            rcgc_object *o = rcgc_foreign_obj(f);
+            if (!(o->flags & RCGC_OF_REACHABLE))
+                record_one(w, o, o->flags);
+        }
+    }
     for (int g = (int)w->maxgen; g >= 0; g--) {
         rcgc_foreign *head = &rt->gc.gens[g].head;
         rcgc_foreign *f = head->next, *next;
@@ -562,7 +805,7 @@ static void promote_reachable(gc_work *w, unsigned old)
             next = f->next;
             rcgc_object *o = rcgc_foreign_obj(f);
             if (o->flags & RCGC_OF_REACHABLE) {
-                o->flags &= ~RCGC_OF_REACHABLE;
+                o->flags &= ~(RCGC_OF_REACHABLE | RCGC_OF_GC_SCRATCH);
                 rcgc_gc_promote(rt, o, old);
             }
         }
@@ -576,15 +819,11 @@ static size_t trial_deletion_main(gc_work *w, unsigned old, size_t *nreach, unsi
 {
     gather_subtract(w);
     mark_set(w);
-    size_t u = 0;
-    *need = 0;
-    if (w->nreach < w->n)
-        u = record_unreachable(w, need);
-    if (w->nreach > 0)
-        promote_reachable(w, old);
-    RCGC_ASSERT(u + w->nreach == w->n);
+    partition(w, old);
+    RCGC_ASSERT(w->u + w->nreach == w->n);
+    *need = w->need;
     *nreach = w->nreach;
-    return u;
+    return w->u;
 }
 
 /* -------------------------------------------------- legacy finalizers */
@@ -739,6 +978,33 @@ static size_t handle_resurrected(gc_work *w, size_t uc, unsigned old)
  * stored a reference), dealloc and free.  Anything else takes the ordinary
  * decref.  This saves the general dealloc path for every piece of garbage.
  */
+/* rcgc_gc_promote with the pooled case inline (P4 kept): in the delete
+ * loop every object still referenced after its own `clear` moves, most of
+ * them only to die a moment later. */
+static inline void promote_one(rcgc_runtime *rt, rcgc_object *o, unsigned old)
+{
+    unsigned f = o->flags;
+    unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+    if (!(f & RCGC_OF_TRACKED) || gen == old || gen == RCGC_GEN_PERMANENT)
+        return;
+    if (f & RCGC_OF_FOREIGN) {
+        rcgc_obj_set_gen(rt, o, old);
+        return;
+    }
+    o->flags = (f & ~RCGC_OF_GEN_MASK) | (old << RCGC_OF_GEN_SHIFT);
+    rt->gc.gens[gen].nobjects--;
+    rt->gc.gens[old].nobjects++;
+    if ((gen < 2) != (old < 2)) {
+        rcgc_pool *pool = rcgc_pool_of(o);
+        if (old < 2) {
+            if (pool->nyoung++ == 0)
+                rcgc_pool_young_add(rt, pool);
+        } else if (--pool->nyoung == 0) {
+            rcgc_pool_young_remove(rt, pool);
+        }
+    }
+}
+
 static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned old)
 {
     const rcgc_type *t = o->type;
@@ -752,7 +1018,7 @@ static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned ol
     }
     o->flags = f;
     if (o->refcnt > 1)
-        rcgc_gc_promote(rt, o, old);   /* it may die later */
+        promote_one(rt, o, old);   /* it may die later */
     rcgc_decref(o);
 }
 
@@ -795,6 +1061,8 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     memset(w, 0, sizeof *w);
     w->rt = rt;
     w->maxgen = (unsigned)generation;
+    w->old = generation + 1 < RCGC_NGENS ? (unsigned)generation + 1 : (unsigned)generation;
+    w->bitmaps = generation == RCGC_NGENS - 1;
     /* flags & 7 is TRACKED | gen << 1: members are 1, 3, 5 up to gen g. */
     for (int g = 0; g <= generation; g++)
         w->memberset |= 1u << (RCGC_OF_TRACKED | ((unsigned)g << RCGC_OF_GEN_SHIFT));
@@ -881,8 +1149,41 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         gs->long_lived_total = (long)nreach;
     }
 
+    if (u > 0 && need == 0 && !(gs->debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE))) {
+        /* Nothing to finalize, no weak references, nothing to print: step
+         * 9 at once, straight from the pool sets' bitmaps (delete_garbage
+         * below explains the loop); objs was never written for these. */
+        m += (long)u;
+        if (u <= GC_DELETE_SMALL) {
+            FOR_EACH_UNREACHABLE_POOLED(&w, o, {
+                if (o->type->clear)
+                    o->type->clear(o);
+            });
+            for (size_t i = 0; i < w.nforeign; i++) {
+                rcgc_object *o = w.objs[i];
+                if (o->type->clear)
+                    o->type->clear(o);
+            }
+            FOR_EACH_UNREACHABLE_POOLED(&w, o, release_cleared(rt, o, old));
+        } else {
+            FOR_EACH_UNREACHABLE_POOLED(&w, o, {
+                if (o->type->clear)
+                    o->type->clear(o);
+                release_cleared(rt, o, old);
+            });
+            for (size_t i = 0; i < w.nforeign; i++) {
+                rcgc_object *o = w.objs[i];
+                if (o->type->clear)
+                    o->type->clear(o);
+            }
+        }
+        for (size_t i = 0; i < w.nforeign; i++)
+            release_cleared(rt, w.objs[i], old);
+        u = 0;
+    }
     if (u > 0) {
         rcgc_object **objs = w.objs;
+        list_unreachable(&w);
         /* Legacy finalizers: objs[uc..u) become uncollectable. */
         size_t uc = (need & NEED_LEGACY) ? move_legacy(&w, u) : u;
         if (gs->debug & RCGC_DEBUG_COLLECTABLE)
@@ -917,22 +1218,40 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             uc = uf;
         }
 
-        /* delete_garbage: clear (or save) the final set, then let go. */
+        /* delete_garbage: save the final set, or clear it and let go.  A
+         * set bigger than the cache: each object is cleared and let go of
+         * at once, as CPython does: an object whose hold is then its last
+         * reference is freed, one still referenced (by garbage not cleared
+         * yet, or by what user code did) moves to `old` and dies when its
+         * last reference goes, while still in the cache.  Objects after it
+         * keep their hold, so nothing of objs[i..uf) is freed before its
+         * turn.  A small set (in the cache anyway): every object is
+         * cleared first, then let go of, so that most holds are the last
+         * reference and no object is moved only to die at once. */
         m += (long)uf;
         if (gs->debug & RCGC_DEBUG_SAVEALL) {
             rcgc_list *garbage = rcgc_gc_garbage_list(rt);
             for (size_t i = 0; i < uf; i++)
                 if (garbage != NULL)
                     (void)rcgc_list_append(garbage, objs[i]);
-        } else {
+            for (size_t i = 0; i < uf; i++)
+                release_cleared(rt, objs[i], old);
+        } else if (uf <= GC_DELETE_SMALL) {
             for (size_t i = 0; i < uf; i++) {
                 rcgc_object *o = objs[i];
                 if (o->type->clear)
                     o->type->clear(o);
             }
+            for (size_t i = 0; i < uf; i++)
+                release_cleared(rt, objs[i], old);
+        } else {
+            for (size_t i = 0; i < uf; i++) {
+                rcgc_object *o = objs[i];
+                if (o->type->clear)
+                    o->type->clear(o);
+                release_cleared(rt, o, old);
+            }
         }
-        for (size_t i = 0; i < uf; i++)
-            release_cleared(rt, objs[i], old);
 
         /* The uncollectable set: what clearing freed is not counted, nor
          * are weak references whose callback ran (CPython's handle_weakrefs

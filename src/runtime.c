@@ -244,7 +244,8 @@ typedef struct validate_ctx {
 } validate_ctx;
 
 /* O1: a tracked object is alive (refcount > 0, a real type with a
- * traverse) and its generation is the one being counted. */
+ * traverse) and its generation is the one being counted; O2: no scratch
+ * count of the collector is left in its flags. */
 static int validate_obj(rcgc_object *o, void *arg)
 {
     validate_ctx *v = arg;
@@ -255,6 +256,29 @@ static int validate_obj(rcgc_object *o, void *arg)
             fprintf(v->out, "rcgc_validate: tracked object %p has refcount %u and %s (O1)\n",
                     (void *)o, o->refcnt,
                     o->type == RCGC_FREED_TYPE ? "a freed header" : "no traverse");
+        v->bad = 1;
+        return 1;
+    }
+    /* P5 (pool.h): the generation-0 summary covers every generation-0 object. */
+    if (!(o->flags & RCGC_OF_FOREIGN) && rcgc_obj_gen(o) == 0) {
+        const rcgc_pool *pool = rcgc_pool_of(o);
+        unsigned i = rcgc_pool_index(pool, o);
+        if (!((pool->gen0[i >> 9] >> ((i >> 3) & 63)) & 1)) {
+            if (v->out)
+                fprintf(v->out, "rcgc_validate: generation-0 object %p (block %u) is not in "
+                                "its pool's generation-0 summary (P5)\n",
+                        (void *)o, i);
+            v->bad = 1;
+            return 1;
+        }
+    }
+    /* C1 (gc.h): the collector's scratch counts live only inside trial
+     * deletion, where no user code runs. */
+    if (o->flags & RCGC_OF_GC_SCRATCH) {
+        if (v->out)
+            fprintf(v->out, "rcgc_validate: tracked object %p has collector scratch bits "
+                            "0x%x set outside trial deletion (O2)\n",
+                    (void *)o, o->flags & RCGC_OF_GC_SCRATCH);
         v->bad = 1;
         return 1;
     }

@@ -7,12 +7,16 @@
  *
  *   C1  Between collections no object has RCGC_OF_COLLECTING,
  *       RCGC_OF_REACHABLE or RCGC_OF_MARK set, and every refcount is the
- *       true number of strong references.
- *   C2  During trial deletion (gather .. restore) no user code runs: no
+ *       true number of strong references.  The scratch bits
+ *       (RCGC_OF_GC_SCRATCH: counts of internal references) are zero
+ *       whenever user code can run, during collections too (rcgc_validate
+ *       checks it).
+ *   C2  During trial deletion (gather .. partition) no user code runs: no
  *       finalizer, callback, OOM handler or allocation that could collect.
- *       Refcounts of the collection set are then scratch values, and no
- *       generation changes until the partition, so membership in the set
- *       (tracked, generation <= g) is read from the header.
+ *       Members then carry scratch counts in their flags (and a saturated
+ *       one a scratch refcount), and no generation changes until the
+ *       partition, so membership in the set (tracked, generation <= g) is
+ *       read from the header.
  *   C3  From the moment the unreachable set is known until it is released,
  *       the collector holds one strong reference to each of its objects, so
  *       nothing in its work array can be freed under it.

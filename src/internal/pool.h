@@ -22,6 +22,8 @@
  *       whose object header has RCGC_OF_TRACKED and !RCGC_OF_FOREIGN.
  *   P4  nyoung == number of tracked objects in the pool whose generation is
  *       0 or 1; the pool is on the runtime's young list iff nyoung > 0.
+ *   P5  a tracked object of generation 0 in block i has bit i >> 3 of the
+ *       pool's gen0 summary set (checked by rcgc_validate, runtime.c).
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
  *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
  *       the spare; a spare arena has every pool free.
@@ -99,6 +101,16 @@ typedef struct rcgc_pool {
     struct rcgc_pool *young_prev;
     rcgc_arena *arena;
     uint64_t tracked[RCGC_POOL_BITMAP_WORDS]; /* block i holds a tracked object */
+    /* In the descriptor's padding (no size change), for the collector:
+     * gen0: a summary of where generation-0 objects may be, one bit per
+     * group of 8 blocks (bit i >> 3 of the 128): tracking sets the bit of
+     * its block, every collection clears the summary of each pool it walks
+     * (all generation-0 objects leave generation 0 in any collection), so
+     * a generation-0 collection reads only the headers in marked groups
+     * (P5).  gcset: during a collection, the index of this pool's member
+     * set in the collector's work space (gc.c; meaningless otherwise). */
+    uint64_t gen0[2];
+    uint32_t gcset;
 } __attribute__((aligned(64))) rcgc_pool;
 
 struct rcgc_arena {
@@ -119,6 +131,7 @@ _Static_assert(RCGC_ARENA_HEADER % 64 == 0 && sizeof(rcgc_pool) % 64 == 0,
                "pool descriptors start on cache lines");
 _Static_assert(offsetof(rcgc_pool, mem) <= 64,
                "the allocator's fields of a pool descriptor share one cache line");
+_Static_assert(sizeof(rcgc_pool) == 256, "a pool descriptor is four cache lines");
 _Static_assert(RCGC_ARENA_HEADER + RCGC_POOLS_PER_ARENA * sizeof(rcgc_pool) <= RCGC_POOL_SIZE,
                "pool descriptors must fit the arena's first 16 KiB");
 

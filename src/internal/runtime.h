@@ -360,6 +360,7 @@ static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
 {
     unsigned i = rcgc_pool_index(pool, o);
     pool->tracked[i >> 6] |= (uint64_t)1 << (i & 63);
+    pool->gen0[i >> 9] |= (uint64_t)1 << ((i >> 3) & 63);   /* P5 */
     pool->ntracked++;
     return pool->nyoung++ == 0;
 }

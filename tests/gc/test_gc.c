@@ -692,6 +692,135 @@ static void test_mark_stack_fallback(void **state)
     assert_int_equal(collect(2), N + 2);
 }
 
+/* More internal references to one object than its count in the flags can
+ * hold (2^20 - 1, then the excess goes to the refcount and is given back):
+ * the same answers as for any object, and true refcounts afterwards.
+ * x is referenced by N holders h[i] (slot 0), which form a chain (slot 1)
+ * that x heads (x.s[0] = h[0]). */
+enum { SAT_N = (1 << 20) + 5 };
+
+static gnode *sat_build(gnode **last)
+{
+    gnode *x = gn_new(&plain_type, 1);
+    gnode *prev = NULL;
+    for (int i = 0; i < SAT_N; i++) {
+        gnode *h = gn_new(&plain_type, 2);
+        gn_set(h, 0, x);
+        if (prev)
+            gn_set(prev, 1, h);
+        else
+            gn_set(x, 0, h);
+        if (prev)
+            gn_drop(prev);
+        prev = h;
+    }
+    *last = prev;   /* the caller owns one reference to the last holder */
+    return x;
+}
+
+static void test_internal_count_saturates(void **state)
+{
+    (void)state;
+    gnode *last, *x = sat_build(&last);
+    gn_drop(last);
+    /* Live through x: nothing found, every refcount true. */
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), SAT_N + 1);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(last)), 1);
+    assert_true(in_gen(x, 2));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), SAT_N + 1);
+    /* Garbage: x with exactly its internal references is no root. */
+    gn_drop(x);
+    assert_int_equal(collect(2), SAT_N + 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    /* Live through the last holder only (x's count saturates, its refcount
+     * is no more than its internal references): all reached from there. */
+    x = sat_build(&last);
+    gn_drop(x);
+    assert_int_equal(collect(0), 0);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), SAT_N);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(last)), 2);
+    assert_true(in_gen(x, 1));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    gn_drop(last);
+    assert_int_equal(collect(1), SAT_N + 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
+/* Garbage made of pooled and foreign (bigger than a pool block) objects,
+ * deleted straight from the pool sets when nothing needs finalization, and
+ * listed (pooled, then foreign) for the finalizers when something does. */
+static const rcgc_type big_type = {
+    .name = "Big", .size = sizeof(gnode) + 1024, .traverse = gn_traverse, .clear = gn_clear,
+    .dealloc = gn_dealloc};
+static const rcgc_type big_fin_type = {
+    .name = "BigFin", .size = sizeof(gnode) + 1024, .traverse = gn_traverse,
+    .clear = gn_clear, .finalize = gn_finalize, .dealloc = gn_dealloc};
+
+static void test_pooled_and_foreign_garbage(void **state)
+{
+    (void)state;
+    gnode *p = gn_new(&plain_type, 1), *b = gn_new(&big_type, 2);
+    assert_true(b->ob.flags & RCGC_OF_FOREIGN);
+    assert_false(p->ob.flags & RCGC_OF_FOREIGN);
+    gn_set(p, 0, b);
+    gn_set(b, 0, p);
+    gn_drop(p);
+    gn_drop(b);
+    assert_int_equal(collect(0), 2);
+    assert_int_equal(log_count(&free_log, 1), 1);
+    assert_int_equal(log_count(&free_log, 2), 1);
+
+    gnode *q = gn_new(&plain_type, 3), *f = gn_new(&big_fin_type, 4);
+    gnode *r = gn_new(&fin_type, 5), *keep = gn_new(&plain_type, 6);
+    gn_set(q, 0, f);
+    gn_set(f, 0, r);
+    gn_set(r, 0, q);
+    gn_set(keep, 0, keep);   /* a live cycle beside it, held by us */
+    gn_drop(q);
+    gn_drop(f);
+    gn_drop(r);
+    assert_int_equal(collect(2), 3);
+    assert_int_equal(log_count(&fin_log, 4), 1);
+    assert_int_equal(log_count(&fin_log, 5), 1);
+    for (int id = 3; id <= 5; id++)
+        assert_int_equal(log_count(&free_log, id), 1);
+    assert_int_equal(log_count(&free_log, 6), 0);
+    assert_true(in_gen(keep, 2));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    gn_set(keep, 0, NULL);
+    gn_drop(keep);
+
+    /* Sets bigger than GC_DELETE_SMALL (8192) are cleared and released
+     * object by object: a ring of finalizable nodes (listed path) and one
+     * of plain nodes (straight from the bitmaps), each node also pointing
+     * back, so most are still referenced after their own clear. */
+    enum { RING = 9000 };
+    for (int kind = 0; kind < 2; kind++) {
+        const rcgc_type *t = kind ? &plain_type : &fin_type;
+        int id = 100 + kind;
+        fin_log.n = free_log.n = 0;
+        gnode *head = gn_new(t, id), *prev = head;
+        for (int i = 1; i < RING; i++) {
+            gnode *n = gn_new(t, id);
+            gn_set(prev, 0, n);
+            gn_set(n, 1, prev);
+            gn_drop(n);
+            prev = n;
+        }
+        gn_set(prev, 0, head);
+        gn_set(head, 1, prev);
+        gn_drop(head);
+        assert_int_equal(collect(2), RING);
+        assert_int_equal(log_count(&fin_log, id), kind ? 0 : RING);
+        assert_int_equal(log_count(&free_log, id), RING);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+}
+
 /* ----------------------------------------------------------- debug output */
 
 static const rcgc_type bad_type;
@@ -826,6 +955,8 @@ int main(void)
         GC_TEST(test_freeze),
         GC_TEST(test_enomem_changes_nothing),
         GC_TEST(test_mark_stack_fallback),
+        GC_TEST(test_internal_count_saturates),
+        GC_TEST(test_pooled_and_foreign_garbage),
         GC_TEST(test_debug_messages),
         GC_TEST(test_shutdown_report),
         GC_TEST(test_subtract_underflow_reported),
