@@ -286,21 +286,10 @@ static RCGC_NOINLINE void *malloc_slow(rcgc_runtime *rt, size_t size, const char
     return p;
 }
 
-/* Tracing alone (tmfast.h), when the inline path could not: p is the block
- * rcgc_pool_try_alloc gave, or NULL when there was none.  Any failure goes
- * to the wrapper path, which does it all again with the OOM handler. */
-static RCGC_NOINLINE void *malloc_traced_slow(rcgc_runtime *rt, size_t size, const char *file,
-                                              int line, void *p)
+void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, int line, void *p)
 {
-    if (p == NULL)
-        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
-    if (p != NULL) {
-        if (rcgc_trace_record_block(rt, p, size, file, line, RCGC_TRACE_FAST_MEM) == 0) {
-            rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-            return p;
-        }
+    if (p != NULL)
         rcgc_pool_free(rt, p);
-    }
     return malloc_slow(rt, size, file, line);
 }
 
@@ -315,7 +304,7 @@ static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const ch
         rt->mem.domains[RCGC_DOMAIN_MEM].live++;
         return p;
     }
-    return malloc_traced_slow(rt, size, file, line, p);
+    return rcgc_trace_malloc_fast(rt, p, pool, size, file, line);
 }
 
 void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)

@@ -395,11 +395,13 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
 #define TM_KEEP_FP __attribute__((noinline))
 #endif
 
-/* Capture the native stack: the call site, then the return addresses above
- * the API caller (skip[d][op] frames are rcgc's own). */
-static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *file, int line)
+/* Capture the native stack from fp (tb_native's frame): the call site, then
+ * the return addresses above the API caller (skip[d][op] frames are
+ * rcgc's own).  Out of line: the repeat check of tb_native runs far more
+ * often. */
+static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const char *file,
+                                             int line, uintptr_t fp)
 {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (RCGC_UNLIKELY(s->calibrating)) {
         /* Only the first capture of a run is the path being measured (a
          * failed fast path retries through a wrapper). */
@@ -420,11 +422,8 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *fil
         fp = rcgc_unwind_load(fp, slot);
         skip = 0;
     }
-    /* A loop allocates from the same stack again and again.  When the
-     * last walk was recorded, checking that the chain is still the same
-     * loads all its links at once instead of chasing them. */
     int max = s->limit - first;
-    if (s->last_tb && s->last_memo && s->last_file == file && s->last_line == line &&
+    if (s->last_memo && s->last_file == file && s->last_line == line &&
         rcgc_unwind_same(fp, skip, &s->memo))
         return s->last_tb;
     uintptr_t *pcs = s->pcs;
@@ -442,6 +441,7 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *fil
         s->last_memo = memo;
         return s->last_tb;
     }
+    s->last_memo = 0;
     int n = 0;
     if (first)
         s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
@@ -462,6 +462,20 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *fil
         s->last_tb = tb;
     }
     return tb;
+}
+
+/* The native traceback of the allocation in progress.  A loop allocates
+ * from the same stack again and again: when the last walk was recorded
+ * (last_memo: then last_tb is its traceback, and no calibration runs),
+ * checking that the chain is still the same loads all its links at once
+ * instead of chasing them, and this small frame does only that. */
+static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *file, int line)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    if (RCGC_LIKELY(s->last_memo) && s->last_file == file && s->last_line == line &&
+        s->slot[d][op] < 0 && rcgc_unwind_same(fp, s->skip[d][op], &s->memo))
+        return s->last_tb;
+    return tb_native_walk(s, d, op, file, line, fp);
 }
 
 static uint32_t tb_callback(tm_state *s, const char *file, int line)
@@ -721,6 +735,49 @@ int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *
     if (tb == 0)
         return -1;
     return trace_put_pool(s, rcgc_pool_of(p), (uintptr_t)p, size, tb);
+}
+
+/* rcgc_trace_malloc_fast when the repeat check did not do it: fp is its
+ * frame (the native calibration of OP_FAST for MEM measures from there). */
+static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *pool, size_t size,
+                                               const char *file, int line, uintptr_t fp)
+{
+    rcgc_runtime *rt = s->rt;
+    if (p == NULL) {
+        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
+        if (p == NULL)
+            return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
+        pool = rcgc_pool_of(p);
+    }
+    uint32_t tb = s->source == RCGC_FRAMES_NATIVE
+                      ? tb_native_walk(s, RCGC_DOMAIN_MEM, OP_FAST, file, line, fp)
+                      : tb_current(s, RCGC_DOMAIN_MEM, OP_FAST, file, line);
+    if (tb == 0 || rcgc_trace_put_block(rt, pool, p, size, tb) != 0)
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, p);
+    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+    return p;
+}
+
+TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
+                                        const char *file, int line)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    tm_state *s = rt->trace;
+    /* The same native stack as the last walk: its traceback (tb_native). */
+    if (RCGC_LIKELY(s->last_memo) && RCGC_LIKELY(p != NULL) && s->last_file == file &&
+        s->last_line == line && pool->trace_slots != NULL &&
+        s->slot[RCGC_DOMAIN_MEM][OP_FAST] < 0 &&
+        rcgc_unwind_same(fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], &s->memo)) {
+        rcgc_trace_put_slot(&rt->mem.trace, pool->trace_slots, pool, p, size, s->last_tb);
+        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+        return p;
+    }
+    return malloc_fast_capture(s, p, pool, size, file, line, fp);
+}
+
+int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb)
+{
+    return trace_put_pool(rt->trace, pool, (uintptr_t)p, size, tb);
 }
 
 /* Record a trace, replacing any trace at the same address.  0 or -1 on
@@ -992,6 +1049,7 @@ static void tm_clear(tm_state *s)
     s->tbset = (idset){ NULL, 0, 0 };
     sites_reset(s);
     s->last_tb = 0;
+    s->last_memo = 0;
     s->h->traced = 0;
     s->h->peak = 0;
 }
@@ -1139,6 +1197,7 @@ static void calibrate(tm_state *s)
     if (s->calibrated)
         return;
     rcgc_runtime *rt = s->rt;
+    s->last_memo = 0;
     /* The wrappers' paths. */
     rcgc_mem_trace_hold(rt, 1);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
@@ -1212,6 +1271,7 @@ static int ensure_buffers(tm_state *s, int limit)
     tm_free(s, s->cbuf, old * sizeof *s->cbuf);
     s->last_pcs = last;
     s->last_tb = 0;
+    s->last_memo = 0;
     s->raw = raw;
     s->pcs = pcs;
     s->cbuf = cbuf;
@@ -1255,6 +1315,11 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
         return RCGC_ENOMEM;
     if (ensure_buffers(s, nframe) != 0)
         return RCGC_ENOMEM;
+    if (s->limit != nframe) {
+        /* The last native stack was cut at the old limit. */
+        s->last_tb = 0;
+        s->last_memo = 0;
+    }
     s->limit = nframe;
     if (s->tracing)
         return RCGC_OK;
@@ -1358,6 +1423,7 @@ int rcgc_tracemalloc_set_frame_source(rcgc_runtime *rt, rcgc_frame_source src)
     if (src == RCGC_FRAMES_CALLBACK && !s->cb)
         return RCGC_EINVAL;
     s->source = src;
+    s->last_memo = 0;   /* only native captures may reuse the last stack */
     if (src == RCGC_FRAMES_NATIVE && s->tracing)
         calibrate(s);
     update_sites(s);

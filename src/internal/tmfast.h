@@ -12,8 +12,10 @@
  *             entry compared); the block's slot in its pool's side array
  *             (pool->trace_slots, indexed like the blocks) gets (tb, size);
  *             three counters.  A cache miss, native or callback frames
- *             call the tracer for the id (rcgc_trace_capture); a pool
- *             without a side array calls it to make one.
+ *             call the tracer (rcgc_trace_malloc_fast for rcgc_mem_malloc,
+ *             rcgc_trace_record_block for objects); so does a pool
+ *             without a side array.  A native stack that repeats the last
+ *             one is recognized there without a walk (unwind.h).
  *   free      the slot is read and zeroed; its size leaves the counters.
  *
  * The tracemalloc wrappers stay installed: every other call (calloc,
@@ -53,6 +55,59 @@ _Static_assert(sizeof(rcgc_trace_slot) == 8 && offsetof(rcgc_trace_slot, tb) == 
 int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *file, int line,
                             int fast);
 
+/* rcgc_mem_malloc while tracing is all that is on, when the inline path
+ * (rcgc_trace_try_record) could not record: p is the block the pools'
+ * inline path gave (pool its pool) or NULL.  Captures the traceback (a
+ * repeated native stack is recognized here without a walk, a call-site
+ * cache miss, callback frames), takes a block when p is NULL and records
+ * the trace; returns the block, counted in the MEM domain.  On any failure
+ * it calls rcgc_mem_malloc_wrapped, which may return NULL.  Every such
+ * allocation reaches the capture through this one function, so the native
+ * calibration measures the same frames as real calls.  tracemalloc.c. */
+void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
+                             const char *file, int line);
+
+/* Give p (a pool block not yet counted, or NULL) back and allocate `size`
+ * bytes at (file, line) through the MEM domain's wrappers (the OOM handler,
+ * failure as usual).  mem.c. */
+void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, int line, void *p);
+
+/* Record (tb, size) for the fresh block p of `pool` when the pool has no
+ * side array yet (makes it); 0, or -1 out of memory.  tracemalloc.c. */
+int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb);
+
+/* Write (tb, size) into the (zero, F3) slot of fresh block p in its pool's
+ * side array `slots` and count it: one 8-byte store, the counters. */
+static inline void rcgc_trace_put_slot(rcgc_trace_hot *h, rcgc_trace_slot *slots,
+                                       const rcgc_pool *pool, const void *p, size_t size,
+                                       uint32_t tb)
+{
+    rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
+    RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && tb != 0);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint64_t v = (uint64_t)tb << 32 | (uint32_t)size;
+#else
+    uint64_t v = (uint64_t)tb | (uint64_t)size << 32;
+#endif
+    memcpy(sl, &v, sizeof v);
+    size_t t = h->traced += size;
+    if (t > h->peak)
+        h->peak = t;
+}
+
+/* Record the trace (tb, size) of fresh block p of `pool`: inline when the
+ * pool has its side array.  0, or -1 when it cannot be stored. */
+static inline int rcgc_trace_put_block(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size,
+                                       uint32_t tb)
+{
+    rcgc_trace_slot *slots = pool->trace_slots;
+    if (RCGC_LIKELY(slots != NULL)) {
+        rcgc_trace_put_slot(&rt->mem.trace, slots, pool, p, size, tb);
+        return 0;
+    }
+    return rcgc_trace_put_new(rt, pool, p, size, tb);
+}
+
 /* The cache entry of (file, line).  No multiply: the lines of one file
  * take consecutive entries, and files lie apart in memory. */
 static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const char *file,
@@ -79,18 +134,7 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
     if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)) ||
         RCGC_UNLIKELY(slots == NULL))
         return 0;
-    rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
-    RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && e->tb != 0);
-    /* one 8-byte store */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    uint64_t v = (uint64_t)e->tb << 32 | (uint32_t)size;
-#else
-    uint64_t v = (uint64_t)e->tb | (uint64_t)size << 32;
-#endif
-    memcpy(sl, &v, sizeof v);
-    size_t t = h->traced += size;
-    if (t > h->peak)
-        h->peak = t;
+    rcgc_trace_put_slot(h, slots, pool, p, size, e->tb);
     return 1;
 }
 
