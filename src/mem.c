@@ -293,9 +293,10 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
     return malloc_slow(rt, size, file, line);
 }
 
-/* Tracing alone: the pool block and its trace inline, without a call in
- * the common case (a leaf function: no register saves). */
-static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const char *file, int line)
+/* Tracing alone, the free cache's block not taken by malloc_traced: the
+ * pool block and its trace inline when the call-site cache knows the site. */
+static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, const char *file,
+                                              int line)
 {
     rcgc_pool *pool;
     void *p = rcgc_pool_try_alloc_from(&rt->pool, size, &pool);
@@ -305,6 +306,17 @@ static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const ch
         return p;
     }
     return rcgc_trace_malloc_fast(rt, p, pool, size, file, line);
+}
+
+/* Tracing alone: the common case, a block of the free cache that carries
+ * its slot (F4) allocated at the last call site, without a call (a leaf
+ * function: no register saves); the rest in malloc_traced_pool. */
+static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const char *file, int line)
+{
+    void *p = rcgc_trace_try_cached(rt, size, file, line);
+    if (RCGC_LIKELY(p != NULL))
+        return p;
+    return malloc_traced_pool(rt, size, file, line);
 }
 
 void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)

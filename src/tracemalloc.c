@@ -999,6 +999,18 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                            (const void *)pool);
         }
     }
+    /* F4: a cached block's second word is its slot, NULL or an object's
+     * freed type. */
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+        for (void *b = rt->pool.cache[c]; b != NULL; b = *(void **)b) {
+            const void *w = RCGC_TRACE_CACHED_SLOT(b);
+            const rcgc_pool *pool = rcgc_pool_of(b);
+            if (w != NULL && w != (const void *)RCGC_FREED_TYPE &&
+                (pool->trace_slots == NULL ||
+                 w != (const void *)&pool->trace_slots[rcgc_pool_index(pool, b)]))
+                TM_BAD("cached block %p names slot %p, not its own (F4)\n", b, w);
+        }
+    }
 #undef TM_BAD
     return RCGC_OK;
 }
@@ -1008,11 +1020,25 @@ static void sites_reset(tm_state *s)
 {
     for (size_t i = 0; s->site && i < SITE_CACHE; i++)
         s->site[i] = (site_entry){ rcgc_trace_no_site, 0, 0 };
+    s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
+}
+
+/* F4: no block in the free cache names a slot (its second word becomes
+ * NULL, unless it is an object's RCGC_FREED_TYPE): at start, where the
+ * blocks were cached untraced, and before the side arrays are freed. */
+static void cache_slots_reset(tm_state *s)
+{
+    rcgc_pool_state *ps = &s->rt->pool;
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+        for (void *b = ps->cache[c]; b != NULL; b = *(void **)b)
+            if ((const void *)RCGC_TRACE_CACHED_SLOT(b) != (const void *)RCGC_FREED_TYPE)
+                RCGC_TRACE_CACHED_SLOT(b) = NULL;
 }
 
 /* Drop every trace, traceback and frame (clear_traces and stop). */
 static void tm_clear(tm_state *s)
 {
+    cache_slots_reset(s);
     /* F1: no pool may keep a side array we free. */
     for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++)
@@ -1246,6 +1272,7 @@ static tm_state *state_get(rcgc_runtime *rt)
 static void update_sites(tm_state *s)
 {
     s->h->sites = s->tracing && s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL;
+    s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
 }
 
 static int ensure_buffers(tm_state *s, int limit)
@@ -1291,6 +1318,7 @@ static void install(tm_state *s)
         rcgc_mem_wrap(s->rt, (rcgc_domain)d, &a, &w->inner);
         w->installed = 1;
     }
+    cache_slots_reset(s);
     rcgc_mem_set_tracing(s->rt, 1);
 }
 

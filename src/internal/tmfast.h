@@ -117,6 +117,25 @@ static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const 
     return &sites[h & (RCGC_TRACE_SITES - 1)];
 }
 
+/* The traceback id of (file, line) from the call-site cache, or 0 on a
+ * miss (then the tracer captures it).  The entry that hit last is checked
+ * first (a loop allocates from one line); a hit in the table becomes it.
+ * Only while rt->mem.slow == RCGC_SLOW_TRACE; h->last never matches when
+ * frames do not come from call sites (R4). */
+static inline uint32_t rcgc_trace_site_tb(rcgc_trace_hot *h, const char *file, int line)
+{
+    if (RCGC_LIKELY(h->last.file == file) && RCGC_LIKELY(h->last.line == line))
+        return h->last.tb;
+    rcgc_trace_site *sites = h->sites;
+    if (RCGC_UNLIKELY(sites == NULL))
+        return 0;
+    const rcgc_trace_site *e = rcgc_trace_site_of(sites, file, line);
+    if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)))
+        return 0;
+    h->last = *e;
+    return e->tb;
+}
+
 /* Trace the fresh pool block p inline when that is cheap: the call-site
  * cache holds (file, line) and the pool has its side array.  1 when
  * recorded; 0 when not (nothing changed: call rcgc_trace_record_block).
@@ -126,25 +145,85 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
                                         const char *file, int line)
 {
     rcgc_trace_hot *h = &rt->mem.trace;
-    rcgc_trace_site *sites = h->sites;
-    if (RCGC_UNLIKELY(sites == NULL))
-        return 0;
-    const rcgc_trace_site *e = rcgc_trace_site_of(sites, file, line);
     rcgc_trace_slot *slots = pool->trace_slots;
-    if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)) ||
-        RCGC_UNLIKELY(slots == NULL))
+    uint32_t tb = rcgc_trace_site_tb(h, file, line);
+    if (RCGC_UNLIKELY(tb == 0) || RCGC_UNLIKELY(slots == NULL))
         return 0;
-    rcgc_trace_put_slot(h, slots, pool, p, size, e->tb);
+    rcgc_trace_put_slot(h, slots, pool, p, size, tb);
     return 1;
 }
 
-/* Forget the trace of pool block p (if any) before it is freed. */
-static inline void rcgc_trace_forget_block(rcgc_runtime *rt, const void *p)
+/* F4: while tracing, the second word of a block in the free cache holds
+ * the address of its trace slot when it was freed by rcgc_mem_free (the
+ * slot of a pool with a side array), else NULL, or RCGC_FREED_TYPE (an
+ * object's freed header).  The traced allocation takes the slot from there
+ * without finding the block's pool.  Any of the others is "unknown".
+ * A slot address lies below 2^RCGC_ADDRESS_BITS; NULL and
+ * RCGC_FREED_TYPE do not, less one. */
+#define RCGC_TRACE_CACHED_SLOT(bp) (((rcgc_trace_slot **)(bp))[1])
+static inline int rcgc_trace_slot_known(const rcgc_trace_slot *sl)
+{
+    return (((uintptr_t)sl - 1) >> RCGC_ADDRESS_BITS) == 0;
+}
+
+/* The traced allocation from the free cache when the popped block carries
+ * its slot (F4) and the call site is the last one: the block, recorded
+ * and counted in the MEM domain, or NULL with nothing changed. */
+static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const char *file,
+                                          int line)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    rcgc_trace_hot *h = &rt->mem.trace;
+    /* The site first: with native or callback frames it never matches. */
+    if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
+        return NULL;
+    unsigned c = (unsigned)((size - (size != 0)) >> RCGC_ALIGN_SHIFT);
+    void *bp = ps->cache[c];
+    if (RCGC_UNLIKELY(bp == NULL))
+        return NULL;
+    rcgc_trace_slot *sl = RCGC_TRACE_CACHED_SLOT(bp);
+    if (RCGC_UNLIKELY(!rcgc_trace_slot_known(sl)))
+        return NULL;
+    ps->cache[c] = *(void **)bp;
+    ps->ncache[c]--;
+    ps->nlive[c]++;
+    RCGC_ASSERT(sl->tb == 0 && sl->size == 0);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint64_t v = (uint64_t)h->last.tb << 32 | (uint32_t)size;
+#else
+    uint64_t v = (uint64_t)h->last.tb | (uint64_t)size << 32;
+#endif
+    memcpy(sl, &v, sizeof v);
+    size_t t = h->traced += size;
+    if (t > h->peak)
+        h->peak = t;
+    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+    return bp;
+}
+
+/* Forget the trace of pool block p (if any) before it is freed; the
+ * block's second word receives its slot (F4: rcgc_mem_free) or NULL. */
+static inline void rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
 {
     rcgc_pool *pool = rcgc_pool_of(p);
     rcgc_trace_slot *slots = pool->trace_slots;
+    rcgc_trace_slot *sl = NULL;
     if (slots != NULL) {
-        rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
+        sl = &slots[rcgc_pool_index(pool, p)];
+        rt->mem.trace.traced -= sl->size;
+        memset(sl, 0, sizeof *sl);
+    }
+    RCGC_TRACE_CACHED_SLOT(p) = sl;
+}
+
+/* Forget the trace of the pooled object o before it is freed (its header
+ * keeps RCGC_FREED_TYPE, which F4 allows). */
+static inline void rcgc_trace_forget_object(rcgc_runtime *rt, const void *o)
+{
+    rcgc_pool *pool = rcgc_pool_of(o);
+    rcgc_trace_slot *slots = pool->trace_slots;
+    if (slots != NULL) {
+        rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, o)];
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }
