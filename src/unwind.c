@@ -143,10 +143,17 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
     int seen = k > skip ? k - skip : 0;
     *depth = seen;
     int recorded = k + end_zero;
-    if (k > 0 && recorded <= RCGC_UNWIND_MEMO && k < cap) {
+    int nchk = (recorded + 3) & ~3;
+    if (k > 0 && nchk <= RCGC_UNWIND_MEMO && k < cap) {
+        for (int j = recorded; j < nchk; j++) {
+            m->fps[j] = m->fps[0];
+            m->words[2 * j] = m->words[0];
+            m->words[2 * j + 1] = m->words[1];
+        }
         m->lo = lo;
         m->hi = hi;
         m->n = recorded;
+        m->nchk = nchk;
         m->skip = skip;
         m->end_zero = end_zero;
     }

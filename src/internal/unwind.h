@@ -35,6 +35,9 @@ typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
     int n;                       /* frames walked (skipped ones included);
                                   * 0: nothing to compare with */
+    int nchk;                    /* records to compare: n rounded up to a
+                                  * multiple of 4 (the records past n repeat
+                                  * record 0, which compares the same) */
     int skip;
     int end_zero;                /* the walk ended on a zero return address
                                   * in the frame at words[2n-2] */
@@ -69,7 +72,12 @@ extern RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
  * the same stack bounds and had both its words read), on this thread's
  * stack.  Every record's address is known, so the loads run in parallel;
  * each record's two words are compared at once where the CPU can. */
-static inline int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m)
+#if defined(__GNUC__) || defined(__clang__)
+#define RCGC_UNWIND_INLINE static inline __attribute__((always_inline))
+#else
+#define RCGC_UNWIND_INLINE static inline
+#endif
+RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m)
 {
     int n = m->n;
     if (n == 0 || fp != m->fps[0] || skip != m->skip || rcgc_unwind_stack_lo != m->lo ||
@@ -77,18 +85,18 @@ static inline int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_mem
         return 0;
     const uintptr_t *w = m->words;
 #if defined(__SSE2__)
+    /* Four records a round, one accumulator. */
     __m128i acc = _mm_setzero_si128();
-    int k = 0;
-    for (; k + 2 <= n; k += 2) {
-        __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)m->fps[k]),
-                                  _mm_load_si128((const __m128i *)&w[2 * k]));
-        __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)m->fps[k + 1]),
-                                  _mm_load_si128((const __m128i *)&w[2 * k + 2]));
-        acc = _mm_or_si128(acc, _mm_or_si128(a, b));
-    }
-    if (k < n)
-        acc = _mm_or_si128(acc, _mm_xor_si128(_mm_loadu_si128((const __m128i *)m->fps[k]),
-                                              _mm_load_si128((const __m128i *)&w[2 * k])));
+    const uintptr_t *fps = m->fps;
+    int nchk = m->nchk;
+#define RCGC_UNWIND_REC(j)                                                \
+    _mm_xor_si128(_mm_loadu_si128((const __m128i *)fps[j]),              \
+                  _mm_load_si128((const __m128i *)&w[2 * (j)]))
+    for (int k = 0; k < nchk; k += 4)
+        acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(RCGC_UNWIND_REC(k), RCGC_UNWIND_REC(k + 1)),
+                                             _mm_or_si128(RCGC_UNWIND_REC(k + 2),
+                                                          RCGC_UNWIND_REC(k + 3))));
+#undef RCGC_UNWIND_REC
     return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
 #else
     uintptr_t diff = 0;
