@@ -26,7 +26,7 @@
  * found through a direct-mapped cache keyed by (file pointer, line).
  *
  * Invariants (checked by rcgc_trace_validate, i.e. rcgc_validate, and by
- * the tests), with F1-F3 of tmfast.h:
+ * the tests), with F1-F4 of tmfast.h:
  *   R1  h->traced == sum of the sizes of all traces; h->peak >= traced;
  *   R2  a side slot has tb != 0 iff its block is traced; a pool's
  *       trace_slots is its side array in s->amap (or NULL).
@@ -924,7 +924,7 @@ static size_t trace_count(tm_state *s)
     return n;
 }
 
-/* R1, R2, R3, F1, F2 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
+/* R1, R2, R3, F1, F2, F4 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
  * line on out naming the broken rule. */
 int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
 {

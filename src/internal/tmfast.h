@@ -8,7 +8,9 @@
  * rcgc_new, rcgc_mem_free and deallocation take the pool block inline, as
  * untraced, and record or forget its trace inline:
  *
- *   allocate  traceback id from the call-site cache (a hit: one hash, one
+ *   allocate  a block of the free cache carries its slot (F4): with the
+ *             last call site, one store and the counters.  Otherwise the
+ *             traceback id from the call-site cache (a hit: one hash, one
  *             entry compared); the block's slot in its pool's side array
  *             (pool->trace_slots, indexed like the blocks) gets (tb, size);
  *             three counters.  A cache miss, native or callback frames
@@ -16,7 +18,8 @@
  *             rcgc_trace_record_block for objects); so does a pool
  *             without a side array.  A native stack that repeats the last
  *             one is recognized there without a walk (unwind.h).
- *   free      the slot is read and zeroed; its size leaves the counters.
+ *   free      the slot is read and zeroed; its size leaves the counters;
+ *             its address goes into the block's second word (F4).
  *
  * The tracemalloc wrappers stay installed: every other call (calloc,
  * realloc, RAW, blocks above 512 B, any failure here) goes through them,
@@ -32,6 +35,9 @@
  *   F3  every free of a pool block while tracing zeroes its slot (fast path
  *       or wrapper), so a pool that empties has only zero slots: pool_init
  *       may drop trace_slots, and a new block's slot is zero.
+ *   F4  while tracing, the second word of a block in the free cache is the
+ *       address of its own trace slot, NULL or RCGC_FREED_TYPE (see
+ *       rcgc_trace_try_cached).
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
