@@ -286,27 +286,17 @@ static RCGC_NOINLINE void *malloc_slow(rcgc_runtime *rt, size_t size, const char
     return p;
 }
 
-/* Tracing alone (tmfast.h), when the inline path could not: p is the block
- * rcgc_pool_try_alloc gave, or NULL when there was none.  Any failure goes
- * to the wrapper path, which does it all again with the OOM handler. */
-static RCGC_NOINLINE void *malloc_traced_slow(rcgc_runtime *rt, size_t size, const char *file,
-                                              int line, void *p)
+void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, int line, void *p)
 {
-    if (p == NULL)
-        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
-    if (p != NULL) {
-        if (rcgc_trace_record_block(rt, p, size, file, line, RCGC_TRACE_FAST_MEM) == 0) {
-            rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-            return p;
-        }
+    if (p != NULL)
         rcgc_pool_free(rt, p);
-    }
     return malloc_slow(rt, size, file, line);
 }
 
-/* Tracing alone: the pool block and its trace inline, without a call in
- * the common case (a leaf function: no register saves). */
-static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const char *file, int line)
+/* Tracing alone, the free cache's block not taken by malloc_traced: the
+ * pool block and its trace inline when the call-site cache knows the site. */
+static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, const char *file,
+                                              int line)
 {
     rcgc_pool *pool;
     void *p = rcgc_pool_try_alloc_from(&rt->pool, size, &pool);
@@ -315,7 +305,18 @@ static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const ch
         rt->mem.domains[RCGC_DOMAIN_MEM].live++;
         return p;
     }
-    return malloc_traced_slow(rt, size, file, line, p);
+    return rcgc_trace_malloc_fast(rt, p, pool, size, file, line);
+}
+
+/* Tracing alone: the common case, a block of the free cache that carries
+ * its slot (F4) allocated at the last call site, without a call (a leaf
+ * function: no register saves); the rest in malloc_traced_pool. */
+static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const char *file, int line)
+{
+    void *p = rcgc_trace_try_cached(rt, size, file, line);
+    if (RCGC_LIKELY(p != NULL))
+        return p;
+    return malloc_traced_pool(rt, size, file, line);
 }
 
 void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)

@@ -403,7 +403,7 @@ static inline void free_pooled_class(rcgc_runtime *rt, rcgc_object *o, unsigned 
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
     if (RCGC_UNLIKELY(rt->mem.slow))
-        rcgc_trace_forget_block(rt, o);
+        rcgc_trace_forget_object(rt, o);
     rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }

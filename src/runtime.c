@@ -294,7 +294,7 @@ int rcgc_validate(rcgc_runtime *rt, FILE *out)
     rc = rcgc_weak_validate(rt, out);
     if (rc != RCGC_OK)
         return rc;
-    /* R1-R4, F1-F3: tracing's tables (src/internal/tmfast.h). */
+    /* R1-R4, F1-F4: tracing's tables (src/internal/tmfast.h). */
     rc = rcgc_trace_validate(rt, out);
     if (rc != RCGC_OK)
         return rc;

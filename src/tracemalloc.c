@@ -26,7 +26,7 @@
  * found through a direct-mapped cache keyed by (file pointer, line).
  *
  * Invariants (checked by rcgc_trace_validate, i.e. rcgc_validate, and by
- * the tests), with F1-F3 of tmfast.h:
+ * the tests), with F1-F4 of tmfast.h:
  *   R1  h->traced == sum of the sizes of all traces; h->peak >= traced;
  *   R2  a side slot has tb != 0 iff its block is traced; a pool's
  *       trace_slots is its side array in s->amap (or NULL).
@@ -395,11 +395,13 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
 #define TM_KEEP_FP __attribute__((noinline))
 #endif
 
-/* Capture the native stack: the call site, then the return addresses above
- * the API caller (skip[d][op] frames are rcgc's own). */
-static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *file, int line)
+/* Capture the native stack from fp (tb_native's frame): the call site, then
+ * the return addresses above the API caller (skip[d][op] frames are
+ * rcgc's own).  Out of line: the repeat check of tb_native runs far more
+ * often. */
+static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const char *file,
+                                             int line, uintptr_t fp)
 {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (RCGC_UNLIKELY(s->calibrating)) {
         /* Only the first capture of a run is the path being measured (a
          * failed fast path retries through a wrapper). */
@@ -420,11 +422,8 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *fil
         fp = rcgc_unwind_load(fp, slot);
         skip = 0;
     }
-    /* A loop allocates from the same stack again and again.  When the
-     * last walk was recorded, checking that the chain is still the same
-     * loads all its links at once instead of chasing them. */
     int max = s->limit - first;
-    if (s->last_tb && s->last_memo && s->last_file == file && s->last_line == line &&
+    if (s->last_memo && s->last_file == file && s->last_line == line &&
         rcgc_unwind_same(fp, skip, &s->memo))
         return s->last_tb;
     uintptr_t *pcs = s->pcs;
@@ -442,6 +441,7 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *fil
         s->last_memo = memo;
         return s->last_tb;
     }
+    s->last_memo = 0;
     int n = 0;
     if (first)
         s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
@@ -462,6 +462,20 @@ static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *fil
         s->last_tb = tb;
     }
     return tb;
+}
+
+/* The native traceback of the allocation in progress.  A loop allocates
+ * from the same stack again and again: when the last walk was recorded
+ * (last_memo: then last_tb is its traceback, and no calibration runs),
+ * checking that the chain is still the same loads all its links at once
+ * instead of chasing them, and this small frame does only that. */
+static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *file, int line)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    if (RCGC_LIKELY(s->last_memo) && s->last_file == file && s->last_line == line &&
+        s->slot[d][op] < 0 && rcgc_unwind_same(fp, s->skip[d][op], &s->memo))
+        return s->last_tb;
+    return tb_native_walk(s, d, op, file, line, fp);
 }
 
 static uint32_t tb_callback(tm_state *s, const char *file, int line)
@@ -723,6 +737,49 @@ int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *
     return trace_put_pool(s, rcgc_pool_of(p), (uintptr_t)p, size, tb);
 }
 
+/* rcgc_trace_malloc_fast when the repeat check did not do it: fp is its
+ * frame (the native calibration of OP_FAST for MEM measures from there). */
+static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *pool, size_t size,
+                                               const char *file, int line, uintptr_t fp)
+{
+    rcgc_runtime *rt = s->rt;
+    if (p == NULL) {
+        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
+        if (p == NULL)
+            return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
+        pool = rcgc_pool_of(p);
+    }
+    uint32_t tb = s->source == RCGC_FRAMES_NATIVE
+                      ? tb_native_walk(s, RCGC_DOMAIN_MEM, OP_FAST, file, line, fp)
+                      : tb_current(s, RCGC_DOMAIN_MEM, OP_FAST, file, line);
+    if (tb == 0 || rcgc_trace_put_block(rt, pool, p, size, tb) != 0)
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, p);
+    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+    return p;
+}
+
+TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
+                                        const char *file, int line)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    tm_state *s = rt->trace;
+    /* The same native stack as the last walk: its traceback (tb_native). */
+    if (RCGC_LIKELY(s->last_memo) && RCGC_LIKELY(p != NULL) && s->last_file == file &&
+        s->last_line == line && pool->trace_slots != NULL &&
+        s->slot[RCGC_DOMAIN_MEM][OP_FAST] < 0 &&
+        rcgc_unwind_same(fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], &s->memo)) {
+        rcgc_trace_put_slot(&rt->mem.trace, pool->trace_slots, pool, p, size, s->last_tb);
+        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+        return p;
+    }
+    return malloc_fast_capture(s, p, pool, size, file, line, fp);
+}
+
+int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb)
+{
+    return trace_put_pool(rt->trace, pool, (uintptr_t)p, size, tb);
+}
+
 /* Record a trace, replacing any trace at the same address.  0 or -1 on
  * out of memory (no trace recorded, nothing changed). */
 static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, uint32_t tb)
@@ -867,7 +924,7 @@ static size_t trace_count(tm_state *s)
     return n;
 }
 
-/* R1, R2, R3, F1, F2 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
+/* R1, R2, R3, F1, F2, F4 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
  * line on out naming the broken rule. */
 int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
 {
@@ -942,6 +999,18 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                            (const void *)pool);
         }
     }
+    /* F4: a cached block's second word is its slot, NULL or an object's
+     * freed type. */
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+        for (void *b = rt->pool.cache[c]; b != NULL; b = *(void **)b) {
+            const void *w = RCGC_TRACE_CACHED_SLOT(b);
+            const rcgc_pool *pool = rcgc_pool_of(b);
+            if (w != NULL && w != (const void *)RCGC_FREED_TYPE &&
+                (pool->trace_slots == NULL ||
+                 w != (const void *)&pool->trace_slots[rcgc_pool_index(pool, b)]))
+                TM_BAD("cached block %p names slot %p, not its own (F4)\n", b, w);
+        }
+    }
 #undef TM_BAD
     return RCGC_OK;
 }
@@ -951,11 +1020,25 @@ static void sites_reset(tm_state *s)
 {
     for (size_t i = 0; s->site && i < SITE_CACHE; i++)
         s->site[i] = (site_entry){ rcgc_trace_no_site, 0, 0 };
+    s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
+}
+
+/* F4: no block in the free cache names a slot (its second word becomes
+ * NULL, unless it is an object's RCGC_FREED_TYPE): at start, where the
+ * blocks were cached untraced, and before the side arrays are freed. */
+static void cache_slots_reset(tm_state *s)
+{
+    rcgc_pool_state *ps = &s->rt->pool;
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+        for (void *b = ps->cache[c]; b != NULL; b = *(void **)b)
+            if ((const void *)RCGC_TRACE_CACHED_SLOT(b) != (const void *)RCGC_FREED_TYPE)
+                RCGC_TRACE_CACHED_SLOT(b) = NULL;
 }
 
 /* Drop every trace, traceback and frame (clear_traces and stop). */
 static void tm_clear(tm_state *s)
 {
+    cache_slots_reset(s);
     /* F1: no pool may keep a side array we free. */
     for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++)
@@ -992,6 +1075,7 @@ static void tm_clear(tm_state *s)
     s->tbset = (idset){ NULL, 0, 0 };
     sites_reset(s);
     s->last_tb = 0;
+    s->last_memo = 0;
     s->h->traced = 0;
     s->h->peak = 0;
 }
@@ -1139,6 +1223,7 @@ static void calibrate(tm_state *s)
     if (s->calibrated)
         return;
     rcgc_runtime *rt = s->rt;
+    s->last_memo = 0;
     /* The wrappers' paths. */
     rcgc_mem_trace_hold(rt, 1);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
@@ -1187,6 +1272,7 @@ static tm_state *state_get(rcgc_runtime *rt)
 static void update_sites(tm_state *s)
 {
     s->h->sites = s->tracing && s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL;
+    s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
 }
 
 static int ensure_buffers(tm_state *s, int limit)
@@ -1212,6 +1298,7 @@ static int ensure_buffers(tm_state *s, int limit)
     tm_free(s, s->cbuf, old * sizeof *s->cbuf);
     s->last_pcs = last;
     s->last_tb = 0;
+    s->last_memo = 0;
     s->raw = raw;
     s->pcs = pcs;
     s->cbuf = cbuf;
@@ -1231,6 +1318,7 @@ static void install(tm_state *s)
         rcgc_mem_wrap(s->rt, (rcgc_domain)d, &a, &w->inner);
         w->installed = 1;
     }
+    cache_slots_reset(s);
     rcgc_mem_set_tracing(s->rt, 1);
 }
 
@@ -1255,6 +1343,11 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
         return RCGC_ENOMEM;
     if (ensure_buffers(s, nframe) != 0)
         return RCGC_ENOMEM;
+    if (s->limit != nframe) {
+        /* The last native stack was cut at the old limit. */
+        s->last_tb = 0;
+        s->last_memo = 0;
+    }
     s->limit = nframe;
     if (s->tracing)
         return RCGC_OK;
@@ -1358,6 +1451,7 @@ int rcgc_tracemalloc_set_frame_source(rcgc_runtime *rt, rcgc_frame_source src)
     if (src == RCGC_FRAMES_CALLBACK && !s->cb)
         return RCGC_EINVAL;
     s->source = src;
+    s->last_memo = 0;   /* only native captures may reuse the last stack */
     if (src == RCGC_FRAMES_NATIVE && s->tracing)
         calibrate(s);
     update_sites(s);

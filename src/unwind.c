@@ -16,8 +16,11 @@
 #define RCGC_UNWIND_UNLIKELY(c) (c)
 #endif
 
-/* This thread's stack [lo, hi); both 0 until known, hi == 1 when unknown. */
-static _Thread_local uintptr_t stack_lo, stack_hi;
+/* This thread's stack [lo, hi); both 0 until known, hi == 1 when unknown
+ * (unwind.h: rcgc_unwind_same reads them inline). */
+RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
+#define stack_lo rcgc_unwind_stack_lo
+#define stack_hi rcgc_unwind_stack_hi
 
 static int stack_bounds(uintptr_t *lo, uintptr_t *hi)
 {
@@ -108,57 +111,53 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
     /* The steps of UNWIND_STEP, keeping what decided the end. */
     uintptr_t span = hi - lo - 2 * sizeof(void *);
     int k = 0, end_zero = 0;
-    uintptr_t end_word = 0;
     int cap = skip + 65535;
     while (k < cap) {
         if (fp - lo > span)
             break;
         const uintptr_t *f = (const uintptr_t *)fp;
         uintptr_t pc = f[1];
+        uintptr_t next = f[0];
         if (pc == 0) {
+            /* Recorded as a frame of the memo (not of the walk): its
+             * words must read the same again. */
+            if (k < RCGC_UNWIND_MEMO) {
+                m->fps[k] = fp;
+                m->words[2 * k] = next;
+                m->words[2 * k + 1] = 0;
+            }
             end_zero = 1;
             break;
         }
-        uintptr_t next = f[0];
         if (k < RCGC_UNWIND_MEMO) {
             m->fps[k] = fp;
             m->pcs[k] = pc;
+            m->words[2 * k] = next;
+            m->words[2 * k + 1] = pc;
         }
         k++;
-        end_word = next;
         if ((fp & (sizeof(void *) - 1)) || next <= fp)
             break;
         fp = next;
     }
     int seen = k > skip ? k - skip : 0;
     *depth = seen;
-    if (k > 0 && k <= RCGC_UNWIND_MEMO && k < cap) {
+    int recorded = k + end_zero;
+    int nchk = (recorded + 3) & ~3;
+    if (k > 0 && nchk <= RCGC_UNWIND_MEMO && k < cap) {
+        for (int j = recorded; j < nchk; j++) {
+            m->fps[j] = m->fps[0];
+            m->words[2 * j] = m->words[0];
+            m->words[2 * j + 1] = m->words[1];
+        }
         m->lo = lo;
         m->hi = hi;
-        m->n = k;
+        m->n = recorded;
+        m->nchk = nchk;
         m->skip = skip;
         m->end_zero = end_zero;
-        m->end_word = end_word;
     }
     return seen < max ? seen : max;
-}
-
-int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m)
-{
-    int n = m->n;
-    if (n == 0 || fp != m->fps[0] || skip != m->skip || stack_lo != m->lo || stack_hi != m->hi)
-        return 0;
-    /* Every load's address is known: they run in parallel. */
-    uintptr_t diff = 0;
-    for (int k = 0; k < n - 1; k++) {
-        const uintptr_t *f = (const uintptr_t *)m->fps[k];
-        diff |= (f[0] ^ m->fps[k + 1]) | (f[1] ^ m->pcs[k]);
-    }
-    const uintptr_t *f = (const uintptr_t *)m->fps[n - 1];
-    diff |= (f[0] ^ m->end_word) | (f[1] ^ m->pcs[n - 1]);
-    if (diff == 0 && m->end_zero)
-        diff = ((const uintptr_t *)m->end_word)[1];
-    return diff == 0;
 }
 
 int rcgc_unwind_find(uintptr_t fp, uintptr_t target)

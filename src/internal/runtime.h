@@ -71,6 +71,9 @@ extern const char rcgc_trace_no_site[];
 typedef struct rcgc_trace_hot {
     rcgc_trace_site *sites;  /* [RCGC_TRACE_SITES] while frames come from
                               * call sites, else NULL (always capture) */
+    rcgc_trace_site last;    /* the entry of sites that hit last (a loop
+                              * allocates from one line); file is
+                              * rcgc_trace_no_site when sites is NULL */
     size_t traced;           /* bytes of all traces (get_traced_memory) */
     size_t peak;             /* >= traced */
 } rcgc_trace_hot;

@@ -8,13 +8,18 @@
  * rcgc_new, rcgc_mem_free and deallocation take the pool block inline, as
  * untraced, and record or forget its trace inline:
  *
- *   allocate  traceback id from the call-site cache (a hit: one hash, one
+ *   allocate  a block of the free cache carries its slot (F4): with the
+ *             last call site, one store and the counters.  Otherwise the
+ *             traceback id from the call-site cache (a hit: one hash, one
  *             entry compared); the block's slot in its pool's side array
  *             (pool->trace_slots, indexed like the blocks) gets (tb, size);
  *             three counters.  A cache miss, native or callback frames
- *             call the tracer for the id (rcgc_trace_capture); a pool
- *             without a side array calls it to make one.
- *   free      the slot is read and zeroed; its size leaves the counters.
+ *             call the tracer (rcgc_trace_malloc_fast for rcgc_mem_malloc,
+ *             rcgc_trace_record_block for objects); so does a pool
+ *             without a side array.  A native stack that repeats the last
+ *             one is recognized there without a walk (unwind.h).
+ *   free      the slot is read and zeroed; its size leaves the counters;
+ *             its address goes into the block's second word (F4).
  *
  * The tracemalloc wrappers stay installed: every other call (calloc,
  * realloc, RAW, blocks above 512 B, any failure here) goes through them,
@@ -30,6 +35,9 @@
  *   F3  every free of a pool block while tracing zeroes its slot (fast path
  *       or wrapper), so a pool that empties has only zero slots: pool_init
  *       may drop trace_slots, and a new block's slot is zero.
+ *   F4  while tracing, the second word of a block in the free cache is the
+ *       address of its own trace slot, NULL or RCGC_FREED_TYPE (see
+ *       rcgc_trace_try_cached).
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -53,6 +61,59 @@ _Static_assert(sizeof(rcgc_trace_slot) == 8 && offsetof(rcgc_trace_slot, tb) == 
 int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *file, int line,
                             int fast);
 
+/* rcgc_mem_malloc while tracing is all that is on, when the inline path
+ * (rcgc_trace_try_record) could not record: p is the block the pools'
+ * inline path gave (pool its pool) or NULL.  Captures the traceback (a
+ * repeated native stack is recognized here without a walk, a call-site
+ * cache miss, callback frames), takes a block when p is NULL and records
+ * the trace; returns the block, counted in the MEM domain.  On any failure
+ * it calls rcgc_mem_malloc_wrapped, which may return NULL.  Every such
+ * allocation reaches the capture through this one function, so the native
+ * calibration measures the same frames as real calls.  tracemalloc.c. */
+void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
+                             const char *file, int line);
+
+/* Give p (a pool block not yet counted, or NULL) back and allocate `size`
+ * bytes at (file, line) through the MEM domain's wrappers (the OOM handler,
+ * failure as usual).  mem.c. */
+void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, int line, void *p);
+
+/* Record (tb, size) for the fresh block p of `pool` when the pool has no
+ * side array yet (makes it); 0, or -1 out of memory.  tracemalloc.c. */
+int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb);
+
+/* Write (tb, size) into the (zero, F3) slot of fresh block p in its pool's
+ * side array `slots` and count it: one 8-byte store, the counters. */
+static inline void rcgc_trace_put_slot(rcgc_trace_hot *h, rcgc_trace_slot *slots,
+                                       const rcgc_pool *pool, const void *p, size_t size,
+                                       uint32_t tb)
+{
+    rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
+    RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && tb != 0);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint64_t v = (uint64_t)tb << 32 | (uint32_t)size;
+#else
+    uint64_t v = (uint64_t)tb | (uint64_t)size << 32;
+#endif
+    memcpy(sl, &v, sizeof v);
+    size_t t = h->traced += size;
+    if (t > h->peak)
+        h->peak = t;
+}
+
+/* Record the trace (tb, size) of fresh block p of `pool`: inline when the
+ * pool has its side array.  0, or -1 when it cannot be stored. */
+static inline int rcgc_trace_put_block(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size,
+                                       uint32_t tb)
+{
+    rcgc_trace_slot *slots = pool->trace_slots;
+    if (RCGC_LIKELY(slots != NULL)) {
+        rcgc_trace_put_slot(&rt->mem.trace, slots, pool, p, size, tb);
+        return 0;
+    }
+    return rcgc_trace_put_new(rt, pool, p, size, tb);
+}
+
 /* The cache entry of (file, line).  No multiply: the lines of one file
  * take consecutive entries, and files lie apart in memory. */
 static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const char *file,
@@ -60,6 +121,25 @@ static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const 
 {
     uintptr_t h = ((uintptr_t)file >> 3) ^ (uint32_t)line;
     return &sites[h & (RCGC_TRACE_SITES - 1)];
+}
+
+/* The traceback id of (file, line) from the call-site cache, or 0 on a
+ * miss (then the tracer captures it).  The entry that hit last is checked
+ * first (a loop allocates from one line); a hit in the table becomes it.
+ * Only while rt->mem.slow == RCGC_SLOW_TRACE; h->last never matches when
+ * frames do not come from call sites (R4). */
+static inline uint32_t rcgc_trace_site_tb(rcgc_trace_hot *h, const char *file, int line)
+{
+    if (RCGC_LIKELY(h->last.file == file) && RCGC_LIKELY(h->last.line == line))
+        return h->last.tb;
+    rcgc_trace_site *sites = h->sites;
+    if (RCGC_UNLIKELY(sites == NULL))
+        return 0;
+    const rcgc_trace_site *e = rcgc_trace_site_of(sites, file, line);
+    if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)))
+        return 0;
+    h->last = *e;
+    return e->tb;
 }
 
 /* Trace the fresh pool block p inline when that is cheap: the call-site
@@ -71,36 +151,85 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
                                         const char *file, int line)
 {
     rcgc_trace_hot *h = &rt->mem.trace;
-    rcgc_trace_site *sites = h->sites;
-    if (RCGC_UNLIKELY(sites == NULL))
-        return 0;
-    const rcgc_trace_site *e = rcgc_trace_site_of(sites, file, line);
     rcgc_trace_slot *slots = pool->trace_slots;
-    if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)) ||
-        RCGC_UNLIKELY(slots == NULL))
+    uint32_t tb = rcgc_trace_site_tb(h, file, line);
+    if (RCGC_UNLIKELY(tb == 0) || RCGC_UNLIKELY(slots == NULL))
         return 0;
-    rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
-    RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && e->tb != 0);
-    /* one 8-byte store */
+    rcgc_trace_put_slot(h, slots, pool, p, size, tb);
+    return 1;
+}
+
+/* F4: while tracing, the second word of a block in the free cache holds
+ * the address of its trace slot when it was freed by rcgc_mem_free (the
+ * slot of a pool with a side array), else NULL, or RCGC_FREED_TYPE (an
+ * object's freed header).  The traced allocation takes the slot from there
+ * without finding the block's pool.  Any of the others is "unknown".
+ * A slot address lies below 2^RCGC_ADDRESS_BITS; NULL and
+ * RCGC_FREED_TYPE do not, less one. */
+#define RCGC_TRACE_CACHED_SLOT(bp) (((rcgc_trace_slot **)(bp))[1])
+static inline int rcgc_trace_slot_known(const rcgc_trace_slot *sl)
+{
+    return (((uintptr_t)sl - 1) >> RCGC_ADDRESS_BITS) == 0;
+}
+
+/* The traced allocation from the free cache when the popped block carries
+ * its slot (F4) and the call site is the last one: the block, recorded
+ * and counted in the MEM domain, or NULL with nothing changed. */
+static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const char *file,
+                                          int line)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    rcgc_trace_hot *h = &rt->mem.trace;
+    /* The site first: with native or callback frames it never matches. */
+    if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
+        return NULL;
+    unsigned c = (unsigned)((size - (size != 0)) >> RCGC_ALIGN_SHIFT);
+    void *bp = ps->cache[c];
+    if (RCGC_UNLIKELY(bp == NULL))
+        return NULL;
+    rcgc_trace_slot *sl = RCGC_TRACE_CACHED_SLOT(bp);
+    if (RCGC_UNLIKELY(!rcgc_trace_slot_known(sl)))
+        return NULL;
+    ps->cache[c] = *(void **)bp;
+    ps->ncache[c]--;
+    ps->nlive[c]++;
+    RCGC_ASSERT(sl->tb == 0 && sl->size == 0);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    uint64_t v = (uint64_t)e->tb << 32 | (uint32_t)size;
+    uint64_t v = (uint64_t)h->last.tb << 32 | (uint32_t)size;
 #else
-    uint64_t v = (uint64_t)e->tb | (uint64_t)size << 32;
+    uint64_t v = (uint64_t)h->last.tb | (uint64_t)size << 32;
 #endif
     memcpy(sl, &v, sizeof v);
     size_t t = h->traced += size;
     if (t > h->peak)
         h->peak = t;
-    return 1;
+    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+    return bp;
 }
 
-/* Forget the trace of pool block p (if any) before it is freed. */
-static inline void rcgc_trace_forget_block(rcgc_runtime *rt, const void *p)
+/* Forget the trace of pool block p (if any) before it is freed; the
+ * block's second word receives its slot (F4: rcgc_mem_free) or NULL. */
+static inline void rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
 {
     rcgc_pool *pool = rcgc_pool_of(p);
     rcgc_trace_slot *slots = pool->trace_slots;
+    rcgc_trace_slot *sl = NULL;
     if (slots != NULL) {
-        rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
+        sl = &slots[rcgc_pool_index(pool, p)];
+        rt->mem.trace.traced -= sl->size;
+        memset(sl, 0, sizeof *sl);
+    }
+    RCGC_TRACE_CACHED_SLOT(p) = sl;
+}
+
+/* Forget the trace of the pooled object o before it is freed (its header
+ * keeps RCGC_FREED_TYPE, which F4 allows). */
+static inline void rcgc_trace_forget_object(rcgc_runtime *rt, const void *o)
+{
+    rcgc_pool *pool = rcgc_pool_of(o);
+    rcgc_trace_slot *slots = pool->trace_slots;
+    if (slots != NULL) {
+        rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, o)];
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }

@@ -12,6 +12,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Walk from fp (a frame pointer of the calling thread): skip `skip` frames,
  * then store up to `max` return addresses in pcs.  *depth receives the
@@ -23,17 +26,25 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
 /* A recorded walk (rcgc_unwind_walk), to tell cheaply whether a later walk
  * from the same frame would read exactly the same chain
  * (rcgc_unwind_same): the frame pointers are known, so the check loads
- * every link independently instead of chasing them one after the other.
+ * every frame record independently instead of chasing them one after the
+ * other, and compares each record's two words (saved frame pointer,
+ * return address) with one 16-byte compare where the CPU has one.
  * Same chain words + same stack bounds = same walk, frame for frame. */
 #define RCGC_UNWIND_MEMO 128
 typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
     int n;                       /* frames walked (skipped ones included);
                                   * 0: nothing to compare with */
+    int nchk;                    /* records to compare: n rounded up to a
+                                  * multiple of 4 (the records past n repeat
+                                  * record 0, which compares the same) */
     int skip;
     int end_zero;                /* the walk ended on a zero return address
-                                  * in the frame at end_word */
-    uintptr_t end_word;          /* the last frame's saved frame pointer */
+                                  * in the frame at words[2n-2] */
+    /* words[2k], words[2k+1]: the two words read from frame k (at fps[k]):
+     * the saved frame pointer (fps[k+1], or what ended the walk) and the
+     * return address (pcs[k]). */
+    _Alignas(16) uintptr_t words[2 * RCGC_UNWIND_MEMO];
     uintptr_t fps[RCGC_UNWIND_MEMO];
     uintptr_t pcs[RCGC_UNWIND_MEMO];
 } rcgc_unwind_memo;
@@ -44,11 +55,58 @@ typedef struct rcgc_unwind_memo {
  * of them (<= max) and their full count in *depth (up to 65535). */
 int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_memo *m);
 
+/* The calling thread's stack bounds [lo, hi) as the walks use them (0
+ * until the first walk; hi == 1 when unknown).  Initial-exec TLS: read
+ * inline by rcgc_unwind_same without a call. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RCGC_UNWIND_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define RCGC_UNWIND_TLS _Thread_local
+#endif
+extern RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
+
 /* Non-zero when walking from fp with `skip` would repeat the walk recorded
  * in *m exactly (same frames, same return addresses, same end).  Never
- * faults: it reads only where the recorded walk read, on this thread's
- * stack. */
-int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m);
+ * faults: it reads only where the recorded walk read (each recorded frame,
+ * the one that ended the walk on a zero return address included, lay in
+ * the same stack bounds and had both its words read), on this thread's
+ * stack.  Every record's address is known, so the loads run in parallel;
+ * each record's two words are compared at once where the CPU can. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RCGC_UNWIND_INLINE static inline __attribute__((always_inline))
+#else
+#define RCGC_UNWIND_INLINE static inline
+#endif
+RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m)
+{
+    int n = m->n;
+    if (n == 0 || fp != m->fps[0] || skip != m->skip || rcgc_unwind_stack_lo != m->lo ||
+        rcgc_unwind_stack_hi != m->hi)
+        return 0;
+    const uintptr_t *w = m->words;
+#if defined(__SSE2__)
+    /* Four records a round, one accumulator. */
+    __m128i acc = _mm_setzero_si128();
+    const uintptr_t *fps = m->fps;
+    int nchk = m->nchk;
+#define RCGC_UNWIND_REC(j)                                                \
+    _mm_xor_si128(_mm_loadu_si128((const __m128i *)fps[j]),              \
+                  _mm_load_si128((const __m128i *)&w[2 * (j)]))
+    for (int k = 0; k < nchk; k += 4)
+        acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(RCGC_UNWIND_REC(k), RCGC_UNWIND_REC(k + 1)),
+                                             _mm_or_si128(RCGC_UNWIND_REC(k + 2),
+                                                          RCGC_UNWIND_REC(k + 3))));
+#undef RCGC_UNWIND_REC
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
+#else
+    uintptr_t diff = 0;
+    for (int k = 0; k < n; k++) {
+        const uintptr_t *f = (const uintptr_t *)m->fps[k];
+        diff |= (f[0] ^ w[2 * k]) | (f[1] ^ w[2 * k + 1]);
+    }
+    return diff == 0;
+#endif
+}
 
 /* The index of the frame whose frame pointer is `target` in the chain that
  * starts at fp (0 = fp itself), or -1 when the chain does not reach it

@@ -775,6 +775,107 @@ static void test_native_alternating_stacks(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* A native stack that repeats the last one reuses its traceback only while
+ * the settings it was captured with hold: a new limit (start while
+ * tracing) or another frame source must capture again.  The settings
+ * change in a call of their own, so that every allocation comes from the
+ * same call and the stacks are identical word for word. */
+static __attribute__((noinline)) void repeat_settings(rcgc_runtime *rt, int i)
+{
+    if (i == 3)
+        assert_int_equal(rcgc_tracemalloc_start(rt, 2), RCGC_OK);
+    if (i == 5)
+        assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_CALL_SITE), RCGC_OK);
+    if (i == 6)
+        assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE), RCGC_OK);
+}
+
+static void test_native_repeat_follows_settings(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE), RCGC_OK);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 16), RCGC_OK);
+    enum { N = 8 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        repeat_settings(rt, i);
+        p[i] = at_depth(rt, 20);
+    }
+    size_t want_len[N] = { 16, 16, 16, 2, 2, 1, 2, 2 };
+    long total = 0;
+    for (int i = 0; i < N; i++) {
+        rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p[i]);
+        assert_non_null(t);
+        /* 21 frames of at_depth, built with frame pointers. */
+        assert_int_equal(rcgc_traceback_len(t), want_len[i]);
+        long tn = rcgc_traceback_total_nframe(t);
+        if (i == 0)
+            total = tn;
+        if (i == 5) {
+            assert_string_equal(rcgc_traceback_frame(t, 0).filename, __FILE__);
+        } else {
+            assert_true(total > 21);
+            assert_int_equal(tn, total);
+        }
+        rcgc_traceback_free(t);
+    }
+    for (int i = 0; i < N; i++)
+        rcgc_mem_free(rt, p[i]);
+    check_valid(rt);
+    rcgc_runtime_free(rt);
+}
+
+/* Blocks freed into the free cache while tracing remember their trace
+ * slot (F4), and clear_traces, stop and start must not leave them naming a
+ * freed side array: after each, blocks from the cache are traced exactly
+ * (rcgc_validate checks F4, ASan the stores). */
+static __attribute__((noinline)) void cache_round(rcgc_runtime *rt, void **p, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = rcgc_mem_malloc(rt, 48);
+}
+
+static void test_cached_slots_across_clear(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    /* One block of the class stays live, so frees are cached, not spilled. */
+    void *keep = rcgc_mem_malloc(rt, 40);
+    enum { N = 20 };
+    void *p[N];
+    for (int round = 0; round < 3; round++) {
+        /* Blocks cached by the last round wait in the free cache. */
+        if (round == 1) {
+            rcgc_tracemalloc_clear_traces(rt);
+        } else {
+            rcgc_tracemalloc_stop(rt);
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+        }
+        check_valid(rt);
+        cache_round(rt, p, N);
+        assert_int_equal(traced_now(rt), (size_t)N * 48);
+        for (int i = 0; i < N; i++)
+            rcgc_mem_free(rt, p[i]);
+        assert_int_equal(traced_now(rt), 0);
+        check_valid(rt);
+        cache_round(rt, p, N);   /* from the cache, slots carried */
+        assert_int_equal(traced_now(rt), (size_t)N * 48);
+        for (int i = 0; i < N; i++) {
+            rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p[i]);
+            assert_non_null(t);
+            rcgc_traceback_free(t);
+        }
+        for (int i = 0; i < N; i++)
+            rcgc_mem_free(rt, p[i]);
+        check_valid(rt);
+    }
+    rcgc_tracemalloc_stop(rt);
+    rcgc_mem_free(rt, keep);
+    check_valid(rt);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +894,8 @@ int main(void)
         cmocka_unit_test(test_fast_path_equals_wrappers),
         cmocka_unit_test(test_fast_path_transitions),
         cmocka_unit_test(test_native_alternating_stacks),
+        cmocka_unit_test(test_native_repeat_follows_settings),
+        cmocka_unit_test(test_cached_slots_across_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
