@@ -364,16 +364,33 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr)
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_MEM, ptr);
 }
 
+static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
+
+/* Tracing alone: forget the pool block's trace (tmfast.h) and free it to
+ * the free cache (apart, so that the untraced path keeps its code). */
+static RCGC_NOINLINE void free_traced(rcgc_runtime *rt, void *ptr)
+{
+    if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+        rt->mem.domains[RCGC_DOMAIN_MEM].live--;
+        rcgc_pool_free_class(rt, &rt->pool, ptr, rcgc_trace_forget_block(rt, ptr));
+        return;
+    }
+    free_slow(rt, ptr);
+}
+
 void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 {
     /* NULL is in no arena: it takes the slow path, which ignores it.
      * Tracing alone (tmfast.h) forgets the block's trace inline. */
     unsigned slow = rt->mem.slow;
-    if (RCGC_LIKELY(slow <= RCGC_SLOW_TRACE) && RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
-        if (RCGC_UNLIKELY(slow))
-            rcgc_trace_forget_block(rt, ptr);
-        rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-        rcgc_pool_free_in(rt, &rt->pool, ptr);
+    if (RCGC_LIKELY(!slow)) {
+        if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+            rt->mem.domains[RCGC_DOMAIN_MEM].live--;
+            rcgc_pool_free_in(rt, &rt->pool, ptr);
+            return;
+        }
+    } else if (slow == RCGC_SLOW_TRACE) {
+        free_traced(rt, ptr);
         return;
     }
     free_slow(rt, ptr);

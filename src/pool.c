@@ -41,7 +41,7 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
              * its table's leaf. */
             rcgc_class_table *cls = atomic_load_explicit(&rcgc_class_map[top], memory_order_acquire);
             if (cls == NULL) {
-                cls = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_class_table));
+                cls = rcgc_os_map(RCGC_CLASS_LEAF_BYTES);
                 if (cls != NULL)
                     atomic_store_explicit(&rcgc_class_map[top], cls, memory_order_release);
             }
@@ -237,7 +237,7 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     *(void **)pool->freeblock = NULL;
     pool->nextoffset = (uint16_t)size;
     pool->maxnextoffset = (uint16_t)(RCGC_POOL_SIZE - size);
-    pool->trace_slots = NULL;
+    rcgc_pool_set_trace_slots(pool, NULL);
     pool->young_next = pool->young_prev = NULL;
     rcgc_class_table_of(pool->mem)
         ->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] =

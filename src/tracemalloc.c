@@ -642,7 +642,7 @@ static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
         }
     }
     /* F1: the fast paths find the array from the pool from now on. */
-    pool->trace_slots = ps->slots;
+    rcgc_pool_set_trace_slots(pool, ps->slots);
     return &ps->slots[rcgc_pool_index(pool, (const void *)p)];
 }
 
@@ -938,6 +938,15 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             fprintf(out, "rcgc_validate: " __VA_ARGS__); \
         return RCGC_EFORMAT;                             \
     } while (0)
+    /* F1: the class table keeps each pool's side array too. */
+    for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
+        for (unsigned i = 0; i < ar->ncarved; i++) {
+            const rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            if (rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] !=
+                pool->trace_slots)
+                TM_BAD("pool %p's class table names another side array (F1)\n",
+                       (const void *)pool);
+        }
     if (!s->tracing) {
         if (h->traced || h->sites || s->amap || s->tab_n)
             TM_BAD("tracing is off but traces remain (R1)\n");
@@ -1042,7 +1051,7 @@ static void tm_clear(tm_state *s)
     /* F1: no pool may keep a side array we free. */
     for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++)
-            rcgc_arena_pool(ar, i)->trace_slots = NULL;
+            rcgc_pool_set_trace_slots(rcgc_arena_pool(ar, i), NULL);
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         tm_aside *a = s->amap[i];
         if (!a)

@@ -232,6 +232,14 @@ typedef struct rcgc_class_table {
 } rcgc_class_table;
 extern _Atomic(rcgc_class_table *) rcgc_class_map[RCGC_MAP_LEN];
 
+/* After the class tables of a leaf (same mapping), each pool's
+ * trace_slots (a copy, F1 in tmfast.h): a traced free finds its block's
+ * slot without reading the pool descriptor. */
+typedef struct rcgc_trace_table {
+    rcgc_trace_slot *trace_slots[RCGC_ARENA_SLOTS];
+} rcgc_trace_table;
+#define RCGC_CLASS_LEAF_BYTES (RCGC_MAP_LEN * (sizeof(rcgc_class_table) + sizeof(rcgc_trace_table)))
+
 /* The class table of the arena holding pool block p (p must be one). */
 static inline rcgc_class_table *rcgc_class_table_of(const void *p)
 {
@@ -239,6 +247,46 @@ static inline rcgc_class_table *rcgc_class_table_of(const void *p)
     rcgc_class_table *leaf =
         atomic_load_explicit(&rcgc_class_map[i >> RCGC_MAP_BITS], memory_order_relaxed);
     return &leaf[i & (RCGC_MAP_LEN - 1)];
+}
+
+/* The trace table of the arena holding pool block p. */
+static inline rcgc_trace_table *rcgc_trace_table_of(const void *p)
+{
+    uintptr_t i = (uintptr_t)p >> RCGC_ARENA_BITS;
+    rcgc_class_table *leaf =
+        atomic_load_explicit(&rcgc_class_map[i >> RCGC_MAP_BITS], memory_order_relaxed);
+    return (rcgc_trace_table *)(leaf + RCGC_MAP_LEN) + (i & (RCGC_MAP_LEN - 1));
+}
+
+/* Where p's pool is in its class table (p a pool block). */
+static inline unsigned rcgc_class_slot(const void *p)
+{
+    return (unsigned)(((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1));
+}
+
+/* Set a pool's side array, in its descriptor and its class table. */
+static inline void rcgc_pool_set_trace_slots(rcgc_pool *pool, rcgc_trace_slot *slots)
+{
+    pool->trace_slots = slots;
+    rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] = slots;
+}
+
+/* pool->inv of size class c (ceil(2^32 / size)), without the pool. */
+#define RCGC_CLASS_INV_(c) ((uint32_t)((((uint64_t)1 << 32) + ((c) + 1) * 16 - 1) / (((c) + 1) * 16)))
+#define RCGC_CLASS_INV4_(c)                                                               \
+    RCGC_CLASS_INV_(c), RCGC_CLASS_INV_((c) + 1), RCGC_CLASS_INV_((c) + 2),               \
+        RCGC_CLASS_INV_((c) + 3)
+static const uint32_t rcgc_class_inv[RCGC_NCLASSES] = {
+    RCGC_CLASS_INV4_(0),  RCGC_CLASS_INV4_(4),  RCGC_CLASS_INV4_(8),  RCGC_CLASS_INV4_(12),
+    RCGC_CLASS_INV4_(16), RCGC_CLASS_INV4_(20), RCGC_CLASS_INV4_(24), RCGC_CLASS_INV4_(28),
+};
+_Static_assert(RCGC_ALIGNMENT == 16 && RCGC_NCLASSES == 32, "rcgc_class_inv's sizes");
+
+/* rcgc_pool_index for a block p of size class c. */
+static inline unsigned rcgc_class_index(unsigned c, const void *p)
+{
+    uint64_t off = (uint64_t)((uintptr_t)p & (RCGC_POOL_SIZE - 1));
+    return (unsigned)((off * rcgc_class_inv[c]) >> 32);
 }
 
 /* The arena holding p, or NULL. */

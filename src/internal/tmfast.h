@@ -28,7 +28,9 @@
  * Invariants (checked by rcgc_trace_validate in tracemalloc.c):
  *   F1  pool->trace_slots is NULL or the slots of the side array the tracer
  *       of pool->rt keeps for this pool in its current size class
- *       (pool->nblocks slots).
+ *       (pool->nblocks slots); the pool's entry in its arena's class table
+ *       (rcgc_class_table.trace_slots) holds the same pointer
+ *       (rcgc_pool_set_trace_slots sets both).
  *   F2  a slot has tb != 0 iff its block is live and traced; a slot with
  *       tb == 0 has size 0.  rt->mem.trace.traced is the sum of the sizes
  *       of all traces (slots and the tracer's table), peak >= traced.
@@ -208,18 +210,26 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
 }
 
 /* Forget the trace of pool block p (if any) before it is freed; the
- * block's second word receives its slot (F4: rcgc_mem_free) or NULL. */
-static inline void rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
+ * block's second word receives its slot (F4: rcgc_mem_free) or NULL.
+ * Reads the arena's class table, not the pool descriptor (F1); returns
+ * the block's size class for rcgc_pool_free_class. */
+static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
 {
-    rcgc_pool *pool = rcgc_pool_of(p);
-    rcgc_trace_slot *slots = pool->trace_slots;
+    uintptr_t a = (uintptr_t)p >> RCGC_ARENA_BITS;
+    const rcgc_class_table *leaf =
+        atomic_load_explicit(&rcgc_class_map[a >> RCGC_MAP_BITS], memory_order_relaxed);
+    a &= RCGC_MAP_LEN - 1;
+    unsigned i = rcgc_class_slot(p);
+    unsigned c = leaf[a].szidx[i];
+    rcgc_trace_slot *slots = ((const rcgc_trace_table *)(leaf + RCGC_MAP_LEN))[a].trace_slots[i];
     rcgc_trace_slot *sl = NULL;
     if (slots != NULL) {
-        sl = &slots[rcgc_pool_index(pool, p)];
+        sl = &slots[rcgc_class_index(c, p)];
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }
     RCGC_TRACE_CACHED_SLOT(p) = sl;
+    return c;
 }
 
 /* Forget the trace of the pooled object o before it is freed (its header
