@@ -18,8 +18,10 @@
  *             rcgc_trace_record_block for objects); so does a pool
  *             without a side array.  A native stack that repeats the last
  *             one is recognized there without a walk (unwind.h).
- *   free      the slot is read and zeroed; its size leaves the counters;
- *             its address goes into the block's second word (F4).
+ *   free      the slot, found from the arena's class and trace tables
+ *             (not the pool descriptor), is read and zeroed; its size
+ *             leaves the counters; its address goes into the block's
+ *             second word (F4).
  *
  * The tracemalloc wrappers stay installed: every other call (calloc,
  * realloc, RAW, blocks above 512 B, any failure here) goes through them,
