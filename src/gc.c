@@ -45,6 +45,12 @@
  * (delete_garbage in rcgc_gc_collect_main); bigger ones object by object. */
 #define GC_DELETE_SMALL 8192
 #define GC_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
+/* A full collection's visits of the gather and the mark are deferred
+ * through a ring of this many referents (a power of two): a referent is
+ * prefetched when visited and its header read only when the ring comes
+ * round to it, by when the line is usually there (Boehm's mark
+ * prefetching; see w->ring). */
+#define GC_RING 16
 
 /*
  * The bitmaps of one pool during the main trial deletion (bit i: block i):
@@ -110,6 +116,12 @@ typedef struct gc_work {
                              * the set is listed (list_unreachable) */
     unsigned need;          /* NEED_* of the unreachable members */
     rcgc_object *current;   /* the object being traversed (debug reports) */
+    /* Full collections (release builds): referents visited but not yet
+     * looked at (NULL: free slot), oldest at ringpos.  Both visits that
+     * go through it give the same result in any order (a count; reaching
+     * a set), and the ring is empty again whenever a phase ends (ring_flush). */
+    unsigned ringpos;
+    rcgc_object *ring[GC_RING];
 } gc_work;
 
 /* ------------------------------------------------------------- helpers */
@@ -378,6 +390,54 @@ static int visit_subtract_set(rcgc_object *r, void *arg)
     return 0;
 }
 
+/*
+ * The ring (full collections): a visit that would read a referent's header
+ * (a likely cache miss in a big heap, in no particular order) prefetches it
+ * and stores it instead; the referent stored GC_RING visits before falls
+ * out and gets the real visit.  Used only by visits whose result does not
+ * depend on their order (counting, reaching), and emptied by ring_flush
+ * before the phase's result is used.
+ */
+static inline void ring_put(gc_work *w, rcgc_object *r, rcgc_visitfn visit)
+{
+    GC_PREFETCH(r, 1);
+    unsigned pos = w->ringpos;
+    rcgc_object *out = w->ring[pos];
+    w->ring[pos] = r;
+    w->ringpos = (pos + 1) & (GC_RING - 1);
+    if (out != NULL)
+        visit(out, w);
+}
+
+/* Visit every referent left in the ring, oldest first; returns whether
+ * there was any.  visit must not use the ring. */
+static int ring_flush(gc_work *w, rcgc_visitfn visit)
+{
+    int any = 0;
+    for (unsigned i = 0; i < GC_RING; i++) {
+        unsigned pos = (w->ringpos + i) & (GC_RING - 1);
+        rcgc_object *r = w->ring[pos];
+        if (r != NULL) {
+            w->ring[pos] = NULL;
+            visit(r, w);
+            any = 1;
+        }
+    }
+    return any;
+}
+
+/* visit_subtract_set through the ring.  Debug builds that name the
+ * traversing object in a report (w->current) visit at once. */
+static int visit_subtract_deferred(rcgc_object *r, void *arg)
+{
+#if RCGC_DEBUG >= 2
+    return visit_subtract_set(r, arg);
+#else
+    ring_put(arg, r, visit_subtract_set);
+    return 0;
+#endif
+}
+
 /* Step 1+2 for one pool: find its members (their generation is read once,
  * here), record them in a member bitmap and subtract their internal
  * references. */
@@ -420,7 +480,7 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, visit_subtract_set, w);
+            o->type->traverse(o, full ? visit_subtract_deferred : visit_subtract_set, w);
         }
         bitmap[k] = members;
         /* In a young collection every member changes generation. */
@@ -474,9 +534,10 @@ static void gather_subtract(gc_work *w)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, visit_subtract_set, w);
+            o->type->traverse(o, w->bitmaps ? visit_subtract_deferred : visit_subtract_set, w);
         }
     }
+    ring_flush(w, visit_subtract_set);
     w->current = NULL;
     if (RCGC_UNLIKELY(w->n > w->cap))
         rcgc_fatal("gc: generation counts disagree with the heap: %zu tracked objects "
@@ -550,13 +611,30 @@ static int visit_reach_young(rcgc_object *r, void *arg)
     return 0;
 }
 
+/* visit_reach_set through the ring. */
+static int visit_reach_deferred(rcgc_object *r, void *arg)
+{
+    ring_put(arg, r, visit_reach_set);
+    return 0;
+}
+
+/* Traverse every object on the stack and all they reach; a full
+ * collection's referents go through the ring, which is empty after. */
 static void drain_set(gc_work *w)
 {
-    rcgc_visitfn visit = w->bitmaps ? visit_reach_set : visit_reach_young;
-    while (w->sp > 0) {
-        rcgc_object *o = w->stack[--w->sp];
-        o->type->traverse(o, visit, w);
+    if (!w->bitmaps) {
+        while (w->sp > 0) {
+            rcgc_object *o = w->stack[--w->sp];
+            o->type->traverse(o, visit_reach_young, w);
+        }
+        return;
     }
+    do {
+        while (w->sp > 0) {
+            rcgc_object *o = w->stack[--w->sp];
+            o->type->traverse(o, visit_reach_deferred, w);
+        }
+    } while (ring_flush(w, visit_reach_set));
 }
 
 /* After marking, a saturated member's count goes down by GC_REFS_MAX
