@@ -795,9 +795,10 @@ static void test_pooled_and_foreign_garbage(void **state)
     gn_drop(keep);
 
     /* Sets bigger than GC_DELETE_SMALL (8192) are cleared and released
-     * object by object: a ring of finalizable nodes (listed path) and one
-     * of plain nodes (straight from the bitmaps), each node also pointing
-     * back, so most are still referenced after their own clear. */
+     * object by object (a ring of finalizable nodes: the listed path) or
+     * pool by pool (a ring of plain nodes: straight from the bitmaps), each
+     * node also pointing back, so most are still referenced after their
+     * own clear and the nodes at pool edges after their pool's clears. */
     enum { RING = 9000 };
     for (int kind = 0; kind < 2; kind++) {
         const rcgc_type *t = kind ? &plain_type : &fin_type;
