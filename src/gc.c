@@ -51,6 +51,8 @@
  * round to it, by when the line is usually there (Boehm's mark
  * prefetching; see w->ring). */
 #define GC_RING 16
+/* ... when at least this many objects wait on the mark stack (drain_set). */
+#define GC_RING_MINSTACK 4
 
 /*
  * The bitmaps of one pool during the main trial deletion (bit i: block i):
@@ -116,11 +118,12 @@ typedef struct gc_work {
                              * the set is listed (list_unreachable) */
     unsigned need;          /* NEED_* of the unreachable members */
     rcgc_object *current;   /* the object being traversed (debug reports) */
-    /* Full collections (release builds): referents visited but not yet
-     * looked at (NULL: free slot), oldest at ringpos.  Both visits that
-     * go through it give the same result in any order (a count; reaching
-     * a set), and the ring is empty again whenever a phase ends (ring_flush). */
+    /* Full collections: referents visited but not yet looked at, a queue
+     * of ringn in ring[], the oldest at ringpos.  Both visits that go
+     * through it give the same result in any order (a count; reaching a
+     * set), and it is empty again whenever a phase ends. */
     unsigned ringpos;
+    unsigned ringn;
     rcgc_object *ring[GC_RING];
 } gc_work;
 
@@ -393,49 +396,34 @@ static int visit_subtract_set(rcgc_object *r, void *arg)
 /*
  * The ring (full collections): a visit that would read a referent's header
  * (a likely cache miss in a big heap, in no particular order) prefetches it
- * and stores it instead; the referent stored GC_RING visits before falls
- * out and gets the real visit.  Used only by visits whose result does not
- * depend on their order (counting, reaching), and emptied by ring_flush
- * before the phase's result is used.
+ * and queues it instead; once GC_RING referents wait, the oldest gets the
+ * real visit.  Used only by visits whose result does not depend on their
+ * order (reaching a set), and emptied before the phase's result is used
+ * (a drain takes one whenever its stack runs empty).
  */
 static inline void ring_put(gc_work *w, rcgc_object *r, rcgc_visitfn visit)
 {
     GC_PREFETCH(r, 1);
-    unsigned pos = w->ringpos;
-    rcgc_object *out = w->ring[pos];
-    w->ring[pos] = r;
-    w->ringpos = (pos + 1) & (GC_RING - 1);
-    if (out != NULL)
+    if (RCGC_LIKELY(w->ringn == GC_RING)) {
+        /* Full: r takes the oldest one's slot and becomes the newest. */
+        unsigned pos = w->ringpos;
+        rcgc_object *out = w->ring[pos];
+        w->ring[pos] = r;
+        w->ringpos = (pos + 1) & (GC_RING - 1);
         visit(out, w);
-}
-
-/* Visit every referent left in the ring, oldest first; returns whether
- * there was any.  visit must not use the ring. */
-static int ring_flush(gc_work *w, rcgc_visitfn visit)
-{
-    int any = 0;
-    for (unsigned i = 0; i < GC_RING; i++) {
-        unsigned pos = (w->ringpos + i) & (GC_RING - 1);
-        rcgc_object *r = w->ring[pos];
-        if (r != NULL) {
-            w->ring[pos] = NULL;
-            visit(r, w);
-            any = 1;
-        }
+        return;
     }
-    return any;
+    w->ring[(w->ringpos + w->ringn) & (GC_RING - 1)] = r;
+    w->ringn++;
 }
 
-/* visit_subtract_set through the ring.  Debug builds that name the
- * traversing object in a report (w->current) visit at once. */
-static int visit_subtract_deferred(rcgc_object *r, void *arg)
+/* The newest referent waiting in the ring, taken out; NULL if none. */
+static inline rcgc_object *ring_take_newest(gc_work *w)
 {
-#if RCGC_DEBUG >= 2
-    return visit_subtract_set(r, arg);
-#else
-    ring_put(arg, r, visit_subtract_set);
-    return 0;
-#endif
+    if (w->ringn == 0)
+        return NULL;
+    w->ringn--;
+    return w->ring[(w->ringpos + w->ringn) & (GC_RING - 1)];
 }
 
 /* Step 1+2 for one pool: find its members (their generation is read once,
@@ -469,7 +457,6 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
             rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + b) * size);
-            GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
             unsigned f = o->flags;
             if (!is_member(w, f))
                 continue;
@@ -481,7 +468,7 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, full ? visit_subtract_deferred : visit_subtract_set, w);
+            o->type->traverse(o, visit_subtract_set, w);
         }
         bitmap[k] = members;
         /* In a young collection every member changes generation. */
@@ -535,10 +522,9 @@ static void gather_subtract(gc_work *w)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, w->bitmaps ? visit_subtract_deferred : visit_subtract_set, w);
+            o->type->traverse(o, visit_subtract_set, w);
         }
     }
-    ring_flush(w, visit_subtract_set);
     w->current = NULL;
     if (RCGC_UNLIKELY(w->n > w->cap))
         rcgc_fatal("gc: generation counts disagree with the heap: %zu tracked objects "
@@ -630,12 +616,25 @@ static void drain_set(gc_work *w)
         }
         return;
     }
-    do {
+    for (;;) {
         while (w->sp > 0) {
             rcgc_object *o = w->stack[--w->sp];
-            o->type->traverse(o, visit_reach_deferred, w);
+            /* Only a wide structure (many objects waiting on the stack)
+             * has work to overlap with the prefetches; a chain or a ring
+             * (one or two waiting) is visited at once, in the order the
+             * stack gives, which keeps a walk in one direction. */
+            o->type->traverse(o, w->sp >= GC_RING_MINSTACK ? visit_reach_deferred : visit_reach_set,
+                              w);
         }
-    } while (ring_flush(w, visit_reach_set));
+        /* A chain (one object in flight at a time) takes its next link
+         * here, without waiting for GC_RING others: the newest, so that
+         * the walk keeps one direction (the older entries are mostly
+         * links back, already reached). */
+        rcgc_object *r = ring_take_newest(w);
+        if (r == NULL)
+            break;
+        visit_reach_set(r, w);
+    }
 }
 
 /* After marking, a saturated member's count goes down by GC_REFS_MAX
