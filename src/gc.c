@@ -817,6 +817,7 @@ static void partition(gc_work *w, unsigned old)
         size_t size = pool->size;
         unsigned left_young = 0;   /* objects that leave generations 0-1 */
         if (!w->bitmaps) {
+            unsigned nmoved = 0, nmoved1 = 0;
             /* Young: every member is recorded or changes generation. */
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 for (uint64_t b = ps->members[k]; b; b &= b - 1) {
@@ -829,12 +830,18 @@ static void partition(gc_work *w, unsigned old)
                     }
                     ps->reached[k] |= (uint64_t)1 << (i & 63);
                     unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-                    RCGC_ASSERT(gen != old && !(f & RCGC_OF_GC_SCRATCH));
+                    RCGC_ASSERT(gen < old && !(f & RCGC_OF_GC_SCRATCH));
                     o->flags = (f & ~(RCGC_OF_GEN_MASK | RCGC_OF_REACHABLE)) | newgen;
-                    moved[gen]++;
-                    left_young += old == 2;
+                    /* Counted in registers (gen is 0 or 1 here), not by
+                     * an increment of moved[gen] in memory per object. */
+                    nmoved++;
+                    nmoved1 += gen;
                 }
             }
+            moved[0] += (long)(nmoved - nmoved1);
+            moved[1] += (long)nmoved1;
+            if (old == 2)
+                left_young += nmoved;
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
