@@ -124,6 +124,8 @@ typedef struct gc_work {
      * set), and it is empty again whenever a phase ends. */
     unsigned ringpos;
     unsigned ringn;
+    int widegather;         /* the gather goes through the ring too */
+    size_t nwide;           /* objects the mark traversed through the ring */
     rcgc_object *ring[GC_RING];
 } gc_work;
 
@@ -417,6 +419,18 @@ static inline void ring_put(gc_work *w, rcgc_object *r, rcgc_visitfn visit)
     w->ringn++;
 }
 
+/* Visit every referent left in the ring, oldest first.  visit must not
+ * use the ring. */
+static void ring_flush(gc_work *w, rcgc_visitfn visit)
+{
+    while (w->ringn > 0) {
+        rcgc_object *r = w->ring[w->ringpos];
+        w->ringpos = (w->ringpos + 1) & (GC_RING - 1);
+        w->ringn--;
+        visit(r, w);
+    }
+}
+
 /* The newest referent waiting in the ring, taken out; NULL if none. */
 static inline rcgc_object *ring_take_newest(gc_work *w)
 {
@@ -424,6 +438,19 @@ static inline rcgc_object *ring_take_newest(gc_work *w)
         return NULL;
     w->ringn--;
     return w->ring[(w->ringpos + w->ringn) & (GC_RING - 1)];
+}
+
+/* visit_subtract_set through the ring, for the gather of a full
+ * collection of a wide heap (rcgc_gc_state.wide_heap).  Debug builds that
+ * name the traversing object in a report (w->current) visit at once. */
+static int visit_subtract_deferred(rcgc_object *r, void *arg)
+{
+#if RCGC_DEBUG >= 2
+    return visit_subtract_set(r, arg);
+#else
+    ring_put(arg, r, visit_subtract_set);
+    return 0;
+#endif
 }
 
 /* Step 1+2 for one pool: find its members (their generation is read once,
@@ -446,6 +473,7 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int gen0_only = w->maxgen == 0, full = w->maxgen == 2;
+    const rcgc_visitfn visit = w->widegather ? visit_subtract_deferred : visit_subtract_set;
     size_t found = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t members = 0, mv = 0;
@@ -468,7 +496,7 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, visit_subtract_set, w);
+            o->type->traverse(o, visit, w);
         }
         bitmap[k] = members;
         /* In a young collection every member changes generation. */
@@ -522,9 +550,10 @@ static void gather_subtract(gc_work *w)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, visit_subtract_set, w);
+            o->type->traverse(o, w->widegather ? visit_subtract_deferred : visit_subtract_set, w);
         }
     }
+    ring_flush(w, visit_subtract_set);
     w->current = NULL;
     if (RCGC_UNLIKELY(w->n > w->cap))
         rcgc_fatal("gc: generation counts disagree with the heap: %zu tracked objects "
@@ -623,8 +652,12 @@ static void drain_set(gc_work *w)
              * has work to overlap with the prefetches; a chain or a ring
              * (one or two waiting) is visited at once, in the order the
              * stack gives, which keeps a walk in one direction. */
-            o->type->traverse(o, w->sp >= GC_RING_MINSTACK ? visit_reach_deferred : visit_reach_set,
-                              w);
+            if (w->sp >= GC_RING_MINSTACK) {
+                w->nwide++;
+                o->type->traverse(o, visit_reach_deferred, w);
+            } else {
+                o->type->traverse(o, visit_reach_set, w);
+            }
         }
         /* A chain (one object in flight at a time) takes its next link
          * here, without waiting for GC_RING others: the newest, so that
@@ -732,6 +765,8 @@ static void mark_set(gc_work *w)
     }
     if (RCGC_UNLIKELY(w->saturated))
         unsaturate(w);
+    if (w->bitmaps)
+        w->rt->gc.wide_heap = w->nwide > w->nreach / 2;
 }
 
 /* What the unreachable set needs beyond clearing (partition). */
@@ -1181,6 +1216,10 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     w->maxgen = (unsigned)generation;
     w->old = generation + 1 < RCGC_NGENS ? (unsigned)generation + 1 : (unsigned)generation;
     w->bitmaps = generation == RCGC_NGENS - 1;
+    /* Deferring the gather's visits pays in a wide heap in no particular
+     * order and costs ~10% on a chain in heap order: decided by what the
+     * last full collection's mark saw. */
+    w->widegather = w->bitmaps && rt->gc.wide_heap;
     /* flags & 7 is TRACKED | gen << 1: members are 1, 3, 5 up to gen g. */
     for (int g = 0; g <= generation; g++)
         w->memberset |= 1u << (RCGC_OF_TRACKED | ((unsigned)g << RCGC_OF_GEN_SHIFT));
