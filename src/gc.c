@@ -1563,6 +1563,7 @@ int rcgc_gc_state_init(rcgc_runtime *rt)
     gs->debug = 0;
     gs->long_lived_total = 0;
     gs->long_lived_pending = 0;
+    gs->wide_heap = 0;
     gs->garbage = NULL;   /* created on first use */
     return RCGC_OK;
 }
