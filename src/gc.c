@@ -45,6 +45,14 @@
  * (delete_garbage in rcgc_gc_collect_main); bigger ones object by object. */
 #define GC_DELETE_SMALL 8192
 #define GC_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
+/* A full collection's visits of the gather and the mark are deferred
+ * through a ring of this many referents (a power of two): a referent is
+ * prefetched when visited and its header read only when the ring comes
+ * round to it, by when the line is usually there (Boehm's mark
+ * prefetching; see w->ring). */
+#define GC_RING 16
+/* ... when at least this many objects wait on the mark stack (drain_set). */
+#define GC_RING_MINSTACK 4
 
 /*
  * The bitmaps of one pool during the main trial deletion (bit i: block i):
@@ -110,6 +118,15 @@ typedef struct gc_work {
                              * the set is listed (list_unreachable) */
     unsigned need;          /* NEED_* of the unreachable members */
     rcgc_object *current;   /* the object being traversed (debug reports) */
+    /* Full collections: referents visited but not yet looked at, a queue
+     * of ringn in ring[], the oldest at ringpos.  Both visits that go
+     * through it give the same result in any order (a count; reaching a
+     * set), and it is empty again whenever a phase ends. */
+    unsigned ringpos;
+    unsigned ringn;
+    int widegather;         /* the gather goes through the ring too */
+    size_t nwide;           /* objects the mark traversed through the ring */
+    rcgc_object *ring[GC_RING];
 } gc_work;
 
 /* ------------------------------------------------------------- helpers */
@@ -378,6 +395,64 @@ static int visit_subtract_set(rcgc_object *r, void *arg)
     return 0;
 }
 
+/*
+ * The ring (full collections): a visit that would read a referent's header
+ * (a likely cache miss in a big heap, in no particular order) prefetches it
+ * and queues it instead; once GC_RING referents wait, the oldest gets the
+ * real visit.  Used only by visits whose result does not depend on their
+ * order (reaching a set), and emptied before the phase's result is used
+ * (a drain takes one whenever its stack runs empty).
+ */
+static inline void ring_put(gc_work *w, rcgc_object *r, rcgc_visitfn visit)
+{
+    GC_PREFETCH(r, 1);
+    if (RCGC_LIKELY(w->ringn == GC_RING)) {
+        /* Full: r takes the oldest one's slot and becomes the newest. */
+        unsigned pos = w->ringpos;
+        rcgc_object *out = w->ring[pos];
+        w->ring[pos] = r;
+        w->ringpos = (pos + 1) & (GC_RING - 1);
+        visit(out, w);
+        return;
+    }
+    w->ring[(w->ringpos + w->ringn) & (GC_RING - 1)] = r;
+    w->ringn++;
+}
+
+/* Visit every referent left in the ring, oldest first.  visit must not
+ * use the ring. */
+static void ring_flush(gc_work *w, rcgc_visitfn visit)
+{
+    while (w->ringn > 0) {
+        rcgc_object *r = w->ring[w->ringpos];
+        w->ringpos = (w->ringpos + 1) & (GC_RING - 1);
+        w->ringn--;
+        visit(r, w);
+    }
+}
+
+/* The newest referent waiting in the ring, taken out; NULL if none. */
+static inline rcgc_object *ring_take_newest(gc_work *w)
+{
+    if (w->ringn == 0)
+        return NULL;
+    w->ringn--;
+    return w->ring[(w->ringpos + w->ringn) & (GC_RING - 1)];
+}
+
+/* visit_subtract_set through the ring, for the gather of a full
+ * collection of a wide heap (rcgc_gc_state.wide_heap).  Debug builds that
+ * name the traversing object in a report (w->current) visit at once. */
+static int visit_subtract_deferred(rcgc_object *r, void *arg)
+{
+#if RCGC_DEBUG >= 2
+    return visit_subtract_set(r, arg);
+#else
+    ring_put(arg, r, visit_subtract_set);
+    return 0;
+#endif
+}
+
 /* Step 1+2 for one pool: find its members (their generation is read once,
  * here), record them in a member bitmap and subtract their internal
  * references. */
@@ -398,6 +473,7 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int gen0_only = w->maxgen == 0, full = w->maxgen == 2;
+    const rcgc_visitfn visit = w->widegather ? visit_subtract_deferred : visit_subtract_set;
     size_t found = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t members = 0, mv = 0;
@@ -420,7 +496,7 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, visit_subtract_set, w);
+            o->type->traverse(o, visit, w);
         }
         bitmap[k] = members;
         /* In a young collection every member changes generation. */
@@ -474,9 +550,10 @@ static void gather_subtract(gc_work *w)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, visit_subtract_set, w);
+            o->type->traverse(o, w->widegather ? visit_subtract_deferred : visit_subtract_set, w);
         }
     }
+    ring_flush(w, visit_subtract_set);
     w->current = NULL;
     if (RCGC_UNLIKELY(w->n > w->cap))
         rcgc_fatal("gc: generation counts disagree with the heap: %zu tracked objects "
@@ -550,12 +627,46 @@ static int visit_reach_young(rcgc_object *r, void *arg)
     return 0;
 }
 
+/* visit_reach_set through the ring. */
+static int visit_reach_deferred(rcgc_object *r, void *arg)
+{
+    ring_put(arg, r, visit_reach_set);
+    return 0;
+}
+
+/* Traverse every object on the stack and all they reach; a full
+ * collection's referents go through the ring, which is empty after. */
 static void drain_set(gc_work *w)
 {
-    rcgc_visitfn visit = w->bitmaps ? visit_reach_set : visit_reach_young;
-    while (w->sp > 0) {
-        rcgc_object *o = w->stack[--w->sp];
-        o->type->traverse(o, visit, w);
+    if (!w->bitmaps) {
+        while (w->sp > 0) {
+            rcgc_object *o = w->stack[--w->sp];
+            o->type->traverse(o, visit_reach_young, w);
+        }
+        return;
+    }
+    for (;;) {
+        while (w->sp > 0) {
+            rcgc_object *o = w->stack[--w->sp];
+            /* Only a wide structure (many objects waiting on the stack)
+             * has work to overlap with the prefetches; a chain or a ring
+             * (one or two waiting) is visited at once, in the order the
+             * stack gives, which keeps a walk in one direction. */
+            if (w->sp >= GC_RING_MINSTACK) {
+                w->nwide++;
+                o->type->traverse(o, visit_reach_deferred, w);
+            } else {
+                o->type->traverse(o, visit_reach_set, w);
+            }
+        }
+        /* A chain (one object in flight at a time) takes its next link
+         * here, without waiting for GC_RING others: the newest, so that
+         * the walk keeps one direction (the older entries are mostly
+         * links back, already reached). */
+        rcgc_object *r = ring_take_newest(w);
+        if (r == NULL)
+            break;
+        visit_reach_set(r, w);
     }
 }
 
@@ -654,6 +765,8 @@ static void mark_set(gc_work *w)
     }
     if (RCGC_UNLIKELY(w->saturated))
         unsaturate(w);
+    if (w->bitmaps)
+        w->rt->gc.wide_heap = w->nwide > w->nreach / 2;
 }
 
 /* What the unreachable set needs beyond clearing (partition). */
@@ -739,6 +852,7 @@ static void partition(gc_work *w, unsigned old)
         size_t size = pool->size;
         unsigned left_young = 0;   /* objects that leave generations 0-1 */
         if (!w->bitmaps) {
+            unsigned nmoved = 0, nmoved1 = 0;
             /* Young: every member is recorded or changes generation. */
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 for (uint64_t b = ps->members[k]; b; b &= b - 1) {
@@ -751,12 +865,18 @@ static void partition(gc_work *w, unsigned old)
                     }
                     ps->reached[k] |= (uint64_t)1 << (i & 63);
                     unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-                    RCGC_ASSERT(gen != old && !(f & RCGC_OF_GC_SCRATCH));
+                    RCGC_ASSERT(gen < old && !(f & RCGC_OF_GC_SCRATCH));
                     o->flags = (f & ~(RCGC_OF_GEN_MASK | RCGC_OF_REACHABLE)) | newgen;
-                    moved[gen]++;
-                    left_young += old == 2;
+                    /* Counted in registers (gen is 0 or 1 here), not by
+                     * an increment of moved[gen] in memory per object. */
+                    nmoved++;
+                    nmoved1 += gen;
                 }
             }
+            moved[0] += (long)(nmoved - nmoved1);
+            moved[1] += (long)nmoved1;
+            if (old == 2)
+                left_young += nmoved;
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
@@ -1022,6 +1142,39 @@ static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned ol
     rcgc_decref(o);
 }
 
+/* Step 9 for a big set of pooled garbage that needs no finalization: pool
+ * set by pool set, every unreachable object of the pool is cleared, then
+ * every hold let go of.  A pool's objects are in the cache together, and
+ * most of them are then referenced by nothing but the hold (what
+ * referenced them was garbage of the same pool, cleared): they are freed
+ * directly, not moved to `old` to die a moment later.  The bitmaps are the
+ * collector's, so a pool freed by its last release is not read again. */
+static void delete_by_pool(gc_work *w, unsigned old)
+{
+    rcgc_runtime *rt = w->rt;
+    size_t pre = rt->mem.debug_pre;
+    for (size_t p = 0; p < w->npools; p++) {
+        const gc_poolset *ps = &w->pools[p];
+        char *base = ps->pool->mem + pre;
+        size_t size = ps->pool->size;
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                rcgc_object *o =
+                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                if (o->type->clear)
+                    o->type->clear(o);
+            }
+        }
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                rcgc_object *o =
+                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                release_cleared(rt, o, old);
+            }
+        }
+    }
+}
+
 /* ----------------------------------------------------------- the core */
 
 static void show_stats_each_generation(const rcgc_runtime *rt)
@@ -1063,6 +1216,10 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     w->maxgen = (unsigned)generation;
     w->old = generation + 1 < RCGC_NGENS ? (unsigned)generation + 1 : (unsigned)generation;
     w->bitmaps = generation == RCGC_NGENS - 1;
+    /* Deferring the gather's visits pays in a wide heap in no particular
+     * order and costs ~10% on a chain in heap order: decided by what the
+     * last full collection's mark saw. */
+    w->widegather = w->bitmaps && rt->gc.wide_heap;
     /* flags & 7 is TRACKED | gen << 1: members are 1, 3, 5 up to gen g. */
     for (int g = 0; g <= generation; g++)
         w->memberset |= 1u << (RCGC_OF_TRACKED | ((unsigned)g << RCGC_OF_GEN_SHIFT));
@@ -1166,11 +1323,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             }
             FOR_EACH_UNREACHABLE_POOLED(&w, o, release_cleared(rt, o, old));
         } else {
-            FOR_EACH_UNREACHABLE_POOLED(&w, o, {
-                if (o->type->clear)
-                    o->type->clear(o);
-                release_cleared(rt, o, old);
-            });
+            delete_by_pool(&w, old);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
                 if (o->type->clear)
@@ -1410,6 +1563,7 @@ int rcgc_gc_state_init(rcgc_runtime *rt)
     gs->debug = 0;
     gs->long_lived_total = 0;
     gs->long_lived_pending = 0;
+    gs->wide_heap = 0;
     gs->garbage = NULL;   /* created on first use */
     return RCGC_OK;
 }

@@ -260,6 +260,9 @@ typedef struct rcgc_gc_state {
     rcgc_gc_cb *callbacks;
     size_t ncallbacks, capcallbacks;
     int shutting_down;
+    int wide_heap;              /* the last full collection's mark went
+                                 * mostly through its prefetch ring: the
+                                 * next one's gather uses it too (gc.c) */
 } rcgc_gc_state;
 
 /* gc.c: called by rcgc_new after the gen-0 count went up; may collect. */

@@ -54,6 +54,53 @@ static void test_live_ring_untouched(void **state)
     assert_int_equal(free_log.n, N);
 }
 
+/* A wide live structure, laid out in no particular order, beside a garbage
+ * one: a full collection marks the live tree through the prefetch ring
+ * (GC_RING referents waiting, the mark stack deep) and must reach every
+ * node of it.  Each node points at its two children and back at its
+ * parent; nodes are created in a scrambled order so that neighbours in the
+ * tree are not neighbours in memory.  Fails if the ring loses or skips a
+ * referent (a live node freed, or garbage kept). */
+static int in_gen(const void *o, int gen);
+
+static void test_wide_live_tree_full_collection(void **state)
+{
+    (void)state;
+    enum { N = 4095 };   /* a complete binary tree of depth 11 */
+    static gnode *live[N], *dead[N];
+    for (int k = 0; k < N; k++) {
+        int i = (k * 2048) % N;   /* a permutation: gcd(2048, N) = 1 */
+        live[i] = gn_new(&plain_type, 1);
+        dead[i] = gn_new(&plain_type, 2);
+    }
+    for (int i = 1; i < N; i++) {
+        gn_set(live[(i - 1) / 2], (i - 1) % 2, live[i]);
+        gn_set(live[i], 2, live[(i - 1) / 2]);
+        gn_set(dead[(i - 1) / 2], (i - 1) % 2, dead[i]);
+        gn_set(dead[i], 2, dead[(i - 1) / 2]);
+    }
+    size_t before[N];
+    for (int i = 0; i < N; i++)
+        before[i] = rcgc_refcount(RCGC_OBJ(live[i]));
+    for (int i = 0; i < N; i++) {
+        gn_drop(dead[i]);
+        if (i > 0)
+            gn_drop(live[i]);
+    }
+    free_log.n = 0;
+    assert_int_equal(collect(2), N);
+    assert_int_equal(log_count(&free_log, 2), N);
+    assert_int_equal(log_count(&free_log, 1), 0);
+    for (int i = 1; i < N; i++)
+        assert_int_equal(rcgc_refcount(RCGC_OBJ(live[i])), before[i] - 1);
+    assert_true(in_gen(live[N - 1], 2));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(collect(2), 0);
+    gn_drop(live[0]);
+    assert_int_equal(collect(2), N);
+    assert_int_equal(log_count(&free_log, 1), N);
+}
+
 /* Garbage that is only reachable from garbage, hanging off a cycle, goes too;
  * garbage referenced from a live object does not. */
 static void test_reachable_from_outside(void **state)
@@ -795,9 +842,10 @@ static void test_pooled_and_foreign_garbage(void **state)
     gn_drop(keep);
 
     /* Sets bigger than GC_DELETE_SMALL (8192) are cleared and released
-     * object by object: a ring of finalizable nodes (listed path) and one
-     * of plain nodes (straight from the bitmaps), each node also pointing
-     * back, so most are still referenced after their own clear. */
+     * object by object (a ring of finalizable nodes: the listed path) or
+     * pool by pool (a ring of plain nodes: straight from the bitmaps), each
+     * node also pointing back, so most are still referenced after their
+     * own clear and the nodes at pool edges after their pool's clears. */
     enum { RING = 9000 };
     for (int kind = 0; kind < 2; kind++) {
         const rcgc_type *t = kind ? &plain_type : &fin_type;
@@ -957,6 +1005,7 @@ int main(void)
         GC_TEST(test_mark_stack_fallback),
         GC_TEST(test_internal_count_saturates),
         GC_TEST(test_pooled_and_foreign_garbage),
+        GC_TEST(test_wide_live_tree_full_collection),
         GC_TEST(test_debug_messages),
         GC_TEST(test_shutdown_report),
         GC_TEST(test_subtract_underflow_reported),
