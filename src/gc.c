@@ -597,16 +597,6 @@ GC_COLD static void push_reach_slow(gc_work *w, rcgc_object *o)
  * cleared (its root test will not be needed; a saturated count stays for
  * unsaturate()).  A pooled member gets its bit in the pool's reached
  * bitmap, a foreign one RCGC_OF_REACHABLE.  Refcounts are not touched. */
-static inline void reach_write(gc_work *w, rcgc_object *o, unsigned f)
-{
-    o->flags = f;
-    w->nreach++;
-    if (RCGC_LIKELY(w->sp < w->stackcap))
-        w->stack[w->sp++] = o;
-    else
-        push_reach_slow(w, o);
-}
-
 static inline void reach(gc_work *w, rcgc_object *o, unsigned f)
 {
     if (!(f & RCGC_OF_GC_SATURATED))
@@ -648,6 +638,15 @@ static int visit_reach_set(rcgc_object *r, void *arg)
     return 0;
 }
 
+static inline void reach_young_fast(gc_work *w, rcgc_object *o, unsigned f)
+{
+    /* The stack is objs here (mark_set): room for every member. */
+    RCGC_ASSERT(w->sp < w->stackcap);
+    o->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | (w->old << RCGC_OF_GEN_SHIFT);
+    w->nreach++;
+    w->stack[w->sp++] = o;
+}
+
 /* The same for a young collection, whose set is small and in the cache.
  * A pooled member is reached by moving it to generation `old` at once
  * (the header write its promotion needs anyway, its count cleared in the
@@ -661,8 +660,7 @@ static int visit_reach_set(rcgc_object *r, void *arg)
 static inline void reach_young(gc_work *w, rcgc_object *o, unsigned f)
 {
     if (RCGC_LIKELY(!(f & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED)))) {
-        reach_write(w, o, (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) |
-                              (w->old << RCGC_OF_GEN_SHIFT));
+        reach_young_fast(w, o, f);
     } else {
         w->nflagged += !(f & RCGC_OF_FOREIGN);
         reach(w, o, f | RCGC_OF_REACHABLE);
@@ -682,8 +680,7 @@ static int visit_reach_young(rcgc_object *r, void *arg)
     gc_work *w = arg;
     unsigned f = r->flags;
     if (RCGC_LIKELY((f & w->youngfast) == RCGC_OF_TRACKED))
-        reach_write(w, r, (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) |
-                              (w->old << RCGC_OF_GEN_SHIFT));
+        reach_young_fast(w, r, f);
     else if (is_member(w, f) && !(f & RCGC_OF_REACHABLE))
         reach_young_slow(w, r, f);   /* foreign or saturated */
     return 0;
@@ -769,6 +766,16 @@ GC_COLD static void unsaturate(gc_work *w)
 static void mark_set(gc_work *w)
 {
     size_t pre = w->rt->mem.debug_pre;
+    /* A young mark pushes each member at most once (reaching it takes it
+     * out of the set or flags it): objs, not written before the
+     * partition, has room for all of them, so the stack never grows or
+     * overflows and the common push needs no test. */
+    rcgc_object **stack = w->stack;
+    size_t stackcap = w->stackcap;
+    if (!w->bitmaps) {
+        w->stack = w->objs;
+        w->stackcap = w->cap;
+    }
     for (size_t p = w->npools; p-- > 0 && w->nreach < w->n;) {
         gc_poolset *ps = &w->pools[p];
         char *base = ps->pool->mem + pre;
@@ -779,9 +786,15 @@ static void mark_set(gc_work *w)
                     unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
                     rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
                     unsigned f = o->flags;
-                    /* Reached pooled members have left the set. */
-                    if (is_member(w, f) && !(f & RCGC_OF_REACHABLE) &&
-                        o->refcnt > gc_refs(f)) {
+                    /* Reached pooled members have left the set; a
+                     * saturated one may still be a root. */
+                    if (RCGC_LIKELY((f & w->youngfast) == RCGC_OF_TRACKED)) {
+                        if (o->refcnt > gc_refs(f)) {
+                            reach_young_fast(w, o, f);
+                            drain_set(w);
+                        }
+                    } else if (is_member(w, f) && !(f & RCGC_OF_REACHABLE) &&
+                               o->refcnt > gc_refs(f)) {
                         reach_young(w, o, f);
                         drain_set(w);
                     }
@@ -826,6 +839,11 @@ static void mark_set(gc_work *w)
                 drain_set(w);
             }
         });
+    }
+    if (!w->bitmaps) {
+        RCGC_ASSERT(w->sp == 0 && !w->overflow);
+        w->stack = stack;
+        w->stackcap = stackcap;
     }
     if (RCGC_UNLIKELY(w->saturated))
         unsaturate(w);
