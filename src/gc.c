@@ -1265,8 +1265,9 @@ static void delete_by_pool(gc_work *w, unsigned old)
     size_t pre = rt->mem.debug_pre;
     for (size_t p = 0; p < w->npools; p++) {
         const gc_poolset *ps = &w->pools[p];
-        char *base = ps->pool->mem + pre;
-        size_t size = ps->pool->size;
+        rcgc_pool *pool = ps->pool;
+        char *base = pool->mem + pre;
+        size_t size = pool->size;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o =
@@ -1275,8 +1276,74 @@ static void delete_by_pool(gc_work *w, unsigned old)
                     o->type->clear(o);
             }
         }
+        /* The objects whose hold is now the last reference and that need
+         * nothing but freeing (release_cleared's direct case) leave the
+         * pool's tracking as a batch: one bitmap update per word, the
+         * counts once per pool (P3, P4, G1).  No user code runs in this
+         * pass; the rest of the deallocation follows object by object. */
+        uint64_t batch[RCGC_POOL_BITMAP_WORDS];
+        unsigned nbatch = 0, nyoung = 0, ntraverse = 0;
+        long ngen[RCGC_NGENS] = {0, 0, 0};
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            uint64_t bk = 0;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                unsigned i = (unsigned)__builtin_ctzll(b);
+                rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                const rcgc_type *t = o->type;
+                unsigned f = o->flags & ~RCGC_OF_COLLECTING;
+                if (o->refcnt != 1 ||
+                    (f & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
+                        RCGC_OF_TRACKED ||
+                    t->legacy_del != NULL || (t->finalize != NULL && !(f & RCGC_OF_FINALIZED)))
+                    continue;
+                unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+                RCGC_ASSERT(gen < RCGC_NGENS);
+                o->refcnt = 0;
+                o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+                bk |= (uint64_t)1 << i;
+                ngen[gen]++;
+                nyoung += gen < 2;
+                ntraverse += t->traverse != NULL;
+            }
+            batch[k] = bk;
+            if (bk) {
+                RCGC_ASSERT((pool->tracked[k] & bk) == bk);
+                pool->tracked[k] &= ~bk;
+                nbatch += (unsigned)__builtin_popcountll(bk);
+            }
+        }
+        if (nbatch) {
+            pool->ntracked = (uint16_t)(pool->ntracked - nbatch);
+            for (unsigned g = 0; g < RCGC_NGENS; g++)
+                rt->gc.gens[g].nobjects -= ngen[g];
+            /* As each object's deallocation lowers count[0] if positive. */
+            long *count0 = &rt->gc.gens[0].count;
+            *count0 = *count0 > (long)ntraverse ? *count0 - (long)ntraverse : 0;
+            if (nyoung) {
+                RCGC_ASSERT(pool->nyoung >= nyoung);
+                pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
+                if (pool->nyoung == 0)
+                    rcgc_pool_young_remove(rt, pool);
+            }
+        }
+        /* Then, what rcgc_obj_release does after untracking: clear (again:
+         * a deallocation since may have stored a reference), dealloc,
+         * free.  The pool outlives the batch if anything else of the set
+         * is left in it, which the last loop lets go of. */
+        for (unsigned k = 0; nbatch && k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = batch[k]; b; b &= b - 1) {
+                rcgc_object *o =
+                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                const rcgc_type *t = o->type;
+                if (t->clear)
+                    t->clear(o);
+                if (t->dealloc)
+                    t->dealloc(o);
+                rcgc_obj_free_memory(rt, o);
+            }
+        }
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
                 rcgc_object *o =
                     (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
                 release_cleared(rt, o, old);
