@@ -927,6 +927,8 @@ static void partition(gc_work *w, unsigned old)
     size_t pre = rt->mem.debug_pre;
     long moved[RCGC_NGENS] = {0, 0, 0};
     size_t survivors = 0, unreach1 = 0;   /* young: pooled members */
+    const unsigned youngfast = w->youngfast;
+    const int gen1 = w->maxgen == 1;
     const unsigned newgen = old << RCGC_OF_GEN_SHIFT;
     /* A young set that survived whole (the usual case) moved all of its
      * pooled members while marking. */
@@ -955,32 +957,35 @@ static void partition(gc_work *w, unsigned old)
              * generations they came from are counted in bulk: the
              * generation-1 members the gather found, less the
              * unreachable ones. */
-            unsigned nmembers = 0, nunreach = 0;
+            unsigned nsurvive = 0;
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 uint64_t m = ps->members[k], r = 0;
-                nmembers += (unsigned)__builtin_popcountll(m);
                 for (uint64_t b = m; b; b &= b - 1) {
                     unsigned i = (unsigned)__builtin_ctzll(b);
                     rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
                     unsigned f = o->flags;
-                    if ((f & RCGC_OF_GEN_MASK) == newgen) {
-                        RCGC_ASSERT(!(f & (RCGC_OF_GC_SCRATCH | RCGC_OF_REACHABLE)));
-                        r |= (uint64_t)1 << i;
+                    /* Still a plain member (unsaturate has cleared every
+                     * count): not reached. */
+                    if ((f & youngfast) == RCGC_OF_TRACKED) {
+                        record_one(w, o, f);
+                        if (gen1)
+                            unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
                     } else if (f & RCGC_OF_REACHABLE) {
                         RCGC_ASSERT(!(f & RCGC_OF_GC_SCRATCH));
                         o->flags = (f & ~(RCGC_OF_GEN_MASK | RCGC_OF_REACHABLE)) | newgen;
                         r |= (uint64_t)1 << i;
                     } else {
-                        record_one(w, o, f);
-                        nunreach++;
-                        unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+                        RCGC_ASSERT((f & RCGC_OF_GEN_MASK) == newgen &&
+                                    !(f & RCGC_OF_GC_SCRATCH));
+                        r |= (uint64_t)1 << i;
                     }
                 }
                 ps->reached[k] = r;
+                nsurvive += (unsigned)__builtin_popcountll(r);
             }
-            survivors += nmembers - nunreach;
+            survivors += nsurvive;
             if (old == 2)
-                left_young += nmembers - nunreach;
+                left_young += nsurvive;
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
