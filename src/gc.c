@@ -1434,9 +1434,13 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
         w->objs = (rcgc_object **)(w->pools + npools);
         w->saved = (uint32_t *)(w->objs + total);
         w->cap = total;
-        size_t sc = total < GC_STACK_INITIAL ? total : GC_STACK_INITIAL;
-        w->stack = quiet_realloc(rt, NULL, sc * sizeof *w->stack);
-        w->stackcap = w->stack ? sc : 0;
+        /* A young mark uses objs as its stack (mark_set); the later
+         * phases grow the stack when they need one (push). */
+        if (w->bitmaps) {
+            size_t sc = total < GC_STACK_INITIAL ? total : GC_STACK_INITIAL;
+            w->stack = quiet_realloc(rt, NULL, sc * sizeof *w->stack);
+            w->stackcap = w->stack ? sc : 0;
+        }
         return RCGC_OK;
     }
 }
