@@ -918,8 +918,11 @@ static void list_unreachable(gc_work *w)
  * (heap order; record_one), reachable ones lose RCGC_OF_REACHABLE and
  * their count and move to generation `old`.  Pooled members are moved a
  * pool at a time: their generation bits, the pool's young count (P4) and
- * the generation counts in bulk.  No generation changes before a member's
- * own turn, so membership still reads from the header.
+ * the generation counts in bulk.  In a full collection no generation
+ * changes before a member's own turn, so membership still reads from the
+ * header; a young collection's mark has moved the pooled members it
+ * reached already (reach_young), and when it reached them all no header
+ * is read here.
  */
 static void partition(gc_work *w, unsigned old)
 {
