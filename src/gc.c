@@ -98,6 +98,10 @@ typedef struct gc_work {
     rcgc_object **objs;
     uint32_t *saved;
     size_t n;               /* members found (main trial deletion) */
+    size_t npooled;         /* of those, pooled ones */
+    size_t npooled1;        /* of those, of generation 1 */
+    size_t nflagged;        /* young: pooled members reached with
+                             * RCGC_OF_REACHABLE (saturated ones) */
     size_t cap;             /* slots of objs/saved: the generations' counts */
     size_t nreach;          /* members marked reachable */
     unsigned maxgen;        /* the collected generation g */
@@ -105,6 +109,7 @@ typedef struct gc_work {
     int bitmaps;            /* full collection: pooled members reached are
                              * kept in the reached bitmaps, not the flags */
     unsigned memberset;     /* bit (flags & 7) set iff tracked, gen <= g */
+    unsigned youngfast;     /* young: see visit_reach_young */
     gc_poolset *pools;
     size_t npools;
     size_t cappools;
@@ -466,21 +471,27 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
     return (x >> 7) * 0xff;
 }
 
-static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
+/* The kinds of gather (gather_pool_kind's constant argument): one copy of
+ * the loop each, so that none tests its kind per object. */
+enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
+
+static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
+                                                const int kind)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
-    const int gen0_only = w->maxgen == 0, full = w->maxgen == 2;
-    const rcgc_visitfn visit = w->widegather ? visit_subtract_deferred : visit_subtract_set;
-    size_t found = 0;
+    const int full = kind >= GATHER_FULL;
+    const rcgc_visitfn visit =
+        kind == GATHER_FULL_WIDE ? visit_subtract_deferred : visit_subtract_set;
+    size_t found = 0, found1 = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t members = 0, mv = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
-        if (gen0_only)
+        if (kind == GATHER_GEN0)
             cand &= gen0_blocks(pool, k);
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
@@ -492,6 +503,10 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
             members |= (uint64_t)1 << b;
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
+            /* A generation-1 collection counts its generation-1 members
+             * (the partition's promotion counts need them). */
+            if (kind == GATHER_GEN1)
+                found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
             found++;
 #if RCGC_DEBUG >= 2
             w->current = o;
@@ -517,6 +532,8 @@ static void gather_subtract_pool(gc_work *w, rcgc_pool *pool, size_t pre)
         memset(ps->reached, 0, sizeof ps->reached);
         memcpy(ps->moving, moving, sizeof moving);
         w->n += found;
+        w->npooled += found;
+        w->npooled1 += found1;
     }
 }
 
@@ -528,17 +545,23 @@ static void gather_subtract(gc_work *w)
 {
     rcgc_runtime *rt = w->rt;
     size_t pre = rt->mem.debug_pre;
-    if (w->maxgen < 2) {
-        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next) {
-            gather_subtract_pool(w, pool, pre);
-        }
+    if (w->maxgen == 0) {
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
+            gather_pool_kind(w, pool, pre, GATHER_GEN0);
+    } else if (w->maxgen == 1) {
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
+            gather_pool_kind(w, pool, pre, GATHER_GEN1);
     } else {
+        const int wide = w->widegather;
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
             for (unsigned i = 0; i < a->ncarved; i++) {
                 rcgc_pool *pool = rcgc_arena_pool(a, i);
-                if (pool->ntracked != 0) {
-                    gather_subtract_pool(w, pool, pre);
-                }
+                if (pool->ntracked == 0)
+                    continue;
+                if (wide)
+                    gather_pool_kind(w, pool, pre, GATHER_FULL_WIDE);
+                else
+                    gather_pool_kind(w, pool, pre, GATHER_FULL);
             }
         }
     }
@@ -615,15 +638,51 @@ static int visit_reach_set(rcgc_object *r, void *arg)
     return 0;
 }
 
-/* The same for a young collection, whose set is small and in the cache,
- * and whose survivors' headers the partition writes anyway (they change
- * generation): RCGC_OF_REACHABLE on every member, no pool lookup. */
+static inline void reach_young_fast(gc_work *w, rcgc_object *o, unsigned f)
+{
+    /* The stack is objs here (mark_set): room for every member. */
+    RCGC_ASSERT(w->sp < w->stackcap);
+    o->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | (w->old << RCGC_OF_GEN_SHIFT);
+    w->nreach++;
+    w->stack[w->sp++] = o;
+}
+
+/* The same for a young collection, whose set is small and in the cache.
+ * A pooled member is reached by moving it to generation `old` at once
+ * (the header write its promotion needs anyway, its count cleared in the
+ * same write): that takes it out of the set (gen > g), which is the
+ * "reached" mark, so neither a later visit nor the scan looks at it again,
+ * and the partition writes no survivor's header.  No pool lookup.  A
+ * foreign member (its generation is its list, moved only by
+ * rcgc_obj_set_gen) and a saturated one (unsaturate needs it in the set)
+ * get RCGC_OF_REACHABLE instead and keep their generation until the
+ * partition. */
+static inline void reach_young(gc_work *w, rcgc_object *o, unsigned f)
+{
+    if (RCGC_LIKELY(!(f & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED)))) {
+        reach_young_fast(w, o, f);
+    } else {
+        w->nflagged += !(f & RCGC_OF_FOREIGN);
+        reach(w, o, f | RCGC_OF_REACHABLE);
+    }
+}
+
+GC_COLD static void reach_young_slow(gc_work *w, rcgc_object *o, unsigned f)
+{
+    reach_young(w, o, f);
+}
+
+/* w->youngfast: the flag bits that must read exactly TRACKED for the common
+ * case of a young visit - a pooled member (generation <= g), not reached,
+ * not saturated; a foreign or saturated member takes reach_young_slow. */
 static int visit_reach_young(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (is_member(w, f) && !(f & RCGC_OF_REACHABLE))
-        reach(w, r, f | RCGC_OF_REACHABLE);
+    if (RCGC_LIKELY((f & w->youngfast) == RCGC_OF_TRACKED))
+        reach_young_fast(w, r, f);
+    else if (is_member(w, f) && !(f & RCGC_OF_REACHABLE))
+        reach_young_slow(w, r, f);   /* foreign or saturated */
     return 0;
 }
 
@@ -707,6 +766,16 @@ GC_COLD static void unsaturate(gc_work *w)
 static void mark_set(gc_work *w)
 {
     size_t pre = w->rt->mem.debug_pre;
+    /* A young mark pushes each member at most once (reaching it takes it
+     * out of the set or flags it): objs, not written before the
+     * partition, has room for all of them, so the stack never grows or
+     * overflows and the common push needs no test. */
+    rcgc_object **stack = w->stack;
+    size_t stackcap = w->stackcap;
+    if (!w->bitmaps) {
+        w->stack = w->objs;
+        w->stackcap = w->cap;
+    }
     for (size_t p = w->npools; p-- > 0 && w->nreach < w->n;) {
         gc_poolset *ps = &w->pools[p];
         char *base = ps->pool->mem + pre;
@@ -717,8 +786,16 @@ static void mark_set(gc_work *w)
                     unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
                     rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
                     unsigned f = o->flags;
-                    if (!(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
-                        reach(w, o, f | RCGC_OF_REACHABLE);
+                    /* Reached pooled members have left the set; a
+                     * saturated one may still be a root. */
+                    if (RCGC_LIKELY((f & w->youngfast) == RCGC_OF_TRACKED)) {
+                        if (o->refcnt > gc_refs(f)) {
+                            reach_young_fast(w, o, f);
+                            drain_set(w);
+                        }
+                    } else if (is_member(w, f) && !(f & RCGC_OF_REACHABLE) &&
+                               o->refcnt > gc_refs(f)) {
+                        reach_young(w, o, f);
                         drain_set(w);
                     }
                 }
@@ -762,6 +839,11 @@ static void mark_set(gc_work *w)
                 drain_set(w);
             }
         });
+    }
+    if (!w->bitmaps) {
+        RCGC_ASSERT(w->sp == 0 && !w->overflow);
+        w->stack = stack;
+        w->stackcap = stackcap;
     }
     if (RCGC_UNLIKELY(w->saturated))
         unsaturate(w);
@@ -836,47 +918,77 @@ static void list_unreachable(gc_work *w)
  * (heap order; record_one), reachable ones lose RCGC_OF_REACHABLE and
  * their count and move to generation `old`.  Pooled members are moved a
  * pool at a time: their generation bits, the pool's young count (P4) and
- * the generation counts in bulk.  No generation changes before a member's
- * own turn, so membership still reads from the header.
+ * the generation counts in bulk.  In a full collection no generation
+ * changes before a member's own turn, so membership still reads from the
+ * header; a young collection's mark has moved the pooled members it
+ * reached already (reach_young), and when it reached them all no header
+ * is read here.
  */
 static void partition(gc_work *w, unsigned old)
 {
     rcgc_runtime *rt = w->rt;
     size_t pre = rt->mem.debug_pre;
     long moved[RCGC_NGENS] = {0, 0, 0};
+    size_t survivors = 0, unreach1 = 0;   /* young: pooled members */
+    const unsigned youngfast = w->youngfast;
+    const int gen1 = w->maxgen == 1;
     const unsigned newgen = old << RCGC_OF_GEN_SHIFT;
+    /* A young set that survived whole (the usual case) moved all of its
+     * pooled members while marking. */
+    const int allreached = !w->bitmaps && w->nreach == w->n && w->nflagged == 0;
+    if (allreached) {
+        survivors = w->npooled;
+        if (old != 2)
+            goto pools_done;   /* nothing per pool either */
+    }
     for (size_t p = 0; p < w->npools; p++) {
         gc_poolset *ps = &w->pools[p];
         rcgc_pool *pool = ps->pool;
         char *base = pool->mem + pre;
         size_t size = pool->size;
         unsigned left_young = 0;   /* objects that leave generations 0-1 */
-        if (!w->bitmaps) {
-            unsigned nmoved = 0, nmoved1 = 0;
-            /* Young: every member is recorded or changes generation. */
-            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-                for (uint64_t b = ps->members[k]; b; b &= b - 1) {
-                    unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-                    rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
-                    unsigned f = o->flags;
-                    if (!(f & RCGC_OF_REACHABLE)) {
-                        record_one(w, o, f);
-                        continue;
-                    }
-                    ps->reached[k] |= (uint64_t)1 << (i & 63);
-                    unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-                    RCGC_ASSERT(gen < old && !(f & RCGC_OF_GC_SCRATCH));
-                    o->flags = (f & ~(RCGC_OF_GEN_MASK | RCGC_OF_REACHABLE)) | newgen;
-                    /* Counted in registers (gen is 0 or 1 here), not by
-                     * an increment of moved[gen] in memory per object. */
-                    nmoved++;
-                    nmoved1 += gen;
-                }
-            }
-            moved[0] += (long)(nmoved - nmoved1);
-            moved[1] += (long)nmoved1;
+        if (!w->bitmaps && allreached) {
+            /* Every pooled member was reached, and moved by reach_young:
+             * no header to read; the bitmaps only for the young count. */
             if (old == 2)
-                left_young += nmoved;
+                for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
+                    left_young += (unsigned)__builtin_popcountll(ps->members[k]);
+        } else if (!w->bitmaps) {
+            /* Young: every member is recorded or changes generation.  The
+             * mark moved the reached pooled ones (reach_young) already,
+             * but for saturated ones, which carry RCGC_OF_REACHABLE; the
+             * generations they came from are counted in bulk: the
+             * generation-1 members the gather found, less the
+             * unreachable ones. */
+            unsigned nsurvive = 0;
+            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+                uint64_t m = ps->members[k], r = 0;
+                for (uint64_t b = m; b; b &= b - 1) {
+                    unsigned i = (unsigned)__builtin_ctzll(b);
+                    rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                    unsigned f = o->flags;
+                    /* Still a plain member (unsaturate has cleared every
+                     * count): not reached. */
+                    if ((f & youngfast) == RCGC_OF_TRACKED) {
+                        record_one(w, o, f);
+                        if (gen1)
+                            unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+                    } else if (f & RCGC_OF_REACHABLE) {
+                        RCGC_ASSERT(!(f & RCGC_OF_GC_SCRATCH));
+                        o->flags = (f & ~(RCGC_OF_GEN_MASK | RCGC_OF_REACHABLE)) | newgen;
+                        r |= (uint64_t)1 << i;
+                    } else {
+                        RCGC_ASSERT((f & RCGC_OF_GEN_MASK) == newgen &&
+                                    !(f & RCGC_OF_GC_SCRATCH));
+                        r |= (uint64_t)1 << i;
+                    }
+                }
+                ps->reached[k] = r;
+                nsurvive += (unsigned)__builtin_popcountll(r);
+            }
+            survivors += nsurvive;
+            if (old == 2)
+                left_young += nsurvive;
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
@@ -902,6 +1014,12 @@ static void partition(gc_work *w, unsigned old)
             if (pool->nyoung == 0)
                 rcgc_pool_young_remove(rt, pool);
         }
+    }
+pools_done:
+    if (!w->bitmaps) {
+        RCGC_ASSERT(w->npooled1 >= unreach1 && survivors >= w->npooled1 - unreach1);
+        moved[1] = (long)(w->npooled1 - unreach1);
+        moved[0] = (long)survivors - moved[1];
     }
     for (unsigned g = 0; g < RCGC_NGENS; g++) {
         rt->gc.gens[g].nobjects -= moved[g];
@@ -1155,8 +1273,9 @@ static void delete_by_pool(gc_work *w, unsigned old)
     size_t pre = rt->mem.debug_pre;
     for (size_t p = 0; p < w->npools; p++) {
         const gc_poolset *ps = &w->pools[p];
-        char *base = ps->pool->mem + pre;
-        size_t size = ps->pool->size;
+        rcgc_pool *pool = ps->pool;
+        char *base = pool->mem + pre;
+        size_t size = pool->size;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o =
@@ -1165,8 +1284,74 @@ static void delete_by_pool(gc_work *w, unsigned old)
                     o->type->clear(o);
             }
         }
+        /* The objects whose hold is now the last reference and that need
+         * nothing but freeing (release_cleared's direct case) leave the
+         * pool's tracking as a batch: one bitmap update per word, the
+         * counts once per pool (P3, P4, G1).  No user code runs in this
+         * pass; the rest of the deallocation follows object by object. */
+        uint64_t batch[RCGC_POOL_BITMAP_WORDS];
+        unsigned nbatch = 0, nyoung = 0, ntraverse = 0;
+        long ngen[RCGC_NGENS] = {0, 0, 0};
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            uint64_t bk = 0;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                unsigned i = (unsigned)__builtin_ctzll(b);
+                rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                const rcgc_type *t = o->type;
+                unsigned f = o->flags & ~RCGC_OF_COLLECTING;
+                if (o->refcnt != 1 ||
+                    (f & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
+                        RCGC_OF_TRACKED ||
+                    t->legacy_del != NULL || (t->finalize != NULL && !(f & RCGC_OF_FINALIZED)))
+                    continue;
+                unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+                RCGC_ASSERT(gen < RCGC_NGENS);
+                o->refcnt = 0;
+                o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+                bk |= (uint64_t)1 << i;
+                ngen[gen]++;
+                nyoung += gen < 2;
+                ntraverse += t->traverse != NULL;
+            }
+            batch[k] = bk;
+            if (bk) {
+                RCGC_ASSERT((pool->tracked[k] & bk) == bk);
+                pool->tracked[k] &= ~bk;
+                nbatch += (unsigned)__builtin_popcountll(bk);
+            }
+        }
+        if (nbatch) {
+            pool->ntracked = (uint16_t)(pool->ntracked - nbatch);
+            for (unsigned g = 0; g < RCGC_NGENS; g++)
+                rt->gc.gens[g].nobjects -= ngen[g];
+            /* As each object's deallocation lowers count[0] if positive. */
+            long *count0 = &rt->gc.gens[0].count;
+            *count0 = *count0 > (long)ntraverse ? *count0 - (long)ntraverse : 0;
+            if (nyoung) {
+                RCGC_ASSERT(pool->nyoung >= nyoung);
+                pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
+                if (pool->nyoung == 0)
+                    rcgc_pool_young_remove(rt, pool);
+            }
+        }
+        /* Then, what rcgc_obj_release does after untracking: clear (again:
+         * a deallocation since may have stored a reference), dealloc,
+         * free.  The pool outlives the batch if anything else of the set
+         * is left in it, which the last loop lets go of. */
+        for (unsigned k = 0; nbatch && k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = batch[k]; b; b &= b - 1) {
+                rcgc_object *o =
+                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                const rcgc_type *t = o->type;
+                if (t->clear)
+                    t->clear(o);
+                if (t->dealloc)
+                    t->dealloc(o);
+                rcgc_obj_free_memory(rt, o);
+            }
+        }
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
                 rcgc_object *o =
                     (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
                 release_cleared(rt, o, old);
@@ -1223,6 +1408,10 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     /* flags & 7 is TRACKED | gen << 1: members are 1, 3, 5 up to gen g. */
     for (int g = 0; g <= generation; g++)
         w->memberset |= 1u << (RCGC_OF_TRACKED | ((unsigned)g << RCGC_OF_GEN_SHIFT));
+    /* Generation 0: both generation bits must be 0; 0..1: the high one. */
+    w->youngfast = RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_REACHABLE |
+                   RCGC_OF_GC_SATURATED |
+                   (generation == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT);
     for (;;) {
         size_t total = set_size(rt, generation);
         if (total == 0)
@@ -1248,9 +1437,13 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
         w->objs = (rcgc_object **)(w->pools + npools);
         w->saved = (uint32_t *)(w->objs + total);
         w->cap = total;
-        size_t sc = total < GC_STACK_INITIAL ? total : GC_STACK_INITIAL;
-        w->stack = quiet_realloc(rt, NULL, sc * sizeof *w->stack);
-        w->stackcap = w->stack ? sc : 0;
+        /* A young mark uses objs as its stack (mark_set); the later
+         * phases grow the stack when they need one (push). */
+        if (w->bitmaps) {
+            size_t sc = total < GC_STACK_INITIAL ? total : GC_STACK_INITIAL;
+            w->stack = quiet_realloc(rt, NULL, sc * sizeof *w->stack);
+            w->stackcap = w->stack ? sc : 0;
+        }
         return RCGC_OK;
     }
 }

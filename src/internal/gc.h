@@ -16,7 +16,10 @@
  *       Members then carry scratch counts in their flags (and a saturated
  *       one a scratch refcount), and no generation changes until the
  *       partition, so membership in the set (tracked, generation <= g) is
- *       read from the header.
+ *       read from the header.  The one exception: a young collection's mark
+ *       moves a pooled member it reaches (not saturated) to the survivors'
+ *       generation at once, which takes it out of the set; that is its
+ *       reached mark, and nothing after the mark needs it as a member.
  *   C3  From the moment the unreachable set is known until it is released,
  *       the collector holds one strong reference to each of its objects, so
  *       nothing in its work array can be freed under it.

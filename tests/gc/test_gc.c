@@ -101,6 +101,59 @@ static void test_wide_live_tree_full_collection(void **state)
     assert_int_equal(log_count(&free_log, 1), N);
 }
 
+/* A big set of plain garbage (past the small-set size) is deleted pool by
+ * pool, most of each pool's objects leaving their pool's tracking as a
+ * batch.  Here the garbage spans generations 0-2 and many pools, each node
+ * points at its neighbours and at a node far away in another pool (so some
+ * objects outlive their own pool's turn), and two live objects are
+ * referenced from the garbage (one a member of the set, one old and not).
+ * Every node must be freed exactly once, the live ones kept with their
+ * refcounts true, and the heap consistent (the tracked bitmaps, the young
+ * counts and list, the generation counts). */
+static void test_big_garbage_by_pool(void **state)
+{
+    (void)state;
+    enum { N = 3 * 8192 + 77 };
+    static gnode *g[N];
+    gnode *old_live = gn_new(&plain_type, 7);
+    assert_int_equal(collect(2), 0);             /* old_live: generation 2 */
+    for (int i = 0; i < N; i++) {
+        g[i] = gn_new(&plain_type, 1);
+        if (i == N / 3)
+            assert_int_equal(collect(1), 0);     /* a third in generation 2 */
+        if (i == 2 * N / 3)
+            assert_int_equal(collect(0), 0);     /* a third in generation 1 */
+    }
+    gnode *young_live = gn_new(&plain_type, 8);
+    for (int i = 0; i < N; i++) {
+        gn_set(g[i], 0, g[(i + 1) % N]);
+        gn_set(g[i], 1, g[(i + N - 1) % N]);
+        gn_set(g[i], 2, g[(i * 7919) % N]);
+    }
+    gn_set(g[5], 2, young_live);
+    gn_set(g[N - 5], 2, old_live);
+    size_t young_before = rcgc_refcount(RCGC_OBJ(young_live));
+    size_t old_before = rcgc_refcount(RCGC_OBJ(old_live));
+    for (int i = 0; i < N; i++)
+        gn_drop(g[i]);
+    free_log.n = 0;
+    assert_int_equal(collect(2), N);
+    assert_int_equal(log_count(&free_log, 1), N);
+    assert_int_equal(free_log.n, N);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(young_live)), young_before - 1);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(old_live)), old_before - 1);
+    assert_true(in_gen(young_live, 2));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    long c[3];
+    rcgc_gc_get_count(rt, c);
+    assert_int_equal(c[0], 0);
+    assert_int_equal(collect(2), 0);
+    gn_drop(young_live);
+    gn_drop(old_live);
+    assert_int_equal(free_log.n, N + 2);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
 /* Garbage that is only reachable from garbage, hanging off a cycle, goes too;
  * garbage referenced from a live object does not. */
 static void test_reachable_from_outside(void **state)
@@ -982,6 +1035,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         GC_TEST(test_cycle_collected),
         GC_TEST(test_live_ring_untouched),
+        GC_TEST(test_big_garbage_by_pool),
         GC_TEST(test_reachable_from_outside),
         GC_TEST(test_untracked_container_keeps_alive),
         GC_TEST(test_generations),
