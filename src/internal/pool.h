@@ -190,9 +190,7 @@ static inline int rcgc_size_class(size_t n)
 /* A free into the cache prefetches the block (for writing, where the
  * target has it): the allocation that hands it out again finds it in the
  * cache instead of stalling on the caller's first store to it. */
-#if defined(RCGC_NO_CACHE_PREFETCH)   /* for measurements: -DRCGC_NO_CACHE_PREFETCH */
-#define RCGC_CACHE_PREFETCH(p) ((void)(p))
-#elif defined(__GNUC__) || defined(__clang__)
+#if defined(__GNUC__) || defined(__clang__)
 #define RCGC_CACHE_PREFETCH(p) __builtin_prefetch((p), 1)
 #else
 #define RCGC_CACHE_PREFETCH(p) ((void)(p))
@@ -339,8 +337,7 @@ static inline void rcgc_pool_cache_pop(rcgc_pool_state *ps, unsigned c)
     void **top = ps->ctop[c];
     void *next = *top;
     ps->chead[c] = next;
-    if (RCGC_LIKELY(next != NULL))
-        ps->ctop[c] = top - 1;
+    ps->ctop[c] = top - (next != NULL);
 }
 
 /* The allocation fast path: the block freed last into the class's free
