@@ -281,7 +281,6 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last)
 void rcgc_pool_cache_init(rcgc_pool_state *ps)
 {
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
-        ps->chead[c] = NULL;
         ps->cache[c][0] = NULL;
         ps->ctop[c] = &ps->cache[c][0];
     }
@@ -291,16 +290,12 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
 {
     rcgc_pool_state *ps = &rt->pool;
     uint32_t n = rcgc_pool_ncache(ps, c);
-    void *head = ps->chead[c];
-    ps->chead[c] = NULL;
     ps->ctop[c] = &ps->cache[c][0];
     /* Oldest first. */
-    for (uint32_t k = 1; k < n; k++) {
+    for (uint32_t k = 1; k <= n; k++) {
         void *p = ps->cache[c][k];
         rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
     }
-    if (head != NULL)
-        rcgc_pool_release_block(rt, ps, rcgc_pool_of(head), head);
 }
 
 void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p)
@@ -593,13 +588,11 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         size_t n = 0;
         uint32_t ncache = rcgc_pool_ncache(ps, c);
-        CHECK(ps->ctop[c] >= &ps->cache[c][0] && ps->ctop[c] < &ps->cache[c][RCGC_CACHE_ROW],
+        CHECK(ps->ctop[c] >= &ps->cache[c][0] && ncache <= RCGC_FREE_CACHE,
               "class %u: cache top out of its row (C1)", c);
         CHECK(ps->cache[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
-        CHECK(ps->chead[c] != NULL || ncache == 0, "class %u: cache head NULL over %u blocks (C1)",
-              c, ncache);
         for (uint32_t k = 1; k <= ncache; k++) {
-            void *b = rcgc_pool_cached(ps, c, k);
+            void *b = ps->cache[c][k];
             n++;   /* a block cached twice breaks C2 */
             CHECK(b != NULL, "class %u: NULL below the cache top (C1)", c);
             rcgc_arena *a = rcgc_arena_lookup(b);

@@ -30,11 +30,9 @@
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
  *   C1  the free cache of class c holds n = rcgc_pool_ncache(ps, c) <=
- *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c:
- *       chead[c] (the one freed last) and cache[c][1..m], m = n - 1
- *       (ctop[c] == &cache[c][m]); when chead[c] is NULL the cache is empty
- *       (m == 0).  None is tracked or on a pool's free list; cache[c][0]
- *       is NULL (the floor).
+ *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
+ *       cache[c][1..n] (ctop[c] == &cache[c][n]), none tracked, none on a
+ *       pool's free list; cache[c][0] is NULL (the floor).
  *   C2  nlive[c] + rcgc_pool_ncache(ps, c) == the sum of nalloc over the pools of class c.
  */
 #ifndef RCGC_POOL_H
@@ -184,9 +182,9 @@ static inline int rcgc_size_class(size_t n)
 }
 
 /* The free cache's row of a size class (see rcgc_pool_state): 64 words,
- * a NULL floor and up to 63 blocks, and one more block in chead. */
+ * a NULL floor and up to 63 blocks. */
 #define RCGC_CACHE_ROW 64
-#define RCGC_FREE_CACHE RCGC_CACHE_ROW
+#define RCGC_FREE_CACHE (RCGC_CACHE_ROW - 1)
 /* A free into the cache prefetches the block (for writing, where the
  * target has it): the allocation that hands it out again finds it in the
  * cache instead of stalling on the caller's first store to it. */
@@ -200,23 +198,19 @@ static inline int rcgc_size_class(size_t n)
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
-     * fast paths, LIFO: the block freed last in chead[c], the older ones in
-     * a stack of pointers cache[c][1..m] with ctop[c] == &cache[c][m].  The
-     * next allocation of the class takes chead[c] (one load: nothing of
-     * the stack is on the way to the block it returns) and moves the top
-     * of the stack into chead, and neither call touches a pool descriptor
-     * - nor the block itself: a free writes nothing into the block it
-     * frees (a block freed cold costs no store miss there, which would
-     * hold up the stores after it; the free prefetches it instead, for the
-     * allocation that hands it out again).  The stack's floor
-     * cache[c][0] is NULL, so that taking the last block leaves chead NULL
-     * without a test; a free that finds the row full goes to the block's
-     * pool.  Cached blocks still count in their pool's nalloc.  The cache
-     * of a class is given back to the pools when the class has no live
-     * block left (so freeing everything returns every pool), and whenever
-     * the allocator leaves its fast paths for a reason other than tracing
-     * (hooks, fault injection, a user allocator). */
-    void *chead[RCGC_NCLASSES];
+     * fast paths, LIFO, in a stack of pointers: cache[c][1..n] with
+     * ctop[c] == &cache[c][n].  The next allocation of the class takes the
+     * block freed last, and neither call touches a pool descriptor - nor
+     * the block itself: a free writes nothing into the block it frees (a
+     * block freed cold costs no store miss there, which would hold up the
+     * stores after it; the free prefetches it instead, for the allocation
+     * that hands it out again).  An allocation that finds the NULL floor
+     * goes to the pools; a free that finds the row full goes to the
+     * block's pool.  Cached blocks still count in their pool's nalloc.
+     * The cache of a class is given back to the pools when the class has
+     * no live block left (so freeing everything returns every pool), and
+     * whenever the allocator leaves its fast paths for a reason other than
+     * tracing (hooks, fault injection, a user allocator). */
     void **ctop[RCGC_NCLASSES];
     void *cache[RCGC_NCLASSES][RCGC_CACHE_ROW];
     size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
@@ -330,16 +324,6 @@ static inline rcgc_arena *rcgc_arena_lookup(const void *p)
 void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx);
 void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 
-/* Take chead[c] (non-NULL) out of the free cache: the stack's top
- * replaces it (NULL at the floor, which stays the top then). */
-static inline void rcgc_pool_cache_pop(rcgc_pool_state *ps, unsigned c)
-{
-    void **top = ps->ctop[c];
-    void *next = *top;
-    ps->chead[c] = next;
-    ps->ctop[c] = top - (next != NULL);
-}
-
 /* The allocation fast path: the block freed last into the class's free
  * cache, else the head block of the class's free list
  * (three loads, three stores), including the frequent cases where it is the
@@ -352,9 +336,10 @@ static inline void rcgc_pool_cache_pop(rcgc_pool_state *ps, unsigned c)
 static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
 {
     unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
-    void *bp = ps->chead[szidx];
+    void **top = ps->ctop[szidx];
+    void *bp = *top;
     if (RCGC_LIKELY(bp != NULL)) {
-        rcgc_pool_cache_pop(ps, szidx);
+        ps->ctop[szidx] = top - 1;
         ps->nlive[szidx]++;
         *from = rcgc_pool_of(bp);
         return bp;
@@ -454,13 +439,7 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps);
 /* Blocks in the free cache of class c. */
 static inline uint32_t rcgc_pool_ncache(const rcgc_pool_state *ps, unsigned c)
 {
-    return (uint32_t)(ps->ctop[c] - &ps->cache[c][0]) + (ps->chead[c] != NULL);
-}
-/* Cached block k (1 <= k <= rcgc_pool_ncache(ps, c)) of class c: the
- * stack's from the bottom, then chead. */
-static inline void *rcgc_pool_cached(const rcgc_pool_state *ps, unsigned c, uint32_t k)
-{
-    return k < rcgc_pool_ncache(ps, c) ? ps->cache[c][k] : ps->chead[c];
+    return (uint32_t)(ps->ctop[c] - &ps->cache[c][0]);
 }
 
 /* rcgc_pool_free_in for a caller that knows the block's size class c
@@ -472,15 +451,11 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
         rcgc_pool_cache_spill(rt, c, p);
         return;
     }
-    void *head = ps->chead[c];
     void **top = ps->ctop[c];
-    if (RCGC_LIKELY(top != &ps->cache[c][RCGC_CACHE_ROW - 1])) {
+    if (RCGC_LIKELY(top != &ps->cache[c][RCGC_FREE_CACHE])) {
         RCGC_CACHE_PREFETCH(p);
-        ps->chead[c] = p;
-        if (RCGC_LIKELY(head != NULL)) {
-            top[1] = head;
-            ps->ctop[c] = top + 1;
-        }
+        top[1] = p;
+        ps->ctop[c] = top + 1;
         return;
     }
     rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);

@@ -319,12 +319,9 @@ static void test_validate_detects(void **state)
     /* a free cache whose top is above its last block, and one whose
      * floor is no longer NULL (an allocation would take it): both break C1 */
     void *q = rcgc_mem_malloc(rt, 32);
-    unsigned c = (unsigned)rcgc_size_class(32);
-    void *q2 = rcgc_mem_malloc(rt, 32);
-    rcgc_mem_free(rt, q2);
     rcgc_mem_free(rt, q);
-    assert_int_equal(rcgc_pool_ncache(&rt->pool, c), 2);
-    assert_ptr_equal(rt->pool.chead[c], q);
+    unsigned c = (unsigned)rcgc_size_class(32);
+    assert_int_equal(rcgc_pool_ncache(&rt->pool, c), 1);
     rt->pool.cache[c][2] = NULL;
     rt->pool.ctop[c]++;
     f = open_memstream(&text, &size);
@@ -341,16 +338,6 @@ static void test_validate_detects(void **state)
     assert_non_null(strstr(text, "cache floor overwritten (C1)"));
     free(text);
     rt->pool.cache[c][0] = NULL;
-    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
-    /* an empty head over a non-empty stack (the next allocation would go
-     * to the pools, leaving the stack's blocks behind) */
-    rt->pool.chead[c] = NULL;
-    f = open_memstream(&text, &size);
-    assert_int_equal(rcgc_validate(rt, f), RCGC_EFORMAT);
-    fclose(f);
-    assert_non_null(strstr(text, "cache head NULL over"));
-    free(text);
-    rt->pool.chead[c] = q;
     assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
     rcgc_mem_free(rt, p);
     rcgc_runtime_free(rt);
