@@ -278,23 +278,16 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last)
 
 /* ----------------------------------------------------------- free cache */
 
-void rcgc_pool_cache_init(rcgc_pool_state *ps)
-{
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
-        ps->cache[c][0] = NULL;
-        ps->ctop[c] = &ps->cache[c][0];
-    }
-}
-
 static void cache_flush_class(rcgc_runtime *rt, unsigned c)
 {
     rcgc_pool_state *ps = &rt->pool;
-    uint32_t n = rcgc_pool_ncache(ps, c);
-    ps->ctop[c] = &ps->cache[c][0];
-    /* Oldest first. */
-    for (uint32_t k = 1; k <= n; k++) {
-        void *p = ps->cache[c][k];
+    void *p = ps->cache[c];
+    ps->cache[c] = NULL;
+    ps->ncache[c] = 0;
+    while (p != NULL) {
+        void *next = *(void **)p;
         rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+        p = next;
     }
 }
 
@@ -309,7 +302,7 @@ void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p)
 void rcgc_pool_cache_flush(rcgc_runtime *rt)
 {
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        if (rcgc_pool_ncache(&rt->pool, c) != 0)
+        if (rt->pool.cache[c] != NULL)
             cache_flush_class(rt, c);
 }
 
@@ -317,7 +310,7 @@ static size_t cached_blocks(const rcgc_pool_state *ps)
 {
     size_t n = 0;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        n += rcgc_pool_ncache(ps, c);
+        n += ps->ncache[c];
     return n;
 }
 
@@ -363,7 +356,6 @@ void rcgc_pool_state_fini(rcgc_runtime *rt)
     while (ps->all)
         arena_release(rt, ps->all);
     memset(ps, 0, sizeof *ps);
-    rcgc_pool_cache_init(ps);
 }
 
 /* ---------------------------------------------------------- statistics */
@@ -399,8 +391,8 @@ void rcgc_pool_stats(rcgc_runtime *rt, rcgc_mem_stats *st)
     }
     /* Cached blocks are free. */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
-        st->blocks_allocated -= rcgc_pool_ncache(ps, c);
-        st->bytes_allocated -= (size_t)rcgc_pool_ncache(ps, c) * ((size_t)(c + 1) << RCGC_ALIGN_SHIFT);
+        st->blocks_allocated -= ps->ncache[c];
+        st->bytes_allocated -= (size_t)ps->ncache[c] * ((size_t)(c + 1) << RCGC_ALIGN_SHIFT);
     }
 }
 
@@ -441,8 +433,8 @@ void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
         }
     }
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {   /* cached blocks are free */
-        numblocks[c] -= rcgc_pool_ncache(ps, c);
-        numfree[c] += rcgc_pool_ncache(ps, c);
+        numblocks[c] -= ps->ncache[c];
+        numfree[c] += ps->ncache[c];
     }
     fprintf(out, "Small block threshold = %d, in %d size classes.\n\n",
             RCGC_SMALL_LIMIT, RCGC_NCLASSES);
@@ -587,14 +579,10 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
     /* C1, C2: the free cache */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         size_t n = 0;
-        uint32_t ncache = rcgc_pool_ncache(ps, c);
-        CHECK(ps->ctop[c] >= &ps->cache[c][0] && ncache <= RCGC_FREE_CACHE,
-              "class %u: cache top out of its row (C1)", c);
-        CHECK(ps->cache[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
-        for (uint32_t k = 1; k <= ncache; k++) {
-            void *b = ps->cache[c][k];
-            n++;   /* a block cached twice breaks C2 */
-            CHECK(b != NULL, "class %u: NULL below the cache top (C1)", c);
+        CHECK(ps->ncache[c] <= RCGC_FREE_CACHE, "class %u: %u blocks cached (C1)", c, ps->ncache[c]);
+        for (void *b = ps->cache[c]; b; b = *(void **)b) {
+            CHECK(++n <= ps->ncache[c], "class %u: cache list longer than %u (C1)", c,
+                  ps->ncache[c]);
             rcgc_arena *a = rcgc_arena_lookup(b);
             CHECK(a != NULL && a->rt == rt, "class %u: cached %p is not in this runtime's pools (C1)",
                   c, b);
@@ -607,6 +595,8 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
             CHECK(!(pool->tracked[i >> 6] & ((uint64_t)1 << (i & 63))),
                   "class %u: cached %p is tracked (C1)", c, b);
         }
+        CHECK(n == ps->ncache[c], "class %u: %zu blocks cached, %u recorded (C1)", c, n,
+              ps->ncache[c]);
         CHECK(ps->nlive[c] + n == perclass[c],
               "class %u: %zu live + %zu cached blocks, pools hold %zu (C2)", c, ps->nlive[c], n,
               perclass[c]);

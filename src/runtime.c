@@ -155,7 +155,6 @@ rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
     rcgc_runtime *rt = raw.calloc(raw.ctx, 1, sizeof *rt);
     if (rt == NULL)
         return NULL;
-    rcgc_pool_cache_init(&rt->pool);
 
     rcgc_config local;
     if (mode->libc) {

@@ -1011,8 +1011,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     /* F4: a cached block's second word is its slot, NULL or an object's
      * freed type. */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
-        for (uint32_t k = 1; k <= rcgc_pool_ncache(&rt->pool, c); k++) {
-            void *b = rt->pool.cache[c][k];
+        for (void *b = rt->pool.cache[c]; b != NULL; b = *(void **)b) {
             const void *w = RCGC_TRACE_CACHED_SLOT(b);
             const rcgc_pool *pool = rcgc_pool_of(b);
             if (w != NULL && w != (const void *)RCGC_FREED_TYPE &&
@@ -1040,10 +1039,9 @@ static void cache_slots_reset(tm_state *s)
 {
     rcgc_pool_state *ps = &s->rt->pool;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, c); k++)
-            if ((const void *)RCGC_TRACE_CACHED_SLOT(ps->cache[c][k]) !=
-                (const void *)RCGC_FREED_TYPE)
-                RCGC_TRACE_CACHED_SLOT(ps->cache[c][k]) = NULL;
+        for (void *b = ps->cache[c]; b != NULL; b = *(void **)b)
+            if ((const void *)RCGC_TRACE_CACHED_SLOT(b) != (const void *)RCGC_FREED_TYPE)
+                RCGC_TRACE_CACHED_SLOT(b) = NULL;
 }
 
 /* Drop every trace, traceback and frame (clear_traces and stop). */

@@ -29,11 +29,10 @@
  *       the spare; a spare arena has every pool free.
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
- *   C1  the free cache of class c holds n = rcgc_pool_ncache(ps, c) <=
- *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
- *       cache[c][1..n] (ctop[c] == &cache[c][n]), none tracked, none on a
- *       pool's free list; cache[c][0] is NULL (the floor).
- *   C2  nlive[c] + rcgc_pool_ncache(ps, c) == the sum of nalloc over the pools of class c.
+ *   C1  the free cache of class c lists ncache[c] <= RCGC_FREE_CACHE distinct
+ *       block starts of in-use pools of class c, none tracked, none on a
+ *       pool's free list.
+ *   C2  nlive[c] + ncache[c] == the sum of nalloc over the pools of class c.
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -181,38 +180,23 @@ static inline int rcgc_size_class(size_t n)
     return (int)((n - 1) >> RCGC_ALIGN_SHIFT);
 }
 
-/* The free cache's row of a size class (see rcgc_pool_state): 64 words,
- * a NULL floor and up to 63 blocks. */
-#define RCGC_CACHE_ROW 64
-#define RCGC_FREE_CACHE (RCGC_CACHE_ROW - 1)
-/* A free into the cache prefetches the block (for writing, where the
- * target has it): the allocation that hands it out again finds it in the
- * cache instead of stalling on the caller's first store to it. */
-#if defined(__GNUC__) || defined(__clang__)
-#define RCGC_CACHE_PREFETCH(p) __builtin_prefetch((p), 1)
-#else
-#define RCGC_CACHE_PREFETCH(p) ((void)(p))
-#endif
+/* Blocks kept per size class in the free cache (see rcgc_pool_state). */
+#define RCGC_FREE_CACHE 64
 
 /* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
-     * fast paths, LIFO, in a stack of pointers: cache[c][1..n] with
-     * ctop[c] == &cache[c][n].  The next allocation of the class takes the
-     * block freed last, and neither call touches a pool descriptor - nor
-     * the block itself: a free writes nothing into the block it frees (a
-     * block freed cold costs no store miss there, which would hold up the
-     * stores after it; the free prefetches it instead, for the allocation
-     * that hands it out again).  An allocation that finds the NULL floor
-     * goes to the pools; a free that finds the row full goes to the
-     * block's pool.  Cached blocks still count in their pool's nalloc.
-     * The cache of a class is given back to the pools when the class has
-     * no live block left (so freeing everything returns every pool), and
-     * whenever the allocator leaves its fast paths for a reason other than
-     * tracing (hooks, fault injection, a user allocator). */
-    void **ctop[RCGC_NCLASSES];
-    void *cache[RCGC_NCLASSES][RCGC_CACHE_ROW];
+     * fast paths, LIFO, linked through their first word.  The next
+     * allocation of the class takes the block freed last, still in the
+     * cache, and neither call touches a pool descriptor.  Cached blocks
+     * still count in their pool's nalloc.  A free that finds the cache full
+     * goes to the pool.  The cache of a class is given back to the pools
+     * when the class has no live block left (so freeing everything returns
+     * every pool), and whenever the allocator leaves its fast paths for a
+     * reason other than tracing (hooks, fault injection, a user allocator). */
+    void *cache[RCGC_NCLASSES];
+    uint32_t ncache[RCGC_NCLASSES];
     size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
     /* Arenas with free pools, bucketed by their number of free pools:
      * avail[n] lists arenas with exactly n (1..64).  New pools come from
@@ -336,10 +320,10 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
 {
     unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
-    void **top = ps->ctop[szidx];
-    void *bp = *top;
+    void *bp = ps->cache[szidx];
     if (RCGC_LIKELY(bp != NULL)) {
-        ps->ctop[szidx] = top - 1;
+        ps->cache[szidx] = *(void **)bp;
+        ps->ncache[szidx]--;
         ps->nlive[szidx]++;
         *from = rcgc_pool_of(bp);
         return bp;
@@ -434,13 +418,6 @@ static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps,
 void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
-/* Set up the free cache of a zeroed state (empty, its floors). */
-void rcgc_pool_cache_init(rcgc_pool_state *ps);
-/* Blocks in the free cache of class c. */
-static inline uint32_t rcgc_pool_ncache(const rcgc_pool_state *ps, unsigned c)
-{
-    return (uint32_t)(ps->ctop[c] - &ps->cache[c][0]);
-}
 
 /* rcgc_pool_free_in for a caller that knows the block's size class c
  * (one that has just read the block's pool descriptor, say). */
@@ -451,11 +428,10 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
         rcgc_pool_cache_spill(rt, c, p);
         return;
     }
-    void **top = ps->ctop[c];
-    if (RCGC_LIKELY(top != &ps->cache[c][RCGC_FREE_CACHE])) {
-        RCGC_CACHE_PREFETCH(p);
-        top[1] = p;
-        ps->ctop[c] = top + 1;
+    if (RCGC_LIKELY(ps->ncache[c] < RCGC_FREE_CACHE)) {
+        *(void **)p = ps->cache[c];
+        ps->cache[c] = p;
+        ps->ncache[c]++;
         return;
     }
     rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);

@@ -188,14 +188,14 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
     if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
         return NULL;
     unsigned c = (unsigned)((size - (size != 0)) >> RCGC_ALIGN_SHIFT);
-    void **top = ps->ctop[c];
-    void *bp = *top;
+    void *bp = ps->cache[c];
     if (RCGC_UNLIKELY(bp == NULL))
         return NULL;
     rcgc_trace_slot *sl = RCGC_TRACE_CACHED_SLOT(bp);
     if (RCGC_UNLIKELY(!rcgc_trace_slot_known(sl)))
         return NULL;
-    ps->ctop[c] = top - 1;
+    ps->cache[c] = *(void **)bp;
+    ps->ncache[c]--;
     ps->nlive[c]++;
     RCGC_ASSERT(sl->tb == 0 && sl->size == 0);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
