@@ -227,12 +227,11 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
     uint32_t size = (uint32_t)((szidx + 1) << RCGC_ALIGN_SHIFT);
     pool->nalloc = 0;
     pool->szidx = (uint16_t)szidx;
-    pool->size = size;
+    pool->size = (uint16_t)size;
     pool->inv = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
     pool->nblocks = (uint16_t)(RCGC_POOL_SIZE / size);
     pool->ntracked = 0;
     pool->nyoung = 0;
-    pool->flags = 0;
     pool->freeblock = pool->mem;
     *(void **)pool->freeblock = NULL;
     pool->nextoffset = (uint16_t)size;

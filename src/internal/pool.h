@@ -83,8 +83,12 @@ typedef struct rcgc_pool {
     uint16_t nblocks;       /* capacity (up to 1024) */
     uint16_t ntracked;      /* bits set in tracked[] */
     uint16_t nyoung;        /* tracked objects in generation 0 or 1 */
-    uint16_t flags;
-    uint32_t size;          /* block size in bytes */
+    uint16_t size;          /* block size in bytes (16 .. 512) */
+    /* During a collection, the index of this pool's member set in the
+     * collector's work space (gc.c; meaningless otherwise).  On this line
+     * because a full collection's mark reads it with inv for every object
+     * it reaches. */
+    uint32_t gcset;
     uint32_t inv;           /* ceil(2^32 / size): block index by multiply */
     uint16_t nextoffset;    /* next never-carved block (<= 16 KiB) */
     uint16_t maxnextoffset; /* last carvable offset */
@@ -107,10 +111,8 @@ typedef struct rcgc_pool {
      * its block, every collection clears the summary of each pool it walks
      * (all generation-0 objects leave generation 0 in any collection), so
      * a generation-0 collection reads only the headers in marked groups
-     * (P5).  gcset: during a collection, the index of this pool's member
-     * set in the collector's work space (gc.c; meaningless otherwise). */
+     * (P5). */
     uint64_t gen0[2];
-    uint32_t gcset;
 } __attribute__((aligned(64))) rcgc_pool;
 
 struct rcgc_arena {
@@ -129,6 +131,9 @@ struct rcgc_arena {
 _Static_assert(RCGC_ARENA_HEADER >= sizeof(rcgc_arena), "arena header too small");
 _Static_assert(RCGC_ARENA_HEADER % 64 == 0 && sizeof(rcgc_pool) % 64 == 0,
                "pool descriptors start on cache lines");
+_Static_assert(offsetof(rcgc_pool, gcset) + sizeof(uint32_t) <= 64,
+               "the collector's set index shares the first line with inv");
+_Static_assert(RCGC_SMALL_LIMIT <= UINT16_MAX, "a block size fits rcgc_pool.size");
 _Static_assert(offsetof(rcgc_pool, mem) <= 64,
                "the allocator's fields of a pool descriptor share one cache line");
 _Static_assert(sizeof(rcgc_pool) == 256, "a pool descriptor is four cache lines");
