@@ -737,18 +737,43 @@ int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *
     return trace_put_pool(s, rcgc_pool_of(p), (uintptr_t)p, size, tb);
 }
 
+/* A block for rcgc_trace_malloc_fast when it was given none (p == NULL):
+ * the pools' inline path, else their slow path; NULL when no arena could
+ * be mapped. */
+static void *malloc_fast_block(rcgc_runtime *rt, size_t size, rcgc_pool **pool)
+{
+    void *p = rcgc_pool_try_alloc_from(&rt->pool, size, pool);
+    if (p == NULL) {
+        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
+        if (p != NULL)
+            *pool = rcgc_pool_of(p);
+    }
+    return p;
+}
+
+/* rcgc_trace_malloc_fast with the traceback tb known (the repeated native
+ * stack) and no block of the free cache that carries its slot: any block,
+ * its trace stored (making the pool's side array if needed). */
+static RCGC_NOINLINE void *malloc_fast_put(tm_state *s, void *p, rcgc_pool *pool, size_t size,
+                                           const char *file, int line, uint32_t tb)
+{
+    rcgc_runtime *rt = s->rt;
+    if (p == NULL && (p = malloc_fast_block(rt, size, &pool)) == NULL)
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
+    if (rcgc_trace_put_block(rt, pool, p, size, tb) != 0)
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, p);
+    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+    return p;
+}
+
 /* rcgc_trace_malloc_fast when the repeat check did not do it: fp is its
  * frame (the native calibration of OP_FAST for MEM measures from there). */
 static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *pool, size_t size,
                                                const char *file, int line, uintptr_t fp)
 {
     rcgc_runtime *rt = s->rt;
-    if (p == NULL) {
-        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
-        if (p == NULL)
-            return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
-        pool = rcgc_pool_of(p);
-    }
+    if (p == NULL && (p = malloc_fast_block(rt, size, &pool)) == NULL)
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
     uint32_t tb = s->source == RCGC_FRAMES_NATIVE
                       ? tb_native_walk(s, RCGC_DOMAIN_MEM, OP_FAST, file, line, fp)
                       : tb_current(s, RCGC_DOMAIN_MEM, OP_FAST, file, line);
@@ -763,14 +788,21 @@ TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *po
 {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     tm_state *s = rt->trace;
-    /* The same native stack as the last walk: its traceback (tb_native). */
-    if (RCGC_LIKELY(s->last_memo) && RCGC_LIKELY(p != NULL) && s->last_file == file &&
-        s->last_line == line && pool->trace_slots != NULL &&
+    /* The same native stack as the last walk: its traceback (tb_native),
+     * and when no block was taken yet, the free cache's block with its
+     * slot (F4), as rcgc_trace_try_cached takes it for a call site. */
+    if (RCGC_LIKELY(s->last_memo) && s->last_file == file && s->last_line == line &&
         s->slot[RCGC_DOMAIN_MEM][OP_FAST] < 0 &&
         rcgc_unwind_same(fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], &s->memo)) {
-        rcgc_trace_put_slot(&rt->mem.trace, pool->trace_slots, pool, p, size, s->last_tb);
-        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-        return p;
+        uint32_t tb = s->last_tb;
+        rcgc_trace_slot *sl;
+        if (RCGC_LIKELY(p == NULL) && RCGC_LIKELY((p = rcgc_trace_pop_cached(&rt->pool, size,
+                                                                             &sl)) != NULL)) {
+            rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
+            rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+            return p;
+        }
+        return malloc_fast_put(s, p, pool, size, file, line, tb);
     }
     return malloc_fast_capture(s, p, pool, size, file, line, fp);
 }
@@ -1233,6 +1265,11 @@ static void calibrate(tm_state *s)
         return;
     rcgc_runtime *rt = s->rt;
     s->last_memo = 0;
+    /* Frames are native (the callers update the site cache after): the
+     * fast path of rcgc_mem_malloc goes straight to rcgc_trace_malloc_fast
+     * as it will while tracing (mem.c, malloc_traced). */
+    s->h->sites = NULL;
+    s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
     /* The wrappers' paths. */
     rcgc_mem_trace_hold(rt, 1);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
