@@ -104,6 +104,17 @@ typedef struct idset {
     size_t n;
 } idset;
 
+/* A recorded native walk and its traceback: valid when tb != 0.  A later
+ * allocation at (file, line) whose walk would read the same frame records
+ * (rcgc_unwind_same) has traceback tb. */
+#define TM_STACKS 4
+typedef struct tm_stack {
+    const char *file;
+    int line;
+    uint32_t tb;
+    rcgc_unwind_memo memo;
+} tm_stack;
+
 typedef struct tm_dom {
     struct rcgc_trace_state *s;
     int domain;
@@ -151,8 +162,12 @@ struct rcgc_trace_state {
     const char *last_file;
     int last_line, last_got, last_total;
     uint32_t last_tb;
-    rcgc_unwind_memo memo;   /* the last walk, when last_memo */
-    int last_memo;
+    /* Recent native stacks whose walks were recorded (a few, so that a
+     * program allocating from several stacks in turn does not walk at
+     * every allocation); stacks[mru] is checked first. */
+    tm_stack stacks[TM_STACKS];
+    tm_stack *mru;                /* in stacks (state_get sets it) */
+    int victim;
     uintptr_t *pcs;
     rcgc_frame *cbuf;
     int bufcap;
@@ -395,6 +410,41 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
 #define TM_KEEP_FP __attribute__((noinline))
 #endif
 
+/* Forget every recorded native walk (a new limit, frame source or
+ * calibration, or their tracebacks dropped). */
+static void stacks_reset(tm_state *s)
+{
+    for (int i = 0; i < TM_STACKS; i++)
+        s->stacks[i].tb = 0;
+    s->last_tb = 0;
+}
+
+/* The traceback of the most recent recorded walk when walking from fp
+ * with `skip` at (file, line) would repeat it exactly, else 0. */
+static inline uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip, const char *file,
+                                  int line)
+{
+    const tm_stack *e = s->mru;
+    if (RCGC_LIKELY(e->tb != 0) && e->file == file && e->line == line &&
+        rcgc_unwind_same(fp, skip, &e->memo))
+        return e->tb;
+    return 0;
+}
+
+/* The same for any recorded walk (the one found becomes the most recent). */
+static uint32_t stacks_find(tm_state *s, uintptr_t fp, int skip, const char *file, int line)
+{
+    for (int i = 0; i < TM_STACKS; i++) {
+        const tm_stack *e = &s->stacks[i];
+        if (e->tb != 0 && e->file == file && e->line == line && e->memo.fps[0] == fp &&
+            rcgc_unwind_same(fp, skip, &e->memo)) {
+            s->mru = &s->stacks[i];
+            return e->tb;
+        }
+    }
+    return 0;
+}
+
 /* Capture the native stack from fp (tb_native's frame): the call site, then
  * the return addresses above the API caller (skip[d][op] frames are
  * rcgc's own).  Out of line: the repeat check of tb_native runs far more
@@ -423,58 +473,69 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
         skip = 0;
     }
     int max = s->limit - first;
-    if (s->last_memo && s->last_file == file && s->last_line == line &&
-        rcgc_unwind_same(fp, skip, &s->memo))
-        return s->last_tb;
+    uint32_t tb = stacks_find(s, fp, skip, file, line);
+    if (tb)
+        return tb;
+    /* Walk, recording into the next entry (round robin). */
+    tm_stack *e = &s->stacks[s->victim];
+    s->victim = (s->victim + 1) % TM_STACKS;
+    e->tb = 0;
     uintptr_t *pcs = s->pcs;
     int got, memo = skip + max <= RCGC_UNWIND_MEMO;
     if (memo) {
-        got = rcgc_unwind_walk(fp, skip, max, &depth, &s->memo);
-        memo = s->memo.n > 0;
-        pcs = s->memo.pcs + skip;
+        got = rcgc_unwind_walk(fp, skip, max, &depth, &e->memo);
+        memo = e->memo.n > 0;
+        pcs = e->memo.pcs + skip;
     } else {
         got = rcgc_unwind_fp(fp, skip, pcs, max, &depth);
     }
     int total = first + depth;
     if (s->last_tb && s->last_got == got && s->last_total == total && s->last_file == file &&
         s->last_line == line && memcmp(s->last_pcs, pcs, (size_t)got * sizeof *pcs) == 0) {
-        s->last_memo = memo;
-        return s->last_tb;
-    }
-    s->last_memo = 0;
-    int n = 0;
-    if (first)
-        s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
-    for (int i = 0; i < got; i++)
-        s->raw[n++] = (rframe){ pcs[i], 0, FK_NATIVE };
-    if (n == 0) {
-        s->raw[n++] = (rframe){ (uintptr_t)TM_UNKNOWN, 0, FK_SOURCE };
-        total = 1;
-    }
-    uint32_t tb = tb_intern(s, s->raw, n, total);
-    if (tb) {
+        tb = s->last_tb;
+    } else {
+        int n = 0;
+        if (first)
+            s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
+        for (int i = 0; i < got; i++)
+            s->raw[n++] = (rframe){ pcs[i], 0, FK_NATIVE };
+        if (n == 0) {
+            s->raw[n++] = (rframe){ (uintptr_t)TM_UNKNOWN, 0, FK_SOURCE };
+            total = 1;
+        }
+        tb = tb_intern(s, s->raw, n, total);
+        if (!tb)
+            return 0;
         memcpy(s->last_pcs, pcs, (size_t)got * sizeof *pcs);
-        s->last_memo = memo;
         s->last_got = got;
         s->last_total = total;
         s->last_file = file;
         s->last_line = line;
         s->last_tb = tb;
     }
+    if (memo) {
+        e->file = file;
+        e->line = line;
+        e->tb = tb;
+        s->mru = e;
+    }
     return tb;
 }
 
 /* The native traceback of the allocation in progress.  A loop allocates
- * from the same stack again and again: when the last walk was recorded
- * (last_memo: then last_tb is its traceback, and no calibration runs),
- * checking that the chain is still the same loads all its links at once
- * instead of chasing them, and this small frame does only that. */
+ * from the same stack again and again: when the most recent stack's walk
+ * was recorded (stacks[mru]; none while a calibration runs), checking
+ * that the chain is still the same loads all its links at once instead of
+ * chasing them, and this small frame does only that; tb_native_walk tries
+ * the other recorded stacks before it walks. */
 static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *file, int line)
 {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    if (RCGC_LIKELY(s->last_memo) && s->last_file == file && s->last_line == line &&
-        s->slot[d][op] < 0 && rcgc_unwind_same(fp, s->skip[d][op], &s->memo))
-        return s->last_tb;
+    if (s->slot[d][op] < 0) {
+        uint32_t tb = stacks_mru(s, fp, s->skip[d][op], file, line);
+        if (RCGC_LIKELY(tb != 0))
+            return tb;
+    }
     return tb_native_walk(s, d, op, file, line, fp);
 }
 
@@ -791,10 +852,10 @@ TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *po
     /* The same native stack as the last walk: its traceback (tb_native),
      * and when no block was taken yet, the free cache's block with its
      * slot (F4), as rcgc_trace_try_cached takes it for a call site. */
-    if (RCGC_LIKELY(s->last_memo) && s->last_file == file && s->last_line == line &&
-        s->slot[RCGC_DOMAIN_MEM][OP_FAST] < 0 &&
-        rcgc_unwind_same(fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], &s->memo)) {
-        uint32_t tb = s->last_tb;
+    uint32_t tb;
+    if (s->slot[RCGC_DOMAIN_MEM][OP_FAST] < 0 &&
+        RCGC_LIKELY((tb = stacks_mru(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line)) !=
+                    0)) {
         rcgc_trace_slot *sl;
         if (RCGC_LIKELY(p == NULL) && RCGC_LIKELY((p = rcgc_trace_pop_cached(&rt->pool, size,
                                                                              &sl)) != NULL)) {
@@ -1115,8 +1176,7 @@ static void tm_clear(tm_state *s)
     tm_free(s, s->tbset.slots, s->tbset.slots ? (s->tbset.mask + 1) * sizeof(uint32_t) : 0);
     s->tbset = (idset){ NULL, 0, 0 };
     sites_reset(s);
-    s->last_tb = 0;
-    s->last_memo = 0;
+    stacks_reset(s);
     s->h->traced = 0;
     s->h->peak = 0;
 }
@@ -1264,7 +1324,7 @@ static void calibrate(tm_state *s)
     if (s->calibrated)
         return;
     rcgc_runtime *rt = s->rt;
-    s->last_memo = 0;
+    stacks_reset(s);
     /* Frames are native (the callers update the site cache after): the
      * fast path of rcgc_mem_malloc goes straight to rcgc_trace_malloc_fast
      * as it will while tracing (mem.c, malloc_traced). */
@@ -1307,6 +1367,7 @@ static tm_state *state_get(rcgc_runtime *rt)
         return NULL;
     s->rt = rt;
     s->h = &rt->mem.trace;
+    s->mru = &s->stacks[0];
     s->limit = 1;
     s->mem = sizeof *s;
     rt->trace = s;
@@ -1343,8 +1404,7 @@ static int ensure_buffers(tm_state *s, int limit)
     tm_free(s, s->pcs, old * sizeof *s->pcs);
     tm_free(s, s->cbuf, old * sizeof *s->cbuf);
     s->last_pcs = last;
-    s->last_tb = 0;
-    s->last_memo = 0;
+    stacks_reset(s);
     s->raw = raw;
     s->pcs = pcs;
     s->cbuf = cbuf;
@@ -1391,8 +1451,7 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
         return RCGC_ENOMEM;
     if (s->limit != nframe) {
         /* The last native stack was cut at the old limit. */
-        s->last_tb = 0;
-        s->last_memo = 0;
+        stacks_reset(s);
     }
     s->limit = nframe;
     if (s->tracing)
@@ -1497,7 +1556,7 @@ int rcgc_tracemalloc_set_frame_source(rcgc_runtime *rt, rcgc_frame_source src)
     if (src == RCGC_FRAMES_CALLBACK && !s->cb)
         return RCGC_EINVAL;
     s->source = src;
-    s->last_memo = 0;   /* only native captures may reuse the last stack */
+    stacks_reset(s);   /* only native captures may reuse a recorded stack */
     if (src == RCGC_FRAMES_NATIVE && s->tracing)
         calibrate(s);
     update_sites(s);
