@@ -16,8 +16,10 @@
  *             three counters.  A cache miss, native or callback frames
  *             call the tracer (rcgc_trace_malloc_fast for rcgc_mem_malloc,
  *             rcgc_trace_record_block for objects); so does a pool
- *             without a side array.  A native stack that repeats the last
- *             one is recognized there without a walk (unwind.h).
+ *             without a side array.  A native stack that repeats a
+ *             recorded one is recognized there without a walk
+ *             (unwind.h); rcgc_mem_malloc then takes the free cache's
+ *             block with its slot (F4) as for a call site.
  *   free      the slot, found from the arena's class and trace tables
  *             (not the pool descriptor), is read and zeroed; its size
  *             leaves the counters; its address goes into the block's
