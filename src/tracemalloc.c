@@ -420,13 +420,16 @@ static void stacks_reset(tm_state *s)
 }
 
 /* The traceback of the most recent recorded walk when walking from fp
- * with `skip` at (file, line) would repeat it exactly, else 0. */
+ * with `skip` at (file, line) would repeat it exactly, else 0 (an entry
+ * dropped by stacks_reset has tb 0: a match gives 0 as well).  fp is the
+ * caller's own frame and `skip` its calibrated skip (>= 1): a walk that
+ * started elsewhere because rcgc's frames lack frame pointers (slot >= 0,
+ * recorded with skip 0 from the API caller's frame) never matches. */
 static inline uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip, const char *file,
                                   int line)
 {
     const tm_stack *e = s->mru;
-    if (RCGC_LIKELY(e->tb != 0) && e->file == file && e->line == line &&
-        rcgc_unwind_same(fp, skip, &e->memo))
+    if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo))
         return e->tb;
     return 0;
 }
@@ -531,11 +534,9 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
 static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *file, int line)
 {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    if (s->slot[d][op] < 0) {
-        uint32_t tb = stacks_mru(s, fp, s->skip[d][op], file, line);
-        if (RCGC_LIKELY(tb != 0))
-            return tb;
-    }
+    uint32_t tb = stacks_mru(s, fp, s->skip[d][op], file, line);
+    if (RCGC_LIKELY(tb != 0))
+        return tb;
     return tb_native_walk(s, d, op, file, line, fp);
 }
 
@@ -853,8 +854,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *po
      * and when no block was taken yet, the free cache's block with its
      * slot (F4), as rcgc_trace_try_cached takes it for a call site. */
     uint32_t tb;
-    if (s->slot[RCGC_DOMAIN_MEM][OP_FAST] < 0 &&
-        RCGC_LIKELY((tb = stacks_mru(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line)) !=
+    if (RCGC_LIKELY((tb = stacks_mru(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line)) !=
                     0)) {
         rcgc_trace_slot *sl;
         if (RCGC_LIKELY(p == NULL) && RCGC_LIKELY((p = rcgc_trace_pop_cached(&rt->pool, size,
