@@ -195,7 +195,7 @@ static inline int rcgc_trace_slot_known(const rcgc_trace_slot *sl)
 static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
                                           rcgc_trace_slot **slp)
 {
-    unsigned c = (unsigned)((size - (size != 0)) >> RCGC_ALIGN_SHIFT);
+    size_t c = (size - (size != 0)) >> RCGC_ALIGN_SHIFT;
     void *bp = ps->cache[c];
     if (RCGC_UNLIKELY(bp == NULL))
         return NULL;
