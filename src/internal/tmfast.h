@@ -238,17 +238,17 @@ static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
     const rcgc_class_table *leaf =
         atomic_load_explicit(&rcgc_class_map[a >> RCGC_MAP_BITS], memory_order_relaxed);
     a &= RCGC_MAP_LEN - 1;
-    unsigned i = rcgc_class_slot(p);
-    unsigned c = leaf[a].szidx[i];
+    size_t i = rcgc_class_slot(p);
+    size_t c = leaf[a].szidx[i];
     rcgc_trace_slot *slots = ((const rcgc_trace_table *)(leaf + RCGC_MAP_LEN))[a].trace_slots[i];
     rcgc_trace_slot *sl = NULL;
     if (slots != NULL) {
-        sl = &slots[rcgc_class_index(c, p)];
+        sl = &slots[rcgc_class_index((unsigned)c, p)];
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }
     RCGC_TRACE_CACHED_SLOT(p) = sl;
-    return c;
+    return (unsigned)c;
 }
 
 /* Forget the trace of the pooled object o before it is freed (its header
