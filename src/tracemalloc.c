@@ -845,27 +845,50 @@ static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *
     return p;
 }
 
+/* The allocation of rcgc_trace_malloc_fast once its traceback tb is
+ * known from a recorded native stack: when no block was taken yet, the
+ * free cache's block with its slot (F4), as rcgc_trace_try_cached takes
+ * it for a call site; else malloc_fast_put. */
+static inline void *malloc_fast_known(tm_state *s, void *p, rcgc_pool *pool, size_t size,
+                                      const char *file, int line, uint32_t tb)
+{
+    rcgc_runtime *rt = s->rt;
+    rcgc_trace_slot *sl;
+    if (RCGC_LIKELY(p == NULL) &&
+        RCGC_LIKELY((p = rcgc_trace_pop_cached(&rt->pool, size, &sl)) != NULL)) {
+        rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
+        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+        return p;
+    }
+    return malloc_fast_put(s, p, pool, size, file, line, tb);
+}
+
+/* rcgc_trace_malloc_fast when the most recent native stack is not this
+ * one: another recorded stack, else the capture.  fp is the frame of
+ * rcgc_trace_malloc_fast (live while this runs). */
+static RCGC_NOINLINE void *malloc_fast_other(tm_state *s, void *p, rcgc_pool *pool, size_t size,
+                                             const char *file, int line, uintptr_t fp)
+{
+    uint32_t tb = stacks_find(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    if (tb != 0)
+        return malloc_fast_known(s, p, pool, size, file, line, tb);
+    return malloc_fast_capture(s, p, pool, size, file, line, fp);
+}
+
 TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
                                         const char *file, int line)
 {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     tm_state *s = rt->trace;
-    /* The same native stack as the last walk: its traceback (tb_native),
-     * and when no block was taken yet, the free cache's block with its
-     * slot (F4), as rcgc_trace_try_cached takes it for a call site. */
-    uint32_t tb;
-    if (RCGC_LIKELY((tb = stacks_mru(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line)) !=
-                    0)) {
-        rcgc_trace_slot *sl;
-        if (RCGC_LIKELY(p == NULL) && RCGC_LIKELY((p = rcgc_trace_pop_cached(&rt->pool, size,
-                                                                             &sl)) != NULL)) {
-            rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
-            rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-            return p;
-        }
-        return malloc_fast_put(s, p, pool, size, file, line, tb);
-    }
-    return malloc_fast_capture(s, p, pool, size, file, line, fp);
+    /* The most recent recorded native stack (tb_native); the others and
+     * the capture out of line. */
+    uint32_t tb = stacks_mru(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    if (RCGC_LIKELY(tb != 0))
+        return malloc_fast_known(s, p, pool, size, file, line, tb);
+    p = malloc_fast_other(s, p, pool, size, file, line, fp);
+    /* Not a tail call: the walk reads this frame (fp). */
+    __asm__ volatile("" ::: "memory");
+    return p;
 }
 
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb)
