@@ -316,6 +316,9 @@ static RCGC_NOINLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const ch
     void *p = rcgc_trace_try_cached(rt, size, file, line);
     if (RCGC_LIKELY(p != NULL))
         return p;
+    /* Frames not from call sites: the tracer takes the block (F4). */
+    if (rt->mem.trace.sites == NULL)
+        return rcgc_trace_malloc_fast(rt, NULL, NULL, size, file, line);
     return malloc_traced_pool(rt, size, file, line);
 }
 

@@ -104,6 +104,17 @@ typedef struct idset {
     size_t n;
 } idset;
 
+/* A recorded native walk and its traceback: valid when tb != 0.  A later
+ * allocation at (file, line) whose walk would read the same frame records
+ * (rcgc_unwind_same) has traceback tb. */
+#define TM_STACKS 4
+typedef struct tm_stack {
+    const char *file;
+    int line;
+    uint32_t tb;
+    rcgc_unwind_memo memo;
+} tm_stack;
+
 typedef struct tm_dom {
     struct rcgc_trace_state *s;
     int domain;
@@ -151,8 +162,12 @@ struct rcgc_trace_state {
     const char *last_file;
     int last_line, last_got, last_total;
     uint32_t last_tb;
-    rcgc_unwind_memo memo;   /* the last walk, when last_memo */
-    int last_memo;
+    /* Recent native stacks whose walks were recorded (a few, so that a
+     * program allocating from several stacks in turn does not walk at
+     * every allocation); stacks[mru] is checked first. */
+    tm_stack stacks[TM_STACKS];
+    tm_stack *mru;                /* in stacks (state_get sets it) */
+    int victim;
     uintptr_t *pcs;
     rcgc_frame *cbuf;
     int bufcap;
@@ -395,6 +410,44 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
 #define TM_KEEP_FP __attribute__((noinline))
 #endif
 
+/* Forget every recorded native walk (a new limit, frame source or
+ * calibration, or their tracebacks dropped). */
+static void stacks_reset(tm_state *s)
+{
+    for (int i = 0; i < TM_STACKS; i++)
+        s->stacks[i].tb = 0;
+    s->last_tb = 0;
+}
+
+/* The traceback of the most recent recorded walk when walking from fp
+ * with `skip` at (file, line) would repeat it exactly, else 0 (an entry
+ * dropped by stacks_reset has tb 0: a match gives 0 as well).  fp is the
+ * caller's own frame and `skip` its calibrated skip (>= 1): a walk that
+ * started elsewhere because rcgc's frames lack frame pointers (slot >= 0,
+ * recorded with skip 0 from the API caller's frame) never matches. */
+static inline uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip, const char *file,
+                                  int line)
+{
+    const tm_stack *e = s->mru;
+    if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo))
+        return e->tb;
+    return 0;
+}
+
+/* The same for any recorded walk (the one found becomes the most recent). */
+static uint32_t stacks_find(tm_state *s, uintptr_t fp, int skip, const char *file, int line)
+{
+    for (int i = 0; i < TM_STACKS; i++) {
+        const tm_stack *e = &s->stacks[i];
+        if (e->tb != 0 && e->file == file && e->line == line && e->memo.fps[0] == fp &&
+            rcgc_unwind_same(fp, skip, &e->memo)) {
+            s->mru = &s->stacks[i];
+            return e->tb;
+        }
+    }
+    return 0;
+}
+
 /* Capture the native stack from fp (tb_native's frame): the call site, then
  * the return addresses above the API caller (skip[d][op] frames are
  * rcgc's own).  Out of line: the repeat check of tb_native runs far more
@@ -423,58 +476,67 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
         skip = 0;
     }
     int max = s->limit - first;
-    if (s->last_memo && s->last_file == file && s->last_line == line &&
-        rcgc_unwind_same(fp, skip, &s->memo))
-        return s->last_tb;
+    uint32_t tb = stacks_find(s, fp, skip, file, line);
+    if (tb)
+        return tb;
+    /* Walk, recording into the next entry (round robin). */
+    tm_stack *e = &s->stacks[s->victim];
+    s->victim = (s->victim + 1) % TM_STACKS;
+    e->tb = 0;
     uintptr_t *pcs = s->pcs;
     int got, memo = skip + max <= RCGC_UNWIND_MEMO;
     if (memo) {
-        got = rcgc_unwind_walk(fp, skip, max, &depth, &s->memo);
-        memo = s->memo.n > 0;
-        pcs = s->memo.pcs + skip;
+        got = rcgc_unwind_walk(fp, skip, max, &depth, &e->memo);
+        memo = e->memo.n > 0;
+        pcs = e->memo.pcs + skip;
     } else {
         got = rcgc_unwind_fp(fp, skip, pcs, max, &depth);
     }
     int total = first + depth;
     if (s->last_tb && s->last_got == got && s->last_total == total && s->last_file == file &&
         s->last_line == line && memcmp(s->last_pcs, pcs, (size_t)got * sizeof *pcs) == 0) {
-        s->last_memo = memo;
-        return s->last_tb;
-    }
-    s->last_memo = 0;
-    int n = 0;
-    if (first)
-        s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
-    for (int i = 0; i < got; i++)
-        s->raw[n++] = (rframe){ pcs[i], 0, FK_NATIVE };
-    if (n == 0) {
-        s->raw[n++] = (rframe){ (uintptr_t)TM_UNKNOWN, 0, FK_SOURCE };
-        total = 1;
-    }
-    uint32_t tb = tb_intern(s, s->raw, n, total);
-    if (tb) {
+        tb = s->last_tb;
+    } else {
+        int n = 0;
+        if (first)
+            s->raw[n++] = (rframe){ (uintptr_t)file, line, FK_SOURCE };
+        for (int i = 0; i < got; i++)
+            s->raw[n++] = (rframe){ pcs[i], 0, FK_NATIVE };
+        if (n == 0) {
+            s->raw[n++] = (rframe){ (uintptr_t)TM_UNKNOWN, 0, FK_SOURCE };
+            total = 1;
+        }
+        tb = tb_intern(s, s->raw, n, total);
+        if (!tb)
+            return 0;
         memcpy(s->last_pcs, pcs, (size_t)got * sizeof *pcs);
-        s->last_memo = memo;
         s->last_got = got;
         s->last_total = total;
         s->last_file = file;
         s->last_line = line;
         s->last_tb = tb;
     }
+    if (memo) {
+        e->file = file;
+        e->line = line;
+        e->tb = tb;
+        s->mru = e;
+    }
     return tb;
 }
 
 /* The native traceback of the allocation in progress.  A loop allocates
- * from the same stack again and again: when the last walk was recorded
- * (last_memo: then last_tb is its traceback, and no calibration runs),
- * checking that the chain is still the same loads all its links at once
- * instead of chasing them, and this small frame does only that. */
+ * from the same stack again and again: when the most recent stack's walk
+ * was recorded (stacks[mru]; none while a calibration runs), checking
+ * that the chain is still the same loads all its links at once instead of
+ * chasing them, and this small frame does only that; tb_native_walk tries
+ * the other recorded stacks before it walks. */
 static TM_KEEP_FP uint32_t tb_native(tm_state *s, int d, int op, const char *file, int line)
 {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    if (RCGC_LIKELY(s->last_memo) && s->last_file == file && s->last_line == line &&
-        s->slot[d][op] < 0 && rcgc_unwind_same(fp, s->skip[d][op], &s->memo))
-        return s->last_tb;
+    uint32_t tb = stacks_mru(s, fp, s->skip[d][op], file, line);
+    if (RCGC_LIKELY(tb != 0))
+        return tb;
     return tb_native_walk(s, d, op, file, line, fp);
 }
 
@@ -737,18 +799,43 @@ int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *
     return trace_put_pool(s, rcgc_pool_of(p), (uintptr_t)p, size, tb);
 }
 
+/* A block for rcgc_trace_malloc_fast when it was given none (p == NULL):
+ * the pools' inline path, else their slow path; NULL when no arena could
+ * be mapped. */
+static void *malloc_fast_block(rcgc_runtime *rt, size_t size, rcgc_pool **pool)
+{
+    void *p = rcgc_pool_try_alloc_from(&rt->pool, size, pool);
+    if (p == NULL) {
+        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
+        if (p != NULL)
+            *pool = rcgc_pool_of(p);
+    }
+    return p;
+}
+
+/* rcgc_trace_malloc_fast with the traceback tb known (the repeated native
+ * stack) and no block of the free cache that carries its slot: any block,
+ * its trace stored (making the pool's side array if needed). */
+static RCGC_NOINLINE void *malloc_fast_put(tm_state *s, void *p, rcgc_pool *pool, size_t size,
+                                           const char *file, int line, uint32_t tb)
+{
+    rcgc_runtime *rt = s->rt;
+    if (p == NULL && (p = malloc_fast_block(rt, size, &pool)) == NULL)
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
+    if (rcgc_trace_put_block(rt, pool, p, size, tb) != 0)
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, p);
+    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+    return p;
+}
+
 /* rcgc_trace_malloc_fast when the repeat check did not do it: fp is its
  * frame (the native calibration of OP_FAST for MEM measures from there). */
 static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *pool, size_t size,
                                                const char *file, int line, uintptr_t fp)
 {
     rcgc_runtime *rt = s->rt;
-    if (p == NULL) {
-        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
-        if (p == NULL)
-            return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
-        pool = rcgc_pool_of(p);
-    }
+    if (p == NULL && (p = malloc_fast_block(rt, size, &pool)) == NULL)
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
     uint32_t tb = s->source == RCGC_FRAMES_NATIVE
                       ? tb_native_walk(s, RCGC_DOMAIN_MEM, OP_FAST, file, line, fp)
                       : tb_current(s, RCGC_DOMAIN_MEM, OP_FAST, file, line);
@@ -758,21 +845,50 @@ static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *
     return p;
 }
 
+/* The allocation of rcgc_trace_malloc_fast once its traceback tb is
+ * known from a recorded native stack: when no block was taken yet, the
+ * free cache's block with its slot (F4), as rcgc_trace_try_cached takes
+ * it for a call site; else malloc_fast_put. */
+static inline void *malloc_fast_known(tm_state *s, void *p, rcgc_pool *pool, size_t size,
+                                      const char *file, int line, uint32_t tb)
+{
+    rcgc_runtime *rt = s->rt;
+    rcgc_trace_slot *sl;
+    if (RCGC_LIKELY(p == NULL) &&
+        RCGC_LIKELY((p = rcgc_trace_pop_cached(&rt->pool, size, &sl)) != NULL)) {
+        rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
+        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+        return p;
+    }
+    return malloc_fast_put(s, p, pool, size, file, line, tb);
+}
+
+/* rcgc_trace_malloc_fast when the most recent native stack is not this
+ * one: another recorded stack, else the capture.  fp is the frame of
+ * rcgc_trace_malloc_fast (live while this runs). */
+static RCGC_NOINLINE void *malloc_fast_other(tm_state *s, void *p, rcgc_pool *pool, size_t size,
+                                             const char *file, int line, uintptr_t fp)
+{
+    uint32_t tb = stacks_find(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    if (tb != 0)
+        return malloc_fast_known(s, p, pool, size, file, line, tb);
+    return malloc_fast_capture(s, p, pool, size, file, line, fp);
+}
+
 TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
                                         const char *file, int line)
 {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     tm_state *s = rt->trace;
-    /* The same native stack as the last walk: its traceback (tb_native). */
-    if (RCGC_LIKELY(s->last_memo) && RCGC_LIKELY(p != NULL) && s->last_file == file &&
-        s->last_line == line && pool->trace_slots != NULL &&
-        s->slot[RCGC_DOMAIN_MEM][OP_FAST] < 0 &&
-        rcgc_unwind_same(fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], &s->memo)) {
-        rcgc_trace_put_slot(&rt->mem.trace, pool->trace_slots, pool, p, size, s->last_tb);
-        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-        return p;
-    }
-    return malloc_fast_capture(s, p, pool, size, file, line, fp);
+    /* The most recent recorded native stack (tb_native); the others and
+     * the capture out of line. */
+    uint32_t tb = stacks_mru(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    if (RCGC_LIKELY(tb != 0))
+        return malloc_fast_known(s, p, pool, size, file, line, tb);
+    p = malloc_fast_other(s, p, pool, size, file, line, fp);
+    /* Not a tail call: the walk reads this frame (fp). */
+    __asm__ volatile("" ::: "memory");
+    return p;
 }
 
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb)
@@ -1083,8 +1199,7 @@ static void tm_clear(tm_state *s)
     tm_free(s, s->tbset.slots, s->tbset.slots ? (s->tbset.mask + 1) * sizeof(uint32_t) : 0);
     s->tbset = (idset){ NULL, 0, 0 };
     sites_reset(s);
-    s->last_tb = 0;
-    s->last_memo = 0;
+    stacks_reset(s);
     s->h->traced = 0;
     s->h->peak = 0;
 }
@@ -1232,7 +1347,12 @@ static void calibrate(tm_state *s)
     if (s->calibrated)
         return;
     rcgc_runtime *rt = s->rt;
-    s->last_memo = 0;
+    stacks_reset(s);
+    /* Frames are native (the callers update the site cache after): the
+     * fast path of rcgc_mem_malloc goes straight to rcgc_trace_malloc_fast
+     * as it will while tracing (mem.c, malloc_traced). */
+    s->h->sites = NULL;
+    s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
     /* The wrappers' paths. */
     rcgc_mem_trace_hold(rt, 1);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
@@ -1270,6 +1390,7 @@ static tm_state *state_get(rcgc_runtime *rt)
         return NULL;
     s->rt = rt;
     s->h = &rt->mem.trace;
+    s->mru = &s->stacks[0];
     s->limit = 1;
     s->mem = sizeof *s;
     rt->trace = s;
@@ -1306,8 +1427,7 @@ static int ensure_buffers(tm_state *s, int limit)
     tm_free(s, s->pcs, old * sizeof *s->pcs);
     tm_free(s, s->cbuf, old * sizeof *s->cbuf);
     s->last_pcs = last;
-    s->last_tb = 0;
-    s->last_memo = 0;
+    stacks_reset(s);
     s->raw = raw;
     s->pcs = pcs;
     s->cbuf = cbuf;
@@ -1354,8 +1474,7 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
         return RCGC_ENOMEM;
     if (s->limit != nframe) {
         /* The last native stack was cut at the old limit. */
-        s->last_tb = 0;
-        s->last_memo = 0;
+        stacks_reset(s);
     }
     s->limit = nframe;
     if (s->tracing)
@@ -1460,7 +1579,7 @@ int rcgc_tracemalloc_set_frame_source(rcgc_runtime *rt, rcgc_frame_source src)
     if (src == RCGC_FRAMES_CALLBACK && !s->cb)
         return RCGC_EINVAL;
     s->source = src;
-    s->last_memo = 0;   /* only native captures may reuse the last stack */
+    stacks_reset(s);   /* only native captures may reuse a recorded stack */
     if (src == RCGC_FRAMES_NATIVE && s->tracing)
         calibrate(s);
     update_sites(s);

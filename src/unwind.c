@@ -143,12 +143,15 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
     int seen = k > skip ? k - skip : 0;
     *depth = seen;
     int recorded = k + end_zero;
-    int nchk = (recorded + 3) & ~3;
-    if (k > 0 && nchk <= RCGC_UNWIND_MEMO && k < cap) {
-        for (int j = recorded; j < nchk; j++) {
-            m->fps[j] = m->fps[0];
-            m->words[2 * j] = m->words[0];
-            m->words[2 * j + 1] = m->words[1];
+    /* Records 1 .. nchk are compared in rounds of four: pad with copies
+     * of the last one. */
+    int nchk = (recorded - 1 + 3) & ~3;
+    if (k > 0 && 1 + nchk <= RCGC_UNWIND_MEMO && k < cap) {
+        int last = recorded - 1;
+        for (int j = recorded; j <= nchk; j++) {
+            m->fps[j] = m->fps[last];
+            m->words[2 * j] = m->words[2 * last];
+            m->words[2 * j + 1] = m->words[2 * last + 1];
         }
         m->lo = lo;
         m->hi = hi;

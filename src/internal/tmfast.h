@@ -16,8 +16,10 @@
  *             three counters.  A cache miss, native or callback frames
  *             call the tracer (rcgc_trace_malloc_fast for rcgc_mem_malloc,
  *             rcgc_trace_record_block for objects); so does a pool
- *             without a side array.  A native stack that repeats the last
- *             one is recognized there without a walk (unwind.h).
+ *             without a side array.  A native stack that repeats a
+ *             recorded one is recognized there without a walk
+ *             (unwind.h); rcgc_mem_malloc then takes the free cache's
+ *             block with its slot (F4) as for a call site.
  *   free      the slot, found from the arena's class and trace tables
  *             (not the pool descriptor), is read and zeroed; its size
  *             leaves the counters; its address goes into the block's
@@ -66,14 +68,18 @@ int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *
                             int fast);
 
 /* rcgc_mem_malloc while tracing is all that is on, when the inline path
- * (rcgc_trace_try_record) could not record: p is the block the pools'
- * inline path gave (pool its pool) or NULL.  Captures the traceback (a
- * repeated native stack is recognized here without a walk, a call-site
- * cache miss, callback frames), takes a block when p is NULL and records
- * the trace; returns the block, counted in the MEM domain.  On any failure
- * it calls rcgc_mem_malloc_wrapped, which may return NULL.  Every such
- * allocation reaches the capture through this one function, so the native
- * calibration measures the same frames as real calls.  tracemalloc.c. */
+ * could not record: p is the block the pools' inline path gave (pool its
+ * pool), or NULL when no block was taken (frames not from call sites:
+ * rcgc_trace_try_cached cannot record those) or the inline path had none.
+ * Captures the traceback (a repeated native stack is recognized here
+ * without a walk; then a block of the free cache that carries its slot,
+ * F4, is taken without its pool), a call-site cache miss, callback
+ * frames), takes a block when p is NULL and records the trace; returns
+ * the block, counted in the MEM domain.  On any failure it calls
+ * rcgc_mem_malloc_wrapped, which may return NULL.  Every such allocation
+ * with frames not from call sites reaches the capture by the same calls
+ * (mem.c's malloc_traced, then this function), so the native calibration
+ * measures the same frames as real calls.  tracemalloc.c. */
 void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
                              const char *file, int line);
 
@@ -86,13 +92,10 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
  * side array yet (makes it); 0, or -1 out of memory.  tracemalloc.c. */
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb);
 
-/* Write (tb, size) into the (zero, F3) slot of fresh block p in its pool's
- * side array `slots` and count it: one 8-byte store, the counters. */
-static inline void rcgc_trace_put_slot(rcgc_trace_hot *h, rcgc_trace_slot *slots,
-                                       const rcgc_pool *pool, const void *p, size_t size,
-                                       uint32_t tb)
+/* Write (tb, size) into the zero slot sl (F3) and count it. */
+static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
+                                         size_t size)
 {
-    rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, p)];
     RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && tb != 0);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     uint64_t v = (uint64_t)tb << 32 | (uint32_t)size;
@@ -103,6 +106,15 @@ static inline void rcgc_trace_put_slot(rcgc_trace_hot *h, rcgc_trace_slot *slots
     size_t t = h->traced += size;
     if (t > h->peak)
         h->peak = t;
+}
+
+/* Write (tb, size) into the (zero, F3) slot of fresh block p in its pool's
+ * side array `slots` and count it: one 8-byte store, the counters. */
+static inline void rcgc_trace_put_slot(rcgc_trace_hot *h, rcgc_trace_slot *slots,
+                                       const rcgc_pool *pool, const void *p, size_t size,
+                                       uint32_t tb)
+{
+    rcgc_trace_write_slot(h, &slots[rcgc_pool_index(pool, p)], tb, size);
 }
 
 /* Record the trace (tb, size) of fresh block p of `pool`: inline when the
@@ -176,18 +188,14 @@ static inline int rcgc_trace_slot_known(const rcgc_trace_slot *sl)
     return (((uintptr_t)sl - 1) >> RCGC_ADDRESS_BITS) == 0;
 }
 
-/* The traced allocation from the free cache when the popped block carries
- * its slot (F4) and the call site is the last one: the block, recorded
- * and counted in the MEM domain, or NULL with nothing changed. */
-static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const char *file,
-                                          int line)
+/* Pop the free cache's block for `size` when it carries its trace slot
+ * (F4): the block, its slot in *slp, counted in its class (not in a
+ * domain); NULL with nothing changed otherwise.  No pool descriptor is
+ * read. */
+static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
+                                          rcgc_trace_slot **slp)
 {
-    rcgc_pool_state *ps = &rt->pool;
-    rcgc_trace_hot *h = &rt->mem.trace;
-    /* The site first: with native or callback frames it never matches. */
-    if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
-        return NULL;
-    unsigned c = (unsigned)((size - (size != 0)) >> RCGC_ALIGN_SHIFT);
+    size_t c = (size - (size != 0)) >> RCGC_ALIGN_SHIFT;
     void *bp = ps->cache[c];
     if (RCGC_UNLIKELY(bp == NULL))
         return NULL;
@@ -197,16 +205,25 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
     ps->cache[c] = *(void **)bp;
     ps->ncache[c]--;
     ps->nlive[c]++;
-    RCGC_ASSERT(sl->tb == 0 && sl->size == 0);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    uint64_t v = (uint64_t)h->last.tb << 32 | (uint32_t)size;
-#else
-    uint64_t v = (uint64_t)h->last.tb | (uint64_t)size << 32;
-#endif
-    memcpy(sl, &v, sizeof v);
-    size_t t = h->traced += size;
-    if (t > h->peak)
-        h->peak = t;
+    *slp = sl;
+    return bp;
+}
+
+/* The traced allocation from the free cache when the popped block carries
+ * its slot (F4) and the call site is the last one: the block, recorded
+ * and counted in the MEM domain, or NULL with nothing changed. */
+static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const char *file,
+                                          int line)
+{
+    rcgc_trace_hot *h = &rt->mem.trace;
+    /* The site first: with native or callback frames it never matches. */
+    if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
+        return NULL;
+    rcgc_trace_slot *sl;
+    void *bp = rcgc_trace_pop_cached(&rt->pool, size, &sl);
+    if (RCGC_UNLIKELY(bp == NULL))
+        return NULL;
+    rcgc_trace_write_slot(h, sl, h->last.tb, size);
     rt->mem.domains[RCGC_DOMAIN_MEM].live++;
     return bp;
 }
@@ -221,17 +238,17 @@ static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
     const rcgc_class_table *leaf =
         atomic_load_explicit(&rcgc_class_map[a >> RCGC_MAP_BITS], memory_order_relaxed);
     a &= RCGC_MAP_LEN - 1;
-    unsigned i = rcgc_class_slot(p);
-    unsigned c = leaf[a].szidx[i];
+    size_t i = rcgc_class_slot(p);
+    size_t c = leaf[a].szidx[i];
     rcgc_trace_slot *slots = ((const rcgc_trace_table *)(leaf + RCGC_MAP_LEN))[a].trace_slots[i];
     rcgc_trace_slot *sl = NULL;
     if (slots != NULL) {
-        sl = &slots[rcgc_class_index(c, p)];
+        sl = &slots[rcgc_class_index((unsigned)c, p)];
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }
     RCGC_TRACE_CACHED_SLOT(p) = sl;
-    return c;
+    return (unsigned)c;
 }
 
 /* Forget the trace of the pooled object o before it is freed (its header

@@ -35,9 +35,10 @@ typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
     int n;                       /* frames walked (skipped ones included);
                                   * 0: nothing to compare with */
-    int nchk;                    /* records to compare: n rounded up to a
-                                  * multiple of 4 (the records past n repeat
-                                  * record 0, which compares the same) */
+    int nchk;                    /* records after record 0 to compare:
+                                  * n - 1 rounded up to a multiple of 4 (the
+                                  * records past n repeat record n - 1,
+                                  * which compares the same) */
     int skip;
     int end_zero;                /* the walk ended on a zero return address
                                   * in the frame at words[2n-2] */
@@ -66,12 +67,18 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
 extern RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
 
 /* Non-zero when walking from fp with `skip` would repeat the walk recorded
- * in *m exactly (same frames, same return addresses, same end).  Never
- * faults: it reads only where the recorded walk read (each recorded frame,
- * the one that ended the walk on a zero return address included, lay in
- * the same stack bounds and had both its words read), on this thread's
- * stack.  Every record's address is known, so the loads run in parallel;
- * each record's two words are compared at once where the CPU can. */
+ * in *m exactly (same frames, same return addresses, same end).  With
+ * skip > 0, fp must be the frame of the calling function: its record was
+ * just written by the call, its return address is not part of the walk
+ * (a skipped frame) and never 0, so of that record only the saved frame
+ * pointer is compared, loaded as the one word its store wrote (a 16-byte
+ * load spanning the two stores of the call would wait for both to reach
+ * the cache instead of being forwarded).  Never faults: it reads only
+ * where the recorded walk read (each recorded frame, the one that ended
+ * the walk on a zero return address included, lay in the same stack
+ * bounds and had both its words read), on this thread's stack.  Every
+ * record's address is known, so the loads run in parallel; each record's
+ * two words are compared at once where the CPU can. */
 #if defined(__GNUC__) || defined(__clang__)
 #define RCGC_UNWIND_INLINE static inline __attribute__((always_inline))
 #else
@@ -84,27 +91,30 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
         rcgc_unwind_stack_hi != m->hi)
         return 0;
     const uintptr_t *w = m->words;
+    const uintptr_t *f0 = (const uintptr_t *)fp;
+    uintptr_t d0 = f0[0] ^ w[0];
+    if (skip == 0)
+        d0 |= f0[1] ^ w[1];
 #if defined(__SSE2__)
-    /* Four records a round, one accumulator. */
+    /* Records 1 .. nchk, four a round, one accumulator. */
     __m128i acc = _mm_setzero_si128();
     const uintptr_t *fps = m->fps;
     int nchk = m->nchk;
 #define RCGC_UNWIND_REC(j)                                                \
     _mm_xor_si128(_mm_loadu_si128((const __m128i *)fps[j]),              \
                   _mm_load_si128((const __m128i *)&w[2 * (j)]))
-    for (int k = 0; k < nchk; k += 4)
+    for (int k = 1; k <= nchk; k += 4)
         acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(RCGC_UNWIND_REC(k), RCGC_UNWIND_REC(k + 1)),
                                              _mm_or_si128(RCGC_UNWIND_REC(k + 2),
                                                           RCGC_UNWIND_REC(k + 3))));
 #undef RCGC_UNWIND_REC
-    return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
+    return d0 == 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
 #else
-    uintptr_t diff = 0;
-    for (int k = 0; k < n; k++) {
+    for (int k = 1; k < n; k++) {
         const uintptr_t *f = (const uintptr_t *)m->fps[k];
-        diff |= (f[0] ^ w[2 * k]) | (f[1] ^ w[2 * k + 1]);
+        d0 |= (f[0] ^ w[2 * k]) | (f[1] ^ w[2 * k + 1]);
     }
-    return diff == 0;
+    return d0 == 0;
 #endif
 }
 

@@ -775,6 +775,125 @@ static void test_native_alternating_stacks(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* Native stacks on the pairs of a free and an allocation: the repeated
+ * stack takes blocks of the free cache that carry their slot (F4) and
+ * reuses the last walk; the stack changes depth every few allocations and
+ * the sizes change class.  Every allocation's traceback, frame by frame
+ * with its total_nframe, must be what the wrappers alone record for the
+ * same run. */
+static __attribute__((noinline)) void *native_at(rcgc_runtime *rt, int depth, size_t size)
+{
+    void *p = depth > 0 ? native_at(rt, depth - 1, size) : rcgc_mem_malloc(rt, size);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+/* native_at from two call sites of one frame: the same frame addresses
+ * all the way, one return address different, `depth` + 2 frames above
+ * the allocation. */
+static __attribute__((noinline)) void *native_via(rcgc_runtime *rt, int which, int depth,
+                                                  size_t size)
+{
+    void *p;
+    if (which) {
+        p = native_at(rt, depth, size);
+        __asm__ volatile("nop" ::: "memory");
+    } else {
+        __asm__ volatile("nop; nop" ::: "memory");
+        p = native_at(rt, depth, size);
+    }
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+/* The run of the test below: one line per allocation.  Every traceback of
+ * one stack (which, depth) must be the first one of that stack, and with
+ * all frames kept (`distinct`) the five stacks give five tracebacks: a
+ * reused walk that missed a changed frame would break one or the other
+ * (the wrappers reuse walks the same way, so comparing with them alone
+ * would not). */
+static char *native_pairs(int wrappers, int nframe, int distinct)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE), RCGC_OK);
+    assert_int_equal(rcgc_tracemalloc_start(rt, nframe), RCGC_OK);
+    if (wrappers)
+        rcgc_mem_fail_after(rt, 1L << 40, 0);   /* never reached: wrappers only */
+    enum { LIVE = 64, N = 3000, KEYS = 32 };
+    void *live[LIVE] = { 0 };
+    char *first[KEYS] = { 0 };
+    for (int i = 0; i < N; i++) {
+        int k = (i * 7) % LIVE;
+        rcgc_mem_free(rt, live[k]);
+        /* Runs of 5 from one stack; the stacks differ in depth, or only
+         * in a return address 2 or 11 frames above the allocation. */
+        static const int depths[6] = { 0, 0, 9, 9, 2, 9 };
+        int r = (i / 5) % 6, which = r & 1, key = which * 16 + depths[r];
+        live[k] = native_via(rt, which, depths[r], (size_t)(8 + (i * 13) % 120));
+        rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)live[k]);
+        assert_non_null(t);
+        char line[4096];
+        int n = snprintf(line, sizeof line, "total %ld", rcgc_traceback_total_nframe(t));
+        for (size_t f = 0; f < rcgc_traceback_len(t); f++)
+            n += snprintf(line + n, sizeof line - (size_t)n, " %s:%d",
+                          rcgc_traceback_frame(t, f).filename, rcgc_traceback_frame(t, f).lineno);
+        assert_true(n < (int)sizeof line);
+        rcgc_traceback_free(t);
+        if (!first[key]) {
+            first[key] = strdup(line);
+            for (int o = 0; distinct && o < KEYS; o++)
+                if (o != key && first[o] && strcmp(first[o], line) == 0)
+                    fail_msg("allocation %d: stack %d recorded as stack %d: %s", i, key, o,
+                             line);
+        } else if (strcmp(first[key], line) != 0) {
+            fail_msg("allocation %d: stack %d was\n%s\nnow\n%s", i, key, first[key], line);
+        }
+        fprintf(out, "%d: %s\n", i, line);
+    }
+    for (int o = 0; o < KEYS; o++)
+        free(first[o]);
+    check_valid(rt);
+    for (int k = 0; k < LIVE; k++)
+        rcgc_mem_free(rt, live[k]);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_mem_fail_after(rt, 0, 0);
+    rcgc_runtime_free(rt);
+    fclose(out);
+    return text;
+}
+
+static void test_native_pairs_equal_wrappers(void **state)
+{
+    (void)state;
+    static const int limits[] = { 1, 3, 16 };
+    for (int l = 0; l < 3; l++) {
+        char *got[2];
+        /* One call site (a loop the compiler cannot unroll): the same
+         * outer frames both times. */
+        volatile int runs = 2;
+        for (int w = 0; w < runs; w++)
+            got[w] = native_pairs(w, limits[l], limits[l] == 16);
+        char *fast = got[0], *slow = got[1];
+        if (strcmp(fast, slow) != 0) {
+            const char *a = fast, *b = slow;
+            while (*a && *a == *b)
+                a++, b++;
+            while (a > fast && a[-1] != '\n')
+                a--, b--;
+            print_error("limit %d: first difference:\nfast path: %.200s\nwrappers:  %.200s\n",
+                        limits[l], a, b);
+        }
+        assert_string_equal(fast, slow);
+        assert_non_null(strstr(fast, "\n2999: "));
+        free(fast);
+        free(slow);
+    }
+}
+
 /* A native stack that repeats the last one reuses its traceback only while
  * the settings it was captured with hold: a new limit (start while
  * tracing) or another frame source must capture again.  The settings
@@ -895,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_fast_path_transitions),
         cmocka_unit_test(test_native_alternating_stacks),
         cmocka_unit_test(test_native_repeat_follows_settings),
+        cmocka_unit_test(test_native_pairs_equal_wrappers),
         cmocka_unit_test(test_cached_slots_across_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
