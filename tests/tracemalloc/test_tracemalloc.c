@@ -995,6 +995,87 @@ static void test_cached_slots_across_clear(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* get_traced_memory against a model, after every free and allocation of
+ * random free/allocate pairs through the fast path (call sites and native
+ * frames; pool blocks, a few big ones, reallocs, reset_peak now and then):
+ * current and peak must be exact at every step. */
+static void check_model(rcgc_runtime *rt, size_t cur_model, size_t peak_model)
+{
+    size_t cur, peak;
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, cur_model);
+    assert_int_equal(peak, peak_model);
+}
+
+static void test_traced_memory_model(void **state)
+{
+    (void)state;
+    enum { LIVE = 300, STEPS = 20000 };
+    for (int src = 0; src < 2; src++) {
+        rcgc_runtime *rt = new_rt();
+        if (src == 1)
+            rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE);
+        assert_int_equal(rcgc_tracemalloc_start(rt, src ? 4 : 1), RCGC_OK);
+        void *p[LIVE];
+        size_t sz[LIVE];
+        size_t cur = 0, peak = 0;
+        uint32_t x = 0x9e3779b9u;
+        for (int i = 0; i < LIVE; i++) {
+            x = x * 1664525u + 1013904223u;
+            sz[i] = 1 + (x >> 8) % 512;
+            p[i] = rcgc_mem_malloc(rt, sz[i]);
+            assert_non_null(p[i]);
+            cur += sz[i];
+            if (cur > peak)
+                peak = cur;
+            check_model(rt, cur, peak);
+        }
+        for (int step = 0; step < STEPS; step++) {
+            x = x * 1664525u + 1013904223u;
+            int k = (int)((x >> 8) % LIVE);
+            x = x * 1664525u + 1013904223u;
+            size_t n = 1 + (x >> 8) % 512;
+            if ((x & 0xff) == 0)
+                n = 600 + (x >> 20);   /* beyond the pools: the wrappers */
+            if ((x & 0xff00) == 0) {
+                /* realloc: the trace moves with the block. */
+                p[k] = rcgc_mem_realloc(rt, p[k], n);
+                assert_non_null(p[k]);
+                cur = cur - sz[k] + n;
+                sz[k] = n;
+                if (cur > peak)
+                    peak = cur;
+                check_model(rt, cur, peak);
+                continue;
+            }
+            rcgc_mem_free(rt, p[k]);
+            cur -= sz[k];
+            check_model(rt, cur, peak);
+            p[k] = rcgc_mem_malloc(rt, n);
+            assert_non_null(p[k]);
+            sz[k] = n;
+            cur += n;
+            if (cur > peak)
+                peak = cur;
+            check_model(rt, cur, peak);
+            if (step % 997 == 0) {
+                rcgc_tracemalloc_reset_peak(rt);
+                peak = cur;
+                check_model(rt, cur, peak);
+            }
+        }
+        assert_int_equal(rcgc_validate(rt, stderr), 0);
+        for (int i = 0; i < LIVE; i++) {
+            rcgc_mem_free(rt, p[i]);
+            cur -= sz[i];
+            check_model(rt, cur, peak);
+        }
+        assert_int_equal(cur, 0);
+        rcgc_tracemalloc_stop(rt);
+        rcgc_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1016,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_native_repeat_follows_settings),
         cmocka_unit_test(test_native_pairs_equal_wrappers),
         cmocka_unit_test(test_cached_slots_across_clear),
+        cmocka_unit_test(test_traced_memory_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
