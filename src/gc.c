@@ -1347,9 +1347,12 @@ static void delete_by_pool(gc_work *w, unsigned old)
                     t->clear(o);
                 if (t->dealloc)
                     t->dealloc(o);
-                rcgc_obj_free_memory(rt, o);
             }
         }
+        /* Their memory at once: the batch's blocks stay allocated until
+         * every dealloc of it has run, so the pool outlives them. */
+        if (nbatch)
+            rcgc_obj_free_pool_batch(rt, pool, batch, nbatch);
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
                 rcgc_object *o =
