@@ -1277,9 +1277,9 @@ static void delete_by_pool(gc_work *w, unsigned old)
         char *base = pool->mem + pre;
         size_t size = pool->size;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
-                rcgc_object *o =
-                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 if (o->type->clear)
                     o->type->clear(o);
             }
@@ -1290,13 +1290,16 @@ static void delete_by_pool(gc_work *w, unsigned old)
          * counts once per pool (P3, P4, G1).  No user code runs in this
          * pass; the rest of the deallocation follows object by object. */
         uint64_t batch[RCGC_POOL_BITMAP_WORDS];
-        unsigned nbatch = 0, nyoung = 0, ntraverse = 0;
-        long ngen[RCGC_NGENS] = {0, 0, 0};
+        unsigned nbatch = 0;
+        /* The batch's objects per generation, 16 bits a generation (a pool
+         * has at most 1024 blocks): one shift and add per object. */
+        uint64_t ngen = 0;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             uint64_t bk = 0;
+            char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
                 const rcgc_type *t = o->type;
                 unsigned f = o->flags & ~RCGC_OF_COLLECTING;
                 if (o->refcnt != 1 ||
@@ -1304,14 +1307,11 @@ static void delete_by_pool(gc_work *w, unsigned old)
                         RCGC_OF_TRACKED ||
                     t->legacy_del != NULL || (t->finalize != NULL && !(f & RCGC_OF_FINALIZED)))
                     continue;
-                unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-                RCGC_ASSERT(gen < RCGC_NGENS);
+                RCGC_ASSERT(((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) < RCGC_NGENS);
                 o->refcnt = 0;
                 o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
                 bk |= (uint64_t)1 << i;
-                ngen[gen]++;
-                nyoung += gen < 2;
-                ntraverse += t->traverse != NULL;
+                ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
             }
             batch[k] = bk;
             if (bk) {
@@ -1323,10 +1323,12 @@ static void delete_by_pool(gc_work *w, unsigned old)
         if (nbatch) {
             pool->ntracked = (uint16_t)(pool->ntracked - nbatch);
             for (unsigned g = 0; g < RCGC_NGENS; g++)
-                rt->gc.gens[g].nobjects -= ngen[g];
-            /* As each object's deallocation lowers count[0] if positive. */
+                rt->gc.gens[g].nobjects -= (long)((ngen >> (g * 16)) & 0xffff);
+            /* As each object's deallocation lowers count[0] if positive
+             * (every tracked object has a traverse: O1). */
             long *count0 = &rt->gc.gens[0].count;
-            *count0 = *count0 > (long)ntraverse ? *count0 - (long)ntraverse : 0;
+            *count0 = *count0 > (long)nbatch ? *count0 - (long)nbatch : 0;
+            unsigned nyoung = (unsigned)((ngen & 0xffff) + ((ngen >> 16) & 0xffff));
             if (nyoung) {
                 RCGC_ASSERT(pool->nyoung >= nyoung);
                 pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
@@ -1339,9 +1341,9 @@ static void delete_by_pool(gc_work *w, unsigned old)
          * free.  The pool outlives the batch if anything else of the set
          * is left in it, which the last loop lets go of. */
         for (unsigned k = 0; nbatch && k < RCGC_POOL_BITMAP_WORDS; k++) {
+            char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = batch[k]; b; b &= b - 1) {
-                rcgc_object *o =
-                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 const rcgc_type *t = o->type;
                 if (t->clear)
                     t->clear(o);
