@@ -618,16 +618,25 @@ static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uin
     return &w->pools[pool->gcset].reached[i >> 6];
 }
 
+/* The gather counted every reference a member's traverse gives, so a
+ * member visited here (through such a reference) and not reached yet has a
+ * count of at least one, and reaching it clears the count unless it is
+ * saturated: a visited member whose scratch bits are all zero is reached,
+ * known from the header alone (no pool lookup, no bitmap read: in a ring
+ * or a doubly linked structure, every link back), and one with a count and
+ * no saturation is not reached (its bit needs no test).  Only a saturated
+ * member's reached state is in its bitmap (or RCGC_OF_REACHABLE). */
 static int visit_reach_set(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (!is_member(w, f))
+    if (!(f & RCGC_OF_GC_SCRATCH) || !is_member(w, f))
         return 0;
     if (RCGC_LIKELY(!(f & RCGC_OF_FOREIGN))) {
         uint64_t mask, *word = reached_word(w, r, &mask);
-        if (*word & mask)
+        if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && (*word & mask))
             return 0;
+        RCGC_ASSERT(!(*word & mask));
         *word |= mask;
     } else {
         if (f & RCGC_OF_REACHABLE)
