@@ -618,16 +618,25 @@ static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uin
     return &w->pools[pool->gcset].reached[i >> 6];
 }
 
+/* The gather counted every reference a member's traverse gives, so a
+ * member visited here (through such a reference) and not reached yet has a
+ * count of at least one, and reaching it clears the count unless it is
+ * saturated: a visited member whose scratch bits are all zero is reached,
+ * known from the header alone (no pool lookup, no bitmap read: in a ring
+ * or a doubly linked structure, every link back), and one with a count and
+ * no saturation is not reached (its bit needs no test).  Only a saturated
+ * member's reached state is in its bitmap (or RCGC_OF_REACHABLE). */
 static int visit_reach_set(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (!is_member(w, f))
+    if (!(f & RCGC_OF_GC_SCRATCH) || !is_member(w, f))
         return 0;
     if (RCGC_LIKELY(!(f & RCGC_OF_FOREIGN))) {
         uint64_t mask, *word = reached_word(w, r, &mask);
-        if (*word & mask)
+        if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && (*word & mask))
             return 0;
+        RCGC_ASSERT(!(*word & mask));
         *word |= mask;
     } else {
         if (f & RCGC_OF_REACHABLE)
@@ -1277,9 +1286,9 @@ static void delete_by_pool(gc_work *w, unsigned old)
         char *base = pool->mem + pre;
         size_t size = pool->size;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
-                rcgc_object *o =
-                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 if (o->type->clear)
                     o->type->clear(o);
             }
@@ -1290,13 +1299,16 @@ static void delete_by_pool(gc_work *w, unsigned old)
          * counts once per pool (P3, P4, G1).  No user code runs in this
          * pass; the rest of the deallocation follows object by object. */
         uint64_t batch[RCGC_POOL_BITMAP_WORDS];
-        unsigned nbatch = 0, nyoung = 0, ntraverse = 0;
-        long ngen[RCGC_NGENS] = {0, 0, 0};
+        unsigned nbatch = 0;
+        /* The batch's objects per generation, 16 bits a generation (a pool
+         * has at most 1024 blocks): one shift and add per object. */
+        uint64_t ngen = 0;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             uint64_t bk = 0;
+            char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
                 const rcgc_type *t = o->type;
                 unsigned f = o->flags & ~RCGC_OF_COLLECTING;
                 if (o->refcnt != 1 ||
@@ -1304,14 +1316,11 @@ static void delete_by_pool(gc_work *w, unsigned old)
                         RCGC_OF_TRACKED ||
                     t->legacy_del != NULL || (t->finalize != NULL && !(f & RCGC_OF_FINALIZED)))
                     continue;
-                unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-                RCGC_ASSERT(gen < RCGC_NGENS);
+                RCGC_ASSERT(((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) < RCGC_NGENS);
                 o->refcnt = 0;
                 o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
                 bk |= (uint64_t)1 << i;
-                ngen[gen]++;
-                nyoung += gen < 2;
-                ntraverse += t->traverse != NULL;
+                ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
             }
             batch[k] = bk;
             if (bk) {
@@ -1323,10 +1332,12 @@ static void delete_by_pool(gc_work *w, unsigned old)
         if (nbatch) {
             pool->ntracked = (uint16_t)(pool->ntracked - nbatch);
             for (unsigned g = 0; g < RCGC_NGENS; g++)
-                rt->gc.gens[g].nobjects -= ngen[g];
-            /* As each object's deallocation lowers count[0] if positive. */
+                rt->gc.gens[g].nobjects -= (long)((ngen >> (g * 16)) & 0xffff);
+            /* As each object's deallocation lowers count[0] if positive
+             * (every tracked object has a traverse: O1). */
             long *count0 = &rt->gc.gens[0].count;
-            *count0 = *count0 > (long)ntraverse ? *count0 - (long)ntraverse : 0;
+            *count0 = *count0 > (long)nbatch ? *count0 - (long)nbatch : 0;
+            unsigned nyoung = (unsigned)((ngen & 0xffff) + ((ngen >> 16) & 0xffff));
             if (nyoung) {
                 RCGC_ASSERT(pool->nyoung >= nyoung);
                 pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
@@ -1339,17 +1350,20 @@ static void delete_by_pool(gc_work *w, unsigned old)
          * free.  The pool outlives the batch if anything else of the set
          * is left in it, which the last loop lets go of. */
         for (unsigned k = 0; nbatch && k < RCGC_POOL_BITMAP_WORDS; k++) {
+            char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = batch[k]; b; b &= b - 1) {
-                rcgc_object *o =
-                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 const rcgc_type *t = o->type;
                 if (t->clear)
                     t->clear(o);
                 if (t->dealloc)
                     t->dealloc(o);
-                rcgc_obj_free_memory(rt, o);
             }
         }
+        /* Their memory at once: the batch's blocks stay allocated until
+         * every dealloc of it has run, so the pool outlives them. */
+        if (nbatch)
+            rcgc_obj_free_pool_batch(rt, pool, batch, nbatch);
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
                 rcgc_object *o =

@@ -440,6 +440,42 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, o);
 }
 
+void rcgc_obj_free_pool_batch(rcgc_runtime *rt, rcgc_pool *pool, const uint64_t *bits,
+                              unsigned n)
+{
+    size_t pre = rt->mem.debug_pre;
+    char *base = pool->mem + pre;
+    size_t size = pool->size;
+    if (RCGC_UNLIKELY(rt->mem.slow & ~RCGC_SLOW_TRACE)) {
+        /* Hooks, fault injection, a user allocator: each block its way. */
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
+            for (uint64_t b = bits[k]; b; b &= b - 1)
+                rcgc_obj_free_memory(
+                    rt, (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size));
+        return;
+    }
+    RCGC_ASSERT(pre == 0);
+    int trace = rt->mem.slow != 0;
+    /* The blocks are linked in address order as they are visited. */
+    void *first = NULL;
+    void **link = &first;
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+        char *word = base + (size_t)k * 64 * size;
+        for (uint64_t b = bits[k]; b; b &= b - 1) {
+            rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
+            RCGC_ASSERT(!(o->flags & RCGC_OF_FOREIGN) && rcgc_pool_of(o) == pool);
+            if (RCGC_UNLIKELY(trace))
+                rcgc_trace_forget_object(rt, o);   /* F3, as free_pooled_class */
+            o->type = RCGC_FREED_TYPE;
+            *link = o;
+            link = (void **)o;
+        }
+    }
+    rt->obj.live_objects -= n;
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live -= n;
+    rcgc_pool_free_chain(rt, pool, first, (void *)link, n);
+}
+
 /* Call a finalizer with a temporary reference; returns non-zero if the
  * object was resurrected (someone kept a new reference). */
 static int call_finalizer(rcgc_object *o, void (*fn)(rcgc_object *))

@@ -275,6 +275,33 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last)
     pool_release(rt, pool);
 }
 
+void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *tail, unsigned n)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    unsigned c = pool->szidx;
+    RCGC_ASSERT(n > 0 && n <= pool->nalloc && n <= ps->nlive[c]);
+    if (RCGC_UNLIKELY(ps->nlive[c] == n)) {
+        /* The class's last live blocks: one by one, the last spills. */
+        *(void **)tail = NULL;
+        for (void *p = first, *next; p != NULL; p = next) {
+            next = *(void **)p;
+            rcgc_pool_free_class(rt, ps, p, c);
+        }
+        return;
+    }
+    ps->nlive[c] -= n;
+    void *last = pool->freeblock;
+    *(void **)tail = last;
+    pool->freeblock = first;
+    pool->nalloc = (uint16_t)(pool->nalloc - n);
+    if (pool->nalloc == 0) {
+        rcgc_pool_free_slow(rt, pool, last);
+        return;
+    }
+    if (last == NULL)
+        usedpools_push(ps, pool);   /* it was full: as rcgc_pool_release_block */
+}
+
 /* ----------------------------------------------------------- free cache */
 
 static void cache_flush_class(rcgc_runtime *rt, unsigned c)

@@ -423,6 +423,14 @@ static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps,
 void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
+/* Free n blocks of one pool at once (the collector's delete), none of them
+ * in the free cache: they are linked through their first words from first
+ * to tail (tail's link is written here).  The chain goes onto the pool's
+ * free list as it is; nalloc and the class's nlive drop once; the pool
+ * rejoins its used list or goes back to its arena once.  When they are the
+ * class's last live blocks they go block by block instead (the last one
+ * spills the cache, as a free does). */
+void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *tail, unsigned n);
 
 /* rcgc_pool_free_in for a caller that knows the block's size class c
  * (one that has just read the block's pool descriptor, say). */

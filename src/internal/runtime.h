@@ -222,6 +222,13 @@ static inline void *rcgc_obj_block(const rcgc_object *o)
 /* Free an object's memory (after its dealloc ran).  Used by object.c and by
  * runtime teardown. */
 void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o);
+/* The memory of n deallocated, untracked pooled objects of one pool at once
+ * (the collector's delete): bits[] marks their blocks by index.  What
+ * rcgc_obj_free_memory does for each, with the pool's counts updated once
+ * (rcgc_pool_free_blocks); block by block when the allocator is in a slow
+ * mode other than tracing. */
+void rcgc_obj_free_pool_batch(rcgc_runtime *rt, rcgc_pool *pool, const uint64_t *bits,
+                              unsigned n);
 /* The end of a deallocation, once finalizers are done with and the
  * refcount is 0: untrack, clear, the type's dealloc, free.  The collector
  * uses it for cleared garbage. */

@@ -1,6 +1,7 @@
 /* The cycle collector: trial deletion, generations, CPython's finalization
  * order, the gc module's surface, debug output and out-of-memory paths. */
 #include "gctest.h"
+#include "rcgc_tracemalloc.h"
 
 /* ---------------------------------------------------------------- basics */
 
@@ -152,6 +153,133 @@ static void test_big_garbage_by_pool(void **state)
     gn_drop(old_live);
     assert_int_equal(free_log.n, N + 2);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
+/* The memory of big plain garbage is freed a pool at a time (the blocks of
+ * a pool's batch go onto its free list together, object.c and pool.c).
+ * Three shapes: pools shared with live objects of the same class (they keep
+ * their live blocks, go back on their used list and hand the freed blocks
+ * out again), pools of a class the garbage has to itself (emptied by the
+ * batch and returned; the class's last blocks go one by one and spill its
+ * free cache), and the same under tracing (every trace forgotten: the
+ * traced total drops by exactly the garbage's traces) and under the debug
+ * hooks (block by block through the hooks, which check every free).  Fails
+ * if a batch loses or doubles a block, leaves a count or list wrong
+ * (rcgc_validate, the pool statistics), or keeps a trace. */
+typedef struct ownnode {
+    gnode g;
+    char pad[200];   /* a size class of its own in this runtime */
+} ownnode;
+static const rcgc_type own_type = {
+    .name = "Own", .size = sizeof(ownnode), .traverse = gn_traverse, .clear = gn_clear,
+    .dealloc = gn_dealloc};
+
+static void garbage_ring(const rcgc_type *t, gnode **g, int n, int id, gnode **live, int every,
+                         int far)
+{
+    int nl = 0;
+    for (int i = 0; i < n; i++) {
+        g[i] = gn_new(t, id);
+        if (live && i % every == 0)
+            live[nl++] = gn_new(t, id + 1);
+    }
+    for (int i = 0; i < n; i++) {
+        gn_set(g[i], 0, g[(i + 1) % n]);
+        if (far)
+            gn_set(g[i], 1, g[(i * 31) % n]);
+    }
+    for (int i = 0; i < n; i++)
+        gn_drop(g[i]);
+}
+
+static size_t traced_now(void)
+{
+    size_t cur, peak;
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    return cur;
+}
+
+static void big_garbage_batch_free(int mode)
+{
+    enum { N = 2 * 8192 + 301, EVERY = 5, NL = (N + EVERY - 1) / EVERY };
+    static gnode *g[N], *live[NL];
+    rcgc_runtime *outer = rt;
+    if (mode == 2) {
+        rt = rcgc_runtime_new(&(rcgc_config){.size = sizeof(rcgc_config), .gc_disabled = 1});
+        assert_non_null(rt);
+        assert_int_equal(rcgc_mem_setup_debug_hooks(rt), RCGC_OK);
+    } else if (mode == 1) {
+        assert_int_equal(rcgc_tracemalloc_start(rt, 1), 0);
+    }
+    rcgc_mem_stats st0, st1, st2;
+    st0.size = st1.size = st2.size = sizeof st0;
+
+    /* Shared pools: every fifth block of the class stays live. */
+    size_t tr0 = mode == 1 ? traced_now() : 0;
+    garbage_ring(&plain_type, g, N, 1, live, EVERY, 1);
+    size_t tr1 = mode == 1 ? traced_now() : 0;
+    assert_int_equal(rcgc_mem_get_stats(rt, &st0), RCGC_OK);
+    free_log.n = 0;
+    assert_int_equal(collect(2), N);
+    assert_int_equal(log_count(&free_log, 1), N);
+    assert_int_equal(free_log.n, N);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rcgc_mem_get_stats(rt, &st1), RCGC_OK);
+    assert_int_equal(st1.blocks_allocated, st0.blocks_allocated - N);
+    assert_int_equal(st1.pools_used, st0.pools_used);   /* each keeps a live block */
+    if (mode == 1)
+        assert_int_equal(traced_now(), tr1 - (tr1 - tr0) / (N + NL) * N);
+    /* The freed blocks are handed out again: no new pool. */
+    garbage_ring(&plain_type, g, N, 3, NULL, 0, 1);
+    assert_int_equal(rcgc_mem_get_stats(rt, &st2), RCGC_OK);
+    assert_int_equal(st2.pools_used, st0.pools_used);
+    assert_int_equal(collect(2), N);
+    for (int i = 0; i < NL; i++)
+        gn_drop(live[i]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    /* A class of its own, a plain ring: each pool's garbage but the first
+     * object of the set is freed by its batch, which empties the pool. */
+    assert_int_equal(rcgc_mem_get_stats(rt, &st0), RCGC_OK);
+    tr0 = mode == 1 ? traced_now() : 0;
+    garbage_ring(&own_type, g, N, 5, NULL, 0, 0);
+    assert_int_equal(rcgc_mem_get_stats(rt, &st1), RCGC_OK);
+    assert_true(st1.pools_used > st0.pools_used + 100);
+    free_log.n = 0;
+    assert_int_equal(collect(2), N);
+    assert_int_equal(log_count(&free_log, 5), N);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rcgc_mem_get_stats(rt, &st2), RCGC_OK);
+    assert_int_equal(st2.blocks_allocated, st0.blocks_allocated);
+    assert_int_equal(st2.pools_used, st0.pools_used);
+    if (mode == 1) {
+        assert_int_equal(traced_now(), tr0);
+        rcgc_tracemalloc_stop(rt);
+    }
+    if (mode == 2) {
+        rcgc_gc_collect(rt, 2);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_runtime_free(rt);
+        rt = outer;
+    }
+}
+
+static void test_big_garbage_batch_free(void **state)
+{
+    (void)state;
+    big_garbage_batch_free(0);
+}
+
+static void test_big_garbage_batch_free_traced(void **state)
+{
+    (void)state;
+    big_garbage_batch_free(1);
+}
+
+static void test_big_garbage_batch_free_debug_hooks(void **state)
+{
+    (void)state;
+    big_garbage_batch_free(2);
 }
 
 /* Garbage that is only reachable from garbage, hanging off a cycle, goes too;
@@ -1036,6 +1164,9 @@ int main(void)
         GC_TEST(test_cycle_collected),
         GC_TEST(test_live_ring_untouched),
         GC_TEST(test_big_garbage_by_pool),
+        GC_TEST(test_big_garbage_batch_free),
+        GC_TEST(test_big_garbage_batch_free_traced),
+        GC_TEST(test_big_garbage_batch_free_debug_hooks),
         GC_TEST(test_reachable_from_outside),
         GC_TEST(test_untracked_container_keeps_alive),
         GC_TEST(test_generations),
