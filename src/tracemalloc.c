@@ -439,7 +439,7 @@ static uint32_t stacks_find(tm_state *s, uintptr_t fp, int skip, const char *fil
 {
     for (int i = 0; i < TM_STACKS; i++) {
         const tm_stack *e = &s->stacks[i];
-        if (e->tb != 0 && e->file == file && e->line == line && e->memo.fps[0] == fp &&
+        if (e->tb != 0 && e->file == file && e->line == line &&
             rcgc_unwind_same(fp, skip, &e->memo)) {
             s->mru = &s->stacks[i];
             return e->tb;
@@ -833,16 +833,12 @@ static RCGC_NOINLINE void *malloc_fast_put(tm_state *s, void *p, rcgc_pool *pool
 static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *pool, size_t size,
                                                const char *file, int line, uintptr_t fp)
 {
-    rcgc_runtime *rt = s->rt;
-    if (p == NULL && (p = malloc_fast_block(rt, size, &pool)) == NULL)
-        return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
     uint32_t tb = s->source == RCGC_FRAMES_NATIVE
                       ? tb_native_walk(s, RCGC_DOMAIN_MEM, OP_FAST, file, line, fp)
                       : tb_current(s, RCGC_DOMAIN_MEM, OP_FAST, file, line);
-    if (tb == 0 || rcgc_trace_put_block(rt, pool, p, size, tb) != 0)
-        return rcgc_mem_malloc_wrapped(rt, size, file, line, p);
-    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-    return p;
+    if (tb == 0)
+        return rcgc_mem_malloc_wrapped(s->rt, size, file, line, p);
+    return malloc_fast_put(s, p, pool, size, file, line, tb);
 }
 
 /* The allocation of rcgc_trace_malloc_fast once its traceback tb is

@@ -225,7 +225,7 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o);
 /* The memory of n deallocated, untracked pooled objects of one pool at once
  * (the collector's delete): bits[] marks their blocks by index.  What
  * rcgc_obj_free_memory does for each, with the pool's counts updated once
- * (rcgc_pool_free_blocks); block by block when the allocator is in a slow
+ * (rcgc_pool_free_chain); block by block when the allocator is in a slow
  * mode other than tracing. */
 void rcgc_obj_free_pool_batch(rcgc_runtime *rt, rcgc_pool *pool, const uint64_t *bits,
                               unsigned n);
