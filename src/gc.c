@@ -41,8 +41,12 @@
  * likely cache miss in a big collection: ask for the block this many
  * blocks ahead (a prefetch past the pool's end is harmless). */
 #define GC_PREFETCH_AHEAD 16
-/* Unreachable sets up to this size are cleared first and released after
- * (delete_garbage in rcgc_gc_collect_main); bigger ones object by object. */
+/* Unreachable sets up to this size (in the cache anyway) are cleared whole
+ * first and released after (delete_garbage in rcgc_gc_collect_main); in
+ * bigger ones each object (listed sets) or each pool's objects (plain
+ * garbage, delete_by_pool) are cleared just before their release, while
+ * still in the cache.  Plain garbage of either size leaves its pools'
+ * tracking and memory in batches (delete_by_pool). */
 #define GC_DELETE_SMALL 8192
 #define GC_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
 /* A full collection's visits of the gather and the mark are deferred
@@ -1269,14 +1273,19 @@ static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned ol
     rcgc_decref(o);
 }
 
-/* Step 9 for a big set of pooled garbage that needs no finalization: pool
- * set by pool set, every unreachable object of the pool is cleared, then
- * every hold let go of.  A pool's objects are in the cache together, and
- * most of them are then referenced by nothing but the hold (what
- * referenced them was garbage of the same pool, cleared): they are freed
- * directly, not moved to `old` to die a moment later.  The bitmaps are the
- * collector's, so a pool freed by its last release is not read again. */
-static void delete_by_pool(gc_work *w, unsigned old)
+/* Step 9 for a set of pooled garbage that needs no finalization, pool set
+ * by pool set: every unreachable object of the pool is cleared (unless
+ * `cleared`: the caller has cleared the whole set already), then every
+ * hold let go of.  A pool's objects are in the cache together, and most of
+ * them are then referenced by nothing but the hold (what referenced them
+ * was garbage, cleared): they are freed directly, as a batch, not moved to
+ * `old` to die a moment later.  The bitmaps are the collector's, so a pool
+ * freed by its last release is not read again.  A big set comes with
+ * cleared == 0 (each pool cleared just before its releases, while in the
+ * cache), a small one with cleared == 1 (everything cleared first, so that
+ * a hold is the last reference also when the referrer was in another
+ * pool). */
+static void delete_by_pool(gc_work *w, unsigned old, int cleared)
 {
     rcgc_runtime *rt = w->rt;
     size_t pre = rt->mem.debug_pre;
@@ -1285,7 +1294,7 @@ static void delete_by_pool(gc_work *w, unsigned old)
         rcgc_pool *pool = ps->pool;
         char *base = pool->mem + pre;
         size_t size = pool->size;
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+        for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
@@ -1528,9 +1537,9 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
                 if (o->type->clear)
                     o->type->clear(o);
             }
-            FOR_EACH_UNREACHABLE_POOLED(&w, o, release_cleared(rt, o, old));
+            delete_by_pool(&w, old, 1);
         } else {
-            delete_by_pool(&w, old);
+            delete_by_pool(&w, old, 0);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
                 if (o->type->clear)

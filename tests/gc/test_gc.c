@@ -111,11 +111,10 @@ static void test_wide_live_tree_full_collection(void **state)
  * Every node must be freed exactly once, the live ones kept with their
  * refcounts true, and the heap consistent (the tracked bitmaps, the young
  * counts and list, the generation counts). */
-static void test_big_garbage_by_pool(void **state)
+static void garbage_by_pool(int N)
 {
-    (void)state;
-    enum { N = 3 * 8192 + 77 };
-    static gnode *g[N];
+    static gnode *g[3 * 8192 + 77];
+    assert_true(N <= (int)(sizeof g / sizeof g[0]));
     gnode *old_live = gn_new(&plain_type, 7);
     assert_int_equal(collect(2), 0);             /* old_live: generation 2 */
     for (int i = 0; i < N; i++) {
@@ -153,6 +152,21 @@ static void test_big_garbage_by_pool(void **state)
     gn_drop(old_live);
     assert_int_equal(free_log.n, N + 2);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
+static void test_big_garbage_by_pool(void **state)
+{
+    (void)state;
+    garbage_by_pool(3 * 8192 + 77);
+}
+
+/* The same for a small set (at most 8192 objects: the whole set is
+ * cleared first, then each pool's holds let go of, most as a batch): 700
+ * nodes over three pools, far references crossing pools. */
+static void test_small_garbage_by_pool(void **state)
+{
+    (void)state;
+    garbage_by_pool(700);
 }
 
 /* The memory of big plain garbage is freed a pool at a time (the blocks of
@@ -199,10 +213,12 @@ static size_t traced_now(void)
     return cur;
 }
 
-static void big_garbage_batch_free(int mode)
+static void garbage_batch_free(int mode, int N)
 {
-    enum { N = 2 * 8192 + 301, EVERY = 5, NL = (N + EVERY - 1) / EVERY };
-    static gnode *g[N], *live[NL];
+    enum { NMAX = 2 * 8192 + 301, EVERY = 5 };
+    static gnode *g[NMAX], *live[(NMAX + EVERY - 1) / EVERY];
+    const int NL = (N + EVERY - 1) / EVERY;
+    assert_true(N <= NMAX);
     rcgc_runtime *outer = rt;
     if (mode == 2) {
         rt = rcgc_runtime_new(&(rcgc_config){.size = sizeof(rcgc_config), .gc_disabled = 1});
@@ -244,7 +260,7 @@ static void big_garbage_batch_free(int mode)
     tr0 = mode == 1 ? traced_now() : 0;
     garbage_ring(&own_type, g, N, 5, NULL, 0, 0);
     assert_int_equal(rcgc_mem_get_stats(rt, &st1), RCGC_OK);
-    assert_true(st1.pools_used > st0.pools_used + 100);
+    assert_true(st1.pools_used > st0.pools_used + (size_t)N / 160);
     free_log.n = 0;
     assert_int_equal(collect(2), N);
     assert_int_equal(log_count(&free_log, 5), N);
@@ -267,19 +283,39 @@ static void big_garbage_batch_free(int mode)
 static void test_big_garbage_batch_free(void **state)
 {
     (void)state;
-    big_garbage_batch_free(0);
+    garbage_batch_free(0, 2 * 8192 + 301);
 }
 
 static void test_big_garbage_batch_free_traced(void **state)
 {
     (void)state;
-    big_garbage_batch_free(1);
+    garbage_batch_free(1, 2 * 8192 + 301);
 }
 
 static void test_big_garbage_batch_free_debug_hooks(void **state)
 {
     (void)state;
-    big_garbage_batch_free(2);
+    garbage_batch_free(2, 2 * 8192 + 301);
+}
+
+/* Small sets take the same batch free (after the whole set is cleared):
+ * 1001 nodes, a few pools of each shape. */
+static void test_small_garbage_batch_free(void **state)
+{
+    (void)state;
+    garbage_batch_free(0, 1001);
+}
+
+static void test_small_garbage_batch_free_traced(void **state)
+{
+    (void)state;
+    garbage_batch_free(1, 1001);
+}
+
+static void test_small_garbage_batch_free_debug_hooks(void **state)
+{
+    (void)state;
+    garbage_batch_free(2, 1001);
 }
 
 /* Garbage that is only reachable from garbage, hanging off a cycle, goes too;
@@ -1167,6 +1203,10 @@ int main(void)
         GC_TEST(test_big_garbage_batch_free),
         GC_TEST(test_big_garbage_batch_free_traced),
         GC_TEST(test_big_garbage_batch_free_debug_hooks),
+        GC_TEST(test_small_garbage_by_pool),
+        GC_TEST(test_small_garbage_batch_free),
+        GC_TEST(test_small_garbage_batch_free_traced),
+        GC_TEST(test_small_garbage_batch_free_debug_hooks),
         GC_TEST(test_reachable_from_outside),
         GC_TEST(test_untracked_container_keeps_alive),
         GC_TEST(test_generations),
