@@ -1288,6 +1288,7 @@ static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned ol
 static void delete_by_pool(gc_work *w, unsigned old, int cleared)
 {
     rcgc_runtime *rt = w->rt;
+    RCGC_ASSERT(w->need == 0);
     size_t pre = rt->mem.debug_pre;
     for (size_t p = 0; p < w->npools; p++) {
         const gc_poolset *ps = &w->pools[p];
@@ -1309,27 +1310,35 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
          * pass; the rest of the deallocation follows object by object. */
         uint64_t batch[RCGC_POOL_BITMAP_WORDS];
         unsigned nbatch = 0;
-        /* The batch's objects per generation, 16 bits a generation (a pool
-         * has at most 1024 blocks): one shift and add per object. */
+        /* The batch's objects of generations 1-3, 16 bits a generation (a
+         * pool has at most 1024 blocks), generation g at bit 16 * g: a
+         * generation-0 object (all of a young set, usually) adds nothing;
+         * generation 0's count is what is left of nbatch. */
         uint64_t ngen = 0;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            uint64_t bk = 0;
+            /* Every candidate is in the batch until its test fails. */
+            uint64_t bk = ps->members[k] & ~ps->reached[k];
             char *word = base + (size_t)k * 64 * size;
-            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+            for (uint64_t b = bk; b; b &= b - 1) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
                 rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
-                const rcgc_type *t = o->type;
                 unsigned f = o->flags & ~RCGC_OF_COLLECTING;
+                /* release_cleared's test but for the type's finalizers: the
+                 * set needs no finalization (w->need == 0), so no member
+                 * has a legacy finalizer or a PEP 442 one that has not
+                 * run, and neither can change. */
+                RCGC_ASSERT(o->type->legacy_del == NULL &&
+                            (o->type->finalize == NULL || (f & RCGC_OF_FINALIZED)));
                 if (o->refcnt != 1 ||
                     (f & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
-                        RCGC_OF_TRACKED ||
-                    t->legacy_del != NULL || (t->finalize != NULL && !(f & RCGC_OF_FINALIZED)))
+                        RCGC_OF_TRACKED) {
+                    bk &= ~((uint64_t)1 << i);
                     continue;
-                RCGC_ASSERT(((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) < RCGC_NGENS);
+                }
                 o->refcnt = 0;
                 o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
-                bk |= (uint64_t)1 << i;
-                ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+                if (f & RCGC_OF_GEN_MASK)
+                    ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
             }
             batch[k] = bk;
             if (bk) {
@@ -1340,13 +1349,18 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
         }
         if (nbatch) {
             pool->ntracked = (uint16_t)(pool->ntracked - nbatch);
-            for (unsigned g = 0; g < RCGC_NGENS; g++)
-                rt->gc.gens[g].nobjects -= (long)((ngen >> (g * 16)) & 0xffff);
+            unsigned n0 = nbatch;
+            for (unsigned g = 1; g <= RCGC_GEN_PERMANENT; g++) {
+                unsigned ng = (unsigned)(ngen >> (g * 16)) & 0xffffu;
+                *rcgc_gen_nobjects(rt, g) -= (long)ng;
+                n0 -= ng;
+            }
+            rt->gc.gens[0].nobjects -= (long)n0;
             /* As each object's deallocation lowers count[0] if positive
              * (every tracked object has a traverse: O1). */
             long *count0 = &rt->gc.gens[0].count;
             *count0 = *count0 > (long)nbatch ? *count0 - (long)nbatch : 0;
-            unsigned nyoung = (unsigned)((ngen & 0xffff) + ((ngen >> 16) & 0xffff));
+            unsigned nyoung = n0 + ((unsigned)(ngen >> 16) & 0xffffu);
             if (nyoung) {
                 RCGC_ASSERT(pool->nyoung >= nyoung);
                 pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
