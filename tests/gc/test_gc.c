@@ -318,6 +318,42 @@ static void test_small_garbage_batch_free_debug_hooks(void **state)
     garbage_batch_free(2, 1001);
 }
 
+/* Plain garbage whose first clear runs user code that freezes the heap: a
+ * finalizer of an old object the garbage held (outside the set) calls
+ * rcgc_gc_freeze, which moves the set's members, still tracked, to the
+ * permanent generation before their pool's batch untracks them.  The
+ * batch must take them out of the permanent count (rcgc_validate's G1
+ * fails otherwise), and free them all. */
+static void freeze_on_fin(gnode *self)
+{
+    (void)self;
+    rcgc_gc_freeze(rt);
+}
+
+static void test_garbage_frozen_during_delete(void **state)
+{
+    (void)state;
+    gnode *f = gn_new(&fin_type, 1);
+    f->on_finalize = freeze_on_fin;
+    assert_int_equal(collect(2), 0);   /* f: generation 2, outside the set */
+    gnode *a = gn_new(&plain_type, 2), *b = gn_new(&plain_type, 3);
+    gn_set(a, 0, b);
+    gn_set(b, 0, a);
+    gn_set(a, 1, f);
+    gn_drop(f);
+    gn_drop(a);
+    gn_drop(b);
+    free_log.n = 0;
+    assert_int_equal(collect(0), 2);
+    assert_int_equal(log_count(&fin_log, 1), 1);
+    assert_int_equal(log_count(&free_log, 1), 1);
+    assert_int_equal(log_count(&free_log, 2), 1);
+    assert_int_equal(log_count(&free_log, 3), 1);
+    assert_int_equal(rcgc_gc_get_freeze_count(rt), 1);   /* gc_setup's list */
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_gc_unfreeze(rt);
+}
+
 /* Garbage that is only reachable from garbage, hanging off a cycle, goes too;
  * garbage referenced from a live object does not. */
 static void test_reachable_from_outside(void **state)
@@ -1204,6 +1240,7 @@ int main(void)
         GC_TEST(test_big_garbage_batch_free_traced),
         GC_TEST(test_big_garbage_batch_free_debug_hooks),
         GC_TEST(test_small_garbage_by_pool),
+        GC_TEST(test_garbage_frozen_during_delete),
         GC_TEST(test_small_garbage_batch_free),
         GC_TEST(test_small_garbage_batch_free_traced),
         GC_TEST(test_small_garbage_batch_free_debug_hooks),
