@@ -338,16 +338,14 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
     return o;
 }
 
-/* Both creation calls: the pools' fast path inline, and for a GC type the
- * count and the tracking inline too; everything that calls out in tail
- * calls, so the common case needs no stack frame. */
-static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type,
-                                                  size_t size, const char *file, int line)
+/* The rest of new_object once the pools gave o: pool is o's pool
+ * descriptor when the block came from a pool's free list, NULL (a
+ * constant) when it came from the free cache, where tracking finds it
+ * itself (an untracked object never needs it). */
+static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const rcgc_type *type,
+                                                       size_t size, rcgc_object *o,
+                                                       rcgc_pool *pool)
 {
-    rcgc_object *o;
-    if (RCGC_UNLIKELY(rt->mem.slow) || size > RCGC_SMALL_LIMIT ||
-        RCGC_UNLIKELY((o = rcgc_pool_try_alloc(&rt->pool, size)) == NULL))
-        return new_object_slow(rt, type, size, file, line);
     RCGC_ENTER(rt);
     rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
     zero_payload(o, (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT));   /* size >= 16 */
@@ -369,12 +367,36 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_t
     /* rcgc_obj_track for a new pooled object. */
     o->flags = RCGC_OF_TRACKED;
     gs->gens[0].nobjects++;
-    rcgc_pool *pool = rcgc_pool_of(o);
+    if (pool == NULL)
+        pool = rcgc_pool_of(o);
     int join = rcgc_obj_track_bits(pool, o);
     RCGC_LEAVE(rt);
     if (RCGC_UNLIKELY(join))
         return new_object_young(rt, pool, o);
     return o;
+}
+
+/* Both creation calls: the pools' fast path inline, and for a GC type the
+ * count and the tracking inline too; everything that calls out in tail
+ * calls, so the common case needs no stack frame.  The two halves of the
+ * pools' fast path each get their own copy of the rest, so that a block
+ * from a pool's free list (the usual case after the collector freed
+ * garbage, which bypasses the free cache) is tracked without computing
+ * the pool descriptor again. */
+static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type,
+                                                  size_t size, const char *file, int line)
+{
+    if (RCGC_UNLIKELY(rt->mem.slow) || size > RCGC_SMALL_LIMIT)
+        return new_object_slow(rt, type, size, file, line);
+    unsigned szidx = (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT);   /* size >= 16 */
+    rcgc_object *o = rcgc_pool_try_alloc_cached(&rt->pool, szidx);
+    if (RCGC_LIKELY(o != NULL))
+        return new_object_init(rt, type, size, o, NULL);
+    rcgc_pool *pool;
+    o = rcgc_pool_try_alloc_used(&rt->pool, szidx, &pool);
+    if (RCGC_UNLIKELY(o == NULL))
+        return new_object_slow(rt, type, size, file, line);
+    return new_object_init(rt, type, size, o, pool);
 }
 
 rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nitems,
