@@ -550,6 +550,7 @@ static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rc
 {
     uint32_t flags = o->flags;
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+    long *count0 = &rt->gc.gens[0].count;
     if (flags & RCGC_OF_TRACKED) {
         unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
         --*rcgc_gen_nobjects(rt, gen);
@@ -557,9 +558,12 @@ static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rc
             rcgc_obj_untrack_foreign(rt, o);
         else
             rcgc_obj_untrack_pooled(rt, o, gen);
+        /* A tracked object's type has a traverse (O1): no need to ask. */
+        RCGC_ASSERT(t->traverse != NULL);
+        *count0 -= *count0 > 0;
+    } else if (t->traverse && *count0 > 0) {
+        --*count0;
     }
-    if (t->traverse && rt->gc.gens[0].count > 0)
-        rt->gc.gens[0].count--;
     if (t->clear)
         t->clear(o);
     if (t->dealloc)
