@@ -1370,8 +1370,14 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
         }
         /* Then, what rcgc_obj_release does after untracking: clear (again:
          * a deallocation since may have stored a reference), dealloc,
-         * free.  The pool outlives the batch if anything else of the set
-         * is left in it, which the last loop lets go of. */
+         * free.  Each block whose dealloc has run is marked freed and
+         * linked, in address order, into the batch's chain through its
+         * first word (rcgc_obj_free_pool_chain's contract); the chain
+         * goes to the pool once every dealloc of the batch has run, so the
+         * pool outlives them.  The pool outlives the batch if anything
+         * else of the set is left in it, which the last loop lets go of. */
+        void *first = NULL;
+        void **link = &first;
         for (unsigned k = 0; nbatch && k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = batch[k]; b; b &= b - 1) {
@@ -1381,12 +1387,13 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
                     t->clear(o);
                 if (t->dealloc)
                     t->dealloc(o);
+                o->type = RCGC_FREED_TYPE;
+                *link = o;
+                link = (void **)o;
             }
         }
-        /* Their memory at once: the batch's blocks stay allocated until
-         * every dealloc of it has run, so the pool outlives them. */
         if (nbatch)
-            rcgc_obj_free_pool_batch(rt, pool, batch, nbatch);
+            rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, nbatch);
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
                 rcgc_object *o =

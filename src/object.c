@@ -462,40 +462,34 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, o);
 }
 
-void rcgc_obj_free_pool_batch(rcgc_runtime *rt, rcgc_pool *pool, const uint64_t *bits,
+void rcgc_obj_free_pool_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *tail,
                               unsigned n)
 {
-    size_t pre = rt->mem.debug_pre;
-    char *base = pool->mem + pre;
-    size_t size = pool->size;
     if (RCGC_UNLIKELY(rt->mem.slow & ~RCGC_SLOW_TRACE)) {
-        /* Hooks, fault injection, a user allocator: each block its way. */
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
-            for (uint64_t b = bits[k]; b; b &= b - 1)
-                rcgc_obj_free_memory(
-                    rt, (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size));
+        /* Hooks, fault injection, a user allocator: each block its way,
+         * its header made an object's again (a dead one) first. */
+        *(void **)tail = NULL;
+        for (void *p = first, *next; p != NULL; p = next) {
+            next = *(void **)p;
+            rcgc_object *o = p;
+            o->refcnt = 0;
+            o->flags = RCGC_OF_DYING;
+            rcgc_obj_free_memory(rt, o);
+        }
         return;
     }
-    RCGC_ASSERT(pre == 0);
-    int trace = rt->mem.slow != 0;
-    /* The blocks are linked in address order as they are visited. */
-    void *first = NULL;
-    void **link = &first;
-    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        char *word = base + (size_t)k * 64 * size;
-        for (uint64_t b = bits[k]; b; b &= b - 1) {
-            rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-            RCGC_ASSERT(!(o->flags & RCGC_OF_FOREIGN) && rcgc_pool_of(o) == pool);
-            if (RCGC_UNLIKELY(trace))
-                rcgc_trace_forget_object(rt, o);   /* F3, as free_pooled_class */
-            o->type = RCGC_FREED_TYPE;
-            *link = o;
-            link = (void **)o;
+    RCGC_ASSERT(rt->mem.debug_pre == 0);
+    if (RCGC_UNLIKELY(rt->mem.slow != 0)) {
+        /* Tracing: each trace forgotten (F3), as free_pooled_class. */
+        for (void *p = first;; p = *(void **)p) {
+            rcgc_trace_forget_object(rt, p);
+            if (p == tail)
+                break;
         }
     }
     rt->obj.live_objects -= n;
     rt->mem.domains[RCGC_DOMAIN_OBJ].live -= n;
-    rcgc_pool_free_chain(rt, pool, first, (void *)link, n);
+    rcgc_pool_free_chain(rt, pool, first, tail, n);
 }
 
 /* Call a finalizer with a temporary reference; returns non-zero if the
