@@ -1309,6 +1309,9 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
          * counts once per pool (P3, P4, G1).  No user code runs in this
          * pass; the rest of the deallocation follows object by object. */
         uint64_t batch[RCGC_POOL_BITMAP_WORDS];
+        /* The batch's objects in address order (loop 2 walks this instead
+         * of the bitmaps again). */
+        rcgc_object *bobj[RCGC_POOL_BITMAP_WORDS * 64];
         unsigned nbatch = 0;
         /* The batch's objects of generations 1-3, 16 bits a generation (a
          * pool has at most 1024 blocks), generation g at bit 16 * g: a
@@ -1339,12 +1342,12 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
                 o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
                 if (f & RCGC_OF_GEN_MASK)
                     ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+                bobj[nbatch++] = o;
             }
             batch[k] = bk;
             if (bk) {
                 RCGC_ASSERT((pool->tracked[k] & bk) == bk);
                 pool->tracked[k] &= ~bk;
-                nbatch += (unsigned)__builtin_popcountll(bk);
             }
         }
         if (nbatch) {
@@ -1378,19 +1381,16 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
          * else of the set is left in it, which the last loop lets go of. */
         void *first = NULL;
         void **link = &first;
-        for (unsigned k = 0; nbatch && k < RCGC_POOL_BITMAP_WORDS; k++) {
-            char *word = base + (size_t)k * 64 * size;
-            for (uint64_t b = batch[k]; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-                const rcgc_type *t = o->type;
-                if (t->clear)
-                    t->clear(o);
-                if (t->dealloc)
-                    t->dealloc(o);
-                o->type = RCGC_FREED_TYPE;
-                *link = o;
-                link = (void **)o;
-            }
+        for (unsigned j = 0; j < nbatch; j++) {
+            rcgc_object *o = bobj[j];
+            const rcgc_type *t = o->type;
+            if (t->clear)
+                t->clear(o);
+            if (t->dealloc)
+                t->dealloc(o);
+            o->type = RCGC_FREED_TYPE;
+            *link = o;
+            link = (void **)o;
         }
         if (nbatch)
             rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, nbatch);
