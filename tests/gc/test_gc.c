@@ -213,6 +213,8 @@ static size_t traced_now(void)
     return cur;
 }
 
+/* mode: 0 plain, 1 tracing, 2 debug hooks (a runtime of its own), 3 fault
+ * injection armed. */
 static void garbage_batch_free(int mode, int N)
 {
     enum { NMAX = 2 * 8192 + 301, EVERY = 5 };
@@ -226,6 +228,8 @@ static void garbage_batch_free(int mode, int N)
         assert_int_equal(rcgc_mem_setup_debug_hooks(rt), RCGC_OK);
     } else if (mode == 1) {
         assert_int_equal(rcgc_tracemalloc_start(rt, 1), 0);
+    } else if (mode == 3) {
+        rcgc_mem_fail_after(rt, 1000000000, 0);   /* armed, never reached */
     }
     rcgc_mem_stats st0, st1, st2;
     st0.size = st1.size = st2.size = sizeof st0;
@@ -278,6 +282,10 @@ static void garbage_batch_free(int mode, int N)
         rcgc_runtime_free(rt);
         rt = outer;
     }
+    if (mode == 3) {
+        assert_int_equal(rcgc_mem_failures(rt), 0);
+        rcgc_mem_fail_after(rt, 0, 0);
+    }
 }
 
 static void test_big_garbage_batch_free(void **state)
@@ -316,6 +324,15 @@ static void test_small_garbage_batch_free_debug_hooks(void **state)
 {
     (void)state;
     garbage_batch_free(2, 1001);
+}
+
+/* With fault injection armed (the allocator's slow mode, every block
+ * freed its own way), small and big. */
+static void test_garbage_batch_free_fault_injection(void **state)
+{
+    (void)state;
+    garbage_batch_free(3, 1001);
+    garbage_batch_free(3, 2 * 8192 + 301);
 }
 
 /* Plain garbage whose first clear runs user code that freezes the heap: a
@@ -1244,6 +1261,7 @@ int main(void)
         GC_TEST(test_small_garbage_batch_free),
         GC_TEST(test_small_garbage_batch_free_traced),
         GC_TEST(test_small_garbage_batch_free_debug_hooks),
+        GC_TEST(test_garbage_batch_free_fault_injection),
         GC_TEST(test_reachable_from_outside),
         GC_TEST(test_untracked_container_keeps_alive),
         GC_TEST(test_generations),
