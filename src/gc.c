@@ -41,8 +41,12 @@
  * likely cache miss in a big collection: ask for the block this many
  * blocks ahead (a prefetch past the pool's end is harmless). */
 #define GC_PREFETCH_AHEAD 16
-/* Unreachable sets up to this size are cleared first and released after
- * (delete_garbage in rcgc_gc_collect_main); bigger ones object by object. */
+/* Unreachable sets up to this size (in the cache anyway) are cleared whole
+ * first and released after (delete_garbage in rcgc_gc_collect_main); in
+ * bigger ones each object (listed sets) or each pool's objects (plain
+ * garbage, delete_by_pool) are cleared just before their release, while
+ * still in the cache.  Plain garbage of either size leaves its pools'
+ * tracking and memory in batches (delete_by_pool). */
 #define GC_DELETE_SMALL 8192
 #define GC_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
 /* A full collection's visits of the gather and the mark are deferred
@@ -1269,23 +1273,29 @@ static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned ol
     rcgc_decref(o);
 }
 
-/* Step 9 for a big set of pooled garbage that needs no finalization: pool
- * set by pool set, every unreachable object of the pool is cleared, then
- * every hold let go of.  A pool's objects are in the cache together, and
- * most of them are then referenced by nothing but the hold (what
- * referenced them was garbage of the same pool, cleared): they are freed
- * directly, not moved to `old` to die a moment later.  The bitmaps are the
- * collector's, so a pool freed by its last release is not read again. */
-static void delete_by_pool(gc_work *w, unsigned old)
+/* Step 9 for a set of pooled garbage that needs no finalization, pool set
+ * by pool set: every unreachable object of the pool is cleared (unless
+ * `cleared`: the caller has cleared the whole set already), then every
+ * hold let go of.  A pool's objects are in the cache together, and most of
+ * them are then referenced by nothing but the hold (what referenced them
+ * was garbage, cleared): they are freed directly, as a batch, not moved to
+ * `old` to die a moment later.  The bitmaps are the collector's, so a pool
+ * freed by its last release is not read again.  A big set comes with
+ * cleared == 0 (each pool cleared just before its releases, while in the
+ * cache), a small one with cleared == 1 (everything cleared first, so that
+ * a hold is the last reference also when the referrer was in another
+ * pool). */
+static void delete_by_pool(gc_work *w, unsigned old, int cleared)
 {
     rcgc_runtime *rt = w->rt;
+    RCGC_ASSERT(w->need == 0);
     size_t pre = rt->mem.debug_pre;
     for (size_t p = 0; p < w->npools; p++) {
         const gc_poolset *ps = &w->pools[p];
         rcgc_pool *pool = ps->pool;
         char *base = pool->mem + pre;
         size_t size = pool->size;
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+        for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
@@ -1299,45 +1309,61 @@ static void delete_by_pool(gc_work *w, unsigned old)
          * counts once per pool (P3, P4, G1).  No user code runs in this
          * pass; the rest of the deallocation follows object by object. */
         uint64_t batch[RCGC_POOL_BITMAP_WORDS];
+        /* The batch's objects in address order (loop 2 walks this instead
+         * of the bitmaps again). */
+        rcgc_object *bobj[RCGC_POOL_BITMAP_WORDS * 64];
         unsigned nbatch = 0;
-        /* The batch's objects per generation, 16 bits a generation (a pool
-         * has at most 1024 blocks): one shift and add per object. */
+        /* The batch's objects of generations 1-3, 16 bits a generation (a
+         * pool has at most 1024 blocks), generation g at bit 16 * g: a
+         * generation-0 object (all of a young set, usually) adds nothing;
+         * generation 0's count is what is left of nbatch. */
         uint64_t ngen = 0;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            uint64_t bk = 0;
+            /* Every candidate is in the batch until its test fails. */
+            uint64_t bk = ps->members[k] & ~ps->reached[k];
             char *word = base + (size_t)k * 64 * size;
-            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+            for (uint64_t b = bk; b; b &= b - 1) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
                 rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
-                const rcgc_type *t = o->type;
                 unsigned f = o->flags & ~RCGC_OF_COLLECTING;
+                /* release_cleared's test but for the type's finalizers: the
+                 * set needs no finalization (w->need == 0), so no member
+                 * has a legacy finalizer or a PEP 442 one that has not
+                 * run, and neither can change. */
+                RCGC_ASSERT(o->type->legacy_del == NULL &&
+                            (o->type->finalize == NULL || (f & RCGC_OF_FINALIZED)));
                 if (o->refcnt != 1 ||
                     (f & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
-                        RCGC_OF_TRACKED ||
-                    t->legacy_del != NULL || (t->finalize != NULL && !(f & RCGC_OF_FINALIZED)))
+                        RCGC_OF_TRACKED) {
+                    bk &= ~((uint64_t)1 << i);
                     continue;
-                RCGC_ASSERT(((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) < RCGC_NGENS);
+                }
                 o->refcnt = 0;
                 o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
-                bk |= (uint64_t)1 << i;
-                ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+                if (f & RCGC_OF_GEN_MASK)
+                    ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+                bobj[nbatch++] = o;
             }
             batch[k] = bk;
             if (bk) {
                 RCGC_ASSERT((pool->tracked[k] & bk) == bk);
                 pool->tracked[k] &= ~bk;
-                nbatch += (unsigned)__builtin_popcountll(bk);
             }
         }
         if (nbatch) {
             pool->ntracked = (uint16_t)(pool->ntracked - nbatch);
-            for (unsigned g = 0; g < RCGC_NGENS; g++)
-                rt->gc.gens[g].nobjects -= (long)((ngen >> (g * 16)) & 0xffff);
+            unsigned n0 = nbatch;
+            for (unsigned g = 1; g <= RCGC_GEN_PERMANENT; g++) {
+                unsigned ng = (unsigned)(ngen >> (g * 16)) & 0xffffu;
+                *rcgc_gen_nobjects(rt, g) -= (long)ng;
+                n0 -= ng;
+            }
+            rt->gc.gens[0].nobjects -= (long)n0;
             /* As each object's deallocation lowers count[0] if positive
              * (every tracked object has a traverse: O1). */
             long *count0 = &rt->gc.gens[0].count;
             *count0 = *count0 > (long)nbatch ? *count0 - (long)nbatch : 0;
-            unsigned nyoung = (unsigned)((ngen & 0xffff) + ((ngen >> 16) & 0xffff));
+            unsigned nyoung = n0 + ((unsigned)(ngen >> 16) & 0xffffu);
             if (nyoung) {
                 RCGC_ASSERT(pool->nyoung >= nyoung);
                 pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
@@ -1347,23 +1373,27 @@ static void delete_by_pool(gc_work *w, unsigned old)
         }
         /* Then, what rcgc_obj_release does after untracking: clear (again:
          * a deallocation since may have stored a reference), dealloc,
-         * free.  The pool outlives the batch if anything else of the set
-         * is left in it, which the last loop lets go of. */
-        for (unsigned k = 0; nbatch && k < RCGC_POOL_BITMAP_WORDS; k++) {
-            char *word = base + (size_t)k * 64 * size;
-            for (uint64_t b = batch[k]; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-                const rcgc_type *t = o->type;
-                if (t->clear)
-                    t->clear(o);
-                if (t->dealloc)
-                    t->dealloc(o);
-            }
+         * free.  Each block whose dealloc has run is marked freed and
+         * linked, in address order, into the batch's chain through its
+         * first word (rcgc_obj_free_pool_chain's contract); the chain
+         * goes to the pool once every dealloc of the batch has run, so the
+         * pool outlives them.  The pool outlives the batch if anything
+         * else of the set is left in it, which the last loop lets go of. */
+        void *first = NULL;
+        void **link = &first;
+        for (unsigned j = 0; j < nbatch; j++) {
+            rcgc_object *o = bobj[j];
+            const rcgc_type *t = o->type;
+            if (t->clear)
+                t->clear(o);
+            if (t->dealloc)
+                t->dealloc(o);
+            o->type = RCGC_FREED_TYPE;
+            *link = o;
+            link = (void **)o;
         }
-        /* Their memory at once: the batch's blocks stay allocated until
-         * every dealloc of it has run, so the pool outlives them. */
         if (nbatch)
-            rcgc_obj_free_pool_batch(rt, pool, batch, nbatch);
+            rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, nbatch);
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
                 rcgc_object *o =
@@ -1528,9 +1558,9 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
                 if (o->type->clear)
                     o->type->clear(o);
             }
-            FOR_EACH_UNREACHABLE_POOLED(&w, o, release_cleared(rt, o, old));
+            delete_by_pool(&w, old, 1);
         } else {
-            delete_by_pool(&w, old);
+            delete_by_pool(&w, old, 0);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
                 if (o->type->clear)

@@ -338,16 +338,14 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
     return o;
 }
 
-/* Both creation calls: the pools' fast path inline, and for a GC type the
- * count and the tracking inline too; everything that calls out in tail
- * calls, so the common case needs no stack frame. */
-static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type,
-                                                  size_t size, const char *file, int line)
+/* The rest of new_object once the pools gave o: pool is o's pool
+ * descriptor when the block came from a pool's free list, NULL (a
+ * constant) when it came from the free cache, where tracking finds it
+ * itself (an untracked object never needs it). */
+static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const rcgc_type *type,
+                                                       size_t size, rcgc_object *o,
+                                                       rcgc_pool *pool)
 {
-    rcgc_object *o;
-    if (RCGC_UNLIKELY(rt->mem.slow) || size > RCGC_SMALL_LIMIT ||
-        RCGC_UNLIKELY((o = rcgc_pool_try_alloc(&rt->pool, size)) == NULL))
-        return new_object_slow(rt, type, size, file, line);
     RCGC_ENTER(rt);
     rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
     zero_payload(o, (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT));   /* size >= 16 */
@@ -369,12 +367,36 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_t
     /* rcgc_obj_track for a new pooled object. */
     o->flags = RCGC_OF_TRACKED;
     gs->gens[0].nobjects++;
-    rcgc_pool *pool = rcgc_pool_of(o);
+    if (pool == NULL)
+        pool = rcgc_pool_of(o);
     int join = rcgc_obj_track_bits(pool, o);
     RCGC_LEAVE(rt);
     if (RCGC_UNLIKELY(join))
         return new_object_young(rt, pool, o);
     return o;
+}
+
+/* Both creation calls: the pools' fast path inline, and for a GC type the
+ * count and the tracking inline too; everything that calls out in tail
+ * calls, so the common case needs no stack frame.  The two halves of the
+ * pools' fast path each get their own copy of the rest, so that a block
+ * from a pool's free list (the usual case after the collector freed
+ * garbage, which bypasses the free cache) is tracked without computing
+ * the pool descriptor again. */
+static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type,
+                                                  size_t size, const char *file, int line)
+{
+    if (RCGC_UNLIKELY(rt->mem.slow) || size > RCGC_SMALL_LIMIT)
+        return new_object_slow(rt, type, size, file, line);
+    unsigned szidx = (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT);   /* size >= 16 */
+    rcgc_object *o = rcgc_pool_try_alloc_cached(&rt->pool, szidx);
+    if (RCGC_LIKELY(o != NULL))
+        return new_object_init(rt, type, size, o, NULL);
+    rcgc_pool *pool;
+    o = rcgc_pool_try_alloc_used(&rt->pool, szidx, &pool);
+    if (RCGC_UNLIKELY(o == NULL))
+        return new_object_slow(rt, type, size, file, line);
+    return new_object_init(rt, type, size, o, pool);
 }
 
 rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nitems,
@@ -440,40 +462,34 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, o);
 }
 
-void rcgc_obj_free_pool_batch(rcgc_runtime *rt, rcgc_pool *pool, const uint64_t *bits,
+void rcgc_obj_free_pool_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *tail,
                               unsigned n)
 {
-    size_t pre = rt->mem.debug_pre;
-    char *base = pool->mem + pre;
-    size_t size = pool->size;
     if (RCGC_UNLIKELY(rt->mem.slow & ~RCGC_SLOW_TRACE)) {
-        /* Hooks, fault injection, a user allocator: each block its way. */
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
-            for (uint64_t b = bits[k]; b; b &= b - 1)
-                rcgc_obj_free_memory(
-                    rt, (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size));
+        /* Hooks, fault injection, a user allocator: each block its way,
+         * its header made an object's again (a dead one) first. */
+        *(void **)tail = NULL;
+        for (void *p = first, *next; p != NULL; p = next) {
+            next = *(void **)p;
+            rcgc_object *o = p;
+            o->refcnt = 0;
+            o->flags = RCGC_OF_DYING;
+            rcgc_obj_free_memory(rt, o);
+        }
         return;
     }
-    RCGC_ASSERT(pre == 0);
-    int trace = rt->mem.slow != 0;
-    /* The blocks are linked in address order as they are visited. */
-    void *first = NULL;
-    void **link = &first;
-    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        char *word = base + (size_t)k * 64 * size;
-        for (uint64_t b = bits[k]; b; b &= b - 1) {
-            rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-            RCGC_ASSERT(!(o->flags & RCGC_OF_FOREIGN) && rcgc_pool_of(o) == pool);
-            if (RCGC_UNLIKELY(trace))
-                rcgc_trace_forget_object(rt, o);   /* F3, as free_pooled_class */
-            o->type = RCGC_FREED_TYPE;
-            *link = o;
-            link = (void **)o;
+    RCGC_ASSERT(rt->mem.debug_pre == 0);
+    if (RCGC_UNLIKELY(rt->mem.slow != 0)) {
+        /* Tracing: each trace forgotten (F3), as free_pooled_class. */
+        for (void *p = first;; p = *(void **)p) {
+            rcgc_trace_forget_object(rt, p);
+            if (p == tail)
+                break;
         }
     }
     rt->obj.live_objects -= n;
     rt->mem.domains[RCGC_DOMAIN_OBJ].live -= n;
-    rcgc_pool_free_chain(rt, pool, first, (void *)link, n);
+    rcgc_pool_free_chain(rt, pool, first, tail, n);
 }
 
 /* Call a finalizer with a temporary reference; returns non-zero if the
@@ -528,6 +544,7 @@ static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rc
 {
     uint32_t flags = o->flags;
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+    long *count0 = &rt->gc.gens[0].count;
     if (flags & RCGC_OF_TRACKED) {
         unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
         --*rcgc_gen_nobjects(rt, gen);
@@ -535,9 +552,12 @@ static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rc
             rcgc_obj_untrack_foreign(rt, o);
         else
             rcgc_obj_untrack_pooled(rt, o, gen);
+        /* A tracked object's type has a traverse (O1): no need to ask. */
+        RCGC_ASSERT(t->traverse != NULL);
+        *count0 -= *count0 > 0;
+    } else if (t->traverse && *count0 > 0) {
+        --*count0;
     }
-    if (t->traverse && rt->gc.gens[0].count > 0)
-        rt->gc.gens[0].count--;
     if (t->clear)
         t->clear(o);
     if (t->dealloc)

@@ -322,17 +322,25 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
  * (the caller then calls rcgc_pool_alloc_slow, which takes a new pool).
  * n <= RCGC_SMALL_LIMIT.  *from receives the block's pool (tracing needs
  * it; callers that ignore it pay nothing). */
-static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
+/* Its two halves, for a caller that wants to know which one gave the
+ * block (object.c): the class's free cache (NULL if empty) ... */
+static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_cached(rcgc_pool_state *ps, unsigned szidx)
 {
-    unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
     void *bp = ps->cache[szidx];
     if (RCGC_LIKELY(bp != NULL)) {
         ps->cache[szidx] = *(void **)bp;
         ps->ncache[szidx]--;
         ps->nlive[szidx]++;
-        *from = rcgc_pool_of(bp);
-        return bp;
     }
+    return bp;
+}
+
+/* ... and the head of the class's free list (NULL if no pool has a free
+ * block), *from its pool. */
+static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, unsigned szidx,
+                                                         rcgc_pool **from)
+{
+    void *bp;
     rcgc_pool *pool = ps->usedpools[szidx];
     *from = pool;
     if (RCGC_LIKELY(pool != NULL)) {
@@ -365,6 +373,17 @@ static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc
         return bp;
     }
     return NULL;
+}
+
+static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
+{
+    unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
+    void *bp = rcgc_pool_try_alloc_cached(ps, szidx);
+    if (RCGC_LIKELY(bp != NULL)) {
+        *from = rcgc_pool_of(bp);
+        return bp;
+    }
+    return rcgc_pool_try_alloc_used(ps, szidx, from);
 }
 
 static inline void *rcgc_pool_try_alloc(rcgc_pool_state *ps, size_t n)

@@ -223,11 +223,12 @@ static inline void *rcgc_obj_block(const rcgc_object *o)
  * runtime teardown. */
 void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o);
 /* The memory of n deallocated, untracked pooled objects of one pool at once
- * (the collector's delete): bits[] marks their blocks by index.  What
- * rcgc_obj_free_memory does for each, with the pool's counts updated once
- * (rcgc_pool_free_chain); block by block when the allocator is in a slow
- * mode other than tracing. */
-void rcgc_obj_free_pool_batch(rcgc_runtime *rt, rcgc_pool *pool, const uint64_t *bits,
+ * (the collector's delete): first..tail chains them in address order
+ * through their first word (tail's is written here), each with its type
+ * already RCGC_FREED_TYPE.  What rcgc_obj_free_memory does for each, with
+ * the pool's counts updated once (rcgc_pool_free_chain); block by block
+ * when the allocator is in a slow mode other than tracing. */
+void rcgc_obj_free_pool_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *tail,
                               unsigned n);
 /* The end of a deallocation, once finalizers are done with and the
  * refcount is 0: untrack, clear, the type's dealloc, free.  The collector

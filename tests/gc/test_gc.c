@@ -111,11 +111,10 @@ static void test_wide_live_tree_full_collection(void **state)
  * Every node must be freed exactly once, the live ones kept with their
  * refcounts true, and the heap consistent (the tracked bitmaps, the young
  * counts and list, the generation counts). */
-static void test_big_garbage_by_pool(void **state)
+static void garbage_by_pool(int N)
 {
-    (void)state;
-    enum { N = 3 * 8192 + 77 };
-    static gnode *g[N];
+    static gnode *g[3 * 8192 + 77];
+    assert_true(N <= (int)(sizeof g / sizeof g[0]));
     gnode *old_live = gn_new(&plain_type, 7);
     assert_int_equal(collect(2), 0);             /* old_live: generation 2 */
     for (int i = 0; i < N; i++) {
@@ -153,6 +152,21 @@ static void test_big_garbage_by_pool(void **state)
     gn_drop(old_live);
     assert_int_equal(free_log.n, N + 2);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
+static void test_big_garbage_by_pool(void **state)
+{
+    (void)state;
+    garbage_by_pool(3 * 8192 + 77);
+}
+
+/* The same for a small set (at most 8192 objects: the whole set is
+ * cleared first, then each pool's holds let go of, most as a batch): 700
+ * nodes over three pools, far references crossing pools. */
+static void test_small_garbage_by_pool(void **state)
+{
+    (void)state;
+    garbage_by_pool(700);
 }
 
 /* The memory of big plain garbage is freed a pool at a time (the blocks of
@@ -199,10 +213,14 @@ static size_t traced_now(void)
     return cur;
 }
 
-static void big_garbage_batch_free(int mode)
+/* mode: 0 plain, 1 tracing, 2 debug hooks (a runtime of its own), 3 fault
+ * injection armed. */
+static void garbage_batch_free(int mode, int N)
 {
-    enum { N = 2 * 8192 + 301, EVERY = 5, NL = (N + EVERY - 1) / EVERY };
-    static gnode *g[N], *live[NL];
+    enum { NMAX = 2 * 8192 + 301, EVERY = 5 };
+    static gnode *g[NMAX], *live[(NMAX + EVERY - 1) / EVERY];
+    const int NL = (N + EVERY - 1) / EVERY;
+    assert_true(N <= NMAX);
     rcgc_runtime *outer = rt;
     if (mode == 2) {
         rt = rcgc_runtime_new(&(rcgc_config){.size = sizeof(rcgc_config), .gc_disabled = 1});
@@ -210,6 +228,8 @@ static void big_garbage_batch_free(int mode)
         assert_int_equal(rcgc_mem_setup_debug_hooks(rt), RCGC_OK);
     } else if (mode == 1) {
         assert_int_equal(rcgc_tracemalloc_start(rt, 1), 0);
+    } else if (mode == 3) {
+        rcgc_mem_fail_after(rt, 1000000000, 0);   /* armed, never reached */
     }
     rcgc_mem_stats st0, st1, st2;
     st0.size = st1.size = st2.size = sizeof st0;
@@ -244,7 +264,7 @@ static void big_garbage_batch_free(int mode)
     tr0 = mode == 1 ? traced_now() : 0;
     garbage_ring(&own_type, g, N, 5, NULL, 0, 0);
     assert_int_equal(rcgc_mem_get_stats(rt, &st1), RCGC_OK);
-    assert_true(st1.pools_used > st0.pools_used + 100);
+    assert_true(st1.pools_used > st0.pools_used + (size_t)N / 160);
     free_log.n = 0;
     assert_int_equal(collect(2), N);
     assert_int_equal(log_count(&free_log, 5), N);
@@ -262,24 +282,93 @@ static void big_garbage_batch_free(int mode)
         rcgc_runtime_free(rt);
         rt = outer;
     }
+    if (mode == 3) {
+        assert_int_equal(rcgc_mem_failures(rt), 0);
+        rcgc_mem_fail_after(rt, 0, 0);
+    }
 }
 
 static void test_big_garbage_batch_free(void **state)
 {
     (void)state;
-    big_garbage_batch_free(0);
+    garbage_batch_free(0, 2 * 8192 + 301);
 }
 
 static void test_big_garbage_batch_free_traced(void **state)
 {
     (void)state;
-    big_garbage_batch_free(1);
+    garbage_batch_free(1, 2 * 8192 + 301);
 }
 
 static void test_big_garbage_batch_free_debug_hooks(void **state)
 {
     (void)state;
-    big_garbage_batch_free(2);
+    garbage_batch_free(2, 2 * 8192 + 301);
+}
+
+/* Small sets take the same batch free (after the whole set is cleared):
+ * 1001 nodes, a few pools of each shape. */
+static void test_small_garbage_batch_free(void **state)
+{
+    (void)state;
+    garbage_batch_free(0, 1001);
+}
+
+static void test_small_garbage_batch_free_traced(void **state)
+{
+    (void)state;
+    garbage_batch_free(1, 1001);
+}
+
+static void test_small_garbage_batch_free_debug_hooks(void **state)
+{
+    (void)state;
+    garbage_batch_free(2, 1001);
+}
+
+/* With fault injection armed (the allocator's slow mode, every block
+ * freed its own way), small and big. */
+static void test_garbage_batch_free_fault_injection(void **state)
+{
+    (void)state;
+    garbage_batch_free(3, 1001);
+    garbage_batch_free(3, 2 * 8192 + 301);
+}
+
+/* Plain garbage whose first clear runs user code that freezes the heap: a
+ * finalizer of an old object the garbage held (outside the set) calls
+ * rcgc_gc_freeze, which moves the set's members, still tracked, to the
+ * permanent generation before their pool's batch untracks them.  The
+ * batch must take them out of the permanent count (rcgc_validate's G1
+ * fails otherwise), and free them all. */
+static void freeze_on_fin(gnode *self)
+{
+    (void)self;
+    rcgc_gc_freeze(rt);
+}
+
+static void test_garbage_frozen_during_delete(void **state)
+{
+    (void)state;
+    gnode *f = gn_new(&fin_type, 1);
+    f->on_finalize = freeze_on_fin;
+    assert_int_equal(collect(2), 0);   /* f: generation 2, outside the set */
+    gnode *a = gn_new(&plain_type, 2), *b = gn_new(&plain_type, 3);
+    gn_set(a, 0, b);
+    gn_set(b, 0, a);
+    gn_set(a, 1, f);
+    gn_drop(f);
+    gn_drop(a);
+    gn_drop(b);
+    free_log.n = 0;
+    assert_int_equal(collect(0), 2);
+    assert_int_equal(log_count(&fin_log, 1), 1);
+    assert_int_equal(log_count(&free_log, 1), 1);
+    assert_int_equal(log_count(&free_log, 2), 1);
+    assert_int_equal(log_count(&free_log, 3), 1);
+    assert_int_equal(rcgc_gc_get_freeze_count(rt), 1);   /* gc_setup's list */
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_gc_unfreeze(rt);
 }
 
 /* Garbage that is only reachable from garbage, hanging off a cycle, goes too;
@@ -1167,6 +1256,12 @@ int main(void)
         GC_TEST(test_big_garbage_batch_free),
         GC_TEST(test_big_garbage_batch_free_traced),
         GC_TEST(test_big_garbage_batch_free_debug_hooks),
+        GC_TEST(test_small_garbage_by_pool),
+        GC_TEST(test_garbage_frozen_during_delete),
+        GC_TEST(test_small_garbage_batch_free),
+        GC_TEST(test_small_garbage_batch_free_traced),
+        GC_TEST(test_small_garbage_batch_free_debug_hooks),
+        GC_TEST(test_garbage_batch_free_fault_injection),
         GC_TEST(test_reachable_from_outside),
         GC_TEST(test_untracked_container_keeps_alive),
         GC_TEST(test_generations),
