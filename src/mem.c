@@ -393,9 +393,10 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
      * Tracing alone (tmfast.h) forgets the block's trace inline. */
     unsigned slow = rt->mem.slow;
     if (RCGC_LIKELY(!slow)) {
-        if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+        const uint8_t *entry = rcgc_class_entry_lookup(ptr);
+        if (RCGC_LIKELY(entry != NULL)) {
             rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-            rcgc_pool_free_in(rt, &rt->pool, ptr);
+            rcgc_pool_free_entry(rt, &rt->pool, ptr, entry);
             return;
         }
     } else if (slow == RCGC_SLOW_TRACE) {

@@ -37,18 +37,17 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
         pthread_mutex_lock(&arena_map_lock);
         leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
         if (leaf == NULL) {
-            /* The class tables first: a reader that finds the arena finds
-             * its table's leaf. */
-            rcgc_class_table *cls = atomic_load_explicit(&rcgc_class_map[top], memory_order_acquire);
-            if (cls == NULL) {
-                cls = rcgc_os_map(RCGC_CLASS_LEAF_BYTES);
-                if (cls != NULL)
-                    atomic_store_explicit(&rcgc_class_map[top], cls, memory_order_release);
-            }
-            if (cls != NULL)
-                leaf = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_map_entry));
-            if (leaf != NULL)
+            /* One mapping: the leaf, then its arenas' class and trace
+             * tables (M1), so that rcgc_class_entry_lookup finds a class
+             * from the leaf it has.  The class tables are published first:
+             * a reader that finds the arena finds its table's leaf. */
+            void *map = rcgc_os_map(RCGC_MAP_LEAF_BYTES + RCGC_CLASS_LEAF_BYTES);
+            if (map != NULL) {
+                leaf = map;
+                atomic_store_explicit(&rcgc_class_map[top], rcgc_leaf_class_tables(leaf),
+                                      memory_order_release);
                 atomic_store_explicit(&rcgc_arena_map[top], leaf, memory_order_release);
+            }
         }
         pthread_mutex_unlock(&arena_map_lock);
         if (leaf == NULL)
@@ -587,6 +586,10 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         narenas++;
         CHECK(a->rt == rt, "arena %p: wrong runtime", (void *)a);
         CHECK(rcgc_arena_lookup((void *)a->base) == a, "arena %p: not in the arena map", (void *)a);
+        /* M1 */
+        CHECK(rcgc_class_entry_lookup((void *)(a->base + RCGC_POOL_SIZE)) ==
+                  &rcgc_class_table_of((void *)a->base)->szidx[1],
+              "arena %p: its class table does not follow its map leaf (M1)", (void *)a);
         unsigned nfree = a->ntotalpools - a->ncarved;
         for (rcgc_pool *f = a->freepools; f; f = f->nextpool)
             nfree++;

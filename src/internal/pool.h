@@ -29,6 +29,10 @@
  *       the spare; a spare arena has every pool free.
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
+ *   M1  the class tables of a map leaf's arenas follow the leaf's entries
+ *       in the same mapping (rcgc_leaf_class_tables): the table
+ *       rcgc_class_entry_lookup reaches from the leaf is the one
+ *       rcgc_class_table_of reaches from rcgc_class_map.
  *   C1  the free cache of class c holds n = ctop[c] - &crow[c][0] <=
  *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
  *       crow[c][1..n], none tracked, none on a pool's free list;
@@ -256,6 +260,33 @@ typedef struct rcgc_trace_table {
 } rcgc_trace_table;
 #define RCGC_CLASS_LEAF_BYTES (RCGC_MAP_LEN * (sizeof(rcgc_class_table) + sizeof(rcgc_trace_table)))
 
+/* M1: the class tables (and after them the trace tables) of the arenas of
+ * a map leaf lie in the leaf's own mapping, right after its entries: from
+ * the leaf that says p is in an arena, p's class is one load away. */
+#define RCGC_MAP_LEAF_BYTES (RCGC_MAP_LEN * sizeof(rcgc_map_entry))
+static inline rcgc_class_table *rcgc_leaf_class_tables(rcgc_map_entry *leaf)
+{
+    return (rcgc_class_table *)((char *)leaf + RCGC_MAP_LEAF_BYTES);
+}
+
+/* The class table entry (size class) of the pool slot holding p, or NULL
+ * when p is in no arena (rcgc_arena_lookup's test, then M1). */
+static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (RCGC_UNLIKELY((a >> RCGC_ADDRESS_BITS) != 0))
+        return NULL;
+    uintptr_t i = a >> RCGC_ARENA_BITS;
+    rcgc_map_entry *leaf =
+        atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
+    if (leaf == NULL)
+        return NULL;
+    size_t j = i & (RCGC_MAP_LEN - 1);
+    if (atomic_load_explicit(&leaf[j], memory_order_acquire) == NULL)
+        return NULL;
+    return &rcgc_leaf_class_tables(leaf)[j].szidx[(a >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)];
+}
+
 /* The class table of the arena holding pool block p (p must be one). */
 static inline rcgc_class_table *rcgc_class_table_of(const void *p)
 {
@@ -327,7 +358,7 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 /* Take the free cache's top block of class c (cache[c], which must not be
  * NULL) out of it: the entry below becomes the top and its copy (NULL when
  * that is the floor). */
-static inline void rcgc_pool_cache_pop(rcgc_pool_state *ps, unsigned c)
+static inline void rcgc_pool_cache_pop(rcgc_pool_state *ps, size_t c)
 {
     void **top = ps->ctop[c] - 1;
     ps->ctop[c] = top;
@@ -351,7 +382,7 @@ static inline uint32_t rcgc_pool_ncache(const rcgc_pool_state *ps, unsigned c)
  * it; callers that ignore it pay nothing). */
 static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
 {
-    unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
+    size_t szidx = (n - (n != 0)) >> RCGC_ALIGN_SHIFT;
     void *bp = ps->cache[szidx];
     if (RCGC_LIKELY(bp != NULL)) {
         rcgc_pool_cache_pop(ps, szidx);
@@ -477,6 +508,17 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
         return;
     }
     rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+}
+
+/* rcgc_pool_free_in for a block whose class table entry the caller has
+ * (rcgc_class_entry_lookup): the same steps without a second lookup. */
+static inline void rcgc_pool_free_entry(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
+                                        const uint8_t *entry)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1, 3);
+#endif
+    rcgc_pool_free_class(rt, ps, p, *entry);
 }
 
 /* The free fast path (p must be a block start): into the class's free

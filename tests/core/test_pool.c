@@ -365,6 +365,31 @@ static void test_free_cache_stack(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* rcgc_mem_free's lookup (M1): a pool block's class table entry comes
+ * from its map leaf's mapping and is the one rcgc_class_table_of finds;
+ * pointers in no arena get NULL. */
+static void test_class_entry_lookup(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    for (size_t n = 1; n <= RCGC_SMALL_LIMIT; n += 37) {
+        char *p = rcgc_mem_malloc(rt, n);
+        const uint8_t *e = rcgc_class_entry_lookup(p + n - 1);
+        assert_non_null(e);
+        assert_ptr_equal(e, &rcgc_class_table_of(p)->szidx[rcgc_class_slot(p)]);
+        assert_int_equal(*e, rcgc_size_class(n));
+        rcgc_mem_free(rt, p);
+    }
+    int local = 0;
+    void *big = malloc(64);
+    assert_null(rcgc_class_entry_lookup(&local));
+    assert_null(rcgc_class_entry_lookup(big));
+    assert_null(rcgc_class_entry_lookup(NULL));
+    assert_null(rcgc_class_entry_lookup((void *)((uintptr_t)1 << 60)));
+    free(big);
+    rcgc_runtime_free(rt);
+}
+
 /* rcgc_validate fails on rt and says `what` (with the invariant C1). */
 static void expect_invalid(rcgc_runtime *rt, const char *what)
 {
@@ -435,7 +460,7 @@ int main(void)
         cmocka_unit_test(test_arenas_returned), cmocka_unit_test(test_fullest_arena_first),
         cmocka_unit_test(test_stress),         cmocka_unit_test(test_print_stats),
         cmocka_unit_test(test_validate_detects), cmocka_unit_test(test_free_cache),
-        cmocka_unit_test(test_free_cache_stack),
+        cmocka_unit_test(test_free_cache_stack), cmocka_unit_test(test_class_entry_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
