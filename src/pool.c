@@ -307,6 +307,7 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps)
 {
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         ps->crow[c][0] = NULL;
+        ps->crow[c][RCGC_CACHE_ROW - 1] = RCGC_CACHE_END;
         ps->ctop[c] = &ps->crow[c][0];
         ps->cache[c] = NULL;
     }
@@ -620,6 +621,8 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(ps->ctop[c] >= &ps->crow[c][0] && ps->ctop[c] <= &ps->crow[c][RCGC_FREE_CACHE],
               "class %u: cache top out of its row (C1)", c);
         CHECK(ps->crow[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
+        CHECK(ps->crow[c][RCGC_CACHE_ROW - 1] == RCGC_CACHE_END,
+              "class %u: cache end mark overwritten (C1)", c);
         CHECK(ps->cache[c] == *ps->ctop[c], "class %u: cache head %p is not the top %p (C1)", c,
               ps->cache[c], *ps->ctop[c]);
         uint32_t n = rcgc_pool_ncache(ps, c);

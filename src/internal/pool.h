@@ -36,7 +36,8 @@
  *   C1  the free cache of class c holds n = ctop[c] - &crow[c][0] <=
  *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
  *       crow[c][1..n], none tracked, none on a pool's free list;
- *       crow[c][0] is NULL (the floor) and cache[c] == crow[c][n] (the
+ *       crow[c][0] is NULL (the floor), crow[c][RCGC_CACHE_ROW - 1] is
+ *       RCGC_CACHE_END (the end mark) and cache[c] == crow[c][n] (the
  *       top's copy: NULL iff the cache is empty).
  *   C2  nlive[c] + n == the sum of nalloc over the pools of class c.
  */
@@ -192,9 +193,11 @@ static inline int rcgc_size_class(size_t n)
 }
 
 /* The free cache's row of a size class (see rcgc_pool_state): 64 words,
- * the NULL floor and up to RCGC_FREE_CACHE blocks. */
+ * the NULL floor, up to RCGC_FREE_CACHE blocks and the end mark. */
 #define RCGC_CACHE_ROW 64
-#define RCGC_FREE_CACHE (RCGC_CACHE_ROW - 1)
+#define RCGC_FREE_CACHE (RCGC_CACHE_ROW - 2)
+/* The last word of every row (never a block: blocks are 16-aligned). */
+#define RCGC_CACHE_END ((void *)(uintptr_t)1)
 
 /* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
@@ -202,8 +205,10 @@ typedef struct rcgc_pool_state {
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
      * fast paths, LIFO, in a stack of pointers crow[c][1..n] whose top
      * ctop[c] points at crow[c][n], above a NULL floor crow[c][0]; cache[c]
-     * is a copy of the top (C1).  The next allocation of the class takes
-     * cache[c] - one load, as from a linked list - and copies the entry
+     * is a copy of the top, and the row's last word is an end mark that
+     * a free finds above a full row (C1).  The next allocation of the
+     * class takes cache[c] - one load, as from a linked list - and copies
+     * the entry
      * below into it; neither call touches a pool descriptor, and neither
      * reads or writes the block: a free writes nothing into the block it
      * frees, so a block freed cold costs no store miss (which would hold up
@@ -501,7 +506,7 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
         return;
     }
     void **top = ps->ctop[c];
-    if (RCGC_LIKELY(top != &ps->crow[c][RCGC_FREE_CACHE])) {
+    if (RCGC_LIKELY(top[1] != RCGC_CACHE_END)) {
         top[1] = p;
         ps->ctop[c] = top + 1;
         ps->cache[c] = p;

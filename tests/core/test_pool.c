@@ -437,6 +437,9 @@ static void test_validate_detects(void **state)
     ps->crow[c][0] = q;
     expect_invalid(rt, "floor overwritten");
     ps->crow[c][0] = NULL;
+    ps->crow[c][RCGC_CACHE_ROW - 1] = NULL;
+    expect_invalid(rt, "end mark overwritten");
+    ps->crow[c][RCGC_CACHE_ROW - 1] = RCGC_CACHE_END;
     ps->crow[c][1] = q2;
     expect_invalid(rt, "cached twice");
     ps->crow[c][1] = q;
