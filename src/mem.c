@@ -128,6 +128,7 @@ void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
+    rcgc_pool_cache_init(&rt->pool);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
         rcgc_domain_state *ds = &ms->domains[d];
         const rcgc_allocator *user = cfg ? &cfg->allocators[d] : NULL;
@@ -392,9 +393,10 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
      * Tracing alone (tmfast.h) forgets the block's trace inline. */
     unsigned slow = rt->mem.slow;
     if (RCGC_LIKELY(!slow)) {
-        if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+        const uint8_t *entry = rcgc_class_entry_lookup(ptr);
+        if (RCGC_LIKELY(entry != NULL)) {
             rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-            rcgc_pool_free_in(rt, &rt->pool, ptr);
+            rcgc_pool_free_entry(rt, &rt->pool, ptr, entry);
             return;
         }
     } else if (slow == RCGC_SLOW_TRACE) {

@@ -37,18 +37,17 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
         pthread_mutex_lock(&arena_map_lock);
         leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
         if (leaf == NULL) {
-            /* The class tables first: a reader that finds the arena finds
-             * its table's leaf. */
-            rcgc_class_table *cls = atomic_load_explicit(&rcgc_class_map[top], memory_order_acquire);
-            if (cls == NULL) {
-                cls = rcgc_os_map(RCGC_CLASS_LEAF_BYTES);
-                if (cls != NULL)
-                    atomic_store_explicit(&rcgc_class_map[top], cls, memory_order_release);
-            }
-            if (cls != NULL)
-                leaf = rcgc_os_map(RCGC_MAP_LEN * sizeof(rcgc_map_entry));
-            if (leaf != NULL)
+            /* One mapping: the leaf, then its arenas' class and trace
+             * tables (M1), so that rcgc_class_entry_lookup finds a class
+             * from the leaf it has.  The class tables are published first:
+             * a reader that finds the arena finds its table's leaf. */
+            void *map = rcgc_os_map(RCGC_MAP_LEAF_BYTES + RCGC_CLASS_LEAF_BYTES);
+            if (map != NULL) {
+                leaf = map;
+                atomic_store_explicit(&rcgc_class_map[top], rcgc_leaf_class_tables(leaf),
+                                      memory_order_release);
                 atomic_store_explicit(&rcgc_arena_map[top], leaf, memory_order_release);
+            }
         }
         pthread_mutex_unlock(&arena_map_lock);
         if (leaf == NULL)
@@ -304,16 +303,26 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 
 /* ----------------------------------------------------------- free cache */
 
+void rcgc_pool_cache_init(rcgc_pool_state *ps)
+{
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+        ps->crow[c][0] = NULL;
+        ps->crow[c][RCGC_CACHE_ROW - 1] = RCGC_CACHE_END;
+        ps->ctop[c] = &ps->crow[c][0];
+        ps->cache[c] = NULL;
+    }
+}
+
 static void cache_flush_class(rcgc_runtime *rt, unsigned c)
 {
     rcgc_pool_state *ps = &rt->pool;
-    void *p = ps->cache[c];
+    uint32_t n = rcgc_pool_ncache(ps, c);
+    ps->ctop[c] = &ps->crow[c][0];
     ps->cache[c] = NULL;
-    ps->ncache[c] = 0;
-    while (p != NULL) {
-        void *next = *(void **)p;
+    /* Oldest first, as the linked cache gave them back. */
+    for (uint32_t k = 1; k <= n; k++) {
+        void *p = ps->crow[c][k];
         rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
-        p = next;
     }
 }
 
@@ -336,7 +345,7 @@ static size_t cached_blocks(const rcgc_pool_state *ps)
 {
     size_t n = 0;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        n += ps->ncache[c];
+        n += rcgc_pool_ncache(ps, c);
     return n;
 }
 
@@ -382,6 +391,7 @@ void rcgc_pool_state_fini(rcgc_runtime *rt)
     while (ps->all)
         arena_release(rt, ps->all);
     memset(ps, 0, sizeof *ps);
+    rcgc_pool_cache_init(ps);
 }
 
 /* ---------------------------------------------------------- statistics */
@@ -417,8 +427,8 @@ void rcgc_pool_stats(rcgc_runtime *rt, rcgc_mem_stats *st)
     }
     /* Cached blocks are free. */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
-        st->blocks_allocated -= ps->ncache[c];
-        st->bytes_allocated -= (size_t)ps->ncache[c] * ((size_t)(c + 1) << RCGC_ALIGN_SHIFT);
+        st->blocks_allocated -= rcgc_pool_ncache(ps, c);
+        st->bytes_allocated -= (size_t)rcgc_pool_ncache(ps, c) * ((size_t)(c + 1) << RCGC_ALIGN_SHIFT);
     }
 }
 
@@ -459,8 +469,8 @@ void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
         }
     }
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {   /* cached blocks are free */
-        numblocks[c] -= ps->ncache[c];
-        numfree[c] += ps->ncache[c];
+        numblocks[c] -= rcgc_pool_ncache(ps, c);
+        numfree[c] += rcgc_pool_ncache(ps, c);
     }
     fprintf(out, "Small block threshold = %d, in %d size classes.\n\n",
             RCGC_SMALL_LIMIT, RCGC_NCLASSES);
@@ -577,6 +587,10 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         narenas++;
         CHECK(a->rt == rt, "arena %p: wrong runtime", (void *)a);
         CHECK(rcgc_arena_lookup((void *)a->base) == a, "arena %p: not in the arena map", (void *)a);
+        /* M1 */
+        CHECK(rcgc_class_entry_lookup((void *)(a->base + RCGC_POOL_SIZE)) ==
+                  &rcgc_class_table_of((void *)a->base)->szidx[1],
+              "arena %p: its class table does not follow its map leaf (M1)", (void *)a);
         unsigned nfree = a->ntotalpools - a->ncarved;
         for (rcgc_pool *f = a->freepools; f; f = f->nextpool)
             nfree++;
@@ -604,11 +618,19 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
           narenas);
     /* C1, C2: the free cache */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
-        size_t n = 0;
-        CHECK(ps->ncache[c] <= RCGC_FREE_CACHE, "class %u: %u blocks cached (C1)", c, ps->ncache[c]);
-        for (void *b = ps->cache[c]; b; b = *(void **)b) {
-            CHECK(++n <= ps->ncache[c], "class %u: cache list longer than %u (C1)", c,
-                  ps->ncache[c]);
+        CHECK(ps->ctop[c] >= &ps->crow[c][0] && ps->ctop[c] <= &ps->crow[c][RCGC_FREE_CACHE],
+              "class %u: cache top out of its row (C1)", c);
+        CHECK(ps->crow[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
+        CHECK(ps->crow[c][RCGC_CACHE_ROW - 1] == RCGC_CACHE_END,
+              "class %u: cache end mark overwritten (C1)", c);
+        CHECK(ps->cache[c] == *ps->ctop[c], "class %u: cache head %p is not the top %p (C1)", c,
+              ps->cache[c], *ps->ctop[c]);
+        uint32_t n = rcgc_pool_ncache(ps, c);
+        for (uint32_t k = 1; k <= n; k++) {
+            void *b = ps->crow[c][k];
+            CHECK(b != NULL, "class %u: NULL in the cache below its top (C1)", c);
+            for (uint32_t j = 1; j < k; j++)
+                CHECK(ps->crow[c][j] != b, "class %u: %p cached twice (C1)", c, b);
             rcgc_arena *a = rcgc_arena_lookup(b);
             CHECK(a != NULL && a->rt == rt, "class %u: cached %p is not in this runtime's pools (C1)",
                   c, b);
@@ -620,11 +642,11 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
                   "class %u: cached %p is not a block start (C1)", c, b);
             CHECK(!(pool->tracked[i >> 6] & ((uint64_t)1 << (i & 63))),
                   "class %u: cached %p is tracked (C1)", c, b);
+            for (void *f = pool->freeblock; f; f = *(void **)f)
+                CHECK(f != b, "class %u: cached %p is on its pool's free list (C1)", c, b);
         }
-        CHECK(n == ps->ncache[c], "class %u: %zu blocks cached, %u recorded (C1)", c, n,
-              ps->ncache[c]);
         CHECK(ps->nlive[c] + n == perclass[c],
-              "class %u: %zu live + %zu cached blocks, pools hold %zu (C2)", c, ps->nlive[c], n,
+              "class %u: %zu live + %u cached blocks, pools hold %zu (C2)", c, ps->nlive[c], n,
               perclass[c]);
     }
     return RCGC_OK;

@@ -1123,7 +1123,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     /* F4: a cached block's second word is its slot, NULL or an object's
      * freed type. */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
-        for (void *b = rt->pool.cache[c]; b != NULL; b = *(void **)b) {
+        for (uint32_t k = 1; k <= rcgc_pool_ncache(&rt->pool, c); k++) {
+            void *b = rt->pool.crow[c][k];
             const void *w = RCGC_TRACE_CACHED_SLOT(b);
             const rcgc_pool *pool = rcgc_pool_of(b);
             if (w != NULL && w != (const void *)RCGC_FREED_TYPE &&
@@ -1151,9 +1152,10 @@ static void cache_slots_reset(tm_state *s)
 {
     rcgc_pool_state *ps = &s->rt->pool;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        for (void *b = ps->cache[c]; b != NULL; b = *(void **)b)
-            if ((const void *)RCGC_TRACE_CACHED_SLOT(b) != (const void *)RCGC_FREED_TYPE)
-                RCGC_TRACE_CACHED_SLOT(b) = NULL;
+        for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, c); k++)
+            if ((const void *)RCGC_TRACE_CACHED_SLOT(ps->crow[c][k]) !=
+                (const void *)RCGC_FREED_TYPE)
+                RCGC_TRACE_CACHED_SLOT(ps->crow[c][k]) = NULL;
 }
 
 /* Drop every trace, traceback and frame (clear_traces and stop). */

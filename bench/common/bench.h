@@ -29,6 +29,15 @@ static inline uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of the calling thread in nanoseconds (excludes the time the
+ * thread waited for a core). */
+static inline uint64_t bench_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Make the compiler believe p escapes: stops it from deleting a
  * malloc/free pair whose block is never used, or a computation whose
  * result is never read. */

@@ -29,10 +29,17 @@
  *       the spare; a spare arena has every pool free.
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
- *   C1  the free cache of class c lists ncache[c] <= RCGC_FREE_CACHE distinct
- *       block starts of in-use pools of class c, none tracked, none on a
- *       pool's free list.
- *   C2  nlive[c] + ncache[c] == the sum of nalloc over the pools of class c.
+ *   M1  the class tables of a map leaf's arenas follow the leaf's entries
+ *       in the same mapping (rcgc_leaf_class_tables): the table
+ *       rcgc_class_entry_lookup reaches from the leaf is the one
+ *       rcgc_class_table_of reaches from rcgc_class_map.
+ *   C1  the free cache of class c holds n = ctop[c] - &crow[c][0] <=
+ *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
+ *       crow[c][1..n], none tracked, none on a pool's free list;
+ *       crow[c][0] is NULL (the floor), crow[c][RCGC_CACHE_ROW - 1] is
+ *       RCGC_CACHE_END (the end mark) and cache[c] == crow[c][n] (the
+ *       top's copy: NULL iff the cache is empty).
+ *   C2  nlive[c] + n == the sum of nalloc over the pools of class c.
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -185,23 +192,36 @@ static inline int rcgc_size_class(size_t n)
     return (int)((n - 1) >> RCGC_ALIGN_SHIFT);
 }
 
-/* Blocks kept per size class in the free cache (see rcgc_pool_state). */
-#define RCGC_FREE_CACHE 64
+/* The free cache's row of a size class (see rcgc_pool_state): 64 words,
+ * the NULL floor, up to RCGC_FREE_CACHE blocks and the end mark. */
+#define RCGC_CACHE_ROW 64
+#define RCGC_FREE_CACHE (RCGC_CACHE_ROW - 2)
+/* The last word of every row (never a block: blocks are 16-aligned). */
+#define RCGC_CACHE_END ((void *)(uintptr_t)1)
 
 /* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
-     * fast paths, LIFO, linked through their first word.  The next
-     * allocation of the class takes the block freed last, still in the
-     * cache, and neither call touches a pool descriptor.  Cached blocks
-     * still count in their pool's nalloc.  A free that finds the cache full
-     * goes to the pool.  The cache of a class is given back to the pools
-     * when the class has no live block left (so freeing everything returns
-     * every pool), and whenever the allocator leaves its fast paths for a
-     * reason other than tracing (hooks, fault injection, a user allocator). */
+     * fast paths, LIFO, in a stack of pointers crow[c][1..n] whose top
+     * ctop[c] points at crow[c][n], above a NULL floor crow[c][0]; cache[c]
+     * is a copy of the top, and the row's last word is an end mark that
+     * a free finds above a full row (C1).  The next allocation of the
+     * class takes cache[c] - one load, as from a linked list - and copies
+     * the entry
+     * below into it; neither call touches a pool descriptor, and neither
+     * reads or writes the block: a free writes nothing into the block it
+     * frees, so a block freed cold costs no store miss (which would hold up
+     * every store after it) until the program writes to it again, by then
+     * in the cache (rcgc_pool_free_in prefetches it).  Cached blocks still
+     * count in their pool's nalloc.  A free that finds the row full goes to
+     * the pool.  The cache of a class is given back to the pools when the
+     * class has no live block left (so freeing everything returns every
+     * pool), and whenever the allocator leaves its fast paths for a reason
+     * other than tracing (hooks, fault injection, a user allocator). */
     void *cache[RCGC_NCLASSES];
-    uint32_t ncache[RCGC_NCLASSES];
+    void **ctop[RCGC_NCLASSES];
+    void *crow[RCGC_NCLASSES][RCGC_CACHE_ROW];
     size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
     /* Arenas with free pools, bucketed by their number of free pools:
      * avail[n] lists arenas with exactly n (1..64).  New pools come from
@@ -244,6 +264,33 @@ typedef struct rcgc_trace_table {
     rcgc_trace_slot *trace_slots[RCGC_ARENA_SLOTS];
 } rcgc_trace_table;
 #define RCGC_CLASS_LEAF_BYTES (RCGC_MAP_LEN * (sizeof(rcgc_class_table) + sizeof(rcgc_trace_table)))
+
+/* M1: the class tables (and after them the trace tables) of the arenas of
+ * a map leaf lie in the leaf's own mapping, right after its entries: from
+ * the leaf that says p is in an arena, p's class is one load away. */
+#define RCGC_MAP_LEAF_BYTES (RCGC_MAP_LEN * sizeof(rcgc_map_entry))
+static inline rcgc_class_table *rcgc_leaf_class_tables(rcgc_map_entry *leaf)
+{
+    return (rcgc_class_table *)((char *)leaf + RCGC_MAP_LEAF_BYTES);
+}
+
+/* The class table entry (size class) of the pool slot holding p, or NULL
+ * when p is in no arena (rcgc_arena_lookup's test, then M1). */
+static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (RCGC_UNLIKELY((a >> RCGC_ADDRESS_BITS) != 0))
+        return NULL;
+    uintptr_t i = a >> RCGC_ARENA_BITS;
+    rcgc_map_entry *leaf =
+        atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
+    if (leaf == NULL)
+        return NULL;
+    size_t j = i & (RCGC_MAP_LEN - 1);
+    if (atomic_load_explicit(&leaf[j], memory_order_acquire) == NULL)
+        return NULL;
+    return &rcgc_leaf_class_tables(leaf)[j].szidx[(a >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)];
+}
 
 /* The class table of the arena holding pool block p (p must be one). */
 static inline rcgc_class_table *rcgc_class_table_of(const void *p)
@@ -313,6 +360,22 @@ static inline rcgc_arena *rcgc_arena_lookup(const void *p)
 void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx);
 void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 
+/* Take the free cache's top block of class c (cache[c], which must not be
+ * NULL) out of it: the entry below becomes the top and its copy (NULL when
+ * that is the floor). */
+static inline void rcgc_pool_cache_pop(rcgc_pool_state *ps, size_t c)
+{
+    void **top = ps->ctop[c] - 1;
+    ps->ctop[c] = top;
+    ps->cache[c] = *top;
+}
+
+/* Blocks in the free cache of class c. */
+static inline uint32_t rcgc_pool_ncache(const rcgc_pool_state *ps, unsigned c)
+{
+    return (uint32_t)(ps->ctop[c] - &ps->crow[c][0]);
+}
+
 /* The allocation fast path: the block freed last into the class's free
  * cache, else the head block of the class's free list
  * (three loads, three stores), including the frequent cases where it is the
@@ -324,12 +387,11 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
  * it; callers that ignore it pay nothing). */
 /* Its two halves, for a caller that wants to know which one gave the
  * block (object.c): the class's free cache (NULL if empty) ... */
-static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_cached(rcgc_pool_state *ps, unsigned szidx)
+static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_cached(rcgc_pool_state *ps, size_t szidx)
 {
     void *bp = ps->cache[szidx];
     if (RCGC_LIKELY(bp != NULL)) {
-        ps->cache[szidx] = *(void **)bp;
-        ps->ncache[szidx]--;
+        rcgc_pool_cache_pop(ps, szidx);
         ps->nlive[szidx]++;
     }
     return bp;
@@ -337,7 +399,7 @@ static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_cached(rcgc_pool_state *ps, 
 
 /* ... and the head of the class's free list (NULL if no pool has a free
  * block), *from its pool. */
-static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, unsigned szidx,
+static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, size_t szidx,
                                                          rcgc_pool **from)
 {
     void *bp;
@@ -377,7 +439,7 @@ static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, un
 
 static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
 {
-    unsigned szidx = (unsigned)((n - (n != 0)) >> RCGC_ALIGN_SHIFT);
+    size_t szidx = (n - (n != 0)) >> RCGC_ALIGN_SHIFT;
     void *bp = rcgc_pool_try_alloc_cached(ps, szidx);
     if (RCGC_LIKELY(bp != NULL)) {
         *from = rcgc_pool_of(bp);
@@ -442,6 +504,8 @@ static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps,
 void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
+/* Set up the empty free cache of a zeroed state (the floors, C1). */
+void rcgc_pool_cache_init(rcgc_pool_state *ps);
 /* Free n blocks of one pool at once (the collector's delete), none of them
  * in the free cache: they are linked through their first words from first
  * to tail (tail's link is written here).  The chain goes onto the pool's
@@ -460,22 +524,39 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
         rcgc_pool_cache_spill(rt, c, p);
         return;
     }
-    if (RCGC_LIKELY(ps->ncache[c] < RCGC_FREE_CACHE)) {
-        *(void **)p = ps->cache[c];
+    void **top = ps->ctop[c];
+    if (RCGC_LIKELY(top[1] != RCGC_CACHE_END)) {
+        top[1] = p;
+        ps->ctop[c] = top + 1;
         ps->cache[c] = p;
-        ps->ncache[c]++;
         return;
     }
     rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
 }
 
+/* rcgc_pool_free_in for a block whose class table entry the caller has
+ * (rcgc_class_entry_lookup): the same steps without a second lookup. */
+static inline void rcgc_pool_free_entry(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
+                                        const uint8_t *entry)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1, 3);
+#endif
+    rcgc_pool_free_class(rt, ps, p, *entry);
+}
+
 /* The free fast path (p must be a block start): into the class's free
  * cache, which reads only the arena's class table (and no pool
- * descriptor); when the cache is full, to the block's pool. */
+ * descriptor); when the cache is full, to the block's pool.  The block is
+ * prefetched (for writing where the target has it), for the program's
+ * first store to it once the cache hands it out again. */
 static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
     unsigned c = rcgc_class_table_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
                                                (RCGC_ARENA_SLOTS - 1)];
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1, 3);
+#endif
     rcgc_pool_free_class(rt, ps, p, c);
 }
 

@@ -202,8 +202,7 @@ static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
     rcgc_trace_slot *sl = RCGC_TRACE_CACHED_SLOT(bp);
     if (RCGC_UNLIKELY(!rcgc_trace_slot_known(sl)))
         return NULL;
-    ps->cache[c] = *(void **)bp;
-    ps->ncache[c]--;
+    rcgc_pool_cache_pop(ps, (unsigned)c);
     ps->nlive[c]++;
     *slp = sl;
     return bp;

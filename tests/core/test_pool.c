@@ -254,9 +254,9 @@ static void test_free_cache(void **state)
     void *keep = rcgc_mem_malloc(rt, 64);
     void *a = rcgc_mem_malloc(rt, 64);
     rcgc_mem_free(rt, a);
-    assert_int_equal(rt->pool.ncache[c], 1);
+    assert_int_equal(rcgc_pool_ncache(&rt->pool, c), 1);
     assert_ptr_equal(rcgc_mem_malloc(rt, 64), a);   /* LIFO reuse */
-    assert_int_equal(rt->pool.ncache[c], 0);
+    assert_int_equal(rcgc_pool_ncache(&rt->pool, c), 0);
     rcgc_mem_free(rt, a);
 
     enum { N = 20000 };
@@ -265,9 +265,9 @@ static void test_free_cache(void **state)
         ps[i] = rcgc_mem_malloc(rt, 64);
     for (int i = 0; i < N; i++) {
         rcgc_mem_free(rt, ps[i]);
-        assert_true(rt->pool.ncache[c] <= RCGC_FREE_CACHE);
+        assert_true(rcgc_pool_ncache(&rt->pool, c) <= RCGC_FREE_CACHE);
     }
-    assert_true(rt->pool.ncache[c] > 0);
+    assert_true(rcgc_pool_ncache(&rt->pool, c) > 0);
     rcgc_mem_stats st = {.size = sizeof st};
     assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
     assert_int_equal(st.blocks_allocated, 1);                /* keep */
@@ -276,7 +276,7 @@ static void test_free_cache(void **state)
 
     /* Nothing of the class live: the cache empties, the arenas go back. */
     rcgc_mem_free(rt, keep);
-    assert_int_equal(rt->pool.ncache[c], 0);
+    assert_int_equal(rcgc_pool_ncache(&rt->pool, c), 0);
     assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
     assert_int_equal(st.blocks_allocated, 0);
     assert_int_equal(st.arenas_current, 1);                  /* the spare */
@@ -288,15 +288,119 @@ static void test_free_cache(void **state)
         ps[i] = rcgc_mem_malloc(rt, 100);
     for (int i = 0; i < 8; i++)
         rcgc_mem_free(rt, ps[i]);
-    assert_int_equal(rt->pool.ncache[rcgc_size_class(100)], 8);
+    assert_int_equal(rcgc_pool_ncache(&rt->pool, rcgc_size_class(100)), 8);
     rcgc_mem_fail_after(rt, 1000000, 0);
-    assert_int_equal(rt->pool.ncache[rcgc_size_class(100)], 0);
+    assert_int_equal(rcgc_pool_ncache(&rt->pool, rcgc_size_class(100)), 0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     rcgc_mem_free(rt, keep);
     rcgc_mem_fail_after(rt, 0, 0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     free(ps);
     rcgc_runtime_free(rt);
+}
+
+/* The free cache as a stack: blocks come back newest first, a free writes
+ * nothing into its block (the cache is a row of pointers, not a list
+ * through the blocks), the row holds RCGC_FREE_CACHE blocks and the next
+ * free goes to the block's pool, and the head stays the top's copy through
+ * pushes and pops down to the floor. */
+static void test_free_cache_stack(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_pool_state *ps = &rt->pool;
+    unsigned c = (unsigned)rcgc_size_class(48);
+    enum { N = RCGC_FREE_CACHE + 2 };
+    void *keep = rcgc_mem_malloc(rt, 48);
+    void *b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = rcgc_mem_malloc(rt, 48);
+        memset(b[i], 0xA0 + i % 16, 48);
+    }
+    assert_int_equal(rcgc_pool_ncache(ps, c), 0);
+    assert_null(ps->cache[c]);
+    for (int i = 0; i < N; i++) {
+        rcgc_pool *pool = rcgc_pool_of(b[i]);
+        unsigned nalloc = pool->nalloc;
+        rcgc_mem_free(rt, b[i]);
+        if (i < RCGC_FREE_CACHE) {
+            /* cached: its pool still counts it, nothing written into it */
+            assert_int_equal(pool->nalloc, nalloc);
+            assert_int_equal(rcgc_pool_ncache(ps, c), i + 1);
+            assert_ptr_equal(ps->cache[c], b[i]);
+            for (int k = 0; k < 48; k++)
+                assert_int_equal(((unsigned char *)b[i])[k], 0xA0 + i % 16);
+        } else {
+            /* the row is full: to its pool */
+            assert_int_equal(pool->nalloc, nalloc - 1);
+            assert_int_equal(rcgc_pool_ncache(ps, c), RCGC_FREE_CACHE);
+            assert_ptr_equal(ps->cache[c], b[RCGC_FREE_CACHE - 1]);
+        }
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    /* newest first, down to the floor */
+    for (int i = RCGC_FREE_CACHE - 1; i >= 0; i--) {
+        assert_ptr_equal(rcgc_mem_malloc(rt, 48), b[i]);
+        assert_int_equal(rcgc_pool_ncache(ps, c), i);
+        assert_ptr_equal(ps->cache[c], i > 0 ? b[i - 1] : NULL);
+    }
+    assert_null(ps->crow[c][0]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* the cache empty, the pool's free list: the blocks freed to it */
+    void *x = rcgc_mem_malloc(rt, 48);
+    assert_true(x == b[N - 1] || x == b[N - 2]);
+    rcgc_mem_free(rt, x);
+    assert_ptr_equal(ps->cache[c], x);
+    for (int i = 0; i < RCGC_FREE_CACHE; i++)
+        rcgc_mem_free(rt, b[i]);
+    void *y = rcgc_mem_malloc(rt, 48);
+    rcgc_mem_free(rt, y);
+    rcgc_mem_free(rt, keep);   /* the last live block: everything back */
+    assert_int_equal(rcgc_pool_ncache(ps, c), 0);
+    assert_null(ps->cache[c]);
+    rcgc_mem_stats st = {.size = sizeof st};
+    assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
+    assert_int_equal(st.blocks_allocated, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+/* rcgc_mem_free's lookup (M1): a pool block's class table entry comes
+ * from its map leaf's mapping and is the one rcgc_class_table_of finds;
+ * pointers in no arena get NULL. */
+static void test_class_entry_lookup(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    for (size_t n = 1; n <= RCGC_SMALL_LIMIT; n += 37) {
+        char *p = rcgc_mem_malloc(rt, n);
+        const uint8_t *e = rcgc_class_entry_lookup(p + n - 1);
+        assert_non_null(e);
+        assert_ptr_equal(e, &rcgc_class_table_of(p)->szidx[rcgc_class_slot(p)]);
+        assert_int_equal(*e, rcgc_size_class(n));
+        rcgc_mem_free(rt, p);
+    }
+    int local = 0;
+    void *big = malloc(64);
+    assert_null(rcgc_class_entry_lookup(&local));
+    assert_null(rcgc_class_entry_lookup(big));
+    assert_null(rcgc_class_entry_lookup(NULL));
+    assert_null(rcgc_class_entry_lookup((void *)((uintptr_t)1 << 60)));
+    free(big);
+    rcgc_runtime_free(rt);
+}
+
+/* rcgc_validate fails on rt and says `what` (with the invariant C1). */
+static void expect_invalid(rcgc_runtime *rt, const char *what)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    assert_int_equal(rcgc_validate(rt, f), RCGC_EFORMAT);
+    fclose(f);
+    assert_non_null(strstr(text, what));
+    assert_non_null(strstr(text, "(C1)"));
+    free(text);
 }
 
 /* The validator notices a broken invariant. */
@@ -316,17 +420,36 @@ static void test_validate_detects(void **state)
     free(text);
     pool->nalloc--;
     assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
-    /* a free cache whose count disagrees with its list */
+    /* a free cache broken four ways: its head not the top's copy, its
+     * floor overwritten, a block in it twice, a block also on its pool's
+     * free list */
     void *q = rcgc_mem_malloc(rt, 32);
+    void *q2 = rcgc_mem_malloc(rt, 32);
     rcgc_mem_free(rt, q);
+    rcgc_mem_free(rt, q2);
     unsigned c = (unsigned)rcgc_size_class(32);
-    rt->pool.ncache[c]++;
-    f = open_memstream(&text, &size);
-    assert_int_equal(rcgc_validate(rt, f), RCGC_EFORMAT);
-    fclose(f);
-    assert_non_null(strstr(text, "(C1)"));
-    free(text);
-    rt->pool.ncache[c]--;
+    rcgc_pool_state *ps = &rt->pool;
+    assert_int_equal(rcgc_pool_ncache(ps, c), 2);
+    assert_ptr_equal(ps->cache[c], q2);
+    ps->cache[c] = q;
+    expect_invalid(rt, "is not the top");
+    ps->cache[c] = q2;
+    ps->crow[c][0] = q;
+    expect_invalid(rt, "floor overwritten");
+    ps->crow[c][0] = NULL;
+    ps->crow[c][RCGC_CACHE_ROW - 1] = NULL;
+    expect_invalid(rt, "end mark overwritten");
+    ps->crow[c][RCGC_CACHE_ROW - 1] = RCGC_CACHE_END;
+    ps->crow[c][1] = q2;
+    expect_invalid(rt, "cached twice");
+    ps->crow[c][1] = q;
+    void *saved = pool->freeblock;
+    *(void **)q = saved;
+    pool->freeblock = q;
+    pool->nalloc--;   /* P1 holds: only C1 is broken */
+    expect_invalid(rt, "on its pool's free list");
+    pool->nalloc++;
+    pool->freeblock = saved;
     assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
     rcgc_mem_free(rt, p);
     rcgc_runtime_free(rt);
@@ -340,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_arenas_returned), cmocka_unit_test(test_fullest_arena_first),
         cmocka_unit_test(test_stress),         cmocka_unit_test(test_print_stats),
         cmocka_unit_test(test_validate_detects), cmocka_unit_test(test_free_cache),
+        cmocka_unit_test(test_free_cache_stack), cmocka_unit_test(test_class_entry_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

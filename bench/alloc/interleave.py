@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""interleave.py ROUNDS CASE OPS LABEL=BINARY ... - same-run timing of alloc_bench binaries.
+
+Each round runs every binary once (its own process, `BINARY CASE OPS`), the
+order rotated by one each round, so a slow moment of the shared machine costs
+one sample of each binary rather than several of one.  Prints, for each
+metric the binaries report (ns_per_pair; also cpu_ns_per_pair, the thread's
+CPU time, when BENCH_CPU_TIME=1 is in the environment), each label's median,
+min and max and the ratio of the first label's median to each other's, and
+the load average at the end.  Ratios only mean something within one run
+(docs/benchmarks.md, "Method").
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def main(argv):
+    if len(argv) < 5:
+        sys.exit(__doc__)
+    rounds, case, ops = int(argv[1]), argv[2], argv[3]
+    bins = [a.split("=", 1) for a in argv[4:]]
+    samples = {}   # (metric, label) -> values
+    for r in range(rounds):
+        k = r % len(bins)
+        for label, binary in bins[k:] + bins[:k]:
+            out = subprocess.run([binary, case, ops], capture_output=True, text=True,
+                                 check=True).stdout
+            for line in out.splitlines():
+                rec = json.loads(line)
+                if rec["case"] == case:
+                    samples.setdefault((rec["metric"], label), []).append(rec["value"])
+    print(f"{case} ops={ops} rounds={rounds} load average at the end={os.getloadavg()[0]:.2f}")
+    first = bins[0][0]
+    for metric in sorted({m for m, _ in samples}):
+        print(f" {metric}:")
+        for label, _ in bins:
+            v = samples[(metric, label)]
+            print(f"  {label:12s} median {statistics.median(v):8.2f}  "
+                  f"min {min(v):8.2f}  max {max(v):8.2f}")
+        for label, _ in bins[1:]:
+            ratio = (statistics.median(samples[(metric, first)]) /
+                     statistics.median(samples[(metric, label)]))
+            print(f"  {first} / {label} = {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
