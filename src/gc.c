@@ -132,6 +132,8 @@ typedef struct gc_work {
     int widegather;         /* the gather goes through the ring too */
     size_t nwide;           /* objects the mark traversed through the ring */
     rcgc_object *ring[GC_RING];
+    /* The hot loops' type cache (traverse.h, RC1); zeroed: empty. */
+    rcgc_refs_cache refcache;
 } gc_work;
 
 /* ------------------------------------------------------------- helpers */
@@ -510,9 +512,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             w->current = o;
 #endif
             if (kind == GATHER_FULL_WIDE)
-                rcgc_obj_traverse_inline(o, visit_subtract_deferred, w);
+                rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_deferred, w);
             else
-                rcgc_obj_traverse_inline(o, visit_subtract_set, w);
+                rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_set, w);
         }
         bitmap[k] = members;
         /* In a young collection every member changes generation. */
@@ -710,7 +712,7 @@ static void drain_set(gc_work *w)
     if (!w->bitmaps) {
         while (w->sp > 0) {
             rcgc_object *o = w->stack[--w->sp];
-            rcgc_obj_traverse_inline(o, visit_reach_young, w);
+            rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_young, w);
         }
         return;
     }
@@ -723,9 +725,9 @@ static void drain_set(gc_work *w)
              * stack gives, which keeps a walk in one direction. */
             if (w->sp >= GC_RING_MINSTACK) {
                 w->nwide++;
-                rcgc_obj_traverse_inline(o, visit_reach_deferred, w);
+                rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_deferred, w);
             } else {
-                rcgc_obj_traverse_inline(o, visit_reach_set, w);
+                rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_set, w);
             }
         }
         /* A chain (one object in flight at a time) takes its next link
@@ -1290,7 +1292,7 @@ static void delete_by_pool(gc_work *w, unsigned old)
             char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-                rcgc_obj_clear(o);
+                rcgc_obj_clear_cached(&w->refcache, o);
             }
         }
         /* The objects whose hold is now the last reference and that need
@@ -1354,7 +1356,7 @@ static void delete_by_pool(gc_work *w, unsigned old)
             for (uint64_t b = batch[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 const rcgc_type *t = o->type;
-                rcgc_type_clear(t, o);
+                rcgc_obj_clear_cached(&w->refcache, o);
                 if (t->dealloc)
                     t->dealloc(o);
             }
@@ -1410,6 +1412,7 @@ static size_t pools_to_walk(const rcgc_runtime *rt, int generation)
 static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
 {
     memset(w, 0, sizeof *w);
+    rcgc_refs_cache_init(&w->refcache);
     w->rt = rt;
     w->maxgen = (unsigned)generation;
     w->old = generation + 1 < RCGC_NGENS ? (unsigned)generation + 1 : (unsigned)generation;
@@ -1519,18 +1522,18 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         m += (long)u;
         if (u <= GC_DELETE_SMALL) {
             FOR_EACH_UNREACHABLE_POOLED(&w, o, {
-                rcgc_obj_clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
             });
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
-                rcgc_obj_clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
             }
             FOR_EACH_UNREACHABLE_POOLED(&w, o, release_cleared(rt, o, old));
         } else {
             delete_by_pool(&w, old);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
-                rcgc_obj_clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
             }
         }
         for (size_t i = 0; i < w.nforeign; i++)
@@ -1595,14 +1598,14 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         } else if (uf <= GC_DELETE_SMALL) {
             for (size_t i = 0; i < uf; i++) {
                 rcgc_object *o = objs[i];
-                rcgc_obj_clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
             }
             for (size_t i = 0; i < uf; i++)
                 release_cleared(rt, objs[i], old);
         } else {
             for (size_t i = 0; i < uf; i++) {
                 rcgc_object *o = objs[i];
-                rcgc_obj_clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
                 release_cleared(rt, o, old);
             }
         }

@@ -114,4 +114,113 @@ static inline void rcgc_obj_clear(rcgc_object *o)
     rcgc_type_clear(o->type, o);
 }
 
+/*
+ * The collector's loops meet long runs of objects of one type (a pool holds
+ * one size class, a structure usually one node type).  A loop keeps a
+ * one-entry cache of the last such type whose references are exactly one
+ * or two listed fields (refs only: no traverse, no clear); an object of
+ * that type is then traversed or cleared with the two offsets in
+ * registers: no refs array to read, no terminator, no test for traverse or
+ * clear.  Any other type takes the general path and leaves the cache as
+ * it is.
+ *
+ *   RC1  type is NULL, or a type with traverse == NULL, clear == NULL and
+ *        refs == {off0, 0} (then off1 == 0) or {off0, off1, 0}.
+ */
+typedef struct rcgc_refs_cache {
+    const rcgc_type *type;
+    uint16_t off0;
+    uint16_t off1;
+} rcgc_refs_cache;
+
+static inline void rcgc_refs_cache_init(rcgc_refs_cache *c)
+{
+    c->type = NULL;
+    c->off0 = c->off1 = 0;
+}
+
+/* Fill c with t, whose refs array is refs (non-NULL), if t has the cached
+ * shape (RC1); returns non-zero if so. */
+static inline int rcgc_refs_cache_fill(rcgc_refs_cache *c, const rcgc_type *t,
+                                       const uint16_t *refs)
+{
+    if (t->traverse != NULL || t->clear != NULL || refs[0] == 0 ||
+        (refs[1] != 0 && refs[2] != 0))
+        return 0;
+    c->type = t;
+    c->off0 = refs[0];
+    c->off1 = refs[1];
+    return 1;
+}
+
+/* The cache's miss path with a refs array (out of line: the collector's
+ * loops inline only the hit and the call of a traverse): fills c when o's
+ * type has the shape, then traverses o in full (T2), visit called through
+ * its pointer. */
+static RCGC_NOINLINE int rcgc_obj_traverse_fill(rcgc_refs_cache *c, rcgc_object *o,
+                                                rcgc_visitfn visit, void *arg)
+{
+    (void)rcgc_refs_cache_fill(c, o->type, o->type->refs);
+    return rcgc_obj_traverse_inline(o, visit, arg);
+}
+
+/* rcgc_obj_traverse_inline through the cache c (T2 either way): a hit
+ * visits the two fields inline; a type without refs goes to its traverse
+ * at once. */
+static RCGC_ALWAYS_INLINE int rcgc_obj_traverse_cached(rcgc_refs_cache *c, rcgc_object *o,
+                                                       rcgc_visitfn visit, void *arg)
+{
+    const rcgc_type *t = o->type;
+    if (RCGC_UNLIKELY(t != c->type)) {
+        if (t->refs == NULL)
+            return t->traverse(o, visit, arg);
+        return rcgc_obj_traverse_fill(c, o, visit, arg);
+    }
+    unsigned off1 = c->off1;
+    rcgc_object *r = rcgc_ref_load(o, c->off0);
+    int e;
+    if (r != NULL && (e = visit(r, arg)) != 0)
+        return e;
+    if (off1 != 0 && (r = rcgc_ref_load(o, off1)) != NULL)
+        return visit(r, arg);
+    return 0;
+}
+
+/* Drop the reference of field off of o, if any (T3's order). */
+static inline void rcgc_ref_clear(rcgc_object *o, unsigned off)
+{
+    rcgc_object *r = rcgc_ref_load(o, off);
+    if (r != NULL) {
+        static rcgc_object *const null_ref = NULL;
+        memcpy((char *)o + off, &null_ref, sizeof null_ref);
+        rcgc_decref(r);
+    }
+}
+
+/* rcgc_obj_clear's miss path with a refs array: fills c when o's type has
+ * the shape, then clears o (T3). */
+static RCGC_NOINLINE void rcgc_obj_clear_fill(rcgc_refs_cache *c, rcgc_object *o)
+{
+    (void)rcgc_refs_cache_fill(c, o->type, o->type->refs);
+    rcgc_obj_clear(o);
+}
+
+/* rcgc_obj_clear through the cache c. */
+static inline void rcgc_obj_clear_cached(rcgc_refs_cache *c, rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
+    if (RCGC_UNLIKELY(t != c->type)) {
+        if (t->refs != NULL)
+            rcgc_obj_clear_fill(c, o);
+        else if (t->clear != NULL)
+            t->clear(o);
+        return;
+    }
+    /* Both offsets first: dropping a reference may run any code. */
+    unsigned off0 = c->off0, off1 = c->off1;
+    rcgc_ref_clear(o, off0);
+    if (off1 != 0)
+        rcgc_ref_clear(o, off1);
+}
+
 #endif /* RCGC_TRAVERSE_H */

@@ -259,6 +259,158 @@ static void test_refs_big_sets(void **state)
     assert_int_equal(free_log.n, nn);
 }
 
+/* Shapes the collector's loops handle apart (traverse.h, RC1): one and two
+ * fields (cached), three fields, refs with a clear function, refs with a
+ * traverse, and a traverse-only type, mixed in one pool-sized heap in
+ * no type order, live and then garbage, in young and full collections. */
+typedef struct mnode {
+    rcgc_object ob;
+    rcgc_object *f[3];
+    long id;
+    int cleared;   /* its type's clear ran */
+} mnode;
+
+static int mn_clears;
+static int mn_clear(rcgc_object *self)
+{
+    mnode *m = (mnode *)self;
+    /* T3: the listed fields are NULL by now. */
+    if (m->f[0] != NULL || m->f[1] != NULL)
+        log_add(&del_log, (int)m->id);
+    m->cleared = 1;
+    mn_clears++;
+    return 0;
+}
+
+/* The same for a type whose traverse has f[2]: clear drops it. */
+static int mn_clear2(rcgc_object *self)
+{
+    mn_clear(self);
+    RCGC_CLEAR(((mnode *)self)->f[2]);
+    return 0;
+}
+
+static int mn_traverse2(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    mnode *m = (mnode *)self;
+    return m->f[2] ? visit(m->f[2], arg) : 0;
+}
+
+static int mn_traverse_all(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    mnode *m = (mnode *)self;
+    for (int i = 0; i < 3; i++) {
+        int rc = m->f[i] ? visit(m->f[i], arg) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int mn_clear_all(rcgc_object *self)
+{
+    mnode *m = (mnode *)self;
+    m->cleared = 1;
+    for (int i = 0; i < 3; i++)
+        RCGC_CLEAR(m->f[i]);
+    return 0;
+}
+
+static void mn_dealloc(rcgc_object *self)
+{
+    mnode *m = (mnode *)self;
+    /* A type with clear had it called (T3), on every path. */
+    if (self->type->clear != NULL && !m->cleared)
+        log_add(&del_log, (int)m->id);
+    log_add(&free_log, (int)m->id);
+}
+
+/* A type with refs and traverse but no clear: its traversed field f[2] is
+ * dropped by its dealloc. */
+static void mn_dealloc_drop(rcgc_object *self)
+{
+    RCGC_CLEAR(((mnode *)self)->f[2]);
+    mn_dealloc(self);
+}
+
+/* How many of the fields f[0..2] each type holds references in. */
+static const int mn_nfields[] = {1, 2, 3, 2, 3, 3, 3};
+static const rcgc_type mn_types[] = {
+    {.name = "M1", .size = sizeof(mnode), .dealloc = mn_dealloc, .refs = RCGC_REFS(mnode, f[0])},
+    {.name = "M2", .size = sizeof(mnode), .dealloc = mn_dealloc,
+     .refs = RCGC_REFS(mnode, f[1], f[0])},
+    {.name = "M3", .size = sizeof(mnode), .dealloc = mn_dealloc,
+     .refs = RCGC_REFS(mnode, f[0], f[1], f[2])},
+    {.name = "M2Clear", .size = sizeof(mnode), .dealloc = mn_dealloc, .clear = mn_clear,
+     .refs = RCGC_REFS(mnode, f[0], f[1])},
+    {.name = "M2Trav", .size = sizeof(mnode), .dealloc = mn_dealloc, .clear = mn_clear2,
+     .traverse = mn_traverse2, .refs = RCGC_REFS(mnode, f[0], f[1])},
+    {.name = "MTrav", .size = sizeof(mnode), .dealloc = mn_dealloc,
+     .traverse = mn_traverse_all, .clear = mn_clear_all},
+    {.name = "M2TravNoClear", .size = sizeof(mnode), .dealloc = mn_dealloc_drop,
+     .traverse = mn_traverse2, .refs = RCGC_REFS(mnode, f[0], f[1])},
+};
+enum { MN_NTYPES = sizeof mn_types / sizeof mn_types[0] };
+
+static void test_refs_mixed_shapes(void **state)
+{
+    (void)state;
+    enum { N = 12000 };
+    mnode **m = calloc(N, sizeof *m);
+    assert_non_null(m);
+    mn_clears = 0;
+    unsigned seed = 12345;
+    for (long i = 0; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        m[i] = (mnode *)rcgc_new(rt, &mn_types[(seed >> 16) % MN_NTYPES]);
+        assert_non_null(m[i]);
+        m[i]->id = i;
+    }
+    /* Every field a type holds points somewhere: the first at the next
+     * node (one chain through all), the others at random nodes. */
+    for (long i = 0; i < N; i++) {
+        int nf = mn_nfields[m[i]->ob.type - mn_types];
+        setref(&m[i]->f[0], m[(i + 1) % N]);
+        for (int k = 1; k < nf; k++) {
+            seed = seed * 1103515245u + 12345u;
+            setref(&m[i]->f[k], m[(seed >> 8) % N]);
+        }
+    }
+    mnode *root = m[0];
+    rcgc_incref(RCGC_OBJ(root));
+    for (long i = 0; i < N; i++)
+        drop(m[i]);
+    /* Live: young then full collections find nothing. */
+    assert_int_equal(collect(0), 0);
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(free_log.n, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* Garbage: the whole heap at once, every type's fields cleared. */
+    drop(root);
+    assert_int_equal(collect(2), N);
+    assert_int_equal(free_log.n, N);
+    assert_true(mn_clears > 0);
+    assert_int_equal(del_log.n, 0);
+
+    /* A small young set of each shape (the small delete). */
+    free_log.n = 0;
+    for (int t = 0; t < MN_NTYPES; t++) {
+        mnode *a = (mnode *)rcgc_new(rt, &mn_types[t]);
+        mnode *b = (mnode *)rcgc_new(rt, &mn_types[(t + 1) % MN_NTYPES]);
+        a->id = 2 * t;
+        b->id = 2 * t + 1;
+        setref(&a->f[0], b);
+        setref(&b->f[0], a);
+        drop(a);
+        drop(b);
+    }
+    assert_int_equal(collect(0), 2 * MN_NTYPES);
+    assert_int_equal(free_log.n, 2 * MN_NTYPES);
+    assert_int_equal(del_log.n, 0);
+    free(m);
+}
+
 /* get_referents lists the fields in refs order (NULL ones skipped), then
  * what traverse gives; get_referrers finds objects through their fields;
  * is_tracked and gc_track follow T1. */
@@ -498,6 +650,7 @@ int main(void)
         GC_TEST(test_refs_cycle_collected),
         GC_TEST(test_refs_survivors_kept),
         GC_TEST(test_refs_big_sets),
+        GC_TEST(test_refs_mixed_shapes),
         GC_TEST(test_refs_gc_module),
         GC_TEST(test_refs_clear_at_dealloc),
         GC_TEST(test_refs_finalizers_resurrection),
