@@ -478,7 +478,7 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
 enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
 
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
-                                                const int kind)
+                                                const int kind, const int direct)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
@@ -511,8 +511,12 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            if (kind == GATHER_FULL_WIDE)
+            if (kind == GATHER_FULL_WIDE && direct)
+                rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_deferred, w);
+            else if (kind == GATHER_FULL_WIDE)
                 rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_deferred, w);
+            else if (direct)
+                rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_set, w);
             else
                 rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_set, w);
         }
@@ -540,6 +544,23 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     }
 }
 
+/* gather_pool_kind in the copy for the pool's likely shape: that of its
+ * first tracked object's type (traverse only, or with refs). */
+static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t pre,
+                                           const int kind)
+{
+    unsigned k = 0;
+    while (k < RCGC_POOL_BITMAP_WORDS - 1 && pool->tracked[k] == 0)
+        k++;
+    uint64_t t = pool->tracked[k];
+    const rcgc_object *first = (const rcgc_object *)(pool->mem + pre +
+        (size_t)(k * 64 + (t ? (unsigned)__builtin_ctzll(t) : 0)) * pool->size);
+    if (t == 0 || first->type->refs != NULL)
+        gather_pool_kind(w, pool, pre, kind, 0);
+    else
+        gather_pool_kind(w, pool, pre, kind, 1);
+}
+
 /* Steps 1 and 2: walk the pools that can hold members (the young list for
  * a young collection, every pool with tracked objects for a full one) and
  * the foreign lists; afterwards each member's refcount is the number of
@@ -550,10 +571,10 @@ static void gather_subtract(gc_work *w)
     size_t pre = rt->mem.debug_pre;
     if (w->maxgen == 0) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool_kind(w, pool, pre, GATHER_GEN0);
+            gather_pool(w, pool, pre, GATHER_GEN0);
     } else if (w->maxgen == 1) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool_kind(w, pool, pre, GATHER_GEN1);
+            gather_pool(w, pool, pre, GATHER_GEN1);
     } else {
         const int wide = w->widegather;
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
@@ -562,9 +583,9 @@ static void gather_subtract(gc_work *w)
                 if (pool->ntracked == 0)
                     continue;
                 if (wide)
-                    gather_pool_kind(w, pool, pre, GATHER_FULL_WIDE);
+                    gather_pool(w, pool, pre, GATHER_FULL_WIDE);
                 else
-                    gather_pool_kind(w, pool, pre, GATHER_FULL);
+                    gather_pool(w, pool, pre, GATHER_FULL);
             }
         }
     }

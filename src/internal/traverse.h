@@ -186,6 +186,19 @@ static RCGC_ALWAYS_INLINE int rcgc_obj_traverse_cached(rcgc_refs_cache *c, rcgc_
     return 0;
 }
 
+/* T2 for a loop over objects expected to have no refs array: their
+ * traverse is called inline, anything else goes out of line (which fills
+ * c when the type fits).  Used where a loop's copy per expected shape
+ * keeps each copy's registers for its own common case. */
+static RCGC_ALWAYS_INLINE int rcgc_obj_traverse_direct(rcgc_refs_cache *c, rcgc_object *o,
+                                                       rcgc_visitfn visit, void *arg)
+{
+    const rcgc_type *t = o->type;
+    if (RCGC_LIKELY(t->refs == NULL))
+        return t->traverse(o, visit, arg);
+    return rcgc_obj_traverse_fill(c, o, visit, arg);
+}
+
 /* Drop the reference of field off of o, if any (T3's order). */
 static inline void rcgc_ref_clear(rcgc_object *o, unsigned off)
 {
