@@ -116,10 +116,12 @@ enum {
  *  itemsize    bytes per item for variable-size objects (rcgc_new_var), or 0.
  *  traverse    call visit(ref, arg) for every strong reference held; return
  *              the first non-zero result of visit.  Must not change any
- *              reference count.  Types with a traverse are collected.
+ *              reference count.  Types with a traverse (or refs) are
+ *              collected.
  *  clear       drop every strong reference the object holds (RCGC_CLEAR on
- *              each field).  Called to break cycles, and at deallocation.
- *              Must leave the object valid (fields NULL).
+ *              each field; with refs, those refs does not list).  Called to
+ *              break cycles, and at deallocation.  Must leave the object
+ *              valid (fields NULL).
  *  finalize    PEP 442 finalizer: runs at most once per object, ever, before
  *              the object is cleared.  May resurrect the object by storing a
  *              new reference to it somewhere; the object then lives on.
