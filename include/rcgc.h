@@ -98,9 +98,10 @@ typedef int (*rcgc_visitfn)(rcgc_object *referent, void *arg);
 
 /* Type flags. */
 enum {
-    /* Instances may hold references: the type has traverse and clear, its
-     * objects are tracked by the collector from birth (like CPython's
-     * Py_TPFLAGS_HAVE_GC).  Set automatically when traverse is non-NULL. */
+    /* Instances may hold references: the type has traverse and clear (or
+     * refs), its objects are tracked by the collector from birth (like
+     * CPython's Py_TPFLAGS_HAVE_GC).  Implied by a non-NULL traverse or
+     * refs. */
     RCGC_TYPE_GC = 1u << 0,
     /* Do not track instances at creation; call rcgc_gc_track() later. */
     RCGC_TYPE_UNTRACKED_AT_BIRTH = 1u << 1
@@ -115,10 +116,12 @@ enum {
  *  itemsize    bytes per item for variable-size objects (rcgc_new_var), or 0.
  *  traverse    call visit(ref, arg) for every strong reference held; return
  *              the first non-zero result of visit.  Must not change any
- *              reference count.  Types with a traverse are collected.
+ *              reference count.  Types with a traverse (or refs) are
+ *              collected.
  *  clear       drop every strong reference the object holds (RCGC_CLEAR on
- *              each field).  Called to break cycles, and at deallocation.
- *              Must leave the object valid (fields NULL).
+ *              each field; with refs, those refs does not list).  Called to
+ *              break cycles, and at deallocation.  Must leave the object
+ *              valid (fields NULL).
  *  finalize    PEP 442 finalizer: runs at most once per object, ever, before
  *              the object is cleared.  May resurrect the object by storing a
  *              new reference to it somewhere; the object then lives on.
@@ -127,6 +130,23 @@ enum {
  *              Outside cycles it runs at each deallocation, like tp_del.
  *  dealloc     release resources that are not references (buffers, file
  *              handles).  Runs last, just before the memory is freed.
+ *  refs        the offsets of the object's fixed reference fields, ending
+ *              with 0 (RCGC_REFS below builds it), or NULL.  Each listed
+ *              field is a pointer to a managed object (rcgc_object * or a
+ *              pointer to a struct that starts with one), owning a strong
+ *              reference, or NULL.  A type with refs is a GC type like one
+ *              with traverse: the collector visits the listed fields (NULL
+ *              ones skipped), in order, then calls traverse too if the type
+ *              has one (for references refs cannot list: arrays, variable
+ *              parts); clearing an object sets each listed field to NULL
+ *              and drops its reference (RCGC_CLEAR), then calls clear if
+ *              the type has one.  So traverse and clear handle only what
+ *              refs does not list.  The collector reads listed fields
+ *              directly, without a call per object or per reference.
+ *              Offsets are those of pointer-aligned fields after the header
+ *              and inside `size`, each listed once; debug builds check this
+ *              when an object of the type is created and report misuse as a
+ *              fatal error naming the type.
  */
 struct rcgc_type {
     const char *name;
@@ -138,7 +158,44 @@ struct rcgc_type {
     void (*finalize)(rcgc_object *self);
     void (*legacy_del)(rcgc_object *self);
     void (*dealloc)(rcgc_object *self);
+    const uint16_t *refs;
 };
+
+/* The offset of reference field `field` of struct `type`, for a refs array
+ * written out by hand (static const uint16_t r[] = {RCGC_REF(T, a), 0};),
+ * which C++ and function-scope descriptors need. */
+#define RCGC_REF(type, field) ((uint16_t)offsetof(type, field))
+
+/* A refs array for up to 16 fields of struct `type`:
+ *     .refs = RCGC_REFS(struct node, left, right),
+ * (a C compound literal: for type descriptors at file scope, where it has
+ * static storage). */
+#define RCGC_REFS(type, ...)                                                  \
+    ((const uint16_t[]){RCGC_REFS_MAP_(type, __VA_ARGS__) 0})
+#define RCGC_REFS_CAT_(a, b) RCGC_REFS_CAT2_(a, b)
+#define RCGC_REFS_CAT2_(a, b) a##b
+#define RCGC_REFS_NTH_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15,   \
+                       _16, n, ...) n
+#define RCGC_REFS_COUNT_(...)                                                 \
+    RCGC_REFS_NTH_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define RCGC_REFS_MAP_(t, ...)                                                \
+    RCGC_REFS_CAT_(RCGC_REFS_F, RCGC_REFS_COUNT_(__VA_ARGS__))(t, __VA_ARGS__)
+#define RCGC_REFS_F1(t, a) RCGC_REF(t, a),
+#define RCGC_REFS_F2(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F1(t, __VA_ARGS__)
+#define RCGC_REFS_F3(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F2(t, __VA_ARGS__)
+#define RCGC_REFS_F4(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F3(t, __VA_ARGS__)
+#define RCGC_REFS_F5(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F4(t, __VA_ARGS__)
+#define RCGC_REFS_F6(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F5(t, __VA_ARGS__)
+#define RCGC_REFS_F7(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F6(t, __VA_ARGS__)
+#define RCGC_REFS_F8(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F7(t, __VA_ARGS__)
+#define RCGC_REFS_F9(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F8(t, __VA_ARGS__)
+#define RCGC_REFS_F10(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F9(t, __VA_ARGS__)
+#define RCGC_REFS_F11(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F10(t, __VA_ARGS__)
+#define RCGC_REFS_F12(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F11(t, __VA_ARGS__)
+#define RCGC_REFS_F13(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F12(t, __VA_ARGS__)
+#define RCGC_REFS_F14(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F13(t, __VA_ARGS__)
+#define RCGC_REFS_F15(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F14(t, __VA_ARGS__)
+#define RCGC_REFS_F16(t, a, ...) RCGC_REF(t, a), RCGC_REFS_F15(t, __VA_ARGS__)
 
 /* Header flag bits (private; documented in docs/design.md). */
 #define RCGC_OF_TRACKED     (1u << 0)

@@ -136,6 +136,8 @@ typedef struct gc_work {
     int widegather;         /* the gather goes through the ring too */
     size_t nwide;           /* objects the mark traversed through the ring */
     rcgc_object *ring[GC_RING];
+    /* The hot loops' type cache (traverse.h, RC1); zeroed: empty. */
+    rcgc_refs_cache refcache;
 } gc_work;
 
 /* ------------------------------------------------------------- helpers */
@@ -201,7 +203,7 @@ GC_COLD static void subtract_underflow(const gc_work *w, const rcgc_object *r)
 }
 #endif
 
-static int visit_subtract(rcgc_object *r, void *arg)
+static RCGC_ALWAYS_INLINE int visit_subtract(rcgc_object *r, void *arg)
 {
     if (r->flags & RCGC_OF_COLLECTING) {
 #if RCGC_DEBUG >= 2
@@ -224,12 +226,12 @@ static void subtract(gc_work *w, size_t n)
 #if RCGC_DEBUG >= 2
         w->current = o;
 #endif
-        o->type->traverse(o, visit_subtract, w);
+        rcgc_obj_traverse_inline(o, visit_subtract, w);
     }
     w->current = NULL;
 }
 
-static int visit_reach(rcgc_object *r, void *arg)
+static RCGC_ALWAYS_INLINE int visit_reach(rcgc_object *r, void *arg)
 {
     unsigned f = r->flags;
     if ((f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE)) == RCGC_OF_COLLECTING) {
@@ -243,7 +245,7 @@ static void drain(gc_work *w)
 {
     while (w->sp > 0) {
         rcgc_object *o = w->stack[--w->sp];
-        o->type->traverse(o, visit_reach, w);
+        rcgc_obj_traverse_inline(o, visit_reach, w);
     }
 }
 
@@ -274,7 +276,7 @@ static void mark_and_restore(gc_work *w, size_t n)
         for (size_t i = 0; i < n; i++) {
             rcgc_object *o = objs[i];
             if (o->flags & RCGC_OF_REACHABLE) {
-                o->type->traverse(o, visit_reach, w);
+                rcgc_obj_traverse(o, visit_reach, w);
                 drain(w);
             }
         }
@@ -386,7 +388,7 @@ GC_COLD static void subtract_saturated(gc_work *w, rcgc_object *r)
     w->saturated = 1;
 }
 
-static int visit_subtract_set(rcgc_object *r, void *arg)
+static RCGC_ALWAYS_INLINE int visit_subtract_set(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
@@ -412,7 +414,7 @@ static int visit_subtract_set(rcgc_object *r, void *arg)
  * order (reaching a set), and emptied before the phase's result is used
  * (a drain takes one whenever its stack runs empty).
  */
-static inline void ring_put(gc_work *w, rcgc_object *r, rcgc_visitfn visit)
+static RCGC_ALWAYS_INLINE void ring_put(gc_work *w, rcgc_object *r, rcgc_visitfn visit)
 {
     GC_PREFETCH(r, 1);
     if (RCGC_LIKELY(w->ringn == GC_RING)) {
@@ -452,7 +454,7 @@ static inline rcgc_object *ring_take_newest(gc_work *w)
 /* visit_subtract_set through the ring, for the gather of a full
  * collection of a wide heap (rcgc_gc_state.wide_heap).  Debug builds that
  * name the traversing object in a report (w->current) visit at once. */
-static int visit_subtract_deferred(rcgc_object *r, void *arg)
+static RCGC_ALWAYS_INLINE int visit_subtract_deferred(rcgc_object *r, void *arg)
 {
 #if RCGC_DEBUG >= 2
     return visit_subtract_set(r, arg);
@@ -480,15 +482,13 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
 enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
 
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
-                                                const int kind)
+                                                const int kind, const int direct)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
-    const rcgc_visitfn visit =
-        kind == GATHER_FULL_WIDE ? visit_subtract_deferred : visit_subtract_set;
     size_t found = 0, found1 = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t members = 0, mv = 0;
@@ -515,7 +515,14 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, visit, w);
+            if (kind == GATHER_FULL_WIDE && direct)
+                rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_deferred, w);
+            else if (kind == GATHER_FULL_WIDE)
+                rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_deferred, w);
+            else if (direct)
+                rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_set, w);
+            else
+                rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_set, w);
         }
         bitmap[k] = members;
         /* In a young collection every member changes generation. */
@@ -541,6 +548,23 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     }
 }
 
+/* gather_pool_kind in the copy for the pool's likely shape: that of its
+ * first tracked object's type (traverse only, or with refs). */
+static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t pre,
+                                           const int kind)
+{
+    unsigned k = 0;
+    while (k < RCGC_POOL_BITMAP_WORDS - 1 && pool->tracked[k] == 0)
+        k++;
+    uint64_t t = pool->tracked[k];
+    const rcgc_object *first = (const rcgc_object *)(pool->mem + pre +
+        (size_t)(k * 64 + (t ? (unsigned)__builtin_ctzll(t) : 0)) * pool->size);
+    if (t == 0 || first->type->refs != NULL)
+        gather_pool_kind(w, pool, pre, kind, 0);
+    else
+        gather_pool_kind(w, pool, pre, kind, 1);
+}
+
 /* Steps 1 and 2: walk the pools that can hold members (the young list for
  * a young collection, every pool with tracked objects for a full one) and
  * the foreign lists; afterwards each member's refcount is the number of
@@ -551,10 +575,10 @@ static void gather_subtract(gc_work *w)
     size_t pre = rt->mem.debug_pre;
     if (w->maxgen == 0) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool_kind(w, pool, pre, GATHER_GEN0);
+            gather_pool(w, pool, pre, GATHER_GEN0);
     } else if (w->maxgen == 1) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool_kind(w, pool, pre, GATHER_GEN1);
+            gather_pool(w, pool, pre, GATHER_GEN1);
     } else {
         const int wide = w->widegather;
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
@@ -563,9 +587,9 @@ static void gather_subtract(gc_work *w)
                 if (pool->ntracked == 0)
                     continue;
                 if (wide)
-                    gather_pool_kind(w, pool, pre, GATHER_FULL_WIDE);
+                    gather_pool(w, pool, pre, GATHER_FULL_WIDE);
                 else
-                    gather_pool_kind(w, pool, pre, GATHER_FULL);
+                    gather_pool(w, pool, pre, GATHER_FULL);
             }
         }
     }
@@ -577,7 +601,7 @@ static void gather_subtract(gc_work *w)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            o->type->traverse(o, w->widegather ? visit_subtract_deferred : visit_subtract_set, w);
+            rcgc_obj_traverse(o, w->widegather ? visit_subtract_deferred : visit_subtract_set, w);
         }
     }
     ring_flush(w, visit_subtract_set);
@@ -630,7 +654,7 @@ static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uin
  * or a doubly linked structure, every link back), and one with a count and
  * no saturation is not reached (its bit needs no test).  Only a saturated
  * member's reached state is in its bitmap (or RCGC_OF_REACHABLE). */
-static int visit_reach_set(rcgc_object *r, void *arg)
+static RCGC_ALWAYS_INLINE int visit_reach_set(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
@@ -688,7 +712,7 @@ GC_COLD static void reach_young_slow(gc_work *w, rcgc_object *o, unsigned f)
 /* w->youngfast: the flag bits that must read exactly TRACKED for the common
  * case of a young visit - a pooled member (generation <= g), not reached,
  * not saturated; a foreign or saturated member takes reach_young_slow. */
-static int visit_reach_young(rcgc_object *r, void *arg)
+static RCGC_ALWAYS_INLINE int visit_reach_young(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
@@ -700,7 +724,7 @@ static int visit_reach_young(rcgc_object *r, void *arg)
 }
 
 /* visit_reach_set through the ring. */
-static int visit_reach_deferred(rcgc_object *r, void *arg)
+static RCGC_ALWAYS_INLINE int visit_reach_deferred(rcgc_object *r, void *arg)
 {
     ring_put(arg, r, visit_reach_set);
     return 0;
@@ -713,7 +737,7 @@ static void drain_set(gc_work *w)
     if (!w->bitmaps) {
         while (w->sp > 0) {
             rcgc_object *o = w->stack[--w->sp];
-            o->type->traverse(o, visit_reach_young, w);
+            rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_young, w);
         }
         return;
     }
@@ -726,9 +750,9 @@ static void drain_set(gc_work *w)
              * stack gives, which keeps a walk in one direction. */
             if (w->sp >= GC_RING_MINSTACK) {
                 w->nwide++;
-                o->type->traverse(o, visit_reach_deferred, w);
+                rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_deferred, w);
             } else {
-                o->type->traverse(o, visit_reach_set, w);
+                rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_set, w);
             }
         }
         /* A chain (one object in flight at a time) takes its next link
@@ -758,7 +782,7 @@ static int visit_unsaturate(rcgc_object *r, void *arg)
 
 GC_COLD static void unsaturate(gc_work *w)
 {
-    FOR_EACH_MEMBER(w, o, o->type->traverse(o, visit_unsaturate, w));
+    FOR_EACH_MEMBER(w, o, rcgc_obj_traverse(o, visit_unsaturate, w));
     /* Reached members keep no scratch bits (partition does not look at
      * pooled ones again); unreachable ones lose theirs when recorded. */
     FOR_EACH_MEMBER(w, o, o->flags &= ~RCGC_OF_GC_SCRATCH);
@@ -848,7 +872,7 @@ static void mark_set(gc_work *w)
         FOR_EACH_MEMBER(w, o, {
             if (o->flags & RCGC_OF_MARK) {
                 o->flags &= ~RCGC_OF_MARK;
-                o->type->traverse(o, w->bitmaps ? visit_reach_set : visit_reach_young, w);
+                rcgc_obj_traverse(o, w->bitmaps ? visit_reach_set : visit_reach_young, w);
                 drain_set(w);
             }
         });
@@ -1116,7 +1140,7 @@ static size_t move_legacy(gc_work *w, size_t u)
      * uncollectable set in order. */
     for (size_t head = 0; head < w->sp; head++) {
         rcgc_object *o = w->stack[head];
-        o->type->traverse(o, visit_legacy, w);
+        rcgc_obj_traverse(o, visit_legacy, w);
     }
     int ordered = !w->overflow;
     while (w->overflow) {
@@ -1125,10 +1149,10 @@ static size_t move_legacy(gc_work *w, size_t u)
         for (size_t i = 0; i < u; i++) {
             rcgc_object *o = objs[i];
             if (!(o->flags & RCGC_OF_COLLECTING))
-                o->type->traverse(o, visit_legacy, w);
+                rcgc_obj_traverse(o, visit_legacy, w);
         }
         for (size_t head = start; head < w->sp; head++)
-            w->stack[head]->type->traverse(w->stack[head], visit_legacy, w);
+            rcgc_obj_traverse(w->stack[head], visit_legacy, w);
     }
     size_t c = 0;
     if (ordered) {
@@ -1299,8 +1323,7 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
             char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-                if (o->type->clear)
-                    o->type->clear(o);
+                rcgc_obj_clear_cached(&w->refcache, o);
             }
         }
         /* The objects whose hold is now the last reference and that need
@@ -1360,7 +1383,7 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
             }
             rt->gc.gens[0].nobjects -= (long)n0;
             /* As each object's deallocation lowers count[0] if positive
-             * (every tracked object has a traverse: O1). */
+             * (every tracked object is of a GC type: O1, T1). */
             long *count0 = &rt->gc.gens[0].count;
             *count0 = *count0 > (long)nbatch ? *count0 - (long)nbatch : 0;
             unsigned nyoung = n0 + ((unsigned)(ngen >> 16) & 0xffffu);
@@ -1384,8 +1407,7 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
         for (unsigned j = 0; j < nbatch; j++) {
             rcgc_object *o = bobj[j];
             const rcgc_type *t = o->type;
-            if (t->clear)
-                t->clear(o);
+            rcgc_obj_clear_cached(&w->refcache, o);
             if (t->dealloc)
                 t->dealloc(o);
             o->type = RCGC_FREED_TYPE;
@@ -1441,6 +1463,7 @@ static size_t pools_to_walk(const rcgc_runtime *rt, int generation)
 static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
 {
     memset(w, 0, sizeof *w);
+    rcgc_refs_cache_init(&w->refcache);
     w->rt = rt;
     w->maxgen = (unsigned)generation;
     w->old = generation + 1 < RCGC_NGENS ? (unsigned)generation + 1 : (unsigned)generation;
@@ -1550,21 +1573,18 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         m += (long)u;
         if (u <= GC_DELETE_SMALL) {
             FOR_EACH_UNREACHABLE_POOLED(&w, o, {
-                if (o->type->clear)
-                    o->type->clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
             });
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
-                if (o->type->clear)
-                    o->type->clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
             }
             delete_by_pool(&w, old, 1);
         } else {
             delete_by_pool(&w, old, 0);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
-                if (o->type->clear)
-                    o->type->clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
             }
         }
         for (size_t i = 0; i < w.nforeign; i++)
@@ -1629,16 +1649,14 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         } else if (uf <= GC_DELETE_SMALL) {
             for (size_t i = 0; i < uf; i++) {
                 rcgc_object *o = objs[i];
-                if (o->type->clear)
-                    o->type->clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
             }
             for (size_t i = 0; i < uf; i++)
                 release_cleared(rt, objs[i], old);
         } else {
             for (size_t i = 0; i < uf; i++) {
                 rcgc_object *o = objs[i];
-                if (o->type->clear)
-                    o->type->clear(o);
+                rcgc_obj_clear_cached(&w.refcache, o);
                 release_cleared(rt, o, old);
             }
         }
@@ -1863,8 +1881,7 @@ static void clear_remaining(rcgc_runtime *rt)
         return;
     rcgc_obj_foreach_tracked(rt, RCGC_GEN_PERMANENT, hold_one, &h);
     for (size_t i = 0; i < h.n; i++)
-        if (h.objs[i]->type->clear)
-            h.objs[i]->type->clear(h.objs[i]);
+        rcgc_obj_clear(h.objs[i]);
     for (size_t i = 0; i < h.n; i++)
         rcgc_decref(h.objs[i]);
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, h.objs);

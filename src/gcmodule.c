@@ -195,7 +195,7 @@ static int visit_is_target(rcgc_object *r, void *arg)
 static int find_referrer(rcgc_object *o, void *arg)
 {
     referrers_ctx *rc = arg;
-    if (o == rc->skip || o->refcnt == 0 || !o->type->traverse(o, visit_is_target, rc))
+    if (o == rc->skip || o->refcnt == 0 || !rcgc_obj_traverse(o, visit_is_target, rc))
         return 0;
     if (rc->nfound == rc->capfound)
         return 1;   /* cannot happen: sized for every tracked object */
@@ -266,9 +266,9 @@ rcgc_list *rcgc_gc_get_referents(rcgc_runtime *rt, rcgc_object *const *objs, siz
     collect_ctx c = {rcgc_list_new(rt), 0};
     for (size_t i = 0; c.result != NULL && i < n; i++) {
         rcgc_object *o = objs[i];
-        if (o->type->traverse == NULL)
+        if (!rcgc_type_is_gc(o->type))
             continue;
-        o->type->traverse(o, visit_append, &c);
+        rcgc_obj_traverse(o, visit_append, &c);
         if (c.failed)
             RCGC_CLEAR(c.result);
     }
@@ -290,7 +290,7 @@ int rcgc_gc_is_finalized(const rcgc_object *o)
 
 void rcgc_gc_track(rcgc_object *o)
 {
-    if (o->type->traverse == NULL || (o->flags & RCGC_OF_TRACKED))
+    if (!rcgc_type_is_gc(o->type) || (o->flags & RCGC_OF_TRACKED))
         return;
     rcgc_runtime *rt = rcgc_obj_runtime(o);
     RCGC_ENTER(rt);

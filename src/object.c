@@ -323,7 +323,7 @@ static RCGC_NOINLINE rcgc_object *new_object_slow(rcgc_runtime *rt, const rcgc_t
         rt->obj.live_objects++;
     }
     RCGC_LEAVE(rt);
-    if (o != NULL && type->traverse != NULL) {
+    if (o != NULL && rcgc_type_is_gc_new(type)) {
         rt->gc.gens[0].count++;
         return new_gc_object_counted(rt, o, type);
     }
@@ -352,7 +352,7 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     o->refcnt = 1;
     o->type = type;
     rt->obj.live_objects++;
-    if (type->traverse == NULL) {
+    if (!rcgc_type_is_gc_new(type)) {
         o->flags = 0;
         RCGC_LEAVE(rt);
         return o;
@@ -553,13 +553,12 @@ static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rc
         else
             rcgc_obj_untrack_pooled(rt, o, gen);
         /* A tracked object's type has a traverse (O1): no need to ask. */
-        RCGC_ASSERT(t->traverse != NULL);
+        RCGC_ASSERT(rcgc_type_is_gc(t));
         *count0 -= *count0 > 0;
-    } else if (t->traverse && *count0 > 0) {
+    } else if (rcgc_type_is_gc(t) && *count0 > 0) {
         --*count0;
     }
-    if (t->clear)
-        t->clear(o);
+    rcgc_type_clear(t, o);
     if (t->dealloc)
         t->dealloc(o);
 }
@@ -662,7 +661,7 @@ void rcgc_dealloc(rcgc_object *o)
         dealloc_slow(rt, o);
         return;
     }
-    if ((o->flags & RCGC_OF_TRACKED) || t->traverse || t->clear || t->dealloc) {
+    if ((o->flags & RCGC_OF_TRACKED) || rcgc_type_is_gc(t) || t->clear || t->dealloc) {
         dealloc_release(rt, o, t);
         return;
     }

@@ -237,6 +237,40 @@ void rcgc_runtime_free(rcgc_runtime *rt)
     raw.free(raw.ctx, rt);
 }
 
+#if RCGC_DEBUG >= 1
+/* T4 (traverse.h).  At most (size - header) / pointer entries can be
+ * distinct aligned fields, so the scan for the terminator is bounded even
+ * when it is missing. */
+void rcgc_type_check_refs(const rcgc_type *t)
+{
+    const uint16_t *refs = t->refs;
+    const char *name = t->name ? t->name : "?";
+    size_t max = t->size > sizeof(rcgc_object)
+                     ? (t->size - sizeof(rcgc_object)) / sizeof(rcgc_object *)
+                     : 0;
+    for (size_t i = 0; refs[i] != 0; i++) {
+        size_t off = refs[i];
+        if (i >= max)
+            rcgc_fatal("type %s: refs lists more than the %zu pointer fields an object of "
+                       "size %zu has room for (missing 0 terminator?)",
+                       name, max, t->size);
+        if (off < sizeof(rcgc_object))
+            rcgc_fatal("type %s: refs[%zu] = %zu lies in the object header (fields start at "
+                       "offset %zu)", name, i, off, sizeof(rcgc_object));
+        if (off % _Alignof(rcgc_object *) != 0)
+            rcgc_fatal("type %s: refs[%zu] = %zu is not a pointer-aligned offset",
+                       name, i, off);
+        if (off + sizeof(rcgc_object *) > t->size)
+            rcgc_fatal("type %s: refs[%zu] = %zu lies outside the object (size %zu)",
+                       name, i, off, t->size);
+        for (size_t j = 0; j < i; j++)
+            if (refs[j] == off)
+                rcgc_fatal("type %s: refs[%zu] = %zu repeats refs[%zu] (a field must be "
+                           "listed once)", name, i, off, j);
+    }
+}
+#endif
+
 typedef struct validate_ctx {
     long n;
     FILE *out;
@@ -244,18 +278,19 @@ typedef struct validate_ctx {
 } validate_ctx;
 
 /* O1: a tracked object is alive (refcount > 0, a real type with a
- * traverse) and its generation is the one being counted; O2: no scratch
+ * traverse or refs: T1) and its generation is the one being counted; O2: no scratch
  * count of the collector is left in its flags. */
 static int validate_obj(rcgc_object *o, void *arg)
 {
     validate_ctx *v = arg;
     v->n++;
     if (o->refcnt == 0 || o->type == NULL || o->type == RCGC_FREED_TYPE ||
-        o->type->traverse == NULL) {
+        !rcgc_type_is_gc(o->type)) {
         if (v->out)
             fprintf(v->out, "rcgc_validate: tracked object %p has refcount %u and %s (O1)\n",
                     (void *)o, o->refcnt,
-                    o->type == RCGC_FREED_TYPE ? "a freed header" : "no traverse");
+                    o->type == RCGC_FREED_TYPE ? "a freed header"
+                                               : "a type with no traverse nor refs");
         v->bad = 1;
         return 1;
     }

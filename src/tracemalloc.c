@@ -1292,7 +1292,7 @@ static void calib_dealloc(rcgc_object *o)
     (void)o;
 }
 static const rcgc_type calib_type = { "tracemalloc-calibration", sizeof(rcgc_object), 0, 0,
-                                      NULL, NULL, NULL, NULL, calib_dealloc };
+                                      NULL, NULL, NULL, NULL, calib_dealloc, NULL };
 
 /* Find how many frames lie between tb_native and the caller of each
  * public allocating call: call it from a function whose frame pointer we

@@ -19,7 +19,10 @@
  *   BT_RCGC     rcgc objects (tracked, two reference slots); a tree is
  *               freed by dropping the root's reference.  Automatic
  *               collection is on, as in any program, unless the second
- *               argument is "gcoff" (reported as impl rcgc-gcoff).
+ *               argument is "gcoff" (reported as impl rcgc-gcoff).  The
+ *               node declares its two fields with rcgc_type.refs; with
+ *               BT_TRAVERSE too (bt-rcgc-traverse, impl rcgc-traverse) it
+ *               has a traverse and a clear function instead.
  *   BT_MALLOC   malloc/free by hand: glibc, or mimalloc when the binary is
  *               linked with it (BT_MIMALLOC checks that it is).
  *   BT_BOEHM    the Boehm-Demers-Weiser collector: GC_MALLOC, no frees.
@@ -43,6 +46,8 @@ typedef struct tree {
     struct tree *right;
 } tree;
 
+#if defined(BT_TRAVERSE)
+#define BT_IMPL "rcgc-traverse"
 static int tree_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
 {
     tree *t = (tree *)self;
@@ -66,9 +71,16 @@ static const rcgc_type tree_type = {
     .name = "tree", .size = sizeof(tree), .flags = RCGC_TYPE_GC,
     .traverse = tree_traverse, .clear = tree_clear,
 };
+#else
+#define BT_IMPL "rcgc"
+static const rcgc_type tree_type = {
+    .name = "tree", .size = sizeof(tree), .flags = RCGC_TYPE_GC,
+    .refs = RCGC_REFS(tree, left, right),
+};
+#endif
 
 static rcgc_runtime *g_rt;
-static const char *g_impl = "rcgc";
+static const char *g_impl = BT_IMPL;
 
 static void setup(int argc, char **argv)
 {
@@ -77,7 +89,7 @@ static void setup(int argc, char **argv)
         bench_die("rcgc_runtime_new failed");
     if (argc > 2 && strcmp(argv[2], "gcoff") == 0) {
         rcgc_gc_disable(g_rt);
-        g_impl = "rcgc-gcoff";
+        g_impl = BT_IMPL "-gcoff";
     }
 }
 

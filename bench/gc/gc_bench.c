@@ -19,6 +19,11 @@
  * A node is a tracked object with two reference slots (a, b).  Automatic
  * collection is off while the ring and the garbage are built (building is
  * not what is measured), on for churn.
+ *
+ * Compiled twice: gc-rcgc (impl rcgc) declares the node's two fields with
+ * rcgc_type.refs, the natural way for a type whose references sit at fixed
+ * offsets; gc-rcgc-traverse (GC_BENCH_TRAVERSE, impl rcgc-traverse) gives
+ * the same type a traverse and a clear function instead.
  */
 #include "bench.h"
 #include "rcgc.h"
@@ -32,6 +37,9 @@ typedef struct node {
     rcgc_object *a;
     rcgc_object *b;
 } node;
+
+#if defined(GC_BENCH_TRAVERSE)
+#define IMPL "rcgc-traverse"
 
 static int node_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
 {
@@ -56,6 +64,14 @@ static const rcgc_type node_type = {
     .name = "node", .size = sizeof(node), .flags = RCGC_TYPE_GC,
     .traverse = node_traverse, .clear = node_clear,
 };
+#else
+#define IMPL "rcgc"
+
+static const rcgc_type node_type = {
+    .name = "node", .size = sizeof(node), .flags = RCGC_TYPE_GC,
+    .refs = RCGC_REFS(node, a, b),
+};
+#endif
 
 static rcgc_runtime *g_rt;
 static char g_case[64];
@@ -87,7 +103,7 @@ static node *build_ring(size_t n)
 
 static void emit(const char *metric, double value, const char *unit)
 {
-    bench_emit("gc", g_case, "rcgc", metric, value, unit);
+    bench_emit("gc", g_case, IMPL, metric, value, unit);
 }
 
 static void case_ring(size_t n)

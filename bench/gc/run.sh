@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/gc/run.sh BUILD_DIR OUT.jsonl - the collector suite (issue 3).
 #
-# rcgc (gc-rcgc, bt-*) and CPython (gc_bench.py, binarytrees.py, run by
+# rcgc (gc-rcgc, bt-*; also gc-rcgc-traverse and bt-rcgc-traverse, impl
+# rcgc-traverse: the same node types with traverse functions instead of
+# rcgc_type.refs) and CPython (gc_bench.py, binarytrees.py, run by
 # `python3`, or $BENCH_PYTHON) in the same run, each sample its own process,
 # BENCH_RUNS runs interleaved (run r starts with a different implementation).
 # Medians go to OUT.jsonl, followed by the slopes: cost per object at 10M
@@ -22,8 +24,12 @@ echo "  gc: CPython is $($PY -c 'import sys, platform; print(platform.python_ver
 
 have_rcgc=0
 bench_have gc-rcgc && have_rcgc=1
+gc_impls=()
+[ $have_rcgc = 1 ] && gc_impls+=(rcgc)
+bench_have gc-rcgc-traverse && gc_impls+=(rcgc-traverse)
+gc_impls+=(cpython)
 bt_impls=()
-for i in rcgc glibc mimalloc boehm; do
+for i in rcgc rcgc-traverse glibc mimalloc boehm; do
   bench_have "bt-$i" && bt_impls+=("$i")
 done
 # rcgc with automatic collection off: shows what the collector costs.
@@ -31,11 +37,10 @@ done
 bt_impls+=("cpython")
 
 gc_sample() {   # gc_sample IMPL CASE N
-  if [ "$1" = rcgc ]; then
-    [ $have_rcgc = 1 ] && bench_sample "$BIN/gc-rcgc" "$2" "$3"
-  else
-    bench_sample "$PY" "$HERE/gc_bench.py" "$2" "$3"
-  fi
+  case "$1" in
+    cpython) bench_sample "$PY" "$HERE/gc_bench.py" "$2" "$3" ;;
+    *) bench_sample "$BIN/gc-$1" "$2" "$3" ;;
+  esac
 }
 
 bt_sample() {   # bt_sample IMPL
@@ -49,7 +54,7 @@ bt_sample() {   # bt_sample IMPL
 for ((r = 0; r < BENCH_RUNS; r++)); do
   for n in $sizes; do
     for c in ring garbage churn; do
-      for impl in $(bench_rotate "$r" rcgc cpython); do
+      for impl in $(bench_rotate "$r" "${gc_impls[@]}"); do
         gc_sample "$impl" "$c" "$n"
       done
     done
@@ -78,7 +83,7 @@ val = {(r["case"], r["impl"], r["metric"]): r["value"] for r in recs}
 with open(path, "a") as out:
     for kind, metric in (("ring", "ns_per_object"), ("garbage", "ns_per_object"),
                          ("churn", "ns_per_cycle")):
-        for impl in ("rcgc", "cpython"):
+        for impl in ("rcgc", "rcgc-traverse", "cpython"):
             a = val.get(("%s_%s" % (kind, label(small)), impl, metric))
             b = val.get(("%s_%s" % (kind, label(big)), impl, metric))
             if a and b:

@@ -22,6 +22,7 @@
 
 #include "rcgc.h"
 #include "pool.h"
+#include "traverse.h"
 
 /* ---------------------------------------------------------------- memory */
 

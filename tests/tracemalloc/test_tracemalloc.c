@@ -99,12 +99,13 @@ typedef struct small {
     long x;
 } small;
 static const rcgc_type small_type = { "small", sizeof(small), 0, 0, NULL, NULL, NULL, NULL,
-                                      NULL };
+                                      NULL, NULL };
 typedef struct huge {
     rcgc_object ob;
     char data[4000];
 } huge;
-static const rcgc_type huge_type = { "huge", sizeof(huge), 0, 0, NULL, NULL, NULL, NULL, NULL };
+static const rcgc_type huge_type = { "huge", sizeof(huge), 0, 0, NULL, NULL, NULL, NULL, NULL,
+                                     NULL };
 
 static void test_object_traceback(void **state)
 {
@@ -485,7 +486,7 @@ static int pair_clear(rcgc_object *o)
     return 0;
 }
 static const rcgc_type pair_type = { "pair", sizeof(pair_obj), 0, 0, pair_traverse, pair_clear,
-                                     NULL, NULL, NULL };
+                                     NULL, NULL, NULL, NULL };
 
 static void check_valid(rcgc_runtime *rt)
 {
