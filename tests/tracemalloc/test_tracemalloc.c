@@ -1007,6 +1007,52 @@ static void check_model(rcgc_runtime *rt, size_t cur_model, size_t peak_model)
     assert_int_equal(peak, peak_model);
 }
 
+/* F4's test of a cached block's second word (rcgc_trace_slot_known): a
+ * pooled object freed while tracing enters the free cache with
+ * RCGC_FREED_TYPE there, and the next traced rcgc_mem_malloc of its class
+ * from the call site that hit last pops it: that word is no slot, so the
+ * allocation must take the block through its pool (a test that took it
+ * for one would write the trace at RCGC_FREED_TYPE and fault).  The test
+ * is one signed compare, which needs RCGC_FREED_TYPE negative. */
+static __attribute__((noinline)) void *alloc_small_here(rcgc_runtime *rt, int *line)
+{
+    *line = __LINE__ + 1;
+    return rcgc_mem_malloc(rt, sizeof(small));
+}
+
+static void test_freed_object_not_a_slot(void **state)
+{
+    (void)state;
+    assert_true((intptr_t)(uintptr_t)RCGC_FREED_TYPE < 0);
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    int line;
+    void *keep[4];
+    for (int i = 0; i < 4; i++)   /* the site's cache entry becomes the last hit */
+        keep[i] = alloc_small_here(rt, &line);
+    size_t before = traced_now(rt);
+    assert_int_equal(before, 4 * sizeof(small));
+    rcgc_object *o = rcgc_new(rt, &small_type);
+    rcgc_decref(o);               /* into the free cache, RCGC_FREED_TYPE in word 1 */
+    assert_int_equal(traced_now(rt), before);
+    void *p = alloc_small_here(rt, &line);
+    assert_ptr_equal(p, (void *)o);   /* the freed object's block, from the cache */
+    assert_int_equal(traced_now(rt), before + sizeof(small));
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p);
+    assert_non_null(t);
+    assert_int_equal(rcgc_traceback_frame(t, 0).lineno, line);
+    rcgc_traceback_free(t);
+    check_valid(rt);
+    rcgc_mem_free(rt, p);
+    for (int i = 0; i < 4; i++)
+        rcgc_mem_free(rt, keep[i]);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
+
 static void test_traced_memory_model(void **state)
 {
     (void)state;
@@ -1098,6 +1144,7 @@ int main(void)
         cmocka_unit_test(test_native_pairs_equal_wrappers),
         cmocka_unit_test(test_cached_slots_across_clear),
         cmocka_unit_test(test_traced_memory_model),
+        cmocka_unit_test(test_freed_object_not_a_slot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
