@@ -159,6 +159,8 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         m->nchk = nchk;
         m->skip = skip;
         m->end_zero = end_zero;
+    } else {
+        m->fps[0] = 0;   /* no frame pointer: rcgc_unwind_same fails at once */
     }
     return seen < max ? seen : max;
 }

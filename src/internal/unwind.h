@@ -34,7 +34,9 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
 typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
     int n;                       /* frames walked (skipped ones included);
-                                  * 0: nothing to compare with */
+                                  * 0: nothing to compare with, and then
+                                  * fps[0] is 0 (rcgc_unwind_same tests
+                                  * only that: no frame pointer is 0) */
     int nchk;                    /* records after record 0 to compare:
                                   * n - 1 rounded up to a multiple of 4 (the
                                   * records past n repeat record n - 1,
@@ -86,8 +88,7 @@ extern RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
 #endif
 RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m)
 {
-    int n = m->n;
-    if (n == 0 || fp != m->fps[0] || skip != m->skip || rcgc_unwind_stack_lo != m->lo ||
+    if (fp != m->fps[0] || skip != m->skip || rcgc_unwind_stack_lo != m->lo ||
         rcgc_unwind_stack_hi != m->hi)
         return 0;
     const uintptr_t *w = m->words;
@@ -95,22 +96,24 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
     uintptr_t d0 = f0[0] ^ w[0];
     if (skip == 0)
         d0 |= f0[1] ^ w[1];
-#if defined(__SSE2__)
-    /* Records 1 .. nchk, four a round, one accumulator. */
-    __m128i acc = _mm_setzero_si128();
-    const uintptr_t *fps = m->fps;
-    int nchk = m->nchk;
-#define RCGC_UNWIND_REC(j)                                                \
-    _mm_xor_si128(_mm_loadu_si128((const __m128i *)fps[j]),              \
-                  _mm_load_si128((const __m128i *)&w[2 * (j)]))
-    for (int k = 1; k <= nchk; k += 4)
-        acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(RCGC_UNWIND_REC(k), RCGC_UNWIND_REC(k + 1)),
-                                             _mm_or_si128(RCGC_UNWIND_REC(k + 2),
-                                                          RCGC_UNWIND_REC(k + 3))));
+#if defined(__SSE2__) && defined(__x86_64__)
+    /* Records 1 .. nchk, four a round, one accumulator that starts with
+     * record 0's difference (one test at the end); the loop runs on
+     * pointers to the end of the recorded addresses (no round count to
+     * derive first). */
+    __m128i acc = _mm_cvtsi64_si128((long long)d0);
+    const uintptr_t *f = &m->fps[1], *fe = f + m->nchk;
+    const __m128i *wr = (const __m128i *)&w[2];
+#define RCGC_UNWIND_REC(j)                                                 \
+    _mm_xor_si128(_mm_loadu_si128((const __m128i *)f[j]), _mm_load_si128(&wr[j]))
+    for (; f != fe; f += 4, wr += 4)
+        acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(RCGC_UNWIND_REC(0), RCGC_UNWIND_REC(1)),
+                                             _mm_or_si128(RCGC_UNWIND_REC(2),
+                                                          RCGC_UNWIND_REC(3))));
 #undef RCGC_UNWIND_REC
-    return d0 == 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
 #else
-    for (int k = 1; k < n; k++) {
+    for (int k = 1; k < m->n; k++) {
         const uintptr_t *f = (const uintptr_t *)m->fps[k];
         d0 |= (f[0] ^ w[2 * k]) | (f[1] ^ w[2 * k + 1]);
     }

@@ -15,6 +15,7 @@
 
 #include "rcgc.h"
 #include "rcgc_tracemalloc.h"
+#include "unwind.h"
 
 static rcgc_runtime *new_rt(void)
 {
@@ -1053,6 +1054,54 @@ static void test_freed_object_not_a_slot(void **state)
 }
 
 
+/* A walk that could not be recorded (a chain longer than the memo) leaves
+ * a memo that rcgc_unwind_same never takes for a repeat, even when the
+ * same memo held a shorter walk from the same frame before (its frame
+ * pointer is gone: fps[0] == 0).  The shorter walk itself repeats, but
+ * not once the saved frame pointer of its first record changes. */
+static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *m, int *same)
+{
+    if (depth > 0) {
+        int r = walk_at_depth(depth - 1, m, same);
+        __asm__ volatile("" ::: "memory");
+        return r;
+    }
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    int seen;
+    rcgc_unwind_walk(fp, 1, 4, &seen, m);
+    *same = rcgc_unwind_same(fp, 1, m);
+    if (*same && m->n > 0) {
+        /* The first record's saved frame pointer counts too: changed
+         * for a moment (it is read only when this function returns),
+         * the walk is no longer the same. */
+        volatile uintptr_t *saved = (volatile uintptr_t *)fp;
+        uintptr_t keep = *saved;
+        *saved = keep + 16;
+        int changed = rcgc_unwind_same(fp, 1, m);
+        *saved = keep;
+        if (changed)
+            *same = 2;
+    }
+    return seen;
+}
+
+static void test_unrecorded_walk_never_repeats(void **state)
+{
+    (void)state;
+    rcgc_unwind_memo *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    int same = -1;
+    int shallow = walk_at_depth(3, m, &same);
+    assert_true(m->n > 0);
+    assert_int_equal(same, 1);
+    int deep = walk_at_depth(RCGC_UNWIND_MEMO + 20, m, &same);
+    assert_true(deep > shallow + RCGC_UNWIND_MEMO);
+    assert_int_equal(m->n, 0);
+    assert_int_equal(same, 0);
+    free(m);
+}
+
+
 static void test_traced_memory_model(void **state)
 {
     (void)state;
@@ -1145,6 +1194,7 @@ int main(void)
         cmocka_unit_test(test_cached_slots_across_clear),
         cmocka_unit_test(test_traced_memory_model),
         cmocka_unit_test(test_freed_object_not_a_slot),
+        cmocka_unit_test(test_unrecorded_walk_never_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
