@@ -867,9 +867,50 @@ static char *native_pairs(int wrappers, int nframe, int distinct)
     return text;
 }
 
+/* Where the repeat check has an AVX2 loop (RCGC_UNWIND_HAVE_AVX2 and a CPU
+ * with AVX2), the native tests run it and then the SSE2 loop. */
+static int avx2_modes(void)
+{
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    return rcgc_unwind_avx2 ? 2 : 1;
+#else
+    return 1;
+#endif
+}
+
+static void set_avx2_mode(int mode, int had)
+{
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    rcgc_unwind_avx2 = mode == 0 ? had : 0;
+#else
+    (void)mode, (void)had;
+#endif
+}
+
+static int avx2_now(void)
+{
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    return rcgc_unwind_avx2;
+#else
+    return 0;
+#endif
+}
+
+static void native_pairs_all_limits(void);
+
 static void test_native_pairs_equal_wrappers(void **state)
 {
     (void)state;
+    int had = avx2_now(), modes = avx2_modes();
+    for (int mode = 0; mode < modes; mode++) {
+        set_avx2_mode(mode, had);
+        native_pairs_all_limits();
+    }
+    set_avx2_mode(0, had);
+}
+
+static void native_pairs_all_limits(void)
+{
     static const int limits[] = { 1, 3, 16 };
     for (int l = 0; l < 3; l++) {
         char *got[2];
@@ -1085,9 +1126,21 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
     return seen;
 }
 
+static void unrecorded_walk_never_repeats(void);
+
 static void test_unrecorded_walk_never_repeats(void **state)
 {
     (void)state;
+    int had = avx2_now(), modes = avx2_modes();
+    for (int mode = 0; mode < modes; mode++) {
+        set_avx2_mode(mode, had);
+        unrecorded_walk_never_repeats();
+    }
+    set_avx2_mode(0, had);
+}
+
+static void unrecorded_walk_never_repeats(void)
+{
     rcgc_unwind_memo *m = calloc(1, sizeof *m);
     assert_non_null(m);
     int same = -1;
