@@ -129,8 +129,11 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_rest(uintptr_t d0, const rcgc_unwind_mem
  * two words are compared at once where the CPU can. */
 RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m)
 {
-    if (fp != m->fps[0] || skip != m->skip || rcgc_unwind_stack_lo != m->lo ||
-        rcgc_unwind_stack_hi != m->hi)
+    /* The stack's top decides: every record lies in [fp, hi) (frames go
+     * up from fp, fp == fps[0] lies in this thread's stack, so at or
+     * above its bottom), and a walk's bounds tests read the bottom only
+     * for frames below fp; the same top and fp are the same reads. */
+    if (fp != m->fps[0] || skip != m->skip || rcgc_unwind_stack_hi != m->hi)
         return 0;
     const uintptr_t *w = m->words;
     const uintptr_t *f0 = (const uintptr_t *)fp;

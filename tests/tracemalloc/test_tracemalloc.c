@@ -1099,7 +1099,8 @@ static void test_freed_object_not_a_slot(void **state)
  * a memo that rcgc_unwind_same never takes for a repeat, even when the
  * same memo held a shorter walk from the same frame before (its frame
  * pointer is gone: fps[0] == 0).  The shorter walk itself repeats, but
- * not once the saved frame pointer of its first record changes. */
+ * not once the saved frame pointer of its first record changes, nor with
+ * another stack top. */
 static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *m, int *same)
 {
     if (depth > 0) {
@@ -1122,6 +1123,17 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         *saved = keep;
         if (changed)
             *same = 2;
+        /* Another stack top (another thread's stack) is never the same
+         * walk; the stack's bottom takes no part (every record lies
+         * between fp and the top). */
+        m->hi += 16;
+        if (rcgc_unwind_same(fp, 1, m))
+            *same = 3;
+        m->hi -= 16;
+        m->lo -= 16;
+        if (!rcgc_unwind_same(fp, 1, m))
+            *same = 4;
+        m->lo += 16;
     }
     return seen;
 }
