@@ -1050,6 +1050,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             fprintf(out, "rcgc_validate: " __VA_ARGS__); \
         return RCGC_EFORMAT;                             \
     } while (0)
+    if (memcmp(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv) != 0)
+        TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
     /* F1: the class table keeps each pool's side array too. */
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++) {
@@ -1388,6 +1390,7 @@ static tm_state *state_get(rcgc_runtime *rt)
         return NULL;
     s->rt = rt;
     s->h = &rt->mem.trace;
+    memcpy(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv);
     s->mru = &s->stacks[0];
     s->limit = 1;
     s->mem = sizeof *s;

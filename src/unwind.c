@@ -22,6 +22,18 @@ RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
 #define stack_lo rcgc_unwind_stack_lo
 #define stack_hi rcgc_unwind_stack_hi
 
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+/* Non-zero when the CPU and the OS support AVX2 (rcgc_unwind_same). */
+int rcgc_unwind_avx2;
+
+__attribute__((constructor)) static void unwind_detect_avx2(void)
+{
+    __builtin_cpu_init();
+    rcgc_unwind_avx2 = __builtin_cpu_supports("avx2") != 0;
+}
+
+#endif
+
 static int stack_bounds(uintptr_t *lo, uintptr_t *hi)
 {
     if (stack_hi == 0) {
@@ -159,6 +171,8 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         m->nchk = nchk;
         m->skip = skip;
         m->end_zero = end_zero;
+    } else {
+        m->fps[0] = 0;   /* no frame pointer: rcgc_unwind_same fails at once */
     }
     return seen < max ? seen : max;
 }

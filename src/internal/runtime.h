@@ -320,6 +320,12 @@ struct rcgc_runtime {
     _Atomic(uintptr_t) owner;   /* debug: the thread inside the runtime */
     int owner_depth;
     int freeing;                /* rcgc_runtime_free in progress */
+    /* rcgc_class_inv, copied by tracemalloc.c when its state is made
+     * (before any traced free; rcgc_trace_validate checks it): the traced
+     * free (tmfast.h) indexes it from the runtime's register instead of
+     * loading the table's address first.  Last, so that it moves no other
+     * field. */
+    uint32_t trace_class_inv[RCGC_NCLASSES];
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)

@@ -55,6 +55,11 @@
 
 _Static_assert(sizeof(rcgc_trace_slot) == 8 && offsetof(rcgc_trace_slot, tb) == 0,
                "a side slot is one 8-byte word");
+_Static_assert(sizeof(rcgc_class_table) == RCGC_ARENA_SLOTS &&
+                   sizeof(rcgc_trace_table) == RCGC_ARENA_SLOTS * sizeof(rcgc_trace_slot *) &&
+                   RCGC_ARENA_SLOTS << RCGC_POOL_BITS == RCGC_ARENA_SIZE,
+               "rcgc_trace_forget_block's flat index of a leaf's two tables");
+_Static_assert(RCGC_ADDRESS_BITS < 63, "a slot address is a positive intptr_t");
 
 /* Which fast path asks (the native stack calibration differs). */
 #define RCGC_TRACE_FAST_MEM RCGC_DOMAIN_MEM
@@ -180,12 +185,15 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
  * slot of a pool with a side array), else NULL, or RCGC_FREED_TYPE (an
  * object's freed header).  The traced allocation takes the slot from there
  * without finding the block's pool.  Any of the others is "unknown".
- * A slot address lies below 2^RCGC_ADDRESS_BITS; NULL and
- * RCGC_FREED_TYPE do not, less one. */
+ * A slot address lies below 2^RCGC_ADDRESS_BITS, so it is positive as
+ * an intptr_t; NULL is 0 and RCGC_FREED_TYPE negative (its top bit is
+ * set: test_tracemalloc checks it). */
 #define RCGC_TRACE_CACHED_SLOT(bp) (((rcgc_trace_slot **)(bp))[1])
 static inline int rcgc_trace_slot_known(const rcgc_trace_slot *sl)
 {
-    return (((uintptr_t)sl - 1) >> RCGC_ADDRESS_BITS) == 0;
+    /* NULL is 0 and RCGC_FREED_TYPE has its top bit set: one signed
+     * test tells them from a slot address (below 2^RCGC_ADDRESS_BITS). */
+    return (intptr_t)sl > 0;
 }
 
 /* Pop the free cache's block for `size` when it carries its trace slot
@@ -233,16 +241,21 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
  * the block's size class for rcgc_pool_free_class. */
 static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
 {
-    uintptr_t a = (uintptr_t)p >> RCGC_ARENA_BITS;
-    const rcgc_class_table *leaf =
-        atomic_load_explicit(&rcgc_class_map[a >> RCGC_MAP_BITS], memory_order_relaxed);
-    a &= RCGC_MAP_LEN - 1;
-    size_t i = rcgc_class_slot(p);
-    size_t c = leaf[a].szidx[i];
-    rcgc_trace_slot *slots = ((const rcgc_trace_table *)(leaf + RCGC_MAP_LEN))[a].trace_slots[i];
+    /* One flat index t for both tables of the leaf: (arena entry << 6) |
+     * pool slot is bits 14..33 of p, so the class byte is leaf byte t and
+     * the trace table entry is word t after the class tables (no separate
+     * arena and slot arithmetic for the two tables). */
+    const rcgc_class_table *leaf = atomic_load_explicit(
+        &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
+    size_t t = ((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+    size_t c = ((const uint8_t *)leaf)[t];
+    rcgc_trace_slot *slots =
+        ((rcgc_trace_slot *const *)(const void *)(leaf + RCGC_MAP_LEN))[t];
     rcgc_trace_slot *sl = NULL;
     if (slots != NULL) {
-        sl = &slots[rcgc_class_index((unsigned)c, p)];
+        uint64_t off = (uint64_t)((uintptr_t)p & (RCGC_POOL_SIZE - 1));
+        sl = &slots[(off * rt->trace_class_inv[c]) >> 32];
+        RCGC_ASSERT(sl == &slots[rcgc_class_index((unsigned)c, p)]);
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }

@@ -34,7 +34,9 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
 typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
     int n;                       /* frames walked (skipped ones included);
-                                  * 0: nothing to compare with */
+                                  * 0: nothing to compare with, and then
+                                  * fps[0] is 0 (rcgc_unwind_same tests
+                                  * only that: no frame pointer is 0) */
     int nchk;                    /* records after record 0 to compare:
                                   * n - 1 rounded up to a multiple of 4 (the
                                   * records past n repeat record n - 1,
@@ -66,6 +68,52 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
 #endif
 extern RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
 
+/* x86-64 with GCC or clang: where the CPU has AVX2 (rcgc_unwind_avx2,
+ * set at load time; tests clear it to run the SSE2 loop), the check
+ * compares the records two to a 32-byte register, in a few lines of
+ * assembly (AVX2 intrinsics would need a function compiled for AVX2, and
+ * GCC realigns the stack of one with 32-byte values and a frame
+ * pointer). */
+#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define RCGC_UNWIND_HAVE_AVX2 1
+extern __attribute__((visibility("hidden"))) int rcgc_unwind_avx2;
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RCGC_UNWIND_INLINE static inline __attribute__((always_inline))
+#else
+#define RCGC_UNWIND_INLINE static inline
+#endif
+/* Records 1 .. m->nchk (SSE2 on x86-64) or 1 .. m->n - 1 compared with
+ * their recorded words, d0 the difference already found in record 0:
+ * non-zero when all are the same.  The tail of rcgc_unwind_same. */
+RCGC_UNWIND_INLINE int rcgc_unwind_same_rest(uintptr_t d0, const rcgc_unwind_memo *m)
+{
+    const uintptr_t *w = m->words;
+#if defined(__SSE2__) && defined(__x86_64__)
+    /* Four records a round, one accumulator that starts with record 0's
+     * difference (one test at the end); the loop runs on pointers to the
+     * end of the recorded addresses (no round count to derive first). */
+    __m128i acc = _mm_cvtsi64_si128((long long)d0);
+    const uintptr_t *f = &m->fps[1], *fe = f + m->nchk;
+    const __m128i *wr = (const __m128i *)&w[2];
+#define RCGC_UNWIND_REC(j)                                                 \
+    _mm_xor_si128(_mm_loadu_si128((const __m128i *)f[j]), _mm_load_si128(&wr[j]))
+    for (; f != fe; f += 4, wr += 4)
+        acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(RCGC_UNWIND_REC(0), RCGC_UNWIND_REC(1)),
+                                             _mm_or_si128(RCGC_UNWIND_REC(2),
+                                                          RCGC_UNWIND_REC(3))));
+#undef RCGC_UNWIND_REC
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
+#else
+    for (int k = 1; k < m->n; k++) {
+        const uintptr_t *f = (const uintptr_t *)m->fps[k];
+        d0 |= (f[0] ^ w[2 * k]) | (f[1] ^ w[2 * k + 1]);
+    }
+    return d0 == 0;
+#endif
+}
+
 /* Non-zero when walking from fp with `skip` would repeat the walk recorded
  * in *m exactly (same frames, same return addresses, same end).  With
  * skip > 0, fp must be the frame of the calling function: its record was
@@ -79,42 +127,58 @@ extern RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
  * bounds and had both its words read), on this thread's stack.  Every
  * record's address is known, so the loads run in parallel; each record's
  * two words are compared at once where the CPU can. */
-#if defined(__GNUC__) || defined(__clang__)
-#define RCGC_UNWIND_INLINE static inline __attribute__((always_inline))
-#else
-#define RCGC_UNWIND_INLINE static inline
-#endif
 RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwind_memo *m)
 {
-    int n = m->n;
-    if (n == 0 || fp != m->fps[0] || skip != m->skip || rcgc_unwind_stack_lo != m->lo ||
-        rcgc_unwind_stack_hi != m->hi)
+    /* The stack's top decides: every record lies in [fp, hi) (frames go
+     * up from fp, fp == fps[0] lies in this thread's stack, so at or
+     * above its bottom), and a walk's bounds tests read the bottom only
+     * for frames below fp; the same top and fp are the same reads. */
+    if (fp != m->fps[0] || skip != m->skip || rcgc_unwind_stack_hi != m->hi)
         return 0;
     const uintptr_t *w = m->words;
     const uintptr_t *f0 = (const uintptr_t *)fp;
     uintptr_t d0 = f0[0] ^ w[0];
     if (skip == 0)
         d0 |= f0[1] ^ w[1];
-#if defined(__SSE2__)
-    /* Records 1 .. nchk, four a round, one accumulator. */
-    __m128i acc = _mm_setzero_si128();
-    const uintptr_t *fps = m->fps;
-    int nchk = m->nchk;
-#define RCGC_UNWIND_REC(j)                                                \
-    _mm_xor_si128(_mm_loadu_si128((const __m128i *)fps[j]),              \
-                  _mm_load_si128((const __m128i *)&w[2 * (j)]))
-    for (int k = 1; k <= nchk; k += 4)
-        acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(RCGC_UNWIND_REC(k), RCGC_UNWIND_REC(k + 1)),
-                                             _mm_or_si128(RCGC_UNWIND_REC(k + 2),
-                                                          RCGC_UNWIND_REC(k + 3))));
-#undef RCGC_UNWIND_REC
-    return d0 == 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    if (__builtin_expect(!rcgc_unwind_avx2, 0))
+        return rcgc_unwind_same_rest(d0, m);
+    /* Four records a round: each one's two words loaded as 16 bytes from
+     * its frame, two records joined in a 32-byte register and compared
+     * with their recorded words (adjacent in words[]) at once; the
+     * accumulator starts with record 0's difference. */
+    const uintptr_t *f = &m->fps[1], *fe = f + m->nchk, *wr = &w[2];
+    uintptr_t t;
+    int same;
+    __asm__("vmovq %[d0], %%xmm2\n\t"
+            "cmp %[f], %[fe]\n\t"
+            "je 2f\n"
+            "1:\n\t"
+            "mov (%[f]), %[t]\n\t"
+            "vmovdqu (%[t]), %%xmm0\n\t"
+            "mov 8(%[f]), %[t]\n\t"
+            "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"
+            "vpxor (%[w]), %%ymm0, %%ymm0\n\t"
+            "mov 16(%[f]), %[t]\n\t"
+            "vmovdqu (%[t]), %%xmm1\n\t"
+            "mov 24(%[f]), %[t]\n\t"
+            "vinserti128 $1, (%[t]), %%ymm1, %%ymm1\n\t"
+            "vpxor 32(%[w]), %%ymm1, %%ymm1\n\t"
+            "vpor %%ymm1, %%ymm0, %%ymm0\n\t"
+            "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
+            "add $32, %[f]\n\t"
+            "add $64, %[w]\n\t"
+            "cmp %[f], %[fe]\n\t"
+            "jne 1b\n"
+            "2:\n\t"
+            "vptest %%ymm2, %%ymm2\n\t"
+            "vzeroupper"
+            : [f] "+r"(f), [w] "+r"(wr), [t] "=&r"(t), "=@ccz"(same)
+            : [fe] "r"(fe), [d0] "r"(d0)
+            : "xmm0", "xmm1", "xmm2", "memory");
+    return same;
 #else
-    for (int k = 1; k < n; k++) {
-        const uintptr_t *f = (const uintptr_t *)m->fps[k];
-        d0 |= (f[0] ^ w[2 * k]) | (f[1] ^ w[2 * k + 1]);
-    }
-    return d0 == 0;
+    return rcgc_unwind_same_rest(d0, m);
 #endif
 }
 

@@ -15,6 +15,7 @@
 
 #include "rcgc.h"
 #include "rcgc_tracemalloc.h"
+#include "unwind.h"
 
 static rcgc_runtime *new_rt(void)
 {
@@ -867,9 +868,50 @@ static char *native_pairs(int wrappers, int nframe, int distinct)
     return text;
 }
 
+/* Where the repeat check has an AVX2 loop (RCGC_UNWIND_HAVE_AVX2 and a CPU
+ * with AVX2), the native tests run it and then the SSE2 loop. */
+static int avx2_modes(void)
+{
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    return rcgc_unwind_avx2 ? 2 : 1;
+#else
+    return 1;
+#endif
+}
+
+static void set_avx2_mode(int mode, int had)
+{
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    rcgc_unwind_avx2 = mode == 0 ? had : 0;
+#else
+    (void)mode, (void)had;
+#endif
+}
+
+static int avx2_now(void)
+{
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    return rcgc_unwind_avx2;
+#else
+    return 0;
+#endif
+}
+
+static void native_pairs_all_limits(void);
+
 static void test_native_pairs_equal_wrappers(void **state)
 {
     (void)state;
+    int had = avx2_now(), modes = avx2_modes();
+    for (int mode = 0; mode < modes; mode++) {
+        set_avx2_mode(mode, had);
+        native_pairs_all_limits();
+    }
+    set_avx2_mode(0, had);
+}
+
+static void native_pairs_all_limits(void)
+{
     static const int limits[] = { 1, 3, 16 };
     for (int l = 0; l < 3; l++) {
         char *got[2];
@@ -1008,6 +1050,124 @@ static void check_model(rcgc_runtime *rt, size_t cur_model, size_t peak_model)
     assert_int_equal(peak, peak_model);
 }
 
+/* F4's test of a cached block's second word (rcgc_trace_slot_known): a
+ * pooled object freed while tracing enters the free cache with
+ * RCGC_FREED_TYPE there, and the next traced rcgc_mem_malloc of its class
+ * from the call site that hit last pops it: that word is no slot, so the
+ * allocation must take the block through its pool (a test that took it
+ * for one would write the trace at RCGC_FREED_TYPE and fault).  The test
+ * is one signed compare, which needs RCGC_FREED_TYPE negative. */
+static __attribute__((noinline)) void *alloc_small_here(rcgc_runtime *rt, int *line)
+{
+    *line = __LINE__ + 1;
+    return rcgc_mem_malloc(rt, sizeof(small));
+}
+
+static void test_freed_object_not_a_slot(void **state)
+{
+    (void)state;
+    assert_true((intptr_t)(uintptr_t)RCGC_FREED_TYPE < 0);
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    int line;
+    void *keep[4];
+    for (int i = 0; i < 4; i++)   /* the site's cache entry becomes the last hit */
+        keep[i] = alloc_small_here(rt, &line);
+    size_t before = traced_now(rt);
+    assert_int_equal(before, 4 * sizeof(small));
+    rcgc_object *o = rcgc_new(rt, &small_type);
+    rcgc_decref(o);               /* into the free cache, RCGC_FREED_TYPE in word 1 */
+    assert_int_equal(traced_now(rt), before);
+    void *p = alloc_small_here(rt, &line);
+    assert_ptr_equal(p, (void *)o);   /* the freed object's block, from the cache */
+    assert_int_equal(traced_now(rt), before + sizeof(small));
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p);
+    assert_non_null(t);
+    assert_int_equal(rcgc_traceback_frame(t, 0).lineno, line);
+    rcgc_traceback_free(t);
+    check_valid(rt);
+    rcgc_mem_free(rt, p);
+    for (int i = 0; i < 4; i++)
+        rcgc_mem_free(rt, keep[i]);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
+
+/* A walk that could not be recorded (a chain longer than the memo) leaves
+ * a memo that rcgc_unwind_same never takes for a repeat, even when the
+ * same memo held a shorter walk from the same frame before (its frame
+ * pointer is gone: fps[0] == 0).  The shorter walk itself repeats, but
+ * not once the saved frame pointer of its first record changes, nor with
+ * another stack top. */
+static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *m, int *same)
+{
+    if (depth > 0) {
+        int r = walk_at_depth(depth - 1, m, same);
+        __asm__ volatile("" ::: "memory");
+        return r;
+    }
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    int seen;
+    rcgc_unwind_walk(fp, 1, 4, &seen, m);
+    *same = rcgc_unwind_same(fp, 1, m);
+    if (*same && m->n > 0) {
+        /* The first record's saved frame pointer counts too: changed
+         * for a moment (it is read only when this function returns),
+         * the walk is no longer the same. */
+        volatile uintptr_t *saved = (volatile uintptr_t *)fp;
+        uintptr_t keep = *saved;
+        *saved = keep + 16;
+        int changed = rcgc_unwind_same(fp, 1, m);
+        *saved = keep;
+        if (changed)
+            *same = 2;
+        /* Another stack top (another thread's stack) is never the same
+         * walk; the stack's bottom takes no part (every record lies
+         * between fp and the top). */
+        m->hi += 16;
+        if (rcgc_unwind_same(fp, 1, m))
+            *same = 3;
+        m->hi -= 16;
+        m->lo -= 16;
+        if (!rcgc_unwind_same(fp, 1, m))
+            *same = 4;
+        m->lo += 16;
+    }
+    return seen;
+}
+
+static void unrecorded_walk_never_repeats(void);
+
+static void test_unrecorded_walk_never_repeats(void **state)
+{
+    (void)state;
+    int had = avx2_now(), modes = avx2_modes();
+    for (int mode = 0; mode < modes; mode++) {
+        set_avx2_mode(mode, had);
+        unrecorded_walk_never_repeats();
+    }
+    set_avx2_mode(0, had);
+}
+
+static void unrecorded_walk_never_repeats(void)
+{
+    rcgc_unwind_memo *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    int same = -1;
+    int shallow = walk_at_depth(3, m, &same);
+    assert_true(m->n > 0);
+    assert_int_equal(same, 1);
+    int deep = walk_at_depth(RCGC_UNWIND_MEMO + 20, m, &same);
+    assert_true(deep > shallow + RCGC_UNWIND_MEMO);
+    assert_int_equal(m->n, 0);
+    assert_int_equal(same, 0);
+    free(m);
+}
+
+
 static void test_traced_memory_model(void **state)
 {
     (void)state;
@@ -1099,6 +1259,8 @@ int main(void)
         cmocka_unit_test(test_native_pairs_equal_wrappers),
         cmocka_unit_test(test_cached_slots_across_clear),
         cmocka_unit_test(test_traced_memory_model),
+        cmocka_unit_test(test_freed_object_not_a_slot),
+        cmocka_unit_test(test_unrecorded_walk_never_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
