@@ -274,22 +274,29 @@ static inline rcgc_class_table *rcgc_leaf_class_tables(rcgc_map_entry *leaf)
     return (rcgc_class_table *)((char *)leaf + RCGC_MAP_LEAF_BYTES);
 }
 
-/* The class table entry (size class) of the pool slot holding p, or NULL
- * when p is in no arena (rcgc_arena_lookup's test, then M1). */
-static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
+/* The arena map's leaf covering p (NULL when p is above the mapped
+ * address range or no arena of its range was ever mapped); *j receives p's
+ * entry in that leaf. */
+static inline rcgc_map_entry *rcgc_arena_leaf_of(const void *p, size_t *j)
 {
     uintptr_t a = (uintptr_t)p;
     if (RCGC_UNLIKELY((a >> RCGC_ADDRESS_BITS) != 0))
         return NULL;
     uintptr_t i = a >> RCGC_ARENA_BITS;
-    rcgc_map_entry *leaf =
-        atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
-    if (leaf == NULL)
+    *j = i & (RCGC_MAP_LEN - 1);
+    return atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
+}
+
+/* The class table entry (size class) of the pool slot holding p, or NULL
+ * when p is in no arena (rcgc_arena_lookup's test, then M1). */
+static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
+{
+    size_t j;
+    rcgc_map_entry *leaf = rcgc_arena_leaf_of(p, &j);
+    if (leaf == NULL || atomic_load_explicit(&leaf[j], memory_order_acquire) == NULL)
         return NULL;
-    size_t j = i & (RCGC_MAP_LEN - 1);
-    if (atomic_load_explicit(&leaf[j], memory_order_acquire) == NULL)
-        return NULL;
-    return &rcgc_leaf_class_tables(leaf)[j].szidx[(a >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)];
+    return &rcgc_leaf_class_tables(leaf)[j]
+                .szidx[((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)];
 }
 
 /* The class table of the arena holding pool block p (p must be one). */
@@ -344,15 +351,11 @@ static inline unsigned rcgc_class_index(unsigned c, const void *p)
 /* The arena holding p, or NULL. */
 static inline rcgc_arena *rcgc_arena_lookup(const void *p)
 {
-    uintptr_t a = (uintptr_t)p;
-    if (RCGC_UNLIKELY((a >> RCGC_ADDRESS_BITS) != 0))
-        return NULL;
-    uintptr_t i = a >> RCGC_ARENA_BITS;
-    rcgc_map_entry *leaf =
-        atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
+    size_t j;
+    rcgc_map_entry *leaf = rcgc_arena_leaf_of(p, &j);
     if (leaf == NULL)
         return NULL;
-    return atomic_load_explicit(&leaf[i & (RCGC_MAP_LEN - 1)], memory_order_acquire);
+    return atomic_load_explicit(&leaf[j], memory_order_acquire);
 }
 
 /* The slow paths of the two below (out of line on purpose: the fast paths
