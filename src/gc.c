@@ -601,6 +601,9 @@ static void gather_subtract(gc_work *w)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
+            /* RC2 for the drains: the cache does not see these. */
+            if (o->type->refs != NULL)
+                w->refcache.met = 1;
             rcgc_obj_traverse(o, w->widegather ? visit_subtract_deferred : visit_subtract_set, w);
         }
     }
@@ -730,14 +733,31 @@ static RCGC_ALWAYS_INLINE int visit_reach_deferred(rcgc_object *r, void *arg)
     return 0;
 }
 
+/* T2 in a loop's copy for one kind of heap: with refs non-zero (a
+ * constant) as rcgc_obj_traverse_cached; with refs zero, when c->met is
+ * zero and c has seen o already (RC2: o's type has no refs array), a
+ * direct call of o's traverse, with no test at all. */
+static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
+                                            rcgc_visitfn visit, void *arg,
+                                            const int refs)
+{
+    if (refs)
+        return rcgc_obj_traverse_cached(c, o, visit, arg);
+    RCGC_ASSERT(!c->met && o->type->refs == NULL);
+    return o->type->traverse(o, visit, arg);
+}
+
 /* Traverse every object on the stack and all they reach; a full
- * collection's referents go through the ring, which is empty after. */
-static void drain_set(gc_work *w)
+ * collection's referents go through the ring, which is empty after.  One
+ * copy per kind of heap (refs, a constant): where the gather met no type
+ * with refs (RC2), the traverse is called with nothing to test and nothing
+ * kept in registers for the cache. */
+static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs)
 {
     if (!w->bitmaps) {
         while (w->sp > 0) {
             rcgc_object *o = w->stack[--w->sp];
-            rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_young, w);
+            traverse_kind(&w->refcache, o, visit_reach_young, w, refs);
         }
         return;
     }
@@ -750,9 +770,9 @@ static void drain_set(gc_work *w)
              * stack gives, which keeps a walk in one direction. */
             if (w->sp >= GC_RING_MINSTACK) {
                 w->nwide++;
-                rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_deferred, w);
+                traverse_kind(&w->refcache, o, visit_reach_deferred, w, refs);
             } else {
-                rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_set, w);
+                traverse_kind(&w->refcache, o, visit_reach_set, w, refs);
             }
         }
         /* A chain (one object in flight at a time) takes its next link
@@ -764,6 +784,14 @@ static void drain_set(gc_work *w)
             break;
         visit_reach_set(r, w);
     }
+}
+
+static void drain_set(gc_work *w)
+{
+    if (w->refcache.met)
+        drain_set_kind(w, 1);
+    else
+        drain_set_kind(w, 0);
 }
 
 /* After marking, a saturated member's count goes down by GC_REFS_MAX
