@@ -747,6 +747,21 @@ static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
     return o->type->traverse(o, visit, arg);
 }
 
+/* T3 for a member o in a loop's copy for one kind of heap, as
+ * traverse_kind: with refs zero (RC2: o's type has no refs array) only the
+ * type's clear, with no cache test. */
+static RCGC_ALWAYS_INLINE void clear_kind(rcgc_refs_cache *c, rcgc_object *o, const int refs)
+{
+    if (refs) {
+        rcgc_obj_clear_cached(c, o);
+        return;
+    }
+    const rcgc_type *t = o->type;
+    RCGC_ASSERT(!c->met && t->refs == NULL);
+    if (t->clear != NULL)
+        t->clear(o);
+}
+
 /* Traverse every object on the stack and all they reach; a full
  * collection's referents go through the ring, which is empty after.  One
  * copy per kind of heap (refs, a constant): where the gather met no type
@@ -1337,7 +1352,8 @@ static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned ol
  * cache), a small one with cleared == 1 (everything cleared first, so that
  * a hold is the last reference also when the referrer was in another
  * pool). */
-static void delete_by_pool(gc_work *w, unsigned old, int cleared)
+static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int cleared,
+                                                   const int refs)
 {
     rcgc_runtime *rt = w->rt;
     RCGC_ASSERT(w->need == 0);
@@ -1351,7 +1367,7 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
             char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-                rcgc_obj_clear_cached(&w->refcache, o);
+                clear_kind(&w->refcache, o, refs);
             }
         }
         /* The objects whose hold is now the last reference and that need
@@ -1435,7 +1451,7 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
         for (unsigned j = 0; j < nbatch; j++) {
             rcgc_object *o = bobj[j];
             const rcgc_type *t = o->type;
-            rcgc_obj_clear_cached(&w->refcache, o);
+            clear_kind(&w->refcache, o, refs);
             if (t->dealloc)
                 t->dealloc(o);
             o->type = RCGC_FREED_TYPE;
@@ -1452,6 +1468,15 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
             }
         }
     }
+}
+
+/* delete_by_pool_kind in the copy for the set's kind of heap (RC2). */
+static void delete_by_pool(gc_work *w, unsigned old, int cleared)
+{
+    if (w->refcache.met)
+        delete_by_pool_kind(w, old, cleared, 1);
+    else
+        delete_by_pool_kind(w, old, cleared, 0);
 }
 
 /* ----------------------------------------------------------- the core */
