@@ -1470,6 +1470,16 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
     }
 }
 
+/* Clear every unreachable pooled member (step 9 of a small set, before
+ * delete_by_pool), in the copy for the set's kind of heap (RC2). */
+static RCGC_NOINLINE void clear_unreachable_pooled(gc_work *w)
+{
+    if (w->refcache.met)
+        FOR_EACH_UNREACHABLE_POOLED(w, o, clear_kind(&w->refcache, o, 1));
+    else
+        FOR_EACH_UNREACHABLE_POOLED(w, o, clear_kind(&w->refcache, o, 0));
+}
+
 /* delete_by_pool_kind in the copy for the set's kind of heap (RC2). */
 static void delete_by_pool(gc_work *w, unsigned old, int cleared)
 {
@@ -1625,9 +1635,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
          * below explains the loop); objs was never written for these. */
         m += (long)u;
         if (u <= GC_DELETE_SMALL) {
-            FOR_EACH_UNREACHABLE_POOLED(&w, o, {
-                rcgc_obj_clear_cached(&w.refcache, o);
-            });
+            clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
                 rcgc_obj_clear_cached(&w.refcache, o);
