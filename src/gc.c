@@ -481,8 +481,15 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
  * the loop each, so that none tests its kind per object. */
 enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
 
+/* How the gather traverses (gather_pool_kind's other constant argument):
+ * through the cache (a pool of refs types), the traverse called after a
+ * test for refs (a pool of traverse types in a runtime with refs types
+ * too), or the traverse called with no test (G2: no object with refs has
+ * ever been tracked). */
+enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
+
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
-                                                const int kind, const int direct)
+                                                const int kind, const int how)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
@@ -497,13 +504,15 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
          * object can be in (P5): their headers are not read. */
         if (kind == GATHER_GEN0)
             cand &= gen0_blocks(pool, k);
+        char *word = base + (size_t)k * 64 * size;
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
-            rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + b) * size);
+            rcgc_object *o = (rcgc_object *)(word + (size_t)b * size);
             unsigned f = o->flags;
             if (!is_member(w, f))
                 continue;
             RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
+            RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
             members |= (uint64_t)1 << b;
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
@@ -515,11 +524,15 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            if (kind == GATHER_FULL_WIDE && direct)
+            if (kind == GATHER_FULL_WIDE && how == GATHER_PLAIN)
+                o->type->traverse(o, visit_subtract_deferred, w);
+            else if (how == GATHER_PLAIN)
+                o->type->traverse(o, visit_subtract_set, w);
+            else if (kind == GATHER_FULL_WIDE && how == GATHER_DIRECT)
                 rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_deferred, w);
             else if (kind == GATHER_FULL_WIDE)
                 rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_deferred, w);
-            else if (direct)
+            else if (how == GATHER_DIRECT)
                 rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_set, w);
             else
                 rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_set, w);
@@ -548,11 +561,16 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     }
 }
 
-/* gather_pool_kind in the copy for the pool's likely shape: that of its
- * first tracked object's type (traverse only, or with refs). */
+/* gather_pool_kind in the copy for the pool's likely shape: plain while
+ * the runtime has never tracked an object with refs (G2), else that of
+ * the pool's first tracked object's type (traverse only, or with refs). */
 static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t pre,
-                                           const int kind)
+                                           const int kind, const int plain)
 {
+    if (plain) {
+        gather_pool_kind(w, pool, pre, kind, GATHER_PLAIN);
+        return;
+    }
     unsigned k = 0;
     while (k < RCGC_POOL_BITMAP_WORDS - 1 && pool->tracked[k] == 0)
         k++;
@@ -560,25 +578,23 @@ static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t p
     const rcgc_object *first = (const rcgc_object *)(pool->mem + pre +
         (size_t)(k * 64 + (t ? (unsigned)__builtin_ctzll(t) : 0)) * pool->size);
     if (t == 0 || first->type->refs != NULL)
-        gather_pool_kind(w, pool, pre, kind, 0);
+        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED);
     else
-        gather_pool_kind(w, pool, pre, kind, 1);
+        gather_pool_kind(w, pool, pre, kind, GATHER_DIRECT);
 }
 
-/* Steps 1 and 2: walk the pools that can hold members (the young list for
- * a young collection, every pool with tracked objects for a full one) and
- * the foreign lists; afterwards each member's refcount is the number of
- * references from outside the set. */
-static void gather_subtract(gc_work *w)
+/* The pools of step 1 (the young list for a young collection, every pool
+ * with tracked objects for a full one), in one copy for a runtime that
+ * never tracked an object with refs (plain, G2) and one for the others. */
+static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int plain)
 {
     rcgc_runtime *rt = w->rt;
-    size_t pre = rt->mem.debug_pre;
     if (w->maxgen == 0) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0);
+            gather_pool(w, pool, pre, GATHER_GEN0, plain);
     } else if (w->maxgen == 1) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN1);
+            gather_pool(w, pool, pre, GATHER_GEN1, plain);
     } else {
         const int wide = w->widegather;
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
@@ -587,12 +603,25 @@ static void gather_subtract(gc_work *w)
                 if (pool->ntracked == 0)
                     continue;
                 if (wide)
-                    gather_pool(w, pool, pre, GATHER_FULL_WIDE);
+                    gather_pool(w, pool, pre, GATHER_FULL_WIDE, plain);
                 else
-                    gather_pool(w, pool, pre, GATHER_FULL);
+                    gather_pool(w, pool, pre, GATHER_FULL, plain);
             }
         }
     }
+}
+
+/* Steps 1 and 2: walk the pools that can hold members and the foreign
+ * lists; afterwards each member's refcount is the number of references
+ * from outside the set. */
+static void gather_subtract(gc_work *w)
+{
+    rcgc_runtime *rt = w->rt;
+    size_t pre = rt->mem.debug_pre;
+    if (rt->gc.refs_tracked)
+        gather_pools(w, pre, 0);
+    else
+        gather_pools(w, pre, 1);
     for (unsigned g = 0; g <= w->maxgen; g++) {
         rcgc_foreign *head = &rt->gc.gens[g].head;
         for (rcgc_foreign *f = head->next; f != head; f = f->next) {

@@ -49,6 +49,22 @@ static inline int rcgc_type_is_gc_new(const rcgc_type *t)
     return rcgc_type_is_gc(t);
 }
 
+/* rcgc_type_is_gc_new for the creation's inline path, which tracks the
+ * object itself: sets *refs_tracked (rcgc_gc_state, G2) for a type with
+ * refs.  refs is tested first, so that the store is the only cost a refs
+ * type adds and a traverse-only type pays one test more. */
+static RCGC_ALWAYS_INLINE int rcgc_type_is_gc_new_note(const rcgc_type *t, int *refs_tracked)
+{
+    if (t->refs != NULL) {
+#if RCGC_DEBUG >= 1
+        rcgc_type_check_refs(t);
+#endif
+        *refs_tracked = 1;
+        return 1;
+    }
+    return t->traverse != NULL;
+}
+
 /* Field `off` of o (memcpy: the field's declared type is the user's). */
 static inline rcgc_object *rcgc_ref_load(const rcgc_object *o, unsigned off)
 {
