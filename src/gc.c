@@ -1000,9 +1000,10 @@ static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
             size_t size_ = ps_->pool->size;                                          \
             for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {               \
                 uint64_t b_ = ps_->members[k_] & ~ps_->reached[k_];                  \
+                char *word_ = base_ + (size_t)k_ * 64 * size_;                       \
                 for (; b_; b_ &= b_ - 1) {                                           \
-                    unsigned i_ = k_ * 64 + (unsigned)__builtin_ctzll(b_);           \
-                    rcgc_object *o = (rcgc_object *)(base_ + (size_t)i_ * size_);    \
+                    size_t i_ = (size_t)__builtin_ctzll(b_);                         \
+                    rcgc_object *o = (rcgc_object *)(word_ + i_ * size_);            \
                     body;                                                            \
                 }                                                                    \
             }                                                                        \
