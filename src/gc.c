@@ -136,7 +136,7 @@ typedef struct gc_work {
     int widegather;         /* the gather goes through the ring too */
     size_t nwide;           /* objects the mark traversed through the ring */
     rcgc_object *ring[GC_RING];
-    /* The hot loops' type cache (traverse.h, RC1); zeroed: empty. */
+    /* The hot loops' type cache (traverse.h, RC1, RC2); zeroed: empty. */
     rcgc_refs_cache refcache;
 } gc_work;
 
