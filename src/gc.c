@@ -136,7 +136,7 @@ typedef struct gc_work {
     int widegather;         /* the gather goes through the ring too */
     size_t nwide;           /* objects the mark traversed through the ring */
     rcgc_object *ring[GC_RING];
-    /* The hot loops' type cache (traverse.h, RC1); zeroed: empty. */
+    /* The hot loops' type cache (traverse.h, RC1, RC2); zeroed: empty. */
     rcgc_refs_cache refcache;
 } gc_work;
 
@@ -481,8 +481,15 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
  * the loop each, so that none tests its kind per object. */
 enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
 
+/* How the gather traverses (gather_pool_kind's other constant argument):
+ * through the cache (a pool of refs types), the traverse called after a
+ * test for refs (a pool of traverse types in a runtime with refs types
+ * too), or the traverse called with no test (G2: no object with refs has
+ * ever been tracked). */
+enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
+
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
-                                                const int kind, const int direct)
+                                                const int kind, const int how)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
@@ -497,13 +504,15 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
          * object can be in (P5): their headers are not read. */
         if (kind == GATHER_GEN0)
             cand &= gen0_blocks(pool, k);
+        char *word = base + (size_t)k * 64 * size;
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
-            rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + b) * size);
+            rcgc_object *o = (rcgc_object *)(word + (size_t)b * size);
             unsigned f = o->flags;
             if (!is_member(w, f))
                 continue;
             RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
+            RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
             members |= (uint64_t)1 << b;
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
@@ -515,11 +524,15 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            if (kind == GATHER_FULL_WIDE && direct)
+            if (kind == GATHER_FULL_WIDE && how == GATHER_PLAIN)
+                o->type->traverse(o, visit_subtract_deferred, w);
+            else if (how == GATHER_PLAIN)
+                o->type->traverse(o, visit_subtract_set, w);
+            else if (kind == GATHER_FULL_WIDE && how == GATHER_DIRECT)
                 rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_deferred, w);
             else if (kind == GATHER_FULL_WIDE)
                 rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_deferred, w);
-            else if (direct)
+            else if (how == GATHER_DIRECT)
                 rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_set, w);
             else
                 rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_set, w);
@@ -548,11 +561,16 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     }
 }
 
-/* gather_pool_kind in the copy for the pool's likely shape: that of its
- * first tracked object's type (traverse only, or with refs). */
+/* gather_pool_kind in the copy for the pool's likely shape: plain while
+ * the runtime has never tracked an object with refs (G2), else that of
+ * the pool's first tracked object's type (traverse only, or with refs). */
 static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t pre,
-                                           const int kind)
+                                           const int kind, const int plain)
 {
+    if (plain) {
+        gather_pool_kind(w, pool, pre, kind, GATHER_PLAIN);
+        return;
+    }
     unsigned k = 0;
     while (k < RCGC_POOL_BITMAP_WORDS - 1 && pool->tracked[k] == 0)
         k++;
@@ -560,25 +578,23 @@ static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t p
     const rcgc_object *first = (const rcgc_object *)(pool->mem + pre +
         (size_t)(k * 64 + (t ? (unsigned)__builtin_ctzll(t) : 0)) * pool->size);
     if (t == 0 || first->type->refs != NULL)
-        gather_pool_kind(w, pool, pre, kind, 0);
+        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED);
     else
-        gather_pool_kind(w, pool, pre, kind, 1);
+        gather_pool_kind(w, pool, pre, kind, GATHER_DIRECT);
 }
 
-/* Steps 1 and 2: walk the pools that can hold members (the young list for
- * a young collection, every pool with tracked objects for a full one) and
- * the foreign lists; afterwards each member's refcount is the number of
- * references from outside the set. */
-static void gather_subtract(gc_work *w)
+/* The pools of step 1 (the young list for a young collection, every pool
+ * with tracked objects for a full one), in one copy for a runtime that
+ * never tracked an object with refs (plain, G2) and one for the others. */
+static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int plain)
 {
     rcgc_runtime *rt = w->rt;
-    size_t pre = rt->mem.debug_pre;
     if (w->maxgen == 0) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0);
+            gather_pool(w, pool, pre, GATHER_GEN0, plain);
     } else if (w->maxgen == 1) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN1);
+            gather_pool(w, pool, pre, GATHER_GEN1, plain);
     } else {
         const int wide = w->widegather;
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
@@ -587,12 +603,25 @@ static void gather_subtract(gc_work *w)
                 if (pool->ntracked == 0)
                     continue;
                 if (wide)
-                    gather_pool(w, pool, pre, GATHER_FULL_WIDE);
+                    gather_pool(w, pool, pre, GATHER_FULL_WIDE, plain);
                 else
-                    gather_pool(w, pool, pre, GATHER_FULL);
+                    gather_pool(w, pool, pre, GATHER_FULL, plain);
             }
         }
     }
+}
+
+/* Steps 1 and 2: walk the pools that can hold members and the foreign
+ * lists; afterwards each member's refcount is the number of references
+ * from outside the set. */
+static void gather_subtract(gc_work *w)
+{
+    rcgc_runtime *rt = w->rt;
+    size_t pre = rt->mem.debug_pre;
+    if (rt->gc.refs_tracked)
+        gather_pools(w, pre, 0);
+    else
+        gather_pools(w, pre, 1);
     for (unsigned g = 0; g <= w->maxgen; g++) {
         rcgc_foreign *head = &rt->gc.gens[g].head;
         for (rcgc_foreign *f = head->next; f != head; f = f->next) {
@@ -601,6 +630,9 @@ static void gather_subtract(gc_work *w)
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
+            /* RC2 for the drains: the cache does not see these. */
+            if (o->type->refs != NULL)
+                w->refcache.met = 1;
             rcgc_obj_traverse(o, w->widegather ? visit_subtract_deferred : visit_subtract_set, w);
         }
     }
@@ -730,14 +762,46 @@ static RCGC_ALWAYS_INLINE int visit_reach_deferred(rcgc_object *r, void *arg)
     return 0;
 }
 
+/* T2 in a loop's copy for one kind of heap: with refs non-zero (a
+ * constant) as rcgc_obj_traverse_cached; with refs zero, when c->met is
+ * zero and c has seen o already (RC2: o's type has no refs array), a
+ * direct call of o's traverse, with no test at all. */
+static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
+                                            rcgc_visitfn visit, void *arg,
+                                            const int refs)
+{
+    if (refs)
+        return rcgc_obj_traverse_cached(c, o, visit, arg);
+    RCGC_ASSERT(!c->met && o->type->refs == NULL);
+    return o->type->traverse(o, visit, arg);
+}
+
+/* T3 for a member o in a loop's copy for one kind of heap, as
+ * traverse_kind: with refs zero (RC2: o's type has no refs array) only the
+ * type's clear, with no cache test. */
+static RCGC_ALWAYS_INLINE void clear_kind(rcgc_refs_cache *c, rcgc_object *o, const int refs)
+{
+    if (refs) {
+        rcgc_obj_clear_cached(c, o);
+        return;
+    }
+    const rcgc_type *t = o->type;
+    RCGC_ASSERT(!c->met && t->refs == NULL);
+    if (t->clear != NULL)
+        t->clear(o);
+}
+
 /* Traverse every object on the stack and all they reach; a full
- * collection's referents go through the ring, which is empty after. */
-static void drain_set(gc_work *w)
+ * collection's referents go through the ring, which is empty after.  One
+ * copy per kind of heap (refs, a constant): where the gather met no type
+ * with refs (RC2), the traverse is called with nothing to test and nothing
+ * kept in registers for the cache. */
+static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs)
 {
     if (!w->bitmaps) {
         while (w->sp > 0) {
             rcgc_object *o = w->stack[--w->sp];
-            rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_young, w);
+            traverse_kind(&w->refcache, o, visit_reach_young, w, refs);
         }
         return;
     }
@@ -750,9 +814,9 @@ static void drain_set(gc_work *w)
              * stack gives, which keeps a walk in one direction. */
             if (w->sp >= GC_RING_MINSTACK) {
                 w->nwide++;
-                rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_deferred, w);
+                traverse_kind(&w->refcache, o, visit_reach_deferred, w, refs);
             } else {
-                rcgc_obj_traverse_cached(&w->refcache, o, visit_reach_set, w);
+                traverse_kind(&w->refcache, o, visit_reach_set, w, refs);
             }
         }
         /* A chain (one object in flight at a time) takes its next link
@@ -764,6 +828,14 @@ static void drain_set(gc_work *w)
             break;
         visit_reach_set(r, w);
     }
+}
+
+static void drain_set(gc_work *w)
+{
+    if (w->refcache.met)
+        drain_set_kind(w, 1);
+    else
+        drain_set_kind(w, 0);
 }
 
 /* After marking, a saturated member's count goes down by GC_REFS_MAX
@@ -928,9 +1000,10 @@ static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
             size_t size_ = ps_->pool->size;                                          \
             for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {               \
                 uint64_t b_ = ps_->members[k_] & ~ps_->reached[k_];                  \
+                char *word_ = base_ + (size_t)k_ * 64 * size_;                       \
                 for (; b_; b_ &= b_ - 1) {                                           \
-                    unsigned i_ = k_ * 64 + (unsigned)__builtin_ctzll(b_);           \
-                    rcgc_object *o = (rcgc_object *)(base_ + (size_t)i_ * size_);    \
+                    size_t i_ = (size_t)__builtin_ctzll(b_);                         \
+                    rcgc_object *o = (rcgc_object *)(word_ + i_ * size_);            \
                     body;                                                            \
                 }                                                                    \
             }                                                                        \
@@ -1309,7 +1382,8 @@ static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned ol
  * cache), a small one with cleared == 1 (everything cleared first, so that
  * a hold is the last reference also when the referrer was in another
  * pool). */
-static void delete_by_pool(gc_work *w, unsigned old, int cleared)
+static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int cleared,
+                                                   const int refs)
 {
     rcgc_runtime *rt = w->rt;
     RCGC_ASSERT(w->need == 0);
@@ -1323,7 +1397,7 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
             char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-                rcgc_obj_clear_cached(&w->refcache, o);
+                clear_kind(&w->refcache, o, refs);
             }
         }
         /* The objects whose hold is now the last reference and that need
@@ -1407,7 +1481,7 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
         for (unsigned j = 0; j < nbatch; j++) {
             rcgc_object *o = bobj[j];
             const rcgc_type *t = o->type;
-            rcgc_obj_clear_cached(&w->refcache, o);
+            clear_kind(&w->refcache, o, refs);
             if (t->dealloc)
                 t->dealloc(o);
             o->type = RCGC_FREED_TYPE;
@@ -1424,6 +1498,25 @@ static void delete_by_pool(gc_work *w, unsigned old, int cleared)
             }
         }
     }
+}
+
+/* Clear every unreachable pooled member (step 9 of a small set, before
+ * delete_by_pool), in the copy for the set's kind of heap (RC2). */
+static RCGC_NOINLINE void clear_unreachable_pooled(gc_work *w)
+{
+    if (w->refcache.met)
+        FOR_EACH_UNREACHABLE_POOLED(w, o, clear_kind(&w->refcache, o, 1));
+    else
+        FOR_EACH_UNREACHABLE_POOLED(w, o, clear_kind(&w->refcache, o, 0));
+}
+
+/* delete_by_pool_kind in the copy for the set's kind of heap (RC2). */
+static void delete_by_pool(gc_work *w, unsigned old, int cleared)
+{
+    if (w->refcache.met)
+        delete_by_pool_kind(w, old, cleared, 1);
+    else
+        delete_by_pool_kind(w, old, cleared, 0);
 }
 
 /* ----------------------------------------------------------- the core */
@@ -1572,9 +1665,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
          * below explains the loop); objs was never written for these. */
         m += (long)u;
         if (u <= GC_DELETE_SMALL) {
-            FOR_EACH_UNREACHABLE_POOLED(&w, o, {
-                rcgc_obj_clear_cached(&w.refcache, o);
-            });
+            clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
                 rcgc_obj_clear_cached(&w.refcache, o);

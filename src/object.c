@@ -352,12 +352,12 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     o->refcnt = 1;
     o->type = type;
     rt->obj.live_objects++;
-    if (!rcgc_type_is_gc_new(type)) {
+    rcgc_gc_state *gs = &rt->gc;
+    if (!rcgc_type_is_gc_new_note(type, &gs->refs_tracked)) {
         o->flags = 0;
         RCGC_LEAVE(rt);
         return o;
     }
-    rcgc_gc_state *gs = &rt->gc;
     if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold && gs->enabled) ||
         RCGC_UNLIKELY(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH)) {
         o->flags = 0;

@@ -275,6 +275,7 @@ typedef struct validate_ctx {
     long n;
     FILE *out;
     int bad;
+    int refs_tracked;   /* rt->gc.refs_tracked (G2) */
 } validate_ctx;
 
 /* O1: a tracked object is alive (refcount > 0, a real type with a
@@ -307,6 +308,16 @@ static int validate_obj(rcgc_object *o, void *arg)
             return 1;
         }
     }
+    /* G2: the collector takes its copies for traverse-only heaps only
+     * while no object with refs has been tracked. */
+    if (o->type->refs != NULL && !v->refs_tracked) {
+        if (v->out)
+            fprintf(v->out, "rcgc_validate: tracked object %p of type %s has refs, but the "
+                            "runtime has not noted one (G2)\n",
+                    (void *)o, o->type->name ? o->type->name : "?");
+        v->bad = 1;
+        return 1;
+    }
     /* C1 (gc.h): the collector's scratch counts live only inside trial
      * deletion, where no user code runs. */
     if (o->flags & RCGC_OF_GC_SCRATCH) {
@@ -333,9 +344,9 @@ int rcgc_validate(rcgc_runtime *rt, FILE *out)
     rc = rcgc_trace_validate(rt, out);
     if (rc != RCGC_OK)
         return rc;
-    /* G1: each generation's object count is what the heap holds. */
+    /* G1: each generation's object count is what the heap holds; G2. */
     for (unsigned g = 0; g < 4; g++) {
-        validate_ctx v = {0, out, 0};
+        validate_ctx v = {0, out, 0, rt->gc.refs_tracked};
         rcgc_obj_foreach_tracked(rt, RCGC_GEN_EXACT | g, validate_obj, &v);
         if (v.bad)
             return RCGC_EFORMAT;

@@ -272,6 +272,8 @@ typedef struct rcgc_gc_state {
     int wide_heap;              /* the last full collection's mark went
                                  * mostly through its prefetch ring: the
                                  * next one's gather uses it too (gc.c) */
+    int refs_tracked;           /* G2: an object of a type with refs has
+                                 * been tracked in this runtime */
 } rcgc_gc_state;
 
 /* gc.c: called by rcgc_new after the gen-0 count went up; may collect. */
@@ -424,6 +426,8 @@ static inline long *rcgc_gen_nobjects(rcgc_runtime *rt, unsigned gen)
 static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ASSERT(!(o->flags & RCGC_OF_TRACKED));
+    if (o->type->refs != NULL)
+        rt->gc.refs_tracked = 1;   /* G2 */
     o->flags = (o->flags & ~RCGC_OF_GEN_MASK) | RCGC_OF_TRACKED;
     rt->gc.gens[0].nobjects++;
     if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN)) {

@@ -49,6 +49,22 @@ static inline int rcgc_type_is_gc_new(const rcgc_type *t)
     return rcgc_type_is_gc(t);
 }
 
+/* rcgc_type_is_gc_new for the creation's inline path, which tracks the
+ * object itself: sets *refs_tracked (rcgc_gc_state, G2) for a type with
+ * refs.  refs is tested first, so that the store is the only cost a refs
+ * type adds and a traverse-only type pays one test more. */
+static RCGC_ALWAYS_INLINE int rcgc_type_is_gc_new_note(const rcgc_type *t, int *refs_tracked)
+{
+    if (t->refs != NULL) {
+#if RCGC_DEBUG >= 1
+        rcgc_type_check_refs(t);
+#endif
+        *refs_tracked = 1;
+        return 1;
+    }
+    return t->traverse != NULL;
+}
+
 /* Field `off` of o (memcpy: the field's declared type is the user's). */
 static inline rcgc_object *rcgc_ref_load(const rcgc_object *o, unsigned off)
 {
@@ -126,24 +142,32 @@ static inline void rcgc_obj_clear(rcgc_object *o)
  *
  *   RC1  type is NULL, or a type with traverse == NULL, clear == NULL and
  *        refs == {off0, 0} (then off1 == 0) or {off0, off1, 0}.
+ *   RC2  met is non-zero once any object of a type with a refs array has
+ *        been traversed or cleared through c (every such object passes
+ *        rcgc_refs_cache_fill before c can hit on its type).  While it is
+ *        zero, a loop over objects that c has already seen may call their
+ *        traverse directly (gc.c's traverse_kind with refs 0).
  */
 typedef struct rcgc_refs_cache {
     const rcgc_type *type;
     uint16_t off0;
     uint16_t off1;
+    int met;
 } rcgc_refs_cache;
 
 static inline void rcgc_refs_cache_init(rcgc_refs_cache *c)
 {
     c->type = NULL;
     c->off0 = c->off1 = 0;
+    c->met = 0;
 }
 
 /* Fill c with t, whose refs array is refs (non-NULL), if t has the cached
- * shape (RC1); returns non-zero if so. */
+ * shape (RC1); returns non-zero if so.  Sets met (RC2) either way. */
 static inline int rcgc_refs_cache_fill(rcgc_refs_cache *c, const rcgc_type *t,
                                        const uint16_t *refs)
 {
+    c->met = 1;
     if (t->traverse != NULL || t->clear != NULL || refs[0] == 0 ||
         (refs[1] != 0 && refs[2] != 0))
         return 0;

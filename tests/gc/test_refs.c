@@ -643,6 +643,159 @@ static void test_refs_debug_validation(void **state)
 #endif
 }
 
+/* Types of gnode's size (so that they share the traverse-only nodes'
+ * pools) whose first two slots are declared fields: refs only, refs with a
+ * traverse and clear for the other two slots, and refs only but tracked
+ * later with rcgc_gc_track. */
+static int gn_traverse_hi(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    gnode *n = (gnode *)self;
+    for (int i = 2; i < GN_SLOTS; i++) {
+        int rc = n->s[i] ? visit(n->s[i], arg) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int gn_clear_hi(rcgc_object *self)
+{
+    gnode *n = (gnode *)self;
+    for (int i = 2; i < GN_SLOTS; i++)
+        RCGC_CLEAR(n->s[i]);
+    return 0;
+}
+
+static const rcgc_type gn_refs_type = {
+    .name = "GRefs", .size = sizeof(gnode), .dealloc = gn_dealloc,
+    .refs = RCGC_REFS(gnode, s[0], s[1])};
+static const rcgc_type gn_both_type = {
+    .name = "GBoth", .size = sizeof(gnode), .dealloc = gn_dealloc,
+    .traverse = gn_traverse_hi, .clear = gn_clear_hi, .refs = RCGC_REFS(gnode, s[0], s[1])};
+static const rcgc_type gn_late_type = {
+    .name = "GLate", .size = sizeof(gnode), .flags = RCGC_TYPE_UNTRACKED_AT_BIRTH,
+    .dealloc = gn_dealloc, .refs = RCGC_REFS(gnode, s[0], s[1])};
+
+/* Refs only, in a size class of its own: its first object comes from the
+ * creation's slow path (a new pool), which tracks through rcgc_obj_track. */
+static const rcgc_type gn_big_type = {
+    .name = "GBig", .size = sizeof(gnode) + 256, .dealloc = gn_dealloc,
+    .refs = RCGC_REFS(gnode, s[0], s[1])};
+
+static gnode *gn_new_tracked(const rcgc_type *t, int id)
+{
+    gnode *n = gn_new(t, id);
+    if (t->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH) {
+        assert_false(rcgc_gc_is_tracked(RCGC_OBJ(n)));
+        rcgc_gc_track(RCGC_OBJ(n));
+    }
+    assert_true(rcgc_gc_is_tracked(RCGC_OBJ(n)));
+    return n;
+}
+
+/*
+ * G2: a runtime collects traverse-only nodes for a while (the collector's
+ * copies for such heaps), then meets its first object with refs (of type
+ * t) in the same pools.  Every later collection, young and full, must see
+ * its declared fields: a cycle through one is garbage (missed, its
+ * referent would look referenced from outside and survive), and what only
+ * a live object's declared field holds stays (missed by the mark, it would
+ * be freed while referenced).
+ */
+static void mixed_after_traverse(const rcgc_type *t)
+{
+    gnode *root = gn_new(&plain_type, 1);
+    gnode *a = gn_new(&plain_type, 2);
+    gn_set(root, 0, a);
+    gn_drop(a);
+    for (int round = 0; round < 3; round++) {
+        gnode *c1 = gn_new(&plain_type, 100 + 2 * round);
+        gnode *c2 = gn_new(&plain_type, 101 + 2 * round);
+        gn_set(c1, 3, c2);
+        gn_set(c2, 2, c1);
+        gn_drop(c1);
+        gn_drop(c2);
+        assert_int_equal(collect(round), 2);
+    }
+    assert_int_equal(free_log.n, 6);
+
+    /* The first object with refs: garbage in a cycle through its declared
+     * field s[0], with a traverse-only node. */
+    gnode *r = gn_new_tracked(t, 10);
+    gnode *g = gn_new(&plain_type, 11);
+    gn_set(r, 0, g);
+    gn_set(g, 1, r);
+    gn_drop(g);
+    gn_drop(r);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    free_log.n = 0;
+    assert_int_equal(collect(0), 2);
+    assert_int_equal(log_count(&free_log, 10), 1);
+    assert_int_equal(log_count(&free_log, 11), 1);
+    assert_int_equal(free_log.n, 2);
+    /* Live: root -> r2, whose declared field s[1] alone holds x; x -> r2. */
+    gnode *r2 = gn_new_tracked(t, 20);
+    gnode *x = gn_new(&plain_type, 21);
+    gn_set(root, 1, r2);
+    gn_set(r2, 1, x);
+    gn_set(x, 0, r2);
+    gn_drop(r2);
+    gn_drop(x);
+    /* Across collections: the live part moves up to generation 2. */
+    assert_int_equal(collect(0), 0);
+    assert_int_equal(collect(1), 0);
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(free_log.n, 2);
+    assert_int_equal(x->id, 21);
+    assert_ptr_equal(r2->s[1], RCGC_OBJ(x));
+
+    /* Old and young together: r2 and x become a garbage cycle in
+     * generation 2 while a young cycle through a declared field of a new
+     * object of t waits in generation 0. */
+    gnode *r3 = gn_new_tracked(t, 30);
+    gnode *y = gn_new(&plain_type, 31);
+    gn_set(r3, 0, y);
+    gn_set(y, 3, r3);
+    gn_drop(y);
+    gn_drop(r3);
+    gn_set(root, 1, NULL);
+    assert_int_equal(collect(1), 2);
+    assert_int_equal(log_count(&free_log, 30), 1);
+    assert_int_equal(log_count(&free_log, 31), 1);
+    assert_int_equal(collect(2), 2);
+    assert_int_equal(log_count(&free_log, 20), 1);
+    assert_int_equal(log_count(&free_log, 21), 1);
+    assert_int_equal(free_log.n, 6);
+    assert_int_equal(log_count(&free_log, 2), 0);
+    gn_drop(root);
+    assert_int_equal(free_log.n, 8);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
+static void test_refs_after_traverse_refs_only(void **state)
+{
+    (void)state;
+    mixed_after_traverse(&gn_refs_type);
+}
+
+static void test_refs_after_traverse_both(void **state)
+{
+    (void)state;
+    mixed_after_traverse(&gn_both_type);
+}
+
+static void test_refs_after_traverse_new_class(void **state)
+{
+    (void)state;
+    mixed_after_traverse(&gn_big_type);
+}
+
+static void test_refs_after_traverse_tracked_later(void **state)
+{
+    (void)state;
+    mixed_after_traverse(&gn_late_type);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +809,10 @@ int main(void)
         GC_TEST(test_refs_finalizers_resurrection),
         GC_TEST(test_refs_weakrefs),
         GC_TEST(test_refs_debug_validation),
+        GC_TEST(test_refs_after_traverse_refs_only),
+        GC_TEST(test_refs_after_traverse_both),
+        GC_TEST(test_refs_after_traverse_tracked_later),
+        GC_TEST(test_refs_after_traverse_new_class),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
