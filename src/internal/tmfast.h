@@ -203,7 +203,7 @@ static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
     rcgc_trace_slot *sl = *rcgc_pool_cslot(ps->ctop[c]);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
-    rcgc_pool_cache_pop(ps, (unsigned)c);
+    rcgc_pool_cache_pop(ps, c);
     ps->nlive[c]++;
     *slp = sl;
     return bp;
