@@ -380,8 +380,13 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr)
 {
     if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(ptr, 1, 3);
+#endif
         rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-        rcgc_pool_free_class(rt, &rt->pool, ptr, rcgc_trace_forget_block(rt, ptr));
+        rcgc_trace_slot *sl;
+        unsigned c = rcgc_trace_forget_block(rt, ptr, &sl);
+        rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
         return;
     }
     free_slow(rt, ptr);

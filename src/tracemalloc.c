@@ -1122,16 +1122,14 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                            (const void *)pool);
         }
     }
-    /* F4: a cached block's second word is its slot, NULL or an object's
-     * freed type. */
+    /* F4: a cached block's slot entry is its own slot or NULL. */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         for (uint32_t k = 1; k <= rcgc_pool_ncache(&rt->pool, c); k++) {
             void *b = rt->pool.crow[c][k];
-            const void *w = RCGC_TRACE_CACHED_SLOT(b);
+            const void *w = rt->pool.cslot[c][k];
             const rcgc_pool *pool = rcgc_pool_of(b);
-            if (w != NULL && w != (const void *)RCGC_FREED_TYPE &&
-                (pool->trace_slots == NULL ||
-                 w != (const void *)&pool->trace_slots[rcgc_pool_index(pool, b)]))
+            if (w != NULL && (pool->trace_slots == NULL ||
+                              w != (const void *)&pool->trace_slots[rcgc_pool_index(pool, b)]))
                 TM_BAD("cached block %p names slot %p, not its own (F4)\n", b, w);
         }
     }
@@ -1147,17 +1145,15 @@ static void sites_reset(tm_state *s)
     s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
 }
 
-/* F4: no block in the free cache names a slot (its second word becomes
- * NULL, unless it is an object's RCGC_FREED_TYPE): at start, where the
- * blocks were cached untraced, and before the side arrays are freed. */
+/* F4: no block in the free cache names a slot (its slot entry becomes
+ * NULL): at start, where the blocks were cached untraced, and before the
+ * side arrays are freed. */
 static void cache_slots_reset(tm_state *s)
 {
     rcgc_pool_state *ps = &s->rt->pool;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
         for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, c); k++)
-            if ((const void *)RCGC_TRACE_CACHED_SLOT(ps->crow[c][k]) !=
-                (const void *)RCGC_FREED_TYPE)
-                RCGC_TRACE_CACHED_SLOT(ps->crow[c][k]) = NULL;
+            ps->cslot[c][k] = NULL;
 }
 
 /* Drop every trace, traceback and frame (clear_traces and stop). */

@@ -222,6 +222,13 @@ typedef struct rcgc_pool_state {
     void *cache[RCGC_NCLASSES];
     void **ctop[RCGC_NCLASSES];
     void *crow[RCGC_NCLASSES][RCGC_CACHE_ROW];
+    /* Parallel to crow (F4, tmfast.h): cslot[c][k] is the trace slot of
+     * the block crow[c][k] when rcgc_mem_free cached it while tracing,
+     * else NULL; every push writes it, so a free writes nothing into the
+     * block even when traced.  Right after crow, so the entry of a stack
+     * entry e is at the fixed distance RCGC_CSLOT_OFF from e (no load to
+     * find it: rcgc_pool_cslot). */
+    void *cslot[RCGC_NCLASSES][RCGC_CACHE_ROW];
     size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
     /* Arenas with free pools, bucketed by their number of free pools:
      * avail[n] lists arenas with exactly n (1..64).  New pools come from
@@ -237,6 +244,15 @@ typedef struct rcgc_pool_state {
     size_t narenas_freed;
     rcgc_pool *young;          /* pools with nyoung > 0 */
 } rcgc_pool_state;
+
+/* The byte distance from a free cache stack entry crow[c][k] to its
+ * parallel slot entry cslot[c][k]. */
+#define RCGC_CSLOT_OFF (offsetof(rcgc_pool_state, cslot) - offsetof(rcgc_pool_state, crow))
+_Static_assert(offsetof(rcgc_pool_state, cslot) ==
+                   offsetof(rcgc_pool_state, crow) + sizeof(((rcgc_pool_state *)0)->crow),
+               "cslot follows crow: one fixed offset from an entry to its slot entry");
+/* The parallel slot entry of the stack entry e (F4). */
+#define rcgc_pool_cslot(e) ((void **)(void *)((char *)(e) + RCGC_CSLOT_OFF))
 
 /* Process-wide O(1) lookup "which arena holds p?": a two-level radix map
  * from (address >> 20) to the arena descriptor over a 48-bit address space,
@@ -518,10 +534,11 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps);
  * spills the cache, as a free does). */
 void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *tail, unsigned n);
 
-/* rcgc_pool_free_in for a caller that knows the block's size class c
- * (one that has just read the block's pool descriptor, say). */
-static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
-                                        unsigned c)
+/* rcgc_pool_free_class (below) with the block's trace slot sl for the
+ * pushed entry's parallel entry (F4: the traced rcgc_mem_free passes it,
+ * every other push NULL). */
+static inline void rcgc_pool_free_class_slot(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
+                                             unsigned c, void *sl)
 {
     if (RCGC_UNLIKELY(--ps->nlive[c] == 0)) {
         rcgc_pool_cache_spill(rt, c, p);
@@ -530,11 +547,20 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
     void **top = ps->ctop[c];
     if (RCGC_LIKELY(top[1] != RCGC_CACHE_END)) {
         top[1] = p;
+        rcgc_pool_cslot(top)[1] = sl;
         ps->ctop[c] = top + 1;
         ps->cache[c] = p;
         return;
     }
     rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+}
+
+/* rcgc_pool_free_in for a caller that knows the block's size class c
+ * (one that has just read the block's pool descriptor, say). */
+static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
+                                        unsigned c)
+{
+    rcgc_pool_free_class_slot(rt, ps, p, c, NULL);
 }
 
 /* rcgc_pool_free_in for a block whose class table entry the caller has

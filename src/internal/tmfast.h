@@ -22,8 +22,8 @@
  *             block with its slot (F4) as for a call site.
  *   free      the slot, found from the arena's class and trace tables
  *             (not the pool descriptor), is read and zeroed; its size
- *             leaves the counters; its address goes into the block's
- *             second word (F4).
+ *             leaves the counters; its address goes into the free
+ *             cache's slot entry of the block (F4), not into the block.
  *
  * The tracemalloc wrappers stay installed: every other call (calloc,
  * realloc, RAW, blocks above 512 B, any failure here) goes through them,
@@ -41,9 +41,13 @@
  *   F3  every free of a pool block while tracing zeroes its slot (fast path
  *       or wrapper), so a pool that empties has only zero slots: pool_init
  *       may drop trace_slots, and a new block's slot is zero.
- *   F4  while tracing, the second word of a block in the free cache is the
- *       address of its own trace slot, NULL or RCGC_FREED_TYPE (see
- *       rcgc_trace_try_cached).
+ *   F4  while tracing, the parallel entry cslot[c][k] of every block
+ *       crow[c][k] in the free cache (k = 1..n, pool.h) is the address of
+ *       its own trace slot or NULL (see rcgc_trace_try_cached); no block
+ *       of the free cache holds anything for tracing (a traced free writes
+ *       nothing into its block).  Every push writes the entry: the traced
+ *       rcgc_mem_free its slot, every other push NULL; tracing's start
+ *       and stop reset the entries of the cached blocks to NULL.
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -180,22 +184,11 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
     return 1;
 }
 
-/* F4: while tracing, the second word of a block in the free cache holds
- * the address of its trace slot when it was freed by rcgc_mem_free (the
- * slot of a pool with a side array), else NULL, or RCGC_FREED_TYPE (an
- * object's freed header).  The traced allocation takes the slot from there
- * without finding the block's pool.  Any of the others is "unknown".
- * A slot address lies below 2^RCGC_ADDRESS_BITS, so it is positive as
- * an intptr_t; NULL is 0 and RCGC_FREED_TYPE negative (its top bit is
- * set: test_tracemalloc checks it). */
-#define RCGC_TRACE_CACHED_SLOT(bp) (((rcgc_trace_slot **)(bp))[1])
-static inline int rcgc_trace_slot_known(const rcgc_trace_slot *sl)
-{
-    /* NULL is 0 and RCGC_FREED_TYPE has its top bit set: one signed
-     * test tells them from a slot address (below 2^RCGC_ADDRESS_BITS). */
-    return (intptr_t)sl > 0;
-}
-
+/* F4: while tracing, the slot entry (pool.h: cslot) of a block in the
+ * free cache holds the address of its trace slot when rcgc_mem_free
+ * cached it (the slot of a pool with a side array), else NULL ("unknown").
+ * The traced allocation takes the slot from there without finding the
+ * block's pool and without reading the block. */
 /* Pop the free cache's block for `size` when it carries its trace slot
  * (F4): the block, its slot in *slp, counted in its class (not in a
  * domain); NULL with nothing changed otherwise.  No pool descriptor is
@@ -207,10 +200,10 @@ static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
     void *bp = ps->cache[c];
     if (RCGC_UNLIKELY(bp == NULL))
         return NULL;
-    rcgc_trace_slot *sl = RCGC_TRACE_CACHED_SLOT(bp);
-    if (RCGC_UNLIKELY(!rcgc_trace_slot_known(sl)))
+    rcgc_trace_slot *sl = *rcgc_pool_cslot(ps->ctop[c]);
+    if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
-    rcgc_pool_cache_pop(ps, (unsigned)c);
+    rcgc_pool_cache_pop(ps, c);
     ps->nlive[c]++;
     *slp = sl;
     return bp;
@@ -235,11 +228,13 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
     return bp;
 }
 
-/* Forget the trace of pool block p (if any) before it is freed; the
- * block's second word receives its slot (F4: rcgc_mem_free) or NULL.
- * Reads the arena's class table, not the pool descriptor (F1); returns
- * the block's size class for rcgc_pool_free_class. */
-static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
+/* Forget the trace of pool block p (if any) before it is freed; *slp
+ * receives its slot (for the free cache's slot entry, F4:
+ * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
+ * reads the arena's class table, not the pool descriptor (F1); returns
+ * the block's size class. */
+static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
+                                               rcgc_trace_slot **slp)
 {
     /* One flat index t for both tables of the leaf: (arena entry << 6) |
      * pool slot is bits 14..33 of p, so the class byte is leaf byte t and
@@ -259,12 +254,12 @@ static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, void *p)
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }
-    RCGC_TRACE_CACHED_SLOT(p) = sl;
+    *slp = sl;
     return (unsigned)c;
 }
 
-/* Forget the trace of the pooled object o before it is freed (its header
- * keeps RCGC_FREED_TYPE, which F4 allows). */
+/* Forget the trace of the pooled object o before it is freed (its push
+ * leaves NULL in its slot entry, F4). */
 static inline void rcgc_trace_forget_object(rcgc_runtime *rt, const void *o)
 {
     rcgc_pool *pool = rcgc_pool_of(o);

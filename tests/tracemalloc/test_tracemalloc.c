@@ -988,8 +988,8 @@ static void test_native_repeat_follows_settings(void **state)
     rcgc_runtime_free(rt);
 }
 
-/* Blocks freed into the free cache while tracing remember their trace
- * slot (F4), and clear_traces, stop and start must not leave them naming a
+/* Blocks freed into the free cache while tracing have their trace slot in
+ * the cache's slot entry (F4), and clear_traces, stop and start must not leave them naming a
  * freed side array: after each, blocks from the cache are traced exactly
  * (rcgc_validate checks F4, ASan the stores). */
 static __attribute__((noinline)) void cache_round(rcgc_runtime *rt, void **p, int n)
@@ -1050,13 +1050,11 @@ static void check_model(rcgc_runtime *rt, size_t cur_model, size_t peak_model)
     assert_int_equal(peak, peak_model);
 }
 
-/* F4's test of a cached block's second word (rcgc_trace_slot_known): a
- * pooled object freed while tracing enters the free cache with
- * RCGC_FREED_TYPE there, and the next traced rcgc_mem_malloc of its class
- * from the call site that hit last pops it: that word is no slot, so the
- * allocation must take the block through its pool (a test that took it
- * for one would write the trace at RCGC_FREED_TYPE and fault).  The test
- * is one signed compare, which needs RCGC_FREED_TYPE negative. */
+/* F4's test of a cached block's slot entry: a pooled object freed while
+ * tracing enters the free cache with NULL in its slot entry, and the next
+ * traced rcgc_mem_malloc of its class from the call site that hit last
+ * pops it: the entry names no slot, so the allocation must take the block
+ * through its pool. */
 static __attribute__((noinline)) void *alloc_small_here(rcgc_runtime *rt, int *line)
 {
     *line = __LINE__ + 1;
@@ -1066,7 +1064,6 @@ static __attribute__((noinline)) void *alloc_small_here(rcgc_runtime *rt, int *l
 static void test_freed_object_not_a_slot(void **state)
 {
     (void)state;
-    assert_true((intptr_t)(uintptr_t)RCGC_FREED_TYPE < 0);
     rcgc_runtime *rt = new_rt();
     assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
     int line;
@@ -1076,7 +1073,7 @@ static void test_freed_object_not_a_slot(void **state)
     size_t before = traced_now(rt);
     assert_int_equal(before, 4 * sizeof(small));
     rcgc_object *o = rcgc_new(rt, &small_type);
-    rcgc_decref(o);               /* into the free cache, RCGC_FREED_TYPE in word 1 */
+    rcgc_decref(o);               /* into the free cache, NULL in its slot entry */
     assert_int_equal(traced_now(rt), before);
     void *p = alloc_small_here(rt, &line);
     assert_ptr_equal(p, (void *)o);   /* the freed object's block, from the cache */
@@ -1087,6 +1084,54 @@ static void test_freed_object_not_a_slot(void **state)
     rcgc_traceback_free(t);
     check_valid(rt);
     rcgc_mem_free(rt, p);
+    for (int i = 0; i < 4; i++)
+        rcgc_mem_free(rt, keep[i]);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
+/* F4: the slot entry of a cache position keeps the slot of the block
+ * that was there last until the next push overwrites it.  A traced free
+ * leaves block a's slot in entry 1; the traced allocation pops a again
+ * (a stays live and traced); a pooled object freed next goes to the same
+ * position: its push must write NULL there, or the next traced allocation
+ * (which pops the object's block) would take a's slot for it - the new
+ * block untraced, a's trace overwritten. */
+static void test_object_push_clears_slot_entry(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    int line;
+    void *keep[4];
+    for (int i = 0; i < 4; i++)   /* the site's cache entry becomes the last hit */
+        keep[i] = alloc_small_here(rt, &line);
+    void *a = alloc_small_here(rt, &line);
+    rcgc_mem_free(rt, a);         /* cached, its slot in the slot entry */
+    void *a2 = alloc_small_here(rt, &line);
+    assert_ptr_equal(a2, a);      /* popped: the entry stays behind, stale */
+    size_t before = traced_now(rt);
+    assert_int_equal(before, 5 * sizeof(small));
+    rcgc_object *o = rcgc_new(rt, &small_type);
+    assert_ptr_not_equal((void *)o, a);
+    rcgc_decref(o);               /* pushed at a's old position */
+    assert_int_equal(traced_now(rt), before);
+    check_valid(rt);
+    void *p = alloc_small_here(rt, &line);
+    assert_ptr_equal(p, (void *)o);
+    assert_int_equal(traced_now(rt), before + sizeof(small));
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p);
+    assert_non_null(t);
+    assert_int_equal(rcgc_traceback_frame(t, 0).lineno, line);
+    rcgc_traceback_free(t);
+    t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)a);
+    assert_non_null(t);
+    rcgc_traceback_free(t);
+    check_valid(rt);
+    rcgc_mem_free(rt, p);
+    rcgc_mem_free(rt, a);
     for (int i = 0; i < 4; i++)
         rcgc_mem_free(rt, keep[i]);
     assert_int_equal(traced_now(rt), 0);
@@ -1260,6 +1305,7 @@ int main(void)
         cmocka_unit_test(test_cached_slots_across_clear),
         cmocka_unit_test(test_traced_memory_model),
         cmocka_unit_test(test_freed_object_not_a_slot),
+        cmocka_unit_test(test_object_push_clears_slot_entry),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
