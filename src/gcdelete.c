@@ -1,6 +1,8 @@
 /*
- * gcdelete.c - the cycle collector's phases after trial deletion (steps
- * 5-9 of gc.c's list), called once per collection by rcgc_gc_collect_main:
+ * gcdelete.c - the cycle collector's phases after trial deletion (step 5
+ * of gc.c's list, but for the weak references and PEP 442 finalizers,
+ * which rcgc_gc_collect_main runs itself), each called once per collection
+ * by rcgc_gc_collect_main:
  * legacy finalizers and all they reach become uncollectable
  * (rcgc_gc_move_legacy); after user code ran, objects it freed drop out
  * (rcgc_gc_release_orphans) and those it resurrected leave the set
