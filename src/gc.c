@@ -22,20 +22,23 @@
  *               references are cleared and callbacks of live ones run; PEP
  *               442 finalizers run once; objects freed or resurrected by
  *               them drop out; `clear` breaks the rest.
+ *
+ * This file holds steps 1-4 (trial deletion), the collection's driver
+ * rcgc_gc_collect_main, scheduling and shutdown; the phases after trial
+ * deletion (step 5's legacy finalizers, resurrection, orphans, the
+ * delete) are gcdelete.c's, and gcwork.h holds the work space both share.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gc.h"
+#include "gcwork.h"
 #include "platform.h"
 #include "pool.h"
 #include "runtime.h"
 #include "weakref.h"
 
 /* Initial capacity of the mark stack (entries); it grows on demand. */
-/* Slow paths kept out of line, so that the visit functions they are called
- * from stay leaf functions (no register saves per visited reference). */
-#define GC_COLD __attribute__((noinline, cold))
 #define GC_STACK_INITIAL 1024
 /* The scans over a pool's members read headers in address order, each a
  * likely cache miss in a big collection: ask for the block this many
@@ -44,101 +47,13 @@
 /* Unreachable sets up to this size (in the cache anyway) are cleared whole
  * first and released after (delete_garbage in rcgc_gc_collect_main); in
  * bigger ones each object (listed sets) or each pool's objects (plain
- * garbage, delete_by_pool) are cleared just before their release, while
- * still in the cache.  Plain garbage of either size leaves its pools'
- * tracking and memory in batches (delete_by_pool). */
+ * garbage, rcgc_gc_delete_by_pool) are cleared just before their release,
+ * while still in the cache.  Plain garbage of either size leaves its pools'
+ * tracking and memory in batches (rcgc_gc_delete_by_pool). */
 #define GC_DELETE_SMALL 8192
 #define GC_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
-/* A full collection's visits of the gather and the mark are deferred
- * through a ring of this many referents (a power of two): a referent is
- * prefetched when visited and its header read only when the ring comes
- * round to it, by when the line is usually there (Boehm's mark
- * prefetching; see w->ring). */
-#define GC_RING 16
 /* ... when at least this many objects wait on the mark stack (drain_set). */
 #define GC_RING_MINSTACK 4
-
-/*
- * The bitmaps of one pool during the main trial deletion (bit i: block i):
- *   members  its tracked objects in the collection set (tracked[]
- *            restricted to generations 0..g);
- *   reached  members found reachable by marking (for pooled objects this
- *            replaces RCGC_OF_REACHABLE: neither the mark scan nor the
- *            partition has to read a reached member's header again);
- *   moving   members whose generation is not `old`: those a survivor's
- *            promotion must write.
- * The pool's descriptor holds the index of its set (rcgc_pool.gcset).
- */
-typedef struct gc_poolset {
-    rcgc_pool *pool;
-    uint64_t members[RCGC_POOL_BITMAP_WORDS];
-    uint64_t reached[RCGC_POOL_BITMAP_WORDS];
-    uint64_t moving[RCGC_POOL_BITMAP_WORDS];
-} gc_poolset;
-
-/*
- * The work space of one collection.  Memory is bounded by the objects and
- * pools in the collected generations: 12 bytes per object for objs + saved
- * (reserved, written only for unreachable objects), 392 bytes per pool
- * holding a member, plus the mark stack, which holds each object at most
- * once per phase.
- *
- *   pools[0..npools)  the pools holding members, each with its bitmaps
- *                (gc_poolset; the main trial deletion walks these, not
- *                objs), in gather order; rcgc_pool.gcset indexes them.
- *   objs[0..u)   the unreachable objects, held (C3): foreign ones as the
- *                partition finds them; pooled ones (in heap order, before
- *                the foreign) only when list_unreachable runs, for sets
- *                that need finalization or debug output.  Later phases
- *                partition this range in place.
- *   saved[i]     objs[i]'s true refcount while a second trial deletion
- *                (handle_resurrected) makes refcounts scratch values (C2).
- *   stack        mark stack (or the legacy phase's queue).  If it cannot
- *                grow, `overflow` is set and the phase rescans the set until
- *                a pass completes without overflow: still correct, slower.
- */
-typedef struct gc_work {
-    rcgc_runtime *rt;
-    rcgc_object **objs;
-    uint32_t *saved;
-    size_t n;               /* members found (main trial deletion) */
-    size_t npooled;         /* of those, pooled ones */
-    size_t npooled1;        /* of those, of generation 1 */
-    size_t nflagged;        /* young: pooled members reached with
-                             * RCGC_OF_REACHABLE (saturated ones) */
-    size_t cap;             /* slots of objs/saved: the generations' counts */
-    size_t nreach;          /* members marked reachable */
-    unsigned maxgen;        /* the collected generation g */
-    unsigned old;           /* where survivors go: min(g + 1, 2) */
-    int bitmaps;            /* full collection: pooled members reached are
-                             * kept in the reached bitmaps, not the flags */
-    unsigned memberset;     /* bit (flags & 7) set iff tracked, gen <= g */
-    unsigned youngfast;     /* young: see visit_reach_young */
-    gc_poolset *pools;
-    size_t npools;
-    size_t cappools;
-    rcgc_object **stack;
-    size_t sp;
-    size_t stackcap;
-    int overflow;
-    int saturated;          /* some member's internal count saturated */
-    size_t u;               /* unreachable members found (held) */
-    size_t nforeign;        /* of those, foreign: objs[0..nforeign) until
-                             * the set is listed (list_unreachable) */
-    unsigned need;          /* NEED_* of the unreachable members */
-    rcgc_object *current;   /* the object being traversed (debug reports) */
-    /* Full collections: referents visited but not yet looked at, a queue
-     * of ringn in ring[], the oldest at ringpos.  Both visits that go
-     * through it give the same result in any order (a count; reaching a
-     * set), and it is empty again whenever a phase ends. */
-    unsigned ringpos;
-    unsigned ringn;
-    int widegather;         /* the gather goes through the ring too */
-    size_t nwide;           /* objects the mark traversed through the ring */
-    rcgc_object *ring[GC_RING];
-    /* The hot loops' type cache (traverse.h, RC1, RC2); zeroed: empty. */
-    rcgc_refs_cache refcache;
-} gc_work;
 
 /* ------------------------------------------------------------- helpers */
 
@@ -166,7 +81,7 @@ rcgc_list *rcgc_gc_garbage_list(rcgc_runtime *rt)
     return rt->gc.garbage;
 }
 
-GC_COLD static void push_slow(gc_work *w, rcgc_object *o)
+GC_COLD void rcgc_gc_push_slow(gc_work *w, rcgc_object *o)
 {
     size_t cap = w->stackcap ? w->stackcap * 2 : GC_STACK_INITIAL;
     rcgc_object **s = NULL;
@@ -180,14 +95,6 @@ GC_COLD static void push_slow(gc_work *w, rcgc_object *o)
     w->stack = s;
     w->stackcap = cap;
     w->stack[w->sp++] = o;
-}
-
-static inline void push(gc_work *w, rcgc_object *o)
-{
-    if (RCGC_LIKELY(w->sp < w->stackcap))
-        w->stack[w->sp++] = o;
-    else
-        push_slow(w, o);
 }
 
 /* ------------------------------------------------------ trial deletion */
@@ -236,7 +143,7 @@ static RCGC_ALWAYS_INLINE int visit_reach(rcgc_object *r, void *arg)
     unsigned f = r->flags;
     if ((f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE)) == RCGC_OF_COLLECTING) {
         r->flags = f | RCGC_OF_REACHABLE;
-        push(arg, r);
+        rcgc_gc_push(arg, r);
     }
     return 0;
 }
@@ -264,7 +171,7 @@ static void mark_and_restore(gc_work *w, size_t n)
         rcgc_object *o = objs[i];
         if (!(o->flags & RCGC_OF_REACHABLE) && o->refcnt > 0) {
             o->flags |= RCGC_OF_REACHABLE;
-            push(w, o);
+            rcgc_gc_push(w, o);
             drain(w);
         }
         o->refcnt = saved[i];
@@ -288,8 +195,8 @@ static void mark_and_restore(gc_work *w, size_t n)
  * their original order.  Reachable objects get their flags cleared, move to
  * generation `old` and, with `drop_hold`, lose the collector's reference;
  * *nreach counts them. */
-static size_t trial_deletion(gc_work *w, size_t n, unsigned old, int drop_hold,
-                             size_t *nreach)
+size_t rcgc_gc_trial_deletion(gc_work *w, size_t n, unsigned old, int drop_hold,
+                              size_t *nreach)
 {
     subtract(w, n);
     mark_and_restore(w, n);
@@ -648,7 +555,7 @@ static void gather_subtract(gc_work *w)
 GC_COLD static void push_reach_slow(gc_work *w, rcgc_object *o)
 {
     size_t sp = w->sp;
-    push_slow(w, o);
+    rcgc_gc_push_slow(w, o);
     if (w->sp == sp)
         o->flags |= RCGC_OF_MARK;
 }
@@ -774,21 +681,6 @@ static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
         return rcgc_obj_traverse_cached(c, o, visit, arg);
     RCGC_ASSERT(!c->met && o->type->refs == NULL);
     return o->type->traverse(o, visit, arg);
-}
-
-/* T3 for a member o in a loop's copy for one kind of heap, as
- * traverse_kind: with refs zero (RC2: o's type has no refs array) only the
- * type's clear, with no cache test. */
-static RCGC_ALWAYS_INLINE void clear_kind(rcgc_refs_cache *c, rcgc_object *o, const int refs)
-{
-    if (refs) {
-        rcgc_obj_clear_cached(c, o);
-        return;
-    }
-    const rcgc_type *t = o->type;
-    RCGC_ASSERT(!c->met && t->refs == NULL);
-    if (t->clear != NULL)
-        t->clear(o);
 }
 
 /* Traverse every object on the stack and all they reach; a full
@@ -960,13 +852,6 @@ static void mark_set(gc_work *w)
         w->rt->gc.wide_heap = w->nwide > w->nreach / 2;
 }
 
-/* What the unreachable set needs beyond clearing (partition). */
-enum {
-    NEED_LEGACY = 1,      /* some object has legacy_del */
-    NEED_WEAK = 2,        /* weak references to or among the set */
-    NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
-};
-
 /* An unreachable member gets RCGC_OF_COLLECTING and the hold (C3);
  * refcounts were never changed, so nothing is given back.  Pooled ones stay
  * in their pool set's bitmaps (members & ~reached) until list_unreachable
@@ -987,28 +872,6 @@ static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
     if (RCGC_UNLIKELY(f & RCGC_OF_FOREIGN))
         w->objs[w->nforeign++] = o;
 }
-
-/* The unreachable pooled members of the pool sets, in heap order: fn(w, o)
- * for each.  fn may free o, and with it o's pool once its last one goes:
- * the pool's fields are read before its first member is passed. */
-#define FOR_EACH_UNREACHABLE_POOLED(w, o, body)                                      \
-    do {                                                                             \
-        size_t pre_ = (w)->rt->mem.debug_pre;                                        \
-        for (size_t p_ = 0; p_ < (w)->npools; p_++) {                                \
-            const gc_poolset *ps_ = &(w)->pools[p_];                                 \
-            char *base_ = ps_->pool->mem + pre_;                                     \
-            size_t size_ = ps_->pool->size;                                          \
-            for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {               \
-                uint64_t b_ = ps_->members[k_] & ~ps_->reached[k_];                  \
-                char *word_ = base_ + (size_t)k_ * 64 * size_;                       \
-                for (; b_; b_ &= b_ - 1) {                                           \
-                    size_t i_ = (size_t)__builtin_ctzll(b_);                         \
-                    rcgc_object *o = (rcgc_object *)(word_ + i_ * size_);            \
-                    body;                                                            \
-                }                                                                    \
-            }                                                                        \
-        }                                                                            \
-    } while (0)
 
 /* objs[0..u): the unreachable set in heap order, pooled then foreign (the
  * order every later phase works in). */
@@ -1174,351 +1037,6 @@ static size_t trial_deletion_main(gc_work *w, unsigned old, size_t *nreach, unsi
     return w->u;
 }
 
-/* -------------------------------------------------- legacy finalizers */
-
-/* Uncollectable objects trade RCGC_OF_COLLECTING for RCGC_OF_MARK, which
- * they keep while they are in the uncollectable set. */
-static int visit_legacy(rcgc_object *r, void *arg)
-{
-    unsigned f = r->flags;
-    if (f & RCGC_OF_COLLECTING) {
-        r->flags = (f & ~RCGC_OF_COLLECTING) | RCGC_OF_MARK;
-        push(arg, r);
-    }
-    return 0;
-}
-
-/*
- * CPython's move_legacy_finalizers + move_legacy_finalizer_reachable over
- * the unreachable objs[0..u): objects whose type has legacy_del, and every
- * unreachable object they reach, lose RCGC_OF_COLLECTING and move to the
- * end of the range, in CPython's order (legacy objects in set order, then
- * what they reach breadth first).  Returns the number of collectable
- * objects left at the front.
- */
-static size_t move_legacy(gc_work *w, size_t u)
-{
-    rcgc_object **objs = w->objs;
-    w->sp = 0;
-    for (size_t i = 0; i < u; i++) {
-        rcgc_object *o = objs[i];
-        if (o->type->legacy_del) {
-            o->flags = (o->flags & ~RCGC_OF_COLLECTING) | RCGC_OF_MARK;
-            push(w, o);
-        }
-    }
-    if (w->sp == 0 && !w->overflow)
-        return u;
-    /* The stack is used as a queue here, so that it ends up holding the
-     * uncollectable set in order. */
-    for (size_t head = 0; head < w->sp; head++) {
-        rcgc_object *o = w->stack[head];
-        rcgc_obj_traverse(o, visit_legacy, w);
-    }
-    int ordered = !w->overflow;
-    while (w->overflow) {
-        w->overflow = 0;
-        size_t start = w->sp;
-        for (size_t i = 0; i < u; i++) {
-            rcgc_object *o = objs[i];
-            if (!(o->flags & RCGC_OF_COLLECTING))
-                rcgc_obj_traverse(o, visit_legacy, w);
-        }
-        for (size_t head = start; head < w->sp; head++)
-            rcgc_obj_traverse(w->stack[head], visit_legacy, w);
-    }
-    size_t c = 0;
-    if (ordered) {
-        for (size_t i = 0; i < u; i++)
-            if (objs[i]->flags & RCGC_OF_COLLECTING)
-                objs[c++] = objs[i];
-        RCGC_ASSERT(c + w->sp == u);
-        memcpy(objs + c, w->stack, w->sp * sizeof *objs);
-    } else {
-        /* Not enough memory for the queue: partition in place (the order
-         * of gc.garbage then follows the heap, not CPython's). */
-        size_t j = u;
-        while (c < j) {
-            if (objs[c]->flags & RCGC_OF_COLLECTING) {
-                c++;
-            } else {
-                rcgc_object *t = objs[--j];
-                objs[j] = objs[c];
-                objs[c] = t;
-            }
-        }
-    }
-    w->sp = 0;
-    return c;
-}
-
-/* ----------------------------------------------- after user code ran */
-
-/*
- * Objects of the held set whose only reference left is the collector's
- * hold: CPython would have freed each the moment user code dropped its
- * last reference.  Free them now (which may orphan others, hence the
- * passes, alternating direction so that chains in either heap order go in
- * two).  Freed slots become NULL; then both ranges [0, *uc) and [*uc, *u)
- * are compacted and the bounds updated.
- */
-static void release_orphans(gc_work *w, size_t *uc, size_t *u)
-{
-    rcgc_object **a = w->objs;
-    size_t len = *u;
-    int changed, forward = 1;
-    do {
-        changed = 0;
-        for (size_t k = 0; k < len; k++) {
-            size_t i = forward ? k : len - 1 - k;
-            rcgc_object *o = a[i];
-            if (o != NULL && o->refcnt == 1) {
-                a[i] = NULL;
-                o->flags &= ~(RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK);
-                rcgc_decref(o);
-                changed = 1;
-            }
-        }
-        forward = !forward;
-    } while (changed);
-    size_t c = 0;
-    for (size_t i = 0; i < *uc; i++)
-        if (a[i] != NULL)
-            a[c++] = a[i];
-    size_t newuc = c;
-    for (size_t i = *uc; i < len; i++)
-        if (a[i] != NULL)
-            a[c++] = a[i];
-    *uc = newuc;
-    *u = c;
-}
-
-/*
- * CPython's handle_resurrected_objects over the held collectable set
- * objs[0..uc): trial deletion again, within the set, discounting the
- * collector's hold.  Objects a finalizer made reachable again, and all
- * they reach, leave the set for generation `old` (their hold is released:
- * they stay alive).  Returns the size of the final set, compacted first.
- */
-static size_t handle_resurrected(gc_work *w, size_t uc, unsigned old)
-{
-    rcgc_object **objs = w->objs;
-    for (size_t i = 0; i < uc; i++) {
-        rcgc_object *o = objs[i];
-        RCGC_ASSERT(o->flags & RCGC_OF_COLLECTING);
-        RCGC_ASSERT(o->refcnt >= 1);
-        w->saved[i] = o->refcnt;
-        o->refcnt--;                     /* the collector's own hold */
-    }
-    /* A resurrected object is referenced from outside the set or by
-     * another resurrected one, so its refcount is at least 2 with the hold:
-     * dropping the hold inside trial_deletion cannot free it. */
-    size_t nreach;
-    return trial_deletion(w, uc, old, 1, &nreach);
-}
-
-/*
- * Let go of the collector's hold on a cleared object of the final set.  If
- * the hold is the last reference, the object is freed here directly,
- * following object.c's deallocation order (runtime.h): its PEP 442
- * finalizer has run, it has no weak references and no legacy finalizer, so
- * what remains is untrack, clear (again: code that ran since may have
- * stored a reference), dealloc and free.  Anything else takes the ordinary
- * decref.  This saves the general dealloc path for every piece of garbage.
- */
-/* rcgc_gc_promote with the pooled case inline (P4 kept): in the delete
- * loop every object still referenced after its own `clear` moves, most of
- * them only to die a moment later. */
-static inline void promote_one(rcgc_runtime *rt, rcgc_object *o, unsigned old)
-{
-    unsigned f = o->flags;
-    unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-    if (!(f & RCGC_OF_TRACKED) || gen == old || gen == RCGC_GEN_PERMANENT)
-        return;
-    if (f & RCGC_OF_FOREIGN) {
-        rcgc_obj_set_gen(rt, o, old);
-        return;
-    }
-    o->flags = (f & ~RCGC_OF_GEN_MASK) | (old << RCGC_OF_GEN_SHIFT);
-    rt->gc.gens[gen].nobjects--;
-    rt->gc.gens[old].nobjects++;
-    if ((gen < 2) != (old < 2)) {
-        rcgc_pool *pool = rcgc_pool_of(o);
-        if (old < 2) {
-            if (pool->nyoung++ == 0)
-                rcgc_pool_young_add(rt, pool);
-        } else if (--pool->nyoung == 0) {
-            rcgc_pool_young_remove(rt, pool);
-        }
-    }
-}
-
-static inline void release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned old)
-{
-    const rcgc_type *t = o->type;
-    unsigned f = o->flags & ~RCGC_OF_COLLECTING;
-    if (o->refcnt == 1 && !(f & RCGC_OF_WEAKREFS) && t->legacy_del == NULL &&
-        (t->finalize == NULL || (f & RCGC_OF_FINALIZED))) {
-        o->refcnt = 0;
-        o->flags = f;
-        rcgc_obj_release(rt, o);
-        return;
-    }
-    o->flags = f;
-    if (o->refcnt > 1)
-        promote_one(rt, o, old);   /* it may die later */
-    rcgc_decref(o);
-}
-
-/* Step 9 for a set of pooled garbage that needs no finalization, pool set
- * by pool set: every unreachable object of the pool is cleared (unless
- * `cleared`: the caller has cleared the whole set already), then every
- * hold let go of.  A pool's objects are in the cache together, and most of
- * them are then referenced by nothing but the hold (what referenced them
- * was garbage, cleared): they are freed directly, as a batch, not moved to
- * `old` to die a moment later.  The bitmaps are the collector's, so a pool
- * freed by its last release is not read again.  A big set comes with
- * cleared == 0 (each pool cleared just before its releases, while in the
- * cache), a small one with cleared == 1 (everything cleared first, so that
- * a hold is the last reference also when the referrer was in another
- * pool). */
-static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int cleared,
-                                                   const int refs)
-{
-    rcgc_runtime *rt = w->rt;
-    RCGC_ASSERT(w->need == 0);
-    size_t pre = rt->mem.debug_pre;
-    for (size_t p = 0; p < w->npools; p++) {
-        const gc_poolset *ps = &w->pools[p];
-        rcgc_pool *pool = ps->pool;
-        char *base = pool->mem + pre;
-        size_t size = pool->size;
-        for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
-            char *word = base + (size_t)k * 64 * size;
-            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-                clear_kind(&w->refcache, o, refs);
-            }
-        }
-        /* The objects whose hold is now the last reference and that need
-         * nothing but freeing (release_cleared's direct case) leave the
-         * pool's tracking as a batch: one bitmap update per word, the
-         * counts once per pool (P3, P4, G1).  No user code runs in this
-         * pass; the rest of the deallocation follows object by object. */
-        uint64_t batch[RCGC_POOL_BITMAP_WORDS];
-        /* The batch's objects in address order (loop 2 walks this instead
-         * of the bitmaps again). */
-        rcgc_object *bobj[RCGC_POOL_BITMAP_WORDS * 64];
-        unsigned nbatch = 0;
-        /* The batch's objects of generations 1-3, 16 bits a generation (a
-         * pool has at most 1024 blocks), generation g at bit 16 * g: a
-         * generation-0 object (all of a young set, usually) adds nothing;
-         * generation 0's count is what is left of nbatch. */
-        uint64_t ngen = 0;
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            /* Every candidate is in the batch until its test fails. */
-            uint64_t bk = ps->members[k] & ~ps->reached[k];
-            char *word = base + (size_t)k * 64 * size;
-            for (uint64_t b = bk; b; b &= b - 1) {
-                unsigned i = (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
-                unsigned f = o->flags & ~RCGC_OF_COLLECTING;
-                /* release_cleared's test but for the type's finalizers: the
-                 * set needs no finalization (w->need == 0), so no member
-                 * has a legacy finalizer or a PEP 442 one that has not
-                 * run, and neither can change. */
-                RCGC_ASSERT(o->type->legacy_del == NULL &&
-                            (o->type->finalize == NULL || (f & RCGC_OF_FINALIZED)));
-                if (o->refcnt != 1 ||
-                    (f & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
-                        RCGC_OF_TRACKED) {
-                    bk &= ~((uint64_t)1 << i);
-                    continue;
-                }
-                o->refcnt = 0;
-                o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
-                if (f & RCGC_OF_GEN_MASK)
-                    ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
-                bobj[nbatch++] = o;
-            }
-            batch[k] = bk;
-            if (bk) {
-                RCGC_ASSERT((pool->tracked[k] & bk) == bk);
-                pool->tracked[k] &= ~bk;
-            }
-        }
-        if (nbatch) {
-            pool->ntracked = (uint16_t)(pool->ntracked - nbatch);
-            unsigned n0 = nbatch;
-            for (unsigned g = 1; g <= RCGC_GEN_PERMANENT; g++) {
-                unsigned ng = (unsigned)(ngen >> (g * 16)) & 0xffffu;
-                *rcgc_gen_nobjects(rt, g) -= (long)ng;
-                n0 -= ng;
-            }
-            rt->gc.gens[0].nobjects -= (long)n0;
-            /* As each object's deallocation lowers count[0] if positive
-             * (every tracked object is of a GC type: O1, T1). */
-            long *count0 = &rt->gc.gens[0].count;
-            *count0 = *count0 > (long)nbatch ? *count0 - (long)nbatch : 0;
-            unsigned nyoung = n0 + ((unsigned)(ngen >> 16) & 0xffffu);
-            if (nyoung) {
-                RCGC_ASSERT(pool->nyoung >= nyoung);
-                pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
-                if (pool->nyoung == 0)
-                    rcgc_pool_young_remove(rt, pool);
-            }
-        }
-        /* Then, what rcgc_obj_release does after untracking: clear (again:
-         * a deallocation since may have stored a reference), dealloc,
-         * free.  Each block whose dealloc has run is marked freed and
-         * linked, in address order, into the batch's chain through its
-         * first word (rcgc_obj_free_pool_chain's contract); the chain
-         * goes to the pool once every dealloc of the batch has run, so the
-         * pool outlives them.  The pool outlives the batch if anything
-         * else of the set is left in it, which the last loop lets go of. */
-        void *first = NULL;
-        void **link = &first;
-        for (unsigned j = 0; j < nbatch; j++) {
-            rcgc_object *o = bobj[j];
-            const rcgc_type *t = o->type;
-            clear_kind(&w->refcache, o, refs);
-            if (t->dealloc)
-                t->dealloc(o);
-            o->type = RCGC_FREED_TYPE;
-            *link = o;
-            link = (void **)o;
-        }
-        if (nbatch)
-            rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, nbatch);
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
-                rcgc_object *o =
-                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
-                release_cleared(rt, o, old);
-            }
-        }
-    }
-}
-
-/* Clear every unreachable pooled member (step 9 of a small set, before
- * delete_by_pool), in the copy for the set's kind of heap (RC2). */
-static RCGC_NOINLINE void clear_unreachable_pooled(gc_work *w)
-{
-    if (w->refcache.met)
-        FOR_EACH_UNREACHABLE_POOLED(w, o, clear_kind(&w->refcache, o, 1));
-    else
-        FOR_EACH_UNREACHABLE_POOLED(w, o, clear_kind(&w->refcache, o, 0));
-}
-
-/* delete_by_pool_kind in the copy for the set's kind of heap (RC2). */
-static void delete_by_pool(gc_work *w, unsigned old, int cleared)
-{
-    if (w->refcache.met)
-        delete_by_pool_kind(w, old, cleared, 1);
-    else
-        delete_by_pool_kind(w, old, cleared, 0);
-}
-
 /* ----------------------------------------------------------- the core */
 
 static void show_stats_each_generation(const rcgc_runtime *rt)
@@ -1665,28 +1183,28 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
          * below explains the loop); objs was never written for these. */
         m += (long)u;
         if (u <= GC_DELETE_SMALL) {
-            clear_unreachable_pooled(&w);
+            rcgc_gc_clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
                 rcgc_obj_clear_cached(&w.refcache, o);
             }
-            delete_by_pool(&w, old, 1);
+            rcgc_gc_delete_by_pool(&w, old, 1);
         } else {
-            delete_by_pool(&w, old, 0);
+            rcgc_gc_delete_by_pool(&w, old, 0);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
                 rcgc_obj_clear_cached(&w.refcache, o);
             }
         }
         for (size_t i = 0; i < w.nforeign; i++)
-            release_cleared(rt, w.objs[i], old);
+            rcgc_gc_release_cleared(rt, w.objs[i], old);
         u = 0;
     }
     if (u > 0) {
         rcgc_object **objs = w.objs;
         list_unreachable(&w);
         /* Legacy finalizers: objs[uc..u) become uncollectable. */
-        size_t uc = (need & NEED_LEGACY) ? move_legacy(&w, u) : u;
+        size_t uc = (need & NEED_LEGACY) ? rcgc_gc_move_legacy(&w, u) : u;
         if (gs->debug & RCGC_DEBUG_COLLECTABLE)
             for (size_t i = 0; i < uc; i++)
                 rcgc_gc_debug_object("collectable", objs[i]);
@@ -1709,10 +1227,10 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         /* User code ran: drop what it freed, keep what it resurrected. */
         size_t uf = uc;
         if (ran) {
-            release_orphans(&w, &uc, &u);
-            uf = handle_resurrected(&w, uc, old);
-            /* handle_resurrected left the uncollectable part where it was:
-             * objs[uc..u).  Move it next to the final set. */
+            rcgc_gc_release_orphans(&w, &uc, &u);
+            uf = rcgc_gc_handle_resurrected(&w, uc, old);
+            /* rcgc_gc_handle_resurrected left the uncollectable part where
+             * it was: objs[uc..u).  Move it next to the final set. */
             if (uf < uc)
                 memmove(objs + uf, objs + uc, (u - uc) * sizeof *objs);
             u -= uc - uf;
@@ -1736,19 +1254,19 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
                 if (garbage != NULL)
                     (void)rcgc_list_append(garbage, objs[i]);
             for (size_t i = 0; i < uf; i++)
-                release_cleared(rt, objs[i], old);
+                rcgc_gc_release_cleared(rt, objs[i], old);
         } else if (uf <= GC_DELETE_SMALL) {
             for (size_t i = 0; i < uf; i++) {
                 rcgc_object *o = objs[i];
                 rcgc_obj_clear_cached(&w.refcache, o);
             }
             for (size_t i = 0; i < uf; i++)
-                release_cleared(rt, objs[i], old);
+                rcgc_gc_release_cleared(rt, objs[i], old);
         } else {
             for (size_t i = 0; i < uf; i++) {
                 rcgc_object *o = objs[i];
                 rcgc_obj_clear_cached(&w.refcache, o);
-                release_cleared(rt, o, old);
+                rcgc_gc_release_cleared(rt, o, old);
             }
         }
 
@@ -1760,7 +1278,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             size_t fc = 0, fu = u - uf;
             rcgc_object **fin = objs + uf;
             memmove(objs, fin, fu * sizeof *objs);
-            release_orphans(&w, &fc, &fu);
+            rcgc_gc_release_orphans(&w, &fc, &fu);
             size_t kept = 0;
             for (size_t i = 0; i < fu; i++) {
                 rcgc_object *o = objs[i];

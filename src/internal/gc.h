@@ -1,6 +1,7 @@
 /*
- * gc.h - the cycle collector's internal contract, shared by gc.c (the
- * algorithm), gcmodule.c (the gc module's API) and weakref.c.
+ * gc.h - the cycle collector's internal contract, shared by gc.c and
+ * gcdelete.c (the algorithm; gcwork.h holds their work space), gcmodule.c
+ * (the gc module's API) and weakref.c.
  *
  * docs/design-gc.md walks through the algorithm with diagrams; the short
  * version of what must hold:

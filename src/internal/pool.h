@@ -92,7 +92,7 @@ typedef struct rcgc_pool {
     uint16_t nyoung;        /* tracked objects in generation 0 or 1 */
     uint16_t size;          /* block size in bytes (16 .. 512) */
     /* During a collection, the index of this pool's member set in the
-     * collector's work space (gc.c; meaningless otherwise).  On this line
+     * collector's work space (gcwork.h; meaningless otherwise).  On this line
      * because a full collection's mark reads it with inv for every object
      * it reaches. */
     uint32_t gcset;

@@ -5,7 +5,7 @@
  *   mem.c / debughooks.c   rt->mem      (domains, hooks, fault injection)
  *   pool.c                 rt->pool     (arenas, pools)
  *   object.c               rt->obj      (foreign objects, deferred deallocs)
- *   gc.c / gcmodule.c      rt->gc       (generations, stats, garbage, debug)
+ *   gc*.c                  rt->gc       (generations, stats, garbage, debug)
  *   weakref.c              rt->weak     (object -> weak reference lists)
  *   tracemalloc*.c         rt->trace    (opaque; NULL when never started)
  *

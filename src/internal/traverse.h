@@ -2,8 +2,8 @@
  * traverse.h - the one place that knows how an object's references are
  * found and dropped: a type's declared reference fields (rcgc_type.refs)
  * and its traverse / clear functions.  Every traversal and every clear in
- * the library goes through these helpers (gc.c, gcmodule.c, object.c,
- * runtime.c); none calls type->traverse or type->clear itself.
+ * the library goes through these helpers (gc.c, gcdelete.c, gcmodule.c,
+ * object.c, runtime.c); none calls type->traverse or type->clear itself.
  *
  *   T1  A type is a GC type (its objects may be tracked, are counted in
  *       generation 0, are traversed and cleared) iff it has a traverse or

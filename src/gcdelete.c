@@ -1,0 +1,312 @@
+/*
+ * gcdelete.c - the cycle collector's phases after trial deletion (step 5
+ * of gc.c's list, but for the weak references and PEP 442 finalizers,
+ * which rcgc_gc_collect_main runs itself), each called once per collection
+ * by rcgc_gc_collect_main:
+ * legacy finalizers and all they reach become uncollectable
+ * (rcgc_gc_move_legacy); after user code ran, objects it freed drop out
+ * (rcgc_gc_release_orphans) and those it resurrected leave the set
+ * (rcgc_gc_handle_resurrected); plain garbage is cleared and freed a pool
+ * at a time (rcgc_gc_delete_by_pool, rcgc_gc_clear_unreachable_pooled).
+ *
+ * gcwork.h holds the work space they share with gc.c and the per-object
+ * helpers; docs/design-gc.md walks through the phases.
+ */
+#include <string.h>
+
+#include "gc.h"
+#include "gcwork.h"
+#include "pool.h"
+#include "runtime.h"
+
+/* -------------------------------------------------- legacy finalizers */
+
+/* Uncollectable objects trade RCGC_OF_COLLECTING for RCGC_OF_MARK, which
+ * they keep while they are in the uncollectable set. */
+static int visit_legacy(rcgc_object *r, void *arg)
+{
+    unsigned f = r->flags;
+    if (f & RCGC_OF_COLLECTING) {
+        r->flags = (f & ~RCGC_OF_COLLECTING) | RCGC_OF_MARK;
+        rcgc_gc_push(arg, r);
+    }
+    return 0;
+}
+
+/*
+ * CPython's move_legacy_finalizers + move_legacy_finalizer_reachable over
+ * the unreachable objs[0..u): objects whose type has legacy_del, and every
+ * unreachable object they reach, lose RCGC_OF_COLLECTING and move to the
+ * end of the range, in CPython's order (legacy objects in set order, then
+ * what they reach breadth first).  Returns the number of collectable
+ * objects left at the front.
+ */
+size_t rcgc_gc_move_legacy(gc_work *w, size_t u)
+{
+    rcgc_object **objs = w->objs;
+    w->sp = 0;
+    for (size_t i = 0; i < u; i++) {
+        rcgc_object *o = objs[i];
+        if (o->type->legacy_del) {
+            o->flags = (o->flags & ~RCGC_OF_COLLECTING) | RCGC_OF_MARK;
+            rcgc_gc_push(w, o);
+        }
+    }
+    if (w->sp == 0 && !w->overflow)
+        return u;
+    /* The stack is used as a queue here, so that it ends up holding the
+     * uncollectable set in order. */
+    for (size_t head = 0; head < w->sp; head++) {
+        rcgc_object *o = w->stack[head];
+        rcgc_obj_traverse(o, visit_legacy, w);
+    }
+    int ordered = !w->overflow;
+    while (w->overflow) {
+        w->overflow = 0;
+        size_t start = w->sp;
+        for (size_t i = 0; i < u; i++) {
+            rcgc_object *o = objs[i];
+            if (!(o->flags & RCGC_OF_COLLECTING))
+                rcgc_obj_traverse(o, visit_legacy, w);
+        }
+        for (size_t head = start; head < w->sp; head++)
+            rcgc_obj_traverse(w->stack[head], visit_legacy, w);
+    }
+    size_t c = 0;
+    if (ordered) {
+        for (size_t i = 0; i < u; i++)
+            if (objs[i]->flags & RCGC_OF_COLLECTING)
+                objs[c++] = objs[i];
+        RCGC_ASSERT(c + w->sp == u);
+        memcpy(objs + c, w->stack, w->sp * sizeof *objs);
+    } else {
+        /* Not enough memory for the queue: partition in place (the order
+         * of gc.garbage then follows the heap, not CPython's). */
+        size_t j = u;
+        while (c < j) {
+            if (objs[c]->flags & RCGC_OF_COLLECTING) {
+                c++;
+            } else {
+                rcgc_object *t = objs[--j];
+                objs[j] = objs[c];
+                objs[c] = t;
+            }
+        }
+    }
+    w->sp = 0;
+    return c;
+}
+
+/* ----------------------------------------------- after user code ran */
+
+/*
+ * Objects of the held set whose only reference left is the collector's
+ * hold: CPython would have freed each the moment user code dropped its
+ * last reference.  Free them now (which may orphan others, hence the
+ * passes, alternating direction so that chains in either heap order go in
+ * two).  Freed slots become NULL; then both ranges [0, *uc) and [*uc, *u)
+ * are compacted and the bounds updated.
+ */
+void rcgc_gc_release_orphans(gc_work *w, size_t *uc, size_t *u)
+{
+    rcgc_object **a = w->objs;
+    size_t len = *u;
+    int changed, forward = 1;
+    do {
+        changed = 0;
+        for (size_t k = 0; k < len; k++) {
+            size_t i = forward ? k : len - 1 - k;
+            rcgc_object *o = a[i];
+            if (o != NULL && o->refcnt == 1) {
+                a[i] = NULL;
+                o->flags &= ~(RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK);
+                rcgc_decref(o);
+                changed = 1;
+            }
+        }
+        forward = !forward;
+    } while (changed);
+    size_t c = 0;
+    for (size_t i = 0; i < *uc; i++)
+        if (a[i] != NULL)
+            a[c++] = a[i];
+    size_t newuc = c;
+    for (size_t i = *uc; i < len; i++)
+        if (a[i] != NULL)
+            a[c++] = a[i];
+    *uc = newuc;
+    *u = c;
+}
+
+/*
+ * CPython's handle_resurrected_objects over the held collectable set
+ * objs[0..uc): trial deletion again, within the set, discounting the
+ * collector's hold.  Objects a finalizer made reachable again, and all
+ * they reach, leave the set for generation `old` (their hold is released:
+ * they stay alive).  Returns the size of the final set, compacted first.
+ */
+size_t rcgc_gc_handle_resurrected(gc_work *w, size_t uc, unsigned old)
+{
+    rcgc_object **objs = w->objs;
+    for (size_t i = 0; i < uc; i++) {
+        rcgc_object *o = objs[i];
+        RCGC_ASSERT(o->flags & RCGC_OF_COLLECTING);
+        RCGC_ASSERT(o->refcnt >= 1);
+        w->saved[i] = o->refcnt;
+        o->refcnt--;                     /* the collector's own hold */
+    }
+    /* A resurrected object is referenced from outside the set or by
+     * another resurrected one, so its refcount is at least 2 with the hold:
+     * dropping the hold inside rcgc_gc_trial_deletion cannot free it. */
+    size_t nreach;
+    return rcgc_gc_trial_deletion(w, uc, old, 1, &nreach);
+}
+
+/* Step 9 for a set of pooled garbage that needs no finalization, pool set
+ * by pool set: every unreachable object of the pool is cleared (unless
+ * `cleared`: the caller has cleared the whole set already), then every
+ * hold let go of.  A pool's objects are in the cache together, and most of
+ * them are then referenced by nothing but the hold (what referenced them
+ * was garbage, cleared): they are freed directly, as a batch, not moved to
+ * `old` to die a moment later.  The bitmaps are the collector's, so a pool
+ * freed by its last release is not read again.  A big set comes with
+ * cleared == 0 (each pool cleared just before its releases, while in the
+ * cache), a small one with cleared == 1 (everything cleared first, so that
+ * a hold is the last reference also when the referrer was in another
+ * pool). */
+static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int cleared,
+                                                   const int refs)
+{
+    rcgc_runtime *rt = w->rt;
+    RCGC_ASSERT(w->need == 0);
+    size_t pre = rt->mem.debug_pre;
+    for (size_t p = 0; p < w->npools; p++) {
+        const gc_poolset *ps = &w->pools[p];
+        rcgc_pool *pool = ps->pool;
+        char *base = pool->mem + pre;
+        size_t size = pool->size;
+        for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
+            char *word = base + (size_t)k * 64 * size;
+            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
+                rcgc_gc_clear_kind(&w->refcache, o, refs);
+            }
+        }
+        /* The objects whose hold is now the last reference and that need
+         * nothing but freeing (rcgc_gc_release_cleared's direct case) leave
+         * the pool's tracking as a batch: one bitmap update per word, the
+         * counts once per pool (P3, P4, G1).  No user code runs in this
+         * pass; the rest of the deallocation follows object by object. */
+        uint64_t batch[RCGC_POOL_BITMAP_WORDS];
+        /* The batch's objects in address order (loop 2 walks this instead
+         * of the bitmaps again). */
+        rcgc_object *bobj[RCGC_POOL_BITMAP_WORDS * 64];
+        unsigned nbatch = 0;
+        /* The batch's objects of generations 1-3, 16 bits a generation (a
+         * pool has at most 1024 blocks), generation g at bit 16 * g: a
+         * generation-0 object (all of a young set, usually) adds nothing;
+         * generation 0's count is what is left of nbatch. */
+        uint64_t ngen = 0;
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            /* Every candidate is in the batch until its test fails. */
+            uint64_t bk = ps->members[k] & ~ps->reached[k];
+            char *word = base + (size_t)k * 64 * size;
+            for (uint64_t b = bk; b; b &= b - 1) {
+                unsigned i = (unsigned)__builtin_ctzll(b);
+                rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
+                unsigned f = o->flags & ~RCGC_OF_COLLECTING;
+                /* rcgc_gc_release_cleared's test but for the type's
+                 * finalizers: the set needs no finalization (w->need ==
+                 * 0), so no member has a legacy finalizer or a PEP 442 one
+                 * that has not run, and neither can change. */
+                RCGC_ASSERT(o->type->legacy_del == NULL &&
+                            (o->type->finalize == NULL || (f & RCGC_OF_FINALIZED)));
+                if (o->refcnt != 1 ||
+                    (f & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
+                        RCGC_OF_TRACKED) {
+                    bk &= ~((uint64_t)1 << i);
+                    continue;
+                }
+                o->refcnt = 0;
+                o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+                if (f & RCGC_OF_GEN_MASK)
+                    ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+                bobj[nbatch++] = o;
+            }
+            batch[k] = bk;
+            if (bk) {
+                RCGC_ASSERT((pool->tracked[k] & bk) == bk);
+                pool->tracked[k] &= ~bk;
+            }
+        }
+        if (nbatch) {
+            pool->ntracked = (uint16_t)(pool->ntracked - nbatch);
+            unsigned n0 = nbatch;
+            for (unsigned g = 1; g <= RCGC_GEN_PERMANENT; g++) {
+                unsigned ng = (unsigned)(ngen >> (g * 16)) & 0xffffu;
+                *rcgc_gen_nobjects(rt, g) -= (long)ng;
+                n0 -= ng;
+            }
+            rt->gc.gens[0].nobjects -= (long)n0;
+            /* As each object's deallocation lowers count[0] if positive
+             * (every tracked object is of a GC type: O1, T1). */
+            long *count0 = &rt->gc.gens[0].count;
+            *count0 = *count0 > (long)nbatch ? *count0 - (long)nbatch : 0;
+            unsigned nyoung = n0 + ((unsigned)(ngen >> 16) & 0xffffu);
+            if (nyoung) {
+                RCGC_ASSERT(pool->nyoung >= nyoung);
+                pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
+                if (pool->nyoung == 0)
+                    rcgc_pool_young_remove(rt, pool);
+            }
+        }
+        /* Then, what rcgc_obj_release does after untracking: clear (again:
+         * a deallocation since may have stored a reference), dealloc,
+         * free.  Each block whose dealloc has run is marked freed and
+         * linked, in address order, into the batch's chain through its
+         * first word (rcgc_obj_free_pool_chain's contract); the chain
+         * goes to the pool once every dealloc of the batch has run, so the
+         * pool outlives them.  The pool outlives the batch if anything
+         * else of the set is left in it, which the last loop lets go of. */
+        void *first = NULL;
+        void **link = &first;
+        for (unsigned j = 0; j < nbatch; j++) {
+            rcgc_object *o = bobj[j];
+            const rcgc_type *t = o->type;
+            rcgc_gc_clear_kind(&w->refcache, o, refs);
+            if (t->dealloc)
+                t->dealloc(o);
+            o->type = RCGC_FREED_TYPE;
+            *link = o;
+            link = (void **)o;
+        }
+        if (nbatch)
+            rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, nbatch);
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
+                rcgc_object *o =
+                    (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                rcgc_gc_release_cleared(rt, o, old);
+            }
+        }
+    }
+}
+
+/* Clear every unreachable pooled member (step 9 of a small set, before
+ * rcgc_gc_delete_by_pool), in the copy for the set's kind of heap (RC2). */
+RCGC_NOINLINE void rcgc_gc_clear_unreachable_pooled(gc_work *w)
+{
+    if (w->refcache.met)
+        FOR_EACH_UNREACHABLE_POOLED(w, o, rcgc_gc_clear_kind(&w->refcache, o, 1));
+    else
+        FOR_EACH_UNREACHABLE_POOLED(w, o, rcgc_gc_clear_kind(&w->refcache, o, 0));
+}
+
+/* delete_by_pool_kind in the copy for the set's kind of heap (RC2). */
+void rcgc_gc_delete_by_pool(gc_work *w, unsigned old, int cleared)
+{
+    if (w->refcache.met)
+        delete_by_pool_kind(w, old, cleared, 1);
+    else
+        delete_by_pool_kind(w, old, cleared, 0);
+}

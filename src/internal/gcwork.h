@@ -1,0 +1,240 @@
+/*
+ * gcwork.h - the cycle collector's work space, shared by gc.c (steps 1-4,
+ * trial deletion, and the collection's driver) and gcdelete.c (the phases
+ * after it: legacy finalizers, resurrection, orphans, delete).
+ *
+ * It holds gc_work and its pool sets (gc_poolset), with the invariants of
+ * their fields below; the iteration macro over a collection's unreachable
+ * pooled members; and the helpers both files call per object, always
+ * inline, so that no per-object call crosses the file boundary: the mark
+ * stack's push, the clear of one member (rcgc_gc_clear_kind) and the
+ * release of a cleared one (rcgc_gc_release_cleared).  Calls between the
+ * two files are per collection (the rcgc_gc_* functions declared last).
+ * gc.h states the invariants C1-C5 both files keep.
+ */
+#ifndef RCGC_GCWORK_H
+#define RCGC_GCWORK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gc.h"
+#include "pool.h"
+#include "runtime.h"
+
+/* Slow paths kept out of line, so that the visit functions they are called
+ * from stay leaf functions (no register saves per visited reference). */
+#define GC_COLD __attribute__((noinline, cold))
+
+/* A full collection's visits of the gather and the mark are deferred
+ * through a ring of this many referents (a power of two): a referent is
+ * prefetched when visited and its header read only when the ring comes
+ * round to it, by when the line is usually there (Boehm's mark
+ * prefetching; see w->ring). */
+#define GC_RING 16
+
+/*
+ * The bitmaps of one pool during the main trial deletion (bit i: block i):
+ *   members  its tracked objects in the collection set (tracked[]
+ *            restricted to generations 0..g);
+ *   reached  members found reachable by marking (for pooled objects this
+ *            replaces RCGC_OF_REACHABLE: neither the mark scan nor the
+ *            partition has to read a reached member's header again);
+ *   moving   members whose generation is not `old`: those a survivor's
+ *            promotion must write.
+ * The pool's descriptor holds the index of its set (rcgc_pool.gcset).
+ */
+typedef struct gc_poolset {
+    rcgc_pool *pool;
+    uint64_t members[RCGC_POOL_BITMAP_WORDS];
+    uint64_t reached[RCGC_POOL_BITMAP_WORDS];
+    uint64_t moving[RCGC_POOL_BITMAP_WORDS];
+} gc_poolset;
+
+/*
+ * The work space of one collection.  Memory is bounded by the objects and
+ * pools in the collected generations: 12 bytes per object for objs + saved
+ * (reserved, written only for unreachable objects), 392 bytes per pool
+ * holding a member, plus the mark stack, which holds each object at most
+ * once per phase.
+ *
+ *   pools[0..npools)  the pools holding members, each with its bitmaps
+ *                (gc_poolset; the main trial deletion walks these, not
+ *                objs), in gather order; rcgc_pool.gcset indexes them.
+ *   objs[0..u)   the unreachable objects, held (C3): foreign ones as the
+ *                partition finds them; pooled ones (in heap order, before
+ *                the foreign) only when list_unreachable runs, for sets
+ *                that need finalization or debug output.  Later phases
+ *                partition this range in place.
+ *   saved[i]     objs[i]'s true refcount while a second trial deletion
+ *                (rcgc_gc_handle_resurrected) makes refcounts scratch
+ *                values (C2).
+ *   stack        mark stack (or the legacy phase's queue).  If it cannot
+ *                grow, `overflow` is set and the phase rescans the set until
+ *                a pass completes without overflow: still correct, slower.
+ */
+typedef struct gc_work {
+    rcgc_runtime *rt;
+    rcgc_object **objs;
+    uint32_t *saved;
+    size_t n;               /* members found (main trial deletion) */
+    size_t npooled;         /* of those, pooled ones */
+    size_t npooled1;        /* of those, of generation 1 */
+    size_t nflagged;        /* young: pooled members reached with
+                             * RCGC_OF_REACHABLE (saturated ones) */
+    size_t cap;             /* slots of objs/saved: the generations' counts */
+    size_t nreach;          /* members marked reachable */
+    unsigned maxgen;        /* the collected generation g */
+    unsigned old;           /* where survivors go: min(g + 1, 2) */
+    int bitmaps;            /* full collection: pooled members reached are
+                             * kept in the reached bitmaps, not the flags */
+    unsigned memberset;     /* bit (flags & 7) set iff tracked, gen <= g */
+    unsigned youngfast;     /* young: see visit_reach_young */
+    gc_poolset *pools;
+    size_t npools;
+    size_t cappools;
+    rcgc_object **stack;
+    size_t sp;
+    size_t stackcap;
+    int overflow;
+    int saturated;          /* some member's internal count saturated */
+    size_t u;               /* unreachable members found (held) */
+    size_t nforeign;        /* of those, foreign: objs[0..nforeign) until
+                             * the set is listed (list_unreachable) */
+    unsigned need;          /* NEED_* of the unreachable members */
+    rcgc_object *current;   /* the object being traversed (debug reports) */
+    /* Full collections: referents visited but not yet looked at, a queue
+     * of ringn in ring[], the oldest at ringpos.  Both visits that go
+     * through it give the same result in any order (a count; reaching a
+     * set), and it is empty again whenever a phase ends. */
+    unsigned ringpos;
+    unsigned ringn;
+    int widegather;         /* the gather goes through the ring too */
+    size_t nwide;           /* objects the mark traversed through the ring */
+    rcgc_object *ring[GC_RING];
+    /* The hot loops' type cache (traverse.h, RC1, RC2); zeroed: empty. */
+    rcgc_refs_cache refcache;
+} gc_work;
+
+/* What the unreachable set needs beyond clearing (gc.c's partition). */
+enum {
+    NEED_LEGACY = 1,      /* some object has legacy_del */
+    NEED_WEAK = 2,        /* weak references to or among the set */
+    NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
+};
+
+/* The unreachable pooled members of the pool sets, in heap order: fn(w, o)
+ * for each.  fn may free o, and with it o's pool once its last one goes:
+ * the pool's fields are read before its first member is passed. */
+#define FOR_EACH_UNREACHABLE_POOLED(w, o, body)                                      \
+    do {                                                                             \
+        size_t pre_ = (w)->rt->mem.debug_pre;                                        \
+        for (size_t p_ = 0; p_ < (w)->npools; p_++) {                                \
+            const gc_poolset *ps_ = &(w)->pools[p_];                                 \
+            char *base_ = ps_->pool->mem + pre_;                                     \
+            size_t size_ = ps_->pool->size;                                          \
+            for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {               \
+                uint64_t b_ = ps_->members[k_] & ~ps_->reached[k_];                  \
+                char *word_ = base_ + (size_t)k_ * 64 * size_;                       \
+                for (; b_; b_ &= b_ - 1) {                                           \
+                    size_t i_ = (size_t)__builtin_ctzll(b_);                         \
+                    rcgc_object *o = (rcgc_object *)(word_ + i_ * size_);            \
+                    body;                                                            \
+                }                                                                    \
+            }                                                                        \
+        }                                                                            \
+    } while (0)
+
+/* Push o on the mark stack (or the legacy phase's queue), growing it on
+ * demand; if it cannot grow, w->overflow is set (gc_work's stack). */
+GC_COLD void rcgc_gc_push_slow(gc_work *w, rcgc_object *o);
+
+static inline void rcgc_gc_push(gc_work *w, rcgc_object *o)
+{
+    if (RCGC_LIKELY(w->sp < w->stackcap))
+        w->stack[w->sp++] = o;
+    else
+        rcgc_gc_push_slow(w, o);
+}
+
+/* T3 for a member o in a loop's copy for one kind of heap, as
+ * gc.c's traverse_kind: with refs zero (RC2: o's type has no refs array)
+ * only the type's clear, with no cache test. */
+static RCGC_ALWAYS_INLINE void rcgc_gc_clear_kind(rcgc_refs_cache *c, rcgc_object *o,
+                                                  const int refs)
+{
+    if (refs) {
+        rcgc_obj_clear_cached(c, o);
+        return;
+    }
+    const rcgc_type *t = o->type;
+    RCGC_ASSERT(!c->met && t->refs == NULL);
+    if (t->clear != NULL)
+        t->clear(o);
+}
+
+/* rcgc_gc_promote with the pooled case inline (P4 kept): in the delete
+ * loop every object still referenced after its own `clear` moves, most of
+ * them only to die a moment later. */
+static inline void rcgc_gc_promote_one(rcgc_runtime *rt, rcgc_object *o, unsigned old)
+{
+    unsigned f = o->flags;
+    unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+    if (!(f & RCGC_OF_TRACKED) || gen == old || gen == RCGC_GEN_PERMANENT)
+        return;
+    if (f & RCGC_OF_FOREIGN) {
+        rcgc_obj_set_gen(rt, o, old);
+        return;
+    }
+    o->flags = (f & ~RCGC_OF_GEN_MASK) | (old << RCGC_OF_GEN_SHIFT);
+    rt->gc.gens[gen].nobjects--;
+    rt->gc.gens[old].nobjects++;
+    if ((gen < 2) != (old < 2)) {
+        rcgc_pool *pool = rcgc_pool_of(o);
+        if (old < 2) {
+            if (pool->nyoung++ == 0)
+                rcgc_pool_young_add(rt, pool);
+        } else if (--pool->nyoung == 0) {
+            rcgc_pool_young_remove(rt, pool);
+        }
+    }
+}
+
+/*
+ * Let go of the collector's hold on a cleared object of the final set.  If
+ * the hold is the last reference, the object is freed here directly,
+ * following object.c's deallocation order (runtime.h): its PEP 442
+ * finalizer has run, it has no weak references and no legacy finalizer, so
+ * what remains is untrack, clear (again: code that ran since may have
+ * stored a reference), dealloc and free.  Anything else takes the ordinary
+ * decref.  This saves the general dealloc path for every piece of garbage.
+ */
+static inline void rcgc_gc_release_cleared(rcgc_runtime *rt, rcgc_object *o, unsigned old)
+{
+    const rcgc_type *t = o->type;
+    unsigned f = o->flags & ~RCGC_OF_COLLECTING;
+    if (o->refcnt == 1 && !(f & RCGC_OF_WEAKREFS) && t->legacy_del == NULL &&
+        (t->finalize == NULL || (f & RCGC_OF_FINALIZED))) {
+        o->refcnt = 0;
+        o->flags = f;
+        rcgc_obj_release(rt, o);
+        return;
+    }
+    o->flags = f;
+    if (o->refcnt > 1)
+        rcgc_gc_promote_one(rt, o, old);   /* it may die later */
+    rcgc_decref(o);
+}
+
+/* gc.c: trial deletion of objs[0..n) (see there). */
+size_t rcgc_gc_trial_deletion(gc_work *w, size_t n, unsigned old, int drop_hold,
+                              size_t *nreach);
+
+/* gcdelete.c: the phases after trial deletion (see there). */
+size_t rcgc_gc_move_legacy(gc_work *w, size_t u);
+void rcgc_gc_release_orphans(gc_work *w, size_t *uc, size_t *u);
+size_t rcgc_gc_handle_resurrected(gc_work *w, size_t uc, unsigned old);
+RCGC_NOINLINE void rcgc_gc_clear_unreachable_pooled(gc_work *w);
+void rcgc_gc_delete_by_pool(gc_work *w, unsigned old, int cleared);
+
+#endif
