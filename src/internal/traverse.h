@@ -105,20 +105,25 @@ static inline int rcgc_obj_traverse(rcgc_object *o, rcgc_visitfn visit, void *ar
     return rcgc_obj_traverse_inline(o, visit, arg);
 }
 
+/* Drop the reference of field off of o, if any (T3's order). */
+static inline void rcgc_ref_clear(rcgc_object *o, unsigned off)
+{
+    rcgc_object *r = rcgc_ref_load(o, off);
+    if (r != NULL) {
+        static rcgc_object *const null_ref = NULL;
+        memcpy((char *)o + off, &null_ref, sizeof null_ref);
+        rcgc_decref(r);
+    }
+}
+
 /* T3 for o, whose type is t (any type: one without refs or clear holds no
  * reference to drop). */
 static inline void rcgc_type_clear(const rcgc_type *t, rcgc_object *o)
 {
     const uint16_t *refs = t->refs;
     if (refs != NULL) {
-        for (unsigned off; (off = *refs) != 0; refs++) {
-            rcgc_object *r = rcgc_ref_load(o, off);
-            if (r != NULL) {
-                static rcgc_object *const null_ref = NULL;
-                memcpy((char *)o + off, &null_ref, sizeof null_ref);
-                rcgc_decref(r);
-            }
-        }
+        for (unsigned off; (off = *refs) != 0; refs++)
+            rcgc_ref_clear(o, off);
     }
     if (t->clear != NULL)
         t->clear(o);
@@ -221,17 +226,6 @@ static RCGC_ALWAYS_INLINE int rcgc_obj_traverse_direct(rcgc_refs_cache *c, rcgc_
     if (RCGC_LIKELY(t->refs == NULL))
         return t->traverse(o, visit, arg);
     return rcgc_obj_traverse_fill(c, o, visit, arg);
-}
-
-/* Drop the reference of field off of o, if any (T3's order). */
-static inline void rcgc_ref_clear(rcgc_object *o, unsigned off)
-{
-    rcgc_object *r = rcgc_ref_load(o, off);
-    if (r != NULL) {
-        static rcgc_object *const null_ref = NULL;
-        memcpy((char *)o + off, &null_ref, sizeof null_ref);
-        rcgc_decref(r);
-    }
 }
 
 /* rcgc_obj_clear's miss path with a refs array: fills c when o's type has
