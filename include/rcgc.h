@@ -144,7 +144,8 @@ enum {
  *              refs does not list.  The collector reads listed fields
  *              directly, without a call per object or per reference.
  *              Offsets are those of pointer-aligned fields after the header
- *              and inside `size`, each listed once; debug builds check this
+ *              and inside `size`, below 65536 (they are uint16_t: a field
+ *              further out needs traverse and clear), each listed once; debug builds check this
  *              when an object of the type is created and report misuse as a
  *              fatal error naming the type.
  */
