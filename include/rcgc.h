@@ -145,7 +145,8 @@ enum {
  *              directly, without a call per object or per reference.
  *              Offsets are those of pointer-aligned fields after the header
  *              and inside `size`, below 65536 (they are uint16_t: a field
- *              further out needs traverse and clear), each listed once; debug builds check this
+ *              further out needs traverse and clear; RCGC_REF refuses it at
+ *              compile time), each listed once; debug builds check the rest
  *              when an object of the type is created and report misuse as a
  *              fatal error naming the type.
  */
@@ -164,8 +165,23 @@ struct rcgc_type {
 
 /* The offset of reference field `field` of struct `type`, for a refs array
  * written out by hand (static const uint16_t r[] = {RCGC_REF(T, a), 0};),
- * which C++ and function-scope descriptors need. */
-#define RCGC_REF(type, field) ((uint16_t)offsetof(type, field))
+ * which C++ and function-scope descriptors need.  A field at offset 65536 or
+ * beyond cannot be listed: the macro then fails to compile (in C with the
+ * message below) instead of storing a truncated offset. */
+#ifdef __cplusplus
+#define RCGC_REF(type, field)                                                 \
+    ((uint16_t)(offsetof(type, field) +                                       \
+                0 * sizeof(char[offsetof(type, field) < 65536 ? 1 : -1])))
+#else
+#define RCGC_REF(type, field)                                                 \
+    ((uint16_t)(offsetof(type, field) +                                       \
+                0 * sizeof(struct {                                           \
+                    _Static_assert(offsetof(type, field) < 65536,             \
+                                   "RCGC_REF: a refs field must lie below "   \
+                                   "byte 65536 of its struct");               \
+                    char rcgc_ref_c_;                                         \
+                })))
+#endif
 
 /* A refs array for up to 16 fields of struct `type`:
  *     .refs = RCGC_REFS(struct node, left, right),
