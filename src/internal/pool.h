@@ -296,24 +296,36 @@ static inline rcgc_class_table *rcgc_leaf_class_tables(rcgc_map_entry *leaf)
 static inline rcgc_map_entry *rcgc_arena_leaf_of(const void *p, size_t *j)
 {
     uintptr_t a = (uintptr_t)p;
-    if (RCGC_UNLIKELY((a >> RCGC_ADDRESS_BITS) != 0))
+    /* The top-level index itself is the range test (p below 2^48 iff the
+     * index fits the map): one compare, no second shift. */
+    uintptr_t top = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    if (RCGC_UNLIKELY(top >= RCGC_MAP_LEN))
         return NULL;
-    uintptr_t i = a >> RCGC_ARENA_BITS;
-    *j = i & (RCGC_MAP_LEN - 1);
-    return atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
+    *j = (a >> RCGC_ARENA_BITS) & (RCGC_MAP_LEN - 1);
+    return atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
 }
+_Static_assert(RCGC_ARENA_BITS + 2 * RCGC_MAP_BITS == RCGC_ADDRESS_BITS,
+               "the map's two levels cover the address space exactly");
 
 /* The class table entry (size class) of the pool slot holding p, or NULL
  * when p is in no arena (rcgc_arena_lookup's test, then M1). */
 static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
 {
-    size_t j;
-    rcgc_map_entry *leaf = rcgc_arena_leaf_of(p, &j);
-    if (leaf == NULL || atomic_load_explicit(&leaf[j], memory_order_acquire) == NULL)
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t top = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    if (RCGC_UNLIKELY(top >= RCGC_MAP_LEN))
         return NULL;
-    return &rcgc_leaf_class_tables(leaf)[j]
-                .szidx[((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)];
+    /* One flat index t, bits 14..33 of p: entry j = t / 64 of the leaf,
+     * and byte t of its class tables (table j, byte slot = t % 64). */
+    uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+    rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
+    if (leaf == NULL ||
+        atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS], memory_order_acquire) == NULL)
+        return NULL;
+    return (const uint8_t *)rcgc_leaf_class_tables(leaf) + t;
 }
+_Static_assert(sizeof(rcgc_class_table) == RCGC_ARENA_SLOTS,
+               "class tables are dense: table j, byte s is byte j * 64 + s of the leaf's tables");
 
 /* The class table of the arena holding pool block p (p must be one). */
 static inline rcgc_class_table *rcgc_class_table_of(const void *p)
@@ -454,6 +466,16 @@ static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, si
         return bp;
     }
     return NULL;
+}
+
+/* rcgc_pool_try_alloc for a size class c < RCGC_NCLASSES. */
+static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_class(rcgc_pool_state *ps, size_t c)
+{
+    void *bp = rcgc_pool_try_alloc_cached(ps, c);
+    if (RCGC_LIKELY(bp != NULL))
+        return bp;
+    rcgc_pool *from;
+    return rcgc_pool_try_alloc_used(ps, c, &from);
 }
 
 static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
