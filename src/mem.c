@@ -337,7 +337,7 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
         if (RCGC_LIKELY(!slow)) {
             void *p = rcgc_pool_try_alloc_class(&rt->pool, c);
             if (RCGC_LIKELY(p != NULL)) {
-                rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+                rt->pool.mlive[c]++;   /* the MEM domain's count, per class */
                 return p;
             }
         } else if (slow == RCGC_SLOW_TRACE) {
@@ -411,8 +411,9 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
     if (RCGC_LIKELY(!slow)) {
         const uint8_t *entry = rcgc_class_entry_lookup(ptr);
         if (RCGC_LIKELY(entry != NULL)) {
-            rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-            rcgc_pool_free_entry(rt, &rt->pool, ptr, entry);
+            unsigned c = *entry;
+            rt->pool.mlive[c]--;   /* the MEM domain's count, per class */
+            rcgc_pool_free_entry(rt, &rt->pool, ptr, c);
             return;
         }
     } else if (slow == RCGC_SLOW_TRACE) {
@@ -460,12 +461,12 @@ int rcgc_mem_set_allocator(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator
     if (!domain_ok(d) || a == NULL || !a->malloc || !a->calloc || !a->realloc || !a->free)
         return RCGC_EINVAL;
     rcgc_domain_state *ds = &rt->mem.domains[d];
-    if (ds->live != 0)
+    long mem_live = rt->mem.domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool);
+    if (d == RCGC_DOMAIN_MEM ? mem_live != 0 : ds->live != 0)
         return RCGC_ESTATE;
     /* Objects and pooled blocks of the other domains may depend on the RAW
      * base (blocks above the small limit): only replace it when empty. */
-    if (d == RCGC_DOMAIN_RAW && (rt->mem.domains[RCGC_DOMAIN_MEM].live != 0 ||
-                                 rt->mem.domains[RCGC_DOMAIN_OBJ].live != 0))
+    if (d == RCGC_DOMAIN_RAW && (mem_live != 0 || rt->mem.domains[RCGC_DOMAIN_OBJ].live != 0))
         return RCGC_ESTATE;
     int wrapped = ds->current.malloc != ds->base.malloc || ds->current.ctx != ds->base.ctx;
     if (rt->mem.debug_hooks) {

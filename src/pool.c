@@ -278,8 +278,8 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 {
     rcgc_pool_state *ps = &rt->pool;
     unsigned c = pool->szidx;
-    RCGC_ASSERT(n > 0 && n <= pool->nalloc && n <= ps->nlive[c]);
-    if (RCGC_UNLIKELY(ps->nlive[c] == n)) {
+    RCGC_ASSERT(n > 0 && n <= pool->nalloc && n <= rcgc_pool_nlive(ps, c));
+    if (RCGC_UNLIKELY(rcgc_pool_nlive(ps, c) == n)) {
         /* The class's last live blocks: one by one, the last spills. */
         *(void **)tail = NULL;
         for (void *p = first, *next; p != NULL; p = next) {
@@ -288,7 +288,7 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
         }
         return;
     }
-    ps->nlive[c] -= n;
+    rcgc_pool_set_held(ps, c, ps->nheld[c] - n);
     void *last = pool->freeblock;
     *(void **)tail = last;
     pool->freeblock = first;
@@ -307,9 +307,9 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps)
 {
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         ps->crow[c][0] = NULL;
-        ps->crow[c][RCGC_CACHE_ROW - 1] = RCGC_CACHE_END;
         ps->ctop[c] = &ps->crow[c][0];
         ps->cache[c] = NULL;
+        rcgc_pool_set_held(ps, c, 0);
     }
 }
 
@@ -326,11 +326,13 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
     }
 }
 
-void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p)
+void rcgc_pool_cache_full(rcgc_runtime *rt, unsigned szidx, void *p)
 {
-    /* Nothing of the class is live: every cached block goes back too, so
-     * pools and arenas can be released. */
-    cache_flush_class(rt, szidx);
+    /* p, not cached yet, is one of the live blocks (C3).  When it is the
+     * last, nothing of the class is live: every cached block goes back
+     * too, so pools and arenas can be released. */
+    if (rt->pool.cache[szidx] != NULL && rcgc_pool_nlive(&rt->pool, szidx) == 1)
+        cache_flush_class(rt, szidx);   /* (an empty cache: p is the last) */
     rcgc_pool_release_block(rt, &rt->pool, rcgc_pool_of(p), p);
 }
 
@@ -621,8 +623,6 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(ps->ctop[c] >= &ps->crow[c][0] && ps->ctop[c] <= &ps->crow[c][RCGC_FREE_CACHE],
               "class %u: cache top out of its row (C1)", c);
         CHECK(ps->crow[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
-        CHECK(ps->crow[c][RCGC_CACHE_ROW - 1] == RCGC_CACHE_END,
-              "class %u: cache end mark overwritten (C1)", c);
         CHECK(ps->cache[c] == *ps->ctop[c], "class %u: cache head %p is not the top %p (C1)", c,
               ps->cache[c], *ps->ctop[c]);
         uint32_t n = rcgc_pool_ncache(ps, c);
@@ -645,9 +645,14 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
             for (void *f = pool->freeblock; f; f = *(void **)f)
                 CHECK(f != b, "class %u: cached %p is on its pool's free list (C1)", c, b);
         }
-        CHECK(ps->nlive[c] + n == perclass[c],
-              "class %u: %zu live + %u cached blocks, pools hold %zu (C2)", c, ps->nlive[c], n,
-              perclass[c]);
+        CHECK(ps->nheld[c] == perclass[c], "class %u: %zu blocks held, pools hold %zu (C2)", c,
+              ps->nheld[c], perclass[c]);
+        CHECK(n == 0 || n < ps->nheld[c],
+              "class %u: %u cached blocks and no live one: not given back (C2)", c, n);
+        size_t lim = ps->nheld[c] < RCGC_FREE_CACHE + 1 ? ps->nheld[c] : RCGC_FREE_CACHE + 1;
+        CHECK(ps->clim[c] == &ps->crow[c][lim],
+              "class %u: cache limit at %td, not at %zu (C3)", c, ps->clim[c] - &ps->crow[c][0],
+              lim);
     }
     return RCGC_OK;
 }

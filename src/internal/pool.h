@@ -36,10 +36,14 @@
  *   C1  the free cache of class c holds n = ctop[c] - &crow[c][0] <=
  *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
  *       crow[c][1..n], none tracked, none on a pool's free list;
- *       crow[c][0] is NULL (the floor), crow[c][RCGC_CACHE_ROW - 1] is
- *       RCGC_CACHE_END (the end mark) and cache[c] == crow[c][n] (the
+ *       crow[c][0] is NULL (the floor) and cache[c] == crow[c][n] (the
  *       top's copy: NULL iff the cache is empty).
- *   C2  nlive[c] + n == the sum of nalloc over the pools of class c.
+ *   C2  nheld[c] == the sum of nalloc over the pools of class c (the
+ *       class's live blocks + n), and n < nheld[c] unless n == 0 (a class
+ *       with cached blocks has a live block).
+ *   C3  clim[c] == &crow[c][min(nheld[c], RCGC_FREE_CACHE + 1)]: a push
+ *       that would move the top onto clim[c] either fills the row past
+ *       RCGC_FREE_CACHE or frees the class's last live block.
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -193,11 +197,10 @@ static inline int rcgc_size_class(size_t n)
 }
 
 /* The free cache's row of a size class (see rcgc_pool_state): 64 words,
- * the NULL floor, up to RCGC_FREE_CACHE blocks and the end mark. */
+ * the NULL floor, up to RCGC_FREE_CACHE blocks and a last word never
+ * used (clim[c] may point at it, C3). */
 #define RCGC_CACHE_ROW 64
 #define RCGC_FREE_CACHE (RCGC_CACHE_ROW - 2)
-/* The last word of every row (never a block: blocks are 16-aligned). */
-#define RCGC_CACHE_END ((void *)(uintptr_t)1)
 
 /* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
@@ -205,11 +208,12 @@ typedef struct rcgc_pool_state {
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
      * fast paths, LIFO, in a stack of pointers crow[c][1..n] whose top
      * ctop[c] points at crow[c][n], above a NULL floor crow[c][0]; cache[c]
-     * is a copy of the top, and the row's last word is an end mark that
-     * a free finds above a full row (C1).  The next allocation of the
-     * class takes cache[c] - one load, as from a linked list - and copies
-     * the entry
-     * below into it; neither call touches a pool descriptor, and neither
+     * is a copy of the top (C1).  The next allocation of the class takes
+     * cache[c] - one load, as from a linked list - and copies the entry
+     * below into it; neither call touches a pool descriptor, counts
+     * anything or tests a count (a free compares the new top with
+     * clim[c], C3, which stands for both "row full" and "last live block
+     * of the class"), and neither
      * reads or writes the block: a free writes nothing into the block it
      * frees, so a block freed cold costs no store miss (which would hold up
      * every store after it) until the program writes to it again, by then
@@ -221,6 +225,7 @@ typedef struct rcgc_pool_state {
      * other than tracing (hooks, fault injection, a user allocator). */
     void *cache[RCGC_NCLASSES];
     void **ctop[RCGC_NCLASSES];
+    void **clim[RCGC_NCLASSES];            /* C3 */
     void *crow[RCGC_NCLASSES][RCGC_CACHE_ROW];
     /* Parallel to crow (F4, tmfast.h): cslot[c][k] is the trace slot of
      * the block crow[c][k] when rcgc_mem_free cached it while tracing,
@@ -229,7 +234,16 @@ typedef struct rcgc_pool_state {
      * entry e is at the fixed distance RCGC_CSLOT_OFF from e (no load to
      * find it: rcgc_pool_cslot). */
     void *cslot[RCGC_NCLASSES][RCGC_CACHE_ROW];
-    size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
+    /* Blocks of each class out of their pools (live or cached, C2): only
+     * a pool's allocation and a block's return to its pool change it,
+     * never the free cache's pushes and pops. */
+    size_t nheld[RCGC_NCLASSES];
+    /* rcgc_mem_malloc's fast path's blocks minus rcgc_mem_free's fast
+     * path's, per class (either may be negative): the MEM domain's live
+     * count is domains[MEM].live plus their sum (rcgc_pool_mem_live).  Per
+     * class, so that consecutive calls do not wait for each other's
+     * update of one shared counter. */
+    long mlive[RCGC_NCLASSES];
     /* Arenas with free pools, bucketed by their number of free pools:
      * avail[n] lists arenas with exactly n (1..64).  New pools come from
      * the lowest non-empty bucket: the fullest arena first, so that the
@@ -407,6 +421,30 @@ static inline uint32_t rcgc_pool_ncache(const rcgc_pool_state *ps, unsigned c)
     return (uint32_t)(ps->ctop[c] - &ps->crow[c][0]);
 }
 
+/* Live blocks of class c (handed out by any path, not freed): C2. */
+static inline size_t rcgc_pool_nlive(const rcgc_pool_state *ps, unsigned c)
+{
+    return ps->nheld[c] - rcgc_pool_ncache(ps, c);
+}
+
+/* nheld[c] changed to h: clim[c] follows (C3).  A conditional move, no
+ * branch: a class's count goes up and down across the row's size. */
+static inline void rcgc_pool_set_held(rcgc_pool_state *ps, size_t c, size_t h)
+{
+    ps->nheld[c] = h;
+    ps->clim[c] = &ps->crow[c][h < RCGC_FREE_CACHE + 1 ? h : RCGC_FREE_CACHE + 1];
+}
+
+/* The MEM domain's blocks counted by rcgc_mem_malloc's and rcgc_mem_free's
+ * fast paths (mlive): add domains[MEM].live for the domain's count. */
+static inline long rcgc_pool_mem_live(const rcgc_pool_state *ps)
+{
+    long n = 0;
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+        n += ps->mlive[c];
+    return n;
+}
+
 /* The allocation fast path: the block freed last into the class's free
  * cache, else the head block of the class's free list
  * (three loads, three stores), including the frequent cases where it is the
@@ -421,10 +459,8 @@ static inline uint32_t rcgc_pool_ncache(const rcgc_pool_state *ps, unsigned c)
 static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_cached(rcgc_pool_state *ps, size_t szidx)
 {
     void *bp = ps->cache[szidx];
-    if (RCGC_LIKELY(bp != NULL)) {
+    if (RCGC_LIKELY(bp != NULL))
         rcgc_pool_cache_pop(ps, szidx);
-        ps->nlive[szidx]++;
-    }
     return bp;
 }
 
@@ -439,7 +475,7 @@ static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, si
     if (RCGC_LIKELY(pool != NULL)) {
         bp = pool->freeblock;
         void *next = *(void **)bp;
-        ps->nlive[szidx]++;
+        rcgc_pool_set_held(ps, szidx, ps->nheld[szidx] + 1);
         if (RCGC_LIKELY(next != NULL)) {
             pool->freeblock = next;
             pool->nalloc++;
@@ -507,7 +543,7 @@ static inline void *rcgc_pool_alloc_in(rcgc_runtime *rt, rcgc_pool_state *ps, si
 }
 
 /* Give a block back to its pool (p must be a block start, pool its
- * descriptor; the class's nlive is the caller's).  A full pool that gets a
+ * descriptor; it leaves nheld, C2).  A full pool that gets a
  * free block back becomes the head of its class's used list, so the next
  * allocation of the class reuses the block just freed, while it is still
  * in the cache.  Only a pool that becomes empty takes the slow path. */
@@ -517,6 +553,7 @@ static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps
     void *last = pool->freeblock;
     *(void **)p = last;
     pool->freeblock = p;
+    rcgc_pool_set_held(ps, pool->szidx, ps->nheld[pool->szidx] - 1);
     if (RCGC_UNLIKELY(--pool->nalloc == 0)) {
         rcgc_pool_free_slow(rt, pool, last);
         return;
@@ -532,17 +569,25 @@ static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps
     }
 }
 
-/* Free a pool block without the cache (the allocator's slow modes). */
+void rcgc_pool_cache_full(rcgc_runtime *rt, unsigned szidx, void *p);
+
+/* Free a pool block without the cache (the allocator's slow modes).  The
+ * class's last live block takes the cache's blocks back with it (C2: the
+ * cache may be in use while tracing). */
 static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
     rcgc_pool *pool = rcgc_pool_of(p);
-    ps->nlive[pool->szidx]--;
+    if (RCGC_UNLIKELY(rcgc_pool_nlive(ps, pool->szidx) == 1)) {
+        rcgc_pool_cache_full(rt, pool->szidx, p);
+        return;
+    }
     rcgc_pool_release_block(rt, ps, pool, p);
 }
 
-/* The free cache's slow path: the class has no live block left (p, the
- * block being freed, is already uncounted): everything goes back. */
-void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
+/* rcgc_pool_cache_full (declared above): the free cache's push found its
+ * limit (C3) for p, a live block of class szidx: p is the class's last
+ * live block (everything goes back to the pools, so pools and arenas can
+ * be released) or the row is full (p goes to its pool). */
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
 /* Set up the empty free cache of a zeroed state (the floors, C1). */
@@ -550,7 +595,7 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps);
 /* Free n blocks of one pool at once (the collector's delete), none of them
  * in the free cache: they are linked through their first words from first
  * to tail (tail's link is written here).  The chain goes onto the pool's
- * free list as it is; nalloc and the class's nlive drop once; the pool
+ * free list as it is; nalloc and the class's nheld drop once; the pool
  * rejoins its used list or goes back to its arena once.  When they are the
  * class's last live blocks they go block by block instead (the last one
  * spills the cache, as a free does). */
@@ -562,19 +607,15 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 static inline void rcgc_pool_free_class_slot(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
                                              unsigned c, void *sl)
 {
-    if (RCGC_UNLIKELY(--ps->nlive[c] == 0)) {
-        rcgc_pool_cache_spill(rt, c, p);
-        return;
-    }
-    void **top = ps->ctop[c];
-    if (RCGC_LIKELY(top[1] != RCGC_CACHE_END)) {
-        top[1] = p;
-        rcgc_pool_cslot(top)[1] = sl;
-        ps->ctop[c] = top + 1;
+    void **top = ps->ctop[c] + 1;
+    if (RCGC_LIKELY(top != ps->clim[c])) {
+        *top = p;
+        *rcgc_pool_cslot(top) = sl;
+        ps->ctop[c] = top;
         ps->cache[c] = p;
         return;
     }
-    rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+    rcgc_pool_cache_full(rt, c, p);
 }
 
 /* rcgc_pool_free_in for a caller that knows the block's size class c
@@ -585,15 +626,16 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
     rcgc_pool_free_class_slot(rt, ps, p, c, NULL);
 }
 
-/* rcgc_pool_free_in for a block whose class table entry the caller has
- * (rcgc_class_entry_lookup): the same steps without a second lookup. */
+/* rcgc_pool_free_in for a block whose size class c the caller has read
+ * from its class table entry (rcgc_class_entry_lookup): the same steps
+ * without a second lookup. */
 static inline void rcgc_pool_free_entry(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
-                                        const uint8_t *entry)
+                                        unsigned c)
 {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(p, 1, 3);
 #endif
-    rcgc_pool_free_class(rt, ps, p, *entry);
+    rcgc_pool_free_class(rt, ps, p, c);
 }
 
 /* The free fast path (p must be a block start): into the class's free

@@ -204,7 +204,6 @@ static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
     rcgc_pool_cache_pop(ps, c);
-    ps->nlive[c]++;
     *slp = sl;
     return bp;
 }

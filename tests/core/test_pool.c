@@ -390,8 +390,8 @@ static void test_class_entry_lookup(void **state)
     rcgc_runtime_free(rt);
 }
 
-/* rcgc_validate fails on rt and says `what` (with the invariant C1). */
-static void expect_invalid(rcgc_runtime *rt, const char *what)
+/* rcgc_validate fails on rt and says `what` (with the invariant inv). */
+static void expect_invalid_as(rcgc_runtime *rt, const char *what, const char *inv)
 {
     char *text = NULL;
     size_t size = 0;
@@ -399,8 +399,14 @@ static void expect_invalid(rcgc_runtime *rt, const char *what)
     assert_int_equal(rcgc_validate(rt, f), RCGC_EFORMAT);
     fclose(f);
     assert_non_null(strstr(text, what));
-    assert_non_null(strstr(text, "(C1)"));
+    assert_non_null(strstr(text, inv));
     free(text);
+}
+
+/* The same for C1. */
+static void expect_invalid(rcgc_runtime *rt, const char *what)
+{
+    expect_invalid_as(rt, what, "(C1)");
 }
 
 /* The validator notices a broken invariant. */
@@ -437,9 +443,16 @@ static void test_validate_detects(void **state)
     ps->crow[c][0] = q;
     expect_invalid(rt, "floor overwritten");
     ps->crow[c][0] = NULL;
-    ps->crow[c][RCGC_CACHE_ROW - 1] = NULL;
-    expect_invalid(rt, "end mark overwritten");
-    ps->crow[c][RCGC_CACHE_ROW - 1] = RCGC_CACHE_END;
+    /* the limit (C3) off by one either way, the held count (C2) */
+    ps->clim[c]++;
+    expect_invalid_as(rt, "cache limit", "(C3)");
+    ps->clim[c] -= 2;
+    expect_invalid_as(rt, "cache limit", "(C3)");
+    ps->clim[c]++;
+    ps->nheld[c]++;
+    expect_invalid_as(rt, "blocks held", "(C2)");
+    ps->nheld[c]--;
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
     ps->crow[c][1] = q2;
     expect_invalid(rt, "cached twice");
     ps->crow[c][1] = q;
