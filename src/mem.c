@@ -128,6 +128,7 @@ void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
+    rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
         rcgc_domain_state *ds = &ms->domains[d];

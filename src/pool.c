@@ -26,6 +26,22 @@ _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
 _Atomic(rcgc_class_table *) rcgc_class_map[RCGC_MAP_LEN];
 static pthread_mutex_t arena_map_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* M2: the leaf of every range without one (all entries NULL, never
+ * written; zero pages until read). */
+rcgc_map_entry rcgc_empty_leaf[RCGC_MAP_LEN];
+static pthread_once_t empty_leaf_once = PTHREAD_ONCE_INIT;
+
+static void empty_leaf_fill(void)
+{
+    for (size_t i = 0; i < RCGC_MAP_LEN; i++)
+        atomic_store_explicit(&rcgc_arena_map[i], rcgc_empty_leaf, memory_order_release);
+}
+
+void rcgc_pool_map_init(void)
+{
+    pthread_once(&empty_leaf_once, empty_leaf_fill);
+}
+
 static int arena_map_set(uintptr_t base, rcgc_arena *a)
 {
     uintptr_t i = base >> RCGC_ARENA_BITS;
@@ -33,15 +49,16 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
     if ((base >> RCGC_ADDRESS_BITS) != 0)
         return -1;
     rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
-    if (leaf == NULL) {
+    if (leaf == NULL || leaf == rcgc_empty_leaf) {
         pthread_mutex_lock(&arena_map_lock);
         leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
-        if (leaf == NULL) {
+        if (leaf == NULL || leaf == rcgc_empty_leaf) {
             /* One mapping: the leaf, then its arenas' class and trace
              * tables (M1), so that rcgc_class_entry_lookup finds a class
              * from the leaf it has.  The class tables are published first:
              * a reader that finds the arena finds its table's leaf. */
             void *map = rcgc_os_map(RCGC_MAP_LEAF_BYTES + RCGC_CLASS_LEAF_BYTES);
+            leaf = NULL;
             if (map != NULL) {
                 leaf = map;
                 atomic_store_explicit(&rcgc_class_map[top], rcgc_leaf_class_tables(leaf),
@@ -585,6 +602,13 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
 {
     rcgc_pool_state *ps = &rt->pool;
     size_t narenas = 0, perclass[RCGC_NCLASSES] = {0};
+    /* M2 */
+    for (size_t i = 0; i < RCGC_MAP_LEN; i++) {
+        CHECK(atomic_load_explicit(&rcgc_arena_map[i], memory_order_acquire) != NULL,
+              "arena map entry %zu has no leaf (M2)", i);
+        CHECK(atomic_load_explicit(&rcgc_empty_leaf[i], memory_order_relaxed) == NULL,
+              "the empty leaf's entry %zu is set (M2)", i);
+    }
     for (rcgc_arena *a = ps->all; a; a = a->allnext) {
         narenas++;
         CHECK(a->rt == rt, "arena %p: wrong runtime", (void *)a);

@@ -29,6 +29,9 @@
  *       the spare; a spare arena has every pool free.
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
+ *   M2  once a runtime exists (rcgc_pool_map_init), every top-level entry
+ *       of the arena map is a leaf: a mapped one or rcgc_empty_leaf, whose
+ *       entries are all NULL, so a lookup needs no test of the leaf.
  *   M1  the class tables of a map leaf's arenas follow the leaf's entries
  *       in the same mapping (rcgc_leaf_class_tables): the table
  *       rcgc_class_entry_lookup reaches from the leaf is the one
@@ -277,6 +280,11 @@ _Static_assert(offsetof(rcgc_pool_state, cslot) ==
 #define RCGC_ADDRESS_BITS 48
 typedef _Atomic(rcgc_arena *) rcgc_map_entry;
 extern _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
+/* M2: the leaf of the ranges no arena was ever mapped in. */
+extern rcgc_map_entry rcgc_empty_leaf[RCGC_MAP_LEN];
+/* Put rcgc_empty_leaf in every empty top-level entry (M2); once per
+ * process, before the first runtime (rcgc_mem_state_init). */
+void rcgc_pool_map_init(void);
 
 /* Beside each map entry, the size class of each pool slot of its arena
  * (rcgc_pool_free_in reads it): dense, so that the tables of different
@@ -322,7 +330,8 @@ _Static_assert(RCGC_ARENA_BITS + 2 * RCGC_MAP_BITS == RCGC_ADDRESS_BITS,
                "the map's two levels cover the address space exactly");
 
 /* The class table entry (size class) of the pool slot holding p, or NULL
- * when p is in no arena (rcgc_arena_lookup's test, then M1). */
+ * when p is in no arena (rcgc_arena_lookup's test, then M1).  Needs M2 (a
+ * runtime exists). */
 static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
@@ -333,8 +342,7 @@ static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
      * and byte t of its class tables (table j, byte slot = t % 64). */
     uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
     rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
-    if (leaf == NULL ||
-        atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS], memory_order_acquire) == NULL)
+    if (atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS], memory_order_acquire) == NULL)
         return NULL;
     return (const uint8_t *)rcgc_leaf_class_tables(leaf) + t;
 }

@@ -447,7 +447,20 @@ static void test_class_entry_lookup(void **state)
     assert_null(rcgc_class_entry_lookup(big));
     assert_null(rcgc_class_entry_lookup(NULL));
     assert_null(rcgc_class_entry_lookup((void *)((uintptr_t)1 << 60)));
+    assert_null(rcgc_class_entry_lookup((void *)(((uintptr_t)1 << 48) - 16)));
     free(big);
+    /* M2: every range without an arena has the empty leaf; the validator
+     * notices a missing leaf or a set entry of the empty leaf */
+    size_t top = RCGC_MAP_LEN - 1;   /* the highest 16 GiB: no arena there */
+    assert_ptr_equal(atomic_load(&rcgc_arena_map[top]), rcgc_empty_leaf);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
+    atomic_store(&rcgc_arena_map[top], NULL);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+    atomic_store(&rcgc_arena_map[top], rcgc_empty_leaf);
+    atomic_store(&rcgc_empty_leaf[5], (rcgc_arena *)rt);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+    atomic_store(&rcgc_empty_leaf[5], NULL);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
     rcgc_runtime_free(rt);
 }
 
