@@ -443,6 +443,23 @@ static inline void rcgc_pool_set_held(rcgc_pool_state *ps, size_t c, size_t h)
     ps->clim[c] = &ps->crow[c][h < RCGC_FREE_CACHE + 1 ? h : RCGC_FREE_CACHE + 1];
 }
 
+/* nheld[c] one up or down, clim[c] with it while below the row's cap
+ * (C3): fewer instructions than rcgc_pool_set_held for the pools' paths
+ * of single blocks, and the branch is predictable wherever those paths
+ * are frequent (a class far above or below the cap, or one block coming
+ * and going). */
+static inline void rcgc_pool_held_inc(rcgc_pool_state *ps, size_t c)
+{
+    if (++ps->nheld[c] <= RCGC_FREE_CACHE + 1)
+        ps->clim[c]++;
+}
+
+static inline void rcgc_pool_held_dec(rcgc_pool_state *ps, size_t c)
+{
+    if (--ps->nheld[c] < RCGC_FREE_CACHE + 1)
+        ps->clim[c]--;
+}
+
 /* The MEM domain's blocks counted by rcgc_mem_malloc's and rcgc_mem_free's
  * fast paths (mlive): add domains[MEM].live for the domain's count. */
 static inline long rcgc_pool_mem_live(const rcgc_pool_state *ps)
@@ -483,7 +500,7 @@ static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, si
     if (RCGC_LIKELY(pool != NULL)) {
         bp = pool->freeblock;
         void *next = *(void **)bp;
-        rcgc_pool_set_held(ps, szidx, ps->nheld[szidx] + 1);
+        rcgc_pool_held_inc(ps, szidx);
         if (RCGC_LIKELY(next != NULL)) {
             pool->freeblock = next;
             pool->nalloc++;
@@ -561,7 +578,7 @@ static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps
     void *last = pool->freeblock;
     *(void **)p = last;
     pool->freeblock = p;
-    rcgc_pool_set_held(ps, pool->szidx, ps->nheld[pool->szidx] - 1);
+    rcgc_pool_held_dec(ps, pool->szidx);
     if (RCGC_UNLIKELY(--pool->nalloc == 0)) {
         rcgc_pool_free_slow(rt, pool, last);
         return;
