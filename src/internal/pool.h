@@ -213,16 +213,15 @@ typedef struct rcgc_pool_state {
      * ctop[c] points at crow[c][n], above a NULL floor crow[c][0]; cache[c]
      * is a copy of the top (C1).  The next allocation of the class takes
      * cache[c] - one load, as from a linked list - and copies the entry
-     * below into it; neither call touches a pool descriptor, counts
-     * anything or tests a count (a free compares the new top with
-     * clim[c], C3, which stands for both "row full" and "last live block
-     * of the class"), and neither
+     * below into it.  Neither call touches a pool descriptor or updates a
+     * count (a free compares its new top with clim[c], C3, which stands
+     * for both "row full" and "last live block of the class"), and neither
      * reads or writes the block: a free writes nothing into the block it
      * frees, so a block freed cold costs no store miss (which would hold up
      * every store after it) until the program writes to it again, by then
      * in the cache (rcgc_pool_free_in prefetches it).  Cached blocks still
-     * count in their pool's nalloc.  A free that finds the row full goes to
-     * the pool.  The cache of a class is given back to the pools when the
+     * count in their pool's nalloc (and in nheld).  A free that finds the
+     * row full goes to the pool.  The cache of a class is given back to the pools when the
      * class has no live block left (so freeing everything returns every
      * pool), and whenever the allocator leaves its fast paths for a reason
      * other than tracing (hooks, fault injection, a user allocator). */
