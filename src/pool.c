@@ -343,14 +343,16 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
     }
 }
 
-void rcgc_pool_cache_full(rcgc_runtime *rt, unsigned szidx, void *p)
+void rcgc_pool_cache_full(rcgc_runtime *rt, void *p)
 {
     /* p, not cached yet, is one of the live blocks (C3).  When it is the
      * last, nothing of the class is live: every cached block goes back
      * too, so pools and arenas can be released. */
+    rcgc_pool *pool = rcgc_pool_of(p);
+    unsigned szidx = pool->szidx;
     if (rt->pool.cache[szidx] != NULL && rcgc_pool_nlive(&rt->pool, szidx) == 1)
         cache_flush_class(rt, szidx);   /* (an empty cache: p is the last) */
-    rcgc_pool_release_block(rt, &rt->pool, rcgc_pool_of(p), p);
+    rcgc_pool_release_block(rt, &rt->pool, pool, p);
 }
 
 void rcgc_pool_cache_flush(rcgc_runtime *rt)

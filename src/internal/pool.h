@@ -593,7 +593,12 @@ static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps
     }
 }
 
-void rcgc_pool_cache_full(rcgc_runtime *rt, unsigned szidx, void *p);
+/* The free cache's push found its limit (C3) for p, a live block: p is
+ * its class's last live block (everything goes back to the pools, so
+ * pools and arenas can be released) or the row is full (p goes to its
+ * pool).  The class comes from p's pool descriptor, so that the fast
+ * paths need not keep it for the call. */
+void rcgc_pool_cache_full(rcgc_runtime *rt, void *p);
 
 /* Free a pool block without the cache (the allocator's slow modes).  The
  * class's last live block takes the cache's blocks back with it (C2: the
@@ -602,16 +607,12 @@ static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps,
 {
     rcgc_pool *pool = rcgc_pool_of(p);
     if (RCGC_UNLIKELY(rcgc_pool_nlive(ps, pool->szidx) == 1)) {
-        rcgc_pool_cache_full(rt, pool->szidx, p);
+        rcgc_pool_cache_full(rt, p);
         return;
     }
     rcgc_pool_release_block(rt, ps, pool, p);
 }
 
-/* rcgc_pool_cache_full (declared above): the free cache's push found its
- * limit (C3) for p, a live block of class szidx: p is the class's last
- * live block (everything goes back to the pools, so pools and arenas can
- * be released) or the row is full (p goes to its pool). */
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
 /* Set up the empty free cache of a zeroed state (the floors, C1). */
@@ -639,7 +640,7 @@ static inline void rcgc_pool_free_class_slot(rcgc_runtime *rt, rcgc_pool_state *
         ps->cache[c] = p;
         return;
     }
-    rcgc_pool_cache_full(rt, c, p);
+    rcgc_pool_cache_full(rt, p);
 }
 
 /* rcgc_pool_free_in for a caller that knows the block's size class c
