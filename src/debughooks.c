@@ -572,7 +572,8 @@ int rcgc_mem_setup_debug_hooks(rcgc_runtime *rt)
     int rc = RCGC_ESTATE;
     rcgc_mem_state *ms = &rt->mem;
     long own = rt->obj.pending != NULL;
-    if (ms->domains[RCGC_DOMAIN_MEM].live != 0 || ms->domains[RCGC_DOMAIN_OBJ].live != 0 ||
+    if (ms->domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool) != 0 ||
+        ms->domains[RCGC_DOMAIN_OBJ].live != 0 ||
         rcgc_pool_live_blocks(rt) != 0 || ms->domains[RCGC_DOMAIN_RAW].live != own)
         goto out;
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {

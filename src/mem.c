@@ -128,6 +128,7 @@ void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
+    rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
         rcgc_domain_state *ds = &ms->domains[d];
@@ -328,15 +329,26 @@ static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t size, con
 
 void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)
 {
-    if (RCGC_LIKELY(size <= RCGC_SMALL_LIMIT)) {
+    /* The size class and the size test in one: size 0 wraps around to a
+     * class above every class and goes to malloc_slow, which takes it as
+     * size 1 (rcgc_size_class). */
+    size_t c = (size - 1) >> RCGC_ALIGN_SHIFT;
+    if (RCGC_LIKELY(c < RCGC_NCLASSES)) {
         unsigned slow = rt->mem.slow;
         if (RCGC_LIKELY(!slow)) {
-            void *p = rcgc_pool_try_alloc(&rt->pool, size);
+            void *p = rcgc_pool_try_alloc_class(&rt->pool, c);
             if (RCGC_LIKELY(p != NULL)) {
-                rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+                rt->pool.mlive[c]++;   /* the MEM domain's count, per class */
                 return p;
             }
         } else if (slow == RCGC_SLOW_TRACE) {
+#if defined(__GNUC__) || defined(__clang__)
+            /* c < RCGC_NCLASSES: size is 1..512, so the tracer's own
+             * class computation (size - (size != 0)) is c (two
+             * instructions fewer than without this). */
+            if (size == 0 || size > RCGC_SMALL_LIMIT)
+                __builtin_unreachable();
+#endif
             return malloc_traced(rt, size, file, line);
         }
     }
@@ -400,8 +412,9 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
     if (RCGC_LIKELY(!slow)) {
         const uint8_t *entry = rcgc_class_entry_lookup(ptr);
         if (RCGC_LIKELY(entry != NULL)) {
-            rt->mem.domains[RCGC_DOMAIN_MEM].live--;
-            rcgc_pool_free_entry(rt, &rt->pool, ptr, entry);
+            unsigned c = *entry;
+            rt->pool.mlive[c]--;   /* the MEM domain's count, per class */
+            rcgc_pool_free_entry(rt, &rt->pool, ptr, c);
             return;
         }
     } else if (slow == RCGC_SLOW_TRACE) {
@@ -449,12 +462,12 @@ int rcgc_mem_set_allocator(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator
     if (!domain_ok(d) || a == NULL || !a->malloc || !a->calloc || !a->realloc || !a->free)
         return RCGC_EINVAL;
     rcgc_domain_state *ds = &rt->mem.domains[d];
-    if (ds->live != 0)
+    long mem_live = rt->mem.domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool);
+    if (d == RCGC_DOMAIN_MEM ? mem_live != 0 : ds->live != 0)
         return RCGC_ESTATE;
     /* Objects and pooled blocks of the other domains may depend on the RAW
      * base (blocks above the small limit): only replace it when empty. */
-    if (d == RCGC_DOMAIN_RAW && (rt->mem.domains[RCGC_DOMAIN_MEM].live != 0 ||
-                                 rt->mem.domains[RCGC_DOMAIN_OBJ].live != 0))
+    if (d == RCGC_DOMAIN_RAW && (mem_live != 0 || rt->mem.domains[RCGC_DOMAIN_OBJ].live != 0))
         return RCGC_ESTATE;
     int wrapped = ds->current.malloc != ds->base.malloc || ds->current.ctx != ds->base.ctx;
     if (rt->mem.debug_hooks) {

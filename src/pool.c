@@ -26,6 +26,22 @@ _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
 _Atomic(rcgc_class_table *) rcgc_class_map[RCGC_MAP_LEN];
 static pthread_mutex_t arena_map_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* M2: the leaf of every range without one (all entries NULL, never
+ * written; zero pages until read). */
+rcgc_map_entry rcgc_empty_leaf[RCGC_MAP_LEN];
+static pthread_once_t empty_leaf_once = PTHREAD_ONCE_INIT;
+
+static void empty_leaf_fill(void)
+{
+    for (size_t i = 0; i < RCGC_MAP_LEN; i++)
+        atomic_store_explicit(&rcgc_arena_map[i], rcgc_empty_leaf, memory_order_release);
+}
+
+void rcgc_pool_map_init(void)
+{
+    pthread_once(&empty_leaf_once, empty_leaf_fill);
+}
+
 static int arena_map_set(uintptr_t base, rcgc_arena *a)
 {
     uintptr_t i = base >> RCGC_ARENA_BITS;
@@ -33,15 +49,16 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
     if ((base >> RCGC_ADDRESS_BITS) != 0)
         return -1;
     rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
-    if (leaf == NULL) {
+    if (leaf == NULL || leaf == rcgc_empty_leaf) {
         pthread_mutex_lock(&arena_map_lock);
         leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
-        if (leaf == NULL) {
+        if (leaf == NULL || leaf == rcgc_empty_leaf) {
             /* One mapping: the leaf, then its arenas' class and trace
              * tables (M1), so that rcgc_class_entry_lookup finds a class
              * from the leaf it has.  The class tables are published first:
              * a reader that finds the arena finds its table's leaf. */
             void *map = rcgc_os_map(RCGC_MAP_LEAF_BYTES + RCGC_CLASS_LEAF_BYTES);
+            leaf = NULL;
             if (map != NULL) {
                 leaf = map;
                 atomic_store_explicit(&rcgc_class_map[top], rcgc_leaf_class_tables(leaf),
@@ -278,8 +295,8 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 {
     rcgc_pool_state *ps = &rt->pool;
     unsigned c = pool->szidx;
-    RCGC_ASSERT(n > 0 && n <= pool->nalloc && n <= ps->nlive[c]);
-    if (RCGC_UNLIKELY(ps->nlive[c] == n)) {
+    RCGC_ASSERT(n > 0 && n <= pool->nalloc && n <= rcgc_pool_nlive(ps, c));
+    if (RCGC_UNLIKELY(rcgc_pool_nlive(ps, c) == n)) {
         /* The class's last live blocks: one by one, the last spills. */
         *(void **)tail = NULL;
         for (void *p = first, *next; p != NULL; p = next) {
@@ -288,7 +305,7 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
         }
         return;
     }
-    ps->nlive[c] -= n;
+    rcgc_pool_set_held(ps, c, ps->nheld[c] - n);
     void *last = pool->freeblock;
     *(void **)tail = last;
     pool->freeblock = first;
@@ -307,9 +324,9 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps)
 {
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         ps->crow[c][0] = NULL;
-        ps->crow[c][RCGC_CACHE_ROW - 1] = RCGC_CACHE_END;
         ps->ctop[c] = &ps->crow[c][0];
         ps->cache[c] = NULL;
+        rcgc_pool_set_held(ps, c, 0);
     }
 }
 
@@ -326,12 +343,16 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
     }
 }
 
-void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p)
+void rcgc_pool_cache_full(rcgc_runtime *rt, void *p)
 {
-    /* Nothing of the class is live: every cached block goes back too, so
-     * pools and arenas can be released. */
-    cache_flush_class(rt, szidx);
-    rcgc_pool_release_block(rt, &rt->pool, rcgc_pool_of(p), p);
+    /* p, not cached yet, is one of the live blocks (C3).  When it is the
+     * last, nothing of the class is live: every cached block goes back
+     * too, so pools and arenas can be released. */
+    rcgc_pool *pool = rcgc_pool_of(p);
+    unsigned szidx = pool->szidx;
+    if (rt->pool.cache[szidx] != NULL && rcgc_pool_nlive(&rt->pool, szidx) == 1)
+        cache_flush_class(rt, szidx);   /* (an empty cache: p is the last) */
+    rcgc_pool_release_block(rt, &rt->pool, pool, p);
 }
 
 void rcgc_pool_cache_flush(rcgc_runtime *rt)
@@ -583,6 +604,13 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
 {
     rcgc_pool_state *ps = &rt->pool;
     size_t narenas = 0, perclass[RCGC_NCLASSES] = {0};
+    /* M2 */
+    for (size_t i = 0; i < RCGC_MAP_LEN; i++) {
+        CHECK(atomic_load_explicit(&rcgc_arena_map[i], memory_order_acquire) != NULL,
+              "arena map entry %zu has no leaf (M2)", i);
+        CHECK(atomic_load_explicit(&rcgc_empty_leaf[i], memory_order_relaxed) == NULL,
+              "the empty leaf's entry %zu is set (M2)", i);
+    }
     for (rcgc_arena *a = ps->all; a; a = a->allnext) {
         narenas++;
         CHECK(a->rt == rt, "arena %p: wrong runtime", (void *)a);
@@ -621,8 +649,6 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(ps->ctop[c] >= &ps->crow[c][0] && ps->ctop[c] <= &ps->crow[c][RCGC_FREE_CACHE],
               "class %u: cache top out of its row (C1)", c);
         CHECK(ps->crow[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
-        CHECK(ps->crow[c][RCGC_CACHE_ROW - 1] == RCGC_CACHE_END,
-              "class %u: cache end mark overwritten (C1)", c);
         CHECK(ps->cache[c] == *ps->ctop[c], "class %u: cache head %p is not the top %p (C1)", c,
               ps->cache[c], *ps->ctop[c]);
         uint32_t n = rcgc_pool_ncache(ps, c);
@@ -645,9 +671,14 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
             for (void *f = pool->freeblock; f; f = *(void **)f)
                 CHECK(f != b, "class %u: cached %p is on its pool's free list (C1)", c, b);
         }
-        CHECK(ps->nlive[c] + n == perclass[c],
-              "class %u: %zu live + %u cached blocks, pools hold %zu (C2)", c, ps->nlive[c], n,
-              perclass[c]);
+        CHECK(ps->nheld[c] == perclass[c], "class %u: %zu blocks held, pools hold %zu (C2)", c,
+              ps->nheld[c], perclass[c]);
+        CHECK(n == 0 || n < ps->nheld[c],
+              "class %u: %u cached blocks and no live one: not given back (C2)", c, n);
+        size_t lim = ps->nheld[c] < RCGC_FREE_CACHE + 1 ? ps->nheld[c] : RCGC_FREE_CACHE + 1;
+        CHECK(ps->clim[c] == &ps->crow[c][lim],
+              "class %u: cache limit at %td, not at %zu (C3)", c, ps->clim[c] - &ps->crow[c][0],
+              lim);
     }
     return RCGC_OK;
 }

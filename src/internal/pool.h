@@ -29,6 +29,9 @@
  *       the spare; a spare arena has every pool free.
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
+ *   M2  once a runtime exists (rcgc_pool_map_init), every top-level entry
+ *       of the arena map is a leaf: a mapped one or rcgc_empty_leaf, whose
+ *       entries are all NULL, so a lookup needs no test of the leaf.
  *   M1  the class tables of a map leaf's arenas follow the leaf's entries
  *       in the same mapping (rcgc_leaf_class_tables): the table
  *       rcgc_class_entry_lookup reaches from the leaf is the one
@@ -36,10 +39,14 @@
  *   C1  the free cache of class c holds n = ctop[c] - &crow[c][0] <=
  *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
  *       crow[c][1..n], none tracked, none on a pool's free list;
- *       crow[c][0] is NULL (the floor), crow[c][RCGC_CACHE_ROW - 1] is
- *       RCGC_CACHE_END (the end mark) and cache[c] == crow[c][n] (the
+ *       crow[c][0] is NULL (the floor) and cache[c] == crow[c][n] (the
  *       top's copy: NULL iff the cache is empty).
- *   C2  nlive[c] + n == the sum of nalloc over the pools of class c.
+ *   C2  nheld[c] == the sum of nalloc over the pools of class c (the
+ *       class's live blocks + n), and n < nheld[c] unless n == 0 (a class
+ *       with cached blocks has a live block).
+ *   C3  clim[c] == &crow[c][min(nheld[c], RCGC_FREE_CACHE + 1)]: a push
+ *       that would move the top onto clim[c] either fills the row past
+ *       RCGC_FREE_CACHE or frees the class's last live block.
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -193,11 +200,10 @@ static inline int rcgc_size_class(size_t n)
 }
 
 /* The free cache's row of a size class (see rcgc_pool_state): 64 words,
- * the NULL floor, up to RCGC_FREE_CACHE blocks and the end mark. */
+ * the NULL floor, up to RCGC_FREE_CACHE blocks and a last word never
+ * used (clim[c] may point at it, C3). */
 #define RCGC_CACHE_ROW 64
 #define RCGC_FREE_CACHE (RCGC_CACHE_ROW - 2)
-/* The last word of every row (never a block: blocks are 16-aligned). */
-#define RCGC_CACHE_END ((void *)(uintptr_t)1)
 
 /* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
@@ -205,22 +211,23 @@ typedef struct rcgc_pool_state {
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
      * fast paths, LIFO, in a stack of pointers crow[c][1..n] whose top
      * ctop[c] points at crow[c][n], above a NULL floor crow[c][0]; cache[c]
-     * is a copy of the top, and the row's last word is an end mark that
-     * a free finds above a full row (C1).  The next allocation of the
-     * class takes cache[c] - one load, as from a linked list - and copies
-     * the entry
-     * below into it; neither call touches a pool descriptor, and neither
+     * is a copy of the top (C1).  The next allocation of the class takes
+     * cache[c] - one load, as from a linked list - and copies the entry
+     * below into it.  Neither call touches a pool descriptor or updates a
+     * count (a free compares its new top with clim[c], C3, which stands
+     * for both "row full" and "last live block of the class"), and neither
      * reads or writes the block: a free writes nothing into the block it
      * frees, so a block freed cold costs no store miss (which would hold up
      * every store after it) until the program writes to it again, by then
      * in the cache (rcgc_pool_free_in prefetches it).  Cached blocks still
-     * count in their pool's nalloc.  A free that finds the row full goes to
-     * the pool.  The cache of a class is given back to the pools when the
+     * count in their pool's nalloc (and in nheld).  A free that finds the
+     * row full goes to the pool.  The cache of a class is given back to the pools when the
      * class has no live block left (so freeing everything returns every
      * pool), and whenever the allocator leaves its fast paths for a reason
      * other than tracing (hooks, fault injection, a user allocator). */
     void *cache[RCGC_NCLASSES];
     void **ctop[RCGC_NCLASSES];
+    void **clim[RCGC_NCLASSES];            /* C3 */
     void *crow[RCGC_NCLASSES][RCGC_CACHE_ROW];
     /* Parallel to crow (F4, tmfast.h): cslot[c][k] is the trace slot of
      * the block crow[c][k] when rcgc_mem_free cached it while tracing,
@@ -229,7 +236,16 @@ typedef struct rcgc_pool_state {
      * entry e is at the fixed distance RCGC_CSLOT_OFF from e (no load to
      * find it: rcgc_pool_cslot). */
     void *cslot[RCGC_NCLASSES][RCGC_CACHE_ROW];
-    size_t nlive[RCGC_NCLASSES];          /* blocks handed out, not freed */
+    /* Blocks of each class out of their pools (live or cached, C2): only
+     * a pool's allocation and a block's return to its pool change it,
+     * never the free cache's pushes and pops. */
+    size_t nheld[RCGC_NCLASSES];
+    /* rcgc_mem_malloc's fast path's blocks minus rcgc_mem_free's fast
+     * path's, per class (either may be negative): the MEM domain's live
+     * count is domains[MEM].live plus their sum (rcgc_pool_mem_live).  Per
+     * class, so that consecutive calls do not wait for each other's
+     * update of one shared counter. */
+    long mlive[RCGC_NCLASSES];
     /* Arenas with free pools, bucketed by their number of free pools:
      * avail[n] lists arenas with exactly n (1..64).  New pools come from
      * the lowest non-empty bucket: the fullest arena first, so that the
@@ -263,6 +279,11 @@ _Static_assert(offsetof(rcgc_pool_state, cslot) ==
 #define RCGC_ADDRESS_BITS 48
 typedef _Atomic(rcgc_arena *) rcgc_map_entry;
 extern _Atomic(rcgc_map_entry *) rcgc_arena_map[RCGC_MAP_LEN];
+/* M2: the leaf of the ranges no arena was ever mapped in. */
+extern rcgc_map_entry rcgc_empty_leaf[RCGC_MAP_LEN];
+/* Put rcgc_empty_leaf in every empty top-level entry (M2); once per
+ * process, before the first runtime (rcgc_mem_state_init). */
+void rcgc_pool_map_init(void);
 
 /* Beside each map entry, the size class of each pool slot of its arena
  * (rcgc_pool_free_in reads it): dense, so that the tables of different
@@ -296,24 +317,36 @@ static inline rcgc_class_table *rcgc_leaf_class_tables(rcgc_map_entry *leaf)
 static inline rcgc_map_entry *rcgc_arena_leaf_of(const void *p, size_t *j)
 {
     uintptr_t a = (uintptr_t)p;
-    if (RCGC_UNLIKELY((a >> RCGC_ADDRESS_BITS) != 0))
+    /* The top-level index itself is the range test (p below 2^48 iff the
+     * index fits the map): one compare, no second shift. */
+    uintptr_t top = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    if (RCGC_UNLIKELY(top >= RCGC_MAP_LEN))
         return NULL;
-    uintptr_t i = a >> RCGC_ARENA_BITS;
-    *j = i & (RCGC_MAP_LEN - 1);
-    return atomic_load_explicit(&rcgc_arena_map[i >> RCGC_MAP_BITS], memory_order_acquire);
+    *j = (a >> RCGC_ARENA_BITS) & (RCGC_MAP_LEN - 1);
+    return atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
 }
+_Static_assert(RCGC_ARENA_BITS + 2 * RCGC_MAP_BITS == RCGC_ADDRESS_BITS,
+               "the map's two levels cover the address space exactly");
 
 /* The class table entry (size class) of the pool slot holding p, or NULL
- * when p is in no arena (rcgc_arena_lookup's test, then M1). */
+ * when p is in no arena (rcgc_arena_lookup's test, then M1).  Needs M2 (a
+ * runtime exists). */
 static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
 {
-    size_t j;
-    rcgc_map_entry *leaf = rcgc_arena_leaf_of(p, &j);
-    if (leaf == NULL || atomic_load_explicit(&leaf[j], memory_order_acquire) == NULL)
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t top = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    if (RCGC_UNLIKELY(top >= RCGC_MAP_LEN))
         return NULL;
-    return &rcgc_leaf_class_tables(leaf)[j]
-                .szidx[((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)];
+    /* One flat index t, bits 14..33 of p: entry j = t / 64 of the leaf,
+     * and byte t of its class tables (table j, byte slot = t % 64). */
+    uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+    rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
+    if (atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS], memory_order_acquire) == NULL)
+        return NULL;
+    return (const uint8_t *)rcgc_leaf_class_tables(leaf) + t;
 }
+_Static_assert(sizeof(rcgc_class_table) == RCGC_ARENA_SLOTS,
+               "class tables are dense: table j, byte s is byte j * 64 + s of the leaf's tables");
 
 /* The class table of the arena holding pool block p (p must be one). */
 static inline rcgc_class_table *rcgc_class_table_of(const void *p)
@@ -395,6 +428,47 @@ static inline uint32_t rcgc_pool_ncache(const rcgc_pool_state *ps, unsigned c)
     return (uint32_t)(ps->ctop[c] - &ps->crow[c][0]);
 }
 
+/* Live blocks of class c (handed out by any path, not freed): C2. */
+static inline size_t rcgc_pool_nlive(const rcgc_pool_state *ps, unsigned c)
+{
+    return ps->nheld[c] - rcgc_pool_ncache(ps, c);
+}
+
+/* nheld[c] changed to h: clim[c] follows (C3).  A conditional move, no
+ * branch: a class's count goes up and down across the row's size. */
+static inline void rcgc_pool_set_held(rcgc_pool_state *ps, size_t c, size_t h)
+{
+    ps->nheld[c] = h;
+    ps->clim[c] = &ps->crow[c][h < RCGC_FREE_CACHE + 1 ? h : RCGC_FREE_CACHE + 1];
+}
+
+/* nheld[c] one up or down, clim[c] with it while below the row's cap
+ * (C3): fewer instructions than rcgc_pool_set_held for the pools' paths
+ * of single blocks, and the branch is predictable wherever those paths
+ * are frequent (a class far above or below the cap, or one block coming
+ * and going). */
+static inline void rcgc_pool_held_inc(rcgc_pool_state *ps, size_t c)
+{
+    if (++ps->nheld[c] <= RCGC_FREE_CACHE + 1)
+        ps->clim[c]++;
+}
+
+static inline void rcgc_pool_held_dec(rcgc_pool_state *ps, size_t c)
+{
+    if (--ps->nheld[c] < RCGC_FREE_CACHE + 1)
+        ps->clim[c]--;
+}
+
+/* The MEM domain's blocks counted by rcgc_mem_malloc's and rcgc_mem_free's
+ * fast paths (mlive): add domains[MEM].live for the domain's count. */
+static inline long rcgc_pool_mem_live(const rcgc_pool_state *ps)
+{
+    long n = 0;
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+        n += ps->mlive[c];
+    return n;
+}
+
 /* The allocation fast path: the block freed last into the class's free
  * cache, else the head block of the class's free list
  * (three loads, three stores), including the frequent cases where it is the
@@ -409,10 +483,8 @@ static inline uint32_t rcgc_pool_ncache(const rcgc_pool_state *ps, unsigned c)
 static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_cached(rcgc_pool_state *ps, size_t szidx)
 {
     void *bp = ps->cache[szidx];
-    if (RCGC_LIKELY(bp != NULL)) {
+    if (RCGC_LIKELY(bp != NULL))
         rcgc_pool_cache_pop(ps, szidx);
-        ps->nlive[szidx]++;
-    }
     return bp;
 }
 
@@ -427,7 +499,7 @@ static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, si
     if (RCGC_LIKELY(pool != NULL)) {
         bp = pool->freeblock;
         void *next = *(void **)bp;
-        ps->nlive[szidx]++;
+        rcgc_pool_held_inc(ps, szidx);
         if (RCGC_LIKELY(next != NULL)) {
             pool->freeblock = next;
             pool->nalloc++;
@@ -454,6 +526,16 @@ static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_used(rcgc_pool_state *ps, si
         return bp;
     }
     return NULL;
+}
+
+/* rcgc_pool_try_alloc for a size class c < RCGC_NCLASSES. */
+static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_class(rcgc_pool_state *ps, size_t c)
+{
+    void *bp = rcgc_pool_try_alloc_cached(ps, c);
+    if (RCGC_LIKELY(bp != NULL))
+        return bp;
+    rcgc_pool *from;
+    return rcgc_pool_try_alloc_used(ps, c, &from);
 }
 
 static inline void *rcgc_pool_try_alloc_from(rcgc_pool_state *ps, size_t n, rcgc_pool **from)
@@ -485,7 +567,7 @@ static inline void *rcgc_pool_alloc_in(rcgc_runtime *rt, rcgc_pool_state *ps, si
 }
 
 /* Give a block back to its pool (p must be a block start, pool its
- * descriptor; the class's nlive is the caller's).  A full pool that gets a
+ * descriptor; it leaves nheld, C2).  A full pool that gets a
  * free block back becomes the head of its class's used list, so the next
  * allocation of the class reuses the block just freed, while it is still
  * in the cache.  Only a pool that becomes empty takes the slow path. */
@@ -495,6 +577,7 @@ static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps
     void *last = pool->freeblock;
     *(void **)p = last;
     pool->freeblock = p;
+    rcgc_pool_held_dec(ps, pool->szidx);
     if (RCGC_UNLIKELY(--pool->nalloc == 0)) {
         rcgc_pool_free_slow(rt, pool, last);
         return;
@@ -510,17 +593,26 @@ static inline void rcgc_pool_release_block(rcgc_runtime *rt, rcgc_pool_state *ps
     }
 }
 
-/* Free a pool block without the cache (the allocator's slow modes). */
+/* The free cache's push found its limit (C3) for p, a live block: p is
+ * its class's last live block (everything goes back to the pools, so
+ * pools and arenas can be released) or the row is full (p goes to its
+ * pool).  The class comes from p's pool descriptor, so that the fast
+ * paths need not keep it for the call. */
+void rcgc_pool_cache_full(rcgc_runtime *rt, void *p);
+
+/* Free a pool block without the cache (the allocator's slow modes).  The
+ * class's last live block takes the cache's blocks back with it (C2: the
+ * cache may be in use while tracing). */
 static inline void rcgc_pool_free_nocache(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
     rcgc_pool *pool = rcgc_pool_of(p);
-    ps->nlive[pool->szidx]--;
+    if (RCGC_UNLIKELY(rcgc_pool_nlive(ps, pool->szidx) == 1)) {
+        rcgc_pool_cache_full(rt, p);
+        return;
+    }
     rcgc_pool_release_block(rt, ps, pool, p);
 }
 
-/* The free cache's slow path: the class has no live block left (p, the
- * block being freed, is already uncounted): everything goes back. */
-void rcgc_pool_cache_spill(rcgc_runtime *rt, unsigned szidx, void *p);
 /* Give every cached block back to its pool. */
 void rcgc_pool_cache_flush(rcgc_runtime *rt);
 /* Set up the empty free cache of a zeroed state (the floors, C1). */
@@ -528,7 +620,7 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps);
 /* Free n blocks of one pool at once (the collector's delete), none of them
  * in the free cache: they are linked through their first words from first
  * to tail (tail's link is written here).  The chain goes onto the pool's
- * free list as it is; nalloc and the class's nlive drop once; the pool
+ * free list as it is; nalloc and the class's nheld drop once; the pool
  * rejoins its used list or goes back to its arena once.  When they are the
  * class's last live blocks they go block by block instead (the last one
  * spills the cache, as a free does). */
@@ -540,19 +632,15 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 static inline void rcgc_pool_free_class_slot(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
                                              unsigned c, void *sl)
 {
-    if (RCGC_UNLIKELY(--ps->nlive[c] == 0)) {
-        rcgc_pool_cache_spill(rt, c, p);
-        return;
-    }
-    void **top = ps->ctop[c];
-    if (RCGC_LIKELY(top[1] != RCGC_CACHE_END)) {
-        top[1] = p;
-        rcgc_pool_cslot(top)[1] = sl;
-        ps->ctop[c] = top + 1;
+    void **top = ps->ctop[c] + 1;
+    if (RCGC_LIKELY(top != ps->clim[c])) {
+        *top = p;
+        *rcgc_pool_cslot(top) = sl;
+        ps->ctop[c] = top;
         ps->cache[c] = p;
         return;
     }
-    rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
+    rcgc_pool_cache_full(rt, p);
 }
 
 /* rcgc_pool_free_in for a caller that knows the block's size class c
@@ -563,15 +651,16 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
     rcgc_pool_free_class_slot(rt, ps, p, c, NULL);
 }
 
-/* rcgc_pool_free_in for a block whose class table entry the caller has
- * (rcgc_class_entry_lookup): the same steps without a second lookup. */
+/* rcgc_pool_free_in for a block whose size class c the caller has read
+ * from its class table entry (rcgc_class_entry_lookup): the same steps
+ * without a second lookup. */
 static inline void rcgc_pool_free_entry(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
-                                        const uint8_t *entry)
+                                        unsigned c)
 {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(p, 1, 3);
 #endif
-    rcgc_pool_free_class(rt, ps, p, *entry);
+    rcgc_pool_free_class(rt, ps, p, c);
 }
 
 /* The free fast path (p must be a block start): into the class's free

@@ -190,7 +190,7 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
  * The traced allocation takes the slot from there without finding the
  * block's pool and without reading the block. */
 /* Pop the free cache's block for `size` when it carries its trace slot
- * (F4): the block, its slot in *slp, counted in its class (not in a
+ * (F4): the block, its slot in *slp (the caller counts it in its
  * domain); NULL with nothing changed otherwise.  No pool descriptor is
  * read. */
 static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
@@ -204,7 +204,6 @@ static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
     rcgc_pool_cache_pop(ps, c);
-    ps->nlive[c]++;
     *slp = sl;
     return bp;
 }

@@ -365,6 +365,67 @@ static void test_free_cache_stack(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* The MEM domain's live count includes what rcgc_mem_malloc's and
+ * rcgc_mem_free's fast paths count per class (mlive): the allocator is
+ * not replaced while a block from the cache or a pool's free list is live,
+ * and is once all are freed, whichever path counted each.  Size 0 takes
+ * the slow path (its class test wraps around) and gets a 16-byte block. */
+static void test_mem_live_fast_paths(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_allocator libc;
+    rcgc_mem_get_libc_allocator(&libc);
+    rcgc_mem_state *ms = &rt->mem;
+    long live0 = ms->domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool);
+    void *a = rcgc_mem_malloc(rt, 40);   /* takes a pool: the slow path */
+    void *b = rcgc_mem_malloc(rt, 40);   /* the pool's free list */
+    rcgc_mem_free(rt, a);                /* into the cache */
+    void *c = rcgc_mem_malloc(rt, 40);   /* out of the cache */
+    assert_ptr_equal(c, a);
+    void *z = rcgc_mem_malloc(rt, 0);
+    assert_non_null(z);
+    assert_true(rcgc_mem_is_pool_address(z));
+    assert_int_equal(rcgc_pool_block_size(z), 16);
+    assert_int_equal(ms->domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool),
+                     live0 + 3);
+    assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &libc), RCGC_ESTATE);
+    rcgc_mem_free(rt, z);
+    rcgc_mem_free(rt, b);
+    assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &libc), RCGC_ESTATE);
+    assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_RAW, &libc), RCGC_ESTATE);
+    rcgc_mem_free(rt, c);
+    assert_int_equal(ms->domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool), live0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &libc), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+/* A free without the cache (rcgc_pool_free: the slow modes; tracing keeps
+ * the cache) of a class's last live block takes the cached blocks back to
+ * their pools too (C2: no cached block without a live one). */
+static void test_free_nocache_last_spills(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_pool_state *ps = &rt->pool;
+    unsigned c = (unsigned)rcgc_size_class(48);
+    void *keep = rcgc_pool_alloc(rt, 48);
+    void *b = rcgc_pool_alloc(rt, 48);
+    assert_int_equal(rcgc_pool_nlive(ps, c), 2);
+    rcgc_pool_free_class(rt, ps, b, c);
+    assert_int_equal(rcgc_pool_ncache(ps, c), 1);
+    assert_int_equal(rcgc_pool_nlive(ps, c), 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_pool_free(rt, keep);
+    assert_int_equal(rcgc_pool_ncache(ps, c), 0);
+    assert_int_equal(ps->nheld[c], 0);
+    assert_ptr_equal(ps->clim[c], &ps->crow[c][0]);
+    assert_int_equal(rcgc_pool_live_blocks(rt), 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
 /* rcgc_mem_free's lookup (M1): a pool block's class table entry comes
  * from its map leaf's mapping and is the one rcgc_class_table_of finds;
  * pointers in no arena get NULL. */
@@ -386,12 +447,25 @@ static void test_class_entry_lookup(void **state)
     assert_null(rcgc_class_entry_lookup(big));
     assert_null(rcgc_class_entry_lookup(NULL));
     assert_null(rcgc_class_entry_lookup((void *)((uintptr_t)1 << 60)));
+    assert_null(rcgc_class_entry_lookup((void *)(((uintptr_t)1 << 48) - 16)));
     free(big);
+    /* M2: every range without an arena has the empty leaf; the validator
+     * notices a missing leaf or a set entry of the empty leaf */
+    size_t top = RCGC_MAP_LEN - 1;   /* the highest 16 GiB: no arena there */
+    assert_ptr_equal(atomic_load(&rcgc_arena_map[top]), rcgc_empty_leaf);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
+    atomic_store(&rcgc_arena_map[top], NULL);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+    atomic_store(&rcgc_arena_map[top], rcgc_empty_leaf);
+    atomic_store(&rcgc_empty_leaf[5], (rcgc_arena *)rt);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+    atomic_store(&rcgc_empty_leaf[5], NULL);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
     rcgc_runtime_free(rt);
 }
 
-/* rcgc_validate fails on rt and says `what` (with the invariant C1). */
-static void expect_invalid(rcgc_runtime *rt, const char *what)
+/* rcgc_validate fails on rt and says `what` (with the invariant inv). */
+static void expect_invalid_as(rcgc_runtime *rt, const char *what, const char *inv)
 {
     char *text = NULL;
     size_t size = 0;
@@ -399,8 +473,14 @@ static void expect_invalid(rcgc_runtime *rt, const char *what)
     assert_int_equal(rcgc_validate(rt, f), RCGC_EFORMAT);
     fclose(f);
     assert_non_null(strstr(text, what));
-    assert_non_null(strstr(text, "(C1)"));
+    assert_non_null(strstr(text, inv));
     free(text);
+}
+
+/* The same for C1. */
+static void expect_invalid(rcgc_runtime *rt, const char *what)
+{
+    expect_invalid_as(rt, what, "(C1)");
 }
 
 /* The validator notices a broken invariant. */
@@ -437,9 +517,16 @@ static void test_validate_detects(void **state)
     ps->crow[c][0] = q;
     expect_invalid(rt, "floor overwritten");
     ps->crow[c][0] = NULL;
-    ps->crow[c][RCGC_CACHE_ROW - 1] = NULL;
-    expect_invalid(rt, "end mark overwritten");
-    ps->crow[c][RCGC_CACHE_ROW - 1] = RCGC_CACHE_END;
+    /* the limit (C3) off by one either way, the held count (C2) */
+    ps->clim[c]++;
+    expect_invalid_as(rt, "cache limit", "(C3)");
+    ps->clim[c] -= 2;
+    expect_invalid_as(rt, "cache limit", "(C3)");
+    ps->clim[c]++;
+    ps->nheld[c]++;
+    expect_invalid_as(rt, "blocks held", "(C2)");
+    ps->nheld[c]--;
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
     ps->crow[c][1] = q2;
     expect_invalid(rt, "cached twice");
     ps->crow[c][1] = q;
@@ -464,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_stress),         cmocka_unit_test(test_print_stats),
         cmocka_unit_test(test_validate_detects), cmocka_unit_test(test_free_cache),
         cmocka_unit_test(test_free_cache_stack), cmocka_unit_test(test_class_entry_lookup),
+        cmocka_unit_test(test_mem_live_fast_paths), cmocka_unit_test(test_free_nocache_last_spills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
