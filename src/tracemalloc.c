@@ -851,7 +851,7 @@ static inline void *malloc_fast_known(tm_state *s, void *p, rcgc_pool *pool, siz
     rcgc_runtime *rt = s->rt;
     rcgc_trace_slot *sl;
     if (RCGC_LIKELY(p == NULL) &&
-        RCGC_LIKELY((p = rcgc_trace_pop_cached(&rt->pool, size, &sl)) != NULL)) {
+        RCGC_LIKELY((sl = rcgc_trace_pop_cached(&rt->pool, size, &p)) != NULL)) {
         rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
         rt->mem.domains[RCGC_DOMAIN_MEM].live++;
         return p;
@@ -1122,8 +1122,13 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                            (const void *)pool);
         }
     }
-    /* F4: a cached block's slot entry is its own slot or NULL. */
+    /* F4: a cached block's slot entry is its own slot or NULL; the
+     * floor's entry is NULL (an empty cache's top: rcgc_trace_pop_cached
+     * tests only the entry). */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+        if (rt->pool.cslot[c][0] != NULL)
+            TM_BAD("the free cache's floor of class %u names slot %p (F4)\n", c,
+                   rt->pool.cslot[c][0]);
         for (uint32_t k = 1; k <= rcgc_pool_ncache(&rt->pool, c); k++) {
             void *b = rt->pool.crow[c][k];
             const void *w = rt->pool.cslot[c][k];
@@ -1147,12 +1152,13 @@ static void sites_reset(tm_state *s)
 
 /* F4: no block in the free cache names a slot (its slot entry becomes
  * NULL): at start, where the blocks were cached untraced, and before the
- * side arrays are freed. */
+ * side arrays are freed.  The floor's entry (k = 0, never written by a
+ * push) too. */
 static void cache_slots_reset(tm_state *s)
 {
     rcgc_pool_state *ps = &s->rt->pool;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, c); k++)
+        for (uint32_t k = 0; k <= rcgc_pool_ncache(ps, c); k++)
             ps->cslot[c][k] = NULL;
 }
 

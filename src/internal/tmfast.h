@@ -47,7 +47,10 @@
  *       of the free cache holds anything for tracing (a traced free writes
  *       nothing into its block).  Every push writes the entry: the traced
  *       rcgc_mem_free its slot, every other push NULL; tracing's start
- *       and stop reset the entries of the cached blocks to NULL.
+ *       and stop reset the entries of the cached blocks to NULL.  The
+ *       floor's entry cslot[c][0] is NULL (no push writes it; start
+ *       clears it too): an empty cache's top is the floor, so the traced
+ *       allocation tests the top's entry alone (rcgc_trace_pop_cached).
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -190,23 +193,30 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
  * The traced allocation takes the slot from there without finding the
  * block's pool and without reading the block. */
 /* Pop the free cache's block for `size` when it carries its trace slot
- * (F4): the block, its slot in *slp, counted in its class (not in a
- * domain); NULL with nothing changed otherwise.  No pool descriptor is
- * read. */
-static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
-                                          rcgc_trace_slot **slp)
+ * (F4): its slot, the block in *bpp, counted in its class (not in a
+ * domain); NULL with nothing changed otherwise (the cache is empty or
+ * its top block carries no slot).  No pool descriptor is read. */
+static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
+                                                     void **bpp)
 {
     size_t c = (size - (size != 0)) >> RCGC_ALIGN_SHIFT;
-    void *bp = ps->cache[c];
-    if (RCGC_UNLIKELY(bp == NULL))
-        return NULL;
+    /* An empty cache's top is its floor crow[c][0], whose slot entry is
+     * NULL (F4): one test for both "empty" and "no slot". */
     rcgc_trace_slot *sl = *rcgc_pool_cslot(ps->ctop[c]);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
+    void *bp = ps->cache[c];
+    /* A slot entry above the floor belongs to a cached block (F4): the
+     * callers need not test the block (the compiler is told so). */
+    RCGC_ASSERT(bp != NULL);
+#if defined(__GNUC__) || defined(__clang__)
+    if (bp == NULL)
+        __builtin_unreachable();
+#endif
+    *bpp = bp;
     rcgc_pool_cache_pop(ps, c);
     ps->nlive[c]++;
-    *slp = sl;
-    return bp;
+    return sl;
 }
 
 /* The traced allocation from the free cache when the popped block carries
@@ -219,9 +229,9 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
     /* The site first: with native or callback frames it never matches. */
     if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
         return NULL;
-    rcgc_trace_slot *sl;
-    void *bp = rcgc_trace_pop_cached(&rt->pool, size, &sl);
-    if (RCGC_UNLIKELY(bp == NULL))
+    void *bp;
+    rcgc_trace_slot *sl = rcgc_trace_pop_cached(&rt->pool, size, &bp);
+    if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
     rcgc_trace_write_slot(h, sl, h->last.tb, size);
     rt->mem.domains[RCGC_DOMAIN_MEM].live++;
