@@ -1278,6 +1278,24 @@ static void unrecorded_walk_never_repeats(void)
     assert_true(deep > shallow + RCGC_UNWIND_MEMO);
     assert_int_equal(m->n, 0);
     assert_int_equal(same, 0);
+    /* A walk of one record (a frame on this stack whose saved frame
+     * pointer ends the chain): the check still runs a full round of four
+     * (its loop has no test before the first, so nchk >= 4, the padding
+     * repeating record 0); it repeats, and stops repeating when either
+     * word of the record changes.  Crashes or fails with nchk == 0. */
+    _Alignas(16) volatile uintptr_t frame[2] = { 0, 0x1234 };
+    uintptr_t ffp = (uintptr_t)&frame[0];
+    assert_int_equal(rcgc_unwind_walk(ffp, 0, 4, &same, m), 1);
+    assert_int_equal(m->n, 1);
+    assert_int_equal(m->nchk, 4);
+    assert_true(rcgc_unwind_same(ffp, 0, m));
+    frame[1] = 0x1238;
+    assert_false(rcgc_unwind_same(ffp, 0, m));
+    frame[1] = 0x1234;
+    frame[0] = 8;
+    assert_false(rcgc_unwind_same(ffp, 0, m));
+    frame[0] = 0;
+    assert_true(rcgc_unwind_same(ffp, 0, m));
     free(m);
 }
 
