@@ -429,6 +429,13 @@ static inline uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip, con
                                   int line)
 {
     const tm_stack *e = s->mru;
+    /* Skips are >= 1 (state_get, calibrate_one): the check compares only
+     * the saved frame pointer of record 0, without testing skip. */
+    RCGC_ASSERT(skip >= 1);
+#if defined(__GNUC__) || defined(__clang__)
+    if (skip < 1)
+        __builtin_unreachable();
+#endif
     if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo))
         return e->tb;
     return 0;
@@ -1052,6 +1059,12 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     } while (0)
     if (memcmp(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv) != 0)
         TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
+    /* The native repeat check of the fast paths (stacks_mru) assumes a
+     * skip of at least 1 (calibrated or not). */
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
+        for (int op = 0; op < NOPS; op++)
+            if (s->skip[d][op] < 1)
+                TM_BAD("the skip %d of domain %d, call %d is below 1\n", s->skip[d][op], d, op);
     /* F1: the class table keeps each pool's side array too. */
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++) {
@@ -1395,6 +1408,11 @@ static tm_state *state_get(rcgc_runtime *rt)
     memcpy(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv);
     s->mru = &s->stacks[0];
     s->limit = 1;
+    /* Skips are >= 1 before any calibration too (stacks_mru relies on
+     * it; rcgc_trace_validate checks it). */
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
+        for (int op = 0; op < NOPS; op++)
+            s->skip[d][op] = 1;
     s->mem = sizeof *s;
     rt->trace = s;
     return s;
