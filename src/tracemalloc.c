@@ -711,7 +711,7 @@ static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
         }
     }
     /* F1: the fast paths find the array from the pool from now on. */
-    rcgc_pool_set_trace_slots(pool, ps->slots);
+    rcgc_trace_set_slots(pool, ps->slots);
     return &ps->slots[rcgc_pool_index(pool, (const void *)p)];
 }
 
@@ -1069,8 +1069,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++) {
             const rcgc_pool *pool = rcgc_arena_pool(ar, i);
-            if (rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] !=
-                pool->trace_slots)
+            if (rcgc_trace_table_slots(pool) != pool->trace_slots)
                 TM_BAD("pool %p's class table names another side array (F1)\n",
                        (const void *)pool);
         }

@@ -32,9 +32,10 @@
  * Invariants (checked by rcgc_trace_validate in tracemalloc.c):
  *   F1  pool->trace_slots is NULL or the slots of the side array the tracer
  *       of pool->rt keeps for this pool in its current size class
- *       (pool->nblocks slots); the pool's entry in its arena's class table
- *       (rcgc_class_table.trace_slots) holds the same pointer
- *       (rcgc_pool_set_trace_slots sets both).
+ *       (pool->nblocks slots); the pool's entry in its arena's trace table
+ *       (rcgc_trace_table.trace_slots) holds the same array, biased
+ *       (rcgc_trace_table_bias; NULL as NULL; rcgc_trace_set_slots sets
+ *       both).
  *   F2  a slot has tb != 0 iff its block is live and traced; a slot with
  *       tb == 0 has size 0.  rt->mem.trace.traced is the sum of the sizes
  *       of all traces (slots and the tracer's table), peak >= traced.
@@ -238,6 +239,41 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
     return bp;
 }
 
+/* F1's trace table entry of a pool: its side array `slots` moved down by
+ * floor(k * RCGC_POOL_SIZE / size) slots, where k is bits 14..15 of the
+ * pool's address and size its block size, as an integer (NULL stays 0).
+ * The traced free (rcgc_trace_forget_block) then indexes the entry with
+ * the low 16 bits of the block's address, one zero-extending move,
+ * instead of the pool offset (a copy and a mask): for a block start p =
+ * pool + idx * size and X = p mod 2^16 = k * 16384 + idx * size,
+ * floor(X * inv / 2^32) = floor(X / size) = floor(k * 16384 / size) + idx
+ * exactly (inv = ceil(2^32 / size) errs by less than X / 2^32 < 2^-16,
+ * below the 1 / size >= 2^-9 that separates X / size from the next
+ * integer). */
+static inline uintptr_t rcgc_trace_table_bias(const rcgc_pool *pool)
+{
+    uintptr_t k = ((uintptr_t)pool->mem >> RCGC_POOL_BITS) & 3;
+    return (uintptr_t)((k << RCGC_POOL_BITS) / pool->size) * sizeof(rcgc_trace_slot);
+}
+
+/* Set the side array of `pool` (F1): its descriptor's pointer and its
+ * (biased) trace table entry. */
+static inline void rcgc_trace_set_slots(rcgc_pool *pool, rcgc_trace_slot *slots)
+{
+    pool->trace_slots = slots;
+    rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] =
+        slots == NULL ? NULL
+                      : (rcgc_trace_slot *)((uintptr_t)slots - rcgc_trace_table_bias(pool));
+}
+
+/* The side array a pool's trace table entry names (F1), or NULL. */
+static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
+{
+    rcgc_trace_slot *e =
+        rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)];
+    return e == NULL ? NULL : (rcgc_trace_slot *)((uintptr_t)e + rcgc_trace_table_bias(pool));
+}
+
 /* Forget the trace of pool block p (if any) before it is freed; *slp
  * receives its slot (for the free cache's slot entry, F4:
  * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
@@ -254,13 +290,15 @@ static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
         &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
     size_t t = ((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
     size_t c = ((const uint8_t *)leaf)[t];
-    rcgc_trace_slot *slots =
-        ((rcgc_trace_slot *const *)(const void *)(leaf + RCGC_MAP_LEN))[t];
+    /* The entry is biased (rcgc_trace_table_bias): indexed with the
+     * address's low 16 bits, not the pool offset. */
+    uintptr_t slots = ((const uintptr_t *)(const void *)(leaf + RCGC_MAP_LEN))[t];
     rcgc_trace_slot *sl = NULL;
-    if (slots != NULL) {
-        uint64_t off = (uint64_t)((uintptr_t)p & (RCGC_POOL_SIZE - 1));
-        sl = &slots[(off * rt->trace_class_inv[c]) >> 32];
-        RCGC_ASSERT(sl == &slots[rcgc_class_index((unsigned)c, p)]);
+    if (RCGC_LIKELY(slots != 0)) {
+        uint64_t x = (uint16_t)(uintptr_t)p;
+        sl = (rcgc_trace_slot *)(slots +
+                                 ((x * rt->trace_class_inv[c]) >> 32) * sizeof(rcgc_trace_slot));
+        RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_class_index((unsigned)c, p)]);
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }

@@ -1210,6 +1210,53 @@ static void test_empty_cache_floor(void **state)
 }
 
 
+
+/* The traced free finds a block's slot from its arena's trace table,
+ * whose entry is the pool's side array biased by the pool's position in
+ * its 64 KiB (tmfast.h, rcgc_trace_table_bias) and indexed with the
+ * address's low 16 bits.  Every size class, five pools' worth of blocks
+ * (pools at all four positions), each of a different size within its
+ * class, freed in a scrambled order: after every free the traced memory
+ * must be the exact sum of the blocks still live, and rcgc_validate (F1)
+ * must agree.  Fails when the bias or the index is off for any class or
+ * position. */
+static void test_trace_table_bias(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    for (unsigned c = 0; c < 32; c++) {
+        size_t bsize = 16 * (size_t)(c + 1);
+        size_t n = 5 * (16384 / bsize);
+        void **p = malloc(n * sizeof *p);
+        size_t *sz = malloc(n * sizeof *sz);
+        assert_non_null(p);
+        assert_non_null(sz);
+        size_t live = traced_now(rt), sum = live;
+        for (size_t i = 0; i < n; i++) {
+            sz[i] = bsize - i % 16;
+            p[i] = rcgc_mem_malloc(rt, sz[i]);
+            assert_non_null(p[i]);
+            sum += sz[i];
+        }
+        assert_int_equal(traced_now(rt), sum);
+        check_valid(rt);
+        for (size_t k = 0; k < n; k++) {
+            size_t i = (k * 7919) % n;   /* n is never a multiple of 7919 */
+            rcgc_mem_free(rt, p[i]);
+            sum -= sz[i];
+            assert_int_equal(traced_now(rt), sum);
+        }
+        assert_int_equal(sum, live);
+        check_valid(rt);
+        free(p);
+        free(sz);
+    }
+    assert_int_equal(traced_now(rt), 0);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
 /* A walk that could not be recorded (a chain longer than the memo) leaves
  * a memo that rcgc_unwind_same never takes for a repeat, even when the
  * same memo held a shorter walk from the same frame before (its frame
@@ -1394,6 +1441,7 @@ int main(void)
         cmocka_unit_test(test_freed_object_not_a_slot),
         cmocka_unit_test(test_object_push_clears_slot_entry),
         cmocka_unit_test(test_empty_cache_floor),
+        cmocka_unit_test(test_trace_table_bias),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
