@@ -288,7 +288,10 @@ static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
      * arena and slot arithmetic for the two tables). */
     const rcgc_class_table *leaf = atomic_load_explicit(
         &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
-    size_t t = ((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+    /* Bits 14..33 by two shifts (a mask would make the compiler share
+     * p >> 14 with the full-cache path and keep a copy of it). */
+    size_t t = ((uintptr_t)p << (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS)) >>
+               (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS + RCGC_POOL_BITS);
     size_t c = ((const uint8_t *)leaf)[t];
     /* The entry is biased (rcgc_trace_table_bias): indexed with the
      * address's low 16 bits, not the pool offset. */
