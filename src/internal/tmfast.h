@@ -113,10 +113,21 @@ static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl,
     /* Two 4-byte stores (tb loaded and stored, size stored): one
      * instruction fewer than composing one 8-byte word; apart, so that
      * the compiler does not merge them through vector registers. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* The size added in memory (one read-modify-write), the sum read back
+     * for the peak: one instruction fewer than load, add and store with
+     * the sum kept in a register, which is what the compiler makes of
+     * the plain C. */
+    sl->tb = tb;
+    __asm__("add %[s], %[t]" : [t] "+m"(h->traced) : [s] "r"(size) : "cc");
+    sl->size = (uint32_t)size;
+    size_t t = h->traced;
+#else
     size_t t = h->traced + size;
     sl->tb = tb;
     h->traced = t;
     sl->size = (uint32_t)size;
+#endif
     if (t > h->peak)
         h->peak = t;
 }
