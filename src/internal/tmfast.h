@@ -288,19 +288,19 @@ static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
 /* Forget the trace of pool block p (if any) before it is freed; *slp
  * receives its slot (for the free cache's slot entry, F4:
  * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
- * reads the arena's class table, not the pool descriptor (F1); returns
- * the block's size class. */
-static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
-                                               rcgc_trace_slot **slp)
+ * reads the arena's class and trace tables, not the pool descriptor (F1);
+ * returns the block's size class.  leaf is the class tables of p's map
+ * leaf (rcgc_class_map's entry, or rcgc_leaf_class_tables of the arena
+ * map's leaf that a caller has just read to find p's arena). */
+static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_table *leaf,
+                                            const void *p, rcgc_trace_slot **slp)
 {
     /* One flat index t for both tables of the leaf: (arena entry << 6) |
      * pool slot is bits 14..33 of p, so the class byte is leaf byte t and
      * the trace table entry is word t after the class tables (no separate
-     * arena and slot arithmetic for the two tables). */
-    const rcgc_class_table *leaf = atomic_load_explicit(
-        &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
-    /* Bits 14..33 by two shifts (a mask would make the compiler share
-     * p >> 14 with the full-cache path and keep a copy of it). */
+     * arena and slot arithmetic for the two tables).  Bits 14..33 by two
+     * shifts (a mask would make the compiler share p >> 14 with the
+     * full-cache path and keep a copy of it). */
     size_t t = ((uintptr_t)p << (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS)) >>
                (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS + RCGC_POOL_BITS);
     size_t c = ((const uint8_t *)leaf)[t];
@@ -318,6 +318,15 @@ static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
     }
     *slp = sl;
     return (unsigned)c;
+}
+
+/* rcgc_trace_forget_in with the leaf's class tables looked up. */
+static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
+                                               rcgc_trace_slot **slp)
+{
+    const rcgc_class_table *leaf = atomic_load_explicit(
+        &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
+    return rcgc_trace_forget_in(rt, leaf, p, slp);
 }
 
 /* Forget the trace of the pooled object o before it is freed (its push
