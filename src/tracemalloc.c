@@ -881,14 +881,15 @@ static RCGC_NOINLINE void *malloc_fast_other(tm_state *s, void *p, rcgc_pool *po
 TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
                                         const char *file, int line)
 {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     tm_state *s = rt->trace;
     /* The most recent recorded native stack (tb_native); the others and
-     * the capture out of line. */
-    uint32_t tb = stacks_mru(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+     * the capture out of line.  The frame address is taken where it is
+     * used (the frame pointer register itself, no copy kept). */
+    uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
+                             s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
     if (RCGC_LIKELY(tb != 0))
         return malloc_fast_known(s, p, pool, size, file, line, tb);
-    p = malloc_fast_other(s, p, pool, size, file, line, fp);
+    p = malloc_fast_other(s, p, pool, size, file, line, (uintptr_t)__builtin_frame_address(0));
     /* Not a tail call: the walk reads this frame (fp). */
     __asm__ volatile("" ::: "memory");
     return p;
