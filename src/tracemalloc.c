@@ -109,10 +109,11 @@ typedef struct idset {
  * (rcgc_unwind_same) has traceback tb. */
 #define TM_STACKS 4
 typedef struct tm_stack {
+    rcgc_unwind_memo memo;   /* first: the repeat check addresses the
+                              * memo from the entry's own pointer */
     const char *file;
     int line;
     uint32_t tb;
-    rcgc_unwind_memo memo;
 } tm_stack;
 
 typedef struct tm_dom {

@@ -171,6 +171,7 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         m->hi = hi;
         m->n = recorded;
         m->nchk = nchk;
+        m->chk_bytes = (uintptr_t)nchk * sizeof(uintptr_t);
         m->skip = skip;
         m->end_zero = end_zero;
     } else {

@@ -44,6 +44,8 @@ typedef struct rcgc_unwind_memo {
     int skip;
     int end_zero;                /* the walk ended on a zero return address
                                   * in the frame at words[2n-2] */
+    uintptr_t chk_bytes;         /* nchk * sizeof(uintptr_t): where the
+                                  * AVX2 loop's index starts */
     /* words[2k], words[2k+1]: the two words read from frame k (at fps[k]):
      * the saved frame pointer (fps[k+1], or what ended the walk) and the
      * return address (pcs[k]). */
@@ -152,7 +154,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
      * addressed from m itself: no pointer to set up or advance, and the
      * round's subtraction sets the loop's zero flag (no compare); there
      * is always a round (nchk >= 4). */
-    uintptr_t i = (uintptr_t)m->nchk * sizeof(uintptr_t), t;
+    uintptr_t i = m->chk_bytes, t;
     int same;
 #define RCGC_UNWIND_FO_ (offsetof(rcgc_unwind_memo, fps) + 8 - 32)
 #define RCGC_UNWIND_WO_ (offsetof(rcgc_unwind_memo, words) + 16 - 64)
