@@ -34,6 +34,9 @@
  *   R4  while tracing, each domain's current allocator is our wrapper or a
  *       wrapper installed after it; h->sites is s->site iff frames come
  *       from call sites, else NULL.
+ *   R5  a recorded native stack with tb == 0 has memo.fps[0] == 0, so
+ *       rcgc_unwind_same never matches it (stacks_mru returns a match's
+ *       tb untested).
  *
  * Tracing's own memory comes from libc (never from the traced domains);
  * s->mem counts it for get_tracemalloc_memory.
@@ -415,8 +418,10 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
  * calibration, or their tracebacks dropped). */
 static void stacks_reset(tm_state *s)
 {
-    for (int i = 0; i < TM_STACKS; i++)
+    for (int i = 0; i < TM_STACKS; i++) {
         s->stacks[i].tb = 0;
+        s->stacks[i].memo.fps[0] = 0;   /* never matches (R5) */
+    }
     s->last_tb = 0;
 }
 
@@ -437,8 +442,17 @@ static inline uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip, con
     if (skip < 1)
         __builtin_unreachable();
 #endif
-    if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo))
-        return e->tb;
+    if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo)) {
+        /* R5: a memo that can match has its traceback (the caller need
+         * not test it). */
+        uint32_t tb = e->tb;
+        RCGC_ASSERT(tb != 0);
+#if defined(__GNUC__) || defined(__clang__)
+        if (tb == 0)
+            __builtin_unreachable();
+#endif
+        return tb;
+    }
     return 0;
 }
 
@@ -491,6 +505,7 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
     tm_stack *e = &s->stacks[s->victim];
     s->victim = (s->victim + 1) % TM_STACKS;
     e->tb = 0;
+    e->memo.fps[0] = 0;   /* R5 until the walk is recorded with its tb */
     uintptr_t *pcs = s->pcs;
     int got, memo = skip + max <= RCGC_UNWIND_MEMO;
     if (memo) {
@@ -515,8 +530,10 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
             total = 1;
         }
         tb = tb_intern(s, s->raw, n, total);
-        if (!tb)
+        if (!tb) {
+            e->memo.fps[0] = 0;   /* R5: recorded, but without a tb */
             return 0;
+        }
         memcpy(s->last_pcs, pcs, (size_t)got * sizeof *pcs);
         s->last_got = got;
         s->last_total = total;
@@ -1045,7 +1062,7 @@ static size_t trace_count(tm_state *s)
     return n;
 }
 
-/* R1, R2, R3, F1, F2, F4 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
+/* R1, R2, R3, R5, F1, F2, F4 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
  * line on out naming the broken rule. */
 int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
 {
@@ -1061,6 +1078,9 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     } while (0)
     if (memcmp(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv) != 0)
         TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
+    for (int i = 0; i < TM_STACKS; i++)
+        if (s->stacks[i].tb == 0 && s->stacks[i].memo.fps[0] != 0)
+            TM_BAD("recorded stack %d has no traceback but can match (R5)\n", i);
     /* The native repeat check of the fast paths (stacks_mru) assumes a
      * skip of at least 1 (calibrated or not). */
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
