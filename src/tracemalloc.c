@@ -34,6 +34,9 @@
  *   R4  while tracing, each domain's current allocator is our wrapper or a
  *       wrapper installed after it; h->sites is s->site iff frames come
  *       from call sites, else NULL.
+ *   R5  a recorded native stack with tb == 0 has memo.fps[0] == 0, so
+ *       rcgc_unwind_same never matches it (stacks_mru returns a match's
+ *       tb untested).
  *
  * Tracing's own memory comes from libc (never from the traced domains);
  * s->mem counts it for get_tracemalloc_memory.
@@ -109,10 +112,11 @@ typedef struct idset {
  * (rcgc_unwind_same) has traceback tb. */
 #define TM_STACKS 4
 typedef struct tm_stack {
+    rcgc_unwind_memo memo;   /* first: the repeat check addresses the
+                              * memo from the entry's own pointer */
     const char *file;
     int line;
     uint32_t tb;
-    rcgc_unwind_memo memo;
 } tm_stack;
 
 typedef struct tm_dom {
@@ -414,8 +418,10 @@ static uint32_t tb_call_site(tm_state *s, const char *file, int line)
  * calibration, or their tracebacks dropped). */
 static void stacks_reset(tm_state *s)
 {
-    for (int i = 0; i < TM_STACKS; i++)
+    for (int i = 0; i < TM_STACKS; i++) {
         s->stacks[i].tb = 0;
+        s->stacks[i].memo.fps[0] = 0;   /* never matches (R5) */
+    }
     s->last_tb = 0;
 }
 
@@ -429,8 +435,24 @@ static inline uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip, con
                                   int line)
 {
     const tm_stack *e = s->mru;
-    if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo))
-        return e->tb;
+    /* Skips are >= 1 (state_get, calibrate_one): the check compares only
+     * the saved frame pointer of record 0, without testing skip. */
+    RCGC_ASSERT(skip >= 1);
+#if defined(__GNUC__) || defined(__clang__)
+    if (skip < 1)
+        __builtin_unreachable();
+#endif
+    if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo)) {
+        /* R5: a memo that can match has its traceback (the caller need
+         * not test it). */
+        uint32_t tb = e->tb;
+        RCGC_ASSERT(tb != 0);
+#if defined(__GNUC__) || defined(__clang__)
+        if (tb == 0)
+            __builtin_unreachable();
+#endif
+        return tb;
+    }
     return 0;
 }
 
@@ -483,6 +505,7 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
     tm_stack *e = &s->stacks[s->victim];
     s->victim = (s->victim + 1) % TM_STACKS;
     e->tb = 0;
+    e->memo.fps[0] = 0;   /* R5 until the walk is recorded with its tb */
     uintptr_t *pcs = s->pcs;
     int got, memo = skip + max <= RCGC_UNWIND_MEMO;
     if (memo) {
@@ -507,8 +530,10 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
             total = 1;
         }
         tb = tb_intern(s, s->raw, n, total);
-        if (!tb)
+        if (!tb) {
+            e->memo.fps[0] = 0;   /* R5: recorded, but without a tb */
             return 0;
+        }
         memcpy(s->last_pcs, pcs, (size_t)got * sizeof *pcs);
         s->last_got = got;
         s->last_total = total;
@@ -704,7 +729,7 @@ static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
         }
     }
     /* F1: the fast paths find the array from the pool from now on. */
-    rcgc_pool_set_trace_slots(pool, ps->slots);
+    rcgc_trace_set_slots(pool, ps->slots);
     return &ps->slots[rcgc_pool_index(pool, (const void *)p)];
 }
 
@@ -851,7 +876,7 @@ static inline void *malloc_fast_known(tm_state *s, void *p, rcgc_pool *pool, siz
     rcgc_runtime *rt = s->rt;
     rcgc_trace_slot *sl;
     if (RCGC_LIKELY(p == NULL) &&
-        RCGC_LIKELY((p = rcgc_trace_pop_cached(&rt->pool, size, &sl)) != NULL)) {
+        RCGC_LIKELY((sl = rcgc_trace_pop_cached(&rt->pool, size, &p)) != NULL)) {
         rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
         rt->mem.domains[RCGC_DOMAIN_MEM].live++;
         return p;
@@ -874,14 +899,15 @@ static RCGC_NOINLINE void *malloc_fast_other(tm_state *s, void *p, rcgc_pool *po
 TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
                                         const char *file, int line)
 {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     tm_state *s = rt->trace;
     /* The most recent recorded native stack (tb_native); the others and
-     * the capture out of line. */
-    uint32_t tb = stacks_mru(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+     * the capture out of line.  The frame address is taken where it is
+     * used (the frame pointer register itself, no copy kept). */
+    uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
+                             s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
     if (RCGC_LIKELY(tb != 0))
         return malloc_fast_known(s, p, pool, size, file, line, tb);
-    p = malloc_fast_other(s, p, pool, size, file, line, fp);
+    p = malloc_fast_other(s, p, pool, size, file, line, (uintptr_t)__builtin_frame_address(0));
     /* Not a tail call: the walk reads this frame (fp). */
     __asm__ volatile("" ::: "memory");
     return p;
@@ -1036,7 +1062,7 @@ static size_t trace_count(tm_state *s)
     return n;
 }
 
-/* R1, R2, R3, F1, F2, F4 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
+/* R1, R2, R3, R5, F1, F2, F4 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
  * line on out naming the broken rule. */
 int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
 {
@@ -1052,12 +1078,20 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     } while (0)
     if (memcmp(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv) != 0)
         TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
+    for (int i = 0; i < TM_STACKS; i++)
+        if (s->stacks[i].tb == 0 && s->stacks[i].memo.fps[0] != 0)
+            TM_BAD("recorded stack %d has no traceback but can match (R5)\n", i);
+    /* The native repeat check of the fast paths (stacks_mru) assumes a
+     * skip of at least 1 (calibrated or not). */
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
+        for (int op = 0; op < NOPS; op++)
+            if (s->skip[d][op] < 1)
+                TM_BAD("the skip %d of domain %d, call %d is below 1\n", s->skip[d][op], d, op);
     /* F1: the class table keeps each pool's side array too. */
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++) {
             const rcgc_pool *pool = rcgc_arena_pool(ar, i);
-            if (rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] !=
-                pool->trace_slots)
+            if (rcgc_trace_table_slots(pool) != pool->trace_slots)
                 TM_BAD("pool %p's class table names another side array (F1)\n",
                        (const void *)pool);
         }
@@ -1122,8 +1156,13 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                            (const void *)pool);
         }
     }
-    /* F4: a cached block's slot entry is its own slot or NULL. */
+    /* F4: a cached block's slot entry is its own slot or NULL; the
+     * floor's entry is NULL (an empty cache's top: rcgc_trace_pop_cached
+     * tests only the entry). */
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+        if (rt->pool.cslot[c][0] != NULL)
+            TM_BAD("the free cache's floor of class %u names slot %p (F4)\n", c,
+                   rt->pool.cslot[c][0]);
         for (uint32_t k = 1; k <= rcgc_pool_ncache(&rt->pool, c); k++) {
             void *b = rt->pool.crow[c][k];
             const void *w = rt->pool.cslot[c][k];
@@ -1147,12 +1186,13 @@ static void sites_reset(tm_state *s)
 
 /* F4: no block in the free cache names a slot (its slot entry becomes
  * NULL): at start, where the blocks were cached untraced, and before the
- * side arrays are freed. */
+ * side arrays are freed.  The floor's entry (k = 0, never written by a
+ * push) too. */
 static void cache_slots_reset(tm_state *s)
 {
     rcgc_pool_state *ps = &s->rt->pool;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, c); k++)
+        for (uint32_t k = 0; k <= rcgc_pool_ncache(ps, c); k++)
             ps->cslot[c][k] = NULL;
 }
 
@@ -1389,6 +1429,11 @@ static tm_state *state_get(rcgc_runtime *rt)
     memcpy(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv);
     s->mru = &s->stacks[0];
     s->limit = 1;
+    /* Skips are >= 1 before any calibration too (stacks_mru relies on
+     * it; rcgc_trace_validate checks it). */
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
+        for (int op = 0; op < NOPS; op++)
+            s->skip[d][op] = 1;
     s->mem = sizeof *s;
     rt->trace = s;
     return s;

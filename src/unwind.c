@@ -155,9 +155,11 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
     int seen = k > skip ? k - skip : 0;
     *depth = seen;
     int recorded = k + end_zero;
-    /* Records 1 .. nchk are compared in rounds of four: pad with copies
-     * of the last one. */
-    int nchk = (recorded - 1 + 3) & ~3;
+    /* Records 1 .. nchk are compared in rounds of four, at least one
+     * round (the check's loop has no test before its first): pad with
+     * copies of the last one (record 0 for a walk of one record: its two
+     * words were read too). */
+    int nchk = recorded > 1 ? (recorded - 1 + 3) & ~3 : 4;
     if (k > 0 && 1 + nchk <= RCGC_UNWIND_MEMO && k < cap) {
         int last = recorded - 1;
         for (int j = recorded; j <= nchk; j++) {
@@ -169,6 +171,7 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         m->hi = hi;
         m->n = recorded;
         m->nchk = nchk;
+        m->chk_bytes = (uintptr_t)nchk * sizeof(uintptr_t);
         m->skip = skip;
         m->end_zero = end_zero;
     } else {

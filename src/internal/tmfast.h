@@ -32,9 +32,10 @@
  * Invariants (checked by rcgc_trace_validate in tracemalloc.c):
  *   F1  pool->trace_slots is NULL or the slots of the side array the tracer
  *       of pool->rt keeps for this pool in its current size class
- *       (pool->nblocks slots); the pool's entry in its arena's class table
- *       (rcgc_class_table.trace_slots) holds the same pointer
- *       (rcgc_pool_set_trace_slots sets both).
+ *       (pool->nblocks slots); the pool's entry in its arena's trace table
+ *       (rcgc_trace_table.trace_slots) holds the same array, biased
+ *       (rcgc_trace_table_bias; NULL as NULL; rcgc_trace_set_slots sets
+ *       both).
  *   F2  a slot has tb != 0 iff its block is live and traced; a slot with
  *       tb == 0 has size 0.  rt->mem.trace.traced is the sum of the sizes
  *       of all traces (slots and the tracer's table), peak >= traced.
@@ -47,7 +48,10 @@
  *       of the free cache holds anything for tracing (a traced free writes
  *       nothing into its block).  Every push writes the entry: the traced
  *       rcgc_mem_free its slot, every other push NULL; tracing's start
- *       and stop reset the entries of the cached blocks to NULL.
+ *       and stop reset the entries of the cached blocks to NULL.  The
+ *       floor's entry cslot[c][0] is NULL (no push writes it; start
+ *       clears it too): an empty cache's top is the floor, so the traced
+ *       allocation tests the top's entry alone (rcgc_trace_pop_cached).
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -109,10 +113,21 @@ static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl,
     /* Two 4-byte stores (tb loaded and stored, size stored): one
      * instruction fewer than composing one 8-byte word; apart, so that
      * the compiler does not merge them through vector registers. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* The size added in memory (one read-modify-write), the sum read back
+     * for the peak: one instruction fewer than load, add and store with
+     * the sum kept in a register, which is what the compiler makes of
+     * the plain C. */
+    sl->tb = tb;
+    __asm__("add %[s], %[t]" : [t] "+m"(h->traced) : [s] "r"(size) : "cc");
+    sl->size = (uint32_t)size;
+    size_t t = h->traced;
+#else
     size_t t = h->traced + size;
     sl->tb = tb;
     h->traced = t;
     sl->size = (uint32_t)size;
+#endif
     if (t > h->peak)
         h->peak = t;
 }
@@ -190,22 +205,29 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
  * The traced allocation takes the slot from there without finding the
  * block's pool and without reading the block. */
 /* Pop the free cache's block for `size` when it carries its trace slot
- * (F4): the block, its slot in *slp (the caller counts it in its
- * domain); NULL with nothing changed otherwise.  No pool descriptor is
- * read. */
-static inline void *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
-                                          rcgc_trace_slot **slp)
+ * (F4): its slot, the block in *bpp (the caller counts it in its
+ * domain); NULL with nothing changed otherwise (the cache is empty or
+ * its top block carries no slot).  No pool descriptor is read. */
+static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
+                                                     void **bpp)
 {
     size_t c = (size - (size != 0)) >> RCGC_ALIGN_SHIFT;
-    void *bp = ps->cache[c];
-    if (RCGC_UNLIKELY(bp == NULL))
-        return NULL;
+    /* An empty cache's top is its floor crow[c][0], whose slot entry is
+     * NULL (F4): one test for both "empty" and "no slot". */
     rcgc_trace_slot *sl = *rcgc_pool_cslot(ps->ctop[c]);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
+    void *bp = ps->cache[c];
+    /* A slot entry above the floor belongs to a cached block (F4): the
+     * callers need not test the block (the compiler is told so). */
+    RCGC_ASSERT(bp != NULL);
+#if defined(__GNUC__) || defined(__clang__)
+    if (bp == NULL)
+        __builtin_unreachable();
+#endif
+    *bpp = bp;
     rcgc_pool_cache_pop(ps, c);
-    *slp = sl;
-    return bp;
+    return sl;
 }
 
 /* The traced allocation from the free cache when the popped block carries
@@ -218,43 +240,92 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
     /* The site first: with native or callback frames it never matches. */
     if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
         return NULL;
-    rcgc_trace_slot *sl;
-    void *bp = rcgc_trace_pop_cached(&rt->pool, size, &sl);
-    if (RCGC_UNLIKELY(bp == NULL))
+    void *bp;
+    rcgc_trace_slot *sl = rcgc_trace_pop_cached(&rt->pool, size, &bp);
+    if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
     rcgc_trace_write_slot(h, sl, h->last.tb, size);
     rt->mem.domains[RCGC_DOMAIN_MEM].live++;
     return bp;
 }
 
+/* F1's trace table entry of a pool: its side array `slots` moved down by
+ * floor(k * RCGC_POOL_SIZE / size) slots, where k is bits 14..15 of the
+ * pool's address and size its block size, as an integer (NULL stays 0).
+ * The traced free (rcgc_trace_forget_block) then indexes the entry with
+ * the low 16 bits of the block's address, one zero-extending move,
+ * instead of the pool offset (a copy and a mask): for a block start p =
+ * pool + idx * size and X = p mod 2^16 = k * 16384 + idx * size,
+ * floor(X * inv / 2^32) = floor(X / size) = floor(k * 16384 / size) + idx
+ * exactly (inv = ceil(2^32 / size) errs by less than X / 2^32 < 2^-16,
+ * below the 1 / size >= 2^-9 that separates X / size from the next
+ * integer). */
+static inline uintptr_t rcgc_trace_table_bias(const rcgc_pool *pool)
+{
+    uintptr_t k = ((uintptr_t)pool->mem >> RCGC_POOL_BITS) & 3;
+    return (uintptr_t)((k << RCGC_POOL_BITS) / pool->size) * sizeof(rcgc_trace_slot);
+}
+
+/* Set the side array of `pool` (F1): its descriptor's pointer and its
+ * (biased) trace table entry. */
+static inline void rcgc_trace_set_slots(rcgc_pool *pool, rcgc_trace_slot *slots)
+{
+    pool->trace_slots = slots;
+    rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] =
+        slots == NULL ? NULL
+                      : (rcgc_trace_slot *)((uintptr_t)slots - rcgc_trace_table_bias(pool));
+}
+
+/* The side array a pool's trace table entry names (F1), or NULL. */
+static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
+{
+    rcgc_trace_slot *e =
+        rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)];
+    return e == NULL ? NULL : (rcgc_trace_slot *)((uintptr_t)e + rcgc_trace_table_bias(pool));
+}
+
 /* Forget the trace of pool block p (if any) before it is freed; *slp
  * receives its slot (for the free cache's slot entry, F4:
  * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
- * reads the arena's class table, not the pool descriptor (F1); returns
- * the block's size class. */
-static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
-                                               rcgc_trace_slot **slp)
+ * reads the arena's class and trace tables, not the pool descriptor (F1);
+ * returns the block's size class.  leaf is the class tables of p's map
+ * leaf (rcgc_class_map's entry, or rcgc_leaf_class_tables of the arena
+ * map's leaf that a caller has just read to find p's arena). */
+static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_table *leaf,
+                                            const void *p, rcgc_trace_slot **slp)
 {
     /* One flat index t for both tables of the leaf: (arena entry << 6) |
      * pool slot is bits 14..33 of p, so the class byte is leaf byte t and
      * the trace table entry is word t after the class tables (no separate
-     * arena and slot arithmetic for the two tables). */
-    const rcgc_class_table *leaf = atomic_load_explicit(
-        &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
-    size_t t = ((uintptr_t)p >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+     * arena and slot arithmetic for the two tables).  Bits 14..33 by two
+     * shifts (a mask would make the compiler share p >> 14 with the
+     * full-cache path and keep a copy of it). */
+    size_t t = ((uintptr_t)p << (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS)) >>
+               (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS + RCGC_POOL_BITS);
     size_t c = ((const uint8_t *)leaf)[t];
-    rcgc_trace_slot *slots =
-        ((rcgc_trace_slot *const *)(const void *)(leaf + RCGC_MAP_LEN))[t];
+    /* The entry is biased (rcgc_trace_table_bias): indexed with the
+     * address's low 16 bits, not the pool offset. */
+    uintptr_t slots = ((const uintptr_t *)(const void *)(leaf + RCGC_MAP_LEN))[t];
     rcgc_trace_slot *sl = NULL;
-    if (slots != NULL) {
-        uint64_t off = (uint64_t)((uintptr_t)p & (RCGC_POOL_SIZE - 1));
-        sl = &slots[(off * rt->trace_class_inv[c]) >> 32];
-        RCGC_ASSERT(sl == &slots[rcgc_class_index((unsigned)c, p)]);
+    if (RCGC_LIKELY(slots != 0)) {
+        uint64_t x = (uint16_t)(uintptr_t)p;
+        sl = (rcgc_trace_slot *)(slots +
+                                 ((x * rt->trace_class_inv[c]) >> 32) * sizeof(rcgc_trace_slot));
+        RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_class_index((unsigned)c, p)]);
         rt->mem.trace.traced -= sl->size;
         memset(sl, 0, sizeof *sl);
     }
     *slp = sl;
     return (unsigned)c;
+}
+
+/* rcgc_trace_forget_in with the leaf's class tables looked up. */
+static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
+                                               rcgc_trace_slot **slp)
+{
+    const rcgc_class_table *leaf = atomic_load_explicit(
+        &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
+    return rcgc_trace_forget_in(rt, leaf, p, slp);
 }
 
 /* Forget the trace of the pooled object o before it is freed (its push

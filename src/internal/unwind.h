@@ -38,12 +38,14 @@ typedef struct rcgc_unwind_memo {
                                   * fps[0] is 0 (rcgc_unwind_same tests
                                   * only that: no frame pointer is 0) */
     int nchk;                    /* records after record 0 to compare:
-                                  * n - 1 rounded up to a multiple of 4 (the
-                                  * records past n repeat record n - 1,
-                                  * which compares the same) */
+                                  * n - 1 rounded up to a multiple of 4, at
+                                  * least 4 (the records past n repeat
+                                  * record n - 1, which compares the same) */
     int skip;
     int end_zero;                /* the walk ended on a zero return address
                                   * in the frame at words[2n-2] */
+    uintptr_t chk_bytes;         /* nchk * sizeof(uintptr_t): where the
+                                  * AVX2 loop's index starts */
     /* words[2k], words[2k+1]: the two words read from frame k (at fps[k]):
      * the saved frame pointer (fps[k+1], or what ended the walk) and the
      * return address (pcs[k]). */
@@ -146,36 +148,41 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
     /* Four records a round: each one's two words loaded as 16 bytes from
      * its frame, two records joined in a 32-byte register and compared
      * with their recorded words (adjacent in words[]) at once; the
-     * accumulator starts with record 0's difference. */
-    const uintptr_t *f = &m->fps[1], *fe = f + m->nchk, *wr = &w[2];
-    uintptr_t t;
+     * accumulator starts with record 0's difference.  The rounds go from
+     * the last records down to record 1, on one byte index i = 8 nchk,
+     * 8 (nchk - 4), ..., 32 into fps[] (2 i into words[]), both arrays
+     * addressed from m itself: no pointer to set up or advance, and the
+     * round's subtraction sets the loop's zero flag (no compare); there
+     * is always a round (nchk >= 4). */
+    uintptr_t i = m->chk_bytes, t;
     int same;
-    __asm__("vmovq %[d0], %%xmm2\n\t"
-            "cmp %[f], %[fe]\n\t"
-            "je 2f\n"
+#define RCGC_UNWIND_FO_ (offsetof(rcgc_unwind_memo, fps) + 8 - 32)
+#define RCGC_UNWIND_WO_ (offsetof(rcgc_unwind_memo, words) + 16 - 64)
+    __asm__("vmovq %[d0], %%xmm2\n"
             "1:\n\t"
-            "mov (%[f]), %[t]\n\t"
+            "mov %c[f0](%[m],%[i]), %[t]\n\t"
             "vmovdqu (%[t]), %%xmm0\n\t"
-            "mov 8(%[f]), %[t]\n\t"
+            "mov %c[f1](%[m],%[i]), %[t]\n\t"
             "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"
-            "vpxor (%[w]), %%ymm0, %%ymm0\n\t"
-            "mov 16(%[f]), %[t]\n\t"
+            "vpxor %c[w0](%[m],%[i],2), %%ymm0, %%ymm0\n\t"
+            "mov %c[f2](%[m],%[i]), %[t]\n\t"
             "vmovdqu (%[t]), %%xmm1\n\t"
-            "mov 24(%[f]), %[t]\n\t"
+            "mov %c[f3](%[m],%[i]), %[t]\n\t"
             "vinserti128 $1, (%[t]), %%ymm1, %%ymm1\n\t"
-            "vpxor 32(%[w]), %%ymm1, %%ymm1\n\t"
+            "vpxor %c[w2](%[m],%[i],2), %%ymm1, %%ymm1\n\t"
             "vpor %%ymm1, %%ymm0, %%ymm0\n\t"
             "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
-            "add $32, %[f]\n\t"
-            "add $64, %[w]\n\t"
-            "cmp %[f], %[fe]\n\t"
-            "jne 1b\n"
-            "2:\n\t"
+            "sub $32, %[i]\n\t"
+            "jne 1b\n\t"
             "vptest %%ymm2, %%ymm2\n\t"
             "vzeroupper"
-            : [f] "+r"(f), [w] "+r"(wr), [t] "=&r"(t), "=@ccz"(same)
-            : [fe] "r"(fe), [d0] "r"(d0)
+            : [i] "+r"(i), [t] "=&r"(t), "=@ccz"(same)
+            : [m] "r"(m), [d0] "r"(d0), [f0] "i"(RCGC_UNWIND_FO_), [f1] "i"(RCGC_UNWIND_FO_ + 8),
+              [f2] "i"(RCGC_UNWIND_FO_ + 16), [f3] "i"(RCGC_UNWIND_FO_ + 24),
+              [w0] "i"(RCGC_UNWIND_WO_), [w2] "i"(RCGC_UNWIND_WO_ + 32)
             : "xmm0", "xmm1", "xmm2", "memory");
+#undef RCGC_UNWIND_FO_
+#undef RCGC_UNWIND_WO_
     return same;
 #else
     return rcgc_unwind_same_rest(d0, m);

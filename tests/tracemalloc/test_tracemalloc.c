@@ -15,6 +15,7 @@
 
 #include "rcgc.h"
 #include "rcgc_tracemalloc.h"
+#include "runtime.h"
 #include "unwind.h"
 
 static rcgc_runtime *new_rt(void)
@@ -1141,6 +1142,121 @@ static void test_object_push_clears_slot_entry(void **state)
 }
 
 
+/* The traced allocation from the free cache tests only the top's slot
+ * entry (tmfast.h, rcgc_trace_pop_cached): an empty cache's top is its
+ * floor, whose entry must stay NULL (F4).  Blocks freed traced fill the
+ * cache, allocations from the same site pop them all, and the next ones
+ * find the floor: they must come from the pools, traced, and
+ * get_traced_memory must stay exact.  Fails (a NULL block, a wrong
+ * count or rcgc_validate's F4 check) when the floor's entry is not
+ * NULL. */
+static void test_empty_cache_floor(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    unsigned c = (unsigned)rcgc_size_class(sizeof(small));
+    for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+        assert_null(rt->pool.cslot[k][0]);
+    int line;
+    enum { NB = 12, NKEEP = 4, NMORE = 6 };
+    void *keep[NKEEP], *b[NB], *more[NMORE];
+    for (int i = 0; i < NKEEP; i++)   /* the class keeps live blocks: no spill */
+        keep[i] = alloc_small_here(rt, &line);
+    for (int i = 0; i < NB; i++)
+        b[i] = alloc_small_here(rt, &line);
+    /* Whatever the cache held before start goes first (untraced entries). */
+    void *pre[RCGC_FREE_CACHE];
+    int npre = 0;
+    while (rcgc_pool_ncache(&rt->pool, c) > 0)
+        pre[npre++] = alloc_small_here(rt, &line);
+    for (int i = 0; i < NB; i++)
+        rcgc_mem_free(rt, b[i]);
+    assert_int_equal(rcgc_pool_ncache(&rt->pool, c), NB);
+    check_valid(rt);
+    size_t base = (size_t)(NKEEP + npre) * sizeof(small);
+    assert_int_equal(traced_now(rt), base);
+    for (int i = NB - 1; i >= 0; i--) {   /* LIFO: the same blocks, through F4 */
+        void *p = alloc_small_here(rt, &line);
+        assert_ptr_equal(p, b[i]);
+    }
+    assert_int_equal(rcgc_pool_ncache(&rt->pool, c), 0);
+    for (int i = 0; i < NMORE; i++) {     /* the floor: from the pools */
+        more[i] = alloc_small_here(rt, &line);
+        assert_non_null(more[i]);
+        for (int j = 0; j < NB; j++)
+            assert_ptr_not_equal(more[i], b[j]);
+        for (int j = 0; j < i; j++)
+            assert_ptr_not_equal(more[i], more[j]);
+        rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)more[i]);
+        assert_non_null(t);
+        assert_int_equal(rcgc_traceback_frame(t, 0).lineno, line);
+        rcgc_traceback_free(t);
+    }
+    assert_int_equal(traced_now(rt), base + (size_t)(NB + NMORE) * sizeof(small));
+    check_valid(rt);
+    for (int i = 0; i < NMORE; i++)
+        rcgc_mem_free(rt, more[i]);
+    for (int i = 0; i < NB; i++)
+        rcgc_mem_free(rt, b[i]);
+    for (int i = 0; i < npre; i++)
+        rcgc_mem_free(rt, pre[i]);
+    for (int i = 0; i < NKEEP; i++)
+        rcgc_mem_free(rt, keep[i]);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
+
+
+/* The traced free finds a block's slot from its arena's trace table,
+ * whose entry is the pool's side array biased by the pool's position in
+ * its 64 KiB (tmfast.h, rcgc_trace_table_bias) and indexed with the
+ * address's low 16 bits.  Every size class, five pools' worth of blocks
+ * (pools at all four positions), each of a different size within its
+ * class, freed in a scrambled order: after every free the traced memory
+ * must be the exact sum of the blocks still live, and rcgc_validate (F1)
+ * must agree.  Fails when the bias or the index is off for any class or
+ * position. */
+static void test_trace_table_bias(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    for (unsigned c = 0; c < 32; c++) {
+        size_t bsize = 16 * (size_t)(c + 1);
+        size_t n = 5 * (16384 / bsize);
+        void **p = malloc(n * sizeof *p);
+        size_t *sz = malloc(n * sizeof *sz);
+        assert_non_null(p);
+        assert_non_null(sz);
+        size_t live = traced_now(rt), sum = live;
+        for (size_t i = 0; i < n; i++) {
+            sz[i] = bsize - i % 16;
+            p[i] = rcgc_mem_malloc(rt, sz[i]);
+            assert_non_null(p[i]);
+            sum += sz[i];
+        }
+        assert_int_equal(traced_now(rt), sum);
+        check_valid(rt);
+        for (size_t k = 0; k < n; k++) {
+            size_t i = (k * 7919) % n;   /* n is never a multiple of 7919 */
+            rcgc_mem_free(rt, p[i]);
+            sum -= sz[i];
+            assert_int_equal(traced_now(rt), sum);
+        }
+        assert_int_equal(sum, live);
+        check_valid(rt);
+        free(p);
+        free(sz);
+    }
+    assert_int_equal(traced_now(rt), 0);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
 /* A walk that could not be recorded (a chain longer than the memo) leaves
  * a memo that rcgc_unwind_same never takes for a repeat, even when the
  * same memo held a shorter walk from the same frame before (its frame
@@ -1209,6 +1325,24 @@ static void unrecorded_walk_never_repeats(void)
     assert_true(deep > shallow + RCGC_UNWIND_MEMO);
     assert_int_equal(m->n, 0);
     assert_int_equal(same, 0);
+    /* A walk of one record (a frame on this stack whose saved frame
+     * pointer ends the chain): the check still runs a full round of four
+     * (its loop has no test before the first, so nchk >= 4, the padding
+     * repeating record 0); it repeats, and stops repeating when either
+     * word of the record changes.  Crashes or fails with nchk == 0. */
+    _Alignas(16) volatile uintptr_t frame[2] = { 0, 0x1234 };
+    uintptr_t ffp = (uintptr_t)&frame[0];
+    assert_int_equal(rcgc_unwind_walk(ffp, 0, 4, &same, m), 1);
+    assert_int_equal(m->n, 1);
+    assert_int_equal(m->nchk, 4);
+    assert_true(rcgc_unwind_same(ffp, 0, m));
+    frame[1] = 0x1238;
+    assert_false(rcgc_unwind_same(ffp, 0, m));
+    frame[1] = 0x1234;
+    frame[0] = 8;
+    assert_false(rcgc_unwind_same(ffp, 0, m));
+    frame[0] = 0;
+    assert_true(rcgc_unwind_same(ffp, 0, m));
     free(m);
 }
 
@@ -1306,6 +1440,8 @@ int main(void)
         cmocka_unit_test(test_traced_memory_model),
         cmocka_unit_test(test_freed_object_not_a_slot),
         cmocka_unit_test(test_object_push_clears_slot_entry),
+        cmocka_unit_test(test_empty_cache_floor),
+        cmocka_unit_test(test_trace_table_bias),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
