@@ -434,6 +434,29 @@ static inline void free_pooled_class(rcgc_runtime *rt, rcgc_object *o, unsigned 
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }
 
+/* free_pooled_class when rt->mem.slow is 0 (the caller tested it). */
+static inline void free_pooled_class_fast(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+{
+    RCGC_ASSERT(rt->mem.slow == 0);
+    rt->obj.live_objects--;
+    o->type = RCGC_FREED_TYPE;
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
+    rcgc_pool_free_class(rt, &rt->pool, o, c);
+}
+
+/* The size class of pooled object o from its arena's class table (no pool
+ * descriptor read). */
+static inline unsigned pooled_class(const rcgc_object *o)
+{
+    return rcgc_class_table_of(o)->szidx[((uintptr_t)o >> RCGC_POOL_BITS) &
+                                         (RCGC_ARENA_SLOTS - 1)];
+}
+
+static inline void free_pooled_fast(rcgc_runtime *rt, rcgc_object *o)
+{
+    free_pooled_class_fast(rt, o, pooled_class(o));
+}
+
 /* The same, with the class from the arena's class table (no pool
  * descriptor read). */
 static inline void free_pooled(rcgc_runtime *rt, rcgc_object *o)
@@ -490,6 +513,18 @@ void rcgc_obj_free_pool_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, vo
     rt->obj.live_objects -= n;
     rt->mem.domains[RCGC_DOMAIN_OBJ].live -= n;
     rcgc_pool_free_chain(rt, pool, first, tail, n);
+}
+
+/* A type whose objects need nothing at deallocation but freeing: no
+ * function to call (traverse, clear, finalize, legacy_del, dealloc) and no
+ * refs.  One test of the six pointers together: they are adjacent in
+ * rcgc_type, so this is six loads and an OR chain, against six
+ * compare-and-branch pairs. */
+static inline int type_is_leaf(const rcgc_type *t)
+{
+    uintptr_t any = (uintptr_t)t->traverse | (uintptr_t)t->clear | (uintptr_t)t->finalize |
+                    (uintptr_t)t->legacy_del | (uintptr_t)t->dealloc | (uintptr_t)t->refs;
+    return any == 0;
 }
 
 /* Call a finalizer with a temporary reference; returns non-zero if the
@@ -643,33 +678,74 @@ static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, cons
     RCGC_LEAVE(rt);
 }
 
-/* Refcount zero.  The common case (a pooled object with no finalizer to
- * run, no weak references, no legacy finalizer, not nested too deep) is
- * rcgc_obj_release inlined here; everything else is dealloc_slow. */
+/* Whether a pooled object with no weak references, not deferred, must
+ * take the general path (dealloc_slow): a finalizer left to run, a legacy
+ * finalizer, too deep a nesting, or the allocator in a slow mode other than
+ * tracing. */
+static RCGC_ALWAYS_INLINE int dealloc_needs_slow(rcgc_runtime *rt, const rcgc_type *t,
+                                                 uint32_t flags)
+{
+    return (t->finalize && !(flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
+           rt->obj.dealloc_depth >= RCGC_TRASH_DEPTH || (rt->mem.slow & ~RCGC_SLOW_TRACE);
+}
+
+/* rcgc_dealloc of an untracked pooled object with no weak references, not
+ * deferred, that is not a leaf or meets a slow mode (out of line, so that
+ * the leaf's path keeps its type's pointers out of registers). */
+static RCGC_NOINLINE void dealloc_untracked(rcgc_runtime *rt, rcgc_object *o)
+{
+    uint32_t flags = o->flags;
+    const rcgc_type *t = o->type;
+    if (RCGC_UNLIKELY(dealloc_needs_slow(rt, t, flags))) {
+        dealloc_slow(rt, o);
+        return;
+    }
+    if (rcgc_type_is_gc(t) || t->clear || t->dealloc) {
+        dealloc_release(rt, o, t);
+        return;
+    }
+    /* A leaf while tracing: no stack frame either. */
+    RCGC_ENTER(rt);
+    o->flags = flags | RCGC_OF_DYING;
+    free_pooled(rt, o);
+    RCGC_LEAVE(rt);
+}
+
+/* Refcount zero.  Two cases without a stack frame: a leaf (an untracked
+ * pooled object whose type has nothing to call, no weak references, the
+ * allocator plain) is freed here; a tracked pooled object with nothing to
+ * run before its release (no finalizer left, no weak references, no legacy
+ * finalizer, not nested too deep) goes to dealloc_release.  Everything
+ * else is dealloc_untracked or dealloc_slow. */
 void rcgc_dealloc(rcgc_object *o)
 {
-    if (RCGC_UNLIKELY(o->flags & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED))) {
+    uint32_t flags = o->flags;
+    const rcgc_type *t = o->type;
+    if (RCGC_UNLIKELY(flags & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED))) {
         dealloc_slow(obj_runtime(o), o);
         return;
     }
     rcgc_runtime *rt = rcgc_arena_of(o)->rt;
-    rcgc_obj_state *os = &rt->obj;
-    const rcgc_type *t = o->type;
-    if (RCGC_UNLIKELY((t->finalize && !(o->flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
-                      os->dealloc_depth >= RCGC_TRASH_DEPTH ||
-                      (rt->mem.slow & ~RCGC_SLOW_TRACE))) {
-        dealloc_slow(rt, o);
-        return;
-    }
-    if ((o->flags & RCGC_OF_TRACKED) || rcgc_type_is_gc(t) || t->clear || t->dealloc) {
+    if (flags & RCGC_OF_TRACKED) {
+        if (RCGC_UNLIKELY(dealloc_needs_slow(rt, t, flags))) {
+            dealloc_slow(rt, o);
+            return;
+        }
         dealloc_release(rt, o, t);
         return;
     }
-    /* Nothing to call: a leaf, with no stack frame. */
-    RCGC_ENTER(rt);
-    o->flags |= RCGC_OF_DYING;
-    free_pooled(rt, o);
-    RCGC_LEAVE(rt);
+    if (type_is_leaf(t) && RCGC_LIKELY(rt->mem.slow == 0)) {
+        /* A leaf: nothing to call, nothing to count, and no trashcan
+         * depth to respect, since it starts no nested deallocation.  Its
+         * memory goes straight to the free cache.  Its header is not
+         * marked DYING: nothing reads a freed object's flags, and its type
+         * becomes RCGC_FREED_TYPE. */
+        RCGC_ENTER(rt);
+        free_pooled_fast(rt, o);
+        RCGC_LEAVE(rt);
+        return;
+    }
+    dealloc_untracked(rt, o);
 }
 
 /* ----------------------------------------------------------------- sizes */

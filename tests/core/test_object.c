@@ -358,6 +358,93 @@ static void test_misuse_reports(void **state)
 #endif
 }
 
+/* rcgc_dealloc's leaf path frees an untracked object whose type has none
+ * of traverse, clear, finalize, legacy_del, dealloc, refs at once; each of
+ * them alone must keep an object off it.  Untracked GC types (created
+ * with RCGC_TYPE_UNTRACKED_AT_BIRTH) still lower count[0] at death. */
+static int leaf_calls;
+static int leaf_clear_fn(rcgc_object *self)
+{
+    (void)self;
+    leaf_calls++;
+    return 0;
+}
+static void leaf_void_fn(rcgc_object *self)
+{
+    (void)self;
+    leaf_calls++;
+}
+static int leaf_traverse_fn(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    (void)self, (void)visit, (void)arg;
+    return 0;
+}
+typedef struct leafref {
+    rcgc_object ob;
+    rcgc_object *r;
+} leafref;
+
+static void test_leaf_path(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    static const rcgc_type with_clear = {.name = "c", .size = sizeof(leaf),
+                                         .clear = leaf_clear_fn};
+    static const rcgc_type with_final = {.name = "f", .size = sizeof(leaf),
+                                         .finalize = leaf_void_fn};
+    static const rcgc_type with_legacy = {.name = "l", .size = sizeof(leaf),
+                                          .legacy_del = leaf_void_fn};
+    static const rcgc_type with_dealloc = {.name = "d", .size = sizeof(leaf),
+                                           .dealloc = leaf_void_fn};
+    const rcgc_type *called[] = {&with_clear, &with_final, &with_legacy, &with_dealloc};
+    for (unsigned k = 0; k < 4; k++) {
+        leaf_calls = 0;
+        rcgc_object *o = rcgc_new(rt, called[k]);
+        assert_false(o->flags & RCGC_OF_TRACKED);
+        rcgc_decref(o);
+        assert_int_equal(leaf_calls, 1);
+    }
+    /* GC types never tracked: count[0] counted their birth, their death
+     * takes it back; a refs type's field is dropped. */
+    static const uint16_t refs[] = {RCGC_REF(leafref, r), 0};
+    static const rcgc_type untracked_trav = {.name = "ut", .size = sizeof(leafref),
+                                             .flags = RCGC_TYPE_UNTRACKED_AT_BIRTH,
+                                             .traverse = leaf_traverse_fn};
+    static const rcgc_type untracked_refs = {.name = "ur", .size = sizeof(leafref),
+                                             .flags = RCGC_TYPE_UNTRACKED_AT_BIRTH,
+                                             .refs = refs};
+    const rcgc_type *gc[] = {&untracked_trav, &untracked_refs};
+    for (unsigned k = 0; k < 2; k++) {
+        long c0 = rt->gc.gens[0].count;
+        leafref *o = (leafref *)rcgc_new(rt, gc[k]);
+        assert_false(o->ob.flags & RCGC_OF_TRACKED);
+        assert_int_equal(rt->gc.gens[0].count, c0 + 1);
+        leaf *inner = (leaf *)rcgc_new(rt, &leaf_type);
+        o->r = rcgc_incref(&inner->ob);
+        rcgc_decref(&o->ob);
+        assert_int_equal(rt->gc.gens[0].count, c0);
+        /* refs: the field's reference went with o; traverse only: o's
+         * type has no way to drop it, so the test's own stays. */
+        assert_int_equal(rcgc_refcount(&inner->ob), k == 1 ? 1 : 2);
+        if (k == 0)
+            rcgc_decref(&inner->ob);
+        rcgc_decref(&inner->ob);
+    }
+    /* A leaf's block goes to the free cache: the next object of its size
+     * gets it back, and the counts balance. */
+    leaf *a = (leaf *)rcgc_new(rt, &leaf_type);
+    void *where = a;
+    rcgc_decref(&a->ob);
+    assert_ptr_equal(a->ob.type, RCGC_FREED_TYPE);
+    leaf *b = (leaf *)rcgc_new(rt, &leaf_type);
+    assert_ptr_equal((void *)b, where);
+    assert_true(b->x == 0.0);
+    rcgc_decref(&b->ob);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_libc_objects),  cmocka_unit_test(test_misuse_reports),
         cmocka_unit_test(test_trashcan_consistent),
         cmocka_unit_test(test_weakref_made_in_legacy_del),
+        cmocka_unit_test(test_leaf_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
