@@ -569,13 +569,56 @@ static void dealloc_one(rcgc_runtime *rt, rcgc_object *o)
     rcgc_obj_release(rt, o);
 }
 
+static void dealloc_nested(rcgc_object *o);
+
+/* Store o's type in the deallocation's clear cache when it fits DC1 (t has
+ * refs).  Called by a nested deallocation before it drops o's references:
+ * o is not freed yet, so its type is alive, and DC2 holds from here. */
+static RCGC_NOINLINE void dclear_fill(rcgc_obj_state *os, const rcgc_type *t)
+{
+    const uint16_t *refs = t->refs;
+    if (t->traverse || t->clear || t->finalize || t->legacy_del || t->dealloc || refs[0] == 0)
+        return;
+    unsigned off1;
+    if (refs[1] == 0)
+        off1 = refs[0];
+    else if (refs[2] == 0)
+        off1 = refs[1];
+    else
+        return;
+    os->dclear_off0 = refs[0];
+    os->dclear_off1 = (uint16_t)off1;
+    os->dclear_type = t;
+}
+
+/* Drop the reference of field off of the dying object o, if any (T3's
+ * order: the field is NULL first), as rcgc_decref but for the nested
+ * deallocation when that was the last reference. */
+static RCGC_ALWAYS_INLINE void release_field(rcgc_object *o, unsigned off)
+{
+    rcgc_object *r = rcgc_ref_load(o, off);
+    if (r != NULL) {
+        static rcgc_object *const null_ref = NULL;
+        memcpy((char *)o + off, &null_ref, sizeof null_ref);
+#if RCGC_DEBUG >= 1
+        if (RCGC_UNLIKELY(r->refcnt == 0 || r->refcnt == UINT32_MAX ||
+                          r->type == RCGC_FREED_TYPE))
+            rcgc_refcount_error(r, "decref");
+#endif
+        if (--r->refcnt == 0)
+            dealloc_nested(r);
+    }
+}
+
 /* Steps 4-6 of a deallocation (docs/design.md): untrack, drop the
  * references, the type's dealloc.  The memory is the caller's.  pooled (a
  * constant) says that o is known to be a pool block: the untracking is then
  * rcgc_obj_untrack without its test for foreign objects, and the header is
- * written once. */
-static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t,
-                                      int pooled)
+ * written once.  nested (a constant) says that this deallocation was
+ * started by release_field of another one (dealloc_nested): it may use the
+ * clear cache (DC2); any other resets it first. */
+static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object *o,
+                                                  const rcgc_type *t, int pooled, int nested)
 {
     uint32_t flags = o->flags;
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
@@ -589,18 +632,53 @@ static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rc
             rcgc_obj_untrack_pooled(rt, o, gen);
         /* A tracked object's type has a traverse (O1): no need to ask. */
         RCGC_ASSERT(rcgc_type_is_gc(t));
-        *count0 -= *count0 > 0;
+        if (RCGC_LIKELY(*count0 > 0))
+            --*count0;
     } else if (rcgc_type_is_gc(t) && *count0 > 0) {
         --*count0;
     }
-    rcgc_type_clear(t, o);
-    if (t->dealloc)
+    rcgc_obj_state *os = &rt->obj;
+    if (nested && t == os->dclear_type) {
+        /* DC1: the two offsets are all there is to do; they are read
+         * before the first field goes (its deallocation may refill the
+         * cache). */
+        unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
+        /* DC1 against the type itself (alive: o is of it). */
+        RCGC_ASSERT(t->refs != NULL && t->clear == NULL && t->dealloc == NULL &&
+                    t->refs[0] == off0 &&
+                    (off1 == off0 ? t->refs[1] == 0 : t->refs[1] == off1 && t->refs[2] == 0));
+        release_field(o, off0);
+        release_field(o, off1);
+        return;
+    }
+    const uint16_t *refs = t->refs;
+    if (refs != NULL) {
+        /* Only this loop starts nested deallocations. */
+        if (nested)
+            dclear_fill(os, t);
+        else
+            os->dclear_type = NULL;
+        for (unsigned off; (off = *refs) != 0; refs++)
+            release_field(o, off);
+    }
+    /* User code: in a nested deallocation, whose caller goes on trusting
+     * the cache, it is forgotten after it (DC2).  Any other caller is not
+     * a release_field loop: the next loop resets it first. */
+    if (t->clear != NULL) {
+        t->clear(o);
+        if (nested)
+            os->dclear_type = NULL;
+    }
+    if (t->dealloc) {
         t->dealloc(o);
+        if (nested)
+            os->dclear_type = NULL;
+    }
 }
 
 void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
 {
-    release_references(rt, o, o->type, 0);
+    release_references(rt, o, o->type, 0, 0);
     rcgc_obj_free_memory(rt, o);
 }
 
@@ -635,6 +713,7 @@ void rcgc_obj_flush_pending(rcgc_runtime *rt)
         dealloc_one(rt, o);
         os->dealloc_depth--;
     }
+    os->dclear_type = NULL;   /* user code may have run (DC2) */
 }
 
 static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
@@ -657,25 +736,42 @@ static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
     os->dealloc_depth--;
     if (os->dealloc_depth == 0 && os->npending > 0)
         rcgc_obj_flush_pending(rt);
+    /* Finalizers, weak reference callbacks, a user allocator: user code
+     * may have run (DC2). */
+    os->dclear_type = NULL;
     RCGC_LEAVE(rt);
 }
 
 /* rcgc_obj_release for a pooled object on the fast path of rcgc_dealloc
- * (out of line: only objects with something to call pay for a frame). */
-static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
+ * (out of line: only objects with something to call pay for a frame);
+ * nested as for release_references. */
+static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_object *o,
+                                                   const rcgc_type *t, int nested)
 {
     RCGC_ENTER(rt);
     rt->obj.dealloc_depth++;
-    release_references(rt, o, t, 1);
+    release_references(rt, o, t, 1, nested);
     rcgc_obj_state *os = &rt->obj;
     /* Deallocations deferred by the trashcan (only nested ones can be) run
      * when the outermost finishes. */
-    if (--os->dealloc_depth == 0 && RCGC_UNLIKELY(os->npending > 0))
+    os->dealloc_depth--;
+    if (RCGC_UNLIKELY(os->npending > 0) && os->dealloc_depth == 0)
         rcgc_obj_flush_pending(rt);
     /* The class from the pool descriptor, whose first line untracking
      * has just used. */
     free_pooled_class(rt, o, rcgc_pool_of(o)->szidx);
     RCGC_LEAVE(rt);
+}
+
+static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
+{
+    dealloc_release_kind(rt, o, t, 0);
+}
+
+static RCGC_NOINLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_object *o,
+                                                 const rcgc_type *t)
+{
+    dealloc_release_kind(rt, o, t, 1);
 }
 
 /* Whether a pooled object with no weak references, not deferred, must
@@ -691,8 +787,10 @@ static RCGC_ALWAYS_INLINE int dealloc_needs_slow(rcgc_runtime *rt, const rcgc_ty
 
 /* rcgc_dealloc of an untracked pooled object with no weak references, not
  * deferred, that is not a leaf or meets a slow mode (out of line, so that
- * the leaf's path keeps its type's pointers out of registers). */
-static RCGC_NOINLINE void dealloc_untracked(rcgc_runtime *rt, rcgc_object *o)
+ * the leaf's path keeps its type's pointers out of registers); nested as
+ * for release_references. */
+static RCGC_ALWAYS_INLINE void dealloc_untracked_kind(rcgc_runtime *rt, rcgc_object *o,
+                                                     int nested)
 {
     uint32_t flags = o->flags;
     const rcgc_type *t = o->type;
@@ -701,7 +799,10 @@ static RCGC_NOINLINE void dealloc_untracked(rcgc_runtime *rt, rcgc_object *o)
         return;
     }
     if (rcgc_type_is_gc(t) || t->clear || t->dealloc) {
-        dealloc_release(rt, o, t);
+        if (nested)
+            dealloc_release_nested(rt, o, t);
+        else
+            dealloc_release(rt, o, t);
         return;
     }
     /* A leaf while tracing: no stack frame either. */
@@ -711,13 +812,24 @@ static RCGC_NOINLINE void dealloc_untracked(rcgc_runtime *rt, rcgc_object *o)
     RCGC_LEAVE(rt);
 }
 
+static RCGC_NOINLINE void dealloc_untracked(rcgc_runtime *rt, rcgc_object *o)
+{
+    dealloc_untracked_kind(rt, o, 0);
+}
+
+static RCGC_NOINLINE void dealloc_untracked_nested(rcgc_runtime *rt, rcgc_object *o)
+{
+    dealloc_untracked_kind(rt, o, 1);
+}
+
 /* Refcount zero.  Two cases without a stack frame: a leaf (an untracked
  * pooled object whose type has nothing to call, no weak references, the
  * allocator plain) is freed here; a tracked pooled object with nothing to
  * run before its release (no finalizer left, no weak references, no legacy
  * finalizer, not nested too deep) goes to dealloc_release.  Everything
- * else is dealloc_untracked or dealloc_slow. */
-void rcgc_dealloc(rcgc_object *o)
+ * else is dealloc_untracked or dealloc_slow.  nested: as for
+ * release_references. */
+static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
 {
     uint32_t flags = o->flags;
     const rcgc_type *t = o->type;
@@ -731,7 +843,10 @@ void rcgc_dealloc(rcgc_object *o)
             dealloc_slow(rt, o);
             return;
         }
-        dealloc_release(rt, o, t);
+        if (nested)
+            dealloc_release_nested(rt, o, t);
+        else
+            dealloc_release(rt, o, t);
         return;
     }
     if (type_is_leaf(t) && RCGC_LIKELY(rt->mem.slow == 0)) {
@@ -745,7 +860,21 @@ void rcgc_dealloc(rcgc_object *o)
         RCGC_LEAVE(rt);
         return;
     }
-    dealloc_untracked(rt, o);
+    if (nested)
+        dealloc_untracked_nested(rt, o);
+    else
+        dealloc_untracked(rt, o);
+}
+
+void rcgc_dealloc(rcgc_object *o)
+{
+    dealloc_kind(o, 0);
+}
+
+/* rcgc_dealloc for an object whose last reference release_field dropped. */
+static RCGC_NOINLINE void dealloc_nested(rcgc_object *o)
+{
+    dealloc_kind(o, 1);
 }
 
 /* ----------------------------------------------------------------- sizes */

@@ -445,6 +445,227 @@ static void test_leaf_path(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* ---------------------------------------------- the clear cache (DC1, DC2) */
+
+/* A node of a type that fits the deallocation's clear cache: two listed
+ * fields (dc_two), or one (dc_one). */
+typedef struct dcnode {
+    rcgc_object ob;
+    rcgc_object *a;
+    rcgc_object *b;
+} dcnode;
+static const rcgc_type dc_two = {.name = "dc_two", .size = sizeof(dcnode),
+                                 .refs = RCGC_REFS(dcnode, a, b)};
+static const rcgc_type dc_one = {.name = "dc_one", .size = sizeof(dcnode),
+                                 .refs = RCGC_REFS(dcnode, b)};
+
+static int dc_counted;
+static void dc_count(rcgc_object *self)
+{
+    (void)self;
+    dc_counted++;
+}
+static const uint16_t dc_ab[] = {RCGC_REF(dcnode, a), RCGC_REF(dcnode, b), 0};
+static const rcgc_type dc_two_dealloc = {.name = "dc_two_dealloc", .size = sizeof(dcnode),
+                                         .dealloc = dc_count, .refs = dc_ab};
+
+static rcgc_object *dc_tree_of(rcgc_runtime *rt, int depth, const rcgc_type *type)
+{
+    dcnode *n = (dcnode *)rcgc_new(rt, type);
+    if (depth > 0) {
+        n->a = dc_tree_of(rt, depth - 1, type);
+        n->b = dc_tree_of(rt, depth - 1, type);
+    }
+    return &n->ob;
+}
+
+static rcgc_object *dc_tree(rcgc_runtime *rt, int depth)
+{
+    return dc_tree_of(rt, depth, &dc_two);
+}
+
+/* Cascades of cached types free everything: a tree (two fields, cache
+ * hits from the second node on), a chain of one-field nodes past the
+ * trashcan's depth (off1 == off0), a tree whose leaves hold a shared
+ * object that must die exactly once. */
+static void test_dclear_cascades(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *t = dc_tree(rt, 12);
+    assert_int_equal(rt->obj.live_objects, (1u << 13) - 1);
+    rcgc_decref(t);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rt->gc.gens[0].nobjects, 0);
+
+    dcnode *head = (dcnode *)rcgc_new(rt, &dc_one);
+    dcnode *cur = head;
+    for (int i = 0; i < 100000; i++) {
+        dcnode *n = (dcnode *)rcgc_new(rt, &dc_one);
+        n->a = NULL;
+        cur->b = &n->ob;
+        cur = n;
+    }
+    rcgc_decref(&head->ob);
+    assert_int_equal(rt->obj.live_objects, 0);
+
+    /* Not cached: a type with a dealloc (or any other function) keeps
+     * having it called on every node of a cascade. */
+    dc_counted = 0;
+    rcgc_object *t3 = dc_tree_of(rt, 8, &dc_two_dealloc);
+    rcgc_decref(t3);
+    assert_int_equal(dc_counted, (1 << 9) - 1);
+    assert_int_equal(rt->obj.live_objects, 0);
+
+    leaf *shared = (leaf *)rcgc_new(rt, &leaf_type);
+    rcgc_object *t2 = dc_tree(rt, 6);
+    /* each of the 64 bottom nodes takes a reference in its a field */
+    rcgc_object *stack[16];
+    int sp = 0;
+    stack[sp++] = t2;
+    int given = 0;
+    while (sp > 0) {
+        dcnode *n = (dcnode *)stack[--sp];
+        if (n->a == NULL) {
+            n->a = rcgc_incref(&shared->ob);
+            given++;
+        } else {
+            stack[sp++] = n->a;
+            stack[sp++] = n->b;
+        }
+    }
+    assert_int_equal(given, 64);
+    assert_int_equal(rcgc_refcount(&shared->ob), 65);
+    rcgc_decref(t2);
+    assert_int_equal(rcgc_refcount(&shared->ob), 1);
+    rcgc_decref(&shared->ob);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+/*
+ * DC2: a type that a nested deallocation stored in the cache may stop
+ * existing as soon as user code runs.  The type dc_mut is writable; when
+ * its last object has died, user code gives the same descriptor another
+ * layout (as a program that frees a type and gets a new one at the same
+ * address), makes an object of it whose field a is not a reference (a
+ * borrowed pointer to x), and leaves it to die in the same cascade.  If
+ * the cache still held the old layout, x would lose a reference.
+ *
+ * P (holder) = {x: A (dc_mut, old layout, fills the cache), y: R (user
+ * code: clear, dealloc, or a resurrecting finalizer), z: Q (holder)};
+ * R's user code stores the new object in Q.  Holders have a traverse, so
+ * the cache never takes them.
+ */
+typedef struct holder {
+    rcgc_object ob;
+    rcgc_object *x;
+    rcgc_object *y;
+    rcgc_object *z;
+} holder;
+static int holder_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    (void)self, (void)visit, (void)arg;
+    return 0;   /* the listed fields are visited through refs */
+}
+static const rcgc_type holder_type = {.name = "holder", .size = sizeof(holder),
+                                      .traverse = holder_traverse,
+                                      .refs = RCGC_REFS(holder, x, y, z)};
+static const uint16_t dc_layout_ab[] = {RCGC_REF(dcnode, a), RCGC_REF(dcnode, b), 0};
+static const uint16_t dc_layout_b[] = {RCGC_REF(dcnode, b), 0};
+static rcgc_type dc_mut = {.name = "dc_mut", .size = sizeof(dcnode), .refs = dc_layout_ab};
+
+static rcgc_runtime *dc_rt;
+static rcgc_object *dc_x;        /* the borrowed object */
+static holder *dc_q;
+static rcgc_object *dc_saved;    /* a resurrected R */
+
+static void dc_relayout(void)
+{
+    dc_mut.refs = dc_layout_b;
+    dcnode *b = (dcnode *)rcgc_new(dc_rt, &dc_mut);
+    b->a = dc_x;   /* borrowed: not a reference in the new layout */
+    dc_q->x = &b->ob;
+}
+static int dc_clear_cb(rcgc_object *self)
+{
+    (void)self;
+    dc_relayout();
+    return 0;
+}
+static void dc_dealloc_cb(rcgc_object *self)
+{
+    (void)self;
+    dc_relayout();
+}
+static void dc_finalize_cb(rcgc_object *self)
+{
+    dc_relayout();
+    dc_saved = rcgc_incref(self);
+}
+
+static void dc_scenario(const rcgc_type *rtype)
+{
+    rcgc_runtime *rt = dc_rt = new_rt();
+    dc_mut.refs = dc_layout_ab;
+    dc_x = &((leaf *)rcgc_new(rt, &leaf_type))->ob;
+    dc_saved = NULL;
+    holder *p = (holder *)rcgc_new(rt, &holder_type);
+    dc_q = (holder *)rcgc_new(rt, &holder_type);
+    p->x = rcgc_new(rt, &dc_mut);
+    p->y = rcgc_new(rt, rtype);
+    p->z = &dc_q->ob;
+    rcgc_decref(&p->ob);
+    assert_int_equal(rcgc_refcount(dc_x), 1);
+    if (dc_saved != NULL)
+        rcgc_decref(dc_saved);
+    rcgc_decref(dc_x);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+    dc_mut.refs = dc_layout_ab;
+}
+
+static const uint16_t r_refs[] = {RCGC_REF(holder, x), 0};
+static const rcgc_type r_clear = {.name = "r_clear", .size = sizeof(holder),
+                                  .clear = dc_clear_cb, .refs = r_refs};
+static const rcgc_type r_dealloc = {.name = "r_dealloc", .size = sizeof(holder),
+                                    .dealloc = dc_dealloc_cb, .refs = r_refs};
+static const rcgc_type r_final = {.name = "r_final", .size = sizeof(holder),
+                                  .finalize = dc_finalize_cb, .refs = r_refs};
+static const rcgc_type r_untracked = {.name = "r_untracked", .size = sizeof(holder),
+                                      .dealloc = dc_dealloc_cb};
+
+static void test_dclear_forgets_after_user_code(void **state)
+{
+    (void)state;
+    /* R is tracked (it has refs), so it is deallocated on the nested path
+     * too, which does not reset the cache on entry. */
+    dc_scenario(&r_clear);
+    dc_scenario(&r_dealloc);
+    dc_scenario(&r_final);
+    /* An untracked R: its deallocation is nested too. */
+    dc_scenario(&r_untracked);
+
+    /* User code between two deallocations: the cache filled by the first
+     * must not serve the second. */
+    rcgc_runtime *rt = dc_rt = new_rt();
+    dc_mut.refs = dc_layout_ab;
+    dc_x = &((leaf *)rcgc_new(rt, &leaf_type))->ob;
+    holder *p = (holder *)rcgc_new(rt, &holder_type);
+    p->x = rcgc_new(rt, &dc_mut);
+    rcgc_decref(&p->ob);   /* p->x dies nested: the cache takes dc_mut */
+    dc_q = (holder *)rcgc_new(rt, &holder_type);
+    dc_relayout();
+    rcgc_decref(&dc_q->ob);
+    assert_int_equal(rcgc_refcount(dc_x), 1);
+    rcgc_decref(dc_x);
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+    dc_mut.refs = dc_layout_ab;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +676,8 @@ int main(void)
         cmocka_unit_test(test_trashcan_consistent),
         cmocka_unit_test(test_weakref_made_in_legacy_del),
         cmocka_unit_test(test_leaf_path),
+        cmocka_unit_test(test_dclear_cascades),
+        cmocka_unit_test(test_dclear_forgets_after_user_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
