@@ -2,6 +2,7 @@
  * finalizers and resurrection, the trashcan, sizes (object.c). */
 #include "testutil.h"
 #include "runtime.h"
+#include "rcgc_tracemalloc.h"
 
 static char events[4096];
 static void log_event(const char *e)
@@ -488,10 +489,8 @@ static rcgc_object *dc_tree(rcgc_runtime *rt, int depth)
  * hits from the second node on), a chain of one-field nodes past the
  * trashcan's depth (off1 == off0), a tree whose leaves hold a shared
  * object that must die exactly once. */
-static void test_dclear_cascades(void **state)
+static void dc_cascades_in(rcgc_runtime *rt)
 {
-    (void)state;
-    rcgc_runtime *rt = new_rt();
     rcgc_object *t = dc_tree(rt, 12);
     assert_int_equal(rt->obj.live_objects, (1u << 13) - 1);
     rcgc_decref(t);
@@ -541,7 +540,44 @@ static void test_dclear_cascades(void **state)
     rcgc_decref(&shared->ob);
     assert_int_equal(rt->obj.live_objects, 0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
+static void test_dclear_cascades(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    dc_cascades_in(rt);
     rcgc_runtime_free(rt);
+}
+
+/* The same cascades (and leaves, which take the general path then) with
+ * tracing on (every trace forgotten), under the debug hooks, and with
+ * fault injection armed. */
+static void test_dclear_cascades_modes(void **state)
+{
+    (void)state;
+    for (int mode = 1; mode <= 3; mode++) {
+        rcgc_runtime *rt = new_rt();
+        size_t cur0 = 0, cur1, peak;
+        if (mode == 1) {
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), 0);
+            rcgc_tracemalloc_get_traced_memory(rt, &cur0, &peak);
+        } else if (mode == 2) {
+            assert_int_equal(rcgc_mem_setup_debug_hooks(rt), RCGC_OK);
+        } else {
+            rcgc_mem_fail_after(rt, 1000000000, 0);   /* armed, never reached */
+        }
+        dc_cascades_in(rt);
+        for (int i = 0; i < 100; i++)
+            rcgc_decref(rcgc_new(rt, &leaf_type));
+        assert_int_equal(rt->obj.live_objects, 0);
+        if (mode == 1) {
+            rcgc_tracemalloc_get_traced_memory(rt, &cur1, &peak);
+            assert_int_equal(cur1, cur0);
+            rcgc_tracemalloc_stop(rt);
+        }
+        rcgc_runtime_free(rt);
+    }
 }
 
 /*
@@ -677,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_weakref_made_in_legacy_del),
         cmocka_unit_test(test_leaf_path),
         cmocka_unit_test(test_dclear_cascades),
+        cmocka_unit_test(test_dclear_cascades_modes),
         cmocka_unit_test(test_dclear_forgets_after_user_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
