@@ -424,7 +424,7 @@ rcgc_object *rcgc_new_at(rcgc_runtime *rt, const rcgc_type *type, const char *fi
 
 /* The memory of a pooled object of size class c when nothing but tracing
  * is on: its trace forgotten (tmfast.h), the block into the free cache. */
-static inline void free_pooled_class(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+static RCGC_ALWAYS_INLINE void free_pooled_class(rcgc_runtime *rt, rcgc_object *o, unsigned c)
 {
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
@@ -774,6 +774,39 @@ static RCGC_NOINLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_object *
     dealloc_release_kind(rt, o, t, 1);
 }
 
+/* A nested deallocation of a tracked pooled object whose type is in the
+ * clear cache (DC1: no finalizer, no weak references to clear since the
+ * caller saw none, nothing to call; DC2: the cache may be trusted), not
+ * too deep, the allocator plain or tracing: dealloc_release's work with
+ * only what such an object needs, in a smaller frame.  A nested
+ * deallocation runs at depth >= 1, so no pending deallocation can be due
+ * when it ends. */
+static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ENTER(rt);
+    rcgc_obj_state *os = &rt->obj;
+    RCGC_ASSERT(os->dealloc_depth >= 1);
+    os->dealloc_depth++;
+    uint32_t flags = o->flags;
+    o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+    unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+    --*rcgc_gen_nobjects(rt, gen);
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned szidx = pool->szidx;
+    rcgc_obj_untrack_pooled(rt, o, gen);
+    long *count0 = &rt->gc.gens[0].count;
+    if (RCGC_LIKELY(*count0 > 0))
+        --*count0;
+    unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
+    RCGC_ASSERT(o->type == os->dclear_type);
+    release_field(o, off0);
+    release_field(o, off1);
+    os->dealloc_depth--;
+    RCGC_ASSERT(os->dealloc_depth >= 1);
+    free_pooled_class(rt, o, szidx);
+    RCGC_LEAVE(rt);
+}
+
 /* Whether a pooled object with no weak references, not deferred, must
  * take the general path (dealloc_slow): a finalizer left to run, a legacy
  * finalizer, too deep a nesting, or the allocator in a slow mode other than
@@ -839,6 +872,19 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
     }
     rcgc_runtime *rt = rcgc_arena_of(o)->rt;
     if (flags & RCGC_OF_TRACKED) {
+        if (nested && t == rt->obj.dclear_type) {
+            /* DC1: no finalizer to run, none to test.  The allocator's
+             * mode is the one the cache was filled in (only on the path
+             * below, so plain or tracing): only user code can change it,
+             * and the cache forgets user code (DC2). */
+            RCGC_ASSERT(!(rt->mem.slow & ~RCGC_SLOW_TRACE));
+            if (RCGC_UNLIKELY(rt->obj.dealloc_depth >= RCGC_TRASH_DEPTH)) {
+                dealloc_slow(rt, o);
+                return;
+            }
+            dealloc_cached(rt, o);
+            return;
+        }
         if (RCGC_UNLIKELY(dealloc_needs_slow(rt, t, flags))) {
             dealloc_slow(rt, o);
             return;

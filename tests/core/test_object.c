@@ -4,6 +4,8 @@
 #include "runtime.h"
 #include "rcgc_tracemalloc.h"
 
+#include <pthread.h>
+
 static char events[4096];
 static void log_event(const char *e)
 {
@@ -491,11 +493,13 @@ static rcgc_object *dc_tree(rcgc_runtime *rt, int depth)
  * object that must die exactly once. */
 static void dc_cascades_in(rcgc_runtime *rt)
 {
+    long count0 = rt->gc.gens[0].count;
     rcgc_object *t = dc_tree(rt, 12);
     assert_int_equal(rt->obj.live_objects, (1u << 13) - 1);
     rcgc_decref(t);
     assert_int_equal(rt->obj.live_objects, 0);
     assert_int_equal(rt->gc.gens[0].nobjects, 0);
+    assert_int_equal(rt->gc.gens[0].count, count0);   /* each death took its birth back */
 
     dcnode *head = (dcnode *)rcgc_new(rt, &dc_one);
     dcnode *cur = head;
@@ -542,11 +546,36 @@ static void dc_cascades_in(rcgc_runtime *rt)
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
 }
 
+/* In a thread with a 1 MiB stack: a 200000-long chain of cached nodes
+ * must keep to the trashcan's depth (recursing all the way down would
+ * need several times that stack). */
+static void *dc_small_stack(void *arg)
+{
+    rcgc_runtime *rt = arg;
+    dcnode *head = (dcnode *)rcgc_new(rt, &dc_one);
+    dcnode *cur = head;
+    for (int i = 0; i < 200000; i++) {
+        dcnode *n = (dcnode *)rcgc_new(rt, &dc_one);
+        cur->b = &n->ob;
+        cur = n;
+    }
+    rcgc_decref(&head->ob);
+    return NULL;
+}
+
 static void test_dclear_cascades(void **state)
 {
     (void)state;
     rcgc_runtime *rt = new_rt();
     dc_cascades_in(rt);
+    pthread_attr_t attr;
+    pthread_t th;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 1u << 20), 0);
+    assert_int_equal(pthread_create(&th, &attr, dc_small_stack, rt), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_attr_destroy(&attr);
+    assert_int_equal(rt->obj.live_objects, 0);
     rcgc_runtime_free(rt);
 }
 
