@@ -579,6 +579,33 @@ static void test_dclear_cascades(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* rcgc_obj_release (the collector's direct free, at depth 0) of an object
+ * whose fields still hold two cached subtrees, the second a chain past the
+ * trashcan's depth: the second hits the cache (filled by the first), and
+ * what the trashcan deferred is run before the release returns. */
+static void test_dclear_from_release(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    dcnode *p = (dcnode *)rcgc_new(rt, &dc_two);
+    p->a = dc_tree(rt, 3);
+    dcnode *cur = (dcnode *)rcgc_new(rt, &dc_two);
+    p->b = &cur->ob;
+    for (int i = 0; i < 1000; i++) {
+        dcnode *n = (dcnode *)rcgc_new(rt, &dc_two);
+        cur->b = &n->ob;
+        cur = n;
+    }
+    assert_int_equal(rt->obj.dealloc_depth, 0);
+    p->ob.refcnt = 0;
+    rcgc_obj_release(rt, &p->ob);
+    assert_int_equal(rt->obj.npending, 0);
+    assert_int_equal(rt->obj.dealloc_depth, 0);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
 /* The same cascades (and leaves, which take the general path then) with
  * tracing on (every trace forgotten), under the debug hooks, and with
  * fault injection armed. */
@@ -743,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_leaf_path),
         cmocka_unit_test(test_dclear_cascades),
         cmocka_unit_test(test_dclear_cascades_modes),
+        cmocka_unit_test(test_dclear_from_release),
         cmocka_unit_test(test_dclear_forgets_after_user_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
