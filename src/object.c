@@ -678,15 +678,20 @@ static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object 
 
 void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
 {
-    /* A deallocation level of its own, as dealloc_release's: the nested
-     * deallocations its fields start run at depth >= 1 (dealloc_cached
-     * relies on it), and deferred ones run when the outermost ends (the
-     * collector calls this at depth 0). */
+    /* Called at depth 0 (by the collector), a deallocation level of its
+     * own, as dealloc_release's: the nested deallocations its fields start
+     * run at depth >= 1 (dealloc_cached relies on it), and deferred ones
+     * run when it ends.  Called inside a deallocation (dealloc_one), the
+     * depth is left as it was. */
     rcgc_obj_state *os = &rt->obj;
-    os->dealloc_depth++;
+    int outermost = os->dealloc_depth == 0;
+    os->dealloc_depth += outermost;
     release_references(rt, o, o->type, 0, 0);
-    if (--os->dealloc_depth == 0 && RCGC_UNLIKELY(os->npending > 0))
-        rcgc_obj_flush_pending(rt);
+    if (outermost) {
+        os->dealloc_depth = 0;
+        if (RCGC_UNLIKELY(os->npending > 0))
+            rcgc_obj_flush_pending(rt);
+    }
     rcgc_obj_free_memory(rt, o);
 }
 
