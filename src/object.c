@@ -424,7 +424,7 @@ rcgc_object *rcgc_new_at(rcgc_runtime *rt, const rcgc_type *type, const char *fi
 
 /* The memory of a pooled object of size class c when nothing but tracing
  * is on: its trace forgotten (tmfast.h), the block into the free cache. */
-static inline void free_pooled_class(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+static RCGC_ALWAYS_INLINE void free_pooled_class(rcgc_runtime *rt, rcgc_object *o, unsigned c)
 {
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
@@ -432,6 +432,29 @@ static inline void free_pooled_class(rcgc_runtime *rt, rcgc_object *o, unsigned 
         rcgc_trace_forget_object(rt, o);
     rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_class(rt, &rt->pool, o, c);
+}
+
+/* free_pooled_class when rt->mem.slow is 0 (the caller tested it). */
+static inline void free_pooled_class_fast(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+{
+    RCGC_ASSERT(rt->mem.slow == 0);
+    rt->obj.live_objects--;
+    o->type = RCGC_FREED_TYPE;
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
+    rcgc_pool_free_class(rt, &rt->pool, o, c);
+}
+
+/* The size class of pooled object o from its arena's class table (no pool
+ * descriptor read). */
+static inline unsigned pooled_class(const rcgc_object *o)
+{
+    return rcgc_class_table_of(o)->szidx[((uintptr_t)o >> RCGC_POOL_BITS) &
+                                         (RCGC_ARENA_SLOTS - 1)];
+}
+
+static inline void free_pooled_fast(rcgc_runtime *rt, rcgc_object *o)
+{
+    free_pooled_class_fast(rt, o, pooled_class(o));
 }
 
 /* The same, with the class from the arena's class table (no pool
@@ -492,6 +515,18 @@ void rcgc_obj_free_pool_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, vo
     rcgc_pool_free_chain(rt, pool, first, tail, n);
 }
 
+/* A type whose objects need nothing at deallocation but freeing: no
+ * function to call (traverse, clear, finalize, legacy_del, dealloc) and no
+ * refs.  One test of the six pointers together: they are adjacent in
+ * rcgc_type, so this is six loads and an OR chain, against six
+ * compare-and-branch pairs. */
+static inline int type_is_leaf(const rcgc_type *t)
+{
+    uintptr_t any = (uintptr_t)t->traverse | (uintptr_t)t->clear | (uintptr_t)t->finalize |
+                    (uintptr_t)t->legacy_del | (uintptr_t)t->dealloc | (uintptr_t)t->refs;
+    return any == 0;
+}
+
 /* Call a finalizer with a temporary reference; returns non-zero if the
  * object was resurrected (someone kept a new reference). */
 static int call_finalizer(rcgc_object *o, void (*fn)(rcgc_object *))
@@ -534,13 +569,56 @@ static void dealloc_one(rcgc_runtime *rt, rcgc_object *o)
     rcgc_obj_release(rt, o);
 }
 
+static void dealloc_nested(rcgc_object *o);
+
+/* Store o's type in the deallocation's clear cache when it fits DC1 (t has
+ * refs).  Called by a nested deallocation before it drops o's references:
+ * o is not freed yet, so its type is alive, and DC2 holds from here. */
+static RCGC_NOINLINE void dclear_fill(rcgc_obj_state *os, const rcgc_type *t)
+{
+    const uint16_t *refs = t->refs;
+    if (t->traverse || t->clear || t->finalize || t->legacy_del || t->dealloc || refs[0] == 0)
+        return;
+    unsigned off1;
+    if (refs[1] == 0)
+        off1 = refs[0];
+    else if (refs[2] == 0)
+        off1 = refs[1];
+    else
+        return;
+    os->dclear_off0 = refs[0];
+    os->dclear_off1 = (uint16_t)off1;
+    os->dclear_type = t;
+}
+
+/* Drop the reference of field off of the dying object o, if any (T3's
+ * order: the field is NULL first), as rcgc_decref but for the nested
+ * deallocation when that was the last reference. */
+static RCGC_ALWAYS_INLINE void release_field(rcgc_object *o, unsigned off)
+{
+    rcgc_object *r = rcgc_ref_load(o, off);
+    if (r != NULL) {
+        static rcgc_object *const null_ref = NULL;
+        memcpy((char *)o + off, &null_ref, sizeof null_ref);
+#if RCGC_DEBUG >= 1
+        if (RCGC_UNLIKELY(r->refcnt == 0 || r->refcnt == UINT32_MAX ||
+                          r->type == RCGC_FREED_TYPE))
+            rcgc_refcount_error(r, "decref");
+#endif
+        if (--r->refcnt == 0)
+            dealloc_nested(r);
+    }
+}
+
 /* Steps 4-6 of a deallocation (docs/design.md): untrack, drop the
  * references, the type's dealloc.  The memory is the caller's.  pooled (a
  * constant) says that o is known to be a pool block: the untracking is then
  * rcgc_obj_untrack without its test for foreign objects, and the header is
- * written once. */
-static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t,
-                                      int pooled)
+ * written once.  nested (a constant) says that this deallocation was
+ * started by release_field of another one (dealloc_nested): it may use the
+ * clear cache (DC2); any other resets it first. */
+static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object *o,
+                                                  const rcgc_type *t, int pooled, int nested)
 {
     uint32_t flags = o->flags;
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
@@ -554,18 +632,66 @@ static inline void release_references(rcgc_runtime *rt, rcgc_object *o, const rc
             rcgc_obj_untrack_pooled(rt, o, gen);
         /* A tracked object's type has a traverse (O1): no need to ask. */
         RCGC_ASSERT(rcgc_type_is_gc(t));
-        *count0 -= *count0 > 0;
+        if (RCGC_LIKELY(*count0 > 0))
+            --*count0;
     } else if (rcgc_type_is_gc(t) && *count0 > 0) {
         --*count0;
     }
-    rcgc_type_clear(t, o);
-    if (t->dealloc)
+    rcgc_obj_state *os = &rt->obj;
+    if (nested && t == os->dclear_type) {
+        /* DC1: the two offsets are all there is to do; they are read
+         * before the first field goes (its deallocation may refill the
+         * cache). */
+        unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
+        /* DC1 against the type itself (alive: o is of it). */
+        RCGC_ASSERT(t->refs != NULL && t->clear == NULL && t->dealloc == NULL &&
+                    t->refs[0] == off0 &&
+                    (off1 == off0 ? t->refs[1] == 0 : t->refs[1] == off1 && t->refs[2] == 0));
+        release_field(o, off0);
+        release_field(o, off1);
+        return;
+    }
+    const uint16_t *refs = t->refs;
+    if (refs != NULL) {
+        /* Only this loop starts nested deallocations. */
+        if (nested)
+            dclear_fill(os, t);
+        else
+            os->dclear_type = NULL;
+        for (unsigned off; (off = *refs) != 0; refs++)
+            release_field(o, off);
+    }
+    /* User code: in a nested deallocation, whose caller goes on trusting
+     * the cache, it is forgotten after it (DC2).  Any other caller is not
+     * a release_field loop: the next loop resets it first. */
+    if (t->clear != NULL) {
+        t->clear(o);
+        if (nested)
+            os->dclear_type = NULL;
+    }
+    if (t->dealloc) {
         t->dealloc(o);
+        if (nested)
+            os->dclear_type = NULL;
+    }
 }
 
 void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
 {
-    release_references(rt, o, o->type, 0);
+    /* Called at depth 0 (by the collector), a deallocation level of its
+     * own, as dealloc_release's: the nested deallocations its fields start
+     * run at depth >= 1 (dealloc_cached relies on it), and deferred ones
+     * run when it ends.  Called inside a deallocation (dealloc_one), the
+     * depth is left as it was. */
+    rcgc_obj_state *os = &rt->obj;
+    int outermost = os->dealloc_depth == 0;
+    os->dealloc_depth += outermost;
+    release_references(rt, o, o->type, 0, 0);
+    if (outermost) {
+        os->dealloc_depth = 0;
+        if (RCGC_UNLIKELY(os->npending > 0))
+            rcgc_obj_flush_pending(rt);
+    }
     rcgc_obj_free_memory(rt, o);
 }
 
@@ -600,6 +726,7 @@ void rcgc_obj_flush_pending(rcgc_runtime *rt)
         dealloc_one(rt, o);
         os->dealloc_depth--;
     }
+    os->dclear_type = NULL;   /* user code may have run (DC2) */
 }
 
 static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
@@ -622,20 +749,26 @@ static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
     os->dealloc_depth--;
     if (os->dealloc_depth == 0 && os->npending > 0)
         rcgc_obj_flush_pending(rt);
+    /* Finalizers, weak reference callbacks, a user allocator: user code
+     * may have run (DC2). */
+    os->dclear_type = NULL;
     RCGC_LEAVE(rt);
 }
 
 /* rcgc_obj_release for a pooled object on the fast path of rcgc_dealloc
- * (out of line: only objects with something to call pay for a frame). */
-static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
+ * (out of line: only objects with something to call pay for a frame);
+ * nested as for release_references. */
+static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_object *o,
+                                                   const rcgc_type *t, int nested)
 {
     RCGC_ENTER(rt);
     rt->obj.dealloc_depth++;
-    release_references(rt, o, t, 1);
+    release_references(rt, o, t, 1, nested);
     rcgc_obj_state *os = &rt->obj;
     /* Deallocations deferred by the trashcan (only nested ones can be) run
      * when the outermost finishes. */
-    if (--os->dealloc_depth == 0 && RCGC_UNLIKELY(os->npending > 0))
+    os->dealloc_depth--;
+    if (RCGC_UNLIKELY(os->npending > 0) && os->dealloc_depth == 0)
         rcgc_obj_flush_pending(rt);
     /* The class from the pool descriptor, whose first line untracking
      * has just used. */
@@ -643,33 +776,164 @@ static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, cons
     RCGC_LEAVE(rt);
 }
 
-/* Refcount zero.  The common case (a pooled object with no finalizer to
- * run, no weak references, no legacy finalizer, not nested too deep) is
- * rcgc_obj_release inlined here; everything else is dealloc_slow. */
-void rcgc_dealloc(rcgc_object *o)
+static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
 {
-    if (RCGC_UNLIKELY(o->flags & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED))) {
+    dealloc_release_kind(rt, o, t, 0);
+}
+
+static RCGC_NOINLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_object *o,
+                                                 const rcgc_type *t)
+{
+    dealloc_release_kind(rt, o, t, 1);
+}
+
+/* A nested deallocation of a tracked pooled object whose type is in the
+ * clear cache (DC1: no finalizer, no weak references to clear since the
+ * caller saw none, nothing to call; DC2: the cache may be trusted), not
+ * too deep, the allocator plain or tracing: dealloc_release's work with
+ * only what such an object needs, in a smaller frame.  A nested
+ * deallocation runs at depth >= 1, so no pending deallocation can be due
+ * when it ends. */
+static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ENTER(rt);
+    rcgc_obj_state *os = &rt->obj;
+    RCGC_ASSERT(os->dealloc_depth >= 1);
+    os->dealloc_depth++;
+    uint32_t flags = o->flags;
+    o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+    unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
+    --*rcgc_gen_nobjects(rt, gen);
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned szidx = pool->szidx;
+    rcgc_obj_untrack_pooled(rt, o, gen);
+    long *count0 = &rt->gc.gens[0].count;
+    if (RCGC_LIKELY(*count0 > 0))
+        --*count0;
+    unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
+    RCGC_ASSERT(o->type == os->dclear_type);
+    release_field(o, off0);
+    release_field(o, off1);
+    os->dealloc_depth--;
+    RCGC_ASSERT(os->dealloc_depth >= 1);
+    free_pooled_class(rt, o, szidx);
+    RCGC_LEAVE(rt);
+}
+
+/* Whether a pooled object with no weak references, not deferred, must
+ * take the general path (dealloc_slow): a finalizer left to run, a legacy
+ * finalizer, too deep a nesting, or the allocator in a slow mode other than
+ * tracing. */
+static RCGC_ALWAYS_INLINE int dealloc_needs_slow(rcgc_runtime *rt, const rcgc_type *t,
+                                                 uint32_t flags)
+{
+    return (t->finalize && !(flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
+           rt->obj.dealloc_depth >= RCGC_TRASH_DEPTH || (rt->mem.slow & ~RCGC_SLOW_TRACE);
+}
+
+/* rcgc_dealloc of an untracked pooled object with no weak references, not
+ * deferred, that is not a leaf or meets a slow mode (out of line, so that
+ * the leaf's path keeps its type's pointers out of registers); nested as
+ * for release_references. */
+static RCGC_ALWAYS_INLINE void dealloc_untracked_kind(rcgc_runtime *rt, rcgc_object *o,
+                                                     int nested)
+{
+    uint32_t flags = o->flags;
+    const rcgc_type *t = o->type;
+    if (RCGC_UNLIKELY(dealloc_needs_slow(rt, t, flags))) {
+        dealloc_slow(rt, o);
+        return;
+    }
+    if (rcgc_type_is_gc(t) || t->clear || t->dealloc) {
+        if (nested)
+            dealloc_release_nested(rt, o, t);
+        else
+            dealloc_release(rt, o, t);
+        return;
+    }
+    /* A leaf while tracing: no stack frame either. */
+    RCGC_ENTER(rt);
+    o->flags = flags | RCGC_OF_DYING;
+    free_pooled(rt, o);
+    RCGC_LEAVE(rt);
+}
+
+static RCGC_NOINLINE void dealloc_untracked(rcgc_runtime *rt, rcgc_object *o)
+{
+    dealloc_untracked_kind(rt, o, 0);
+}
+
+static RCGC_NOINLINE void dealloc_untracked_nested(rcgc_runtime *rt, rcgc_object *o)
+{
+    dealloc_untracked_kind(rt, o, 1);
+}
+
+/* Refcount zero.  Two cases without a stack frame: a leaf (an untracked
+ * pooled object whose type has nothing to call, no weak references, the
+ * allocator plain) is freed here; a tracked pooled object with nothing to
+ * run before its release (no finalizer left, no weak references, no legacy
+ * finalizer, not nested too deep) goes to dealloc_release.  Everything
+ * else is dealloc_untracked or dealloc_slow.  nested: as for
+ * release_references. */
+static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
+{
+    uint32_t flags = o->flags;
+    const rcgc_type *t = o->type;
+    if (RCGC_UNLIKELY(flags & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED))) {
         dealloc_slow(obj_runtime(o), o);
         return;
     }
     rcgc_runtime *rt = rcgc_arena_of(o)->rt;
-    rcgc_obj_state *os = &rt->obj;
-    const rcgc_type *t = o->type;
-    if (RCGC_UNLIKELY((t->finalize && !(o->flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
-                      os->dealloc_depth >= RCGC_TRASH_DEPTH ||
-                      (rt->mem.slow & ~RCGC_SLOW_TRACE))) {
-        dealloc_slow(rt, o);
+    if (flags & RCGC_OF_TRACKED) {
+        if (nested && t == rt->obj.dclear_type) {
+            /* DC1: no finalizer to run, none to test.  The allocator's
+             * mode is the one the cache was filled in (only on the path
+             * below, so plain or tracing): only user code can change it,
+             * and the cache forgets user code (DC2). */
+            RCGC_ASSERT(!(rt->mem.slow & ~RCGC_SLOW_TRACE));
+            if (RCGC_UNLIKELY(rt->obj.dealloc_depth >= RCGC_TRASH_DEPTH)) {
+                dealloc_slow(rt, o);
+                return;
+            }
+            dealloc_cached(rt, o);
+            return;
+        }
+        if (RCGC_UNLIKELY(dealloc_needs_slow(rt, t, flags))) {
+            dealloc_slow(rt, o);
+            return;
+        }
+        if (nested)
+            dealloc_release_nested(rt, o, t);
+        else
+            dealloc_release(rt, o, t);
         return;
     }
-    if ((o->flags & RCGC_OF_TRACKED) || rcgc_type_is_gc(t) || t->clear || t->dealloc) {
-        dealloc_release(rt, o, t);
+    if (type_is_leaf(t) && RCGC_LIKELY(rt->mem.slow == 0)) {
+        /* A leaf: nothing to call, nothing to count, and no trashcan
+         * depth to respect, since it starts no nested deallocation.  Its
+         * memory goes straight to the free cache.  Its header is not
+         * marked DYING: nothing reads a freed object's flags, and its type
+         * becomes RCGC_FREED_TYPE. */
+        RCGC_ENTER(rt);
+        free_pooled_fast(rt, o);
+        RCGC_LEAVE(rt);
         return;
     }
-    /* Nothing to call: a leaf, with no stack frame. */
-    RCGC_ENTER(rt);
-    o->flags |= RCGC_OF_DYING;
-    free_pooled(rt, o);
-    RCGC_LEAVE(rt);
+    if (nested)
+        dealloc_untracked_nested(rt, o);
+    else
+        dealloc_untracked(rt, o);
+}
+
+void rcgc_dealloc(rcgc_object *o)
+{
+    dealloc_kind(o, 0);
+}
+
+/* rcgc_dealloc for an object whose last reference release_field dropped. */
+static RCGC_NOINLINE void dealloc_nested(rcgc_object *o)
+{
+    dealloc_kind(o, 1);
 }
 
 /* ----------------------------------------------------------------- sizes */

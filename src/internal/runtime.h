@@ -190,6 +190,22 @@ typedef struct rcgc_obj_state {
     size_t npending, cappending;
     int dealloc_depth;
     size_t live_objects;     /* objects allocated and not yet freed */
+    /* The deallocation's clear cache (object.c):
+     *   DC1  dclear_type is NULL, or a type whose objects need nothing at
+     *        deallocation but dropping one or two listed fields: refs is
+     *        {dclear_off0, 0} (then dclear_off1 == dclear_off0) or
+     *        {dclear_off0, dclear_off1, 0}, and traverse, clear, finalize,
+     *        legacy_del and dealloc are NULL.
+     *   DC2  it was stored by the deallocation of an object of that type,
+     *        and no user code has run since: every deallocation entered
+     *        from outside object.c's nested path (rcgc_dealloc,
+     *        rcgc_obj_release) resets it before it drops a reference, and
+     *        every call of user code by object.c is followed by a reset.
+     *        So the type is alive (the API asks a type to outlive its
+     *        objects, and only user code can free it), and a nested
+     *        deallocation may trust the offsets without reading refs. */
+    const rcgc_type *dclear_type;
+    uint16_t dclear_off0, dclear_off1;
 } rcgc_obj_state;
 
 /*

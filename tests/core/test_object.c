@@ -2,6 +2,9 @@
  * finalizers and resurrection, the trashcan, sizes (object.c). */
 #include "testutil.h"
 #include "runtime.h"
+#include "rcgc_tracemalloc.h"
+
+#include <pthread.h>
 
 static char events[4096];
 static void log_event(const char *e)
@@ -358,6 +361,403 @@ static void test_misuse_reports(void **state)
 #endif
 }
 
+/* rcgc_dealloc's leaf path frees an untracked object whose type has none
+ * of traverse, clear, finalize, legacy_del, dealloc, refs at once; each of
+ * them alone must keep an object off it.  Untracked GC types (created
+ * with RCGC_TYPE_UNTRACKED_AT_BIRTH) still lower count[0] at death. */
+static int leaf_calls;
+static int leaf_clear_fn(rcgc_object *self)
+{
+    (void)self;
+    leaf_calls++;
+    return 0;
+}
+static void leaf_void_fn(rcgc_object *self)
+{
+    (void)self;
+    leaf_calls++;
+}
+static int leaf_traverse_fn(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    (void)self, (void)visit, (void)arg;
+    return 0;
+}
+typedef struct leafref {
+    rcgc_object ob;
+    rcgc_object *r;
+} leafref;
+
+static void test_leaf_path(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    static const rcgc_type with_clear = {.name = "c", .size = sizeof(leaf),
+                                         .clear = leaf_clear_fn};
+    static const rcgc_type with_final = {.name = "f", .size = sizeof(leaf),
+                                         .finalize = leaf_void_fn};
+    static const rcgc_type with_legacy = {.name = "l", .size = sizeof(leaf),
+                                          .legacy_del = leaf_void_fn};
+    static const rcgc_type with_dealloc = {.name = "d", .size = sizeof(leaf),
+                                           .dealloc = leaf_void_fn};
+    const rcgc_type *called[] = {&with_clear, &with_final, &with_legacy, &with_dealloc};
+    for (unsigned k = 0; k < 4; k++) {
+        leaf_calls = 0;
+        rcgc_object *o = rcgc_new(rt, called[k]);
+        assert_false(o->flags & RCGC_OF_TRACKED);
+        rcgc_decref(o);
+        assert_int_equal(leaf_calls, 1);
+    }
+    /* GC types never tracked: count[0] counted their birth, their death
+     * takes it back; a refs type's field is dropped. */
+    static const uint16_t refs[] = {RCGC_REF(leafref, r), 0};
+    static const rcgc_type untracked_trav = {.name = "ut", .size = sizeof(leafref),
+                                             .flags = RCGC_TYPE_UNTRACKED_AT_BIRTH,
+                                             .traverse = leaf_traverse_fn};
+    static const rcgc_type untracked_refs = {.name = "ur", .size = sizeof(leafref),
+                                             .flags = RCGC_TYPE_UNTRACKED_AT_BIRTH,
+                                             .refs = refs};
+    const rcgc_type *gc[] = {&untracked_trav, &untracked_refs};
+    for (unsigned k = 0; k < 2; k++) {
+        long c0 = rt->gc.gens[0].count;
+        leafref *o = (leafref *)rcgc_new(rt, gc[k]);
+        assert_false(o->ob.flags & RCGC_OF_TRACKED);
+        assert_int_equal(rt->gc.gens[0].count, c0 + 1);
+        leaf *inner = (leaf *)rcgc_new(rt, &leaf_type);
+        o->r = rcgc_incref(&inner->ob);
+        rcgc_decref(&o->ob);
+        assert_int_equal(rt->gc.gens[0].count, c0);
+        /* refs: the field's reference went with o; traverse only: o's
+         * type has no way to drop it, so the test's own stays. */
+        assert_int_equal(rcgc_refcount(&inner->ob), k == 1 ? 1 : 2);
+        if (k == 0)
+            rcgc_decref(&inner->ob);
+        rcgc_decref(&inner->ob);
+    }
+    /* A leaf's block goes to the free cache: the next object of its size
+     * gets it back, and the counts balance. */
+    leaf *a = (leaf *)rcgc_new(rt, &leaf_type);
+    void *where = a;
+    rcgc_decref(&a->ob);
+    assert_ptr_equal(a->ob.type, RCGC_FREED_TYPE);
+    leaf *b = (leaf *)rcgc_new(rt, &leaf_type);
+    assert_ptr_equal((void *)b, where);
+    assert_true(b->x == 0.0);
+    rcgc_decref(&b->ob);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+/* ---------------------------------------------- the clear cache (DC1, DC2) */
+
+/* A node of a type that fits the deallocation's clear cache: two listed
+ * fields (dc_two), or one (dc_one). */
+typedef struct dcnode {
+    rcgc_object ob;
+    rcgc_object *a;
+    rcgc_object *b;
+} dcnode;
+static const rcgc_type dc_two = {.name = "dc_two", .size = sizeof(dcnode),
+                                 .refs = RCGC_REFS(dcnode, a, b)};
+static const rcgc_type dc_one = {.name = "dc_one", .size = sizeof(dcnode),
+                                 .refs = RCGC_REFS(dcnode, b)};
+
+static int dc_counted;
+static void dc_count(rcgc_object *self)
+{
+    (void)self;
+    dc_counted++;
+}
+static const uint16_t dc_ab[] = {RCGC_REF(dcnode, a), RCGC_REF(dcnode, b), 0};
+static const rcgc_type dc_two_dealloc = {.name = "dc_two_dealloc", .size = sizeof(dcnode),
+                                         .dealloc = dc_count, .refs = dc_ab};
+
+static rcgc_object *dc_tree_of(rcgc_runtime *rt, int depth, const rcgc_type *type)
+{
+    dcnode *n = (dcnode *)rcgc_new(rt, type);
+    if (depth > 0) {
+        n->a = dc_tree_of(rt, depth - 1, type);
+        n->b = dc_tree_of(rt, depth - 1, type);
+    }
+    return &n->ob;
+}
+
+static rcgc_object *dc_tree(rcgc_runtime *rt, int depth)
+{
+    return dc_tree_of(rt, depth, &dc_two);
+}
+
+/* Cascades of cached types free everything: a tree (two fields, cache
+ * hits from the second node on), a chain of one-field nodes past the
+ * trashcan's depth (off1 == off0), a tree whose leaves hold a shared
+ * object that must die exactly once. */
+static void dc_cascades_in(rcgc_runtime *rt)
+{
+    long count0 = rt->gc.gens[0].count;
+    rcgc_object *t = dc_tree(rt, 12);
+    assert_int_equal(rt->obj.live_objects, (1u << 13) - 1);
+    rcgc_decref(t);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rt->gc.gens[0].nobjects, 0);
+    assert_int_equal(rt->gc.gens[0].count, count0);   /* each death took its birth back */
+
+    dcnode *head = (dcnode *)rcgc_new(rt, &dc_one);
+    dcnode *cur = head;
+    for (int i = 0; i < 100000; i++) {
+        dcnode *n = (dcnode *)rcgc_new(rt, &dc_one);
+        n->a = NULL;
+        cur->b = &n->ob;
+        cur = n;
+    }
+    rcgc_decref(&head->ob);
+    assert_int_equal(rt->obj.live_objects, 0);
+
+    /* Not cached: a type with a dealloc (or any other function) keeps
+     * having it called on every node of a cascade. */
+    dc_counted = 0;
+    rcgc_object *t3 = dc_tree_of(rt, 8, &dc_two_dealloc);
+    rcgc_decref(t3);
+    assert_int_equal(dc_counted, (1 << 9) - 1);
+    assert_int_equal(rt->obj.live_objects, 0);
+
+    leaf *shared = (leaf *)rcgc_new(rt, &leaf_type);
+    rcgc_object *t2 = dc_tree(rt, 6);
+    /* each of the 64 bottom nodes takes a reference in its a field */
+    rcgc_object *stack[16];
+    int sp = 0;
+    stack[sp++] = t2;
+    int given = 0;
+    while (sp > 0) {
+        dcnode *n = (dcnode *)stack[--sp];
+        if (n->a == NULL) {
+            n->a = rcgc_incref(&shared->ob);
+            given++;
+        } else {
+            stack[sp++] = n->a;
+            stack[sp++] = n->b;
+        }
+    }
+    assert_int_equal(given, 64);
+    assert_int_equal(rcgc_refcount(&shared->ob), 65);
+    rcgc_decref(t2);
+    assert_int_equal(rcgc_refcount(&shared->ob), 1);
+    rcgc_decref(&shared->ob);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
+/* In a thread with a 1 MiB stack: a 200000-long chain of cached nodes
+ * must keep to the trashcan's depth (recursing all the way down would
+ * need several times that stack). */
+static void *dc_small_stack(void *arg)
+{
+    rcgc_runtime *rt = arg;
+    dcnode *head = (dcnode *)rcgc_new(rt, &dc_one);
+    dcnode *cur = head;
+    for (int i = 0; i < 200000; i++) {
+        dcnode *n = (dcnode *)rcgc_new(rt, &dc_one);
+        cur->b = &n->ob;
+        cur = n;
+    }
+    rcgc_decref(&head->ob);
+    return NULL;
+}
+
+static void test_dclear_cascades(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    dc_cascades_in(rt);
+    pthread_attr_t attr;
+    pthread_t th;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 1u << 20), 0);
+    assert_int_equal(pthread_create(&th, &attr, dc_small_stack, rt), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_attr_destroy(&attr);
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
+/* rcgc_obj_release (the collector's direct free, at depth 0) of an object
+ * whose fields still hold two cached subtrees, the second a chain past the
+ * trashcan's depth: the second hits the cache (filled by the first), and
+ * what the trashcan deferred is run before the release returns. */
+static void test_dclear_from_release(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    dcnode *p = (dcnode *)rcgc_new(rt, &dc_two);
+    p->a = dc_tree(rt, 3);
+    dcnode *cur = (dcnode *)rcgc_new(rt, &dc_two);
+    p->b = &cur->ob;
+    for (int i = 0; i < 1000; i++) {
+        dcnode *n = (dcnode *)rcgc_new(rt, &dc_two);
+        cur->b = &n->ob;
+        cur = n;
+    }
+    assert_int_equal(rt->obj.dealloc_depth, 0);
+    p->ob.refcnt = 0;
+    rcgc_obj_release(rt, &p->ob);
+    assert_int_equal(rt->obj.npending, 0);
+    assert_int_equal(rt->obj.dealloc_depth, 0);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+/* The same cascades (and leaves, which take the general path then) with
+ * tracing on (every trace forgotten), under the debug hooks, and with
+ * fault injection armed. */
+static void test_dclear_cascades_modes(void **state)
+{
+    (void)state;
+    for (int mode = 1; mode <= 3; mode++) {
+        rcgc_runtime *rt = new_rt();
+        size_t cur0 = 0, cur1, peak;
+        if (mode == 1) {
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), 0);
+            rcgc_tracemalloc_get_traced_memory(rt, &cur0, &peak);
+        } else if (mode == 2) {
+            assert_int_equal(rcgc_mem_setup_debug_hooks(rt), RCGC_OK);
+        } else {
+            rcgc_mem_fail_after(rt, 1000000000, 0);   /* armed, never reached */
+        }
+        dc_cascades_in(rt);
+        for (int i = 0; i < 100; i++)
+            rcgc_decref(rcgc_new(rt, &leaf_type));
+        assert_int_equal(rt->obj.live_objects, 0);
+        if (mode == 1) {
+            rcgc_tracemalloc_get_traced_memory(rt, &cur1, &peak);
+            assert_int_equal(cur1, cur0);
+            rcgc_tracemalloc_stop(rt);
+        }
+        rcgc_runtime_free(rt);
+    }
+}
+
+/*
+ * DC2: a type that a nested deallocation stored in the cache may stop
+ * existing as soon as user code runs.  The type dc_mut is writable; when
+ * its last object has died, user code gives the same descriptor another
+ * layout (as a program that frees a type and gets a new one at the same
+ * address), makes an object of it whose field a is not a reference (a
+ * borrowed pointer to x), and leaves it to die in the same cascade.  If
+ * the cache still held the old layout, x would lose a reference.
+ *
+ * P (holder) = {x: A (dc_mut, old layout, fills the cache), y: R (user
+ * code: clear, dealloc, or a resurrecting finalizer), z: Q (holder)};
+ * R's user code stores the new object in Q.  Holders have a traverse, so
+ * the cache never takes them.
+ */
+typedef struct holder {
+    rcgc_object ob;
+    rcgc_object *x;
+    rcgc_object *y;
+    rcgc_object *z;
+} holder;
+static int holder_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    (void)self, (void)visit, (void)arg;
+    return 0;   /* the listed fields are visited through refs */
+}
+static const rcgc_type holder_type = {.name = "holder", .size = sizeof(holder),
+                                      .traverse = holder_traverse,
+                                      .refs = RCGC_REFS(holder, x, y, z)};
+static const uint16_t dc_layout_ab[] = {RCGC_REF(dcnode, a), RCGC_REF(dcnode, b), 0};
+static const uint16_t dc_layout_b[] = {RCGC_REF(dcnode, b), 0};
+static rcgc_type dc_mut = {.name = "dc_mut", .size = sizeof(dcnode), .refs = dc_layout_ab};
+
+static rcgc_runtime *dc_rt;
+static rcgc_object *dc_x;        /* the borrowed object */
+static holder *dc_q;
+static rcgc_object *dc_saved;    /* a resurrected R */
+
+static void dc_relayout(void)
+{
+    dc_mut.refs = dc_layout_b;
+    dcnode *b = (dcnode *)rcgc_new(dc_rt, &dc_mut);
+    b->a = dc_x;   /* borrowed: not a reference in the new layout */
+    dc_q->x = &b->ob;
+}
+static int dc_clear_cb(rcgc_object *self)
+{
+    (void)self;
+    dc_relayout();
+    return 0;
+}
+static void dc_dealloc_cb(rcgc_object *self)
+{
+    (void)self;
+    dc_relayout();
+}
+static void dc_finalize_cb(rcgc_object *self)
+{
+    dc_relayout();
+    dc_saved = rcgc_incref(self);
+}
+
+static void dc_scenario(const rcgc_type *rtype)
+{
+    rcgc_runtime *rt = dc_rt = new_rt();
+    dc_mut.refs = dc_layout_ab;
+    dc_x = &((leaf *)rcgc_new(rt, &leaf_type))->ob;
+    dc_saved = NULL;
+    holder *p = (holder *)rcgc_new(rt, &holder_type);
+    dc_q = (holder *)rcgc_new(rt, &holder_type);
+    p->x = rcgc_new(rt, &dc_mut);
+    p->y = rcgc_new(rt, rtype);
+    p->z = &dc_q->ob;
+    rcgc_decref(&p->ob);
+    assert_int_equal(rcgc_refcount(dc_x), 1);
+    if (dc_saved != NULL)
+        rcgc_decref(dc_saved);
+    rcgc_decref(dc_x);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+    dc_mut.refs = dc_layout_ab;
+}
+
+static const uint16_t r_refs[] = {RCGC_REF(holder, x), 0};
+static const rcgc_type r_clear = {.name = "r_clear", .size = sizeof(holder),
+                                  .clear = dc_clear_cb, .refs = r_refs};
+static const rcgc_type r_dealloc = {.name = "r_dealloc", .size = sizeof(holder),
+                                    .dealloc = dc_dealloc_cb, .refs = r_refs};
+static const rcgc_type r_final = {.name = "r_final", .size = sizeof(holder),
+                                  .finalize = dc_finalize_cb, .refs = r_refs};
+static const rcgc_type r_untracked = {.name = "r_untracked", .size = sizeof(holder),
+                                      .dealloc = dc_dealloc_cb};
+
+static void test_dclear_forgets_after_user_code(void **state)
+{
+    (void)state;
+    /* R is tracked (it has refs), so it is deallocated on the nested path
+     * too, which does not reset the cache on entry. */
+    dc_scenario(&r_clear);
+    dc_scenario(&r_dealloc);
+    dc_scenario(&r_final);
+    /* An untracked R: its deallocation is nested too. */
+    dc_scenario(&r_untracked);
+
+    /* User code between two deallocations: the cache filled by the first
+     * must not serve the second. */
+    rcgc_runtime *rt = dc_rt = new_rt();
+    dc_mut.refs = dc_layout_ab;
+    dc_x = &((leaf *)rcgc_new(rt, &leaf_type))->ob;
+    holder *p = (holder *)rcgc_new(rt, &holder_type);
+    p->x = rcgc_new(rt, &dc_mut);
+    rcgc_decref(&p->ob);   /* p->x dies nested: the cache takes dc_mut */
+    dc_q = (holder *)rcgc_new(rt, &holder_type);
+    dc_relayout();
+    rcgc_decref(&dc_q->ob);
+    assert_int_equal(rcgc_refcount(dc_x), 1);
+    rcgc_decref(dc_x);
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+    dc_mut.refs = dc_layout_ab;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +767,11 @@ int main(void)
         cmocka_unit_test(test_libc_objects),  cmocka_unit_test(test_misuse_reports),
         cmocka_unit_test(test_trashcan_consistent),
         cmocka_unit_test(test_weakref_made_in_legacy_del),
+        cmocka_unit_test(test_leaf_path),
+        cmocka_unit_test(test_dclear_cascades),
+        cmocka_unit_test(test_dclear_cascades_modes),
+        cmocka_unit_test(test_dclear_from_release),
+        cmocka_unit_test(test_dclear_forgets_after_user_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
