@@ -782,20 +782,24 @@ static void mark_set(gc_work *w)
         char *base = ps->pool->mem + pre;
         size_t size = ps->pool->size;
         if (!w->bitmaps) {
+            const unsigned youngfast = w->youngfast;
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 for (uint64_t b = ps->members[k]; b; b &= b - 1) {
                     unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
                     rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
                     unsigned f = o->flags;
-                    /* Reached pooled members have left the set; a
-                     * saturated one may still be a root. */
-                    if (RCGC_LIKELY((f & w->youngfast) == RCGC_OF_TRACKED)) {
+                    /* Reached pooled members have left the set (or carry
+                     * RCGC_OF_REACHABLE); a pooled member is never
+                     * foreign, so one that fails the fast test and is
+                     * still in the set, not reached, is saturated: it may
+                     * still be a root. */
+                    if (RCGC_LIKELY((f & youngfast) == RCGC_OF_TRACKED)) {
                         if (o->refcnt > gc_refs(f)) {
                             reach_young_fast(w, o, f);
                             drain_set(w);
                         }
-                    } else if (is_member(w, f) && !(f & RCGC_OF_REACHABLE) &&
-                               o->refcnt > gc_refs(f)) {
+                    } else if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && is_member(w, f) &&
+                               !(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
                         reach_young(w, o, f);
                         drain_set(w);
                     }
