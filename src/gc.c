@@ -405,22 +405,27 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     const int full = kind >= GATHER_FULL;
     size_t found = 0, found1 = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        uint64_t members = 0, mv = 0;
+        uint64_t mv = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
         if (kind == GATHER_GEN0)
             cand &= gen0_blocks(pool, k);
+        /* Every candidate is taken for a member until its header says
+         * otherwise: the bit work is the non-members' (in a generation-0
+         * collection's marked groups, few). */
+        uint64_t members = cand;
         char *word = base + (size_t)k * 64 * size;
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
             rcgc_object *o = (rcgc_object *)(word + (size_t)b * size);
             unsigned f = o->flags;
-            if (!is_member(w, f))
+            if (!is_member(w, f)) {
+                members &= ~((uint64_t)1 << b);
                 continue;
+            }
             RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
             RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
-            members |= (uint64_t)1 << b;
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
             /* A generation-1 collection counts its generation-1 members
