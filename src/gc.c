@@ -866,17 +866,39 @@ static void mark_set(gc_work *w)
  * in their pool set's bitmaps (members & ~reached) until list_unreachable
  * writes them to objs, which only sets that need finalization or debug
  * output pay; foreign ones go to objs now. */
+/* record_one's test of o's type, t (not w->plaintype): what it needs, and
+ * t becomes w->plaintype if objects of it need nothing of their type's. */
+GC_COLD static void record_type(gc_work *w, const rcgc_type *t, unsigned f)
+{
+    int plain = 1;
+    if (t->legacy_del) {
+        w->need |= NEED_LEGACY;
+        plain = 0;
+    }
+    if (t == &rcgc_weakref_type) {
+        w->need |= NEED_WEAK;
+        plain = 0;
+    }
+    if (t->finalize) {
+        if (!(f & RCGC_OF_FINALIZED))
+            w->need |= NEED_FINALIZE;
+        plain = 0;
+    }
+    if (plain)
+        w->plaintype = t;
+}
+
 static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
 {
     const rcgc_type *t = o->type;
     o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
     o->refcnt++;   /* the hold */
-    if (t->legacy_del)
-        w->need |= NEED_LEGACY;
-    if (rcgc_weak_involved(o))
+    /* NEED_* as rcgc_weak_involved and the type's legacy_del and
+     * finalize say; a type known to need nothing costs one compare. */
+    if (RCGC_UNLIKELY(t != w->plaintype))
+        record_type(w, t, f);
+    if (f & RCGC_OF_WEAKREFS)
         w->need |= NEED_WEAK;
-    if (t->finalize && !(f & RCGC_OF_FINALIZED))
-        w->need |= NEED_FINALIZE;
     w->u++;
     if (RCGC_UNLIKELY(f & RCGC_OF_FOREIGN))
         w->objs[w->nforeign++] = o;

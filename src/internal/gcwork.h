@@ -102,6 +102,11 @@ typedef struct gc_work {
     size_t nforeign;        /* of those, foreign: objs[0..nforeign) until
                              * the set is listed (list_unreachable) */
     unsigned need;          /* NEED_* of the unreachable members */
+    const rcgc_type *plaintype; /* NULL, or the type of an unreachable member
+                             * recorded before, with no legacy_del, no
+                             * finalize, not the weak reference type: its
+                             * objects add to need only their own weak
+                             * references (gc.c's record_one) */
     rcgc_object *current;   /* the object being traversed (debug reports) */
     /* Full collections: referents visited but not yet looked at, a queue
      * of ringn in ring[], the oldest at ringpos.  Both visits that go
