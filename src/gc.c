@@ -861,11 +861,6 @@ static void mark_set(gc_work *w)
         w->rt->gc.wide_heap = w->nwide > w->nreach / 2;
 }
 
-/* An unreachable member gets RCGC_OF_COLLECTING and the hold (C3);
- * refcounts were never changed, so nothing is given back.  Pooled ones stay
- * in their pool set's bitmaps (members & ~reached) until list_unreachable
- * writes them to objs, which only sets that need finalization or debug
- * output pay; foreign ones go to objs now. */
 /* record_one's test of o's type, t (not w->plaintype): what it needs, and
  * t becomes w->plaintype if objects of it need nothing of their type's. */
 GC_COLD static void record_type(gc_work *w, const rcgc_type *t, unsigned f)
@@ -888,7 +883,13 @@ GC_COLD static void record_type(gc_work *w, const rcgc_type *t, unsigned f)
         w->plaintype = t;
 }
 
-static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
+/* An unreachable member gets RCGC_OF_COLLECTING and the hold (C3);
+ * refcounts were never changed, so nothing is given back.  Pooled ones stay
+ * in their pool set's bitmaps (members & ~reached) until list_unreachable
+ * writes them to objs, which only sets that need finalization or debug
+ * output pay; foreign ones go to objs now.  pooled: o is pooled (a constant). */
+static RCGC_ALWAYS_INLINE void record_one(gc_work *w, rcgc_object *o, unsigned f,
+                                           const int pooled)
 {
     const rcgc_type *t = o->type;
     o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
@@ -900,7 +901,8 @@ static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
     if (f & RCGC_OF_WEAKREFS)
         w->need |= NEED_WEAK;
     w->u++;
-    if (RCGC_UNLIKELY(f & RCGC_OF_FOREIGN))
+    RCGC_ASSERT(!pooled == !!(f & RCGC_OF_FOREIGN));
+    if (!pooled)
         w->objs[w->nforeign++] = o;
 }
 
@@ -974,7 +976,7 @@ static void partition(gc_work *w, unsigned old)
                     /* Still a plain member (unsaturate has cleared every
                      * count): not reached. */
                     if ((f & youngfast) == RCGC_OF_TRACKED) {
-                        record_one(w, o, f);
+                        record_one(w, o, f, 1);
                         if (gen1)
                             unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
                     } else if (f & RCGC_OF_REACHABLE) {
@@ -999,7 +1001,7 @@ static void partition(gc_work *w, unsigned old)
                 unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
                 rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
-                record_one(w, o, o->flags);
+                record_one(w, o, o->flags, 1);
             }
             for (uint64_t b = ps->reached[k] & ps->moving[k]; b; b &= b - 1) {
                 unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
@@ -1037,7 +1039,7 @@ pools_done:
         for (rcgc_foreign *f = head->next; f != head; f = f->next) {
             rcgc_object *o = rcgc_foreign_obj(f);
             if (!(o->flags & RCGC_OF_REACHABLE))
-                record_one(w, o, o->flags);
+                record_one(w, o, o->flags, 0);
         }
     }
     for (int g = (int)w->maxgen; g >= 0; g--) {
