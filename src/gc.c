@@ -409,7 +409,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
-        if (kind == GATHER_GEN0)
+        if (kind == GATHER_GEN0 && cand)
             cand &= gen0_blocks(pool, k);
         /* Every candidate is taken for a member until its header says
          * otherwise: the bit work is the non-members' (in a generation-0
@@ -450,8 +450,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                 rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_set, w);
         }
         bitmap[k] = members;
-        /* In a young collection every member changes generation. */
-        moving[k] = full ? mv : members;
+        if (full)
+            moving[k] = mv;
     }
     /* Every generation-0 member leaves generation 0 in this collection;
      * objects tracked from now on mark their groups again. */
@@ -466,7 +466,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         ps->pool = pool;
         memcpy(ps->members, bitmap, sizeof bitmap);
         memset(ps->reached, 0, sizeof ps->reached);
-        memcpy(ps->moving, moving, sizeof moving);
+        /* A young partition moves every survivor without the bitmap. */
+        if (full)
+            memcpy(ps->moving, moving, sizeof moving);
         w->n += found;
         w->npooled += found;
         w->npooled1 += found1;
