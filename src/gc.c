@@ -295,11 +295,22 @@ GC_COLD static void subtract_saturated(gc_work *w, rcgc_object *r)
     w->saturated = 1;
 }
 
-static RCGC_ALWAYS_INLINE int visit_subtract_set(rcgc_object *r, void *arg)
+/* w->memberset of a collection of generation g (work_alloc), as a
+ * constant: flags & 7 is TRACKED | gen << 1. */
+#define GC_MEMBERSET(g) ((g) == 0 ? 0x02u : (g) == 1 ? 0x0au : 0x2au)
+
+/* visit_subtract_set with the membership test of a gather of one kind: ms is
+ * GC_MEMBERSET of its generation, a constant, or 0 for w->memberset.  (A
+ * store to a header may alias w->memberset, so a loop would reload it
+ * after every count.) */
+static RCGC_ALWAYS_INLINE int visit_subtract_ms(rcgc_object *r, void *arg, const unsigned ms)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (is_member(w, f)) {
+    RCGC_ASSERT(ms == 0 || ms == w->memberset);
+    unsigned member = ms ? (ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u
+                         : (unsigned)is_member(w, f);
+    if (member) {
         if (RCGC_UNLIKELY(f >= GC_REFS_FULL)) {
             subtract_saturated(w, r);
             return 0;
@@ -311,6 +322,26 @@ static RCGC_ALWAYS_INLINE int visit_subtract_set(rcgc_object *r, void *arg)
         r->flags = f + GC_REFS_ONE;
     }
     return 0;
+}
+
+static RCGC_ALWAYS_INLINE int visit_subtract_set(rcgc_object *r, void *arg)
+{
+    return visit_subtract_ms(r, arg, 0);
+}
+
+static RCGC_ALWAYS_INLINE int visit_subtract_g0(rcgc_object *r, void *arg)
+{
+    return visit_subtract_ms(r, arg, GC_MEMBERSET(0));
+}
+
+static RCGC_ALWAYS_INLINE int visit_subtract_g1(rcgc_object *r, void *arg)
+{
+    return visit_subtract_ms(r, arg, GC_MEMBERSET(1));
+}
+
+static RCGC_ALWAYS_INLINE int visit_subtract_g2(rcgc_object *r, void *arg)
+{
+    return visit_subtract_ms(r, arg, GC_MEMBERSET(2));
 }
 
 /*
@@ -366,7 +397,7 @@ static RCGC_ALWAYS_INLINE int visit_subtract_deferred(rcgc_object *r, void *arg)
 #if RCGC_DEBUG >= 2
     return visit_subtract_set(r, arg);
 #else
-    ring_put(arg, r, visit_subtract_set);
+    ring_put(arg, r, visit_subtract_g2);
     return 0;
 #endif
 }
@@ -436,18 +467,18 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            if (kind == GATHER_FULL_WIDE && how == GATHER_PLAIN)
-                o->type->traverse(o, visit_subtract_deferred, w);
-            else if (how == GATHER_PLAIN)
-                o->type->traverse(o, visit_subtract_set, w);
-            else if (kind == GATHER_FULL_WIDE && how == GATHER_DIRECT)
-                rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_deferred, w);
-            else if (kind == GATHER_FULL_WIDE)
-                rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_deferred, w);
+            /* The visit for the kind: the deferred one, or one whose
+             * membership test is a constant. */
+            rcgc_visitfn visit = kind == GATHER_FULL_WIDE ? visit_subtract_deferred
+                               : kind == GATHER_FULL      ? visit_subtract_g2
+                               : kind == GATHER_GEN1      ? visit_subtract_g1
+                                                          : visit_subtract_g0;
+            if (how == GATHER_PLAIN)
+                o->type->traverse(o, visit, w);
             else if (how == GATHER_DIRECT)
-                rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_set, w);
+                rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
             else
-                rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_set, w);
+                rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
         }
         bitmap[k] = members;
         if (full)
