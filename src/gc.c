@@ -652,13 +652,26 @@ static RCGC_ALWAYS_INLINE int visit_reach_set(rcgc_object *r, void *arg)
     return 0;
 }
 
-static inline void reach_young_fast(gc_work *w, rcgc_object *o, unsigned f)
+/* w->youngfast of a collection of generation g < 2 (work_alloc), as a
+ * constant: see visit_reach_young. */
+#define GC_YOUNGFAST(g)                                                                  \
+    (RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_REACHABLE | RCGC_OF_GC_SATURATED |      \
+     ((g) == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT))
+
+/* old: w->old (a constant in the drains' copies per generation). */
+static RCGC_ALWAYS_INLINE void reach_young_old(gc_work *w, rcgc_object *o, unsigned f,
+                                               unsigned old)
 {
     /* The stack is objs here (mark_set): room for every member. */
-    RCGC_ASSERT(w->sp < w->stackcap);
-    o->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | (w->old << RCGC_OF_GEN_SHIFT);
+    RCGC_ASSERT(w->sp < w->stackcap && old == w->old);
+    o->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | (old << RCGC_OF_GEN_SHIFT);
     w->nreach++;
     w->stack[w->sp++] = o;
+}
+
+static inline void reach_young_fast(gc_work *w, rcgc_object *o, unsigned f)
+{
+    reach_young_old(w, o, f, w->old);
 }
 
 /* The same for a young collection, whose set is small and in the cache.
@@ -700,6 +713,32 @@ static RCGC_ALWAYS_INLINE int visit_reach_young(rcgc_object *r, void *arg)
     return 0;
 }
 
+/* visit_reach_young for a collection of generation g (a constant): its
+ * masks and `old` in the code, not reloaded from w after every header
+ * store that may alias them. */
+static RCGC_ALWAYS_INLINE int visit_reach_young_gen(rcgc_object *r, void *arg, const unsigned g)
+{
+    gc_work *w = arg;
+    unsigned f = r->flags;
+    RCGC_ASSERT(w->maxgen == g && w->youngfast == GC_YOUNGFAST(g));
+    if (RCGC_LIKELY((f & GC_YOUNGFAST(g)) == RCGC_OF_TRACKED))
+        reach_young_old(w, r, f, g + 1);
+    else if (((GC_MEMBERSET(g) >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u) &&
+             !(f & RCGC_OF_REACHABLE))
+        reach_young_slow(w, r, f);   /* foreign or saturated */
+    return 0;
+}
+
+static RCGC_ALWAYS_INLINE int visit_reach_young0(rcgc_object *r, void *arg)
+{
+    return visit_reach_young_gen(r, arg, 0);
+}
+
+static RCGC_ALWAYS_INLINE int visit_reach_young1(rcgc_object *r, void *arg)
+{
+    return visit_reach_young_gen(r, arg, 1);
+}
+
 /* visit_reach_set through the ring. */
 static RCGC_ALWAYS_INLINE int visit_reach_deferred(rcgc_object *r, void *arg)
 {
@@ -726,12 +765,14 @@ static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
  * copy per kind of heap (refs, a constant): where the gather met no type
  * with refs (RC2), the traverse is called with nothing to test and nothing
  * kept in registers for the cache. */
-static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs)
+static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs, const int young)
 {
-    if (!w->bitmaps) {
+    if (young) {
+        /* young: 1 + the collected generation (a constant). */
         while (w->sp > 0) {
             rcgc_object *o = w->stack[--w->sp];
-            traverse_kind(&w->refcache, o, visit_reach_young, w, refs);
+            traverse_kind(&w->refcache, o, young == 1 ? visit_reach_young0 : visit_reach_young1,
+                          w, refs);
         }
         return;
     }
@@ -762,10 +803,22 @@ static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs)
 
 static void drain_set(gc_work *w)
 {
-    if (w->refcache.met)
-        drain_set_kind(w, 1);
-    else
-        drain_set_kind(w, 0);
+    const int young = w->bitmaps ? 0 : 1 + (int)w->maxgen;
+    if (w->refcache.met) {
+        if (young == 1)
+            drain_set_kind(w, 1, 1);
+        else if (young == 2)
+            drain_set_kind(w, 1, 2);
+        else
+            drain_set_kind(w, 1, 0);
+    } else {
+        if (young == 1)
+            drain_set_kind(w, 0, 1);
+        else if (young == 2)
+            drain_set_kind(w, 0, 2);
+        else
+            drain_set_kind(w, 0, 0);
+    }
 }
 
 /* After marking, a saturated member's count goes down by GC_REFS_MAX
@@ -1152,10 +1205,9 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     /* flags & 7 is TRACKED | gen << 1: members are 1, 3, 5 up to gen g. */
     for (int g = 0; g <= generation; g++)
         w->memberset |= 1u << (RCGC_OF_TRACKED | ((unsigned)g << RCGC_OF_GEN_SHIFT));
+    RCGC_ASSERT(w->memberset == GC_MEMBERSET(generation));
     /* Generation 0: both generation bits must be 0; 0..1: the high one. */
-    w->youngfast = RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_REACHABLE |
-                   RCGC_OF_GC_SATURATED |
-                   (generation == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT);
+    w->youngfast = GC_YOUNGFAST(generation);
     for (;;) {
         size_t total = set_size(rt, generation);
         if (total == 0)
