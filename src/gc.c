@@ -434,10 +434,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
-    size_t found = 0;
-#if RCGC_DEBUG >= 1
-    size_t found1 = 0;
-#endif
+    size_t found = 0, found1 = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t mv = 0;
         uint64_t cand = pool->tracked[k];
@@ -462,12 +459,10 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
-#if RCGC_DEBUG >= 1
-            /* gather_subtract derives the count of generation-1 members
-             * from gens[1] (exact, G1); debug builds check it. */
+            /* A generation-1 collection counts its generation-1 members
+             * (the partition's promotion counts need them). */
             if (kind == GATHER_GEN1)
                 found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
-#endif
             found++;
 #if RCGC_DEBUG >= 2
             w->current = o;
@@ -507,9 +502,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             memcpy(ps->moving, moving, sizeof moving);
         w->n += found;
         w->npooled += found;
-#if RCGC_DEBUG >= 1
         w->npooled1 += found1;
-#endif
     }
 }
 
@@ -574,13 +567,11 @@ static void gather_subtract(gc_work *w)
         gather_pools(w, pre, 0);
     else
         gather_pools(w, pre, 1);
-    size_t nforeign1 = 0;   /* foreign members of generation 1 */
     for (unsigned g = 0; g <= w->maxgen; g++) {
         rcgc_foreign *head = &rt->gc.gens[g].head;
         for (rcgc_foreign *f = head->next; f != head; f = f->next) {
             rcgc_object *o = rcgc_foreign_obj(f);
             w->n++;
-            nforeign1 += g == 1;
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
@@ -595,15 +586,6 @@ static void gather_subtract(gc_work *w)
     if (RCGC_UNLIKELY(w->n > w->cap))
         rcgc_fatal("gc: generation counts disagree with the heap: %zu tracked objects "
                    "found in generations 0..%u, %zu counted", w->n, w->maxgen, w->cap);
-    /* The pooled members of generation 1 (the young partition's promotion
-     * counts need them): every tracked object of generation 1 is a member
-     * of a generation-1 collection, and gens[1].nobjects counts them
-     * exactly (G1), so the gather does not count them one by one. */
-    if (w->maxgen == 1) {
-        size_t n1 = (size_t)rt->gc.gens[1].nobjects - nforeign1;
-        RCGC_ASSERT(n1 == w->npooled1);
-        w->npooled1 = n1;
-    }
 }
 
 /* A push that finds no memory marks the object RCGC_OF_MARK instead ("reached,
