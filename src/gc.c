@@ -899,11 +899,11 @@ static void mark_set(gc_work *w)
             continue;
         }
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+            uint64_t b = ps->members[k] & ~ps->reached[k];
+            while (b) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
                 uint64_t mask = (uint64_t)1 << i;
-                if (ps->reached[k] & mask)
-                    continue;   /* reached by a drain since */
+                b &= b - 1;
                 rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 0);
                 unsigned f = o->flags;
@@ -911,6 +911,9 @@ static void mark_set(gc_work *w)
                     ps->reached[k] |= mask;
                     reach(w, o, f);
                     drain_set(w);
+                    /* Only a drain reaches members: drop what this one
+                     * reached from the rest of the word. */
+                    b &= ~ps->reached[k];
                 }
             }
         }
