@@ -41,7 +41,9 @@
  *            replaces RCGC_OF_REACHABLE: neither the mark scan nor the
  *            partition has to read a reached member's header again);
  *   moving   members whose generation is not `old`: those a survivor's
- *            promotion must write.
+ *            promotion must write (full collections only: a young gather
+ *            leaves it unset, since every young member changes generation
+ *            and the young partition does not read it).
  * The pool's descriptor holds the index of its set (rcgc_pool.gcset).
  */
 typedef struct gc_poolset {
