@@ -434,7 +434,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
+    const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
     size_t found = 0, found1 = 0;
+    RCGC_ASSERT(ms == w->memberset);
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t mv = 0;
         uint64_t cand = pool->tracked[k];
@@ -451,7 +453,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             unsigned b = (unsigned)__builtin_ctzll(bits);
             rcgc_object *o = (rcgc_object *)(word + (size_t)b * size);
             unsigned f = o->flags;
-            if (!is_member(w, f)) {
+            /* is_member with the kind's constant (GC_MEMBERSET). */
+            if (!((ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u)) {
                 members &= ~((uint64_t)1 << b);
                 continue;
             }
