@@ -415,6 +415,16 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
     return (x >> 7) * 0xff;
 }
 
+/* The number of bits set in x, inline (the compiler's builtin is a call
+ * where the target has no popcount instruction). */
+static inline unsigned popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
 /* The kinds of gather (gather_pool_kind's constant argument): one copy of
  * the loop each, so that none tests its kind per object. */
 enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
@@ -466,7 +476,6 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
              * (the partition's promotion counts need them). */
             if (kind == GATHER_GEN1)
                 found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
-            found++;
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
@@ -484,6 +493,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                 rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
         }
         bitmap[k] = members;
+        if (members)
+            found += popcount64(members);
         if (full)
             moving[k] = mv;
     }
@@ -1050,7 +1061,7 @@ static void partition(gc_work *w, unsigned old)
              * no header to read; the bitmaps only for the young count. */
             if (old == 2)
                 for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
-                    left_young += (unsigned)__builtin_popcountll(ps->members[k]);
+                    left_young += (unsigned)popcount64(ps->members[k]);
         } else if (!w->bitmaps) {
             /* Young: every member is recorded or changes generation.  The
              * mark moved the reached pooled ones (reach_young) already,
@@ -1082,7 +1093,7 @@ static void partition(gc_work *w, unsigned old)
                     }
                 }
                 ps->reached[k] = r;
-                nsurvive += (unsigned)__builtin_popcountll(r);
+                nsurvive += (unsigned)popcount64(r);
             }
             survivors += nsurvive;
             if (old == 2)
