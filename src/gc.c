@@ -277,6 +277,8 @@ static inline int is_member(const gc_work *w, unsigned flags)
 #define GC_REFS_ONE (1u << RCGC_OF_GC_REFS_SHIFT)
 #define GC_REFS_MAX (RCGC_OF_GC_SCRATCH >> RCGC_OF_GC_REFS_SHIFT)
 #define GC_REFS_FULL (GC_REFS_MAX << RCGC_OF_GC_REFS_SHIFT)
+/* visit_subtract_ms: f >= GC_REFS_FULL iff f + GC_REFS_ONE carries out. */
+_Static_assert(GC_REFS_FULL == 0u - GC_REFS_ONE, "the count is the flags' top bits");
 
 static inline uint32_t gc_refs(unsigned flags)
 {
@@ -311,7 +313,10 @@ static RCGC_ALWAYS_INLINE int visit_subtract_ms(rcgc_object *r, void *arg, const
     unsigned member = ms ? (ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u
                          : (unsigned)is_member(w, f);
     if (member) {
-        if (RCGC_UNLIKELY(f >= GC_REFS_FULL)) {
+        /* The count is the flags' top bits: adding one carries out of
+         * them exactly when it is full (f >= GC_REFS_FULL). */
+        unsigned nf;
+        if (RCGC_UNLIKELY(__builtin_add_overflow(f, GC_REFS_ONE, &nf))) {
             subtract_saturated(w, r);
             return 0;
         }
@@ -319,7 +324,7 @@ static RCGC_ALWAYS_INLINE int visit_subtract_ms(rcgc_object *r, void *arg, const
         if (RCGC_UNLIKELY(gc_refs(f) >= r->refcnt))
             subtract_underflow(w, r);
 #endif
-        r->flags = f + GC_REFS_ONE;
+        r->flags = nf;
     }
     return 0;
 }
