@@ -277,6 +277,8 @@ static inline int is_member(const gc_work *w, unsigned flags)
 #define GC_REFS_ONE (1u << RCGC_OF_GC_REFS_SHIFT)
 #define GC_REFS_MAX (RCGC_OF_GC_SCRATCH >> RCGC_OF_GC_REFS_SHIFT)
 #define GC_REFS_FULL (GC_REFS_MAX << RCGC_OF_GC_REFS_SHIFT)
+/* visit_subtract_ms: f >= GC_REFS_FULL iff f + GC_REFS_ONE carries out. */
+_Static_assert(GC_REFS_FULL == 0u - GC_REFS_ONE, "the count is the flags' top bits");
 
 static inline uint32_t gc_refs(unsigned flags)
 {
@@ -295,12 +297,26 @@ GC_COLD static void subtract_saturated(gc_work *w, rcgc_object *r)
     w->saturated = 1;
 }
 
-static RCGC_ALWAYS_INLINE int visit_subtract_set(rcgc_object *r, void *arg)
+/* w->memberset of a collection of generation g (work_alloc), as a
+ * constant: flags & 7 is TRACKED | gen << 1. */
+#define GC_MEMBERSET(g) ((g) == 0 ? 0x02u : (g) == 1 ? 0x0au : 0x2au)
+
+/* visit_subtract_set with the membership test of a gather of one kind: ms is
+ * GC_MEMBERSET of its generation, a constant, or 0 for w->memberset.  (A
+ * store to a header may alias w->memberset, so a loop would reload it
+ * after every count.) */
+static RCGC_ALWAYS_INLINE int visit_subtract_ms(rcgc_object *r, void *arg, const unsigned ms)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (is_member(w, f)) {
-        if (RCGC_UNLIKELY(f >= GC_REFS_FULL)) {
+    RCGC_ASSERT(ms == 0 || ms == w->memberset);
+    unsigned member = ms ? (ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u
+                         : (unsigned)is_member(w, f);
+    if (member) {
+        /* The count is the flags' top bits: adding one carries out of
+         * them exactly when it is full (f >= GC_REFS_FULL). */
+        unsigned nf;
+        if (RCGC_UNLIKELY(__builtin_add_overflow(f, GC_REFS_ONE, &nf))) {
             subtract_saturated(w, r);
             return 0;
         }
@@ -308,9 +324,29 @@ static RCGC_ALWAYS_INLINE int visit_subtract_set(rcgc_object *r, void *arg)
         if (RCGC_UNLIKELY(gc_refs(f) >= r->refcnt))
             subtract_underflow(w, r);
 #endif
-        r->flags = f + GC_REFS_ONE;
+        r->flags = nf;
     }
     return 0;
+}
+
+static RCGC_ALWAYS_INLINE int visit_subtract_set(rcgc_object *r, void *arg)
+{
+    return visit_subtract_ms(r, arg, 0);
+}
+
+static RCGC_ALWAYS_INLINE int visit_subtract_g0(rcgc_object *r, void *arg)
+{
+    return visit_subtract_ms(r, arg, GC_MEMBERSET(0));
+}
+
+static RCGC_ALWAYS_INLINE int visit_subtract_g1(rcgc_object *r, void *arg)
+{
+    return visit_subtract_ms(r, arg, GC_MEMBERSET(1));
+}
+
+static RCGC_ALWAYS_INLINE int visit_subtract_g2(rcgc_object *r, void *arg)
+{
+    return visit_subtract_ms(r, arg, GC_MEMBERSET(2));
 }
 
 /*
@@ -366,7 +402,7 @@ static RCGC_ALWAYS_INLINE int visit_subtract_deferred(rcgc_object *r, void *arg)
 #if RCGC_DEBUG >= 2
     return visit_subtract_set(r, arg);
 #else
-    ring_put(arg, r, visit_subtract_set);
+    ring_put(arg, r, visit_subtract_g2);
     return 0;
 #endif
 }
@@ -382,6 +418,16 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
     uint64_t x = ((uint64_t)byte * 0x0101010101010101ull) & 0x8040201008040201ull;
     x = (x + 0x7f7f7f7f7f7f7f7full) & 0x8080808080808080ull;
     return (x >> 7) * 0xff;
+}
+
+/* The number of bits set in x, inline (the compiler's builtin is a call
+ * where the target has no popcount instruction). */
+static inline unsigned popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
 
 /* The kinds of gather (gather_pool_kind's constant argument): one copy of
@@ -403,50 +449,59 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
+    const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
     size_t found = 0, found1 = 0;
+    RCGC_ASSERT(ms == w->memberset);
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        uint64_t members = 0, mv = 0;
+        uint64_t mv = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
-        if (kind == GATHER_GEN0)
+        if (kind == GATHER_GEN0 && cand)
             cand &= gen0_blocks(pool, k);
+        /* Every candidate is taken for a member until its header says
+         * otherwise: the bit work is the non-members' (in a generation-0
+         * collection's marked groups, few). */
+        uint64_t members = cand;
         char *word = base + (size_t)k * 64 * size;
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
             rcgc_object *o = (rcgc_object *)(word + (size_t)b * size);
             unsigned f = o->flags;
-            if (!is_member(w, f))
+            /* is_member with the kind's constant (GC_MEMBERSET). */
+            if (!((ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u)) {
+                members &= ~((uint64_t)1 << b);
                 continue;
+            }
             RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
             RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
-            members |= (uint64_t)1 << b;
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
             /* A generation-1 collection counts its generation-1 members
              * (the partition's promotion counts need them). */
             if (kind == GATHER_GEN1)
                 found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
-            found++;
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
-            if (kind == GATHER_FULL_WIDE && how == GATHER_PLAIN)
-                o->type->traverse(o, visit_subtract_deferred, w);
-            else if (how == GATHER_PLAIN)
-                o->type->traverse(o, visit_subtract_set, w);
-            else if (kind == GATHER_FULL_WIDE && how == GATHER_DIRECT)
-                rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_deferred, w);
-            else if (kind == GATHER_FULL_WIDE)
-                rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_deferred, w);
+            /* The visit for the kind: the deferred one, or one whose
+             * membership test is a constant. */
+            rcgc_visitfn visit = kind == GATHER_FULL_WIDE ? visit_subtract_deferred
+                               : kind == GATHER_FULL      ? visit_subtract_g2
+                               : kind == GATHER_GEN1      ? visit_subtract_g1
+                                                          : visit_subtract_g0;
+            if (how == GATHER_PLAIN)
+                o->type->traverse(o, visit, w);
             else if (how == GATHER_DIRECT)
-                rcgc_obj_traverse_direct(&w->refcache, o, visit_subtract_set, w);
+                rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
             else
-                rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_set, w);
+                rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
         }
         bitmap[k] = members;
-        /* In a young collection every member changes generation. */
-        moving[k] = full ? mv : members;
+        if (members)
+            found += popcount64(members);
+        if (full)
+            moving[k] = mv;
     }
     /* Every generation-0 member leaves generation 0 in this collection;
      * objects tracked from now on mark their groups again. */
@@ -461,7 +516,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         ps->pool = pool;
         memcpy(ps->members, bitmap, sizeof bitmap);
         memset(ps->reached, 0, sizeof ps->reached);
-        memcpy(ps->moving, moving, sizeof moving);
+        /* A young partition moves every survivor without the bitmap. */
+        if (full)
+            memcpy(ps->moving, moving, sizeof moving);
         w->n += found;
         w->npooled += found;
         w->npooled1 += found1;
@@ -614,13 +671,26 @@ static RCGC_ALWAYS_INLINE int visit_reach_set(rcgc_object *r, void *arg)
     return 0;
 }
 
-static inline void reach_young_fast(gc_work *w, rcgc_object *o, unsigned f)
+/* w->youngfast of a collection of generation g < 2 (work_alloc), as a
+ * constant: see visit_reach_young. */
+#define GC_YOUNGFAST(g)                                                                  \
+    (RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_REACHABLE | RCGC_OF_GC_SATURATED |      \
+     ((g) == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT))
+
+/* old: w->old (a constant in the drains' copies per generation). */
+static RCGC_ALWAYS_INLINE void reach_young_old(gc_work *w, rcgc_object *o, unsigned f,
+                                               unsigned old)
 {
     /* The stack is objs here (mark_set): room for every member. */
-    RCGC_ASSERT(w->sp < w->stackcap);
-    o->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | (w->old << RCGC_OF_GEN_SHIFT);
+    RCGC_ASSERT(w->sp < w->stackcap && old == w->old);
+    o->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | (old << RCGC_OF_GEN_SHIFT);
     w->nreach++;
     w->stack[w->sp++] = o;
+}
+
+static inline void reach_young_fast(gc_work *w, rcgc_object *o, unsigned f)
+{
+    reach_young_old(w, o, f, w->old);
 }
 
 /* The same for a young collection, whose set is small and in the cache.
@@ -662,6 +732,32 @@ static RCGC_ALWAYS_INLINE int visit_reach_young(rcgc_object *r, void *arg)
     return 0;
 }
 
+/* visit_reach_young for a collection of generation g (a constant): its
+ * masks and `old` in the code, not reloaded from w after every header
+ * store that may alias them. */
+static RCGC_ALWAYS_INLINE int visit_reach_young_gen(rcgc_object *r, void *arg, const unsigned g)
+{
+    gc_work *w = arg;
+    unsigned f = r->flags;
+    RCGC_ASSERT(w->maxgen == g && w->youngfast == GC_YOUNGFAST(g));
+    if (RCGC_LIKELY((f & GC_YOUNGFAST(g)) == RCGC_OF_TRACKED))
+        reach_young_old(w, r, f, g + 1);
+    else if (((GC_MEMBERSET(g) >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u) &&
+             !(f & RCGC_OF_REACHABLE))
+        reach_young_slow(w, r, f);   /* foreign or saturated */
+    return 0;
+}
+
+static RCGC_ALWAYS_INLINE int visit_reach_young0(rcgc_object *r, void *arg)
+{
+    return visit_reach_young_gen(r, arg, 0);
+}
+
+static RCGC_ALWAYS_INLINE int visit_reach_young1(rcgc_object *r, void *arg)
+{
+    return visit_reach_young_gen(r, arg, 1);
+}
+
 /* visit_reach_set through the ring. */
 static RCGC_ALWAYS_INLINE int visit_reach_deferred(rcgc_object *r, void *arg)
 {
@@ -688,12 +784,14 @@ static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
  * copy per kind of heap (refs, a constant): where the gather met no type
  * with refs (RC2), the traverse is called with nothing to test and nothing
  * kept in registers for the cache. */
-static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs)
+static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs, const int young)
 {
-    if (!w->bitmaps) {
+    if (young) {
+        /* young: 1 + the collected generation (a constant). */
         while (w->sp > 0) {
             rcgc_object *o = w->stack[--w->sp];
-            traverse_kind(&w->refcache, o, visit_reach_young, w, refs);
+            traverse_kind(&w->refcache, o, young == 1 ? visit_reach_young0 : visit_reach_young1,
+                          w, refs);
         }
         return;
     }
@@ -724,10 +822,22 @@ static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs)
 
 static void drain_set(gc_work *w)
 {
-    if (w->refcache.met)
-        drain_set_kind(w, 1);
-    else
-        drain_set_kind(w, 0);
+    const int young = w->bitmaps ? 0 : 1 + (int)w->maxgen;
+    if (w->refcache.met) {
+        if (young == 1)
+            drain_set_kind(w, 1, 1);
+        else if (young == 2)
+            drain_set_kind(w, 1, 2);
+        else
+            drain_set_kind(w, 1, 0);
+    } else {
+        if (young == 1)
+            drain_set_kind(w, 0, 1);
+        else if (young == 2)
+            drain_set_kind(w, 0, 2);
+        else
+            drain_set_kind(w, 0, 0);
+    }
 }
 
 /* After marking, a saturated member's count goes down by GC_REFS_MAX
@@ -782,20 +892,24 @@ static void mark_set(gc_work *w)
         char *base = ps->pool->mem + pre;
         size_t size = ps->pool->size;
         if (!w->bitmaps) {
+            const unsigned youngfast = w->youngfast;
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 for (uint64_t b = ps->members[k]; b; b &= b - 1) {
                     unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
                     rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
                     unsigned f = o->flags;
-                    /* Reached pooled members have left the set; a
-                     * saturated one may still be a root. */
-                    if (RCGC_LIKELY((f & w->youngfast) == RCGC_OF_TRACKED)) {
+                    /* Reached pooled members have left the set (or carry
+                     * RCGC_OF_REACHABLE); a pooled member is never
+                     * foreign, so one that fails the fast test and is
+                     * still in the set, not reached, is saturated: it may
+                     * still be a root. */
+                    if (RCGC_LIKELY((f & youngfast) == RCGC_OF_TRACKED)) {
                         if (o->refcnt > gc_refs(f)) {
                             reach_young_fast(w, o, f);
                             drain_set(w);
                         }
-                    } else if (is_member(w, f) && !(f & RCGC_OF_REACHABLE) &&
-                               o->refcnt > gc_refs(f)) {
+                    } else if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && is_member(w, f) &&
+                               !(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
                         reach_young(w, o, f);
                         drain_set(w);
                     }
@@ -804,11 +918,11 @@ static void mark_set(gc_work *w)
             continue;
         }
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+            uint64_t b = ps->members[k] & ~ps->reached[k];
+            while (b) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
                 uint64_t mask = (uint64_t)1 << i;
-                if (ps->reached[k] & mask)
-                    continue;   /* reached by a drain since */
+                b &= b - 1;
                 rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 0);
                 unsigned f = o->flags;
@@ -816,6 +930,9 @@ static void mark_set(gc_work *w)
                     ps->reached[k] |= mask;
                     reach(w, o, f);
                     drain_set(w);
+                    /* Only a drain reaches members: drop what this one
+                     * reached from the rest of the word. */
+                    b &= ~ps->reached[k];
                 }
             }
         }
@@ -852,24 +969,48 @@ static void mark_set(gc_work *w)
         w->rt->gc.wide_heap = w->nwide > w->nreach / 2;
 }
 
+/* record_one's test of o's type, t (not w->plaintype): what it needs, and
+ * t becomes w->plaintype if objects of it need nothing of their type's. */
+GC_COLD static void record_type(gc_work *w, const rcgc_type *t, unsigned f)
+{
+    int plain = 1;
+    if (t->legacy_del) {
+        w->need |= NEED_LEGACY;
+        plain = 0;
+    }
+    if (t == &rcgc_weakref_type) {
+        w->need |= NEED_WEAK;
+        plain = 0;
+    }
+    if (t->finalize) {
+        if (!(f & RCGC_OF_FINALIZED))
+            w->need |= NEED_FINALIZE;
+        plain = 0;
+    }
+    if (plain)
+        w->plaintype = t;
+}
+
 /* An unreachable member gets RCGC_OF_COLLECTING and the hold (C3);
  * refcounts were never changed, so nothing is given back.  Pooled ones stay
  * in their pool set's bitmaps (members & ~reached) until list_unreachable
  * writes them to objs, which only sets that need finalization or debug
- * output pay; foreign ones go to objs now. */
-static inline void record_one(gc_work *w, rcgc_object *o, unsigned f)
+ * output pay; foreign ones go to objs now.  pooled: o is pooled (a constant). */
+static RCGC_ALWAYS_INLINE void record_one(gc_work *w, rcgc_object *o, unsigned f,
+                                           const int pooled)
 {
     const rcgc_type *t = o->type;
     o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
     o->refcnt++;   /* the hold */
-    if (t->legacy_del)
-        w->need |= NEED_LEGACY;
-    if (rcgc_weak_involved(o))
+    /* NEED_* as rcgc_weak_involved and the type's legacy_del and
+     * finalize say; a type known to need nothing costs one compare. */
+    if (RCGC_UNLIKELY(t != w->plaintype))
+        record_type(w, t, f);
+    if (f & RCGC_OF_WEAKREFS)
         w->need |= NEED_WEAK;
-    if (t->finalize && !(f & RCGC_OF_FINALIZED))
-        w->need |= NEED_FINALIZE;
     w->u++;
-    if (RCGC_UNLIKELY(f & RCGC_OF_FOREIGN))
+    RCGC_ASSERT(!pooled == !!(f & RCGC_OF_FOREIGN));
+    if (!pooled)
         w->objs[w->nforeign++] = o;
 }
 
@@ -925,7 +1066,7 @@ static void partition(gc_work *w, unsigned old)
              * no header to read; the bitmaps only for the young count. */
             if (old == 2)
                 for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
-                    left_young += (unsigned)__builtin_popcountll(ps->members[k]);
+                    left_young += (unsigned)popcount64(ps->members[k]);
         } else if (!w->bitmaps) {
             /* Young: every member is recorded or changes generation.  The
              * mark moved the reached pooled ones (reach_young) already,
@@ -943,7 +1084,7 @@ static void partition(gc_work *w, unsigned old)
                     /* Still a plain member (unsaturate has cleared every
                      * count): not reached. */
                     if ((f & youngfast) == RCGC_OF_TRACKED) {
-                        record_one(w, o, f);
+                        record_one(w, o, f, 1);
                         if (gen1)
                             unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
                     } else if (f & RCGC_OF_REACHABLE) {
@@ -957,7 +1098,7 @@ static void partition(gc_work *w, unsigned old)
                     }
                 }
                 ps->reached[k] = r;
-                nsurvive += (unsigned)__builtin_popcountll(r);
+                nsurvive += (unsigned)popcount64(r);
             }
             survivors += nsurvive;
             if (old == 2)
@@ -968,7 +1109,7 @@ static void partition(gc_work *w, unsigned old)
                 unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
                 rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
-                record_one(w, o, o->flags);
+                record_one(w, o, o->flags, 1);
             }
             for (uint64_t b = ps->reached[k] & ps->moving[k]; b; b &= b - 1) {
                 unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
@@ -1006,7 +1147,7 @@ pools_done:
         for (rcgc_foreign *f = head->next; f != head; f = f->next) {
             rcgc_object *o = rcgc_foreign_obj(f);
             if (!(o->flags & RCGC_OF_REACHABLE))
-                record_one(w, o, o->flags);
+                record_one(w, o, o->flags, 0);
         }
     }
     for (int g = (int)w->maxgen; g >= 0; g--) {
@@ -1086,10 +1227,9 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     /* flags & 7 is TRACKED | gen << 1: members are 1, 3, 5 up to gen g. */
     for (int g = 0; g <= generation; g++)
         w->memberset |= 1u << (RCGC_OF_TRACKED | ((unsigned)g << RCGC_OF_GEN_SHIFT));
+    RCGC_ASSERT(w->memberset == GC_MEMBERSET(generation));
     /* Generation 0: both generation bits must be 0; 0..1: the high one. */
-    w->youngfast = RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_REACHABLE |
-                   RCGC_OF_GC_SATURATED |
-                   (generation == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT);
+    w->youngfast = GC_YOUNGFAST(generation);
     for (;;) {
         size_t total = set_size(rt, generation);
         if (total == 0)

@@ -41,7 +41,9 @@
  *            replaces RCGC_OF_REACHABLE: neither the mark scan nor the
  *            partition has to read a reached member's header again);
  *   moving   members whose generation is not `old`: those a survivor's
- *            promotion must write.
+ *            promotion must write (full collections only: a young gather
+ *            leaves it unset, since every young member changes generation
+ *            and the young partition does not read it).
  * The pool's descriptor holds the index of its set (rcgc_pool.gcset).
  */
 typedef struct gc_poolset {
@@ -102,6 +104,11 @@ typedef struct gc_work {
     size_t nforeign;        /* of those, foreign: objs[0..nforeign) until
                              * the set is listed (list_unreachable) */
     unsigned need;          /* NEED_* of the unreachable members */
+    const rcgc_type *plaintype; /* NULL, or the type of an unreachable member
+                             * recorded before, with no legacy_del, no
+                             * finalize, not the weak reference type: its
+                             * objects add to need only their own weak
+                             * references (gc.c's record_one) */
     rcgc_object *current;   /* the object being traversed (debug reports) */
     /* Full collections: referents visited but not yet looked at, a queue
      * of ringn in ring[], the oldest at ringpos.  Both visits that go
