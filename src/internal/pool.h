@@ -640,6 +640,15 @@ static inline void rcgc_pool_free_class_slot(rcgc_runtime *rt, rcgc_pool_state *
         ps->cache[c] = p;
         return;
     }
+    /* The row is full and p is not the class's last live block (C3:
+     * nheld[c] > RCGC_FREE_CACHE + 1): p goes to its pool here, inline,
+     * for a program that frees many blocks in a row (a tree); only the
+     * class's last live block takes the call. */
+    rcgc_pool *pool = rcgc_pool_of(p);
+    if (RCGC_LIKELY(ps->nheld[pool->szidx] > RCGC_FREE_CACHE + 1)) {
+        rcgc_pool_release_block(rt, ps, pool, p);
+        return;
+    }
     rcgc_pool_cache_full(rt, p);
 }
 
