@@ -365,6 +365,46 @@ static void test_free_cache_stack(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* A push onto a full row: the block goes to its pool inline while the
+ * class has other live blocks, and when it is the class's last live block
+ * (the row just full with it: nheld == RCGC_FREE_CACHE + 1) the whole
+ * cache goes back with it and the class's pools are released. */
+static void test_full_row_last_block(void **state)
+{
+    (void)state;
+    for (int extra = 1; extra <= 3; extra++) {
+        rcgc_runtime *rt = new_rt();
+        rcgc_pool_state *ps = &rt->pool;
+        unsigned c = (unsigned)rcgc_size_class(80);
+        int n = RCGC_FREE_CACHE + extra;
+        void *b[RCGC_FREE_CACHE + 3];
+        for (int i = 0; i < n; i++)
+            b[i] = rcgc_mem_malloc(rt, 80);
+        for (int i = 0; i < n; i++) {
+            rcgc_pool *pool = rcgc_pool_of(b[i]);
+            unsigned nalloc = pool->nalloc;
+            rcgc_mem_free(rt, b[i]);
+            if (i < RCGC_FREE_CACHE) {
+                assert_int_equal(rcgc_pool_ncache(ps, c), i + 1);
+            } else if (i < n - 1) {
+                /* full row, others live: to the pool, the row kept */
+                assert_int_equal(pool->nalloc, nalloc - 1);
+                assert_int_equal(rcgc_pool_ncache(ps, c), RCGC_FREE_CACHE);
+                assert_ptr_equal(ps->cache[c], b[RCGC_FREE_CACHE - 1]);
+            } else {
+                /* the last live block: the row goes back with it */
+                assert_int_equal(rcgc_pool_ncache(ps, c), 0);
+                assert_null(ps->cache[c]);
+            }
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+        rcgc_mem_stats st = {.size = sizeof st};
+        assert_int_equal(rcgc_mem_get_stats(rt, &st), RCGC_OK);
+        assert_int_equal(st.blocks_allocated, 0);
+        rcgc_runtime_free(rt);
+    }
+}
+
 /* The MEM domain's live count includes what rcgc_mem_malloc's and
  * rcgc_mem_free's fast paths count per class (mlive): the allocator is
  * not replaced while a block from the cache or a pool's free list is live,
@@ -550,7 +590,8 @@ int main(void)
         cmocka_unit_test(test_arenas_returned), cmocka_unit_test(test_fullest_arena_first),
         cmocka_unit_test(test_stress),         cmocka_unit_test(test_print_stats),
         cmocka_unit_test(test_validate_detects), cmocka_unit_test(test_free_cache),
-        cmocka_unit_test(test_free_cache_stack), cmocka_unit_test(test_class_entry_lookup),
+        cmocka_unit_test(test_free_cache_stack),
+        cmocka_unit_test(test_full_row_last_block), cmocka_unit_test(test_class_entry_lookup),
         cmocka_unit_test(test_mem_live_fast_paths), cmocka_unit_test(test_free_nocache_last_spills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
