@@ -391,13 +391,15 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
  * instruction (checked with objdump), and rcgc_mem_free stays a leaf. */
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr)
 {
-    if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+    size_t t;
+    const rcgc_class_table *leaf = rcgc_trace_leaf_lookup(ptr, &t);
+    if (RCGC_LIKELY(leaf != NULL)) {
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(ptr, 1, 3);
 #endif
         rt->mem.domains[RCGC_DOMAIN_MEM].live--;
         rcgc_trace_slot *sl;
-        unsigned c = rcgc_trace_forget_block(rt, ptr, &sl);
+        unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
         rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
         return;
     }

@@ -66,7 +66,7 @@ _Static_assert(sizeof(rcgc_trace_slot) == 8 && offsetof(rcgc_trace_slot, tb) == 
 _Static_assert(sizeof(rcgc_class_table) == RCGC_ARENA_SLOTS &&
                    sizeof(rcgc_trace_table) == RCGC_ARENA_SLOTS * sizeof(rcgc_trace_slot *) &&
                    RCGC_ARENA_SLOTS << RCGC_POOL_BITS == RCGC_ARENA_SIZE,
-               "rcgc_trace_forget_block's flat index of a leaf's two tables");
+               "rcgc_trace_forget_in's flat index of a leaf's two tables");
 _Static_assert(RCGC_ADDRESS_BITS < 63, "a slot address is a positive intptr_t");
 
 /* Which fast path asks (the native stack calibration differs). */
@@ -252,7 +252,7 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const c
 /* F1's trace table entry of a pool: its side array `slots` moved down by
  * floor(k * RCGC_POOL_SIZE / size) slots, where k is bits 14..15 of the
  * pool's address and size its block size, as an integer (NULL stays 0).
- * The traced free (rcgc_trace_forget_block) then indexes the entry with
+ * The traced free (rcgc_trace_forget_in) then indexes the entry with
  * the low 16 bits of the block's address, one zero-extending move,
  * instead of the pool offset (a copy and a mask): for a block start p =
  * pool + idx * size and X = p mod 2^16 = k * 16384 + idx * size,
@@ -289,19 +289,14 @@ static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
  * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
  * reads the arena's class and trace tables, not the pool descriptor (F1);
  * returns the block's size class.  leaf is the class tables of p's map
- * leaf (rcgc_class_map's entry, or rcgc_leaf_class_tables of the arena
- * map's leaf that a caller has just read to find p's arena). */
+ * leaf and t p's flat index in them (rcgc_trace_leaf_lookup). */
 static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_table *leaf,
-                                            const void *p, rcgc_trace_slot **slp)
+                                            size_t t, const void *p, rcgc_trace_slot **slp)
 {
     /* One flat index t for both tables of the leaf: (arena entry << 6) |
      * pool slot is bits 14..33 of p, so the class byte is leaf byte t and
      * the trace table entry is word t after the class tables (no separate
-     * arena and slot arithmetic for the two tables).  Bits 14..33 by two
-     * shifts (a mask would make the compiler share p >> 14 with the
-     * full-cache path and keep a copy of it). */
-    size_t t = ((uintptr_t)p << (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS)) >>
-               (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS + RCGC_POOL_BITS);
+     * arena and slot arithmetic for the two tables). */
     size_t c = ((const uint8_t *)leaf)[t];
     /* The entry is biased (rcgc_trace_table_bias): indexed with the
      * address's low 16 bits, not the pool offset. */
@@ -319,13 +314,25 @@ static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_t
     return (unsigned)c;
 }
 
-/* rcgc_trace_forget_in with the leaf's class tables looked up. */
-static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
-                                               rcgc_trace_slot **slp)
+/* The traced free's lookup (rcgc_mem_free, mem.c): the class tables of
+ * the arena map's leaf covering p and p's flat index in them (*tp, bits
+ * 14..33 of p), or NULL when p is in no arena.  The arena map's leaf
+ * itself says whether p's arena exists (M1, M2: no test of the leaf) and
+ * carries the class and trace tables (pool.h, rcgc_leaf_class_tables), so
+ * rcgc_class_map is not read: the same loads as the untraced free's
+ * rcgc_class_entry_lookup, with the index kept for the trace table. */
+static inline const rcgc_class_table *rcgc_trace_leaf_lookup(const void *p, size_t *tp)
 {
-    const rcgc_class_table *leaf = atomic_load_explicit(
-        &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
-    return rcgc_trace_forget_in(rt, leaf, p, slp);
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t top = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    if (RCGC_UNLIKELY(top >= RCGC_MAP_LEN))
+        return NULL;
+    uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+    rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
+    if (atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS], memory_order_acquire) == NULL)
+        return NULL;
+    *tp = t;
+    return rcgc_leaf_class_tables(leaf);
 }
 
 /* Forget the trace of the pooled object o before it is freed (its push
