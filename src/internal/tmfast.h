@@ -37,8 +37,9 @@
  *       (rcgc_trace_table_bias; NULL as NULL; rcgc_trace_set_slots sets
  *       both).
  *   F2  a slot has tb != 0 iff its block is live and traced; a slot with
- *       tb == 0 has size 0.  rt->mem.trace.traced is the sum of the sizes
- *       of all traces (slots and the tracer's table), peak >= traced.
+ *       tb == 0 has size 0.  rt->mem.trace's traced (peak - room) is the
+ *       sum of the sizes of all traces (slots and the tracer's table),
+ *       room <= peak (rcgc_trace_count).
  *   F3  every free of a pool block while tracing zeroes its slot (fast path
  *       or wrapper), so a pool that empties has only zero slots: pool_init
  *       may drop trace_slots, and a new block's slot is zero.
@@ -105,6 +106,33 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
  * side array yet (makes it); 0, or -1 out of memory.  tracemalloc.c. */
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb);
 
+/* Count a new trace of `size` bytes: traced (peak - room) grows by size,
+ * the peak follows it.  The headroom takes the size; only when it is
+ * smaller does the peak move (to the new traced, leaving no headroom). */
+static inline void rcgc_trace_count(rcgc_trace_hot *h, size_t size)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    /* One subtraction in memory and a branch on its borrow: two
+     * instructions where keeping traced itself takes four (add, load,
+     * compare, branch).  On a borrow room holds room - size + 2^64, so
+     * the new peak, peak + size - room, is peak minus the wrapped room. */
+    _Bool borrow;
+    __asm__("sub %[s], %[r]" : [r] "+m"(h->room), "=@ccc"(borrow) : [s] "r"(size));
+    if (RCGC_UNLIKELY(borrow)) {
+        h->peak -= h->room;
+        h->room = 0;
+    }
+#else
+    size_t r = h->room;
+    if (RCGC_LIKELY(r >= size)) {
+        h->room = r - size;
+    } else {
+        h->peak += size - r;
+        h->room = 0;
+    }
+#endif
+}
+
 /* Write (tb, size) into the zero slot sl (F3) and count it. */
 static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
                                          size_t size)
@@ -113,23 +141,9 @@ static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl,
     /* Two 4-byte stores (tb loaded and stored, size stored): one
      * instruction fewer than composing one 8-byte word; apart, so that
      * the compiler does not merge them through vector registers. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    /* The size added in memory (one read-modify-write), the sum read back
-     * for the peak: one instruction fewer than load, add and store with
-     * the sum kept in a register, which is what the compiler makes of
-     * the plain C. */
     sl->tb = tb;
-    __asm__("add %[s], %[t]" : [t] "+m"(h->traced) : [s] "r"(size) : "cc");
+    rcgc_trace_count(h, size);
     sl->size = (uint32_t)size;
-    size_t t = h->traced;
-#else
-    size_t t = h->traced + size;
-    sl->tb = tb;
-    h->traced = t;
-    sl->size = (uint32_t)size;
-#endif
-    if (t > h->peak)
-        h->peak = t;
 }
 
 /* Write (tb, size) into the (zero, F3) slot of fresh block p in its pool's
@@ -307,7 +321,7 @@ static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_t
         sl = (rcgc_trace_slot *)(slots +
                                  ((x * rt->trace_class_inv[c]) >> 32) * sizeof(rcgc_trace_slot));
         RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_class_index((unsigned)c, p)]);
-        rt->mem.trace.traced -= sl->size;
+        rt->mem.trace.room += sl->size;
         memset(sl, 0, sizeof *sl);
     }
     *slp = sl;
@@ -343,7 +357,7 @@ static inline void rcgc_trace_forget_object(rcgc_runtime *rt, const void *o)
     rcgc_trace_slot *slots = pool->trace_slots;
     if (slots != NULL) {
         rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, o)];
-        rt->mem.trace.traced -= sl->size;
+        rt->mem.trace.room += sl->size;
         memset(sl, 0, sizeof *sl);
     }
 }
