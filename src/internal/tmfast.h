@@ -317,9 +317,17 @@ static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_t
     uintptr_t slots = ((const uintptr_t *)(const void *)(leaf + RCGC_MAP_LEN))[t];
     rcgc_trace_slot *sl = NULL;
     if (RCGC_LIKELY(slots != 0)) {
-        uint64_t x = (uint16_t)(uintptr_t)p;
-        sl = (rcgc_trace_slot *)(slots +
-                                 ((x * rt->trace_class_inv[c]) >> 32) * sizeof(rcgc_trace_slot));
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        /* The index is the high half of the 32-bit product X * inv (X <
+         * 2^16): one `mull` with the multiplier from memory, which leaves
+         * it zero-extended in rdx (no load of inv, no shift). */
+        uint32_t lo = (uint16_t)(uintptr_t)p;
+        uint64_t idx;
+        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(rt->trace_class_inv[c]) : "cc");
+#else
+        uint64_t idx = ((uint64_t)(uint16_t)(uintptr_t)p * rt->trace_class_inv[c]) >> 32;
+#endif
+        sl = (rcgc_trace_slot *)(slots + idx * sizeof(rcgc_trace_slot));
         RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_class_index((unsigned)c, p)]);
         rt->mem.trace.room += sl->size;
         memset(sl, 0, sizeof *sl);
