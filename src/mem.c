@@ -314,11 +314,11 @@ static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, con
  * its slot (F4) allocated at the last call site, without a call (inlined
  * into rcgc_mem_malloc_at's branch for tracing, which stays a leaf with
  * the same untraced code; no register saves); the rest in
- * malloc_traced_pool. */
-static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const char *file,
-                                              int line)
+ * malloc_traced_pool.  c is the size class of `size`. */
+static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t c, size_t size,
+                                              const char *file, int line)
 {
-    void *p = rcgc_trace_try_cached(rt, size, file, line);
+    void *p = rcgc_trace_try_cached(rt, c, size, file, line);
     if (RCGC_LIKELY(p != NULL))
         return p;
     /* Frames not from call sites: the tracer takes the block (F4). */
@@ -372,7 +372,7 @@ trace:
     if (size == 0 || size > RCGC_SMALL_LIMIT)
         __builtin_unreachable();
 #endif
-    return malloc_traced(rt, size, file, line);
+    return malloc_traced(rt, c, size, file, line);
 }
 
 void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize, const char *file,

@@ -218,14 +218,13 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
  * cached it (the slot of a pool with a side array), else NULL ("unknown").
  * The traced allocation takes the slot from there without finding the
  * block's pool and without reading the block. */
-/* Pop the free cache's block for `size` when it carries its trace slot
+/* Pop the free cache's block of class c when it carries its trace slot
  * (F4): its slot, the block in *bpp (the caller counts it in its
  * domain); NULL with nothing changed otherwise (the cache is empty or
  * its top block carries no slot).  No pool descriptor is read. */
-static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
-                                                     void **bpp)
+static inline rcgc_trace_slot *rcgc_trace_pop_class(rcgc_pool_state *ps, size_t c,
+                                                    void **bpp)
 {
-    size_t c = (size - (size != 0)) >> RCGC_ALIGN_SHIFT;
     /* An empty cache's top is its floor crow[c][0], whose slot entry is
      * NULL (F4): one test for both "empty" and "no slot". */
     rcgc_trace_slot *sl = *rcgc_pool_cslot(ps->ctop[c]);
@@ -244,18 +243,27 @@ static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t
     return sl;
 }
 
+/* rcgc_trace_pop_class for a request of `size` bytes (at most
+ * RCGC_SMALL_LIMIT). */
+static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
+                                                     void **bpp)
+{
+    return rcgc_trace_pop_class(ps, (size - (size != 0)) >> RCGC_ALIGN_SHIFT, bpp);
+}
+
 /* The traced allocation from the free cache when the popped block carries
  * its slot (F4) and the call site is the last one: the block, recorded
- * and counted in the MEM domain, or NULL with nothing changed. */
-static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const char *file,
-                                          int line)
+ * and counted in the MEM domain, or NULL with nothing changed.  c is the
+ * size class of `size` (rcgc_mem_malloc_at has it in a register). */
+static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t c, size_t size,
+                                          const char *file, int line)
 {
     rcgc_trace_hot *h = &rt->mem.trace;
     /* The site first: with native or callback frames it never matches. */
     if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
         return NULL;
     void *bp;
-    rcgc_trace_slot *sl = rcgc_trace_pop_cached(&rt->pool, size, &bp);
+    rcgc_trace_slot *sl = rcgc_trace_pop_class(&rt->pool, c, &bp);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
     rcgc_trace_write_slot(h, sl, h->last.tb, size);
