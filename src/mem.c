@@ -323,7 +323,7 @@ static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t c, size_t
         return p;
     /* Frames not from call sites: the tracer takes the block (F4). */
     if (rt->mem.trace.sites == NULL)
-        return rcgc_trace_malloc_fast(rt, NULL, NULL, size, file, line);
+        return rcgc_trace_malloc_native(rt, size, file, line);
     return malloc_traced_pool(rt, size, file, line);
 }
 

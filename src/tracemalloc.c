@@ -911,6 +911,57 @@ TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *po
     return p;
 }
 
+/* malloc_fast_other for rcgc_trace_malloc_native (no block given), its
+ * arguments in the same registers as the caller's (no moves). */
+static RCGC_NOINLINE void *malloc_native_other(tm_state *s, size_t size, const char *file,
+                                               int line, uintptr_t fp)
+{
+    uint32_t tb = stacks_find(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    if (tb != 0)
+        return malloc_fast_known(s, NULL, NULL, size, file, line, tb);
+    return malloc_fast_capture(s, NULL, NULL, size, file, line, fp);
+}
+
+/* malloc_fast_put for rcgc_trace_malloc_native (no block given), its
+ * arguments in the same registers as the caller's. */
+static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const char *file,
+                                             int line, uint32_t tb)
+{
+    return malloc_fast_put(s, NULL, NULL, size, file, line, tb);
+}
+
+TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
+                                          int line)
+{
+    tm_state *s = rt->trace;
+    /* As rcgc_trace_malloc_fast with no block given: the same frames
+     * (mem.c's malloc_traced, then this function) for the calibration. */
+    uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
+                             s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    if (RCGC_LIKELY(tb != 0)) {
+        /* mem.c calls this for pool sizes only (1..RCGC_SMALL_LIMIT):
+         * the pop's size class is (size - 1) >> 4. */
+        RCGC_ASSERT(size >= 1 && size <= RCGC_SMALL_LIMIT);
+#if defined(__GNUC__) || defined(__clang__)
+        if (size == 0 || size > RCGC_SMALL_LIMIT)
+            __builtin_unreachable();
+#endif
+        rcgc_runtime *r = s->rt;
+        rcgc_trace_slot *sl;
+        void *p;
+        if (RCGC_LIKELY((sl = rcgc_trace_pop_cached(&r->pool, size, &p)) != NULL)) {
+            rcgc_trace_write_slot(&r->mem.trace, sl, tb, size);
+            r->mem.domains[RCGC_DOMAIN_MEM].live++;
+            return p;
+        }
+        return malloc_native_put(s, size, file, line, tb);
+    }
+    void *p = malloc_native_other(s, size, file, line, (uintptr_t)__builtin_frame_address(0));
+    /* Not a tail call: the walk reads this frame (fp). */
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb)
 {
     return trace_put_pool(rt->trace, pool, (uintptr_t)p, size, tb);
@@ -1384,8 +1435,9 @@ static void calibrate(tm_state *s)
     rcgc_runtime *rt = s->rt;
     stacks_reset(s);
     /* Frames are native (the callers update the site cache after): the
-     * fast path of rcgc_mem_malloc goes straight to rcgc_trace_malloc_fast
-     * as it will while tracing (mem.c, malloc_traced). */
+     * fast path of rcgc_mem_malloc goes straight to
+     * rcgc_trace_malloc_native as it will while tracing (mem.c,
+     * malloc_traced). */
     s->h->sites = NULL;
     s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
     /* The wrappers' paths. */

@@ -83,19 +83,30 @@ int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *
 
 /* rcgc_mem_malloc while tracing is all that is on, when the inline path
  * could not record: p is the block the pools' inline path gave (pool its
- * pool), or NULL when no block was taken (frames not from call sites:
- * rcgc_trace_try_cached cannot record those) or the inline path had none.
- * Captures the traceback (a repeated native stack is recognized here
- * without a walk; then a block of the free cache that carries its slot,
- * F4, is taken without its pool), a call-site cache miss, callback
- * frames), takes a block when p is NULL and records the trace; returns
- * the block, counted in the MEM domain.  On any failure it calls
- * rcgc_mem_malloc_wrapped, which may return NULL.  Every such allocation
- * with frames not from call sites reaches the capture by the same calls
- * (mem.c's malloc_traced, then this function), so the native calibration
- * measures the same frames as real calls.  tracemalloc.c. */
+ * pool), or NULL when the inline path had none.  Captures the traceback
+ * (a call-site cache miss), takes a block when p is NULL and records the
+ * trace; returns the block, counted in the MEM domain.  On any failure it
+ * calls rcgc_mem_malloc_wrapped, which may return NULL.  size is 1 to
+ * RCGC_SMALL_LIMIT.  Frames not from call sites go to
+ * rcgc_trace_malloc_native instead.  tracemalloc.c. */
 void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
                              const char *file, int line);
+
+/* rcgc_mem_malloc while tracing is all that is on and frames do not come
+ * from call sites (native or callback: h->sites is NULL; no block taken,
+ * rcgc_trace_try_cached cannot record those), size 1 to
+ * RCGC_SMALL_LIMIT.  Captures the traceback (a repeated native stack is
+ * recognized here without a walk; then a block of the free cache that
+ * carries its slot, F4, is taken without its pool), takes a block and
+ * records the trace; returns the block, counted in the MEM domain, or
+ * what rcgc_mem_malloc_wrapped returns on any failure.  Its arguments are
+ * rcgc_mem_malloc_at's own (the same registers: no moves), and no block
+ * or pool is passed, so the repeat check keeps its state in scratch
+ * registers (no register saves).  Every such allocation reaches the
+ * capture by the same calls (mem.c's malloc_traced, then this function),
+ * so the native calibration (which clears h->sites) measures the same
+ * frames as real calls.  tracemalloc.c. */
+void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file, int line);
 
 /* Give p (a pool block not yet counted, or NULL) back and allocate `size`
  * bytes at (file, line) through the MEM domain's wrappers (the OOM handler,
