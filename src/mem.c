@@ -417,9 +417,9 @@ static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr)
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(ptr, 1, 3);
 #endif
-        rt->mem.domains[RCGC_DOMAIN_MEM].live--;
         rcgc_trace_slot *sl;
         unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
+        rt->pool.mlive[c]--;   /* per class, as untraced (no shared counter) */
         rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
         return;
     }
