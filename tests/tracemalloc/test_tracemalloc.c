@@ -1404,6 +1404,49 @@ static void test_peak_headroom(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* The MEM domain's live count (domains[MEM].live plus the per-class
+ * counts, pool.h) stays exact while the traced fast paths count per
+ * class: blocks allocated and freed through the inline call-site path
+ * and the native entry, some of them freed after tracing stops. */
+static long mem_live_now(rcgc_runtime *rt)
+{
+    return rt->mem.domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool);
+}
+
+static void test_mem_live_while_tracing(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    for (int src = 0; src < 2; src++) {
+        rcgc_runtime *rt = new_rt();
+        long live0 = mem_live_now(rt);
+        void *early = rcgc_mem_malloc(rt, 48);   /* before start: untraced */
+        if (src == 1)
+            rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE);
+        assert_int_equal(rcgc_tracemalloc_start(rt, src ? 16 : 1), RCGC_OK);
+        void *p[N];
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < N; i++)
+                p[i] = headroom_alloc(rt, 16 + (size_t)(i % 4) * 16);
+            assert_int_equal(mem_live_now(rt), live0 + 1 + N);
+            for (int i = 0; i < N; i++)
+                rcgc_mem_free(rt, p[i]);
+            assert_int_equal(mem_live_now(rt), live0 + 1);
+        }
+        for (int i = 0; i < N; i++)
+            p[i] = headroom_alloc(rt, 32);
+        rcgc_mem_free(rt, early);
+        assert_int_equal(mem_live_now(rt), live0 + N);
+        assert_int_equal(rcgc_validate(rt, stderr), 0);
+        rcgc_tracemalloc_stop(rt);
+        for (int i = 0; i < N; i++)
+            rcgc_mem_free(rt, p[i]);   /* traced blocks freed untraced */
+        assert_int_equal(mem_live_now(rt), live0);
+        assert_int_equal(rcgc_validate(rt, stderr), 0);
+        rcgc_runtime_free(rt);
+    }
+}
+
 static void test_traced_memory_model(void **state)
 {
     (void)state;
@@ -1496,6 +1539,7 @@ int main(void)
         cmocka_unit_test(test_cached_slots_across_clear),
         cmocka_unit_test(test_traced_memory_model),
         cmocka_unit_test(test_peak_headroom),
+        cmocka_unit_test(test_mem_live_while_tracing),
         cmocka_unit_test(test_freed_object_not_a_slot),
         cmocka_unit_test(test_object_push_clears_slot_entry),
         cmocka_unit_test(test_empty_cache_floor),
