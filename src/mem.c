@@ -314,18 +314,38 @@ static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, con
  * its slot (F4) allocated at the last call site, without a call (inlined
  * into rcgc_mem_malloc_at's branch for tracing, which stays a leaf with
  * the same untraced code; no register saves); the rest in
- * malloc_traced_pool. */
-static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t size, const char *file,
-                                              int line)
+ * malloc_traced_pool.  c is the size class of `size`. */
+static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t c, size_t size,
+                                              const char *file, int line)
 {
-    void *p = rcgc_trace_try_cached(rt, size, file, line);
+    void *p = rcgc_trace_try_cached(rt, c, size, file, line);
     if (RCGC_LIKELY(p != NULL))
         return p;
     /* Frames not from call sites: the tracer takes the block (F4). */
     if (rt->mem.trace.sites == NULL)
-        return rcgc_trace_malloc_fast(rt, NULL, NULL, size, file, line);
+        return rcgc_trace_malloc_native(rt, size, file, line);
     return malloc_traced_pool(rt, size, file, line);
 }
+
+/* The fast paths' dispatch on rt->mem.slow: to L_none when nothing is on
+ * (slow == 0), to L_trace when tracing is all that is on (RCGC_SLOW_TRACE),
+ * else on past it.  On x86-64 one compare with memory and two branches on
+ * its flags: the untraced path takes 2 instructions (load, test, branch
+ * in C: 3) and the traced one 3 (5 in C). */
+#if defined(__x86_64__) && defined(__GNUC__) && RCGC_SLOW_TRACE == 1u
+#define SLOW_DISPATCH(rt, L_none, L_trace)                                           \
+    __asm__ goto("cmpl $1, %0\n\tjb %l[" #L_none "]\n\tje %l[" #L_trace "]"        \
+                 : : "m"((rt)->mem.slow) : "cc" : L_none, L_trace)
+#else
+#define SLOW_DISPATCH(rt, L_none, L_trace)                                           \
+    do {                                                                             \
+        unsigned slow_ = (rt)->mem.slow;                                             \
+        if (RCGC_LIKELY(slow_ == 0))                                                 \
+            goto L_none;                                                             \
+        if (slow_ == RCGC_SLOW_TRACE)                                                \
+            goto L_trace;                                                            \
+    } while (0)
+#endif
 
 void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)
 {
@@ -334,25 +354,25 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
      * size 1 (rcgc_size_class). */
     size_t c = (size - 1) >> RCGC_ALIGN_SHIFT;
     if (RCGC_LIKELY(c < RCGC_NCLASSES)) {
-        unsigned slow = rt->mem.slow;
-        if (RCGC_LIKELY(!slow)) {
-            void *p = rcgc_pool_try_alloc_class(&rt->pool, c);
-            if (RCGC_LIKELY(p != NULL)) {
-                rt->pool.mlive[c]++;   /* the MEM domain's count, per class */
-                return p;
-            }
-        } else if (slow == RCGC_SLOW_TRACE) {
-#if defined(__GNUC__) || defined(__clang__)
-            /* c < RCGC_NCLASSES: size is 1..512, so the tracer's own
-             * class computation (size - (size != 0)) is c (two
-             * instructions fewer than without this). */
-            if (size == 0 || size > RCGC_SMALL_LIMIT)
-                __builtin_unreachable();
-#endif
-            return malloc_traced(rt, size, file, line);
-        }
+        SLOW_DISPATCH(rt, none, trace);
     }
     return malloc_slow(rt, size, file, line);
+none:;
+    void *p = rcgc_pool_try_alloc_class(&rt->pool, c);
+    if (RCGC_LIKELY(p != NULL)) {
+        rt->pool.mlive[c]++;   /* the MEM domain's count, per class */
+        return p;
+    }
+    return malloc_slow(rt, size, file, line);
+trace:
+#if defined(__GNUC__) || defined(__clang__)
+    /* c < RCGC_NCLASSES: size is 1..512, so the tracer's own class
+     * computation (size - (size != 0)) is c (two instructions fewer than
+     * without this). */
+    if (size == 0 || size > RCGC_SMALL_LIMIT)
+        __builtin_unreachable();
+#endif
+    return malloc_traced(rt, c, size, file, line);
 }
 
 void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize, const char *file,
@@ -391,13 +411,15 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
  * instruction (checked with objdump), and rcgc_mem_free stays a leaf. */
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr)
 {
-    if (RCGC_LIKELY(rcgc_arena_lookup(ptr) != NULL)) {
+    size_t t;
+    const rcgc_class_table *leaf = rcgc_trace_leaf_lookup(ptr, &t);
+    if (RCGC_LIKELY(leaf != NULL)) {
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(ptr, 1, 3);
 #endif
-        rt->mem.domains[RCGC_DOMAIN_MEM].live--;
         rcgc_trace_slot *sl;
-        unsigned c = rcgc_trace_forget_block(rt, ptr, &sl);
+        unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
+        rt->pool.mlive[c]--;   /* per class, as untraced (no shared counter) */
         rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
         return;
     }
@@ -408,20 +430,21 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 {
     /* NULL is in no arena: it takes the slow path, which ignores it.
      * Tracing alone (tmfast.h) forgets the block's trace inline. */
-    unsigned slow = rt->mem.slow;
-    if (RCGC_LIKELY(!slow)) {
-        const uint8_t *entry = rcgc_class_entry_lookup(ptr);
-        if (RCGC_LIKELY(entry != NULL)) {
-            unsigned c = *entry;
-            rt->pool.mlive[c]--;   /* the MEM domain's count, per class */
-            rcgc_pool_free_entry(rt, &rt->pool, ptr, c);
-            return;
-        }
-    } else if (slow == RCGC_SLOW_TRACE) {
-        free_traced(rt, ptr);
+    SLOW_DISPATCH(rt, none, trace);
+    free_slow(rt, ptr);
+    return;
+none:;
+    const uint8_t *entry = rcgc_class_entry_lookup(ptr);
+    if (RCGC_LIKELY(entry != NULL)) {
+        unsigned c = *entry;
+        rt->pool.mlive[c]--;   /* the MEM domain's count, per class */
+        rcgc_pool_free_entry(rt, &rt->pool, ptr, c);
         return;
     }
     free_slow(rt, ptr);
+    return;
+trace:
+    free_traced(rt, ptr);
 }
 
 static int domain_ok(rcgc_domain d)

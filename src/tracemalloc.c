@@ -27,7 +27,8 @@
  *
  * Invariants (checked by rcgc_trace_validate, i.e. rcgc_validate, and by
  * the tests), with F1-F4 of tmfast.h:
- *   R1  h->traced == sum of the sizes of all traces; h->peak >= traced;
+ *   R1  h->peak - h->room (traced) == sum of the sizes of all traces;
+ *       h->room <= h->peak;
  *   R2  a side slot has tb != 0 iff its block is traced; a pool's
  *       trace_slots is its side array in s->amap (or NULL).
  *   R3  every tb id held by a trace or the site cache is < ntb + 1.
@@ -794,10 +795,7 @@ static void tab_remove(tm_state *s, tm_entry *e)
 
 static inline void add_traced(tm_state *s, size_t size)
 {
-    rcgc_trace_hot *h = s->h;
-    h->traced += size;
-    if (h->traced > h->peak)
-        h->peak = h->traced;
+    rcgc_trace_count(s->h, size);
 }
 
 /* Record the trace of block ptr of our pool `pool`, replacing any. */
@@ -807,7 +805,7 @@ static inline int trace_put_pool(tm_state *s, rcgc_pool *pool, uintptr_t ptr, si
     tm_slot *slot = pool_slot(s, pool, ptr);
     if (!slot)
         return -1;
-    s->h->traced -= slot->size;   /* 0 when it was not traced (F2) */
+    s->h->room += slot->size;   /* 0 when it was not traced (F2) */
     slot->tb = tb;
     slot->size = (uint32_t)size;
     add_traced(s, size);
@@ -913,6 +911,57 @@ TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *po
     return p;
 }
 
+/* malloc_fast_other for rcgc_trace_malloc_native (no block given), its
+ * arguments in the same registers as the caller's (no moves). */
+static RCGC_NOINLINE void *malloc_native_other(tm_state *s, size_t size, const char *file,
+                                               int line, uintptr_t fp)
+{
+    uint32_t tb = stacks_find(s, fp, s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    if (tb != 0)
+        return malloc_fast_known(s, NULL, NULL, size, file, line, tb);
+    return malloc_fast_capture(s, NULL, NULL, size, file, line, fp);
+}
+
+/* malloc_fast_put for rcgc_trace_malloc_native (no block given), its
+ * arguments in the same registers as the caller's. */
+static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const char *file,
+                                             int line, uint32_t tb)
+{
+    return malloc_fast_put(s, NULL, NULL, size, file, line, tb);
+}
+
+TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
+                                          int line)
+{
+    tm_state *s = rt->trace;
+    /* As rcgc_trace_malloc_fast with no block given: the same frames
+     * (mem.c's malloc_traced, then this function) for the calibration. */
+    uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
+                             s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    if (RCGC_LIKELY(tb != 0)) {
+        /* mem.c calls this for pool sizes only (1..RCGC_SMALL_LIMIT):
+         * the pop's size class is (size - 1) >> 4. */
+        RCGC_ASSERT(size >= 1 && size <= RCGC_SMALL_LIMIT);
+#if defined(__GNUC__) || defined(__clang__)
+        if (size == 0 || size > RCGC_SMALL_LIMIT)
+            __builtin_unreachable();
+#endif
+        rcgc_runtime *r = s->rt;
+        rcgc_trace_slot *sl;
+        void *p;
+        if (RCGC_LIKELY((sl = rcgc_trace_pop_cached(&r->pool, size, &p)) != NULL)) {
+            rcgc_trace_write_slot(&r->mem.trace, sl, tb, size);
+            r->mem.domains[RCGC_DOMAIN_MEM].live++;
+            return p;
+        }
+        return malloc_native_put(s, size, file, line, tb);
+    }
+    void *p = malloc_native_other(s, size, file, line, (uintptr_t)__builtin_frame_address(0));
+    /* Not a tail call: the walk reads this frame (fp). */
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb)
 {
     return trace_put_pool(rt->trace, pool, (uintptr_t)p, size, tb);
@@ -927,7 +976,7 @@ static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, u
         return trace_put_pool(s, pool, ptr, size, tb);
     tm_entry *e = tab_find(s, domain, ptr);
     if (e) {
-        s->h->traced -= e->size;
+        s->h->room += e->size;
         e->size = size;
         e->tb = tb;
         add_traced(s, size);
@@ -984,11 +1033,11 @@ static int trace_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tref *r)
 static void trace_clear(tm_state *s, tref *r)
 {
     if (r->slot) {
-        s->h->traced -= r->slot->size;
+        s->h->room += r->slot->size;
         r->slot->tb = 0;
         r->slot->size = 0;
     } else if (r->e) {
-        s->h->traced -= r->e->size;
+        s->h->room += r->e->size;
         tab_remove(s, r->e);
     }
 }
@@ -1096,7 +1145,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                        (const void *)pool);
         }
     if (!s->tracing) {
-        if (h->traced || h->sites || s->amap || s->tab_n)
+        if (h->peak - h->room || h->sites || s->amap || s->tab_n)
             TM_BAD("tracing is off but traces remain (R1)\n");
         for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
             for (unsigned i = 0; i < ar->ncarved; i++)
@@ -1132,8 +1181,9 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 TM_BAD("a trace names traceback %u of %zu (R3)\n", s->tab[i].tb, s->ntb);
             bytes += s->tab[i].size;
         }
-    if (bytes != h->traced || h->peak < h->traced)
-        TM_BAD("traces hold %zu bytes, counted %zu (peak %zu) (R1)\n", bytes, h->traced, h->peak);
+    if (bytes != h->peak - h->room || h->room > h->peak)
+        TM_BAD("traces hold %zu bytes, counted %zu (peak %zu, room %zu) (R1)\n", bytes,
+               h->peak - h->room, h->peak, h->room);
     /* F1: a pool's side array is the one kept for it, for its class. */
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext) {
         for (unsigned i = 0; i < ar->ncarved; i++) {
@@ -1236,7 +1286,7 @@ static void tm_clear(tm_state *s)
     s->tbset = (idset){ NULL, 0, 0 };
     sites_reset(s);
     stacks_reset(s);
-    s->h->traced = 0;
+    s->h->room = 0;
     s->h->peak = 0;
 }
 
@@ -1385,8 +1435,9 @@ static void calibrate(tm_state *s)
     rcgc_runtime *rt = s->rt;
     stacks_reset(s);
     /* Frames are native (the callers update the site cache after): the
-     * fast path of rcgc_mem_malloc goes straight to rcgc_trace_malloc_fast
-     * as it will while tracing (mem.c, malloc_traced). */
+     * fast path of rcgc_mem_malloc goes straight to
+     * rcgc_trace_malloc_native as it will while tracing (mem.c,
+     * malloc_traced). */
     s->h->sites = NULL;
     s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
     /* The wrappers' paths. */
@@ -1527,7 +1578,7 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
         if (!s->site)
             return RCGC_ENOMEM;
     }
-    s->h->traced = s->h->peak = 0;
+    s->h->room = s->h->peak = 0;
     install(s);
     if (s->source == RCGC_FRAMES_NATIVE)
         calibrate(s);
@@ -1594,7 +1645,7 @@ void rcgc_tracemalloc_get_traced_memory(const rcgc_runtime *rt, size_t *current,
     const tm_state *s = rt ? rt->trace : NULL;
     int on = s && s->tracing;
     if (current)
-        *current = on ? s->h->traced : 0;
+        *current = on ? s->h->peak - s->h->room : 0;
     if (peak)
         *peak = on ? s->h->peak : 0;
 }
@@ -1603,7 +1654,11 @@ void rcgc_tracemalloc_reset_peak(rcgc_runtime *rt)
 {
     tm_state *s = rt ? rt->trace : NULL;
     if (s && s->tracing)
-        s->h->peak = s->h->traced;
+    {
+        /* The peak becomes the traced size: no headroom. */
+        s->h->peak -= s->h->room;
+        s->h->room = 0;
+    }
 }
 
 size_t rcgc_tracemalloc_get_tracemalloc_memory(const rcgc_runtime *rt)

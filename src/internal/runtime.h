@@ -75,8 +75,12 @@ typedef struct rcgc_trace_hot {
     rcgc_trace_site last;    /* the entry of sites that hit last (a loop
                               * allocates from one line); file is
                               * rcgc_trace_no_site when sites is NULL */
-    size_t traced;           /* bytes of all traces (get_traced_memory) */
-    size_t peak;             /* >= traced */
+    /* The bytes of all traces (get_traced_memory) are peak - room: an
+     * allocation takes its size from the headroom and raises the peak
+     * only when that borrows (rcgc_trace_count, tmfast.h); a free gives
+     * its size back to room.  room <= peak. */
+    size_t room;             /* peak - traced */
+    size_t peak;             /* the peak of traced since start/reset_peak */
 } rcgc_trace_hot;
 
 typedef struct rcgc_mem_state {

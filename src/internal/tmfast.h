@@ -37,8 +37,9 @@
  *       (rcgc_trace_table_bias; NULL as NULL; rcgc_trace_set_slots sets
  *       both).
  *   F2  a slot has tb != 0 iff its block is live and traced; a slot with
- *       tb == 0 has size 0.  rt->mem.trace.traced is the sum of the sizes
- *       of all traces (slots and the tracer's table), peak >= traced.
+ *       tb == 0 has size 0.  rt->mem.trace's traced (peak - room) is the
+ *       sum of the sizes of all traces (slots and the tracer's table),
+ *       room <= peak (rcgc_trace_count).
  *   F3  every free of a pool block while tracing zeroes its slot (fast path
  *       or wrapper), so a pool that empties has only zero slots: pool_init
  *       may drop trace_slots, and a new block's slot is zero.
@@ -66,7 +67,7 @@ _Static_assert(sizeof(rcgc_trace_slot) == 8 && offsetof(rcgc_trace_slot, tb) == 
 _Static_assert(sizeof(rcgc_class_table) == RCGC_ARENA_SLOTS &&
                    sizeof(rcgc_trace_table) == RCGC_ARENA_SLOTS * sizeof(rcgc_trace_slot *) &&
                    RCGC_ARENA_SLOTS << RCGC_POOL_BITS == RCGC_ARENA_SIZE,
-               "rcgc_trace_forget_block's flat index of a leaf's two tables");
+               "rcgc_trace_forget_in's flat index of a leaf's two tables");
 _Static_assert(RCGC_ADDRESS_BITS < 63, "a slot address is a positive intptr_t");
 
 /* Which fast path asks (the native stack calibration differs). */
@@ -82,19 +83,30 @@ int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *
 
 /* rcgc_mem_malloc while tracing is all that is on, when the inline path
  * could not record: p is the block the pools' inline path gave (pool its
- * pool), or NULL when no block was taken (frames not from call sites:
- * rcgc_trace_try_cached cannot record those) or the inline path had none.
- * Captures the traceback (a repeated native stack is recognized here
- * without a walk; then a block of the free cache that carries its slot,
- * F4, is taken without its pool), a call-site cache miss, callback
- * frames), takes a block when p is NULL and records the trace; returns
- * the block, counted in the MEM domain.  On any failure it calls
- * rcgc_mem_malloc_wrapped, which may return NULL.  Every such allocation
- * with frames not from call sites reaches the capture by the same calls
- * (mem.c's malloc_traced, then this function), so the native calibration
- * measures the same frames as real calls.  tracemalloc.c. */
+ * pool), or NULL when the inline path had none.  Captures the traceback
+ * (a call-site cache miss), takes a block when p is NULL and records the
+ * trace; returns the block, counted in the MEM domain.  On any failure it
+ * calls rcgc_mem_malloc_wrapped, which may return NULL.  size is 1 to
+ * RCGC_SMALL_LIMIT.  Frames not from call sites go to
+ * rcgc_trace_malloc_native instead.  tracemalloc.c. */
 void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t size,
                              const char *file, int line);
+
+/* rcgc_mem_malloc while tracing is all that is on and frames do not come
+ * from call sites (native or callback: h->sites is NULL; no block taken,
+ * rcgc_trace_try_cached cannot record those), size 1 to
+ * RCGC_SMALL_LIMIT.  Captures the traceback (a repeated native stack is
+ * recognized here without a walk; then a block of the free cache that
+ * carries its slot, F4, is taken without its pool), takes a block and
+ * records the trace; returns the block, counted in the MEM domain, or
+ * what rcgc_mem_malloc_wrapped returns on any failure.  Its arguments are
+ * rcgc_mem_malloc_at's own (the same registers: no moves), and no block
+ * or pool is passed, so the repeat check keeps its state in scratch
+ * registers (no register saves).  Every such allocation reaches the
+ * capture by the same calls (mem.c's malloc_traced, then this function),
+ * so the native calibration (which clears h->sites) measures the same
+ * frames as real calls.  tracemalloc.c. */
+void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file, int line);
 
 /* Give p (a pool block not yet counted, or NULL) back and allocate `size`
  * bytes at (file, line) through the MEM domain's wrappers (the OOM handler,
@@ -105,6 +117,33 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
  * side array yet (makes it); 0, or -1 out of memory.  tracemalloc.c. */
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb);
 
+/* Count a new trace of `size` bytes: traced (peak - room) grows by size,
+ * the peak follows it.  The headroom takes the size; only when it is
+ * smaller does the peak move (to the new traced, leaving no headroom). */
+static inline void rcgc_trace_count(rcgc_trace_hot *h, size_t size)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    /* One subtraction in memory and a branch on its borrow: two
+     * instructions where keeping traced itself takes four (add, load,
+     * compare, branch).  On a borrow room holds room - size + 2^64, so
+     * the new peak, peak + size - room, is peak minus the wrapped room. */
+    _Bool borrow;
+    __asm__("sub %[s], %[r]" : [r] "+m"(h->room), "=@ccc"(borrow) : [s] "r"(size));
+    if (RCGC_UNLIKELY(borrow)) {
+        h->peak -= h->room;
+        h->room = 0;
+    }
+#else
+    size_t r = h->room;
+    if (RCGC_LIKELY(r >= size)) {
+        h->room = r - size;
+    } else {
+        h->peak += size - r;
+        h->room = 0;
+    }
+#endif
+}
+
 /* Write (tb, size) into the zero slot sl (F3) and count it. */
 static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
                                          size_t size)
@@ -113,23 +152,9 @@ static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl,
     /* Two 4-byte stores (tb loaded and stored, size stored): one
      * instruction fewer than composing one 8-byte word; apart, so that
      * the compiler does not merge them through vector registers. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    /* The size added in memory (one read-modify-write), the sum read back
-     * for the peak: one instruction fewer than load, add and store with
-     * the sum kept in a register, which is what the compiler makes of
-     * the plain C. */
     sl->tb = tb;
-    __asm__("add %[s], %[t]" : [t] "+m"(h->traced) : [s] "r"(size) : "cc");
+    rcgc_trace_count(h, size);
     sl->size = (uint32_t)size;
-    size_t t = h->traced;
-#else
-    size_t t = h->traced + size;
-    sl->tb = tb;
-    h->traced = t;
-    sl->size = (uint32_t)size;
-#endif
-    if (t > h->peak)
-        h->peak = t;
 }
 
 /* Write (tb, size) into the (zero, F3) slot of fresh block p in its pool's
@@ -204,14 +229,13 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
  * cached it (the slot of a pool with a side array), else NULL ("unknown").
  * The traced allocation takes the slot from there without finding the
  * block's pool and without reading the block. */
-/* Pop the free cache's block for `size` when it carries its trace slot
+/* Pop the free cache's block of class c when it carries its trace slot
  * (F4): its slot, the block in *bpp (the caller counts it in its
  * domain); NULL with nothing changed otherwise (the cache is empty or
  * its top block carries no slot).  No pool descriptor is read. */
-static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
-                                                     void **bpp)
+static inline rcgc_trace_slot *rcgc_trace_pop_class(rcgc_pool_state *ps, size_t c,
+                                                    void **bpp)
 {
-    size_t c = (size - (size != 0)) >> RCGC_ALIGN_SHIFT;
     /* An empty cache's top is its floor crow[c][0], whose slot entry is
      * NULL (F4): one test for both "empty" and "no slot". */
     rcgc_trace_slot *sl = *rcgc_pool_cslot(ps->ctop[c]);
@@ -230,29 +254,38 @@ static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t
     return sl;
 }
 
+/* rcgc_trace_pop_class for a request of `size` bytes (at most
+ * RCGC_SMALL_LIMIT). */
+static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t size,
+                                                     void **bpp)
+{
+    return rcgc_trace_pop_class(ps, (size - (size != 0)) >> RCGC_ALIGN_SHIFT, bpp);
+}
+
 /* The traced allocation from the free cache when the popped block carries
  * its slot (F4) and the call site is the last one: the block, recorded
- * and counted in the MEM domain, or NULL with nothing changed. */
-static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t size, const char *file,
-                                          int line)
+ * and counted in the MEM domain, or NULL with nothing changed.  c is the
+ * size class of `size` (rcgc_mem_malloc_at has it in a register). */
+static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t c, size_t size,
+                                          const char *file, int line)
 {
     rcgc_trace_hot *h = &rt->mem.trace;
     /* The site first: with native or callback frames it never matches. */
     if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
         return NULL;
     void *bp;
-    rcgc_trace_slot *sl = rcgc_trace_pop_cached(&rt->pool, size, &bp);
+    rcgc_trace_slot *sl = rcgc_trace_pop_class(&rt->pool, c, &bp);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
     rcgc_trace_write_slot(h, sl, h->last.tb, size);
-    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
+    rt->pool.mlive[c]++;   /* the MEM domain's count, per class (pool.h) */
     return bp;
 }
 
 /* F1's trace table entry of a pool: its side array `slots` moved down by
  * floor(k * RCGC_POOL_SIZE / size) slots, where k is bits 14..15 of the
  * pool's address and size its block size, as an integer (NULL stays 0).
- * The traced free (rcgc_trace_forget_block) then indexes the entry with
+ * The traced free (rcgc_trace_forget_in) then indexes the entry with
  * the low 16 bits of the block's address, one zero-extending move,
  * instead of the pool offset (a copy and a mask): for a block start p =
  * pool + idx * size and X = p mod 2^16 = k * 16384 + idx * size,
@@ -289,43 +322,58 @@ static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
  * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
  * reads the arena's class and trace tables, not the pool descriptor (F1);
  * returns the block's size class.  leaf is the class tables of p's map
- * leaf (rcgc_class_map's entry, or rcgc_leaf_class_tables of the arena
- * map's leaf that a caller has just read to find p's arena). */
+ * leaf and t p's flat index in them (rcgc_trace_leaf_lookup). */
 static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_table *leaf,
-                                            const void *p, rcgc_trace_slot **slp)
+                                            size_t t, const void *p, rcgc_trace_slot **slp)
 {
     /* One flat index t for both tables of the leaf: (arena entry << 6) |
      * pool slot is bits 14..33 of p, so the class byte is leaf byte t and
      * the trace table entry is word t after the class tables (no separate
-     * arena and slot arithmetic for the two tables).  Bits 14..33 by two
-     * shifts (a mask would make the compiler share p >> 14 with the
-     * full-cache path and keep a copy of it). */
-    size_t t = ((uintptr_t)p << (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS)) >>
-               (64 - RCGC_ARENA_BITS - RCGC_MAP_BITS + RCGC_POOL_BITS);
+     * arena and slot arithmetic for the two tables). */
     size_t c = ((const uint8_t *)leaf)[t];
     /* The entry is biased (rcgc_trace_table_bias): indexed with the
      * address's low 16 bits, not the pool offset. */
     uintptr_t slots = ((const uintptr_t *)(const void *)(leaf + RCGC_MAP_LEN))[t];
     rcgc_trace_slot *sl = NULL;
     if (RCGC_LIKELY(slots != 0)) {
-        uint64_t x = (uint16_t)(uintptr_t)p;
-        sl = (rcgc_trace_slot *)(slots +
-                                 ((x * rt->trace_class_inv[c]) >> 32) * sizeof(rcgc_trace_slot));
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        /* The index is the high half of the 32-bit product X * inv (X <
+         * 2^16): one `mull` with the multiplier from memory, which leaves
+         * it zero-extended in rdx (no load of inv, no shift). */
+        uint32_t lo = (uint16_t)(uintptr_t)p;
+        uint64_t idx;
+        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(rt->trace_class_inv[c]) : "cc");
+#else
+        uint64_t idx = ((uint64_t)(uint16_t)(uintptr_t)p * rt->trace_class_inv[c]) >> 32;
+#endif
+        sl = (rcgc_trace_slot *)(slots + idx * sizeof(rcgc_trace_slot));
         RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_class_index((unsigned)c, p)]);
-        rt->mem.trace.traced -= sl->size;
+        rt->mem.trace.room += sl->size;
         memset(sl, 0, sizeof *sl);
     }
     *slp = sl;
     return (unsigned)c;
 }
 
-/* rcgc_trace_forget_in with the leaf's class tables looked up. */
-static inline unsigned rcgc_trace_forget_block(rcgc_runtime *rt, const void *p,
-                                               rcgc_trace_slot **slp)
+/* The traced free's lookup (rcgc_mem_free, mem.c): the class tables of
+ * the arena map's leaf covering p and p's flat index in them (*tp, bits
+ * 14..33 of p), or NULL when p is in no arena.  The arena map's leaf
+ * itself says whether p's arena exists (M1, M2: no test of the leaf) and
+ * carries the class and trace tables (pool.h, rcgc_leaf_class_tables), so
+ * rcgc_class_map is not read: the same loads as the untraced free's
+ * rcgc_class_entry_lookup, with the index kept for the trace table. */
+static inline const rcgc_class_table *rcgc_trace_leaf_lookup(const void *p, size_t *tp)
 {
-    const rcgc_class_table *leaf = atomic_load_explicit(
-        &rcgc_class_map[(uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
-    return rcgc_trace_forget_in(rt, leaf, p, slp);
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t top = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    if (RCGC_UNLIKELY(top >= RCGC_MAP_LEN))
+        return NULL;
+    uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+    rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
+    if (atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS], memory_order_acquire) == NULL)
+        return NULL;
+    *tp = t;
+    return rcgc_leaf_class_tables(leaf);
 }
 
 /* Forget the trace of the pooled object o before it is freed (its push
@@ -336,7 +384,7 @@ static inline void rcgc_trace_forget_object(rcgc_runtime *rt, const void *o)
     rcgc_trace_slot *slots = pool->trace_slots;
     if (slots != NULL) {
         rcgc_trace_slot *sl = &slots[rcgc_pool_index(pool, o)];
-        rt->mem.trace.traced -= sl->size;
+        rt->mem.trace.room += sl->size;
         memset(sl, 0, sizeof *sl);
     }
 }

@@ -1347,6 +1347,106 @@ static void unrecorded_walk_never_repeats(void)
 }
 
 
+/* One call site for test_peak_headroom. */
+static void *headroom_alloc(rcgc_runtime *rt, size_t n)
+{
+    return rcgc_mem_malloc(rt, n);
+}
+
+/* The traced size is kept as peak - room (runtime.h, rcgc_trace_count):
+ * an allocation that fits the headroom exactly leaves the peak, one byte
+ * more raises it by that byte, reset_peak leaves no headroom, and every
+ * step is exact through the inline path (the same site and size class,
+ * blocks cached with their slots, F4) and rcgc_validate's R1 holds. */
+static void test_peak_headroom(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    check_model(rt, 0, 0);
+    void *a = headroom_alloc(rt, 100);
+    void *b = headroom_alloc(rt, 100);
+    check_model(rt, 200, 200);
+    rcgc_mem_free(rt, a);
+    rcgc_mem_free(rt, b);
+    check_model(rt, 0, 200);
+    /* Headroom 200: 100 + 100 fit exactly, the peak stays. */
+    a = headroom_alloc(rt, 100);
+    check_model(rt, 100, 200);
+    b = headroom_alloc(rt, 100);
+    check_model(rt, 200, 200);
+    assert_int_equal(rcgc_validate(rt, stderr), 0);
+    /* No headroom left: one byte past the peak raises it by one. */
+    rcgc_mem_free(rt, b);
+    b = headroom_alloc(rt, 101);
+    check_model(rt, 201, 201);
+    rcgc_mem_free(rt, a);
+    a = headroom_alloc(rt, 99);
+    check_model(rt, 200, 201);
+    void *c = headroom_alloc(rt, 97);   /* headroom 1: a borrow of 96 */
+    check_model(rt, 297, 297);
+    assert_int_equal(rcgc_validate(rt, stderr), 0);
+    /* reset_peak with headroom: the peak drops to traced. */
+    rcgc_mem_free(rt, c);
+    check_model(rt, 200, 297);
+    rcgc_tracemalloc_reset_peak(rt);
+    check_model(rt, 200, 200);
+    rcgc_mem_free(rt, a);
+    check_model(rt, 101, 200);
+    c = headroom_alloc(rt, 100);
+    check_model(rt, 201, 201);
+    assert_int_equal(rcgc_validate(rt, stderr), 0);
+    rcgc_mem_free(rt, b);
+    rcgc_mem_free(rt, c);
+    check_model(rt, 0, 201);
+    assert_int_equal(rcgc_validate(rt, stderr), 0);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
+/* The MEM domain's live count (domains[MEM].live plus the per-class
+ * counts, pool.h) stays exact while the traced fast paths count per
+ * class: blocks allocated and freed through the inline call-site path
+ * and the native entry, some of them freed after tracing stops. */
+static long mem_live_now(rcgc_runtime *rt)
+{
+    return rt->mem.domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool);
+}
+
+static void test_mem_live_while_tracing(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    for (int src = 0; src < 2; src++) {
+        rcgc_runtime *rt = new_rt();
+        long live0 = mem_live_now(rt);
+        void *early = rcgc_mem_malloc(rt, 48);   /* before start: untraced */
+        if (src == 1)
+            rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE);
+        assert_int_equal(rcgc_tracemalloc_start(rt, src ? 16 : 1), RCGC_OK);
+        void *p[N];
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < N; i++)
+                p[i] = headroom_alloc(rt, 16 + (size_t)(i % 4) * 16);
+            assert_int_equal(mem_live_now(rt), live0 + 1 + N);
+            for (int i = 0; i < N; i++)
+                rcgc_mem_free(rt, p[i]);
+            assert_int_equal(mem_live_now(rt), live0 + 1);
+        }
+        for (int i = 0; i < N; i++)
+            p[i] = headroom_alloc(rt, 32);
+        rcgc_mem_free(rt, early);
+        assert_int_equal(mem_live_now(rt), live0 + N);
+        assert_int_equal(rcgc_validate(rt, stderr), 0);
+        rcgc_tracemalloc_stop(rt);
+        for (int i = 0; i < N; i++)
+            rcgc_mem_free(rt, p[i]);   /* traced blocks freed untraced */
+        assert_int_equal(mem_live_now(rt), live0);
+        assert_int_equal(rcgc_validate(rt, stderr), 0);
+        rcgc_runtime_free(rt);
+    }
+}
+
 static void test_traced_memory_model(void **state)
 {
     (void)state;
@@ -1438,6 +1538,8 @@ int main(void)
         cmocka_unit_test(test_native_pairs_equal_wrappers),
         cmocka_unit_test(test_cached_slots_across_clear),
         cmocka_unit_test(test_traced_memory_model),
+        cmocka_unit_test(test_peak_headroom),
+        cmocka_unit_test(test_mem_live_while_tracing),
         cmocka_unit_test(test_freed_object_not_a_slot),
         cmocka_unit_test(test_object_push_clears_slot_entry),
         cmocka_unit_test(test_empty_cache_floor),
