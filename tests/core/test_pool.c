@@ -406,8 +406,8 @@ static void test_full_row_last_block(void **state)
     }
 }
 
-/* The MEM domain's live count includes what rcgc_mem_malloc's and
- * rcgc_mem_free's fast paths count per class (mlive): the allocator is
+/* The MEM domain's live count (derived, M3 in pool.h) includes the blocks
+ * of rcgc_mem_malloc's and rcgc_mem_free's fast paths: the allocator is
  * not replaced while a block from the cache or a pool's free list is live,
  * and is once all are freed, whichever path counted each.  Size 0 takes
  * the slow path (its class test wraps around) and gets a 16-byte block. */
