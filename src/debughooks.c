@@ -572,7 +572,7 @@ int rcgc_mem_setup_debug_hooks(rcgc_runtime *rt)
     int rc = RCGC_ESTATE;
     rcgc_mem_state *ms = &rt->mem;
     long own = rt->obj.pending != NULL;
-    if (ms->domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool) != 0 ||
+    if (rcgc_pool_mem_live(rt) != 0 ||
         ms->domains[RCGC_DOMAIN_OBJ].live != 0 ||
         rcgc_pool_live_blocks(rt) != 0 || ms->domains[RCGC_DOMAIN_RAW].live != own)
         goto out;

@@ -60,8 +60,11 @@ void rcgc_mem_get_libc_allocator(rcgc_allocator *out)
 static void *pool_malloc(void *ctx, size_t n)
 {
     rcgc_runtime *rt = ctx;
-    if (n <= RCGC_SMALL_LIMIT)
-        return rcgc_pool_alloc(rt, n);
+    if (n <= RCGC_SMALL_LIMIT) {
+        void *p = rcgc_pool_alloc(rt, n);
+        rt->pool.madj += p != NULL;   /* M3 (pool.h) */
+        return p;
+    }
     rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
     return raw->malloc(raw->ctx, n);
 }
@@ -83,6 +86,7 @@ static void pool_free_any(void *ctx, void *p)
     if (p == NULL)
         return;
     if (rcgc_arena_lookup(p)) {
+        rt->pool.madj--;   /* M3 (pool.h) */
         rcgc_pool_free(rt, p);
         return;
     }
@@ -105,6 +109,7 @@ static void *pool_realloc(void *ctx, void *p, size_t n)
         if (q == NULL)
             return NULL;
         memcpy(q, p, n < size ? n : size);
+        rt->pool.madj--;   /* M3 (pool.h) */
         rcgc_pool_free(rt, p);
         return q;
     }
@@ -207,6 +212,7 @@ void *rcgc_mem_domain_alloc(rcgc_runtime *rt, rcgc_domain d, size_t n)
             void *p = ds->current.malloc(ds->current.ctx, n);
             if (RCGC_LIKELY(p != NULL)) {
                 ds->live++;
+                rt->pool.madj -= d != RCGC_DOMAIN_RAW;   /* M3 (pool.h) */
                 return p;
             }
         }
@@ -226,6 +232,7 @@ void *rcgc_mem_domain_calloc(rcgc_runtime *rt, rcgc_domain d, size_t nelem, size
             void *p = ds->current.calloc(ds->current.ctx, nelem, elsize);
             if (RCGC_LIKELY(p != NULL)) {
                 ds->live++;
+                rt->pool.madj -= d != RCGC_DOMAIN_RAW;   /* M3 (pool.h) */
                 return p;
             }
         }
@@ -242,8 +249,10 @@ void *rcgc_mem_domain_realloc(rcgc_runtime *rt, rcgc_domain d, void *p, size_t n
         if (!rcgc_mem_inject(rt)) {
             void *q = ds->current.realloc(ds->current.ctx, p, n);
             if (RCGC_LIKELY(q != NULL)) {
-                if (p == NULL)
+                if (p == NULL) {
                     ds->live++;
+                    rt->pool.madj -= d != RCGC_DOMAIN_RAW;   /* M3 (pool.h) */
+                }
                 return q;
             }
         }
@@ -259,6 +268,7 @@ void rcgc_mem_domain_free(rcgc_runtime *rt, rcgc_domain d, void *p)
         return;
     rcgc_domain_state *ds = &rt->mem.domains[d];
     ds->live--;
+    rt->pool.madj += d != RCGC_DOMAIN_RAW;   /* M3 (pool.h) */
     ds->current.free(ds->current.ctx, p);
 }
 
@@ -277,10 +287,8 @@ static RCGC_NOINLINE void *malloc_slow(rcgc_runtime *rt, size_t size, const char
 {
     if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
         void *p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
-        if (RCGC_LIKELY(p != NULL)) {
-            rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-            return p;
-        }
+        if (RCGC_LIKELY(p != NULL))
+            return p;   /* a pool block for MEM: counted by M3 (pool.h) */
     }
     set_site(rt, file, line);
     void *p = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_MEM, size);
@@ -304,8 +312,7 @@ static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, con
     void *p = rcgc_pool_try_alloc_from(&rt->pool, size, &pool);
     if (RCGC_LIKELY(p != NULL) &&
         RCGC_LIKELY(rcgc_trace_try_record(rt, pool, p, size, file, line))) {
-        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-        return p;
+        return p;   /* counted by M3 (pool.h) */
     }
     return rcgc_trace_malloc_fast(rt, p, pool, size, file, line);
 }
@@ -360,8 +367,7 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
 none:;
     void *p = rcgc_pool_try_alloc_class(&rt->pool, c);
     if (RCGC_LIKELY(p != NULL)) {
-        rt->pool.mlive[c]++;   /* the MEM domain's count, per class */
-        return p;
+        return p;   /* the MEM domain's count is derived: M3 (pool.h) */
     }
     return malloc_slow(rt, size, file, line);
 trace:
@@ -396,6 +402,7 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr)
 {
     if (RCGC_LIKELY(!rt->mem.slow) && ptr != NULL) {
         rt->mem.domains[RCGC_DOMAIN_MEM].live--;
+        rt->pool.madj++;   /* M3 (pool.h): a MEM block, not a pool block */
         rcgc_allocator *raw = &rt->mem.domains[RCGC_DOMAIN_RAW].base;
         raw->free(raw->ctx, ptr);
         return;
@@ -419,7 +426,6 @@ static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr)
 #endif
         rcgc_trace_slot *sl;
         unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
-        rt->pool.mlive[c]--;   /* per class, as untraced (no shared counter) */
         rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
         return;
     }
@@ -437,7 +443,6 @@ none:;
     const uint8_t *entry = rcgc_class_entry_lookup(ptr);
     if (RCGC_LIKELY(entry != NULL)) {
         unsigned c = *entry;
-        rt->pool.mlive[c]--;   /* the MEM domain's count, per class */
         rcgc_pool_free_entry(rt, &rt->pool, ptr, c);
         return;
     }
@@ -485,7 +490,7 @@ int rcgc_mem_set_allocator(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator
     if (!domain_ok(d) || a == NULL || !a->malloc || !a->calloc || !a->realloc || !a->free)
         return RCGC_EINVAL;
     rcgc_domain_state *ds = &rt->mem.domains[d];
-    long mem_live = rt->mem.domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool);
+    long mem_live = rcgc_pool_mem_live(rt);
     if (d == RCGC_DOMAIN_MEM ? mem_live != 0 : ds->live != 0)
         return RCGC_ESTATE;
     /* Objects and pooled blocks of the other domains may depend on the RAW

@@ -370,6 +370,15 @@ static size_t cached_blocks(const rcgc_pool_state *ps)
     return n;
 }
 
+long rcgc_pool_mem_live(rcgc_runtime *rt)
+{
+    const rcgc_pool_state *ps = &rt->pool;
+    long n = 0;
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+        n += (long)rcgc_pool_nlive(ps, c);
+    return n - rt->mem.domains[RCGC_DOMAIN_OBJ].live - ps->madj;
+}
+
 size_t rcgc_pool_live_blocks(rcgc_runtime *rt)
 {
     size_t n = 0;

@@ -847,8 +847,7 @@ static RCGC_NOINLINE void *malloc_fast_put(tm_state *s, void *p, rcgc_pool *pool
         return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
     if (rcgc_trace_put_block(rt, pool, p, size, tb) != 0)
         return rcgc_mem_malloc_wrapped(rt, size, file, line, p);
-    rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-    return p;
+    return p;   /* a pool block for MEM: counted by M3 (pool.h) */
 }
 
 /* rcgc_trace_malloc_fast when the repeat check did not do it: fp is its
@@ -876,8 +875,7 @@ static inline void *malloc_fast_known(tm_state *s, void *p, rcgc_pool *pool, siz
     if (RCGC_LIKELY(p == NULL) &&
         RCGC_LIKELY((sl = rcgc_trace_pop_cached(&rt->pool, size, &p)) != NULL)) {
         rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
-        rt->mem.domains[RCGC_DOMAIN_MEM].live++;
-        return p;
+        return p;   /* counted by M3 (pool.h) */
     }
     return malloc_fast_put(s, p, pool, size, file, line, tb);
 }
@@ -951,8 +949,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         void *p;
         if (RCGC_LIKELY((sl = rcgc_trace_pop_cached(&r->pool, size, &p)) != NULL)) {
             rcgc_trace_write_slot(&r->mem.trace, sl, tb, size);
-            r->mem.domains[RCGC_DOMAIN_MEM].live++;
-            return p;
+            return p;   /* counted by M3 (pool.h) */
         }
         return malloc_native_put(s, size, file, line, tb);
     }

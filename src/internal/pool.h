@@ -240,12 +240,21 @@ typedef struct rcgc_pool_state {
      * a pool's allocation and a block's return to its pool change it,
      * never the free cache's pushes and pops. */
     size_t nheld[RCGC_NCLASSES];
-    /* rcgc_mem_malloc's fast path's blocks minus rcgc_mem_free's fast
-     * path's, per class (either may be negative): the MEM domain's live
-     * count is domains[MEM].live plus their sum (rcgc_pool_mem_live).  Per
-     * class, so that consecutive calls do not wait for each other's
-     * update of one shared counter. */
-    long mlive[RCGC_NCLASSES];
+    /* M3: the MEM domain's live blocks == the pools' live blocks (C2:
+     * the sum over c of nheld[c] - n) - domains[OBJ].live - madj.  The
+     * MEM domain's fast paths (rcgc_mem_malloc, rcgc_mem_free, tracing's
+     * paths for MEM in tmfast.h and tracemalloc.c) count nothing: a pool
+     * block in or out changes both sides of M3 by one.  Every other path
+     * that changes one side keeps M3 with madj: the pool allocator's
+     * functions (pool_malloc, pool_free_any, pool_realloc in mem.c:
+     * +1 per pool block taken, -1 per block given back, whoever calls
+     * them: a domain's base, the debug hooks, a user's allocator or the
+     * user directly), the domain path for MEM and OBJ (-1 per block
+     * taken, +1 per block freed, pool block or not) and free_slow's
+     * direct free of a MEM block above the small limit (+1).  object.c's
+     * own pool blocks change the pools' count and domains[OBJ].live
+     * together.  Readers derive the count: rcgc_pool_mem_live. */
+    long madj;
     /* Arenas with free pools, bucketed by their number of free pools:
      * avail[n] lists arenas with exactly n (1..64).  New pools come from
      * the lowest non-empty bucket: the fullest arena first, so that the
@@ -459,15 +468,9 @@ static inline void rcgc_pool_held_dec(rcgc_pool_state *ps, size_t c)
         ps->clim[c]--;
 }
 
-/* The MEM domain's blocks counted by rcgc_mem_malloc's and rcgc_mem_free's
- * fast paths (mlive): add domains[MEM].live for the domain's count. */
-static inline long rcgc_pool_mem_live(const rcgc_pool_state *ps)
-{
-    long n = 0;
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
-        n += ps->mlive[c];
-    return n;
-}
+/* The MEM domain's live blocks, derived (M3): exact in every mode
+ * (tracing, debug hooks, user allocators, fault injection). */
+long rcgc_pool_mem_live(rcgc_runtime *rt);
 
 /* The allocation fast path: the block freed last into the class's free
  * cache, else the head block of the class's free list

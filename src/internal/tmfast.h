@@ -278,7 +278,7 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t c, size_t siz
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
     rcgc_trace_write_slot(h, sl, h->last.tb, size);
-    rt->pool.mlive[c]++;   /* the MEM domain's count, per class (pool.h) */
+    /* the MEM domain's count is derived (M3, pool.h): nothing to count */
     return bp;
 }
 

@@ -2,6 +2,7 @@
 #include "testutil.h"
 #include "pool.h"
 #include "runtime.h"
+#include "rcgc_tracemalloc.h"
 
 static rcgc_runtime *new_rt(void)
 {
@@ -405,8 +406,8 @@ static void test_full_row_last_block(void **state)
     }
 }
 
-/* The MEM domain's live count includes what rcgc_mem_malloc's and
- * rcgc_mem_free's fast paths count per class (mlive): the allocator is
+/* The MEM domain's live count (derived, M3 in pool.h) includes the blocks
+ * of rcgc_mem_malloc's and rcgc_mem_free's fast paths: the allocator is
  * not replaced while a block from the cache or a pool's free list is live,
  * and is once all are freed, whichever path counted each.  Size 0 takes
  * the slow path (its class test wraps around) and gets a 16-byte block. */
@@ -416,8 +417,7 @@ static void test_mem_live_fast_paths(void **state)
     rcgc_runtime *rt = new_rt();
     rcgc_allocator libc;
     rcgc_mem_get_libc_allocator(&libc);
-    rcgc_mem_state *ms = &rt->mem;
-    long live0 = ms->domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool);
+    long live0 = rcgc_pool_mem_live(rt);
     void *a = rcgc_mem_malloc(rt, 40);   /* takes a pool: the slow path */
     void *b = rcgc_mem_malloc(rt, 40);   /* the pool's free list */
     rcgc_mem_free(rt, a);                /* into the cache */
@@ -427,7 +427,7 @@ static void test_mem_live_fast_paths(void **state)
     assert_non_null(z);
     assert_true(rcgc_mem_is_pool_address(z));
     assert_int_equal(rcgc_pool_block_size(z), 16);
-    assert_int_equal(ms->domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool),
+    assert_int_equal(rcgc_pool_mem_live(rt),
                      live0 + 3);
     assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &libc), RCGC_ESTATE);
     rcgc_mem_free(rt, z);
@@ -435,10 +435,127 @@ static void test_mem_live_fast_paths(void **state)
     assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &libc), RCGC_ESTATE);
     assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_RAW, &libc), RCGC_ESTATE);
     rcgc_mem_free(rt, c);
-    assert_int_equal(ms->domains[RCGC_DOMAIN_MEM].live + rcgc_pool_mem_live(&rt->pool), live0);
+    assert_int_equal(rcgc_pool_mem_live(rt), live0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &libc), RCGC_OK);
     rcgc_runtime_free(rt);
+}
+
+/* M3 (pool.h): the MEM domain's count, derived from the pools' live blocks,
+ * domains[OBJ].live and madj, is exact in every mode while other holders
+ * take pool blocks too: the user through rcgc's pool allocator directly,
+ * objects, OBJ domain blocks in and above the pools, and (mode 3) a user
+ * MEM allocator over the pools that keeps a second pool block per block of
+ * its own.  Tracing and fault injection are turned off half way, so that
+ * blocks taken by one path are freed by the other.  The modes: 0 plain,
+ * 1 tracing, 2 debug hooks, 3 the user allocator, 4 fault injection on
+ * (never failing). */
+static rcgc_allocator ml_pools;
+static void *ml_side[64];
+static int ml_nside;
+static void *ml_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    void *p = ml_pools.malloc(ml_pools.ctx, n);
+    if (p != NULL)
+        ml_side[ml_nside++] = ml_pools.malloc(ml_pools.ctx, 24);
+    return p;
+}
+static void *ml_calloc(void *ctx, size_t a, size_t b)
+{
+    void *p = ml_malloc(ctx, a * b);
+    if (p != NULL)
+        memset(p, 0, a * b);
+    return p;
+}
+static void *ml_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return ml_pools.realloc(ml_pools.ctx, p, n);
+}
+static void ml_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p != NULL)
+        ml_pools.free(ml_pools.ctx, ml_side[--ml_nside]);
+    ml_pools.free(ml_pools.ctx, p);
+}
+
+static void test_mem_live_every_mode(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 16, 40, 40, 100, 512, 513, 2000, 48};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    for (int mode = 0; mode < 5; mode++) {
+        rcgc_runtime *rt = new_rt();
+        if (mode == 2)
+            assert_int_equal(rcgc_mem_setup_debug_hooks(rt), RCGC_OK);
+        rcgc_mem_get_pool_allocator(rt, &ml_pools);
+        if (mode == 3) {
+            rcgc_allocator a = {NULL, ml_malloc, ml_calloc, ml_realloc, ml_free};
+            ml_nside = 0;
+            assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &a), RCGC_OK);
+        }
+        if (mode == 1)
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+        if (mode == 4)
+            rcgc_mem_fail_after(rt, 1000000, 0);
+        long live0 = rcgc_pool_mem_live(rt);
+        assert_int_equal(live0, 0);
+        /* the user's own pool blocks and objects: not the MEM domain's */
+        void *u = ml_pools.malloc(ml_pools.ctx, 64);
+        void *ubig = ml_pools.malloc(ml_pools.ctx, 1000);
+        rcgc_list *l[5];   /* empty: no item storage (a MEM block) */
+        for (int i = 0; i < 5; i++)
+            l[i] = rcgc_list_new(rt);
+        void *o1 = rcgc_domain_malloc_at(rt, RCGC_DOMAIN_OBJ, 40, __FILE__, __LINE__);
+        void *o2 = rcgc_domain_malloc_at(rt, RCGC_DOMAIN_OBJ, 1000, __FILE__, __LINE__);
+        assert_non_null(u);
+        assert_non_null(o1);
+        assert_non_null(o2);
+        assert_int_equal(rcgc_pool_mem_live(rt), 0);
+        void *p[N];
+        for (int i = 0; i < N; i++) {
+            p[i] = rcgc_mem_malloc(rt, sizes[i]);
+            assert_non_null(p[i]);
+            assert_int_equal(rcgc_pool_mem_live(rt), i + 1);
+        }
+        p[3] = rcgc_mem_realloc(rt, p[3], 300);   /* moves within the pools */
+        p[5] = rcgc_mem_realloc(rt, p[5], 900);   /* out of the pools */
+        void *c = rcgc_mem_calloc(rt, 3, 8);
+        assert_non_null(c);
+        assert_int_equal(rcgc_pool_mem_live(rt), N + 1);
+        if (mode != 2 && mode != 3)   /* a wrapper stays on / not empty */
+            assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &ml_pools),
+                             RCGC_ESTATE);
+        /* half way: the slow modes off, half of the blocks freed */
+        if (mode == 1)
+            rcgc_tracemalloc_stop(rt);
+        if (mode == 4)
+            rcgc_mem_fail_after(rt, 0, 0);
+        for (int i = 0; i < N; i += 2)
+            rcgc_mem_free(rt, p[i]);
+        assert_int_equal(rcgc_pool_mem_live(rt), N + 1 - (N + 1) / 2);
+        if (mode == 0)   /* and the other way: taken untraced, freed traced */
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+        for (int i = 1; i < N; i += 2)
+            rcgc_mem_free(rt, p[i]);
+        rcgc_mem_free(rt, c);
+        assert_int_equal(rcgc_pool_mem_live(rt), 0);
+        rcgc_domain_free(rt, RCGC_DOMAIN_OBJ, o1);
+        rcgc_domain_free(rt, RCGC_DOMAIN_OBJ, o2);
+        for (int i = 0; i < 5; i++)
+            rcgc_decref(RCGC_OBJ(l[i]));
+        ml_pools.free(ml_pools.ctx, u);
+        ml_pools.free(ml_pools.ctx, ubig);
+        assert_int_equal(rcgc_pool_mem_live(rt), 0);
+        if (mode == 0) {
+            rcgc_tracemalloc_stop(rt);
+            assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_MEM, &ml_pools), RCGC_OK);
+        }
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_runtime_free(rt);
+    }
 }
 
 /* A free without the cache (rcgc_pool_free: the slow modes; tracing keeps
@@ -592,7 +709,8 @@ int main(void)
         cmocka_unit_test(test_validate_detects), cmocka_unit_test(test_free_cache),
         cmocka_unit_test(test_free_cache_stack),
         cmocka_unit_test(test_full_row_last_block), cmocka_unit_test(test_class_entry_lookup),
-        cmocka_unit_test(test_mem_live_fast_paths), cmocka_unit_test(test_free_nocache_last_spills),
+        cmocka_unit_test(test_mem_live_fast_paths),
+        cmocka_unit_test(test_mem_live_every_mode), cmocka_unit_test(test_free_nocache_last_spills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,7 +65,7 @@ static counts snapshot(rcgc_runtime *rt)
     c.objects = rt->obj.live_objects;
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
         c.live[d] = rt->mem.domains[d].live;
-    c.live[RCGC_DOMAIN_MEM] += rcgc_pool_mem_live(&rt->pool);   /* the fast paths' part */
+    c.live[RCGC_DOMAIN_MEM] = rcgc_pool_mem_live(rt);   /* derived (M3, pool.h) */
     c.pool_blocks = rcgc_pool_live_blocks(rt);
     return c;
 }
