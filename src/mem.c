@@ -419,7 +419,7 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr)
 {
     size_t t;
-    const rcgc_class_table *leaf = rcgc_trace_leaf_lookup(ptr, &t);
+    const rcgc_class_table *leaf = rcgc_leaf_lookup(ptr, &t);
     if (RCGC_LIKELY(leaf != NULL)) {
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(ptr, 1, 3);

@@ -337,22 +337,32 @@ static inline rcgc_map_entry *rcgc_arena_leaf_of(const void *p, size_t *j)
 _Static_assert(RCGC_ARENA_BITS + 2 * RCGC_MAP_BITS == RCGC_ADDRESS_BITS,
                "the map's two levels cover the address space exactly");
 
-/* The class table entry (size class) of the pool slot holding p, or NULL
- * when p is in no arena (rcgc_arena_lookup's test, then M1).  Needs M2 (a
- * runtime exists). */
-static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
+/* The class tables of the map leaf that covers p, with *tp = p's flat
+ * index t in them (bits 14..33 of p: entry j = t / 64 of the leaf, and
+ * byte t of its class tables, table j, byte slot = t % 64), or NULL when
+ * p is in no arena (rcgc_arena_lookup's test, then M1; M2: no test of the
+ * leaf).  Needs M2 (a runtime exists). */
+static inline const rcgc_class_table *rcgc_leaf_lookup(const void *p, size_t *tp)
 {
     uintptr_t a = (uintptr_t)p;
     uintptr_t top = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
     if (RCGC_UNLIKELY(top >= RCGC_MAP_LEN))
         return NULL;
-    /* One flat index t, bits 14..33 of p: entry j = t / 64 of the leaf,
-     * and byte t of its class tables (table j, byte slot = t % 64). */
     uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
     rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
     if (atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS], memory_order_acquire) == NULL)
         return NULL;
-    return (const uint8_t *)rcgc_leaf_class_tables(leaf) + t;
+    *tp = t;
+    return rcgc_leaf_class_tables(leaf);
+}
+
+/* The class table entry (size class) of the pool slot holding p, or NULL
+ * when p is in no arena.  Needs M2 (a runtime exists). */
+static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
+{
+    size_t t;
+    const rcgc_class_table *ct = rcgc_leaf_lookup(p, &t);
+    return ct == NULL ? NULL : (const uint8_t *)ct + t;
 }
 _Static_assert(sizeof(rcgc_class_table) == RCGC_ARENA_SLOTS,
                "class tables are dense: table j, byte s is byte j * 64 + s of the leaf's tables");

@@ -322,7 +322,7 @@ static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
  * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
  * reads the arena's class and trace tables, not the pool descriptor (F1);
  * returns the block's size class.  leaf is the class tables of p's map
- * leaf and t p's flat index in them (rcgc_trace_leaf_lookup). */
+ * leaf and t p's flat index in them (rcgc_leaf_lookup, pool.h). */
 static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_table *leaf,
                                             size_t t, const void *p, rcgc_trace_slot **slp)
 {
@@ -353,27 +353,6 @@ static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_t
     }
     *slp = sl;
     return (unsigned)c;
-}
-
-/* The traced free's lookup (rcgc_mem_free, mem.c): the class tables of
- * the arena map's leaf covering p and p's flat index in them (*tp, bits
- * 14..33 of p), or NULL when p is in no arena.  The arena map's leaf
- * itself says whether p's arena exists (M1, M2: no test of the leaf) and
- * carries the class and trace tables (pool.h, rcgc_leaf_class_tables), so
- * rcgc_class_map is not read: the same loads as the untraced free's
- * rcgc_class_entry_lookup, with the index kept for the trace table. */
-static inline const rcgc_class_table *rcgc_trace_leaf_lookup(const void *p, size_t *tp)
-{
-    uintptr_t a = (uintptr_t)p;
-    uintptr_t top = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
-    if (RCGC_UNLIKELY(top >= RCGC_MAP_LEN))
-        return NULL;
-    uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
-    rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
-    if (atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS], memory_order_acquire) == NULL)
-        return NULL;
-    *tp = t;
-    return rcgc_leaf_class_tables(leaf);
 }
 
 /* Forget the trace of the pooled object o before it is freed (its push

@@ -149,6 +149,19 @@ static inline int gc_teardown(void **state)
     return ok ? 0 : -1;
 }
 
+/* n cycles of two plain nodes (tagged id), each dropped at once: cyclic
+ * garbage for the next collection. */
+static inline void make_garbage_cycles(int n, int id)
+{
+    for (int i = 0; i < n; i++) {
+        gnode *a = gn_new(&plain_type, id), *b = gn_new(&plain_type, id);
+        gn_set(a, 0, b);
+        gn_set(b, 0, a);
+        gn_drop(a);
+        gn_drop(b);
+    }
+}
+
 #define GC_TEST(f) cmocka_unit_test_setup_teardown(f, gc_setup, gc_teardown)
 
 #endif

@@ -544,17 +544,6 @@ static void test_thresholds(void **state)
     assert_int_equal(rcgc_gc_collect(rt, -1), RCGC_EINVAL);
 }
 
-static void make_garbage_cycles(int n, int id)
-{
-    for (int i = 0; i < n; i++) {
-        gnode *a = gn_new(&plain_type, id), *b = gn_new(&plain_type, id);
-        gn_set(a, 0, b);
-        gn_set(b, 0, a);
-        gn_drop(a);
-        gn_drop(b);
-    }
-}
-
 /* Automatic collection: runs when enabled and threshold 0 > 0, not
  * otherwise; collects the oldest generation over its threshold. */
 static void test_automatic(void **state)

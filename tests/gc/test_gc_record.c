@@ -31,19 +31,6 @@ static int in_gen(const void *o, int gen)
     return r;
 }
 
-/* n plain 2-cycles, dropped: garbage recorded before what follows (same
- * size class as every gnode, so the same pools, in allocation order). */
-static void plain_garbage(int n, int id)
-{
-    for (int i = 0; i < n; i++) {
-        gnode *a = gn_new(&plain_type, id), *b = gn_new(&plain_type, id);
-        gn_set(a, 0, b);
-        gn_set(b, 0, a);
-        gn_drop(a);
-        gn_drop(b);
-    }
-}
-
 /* A finalizer, a resurrecting finalizer and a legacy finalizer, each in a
  * cycle made after a run of plain garbage, in collections of every
  * generation: each must be seen although the plain type is cached. */
@@ -52,13 +39,13 @@ static void test_special_type_after_plain_run(void **state)
     (void)state;
     for (int gen = 0; gen < 3; gen++) {
         fin_log.n = del_log.n = free_log.n = 0;
-        plain_garbage(40, 1);
+        make_garbage_cycles(40, 1);
         gnode *f = gn_new(&fin_type, 2), *fp = gn_new(&plain_type, 3);
         gn_set(f, 0, fp);
         gn_set(fp, 0, f);
         gn_drop(f);
         gn_drop(fp);
-        plain_garbage(40, 1);
+        make_garbage_cycles(40, 1);
         assert_int_equal(collect(gen), 160 + 2);
         assert_int_equal(log_count(&fin_log, 2), 1);
         assert_int_equal(log_count(&free_log, 2), 1);
@@ -66,7 +53,7 @@ static void test_special_type_after_plain_run(void **state)
 
         /* Resurrection: the finalizer saves its node; its partner
          * survives with it. */
-        plain_garbage(40, 1);
+        make_garbage_cycles(40, 1);
         gnode *r = gn_new(&res_type, 4), *rp = gn_new(&plain_type, 5);
         gn_set(r, 0, rp);
         gn_set(rp, 0, r);
@@ -83,7 +70,7 @@ static void test_special_type_after_plain_run(void **state)
 
         /* A legacy finalizer: uncollectable, in gc.garbage, with what it
          * reaches. */
-        plain_garbage(40, 1);
+        make_garbage_cycles(40, 1);
         gnode *l = gn_new(&legacy_type, 6), *lp = gn_new(&plain_type, 7);
         gn_set(l, 0, lp);
         gn_set(lp, 0, l);
@@ -132,7 +119,7 @@ static void test_weakrefs_after_plain_run(void **state)
     (void)state;
     for (int gen = 0; gen < 3; gen++) {
         cbrec live = {0}, trash = {0};
-        plain_garbage(300, 1);   /* more than a pool of gnodes */
+        make_garbage_cycles(300, 1);   /* more than a pool of gnodes */
         gnode *a = gn_new(&plain_type, 2), *b = gn_new(&plain_type, 3);
         gn_set(a, 0, b);
         gn_set(b, 0, a);
@@ -141,7 +128,7 @@ static void test_weakrefs_after_plain_run(void **state)
         b->s[1] = (rcgc_object *)wt;   /* b owns wt: wt is trash */
         gn_drop(a);
         gn_drop(b);
-        plain_garbage(300, 1);
+        make_garbage_cycles(300, 1);
         assert_int_equal(collect(gen), 1200 + 3);
         assert_int_equal(live.calls, 1);
         assert_int_equal(trash.calls, 0);
