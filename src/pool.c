@@ -689,5 +689,9 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
               "class %u: cache limit at %td, not at %zu (C3)", c, ps->clim[c] - &ps->crow[c][0],
               lim);
     }
+    /* M3 defines the MEM count, so only its sign can be checked here; its
+     * exactness is test_mem_live_every_mode's. */
+    CHECK(rcgc_pool_mem_live(rt) >= 0, "MEM domain count %ld < 0: madj %ld is off (M3)",
+          rcgc_pool_mem_live(rt), (long)ps->madj);
     return RCGC_OK;
 }

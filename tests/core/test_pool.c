@@ -441,6 +441,23 @@ static void test_mem_live_fast_paths(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* The validator's M3 check: a correction count off by more than the MEM
+ * domain's live blocks makes the derived count negative, and
+ * rcgc_validate says so. */
+static void test_validate_mem_count_sign(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    void *p = rcgc_mem_malloc(rt, 40);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
+    rt->pool.madj += 2;
+    assert_int_not_equal(rcgc_validate(rt, NULL), RCGC_OK);
+    rt->pool.madj -= 2;
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
+    rcgc_mem_free(rt, p);
+    rcgc_runtime_free(rt);
+}
+
 /* M3 (pool.h): the MEM domain's count, derived from the pools' live blocks,
  * domains[OBJ].live and madj, is exact in every mode while other holders
  * take pool blocks too: the user through rcgc's pool allocator directly,
@@ -708,7 +725,8 @@ int main(void)
         cmocka_unit_test(test_stress),         cmocka_unit_test(test_print_stats),
         cmocka_unit_test(test_validate_detects), cmocka_unit_test(test_free_cache),
         cmocka_unit_test(test_free_cache_stack),
-        cmocka_unit_test(test_full_row_last_block), cmocka_unit_test(test_class_entry_lookup),
+        cmocka_unit_test(test_full_row_last_block),
+        cmocka_unit_test(test_validate_mem_count_sign), cmocka_unit_test(test_class_entry_lookup),
         cmocka_unit_test(test_mem_live_fast_paths),
         cmocka_unit_test(test_mem_live_every_mode), cmocka_unit_test(test_free_nocache_last_spills),
     };
