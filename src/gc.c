@@ -242,19 +242,7 @@ static inline int is_member(const gc_work *w, unsigned flags)
  * 0..g.  fn must not move foreign objects between lists. */
 #define FOR_EACH_MEMBER(w, o, body)                                                    \
     do {                                                                               \
-        size_t pre_ = (w)->rt->mem.debug_pre;                                          \
-        for (size_t p_ = 0; p_ < (w)->npools; p_++) {                                  \
-            const gc_poolset *ps_ = &(w)->pools[p_];                                   \
-            char *base_ = ps_->pool->mem + pre_;                                       \
-            size_t size_ = ps_->pool->size;                                            \
-            for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {                 \
-                for (uint64_t b_ = ps_->members[k_]; b_; b_ &= b_ - 1) {               \
-                    unsigned i_ = k_ * 64 + (unsigned)__builtin_ctzll(b_);             \
-                    rcgc_object *o = (rcgc_object *)(base_ + (size_t)i_ * size_);      \
-                    body;                                                              \
-                }                                                                      \
-            }                                                                          \
-        }                                                                              \
+        GC_FOR_EACH_POOLED(w, o, GC_MEMBER_BITS, body);                                \
         for (unsigned g_ = 0; g_ <= (w)->maxgen; g_++) {                               \
             rcgc_foreign *h_ = &(w)->rt->gc.gens[g_].head;                             \
             for (rcgc_foreign *f_ = h_->next; f_ != h_; f_ = f_->next) {               \

@@ -130,10 +130,11 @@ enum {
     NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
 };
 
-/* The unreachable pooled members of the pool sets, in heap order: fn(w, o)
- * for each.  fn may free o, and with it o's pool once its last one goes:
+/* The pooled members of the pool sets whose bit is set in BITS(ps, k)
+ * (word k of pool set ps's bitmaps), in heap order: body with o bound to
+ * each.  body may free o, and with it o's pool once its last one goes:
  * the pool's fields are read before its first member is passed. */
-#define FOR_EACH_UNREACHABLE_POOLED(w, o, body)                                      \
+#define GC_FOR_EACH_POOLED(w, o, BITS, body)                                         \
     do {                                                                             \
         size_t pre_ = (w)->rt->mem.debug_pre;                                        \
         for (size_t p_ = 0; p_ < (w)->npools; p_++) {                                \
@@ -141,7 +142,7 @@ enum {
             char *base_ = ps_->pool->mem + pre_;                                     \
             size_t size_ = ps_->pool->size;                                          \
             for (unsigned k_ = 0; k_ < RCGC_POOL_BITMAP_WORDS; k_++) {               \
-                uint64_t b_ = ps_->members[k_] & ~ps_->reached[k_];                  \
+                uint64_t b_ = BITS(ps_, k_);                                         \
                 char *word_ = base_ + (size_t)k_ * 64 * size_;                       \
                 for (; b_; b_ &= b_ - 1) {                                           \
                     size_t i_ = (size_t)__builtin_ctzll(b_);                         \
@@ -151,6 +152,12 @@ enum {
             }                                                                        \
         }                                                                            \
     } while (0)
+#define GC_MEMBER_BITS(ps, k) ((ps)->members[k])
+#define GC_UNREACHABLE_BITS(ps, k) ((ps)->members[k] & ~(ps)->reached[k])
+
+/* The unreachable pooled members of the pool sets, in heap order. */
+#define FOR_EACH_UNREACHABLE_POOLED(w, o, body)                                      \
+    GC_FOR_EACH_POOLED(w, o, GC_UNREACHABLE_BITS, body)
 
 /* Push o on the mark stack (or the legacy phase's queue), growing it on
  * demand; if it cannot grow, w->overflow is set (gc_work's stack). */
