@@ -430,17 +430,27 @@ static inline void rcgc_obj_untrack_pooled(rcgc_runtime *rt, rcgc_object *o, uns
 }
 
 /* The count of tracked objects in generation gen (0..2, or 3: frozen),
- * found through a table of offsets (no branch, no multiply: deallocation
- * pays it for every tracked object). */
+ * found by arithmetic: the permanent generation's state follows gens[2]
+ * at the same stride (asserted below), so no branch and no table is
+ * needed (deallocation pays it for every tracked object). */
+_Static_assert(offsetof(rcgc_gc_state, permanent) ==
+                   offsetof(rcgc_gc_state, gens) + 3 * sizeof(rcgc_gen_state),
+               "rcgc_gen_nobjects: permanent must follow gens[2] at gens' stride");
 static inline long *rcgc_gen_nobjects(rcgc_runtime *rt, unsigned gen)
 {
-    static const size_t off[4] = {
-        offsetof(rcgc_runtime, gc.gens[0].nobjects),
-        offsetof(rcgc_runtime, gc.gens[1].nobjects),
-        offsetof(rcgc_runtime, gc.gens[2].nobjects),
-        offsetof(rcgc_runtime, gc.permanent.nobjects),
-    };
-    return (long *)(void *)((char *)rt + off[gen & 3u]);
+    return (long *)(void *)((char *)rt + offsetof(rcgc_runtime, gc.gens[0].nobjects) +
+                            (size_t)(gen & 3u) * sizeof(rcgc_gen_state));
+}
+
+/* The same for the generation field of a header's flags, which holds
+ * gen * 2: that times half the stride (an AND and a multiply by a
+ * constant, without extracting gen first). */
+_Static_assert(RCGC_OF_GEN_SHIFT == 1 && sizeof(rcgc_gen_state) % 2 == 0,
+               "rcgc_gen_nobjects_flags: the generation field is gen * 2");
+static inline long *rcgc_gen_nobjects_flags(rcgc_runtime *rt, uint32_t flags)
+{
+    return (long *)(void *)((char *)rt + offsetof(rcgc_runtime, gc.gens[0].nobjects) +
+                            (size_t)(flags & RCGC_OF_GEN_MASK) * (sizeof(rcgc_gen_state) / 2));
 }
 
 static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
