@@ -230,7 +230,6 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
     if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
         void *p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
         if (RCGC_LIKELY(p != NULL)) {
-            rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
             memset(p, 0, size);
             return p;
         }
@@ -241,7 +240,6 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
         if (RCGC_LIKELY(p != NULL)) {
             if (RCGC_LIKELY(rcgc_trace_try_record(rt, rcgc_pool_of(p), p, size, file, line)) ||
                 rcgc_trace_record_block(rt, p, size, file, line, RCGC_TRACE_FAST_OBJ) == 0) {
-                rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
                 memset(p, 0, size);
                 return p;
             }
@@ -254,13 +252,16 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
     rcgc_domain_state *ds = &rt->mem.domains[RCGC_DOMAIN_OBJ];
     if (ds->base_is_pool && size + rt->mem.debug_pre + rt->mem.debug_post <= RCGC_SMALL_LIMIT) {
         o = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, size);
-        if (o != NULL)
+        if (o != NULL) {
+            rt->mem.domains[RCGC_DOMAIN_OBJ].live--;   /* an object (OC1) */
             memset(o, 0, size);
+        }
         RCGC_ASSERT(o == NULL || rcgc_arena_lookup(o) != NULL);
     } else if (size <= SIZE_MAX - sizeof(rcgc_foreign)) {
         size_t total = size + sizeof(rcgc_foreign);
         rcgc_foreign *f = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, total);
         if (f != NULL) {
+            rt->mem.domains[RCGC_DOMAIN_OBJ].live--;   /* an object (OC1) */
             memset(f, 0, total);
             f->rt = rt;
             f->size = total;
@@ -347,7 +348,6 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
                                                        rcgc_pool *pool)
 {
     RCGC_ENTER(rt);
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
     zero_payload(o, (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT));   /* size >= 16 */
     o->refcnt = 1;
     o->type = type;
@@ -430,7 +430,6 @@ static RCGC_ALWAYS_INLINE void free_pooled_class(rcgc_runtime *rt, rcgc_object *
     o->type = RCGC_FREED_TYPE;
     if (RCGC_UNLIKELY(rt->mem.slow))
         rcgc_trace_forget_object(rt, o);
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }
 
@@ -440,7 +439,6 @@ static inline void free_pooled_class_fast(rcgc_runtime *rt, rcgc_object *o, unsi
     RCGC_ASSERT(rt->mem.slow == 0);
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }
 
@@ -473,6 +471,7 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
         rcgc_foreign *f = rcgc_foreign_of(o);
         rcgc_flist_remove(f);
         o->type = RCGC_FREED_TYPE;
+        rt->mem.domains[RCGC_DOMAIN_OBJ].live++;   /* the domain path's count (OC1) */
         rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, f);
         return;
     }
@@ -482,6 +481,7 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
     }
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live++;   /* the domain path's count (OC1) */
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, o);
 }
 
@@ -511,7 +511,6 @@ void rcgc_obj_free_pool_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, vo
         }
     }
     rt->obj.live_objects -= n;
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live -= n;
     rcgc_pool_free_chain(rt, pool, first, tail, n);
 }
 

@@ -34,7 +34,10 @@ typedef struct rcgc_domain_state {
     rcgc_allocator current; /* what rcgc_domain_* calls */
     int base_is_pool;       /* base is rcgc's own pools */
     int base_is_default;    /* base was never replaced by the user */
-    long live;              /* live blocks handed out by this domain */
+    /* Live blocks handed out by this domain; for the OBJ domain, those
+     * that are not objects: objects are counted in rt->obj.live_objects
+     * only (OC1 there; rcgc_mem_obj_live gives the domain's whole count). */
+    long live;
 } rcgc_domain_state;
 
 /* The debug hooks' context for one domain (debughooks.c).  The hooks are
@@ -193,7 +196,16 @@ typedef struct rcgc_obj_state {
     rcgc_object **pending;
     size_t npending, cappending;
     int dealloc_depth;
-    size_t live_objects;     /* objects allocated and not yet freed */
+    /* OC1: objects allocated and not yet freed, pooled or foreign, however
+     * their memory was obtained.  The OBJ domain counts no object in its
+     * own domains[RCGC_DOMAIN_OBJ].live: object.c's pool blocks change
+     * only this count (one counter on the creation's and the
+     * deallocation's fast paths), and the objects it allocates or frees
+     * through the OBJ domain's chain (rcgc_mem_domain_alloc/free, which
+     * count in domains[OBJ].live) have that count moved here.  So the OBJ
+     * domain's live blocks are domains[OBJ].live + live_objects
+     * (rcgc_mem_obj_live). */
+    size_t live_objects;
     /* The deallocation's clear cache (object.c):
      *   DC1  dclear_type is NULL, or a type whose objects need nothing at
      *        deallocation but dropping one or two listed fields: refs is
@@ -362,6 +374,13 @@ static inline int rcgc_mem_inject(rcgc_runtime *rt)
         rt->mem.fail_countdown = 0;
     rt->mem.failures++;
     return 1;
+}
+
+/* The OBJ domain's live blocks: its blocks that are not objects and the
+ * live objects (OC1, rcgc_obj_state). */
+static inline long rcgc_mem_obj_live(const rcgc_runtime *rt)
+{
+    return rt->mem.domains[RCGC_DOMAIN_OBJ].live + (long)rt->obj.live_objects;
 }
 
 /* Fatal error: print "rcgc fatal error: <message>" and abort (through the
