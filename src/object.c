@@ -102,6 +102,46 @@ void rcgc_refcount_error(rcgc_object *o, const char *what)
                    what, (void *)o, o->refcnt);
 }
 
+/* ------------------------------------------------------------- counters */
+
+/* Two counter updates of every deallocation, as one read-modify-write of
+ * memory each on x86-64 with GCC or Clang (in C the compiler loads,
+ * changes and stores: two instructions more each). */
+#if defined(__x86_64__) && defined(__LP64__) &&                                \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11))
+#define OBJ_RMW_ASM 1
+#else
+#define OBJ_RMW_ASM 0
+#endif
+
+/* Generation 0's count lowered for a death, if positive (CPython's
+ * schedule: count[0] never goes below 0 through deaths). */
+static RCGC_ALWAYS_INLINE void count0_death(long *count0)
+{
+#if OBJ_RMW_ASM
+    _Static_assert(sizeof(long) == 8, "count0_death: subq on a long");
+    __asm__("cmpq $0, %0\n\tjle 1f\n\tsubq $1, %0\n1:" : "+m"(*count0) : : "cc");
+#else
+    if (RCGC_LIKELY(*count0 > 0))
+        --*count0;
+#endif
+}
+
+/* The end of a deallocation level: dealloc_depth lowered; returns whether
+ * it reached 0 (the outermost deallocation ended). */
+static RCGC_ALWAYS_INLINE int depth_leave(rcgc_runtime *rt)
+{
+#if OBJ_RMW_ASM
+    __asm__ goto("subl $1, %0\n\tjz %l[outermost]" : "+m"(rt->obj.dealloc_depth) : : "cc"
+                 : outermost);
+    return 0;
+outermost:
+    return 1;
+#else
+    return --rt->obj.dealloc_depth == 0;
+#endif
+}
+
 /* ------------------------------------------------------------- tracking */
 
 static inline rcgc_gen_state *gen_state(rcgc_runtime *rt, unsigned gen)
@@ -634,10 +674,9 @@ static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object 
             rcgc_obj_untrack_pooled(rt, o, gen);
         /* A tracked object's type has a traverse (O1): no need to ask. */
         RCGC_ASSERT(rcgc_type_is_gc(t));
-        if (RCGC_LIKELY(*count0 > 0))
-            --*count0;
-    } else if (rcgc_type_is_gc(t) && *count0 > 0) {
-        --*count0;
+        count0_death(count0);
+    } else if (rcgc_type_is_gc(t)) {
+        count0_death(count0);
     }
     rcgc_obj_state *os = &rt->obj;
     if (nested && t == os->dclear_type) {
@@ -770,8 +809,7 @@ static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_objec
     rcgc_obj_state *os = &rt->obj;
     /* Deallocations deferred by the trashcan (only nested ones can be) run
      * when the outermost finishes. */
-    os->dealloc_depth--;
-    if (RCGC_UNLIKELY(os->npending > 0) && os->dealloc_depth == 0)
+    if (depth_leave(rt) && RCGC_UNLIKELY(os->npending > 0))
         rcgc_obj_flush_pending(rt);
     /* The class from the pool descriptor, whose first line untracking
      * has just used. */
@@ -849,9 +887,7 @@ static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned szidx = pool->szidx;
     rcgc_obj_untrack_pooled(rt, o, gen);
-    long *count0 = &rt->gc.gens[0].count;
-    if (RCGC_LIKELY(*count0 > 0))
-        --*count0;
+    count0_death(&rt->gc.gens[0].count);
     unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
     RCGC_ASSERT(o->type == os->dclear_type);
     release_field(o, off0);

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "rcgc.h"
 #include "pool.h"
@@ -418,13 +419,24 @@ void rcgc_runtime_leave(rcgc_runtime *rt);
  * is the caller's), but for the young list: returns non-zero when the pool
  * must now join it (rcgc_pool_young_add), which the caller does (so that
  * a caller without a stack frame can do it in a tail call). */
+_Static_assert(offsetof(rcgc_pool, nyoung) == offsetof(rcgc_pool, ntracked) + 2,
+               "rcgc_obj_track_bits: ntracked and nyoung are one 32-bit word");
 static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
 {
     unsigned i = rcgc_pool_index(pool, o);
     pool->tracked[i >> 6] |= (uint64_t)1 << (i & 63);
     pool->gen0[i >> 9] |= (uint64_t)1 << ((i >> 3) & 63);   /* P5 */
-    pool->ntracked++;
-    return pool->nyoung++ == 0;
+    /* ntracked++ and nyoung++ in one add to the word they share (neither
+     * can carry: both are at most a pool's 1024 blocks). */
+    uint32_t both, after;
+    memcpy(&both, &pool->ntracked, sizeof both);
+    after = both + 0x10001u;
+    memcpy(&pool->ntracked, &after, sizeof after);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return both < 0x10000u;           /* nyoung was 0 */
+#else
+    return (both & 0xffffu) == 0;
+#endif
 }
 
 /* The pool side of tracking a pooled object into generation 0 (its header
@@ -442,7 +454,10 @@ static inline void rcgc_obj_untrack_pooled(rcgc_runtime *rt, rcgc_object *o, uns
 {
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
-    pool->tracked[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    /* ~(1 << n) as ~1 rotated left by n: one instruction fewer than the
+     * shift and the complement. */
+    unsigned n = i & 63;
+    pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
     pool->ntracked--;
     if (gen < 2 && RCGC_UNLIKELY(--pool->nyoung == 0))
         rcgc_pool_young_remove(rt, pool);
