@@ -142,6 +142,21 @@ outermost:
 #endif
 }
 
+/* Whether anything sits between rcgc and its pools (rt->mem.slow != 0),
+ * for the creation's and the deallocation's fast paths: one compare with
+ * memory (in C the compiler loads and tests: one instruction more). */
+static RCGC_ALWAYS_INLINE int mem_slow(const rcgc_runtime *rt)
+{
+#if OBJ_RMW_ASM
+    __asm__ goto("cmpl $0, %0\n\tjne %l[slow]" : : "m"(rt->mem.slow) : "cc" : slow);
+    return 0;
+slow:
+    return 1;
+#else
+    return rt->mem.slow != 0;
+#endif
+}
+
 /* ------------------------------------------------------------- tracking */
 
 static inline rcgc_gen_state *gen_state(rcgc_runtime *rt, unsigned gen)
@@ -356,6 +371,8 @@ static RCGC_NOINLINE rcgc_object *new_gc_object_counted(rcgc_runtime *rt, rcgc_o
 static RCGC_NOINLINE rcgc_object *new_object_slow(rcgc_runtime *rt, const rcgc_type *type,
                                                  size_t size, const char *file, int line)
 {
+    if (RCGC_UNLIKELY(size < sizeof(rcgc_object)))
+        return NULL;   /* rcgc_new_at's type->size, tested here */
     RCGC_ENTER(rt);
     rcgc_object *o = object_alloc_slow(rt, size, file, line);
     if (o != NULL) {
@@ -426,7 +443,11 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
 static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type,
                                                   size_t size, const char *file, int line)
 {
-    if (RCGC_UNLIKELY(rt->mem.slow) || size > RCGC_SMALL_LIMIT)
+    /* size > RCGC_SMALL_LIMIT, and size < sizeof(rcgc_object) (which
+     * wraps around) for rcgc_new_at, in one compare; new_object_slow
+     * refuses the latter. */
+    if (RCGC_UNLIKELY(mem_slow(rt)) ||
+        size - sizeof(rcgc_object) > RCGC_SMALL_LIMIT - sizeof(rcgc_object))
         return new_object_slow(rt, type, size, file, line);
     unsigned szidx = (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT);   /* size >= 16 */
     rcgc_object *o = rcgc_pool_try_alloc_cached(&rt->pool, szidx);
@@ -455,7 +476,8 @@ rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nit
 
 rcgc_object *rcgc_new_at(rcgc_runtime *rt, const rcgc_type *type, const char *file, int line)
 {
-    if (RCGC_UNLIKELY(type == NULL || type->size < sizeof(rcgc_object)))
+    /* A size below the header's is refused by new_object's slow path. */
+    if (RCGC_UNLIKELY(type == NULL))
         return NULL;
     return new_object(rt, type, type->size, file, line);
 }
@@ -468,7 +490,7 @@ static RCGC_ALWAYS_INLINE void free_pooled_class(rcgc_runtime *rt, rcgc_object *
 {
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
-    if (RCGC_UNLIKELY(rt->mem.slow))
+    if (RCGC_UNLIKELY(mem_slow(rt)))
         rcgc_trace_forget_object(rt, o);
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }
