@@ -127,6 +127,16 @@ static RCGC_ALWAYS_INLINE void count0_death(long *count0)
 #endif
 }
 
+/* Generation 0's count raised for a birth. */
+static RCGC_ALWAYS_INLINE void count0_birth(long *count0)
+{
+#if OBJ_RMW_ASM
+    __asm__("addq $1, %0" : "+m"(*count0) : : "cc");
+#else
+    ++*count0;
+#endif
+}
+
 /* The end of a deallocation level: dealloc_depth lowered; returns whether
  * it reached 0 (the outermost deallocation ended). */
 static RCGC_ALWAYS_INLINE int depth_leave(rcgc_runtime *rt)
@@ -415,7 +425,11 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
         RCGC_LEAVE(rt);
         return o;
     }
-    if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold && gs->enabled) ||
+    /* count[0] + 1 > threshold tested on the count before it goes up, so
+     * that the increment is one read-modify-write of memory. */
+    long count = gs->gens[0].count;
+    count0_birth(&gs->gens[0].count);
+    if (RCGC_UNLIKELY(count >= gs->gens[0].threshold && gs->enabled) ||
         RCGC_UNLIKELY(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH)) {
         o->flags = 0;
         RCGC_LEAVE(rt);
