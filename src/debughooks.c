@@ -573,7 +573,7 @@ int rcgc_mem_setup_debug_hooks(rcgc_runtime *rt)
     rcgc_mem_state *ms = &rt->mem;
     long own = rt->obj.pending != NULL;
     if (rcgc_pool_mem_live(rt) != 0 ||
-        ms->domains[RCGC_DOMAIN_OBJ].live != 0 ||
+        rcgc_mem_obj_live(rt) != 0 ||
         rcgc_pool_live_blocks(rt) != 0 || ms->domains[RCGC_DOMAIN_RAW].live != own)
         goto out;
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {

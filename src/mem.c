@@ -491,11 +491,12 @@ int rcgc_mem_set_allocator(rcgc_runtime *rt, rcgc_domain d, const rcgc_allocator
         return RCGC_EINVAL;
     rcgc_domain_state *ds = &rt->mem.domains[d];
     long mem_live = rcgc_pool_mem_live(rt);
-    if (d == RCGC_DOMAIN_MEM ? mem_live != 0 : ds->live != 0)
+    if (d == RCGC_DOMAIN_MEM ? mem_live != 0
+                             : (d == RCGC_DOMAIN_OBJ ? rcgc_mem_obj_live(rt) : ds->live) != 0)
         return RCGC_ESTATE;
     /* Objects and pooled blocks of the other domains may depend on the RAW
      * base (blocks above the small limit): only replace it when empty. */
-    if (d == RCGC_DOMAIN_RAW && (mem_live != 0 || rt->mem.domains[RCGC_DOMAIN_OBJ].live != 0))
+    if (d == RCGC_DOMAIN_RAW && (mem_live != 0 || rcgc_mem_obj_live(rt) != 0))
         return RCGC_ESTATE;
     int wrapped = ds->current.malloc != ds->base.malloc || ds->current.ctx != ds->base.ctx;
     if (rt->mem.debug_hooks) {

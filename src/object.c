@@ -102,6 +102,71 @@ void rcgc_refcount_error(rcgc_object *o, const char *what)
                    what, (void *)o, o->refcnt);
 }
 
+/* ------------------------------------------------------------- counters */
+
+/* Two counter updates of every deallocation, as one read-modify-write of
+ * memory each on x86-64 with GCC or Clang (in C the compiler loads,
+ * changes and stores: two instructions more each). */
+#if defined(__x86_64__) && defined(__LP64__) &&                                \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11))
+#define OBJ_RMW_ASM 1
+#else
+#define OBJ_RMW_ASM 0
+#endif
+
+/* Generation 0's count lowered for a death, if positive (CPython's
+ * schedule: count[0] never goes below 0 through deaths). */
+static RCGC_ALWAYS_INLINE void count0_death(long *count0)
+{
+#if OBJ_RMW_ASM
+    _Static_assert(sizeof(long) == 8, "count0_death: subq on a long");
+    __asm__("cmpq $0, %0\n\tjle 1f\n\tsubq $1, %0\n1:" : "+m"(*count0) : : "cc");
+#else
+    if (RCGC_LIKELY(*count0 > 0))
+        --*count0;
+#endif
+}
+
+/* Generation 0's count raised for a birth. */
+static RCGC_ALWAYS_INLINE void count0_birth(long *count0)
+{
+#if OBJ_RMW_ASM
+    __asm__("addq $1, %0" : "+m"(*count0) : : "cc");
+#else
+    ++*count0;
+#endif
+}
+
+/* The end of a deallocation level: dealloc_depth lowered; returns whether
+ * it reached 0 (the outermost deallocation ended). */
+static RCGC_ALWAYS_INLINE int depth_leave(rcgc_runtime *rt)
+{
+#if OBJ_RMW_ASM
+    __asm__ goto("subl $1, %0\n\tjz %l[outermost]" : "+m"(rt->obj.dealloc_depth) : : "cc"
+                 : outermost);
+    return 0;
+outermost:
+    return 1;
+#else
+    return --rt->obj.dealloc_depth == 0;
+#endif
+}
+
+/* Whether anything sits between rcgc and its pools (rt->mem.slow != 0),
+ * for the creation's and the deallocation's fast paths: one compare with
+ * memory (in C the compiler loads and tests: one instruction more). */
+static RCGC_ALWAYS_INLINE int mem_slow(const rcgc_runtime *rt)
+{
+#if OBJ_RMW_ASM
+    __asm__ goto("cmpl $0, %0\n\tjne %l[slow]" : : "m"(rt->mem.slow) : "cc" : slow);
+    return 0;
+slow:
+    return 1;
+#else
+    return rt->mem.slow != 0;
+#endif
+}
+
 /* ------------------------------------------------------------- tracking */
 
 static inline rcgc_gen_state *gen_state(rcgc_runtime *rt, unsigned gen)
@@ -230,7 +295,6 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
     if (RCGC_LIKELY(!rt->mem.slow) && size <= RCGC_SMALL_LIMIT) {
         void *p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
         if (RCGC_LIKELY(p != NULL)) {
-            rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
             memset(p, 0, size);
             return p;
         }
@@ -241,7 +305,6 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
         if (RCGC_LIKELY(p != NULL)) {
             if (RCGC_LIKELY(rcgc_trace_try_record(rt, rcgc_pool_of(p), p, size, file, line)) ||
                 rcgc_trace_record_block(rt, p, size, file, line, RCGC_TRACE_FAST_OBJ) == 0) {
-                rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
                 memset(p, 0, size);
                 return p;
             }
@@ -254,13 +317,16 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
     rcgc_domain_state *ds = &rt->mem.domains[RCGC_DOMAIN_OBJ];
     if (ds->base_is_pool && size + rt->mem.debug_pre + rt->mem.debug_post <= RCGC_SMALL_LIMIT) {
         o = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, size);
-        if (o != NULL)
+        if (o != NULL) {
+            rt->mem.domains[RCGC_DOMAIN_OBJ].live--;   /* an object (OC1) */
             memset(o, 0, size);
+        }
         RCGC_ASSERT(o == NULL || rcgc_arena_lookup(o) != NULL);
     } else if (size <= SIZE_MAX - sizeof(rcgc_foreign)) {
         size_t total = size + sizeof(rcgc_foreign);
         rcgc_foreign *f = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_OBJ, total);
         if (f != NULL) {
+            rt->mem.domains[RCGC_DOMAIN_OBJ].live--;   /* an object (OC1) */
             memset(f, 0, total);
             f->rt = rt;
             f->size = total;
@@ -315,6 +381,8 @@ static RCGC_NOINLINE rcgc_object *new_gc_object_counted(rcgc_runtime *rt, rcgc_o
 static RCGC_NOINLINE rcgc_object *new_object_slow(rcgc_runtime *rt, const rcgc_type *type,
                                                  size_t size, const char *file, int line)
 {
+    if (RCGC_UNLIKELY(size < sizeof(rcgc_object)))
+        return NULL;   /* rcgc_new_at's type->size, tested here */
     RCGC_ENTER(rt);
     rcgc_object *o = object_alloc_slow(rt, size, file, line);
     if (o != NULL) {
@@ -347,7 +415,6 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
                                                        rcgc_pool *pool)
 {
     RCGC_ENTER(rt);
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
     zero_payload(o, (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT));   /* size >= 16 */
     o->refcnt = 1;
     o->type = type;
@@ -358,7 +425,11 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
         RCGC_LEAVE(rt);
         return o;
     }
-    if (RCGC_UNLIKELY(++gs->gens[0].count > gs->gens[0].threshold && gs->enabled) ||
+    /* count[0] + 1 > threshold tested on the count before it goes up, so
+     * that the increment is one read-modify-write of memory. */
+    long count = gs->gens[0].count;
+    count0_birth(&gs->gens[0].count);
+    if (RCGC_UNLIKELY(count >= gs->gens[0].threshold && gs->enabled) ||
         RCGC_UNLIKELY(type->flags & RCGC_TYPE_UNTRACKED_AT_BIRTH)) {
         o->flags = 0;
         RCGC_LEAVE(rt);
@@ -386,7 +457,11 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
 static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_type *type,
                                                   size_t size, const char *file, int line)
 {
-    if (RCGC_UNLIKELY(rt->mem.slow) || size > RCGC_SMALL_LIMIT)
+    /* size > RCGC_SMALL_LIMIT, and size < sizeof(rcgc_object) (which
+     * wraps around) for rcgc_new_at, in one compare; new_object_slow
+     * refuses the latter. */
+    if (RCGC_UNLIKELY(mem_slow(rt)) ||
+        size - sizeof(rcgc_object) > RCGC_SMALL_LIMIT - sizeof(rcgc_object))
         return new_object_slow(rt, type, size, file, line);
     unsigned szidx = (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT);   /* size >= 16 */
     rcgc_object *o = rcgc_pool_try_alloc_cached(&rt->pool, szidx);
@@ -415,7 +490,8 @@ rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nit
 
 rcgc_object *rcgc_new_at(rcgc_runtime *rt, const rcgc_type *type, const char *file, int line)
 {
-    if (RCGC_UNLIKELY(type == NULL || type->size < sizeof(rcgc_object)))
+    /* A size below the header's is refused by new_object's slow path. */
+    if (RCGC_UNLIKELY(type == NULL))
         return NULL;
     return new_object(rt, type, type->size, file, line);
 }
@@ -428,9 +504,8 @@ static RCGC_ALWAYS_INLINE void free_pooled_class(rcgc_runtime *rt, rcgc_object *
 {
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
-    if (RCGC_UNLIKELY(rt->mem.slow))
+    if (RCGC_UNLIKELY(mem_slow(rt)))
         rcgc_trace_forget_object(rt, o);
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }
 
@@ -440,7 +515,6 @@ static inline void free_pooled_class_fast(rcgc_runtime *rt, rcgc_object *o, unsi
     RCGC_ASSERT(rt->mem.slow == 0);
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live--;
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }
 
@@ -473,6 +547,7 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
         rcgc_foreign *f = rcgc_foreign_of(o);
         rcgc_flist_remove(f);
         o->type = RCGC_FREED_TYPE;
+        rt->mem.domains[RCGC_DOMAIN_OBJ].live++;   /* the domain path's count (OC1) */
         rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, f);
         return;
     }
@@ -482,6 +557,7 @@ void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
     }
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
+    rt->mem.domains[RCGC_DOMAIN_OBJ].live++;   /* the domain path's count (OC1) */
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, o);
 }
 
@@ -511,7 +587,6 @@ void rcgc_obj_free_pool_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, vo
         }
     }
     rt->obj.live_objects -= n;
-    rt->mem.domains[RCGC_DOMAIN_OBJ].live -= n;
     rcgc_pool_free_chain(rt, pool, first, tail, n);
 }
 
@@ -616,26 +691,28 @@ static RCGC_ALWAYS_INLINE void release_field(rcgc_object *o, unsigned off)
  * rcgc_obj_untrack without its test for foreign objects, and the header is
  * written once.  nested (a constant) says that this deallocation was
  * started by release_field of another one (dealloc_nested): it may use the
- * clear cache (DC2); any other resets it first. */
+ * clear cache (DC2); any other resets it first.  listed (a constant) is 0
+ * when the caller knows that t has no refs: the copy then has no field
+ * loop (dealloc_release_plain). */
 static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object *o,
-                                                  const rcgc_type *t, int pooled, int nested)
+                                                  const rcgc_type *t, int pooled, int nested,
+                                                  int listed)
 {
     uint32_t flags = o->flags;
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
     long *count0 = &rt->gc.gens[0].count;
     if (flags & RCGC_OF_TRACKED) {
         unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-        --*rcgc_gen_nobjects(rt, gen);
+        --*rcgc_gen_nobjects_flags(rt, flags);
         if (!pooled && (flags & RCGC_OF_FOREIGN))
             rcgc_obj_untrack_foreign(rt, o);
         else
             rcgc_obj_untrack_pooled(rt, o, gen);
         /* A tracked object's type has a traverse (O1): no need to ask. */
         RCGC_ASSERT(rcgc_type_is_gc(t));
-        if (RCGC_LIKELY(*count0 > 0))
-            --*count0;
-    } else if (rcgc_type_is_gc(t) && *count0 > 0) {
-        --*count0;
+        count0_death(count0);
+    } else if (rcgc_type_is_gc(t)) {
+        count0_death(count0);
     }
     rcgc_obj_state *os = &rt->obj;
     if (nested && t == os->dclear_type) {
@@ -651,7 +728,8 @@ static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object 
         release_field(o, off1);
         return;
     }
-    const uint16_t *refs = t->refs;
+    const uint16_t *refs = listed ? t->refs : NULL;
+    RCGC_ASSERT(listed || t->refs == NULL);
     if (refs != NULL) {
         /* Only this loop starts nested deallocations. */
         if (nested)
@@ -686,7 +764,7 @@ void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
     rcgc_obj_state *os = &rt->obj;
     int outermost = os->dealloc_depth == 0;
     os->dealloc_depth += outermost;
-    release_references(rt, o, o->type, 0, 0);
+    release_references(rt, o, o->type, 0, 0, 1);
     if (outermost) {
         os->dealloc_depth = 0;
         if (RCGC_UNLIKELY(os->npending > 0))
@@ -759,16 +837,15 @@ static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
  * (out of line: only objects with something to call pay for a frame);
  * nested as for release_references. */
 static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_object *o,
-                                                   const rcgc_type *t, int nested)
+                                                   const rcgc_type *t, int nested, int listed)
 {
     RCGC_ENTER(rt);
     rt->obj.dealloc_depth++;
-    release_references(rt, o, t, 1, nested);
+    release_references(rt, o, t, 1, nested, listed);
     rcgc_obj_state *os = &rt->obj;
     /* Deallocations deferred by the trashcan (only nested ones can be) run
      * when the outermost finishes. */
-    os->dealloc_depth--;
-    if (RCGC_UNLIKELY(os->npending > 0) && os->dealloc_depth == 0)
+    if (depth_leave(rt) && RCGC_UNLIKELY(os->npending > 0))
         rcgc_obj_flush_pending(rt);
     /* The class from the pool descriptor, whose first line untracking
      * has just used. */
@@ -776,15 +853,54 @@ static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_objec
     RCGC_LEAVE(rt);
 }
 
-static RCGC_NOINLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)
-{
-    dealloc_release_kind(rt, o, t, 0);
-}
-
-static RCGC_NOINLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_object *o,
+/* dealloc_release_kind in four copies: entered from outside or nested,
+ * and for a type with or without refs.  The refs loop keeps its cursor in
+ * a callee-saved register across the nested deallocations it starts; a
+ * type without refs (traverse and clear) goes to a copy without the loop,
+ * whose frame saves one register fewer and needs no padding (4
+ * instructions a deallocation), and a type with refs pays a jump. */
+static RCGC_NOINLINE void dealloc_release_listed(rcgc_runtime *rt, rcgc_object *o,
                                                  const rcgc_type *t)
 {
-    dealloc_release_kind(rt, o, t, 1);
+    dealloc_release_kind(rt, o, t, 0, 1);
+}
+
+static RCGC_NOINLINE void dealloc_release_plain(rcgc_runtime *rt, rcgc_object *o,
+                                                const rcgc_type *t)
+{
+    dealloc_release_kind(rt, o, t, 0, 0);
+}
+
+/* The callers' choice between the two (in their own frameless code: a
+ * test here would sit after the frame's set-up). */
+static RCGC_ALWAYS_INLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o,
+                                               const rcgc_type *t)
+{
+    if (t->refs != NULL)
+        dealloc_release_listed(rt, o, t);
+    else
+        dealloc_release_plain(rt, o, t);
+}
+
+static RCGC_NOINLINE void dealloc_release_nested_listed(rcgc_runtime *rt, rcgc_object *o,
+                                                        const rcgc_type *t)
+{
+    dealloc_release_kind(rt, o, t, 1, 1);
+}
+
+static RCGC_NOINLINE void dealloc_release_nested_plain(rcgc_runtime *rt, rcgc_object *o,
+                                                       const rcgc_type *t)
+{
+    dealloc_release_kind(rt, o, t, 1, 0);
+}
+
+static RCGC_ALWAYS_INLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_object *o,
+                                                      const rcgc_type *t)
+{
+    if (t->refs != NULL)
+        dealloc_release_nested_listed(rt, o, t);
+    else
+        dealloc_release_nested_plain(rt, o, t);
 }
 
 /* A nested deallocation of a tracked pooled object whose type is in the
@@ -803,13 +919,11 @@ static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
     uint32_t flags = o->flags;
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
     unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-    --*rcgc_gen_nobjects(rt, gen);
+    --*rcgc_gen_nobjects_flags(rt, flags);
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned szidx = pool->szidx;
     rcgc_obj_untrack_pooled(rt, o, gen);
-    long *count0 = &rt->gc.gens[0].count;
-    if (RCGC_LIKELY(*count0 > 0))
-        --*count0;
+    count0_death(&rt->gc.gens[0].count);
     unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
     RCGC_ASSERT(o->type == os->dclear_type);
     release_field(o, off0);

@@ -376,7 +376,7 @@ long rcgc_pool_mem_live(rcgc_runtime *rt)
     long n = 0;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++)
         n += (long)rcgc_pool_nlive(ps, c);
-    return n - rt->mem.domains[RCGC_DOMAIN_OBJ].live - ps->madj;
+    return n - rcgc_mem_obj_live(rt) - ps->madj;
 }
 
 size_t rcgc_pool_live_blocks(rcgc_runtime *rt)

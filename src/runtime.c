@@ -225,6 +225,8 @@ void rcgc_runtime_free(rcgc_runtime *rt)
     while (rt->obj.untracked.next && rt->obj.untracked.next != &rt->obj.untracked) {
         rcgc_foreign *f = rt->obj.untracked.next;
         rcgc_flist_remove(f);
+        rt->obj.live_objects--;                     /* OC1 (runtime.h) */
+        rt->mem.domains[RCGC_DOMAIN_OBJ].live++;
         rcgc_mem_domain_free(rt, RCGC_DOMAIN_OBJ, f);
     }
     rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, rt->obj.pending);

@@ -241,7 +241,8 @@ typedef struct rcgc_pool_state {
      * never the free cache's pushes and pops. */
     size_t nheld[RCGC_NCLASSES];
     /* M3: the MEM domain's live blocks == the pools' live blocks (C2:
-     * the sum over c of nheld[c] - n) - domains[OBJ].live - madj.  The
+     * the sum over c of nheld[c] - n) - the OBJ domain's live blocks
+     * (rcgc_mem_obj_live: domains[OBJ].live + obj.live_objects) - madj.  The
      * MEM domain's fast paths (rcgc_mem_malloc, rcgc_mem_free, tracing's
      * paths for MEM in tmfast.h and tracemalloc.c) count nothing: a pool
      * block in or out changes both sides of M3 by one.  Every other path
@@ -252,7 +253,7 @@ typedef struct rcgc_pool_state {
      * user directly), the domain path for MEM and OBJ (-1 per block
      * taken, +1 per block freed, pool block or not) and free_slow's
      * direct free of a MEM block above the small limit (+1).  object.c's
-     * own pool blocks change the pools' count and domains[OBJ].live
+     * own pool blocks change the pools' count and obj.live_objects
      * together.  Readers derive the count: rcgc_pool_mem_live. */
     long madj;
     /* Arenas with free pools, bucketed by their number of free pools:

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "rcgc.h"
 #include "pool.h"
@@ -34,7 +35,10 @@ typedef struct rcgc_domain_state {
     rcgc_allocator current; /* what rcgc_domain_* calls */
     int base_is_pool;       /* base is rcgc's own pools */
     int base_is_default;    /* base was never replaced by the user */
-    long live;              /* live blocks handed out by this domain */
+    /* Live blocks handed out by this domain; for the OBJ domain, those
+     * that are not objects: objects are counted in rt->obj.live_objects
+     * only (OC1 there; rcgc_mem_obj_live gives the domain's whole count). */
+    long live;
 } rcgc_domain_state;
 
 /* The debug hooks' context for one domain (debughooks.c).  The hooks are
@@ -193,7 +197,16 @@ typedef struct rcgc_obj_state {
     rcgc_object **pending;
     size_t npending, cappending;
     int dealloc_depth;
-    size_t live_objects;     /* objects allocated and not yet freed */
+    /* OC1: objects allocated and not yet freed, pooled or foreign, however
+     * their memory was obtained.  The OBJ domain counts no object in its
+     * own domains[RCGC_DOMAIN_OBJ].live: object.c's pool blocks change
+     * only this count (one counter on the creation's and the
+     * deallocation's fast paths), and the objects it allocates or frees
+     * through the OBJ domain's chain (rcgc_mem_domain_alloc/free, which
+     * count in domains[OBJ].live) have that count moved here.  So the OBJ
+     * domain's live blocks are domains[OBJ].live + live_objects
+     * (rcgc_mem_obj_live). */
+    size_t live_objects;
     /* The deallocation's clear cache (object.c):
      *   DC1  dclear_type is NULL, or a type whose objects need nothing at
      *        deallocation but dropping one or two listed fields: refs is
@@ -364,6 +377,13 @@ static inline int rcgc_mem_inject(rcgc_runtime *rt)
     return 1;
 }
 
+/* The OBJ domain's live blocks: its blocks that are not objects and the
+ * live objects (OC1, rcgc_obj_state). */
+static inline long rcgc_mem_obj_live(const rcgc_runtime *rt)
+{
+    return rt->mem.domains[RCGC_DOMAIN_OBJ].live + (long)rt->obj.live_objects;
+}
+
 /* Fatal error: print "rcgc fatal error: <message>" and abort (through the
  * registered fatal handler). */
 _Noreturn void rcgc_fatal(const char *fmt, ...);
@@ -399,13 +419,24 @@ void rcgc_runtime_leave(rcgc_runtime *rt);
  * is the caller's), but for the young list: returns non-zero when the pool
  * must now join it (rcgc_pool_young_add), which the caller does (so that
  * a caller without a stack frame can do it in a tail call). */
+_Static_assert(offsetof(rcgc_pool, nyoung) == offsetof(rcgc_pool, ntracked) + 2,
+               "rcgc_obj_track_bits: ntracked and nyoung are one 32-bit word");
 static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
 {
     unsigned i = rcgc_pool_index(pool, o);
     pool->tracked[i >> 6] |= (uint64_t)1 << (i & 63);
     pool->gen0[i >> 9] |= (uint64_t)1 << ((i >> 3) & 63);   /* P5 */
-    pool->ntracked++;
-    return pool->nyoung++ == 0;
+    /* ntracked++ and nyoung++ in one add to the word they share (neither
+     * can carry: both are at most a pool's 1024 blocks). */
+    uint32_t both, after;
+    memcpy(&both, &pool->ntracked, sizeof both);
+    after = both + 0x10001u;
+    memcpy(&pool->ntracked, &after, sizeof after);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return both < 0x10000u;           /* nyoung was 0 */
+#else
+    return (both & 0xffffu) == 0;
+#endif
 }
 
 /* The pool side of tracking a pooled object into generation 0 (its header
@@ -423,24 +454,37 @@ static inline void rcgc_obj_untrack_pooled(rcgc_runtime *rt, rcgc_object *o, uns
 {
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
-    pool->tracked[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    /* ~(1 << n) as ~1 rotated left by n: one instruction fewer than the
+     * shift and the complement. */
+    unsigned n = i & 63;
+    pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
     pool->ntracked--;
     if (gen < 2 && RCGC_UNLIKELY(--pool->nyoung == 0))
         rcgc_pool_young_remove(rt, pool);
 }
 
 /* The count of tracked objects in generation gen (0..2, or 3: frozen),
- * found through a table of offsets (no branch, no multiply: deallocation
- * pays it for every tracked object). */
+ * found by arithmetic: the permanent generation's state follows gens[2]
+ * at the same stride (asserted below), so no branch and no table is
+ * needed (deallocation pays it for every tracked object). */
+_Static_assert(offsetof(rcgc_gc_state, permanent) ==
+                   offsetof(rcgc_gc_state, gens) + 3 * sizeof(rcgc_gen_state),
+               "rcgc_gen_nobjects: permanent must follow gens[2] at gens' stride");
 static inline long *rcgc_gen_nobjects(rcgc_runtime *rt, unsigned gen)
 {
-    static const size_t off[4] = {
-        offsetof(rcgc_runtime, gc.gens[0].nobjects),
-        offsetof(rcgc_runtime, gc.gens[1].nobjects),
-        offsetof(rcgc_runtime, gc.gens[2].nobjects),
-        offsetof(rcgc_runtime, gc.permanent.nobjects),
-    };
-    return (long *)(void *)((char *)rt + off[gen & 3u]);
+    return (long *)(void *)((char *)rt + offsetof(rcgc_runtime, gc.gens[0].nobjects) +
+                            (size_t)(gen & 3u) * sizeof(rcgc_gen_state));
+}
+
+/* The same for the generation field of a header's flags, which holds
+ * gen * 2: that times half the stride (an AND and a multiply by a
+ * constant, without extracting gen first). */
+_Static_assert(RCGC_OF_GEN_SHIFT == 1 && sizeof(rcgc_gen_state) % 2 == 0,
+               "rcgc_gen_nobjects_flags: the generation field is gen * 2");
+static inline long *rcgc_gen_nobjects_flags(rcgc_runtime *rt, uint32_t flags)
+{
+    return (long *)(void *)((char *)rt + offsetof(rcgc_runtime, gc.gens[0].nobjects) +
+                            (size_t)(flags & RCGC_OF_GEN_MASK) * (sizeof(rcgc_gen_state) / 2));
 }
 
 static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)

@@ -90,6 +90,46 @@ static void test_new_zeroed(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* rcgc_new refuses a NULL type and a size below the header's (tested in
+ * the creation's slow path since the fast path folds it into the size
+ * limit's compare), in every allocator mode; sizes 16 (a header only)
+ * and 512 are pool blocks, 513 is foreign. */
+static void test_new_sizes(void **state)
+{
+    (void)state;
+    const char *modes[] = {"pymalloc", "pymalloc_debug", "malloc"};
+    for (unsigned m = 0; m < 3; m++) {
+        rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = modes[m], .gc_disabled = 1};
+        rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+        assert_non_null(rt);
+        for (size_t size = 0; size < sizeof(rcgc_object); size += 5) {
+            rcgc_type small = {.name = "small", .size = size};
+            assert_null(rcgc_new(rt, &small));
+            rcgc_type small_tracked = {.name = "small", .size = size,
+                                       .traverse = tu_node_traverse};
+            assert_null(rcgc_new(rt, &small_tracked));
+            small.itemsize = 8;
+            assert_null(rcgc_new_var(rt, &small, 4));
+        }
+        rcgc_type small15 = {.name = "small", .size = 15};
+        assert_null(rcgc_new(rt, &small15));
+        assert_null(rcgc_new(rt, NULL));
+        assert_int_equal(rt->obj.live_objects, 0);
+        static const size_t ok[] = {16, 512, 513};
+        for (unsigned i = 0; i < 3; i++) {
+            rcgc_type t = {.name = "ok", .size = ok[i]};
+            rcgc_object *o = rcgc_new(rt, &t);
+            assert_non_null(o);
+            if (m != 1)   /* the hooks' overhead moves 512 out of the pools */
+                assert_int_equal(!!(o->flags & RCGC_OF_FOREIGN), ok[i] > 512 || m == 2);
+            assert_true(rcgc_getsizeof(o) >= ok[i]);
+            rcgc_decref(o);
+        }
+        assert_int_equal(rt->obj.live_objects, 0);
+        rcgc_runtime_free(rt);
+    }
+}
+
 /* Python's seed: refcounts as references come and go. */
 static void test_refcounts(void **state)
 {
@@ -758,10 +798,174 @@ static void test_dclear_forgets_after_user_code(void **state)
     dc_mut.refs = dc_layout_ab;
 }
 
+/* ------------------------------------------------ counts at birth and death */
+
+/* Node types for the per-generation counts: a traverse type (the release
+ * without the refs loop), a refs type with three fields (the loop; too
+ * many fields for the clear cache) and one with one field (the cache). */
+typedef struct tri {
+    rcgc_object ob;
+    rcgc_object *a, *b, *c;
+} tri;
+static const rcgc_type tri_refs_type = {.name = "tri", .size = sizeof(tri),
+                                        .refs = RCGC_REFS(tri, a, b, c)};
+static const rcgc_type one_refs_type = {.name = "one", .size = sizeof(tri),
+                                        .refs = RCGC_REFS(tri, a)};
+
+static void expect_gen_counts(rcgc_runtime *rt, const long want[4])
+{
+    for (int g = 0; g < 3; g++)
+        assert_int_equal(rt->gc.gens[g].nobjects, want[g]);
+    assert_int_equal(rt->gc.permanent.nobjects, want[3]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
+/* Objects that die in each generation (0, 1, 2 and frozen), dropped from
+ * outside and nested, of each release path, lower exactly their own
+ * generation's object count (rcgc_gen_nobjects_flags: the generation
+ * field times half the generations' stride; fails with a wrong stride or
+ * field) and count[0] by one each while it is positive (CPython's
+ * schedule). */
+static void test_death_counts_per_generation(void **state)
+{
+    (void)state;
+    const rcgc_type *types[] = {&tu_node_type, &tri_refs_type, &one_refs_type};
+    for (unsigned k = 0; k < sizeof types / sizeof types[0]; k++) {
+        for (int g = 0; g < 4; g++) {
+            rcgc_runtime *rt = new_rt();
+            tri *lone = (tri *)rcgc_new(rt, types[k]);
+            tri *parent = (tri *)rcgc_new(rt, types[k]);
+            parent->a = rcgc_new(rt, types[k]);   /* tu_node's a too */
+            if (g == 1)
+                rcgc_gc_collect(rt, 0);
+            else if (g == 2)
+                rcgc_gc_collect(rt, 1);
+            else if (g == 3)
+                rcgc_gc_freeze(rt);
+            long want[4] = {0, 0, 0, 0};
+            want[g] = 3;
+            expect_gen_counts(rt, want);
+            /* Something in count[0] to give back (collections reset it). */
+            rcgc_object *young[4];
+            for (int i = 0; i < 4; i++)
+                young[i] = rcgc_new(rt, &tu_node_type);
+            want[0] += 4;
+            long c[3];
+            rcgc_gc_get_count(rt, c);
+            long c0 = c[0];
+            assert_true(c0 >= 4);
+            rcgc_decref(&lone->ob);
+            want[g]--;
+            expect_gen_counts(rt, want);
+            rcgc_gc_get_count(rt, c);
+            assert_int_equal(c[0], c0 - 1);
+            rcgc_decref(&parent->ob);   /* its child dies nested */
+            want[g] -= 2;
+            expect_gen_counts(rt, want);
+            rcgc_gc_get_count(rt, c);
+            assert_int_equal(c[0], c0 - 3);
+            for (int i = 0; i < 4; i++)
+                rcgc_decref(young[i]);
+            want[0] -= 4;
+            expect_gen_counts(rt, want);
+            rcgc_gc_get_count(rt, c);
+            assert_int_equal(c[0], c0 >= 7 ? c0 - 7 : 0);
+            assert_int_equal(rt->obj.live_objects, 0);
+            rcgc_runtime_free(rt);
+        }
+    }
+}
+
+/* OC1 (runtime.h): objects are counted in rt->obj.live_objects only, the
+ * OBJ domain's other blocks in domains[OBJ].live, and the domain's whole
+ * count (rcgc_mem_obj_live) is their sum; the MEM domain's derived count
+ * (M3) stays 0 throughout.  In every allocator mode: plain pools,
+ * tracing, the debug hooks (objects through the OBJ domain's chain),
+ * fault injection armed, libc (foreign objects), with pooled, foreign
+ * (too big for a pool) and variable-size objects, and garbage freed by
+ * the collector (rcgc_obj_free_pool_chain).  Fails when any path counts
+ * an object in domains[OBJ].live or misses live_objects; and the readers
+ * of the domain's count (rcgc_mem_set_allocator) must see the objects. */
+static void test_obj_live_count(void **state)
+{
+    (void)state;
+    static const rcgc_type big_type = {.name = "big", .size = 2000,
+                                       .traverse = tu_node_traverse, .clear = tu_node_clear};
+    static const rcgc_type var_type = {.name = "var", .size = sizeof(leaf), .itemsize = 8};
+    const char *modes[] = {"pymalloc", "trace", "pymalloc_debug", "fail", "malloc"};
+    for (unsigned m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        int hooks = strcmp(modes[m], "pymalloc_debug") == 0;
+        rcgc_config cfg = {.size = sizeof cfg, .gc_disabled = 1,
+                           .malloc_mode = hooks || !strcmp(modes[m], "malloc") ? modes[m]
+                                                                              : "pymalloc"};
+        rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+        assert_non_null(rt);
+        if (!strcmp(modes[m], "trace"))
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+        if (!strcmp(modes[m], "fail"))
+            rcgc_mem_fail_after(rt, 1000000, 0);
+        long raw0 = rt->mem.domains[RCGC_DOMAIN_OBJ].live;
+        void *raw[2];
+        raw[0] = rcgc_domain_malloc_at(rt, RCGC_DOMAIN_OBJ, 40, __FILE__, __LINE__);
+        raw[1] = rcgc_domain_malloc_at(rt, RCGC_DOMAIN_OBJ, 1000, __FILE__, __LINE__);
+        assert_non_null(raw[0]);
+        assert_non_null(raw[1]);
+        rcgc_object *objs[6];
+        objs[0] = rcgc_new(rt, &leaf_type);
+        objs[1] = rcgc_new(rt, &tu_node_type);
+        objs[2] = rcgc_new(rt, &tri_refs_type);
+        objs[3] = rcgc_new(rt, &big_type);
+        objs[4] = rcgc_new_var(rt, &var_type, 3);
+        objs[5] = rcgc_new_var(rt, &var_type, 100);   /* foreign */
+        for (int i = 0; i < 6; i++)
+            assert_non_null(objs[i]);
+        assert_int_equal(rt->obj.live_objects, 6);
+        assert_int_equal(rt->mem.domains[RCGC_DOMAIN_OBJ].live, raw0 + 2);
+        assert_int_equal(rcgc_mem_obj_live(rt), raw0 + 8);
+        assert_int_equal(rcgc_pool_mem_live(rt), 0);
+        /* Garbage cycles, freed by the collector. */
+        for (int i = 0; i < 20; i++) {
+            tu_node *a = tu_new_node(rt), *b = tu_new_node(rt);
+            a->a = rcgc_incref(RCGC_OBJ(b));
+            b->a = rcgc_incref(RCGC_OBJ(a));
+            rcgc_decref(RCGC_OBJ(a));
+            rcgc_decref(RCGC_OBJ(b));
+        }
+        assert_int_equal(rt->obj.live_objects, 46);
+        assert_int_equal(rcgc_gc_collect(rt, 2), 40);
+        assert_int_equal(rt->obj.live_objects, 6);
+        assert_int_equal(rcgc_mem_obj_live(rt), raw0 + 8);
+        assert_int_equal(rcgc_pool_mem_live(rt), 0);
+        for (int i = 0; i < 6; i++)
+            rcgc_decref(objs[i]);
+        assert_int_equal(rt->obj.live_objects, 0);
+        assert_int_equal(rt->mem.domains[RCGC_DOMAIN_OBJ].live, raw0 + 2);
+        assert_int_equal(rcgc_pool_mem_live(rt), 0);
+        rcgc_domain_free(rt, RCGC_DOMAIN_OBJ, raw[0]);
+        rcgc_domain_free(rt, RCGC_DOMAIN_OBJ, raw[1]);
+        assert_int_equal(rcgc_mem_obj_live(rt), raw0);
+        if (!strcmp(modes[m], "trace"))
+            rcgc_tracemalloc_stop(rt);
+        if (!strcmp(modes[m], "fail"))
+            rcgc_mem_fail_after(rt, 0, 0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        if (!hooks && raw0 == 0) {
+            /* The domain holds objects only: not replaceable. */
+            rcgc_allocator libc;
+            rcgc_mem_get_libc_allocator(&libc);
+            rcgc_object *o = rcgc_new(rt, &leaf_type);
+            assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_OBJ, &libc), RCGC_ESTATE);
+            rcgc_decref(o);
+            assert_int_equal(rcgc_mem_set_allocator(rt, RCGC_DOMAIN_OBJ, &libc), RCGC_OK);
+        }
+        rcgc_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_zeroed),    cmocka_unit_test(test_refcounts),
+        cmocka_unit_test(test_new_zeroed),    cmocka_unit_test(test_new_sizes),    cmocka_unit_test(test_refcounts),
         cmocka_unit_test(test_dealloc_order), cmocka_unit_test(test_resurrection),
         cmocka_unit_test(test_long_chain),    cmocka_unit_test(test_var_and_sizes),
         cmocka_unit_test(test_libc_objects),  cmocka_unit_test(test_misuse_reports),
@@ -772,6 +976,8 @@ int main(void)
         cmocka_unit_test(test_dclear_cascades_modes),
         cmocka_unit_test(test_dclear_from_release),
         cmocka_unit_test(test_dclear_forgets_after_user_code),
+        cmocka_unit_test(test_death_counts_per_generation),
+        cmocka_unit_test(test_obj_live_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
