@@ -1314,6 +1314,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             rcgc_gc_clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
+                w.dirtyrank = SIZE_MAX;   /* D1: not worth noting for foreign ones */
                 rcgc_obj_clear_cached(&w.refcache, o);
             }
             rcgc_gc_delete_by_pool(&w, old, 1);
