@@ -43,7 +43,9 @@
  *   moving   members whose generation is not `old`: those a survivor's
  *            promotion must write (full collections only: a young gather
  *            leaves it unset, since every young member changes generation
- *            and the young partition does not read it).
+ *            and the young partition does not read it).  In a young
+ *            collection whose scan records (gc_work.scanrec): the members
+ *            recorded unreachable so far (zeroed by the gather).
  * The pool's descriptor holds the index of its set (rcgc_pool.gcset).
  */
 typedef struct gc_poolset {
@@ -92,6 +94,14 @@ typedef struct gc_work {
                              * kept in the reached bitmaps, not the flags */
     unsigned memberset;     /* bit (flags & 7) set iff tracked, gen <= g */
     unsigned youngfast;     /* young: see visit_reach_young */
+    int scanrec;            /* young: the mark scan records the members it
+                             * finds unreachable at once (gc.c's mark_set,
+                             * rcgc_gc_state.young_garbage); their bits are
+                             * in `moving` until the partition */
+    int needstale;          /* scanrec: a record was undone while need was
+                             * non-zero (need is recomputed) */
+    size_t unreach1;        /* scanrec, generation 1: recorded members of
+                             * generation 1 */
     gc_poolset *pools;
     size_t npools;
     size_t cappools;
@@ -170,6 +180,7 @@ enum {
     } while (0)
 #define GC_MEMBER_BITS(ps, k) ((ps)->members[k])
 #define GC_UNREACHABLE_BITS(ps, k) ((ps)->members[k] & ~(ps)->reached[k])
+#define GC_RECORDED_BITS(ps, k) ((ps)->moving[k])   /* gc_work.scanrec */
 
 /* The unreachable pooled members of the pool sets, in heap order. */
 #define FOR_EACH_UNREACHABLE_POOLED(w, o, body)                                      \
