@@ -440,6 +440,12 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
     size_t found = 0, found1 = 0;
     RCGC_ASSERT(ms == w->memberset);
+    /* GATHER_CACHED: the cache's type and offsets in locals (whose
+     * address is never taken), so that the header stores of the visits,
+     * which may alias w->refcache, do not make the loop reload them; taken
+     * again from w->refcache after a miss, the only thing that fills it. */
+    const rcgc_type *ctype = w->refcache.type;
+    unsigned coff0 = w->refcache.off0, coff1 = w->refcache.off1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t mv = 0;
         uint64_t cand = pool->tracked[k];
@@ -482,8 +488,18 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                 o->type->traverse(o, visit, w);
             else if (how == GATHER_DIRECT)
                 rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
-            else
+            else if (RCGC_LIKELY(o->type == ctype)) {
+                rcgc_object *r = rcgc_ref_load(o, coff0);
+                if (r != NULL)
+                    (void)visit(r, w);
+                if (coff1 != 0 && (r = rcgc_ref_load(o, coff1)) != NULL)
+                    (void)visit(r, w);
+            } else {
                 rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
+                ctype = w->refcache.type;
+                coff0 = w->refcache.off0;
+                coff1 = w->refcache.off1;
+            }
         }
         bitmap[k] = members;
         if (members)

@@ -246,6 +246,61 @@ static void test_saturated_with_hint(void **state)
     }
 }
 
+/* Two refs types of one size class with their fields at different
+ * offsets, alternating in one pool: the gather keeps the cache's type and
+ * offsets in locals, taken again after each miss; a member must be
+ * traversed with its own type's offsets (a live one reached only through
+ * the field the other type does not list, garbage cycles through it). */
+typedef struct onode {
+    rcgc_object ob;
+    rcgc_object *x;   /* not a reference field of other_type */
+    rcgc_object *b;
+} onode;
+
+static const rcgc_type other_type = {
+    .name = "Other", .size = sizeof(onode), .refs = RCGC_REFS(onode, b)};
+
+static void test_gather_two_refs_types(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen++) {
+        for (int hint = 0; hint < 2; hint++) {
+            rnode *keep = rn(&refs_type);
+            rcgc_object *prev = RCGC_OBJ(keep);
+            for (int i = 0; i < 200; i++) {
+                /* keep -> o1 -> r1 -> o2 -> ... through a (rnode) and b
+                 * (onode); each onode's x holds a garbage marker that is
+                 * not a reference (a non-GC pointer value). */
+                if (i % 2 == 0) {
+                    onode *o = (onode *)rcgc_new(rt, &other_type);
+                    assert_non_null(o);
+                    o->x = (rcgc_object *)(uintptr_t)0x10;   /* never read */
+                    rn_set(&((rnode *)prev)->a, o);
+                    if (prev != RCGC_OBJ(keep))
+                        rcgc_decref(prev);
+                    prev = RCGC_OBJ(o);
+                } else {
+                    rnode *r = rn(&refs_type);
+                    ((onode *)prev)->b = rcgc_incref(RCGC_OBJ(r));
+                    rcgc_decref(prev);
+                    prev = RCGC_OBJ(r);
+                }
+                garbage(1);
+                onode *g = (onode *)rcgc_new(rt, &other_type);
+                rnode *h = rn(&refs_type);
+                g->b = rcgc_incref(RCGC_OBJ(h));
+                h->b = RCGC_OBJ(g);
+                rcgc_decref(RCGC_OBJ(h));
+            }
+            rcgc_decref(prev);
+            assert_int_equal(collect_hint(gen, hint), 200 * 4);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(RCGC_OBJ(keep));   /* the chain dies by its counts */
+            assert_int_equal(collect(2), 0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +309,7 @@ int main(void)
         GC_TEST(test_generation1_undo_counts),
         GC_TEST(test_many_undone),
         GC_TEST(test_saturated_with_hint),
+        GC_TEST(test_gather_two_refs_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
