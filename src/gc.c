@@ -1269,20 +1269,15 @@ static size_t trial_deletion_main(gc_work *w, unsigned old, size_t *nreach, unsi
      * records included: recompute_need). */
     unsigned exact = 0;
     /* (A young set reached whole leaves `reached` unset: nothing to walk.) */
+#define GC_NEED_OF(o)                                                                    \
+    (((o)->type->legacy_del ? NEED_LEGACY : 0u) |                                        \
+     ((o)->type == &rcgc_weakref_type || ((o)->flags & RCGC_OF_WEAKREFS) ? NEED_WEAK : 0u) | \
+     ((o)->type->finalize && !((o)->flags & RCGC_OF_FINALIZED) ? NEED_FINALIZE : 0u))
     if (w->u > 0)
-        FOR_EACH_UNREACHABLE_POOLED(w, o, {
-        const rcgc_type *t = o->type;
-        exact |= (t->legacy_del ? NEED_LEGACY : 0u) |
-                (t == &rcgc_weakref_type || (o->flags & RCGC_OF_WEAKREFS) ? NEED_WEAK : 0u) |
-                (t->finalize && !(o->flags & RCGC_OF_FINALIZED) ? NEED_FINALIZE : 0u);
-    });
-    for (size_t i = 0; i < w->nforeign; i++) {
-        const rcgc_object *o = w->objs[i];
-        const rcgc_type *t = o->type;
-        exact |= (t->legacy_del ? NEED_LEGACY : 0u) |
-                (t == &rcgc_weakref_type || (o->flags & RCGC_OF_WEAKREFS) ? NEED_WEAK : 0u) |
-                (t->finalize && !(o->flags & RCGC_OF_FINALIZED) ? NEED_FINALIZE : 0u);
-    }
+        FOR_EACH_UNREACHABLE_POOLED(w, o, exact |= GC_NEED_OF(o));
+    for (size_t i = 0; i < w->nforeign; i++)
+        exact |= GC_NEED_OF(w->objs[i]);
+#undef GC_NEED_OF
     if (exact != w->need)
         rcgc_fatal("gc: the unreachable set needs %#x, recorded %#x", exact, w->need);
 #endif
