@@ -440,6 +440,12 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
     size_t found = 0, found1 = 0;
     RCGC_ASSERT(ms == w->memberset);
+    /* GATHER_CACHED: the cache's type and offsets in locals (whose
+     * address is never taken), so that the header stores of the visits,
+     * which may alias w->refcache, do not make the loop reload them; taken
+     * again from w->refcache after a miss, the only thing that fills it. */
+    const rcgc_type *ctype = w->refcache.type;
+    unsigned coff0 = w->refcache.off0, coff1 = w->refcache.off1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t mv = 0;
         uint64_t cand = pool->tracked[k];
@@ -482,8 +488,18 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                 o->type->traverse(o, visit, w);
             else if (how == GATHER_DIRECT)
                 rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
-            else
+            else if (RCGC_LIKELY(o->type == ctype)) {
+                rcgc_object *r = rcgc_ref_load(o, coff0);
+                if (r != NULL)
+                    (void)visit(r, w);
+                if (coff1 != 0 && (r = rcgc_ref_load(o, coff1)) != NULL)
+                    (void)visit(r, w);
+            } else {
                 rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
+                ctype = w->refcache.type;
+                coff0 = w->refcache.off0;
+                coff1 = w->refcache.off1;
+            }
         }
         bitmap[k] = members;
         if (members)
@@ -504,9 +520,12 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         ps->pool = pool;
         memcpy(ps->members, bitmap, sizeof bitmap);
         memset(ps->reached, 0, sizeof ps->reached);
-        /* A young partition moves every survivor without the bitmap. */
+        /* A young partition moves every survivor without the bitmap; a
+         * recording young scan keeps its records there. */
         if (full)
             memcpy(ps->moving, moving, sizeof moving);
+        else if (w->scanrec)
+            memset(ps->moving, 0, sizeof ps->moving);
         w->n += found;
         w->npooled += found;
         w->npooled1 += found1;
@@ -659,11 +678,56 @@ static RCGC_ALWAYS_INLINE int visit_reach_set(rcgc_object *r, void *arg)
     return 0;
 }
 
+/* record_one's test of o's type, t (not w->plaintype): what it needs, and
+ * t becomes w->plaintype if objects of it need nothing of their type's. */
+GC_COLD static void record_type(gc_work *w, const rcgc_type *t, unsigned f)
+{
+    int plain = 1;
+    if (t->legacy_del) {
+        w->need |= NEED_LEGACY;
+        plain = 0;
+    }
+    if (t == &rcgc_weakref_type) {
+        w->need |= NEED_WEAK;
+        plain = 0;
+    }
+    if (t->finalize) {
+        if (!(f & RCGC_OF_FINALIZED))
+            w->need |= NEED_FINALIZE;
+        plain = 0;
+    }
+    if (plain)
+        w->plaintype = t;
+}
+
+/* An unreachable member gets RCGC_OF_COLLECTING and the hold (C3);
+ * refcounts were never changed, so nothing is given back.  Pooled ones stay
+ * in their pool set's bitmaps (members & ~reached) until list_unreachable
+ * writes them to objs, which only sets that need finalization or debug
+ * output pay; foreign ones go to objs now.  pooled: o is pooled (a constant). */
+static RCGC_ALWAYS_INLINE void record_one(gc_work *w, rcgc_object *o, unsigned f,
+                                           const int pooled)
+{
+    const rcgc_type *t = o->type;
+    o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
+    o->refcnt++;   /* the hold */
+    /* NEED_* as rcgc_weak_involved and the type's legacy_del and
+     * finalize say; a type known to need nothing costs one compare. */
+    if (RCGC_UNLIKELY(t != w->plaintype))
+        record_type(w, t, f);
+    if (f & RCGC_OF_WEAKREFS)
+        w->need |= NEED_WEAK;
+    w->u++;
+    RCGC_ASSERT(!pooled == !!(f & RCGC_OF_FOREIGN));
+    if (!pooled)
+        w->objs[w->nforeign++] = o;
+}
+
 /* w->youngfast of a collection of generation g < 2 (work_alloc), as a
  * constant: see visit_reach_young. */
 #define GC_YOUNGFAST(g)                                                                  \
     (RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_REACHABLE | RCGC_OF_GC_SATURATED |      \
-     ((g) == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT))
+     RCGC_OF_COLLECTING | ((g) == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT))
 
 /* old: w->old (a constant in the drains' copies per generation). */
 static RCGC_ALWAYS_INLINE void reach_young_old(gc_work *w, rcgc_object *o, unsigned f,
@@ -701,14 +765,40 @@ static inline void reach_young(gc_work *w, rcgc_object *o, unsigned f)
     }
 }
 
+/* A member the recording scan (w->scanrec) recorded, reached after all by
+ * a later root's drain: the record is undone (the hold, the count of the
+ * set, its bit in `moving`) before it is reached.  need cannot be undone
+ * bit by bit: it is recomputed after the scan if it is not zero. */
+GC_COLD static void unrecord_young(gc_work *w, rcgc_object *o, unsigned f)
+{
+    RCGC_ASSERT(w->scanrec && !(f & (RCGC_OF_FOREIGN | RCGC_OF_GC_SCRATCH)));
+    const rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    gc_poolset *ps = &w->pools[pool->gcset];
+    RCGC_ASSERT(ps->pool == pool && (ps->moving[i >> 6] >> (i & 63) & 1));
+    ps->moving[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    o->flags = f & ~RCGC_OF_COLLECTING;
+    o->refcnt--;
+    w->u--;
+    if (w->maxgen == 1)
+        w->unreach1 -= (f >> RCGC_OF_GEN_SHIFT) & 1u;
+    if (w->need)
+        w->needstale = 1;
+}
+
 GC_COLD static void reach_young_slow(gc_work *w, rcgc_object *o, unsigned f)
 {
+    if (f & RCGC_OF_COLLECTING) {
+        unrecord_young(w, o, f);
+        f &= ~RCGC_OF_COLLECTING;
+    }
     reach_young(w, o, f);
 }
 
 /* w->youngfast: the flag bits that must read exactly TRACKED for the common
  * case of a young visit - a pooled member (generation <= g), not reached,
- * not saturated; a foreign or saturated member takes reach_young_slow. */
+ * not saturated, not recorded; a foreign, saturated or recorded member
+ * takes reach_young_slow. */
 static RCGC_ALWAYS_INLINE int visit_reach_young(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
@@ -851,6 +941,62 @@ GC_COLD static void unsaturate(gc_work *w)
     w->saturated = 0;
 }
 
+/* The young mark scan over one pool set: each member not reached yet
+ * that is referenced from outside the set is reached and drained.  With
+ * rec (a constant: w->scanrec), a member that is not is recorded at once
+ * (record_one: the partition then reads no header), its bit set in
+ * `moving`; a later drain that reaches it undoes the record
+ * (unrecord_young).  Reached pooled members have left the set (or carry
+ * RCGC_OF_REACHABLE) and recorded ones carry RCGC_OF_COLLECTING; a pooled
+ * member is never foreign, so one that fails the fast test and is still
+ * in the set, not reached, is saturated (never recorded here): it may
+ * still be a root. */
+static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char *base,
+                                               size_t size, const int rec)
+{
+    const unsigned youngfast = w->youngfast;
+    const int gen1 = w->maxgen == 1;
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+        for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+            unsigned bit = (unsigned)__builtin_ctzll(b);
+            rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + bit) * size);
+            unsigned f = o->flags;
+            if (RCGC_LIKELY((f & youngfast) == RCGC_OF_TRACKED)) {
+                if (o->refcnt > gc_refs(f)) {
+                    reach_young_fast(w, o, f);
+                    drain_set(w);
+                } else if (rec) {
+                    record_one(w, o, f, 1);
+                    ps->moving[k] |= (uint64_t)1 << bit;
+                    if (gen1)
+                        w->unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+                }
+            } else if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && is_member(w, f) &&
+                       !(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
+                RCGC_ASSERT(!rec);   /* a set with a saturated member: mark_set */
+                reach_young(w, o, f);
+                drain_set(w);
+            }
+        }
+    }
+}
+
+/* need and plaintype again from the recorded members, after a record was
+ * undone (unrecord_young): the set's need is exactly its members'. */
+GC_COLD static void recompute_need(gc_work *w)
+{
+    w->need = 0;
+    w->plaintype = NULL;
+    GC_FOR_EACH_POOLED(w, o, GC_RECORDED_BITS, {
+        const rcgc_type *t = o->type;
+        if (t != w->plaintype)
+            record_type(w, t, o->flags);
+        if (o->flags & RCGC_OF_WEAKREFS)
+            w->need |= NEED_WEAK;
+    });
+    w->needstale = 0;
+}
+
 /*
  * Step 3: members referenced from outside the set (more references than
  * internal ones), and all they reach, are reached; each is traversed
@@ -875,34 +1021,21 @@ static void mark_set(gc_work *w)
         w->stack = w->objs;
         w->stackcap = w->cap;
     }
-    for (size_t p = w->npools; p-- > 0 && w->nreach < w->n;) {
+    /* A saturated member is not recorded by the scan (its root test
+     * waits for unsaturate): such a set is partitioned from the headers. */
+    if (w->saturated)
+        w->scanrec = 0;
+    /* Until every member is reached or recorded (u: none recorded but by
+     * a recording scan). */
+    for (size_t p = w->npools; p-- > 0 && w->nreach + w->u < w->n;) {
         gc_poolset *ps = &w->pools[p];
         char *base = ps->pool->mem + pre;
         size_t size = ps->pool->size;
         if (!w->bitmaps) {
-            const unsigned youngfast = w->youngfast;
-            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-                for (uint64_t b = ps->members[k]; b; b &= b - 1) {
-                    unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-                    rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
-                    unsigned f = o->flags;
-                    /* Reached pooled members have left the set (or carry
-                     * RCGC_OF_REACHABLE); a pooled member is never
-                     * foreign, so one that fails the fast test and is
-                     * still in the set, not reached, is saturated: it may
-                     * still be a root. */
-                    if (RCGC_LIKELY((f & youngfast) == RCGC_OF_TRACKED)) {
-                        if (o->refcnt > gc_refs(f)) {
-                            reach_young_fast(w, o, f);
-                            drain_set(w);
-                        }
-                    } else if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && is_member(w, f) &&
-                               !(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
-                        reach_young(w, o, f);
-                        drain_set(w);
-                    }
-                }
-            }
+            if (w->scanrec)
+                young_scan_pool(w, ps, base, size, 1);
+            else
+                young_scan_pool(w, ps, base, size, 0);
             continue;
         }
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
@@ -955,51 +1088,8 @@ static void mark_set(gc_work *w)
         unsaturate(w);
     if (w->bitmaps)
         w->rt->gc.wide_heap = w->nwide > w->nreach / 2;
-}
-
-/* record_one's test of o's type, t (not w->plaintype): what it needs, and
- * t becomes w->plaintype if objects of it need nothing of their type's. */
-GC_COLD static void record_type(gc_work *w, const rcgc_type *t, unsigned f)
-{
-    int plain = 1;
-    if (t->legacy_del) {
-        w->need |= NEED_LEGACY;
-        plain = 0;
-    }
-    if (t == &rcgc_weakref_type) {
-        w->need |= NEED_WEAK;
-        plain = 0;
-    }
-    if (t->finalize) {
-        if (!(f & RCGC_OF_FINALIZED))
-            w->need |= NEED_FINALIZE;
-        plain = 0;
-    }
-    if (plain)
-        w->plaintype = t;
-}
-
-/* An unreachable member gets RCGC_OF_COLLECTING and the hold (C3);
- * refcounts were never changed, so nothing is given back.  Pooled ones stay
- * in their pool set's bitmaps (members & ~reached) until list_unreachable
- * writes them to objs, which only sets that need finalization or debug
- * output pay; foreign ones go to objs now.  pooled: o is pooled (a constant). */
-static RCGC_ALWAYS_INLINE void record_one(gc_work *w, rcgc_object *o, unsigned f,
-                                           const int pooled)
-{
-    const rcgc_type *t = o->type;
-    o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
-    o->refcnt++;   /* the hold */
-    /* NEED_* as rcgc_weak_involved and the type's legacy_del and
-     * finalize say; a type known to need nothing costs one compare. */
-    if (RCGC_UNLIKELY(t != w->plaintype))
-        record_type(w, t, f);
-    if (f & RCGC_OF_WEAKREFS)
-        w->need |= NEED_WEAK;
-    w->u++;
-    RCGC_ASSERT(!pooled == !!(f & RCGC_OF_FOREIGN));
-    if (!pooled)
-        w->objs[w->nforeign++] = o;
+    if (RCGC_UNLIKELY(w->needstale))
+        recompute_need(w);
 }
 
 /* objs[0..u): the unreachable set in heap order, pooled then foreign (the
@@ -1031,7 +1121,8 @@ static void partition(gc_work *w, unsigned old)
     rcgc_runtime *rt = w->rt;
     size_t pre = rt->mem.debug_pre;
     long moved[RCGC_NGENS] = {0, 0, 0};
-    size_t survivors = 0, unreach1 = 0;   /* young: pooled members */
+    /* young: pooled members (a recording scan counted its records) */
+    size_t survivors = 0, unreach1 = w->unreach1;
     const unsigned youngfast = w->youngfast;
     const int gen1 = w->maxgen == 1;
     const unsigned newgen = old << RCGC_OF_GEN_SHIFT;
@@ -1055,6 +1146,18 @@ static void partition(gc_work *w, unsigned old)
             if (old == 2)
                 for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
                     left_young += (unsigned)popcount64(ps->members[k]);
+        } else if (!w->bitmaps && w->scanrec) {
+            /* The recording scan recorded every pooled member it did not
+             * reach (none saturated): `moving` has them, the rest moved. */
+            unsigned nsurvive = 0;
+            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+                uint64_t r = ps->members[k] & ~ps->moving[k];
+                ps->reached[k] = r;
+                nsurvive += (unsigned)popcount64(r);
+            }
+            survivors += nsurvive;
+            if (old == 2)
+                left_young += nsurvive;
         } else if (!w->bitmaps) {
             /* Young: every member is recorded or changes generation.  The
              * mark moved the reached pooled ones (reach_young) already,
@@ -1161,6 +1264,26 @@ static size_t trial_deletion_main(gc_work *w, unsigned old, size_t *nreach, unsi
     mark_set(w);
     partition(w, old);
     RCGC_ASSERT(w->u + w->nreach == w->n);
+#if RCGC_DEBUG >= 2
+    /* need is exactly the unreachable members' (a recording scan's undone
+     * records included: recompute_need). */
+    unsigned exact = 0;
+    /* (A young set reached whole leaves `reached` unset: nothing to walk.) */
+#define GC_NEED_OF(o)                                                                    \
+    (((o)->type->legacy_del ? NEED_LEGACY : 0u) |                                        \
+     ((o)->type == &rcgc_weakref_type || ((o)->flags & RCGC_OF_WEAKREFS) ? NEED_WEAK : 0u) | \
+     ((o)->type->finalize && !((o)->flags & RCGC_OF_FINALIZED) ? NEED_FINALIZE : 0u))
+    if (w->u > 0)
+        FOR_EACH_UNREACHABLE_POOLED(w, o, exact |= GC_NEED_OF(o));
+    for (size_t i = 0; i < w->nforeign; i++)
+        exact |= GC_NEED_OF(w->objs[i]);
+#undef GC_NEED_OF
+    if (exact != w->need)
+        rcgc_fatal("gc: the unreachable set needs %#x, recorded %#x", exact, w->need);
+#endif
+    /* The next young scan records if this young set was mostly garbage. */
+    if (!w->bitmaps)
+        w->rt->gc.young_garbage = w->u > w->nreach;
     *need = w->need;
     *nreach = w->nreach;
     return w->u;
@@ -1218,6 +1341,7 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     RCGC_ASSERT(w->memberset == GC_MEMBERSET(generation));
     /* Generation 0: both generation bits must be 0; 0..1: the high one. */
     w->youngfast = GC_YOUNGFAST(generation);
+    w->scanrec = !w->bitmaps && rt->gc.young_garbage;
     for (;;) {
         size_t total = set_size(rt, generation);
         if (total == 0)
@@ -1314,6 +1438,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             rcgc_gc_clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
+                w.dirtyrank = SIZE_MAX;   /* D1: not worth noting for foreign ones */
                 rcgc_obj_clear_cached(&w.refcache, o);
             }
             rcgc_gc_delete_by_pool(&w, old, 1);

@@ -185,11 +185,17 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
         rcgc_pool *pool = ps->pool;
         char *base = pool->mem + pre;
         size_t size = pool->size;
+        /* D1 from this pool's first clear on (what ran before cannot
+         * touch fields not cleared yet). */
+        if (!cleared) {
+            rcgc_gc_dirty_init(w, refs);
+            w->clearrank = p + 1;
+        }
         for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
-                rcgc_gc_clear_kind(&w->refcache, o, refs);
+                rcgc_gc_clear_first(w, o, refs);
             }
         }
         /* The objects whose hold is now the last reference and that need
@@ -270,22 +276,46 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
          * else of the set is left in it, which the last loop lets go of. */
         void *first = NULL;
         void **link = &first;
+        /* D1: a member at an address up to dirtyto may hold references
+         * again (user code ran after its first clear); the second clear
+         * of any other would find every listed field NULL (and a type with
+         * a clear of its own made its first clear an event). */
+        uintptr_t dirtyto = p + 1 < w->dirtyrank    ? UINTPTR_MAX
+                            : p + 1 == w->dirtyrank ? w->dirtyobj
+                                                    : 0;
+        int ran = 0;
         for (unsigned j = 0; j < nbatch; j++) {
             rcgc_object *o = bobj[j];
             const rcgc_type *t = o->type;
-            rcgc_gc_clear_kind(&w->refcache, o, refs);
-            if (t->dealloc)
+            if (!refs || (uintptr_t)o <= dirtyto)   /* traverse types: always */
+                rcgc_gc_clear_kind(&w->refcache, o, refs);
+#if RCGC_DEBUG >= 1
+            else
+                rcgc_gc_assert_cleared(o);
+#endif
+            if (t->dealloc) {
+                dirtyto = UINTPTR_MAX;   /* the rest of this pool */
+                ran = 1;
                 t->dealloc(o);
+            }
             o->type = RCGC_FREED_TYPE;
             *link = o;
             link = (void **)o;
         }
+        /* A small set is cleared whole before any release: a dealloc
+         * above, or a release below (any deallocation), may touch every
+         * pool after this one.  A big set's later pools are cleared
+         * later. */
+        if (cleared && ran)
+            w->dirtyrank = SIZE_MAX;
         if (nbatch)
             rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, nbatch);
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k] & ~batch[k]; b; b &= b - 1) {
                 rcgc_object *o =
                     (rcgc_object *)(base + (size_t)(k * 64 + (unsigned)__builtin_ctzll(b)) * size);
+                if (cleared)
+                    w->dirtyrank = SIZE_MAX;
                 rcgc_gc_release_cleared(rt, o, old);
             }
         }
@@ -294,12 +324,33 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
 
 /* Clear every unreachable pooled member (step 9 of a small set, before
  * rcgc_gc_delete_by_pool), in the copy for the set's kind of heap (RC2). */
+static RCGC_ALWAYS_INLINE void clear_unreachable_kind(gc_work *w, const int refs)
+{
+    size_t pre = w->rt->mem.debug_pre;
+    for (size_t p = 0; p < w->npools; p++) {
+        const gc_poolset *ps = &w->pools[p];
+        char *base = ps->pool->mem + pre;
+        size_t size = ps->pool->size;
+        w->clearrank = p + 1;
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            char *word = base + (size_t)k * 64 * size;
+            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
+                rcgc_gc_clear_first(w, o, refs);
+            }
+        }
+    }
+}
+
 RCGC_NOINLINE void rcgc_gc_clear_unreachable_pooled(gc_work *w)
 {
-    if (w->refcache.met)
-        FOR_EACH_UNREACHABLE_POOLED(w, o, rcgc_gc_clear_kind(&w->refcache, o, 1));
-    else
-        FOR_EACH_UNREACHABLE_POOLED(w, o, rcgc_gc_clear_kind(&w->refcache, o, 0));
+    if (w->refcache.met) {
+        rcgc_gc_dirty_init(w, 1);
+        clear_unreachable_kind(w, 1);
+    } else {
+        rcgc_gc_dirty_init(w, 0);
+        clear_unreachable_kind(w, 0);
+    }
 }
 
 /* delete_by_pool_kind in the copy for the set's kind of heap (RC2). */

@@ -43,7 +43,9 @@
  *   moving   members whose generation is not `old`: those a survivor's
  *            promotion must write (full collections only: a young gather
  *            leaves it unset, since every young member changes generation
- *            and the young partition does not read it).
+ *            and the young partition does not read it).  In a young
+ *            collection whose scan records (gc_work.scanrec): the members
+ *            recorded unreachable so far (zeroed by the gather).
  * The pool's descriptor holds the index of its set (rcgc_pool.gcset).
  */
 typedef struct gc_poolset {
@@ -92,6 +94,14 @@ typedef struct gc_work {
                              * kept in the reached bitmaps, not the flags */
     unsigned memberset;     /* bit (flags & 7) set iff tracked, gen <= g */
     unsigned youngfast;     /* young: see visit_reach_young */
+    int scanrec;            /* young: the mark scan records the members it
+                             * finds unreachable at once (gc.c's mark_set,
+                             * rcgc_gc_state.young_garbage); their bits are
+                             * in `moving` until the partition */
+    int needstale;          /* scanrec: a record was undone while need was
+                             * non-zero (need is recomputed) */
+    size_t unreach1;        /* scanrec, generation 1: recorded members of
+                             * generation 1 */
     gc_poolset *pools;
     size_t npools;
     size_t cappools;
@@ -121,6 +131,22 @@ typedef struct gc_work {
     rcgc_object *ring[GC_RING];
     /* The hot loops' type cache (traverse.h, RC1, RC2); zeroed: empty. */
     rcgc_refs_cache refcache;
+    /* Step 9 of plain garbage (rcgc_gc_delete_by_pool).  Members are
+     * cleared a first time in pool set order, within a pool in address
+     * order, and released (batch test, second clear, dealloc) in the same
+     * order.  D1: (dirtyrank, dirtyobj) is the position in that order of
+     * the last event that may have run user code since the first clears
+     * began - a type's clear or dealloc called, an object outside the set
+     * dying, a user allocator's free -: pool set dirtyrank - 1, up to and
+     * including the member at dirtyobj (UINTPTR_MAX: the whole pool;
+     * dirtyrank SIZE_MAX: every pool; 0: no event).  A member cleared
+     * after it still has every listed field NULL, so its second clear is
+     * skipped.  Moved forward on any doubt, never back but where a pool's
+     * first clears start anew (a big set, cleared a pool at a time).
+     * clearrank: pool set index + 1 of the pool being cleared. */
+    size_t dirtyrank;
+    uintptr_t dirtyobj;
+    size_t clearrank;
 } gc_work;
 
 /* What the unreachable set needs beyond clearing (gc.c's partition). */
@@ -154,6 +180,7 @@ enum {
     } while (0)
 #define GC_MEMBER_BITS(ps, k) ((ps)->members[k])
 #define GC_UNREACHABLE_BITS(ps, k) ((ps)->members[k] & ~(ps)->reached[k])
+#define GC_RECORDED_BITS(ps, k) ((ps)->moving[k])   /* gc_work.scanrec */
 
 /* The unreachable pooled members of the pool sets, in heap order. */
 #define FOR_EACH_UNREACHABLE_POOLED(w, o, body)                                      \
@@ -186,6 +213,94 @@ static RCGC_ALWAYS_INLINE void rcgc_gc_clear_kind(rcgc_refs_cache *c, rcgc_objec
     if (t->clear != NULL)
         t->clear(o);
 }
+
+/* D1 at the start of the first clears, in a loop's copy for one kind of
+ * heap (refs as rcgc_gc_clear_kind): every second clear is made where a
+ * user allocator (any slow mode but tracing alone) runs user code when a
+ * batch's memory goes, and in a heap of traverse types only, whose clear
+ * is user code (not worth noting per object). */
+static inline void rcgc_gc_dirty_init(gc_work *w, const int refs)
+{
+    w->dirtyrank = (!refs || (w->rt->mem.slow & ~RCGC_SLOW_TRACE)) ? SIZE_MAX : 0;
+    w->dirtyobj = UINTPTR_MAX;
+}
+
+/* D1: an event that may run user code, during the first clear of o (in
+ * pool set w->clearrank - 1). */
+static inline void rcgc_gc_dirty_at(gc_work *w, const rcgc_object *o)
+{
+    if (w->dirtyrank == SIZE_MAX)
+        return;
+    w->dirtyrank = w->clearrank;
+    w->dirtyobj = (uintptr_t)o;
+}
+
+/* Drop field off of o for rcgc_gc_clear_first (T3's order); a referent
+ * that dies here runs its deallocation, which may run user code: D1. */
+static RCGC_ALWAYS_INLINE void rcgc_gc_ref_clear_first(gc_work *w, rcgc_object *o,
+                                                      unsigned off)
+{
+    rcgc_object *r = rcgc_ref_load(o, off);
+    if (r != NULL) {
+        static rcgc_object *const null_ref = NULL;
+        memcpy((char *)o + off, &null_ref, sizeof null_ref);
+#if RCGC_DEBUG >= 1
+        if (RCGC_UNLIKELY(r->refcnt == 1))
+            rcgc_gc_dirty_at(w, o);
+        rcgc_decref(r);   /* with its checks */
+#else
+        if (--r->refcnt == 0) {
+            rcgc_gc_dirty_at(w, o);
+            rcgc_dealloc(r);
+        }
+#endif
+    }
+}
+
+/* rcgc_gc_clear_kind for a member's first clear in step 9 of plain
+ * garbage, noting (D1) whatever may run user code: a type's clear, or a
+ * referent dying.  refs: as rcgc_gc_clear_kind. */
+static RCGC_ALWAYS_INLINE void rcgc_gc_clear_first(gc_work *w, rcgc_object *o, const int refs)
+{
+    if (!refs) {
+        RCGC_ASSERT(w->dirtyrank == SIZE_MAX);   /* rcgc_gc_dirty_init */
+        rcgc_gc_clear_kind(&w->refcache, o, 0);
+        return;
+    }
+    const rcgc_type *t = o->type;
+    rcgc_refs_cache *c = &w->refcache;
+    if (RCGC_LIKELY(t == c->type)) {
+        /* Both offsets first: dropping a reference may run any code. */
+        unsigned off0 = c->off0, off1 = c->off1;
+        rcgc_gc_ref_clear_first(w, o, off0);
+        if (off1 != 0)
+            rcgc_gc_ref_clear_first(w, o, off1);
+        return;
+    }
+    const uint16_t *lst = t->refs;
+    if (lst != NULL) {
+        (void)rcgc_refs_cache_fill(c, t, lst);
+        for (unsigned off; (off = *lst) != 0; lst++)
+            rcgc_gc_ref_clear_first(w, o, off);
+    }
+    if (t->clear != NULL) {
+        rcgc_gc_dirty_at(w, o);
+        t->clear(o);
+    }
+}
+
+#if RCGC_DEBUG >= 1
+/* D1's consequence, checked where the second clear is skipped: o's listed
+ * fields are all NULL. */
+static inline void rcgc_gc_assert_cleared(const rcgc_object *o)
+{
+    const uint16_t *lst = o->type->refs;
+    for (unsigned off; lst != NULL && (off = *lst) != 0; lst++)
+        if (rcgc_ref_load(o, off) != NULL)
+            rcgc_obj_fatal(o, "gc: a field of a cleared object holds a reference again, "
+                              "though no user code ran since its clear");
+}
+#endif
 
 /* rcgc_gc_promote with the pooled case inline (P4 kept): in the delete
  * loop every object still referenced after its own `clear` moves, most of

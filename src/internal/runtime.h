@@ -307,6 +307,12 @@ typedef struct rcgc_gc_state {
                                  * next one's gather uses it too (gc.c) */
     int refs_tracked;           /* G2: an object of a type with refs has
                                  * been tracked in this runtime */
+    int young_garbage;          /* the last young collection found more
+                                 * unreachable members than reachable ones:
+                                 * the next young mark scan records them as
+                                 * it goes (gc.c's mark_set).  A hint for
+                                 * speed only: either value gives the same
+                                 * collection */
 } rcgc_gc_state;
 
 /* gc.c: called by rcgc_new after the gen-0 count went up; may collect. */

@@ -1,0 +1,374 @@
+/* Step 9 of plain garbage skips a member's second clear when no user code
+ * can have run since its first one (D1, src/internal/gcwork.h; round 8 in
+ * docs/design-gc.md).  Each test makes user code store a new reference
+ * into a garbage member after its first clear - from the deallocation of
+ * an object outside the set that the first clears free, from a member's
+ * own dealloc in the batch, across pools, in a small set (cleared whole
+ * first) and a big one (cleared a pool at a time) - and checks that the
+ * reference is dropped (the stored object's refcount comes back) and the
+ * heap validates.  A skip that ignores any of these events leaks the
+ * stored reference (and debug builds abort in rcgc_gc_assert_cleared). */
+#include "gctest.h"
+#include "rcgc_tracemalloc.h"
+
+/* A node with two declared fields (the collector's cached shape). */
+typedef struct rnode {
+    rcgc_object ob;
+    rcgc_object *a;
+    rcgc_object *b;
+} rnode;
+
+static const rcgc_type rnode_type = {
+    .name = "RNode", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b)};
+
+/* The same shape in another size class (so in other pools). */
+typedef struct rbig {
+    rcgc_object ob;
+    rcgc_object *a;
+    rcgc_object *b;
+    char pad[96];
+} rbig;
+
+static const rcgc_type rbig_type = {
+    .name = "RBig", .size = sizeof(rbig), .refs = RCGC_REFS(rbig, a, b)};
+
+/* Where the user code below stores its reference: field b (or a) of
+ * g_target, a borrowed pointer to a garbage member; g_stored is what it
+ * stores (held by the test too). */
+static rcgc_object *g_target;
+static rcgc_object *g_stored;
+static int g_stores;
+
+static void store_into_target(void)
+{
+    if (g_target == NULL)
+        return;
+    rnode *t = (rnode *)g_target;   /* rbig has a and b at the same offsets */
+    rcgc_object **slot = t->a == NULL ? &t->a : &t->b;
+    RCGC_SETREF(*slot, rcgc_incref(g_stored));
+    g_target = NULL;
+    g_stores++;
+}
+
+/* An untracked object whose deallocation stores into g_target. */
+static void trig_dealloc(rcgc_object *self)
+{
+    (void)self;
+    store_into_target();
+}
+
+static const rcgc_type trig_type = {.name = "Trig", .size = 32, .dealloc = trig_dealloc};
+
+/* A cached-shape member whose own dealloc stores into g_target (or, if
+ * it is g_target, dies without a store: nothing may store into it now). */
+static void rdel_dealloc(rcgc_object *self)
+{
+    if (g_target == self)
+        g_target = NULL;
+    else
+        store_into_target();
+}
+
+static const rcgc_type rdel_type = {
+    .name = "RDel", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b),
+    .dealloc = rdel_dealloc};
+
+static rnode *rn(const rcgc_type *t)
+{
+    rnode *n = (rnode *)rcgc_new(rt, t);
+    assert_non_null(n);
+    return n;
+}
+
+/* x.a = y and y.a = x, both dropped: a garbage cycle. */
+static void cycle(rnode *x, rnode *y)
+{
+    x->a = rcgc_incref(RCGC_OBJ(y));
+    y->a = rcgc_incref(RCGC_OBJ(x));
+    rcgc_decref(RCGC_OBJ(x));
+    rcgc_decref(RCGC_OBJ(y));
+}
+
+static rcgc_object *new_stored(void)
+{
+    rcgc_object *z = rcgc_new(rt, &trig_type);   /* untracked, no store */
+    assert_non_null(z);
+    g_stored = z;
+    g_stores = 0;
+    return z;
+}
+
+/* The first clear of a (dropping a.b, the last reference to a Trig) runs
+ * user code that stores into a itself, or into c, cleared before it in
+ * the same pool; collected in a young and a full collection. */
+static void test_store_during_first_clear(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        for (int into_earlier = 0; into_earlier < 2; into_earlier++) {
+            rcgc_object *z = new_stored();
+            rnode *c = rn(&rnode_type), *d = rn(&rnode_type);
+            rnode *a = rn(&rnode_type), *b = rn(&rnode_type);
+            assert_true((char *)c < (char *)a);   /* c's first clear comes first */
+            a->b = rcgc_new(rt, &trig_type);
+            assert_non_null(a->b);
+            g_target = into_earlier ? RCGC_OBJ(c) : RCGC_OBJ(a);
+            cycle(c, d);
+            cycle(a, b);
+            assert_int_equal(collect(gen), 4);
+            assert_int_equal(g_stores, 1);
+            assert_int_equal(rcgc_refcount(z), 1);   /* the stored reference went */
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(z);
+        }
+    }
+}
+
+/* A member's dealloc in the batch stores into a member after it, already
+ * tested for the batch and cleared once. */
+static void test_store_from_batch_dealloc(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        rcgc_object *z = new_stored();
+        rnode *p = rn(&rdel_type), *q = rn(&rdel_type);
+        assert_true((char *)p < (char *)q);
+        g_target = RCGC_OBJ(q);
+        cycle(p, q);
+        assert_int_equal(collect(gen), 2);
+        assert_int_equal(g_stores, 1);
+        assert_int_equal(rcgc_refcount(z), 1);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_decref(z);
+    }
+}
+
+/* Two pools (two size classes) of one small set: a Trig freed by the first
+ * clear of one pool's member stores into the other pool's member; one of
+ * the two directions targets a pool cleared before the event. */
+static void test_store_across_pools(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        for (int dir = 0; dir < 2; dir++) {
+            rcgc_object *z = new_stored();
+            rnode *s1 = rn(&rnode_type), *s2 = rn(&rnode_type);
+            rnode *b1 = rn(&rbig_type), *b2 = rn(&rbig_type);
+            rnode *holder = dir ? b1 : s1;
+            holder->b = rcgc_new(rt, &trig_type);
+            g_target = dir ? RCGC_OBJ(s2) : RCGC_OBJ(b2);
+            cycle(s1, s2);
+            cycle(b1, b2);
+            assert_int_equal(collect(gen), 4);
+            assert_int_equal(g_stores, 1);
+            assert_int_equal(rcgc_refcount(z), 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(z);
+        }
+    }
+}
+
+static const rcgc_type rdelbig_type = {
+    .name = "RDelBig", .size = sizeof(rbig), .refs = RCGC_REFS(rbig, a, b),
+    .dealloc = rdel_dealloc};
+
+/* A small set in two pools (two size classes): a member's dealloc in one
+ * pool's batch stores into a member of the other pool; in one of the two
+ * orders that pool is released later (cleared before the store; in the
+ * other the target dies first and nothing is stored). */
+static void test_store_from_batch_across_pools(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        int stores = 0;
+        for (int dir = 0; dir < 2; dir++) {
+            rcgc_object *z = new_stored();
+            /* The pools' order follows which of them got a young object
+             * first: made in both orders. */
+            rnode *u = NULL, *u2 = NULL, *t = NULL, *t2 = NULL;
+            for (int k = 0; k < 2; k++) {
+                if (k == dir) {
+                    u = rn(&rdel_type);
+                    u2 = rn(&rnode_type);
+                } else {
+                    t = rn(&rdelbig_type);
+                    t2 = rn(&rbig_type);
+                }
+            }
+            g_target = RCGC_OBJ(t);
+            cycle(u, u2);
+            cycle(t, t2);
+            assert_int_equal(collect(gen), 4);
+            assert_null(g_target);
+            stores += g_stores;
+            assert_int_equal(rcgc_refcount(z), 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(z);
+        }
+        assert_true(stores >= 1);   /* a store into a pool released later */
+    }
+}
+
+/* An untracked object whose deallocation untracks g_untrack (a garbage
+ * member): the batch then leaves that member to rcgc_gc_release_cleared,
+ * whose deallocation runs its dealloc after every first clear. */
+static rcgc_object *g_untrack;
+
+static void untrig_dealloc(rcgc_object *self)
+{
+    (void)self;
+    if (g_untrack != NULL)
+        rcgc_gc_untrack(g_untrack);
+    g_untrack = NULL;
+}
+
+static const rcgc_type untrig_type = {.name = "Untrig", .size = 32, .dealloc = untrig_dealloc};
+
+/* The release of a member left out of the batch (untracked by user code
+ * during the first clears) runs its dealloc, which stores into a member
+ * of the other pool; in one of the two orders that pool is released
+ * later. */
+static void test_store_from_release(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        int stores = 0;
+        for (int dir = 0; dir < 2; dir++) {
+            rcgc_object *z = new_stored();
+            /* The pools' order follows which of them got a young object
+             * first: made in both orders. */
+            rnode *u = NULL, *u2 = NULL, *t = NULL, *t2 = NULL;
+            for (int k = 0; k < 2; k++) {
+                if (k == dir) {
+                    u = rn(&rdel_type);
+                    u2 = rn(&rnode_type);
+                } else {
+                    t = rn(&rdelbig_type);
+                    t2 = rn(&rbig_type);
+                }
+            }
+            u2->b = rcgc_new(rt, &untrig_type);
+            assert_non_null(u2->b);
+            g_untrack = RCGC_OBJ(u);
+            g_target = RCGC_OBJ(t);
+            cycle(u, u2);
+            cycle(t, t2);
+            assert_int_equal(collect(gen), 4);
+            assert_null(g_untrack);
+            assert_null(g_target);
+            stores += g_stores;
+            assert_int_equal(rcgc_refcount(z), 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(z);
+        }
+        assert_true(stores >= 1);
+    }
+}
+
+/* A foreign object (bigger than any pool block) whose clear stores into
+ * g_target. */
+typedef struct fbig {
+    rcgc_object ob;
+    rcgc_object *a;
+    rcgc_object *b;
+    char pad[8192];
+} fbig;
+
+static int fbig_clear(rcgc_object *self)
+{
+    (void)self;
+    store_into_target();
+    return 0;
+}
+
+static const rcgc_type fbig_type = {
+    .name = "FBig", .size = sizeof(fbig), .refs = RCGC_REFS(fbig, a, b), .clear = fbig_clear};
+
+/* A small set's foreign members are cleared after its pooled ones and
+ * before any release: a foreign member's clear stores into a pooled
+ * member cleared already. */
+static void test_store_from_foreign_clear(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        rcgc_object *z = new_stored();
+        rnode *p = rn(&rnode_type), *f = rn(&fbig_type);
+        assert_true(f->ob.flags & RCGC_OF_FOREIGN);
+        g_target = RCGC_OBJ(p);
+        cycle(p, f);
+        assert_int_equal(collect(gen), 2);
+        assert_int_equal(g_stores, 1);
+        assert_int_equal(rcgc_refcount(z), 1);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_decref(z);
+    }
+}
+
+enum { BIG_N = 30000 };   /* more than GC_DELETE_SMALL: a pool at a time */
+
+/* A big set: a ring of BIG_N nodes (so the pools' boundary nodes die by
+ * the next pool's first clears) with a Trig hanging off a node in the
+ * middle, storing into that node, or into the one before it. */
+static void test_store_in_big_set(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        for (int into_earlier = 0; into_earlier < 2; into_earlier++) {
+            rcgc_object *z = new_stored();
+            rnode *first = rn(&rnode_type), *prev = first, *mid = NULL, *before = NULL;
+            for (int i = 1; i < BIG_N; i++) {
+                rnode *n = rn(&rnode_type);
+                prev->a = RCGC_OBJ(n);   /* prev's creation reference moves in */
+                if (i == BIG_N / 2) {
+                    before = prev;
+                    mid = n;
+                }
+                prev = n;
+            }
+            prev->a = RCGC_OBJ(first);
+            assert_true((char *)before < (char *)mid);
+            mid->b = rcgc_new(rt, &trig_type);
+            g_target = into_earlier ? RCGC_OBJ(before) : RCGC_OBJ(mid);
+            assert_int_equal(collect(gen), BIG_N);
+            assert_int_equal(g_stores, 1);
+            assert_int_equal(rcgc_refcount(z), 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(z);
+        }
+    }
+}
+
+/* Plain rings and cycles with nothing to store: the same counts with the
+ * second clears skipped, in small and big sets, with tracing on too. */
+static void test_plain_garbage_counts(void **state)
+{
+    (void)state;
+    for (int tracing = 0; tracing < 2; tracing++) {
+        if (tracing)
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+        for (int i = 0; i < 100; i++)
+            cycle(rn(&rnode_type), rn(&rnode_type));
+        assert_int_equal(collect(0), 200);
+        for (int i = 0; i < BIG_N / 2; i++)
+            cycle(rn(&rnode_type), rn(&rbig_type));
+        assert_int_equal(collect(2), BIG_N);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        if (tracing)
+            rcgc_tracemalloc_stop(rt);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        GC_TEST(test_store_during_first_clear),
+        GC_TEST(test_store_from_batch_dealloc),
+        GC_TEST(test_store_across_pools),
+        GC_TEST(test_store_from_batch_across_pools),
+        GC_TEST(test_store_from_release),
+        GC_TEST(test_store_from_foreign_clear),
+        GC_TEST(test_store_in_big_set),
+        GC_TEST(test_plain_garbage_counts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
