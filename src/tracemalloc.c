@@ -933,6 +933,15 @@ static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const cha
     return malloc_fast_put(s, NULL, NULL, size, file, line, tb);
 }
 
+/* rcgc_trace_malloc_native's block p when it is the one freed last (its
+ * slot sl pending, D1): settle, then write the trace. */
+static RCGC_NOINLINE void *native_write_pending(rcgc_runtime *rt, rcgc_trace_slot *sl,
+                                                uint32_t tb, size_t size, void *p)
+{
+    rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
+    return p;
+}
+
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
                                           int line)
 {
@@ -953,7 +962,11 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         rcgc_trace_slot *sl;
         void *p;
         if (RCGC_LIKELY((sl = rcgc_trace_pop_cached(&r->pool, size, &p)) != NULL)) {
-            rcgc_trace_write_slot(&r->mem.trace, sl, tb, size);
+            /* D1: the block freed last takes a tail call, which leaves
+             * this entry's registers alone. */
+            if (RCGC_UNLIKELY(sl == r->mem.trace.pending))
+                return native_write_pending(r, sl, tb, size, p);
+            rcgc_trace_write_settled(&r->mem.trace, sl, tb, size);
             return p;   /* counted by M3 (pool.h) */
         }
         return malloc_native_put(s, size, file, line, tb);

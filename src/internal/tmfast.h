@@ -188,14 +188,12 @@ static inline void rcgc_trace_count(rcgc_trace_hot *h, size_t size)
 #endif
 }
 
-/* Write (tb, size) into the zero slot sl (F3) and count it. */
-static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
-                                         size_t size)
+/* Write (tb, size) into the zero slot sl (F3), which is not the pending
+ * one (D1), and count it. */
+static inline void rcgc_trace_write_settled(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
+                                            size_t size)
 {
-    /* D1: the block freed last, allocated again (a free and an
-     * allocation of one size class in a row), still holds its trace. */
-    if (RCGC_UNLIKELY(sl == h->pending))
-        rcgc_trace_settle(h);
+    RCGC_ASSERT(sl != h->pending);
     RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && tb != 0);
     /* Two 4-byte stores (tb loaded and stored, size stored): one
      * instruction fewer than composing one 8-byte word; apart, so that
@@ -203,6 +201,17 @@ static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl,
     sl->tb = tb;
     rcgc_trace_count(h, size);
     sl->size = (uint32_t)size;
+}
+
+/* Write (tb, size) into the slot sl of a fresh block and count it. */
+static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
+                                         size_t size)
+{
+    /* D1: the block freed last, allocated again (a free and an
+     * allocation of one size class in a row), still holds its trace. */
+    if (RCGC_UNLIKELY(sl == h->pending))
+        rcgc_trace_settle(h);
+    rcgc_trace_write_settled(h, sl, tb, size);
 }
 
 /* Write (tb, size) into the (zero, F3) slot of fresh block p in its pool's
