@@ -432,8 +432,8 @@ static void stacks_reset(tm_state *s)
  * caller's own frame and `skip` its calibrated skip (>= 1): a walk that
  * started elsewhere because rcgc's frames lack frame pointers (slot >= 0,
  * recorded with skip 0 from the API caller's frame) never matches. */
-static inline uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip, const char *file,
-                                  int line)
+static RCGC_ALWAYS_INLINE uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip,
+                                              const char *file, int line)
 {
     const tm_stack *e = s->mru;
     /* Skips are >= 1 (state_get, calibrate_one): the check compares only
@@ -695,7 +695,9 @@ static inline rcgc_pool *own_pool(tm_state *s, uintptr_t p)
     return pool->rt == s->rt ? pool : NULL;
 }
 
-/* The slot of block p of our pool `pool`, creating the side array. */
+/* The slot of block p of our pool `pool`, creating the side array.
+ * Nothing may be pending (D1: the array of a pool that changes class is
+ * reused or freed here). */
 static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
 {
     if (RCGC_LIKELY(pool->trace_slots != NULL))
@@ -802,6 +804,9 @@ static inline void add_traced(tm_state *s, size_t size)
 static inline int trace_put_pool(tm_state *s, rcgc_pool *pool, uintptr_t ptr, size_t size,
                                  uint32_t tb)
 {
+    /* D1: settled before pool_slot may reuse or free a side array, and
+     * before the slot (maybe the pending one) is read. */
+    rcgc_trace_settle(s->h);
     tm_slot *slot = pool_slot(s, pool, ptr);
     if (!slot)
         return -1;
@@ -928,6 +933,15 @@ static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const cha
     return malloc_fast_put(s, NULL, NULL, size, file, line, tb);
 }
 
+/* rcgc_trace_malloc_native's block p when it is the one freed last (its
+ * slot sl pending, D1): settle, then write the trace. */
+static RCGC_NOINLINE void *native_write_pending(rcgc_runtime *rt, rcgc_trace_slot *sl,
+                                                uint32_t tb, size_t size, void *p)
+{
+    rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
+    return p;
+}
+
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
                                           int line)
 {
@@ -948,7 +962,11 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         rcgc_trace_slot *sl;
         void *p;
         if (RCGC_LIKELY((sl = rcgc_trace_pop_cached(&r->pool, size, &p)) != NULL)) {
-            rcgc_trace_write_slot(&r->mem.trace, sl, tb, size);
+            /* D1: the block freed last takes a tail call, which leaves
+             * this entry's registers alone. */
+            if (RCGC_UNLIKELY(sl == r->mem.trace.pending))
+                return native_write_pending(r, sl, tb, size, p);
+            rcgc_trace_write_settled(&r->mem.trace, sl, tb, size);
             return p;   /* counted by M3 (pool.h) */
         }
         return malloc_native_put(s, size, file, line, tb);
@@ -1012,6 +1030,7 @@ static inline int slot_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tm_slot 
 /* Find the trace of (domain, ptr); 0 when there is none. */
 static int trace_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tref *r)
 {
+    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
     r->slot = NULL;
     r->e = NULL;
     tm_slot *slot;
@@ -1050,6 +1069,7 @@ static void trace_del(tm_state *s, uint32_t domain, uintptr_t ptr)
 /* The traceback id (1-based) of (domain, ptr), 0 when not traced. */
 static uint32_t trace_get(tm_state *s, uint32_t domain, uintptr_t ptr, size_t *size)
 {
+    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
     tm_slot *slot;
     if (slot_ref(s, domain, ptr, &slot)) {
         if (!slot)
@@ -1068,6 +1088,7 @@ static uint32_t trace_get(tm_state *s, uint32_t domain, uintptr_t ptr, size_t *s
 typedef int (*trace_fn)(void *arg, uint32_t domain, size_t size, uint32_t tb);
 static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 {
+    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         tm_aside *a = s->amap[i];
         if (!a)
@@ -1098,6 +1119,7 @@ static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 
 static size_t trace_count(tm_state *s)
 {
+    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
     size_t n = s->tab_n;
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         const tm_aside *a = s->amap[i];
@@ -1108,7 +1130,7 @@ static size_t trace_count(tm_state *s)
     return n;
 }
 
-/* R1, R2, R3, R5, F1, F2, F4 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
+/* R1, R2, R3, R5, F1, F2, F4, D1 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
  * line on out naming the broken rule. */
 int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
 {
@@ -1141,9 +1163,13 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 TM_BAD("pool %p's class table names another side array (F1)\n",
                        (const void *)pool);
         }
+    if (h->idle.tb || h->idle.size)
+        TM_BAD("the idle slot is not zero (D1)\n");
     if (!s->tracing) {
         if (h->peak - h->room || h->sites || s->amap || s->tab_n)
             TM_BAD("tracing is off but traces remain (R1)\n");
+        if (h->pending != &h->idle)
+            TM_BAD("tracing is off but a free is pending (D1)\n");
         for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
             for (unsigned i = 0; i < ar->ncarved; i++)
                 if (rcgc_arena_pool(ar, i)->trace_slots)
@@ -1154,6 +1180,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     if (h->sites != (s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL))
         TM_BAD("the fast path's call-site cache does not match the frame source (R4)\n");
     size_t bytes = 0;
+    int pending_found = h->pending == &h->idle;
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         const tm_aside *a = s->amap[i];
         if (!a)
@@ -1168,6 +1195,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                     TM_BAD("an untraced side slot has size %u (F2)\n", sl->size);
                 if (sl->tb > s->ntb)
                     TM_BAD("a side slot names traceback %u of %zu (R3)\n", sl->tb, s->ntb);
+                pending_found |= sl == h->pending;
                 bytes += sl->size;
             }
         }
@@ -1178,6 +1206,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 TM_BAD("a trace names traceback %u of %zu (R3)\n", s->tab[i].tb, s->ntb);
             bytes += s->tab[i].size;
         }
+    if (!pending_found)
+        TM_BAD("the pending slot %p is in no side array (D1)\n", (void *)h->pending);
     if (bytes != h->peak - h->room || h->room > h->peak)
         TM_BAD("traces hold %zu bytes, counted %zu (peak %zu, room %zu) (R1)\n", bytes,
                h->peak - h->room, h->peak, h->room);
@@ -1193,12 +1223,16 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 ps->nslots != pool->nblocks)
                 TM_BAD("pool %p's side array is not its own (F1)\n", (const void *)pool);
             /* F2: traced slots are live blocks (carved, not on the free list). */
-            uint32_t traced = pside_count(ps);
+            /* (the pending slot, D1, is a freed block's) */
+            const tm_slot *pend = h->pending;
+            int pending_here = pend >= ps->slots && pend < ps->slots + ps->nslots && pend->tb;
+            uint32_t traced = pside_count(ps) - (uint32_t)pending_here;
             if (traced > pool->nalloc)
                 TM_BAD("pool %p has %u traced blocks but %u live (F2)\n", (const void *)pool,
                        traced, pool->nalloc);
             for (const char *f = pool->freeblock; f; f = *(char *const *)f)
-                if (ps->slots[rcgc_pool_index(pool, f)].tb)
+                if (ps->slots[rcgc_pool_index(pool, f)].tb &&
+                    &ps->slots[rcgc_pool_index(pool, f)] != pend)
                     TM_BAD("free block %p of pool %p is traced (F2, F3)\n", (const void *)f,
                            (const void *)pool);
         }
@@ -1246,6 +1280,7 @@ static void cache_slots_reset(tm_state *s)
 /* Drop every trace, traceback and frame (clear_traces and stop). */
 static void tm_clear(tm_state *s)
 {
+    rcgc_trace_settle(s->h);   /* D1: no pending slot in a freed array */
     cache_slots_reset(s);
     /* F1: no pool may keep a side array we free. */
     for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
@@ -1285,6 +1320,7 @@ static void tm_clear(tm_state *s)
     stacks_reset(s);
     s->h->room = 0;
     s->h->peak = 0;
+    RCGC_ASSERT(s->h->pending == &s->h->idle);
 }
 
 /* ------------------------------------------------------------ wrappers */
@@ -1474,6 +1510,7 @@ static tm_state *state_get(rcgc_runtime *rt)
         return NULL;
     s->rt = rt;
     s->h = &rt->mem.trace;
+    s->h->pending = &s->h->idle;   /* D1: nothing pending */
     memcpy(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv);
     s->mru = &s->stacks[0];
     s->limit = 1;
@@ -1576,6 +1613,7 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
             return RCGC_ENOMEM;
     }
     s->h->room = s->h->peak = 0;
+    s->h->pending = &s->h->idle;   /* D1: nothing pending */
     install(s);
     if (s->source == RCGC_FRAMES_NATIVE)
         calibrate(s);
@@ -1642,7 +1680,7 @@ void rcgc_tracemalloc_get_traced_memory(const rcgc_runtime *rt, size_t *current,
     const tm_state *s = rt ? rt->trace : NULL;
     int on = s && s->tracing;
     if (current)
-        *current = on ? s->h->peak - s->h->room : 0;
+        *current = on ? s->h->peak - s->h->room - s->h->pending->size : 0;   /* D1 */
     if (peak)
         *peak = on ? s->h->peak : 0;
 }
@@ -1653,6 +1691,7 @@ void rcgc_tracemalloc_reset_peak(rcgc_runtime *rt)
     if (s && s->tracing)
     {
         /* The peak becomes the traced size: no headroom. */
+        rcgc_trace_settle(s->h);   /* D1 */
         s->h->peak -= s->h->room;
         s->h->room = 0;
     }

@@ -79,12 +79,20 @@ typedef struct rcgc_trace_hot {
     rcgc_trace_site last;    /* the entry of sites that hit last (a loop
                               * allocates from one line); file is
                               * rcgc_trace_no_site when sites is NULL */
-    /* The bytes of all traces (get_traced_memory) are peak - room: an
-     * allocation takes its size from the headroom and raises the peak
-     * only when that borrows (rcgc_trace_count, tmfast.h); a free gives
-     * its size back to room.  room <= peak. */
+    /* The bytes of all traces (get_traced_memory) are peak - room -
+     * pending->size: an allocation takes its size from the headroom and
+     * raises the peak only when that borrows (rcgc_trace_count, tmfast.h,
+     * which first settles the pending free); a free gives its size back
+     * to room (the traced rcgc_mem_free one free later, D1).  room <=
+     * peak. */
     size_t room;             /* peak - traced */
     size_t peak;             /* the peak of traced since start/reset_peak */
+    /* D1 (tmfast.h): the slot of the block that the traced rcgc_mem_free
+     * freed last, still holding that block's trace (its size not yet
+     * given back to room), or &idle; set by start.  idle is always
+     * zero. */
+    rcgc_trace_slot *pending;
+    rcgc_trace_slot idle;
 } rcgc_trace_hot;
 
 typedef struct rcgc_mem_state {

@@ -21,9 +21,11 @@
  *             (unwind.h); rcgc_mem_malloc then takes the free cache's
  *             block with its slot (F4) as for a call site.
  *   free      the slot, found from the arena's class and trace tables
- *             (not the pool descriptor), is read and zeroed; its size
- *             leaves the counters; its address goes into the free
- *             cache's slot entry of the block (F4), not into the block.
+ *             (not the pool descriptor), is prefetched and becomes the
+ *             pending one (D1); the slot pending before is read and
+ *             zeroed, its size leaves the counters; the new slot's
+ *             address goes into the free cache's slot entry of the block
+ *             (F4), not into the block.
  *
  * The tracemalloc wrappers stay installed: every other call (calloc,
  * realloc, RAW, blocks above 512 B, any failure here) goes through them,
@@ -36,13 +38,17 @@
  *       (rcgc_trace_table.trace_slots) holds the same array, biased
  *       (rcgc_trace_table_bias; NULL as NULL; rcgc_trace_set_slots sets
  *       both).
- *   F2  a slot has tb != 0 iff its block is live and traced; a slot with
- *       tb == 0 has size 0.  rt->mem.trace's traced (peak - room) is the
- *       sum of the sizes of all traces (slots and the tracer's table),
- *       room <= peak (rcgc_trace_count).
+ *   F2  a slot has tb != 0 iff its block is live and traced, or it is the
+ *       pending slot (D1); a slot with tb == 0 has size 0.  peak - room
+ *       is the sum of the sizes of all traces (slots, the pending one
+ *       included, and the tracer's table), room <= peak
+ *       (rcgc_trace_count); traced (get_traced_memory) is that minus
+ *       pending->size.
  *   F3  every free of a pool block while tracing zeroes its slot (fast path
- *       or wrapper), so a pool that empties has only zero slots: pool_init
- *       may drop trace_slots, and a new block's slot is zero.
+ *       or wrapper; the traced rcgc_mem_free one free later, D1), so a
+ *       pool that empties has only zero slots but the pending one: pool_init
+ *       may drop trace_slots, and a new block's slot is zero once D1's
+ *       check in rcgc_trace_write_slot has settled it.
  *   F4  while tracing, the parallel entry cslot[c][k] of every block
  *       crow[c][k] in the free cache (k = 1..n, pool.h) is the address of
  *       its own trace slot or NULL (see rcgc_trace_try_cached); no block
@@ -53,6 +59,22 @@
  *       floor's entry cslot[c][0] is NULL (no push writes it; start
  *       clears it too): an empty cache's top is the floor, so the traced
  *       allocation tests the top's entry alone (rcgc_trace_pop_cached).
+ *   D1  rt->mem.trace.pending is &rt->mem.trace.idle (always zero) or the
+ *       slot, in a side array the tracer keeps, of a freed pool block
+ *       whose trace the traced rcgc_mem_free has not cleared yet: that free
+ *       only prefetches its block's slot and makes it pending, and clears
+ *       the slot pending before it (reads its size back into room, zeroes
+ *       it), whose line its own prefetch has brought in by then.  So the
+ *       free's only read of a slot is off its long chain of dependent
+ *       loads (map, leaf, class and trace table, multiplier), which kept
+ *       the reorder buffer waiting for a slot that missed L1.  Settling
+ *       (rcgc_trace_settle: clear the pending slot, pending = &idle) is
+ *       due before anything else reads or writes it: every slot write
+ *       compares its slot with pending (rcgc_trace_write_slot), a borrow
+ *       of rcgc_trace_count settles before it raises the peak (so the
+ *       peak stays exact), and the tracer settles on entry to its slow
+ *       paths, readers and clearing, and before it reuses or frees a side
+ *       array (tracemalloc.c).
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -117,9 +139,36 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
  * side array yet (makes it); 0, or -1 out of memory.  tracemalloc.c. */
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb);
 
+/* D1: clear the pending slot (its size back to room, the slot zeroed);
+ * nothing is pending afterwards. */
+static inline void rcgc_trace_settle(rcgc_trace_hot *h)
+{
+    rcgc_trace_slot *q = h->pending;
+    h->room += q->size;
+    memset(q, 0, sizeof *q);
+    h->pending = &h->idle;
+}
+
+/* rcgc_trace_count's borrow: room holds room - size + 2^64.  The pending
+ * free's size first (D1); only a true shortfall raises the peak, by
+ * exactly that much, leaving no headroom. */
+static inline void rcgc_trace_borrow(rcgc_trace_hot *h)
+{
+    rcgc_trace_slot *q = h->pending;
+    size_t r = h->room + q->size;   /* modulo 2^64 */
+    memset(q, 0, sizeof *q);
+    h->pending = &h->idle;
+    if ((intptr_t)r < 0) {   /* still short: r is minus the shortfall */
+        h->peak -= r;
+        r = 0;
+    }
+    h->room = r;
+}
+
 /* Count a new trace of `size` bytes: traced (peak - room) grows by size,
  * the peak follows it.  The headroom takes the size; only when it is
- * smaller does the peak move (to the new traced, leaving no headroom). */
+ * smaller does the peak move (to the new traced, leaving no headroom),
+ * once the pending free has given its size back (D1). */
 static inline void rcgc_trace_count(rcgc_trace_hot *h, size_t size)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
@@ -129,25 +178,22 @@ static inline void rcgc_trace_count(rcgc_trace_hot *h, size_t size)
      * the new peak, peak + size - room, is peak minus the wrapped room. */
     _Bool borrow;
     __asm__("sub %[s], %[r]" : [r] "+m"(h->room), "=@ccc"(borrow) : [s] "r"(size));
-    if (RCGC_UNLIKELY(borrow)) {
-        h->peak -= h->room;
-        h->room = 0;
-    }
+    if (RCGC_UNLIKELY(borrow))
+        rcgc_trace_borrow(h);
 #else
     size_t r = h->room;
-    if (RCGC_LIKELY(r >= size)) {
-        h->room = r - size;
-    } else {
-        h->peak += size - r;
-        h->room = 0;
-    }
+    h->room = r - size;   /* modulo 2^64 */
+    if (RCGC_UNLIKELY(r < size))
+        rcgc_trace_borrow(h);
 #endif
 }
 
-/* Write (tb, size) into the zero slot sl (F3) and count it. */
-static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
-                                         size_t size)
+/* Write (tb, size) into the zero slot sl (F3), which is not the pending
+ * one (D1), and count it. */
+static inline void rcgc_trace_write_settled(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
+                                            size_t size)
 {
+    RCGC_ASSERT(sl != h->pending);
     RCGC_ASSERT(sl->tb == 0 && sl->size == 0 && tb != 0);
     /* Two 4-byte stores (tb loaded and stored, size stored): one
      * instruction fewer than composing one 8-byte word; apart, so that
@@ -155,6 +201,17 @@ static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl,
     sl->tb = tb;
     rcgc_trace_count(h, size);
     sl->size = (uint32_t)size;
+}
+
+/* Write (tb, size) into the slot sl of a fresh block and count it. */
+static inline void rcgc_trace_write_slot(rcgc_trace_hot *h, rcgc_trace_slot *sl, uint32_t tb,
+                                         size_t size)
+{
+    /* D1: the block freed last, allocated again (a free and an
+     * allocation of one size class in a row), still holds its trace. */
+    if (RCGC_UNLIKELY(sl == h->pending))
+        rcgc_trace_settle(h);
+    rcgc_trace_write_settled(h, sl, tb, size);
 }
 
 /* Write (tb, size) into the (zero, F3) slot of fresh block p in its pool's
@@ -317,7 +374,8 @@ static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
     return e == NULL ? NULL : (rcgc_trace_slot *)((uintptr_t)e + rcgc_trace_table_bias(pool));
 }
 
-/* Forget the trace of pool block p (if any) before it is freed; *slp
+/* Forget the trace of pool block p (if any) before it is freed: its slot
+ * becomes the pending one (D1; the one pending before is cleared); *slp
  * receives its slot (for the free cache's slot entry, F4:
  * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
  * reads the arena's class and trace tables, not the pool descriptor (F1);
@@ -348,8 +406,18 @@ static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_t
 #endif
         sl = (rcgc_trace_slot *)(slots + idx * sizeof(rcgc_trace_slot));
         RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_class_index((unsigned)c, p)]);
-        rt->mem.trace.room += sl->size;
-        memset(sl, 0, sizeof *sl);
+        /* D1: this slot becomes the pending one, prefetched (written
+         * when it is cleared, or when the block is allocated again);
+         * the slot pending before, prefetched one free ago, is cleared. */
+        rcgc_trace_hot *h = &rt->mem.trace;
+        rcgc_trace_slot *q = h->pending;
+        RCGC_ASSERT(q != sl);
+        h->room += q->size;
+        memset(q, 0, sizeof *q);
+        h->pending = sl;
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(sl, 1, 3);
+#endif
     }
     *slp = sl;
     return (unsigned)c;

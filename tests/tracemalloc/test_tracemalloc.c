@@ -1515,6 +1515,141 @@ static void test_traced_memory_model(void **state)
     }
 }
 
+/* One call site for test_pending_free (its line in *line). */
+static __attribute__((noinline)) void *pend_alloc(rcgc_runtime *rt, size_t n, int *line)
+{
+    *line = __LINE__ + 1;
+    return rcgc_mem_malloc(rt, n);
+}
+
+static int pend_traceback_line(rcgc_runtime *rt, const void *p)
+{
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p);
+    if (t == NULL)
+        return 0;
+    int line = rcgc_traceback_frame(t, 0).lineno;
+    rcgc_traceback_free(t);
+    return line;
+}
+
+static size_t pend_snapshot_len(rcgc_runtime *rt)
+{
+    rcgc_snapshot *snap;
+    assert_int_equal(rcgc_tracemalloc_take_snapshot(rt, &snap), RCGC_OK);
+    size_t n = rcgc_snapshot_len(snap);
+    rcgc_snapshot_free(snap);
+    return n;
+}
+
+/* D1 (tmfast.h): the traced rcgc_mem_free leaves its block's slot
+ * pending (still holding the trace, its size not yet back in room) and
+ * clears the slot pending before.  Nothing may see the difference: the
+ * traced memory, the traceback of the freed block, snapshots and
+ * reset_peak are exact right after a free; the block freed last,
+ * allocated again at once (same class: the free cache's top), gets its
+ * new trace and keeps it when the next free clears the pending slot; an
+ * allocation that borrows from the headroom takes the pending size back
+ * first, so the peak moves only by the true shortfall; a free whose
+ * block goes to its pool (the class's cache row full) leaves its slot
+ * pending on the pool's free list, which rcgc_validate accepts.  Fails
+ * without the pending check of rcgc_trace_write_slot, without the settle
+ * of rcgc_trace_borrow, of reset_peak, of the readers, or with
+ * get_traced_memory counting the pending size. */
+static void test_pending_free(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    int line;
+    /* 100 B: class 6; 90 B: class 5; 150 B: class 9.  k* keep each
+     * class live, so frees stay in the free cache. */
+    void *k100 = pend_alloc(rt, 100, &line);
+    void *k90 = pend_alloc(rt, 90, &line);
+    void *k150 = pend_alloc(rt, 150, &line);
+    void *v = pend_alloc(rt, 90, &line);
+    void *w = pend_alloc(rt, 150, &line);
+    void *a = pend_alloc(rt, 100, &line);
+    void *b = pend_alloc(rt, 100, &line);
+    size_t cur = 100 + 90 + 150 + 90 + 150 + 100 + 100;
+    check_model(rt, cur, cur);
+    size_t n0 = pend_snapshot_len(rt);
+    assert_int_equal(n0, 7);
+
+    /* Right after a free: traced memory, traceback, snapshot. */
+    rcgc_mem_free(rt, b);
+    assert_ptr_not_equal(rt->mem.trace.pending, &rt->mem.trace.idle);
+    cur -= 100;
+    check_model(rt, cur, cur + 100);
+    check_valid(rt);
+    assert_int_equal(pend_traceback_line(rt, b), 0);
+    assert_int_equal(pend_snapshot_len(rt), n0 - 1);
+    assert_ptr_equal(rt->mem.trace.pending, &rt->mem.trace.idle);   /* the readers settled */
+
+    /* The block freed last, allocated again at once: its new trace
+     * survives the next free. */
+    rcgc_mem_free(rt, a);
+    cur -= 100;
+    void *a2 = pend_alloc(rt, 97, &line);
+    assert_ptr_equal(a2, a);   /* the cache's top, its slot pending */
+    cur += 97;
+    check_model(rt, cur, cur + 3 + 100);
+    rcgc_mem_free(rt, v);   /* clears the pending slot: must not be a2's */
+    cur -= 90;
+    check_model(rt, cur, cur + 90 + 3 + 100);
+    assert_int_equal(pend_traceback_line(rt, a2), line);
+    check_valid(rt);
+
+    /* A borrow takes the pending size back first. */
+    rcgc_mem_free(rt, w);   /* w cached with its slot, pending */
+    cur -= 150;
+    rcgc_tracemalloc_reset_peak(rt);   /* settles: peak = traced exactly */
+    check_model(rt, cur, cur);
+    size_t peak = cur;
+    rcgc_mem_free(rt, a2);   /* pending: 97 B, the headroom still 0 */
+    cur -= 97;
+    check_model(rt, cur, peak);
+    void *v2 = pend_alloc(rt, 90, &line);   /* v, cached with its slot */
+    assert_ptr_equal(v2, v);
+    cur += 90;   /* 7 B below the peak: no new peak */
+    check_model(rt, cur, peak);
+    void *w2 = pend_alloc(rt, 150, &line);   /* w: a true shortfall of 143 */
+    assert_ptr_equal(w2, w);
+    cur += 150;
+    peak = cur;
+    check_model(rt, cur, peak);
+    check_valid(rt);
+
+    /* Frees whose blocks go to their pools (the cache row of class 1
+     * full): the last one's slot is pending on its pool's free list. */
+    enum { NB = RCGC_FREE_CACHE + 8 };
+    void *blk[NB];
+    for (int i = 0; i < NB; i++)
+        blk[i] = pend_alloc(rt, 32, &line);
+    cur += (size_t)NB * 32;
+    if (cur > peak)
+        peak = cur;
+    for (int i = 0; i < NB; i++) {
+        rcgc_mem_free(rt, blk[i]);
+        cur -= 32;
+        check_valid(rt);
+    }
+    check_model(rt, cur, peak);
+
+    rcgc_mem_free(rt, k100);
+    rcgc_mem_free(rt, k90);
+    rcgc_mem_free(rt, k150);
+    rcgc_mem_free(rt, v2);
+    rcgc_mem_free(rt, w2);
+    check_model(rt, 0, peak);
+    check_valid(rt);
+    rcgc_tracemalloc_clear_traces(rt);
+    check_model(rt, 0, 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    check_valid(rt);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1544,6 +1679,7 @@ int main(void)
         cmocka_unit_test(test_empty_cache_floor),
         cmocka_unit_test(test_trace_table_bias),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
+        cmocka_unit_test(test_pending_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
