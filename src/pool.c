@@ -124,8 +124,8 @@ static rcgc_arena *arena_new(rcgc_runtime *rt)
     }
     /* M4: the new arena's range is the free fast path's (leaves are
      * never freed, so an older range's arenas keep the general lookup). */
-    uintptr_t top = a->base >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
-    rcgc_pool_set_near(ps, top, atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire));
+    ps->ftop = a->base >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    ps->fleaf = atomic_load_explicit(&rcgc_arena_map[ps->ftop], memory_order_acquire);
     a->allnext = ps->all;
     if (ps->all)
         ps->all->allprev = a;
@@ -326,7 +326,8 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 
 void rcgc_pool_cache_init(rcgc_pool_state *ps)
 {
-    rcgc_pool_set_near(ps, RCGC_MAP_LEN, NULL);   /* M4: no arena yet */
+    ps->ftop = RCGC_MAP_LEN;   /* M4: no arena yet */
+    ps->fleaf = NULL;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         ps->crow[c][0] = NULL;
         ps->ctop[c] = &ps->crow[c][0];
@@ -632,10 +633,6 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(ps->fleaf == atomic_load_explicit(&rcgc_arena_map[ps->ftop], memory_order_acquire) &&
                   ps->fleaf != rcgc_empty_leaf,
               "the free path's leaf is not the map's leaf %zu (M4)", (size_t)ps->ftop);
-        rcgc_pool_state near;
-        rcgc_pool_set_near(&near, ps->ftop, ps->fleaf);
-        CHECK(ps->fentry == near.fentry && ps->fclass == near.fclass,
-              "the free path's biased leaf is not its leaf's (M4)");
     }
     for (rcgc_arena *a = ps->all; a; a = a->allnext) {
         narenas++;

@@ -39,8 +39,7 @@
  *   M4  ps->ftop == RCGC_MAP_LEN (before the runtime's first arena), or
  *       ps->ftop < RCGC_MAP_LEN and ps->fleaf == rcgc_arena_map[ps->ftop],
  *       a mapped leaf (not rcgc_empty_leaf): the leaf of the runtime's last
- *       mapped arena (rcgc_pool_near_class); fentry and fclass are fleaf
- *       and its class tables biased by ftop (rcgc_pool_set_near).
+ *       mapped arena (rcgc_pool_class_entry).
  *   C1  the free cache of class c holds n = ctop[c] - &crow[c][0] <=
  *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
  *       crow[c][1..n], none tracked, none on a pool's free list;
@@ -284,11 +283,6 @@ typedef struct rcgc_pool_state {
      * in that range finds its class with one load. */
     uintptr_t ftop;
     _Atomic(rcgc_arena *) *fleaf;
-    /* The same leaf biased by the range (M4): for p in range ftop,
-     * fentry + (p >> 20) * 8 is p's arena entry in fleaf and
-     * fclass + (p >> 14) its class table byte, so the lookup indexes
-     * them with p shifted alone (no mask on the chain). */
-    uintptr_t fentry, fclass;
 } rcgc_pool_state;
 
 /* The byte distance from a free cache stack entry crow[c][k] to its
@@ -400,30 +394,18 @@ _Static_assert(sizeof(rcgc_class_table) == RCGC_ARENA_SLOTS,
 static RCGC_ALWAYS_INLINE int rcgc_pool_near_class(const rcgc_pool_state *ps, const void *p,
                                                    unsigned *c)
 {
-    /* r: p's pool slot index over the whole address space; r >> 20 its
-     * top-level map index, r >> 6 its arena index. */
-    uintptr_t r = (uintptr_t)p >> RCGC_POOL_BITS;
-    if (RCGC_LIKELY((r >> (RCGC_ARENA_BITS - RCGC_POOL_BITS + RCGC_MAP_BITS)) == ps->ftop)) {
-        rcgc_map_entry *entry = (rcgc_map_entry *)(ps->fentry + (r >> 6) * sizeof(rcgc_map_entry));
-        if (RCGC_LIKELY(atomic_load_explicit(entry, memory_order_acquire) != NULL)) {
-            *c = *(const uint8_t *)(ps->fclass + r);
+    uintptr_t a = (uintptr_t)p;
+    if (RCGC_LIKELY((a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == ps->ftop)) {
+        uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+        rcgc_map_entry *leaf = ps->fleaf;
+        if (RCGC_LIKELY(atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS],
+                                             memory_order_acquire) != NULL)) {
+            *c = ((const uint8_t *)rcgc_leaf_class_tables(leaf))[t];
             return 1;
         }
     }
     return 0;
 }
-
-/* M4: the fast free's range becomes top's (leaf: rcgc_arena_map[top], a
- * mapped leaf), or none (top == RCGC_MAP_LEN, leaf NULL). */
-static inline void rcgc_pool_set_near(rcgc_pool_state *ps, uintptr_t top, rcgc_map_entry *leaf)
-{
-    ps->ftop = top;
-    ps->fleaf = leaf;
-    ps->fentry = (uintptr_t)leaf - (top << RCGC_MAP_BITS) * sizeof(rcgc_map_entry);
-    ps->fclass = (uintptr_t)rcgc_leaf_class_tables(leaf) - (top << (RCGC_MAP_BITS + 6));
-}
-_Static_assert(RCGC_ARENA_SLOTS == 64 && RCGC_ARENA_BITS - RCGC_POOL_BITS == 6,
-               "rcgc_pool_near_class: 64 pool slots an arena");
 
 /* The class table of the arena holding pool block p (p must be one). */
 static inline rcgc_class_table *rcgc_class_table_of(const void *p)
