@@ -440,14 +440,9 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
     free_slow(rt, ptr);
     return;
 none:;
-    unsigned c;
-    if (RCGC_LIKELY(rcgc_pool_near_class(&rt->pool, ptr, &c))) {
-        rcgc_pool_free_entry(rt, &rt->pool, ptr, c);
-        return;
-    }
     const uint8_t *entry = rcgc_class_entry_lookup(ptr);
-    if (entry != NULL) {
-        c = *entry;
+    if (RCGC_LIKELY(entry != NULL)) {
+        unsigned c = *entry;
         rcgc_pool_free_entry(rt, &rt->pool, ptr, c);
         return;
     }

@@ -122,10 +122,6 @@ static rcgc_arena *arena_new(rcgc_runtime *rt)
         rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
         return NULL;
     }
-    /* M4: the new arena's range is the free fast path's (leaves are
-     * never freed, so an older range's arenas keep the general lookup). */
-    ps->ftop = a->base >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
-    ps->fleaf = atomic_load_explicit(&rcgc_arena_map[ps->ftop], memory_order_acquire);
     a->allnext = ps->all;
     if (ps->all)
         ps->all->allprev = a;
@@ -326,8 +322,6 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 
 void rcgc_pool_cache_init(rcgc_pool_state *ps)
 {
-    ps->ftop = RCGC_MAP_LEN;   /* M4: no arena yet */
-    ps->fleaf = NULL;
     for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         ps->crow[c][0] = NULL;
         ps->ctop[c] = &ps->crow[c][0];
@@ -625,14 +619,6 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
               "arena map entry %zu has no leaf (M2)", i);
         CHECK(atomic_load_explicit(&rcgc_empty_leaf[i], memory_order_relaxed) == NULL,
               "the empty leaf's entry %zu is set (M2)", i);
-    }
-    /* M4 */
-    if (ps->ftop != RCGC_MAP_LEN) {
-        CHECK(ps->ftop < RCGC_MAP_LEN, "the free path's map index %zu is out of range (M4)",
-              (size_t)ps->ftop);
-        CHECK(ps->fleaf == atomic_load_explicit(&rcgc_arena_map[ps->ftop], memory_order_acquire) &&
-                  ps->fleaf != rcgc_empty_leaf,
-              "the free path's leaf is not the map's leaf %zu (M4)", (size_t)ps->ftop);
     }
     for (rcgc_arena *a = ps->all; a; a = a->allnext) {
         narenas++;

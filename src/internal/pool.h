@@ -36,10 +36,6 @@
  *       in the same mapping (rcgc_leaf_class_tables): the table
  *       rcgc_class_entry_lookup reaches from the leaf is the one
  *       rcgc_class_table_of reaches from rcgc_class_map.
- *   M4  ps->ftop == RCGC_MAP_LEN (before the runtime's first arena), or
- *       ps->ftop < RCGC_MAP_LEN and ps->fleaf == rcgc_arena_map[ps->ftop],
- *       a mapped leaf (not rcgc_empty_leaf): the leaf of the runtime's last
- *       mapped arena (rcgc_pool_class_entry).
  *   C1  the free cache of class c holds n = ctop[c] - &crow[c][0] <=
  *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
  *       crow[c][1..n], none tracked, none on a pool's free list;
@@ -272,17 +268,6 @@ typedef struct rcgc_pool_state {
     size_t ntimes_arena_allocated;
     size_t narenas_freed;
     rcgc_pool *young;          /* pools with nyoung > 0 */
-    /* M4: the map leaf of the runtime's last mapped arena, for
-     * rcgc_pool_class_entry (the untraced rcgc_mem_free): ftop is the
-     * top-level map index of the 2^34-byte range the arena is in and
-     * fleaf == rcgc_arena_map[ftop] (a mapped leaf: leaves are never
-     * replaced or freed), or ftop == RCGC_MAP_LEN (no address's index)
-     * before the first arena.  Loaded from the state, not from the map,
-     * the leaf is no step of a free's chain of dependent loads (block ->
-     * class -> stack top -> the push's store address): a free of a block
-     * in that range finds its class with one load. */
-    uintptr_t ftop;
-    _Atomic(rcgc_arena *) *fleaf;
 } rcgc_pool_state;
 
 /* The byte distance from a free cache stack entry crow[c][k] to its
@@ -381,31 +366,6 @@ static inline const uint8_t *rcgc_class_entry_lookup(const void *p)
 }
 _Static_assert(sizeof(rcgc_class_table) == RCGC_ARENA_SLOTS,
                "class tables are dense: table j, byte s is byte j * 64 + s of the leaf's tables");
-
-/* The untraced free's class lookup (rcgc_class_entry_lookup's result
- * without its second load): 1 and *c = the size class of p's pool when
- * p is in an arena in the range of ps's cached leaf (M4, the common case:
- * a program's arenas are mapped near each other), else 0 (p is in no
- * arena, or in another range: the caller asks rcgc_class_entry_lookup).
- * The leaf comes from the state and not from the top-level map, so it is
- * no step of the free's chain of dependent loads (block -> class ->
- * stack top -> the push's store address): the class is one load after p
- * (two through the map). */
-static RCGC_ALWAYS_INLINE int rcgc_pool_near_class(const rcgc_pool_state *ps, const void *p,
-                                                   unsigned *c)
-{
-    uintptr_t a = (uintptr_t)p;
-    if (RCGC_LIKELY((a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == ps->ftop)) {
-        uintptr_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
-        rcgc_map_entry *leaf = ps->fleaf;
-        if (RCGC_LIKELY(atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS],
-                                             memory_order_acquire) != NULL)) {
-            *c = ((const uint8_t *)rcgc_leaf_class_tables(leaf))[t];
-            return 1;
-        }
-    }
-    return 0;
-}
 
 /* The class table of the arena holding pool block p (p must be one). */
 static inline rcgc_class_table *rcgc_class_table_of(const void *p)

@@ -638,62 +638,6 @@ static void test_class_entry_lookup(void **state)
     rcgc_runtime_free(rt);
 }
 
-static void expect_invalid_as(rcgc_runtime *rt, const char *what, const char *inv);
-
-/* The untraced free's cached leaf (M4): the runtime's arena range and
- * leaf are in its state; a block there finds its class through them
- * (rcgc_pool_near_class); a pointer in the range but in no arena is not
- * taken for a pool block; a block outside the cached range (here: no
- * range cached) still reaches the free cache through the map; the
- * validator notices a wrong leaf or index. */
-static void test_free_near_leaf(void **state)
-{
-    (void)state;
-    rcgc_runtime *rt = new_rt();
-    rcgc_pool_state *ps = &rt->pool;
-    void *keep = rcgc_mem_malloc(rt, 48);
-    char *p = rcgc_mem_malloc(rt, 48);
-    unsigned c = (unsigned)rcgc_size_class(48), got = 99;
-    uintptr_t top = (uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
-    assert_int_equal(ps->ftop, top);
-    assert_ptr_equal(ps->fleaf, atomic_load(&rcgc_arena_map[top]));
-    assert_int_equal(rcgc_pool_near_class(ps, p, &got), 1);
-    assert_int_equal(got, c);
-    assert_int_equal(rcgc_pool_near_class(ps, p + 47, &got), 1);
-    assert_int_equal(got, c);
-    rcgc_mem_free(rt, p);
-    assert_ptr_equal(ps->cache[c], p);
-    assert_ptr_equal(rcgc_mem_malloc(rt, 48), p);
-    /* in the range (mapped near the arenas) but in no arena */
-    void *big = rcgc_mem_malloc(rt, 1 << 20);
-    assert_non_null(big);
-    assert_int_equal(rcgc_pool_near_class(ps, big, &got), 0);
-    rcgc_mem_free(rt, big);
-    assert_int_equal(rcgc_pool_near_class(ps, NULL, &got), 0);
-    /* no range cached: the free goes through the map */
-    ps->ftop = RCGC_MAP_LEN;
-    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
-    assert_int_equal(rcgc_pool_near_class(ps, p, &got), 0);
-    rcgc_mem_free(rt, p);
-    assert_ptr_equal(ps->cache[c], p);
-    assert_int_equal(rcgc_pool_ncache(ps, c), 1);
-    ps->ftop = top;
-    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
-    /* M4 broken: the empty leaf, a leaf of another range, an index out
-     * of range */
-    ps->fleaf = rcgc_empty_leaf;
-    expect_invalid_as(rt, "free path's leaf", "(M4)");
-    ps->fleaf = atomic_load(&rcgc_arena_map[top]);
-    ps->ftop = top ^ 1;
-    expect_invalid_as(rt, "free path's leaf", "(M4)");
-    ps->ftop = RCGC_MAP_LEN + 1;
-    expect_invalid_as(rt, "out of range", "(M4)");
-    ps->ftop = top;
-    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
-    rcgc_mem_free(rt, keep);
-    rcgc_runtime_free(rt);
-}
-
 /* rcgc_validate fails on rt and says `what` (with the invariant inv). */
 static void expect_invalid_as(rcgc_runtime *rt, const char *what, const char *inv)
 {
@@ -783,7 +727,6 @@ int main(void)
         cmocka_unit_test(test_free_cache_stack),
         cmocka_unit_test(test_full_row_last_block),
         cmocka_unit_test(test_validate_mem_count_sign), cmocka_unit_test(test_class_entry_lookup),
-        cmocka_unit_test(test_free_near_leaf),
         cmocka_unit_test(test_mem_live_fast_paths),
         cmocka_unit_test(test_mem_live_every_mode), cmocka_unit_test(test_free_nocache_last_spills),
     };
