@@ -8,18 +8,8 @@
  * reference is dropped (the stored object's refcount comes back) and the
  * heap validates.  A skip that ignores any of these events leaks the
  * stored reference (and debug builds abort in rcgc_gc_assert_cleared). */
-#include "gctest.h"
+#include "rnode.h"
 #include "rcgc_tracemalloc.h"
-
-/* A node with two declared fields (the collector's cached shape). */
-typedef struct rnode {
-    rcgc_object ob;
-    rcgc_object *a;
-    rcgc_object *b;
-} rnode;
-
-static const rcgc_type rnode_type = {
-    .name = "RNode", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b)};
 
 /* The same shape in another size class (so in other pools). */
 typedef struct rbig {
@@ -73,13 +63,6 @@ static const rcgc_type rdel_type = {
     .name = "RDel", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b),
     .dealloc = rdel_dealloc};
 
-static rnode *rn(const rcgc_type *t)
-{
-    rnode *n = (rnode *)rcgc_new(rt, t);
-    assert_non_null(n);
-    return n;
-}
-
 /* x.a = y and y.a = x, both dropped: a garbage cycle. */
 static void cycle(rnode *x, rnode *y)
 {
@@ -107,8 +90,8 @@ static void test_store_during_first_clear(void **state)
     for (int gen = 0; gen < 3; gen += 2) {
         for (int into_earlier = 0; into_earlier < 2; into_earlier++) {
             rcgc_object *z = new_stored();
-            rnode *c = rn(&rnode_type), *d = rn(&rnode_type);
-            rnode *a = rn(&rnode_type), *b = rn(&rnode_type);
+            rnode *c = rn(&refs_type), *d = rn(&refs_type);
+            rnode *a = rn(&refs_type), *b = rn(&refs_type);
             assert_true((char *)c < (char *)a);   /* c's first clear comes first */
             a->b = rcgc_new(rt, &trig_type);
             assert_non_null(a->b);
@@ -152,7 +135,7 @@ static void test_store_across_pools(void **state)
     for (int gen = 0; gen < 3; gen += 2) {
         for (int dir = 0; dir < 2; dir++) {
             rcgc_object *z = new_stored();
-            rnode *s1 = rn(&rnode_type), *s2 = rn(&rnode_type);
+            rnode *s1 = rn(&refs_type), *s2 = rn(&refs_type);
             rnode *b1 = rn(&rbig_type), *b2 = rn(&rbig_type);
             rnode *holder = dir ? b1 : s1;
             holder->b = rcgc_new(rt, &trig_type);
@@ -172,6 +155,22 @@ static const rcgc_type rdelbig_type = {
     .name = "RDelBig", .size = sizeof(rbig), .refs = RCGC_REFS(rbig, a, b),
     .dealloc = rdel_dealloc};
 
+/* Two pairs of nodes in two size classes: u (RDel) and u2 in one, t
+ * (RDelBig) and t2 in the other.  The pools' order follows which of them
+ * got a young object first: dir 0 makes u's pair first, dir 1 t's. */
+static void two_pool_nodes(int dir, rnode **u, rnode **u2, rnode **t, rnode **t2)
+{
+    for (int k = 0; k < 2; k++) {
+        if (k == dir) {
+            *u = rn(&rdel_type);
+            *u2 = rn(&refs_type);
+        } else {
+            *t = rn(&rdelbig_type);
+            *t2 = rn(&rbig_type);
+        }
+    }
+}
+
 /* A small set in two pools (two size classes): a member's dealloc in one
  * pool's batch stores into a member of the other pool; in one of the two
  * orders that pool is released later (cleared before the store; in the
@@ -183,18 +182,8 @@ static void test_store_from_batch_across_pools(void **state)
         int stores = 0;
         for (int dir = 0; dir < 2; dir++) {
             rcgc_object *z = new_stored();
-            /* The pools' order follows which of them got a young object
-             * first: made in both orders. */
             rnode *u = NULL, *u2 = NULL, *t = NULL, *t2 = NULL;
-            for (int k = 0; k < 2; k++) {
-                if (k == dir) {
-                    u = rn(&rdel_type);
-                    u2 = rn(&rnode_type);
-                } else {
-                    t = rn(&rdelbig_type);
-                    t2 = rn(&rbig_type);
-                }
-            }
+            two_pool_nodes(dir, &u, &u2, &t, &t2);
             g_target = RCGC_OBJ(t);
             cycle(u, u2);
             cycle(t, t2);
@@ -235,18 +224,8 @@ static void test_store_from_release(void **state)
         int stores = 0;
         for (int dir = 0; dir < 2; dir++) {
             rcgc_object *z = new_stored();
-            /* The pools' order follows which of them got a young object
-             * first: made in both orders. */
             rnode *u = NULL, *u2 = NULL, *t = NULL, *t2 = NULL;
-            for (int k = 0; k < 2; k++) {
-                if (k == dir) {
-                    u = rn(&rdel_type);
-                    u2 = rn(&rnode_type);
-                } else {
-                    t = rn(&rdelbig_type);
-                    t2 = rn(&rbig_type);
-                }
-            }
+            two_pool_nodes(dir, &u, &u2, &t, &t2);
             u2->b = rcgc_new(rt, &untrig_type);
             assert_non_null(u2->b);
             g_untrack = RCGC_OBJ(u);
@@ -292,7 +271,7 @@ static void test_store_from_foreign_clear(void **state)
     (void)state;
     for (int gen = 0; gen < 3; gen += 2) {
         rcgc_object *z = new_stored();
-        rnode *p = rn(&rnode_type), *f = rn(&fbig_type);
+        rnode *p = rn(&refs_type), *f = rn(&fbig_type);
         assert_true(f->ob.flags & RCGC_OF_FOREIGN);
         g_target = RCGC_OBJ(p);
         cycle(p, f);
@@ -315,9 +294,9 @@ static void test_store_in_big_set(void **state)
     for (int gen = 0; gen < 3; gen += 2) {
         for (int into_earlier = 0; into_earlier < 2; into_earlier++) {
             rcgc_object *z = new_stored();
-            rnode *first = rn(&rnode_type), *prev = first, *mid = NULL, *before = NULL;
+            rnode *first = rn(&refs_type), *prev = first, *mid = NULL, *before = NULL;
             for (int i = 1; i < BIG_N; i++) {
-                rnode *n = rn(&rnode_type);
+                rnode *n = rn(&refs_type);
                 prev->a = RCGC_OBJ(n);   /* prev's creation reference moves in */
                 if (i == BIG_N / 2) {
                     before = prev;
@@ -347,10 +326,10 @@ static void test_plain_garbage_counts(void **state)
         if (tracing)
             assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
         for (int i = 0; i < 100; i++)
-            cycle(rn(&rnode_type), rn(&rnode_type));
+            cycle(rn(&refs_type), rn(&refs_type));
         assert_int_equal(collect(0), 200);
         for (int i = 0; i < BIG_N / 2; i++)
-            cycle(rn(&rnode_type), rn(&rbig_type));
+            cycle(rn(&refs_type), rn(&rbig_type));
         assert_int_equal(collect(2), BIG_N);
         assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         if (tracing)

@@ -6,31 +6,13 @@
  * test builds the case the shortcut could get wrong: a special type right
  * after a run of plain ones, members beside non-members of every
  * generation, survivors reached across generations, foreign members. */
-#include "gctest.h"
+#include "rnode.h"
 
 static const rcgc_type big_type = {
     .name = "Big", .size = sizeof(gnode) + 1024, .traverse = gn_traverse, .clear = gn_clear,
     .dealloc = gn_dealloc};
 
 /* A node whose two references are declared fields (no traverse). */
-typedef struct rnode {
-    rcgc_object ob;
-    rcgc_object *a;
-    rcgc_object *b;
-} rnode;
-
-static const rcgc_type refs_type = {
-    .name = "RefsNode", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b)};
-
-static int in_gen(const void *o, int gen)
-{
-    rcgc_list *l = rcgc_gc_get_objects(rt, gen);
-    assert_non_null(l);
-    int r = rcgc_list_index(l, (const rcgc_object *)o) >= 0;
-    rcgc_decref(RCGC_OBJ(l));
-    return r;
-}
-
 /* A finalizer, a resurrecting finalizer and a legacy finalizer, each in a
  * cycle made after a run of plain garbage, in collections of every
  * generation: each must be seen although the plain type is cached. */
@@ -281,25 +263,13 @@ static void test_generation1_counts_with_foreign(void **state)
  * state and give it back.  Each member below is reached only through the
  * drain, most of them only through the slow-path member: a lost push or
  * count leaves them unreachable (collected) or breaks the counts. */
-static rnode *rn_new(void)
-{
-    rnode *n = (rnode *)rcgc_new(rt, &refs_type);
-    assert_non_null(n);
-    return n;
-}
-
-static void rn_set(rcgc_object **slot, void *to)
-{
-    RCGC_SETREF(*slot, to ? rcgc_incref((rcgc_object *)to) : NULL);
-}
-
 enum { YSAT_N = (1 << 20) + 5 };
 
 static void test_young_drain_slow_members(void **state)
 {
     (void)state;
     /* Foreign: root r -> a -> f (foreign) -> b -> c -> a. */
-    rnode *r = rn_new(), *a = rn_new(), *b = rn_new(), *c = rn_new();
+    rnode *r = rn(&refs_type), *a = rn(&refs_type), *b = rn(&refs_type), *c = rn(&refs_type);
     gnode *f = gn_new(&big_type, 8);
     assert_true(f->ob.flags & RCGC_OF_FOREIGN);
     rn_set(&r->a, a);
@@ -325,19 +295,8 @@ static void test_young_drain_slow_members(void **state)
     /* Saturated: x is referenced by YSAT_N holders (field a), which form a
      * chain (field b) that x heads (x.a = h[0]); only the last holder is
      * held from outside, so x is reached by the drain, saturated. */
-    rnode *x = rn_new(), *prev = NULL;
-    for (int i = 0; i < YSAT_N; i++) {
-        rnode *h = rn_new();
-        rn_set(&h->a, x);
-        if (prev) {
-            rn_set(&prev->b, h);
-            rcgc_decref(RCGC_OBJ(prev));
-        } else {
-            rn_set(&x->a, h);
-        }
-        prev = h;
-    }
-    rcgc_decref(RCGC_OBJ(x));
+    rnode *prev;
+    rnode *x = rn_holder_chain(&refs_type, YSAT_N, &prev);
     assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), YSAT_N);
     assert_int_equal(collect(0), 0);
     assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), YSAT_N);

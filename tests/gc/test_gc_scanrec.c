@@ -8,17 +8,8 @@
  * the root that reaches it (in one pool and across pools, with a
  * finalizer, with weak references, of generation 1), saturated members
  * (no recording then), and the hint's own rule. */
-#include "gctest.h"
+#include "rnode.h"
 #include "runtime.h"
-
-typedef struct rnode {
-    rcgc_object ob;
-    rcgc_object *a;
-    rcgc_object *b;
-} rnode;
-
-static const rcgc_type refs_type = {
-    .name = "RefsNode", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b)};
 
 typedef struct rbig {
     rcgc_object ob;
@@ -41,27 +32,6 @@ static void rfin_finalize(rcgc_object *self)
 static const rcgc_type rfin_type = {
     .name = "RFin", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b),
     .finalize = rfin_finalize};
-
-static rnode *rn(const rcgc_type *t)
-{
-    rnode *n = (rnode *)rcgc_new(rt, t);
-    assert_non_null(n);
-    return n;
-}
-
-static void rn_set(rcgc_object **slot, void *to)
-{
-    RCGC_SETREF(*slot, to ? rcgc_incref((rcgc_object *)to) : NULL);
-}
-
-static int in_gen(const void *o, int gen)
-{
-    rcgc_list *l = rcgc_gc_get_objects(rt, gen);
-    assert_non_null(l);
-    int r = rcgc_list_index(l, (const rcgc_object *)o) >= 0;
-    rcgc_decref(RCGC_OBJ(l));
-    return r;
-}
 
 /* A young collection with the hint set to `hint` first. */
 static long collect_hint(int gen, int hint)
@@ -220,19 +190,8 @@ static void test_saturated_with_hint(void **state)
 {
     (void)state;
     for (int live = 0; live < 2; live++) {
-        rnode *x = rn(&refs_type), *prev = NULL;
-        for (int i = 0; i < SAT_N; i++) {
-            rnode *h = rn(&refs_type);
-            rn_set(&h->a, x);
-            if (prev) {
-                rn_set(&prev->b, h);
-                rcgc_decref(RCGC_OBJ(prev));
-            } else {
-                rn_set(&x->a, h);
-            }
-            prev = h;
-        }
-        rcgc_decref(RCGC_OBJ(x));
+        rnode *prev;
+        rnode *x = rn_holder_chain(&refs_type, SAT_N, &prev);
         garbage(10);
         if (!live)
             rcgc_decref(RCGC_OBJ(prev));
