@@ -6,7 +6,9 @@
  *       sizes 8..512 B over 1,000 / 100,000 live blocks) in three fresh
  *       runtimes of this process: tracing off (impl rcgc), tracing with the
  *       call-site frame (rcgc_tm1), tracing 16 native frames (rcgc_tm16n).
- *       Emits ns_per_pair for each and slowdown = traced / off.
+ *       Emits ns_per_pair for each and slowdown = traced / off; with
+ *       BENCH_CPU_TIME=1 in the environment also cpu_ns_per_pair and
+ *       cpu_slowdown, by the thread's CPU time.
  *   tm_bench memory N
  *       Tracing's own memory per live traced block after N allocations
  *       (get_tracemalloc_memory delta / N), call sites and native stacks.
@@ -87,7 +89,13 @@ __attribute__((noinline)) static void deep(int depth, rcgc_runtime *rt, void **s
     bench_escape(slots);
 }
 
-static double run_pairs(enum mode m, uint32_t live, size_t nops)
+/* ns a pair of one run, by the wall clock and by the thread's CPU time
+ * (which leaves out the time the process waited for a core). */
+typedef struct pair_times {
+    double wall, cpu;
+} pair_times;
+
+static pair_times run_pairs(enum mode m, uint32_t live, size_t nops)
 {
     bench_rng rng = { SEED };
     rcgc_runtime *rt = make_rt(m);
@@ -98,34 +106,49 @@ static double run_pairs(enum mode m, uint32_t live, size_t nops)
     ops w = make_ops(&rng, warm, live);
     ops t = make_ops(&rng, nops, live);
     deep(12, rt, slots, &w);
+    uint64_t c0 = bench_cpu_ns();
     uint64_t t0 = bench_now_ns();
     deep(12, rt, slots, &t);
     uint64_t t1 = bench_now_ns();
+    uint64_t c1 = bench_cpu_ns();
     for (uint32_t i = 0; i < live; i++)
         rcgc_mem_free(rt, slots[i]);
     free(slots);
     free(w.slot), free(w.size), free(t.slot), free(t.size);
     rcgc_runtime_free(rt);
-    return (double)(t1 - t0) / (double)nops;
+    return (pair_times){(double)(t1 - t0) / (double)nops, (double)(c1 - c0) / (double)nops};
+}
+
+/* BENCH_CPU_TIME=1 adds the CPU-time metrics (as the alloc suite does). */
+static int want_cpu(void)
+{
+    const char *cpu = getenv("BENCH_CPU_TIME");
+    return cpu != NULL && strcmp(cpu, "1") == 0;
 }
 
 static void case_pairs(const char *name, uint32_t live, size_t nops, const char *only)
 {
-    double ns[3];
-    if (only) {
-        /* One mode (for callgrind: instructions per pair, load-independent). */
-        for (int m = 0; m < 3; m++)
-            if (strcmp(only, impl_name[m]) == 0)
-                bench_emit("tracemalloc", name, impl_name[m], "ns_per_pair",
-                           run_pairs((enum mode)m, live, nops), "ns");
-        return;
-    }
-    for (int m = 0; m < 3; m++)
+    pair_times ns[3];
+    int cpu = want_cpu();
+    for (int m = 0; m < 3; m++) {
+        /* With `only`, one mode (for callgrind: instructions per pair,
+         * load-independent). */
+        if (only && strcmp(only, impl_name[m]) != 0)
+            continue;
         ns[m] = run_pairs((enum mode)m, live, nops);
-    for (int m = 0; m < 3; m++)
-        bench_emit("tracemalloc", name, impl_name[m], "ns_per_pair", ns[m], "ns");
-    bench_emit("tracemalloc", name, "rcgc_tm1", "slowdown", ns[TM1] / ns[OFF], "x");
-    bench_emit("tracemalloc", name, "rcgc_tm16n", "slowdown", ns[TM16N] / ns[OFF], "x");
+        bench_emit("tracemalloc", name, impl_name[m], "ns_per_pair", ns[m].wall, "ns");
+        if (cpu)
+            bench_emit("tracemalloc", name, impl_name[m], "cpu_ns_per_pair", ns[m].cpu, "ns");
+    }
+    if (only)
+        return;
+    bench_emit("tracemalloc", name, "rcgc_tm1", "slowdown", ns[TM1].wall / ns[OFF].wall, "x");
+    bench_emit("tracemalloc", name, "rcgc_tm16n", "slowdown", ns[TM16N].wall / ns[OFF].wall, "x");
+    if (cpu) {
+        bench_emit("tracemalloc", name, "rcgc_tm1", "cpu_slowdown", ns[TM1].cpu / ns[OFF].cpu, "x");
+        bench_emit("tracemalloc", name, "rcgc_tm16n", "cpu_slowdown",
+                   ns[TM16N].cpu / ns[OFF].cpu, "x");
+    }
 }
 
 __attribute__((noinline)) static void fill(rcgc_runtime *rt, void **p, size_t n)
