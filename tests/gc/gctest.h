@@ -149,17 +149,25 @@ static inline int gc_teardown(void **state)
     return ok ? 0 : -1;
 }
 
-/* n cycles of two plain nodes (tagged id), each dropped at once: cyclic
- * garbage for the next collection. */
+/* A cycle of two nodes, a (type ta, tagged ida) and b (tb, idb), dropped
+ * at once: cyclic garbage for the next collection.  Returns a, borrowed
+ * (b holds it until a collection frees or keeps the pair). */
+static inline gnode *make_garbage_pair(const rcgc_type *ta, int ida, const rcgc_type *tb,
+                                       int idb)
+{
+    gnode *a = gn_new(ta, ida), *b = gn_new(tb, idb);
+    gn_set(a, 0, b);
+    gn_set(b, 0, a);
+    gn_drop(a);
+    gn_drop(b);
+    return a;
+}
+
+/* n cycles of two plain nodes (tagged id). */
 static inline void make_garbage_cycles(int n, int id)
 {
-    for (int i = 0; i < n; i++) {
-        gnode *a = gn_new(&plain_type, id), *b = gn_new(&plain_type, id);
-        gn_set(a, 0, b);
-        gn_set(b, 0, a);
-        gn_drop(a);
-        gn_drop(b);
-    }
+    for (int i = 0; i < n; i++)
+        make_garbage_pair(&plain_type, id, &plain_type, id);
 }
 
 #define GC_TEST(f) cmocka_unit_test_setup_teardown(f, gc_setup, gc_teardown)

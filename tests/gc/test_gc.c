@@ -8,11 +8,7 @@
 static void test_cycle_collected(void **state)
 {
     (void)state;
-    gnode *a = gn_new(&plain_type, 1), *b = gn_new(&plain_type, 2);
-    gn_set(a, 0, b);
-    gn_set(b, 0, a);
-    gn_drop(a);
-    gn_drop(b);
+    make_garbage_pair(&plain_type, 1, &plain_type, 2);
     assert_int_equal(free_log.n, 0);          /* refcounting cannot free it */
     assert_int_equal(collect(2), 2);
     assert_int_equal(log_count(&free_log, 1), 1);
@@ -645,11 +641,7 @@ static void test_long_lived_pending_shrinks(void **state)
 static void test_finalizers_once(void **state)
 {
     (void)state;
-    gnode *a = gn_new(&fin_type, 1), *b = gn_new(&fin_type, 2);
-    gn_set(a, 0, b);
-    gn_set(b, 0, a);
-    gn_drop(a);
-    gn_drop(b);
+    make_garbage_pair(&fin_type, 1, &fin_type, 2);
     assert_int_equal(collect(2), 2);
     assert_int_equal(log_count(&fin_log, 1), 1);
     assert_int_equal(log_count(&fin_log, 2), 1);
@@ -980,11 +972,7 @@ static void test_mark_stack_fallback(void **state)
         prev = n;
     }
     make_garbage_cycles(300, 3);
-    gnode *l = gn_new(&legacy_type, 4), *x = gn_new(&plain_type, 5);
-    gn_set(l, 0, x);
-    gn_set(x, 0, l);
-    gn_drop(l);
-    gn_drop(x);
+    make_garbage_pair(&legacy_type, 4, &plain_type, 5);
     /* Allocation 1 (the work array) succeeds, every later one fails. */
     rcgc_mem_fail_after(rt, 2, 1);
     long r = collect(2);

@@ -81,6 +81,17 @@ static rcgc_object *new_stored(void)
     return z;
 }
 
+/* After a collection in which user code stored z once into a garbage
+ * member: the stored reference went with the member (z's refcount is back
+ * to the test's own) and the heap validates; then z goes. */
+static void check_store_dropped(rcgc_object *z)
+{
+    assert_int_equal(g_stores, 1);
+    assert_int_equal(rcgc_refcount(z), 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_decref(z);
+}
+
 /* The first clear of a (dropping a.b, the last reference to a Trig) runs
  * user code that stores into a itself, or into c, cleared before it in
  * the same pool; collected in a young and a full collection. */
@@ -99,10 +110,7 @@ static void test_store_during_first_clear(void **state)
             cycle(c, d);
             cycle(a, b);
             assert_int_equal(collect(gen), 4);
-            assert_int_equal(g_stores, 1);
-            assert_int_equal(rcgc_refcount(z), 1);   /* the stored reference went */
-            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-            rcgc_decref(z);
+            check_store_dropped(z);
         }
     }
 }
@@ -119,10 +127,7 @@ static void test_store_from_batch_dealloc(void **state)
         g_target = RCGC_OBJ(q);
         cycle(p, q);
         assert_int_equal(collect(gen), 2);
-        assert_int_equal(g_stores, 1);
-        assert_int_equal(rcgc_refcount(z), 1);
-        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-        rcgc_decref(z);
+        check_store_dropped(z);
     }
 }
 
@@ -143,10 +148,7 @@ static void test_store_across_pools(void **state)
             cycle(s1, s2);
             cycle(b1, b2);
             assert_int_equal(collect(gen), 4);
-            assert_int_equal(g_stores, 1);
-            assert_int_equal(rcgc_refcount(z), 1);
-            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-            rcgc_decref(z);
+            check_store_dropped(z);
         }
     }
 }
@@ -276,10 +278,7 @@ static void test_store_from_foreign_clear(void **state)
         g_target = RCGC_OBJ(p);
         cycle(p, f);
         assert_int_equal(collect(gen), 2);
-        assert_int_equal(g_stores, 1);
-        assert_int_equal(rcgc_refcount(z), 1);
-        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-        rcgc_decref(z);
+        check_store_dropped(z);
     }
 }
 
@@ -309,10 +308,7 @@ static void test_store_in_big_set(void **state)
             mid->b = rcgc_new(rt, &trig_type);
             g_target = into_earlier ? RCGC_OBJ(before) : RCGC_OBJ(mid);
             assert_int_equal(collect(gen), BIG_N);
-            assert_int_equal(g_stores, 1);
-            assert_int_equal(rcgc_refcount(z), 1);
-            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-            rcgc_decref(z);
+            check_store_dropped(z);
         }
     }
 }

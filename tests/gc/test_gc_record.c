@@ -22,11 +22,7 @@ static void test_special_type_after_plain_run(void **state)
     for (int gen = 0; gen < 3; gen++) {
         fin_log.n = del_log.n = free_log.n = 0;
         make_garbage_cycles(40, 1);
-        gnode *f = gn_new(&fin_type, 2), *fp = gn_new(&plain_type, 3);
-        gn_set(f, 0, fp);
-        gn_set(fp, 0, f);
-        gn_drop(f);
-        gn_drop(fp);
+        make_garbage_pair(&fin_type, 2, &plain_type, 3);
         make_garbage_cycles(40, 1);
         assert_int_equal(collect(gen), 160 + 2);
         assert_int_equal(log_count(&fin_log, 2), 1);
@@ -36,11 +32,7 @@ static void test_special_type_after_plain_run(void **state)
         /* Resurrection: the finalizer saves its node; its partner
          * survives with it. */
         make_garbage_cycles(40, 1);
-        gnode *r = gn_new(&res_type, 4), *rp = gn_new(&plain_type, 5);
-        gn_set(r, 0, rp);
-        gn_set(rp, 0, r);
-        gn_drop(r);
-        gn_drop(rp);
+        make_garbage_pair(&res_type, 4, &plain_type, 5);
         assert_int_equal(collect(gen), 80);
         assert_int_equal(log_count(&fin_log, 4), 1);
         assert_int_equal(log_count(&free_log, 4), 0);
@@ -53,11 +45,7 @@ static void test_special_type_after_plain_run(void **state)
         /* A legacy finalizer: uncollectable, in gc.garbage, with what it
          * reaches. */
         make_garbage_cycles(40, 1);
-        gnode *l = gn_new(&legacy_type, 6), *lp = gn_new(&plain_type, 7);
-        gn_set(l, 0, lp);
-        gn_set(lp, 0, l);
-        gn_drop(l);
-        gn_drop(lp);
+        gnode *l = make_garbage_pair(&legacy_type, 6, &plain_type, 7);
         long uncollectable_before = 0;
         rcgc_gc_stats st[3];
         rcgc_gc_get_stats(rt, st);

@@ -1209,8 +1209,6 @@ static void test_empty_cache_floor(void **state)
     rcgc_runtime_free(rt);
 }
 
-
-
 /* The traced free finds a block's slot from its arena's trace table,
  * whose entry is the pool's side array biased by the pool's position in
  * its 64 KiB (tmfast.h, rcgc_trace_table_bias) and indexed with the
