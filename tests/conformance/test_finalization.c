@@ -102,6 +102,32 @@ static void clear_survivors(void)
     rcgc_list_clear(conf_survivors);
 }
 
+/* One step of the CPython tests' pattern: gc.collect(), then
+ * assert_del_calls(dels) and assert_survivors(survivors). */
+static void collect_expect(const int *dels, size_t ndels, const int *survivors, size_t nsurv)
+{
+    collect();
+    assert_del_calls(dels, ndels);
+    assert_survivors(survivors, nsurv);
+}
+
+/* The body shared by the tests in which object 1, referenced only by the
+ * test and perhaps by itself, is finalized once, freed once and never
+ * resurrected: two collections, the weak reference dead after each. */
+static void check_finalized_and_freed_once(cnode *s)
+{
+    int ids[] = {1};
+    rcgc_weakref *wr = weak(s);
+    rcgc_decref(RCGC_OBJ(s));
+    collect_expect(ids, 1, NULL, 0);
+    assert_dead(wr);
+    collect_expect(ids, 1, NULL, 0);
+    assert_dead(wr);
+    assert_int_equal(conf_log_count(&conf_freed, 1), 1);
+    assert_int_equal(conf_errors, 0);
+    rcgc_decref(RCGC_OBJ(wr));
+}
+
 static int fin_teardown(void **state)
 {
     int garbage_empty = rcgc_list_len(rcgc_gc_garbage(conf_rt)) == 0;
@@ -126,19 +152,7 @@ static int legacy_teardown(void **state)
 static void SimpleFinalizationTest_test_simple(void **state)
 {
     (void)state;
-    cnode *s = make(&conf_fin_type, 1, simple_sanity);
-    int ids[] = {1};
-    rcgc_weakref *wr = weak(s);
-    rcgc_decref(RCGC_OBJ(s));
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
-    assert_dead(wr);
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
-    assert_int_equal(conf_errors, 0);
-    rcgc_decref(RCGC_OBJ(wr));
+    check_finalized_and_freed_once(make(&conf_fin_type, 1, simple_sanity));
 }
 
 /* ports test_finalization.SimpleFinalizationTest.test_simple_resurrect: an
@@ -152,14 +166,10 @@ static void SimpleFinalizationTest_test_simple_resurrect(void **state)
     int ids[] = {1};
     rcgc_weakref *wr = weak(s);
     rcgc_decref(RCGC_OBJ(s));
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(ids, 1);
+    collect_expect(ids, 1, ids, 1);
     assert_alive(wr);
     clear_survivors();
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
+    collect_expect(ids, 1, NULL, 0);
     assert_dead(wr);
     assert_int_equal(conf_errors, 0);
     rcgc_decref(RCGC_OBJ(wr));
@@ -175,12 +185,8 @@ static void SimpleFinalizationTest_test_non_gc(void **state)
     assert_false(rcgc_gc_is_tracked(RCGC_OBJ(s)));
     int ids[] = {1};
     rcgc_decref(RCGC_OBJ(s));
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
+    collect_expect(ids, 1, NULL, 0);
+    collect_expect(ids, 1, NULL, 0);
     assert_int_equal(conf_errors, 0);
 }
 
@@ -198,9 +204,7 @@ static void SimpleFinalizationTest_test_non_gc_resurrect(void **state)
     assert_false(rcgc_gc_is_tracked(RCGC_OBJ(s)));
     int ids[] = {1};
     rcgc_decref(RCGC_OBJ(s));
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(ids, 1);
+    collect_expect(ids, 1, ids, 1);
     clear_survivors();
     collect();
     assert_del_calls(ids, 1);          /* CPython: ids * 2 */
@@ -222,19 +226,7 @@ static cnode *self_cycle(const rcgc_type *type, int id)
 static void SelfCycleFinalizationTest_test_simple(void **state)
 {
     (void)state;
-    cnode *s = self_cycle(&conf_fin_type, 1);
-    int ids[] = {1};
-    rcgc_weakref *wr = weak(s);
-    rcgc_decref(RCGC_OBJ(s));
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
-    assert_dead(wr);
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
-    assert_int_equal(conf_errors, 0);
-    rcgc_decref(RCGC_OBJ(wr));
+    check_finalized_and_freed_once(self_cycle(&conf_fin_type, 1));
 }
 
 /* ports test_finalization.SelfCycleFinalizationTest.test_simple_resurrect:
@@ -248,14 +240,10 @@ static void SelfCycleFinalizationTest_test_simple_resurrect(void **state)
     int ids[] = {1};
     rcgc_weakref *wr = weak(s);
     rcgc_decref(RCGC_OBJ(s));
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(ids, 1);
+    collect_expect(ids, 1, ids, 1);
     assert_dead(wr);
     clear_survivors();
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
+    collect_expect(ids, 1, NULL, 0);
     assert_dead(wr);
     assert_int_equal(conf_log_count(&conf_freed, 1), 1);
     assert_int_equal(conf_errors, 0);
@@ -267,21 +255,7 @@ static void SelfCycleFinalizationTest_test_simple_resurrect(void **state)
 static void SelfCycleFinalizationTest_test_simple_suicide(void **state)
 {
     (void)state;
-    cnode *s = self_cycle(&conf_suicidal_type, 1);
-    int ids[] = {1};
-    rcgc_weakref *wr = weak(s);
-    rcgc_decref(RCGC_OBJ(s));
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
-    assert_dead(wr);
-    collect();
-    assert_del_calls(ids, 1);
-    assert_survivors(NULL, 0);
-    assert_dead(wr);
-    assert_int_equal(conf_log_count(&conf_freed, 1), 1);
-    assert_int_equal(conf_errors, 0);
-    rcgc_decref(RCGC_OBJ(wr));
+    check_finalized_and_freed_once(self_cycle(&conf_suicidal_type, 1));
 }
 
 /* ------------------------------------------ CycleChainFinalizationTest */
@@ -349,9 +323,7 @@ static void check_non_resurrecting_chain(const int *kinds, size_t n)
     }
     for (size_t i = 0; i < n; i++)
         rcgc_decref(RCGC_OBJ(nodes[i]));
-    collect();
-    assert_del_calls(ids, n);
-    assert_survivors(NULL, 0);
+    collect_expect(ids, n, NULL, 0);
     for (size_t i = 0; i < n; i++)
         assert_dead(wrs[i]);
     collect();
@@ -378,16 +350,12 @@ static void check_resurrecting_chain(const int *kinds, size_t n)
     }
     for (size_t i = 0; i < n; i++)
         rcgc_decref(RCGC_OBJ(nodes[i]));
-    collect();
-    assert_del_calls(ids, n);
-    assert_survivors(survivor_ids, nsurv);
+    collect_expect(ids, n, survivor_ids, nsurv);
     for (size_t i = 0; i < n; i++)        /* CPython: "XXX desirable?" */
         assert_dead(wrs[i]);
     assert_int_equal(conf_freed.n, 0);   /* all reachable from a survivor */
     clear_survivors();
-    collect();
-    assert_del_calls(ids, n);
-    assert_survivors(NULL, 0);
+    collect_expect(ids, n, NULL, 0);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(conf_log_count(&conf_freed, ids[i]), 1);
         rcgc_decref(RCGC_OBJ(wrs[i]));
