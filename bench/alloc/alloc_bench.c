@@ -169,6 +169,34 @@ __attribute__((noinline)) static void bench_loop_pairs(void **slots, const op_se
     }
 }
 
+/* The timed window of a case: wall time always (ns_per_pair) and, with
+ * BENCH_CPU_TIME=1 in the environment, the thread's CPU time as well
+ * (cpu_ns_per_pair): on a loaded machine the wall clock also counts the time
+ * the process waited for a core. */
+typedef struct pair_clock {
+    uint64_t wall0, cpu0;
+} pair_clock;
+
+static pair_clock pair_clock_start(void)
+{
+    pair_clock c;
+    c.cpu0 = bench_cpu_ns();
+    c.wall0 = bench_now_ns();
+    return c;
+}
+
+static void pair_clock_emit(const pair_clock *c, const char *name, size_t ops)
+{
+    uint64_t wall1 = bench_now_ns();
+    uint64_t cpu1 = bench_cpu_ns();
+    bench_emit("alloc", name, IMPL_NAME, "ns_per_pair", (double)(wall1 - c->wall0) / (double)ops,
+               "ns");
+    const char *cpu = getenv("BENCH_CPU_TIME");
+    if (cpu != NULL && strcmp(cpu, "1") == 0)
+        bench_emit("alloc", name, IMPL_NAME, "cpu_ns_per_pair",
+                   (double)(cpu1 - c->cpu0) / (double)ops, "ns");
+}
+
 static void case_pairs(const char *name, uint32_t live, size_t ops)
 {
     bench_rng rng = {SEED};
@@ -187,20 +215,10 @@ static void case_pairs(const char *name, uint32_t live, size_t ops)
     bench_loop_pairs(slots, &w);   /* reach the allocator's steady state */
 
     COUNT_BEGIN();
-    uint64_t c0 = bench_cpu_ns();
-    uint64_t t0 = bench_now_ns();
+    pair_clock clock = pair_clock_start();
     bench_loop_pairs(slots, &t);
-    uint64_t t1 = bench_now_ns();
-    uint64_t c1 = bench_cpu_ns();
+    pair_clock_emit(&clock, name, ops);
     COUNT_END();
-
-    bench_emit("alloc", name, IMPL_NAME, "ns_per_pair", (double)(t1 - t0) / (double)ops, "ns");
-    /* On a loaded machine the wall clock counts the time the process
-     * waited for a core; BENCH_CPU_TIME=1 adds the thread's CPU time. */
-    const char *cpu = getenv("BENCH_CPU_TIME");
-    if (cpu != NULL && strcmp(cpu, "1") == 0)
-        bench_emit("alloc", name, IMPL_NAME, "cpu_ns_per_pair", (double)(c1 - c0) / (double)ops,
-                   "ns");
     for (uint32_t i = 0; i < live; i++)
         impl_free(slots[i]);
     free(slots);
@@ -229,11 +247,9 @@ static void case_pair32(size_t ops)
         void *keep = lone ? NULL : impl_malloc(32);
         bench_escape(keep);
         bench_loop_pair32(ops / 10);
-        uint64_t t0 = bench_now_ns();
+        pair_clock clock = pair_clock_start();
         bench_loop_pair32(ops);
-        uint64_t t1 = bench_now_ns();
-        bench_emit("alloc", lone ? "pair32_lone" : "pair32", IMPL_NAME, "ns_per_pair",
-                   (double)(t1 - t0) / (double)ops, "ns");
+        pair_clock_emit(&clock, lone ? "pair32_lone" : "pair32", ops);
         if (keep != NULL)
             impl_free(keep);
     }
@@ -368,11 +384,9 @@ static void case_new_decref(size_t ops)
         for (int k = 0; k < 2; k++) {
             rcgc_object *keep = lone ? NULL : rcgc_new(g_rt, types[k]);
             bench_loop_new_decref(types[k], ops / 10);
-            uint64_t t0 = bench_now_ns();
+            pair_clock clock = pair_clock_start();
             bench_loop_new_decref(types[k], ops);
-            uint64_t t1 = bench_now_ns();
-            bench_emit("alloc", names[lone][k], IMPL_NAME, "ns_per_pair",
-                       (double)(t1 - t0) / (double)ops, "ns");
+            pair_clock_emit(&clock, names[lone][k], ops);
             rcgc_xdecref(keep);
         }
     }

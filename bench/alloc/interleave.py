@@ -3,7 +3,9 @@
 
 Each round runs every binary once (its own process, `BINARY CASE OPS`), the
 order rotated by one each round, so a slow moment of the shared machine costs
-one sample of each binary rather than several of one.  Prints, for each
+one sample of each binary rather than several of one.  A case that reports
+several records (new_decref: new_decref_untracked32, new_decref_tracked32...)
+is shown per record.  Prints, for each record and
 metric the binaries report (ns_per_pair; also cpu_ns_per_pair, the thread's
 CPU time, when BENCH_CPU_TIME=1 is in the environment), each label's median,
 min and max and the ratio of the first label's median to each other's, and
@@ -22,7 +24,7 @@ def main(argv):
         sys.exit(__doc__)
     rounds, case, ops = int(argv[1]), argv[2], argv[3]
     bins = [a.split("=", 1) for a in argv[4:]]
-    samples = {}   # (metric, label) -> values
+    samples = {}   # ((case, metric), label) -> values
     for r in range(rounds):
         k = r % len(bins)
         for label, binary in bins[k:] + bins[:k]:
@@ -30,12 +32,13 @@ def main(argv):
                                  check=True).stdout
             for line in out.splitlines():
                 rec = json.loads(line)
-                if rec["case"] == case:
-                    samples.setdefault((rec["metric"], label), []).append(rec["value"])
+                if rec["case"] == case or rec["case"].startswith(case + "_"):
+                    key = (rec["case"], rec["metric"])
+                    samples.setdefault((key, label), []).append(rec["value"])
     print(f"{case} ops={ops} rounds={rounds} load average at the end={os.getloadavg()[0]:.2f}")
     first = bins[0][0]
     for metric in sorted({m for m, _ in samples}):
-        print(f" {metric}:")
+        print(f" {metric[0]} {metric[1]}:")
         for label, _ in bins:
             v = samples[(metric, label)]
             print(f"  {label:12s} median {statistics.median(v):8.2f}  "
