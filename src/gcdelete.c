@@ -162,6 +162,18 @@ size_t rcgc_gc_handle_resurrected(gc_work *w, size_t uc, unsigned old)
     return rcgc_gc_trial_deletion(w, uc, old, 1, &nreach);
 }
 
+/* The address of a bitmap word's first block, kept whole in one register
+ * by the loops over the word's bits (the compiler would otherwise add the
+ * pool's base and the word's offset again for every object). */
+static inline void word_opaque(char **word)
+{
+#if defined(__GNUC__)
+    __asm__("" : "+r"(*word));
+#else
+    (void)word;
+#endif
+}
+
 /* Q2: the listed fields (offsets off0, off1: the quiet type's, off1 0 if
  * it has one field) of the nquiet quiet objects at the head of a batch's
  * chain from first dropped again, after user code that may have stored
@@ -216,6 +228,7 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
         }
         for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
+            word_opaque(&word);
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 rcgc_gc_clear_first(w, o, refs);
@@ -267,6 +280,7 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
             /* Every candidate is in the batch until its test fails. */
             uint64_t bk = ps->members[k] & ~ps->reached[k];
             char *word = base + (size_t)k * 64 * size;
+            word_opaque(&word);
             for (uint64_t b = bk; b; b &= b - 1) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
                 rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
@@ -406,6 +420,7 @@ static RCGC_ALWAYS_INLINE void clear_unreachable_kind(gc_work *w, const int refs
         w->clearrank = p + 1;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
+            word_opaque(&word);
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 rcgc_gc_clear_first(w, o, refs);
