@@ -300,7 +300,7 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
                 if (f & RCGC_OF_GEN_MASK)
                     ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
                 nbatch++;
-                if (refs && o->type == qtype && (uintptr_t)o > dirtyto) {
+                if (RCGC_LIKELY(refs && o->type == qtype && (uintptr_t)o > dirtyto)) {
                     /* Quiet: freed at once (its header becomes the
                      * chain's link and the freed marker). */
 #if RCGC_DEBUG >= 1
