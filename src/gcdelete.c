@@ -162,6 +162,41 @@ size_t rcgc_gc_handle_resurrected(gc_work *w, size_t uc, unsigned old)
     return rcgc_gc_trial_deletion(w, uc, old, 1, &nreach);
 }
 
+/* The address of a bitmap word's first block, kept whole in one register
+ * by the loops over the word's bits (the compiler would otherwise add the
+ * pool's base and the word's offset again for every object). */
+static inline void word_opaque(char **word)
+{
+#if defined(__GNUC__)
+    __asm__("" : "+r"(*word));
+#else
+    (void)word;
+#endif
+}
+
+/* Q2: the listed fields (offsets off0, off1: the quiet type's, off1 0 if
+ * it has one field) of the nquiet quiet objects at the head of a batch's
+ * chain from first dropped again, after user code that may have stored
+ * into them (their memory is not freed until the chain goes).  Returns
+ * whether anything was dropped (which may have run user code again). */
+static RCGC_NOINLINE int requiet_chain(void *first, unsigned nquiet, unsigned off0,
+                                       unsigned off1)
+{
+    int dropped = 0;
+    void *p = first;
+    for (unsigned j = 0; j < nquiet; j++, p = *(void **)p) {
+        rcgc_object *o = p;
+        if (rcgc_ref_load(o, off0) != NULL ||
+            (off1 != 0 && rcgc_ref_load(o, off1) != NULL)) {
+            dropped = 1;
+            rcgc_ref_clear(o, off0);
+            if (off1 != 0)
+                rcgc_ref_clear(o, off1);
+        }
+    }
+    return dropped;
+}
+
 /* Step 9 for a set of pooled garbage that needs no finalization, pool set
  * by pool set: every unreachable object of the pool is cleared (unless
  * `cleared`: the caller has cleared the whole set already), then every
@@ -193,10 +228,31 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
         }
         for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
+            word_opaque(&word);
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 rcgc_gc_clear_first(w, o, refs);
             }
+        }
+        /* D1: a member at an address up to dirtyto may hold references
+         * again (user code ran after its first clear); the second clear
+         * of any other would find every listed field NULL (and a type with
+         * a clear of its own made its first clear an event).  No user code
+         * runs in the batch test below, so it holds there too. */
+        uintptr_t dirtyto = p + 1 < w->dirtyrank    ? UINTPTR_MAX
+                            : p + 1 == w->dirtyrank ? w->dirtyobj
+                                                    : 0;
+        /* Q1: the quiet type, whose batch members need nothing but their
+         * memory freed: the refs cache's type (no traverse, no clear: RC1)
+         * if it has no dealloc; NULL (nothing quiet) in a heap of traverse
+         * types.  Its offsets are kept for requiet_chain (the cache may
+         * change in the loud loop). */
+        const rcgc_type *qtype = NULL;
+        unsigned qoff0 = 0, qoff1 = 0;
+        if (refs && w->refcache.type != NULL && w->refcache.type->dealloc == NULL) {
+            qtype = w->refcache.type;
+            qoff0 = w->refcache.off0;
+            qoff1 = w->refcache.off1;
         }
         /* The objects whose hold is now the last reference and that need
          * nothing but freeing (rcgc_gc_release_cleared's direct case) leave
@@ -204,19 +260,27 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
          * counts once per pool (P3, P4, G1).  No user code runs in this
          * pass; the rest of the deallocation follows object by object. */
         uint64_t batch[RCGC_POOL_BITMAP_WORDS];
-        /* The batch's objects in address order (loop 2 walks this instead
-         * of the bitmaps again). */
+        /* The batch's loud objects (all but the quiet ones) in address
+         * order (loop 2 walks this instead of the bitmaps again). */
         rcgc_object *bobj[RCGC_POOL_BITMAP_WORDS * 64];
-        unsigned nbatch = 0;
+        unsigned nbatch = 0, nloud = 0;
         /* The batch's objects of generations 1-3, 16 bits a generation (a
          * pool has at most 1024 blocks), generation g at bit 16 * g: a
          * generation-0 object (all of a young set, usually) adds nothing;
          * generation 0's count is what is left of nbatch. */
         uint64_t ngen = 0;
+        /* The batch's chain (rcgc_obj_free_pool_chain: any order): the
+         * quiet objects first, linked here as they are met (Q1: their
+         * deallocation is over once they are untracked: no second clear
+         * is due, D1, and nothing to call), then the loud ones, linked in
+         * loop 2 once their dealloc has run. */
+        void *first = NULL;
+        void **link = &first;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             /* Every candidate is in the batch until its test fails. */
             uint64_t bk = ps->members[k] & ~ps->reached[k];
             char *word = base + (size_t)k * 64 * size;
+            word_opaque(&word);
             for (uint64_t b = bk; b; b &= b - 1) {
                 unsigned i = (unsigned)__builtin_ctzll(b);
                 rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
@@ -233,11 +297,23 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
                     bk &= ~((uint64_t)1 << i);
                     continue;
                 }
-                o->refcnt = 0;
-                o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
                 if (f & RCGC_OF_GEN_MASK)
                     ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
-                bobj[nbatch++] = o;
+                nbatch++;
+                if (RCGC_LIKELY(refs && o->type == qtype && (uintptr_t)o > dirtyto)) {
+                    /* Quiet: freed at once (its header becomes the
+                     * chain's link and the freed marker). */
+#if RCGC_DEBUG >= 1
+                    rcgc_gc_assert_cleared(o);
+#endif
+                    o->type = RCGC_FREED_TYPE;
+                    *link = o;
+                    link = (void **)o;
+                    continue;
+                }
+                o->refcnt = 0;
+                o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+                bobj[nloud++] = o;
             }
             batch[k] = bk;
             if (bk) {
@@ -266,29 +342,33 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
                     rcgc_pool_young_remove(rt, pool);
             }
         }
-        /* Then, what rcgc_obj_release does after untracking: clear (again:
-         * a deallocation since may have stored a reference), dealloc,
-         * free.  Each block whose dealloc has run is marked freed and
-         * linked, in address order, into the batch's chain through its
-         * first word (rcgc_obj_free_pool_chain's contract); the chain
-         * goes to the pool once every dealloc of the batch has run, so the
-         * pool outlives them.  The pool outlives the batch if anything
-         * else of the set is left in it, which the last loop lets go of. */
-        void *first = NULL;
-        void **link = &first;
-        /* D1: a member at an address up to dirtyto may hold references
-         * again (user code ran after its first clear); the second clear
-         * of any other would find every listed field NULL (and a type with
-         * a clear of its own made its first clear an event). */
-        uintptr_t dirtyto = p + 1 < w->dirtyrank    ? UINTPTR_MAX
-                            : p + 1 == w->dirtyrank ? w->dirtyobj
-                                                    : 0;
-        int ran = 0;
-        for (unsigned j = 0; j < nbatch; j++) {
+        /* Then, for the loud objects, what rcgc_obj_release does after
+         * untracking: clear (again: a deallocation since may have stored
+         * a reference), dealloc, free.  Each block whose dealloc has run
+         * is marked freed and linked into the batch's chain through its
+         * first word; the chain goes to the pool once every dealloc of the
+         * batch has run, so the pool outlives them.  The pool outlives
+         * the batch if anything else of the set is left in it, which the
+         * last loop lets go of. */
+        unsigned nquiet = nbatch - nloud;
+        int ran = 0, loudcode = 0;
+        for (unsigned j = 0; j < nloud; j++) {
             rcgc_object *o = bobj[j];
             const rcgc_type *t = o->type;
-            if (!refs || (uintptr_t)o <= dirtyto)   /* traverse types: always */
-                rcgc_gc_clear_kind(&w->refcache, o, refs);
+            if (!refs) {   /* traverse types: always */
+                rcgc_gc_clear_kind(&w->refcache, o, 0);
+            } else if ((uintptr_t)o <= dirtyto) {
+                /* A reference stored since the first clear may be dropped
+                 * here, and run user code (Q2): noted unless o is of the
+                 * quiet type with both fields NULL (the common case: the
+                 * first member of a big set's pool, dirty only by where
+                 * D1's position lies). */
+                if (t != qtype || rcgc_ref_load(o, qoff0) != NULL ||
+                    (qoff1 != 0 && rcgc_ref_load(o, qoff1) != NULL)) {
+                    loudcode = 1;
+                    rcgc_gc_clear_kind(&w->refcache, o, 1);
+                }
+            }
 #if RCGC_DEBUG >= 1
             else
                 rcgc_gc_assert_cleared(o);
@@ -302,6 +382,12 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
             *link = o;
             link = (void **)o;
         }
+        /* Q2: user code in the loop above may have stored into a quiet
+         * object, whose memory is still the batch's: its fields are
+         * dropped again, until a pass drops nothing. */
+        if (RCGC_UNLIKELY((ran | loudcode) && nquiet))
+            while (requiet_chain(first, nquiet, qoff0, qoff1))
+                ;
         /* A small set is cleared whole before any release: a dealloc
          * above, or a release below (any deallocation), may touch every
          * pool after this one.  A big set's later pools are cleared
@@ -334,6 +420,7 @@ static RCGC_ALWAYS_INLINE void clear_unreachable_kind(gc_work *w, const int refs
         w->clearrank = p + 1;
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
+            word_opaque(&word);
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
                 rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
                 rcgc_gc_clear_first(w, o, refs);

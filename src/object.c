@@ -345,6 +345,12 @@ static RCGC_NOINLINE rcgc_object *object_alloc_slow(rcgc_runtime *rt, size_t siz
 static inline void zero_payload(rcgc_object *o, unsigned szidx)
 {
     uint64_t *q = (uint64_t *)(o + 1);
+    if (RCGC_LIKELY(szidx == 1)) {
+        /* A 32-byte block (a header and two pointers: the common node)
+         * first: one compare instead of three. */
+        q[0] = 0, q[1] = 0;
+        return;
+    }
     if (RCGC_LIKELY(szidx <= 3)) {
         /* Tests, not a switch: a jump table's indirect jump costs more
          * than the two compares a 32-byte object takes here. */
@@ -833,6 +839,33 @@ static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
     RCGC_LEAVE(rt);
 }
 
+/* free_released's path when rt->mem.slow is not 0: tracing alone as
+ * free_pooled_class; any other slow mode through the OBJ domain, as
+ * rcgc_obj_free_memory, whose user code (a user allocator) the clear cache
+ * forgets (DC2). */
+static RCGC_NOINLINE void free_released_slow(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+{
+    if (rt->mem.slow & ~RCGC_SLOW_TRACE) {
+        rt->obj.dclear_type = NULL;
+        rcgc_obj_free_memory(rt, o);
+        return;
+    }
+    free_pooled_class(rt, o, c);
+}
+
+/* The memory of a pooled object of size class c whose deallocation was
+ * entered from outside (rcgc_dealloc, not release_field): M2, the
+ * allocator's mode is tested here only, not before the release (the
+ * release itself does not depend on it; only its free does). */
+static RCGC_ALWAYS_INLINE void free_released(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+{
+    if (RCGC_UNLIKELY(mem_slow(rt))) {
+        free_released_slow(rt, o, c);
+        return;
+    }
+    free_pooled_class_fast(rt, o, c);
+}
+
 /* rcgc_obj_release for a pooled object on the fast path of rcgc_dealloc
  * (out of line: only objects with something to call pay for a frame);
  * nested as for release_references. */
@@ -849,7 +882,10 @@ static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_objec
         rcgc_obj_flush_pending(rt);
     /* The class from the pool descriptor, whose first line untracking
      * has just used. */
-    free_pooled_class(rt, o, rcgc_pool_of(o)->szidx);
+    if (nested)
+        free_pooled_class(rt, o, rcgc_pool_of(o)->szidx);
+    else
+        free_released(rt, o, rcgc_pool_of(o)->szidx);
     RCGC_LEAVE(rt);
 }
 
@@ -945,6 +981,17 @@ static RCGC_ALWAYS_INLINE int dealloc_needs_slow(rcgc_runtime *rt, const rcgc_ty
            rt->obj.dealloc_depth >= RCGC_TRASH_DEPTH || (rt->mem.slow & ~RCGC_SLOW_TRACE);
 }
 
+/* dealloc_needs_slow for a tracked object whose deallocation is entered
+ * from outside: the allocator's mode is left to its free (M2,
+ * free_released).  A nested one keeps the test: the clear cache is filled
+ * only in plain or tracing mode (DC2). */
+static RCGC_ALWAYS_INLINE int dealloc_needs_slow_outer(rcgc_runtime *rt, const rcgc_type *t,
+                                                       uint32_t flags)
+{
+    return (t->finalize && !(flags & RCGC_OF_FINALIZED)) || t->legacy_del ||
+           rt->obj.dealloc_depth >= RCGC_TRASH_DEPTH;
+}
+
 /* rcgc_dealloc of an untracked pooled object with no weak references, not
  * deferred, that is not a leaf or meets a slow mode (out of line, so that
  * the leaf's path keeps its type's pointers out of registers); nested as
@@ -1012,7 +1059,8 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
             dealloc_cached(rt, o);
             return;
         }
-        if (RCGC_UNLIKELY(dealloc_needs_slow(rt, t, flags))) {
+        if (RCGC_UNLIKELY(nested ? dealloc_needs_slow(rt, t, flags)
+                                 : dealloc_needs_slow_outer(rt, t, flags))) {
             dealloc_slow(rt, o);
             return;
         }

@@ -265,7 +265,7 @@ static inline void *rcgc_obj_block(const rcgc_object *o)
  * runtime teardown. */
 void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o);
 /* The memory of n deallocated, untracked pooled objects of one pool at once
- * (the collector's delete): first..tail chains them in address order
+ * (the collector's delete): first..tail chains them, in any order,
  * through their first word (tail's is written here), each with its type
  * already RCGC_FREED_TYPE.  What rcgc_obj_free_memory does for each, with
  * the pool's counts updated once (rcgc_pool_free_chain); block by block

@@ -90,6 +90,53 @@ static void test_new_zeroed(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* Creation zeroes a reused block's payload for every size (zero_payload:
+ * the 32-byte class first, the others up to 64 bytes by stores, bigger
+ * ones by memset), untracked and tracked, and writes nothing past the
+ * block: blocks dirtied and freed (half of them, alternating, so that the
+ * live neighbours are checked too) come back zeroed. */
+static int traverse_nothing(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    (void)self, (void)visit, (void)arg;
+    return 0;
+}
+
+static void test_new_zeroes_reused(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    enum { N = 200 };
+    for (size_t size = sizeof(rcgc_object); size <= 160; size += 8) {
+        for (int tracked = 0; tracked < 2; tracked++) {
+            rcgc_type t = {.name = "z", .size = size,
+                           .traverse = tracked ? traverse_nothing : NULL};
+            size_t pay = size - sizeof(rcgc_object);
+            rcgc_object *objs[N];
+            for (int i = 0; i < N; i++) {
+                objs[i] = rcgc_new(rt, &t);
+                assert_non_null(objs[i]);
+                memset(objs[i] + 1, (i & 1) ? 0x5A : 0xAB, pay);
+            }
+            for (int i = 0; i < N; i += 2)
+                rcgc_decref(objs[i]);
+            for (int i = 0; i < N; i += 2) {
+                objs[i] = rcgc_new(rt, &t);
+                assert_non_null(objs[i]);
+            }
+            for (int i = 0; i < N; i++) {
+                const unsigned char *b = (const unsigned char *)(objs[i] + 1);
+                for (size_t k = 0; k < pay; k++)
+                    assert_int_equal(b[k], (i & 1) ? 0x5A : 0);
+                assert_int_equal(rcgc_refcount(objs[i]), 1);
+                assert_ptr_equal(objs[i]->type, &t);
+            }
+            for (int i = 0; i < N; i++)
+                rcgc_decref(objs[i]);
+        }
+    }
+    rcgc_runtime_free(rt);
+}
+
 /* rcgc_new refuses a NULL type and a size below the header's (tested in
  * the creation's slow path since the fast path folds it into the size
  * limit's compare), in every allocator mode; sizes 16 (a header only)
@@ -962,6 +1009,59 @@ static void test_obj_live_count(void **state)
     }
 }
 
+/* M2 (round 9b): a tracked pooled object dropped from outside does not
+ * test the allocator's mode before its release; its free does.  Under the
+ * debug hooks and with fault injection armed, tracked objects (a traverse
+ * type, a refs type) dropped from outside must still go through the OBJ
+ * domain: the hooks' blocks sit behind their prefix, so a block given to
+ * the pools directly would come back misaligned (the next objects and the
+ * domain's checks then fail). */
+static void test_tracked_free_slow_modes(void **state)
+{
+    (void)state;
+    for (int fail = 0; fail < 2; fail++) {
+        rcgc_config cfg = {.size = sizeof cfg, .gc_disabled = 1,
+                           .malloc_mode = fail ? "pymalloc" : "pymalloc_debug"};
+        rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+        assert_non_null(rt);
+        if (fail)
+            rcgc_mem_fail_after(rt, 1000000000, 0);   /* armed, never reached */
+        assert_int_not_equal(rt->mem.slow & ~RCGC_SLOW_TRACE, 0);
+        long obj0 = rcgc_mem_obj_live(rt);
+        for (int round = 0; round < 3; round++) {
+            rcgc_object *objs[64];
+            for (int i = 0; i < 64; i++) {
+                objs[i] = (i & 1) ? rcgc_new(rt, &tri_refs_type) : RCGC_OBJ(tu_new_node(rt));
+                assert_non_null(objs[i]);
+                assert_true(rcgc_gc_is_tracked(objs[i]));
+                /* Fresh and zeroed wherever the block came from. */
+                assert_int_equal(rcgc_refcount(objs[i]), 1);
+            }
+            assert_int_equal(rt->obj.live_objects, 64);
+            /* One more of each kind keeps their pools mapped while the
+             * freed blocks are looked at. */
+            rcgc_object *keep[2] = {RCGC_OBJ(tu_new_node(rt)), rcgc_new(rt, &tri_refs_type)};
+            assert_non_null(keep[1]);
+            for (int i = 0; i < 64; i++) {
+                unsigned char *payload = (unsigned char *)(objs[i] + 1);
+                rcgc_decref(objs[i]);
+                /* The hooks fill a block they free with 0xDD: only the
+                 * domain's free gets there. */
+                if (!fail)
+                    assert_int_equal(payload[0], 0xDD);
+            }
+            rcgc_decref(keep[0]);
+            rcgc_decref(keep[1]);
+            assert_int_equal(rt->obj.live_objects, 0);
+            assert_int_equal(rcgc_mem_obj_live(rt), obj0);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+        if (fail)
+            rcgc_mem_fail_after(rt, 0, 0);
+        rcgc_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -978,6 +1078,8 @@ int main(void)
         cmocka_unit_test(test_dclear_forgets_after_user_code),
         cmocka_unit_test(test_death_counts_per_generation),
         cmocka_unit_test(test_obj_live_count),
+        cmocka_unit_test(test_tracked_free_slow_modes),
+        cmocka_unit_test(test_new_zeroes_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -313,6 +313,100 @@ static void test_store_in_big_set(void **state)
     }
 }
 
+/* Q1/Q2 (round 9b): a batch's quiet members (the cache's type, no
+ * dealloc, no second clear due) are freed in the batch test itself, before
+ * the loud members' deallocs run; user code in those deallocs (or in a
+ * loud member's second clear) may still store into a quiet member, whose
+ * fields are then dropped again.  A ring q -> p -> r -> q in one pool in
+ * that address order, p an RDel: the cache ends the first clears with
+ * RefsNode (r's), so q and r are quiet; p's dealloc stores into r (after
+ * it) or q (before it). */
+static void test_store_into_quiet_member(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        for (int into_earlier = 0; into_earlier < 2; into_earlier++) {
+            rcgc_object *z = new_stored();
+            rnode *q = rn(&refs_type), *p = rn(&rdel_type), *r = rn(&refs_type);
+            assert_true((char *)q < (char *)p && (char *)p < (char *)r);
+            q->a = RCGC_OBJ(p);   /* each creation reference moves in */
+            p->a = RCGC_OBJ(r);
+            r->a = RCGC_OBJ(q);
+            g_target = into_earlier ? RCGC_OBJ(q) : RCGC_OBJ(r);
+            assert_int_equal(collect(gen), 3);
+            check_store_dropped(z);
+        }
+    }
+}
+
+/* Two steps of user code for the loud second clear: A (a Trig2) freed by
+ * c's first clear stores B into c (so c, at D1's position, is loud and
+ * holds B at its second clear); B, freed by that second clear, stores z
+ * into g_target, a quiet member after c. */
+static rcgc_object *g_b, *g_b_into;
+
+static void trig2_dealloc(rcgc_object *self)
+{
+    (void)self;
+    if (g_b_into == NULL)
+        return;
+    rnode *t = (rnode *)g_b_into;
+    assert_null(t->b);
+    t->b = g_b;   /* the test's reference to B moves in */
+    g_b = g_b_into = NULL;
+}
+
+static const rcgc_type trig2_type = {.name = "Trig2", .size = 32, .dealloc = trig2_dealloc};
+
+static void test_store_from_loud_clear(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        rcgc_object *z = new_stored();
+        rnode *c = rn(&refs_type), *d = rn(&refs_type), *q = rn(&refs_type);
+        assert_true((char *)c < (char *)d && (char *)d < (char *)q);
+        c->a = RCGC_OBJ(d);
+        d->a = RCGC_OBJ(q);
+        q->a = RCGC_OBJ(c);
+        c->b = rcgc_new(rt, &trig2_type);   /* A */
+        assert_non_null(c->b);
+        g_b = rcgc_new(rt, &trig_type);     /* B: stores z into g_target */
+        assert_non_null(g_b);
+        g_b_into = RCGC_OBJ(c);
+        g_target = RCGC_OBJ(q);
+        assert_int_equal(collect(gen), 3);
+        assert_null(g_b_into);
+        check_store_dropped(z);
+    }
+}
+
+/* Q2's passes: p's dealloc (trig2_dealloc) moves B into r, a quiet member
+ * after it; dropping B again frees it, and B's dealloc stores z into q, a
+ * quiet member the pass has gone by (a second pass drops it). */
+static const rcgc_type rdel2_type = {
+    .name = "RDel2", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b),
+    .dealloc = trig2_dealloc};
+
+static void test_store_during_requiet(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen += 2) {
+        rcgc_object *z = new_stored();
+        rnode *q = rn(&refs_type), *p = rn(&rdel2_type), *r = rn(&refs_type);
+        assert_true((char *)q < (char *)p && (char *)p < (char *)r);
+        q->a = RCGC_OBJ(p);
+        p->a = RCGC_OBJ(r);
+        r->a = RCGC_OBJ(q);
+        g_b = rcgc_new(rt, &trig_type);   /* B */
+        assert_non_null(g_b);
+        g_b_into = RCGC_OBJ(r);
+        g_target = RCGC_OBJ(q);
+        assert_int_equal(collect(gen), 3);
+        assert_null(g_b_into);
+        check_store_dropped(z);
+    }
+}
+
 /* Plain rings and cycles with nothing to store: the same counts with the
  * second clears skipped, in small and big sets, with tracing on too. */
 static void test_plain_garbage_counts(void **state)
@@ -343,6 +437,9 @@ int main(void)
         GC_TEST(test_store_from_release),
         GC_TEST(test_store_from_foreign_clear),
         GC_TEST(test_store_in_big_set),
+        GC_TEST(test_store_into_quiet_member),
+        GC_TEST(test_store_from_loud_clear),
+        GC_TEST(test_store_during_requiet),
         GC_TEST(test_plain_garbage_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
