@@ -31,7 +31,7 @@
  * prefetched when visited and its header read only when the ring comes
  * round to it, by when the line is usually there (Boehm's mark
  * prefetching; see w->ring). */
-#define GC_RING 16
+#define GC_RING 64
 
 /*
  * The bitmaps of one pool during the main trial deletion (bit i: block i):
