@@ -438,7 +438,10 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
-    size_t found = 0, found1 = 0;
+    size_t found = 0;
+#if RCGC_DEBUG >= 2
+    size_t found1 = 0;
+#endif
     RCGC_ASSERT(ms == w->memberset);
     /* GATHER_CACHED: the cache's type and offsets in locals (whose
      * address is never taken), so that the header stores of the visits,
@@ -471,10 +474,13 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
-            /* A generation-1 collection counts its generation-1 members
-             * (the partition's promotion counts need them). */
+#if RCGC_DEBUG >= 2
+            /* Debug builds count a generation-1 collection's generation-1
+             * members, to check the count gather_subtract takes from the
+             * generation counts. */
             if (kind == GATHER_GEN1)
                 found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+#endif
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
@@ -528,7 +534,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             memset(ps->moving, 0, sizeof ps->moving);
         w->n += found;
         w->npooled += found;
+#if RCGC_DEBUG >= 2
         w->npooled1 += found1;
+#endif
     }
 }
 
@@ -593,11 +601,13 @@ static void gather_subtract(gc_work *w)
         gather_pools(w, pre, 0);
     else
         gather_pools(w, pre, 1);
+    size_t nforeign1 = 0;
     for (unsigned g = 0; g <= w->maxgen; g++) {
         rcgc_foreign *head = &rt->gc.gens[g].head;
         for (rcgc_foreign *f = head->next; f != head; f = f->next) {
             rcgc_object *o = rcgc_foreign_obj(f);
             w->n++;
+            nforeign1 += g == 1;
 #if RCGC_DEBUG >= 2
             w->current = o;
 #endif
@@ -609,6 +619,14 @@ static void gather_subtract(gc_work *w)
     }
     ring_flush(w, visit_subtract_set);
     w->current = NULL;
+    /* A generation-1 collection's pooled generation-1 members (the
+     * partition's promotion counts need them): the generation's exact
+     * count (G1) less its foreign objects, not counted per member. */
+    if (w->maxgen == 1) {
+        size_t n1 = (size_t)rt->gc.gens[1].nobjects - nforeign1;
+        RCGC_ASSERT(w->npooled1 == n1);
+        w->npooled1 = n1;
+    }
     if (RCGC_UNLIKELY(w->n > w->cap))
         rcgc_fatal("gc: generation counts disagree with the heap: %zu tracked objects "
                    "found in generations 0..%u, %zu counted", w->n, w->maxgen, w->cap);
@@ -950,10 +968,12 @@ GC_COLD static void unsaturate(gc_work *w)
  * RCGC_OF_REACHABLE) and recorded ones carry RCGC_OF_COLLECTING; a pooled
  * member is never foreign, so one that fails the fast test and is still
  * in the set, not reached, is saturated (never recorded here): it may
- * still be a root. */
+ * still be a root.  sat (a constant: w->saturated, set by the gather
+ * only) is zero when no member is saturated: that test is then left out. */
 static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char *base,
-                                               size_t size, const int rec)
+                                               size_t size, const int rec, const int sat)
 {
+    RCGC_ASSERT(sat == !!w->saturated && !(rec && sat));
     const unsigned youngfast = w->youngfast;
     const int gen1 = w->maxgen == 1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
@@ -971,7 +991,7 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
                     if (gen1)
                         w->unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
                 }
-            } else if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && is_member(w, f) &&
+            } else if (sat && (f & RCGC_OF_GC_SATURATED) && is_member(w, f) &&
                        !(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
                 RCGC_ASSERT(!rec);   /* a set with a saturated member: mark_set */
                 reach_young(w, o, f);
@@ -1032,10 +1052,15 @@ static void mark_set(gc_work *w)
         char *base = ps->pool->mem + pre;
         size_t size = ps->pool->size;
         if (!w->bitmaps) {
+            /* A set with no saturated member (the usual case) needs no
+             * test for one: a member that fails the fast test was reached
+             * or recorded. */
             if (w->scanrec)
-                young_scan_pool(w, ps, base, size, 1);
+                young_scan_pool(w, ps, base, size, 1, 0);
+            else if (RCGC_UNLIKELY(w->saturated))
+                young_scan_pool(w, ps, base, size, 0, 1);
             else
-                young_scan_pool(w, ps, base, size, 0);
+                young_scan_pool(w, ps, base, size, 0, 0);
             continue;
         }
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {

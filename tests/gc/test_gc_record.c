@@ -7,6 +7,7 @@
  * after a run of plain ones, members beside non-members of every
  * generation, survivors reached across generations, foreign members. */
 #include "rnode.h"
+#include "runtime.h"
 
 static const rcgc_type big_type = {
     .name = "Big", .size = sizeof(gnode) + 1024, .traverse = gn_traverse, .clear = gn_clear,
@@ -299,6 +300,36 @@ static void test_young_drain_slow_members(void **state)
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
 }
 
+/* A saturated member that is a root of a young set, found by the mark
+ * scan (not by a drain): x is referenced by YSAT_N holders (field a), which
+ * form a chain (field b) that x heads, and only x is held from outside.
+ * The young scan tests members that fail its fast test for saturation
+ * only when the gather saw one (w->saturated); with that test left out,
+ * x and its chain are taken for garbage.  Generation-0 and generation-1
+ * collections, the hint off and on (a saturated set never records). */
+static void test_young_scan_saturated_root(void **state)
+{
+    (void)state;
+    for (int g = 0; g < 2; g++) {
+        for (int hint = 0; hint < 2; hint++) {
+            rnode *prev;
+            rnode *x = rn_holder_chain(&refs_type, YSAT_N, &prev);
+            rcgc_incref(RCGC_OBJ(x));
+            rcgc_decref(RCGC_OBJ(prev));   /* the chain lives through x only */
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), YSAT_N + 1);
+            rt->gc.young_garbage = hint;
+            assert_int_equal(collect(g), 0);
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), YSAT_N + 1);
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(prev)), 1);
+            assert_true(in_gen(x, g + 1) && in_gen(prev, g + 1));
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(RCGC_OBJ(x));
+            assert_int_equal(collect(2), YSAT_N + 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +339,7 @@ int main(void)
         GC_TEST(test_members_among_older_objects),
         GC_TEST(test_generation1_counts_with_foreign),
         GC_TEST(test_young_drain_slow_members),
+        GC_TEST(test_young_scan_saturated_root),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
