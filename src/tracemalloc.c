@@ -38,6 +38,8 @@
  *   R5  a recorded native stack with tb == 0 has memo.fps[0] == 0, so
  *       rcgc_unwind_same never matches it (stacks_mru returns a match's
  *       tb untested).
+ *   R6  h->last.file is rcgc_trace_no_site unless rt->mem.slow ==
+ *       RCGC_SLOW_TRACE (tmfast.h; rcgc_mem_update_slow, mem.c, keeps it).
  *
  * Tracing's own memory comes from libc (never from the traced domains);
  * s->mem counts it for get_tracemalloc_memory.
@@ -1135,15 +1137,17 @@ static size_t trace_count(tm_state *s)
 int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
 {
     tm_state *s = rt->trace;
-    if (!s)
-        return RCGC_OK;
-    rcgc_trace_hot *h = s->h;
 #define TM_BAD(...)                                      \
     do {                                                 \
         if (out)                                         \
             fprintf(out, "rcgc_validate: " __VA_ARGS__); \
         return RCGC_EFORMAT;                             \
     } while (0)
+    if (rt->mem.slow != RCGC_SLOW_TRACE && rt->mem.trace.last.file != rcgc_trace_no_site)
+        TM_BAD("the last call site can match while slow is %u (R6)\n", rt->mem.slow);
+    if (!s)
+        return RCGC_OK;
+    rcgc_trace_hot *h = s->h;
     if (memcmp(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv) != 0)
         TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
     for (int i = 0; i < TM_STACKS; i++)

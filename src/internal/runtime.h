@@ -78,7 +78,9 @@ typedef struct rcgc_trace_hot {
                               * call sites, else NULL (always capture) */
     rcgc_trace_site last;    /* the entry of sites that hit last (a loop
                               * allocates from one line); file is
-                              * rcgc_trace_no_site when sites is NULL */
+                              * rcgc_trace_no_site when sites is NULL,
+                              * and whenever slow != RCGC_SLOW_TRACE
+                              * (R6, tmfast.h) */
     /* The bytes of all traces (get_traced_memory) are peak - room -
      * pending->size: an allocation takes its size from the headroom and
      * raises the peak only when that borrows (rcgc_trace_count, tmfast.h,
