@@ -1166,9 +1166,6 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             if (rcgc_trace_table_slots(pool) != pool->trace_slots)
                 TM_BAD("pool %p's class table names another side array (F1)\n",
                        (const void *)pool);
-            if (pool->trace_slots != NULL && rcgc_trace_table_inv(pool) != pool->inv)
-                TM_BAD("pool %p's multiplier beside its trace table entry is not its "
-                       "own (F1)\n", (const void *)pool);
         }
     if (h->idle.tb || h->idle.size)
         TM_BAD("the idle slot is not zero (D1)\n");

@@ -310,15 +310,7 @@ extern _Atomic(rcgc_class_table *) rcgc_class_map[RCGC_MAP_LEN];
 typedef struct rcgc_trace_table {
     rcgc_trace_slot *trace_slots[RCGC_ARENA_SLOTS];
 } rcgc_trace_table;
-/* After the trace tables, each pool's block-index multiplier (pool->inv)
- * wherever its trace table entry is not NULL (F1, tmfast.h): read beside
- * the entry, not after the class byte. */
-typedef struct rcgc_trace_inv_table {
-    uint32_t inv[RCGC_ARENA_SLOTS];
-} rcgc_trace_inv_table;
-#define RCGC_CLASS_LEAF_BYTES                                                          \
-    (RCGC_MAP_LEN * (sizeof(rcgc_class_table) + sizeof(rcgc_trace_table) +            \
-                     sizeof(rcgc_trace_inv_table)))
+#define RCGC_CLASS_LEAF_BYTES (RCGC_MAP_LEN * (sizeof(rcgc_class_table) + sizeof(rcgc_trace_table)))
 
 /* M1: the class tables (and after them the trace tables) of the arenas of
  * a map leaf lie in the leaf's own mapping, right after its entries: from

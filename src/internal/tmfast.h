@@ -37,10 +37,7 @@
  *       (pool->nblocks slots); the pool's entry in its arena's trace table
  *       (rcgc_trace_table.trace_slots) holds the same array, biased
  *       (rcgc_trace_table_bias; NULL as NULL; rcgc_trace_set_slots sets
- *       both), and while it is not NULL the pool's word in the multiplier
- *       table after the trace tables (rcgc_trace_inv_table, pool.h) is
- *       pool->inv (written with the entry: the traced free reads it
- *       beside the entry instead of after the class byte).
+ *       both).
  *   F2  a slot has tb != 0 iff its block is live and traced, or it is the
  *       pending slot (D1); a slot with tb == 0 has size 0.  peak - room
  *       is the sum of the sizes of all traces (slots, the pending one
@@ -370,32 +367,12 @@ static inline uintptr_t rcgc_trace_table_bias(const rcgc_pool *pool)
 
 /* Set the side array of `pool` (F1): its descriptor's pointer and its
  * (biased) trace table entry. */
-/* The multiplier table of the arena holding pool block p (after the
- * trace tables of its leaf, pool.h). */
-static inline rcgc_trace_inv_table *rcgc_trace_inv_of(const void *p)
-{
-    uintptr_t i = (uintptr_t)p >> RCGC_ARENA_BITS;
-    rcgc_class_table *leaf =
-        atomic_load_explicit(&rcgc_class_map[i >> RCGC_MAP_BITS], memory_order_relaxed);
-    rcgc_trace_table *tt = (rcgc_trace_table *)(void *)(leaf + RCGC_MAP_LEN);
-    return (rcgc_trace_inv_table *)(void *)(tt + RCGC_MAP_LEN) + (i & (RCGC_MAP_LEN - 1));
-}
-
 static inline void rcgc_trace_set_slots(rcgc_pool *pool, rcgc_trace_slot *slots)
 {
     pool->trace_slots = slots;
-    unsigned k = rcgc_class_slot(pool->mem);
-    if (slots != NULL)   /* F1: the multiplier beside the entry */
-        rcgc_trace_inv_of(pool->mem)->inv[k] = pool->inv;
-    rcgc_trace_table_of(pool->mem)->trace_slots[k] =
+    rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] =
         slots == NULL ? NULL
                       : (rcgc_trace_slot *)((uintptr_t)slots - rcgc_trace_table_bias(pool));
-}
-
-/* The multiplier kept beside a pool's trace table entry (F1). */
-static inline uint32_t rcgc_trace_table_inv(const rcgc_pool *pool)
-{
-    return rcgc_trace_inv_of(pool->mem)->inv[rcgc_class_slot(pool->mem)];
 }
 
 /* The side array a pool's trace table entry names (F1), or NULL. */
@@ -424,14 +401,6 @@ static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_t
     /* The entry is biased (rcgc_trace_table_bias): indexed with the
      * address's low 16 bits, not the pool offset. */
     uintptr_t slots = ((const uintptr_t *)(const void *)(leaf + RCGC_MAP_LEN))[t];
-    /* The pool's multiplier from the table beside the entries (F1), word
-     * t: loaded with the entry and the class, not after the class (one
-     * constant displacement from the leaf: no base register of its own). */
-    const uint32_t *inv =
-        (const uint32_t *)(const void *)((const char *)leaf +
-                                         RCGC_MAP_LEN * (sizeof(rcgc_class_table) +
-                                                         sizeof(rcgc_trace_table)) +
-                                         t * sizeof(uint32_t));
     rcgc_trace_slot *sl = NULL;
     if (RCGC_LIKELY(slots != 0)) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -440,22 +409,10 @@ static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_t
          * it zero-extended in rdx (no load of inv, no shift). */
         uint32_t lo = (uint16_t)(uintptr_t)p;
         uint64_t idx;
-        /* The multiplier's address in the instruction (base: the map
-         * leaf itself, which the lookup has in a register; index t): an
-         * "m" operand made GCC compute it with an lea first, as it did
-         * the class tables' address.  Nothing in this function writes
-         * the table (rcgc_trace_set_slots does, out of the free path). */
-        __asm__("mull %c[off](%[map],%[t],4)"
-                : "=d"(idx), "+a"(lo)
-                : [off] "i"(RCGC_MAP_LEAF_BYTES +
-                            RCGC_MAP_LEN * (sizeof(rcgc_class_table) + sizeof(rcgc_trace_table))),
-                  [map] "r"((const char *)leaf - RCGC_MAP_LEAF_BYTES), [t] "r"(t)
-                : "cc");
-        (void)inv;   /* the same word (checked below) */
+        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(rt->trace_class_inv[c]) : "cc");
 #else
-        uint64_t idx = ((uint64_t)(uint16_t)(uintptr_t)p * *inv) >> 32;
+        uint64_t idx = ((uint64_t)(uint16_t)(uintptr_t)p * rt->trace_class_inv[c]) >> 32;
 #endif
-        RCGC_ASSERT(*inv == rt->trace_class_inv[c]);
         sl = (rcgc_trace_slot *)(slots + idx * sizeof(rcgc_trace_slot));
         RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_class_index((unsigned)c, p)]);
         /* D1: this slot becomes the pending one, prefetched (written
