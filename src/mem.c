@@ -180,6 +180,7 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
      * all that is on (rcgc_mem_malloc_at's dispatch relies on it). */
     if (ms->slow != RCGC_SLOW_TRACE)
         ms->trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
+    rcgc_trace_route_update(ms);   /* R7 */
     /* The free cache belongs to the fast paths (tracing's included): the
      * debug hooks, fault injection and user allocators must see every
      * block go back to its pool. */
@@ -333,12 +334,25 @@ static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t c, size_t
     if (RCGC_LIKELY(p != NULL))
         return p;
     /* rcgc_mem_malloc_at's dispatch sends every slow != 0 here (R6: the
-     * last call site matches only while tracing is all that is on). */
-    if (RCGC_UNLIKELY(rt->mem.slow != RCGC_SLOW_TRACE))
-        return malloc_slow(rt, size, file, line);
-    /* Frames not from call sites: the tracer takes the block (F4). */
-    if (rt->mem.trace.sites == NULL)
-        return rcgc_trace_malloc_native(rt, size, file, line);
+     * last call site matches only while tracing is all that is on); one
+     * compare of the route (R7, tmfast.h) picks: frames not from call
+     * sites (the tracer takes the block, F4), another state than
+     * tracing alone, or the call-site cache's miss. */
+#if defined(__x86_64__) && defined(__GNUC__) && RCGC_TRACE_ROUTE_SLOW == 1u
+    __asm__ goto("cmpl $1, %0\n\tjb %l[native]\n\tja %l[sites]"
+                 : : "m"(rt->mem.trace.route) : "cc" : native, sites);
+    return malloc_slow(rt, size, file, line);
+#else
+    unsigned route = rt->mem.trace.route;
+    if (route == RCGC_TRACE_ROUTE_NATIVE)
+        goto native;
+    if (route == RCGC_TRACE_ROUTE_SITES)
+        goto sites;
+    return malloc_slow(rt, size, file, line);
+#endif
+native:
+    return rcgc_trace_malloc_native(rt, size, file, line);
+sites:
     return malloc_traced_pool(rt, size, file, line);
 }
 

@@ -84,6 +84,11 @@
  *       rcgc_trace_try_cached) fails for the other states; they go to
  *       malloc_slow after it.  One branch fewer on the traced allocation
  *       than a three-way dispatch.
+ *   R7  rt->mem.trace.route is RCGC_TRACE_ROUTE_SLOW when slow !=
+ *       RCGC_SLOW_TRACE, else RCGC_TRACE_ROUTE_SITES when h->sites is set
+ *       (frames from call sites), else RCGC_TRACE_ROUTE_NATIVE: every
+ *       writer of slow or sites calls rcgc_trace_route_update after it.
+ *       So malloc_traced's miss path picks its way with one compare.
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
