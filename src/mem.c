@@ -176,6 +176,11 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
     }
     ms->slow = (other ? RCGC_SLOW_OTHER : 0u) | (ms->tracing ? RCGC_SLOW_TRACE : 0u) |
                (ms->trace_hold ? RCGC_SLOW_HOLD : 0u);
+    /* R6 (tmfast.h): the last call site matches nothing unless tracing is
+     * all that is on (rcgc_mem_malloc_at's dispatch relies on it). */
+    if (ms->slow != RCGC_SLOW_TRACE)
+        ms->trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
+    rcgc_trace_route_update(ms);   /* R7 */
     /* The free cache belongs to the fast paths (tracing's included): the
      * debug hooks, fault injection and user allocators must see every
      * block go back to its pool. */
@@ -328,9 +333,26 @@ static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t c, size_t
     void *p = rcgc_trace_try_cached(rt, c, size, file, line);
     if (RCGC_LIKELY(p != NULL))
         return p;
-    /* Frames not from call sites: the tracer takes the block (F4). */
-    if (rt->mem.trace.sites == NULL)
-        return rcgc_trace_malloc_native(rt, size, file, line);
+    /* rcgc_mem_malloc_at's dispatch sends every slow != 0 here (R6: the
+     * last call site matches only while tracing is all that is on); one
+     * compare of the route (R7, tmfast.h) picks: frames not from call
+     * sites (the tracer takes the block, F4), another state than
+     * tracing alone, or the call-site cache's miss. */
+#if defined(__x86_64__) && defined(__GNUC__) && RCGC_TRACE_ROUTE_SLOW == 1u
+    __asm__ goto("cmpl $1, %0\n\tjb %l[native]\n\tja %l[sites]"
+                 : : "m"(rt->mem.trace.route) : "cc" : native, sites);
+    return malloc_slow(rt, size, file, line);
+#else
+    unsigned route = rt->mem.trace.route;
+    if (route == RCGC_TRACE_ROUTE_NATIVE)
+        goto native;
+    if (route == RCGC_TRACE_ROUTE_SITES)
+        goto sites;
+    return malloc_slow(rt, size, file, line);
+#endif
+native:
+    return rcgc_trace_malloc_native(rt, size, file, line);
+sites:
     return malloc_traced_pool(rt, size, file, line);
 }
 
@@ -354,6 +376,19 @@ static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t c, size_t
     } while (0)
 #endif
 
+/* SLOW_DISPATCH's first half: to L_none when slow == 0 (the same two
+ * instructions on x86-64). */
+#if defined(__x86_64__) && defined(__GNUC__) && RCGC_SLOW_TRACE == 1u
+#define SLOW_DISPATCH_NONE(rt, L_none)                                               \
+    __asm__ goto("cmpl $1, %0\n\tjb %l[" #L_none "]" : : "m"((rt)->mem.slow) : "cc" : L_none)
+#else
+#define SLOW_DISPATCH_NONE(rt, L_none)                                               \
+    do {                                                                             \
+        if (RCGC_LIKELY((rt)->mem.slow == 0))                                        \
+            goto L_none;                                                             \
+    } while (0)
+#endif
+
 void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int line)
 {
     /* The size class and the size test in one: size 0 wraps around to a
@@ -361,7 +396,13 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
      * size 1 (rcgc_size_class). */
     size_t c = (size - 1) >> RCGC_ALIGN_SHIFT;
     if (RCGC_LIKELY(c < RCGC_NCLASSES)) {
-        SLOW_DISPATCH(rt, none, trace);
+        /* Untraced: to none.  Everything else goes to the traced path,
+         * whose first test (the last call site, which matches only while
+         * slow == RCGC_SLOW_TRACE: R6, tmfast.h) sends the other cases to
+         * malloc_slow after it: one branch fewer for tracing than
+         * SLOW_DISPATCH. */
+        SLOW_DISPATCH_NONE(rt, none);
+        goto trace;
     }
     return malloc_slow(rt, size, file, line);
 none:;

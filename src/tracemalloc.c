@@ -38,6 +38,10 @@
  *   R5  a recorded native stack with tb == 0 has memo.fps[0] == 0, so
  *       rcgc_unwind_same never matches it (stacks_mru returns a match's
  *       tb untested).
+ *   R6  h->last.file is rcgc_trace_no_site unless rt->mem.slow ==
+ *       RCGC_SLOW_TRACE (tmfast.h; rcgc_mem_update_slow, mem.c, keeps it).
+ *   R7  h->route follows slow and h->sites (rcgc_trace_route_update,
+ *       after every write of either; tmfast.h).
  *
  * Tracing's own memory comes from libc (never from the traced domains);
  * s->mem counts it for get_tracemalloc_memory.
@@ -1135,15 +1139,24 @@ static size_t trace_count(tm_state *s)
 int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
 {
     tm_state *s = rt->trace;
-    if (!s)
-        return RCGC_OK;
-    rcgc_trace_hot *h = s->h;
 #define TM_BAD(...)                                      \
     do {                                                 \
         if (out)                                         \
             fprintf(out, "rcgc_validate: " __VA_ARGS__); \
         return RCGC_EFORMAT;                             \
     } while (0)
+    if (rt->mem.slow != RCGC_SLOW_TRACE && rt->mem.trace.last.file != rcgc_trace_no_site)
+        TM_BAD("the last call site can match while slow is %u (R6)\n", rt->mem.slow);
+    {
+        rcgc_mem_state ms = rt->mem;
+        rcgc_trace_route_update(&ms);
+        if (ms.trace.route != rt->mem.trace.route)
+            TM_BAD("the traced allocation's route is %u, not %u (R7)\n", rt->mem.trace.route,
+                   ms.trace.route);
+    }
+    if (!s)
+        return RCGC_OK;
+    rcgc_trace_hot *h = s->h;
     if (memcmp(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv) != 0)
         TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
     for (int i = 0; i < TM_STACKS; i++)
@@ -1473,6 +1486,7 @@ static void calibrate(tm_state *s)
      * malloc_traced). */
     s->h->sites = NULL;
     s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
+    rcgc_trace_route_update(&rt->mem);   /* R7 */
     /* The wrappers' paths. */
     rcgc_mem_trace_hold(rt, 1);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
@@ -1530,6 +1544,7 @@ static void update_sites(tm_state *s)
 {
     s->h->sites = s->tracing && s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL;
     s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
+    rcgc_trace_route_update(&s->rt->mem);   /* R7 */
 }
 
 static int ensure_buffers(tm_state *s, int limit)

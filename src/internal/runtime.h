@@ -78,7 +78,9 @@ typedef struct rcgc_trace_hot {
                               * call sites, else NULL (always capture) */
     rcgc_trace_site last;    /* the entry of sites that hit last (a loop
                               * allocates from one line); file is
-                              * rcgc_trace_no_site when sites is NULL */
+                              * rcgc_trace_no_site when sites is NULL,
+                              * and whenever slow != RCGC_SLOW_TRACE
+                              * (R6, tmfast.h) */
     /* The bytes of all traces (get_traced_memory) are peak - room -
      * pending->size: an allocation takes its size from the headroom and
      * raises the peak only when that borrows (rcgc_trace_count, tmfast.h,
@@ -93,7 +95,15 @@ typedef struct rcgc_trace_hot {
      * zero. */
     rcgc_trace_slot *pending;
     rcgc_trace_slot idle;
+    /* R7 (tmfast.h): where malloc_traced goes when the last site misses,
+     * RCGC_TRACE_ROUTE_*; rcgc_trace_route_update keeps it. */
+    unsigned route;
 } rcgc_trace_hot;
+
+/* R7: the traced allocation's miss path in one compare. */
+#define RCGC_TRACE_ROUTE_NATIVE 0u   /* slow == RCGC_SLOW_TRACE, sites NULL */
+#define RCGC_TRACE_ROUTE_SLOW 1u     /* slow != RCGC_SLOW_TRACE */
+#define RCGC_TRACE_ROUTE_SITES 2u    /* slow == RCGC_SLOW_TRACE, sites set */
 
 typedef struct rcgc_mem_state {
     rcgc_domain_state domains[RCGC_DOMAIN_COUNT];
@@ -117,6 +127,15 @@ typedef struct rcgc_mem_state {
     const char *site_file;
     int site_line;
 } rcgc_mem_state;
+
+/* R7: recompute ms->trace.route from slow and trace.sites; called by
+ * every writer of either (rcgc_mem_update_slow, tracemalloc.c). */
+static inline void rcgc_trace_route_update(rcgc_mem_state *ms)
+{
+    ms->trace.route = ms->slow != RCGC_SLOW_TRACE ? RCGC_TRACE_ROUTE_SLOW
+                      : ms->trace.sites != NULL   ? RCGC_TRACE_ROUTE_SITES
+                                                  : RCGC_TRACE_ROUTE_NATIVE;
+}
 
 /* Allocate through a domain's chain with fault injection and the OOM
  * handler.  These are what every rcgc module uses for its own memory. */

@@ -75,6 +75,20 @@
  *       peak stays exact), and the tracer settles on entry to its slow
  *       paths, readers and clearing, and before it reuses or frees a side
  *       array (tracemalloc.c).
+ *   R6  h->last matches no call (its file is rcgc_trace_no_site) unless
+ *       rt->mem.slow == RCGC_SLOW_TRACE: rcgc_mem_update_slow, the only
+ *       writer of slow, resets it whenever slow is anything else, and
+ *       only the paths that run with slow == RCGC_SLOW_TRACE set it
+ *       (rcgc_trace_site_tb).  So rcgc_mem_malloc_at sends every
+ *       slow != 0 to its traced path, whose first test (the last site,
+ *       rcgc_trace_try_cached) fails for the other states; they go to
+ *       malloc_slow after it.  One branch fewer on the traced allocation
+ *       than a three-way dispatch.
+ *   R7  rt->mem.trace.route is RCGC_TRACE_ROUTE_SLOW when slow !=
+ *       RCGC_SLOW_TRACE, else RCGC_TRACE_ROUTE_SITES when h->sites is set
+ *       (frames from call sites), else RCGC_TRACE_ROUTE_NATIVE: every
+ *       writer of slow or sites calls rcgc_trace_route_update after it.
+ *       So malloc_traced's miss path picks its way with one compare.
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H

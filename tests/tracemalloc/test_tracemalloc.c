@@ -1648,6 +1648,91 @@ static void test_pending_free(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* R6 (tmfast.h): rcgc_mem_malloc_at sends every slow != 0 to the traced
+ * path, whose first test is the last call site; that site must match
+ * nothing unless tracing is all that is on.  A symbolizer runs inside the
+ * tracer (slow has RCGC_SLOW_HOLD): its allocation at the site that hit
+ * last, with a block of that class cached with its slot, must not be
+ * traced by the inline path. */
+static const char r6_file[] = "r6_site.c";
+static rcgc_runtime *r6_rt;
+static void *r6_block;
+static int r6_calls;
+
+static void *r6_alloc(rcgc_runtime *rt)
+{
+    return rcgc_mem_malloc_at(rt, 64, r6_file, 7);
+}
+
+static int r6_symbolize(void *arg, uintptr_t pc, rcgc_symbol *out)
+{
+    (void)arg, (void)pc, (void)out;
+    r6_calls++;
+    if (r6_block == NULL) {
+        assert_ptr_equal(r6_rt->mem.trace.last.file, rcgc_trace_no_site);
+        r6_block = r6_alloc(r6_rt);
+    }
+    return 0;
+}
+
+static void test_last_site_only_while_alone(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    /* One native trace, so that the snapshot calls the symbolizer. */
+    assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE), RCGC_OK);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 4), RCGC_OK);
+    void *n = rcgc_mem_malloc(rt, 64);
+    assert_non_null(n);
+    assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_CALL_SITE), RCGC_OK);
+    void *a = r6_alloc(rt), *b = r6_alloc(rt), *c = r6_alloc(rt);
+    assert_ptr_equal(rt->mem.trace.last.file, r6_file);   /* the site hit last */
+    rcgc_mem_free(rt, c);   /* cached with its slot (F4) */
+    size_t cur, peak;
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 3 * 64);
+
+    /* Fault injection and the debug hooks' states are covered by
+     * rcgc_validate (check_valid); here the tracer's own hold. */
+    r6_rt = rt;
+    r6_block = NULL;
+    r6_calls = 0;
+    rcgc_tracemalloc_set_symbolizer(r6_symbolize, NULL);
+    rcgc_snapshot *snap = NULL;
+    assert_int_equal(rcgc_tracemalloc_take_snapshot(rt, &snap), RCGC_OK);
+    rcgc_tracemalloc_set_symbolizer(NULL, NULL);
+    rcgc_snapshot_free(snap);
+    assert_true(r6_calls > 0);
+    assert_non_null(r6_block);
+    /* Not traced (the tracer was running), whatever block it got. */
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)r6_block);
+    assert_null(t);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 3 * 64);
+    check_valid(rt);
+
+    /* Back to tracing alone: the site is found again and hits. */
+    void *d = r6_alloc(rt);
+    void *e = r6_alloc(rt);
+    assert_ptr_equal(rt->mem.trace.last.file, r6_file);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 5 * 64);
+    check_valid(rt);
+    /* Fault injection on: the site no longer hits (R6). */
+    rcgc_mem_fail_after(rt, 1000, 0);
+    assert_ptr_equal(rt->mem.trace.last.file, rcgc_trace_no_site);
+    check_valid(rt);
+    rcgc_mem_fail_after(rt, 0, 0);
+    void *ptrs[] = { n, a, b, r6_block, d, e };
+    for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
+        rcgc_mem_free(rt, ptrs[i]);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1678,6 +1763,7 @@ int main(void)
         cmocka_unit_test(test_trace_table_bias),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
         cmocka_unit_test(test_pending_free),
+        cmocka_unit_test(test_last_site_only_while_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
