@@ -186,6 +186,7 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
      * block go back to its pool. */
     if (other)
         rcgc_pool_cache_flush(rt);
+    rcgc_pool_set_mem_limits(&rt->pool, ms->slow != 0);   /* C4 (pool.h) */
 }
 
 void rcgc_mem_set_tracing(rcgc_runtime *rt, int on)
@@ -454,20 +455,36 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr)
 static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
 
 /* Tracing alone: forget the pool block's trace (tmfast.h) and free it to
- * the free cache.  Inlined into rcgc_mem_free's branch for tracing (one
- * jump fewer); the untraced path's code is the same instruction for
- * instruction (checked with objdump), and rcgc_mem_free stays a leaf. */
-static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr)
+ * the free cache; leaf and t are its class tables and index
+ * (rcgc_leaf_lookup).  Inlined into free_pushed_not, where rcgc_mem_free
+ * sends every pool block while anything is on (C4). */
+static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
+                                            const rcgc_class_table *leaf, size_t t)
 {
-    size_t t;
-    const rcgc_class_table *leaf = rcgc_leaf_lookup(ptr, &t);
-    if (RCGC_LIKELY(leaf != NULL)) {
-#if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(ptr, 1, 3);
-#endif
-        rcgc_trace_slot *sl;
-        unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
-        rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
+    rcgc_trace_slot *sl;
+    unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
+    rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
+}
+
+/* rcgc_mem_free of a pool block whose push did not go ahead (C4): the
+ * mode decides.  With nothing on, the push found its limit (C3); tracing
+ * alone forgets the block's trace (tmfast.h) and caches it, with the
+ * lookup's leaf found again (rcgc_mem_free found the block in an arena:
+ * no test), rather than have the fast path keep it for this call; the
+ * rest goes to the domain. */
+static RCGC_NOINLINE void free_pushed_not(rcgc_runtime *rt, void *ptr)
+{
+    unsigned slow = rt->mem.slow;
+    if (RCGC_LIKELY(slow == 0)) {
+        rcgc_pool_push_limit(rt, &rt->pool, ptr);
+        return;
+    }
+    if (slow == RCGC_SLOW_TRACE) {
+        uintptr_t a = (uintptr_t)ptr;
+        rcgc_map_entry *leaf = atomic_load_explicit(
+            &rcgc_arena_map[a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_acquire);
+        size_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+        free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t);
         return;
     }
     free_slow(rt, ptr);
@@ -475,22 +492,21 @@ static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr)
 
 void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 {
-    /* NULL is in no arena: it takes the slow path, which ignores it.
-     * Tracing alone (tmfast.h) forgets the block's trace inline. */
-    SLOW_DISPATCH(rt, none, trace);
-    free_slow(rt, ptr);
-    return;
-none:;
+    /* No test of the mode before the push (C4): the lookup is harmless
+     * in every mode, and the push fails in all but the fast paths' own.
+     * NULL is in no arena: it takes the slow path, which ignores it. */
     const uint8_t *entry = rcgc_class_entry_lookup(ptr);
     if (RCGC_LIKELY(entry != NULL)) {
         unsigned c = *entry;
-        rcgc_pool_free_entry(rt, &rt->pool, ptr, c);
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(ptr, 1, 3);
+#endif
+        if (RCGC_LIKELY(rcgc_pool_try_push_mem(&rt->pool, ptr, c)))
+            return;
+        free_pushed_not(rt, ptr);
         return;
     }
     free_slow(rt, ptr);
-    return;
-trace:
-    free_traced(rt, ptr);
 }
 
 static int domain_ok(rcgc_domain d)

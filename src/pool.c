@@ -330,6 +330,13 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps)
     }
 }
 
+void rcgc_pool_set_mem_limits(rcgc_pool_state *ps, int off_fast_paths)
+{
+    ps->mbias = off_fast_paths ? (uintptr_t)&ps->crow[0][0] : 0;
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+        ps->mlim[c] = (uintptr_t)ps->clim[c] - ps->mbias;
+}
+
 static void cache_flush_class(rcgc_runtime *rt, unsigned c)
 {
     rcgc_pool_state *ps = &rt->pool;
@@ -688,6 +695,9 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(ps->clim[c] == &ps->crow[c][lim],
               "class %u: cache limit at %td, not at %zu (C3)", c, ps->clim[c] - &ps->crow[c][0],
               lim);
+        CHECK(ps->mlim[c] == (uintptr_t)ps->clim[c] - ps->mbias &&
+                  ps->mbias == (rt->mem.slow ? (uintptr_t)&ps->crow[0][0] : 0),
+              "class %u: the free's limit does not follow the cache limit and the mode (C4)", c);
     }
     /* M3 defines the MEM count, so only its sign can be checked here; its
      * exactness is test_mem_live_every_mode's. */

@@ -46,7 +46,16 @@
  *       with cached blocks has a live block).
  *   C3  clim[c] == &crow[c][min(nheld[c], RCGC_FREE_CACHE + 1)]: a push
  *       that would move the top onto clim[c] either fills the row past
- *       RCGC_FREE_CACHE or frees the class's last live block.
+ *       RCGC_FREE_CACHE or frees the class's last live block.  (So
+ *       ctop[c] < clim[c] always, and a push may go ahead iff the new top
+ *       is below clim[c].)
+ *   C4  mlim[c] == (uintptr_t)clim[c] - mbias, where mbias is 0 when
+ *       rt->mem.slow == 0 and the address of crow[0][0] otherwise (then
+ *       mlim[c] is below the address of every entry of every row):
+ *       rcgc_mem_free's push compares its new top with mlim[c], so it
+ *       fails whenever anything is on (hooks, fault injection, tracing),
+ *       and that free learns the mode without a read of rt->mem.slow
+ *       (rcgc_pool_set_mem_limits keeps C4 when the mode changes).
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -228,6 +237,10 @@ typedef struct rcgc_pool_state {
     void *cache[RCGC_NCLASSES];
     void **ctop[RCGC_NCLASSES];
     void **clim[RCGC_NCLASSES];            /* C3 */
+    /* The limit of rcgc_mem_free's push alone: clim[c], or below every
+     * row while the allocator is off its fast paths (C4). */
+    uintptr_t mlim[RCGC_NCLASSES];
+    uintptr_t mbias;                        /* C4 */
     void *crow[RCGC_NCLASSES][RCGC_CACHE_ROW];
     /* Parallel to crow (F4, tmfast.h): cslot[c][k] is the trace slot of
      * the block crow[c][k] when rcgc_mem_free cached it while tracing,
@@ -458,8 +471,10 @@ static inline size_t rcgc_pool_nlive(const rcgc_pool_state *ps, unsigned c)
  * branch: a class's count goes up and down across the row's size. */
 static inline void rcgc_pool_set_held(rcgc_pool_state *ps, size_t c, size_t h)
 {
+    void **lim = &ps->crow[c][h < RCGC_FREE_CACHE + 1 ? h : RCGC_FREE_CACHE + 1];
     ps->nheld[c] = h;
-    ps->clim[c] = &ps->crow[c][h < RCGC_FREE_CACHE + 1 ? h : RCGC_FREE_CACHE + 1];
+    ps->clim[c] = lim;
+    ps->mlim[c] = (uintptr_t)lim - ps->mbias;   /* C4 */
 }
 
 /* nheld[c] one up or down, clim[c] with it while below the row's cap
@@ -469,14 +484,18 @@ static inline void rcgc_pool_set_held(rcgc_pool_state *ps, size_t c, size_t h)
  * and going). */
 static inline void rcgc_pool_held_inc(rcgc_pool_state *ps, size_t c)
 {
-    if (++ps->nheld[c] <= RCGC_FREE_CACHE + 1)
+    if (++ps->nheld[c] <= RCGC_FREE_CACHE + 1) {
         ps->clim[c]++;
+        ps->mlim[c] += sizeof(void *);   /* C4 */
+    }
 }
 
 static inline void rcgc_pool_held_dec(rcgc_pool_state *ps, size_t c)
 {
-    if (--ps->nheld[c] < RCGC_FREE_CACHE + 1)
+    if (--ps->nheld[c] < RCGC_FREE_CACHE + 1) {
         ps->clim[c]--;
+        ps->mlim[c] -= sizeof(void *);   /* C4 */
+    }
 }
 
 /* The MEM domain's live blocks, derived (M3): exact in every mode
@@ -643,6 +662,21 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 /* rcgc_pool_free_class (below) with the block's trace slot sl for the
  * pushed entry's parallel entry (F4: the traced rcgc_mem_free passes it,
  * every other push NULL). */
+/* A push of p found its limit (C3): the row is full, or p is its class's
+ * last live block.  In the first case (nheld > RCGC_FREE_CACHE + 1) p
+ * goes to its pool here, inline, for a program that frees many blocks in
+ * a row (a tree); only the class's last live block takes the call. */
+static RCGC_ALWAYS_INLINE void rcgc_pool_push_limit(rcgc_runtime *rt, rcgc_pool_state *ps,
+                                                    void *p)
+{
+    rcgc_pool *pool = rcgc_pool_of(p);
+    if (RCGC_LIKELY(ps->nheld[pool->szidx] > RCGC_FREE_CACHE + 1)) {
+        rcgc_pool_release_block(rt, ps, pool, p);
+        return;
+    }
+    rcgc_pool_cache_full(rt, p);
+}
+
 static inline void rcgc_pool_free_class_slot(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
                                              unsigned c, void *sl)
 {
@@ -654,16 +688,7 @@ static inline void rcgc_pool_free_class_slot(rcgc_runtime *rt, rcgc_pool_state *
         ps->cache[c] = p;
         return;
     }
-    /* The row is full and p is not the class's last live block (C3:
-     * nheld[c] > RCGC_FREE_CACHE + 1): p goes to its pool here, inline,
-     * for a program that frees many blocks in a row (a tree); only the
-     * class's last live block takes the call. */
-    rcgc_pool *pool = rcgc_pool_of(p);
-    if (RCGC_LIKELY(ps->nheld[pool->szidx] > RCGC_FREE_CACHE + 1)) {
-        rcgc_pool_release_block(rt, ps, pool, p);
-        return;
-    }
-    rcgc_pool_cache_full(rt, p);
+    rcgc_pool_push_limit(rt, ps, p);
 }
 
 /* rcgc_pool_free_in for a caller that knows the block's size class c
@@ -673,6 +698,26 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
 {
     rcgc_pool_free_class_slot(rt, ps, p, c, NULL);
 }
+
+/* rcgc_mem_free's push of p (size class c) into the free cache: 1 done,
+ * 0 with nothing changed when the row is full, p is its class's last
+ * live block (C3) or the allocator is off its fast paths (C4); the
+ * caller then tests the mode itself. */
+static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *p, unsigned c)
+{
+    void **top = ps->ctop[c] + 1;
+    if (RCGC_LIKELY((uintptr_t)top < ps->mlim[c])) {
+        *top = p;
+        *rcgc_pool_cslot(top) = NULL;
+        ps->ctop[c] = top;
+        ps->cache[c] = p;
+        return 1;
+    }
+    return 0;
+}
+
+/* Keep C4 after rt->mem.slow changed: off (0) or on (anything else). */
+void rcgc_pool_set_mem_limits(rcgc_pool_state *ps, int off_fast_paths);
 
 /* rcgc_pool_free_in for a block whose size class c the caller has read
  * from its class table entry (rcgc_class_entry_lookup): the same steps

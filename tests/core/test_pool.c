@@ -716,6 +716,72 @@ static void test_validate_detects(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* C4: rcgc_mem_free's push has a limit of its own, mlim, which is the
+ * cache limit while nothing is on and below every row otherwise, so that
+ * free needs no test of the mode before its push: under fault injection
+ * it caches nothing (the block goes to the domain), under tracing the
+ * block's trace is forgotten (the traced free caches it); the limit
+ * follows the cache limit through pool allocations and frees, and
+ * validate catches it off. */
+static void test_free_mode_limit(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_pool_state *ps = &rt->pool;
+    unsigned c = (unsigned)rcgc_size_class(64);
+    for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+        assert_true(ps->mlim[k] == (uintptr_t)ps->clim[k]);
+    void *keep = rcgc_mem_malloc(rt, 64);
+    void *a = rcgc_mem_malloc(rt, 64);
+    assert_true(ps->mlim[c] == (uintptr_t)ps->clim[c]);
+
+    /* fault injection on: the free's push fails, the block leaves */
+    rcgc_mem_fail_after(rt, 1000000, 0);
+    for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+        assert_true(ps->mlim[k] < (uintptr_t)&ps->crow[0][1]);
+    rcgc_mem_free(rt, a);
+    assert_int_equal(rcgc_pool_ncache(ps, c), 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    a = rcgc_mem_malloc(rt, 64);
+    rcgc_mem_fail_after(rt, 0, 0);
+    assert_true(ps->mlim[c] == (uintptr_t)ps->clim[c]);
+
+    /* tracing: the free takes the traced path (its trace goes) */
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    assert_true(ps->mlim[c] < (uintptr_t)&ps->crow[0][1]);
+    void *b = rcgc_mem_malloc(rt, 64);
+    size_t cur = 0, peak = 0;
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 64);
+    rcgc_mem_free(rt, b);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 0);
+    assert_int_equal(rcgc_pool_ncache(ps, c), 1);   /* cached by the traced free */
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_tracemalloc_stop(rt);
+
+    /* off again: the limit follows the cache limit through the pools'
+     * paths (a class's blocks come and go past the row's size) */
+    enum { N = 3 * RCGC_FREE_CACHE };
+    void *v[N];
+    for (int i = 0; i < N; i++)
+        v[i] = rcgc_mem_malloc(rt, 64);
+    for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+        assert_true(ps->mlim[k] == (uintptr_t)ps->clim[k]);
+    for (int i = 0; i < N; i++)
+        rcgc_mem_free(rt, v[i]);
+    assert_true(ps->mlim[c] == (uintptr_t)ps->clim[c]);
+    rcgc_mem_free(rt, a);
+    assert_int_equal(rcgc_pool_ncache(ps, c), RCGC_FREE_CACHE);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    ps->mlim[c] += sizeof(void *);
+    expect_invalid_as(rt, "free's limit", "(C4)");
+    ps->mlim[c] -= sizeof(void *);
+    rcgc_mem_free(rt, keep);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -729,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_validate_mem_count_sign), cmocka_unit_test(test_class_entry_lookup),
         cmocka_unit_test(test_mem_live_fast_paths),
         cmocka_unit_test(test_mem_live_every_mode), cmocka_unit_test(test_free_nocache_last_spills),
+        cmocka_unit_test(test_free_mode_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
