@@ -474,17 +474,19 @@ static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
  * rest goes to the domain. */
 static RCGC_NOINLINE void free_pushed_not(rcgc_runtime *rt, void *ptr)
 {
+    /* Tracing first: while it is on every free comes here, while a push
+     * that found its limit with nothing on is one free in many. */
     unsigned slow = rt->mem.slow;
-    if (RCGC_LIKELY(slow == 0)) {
-        rcgc_pool_push_limit(rt, &rt->pool, ptr);
-        return;
-    }
-    if (slow == RCGC_SLOW_TRACE) {
+    if (RCGC_LIKELY(slow == RCGC_SLOW_TRACE)) {
         uintptr_t a = (uintptr_t)ptr;
         rcgc_map_entry *leaf = atomic_load_explicit(
             &rcgc_arena_map[a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_acquire);
         size_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
         free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t);
+        return;
+    }
+    if (slow == 0) {
+        rcgc_pool_push_limit(rt, &rt->pool, ptr);
         return;
     }
     free_slow(rt, ptr);
