@@ -447,7 +447,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
      * address is never taken), so that the header stores of the visits,
      * which may alias w->refcache, do not make the loop reload them; taken
      * again from w->refcache after a miss, the only thing that fills it. */
-    const rcgc_type *ctype = w->refcache.type;
+    const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
     unsigned coff0 = w->refcache.off0, coff1 = w->refcache.off1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t mv = 0;
@@ -494,15 +494,21 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                 o->type->traverse(o, visit, w);
             else if (how == GATHER_DIRECT)
                 rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
-            else if (RCGC_LIKELY(o->type == ctype)) {
+            else if (RCGC_LIKELY(o->type == ctype2)) {
+                /* RC3: two fields, off1 not tested. */
                 rcgc_object *r = rcgc_ref_load(o, coff0);
                 if (r != NULL)
                     (void)visit(r, w);
-                if (coff1 != 0 && (r = rcgc_ref_load(o, coff1)) != NULL)
+                if ((r = rcgc_ref_load(o, coff1)) != NULL)
+                    (void)visit(r, w);
+            } else if (o->type == ctype) {
+                rcgc_object *r = rcgc_ref_load(o, coff0);
+                if (r != NULL)
                     (void)visit(r, w);
             } else {
                 rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
                 ctype = w->refcache.type;
+                ctype2 = w->refcache.type2;
                 coff0 = w->refcache.off0;
                 coff1 = w->refcache.off1;
             }

@@ -271,12 +271,16 @@ static RCGC_ALWAYS_INLINE void rcgc_gc_clear_first(gc_work *w, rcgc_object *o, c
     }
     const rcgc_type *t = o->type;
     rcgc_refs_cache *c = &w->refcache;
-    if (RCGC_LIKELY(t == c->type)) {
-        /* Both offsets first: dropping a reference may run any code. */
+    if (RCGC_LIKELY(t == c->type2)) {
+        /* RC3: two fields.  Both offsets first: dropping a reference may
+         * run any code. */
         unsigned off0 = c->off0, off1 = c->off1;
         rcgc_gc_ref_clear_first(w, o, off0);
-        if (off1 != 0)
-            rcgc_gc_ref_clear_first(w, o, off1);
+        rcgc_gc_ref_clear_first(w, o, off1);
+        return;
+    }
+    if (t == c->type) {
+        rcgc_gc_ref_clear_first(w, o, c->off0);   /* RC3: one field */
         return;
     }
     const uint16_t *lst = t->refs;

@@ -152,9 +152,13 @@ static inline void rcgc_obj_clear(rcgc_object *o)
  *        rcgc_refs_cache_fill before c can hit on its type).  While it is
  *        zero, a loop over objects that c has already seen may call their
  *        traverse directly (gc.c's traverse_kind with refs 0).
+ *   RC3  type2 is type when off1 != 0, else NULL: a hit on type2 is a
+ *        two-field object, visited with no test of off1 (the usual node);
+ *        a hit on type alone is a one-field one.
  */
 typedef struct rcgc_refs_cache {
     const rcgc_type *type;
+    const rcgc_type *type2;   /* RC3 */
     uint16_t off0;
     uint16_t off1;
     int met;
@@ -162,7 +166,7 @@ typedef struct rcgc_refs_cache {
 
 static inline void rcgc_refs_cache_init(rcgc_refs_cache *c)
 {
-    c->type = NULL;
+    c->type = c->type2 = NULL;
     c->off0 = c->off1 = 0;
     c->met = 0;
 }
@@ -179,6 +183,7 @@ static inline int rcgc_refs_cache_fill(rcgc_refs_cache *c, const rcgc_type *t,
     c->type = t;
     c->off0 = refs[0];
     c->off1 = refs[1];
+    c->type2 = refs[1] != 0 ? t : NULL;
     return 1;
 }
 
@@ -200,17 +205,25 @@ static RCGC_ALWAYS_INLINE int rcgc_obj_traverse_cached(rcgc_refs_cache *c, rcgc_
                                                        rcgc_visitfn visit, void *arg)
 {
     const rcgc_type *t = o->type;
+    if (RCGC_LIKELY(t == c->type2)) {
+        /* RC3: two fields, off1 not tested. */
+        unsigned off1 = c->off1;
+        rcgc_object *r = rcgc_ref_load(o, c->off0);
+        int e;
+        if (r != NULL && (e = visit(r, arg)) != 0)
+            return e;
+        if ((r = rcgc_ref_load(o, off1)) != NULL)
+            return visit(r, arg);
+        return 0;
+    }
     if (RCGC_UNLIKELY(t != c->type)) {
         if (t->refs == NULL)
             return t->traverse(o, visit, arg);
         return rcgc_obj_traverse_fill(c, o, visit, arg);
     }
-    unsigned off1 = c->off1;
+    /* RC3: one field (off1 == 0). */
     rcgc_object *r = rcgc_ref_load(o, c->off0);
-    int e;
-    if (r != NULL && (e = visit(r, arg)) != 0)
-        return e;
-    if (off1 != 0 && (r = rcgc_ref_load(o, off1)) != NULL)
+    if (r != NULL)
         return visit(r, arg);
     return 0;
 }

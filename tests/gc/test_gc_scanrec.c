@@ -260,6 +260,67 @@ static void test_gather_two_refs_types(void **state)
     }
 }
 
+/* Runs of one-field (other_type) and two-field (refs_type) objects: the
+ * cache hits on both shapes, in the gather and the drains.  A two-field
+ * hit visits off1 untested (RC3, traverse.h: the cache's type2), so a
+ * one-field type taken for a two-field one would visit its header's first
+ * word as a reference.  A live chain keep -> o -> o -> o -> r -> r -> r ->
+ * o ... (o's b, r's a) and, between its links, garbage cycles of three
+ * one-field objects and of three two-field ones. */
+static void test_one_and_two_field_runs(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen++) {
+        for (int hint = 0; hint < 2; hint++) {
+            rnode *keep = rn(&refs_type);
+            rcgc_object *prev = RCGC_OBJ(keep);
+            int prev_one = 0;
+            for (int i = 0; i < 120; i++) {
+                int one = (i / 3) % 2 == 0;
+                rcgc_object *n;
+                if (one) {
+                    onode *o = (onode *)rcgc_new(rt, &other_type);
+                    assert_non_null(o);
+                    o->x = (rcgc_object *)(uintptr_t)0x10;   /* never read */
+                    n = RCGC_OBJ(o);
+                } else {
+                    n = RCGC_OBJ(rn(&refs_type));
+                }
+                if (prev_one)
+                    ((onode *)prev)->b = n;
+                else
+                    ((rnode *)prev)->a = n;
+                rcgc_incref(n);
+                if (prev != RCGC_OBJ(keep))
+                    rcgc_decref(prev);
+                prev = n;
+                prev_one = one;
+                /* three one-field objects in a cycle, three two-field ones */
+                onode *g0 = (onode *)rcgc_new(rt, &other_type);
+                onode *g1 = (onode *)rcgc_new(rt, &other_type);
+                onode *g2 = (onode *)rcgc_new(rt, &other_type);
+                assert_non_null(g0);
+                assert_non_null(g1);
+                assert_non_null(g2);
+                g0->x = g1->x = g2->x = (rcgc_object *)(uintptr_t)0x10;
+                g0->b = RCGC_OBJ(g1);
+                g1->b = RCGC_OBJ(g2);
+                g2->b = RCGC_OBJ(g0);
+                rnode *h0 = rn(&refs_type), *h1 = rn(&refs_type), *h2 = rn(&refs_type);
+                h0->a = RCGC_OBJ(h1);
+                h1->a = RCGC_OBJ(h2);
+                h2->a = RCGC_OBJ(h0);
+                rn_set(&h0->b, h2);
+            }
+            rcgc_decref(prev);
+            assert_int_equal(collect_hint(gen, hint), 120 * 6);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(RCGC_OBJ(keep));   /* the chain dies by its counts */
+            assert_int_equal(collect(2), 0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +330,7 @@ int main(void)
         GC_TEST(test_many_undone),
         GC_TEST(test_saturated_with_hint),
         GC_TEST(test_gather_two_refs_types),
+        GC_TEST(test_one_and_two_field_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
