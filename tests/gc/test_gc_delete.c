@@ -313,6 +313,17 @@ static void test_store_in_big_set(void **state)
     }
 }
 
+/* A ring x -> y -> z -> x of three nodes created in that order, which
+ * must be that address order (one pool, fresh blocks); each creation
+ * reference moves into the ring, which is then garbage. */
+static void ring3_in_order(rnode *x, rnode *y, rnode *z)
+{
+    assert_true((char *)x < (char *)y && (char *)y < (char *)z);
+    x->a = RCGC_OBJ(y);
+    y->a = RCGC_OBJ(z);
+    z->a = RCGC_OBJ(x);
+}
+
 /* Q1/Q2 (round 9b): a batch's quiet members (the cache's type, no
  * dealloc, no second clear due) are freed in the batch test itself, before
  * the loud members' deallocs run; user code in those deallocs (or in a
@@ -328,10 +339,7 @@ static void test_store_into_quiet_member(void **state)
         for (int into_earlier = 0; into_earlier < 2; into_earlier++) {
             rcgc_object *z = new_stored();
             rnode *q = rn(&refs_type), *p = rn(&rdel_type), *r = rn(&refs_type);
-            assert_true((char *)q < (char *)p && (char *)p < (char *)r);
-            q->a = RCGC_OBJ(p);   /* each creation reference moves in */
-            p->a = RCGC_OBJ(r);
-            r->a = RCGC_OBJ(q);
+            ring3_in_order(q, p, r);
             g_target = into_earlier ? RCGC_OBJ(q) : RCGC_OBJ(r);
             assert_int_equal(collect(gen), 3);
             check_store_dropped(z);
@@ -364,10 +372,7 @@ static void test_store_from_loud_clear(void **state)
     for (int gen = 0; gen < 3; gen += 2) {
         rcgc_object *z = new_stored();
         rnode *c = rn(&refs_type), *d = rn(&refs_type), *q = rn(&refs_type);
-        assert_true((char *)c < (char *)d && (char *)d < (char *)q);
-        c->a = RCGC_OBJ(d);
-        d->a = RCGC_OBJ(q);
-        q->a = RCGC_OBJ(c);
+        ring3_in_order(c, d, q);
         c->b = rcgc_new(rt, &trig2_type);   /* A */
         assert_non_null(c->b);
         g_b = rcgc_new(rt, &trig_type);     /* B: stores z into g_target */
@@ -393,10 +398,7 @@ static void test_store_during_requiet(void **state)
     for (int gen = 0; gen < 3; gen += 2) {
         rcgc_object *z = new_stored();
         rnode *q = rn(&refs_type), *p = rn(&rdel2_type), *r = rn(&refs_type);
-        assert_true((char *)q < (char *)p && (char *)p < (char *)r);
-        q->a = RCGC_OBJ(p);
-        p->a = RCGC_OBJ(r);
-        r->a = RCGC_OBJ(q);
+        ring3_in_order(q, p, r);
         g_b = rcgc_new(rt, &trig_type);   /* B */
         assert_non_null(g_b);
         g_b_into = RCGC_OBJ(r);
