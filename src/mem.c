@@ -459,11 +459,11 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
  * (rcgc_leaf_lookup).  Inlined into free_pushed_not, where rcgc_mem_free
  * sends every pool block while anything is on (C4). */
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
-                                            const rcgc_class_table *leaf, size_t t)
+                                            const rcgc_class_table *leaf, size_t t, void **top)
 {
     rcgc_trace_slot *sl;
     unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
-    rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
+    rcgc_pool_free_class_top(rt, &rt->pool, ptr, c, top, sl);
 }
 
 /* rcgc_mem_free of a pool block whose push did not go ahead (C4): the
@@ -474,13 +474,13 @@ static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
  * them in registers that its fast path does not use otherwise, so passing
  * them costs that path nothing and the traced free no second lookup. */
 static RCGC_NOINLINE void free_pushed_not(rcgc_runtime *rt, void *ptr, rcgc_map_entry *leaf,
-                                          size_t t)
+                                          size_t t, void **top)
 {
     /* Tracing first: while it is on every free comes here, while a push
      * that found its limit with nothing on is one free in many. */
     unsigned slow = rt->mem.slow;
     if (RCGC_LIKELY(slow == RCGC_SLOW_TRACE)) {
-        free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t);
+        free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t, top);
         return;
     }
     if (slow == 0) {
@@ -517,9 +517,10 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 #if defined(__GNUC__) || defined(__clang__)
             __builtin_prefetch(ptr, 1, 3);
 #endif
-            if (RCGC_LIKELY(rcgc_pool_try_push_mem(&rt->pool, ptr, c)))
+            void **top = rt->pool.ctop[c] + 1;
+            if (RCGC_LIKELY(rcgc_pool_try_push_mem(&rt->pool, ptr, c, top)))
                 return;
-            free_pushed_not(rt, ptr, leaf, t);
+            free_pushed_not(rt, ptr, leaf, t, top);
             return;
         }
     }
