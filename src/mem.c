@@ -456,33 +456,39 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
 
 /* Tracing alone: forget the pool block's trace (tmfast.h) and free it to
  * the free cache; leaf and t are its class tables and index
- * (rcgc_leaf_lookup).  Inlined into free_pushed_not, where rcgc_mem_free
- * sends every pool block while anything is on (C4). */
+ * (rcgc_leaf_lookup), c its class and top ctop[c] + 1.  Inlined into
+ * free_pushed_not, where rcgc_mem_free sends every pool block while
+ * anything is on (C4). */
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
-                                            const rcgc_class_table *leaf, size_t t, void **top)
+                                            const rcgc_class_table *leaf, size_t t, void **top,
+                                            size_t c)
 {
     rcgc_trace_slot *sl;
-    unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
+    rcgc_trace_forget_class(rt, leaf, t, c, ptr, &sl);
     rcgc_pool_free_class_top(rt, &rt->pool, ptr, c, top, sl);
 }
 
 /* rcgc_mem_free of a pool block whose push did not go ahead (C4): the
  * mode decides.  With nothing on, the push found its limit (C3); tracing
  * alone forgets the block's trace (tmfast.h) and caches it; the rest goes
- * to the domain.  leaf is the map leaf covering ptr and t ptr's flat index
- * in its class tables (rcgc_leaf_lookup): rcgc_mem_free's lookup left
- * them in registers that its fast path does not use otherwise, so passing
- * them costs that path nothing and the traced free no second lookup. */
+ * to the domain.  leaf is the map leaf covering ptr, t ptr's flat index
+ * in its class tables (rcgc_leaf_lookup), c its size class and top
+ * ps->ctop[c] + 1, the failed push's new top: rcgc_mem_free's lookup and
+ * push left them in registers, the ones its fast path uses anyway, so
+ * passing them costs that path nothing and saves the traced free a
+ * second lookup, the class byte and the row's top. */
 static RCGC_NOINLINE void free_pushed_not(rcgc_runtime *rt, void *ptr, rcgc_map_entry *leaf,
-                                          size_t t, void **top)
+                                          size_t t, void **top, size_t c)
 {
     /* Tracing first: while it is on every free comes here, while a push
      * that found its limit with nothing on is one free in many. */
-    unsigned slow = rt->mem.slow;
-    if (RCGC_LIKELY(slow == RCGC_SLOW_TRACE)) {
-        free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t, top);
+    if (RCGC_LIKELY(rt->mem.slow == RCGC_SLOW_TRACE)) {
+        free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t, top, c);
         return;
     }
+    /* Read again (volatile): the test above then compares with memory,
+     * one instruction fewer on the traced free. */
+    unsigned slow = *(volatile const unsigned *)&rt->mem.slow;
     if (slow == 0) {
         rcgc_pool_push_limit(rt, &rt->pool, ptr);
         return;
@@ -513,14 +519,24 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 #endif
         if (RCGC_LIKELY(atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS],
                                              memory_order_acquire) != NULL)) {
-            unsigned c = ((const uint8_t *)rcgc_leaf_class_tables(leaf))[t];
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            /* The class in free_pushed_not's sixth argument register
+             * (r9; no constraint letter names it, hence the register
+             * variable): left to itself gcc kept it in rax, which the
+             * row's address overwrites, and copied it (one move more on
+             * the untraced free).  size_t, so that no one zero-extends. */
+            register size_t c __asm__("r9") = ((const uint8_t *)rcgc_leaf_class_tables(leaf))[t];
+            __asm__("" : "+r"(c));
+#else
+            size_t c = ((const uint8_t *)rcgc_leaf_class_tables(leaf))[t];
+#endif
 #if defined(__GNUC__) || defined(__clang__)
             __builtin_prefetch(ptr, 1, 3);
 #endif
-            void **top = rt->pool.ctop[c] + 1;
+            void **top = rt->pool.ctop[c] + 1;   /* r8: no pin needed */
             if (RCGC_LIKELY(rcgc_pool_try_push_mem(&rt->pool, ptr, c, top)))
                 return;
-            free_pushed_not(rt, ptr, leaf, t, top);
+            free_pushed_not(rt, ptr, leaf, t, top, c);
             return;
         }
     }

@@ -704,7 +704,7 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
  * done, 0 with nothing changed when the row is full, p is its class's
  * last live block (C3) or the allocator is off its fast paths (C4); the
  * caller then tests the mode itself. */
-static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *p, unsigned c,
+static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *p, size_t c,
                                                      void **top)
 {
     if (RCGC_LIKELY((uintptr_t)top < ps->mlim[c])) {
@@ -721,7 +721,7 @@ static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *
  * ps->ctop[c] + 1 already (rcgc_mem_free's failing push, while tracing):
  * the same steps without reading ctop again. */
 static RCGC_ALWAYS_INLINE void rcgc_pool_free_class_top(rcgc_runtime *rt, rcgc_pool_state *ps,
-                                                        void *p, unsigned c, void **top,
+                                                        void *p, size_t c, void **top,
                                                         void *sl)
 {
     if (RCGC_LIKELY(top != ps->clim[c])) {
