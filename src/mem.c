@@ -456,35 +456,39 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
 
 /* Tracing alone: forget the pool block's trace (tmfast.h) and free it to
  * the free cache; leaf and t are its class tables and index
- * (rcgc_leaf_lookup).  Inlined into free_pushed_not, where rcgc_mem_free
- * sends every pool block while anything is on (C4). */
+ * (rcgc_leaf_lookup), c its class and top ctop[c] + 1.  Inlined into
+ * free_pushed_not, where rcgc_mem_free sends every pool block while
+ * anything is on (C4). */
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
-                                            const rcgc_class_table *leaf, size_t t)
+                                            const rcgc_class_table *leaf, size_t t, void **top,
+                                            size_t c)
 {
     rcgc_trace_slot *sl;
-    unsigned c = rcgc_trace_forget_in(rt, leaf, t, ptr, &sl);
-    rcgc_pool_free_class_slot(rt, &rt->pool, ptr, c, sl);
+    rcgc_trace_forget_class(rt, leaf, t, c, ptr, &sl);
+    rcgc_pool_free_class_top(rt, &rt->pool, ptr, c, top, sl);
 }
 
 /* rcgc_mem_free of a pool block whose push did not go ahead (C4): the
  * mode decides.  With nothing on, the push found its limit (C3); tracing
- * alone forgets the block's trace (tmfast.h) and caches it, with the
- * lookup's leaf found again (rcgc_mem_free found the block in an arena:
- * no test), rather than have the fast path keep it for this call; the
- * rest goes to the domain. */
-static RCGC_NOINLINE void free_pushed_not(rcgc_runtime *rt, void *ptr)
+ * alone forgets the block's trace (tmfast.h) and caches it; the rest goes
+ * to the domain.  leaf is the map leaf covering ptr, t ptr's flat index
+ * in its class tables (rcgc_leaf_lookup), c its size class and top
+ * ps->ctop[c] + 1, the failed push's new top: rcgc_mem_free's lookup and
+ * push left them in registers, the ones its fast path uses anyway, so
+ * passing them costs that path nothing and saves the traced free a
+ * second lookup, the class byte and the row's top. */
+static RCGC_NOINLINE void free_pushed_not(rcgc_runtime *rt, void *ptr, rcgc_map_entry *leaf,
+                                          size_t t, void **top, size_t c)
 {
     /* Tracing first: while it is on every free comes here, while a push
      * that found its limit with nothing on is one free in many. */
-    unsigned slow = rt->mem.slow;
-    if (RCGC_LIKELY(slow == RCGC_SLOW_TRACE)) {
-        uintptr_t a = (uintptr_t)ptr;
-        rcgc_map_entry *leaf = atomic_load_explicit(
-            &rcgc_arena_map[a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_acquire);
-        size_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
-        free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t);
+    if (RCGC_LIKELY(rt->mem.slow == RCGC_SLOW_TRACE)) {
+        free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t, top, c);
         return;
     }
+    /* Read again (volatile): the test above then compares with memory,
+     * one instruction fewer on the traced free. */
+    unsigned slow = *(volatile const unsigned *)&rt->mem.slow;
     if (slow == 0) {
         rcgc_pool_push_limit(rt, &rt->pool, ptr);
         return;
@@ -496,17 +500,45 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 {
     /* No test of the mode before the push (C4): the lookup is harmless
      * in every mode, and the push fails in all but the fast paths' own.
-     * NULL is in no arena: it takes the slow path, which ignores it. */
-    const uint8_t *entry = rcgc_class_entry_lookup(ptr);
-    if (RCGC_LIKELY(entry != NULL)) {
-        unsigned c = *entry;
-#if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(ptr, 1, 3);
+     * NULL is in no arena: it takes the slow path, which ignores it.
+     * The lookup is rcgc_leaf_lookup's, spelled out so that the leaf and
+     * the index stay at hand for free_pushed_not. */
+    uintptr_t a = (uintptr_t)ptr;
+    uintptr_t hi = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    if (RCGC_LIKELY(hi < RCGC_MAP_LEN)) {
+        size_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
+        rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[hi], memory_order_acquire);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        /* Pin leaf and t to free_pushed_not's third and fourth argument
+         * registers (an empty asm: no instruction).  Left to itself, gcc
+         * 12 put the leaf in rdi and moved rt to r9, one move more on the
+         * untraced free; pinned, the fast path is the same 26
+         * instructions as with rcgc_class_entry_lookup, and the failing
+         * push's tail call moves nothing. */
+        __asm__("" : "+d"(leaf), "+c"(t));
 #endif
-        if (RCGC_LIKELY(rcgc_pool_try_push_mem(&rt->pool, ptr, c)))
+        if (RCGC_LIKELY(atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS],
+                                             memory_order_acquire) != NULL)) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            /* The class in free_pushed_not's sixth argument register
+             * (r9; no constraint letter names it, hence the register
+             * variable): left to itself gcc kept it in rax, which the
+             * row's address overwrites, and copied it (one move more on
+             * the untraced free).  size_t, so that no one zero-extends. */
+            register size_t c __asm__("r9") = ((const uint8_t *)rcgc_leaf_class_tables(leaf))[t];
+            __asm__("" : "+r"(c));
+#else
+            size_t c = ((const uint8_t *)rcgc_leaf_class_tables(leaf))[t];
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+            __builtin_prefetch(ptr, 1, 3);
+#endif
+            void **top = rt->pool.ctop[c] + 1;   /* r8: no pin needed */
+            if (RCGC_LIKELY(rcgc_pool_try_push_mem(&rt->pool, ptr, c, top)))
+                return;
+            free_pushed_not(rt, ptr, leaf, t, top, c);
             return;
-        free_pushed_not(rt, ptr);
-        return;
+        }
     }
     free_slow(rt, ptr);
 }

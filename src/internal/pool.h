@@ -699,13 +699,14 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
     rcgc_pool_free_class_slot(rt, ps, p, c, NULL);
 }
 
-/* rcgc_mem_free's push of p (size class c) into the free cache: 1 done,
- * 0 with nothing changed when the row is full, p is its class's last
- * live block (C3) or the allocator is off its fast paths (C4); the
+/* rcgc_mem_free's push of p (size class c) into the free cache, top
+ * being ps->ctop[c] + 1 (the caller keeps it for its failing branch): 1
+ * done, 0 with nothing changed when the row is full, p is its class's
+ * last live block (C3) or the allocator is off its fast paths (C4); the
  * caller then tests the mode itself. */
-static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *p, unsigned c)
+static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *p, size_t c,
+                                                     void **top)
 {
-    void **top = ps->ctop[c] + 1;
     if (RCGC_LIKELY((uintptr_t)top < ps->mlim[c])) {
         *top = p;
         *rcgc_pool_cslot(top) = NULL;
@@ -714,6 +715,23 @@ static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *
         return 1;
     }
     return 0;
+}
+
+/* rcgc_pool_free_class_slot for a caller that has read top =
+ * ps->ctop[c] + 1 already (rcgc_mem_free's failing push, while tracing):
+ * the same steps without reading ctop again. */
+static RCGC_ALWAYS_INLINE void rcgc_pool_free_class_top(rcgc_runtime *rt, rcgc_pool_state *ps,
+                                                        void *p, size_t c, void **top,
+                                                        void *sl)
+{
+    if (RCGC_LIKELY(top != ps->clim[c])) {
+        *top = p;
+        *rcgc_pool_cslot(top) = sl;
+        ps->ctop[c] = top;
+        ps->cache[c] = p;
+        return;
+    }
+    rcgc_pool_push_limit(rt, ps, p);
 }
 
 /* Keep C4 after rt->mem.slow changed: off (0) or on (anything else). */

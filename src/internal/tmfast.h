@@ -388,21 +388,13 @@ static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
     return e == NULL ? NULL : (rcgc_trace_slot *)((uintptr_t)e + rcgc_trace_table_bias(pool));
 }
 
-/* Forget the trace of pool block p (if any) before it is freed: its slot
- * becomes the pending one (D1; the one pending before is cleared); *slp
- * receives its slot (for the free cache's slot entry, F4:
- * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
- * reads the arena's class and trace tables, not the pool descriptor (F1);
- * returns the block's size class.  leaf is the class tables of p's map
- * leaf and t p's flat index in them (rcgc_leaf_lookup, pool.h). */
-static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_table *leaf,
-                                            size_t t, const void *p, rcgc_trace_slot **slp)
+/* rcgc_trace_forget_in (below) for a caller that has read p's class c
+ * (leaf byte t) already. */
+static RCGC_ALWAYS_INLINE void rcgc_trace_forget_class(rcgc_runtime *rt,
+                                                       const rcgc_class_table *leaf, size_t t,
+                                                       size_t c, const void *p,
+                                                       rcgc_trace_slot **slp)
 {
-    /* One flat index t for both tables of the leaf: (arena entry << 6) |
-     * pool slot is bits 14..33 of p, so the class byte is leaf byte t and
-     * the trace table entry is word t after the class tables (no separate
-     * arena and slot arithmetic for the two tables). */
-    size_t c = ((const uint8_t *)leaf)[t];
     /* The entry is biased (rcgc_trace_table_bias): indexed with the
      * address's low 16 bits, not the pool offset. */
     uintptr_t slots = ((const uintptr_t *)(const void *)(leaf + RCGC_MAP_LEN))[t];
@@ -434,6 +426,24 @@ static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_t
 #endif
     }
     *slp = sl;
+}
+
+/* Forget the trace of pool block p (if any) before it is freed: its slot
+ * becomes the pending one (D1; the one pending before is cleared); *slp
+ * receives its slot (for the free cache's slot entry, F4:
+ * rcgc_pool_free_class_slot) or NULL.  Neither reads nor writes the block;
+ * reads the arena's class and trace tables, not the pool descriptor (F1);
+ * returns the block's size class.  leaf is the class tables of p's map
+ * leaf and t p's flat index in them (rcgc_leaf_lookup, pool.h). */
+static inline unsigned rcgc_trace_forget_in(rcgc_runtime *rt, const rcgc_class_table *leaf,
+                                            size_t t, const void *p, rcgc_trace_slot **slp)
+{
+    /* One flat index t for both tables of the leaf: (arena entry << 6) |
+     * pool slot is bits 14..33 of p, so the class byte is leaf byte t and
+     * the trace table entry is word t after the class tables (no separate
+     * arena and slot arithmetic for the two tables). */
+    size_t c = ((const uint8_t *)leaf)[t];
+    rcgc_trace_forget_class(rt, leaf, t, c, p, slp);
     return (unsigned)c;
 }
 

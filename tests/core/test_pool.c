@@ -758,6 +758,49 @@ static void test_free_mode_limit(void **state)
     assert_int_equal(cur, 0);
     assert_int_equal(rcgc_pool_ncache(ps, c), 1);   /* cached by the traced free */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* The traced free pushes at the top its failed push computed
+     * (perf-tm10: passed to free_pushed_not with the lookup's leaf and
+     * index): traced blocks of two classes freed in turn stack in their
+     * own rows, each the top of its row with its trace slot beside it,
+     * until the row's limit sends the rest to their pools. */
+    {
+        enum { M = RCGC_FREE_CACHE + 4 };
+        unsigned d = (unsigned)rcgc_size_class(200);
+        void *tb[M], *td[M];
+        for (int i = 0; i < M; i++) {
+            tb[i] = rcgc_mem_malloc(rt, 64);
+            td[i] = rcgc_mem_malloc(rt, 200);
+        }
+        void *dkeep = rcgc_mem_malloc(rt, 200);
+        uint32_t n0 = rcgc_pool_ncache(ps, c), d0 = rcgc_pool_ncache(ps, d);
+        assert_int_equal(d0, 0);
+        for (int i = 0; i < M; i++) {
+            rcgc_mem_free(rt, tb[i]);
+            rcgc_mem_free(rt, td[i]);
+            uint32_t nc = n0 + (uint32_t)i + 1, nd = (uint32_t)i + 1;
+            if (nc > RCGC_FREE_CACHE)
+                nc = RCGC_FREE_CACHE;
+            if (nd > RCGC_FREE_CACHE)
+                nd = RCGC_FREE_CACHE;
+            assert_int_equal(rcgc_pool_ncache(ps, c), nc);
+            assert_int_equal(rcgc_pool_ncache(ps, d), nd);
+            if (n0 + (uint32_t)i < RCGC_FREE_CACHE) {
+                assert_ptr_equal(ps->cache[c], tb[i]);
+                assert_ptr_equal(*ps->ctop[c], tb[i]);
+                assert_ptr_not_equal(*rcgc_pool_cslot(ps->ctop[c]), NULL);
+            }
+            if ((uint32_t)i < RCGC_FREE_CACHE) {
+                assert_ptr_equal(ps->cache[d], td[i]);
+                assert_ptr_equal(*ps->ctop[d], td[i]);
+                assert_ptr_not_equal(*rcgc_pool_cslot(ps->ctop[d]), NULL);
+            }
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+        rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+        assert_int_equal(cur, 200);
+        rcgc_mem_free(rt, dkeep);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
     rcgc_tracemalloc_stop(rt);
 
     /* off again: the limit follows the cache limit through the pools'
