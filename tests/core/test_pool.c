@@ -796,6 +796,25 @@ static void test_free_mode_limit(void **state)
             }
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         }
+        /* perf-tm11: the traced allocation takes its block from the old
+         * top (C1), not from cache[c]: allocations at one call site pop
+         * the row top first, each counted, cache[d] the new top's copy. */
+        {
+            enum { K = 5 };
+            void *got[K];
+            for (int i = 0; i < K; i++) {
+                got[i] = rcgc_mem_malloc(rt, 200);
+                assert_ptr_equal(got[i], td[RCGC_FREE_CACHE - 1 - i]);
+                assert_ptr_equal(ps->cache[d], *ps->ctop[d]);
+                assert_int_equal(rcgc_pool_ncache(ps, d), RCGC_FREE_CACHE - 1 - (unsigned)i);
+                rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+                assert_int_equal(cur, 200 * ((size_t)i + 2));
+            }
+            for (int i = K - 1; i >= 0; i--)
+                rcgc_mem_free(rt, got[i]);
+            assert_ptr_equal(ps->cache[d], td[RCGC_FREE_CACHE - 1]);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
         rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
         assert_int_equal(cur, 200);
         rcgc_mem_free(rt, dkeep);
