@@ -17,6 +17,18 @@ typedef struct rnode {
 static const rcgc_type refs_type = {
     .name = "RefsNode", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b)};
 
+/* The same shape in a bigger size class (128 B: other pools than
+ * refs_type's), a and b at rnode's offsets. */
+typedef struct rbig {
+    rcgc_object ob;
+    rcgc_object *a;
+    rcgc_object *b;
+    char pad[96];
+} rbig;
+
+static const rcgc_type rbig_type = {
+    .name = "RBig", .size = sizeof(rbig), .refs = RCGC_REFS(rbig, a, b)};
+
 /* A new node of type t (of rnode's layout), checked. */
 static inline rnode *rn(const rcgc_type *t)
 {

@@ -11,17 +11,6 @@
 #include "rnode.h"
 #include "rcgc_tracemalloc.h"
 
-/* The same shape in another size class (so in other pools). */
-typedef struct rbig {
-    rcgc_object ob;
-    rcgc_object *a;
-    rcgc_object *b;
-    char pad[96];
-} rbig;
-
-static const rcgc_type rbig_type = {
-    .name = "RBig", .size = sizeof(rbig), .refs = RCGC_REFS(rbig, a, b)};
-
 /* Where the user code below stores its reference: field b (or a) of
  * g_target, a borrowed pointer to a garbage member; g_stored is what it
  * stores (held by the test too). */

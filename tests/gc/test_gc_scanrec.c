@@ -11,16 +11,6 @@
 #include "rnode.h"
 #include "runtime.h"
 
-typedef struct rbig {
-    rcgc_object ob;
-    rcgc_object *a;
-    rcgc_object *b;
-    char pad[200];
-} rbig;
-
-static const rcgc_type rbig_type = {
-    .name = "RBig", .size = sizeof(rbig), .refs = RCGC_REFS(rbig, a, b)};
-
 static int fin_calls;
 
 static void rfin_finalize(rcgc_object *self)
