@@ -174,6 +174,16 @@ static inline void word_opaque(char **word)
 #endif
 }
 
+/* On a rare path: memory is read again after it, so that the common path
+ * can test a header field in one compare with memory instead of keeping
+ * it in a register for the rare one. */
+static RCGC_ALWAYS_INLINE void reload_barrier(void)
+{
+#if defined(__GNUC__)
+    __asm__ volatile("" : : : "memory");
+#endif
+}
+
 /* The index of b's lowest set bit (b != 0) as a size_t, for the bitmap
  * walks' block address: on x86-64 one tzcnt (which a CPU without BMI1
  * runs as bsf, the same for b != 0), where __builtin_ctzll's int costs a
@@ -229,6 +239,7 @@ static RCGC_ALWAYS_INLINE void clear_word_cached(gc_work *w, uint64_t b, char *w
             rcgc_gc_ref_clear_first(w, o, (unsigned)off1);
             continue;
         }
+        reload_barrier();   /* o->type read again there (F1) */
         rcgc_gc_clear_first(w, o, 1);
         type2 = w->refcache.type2;
         off0 = w->refcache.off0;
@@ -288,6 +299,7 @@ static RCGC_ALWAYS_INLINE uint64_t batch_word(uint64_t bk, char *word, size_t si
          * test and the generation test in one compare of the header's
          * first word (refcnt and flags); the others take the second. */
         if (RCGC_UNLIKELY(!batch_head_gen0(head_word(o)))) {
+            reload_barrier();   /* the header read again below (B2) */
             if (o->refcnt != 1 ||
                 (o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
                     RCGC_OF_TRACKED) {
