@@ -174,6 +174,31 @@ static inline void word_opaque(char **word)
 #endif
 }
 
+/* On a rare path: memory is read again after it, so that the common path
+ * can test a header field in one compare with memory instead of keeping
+ * it in a register for the rare one. */
+static RCGC_ALWAYS_INLINE void reload_barrier(void)
+{
+#if defined(__GNUC__)
+    __asm__ volatile("" : : : "memory");
+#endif
+}
+
+/* The index of b's lowest set bit (b != 0) as a size_t, for the bitmap
+ * walks' block address: on x86-64 one tzcnt (which a CPU without BMI1
+ * runs as bsf, the same for b != 0), where __builtin_ctzll's int costs a
+ * sign extension and a zeroing of the destination besides (W1). */
+static RCGC_ALWAYS_INLINE size_t low_bit(uint64_t b)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    uint64_t i;
+    __asm__("tzcnt %1, %0" : "=r"(i) : "rm"(b) : "cc");
+    return (size_t)i;
+#else
+    return (size_t)__builtin_ctzll(b);
+#endif
+}
+
 /* Q2: the listed fields (offsets off0, off1: the quiet type's, off1 0 if
  * it has one field) of the nquiet quiet objects at the head of a batch's
  * chain from first dropped again, after user code that may have stored
@@ -195,6 +220,112 @@ static RCGC_NOINLINE int requiet_chain(void *first, unsigned nquiet, unsigned of
         }
     }
     return dropped;
+}
+
+/* The first clears of one bitmap word's members (b; word: the address of
+ * its first block) in a heap with refs types (rcgc_gc_clear_first with
+ * refs 1): F1, a hit on the cache's two-field type with its offsets in
+ * locals, taken again from the cache after anything else (the only thing
+ * that fills it; a referent's deallocation uses its own cache). */
+static RCGC_ALWAYS_INLINE void clear_word_cached(gc_work *w, uint64_t b, char *word,
+                                                 size_t size)
+{
+    const rcgc_type *type2 = w->refcache.type2;
+    size_t off0 = w->refcache.off0, off1 = w->refcache.off1;
+    for (; b; b &= b - 1) {
+        rcgc_object *o = (rcgc_object *)(word + low_bit(b) * size);
+        if (RCGC_LIKELY(o->type == type2)) {
+            rcgc_gc_ref_clear_first(w, o, (unsigned)off0);
+            rcgc_gc_ref_clear_first(w, o, (unsigned)off1);
+            continue;
+        }
+        reload_barrier();   /* o->type read again there (F1) */
+        rcgc_gc_clear_first(w, o, 1);
+        type2 = w->refcache.type2;
+        off0 = w->refcache.off0;
+        off1 = w->refcache.off1;
+    }
+}
+
+/* A header's first word: refcnt and flags as one 64-bit value (B2). */
+_Static_assert(offsetof(rcgc_object, refcnt) == 0 && offsetof(rcgc_object, flags) == 4 &&
+                   sizeof(((rcgc_object *)0)->refcnt) == 4,
+               "B2: refcnt and flags are the header's first word");
+static inline uint64_t head_word(const rcgc_object *o)
+{
+    uint64_t v;
+    memcpy(&v, o, sizeof v);
+    return v;
+}
+
+/* B2: whether a header's first word (refcnt and flags) says refcount
+ * 1, tracked, generation 0, no weak references, not foreign (any other
+ * flag, COLLECTING among them): one AND and one compare. */
+static inline int batch_head_gen0(uint64_t w)
+{
+    const uint32_t fmask = RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_GEN_MASK;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (w & (((uint64_t)fmask << 32) | 0xffffffffu)) ==
+           (((uint64_t)RCGC_OF_TRACKED << 32) | 1u);
+#else
+    return (w & (((uint64_t)0xffffffffu << 32) | fmask)) ==
+           (((uint64_t)1 << 32) | RCGC_OF_TRACKED);
+#endif
+}
+
+/* The batch test of one bitmap word of a pool (delete_by_pool_kind):
+ * bk holds the word's candidates, word the address of its first block.
+ * Returns the word's batch members (candidates that failed the test
+ * removed); each is counted in *nbatch and *ngen, a quiet one linked at
+ * *link, a loud one appended to bobj.  checkdirty: a constant, 0 when
+ * dirtyto is 0 (no member of the pool is dirty: every member of qtype is
+ * quiet, B1), so that the usual copy has no address test. */
+static RCGC_ALWAYS_INLINE uint64_t batch_word(uint64_t bk, char *word, size_t size,
+                                              const rcgc_type *qtype, uintptr_t dirtyto,
+                                              const int refs, const int checkdirty,
+                                              uint64_t *ngen, unsigned *nbatch, void ***link,
+                                              rcgc_object **bobj, unsigned *nloud)
+{
+    for (uint64_t b = bk; b; b &= b - 1) {
+        size_t i = low_bit(b);
+        rcgc_object *o = (rcgc_object *)(word + i * size);
+        /* rcgc_gc_release_cleared's test but for the type's finalizers:
+         * the set needs no finalization (w->need == 0), so no member has
+         * a legacy finalizer or a PEP 442 one that has not run, and
+         * neither can change. */
+        RCGC_ASSERT(o->type->legacy_del == NULL &&
+                    (o->type->finalize == NULL || (o->flags & RCGC_OF_FINALIZED)));
+        /* B2: a generation-0 member passes the refcount test, the flags
+         * test and the generation test in one compare of the header's
+         * first word (refcnt and flags); the others take the second. */
+        if (RCGC_UNLIKELY(!batch_head_gen0(head_word(o)))) {
+            reload_barrier();   /* the header read again below (B2) */
+            if (o->refcnt != 1 ||
+                (o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
+                    RCGC_OF_TRACKED) {
+                bk &= ~((uint64_t)1 << i);
+                continue;
+            }
+            *ngen += (uint64_t)1 << (((o->flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+        }
+        ++*nbatch;
+        if (RCGC_LIKELY(refs && o->type == qtype && (!checkdirty || (uintptr_t)o > dirtyto))) {
+            /* Quiet: freed at once (its header becomes the chain's link
+             * and the freed marker). */
+#if RCGC_DEBUG >= 1
+            rcgc_gc_assert_cleared(o);
+#endif
+            o->type = RCGC_FREED_TYPE;
+            **link = o;
+            *link = (void **)o;
+            continue;
+        }
+        o->refcnt = 0;
+        o->flags = (o->flags & ~(RCGC_OF_COLLECTING | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) |
+                   RCGC_OF_DYING;
+        bobj[(*nloud)++] = o;
+    }
+    return bk;
 }
 
 /* Step 9 for a set of pooled garbage that needs no finalization, pool set
@@ -229,8 +360,13 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
         for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
             word_opaque(&word);
-            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
+            uint64_t b = ps->members[k] & ~ps->reached[k];
+            if (refs) {
+                clear_word_cached(w, b, word, size);
+                continue;
+            }
+            for (; b; b &= b - 1) {
+                rcgc_object *o = (rcgc_object *)(word + low_bit(b) * size);
                 rcgc_gc_clear_first(w, o, refs);
             }
         }
@@ -281,40 +417,14 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
             uint64_t bk = ps->members[k] & ~ps->reached[k];
             char *word = base + (size_t)k * 64 * size;
             word_opaque(&word);
-            for (uint64_t b = bk; b; b &= b - 1) {
-                unsigned i = (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(word + (size_t)i * size);
-                unsigned f = o->flags & ~RCGC_OF_COLLECTING;
-                /* rcgc_gc_release_cleared's test but for the type's
-                 * finalizers: the set needs no finalization (w->need ==
-                 * 0), so no member has a legacy finalizer or a PEP 442 one
-                 * that has not run, and neither can change. */
-                RCGC_ASSERT(o->type->legacy_del == NULL &&
-                            (o->type->finalize == NULL || (f & RCGC_OF_FINALIZED)));
-                if (o->refcnt != 1 ||
-                    (f & (RCGC_OF_WEAKREFS | RCGC_OF_TRACKED | RCGC_OF_FOREIGN)) !=
-                        RCGC_OF_TRACKED) {
-                    bk &= ~((uint64_t)1 << i);
-                    continue;
-                }
-                if (f & RCGC_OF_GEN_MASK)
-                    ngen += (uint64_t)1 << (((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
-                nbatch++;
-                if (RCGC_LIKELY(refs && o->type == qtype && (uintptr_t)o > dirtyto)) {
-                    /* Quiet: freed at once (its header becomes the
-                     * chain's link and the freed marker). */
-#if RCGC_DEBUG >= 1
-                    rcgc_gc_assert_cleared(o);
-#endif
-                    o->type = RCGC_FREED_TYPE;
-                    *link = o;
-                    link = (void **)o;
-                    continue;
-                }
-                o->refcnt = 0;
-                o->flags = (f & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
-                bobj[nloud++] = o;
-            }
+            /* B1: the usual case, no member of the pool dirty (dirtyto
+             * 0), in its own copy without the address test. */
+            if (RCGC_LIKELY(dirtyto == 0))
+                bk = batch_word(bk, word, size, qtype, 0, refs, 0, &ngen, &nbatch, &link, bobj,
+                                &nloud);
+            else
+                bk = batch_word(bk, word, size, qtype, dirtyto, refs, 1, &ngen, &nbatch, &link,
+                                bobj, &nloud);
             batch[k] = bk;
             if (bk) {
                 RCGC_ASSERT((pool->tracked[k] & bk) == bk);
@@ -421,8 +531,13 @@ static RCGC_ALWAYS_INLINE void clear_unreachable_kind(gc_work *w, const int refs
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             char *word = base + (size_t)k * 64 * size;
             word_opaque(&word);
-            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + (size_t)__builtin_ctzll(b) * size);
+            uint64_t b = ps->members[k] & ~ps->reached[k];
+            if (refs) {
+                clear_word_cached(w, b, word, size);
+                continue;
+            }
+            for (; b; b &= b - 1) {
+                rcgc_object *o = (rcgc_object *)(word + low_bit(b) * size);
                 rcgc_gc_clear_first(w, o, refs);
             }
         }
