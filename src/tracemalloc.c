@@ -1154,6 +1154,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             TM_BAD("the traced allocation's route is %u, not %u (R7)\n", rt->mem.trace.route,
                    ms.trace.route);
     }
+    if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
+        TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
     if (!s)
         return RCGC_OK;
     rcgc_trace_hot *h = s->h;
