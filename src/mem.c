@@ -457,15 +457,19 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
 
 /* Tracing alone: forget the pool block's trace (tmfast.h) and free it to
  * the free cache; leaf and t are its class tables and index
- * (rcgc_leaf_lookup), c its class and top ctop[c] + 1.  Inlined into
- * rt->mem.trace.free_not, where rcgc_mem_free sends every pool block while
- * anything is on (C4). */
+ * (rcgc_leaf_lookup), c its class, row (char *)rt + 8c (R8) and top
+ * ctop[c] + 1.  Inlined into free_not_traced. */
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
                                             const rcgc_class_table *leaf, size_t t, void **top,
-                                            size_t c)
+                                            size_t c, char *row)
 {
     rcgc_trace_slot *sl;
-    rcgc_trace_forget_class(rt, leaf, t, c, ptr, &sl);
+    /* trace_class_inv[c] at its fixed distance from the row (8-byte
+     * entries, runtime.h): one operand, no index computed again. */
+    const uint64_t *inv =
+        (const uint64_t *)(const void *)(row + offsetof(rcgc_runtime, trace_class_inv));
+    RCGC_ASSERT(inv == &rt->trace_class_inv[c]);
+    rcgc_trace_forget_inv(rt, leaf, t, inv, ptr, &sl);
     rcgc_pool_free_class_top(rt, &rt->pool, ptr, c, top, sl);
 }
 
@@ -481,18 +485,23 @@ static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
 
 /* Tracing alone (slow == RCGC_SLOW_TRACE): every free comes here. */
 static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const void *leaf,
-                                          size_t t, void **top, size_t c)
+                                          size_t t, void **top, char *row)
 {
     RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE);
-    free_traced(rt, ptr, rcgc_leaf_class_tables((rcgc_map_entry *)(uintptr_t)leaf), t, top, c);
+    /* An exact division: rt + 8c folds back to row, so that the row's
+     * fields and trace_class_inv[c] are read at fixed offsets from it
+     * (no lea of the row again). */
+    size_t c = (size_t)((void **)(void *)row - (void **)(void *)rt);
+    free_traced(rt, ptr, rcgc_leaf_class_tables((rcgc_map_entry *)(uintptr_t)leaf), t, top, c,
+                row);
 }
 
 /* Any other mode: with nothing on, the push found its limit (C3); the
  * rest goes to the domain. */
 static RCGC_NOINLINE void free_not_other(rcgc_runtime *rt, void *ptr, const void *leaf,
-                                         size_t t, void **top, size_t c)
+                                         size_t t, void **top, char *row)
 {
-    (void)leaf, (void)t, (void)top, (void)c;
+    (void)leaf, (void)t, (void)top, (void)row;
     RCGC_ASSERT(rt->mem.slow != RCGC_SLOW_TRACE);
     if (rt->mem.slow == 0) {
         rcgc_pool_push_limit(rt, &rt->pool, ptr);
@@ -548,7 +557,7 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
                 return;
             /* R8: one indirect jump picks the mode's way (predicted: the
              * mode rarely changes), with no test of slow. */
-            rt->mem.trace.free_not(rt, ptr, leaf, t, top, c);
+            rt->mem.trace.free_not(rt, ptr, leaf, t, top, (char *)rt + c * sizeof(void *));
             return;
         }
     }

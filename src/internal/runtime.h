@@ -72,9 +72,11 @@ extern const char rcgc_trace_no_site[];
 
 /* rcgc_mem_free's continuation when its push did not go ahead (mem.c):
  * rt, the block, its map leaf (const rcgc_map_entry *, pool.h), its flat
- * index there, the failed push's new top and its size class. */
+ * index there, the failed push's new top and the address of its size
+ * class c's row, (char *)rt + 8c (every per-class field of the free cache
+ * and trace_class_inv[c] lie at a fixed distance from it). */
 typedef void (*rcgc_mem_free_not_fn)(rcgc_runtime *rt, void *ptr, const void *leaf, size_t t,
-                                     void **top, size_t c);
+                                     void **top, char *row);
 
 /* The tracer's state that the allocation fast paths of mem.c and object.c
  * read and write inline (tmfast.h); tracemalloc.c owns it and its slow
@@ -407,8 +409,11 @@ struct rcgc_runtime {
      * (before any traced free; rcgc_trace_validate checks it): the traced
      * free (tmfast.h) indexes it from the runtime's register instead of
      * loading the table's address first.  Last, so that it moves no other
-     * field. */
-    uint32_t trace_class_inv[RCGC_NCLASSES];
+     * field.  8 bytes an entry (the multiplier in the low half): the
+     * entry of class c is at the same distance from rt + 8c, the address
+     * of class c's free cache row (pool.h), as every row field, so the
+     * traced free indexes it with the row it has (R8, mem.c). */
+    uint64_t trace_class_inv[RCGC_NCLASSES];
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)
