@@ -488,9 +488,10 @@ static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const voi
                                           size_t t, void **top, char *row)
 {
     RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE);
-    /* An exact division: rt + 8c folds back to row, so that the row's
-     * fields and trace_class_inv[c] are read at fixed offsets from it
-     * (no lea of the row again). */
+    /* An exact division (a distance in words within the runtime; gcc
+     * folds rt + 8c back to row, so the row's fields are read at fixed
+     * offsets from it, no lea of the row again: a distance in bytes, or
+     * one within rt->pool.cache, did not fold). */
     size_t c = (size_t)((void **)(void *)row - (void **)(void *)rt);
     free_traced(rt, ptr, rcgc_leaf_class_tables((rcgc_map_entry *)(uintptr_t)leaf), t, top, c,
                 row);
