@@ -463,6 +463,8 @@ static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
                                             const rcgc_class_table *leaf, size_t t, void **top,
                                             size_t c, char *row)
 {
+    _Static_assert(sizeof(rt->trace_class_inv[0]) == sizeof(void *),
+                   "trace_class_inv[c] lies at a fixed distance from the row rt + 8c");
     rcgc_trace_slot *sl;
     /* trace_class_inv[c] at its fixed distance from the row (8-byte
      * entries, runtime.h): one operand, no index computed again. */
