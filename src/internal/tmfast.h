@@ -89,6 +89,15 @@
  *       (frames from call sites), else RCGC_TRACE_ROUTE_NATIVE: every
  *       writer of slow or sites calls rcgc_trace_route_update after it.
  *       So malloc_traced's miss path picks its way with one compare.
+ *   R8  rt->mem.trace.free_not is rcgc_mem_free_not_of(rt->mem.slow):
+ *       rcgc_mem_update_slow, the only writer of slow, sets it.  So
+ *       rcgc_mem_free's failed push (every free while anything is on, C4
+ *       in pool.h) continues by one indirect jump to the traced free
+ *       when tracing is all that is on, else to the limit or the domain;
+ *       neither continuation tests the mode.  It passes the address of
+ *       the class's row, rt + 8c, in place of c: the row's fields and
+ *       rt->trace_class_inv[c] (8-byte entries) are read at fixed
+ *       offsets from it.
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
