@@ -133,6 +133,7 @@ void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
+    ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8, before any return */
     rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
@@ -181,6 +182,7 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
     if (ms->slow != RCGC_SLOW_TRACE)
         ms->trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
     rcgc_trace_route_update(ms);   /* R7 */
+    ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8 */
     /* The free cache belongs to the fast paths (tracing's included): the
      * debug hooks, fault injection and user allocators must see every
      * block go back to its pool. */
@@ -456,44 +458,65 @@ static RCGC_NOINLINE void free_slow(rcgc_runtime *rt, void *ptr);
 
 /* Tracing alone: forget the pool block's trace (tmfast.h) and free it to
  * the free cache; leaf and t are its class tables and index
- * (rcgc_leaf_lookup), c its class and top ctop[c] + 1.  Inlined into
- * free_pushed_not, where rcgc_mem_free sends every pool block while
- * anything is on (C4). */
+ * (rcgc_leaf_lookup), c its class, row (char *)rt + 8c (R8) and top
+ * ctop[c] + 1.  Inlined into free_not_traced. */
 static RCGC_ALWAYS_INLINE void free_traced(rcgc_runtime *rt, void *ptr,
                                             const rcgc_class_table *leaf, size_t t, void **top,
-                                            size_t c)
+                                            size_t c, char *row)
 {
+    _Static_assert(sizeof(rt->trace_class_inv[0]) == sizeof(void *),
+                   "trace_class_inv[c] lies at a fixed distance from the row rt + 8c");
     rcgc_trace_slot *sl;
-    rcgc_trace_forget_class(rt, leaf, t, c, ptr, &sl);
+    /* trace_class_inv[c] at its fixed distance from the row (8-byte
+     * entries, runtime.h): one operand, no index computed again. */
+    const uint64_t *inv =
+        (const uint64_t *)(const void *)(row + offsetof(rcgc_runtime, trace_class_inv));
+    RCGC_ASSERT(inv == &rt->trace_class_inv[c]);
+    rcgc_trace_forget_inv(rt, leaf, t, inv, ptr, &sl);
     rcgc_pool_free_class_top(rt, &rt->pool, ptr, c, top, sl);
 }
 
-/* rcgc_mem_free of a pool block whose push did not go ahead (C4): the
- * mode decides.  With nothing on, the push found its limit (C3); tracing
- * alone forgets the block's trace (tmfast.h) and caches it; the rest goes
- * to the domain.  leaf is the map leaf covering ptr, t ptr's flat index
- * in its class tables (rcgc_leaf_lookup), c its size class and top
- * ps->ctop[c] + 1, the failed push's new top: rcgc_mem_free's lookup and
- * push left them in registers, the ones its fast path uses anyway, so
- * passing them costs that path nothing and saves the traced free a
- * second lookup, the class byte and the row's top. */
-static RCGC_NOINLINE void free_pushed_not(rcgc_runtime *rt, void *ptr, rcgc_map_entry *leaf,
-                                          size_t t, void **top, size_t c)
+/* rcgc_mem_free of a pool block whose push did not go ahead (C4), by
+ * rt->mem.trace.free_not (R8, tmfast.h: chosen by the mode, so neither
+ * tests it).  leaf is the map leaf covering ptr (const rcgc_map_entry *),
+ * t ptr's flat index in its class tables (rcgc_leaf_lookup), c its size
+ * class and top ps->ctop[c] + 1, the failed push's new top:
+ * rcgc_mem_free's lookup and push left them in registers, the ones its
+ * fast path uses anyway, so passing them costs that path nothing and
+ * saves the traced free a second lookup, the class byte and the row's
+ * top. */
+
+/* Tracing alone (slow == RCGC_SLOW_TRACE): every free comes here. */
+static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const void *leaf,
+                                          size_t t, void **top, char *row)
 {
-    /* Tracing first: while it is on every free comes here, while a push
-     * that found its limit with nothing on is one free in many. */
-    if (RCGC_LIKELY(rt->mem.slow == RCGC_SLOW_TRACE)) {
-        free_traced(rt, ptr, rcgc_leaf_class_tables(leaf), t, top, c);
-        return;
-    }
-    /* Read again (volatile): the test above then compares with memory,
-     * one instruction fewer on the traced free. */
-    unsigned slow = *(volatile const unsigned *)&rt->mem.slow;
-    if (slow == 0) {
+    RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE);
+    /* An exact division (a distance in words within the runtime; gcc
+     * folds rt + 8c back to row, so the row's fields are read at fixed
+     * offsets from it, no lea of the row again: a distance in bytes, or
+     * one within rt->pool.cache, did not fold). */
+    size_t c = (size_t)((void **)(void *)row - (void **)(void *)rt);
+    free_traced(rt, ptr, rcgc_leaf_class_tables((rcgc_map_entry *)(uintptr_t)leaf), t, top, c,
+                row);
+}
+
+/* Any other mode: with nothing on, the push found its limit (C3); the
+ * rest goes to the domain. */
+static RCGC_NOINLINE void free_not_other(rcgc_runtime *rt, void *ptr, const void *leaf,
+                                         size_t t, void **top, char *row)
+{
+    (void)leaf, (void)t, (void)top, (void)row;
+    RCGC_ASSERT(rt->mem.slow != RCGC_SLOW_TRACE);
+    if (rt->mem.slow == 0) {
         rcgc_pool_push_limit(rt, &rt->pool, ptr);
         return;
     }
     free_slow(rt, ptr);
+}
+
+rcgc_mem_free_not_fn rcgc_mem_free_not_of(unsigned slow)
+{
+    return slow == RCGC_SLOW_TRACE ? free_not_traced : free_not_other;
 }
 
 void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
@@ -502,14 +525,14 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
      * in every mode, and the push fails in all but the fast paths' own.
      * NULL is in no arena: it takes the slow path, which ignores it.
      * The lookup is rcgc_leaf_lookup's, spelled out so that the leaf and
-     * the index stay at hand for free_pushed_not. */
+     * the index stay at hand for the continuation (R8). */
     uintptr_t a = (uintptr_t)ptr;
     uintptr_t hi = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
     if (RCGC_LIKELY(hi < RCGC_MAP_LEN)) {
         size_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
         rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[hi], memory_order_acquire);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        /* Pin leaf and t to free_pushed_not's third and fourth argument
+        /* Pin leaf and t to the continuation's third and fourth argument
          * registers (an empty asm: no instruction).  Left to itself, gcc
          * 12 put the leaf in rdi and moved rt to r9, one move more on the
          * untraced free; pinned, the fast path is the same 26
@@ -520,7 +543,7 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
         if (RCGC_LIKELY(atomic_load_explicit(&leaf[t / RCGC_ARENA_SLOTS],
                                              memory_order_acquire) != NULL)) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-            /* The class in free_pushed_not's sixth argument register
+            /* The class in the continuation's sixth argument register
              * (r9; no constraint letter names it, hence the register
              * variable): left to itself gcc kept it in rax, which the
              * row's address overwrites, and copied it (one move more on
@@ -536,7 +559,9 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
             void **top = rt->pool.ctop[c] + 1;   /* r8: no pin needed */
             if (RCGC_LIKELY(rcgc_pool_try_push_mem(&rt->pool, ptr, c, top)))
                 return;
-            free_pushed_not(rt, ptr, leaf, t, top, c);
+            /* R8: one indirect jump picks the mode's way (predicted: the
+             * mode rarely changes), with no test of slow. */
+            rt->mem.trace.free_not(rt, ptr, leaf, t, top, (char *)rt + c * sizeof(void *));
             return;
         }
     }

@@ -1154,11 +1154,14 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             TM_BAD("the traced allocation's route is %u, not %u (R7)\n", rt->mem.trace.route,
                    ms.trace.route);
     }
+    if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
+        TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
     if (!s)
         return RCGC_OK;
     rcgc_trace_hot *h = s->h;
-    if (memcmp(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv) != 0)
-        TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
+    for (int c = 0; c < RCGC_NCLASSES; c++)
+        if (rt->trace_class_inv[c] != rcgc_class_inv[c])
+            TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
     for (int i = 0; i < TM_STACKS; i++)
         if (s->stacks[i].tb == 0 && s->stacks[i].memo.fps[0] != 0)
             TM_BAD("recorded stack %d has no traceback but can match (R5)\n", i);
@@ -1525,7 +1528,8 @@ static tm_state *state_get(rcgc_runtime *rt)
     s->rt = rt;
     s->h = &rt->mem.trace;
     s->h->pending = &s->h->idle;   /* D1: nothing pending */
-    memcpy(rt->trace_class_inv, rcgc_class_inv, sizeof rcgc_class_inv);
+    for (int c = 0; c < RCGC_NCLASSES; c++)
+        rt->trace_class_inv[c] = rcgc_class_inv[c];
     s->mru = &s->stacks[0];
     s->limit = 1;
     /* Skips are >= 1 before any calibration too (stacks_mru relies on

@@ -70,6 +70,14 @@ typedef struct rcgc_trace_site {
 #define RCGC_TRACE_SITES 1024
 extern const char rcgc_trace_no_site[];
 
+/* rcgc_mem_free's continuation when its push did not go ahead (mem.c):
+ * rt, the block, its map leaf (const rcgc_map_entry *, pool.h), its flat
+ * index there, the failed push's new top and the address of its size
+ * class c's row, (char *)rt + 8c (every per-class field of the free cache
+ * and trace_class_inv[c] lie at a fixed distance from it). */
+typedef void (*rcgc_mem_free_not_fn)(rcgc_runtime *rt, void *ptr, const void *leaf, size_t t,
+                                     void **top, char *row);
+
 /* The tracer's state that the allocation fast paths of mem.c and object.c
  * read and write inline (tmfast.h); tracemalloc.c owns it and its slow
  * paths keep the same counts. */
@@ -98,6 +106,11 @@ typedef struct rcgc_trace_hot {
     /* R7 (tmfast.h): where malloc_traced goes when the last site misses,
      * RCGC_TRACE_ROUTE_*; rcgc_trace_route_update keeps it. */
     unsigned route;
+    /* R8 (tmfast.h): where rcgc_mem_free goes when its push fails, chosen
+     * by slow (mem.c's rcgc_mem_update_slow, its only writer, sets it):
+     * tracing alone, or anything else.  In the line of room and pending,
+     * which the traced free writes anyway. */
+    rcgc_mem_free_not_fn free_not;
 } rcgc_trace_hot;
 
 /* R7: the traced allocation's miss path in one compare. */
@@ -147,6 +160,10 @@ void rcgc_mem_domain_free(rcgc_runtime *rt, rcgc_domain d, void *p);
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg);
 /* Recompute rt->mem.slow after a hook is installed or removed. */
 void rcgc_mem_update_slow(rcgc_runtime *rt);
+
+/* R8 (tmfast.h): rcgc_mem_free's continuation for the mode `slow` (the
+ * traced free for RCGC_SLOW_TRACE, else the limit or the domain). */
+rcgc_mem_free_not_fn rcgc_mem_free_not_of(unsigned slow);
 /* Tell the domains that tracemalloc's wrappers are (on != 0) or are no
  * longer installed on every domain, outermost; recomputes rt->mem.slow. */
 void rcgc_mem_set_tracing(rcgc_runtime *rt, int on);
@@ -392,8 +409,11 @@ struct rcgc_runtime {
      * (before any traced free; rcgc_trace_validate checks it): the traced
      * free (tmfast.h) indexes it from the runtime's register instead of
      * loading the table's address first.  Last, so that it moves no other
-     * field. */
-    uint32_t trace_class_inv[RCGC_NCLASSES];
+     * field.  8 bytes an entry (the multiplier in the low half): the
+     * entry of class c is at the same distance from rt + 8c, the address
+     * of class c's free cache row (pool.h), as every row field, so the
+     * traced free indexes it with the row it has (R8, mem.c). */
+    uint64_t trace_class_inv[RCGC_NCLASSES];
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)

@@ -89,6 +89,15 @@
  *       (frames from call sites), else RCGC_TRACE_ROUTE_NATIVE: every
  *       writer of slow or sites calls rcgc_trace_route_update after it.
  *       So malloc_traced's miss path picks its way with one compare.
+ *   R8  rt->mem.trace.free_not is rcgc_mem_free_not_of(rt->mem.slow):
+ *       rcgc_mem_update_slow, the only writer of slow, sets it.  So
+ *       rcgc_mem_free's failed push (every free while anything is on, C4
+ *       in pool.h) continues by one indirect jump to the traced free
+ *       when tracing is all that is on, else to the limit or the domain;
+ *       neither continuation tests the mode.  It passes the address of
+ *       the class's row, rt + 8c, in place of c: the row's fields and
+ *       rt->trace_class_inv[c] (8-byte entries) are read at fixed
+ *       offsets from it.
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -404,11 +413,12 @@ static inline rcgc_trace_slot *rcgc_trace_table_slots(const rcgc_pool *pool)
 }
 
 /* rcgc_trace_forget_in (below) for a caller that has read p's class c
- * (leaf byte t) already. */
-static RCGC_ALWAYS_INLINE void rcgc_trace_forget_class(rcgc_runtime *rt,
-                                                       const rcgc_class_table *leaf, size_t t,
-                                                       size_t c, const void *p,
-                                                       rcgc_trace_slot **slp)
+ * (leaf byte t) already and has inv = &rt->trace_class_inv[c] (mem.c's
+ * traced free forms it from the row address it has, R8). */
+static RCGC_ALWAYS_INLINE void rcgc_trace_forget_inv(rcgc_runtime *rt,
+                                                     const rcgc_class_table *leaf, size_t t,
+                                                     const uint64_t *inv, const void *p,
+                                                     rcgc_trace_slot **slp)
 {
     /* The entry is biased (rcgc_trace_table_bias): indexed with the
      * address's low 16 bits, not the pool offset. */
@@ -421,12 +431,12 @@ static RCGC_ALWAYS_INLINE void rcgc_trace_forget_class(rcgc_runtime *rt,
          * it zero-extended in rdx (no load of inv, no shift). */
         uint32_t lo = (uint16_t)(uintptr_t)p;
         uint64_t idx;
-        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(rt->trace_class_inv[c]) : "cc");
+        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(*inv) : "cc");
 #else
-        uint64_t idx = ((uint64_t)(uint16_t)(uintptr_t)p * rt->trace_class_inv[c]) >> 32;
+        uint64_t idx = ((uint64_t)(uint16_t)(uintptr_t)p * *inv) >> 32;
 #endif
         sl = (rcgc_trace_slot *)(slots + idx * sizeof(rcgc_trace_slot));
-        RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_class_index((unsigned)c, p)]);
+        RCGC_ASSERT(sl == &rcgc_pool_of(p)->trace_slots[rcgc_pool_index(rcgc_pool_of(p), p)]);
         /* D1: this slot becomes the pending one, prefetched (written
          * when it is cleared, or when the block is allocated again);
          * the slot pending before, prefetched one free ago, is cleared. */
@@ -441,6 +451,16 @@ static RCGC_ALWAYS_INLINE void rcgc_trace_forget_class(rcgc_runtime *rt,
 #endif
     }
     *slp = sl;
+}
+
+/* rcgc_trace_forget_in (below) for a caller that has read p's class c
+ * (leaf byte t) already. */
+static RCGC_ALWAYS_INLINE void rcgc_trace_forget_class(rcgc_runtime *rt,
+                                                       const rcgc_class_table *leaf, size_t t,
+                                                       size_t c, const void *p,
+                                                       rcgc_trace_slot **slp)
+{
+    rcgc_trace_forget_inv(rt, leaf, t, &rt->trace_class_inv[c], p, slp);
 }
 
 /* Forget the trace of pool block p (if any) before it is freed: its slot

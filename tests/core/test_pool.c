@@ -759,8 +759,9 @@ static void test_free_mode_limit(void **state)
     assert_int_equal(rcgc_pool_ncache(ps, c), 1);   /* cached by the traced free */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     /* The traced free pushes at the top its failed push computed
-     * (perf-tm10: passed to free_pushed_not with the lookup's leaf and
-     * index): traced blocks of two classes freed in turn stack in their
+     * (perf-tm10: passed to the traced continuation with the lookup's
+     * leaf and index; perf-tm12: with the row's address for the class,
+     * R8): traced blocks of two classes freed in turn stack in their
      * own rows, each the top of its row with its trace slot beside it,
      * until the row's limit sends the rest to their pools. */
     {

@@ -1733,6 +1733,61 @@ static void test_last_site_only_while_alone(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* R8: rcgc_mem_free's continuation after a failed push (every free while
+ * anything is on, C4) follows the mode: the traced free only while
+ * tracing is all that is on, the limit or the domain otherwise. */
+static void test_free_route_follows_mode(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_mem_free_not_fn traced = rcgc_mem_free_not_of(RCGC_SLOW_TRACE);
+    assert_ptr_not_equal(traced, rcgc_mem_free_not_of(0));
+    assert_ptr_equal(rcgc_mem_free_not_of(RCGC_SLOW_TRACE | RCGC_SLOW_HOLD),
+                     rcgc_mem_free_not_of(0));
+    assert_ptr_equal(rt->mem.trace.free_not, rcgc_mem_free_not_of(0));
+    check_valid(rt);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    assert_ptr_equal(rt->mem.trace.free_not, traced);
+    void *p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = r6_alloc(rt);
+        assert_non_null(p[i]);
+    }
+    size_t cur, peak;
+    for (int i = 0; i < 4; i++)
+        rcgc_mem_free(rt, p[i]);   /* the traced free (R8) */
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 4 * 64);
+    assert_int_equal(peak, 8 * 64);
+    check_valid(rt);
+    /* Fault injection: every free goes to the domain (the wrappers). */
+    rcgc_mem_fail_after(rt, 1000, 0);
+    assert_ptr_not_equal(rt->mem.trace.free_not, traced);
+    rcgc_mem_free(rt, p[4]);
+    rcgc_mem_free(rt, p[5]);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 2 * 64);
+    check_valid(rt);
+    rcgc_mem_fail_after(rt, 0, 0);
+    assert_ptr_equal(rt->mem.trace.free_not, traced);
+    rcgc_mem_free(rt, p[6]);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 64);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    assert_ptr_equal(rt->mem.trace.free_not, rcgc_mem_free_not_of(0));
+    rcgc_mem_free(rt, p[7]);
+    check_valid(rt);
+    /* Untraced again: frees past a row's limit take the limit path. */
+    void *q[200];
+    for (int i = 0; i < 200; i++)
+        q[i] = rcgc_mem_malloc(rt, 64);
+    for (int i = 0; i < 200; i++)
+        rcgc_mem_free(rt, q[i]);
+    check_valid(rt);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1764,6 +1819,7 @@ int main(void)
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
         cmocka_unit_test(test_pending_free),
         cmocka_unit_test(test_last_site_only_while_alone),
+        cmocka_unit_test(test_free_route_follows_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
