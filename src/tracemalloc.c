@@ -42,6 +42,11 @@
  *       RCGC_SLOW_TRACE (tmfast.h; rcgc_mem_update_slow, mem.c, keeps it).
  *   R7  h->route follows slow and h->sites (rcgc_trace_route_update,
  *       after every write of either; tmfast.h).
+ *   R8  a recorded native stack that can match (memo.fps[0] != 0) has
+ *       memo.key == RCGC_UNWIND_NO_KEY or its walk was taken with skip
+ *       s->skip[RCGC_DOMAIN_MEM][OP_FAST] (memo.key == memo.hi):
+ *       stacks_mru_fast tests no skip.  The skips change only in
+ *       calibrate, which drops every recorded stack first.
  *
  * Tracing's own memory comes from libc (never from the traced domains);
  * s->mem counts it for get_tracemalloc_memory.
@@ -426,6 +431,7 @@ static void stacks_reset(tm_state *s)
     for (int i = 0; i < TM_STACKS; i++) {
         s->stacks[i].tb = 0;
         s->stacks[i].memo.fps[0] = 0;   /* never matches (R5) */
+        s->stacks[i].memo.key = RCGC_UNWIND_NO_KEY;
     }
     s->last_tb = 0;
 }
@@ -451,6 +457,27 @@ static RCGC_ALWAYS_INLINE uint32_t stacks_mru(const tm_state *s, uintptr_t fp, i
         /* R5: a memo that can match has its traceback (the caller need
          * not test it). */
         uint32_t tb = e->tb;
+        RCGC_ASSERT(tb != 0);
+#if defined(__GNUC__) || defined(__clang__)
+        if (tb == 0)
+            __builtin_unreachable();
+#endif
+        return tb;
+    }
+    return 0;
+}
+
+/* stacks_mru for the fast paths of rcgc_mem_malloc (skip
+ * s->skip[RCGC_DOMAIN_MEM][OP_FAST], from their own frame fp): a walk
+ * recorded with another skip has no key (tb_native_walk, R8), so the
+ * check tests neither the skip nor, where it has an AVX2 loop, the CPU
+ * (rcgc_unwind_same_key). */
+static RCGC_ALWAYS_INLINE uint32_t stacks_mru_fast(const tm_state *s, uintptr_t fp,
+                                                   const char *file, int line)
+{
+    const tm_stack *e = s->mru;
+    if (e->file == file && e->line == line && rcgc_unwind_same_key(fp, &e->memo)) {
+        uint32_t tb = e->tb;   /* R5: not 0 */
         RCGC_ASSERT(tb != 0);
 #if defined(__GNUC__) || defined(__clang__)
         if (tb == 0)
@@ -550,6 +577,9 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
         e->file = file;
         e->line = line;
         e->tb = tb;
+        /* R8: only a walk of the fast paths' skip keeps its key. */
+        if (skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST])
+            e->memo.key = RCGC_UNWIND_NO_KEY;
         s->mru = e;
     }
     return tb;
@@ -908,8 +938,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *po
     /* The most recent recorded native stack (tb_native); the others and
      * the capture out of line.  The frame address is taken where it is
      * used (the frame pointer register itself, no copy kept). */
-    uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
-                             s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    uint32_t tb = stacks_mru_fast(s, (uintptr_t)__builtin_frame_address(0), file, line);
     if (RCGC_LIKELY(tb != 0))
         return malloc_fast_known(s, p, pool, size, file, line, tb);
     p = malloc_fast_other(s, p, pool, size, file, line, (uintptr_t)__builtin_frame_address(0));
@@ -952,8 +981,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
     tm_state *s = rt->trace;
     /* As rcgc_trace_malloc_fast with no block given: the same frames
      * (mem.c's malloc_traced, then this function) for the calibration. */
-    uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
-                             s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    uint32_t tb = stacks_mru_fast(s, (uintptr_t)__builtin_frame_address(0), file, line);
     if (RCGC_LIKELY(tb != 0)) {
         /* mem.c calls this for pool sizes only (1..RCGC_SMALL_LIMIT):
          * the pop's size class is (size - 1) >> 4. */
@@ -1162,6 +1190,12 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     for (int i = 0; i < TM_STACKS; i++)
         if (s->stacks[i].tb == 0 && s->stacks[i].memo.fps[0] != 0)
             TM_BAD("recorded stack %d has no traceback but can match (R5)\n", i);
+    for (int i = 0; i < TM_STACKS; i++) {
+        const rcgc_unwind_memo *m = &s->stacks[i].memo;
+        if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0 &&
+            (m->key != m->hi || m->skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST]))
+            TM_BAD("recorded stack %d has a key but another skip or top (R8)\n", i);
+    }
     /* The native repeat check of the fast paths (stacks_mru) assumes a
      * skip of at least 1 (calibrated or not). */
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)

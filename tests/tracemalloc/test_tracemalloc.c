@@ -1272,6 +1272,49 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
     int seen;
     rcgc_unwind_walk(fp, 1, 4, &seen, m);
     *same = rcgc_unwind_same(fp, 1, m);
+    /* The keyed check (the fast paths'): the same answer where its loop
+     * can run (a walk recorded while the AVX2 loop is off has no key and
+     * never repeats there). */
+    int keyed = rcgc_unwind_same_key(fp, m);
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    if (!rcgc_unwind_avx2) {
+        if (keyed || m->key != RCGC_UNWIND_NO_KEY)
+            *same = 5;
+        keyed = *same;
+    }
+#endif
+    if (keyed != *same)
+        *same = 6;
+    if (*same == 1 && m->key != RCGC_UNWIND_NO_KEY) {
+        /* Its accumulator starts with record 0's saved frame pointer;
+         * another key (another skip or stack top) never repeats. */
+        volatile uintptr_t *saved = (volatile uintptr_t *)fp;
+        uintptr_t keep = *saved;
+        *saved = keep + 16;
+        int changed = rcgc_unwind_same_key(fp, m);
+        *saved = keep;
+        if (changed)
+            *same = 7;
+        m->key += 16;
+        if (rcgc_unwind_same_key(fp, m))
+            *same = 8;
+        m->key = RCGC_UNWIND_NO_KEY;
+        if (rcgc_unwind_same_key(fp, m))
+            *same = 9;
+        m->key = m->hi;
+        if (!rcgc_unwind_same_key(fp, m))
+            *same = 10;
+        /* A far record's words count too. */
+        if (m->n > 2) {
+            volatile uintptr_t *far = (volatile uintptr_t *)m->fps[m->n - 1];
+            uintptr_t keep_pc = far[1];
+            far[1] = keep_pc ^ 0x40;
+            int far_same = rcgc_unwind_same_key(fp, m);
+            far[1] = keep_pc;
+            if (far_same)
+                *same = 11;
+        }
+    }
     if (*same && m->n > 0) {
         /* The first record's saved frame pointer counts too: changed
          * for a moment (it is read only when this function returns),
