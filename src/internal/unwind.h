@@ -141,23 +141,35 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_rest(uintptr_t d0, const rcgc_unwind_mem
  * and vzeroupper. */
 #define RCGC_UNWIND_FO_ (offsetof(rcgc_unwind_memo, fps) + 8 - 32)
 #define RCGC_UNWIND_WO_ (offsetof(rcgc_unwind_memo, words) + 16 - 64)
+/* Four records (a half round) at byte index i + o (o = 0 or -32). */
+#define RCGC_UNWIND_HALF_(o)                                                \
+    "mov %c[f0]" o "(%[m],%[i]), %[t]\n\t"                                  \
+    "vmovdqu (%[t]), %%xmm0\n\t"                                            \
+    "mov %c[f1]" o "(%[m],%[i]), %[t]\n\t"                                  \
+    "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"                            \
+    "vpxor %c[w0]" o o "(%[m],%[i],2), %%ymm0, %%ymm0\n\t"                  \
+    "mov %c[f2]" o "(%[m],%[i]), %[t]\n\t"                                  \
+    "vmovdqu (%[t]), %%xmm1\n\t"                                            \
+    "mov %c[f3]" o "(%[m],%[i]), %[t]\n\t"                                  \
+    "vinserti128 $1, (%[t]), %%ymm1, %%ymm1\n\t"                            \
+    "vpxor %c[w2]" o o "(%[m],%[i],2), %%ymm1, %%ymm1\n\t"                  \
+    "vpor %%ymm1, %%ymm0, %%ymm0\n\t"                                       \
+    "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
+/* Eight records a round (two halves, i down by 64); an odd number of
+ * halves (bit 5 of i = 8 nchk) does its last half alone first. */
 #define RCGC_UNWIND_AVX2_LOOP_                                              \
-    "1:\n\t"                                                               \
-    "mov %c[f0](%[m],%[i]), %[t]\n\t"                                      \
-    "vmovdqu (%[t]), %%xmm0\n\t"                                           \
-    "mov %c[f1](%[m],%[i]), %[t]\n\t"                                      \
-    "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"                           \
-    "vpxor %c[w0](%[m],%[i],2), %%ymm0, %%ymm0\n\t"                        \
-    "mov %c[f2](%[m],%[i]), %[t]\n\t"                                      \
-    "vmovdqu (%[t]), %%xmm1\n\t"                                           \
-    "mov %c[f3](%[m],%[i]), %[t]\n\t"                                      \
-    "vinserti128 $1, (%[t]), %%ymm1, %%ymm1\n\t"                           \
-    "vpxor %c[w2](%[m],%[i],2), %%ymm1, %%ymm1\n\t"                        \
-    "vpor %%ymm1, %%ymm0, %%ymm0\n\t"                                      \
-    "vpor %%ymm0, %%ymm2, %%ymm2\n\t"                                      \
-    "sub $32, %[i]\n\t"                                                    \
-    "jne 1b\n\t"                                                           \
-    "vptest %%ymm2, %%ymm2\n\t"                                            \
+    "test $32, %[i]\n\t"                                                    \
+    "jz 2f\n\t"                                                             \
+    RCGC_UNWIND_HALF_("")                                                   \
+    "sub $32, %[i]\n\t"                                                     \
+    "jz 3f\n"                                                               \
+    "2:\n\t"                                                                \
+    RCGC_UNWIND_HALF_("")                                                   \
+    RCGC_UNWIND_HALF_("-32")                                                \
+    "sub $64, %[i]\n\t"                                                     \
+    "jne 2b\n"                                                              \
+    "3:\n\t"                                                                \
+    "vptest %%ymm2, %%ymm2\n\t"                                             \
     "vzeroupper"
 #define RCGC_UNWIND_AVX2_ARGS_                                              \
     [f0] "i"(RCGC_UNWIND_FO_), [f1] "i"(RCGC_UNWIND_FO_ + 8),                \
@@ -257,6 +269,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 #undef RCGC_UNWIND_FO_
 #undef RCGC_UNWIND_WO_
 #undef RCGC_UNWIND_AVX2_LOOP_
+#undef RCGC_UNWIND_HALF_
 #undef RCGC_UNWIND_AVX2_ARGS_
 #endif
 

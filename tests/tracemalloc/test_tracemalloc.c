@@ -1304,15 +1304,21 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         m->key = m->hi;
         if (!rcgc_unwind_same_key(fp, m))
             *same = 10;
-        /* A far record's words count too. */
-        if (m->n > 2) {
-            volatile uintptr_t *far = (volatile uintptr_t *)m->fps[m->n - 1];
-            uintptr_t keep_pc = far[1];
-            far[1] = keep_pc ^ 0x40;
-            int far_same = rcgc_unwind_same_key(fp, m);
-            far[1] = keep_pc;
-            if (far_same)
-                *same = 11;
+        /* Every record's words count: the second, one in the middle and
+         * the last (rounds of eight records, an odd half alone first). */
+        int ks[3] = { 1, m->n / 2, m->n - 1 };
+        for (int j = 0; j < 3; j++) {
+            if (ks[j] < 1)
+                continue;
+            volatile uintptr_t *rec = (volatile uintptr_t *)m->fps[ks[j]];
+            for (int w = 0; w < 2; w++) {
+                uintptr_t keep_w = rec[w];
+                rec[w] = keep_w ^ 0x40;
+                int rec_same = rcgc_unwind_same_key(fp, m) || rcgc_unwind_same(fp, 1, m);
+                rec[w] = keep_w;
+                if (rec_same)
+                    *same = 11;
+            }
         }
     }
     if (*same && m->n > 0) {
@@ -1359,6 +1365,13 @@ static void unrecorded_walk_never_repeats(void)
     rcgc_unwind_memo *m = calloc(1, sizeof *m);
     assert_non_null(m);
     int same = -1;
+    /* Walks of 24 lengths in a row: every count of records modulo eight
+     * (the AVX2 loop's rounds and its odd half), up to several rounds. */
+    for (int d = 0; d < 24; d++) {
+        walk_at_depth(d, m, &same);
+        assert_true(m->n > d);
+        assert_int_equal(same, 1);
+    }
     int shallow = walk_at_depth(3, m, &same);
     assert_true(m->n > 0);
     assert_int_equal(same, 1);
