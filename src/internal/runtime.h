@@ -394,6 +394,11 @@ struct rcgc_runtime {
      * loading the table's address first.  Last, so that it moves no other
      * field. */
     uint32_t trace_class_inv[RCGC_NCLASSES];
+    /* The most recent recorded native walk (tracemalloc.c's tm_stack,
+     * one of its state's four; set when the state is made): the native
+     * fast path's repeat check reads it from the runtime's register
+     * without loading the tracer's state first.  Last, as above. */
+    const void *trace_mru;
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)
