@@ -183,15 +183,16 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_rest(uintptr_t d0, const rcgc_unwind_mem
  * record 0: non-zero when all are the same. */
 RCGC_UNWIND_INLINE int rcgc_unwind_same_avx2(uintptr_t d0, const rcgc_unwind_memo *m)
 {
-    /* Four records a round: each one's two words loaded as 16 bytes from
-     * its frame, two records joined in a 32-byte register and compared
-     * with their recorded words (adjacent in words[]) at once; the
-     * accumulator starts with record 0's difference.  The rounds go from
-     * the last records down to record 1, on one byte index i = 8 nchk,
-     * 8 (nchk - 4), ..., 32 into fps[] (2 i into words[]), both arrays
-     * addressed from m itself: no pointer to set up or advance, and the
-     * round's subtraction sets the loop's zero flag (no compare); there
-     * is always a round (nchk >= 4). */
+    /* Eight records a round, in two halves of four: each record's two
+     * words loaded as 16 bytes from its frame, two records joined in a
+     * 32-byte register and compared with their recorded words (adjacent
+     * in words[]) at once; the accumulator starts with record 0's
+     * difference.  The halves go from the last records down to record 1,
+     * on one byte index i = 8 nchk, 8 (nchk - 4), ..., 32 into fps[] (2 i
+     * into words[]), both arrays addressed from m itself: no pointer to
+     * set up or advance, and the round's subtraction sets the loop's zero
+     * flag (no compare).  There is always a half (nchk >= 4); an odd
+     * number of halves runs its last half alone before the rounds. */
     uintptr_t i = m->chk_bytes, t;
     int same;
     __asm__("vmovq %[d0], %%xmm2\n" RCGC_UNWIND_AVX2_LOOP_
