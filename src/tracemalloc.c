@@ -42,6 +42,13 @@
  *       RCGC_SLOW_TRACE (tmfast.h; rcgc_mem_update_slow, mem.c, keeps it).
  *   R7  h->route follows slow and h->sites (rcgc_trace_route_update,
  *       after every write of either; tmfast.h).
+ *   R8  rt->mem.trace.free_not follows slow (rcgc_mem_update_slow;
+ *       tmfast.h).
+ *   R9  a recorded native stack that can match (memo.fps[0] != 0) has
+ *       memo.key == RCGC_UNWIND_NO_KEY or its walk was taken with skip
+ *       s->skip[RCGC_DOMAIN_MEM][OP_FAST] (memo.key == memo.hi):
+ *       stacks_mru_fast tests no skip.  The skips change only in
+ *       calibrate, which drops every recorded stack first.
  *
  * Tracing's own memory comes from libc (never from the traced domains);
  * s->mem counts it for get_tracemalloc_memory.
@@ -174,8 +181,8 @@ struct rcgc_trace_state {
     /* Recent native stacks whose walks were recorded (a few, so that a
      * program allocating from several stacks in turn does not walk at
      * every allocation); stacks[mru] is checked first. */
-    tm_stack stacks[TM_STACKS];
-    tm_stack *mru;                /* in stacks (state_get sets it) */
+    tm_stack stacks[TM_STACKS];   /* rt->trace_mru is one of them
+                                   * (state_get sets it) */
     int victim;
     uintptr_t *pcs;
     rcgc_frame *cbuf;
@@ -426,6 +433,7 @@ static void stacks_reset(tm_state *s)
     for (int i = 0; i < TM_STACKS; i++) {
         s->stacks[i].tb = 0;
         s->stacks[i].memo.fps[0] = 0;   /* never matches (R5) */
+        s->stacks[i].memo.key = RCGC_UNWIND_NO_KEY;
     }
     s->last_tb = 0;
 }
@@ -439,7 +447,7 @@ static void stacks_reset(tm_state *s)
 static RCGC_ALWAYS_INLINE uint32_t stacks_mru(const tm_state *s, uintptr_t fp, int skip,
                                               const char *file, int line)
 {
-    const tm_stack *e = s->mru;
+    const tm_stack *e = s->rt->trace_mru;
     /* Skips are >= 1 (state_get, calibrate_one): the check compares only
      * the saved frame pointer of record 0, without testing skip. */
     RCGC_ASSERT(skip >= 1);
@@ -461,6 +469,27 @@ static RCGC_ALWAYS_INLINE uint32_t stacks_mru(const tm_state *s, uintptr_t fp, i
     return 0;
 }
 
+/* stacks_mru for the fast paths of rcgc_mem_malloc (skip
+ * s->skip[RCGC_DOMAIN_MEM][OP_FAST], from their own frame fp): a walk
+ * recorded with another skip has no key (tb_native_walk, R9), so the
+ * check tests neither the skip nor, where it has an AVX2 loop, the CPU
+ * (rcgc_unwind_same_key). */
+static RCGC_ALWAYS_INLINE uint32_t stacks_mru_fast(const rcgc_runtime *rt, uintptr_t fp,
+                                                   const char *file, int line)
+{
+    const tm_stack *e = rt->trace_mru;
+    if (e->file == file && e->line == line && rcgc_unwind_same_key(fp, &e->memo)) {
+        uint32_t tb = e->tb;   /* R5: not 0 */
+        RCGC_ASSERT(tb != 0);
+#if defined(__GNUC__) || defined(__clang__)
+        if (tb == 0)
+            __builtin_unreachable();
+#endif
+        return tb;
+    }
+    return 0;
+}
+
 /* The same for any recorded walk (the one found becomes the most recent). */
 static uint32_t stacks_find(tm_state *s, uintptr_t fp, int skip, const char *file, int line)
 {
@@ -468,7 +497,7 @@ static uint32_t stacks_find(tm_state *s, uintptr_t fp, int skip, const char *fil
         const tm_stack *e = &s->stacks[i];
         if (e->tb != 0 && e->file == file && e->line == line &&
             rcgc_unwind_same(fp, skip, &e->memo)) {
-            s->mru = &s->stacks[i];
+            s->rt->trace_mru = &s->stacks[i];
             return e->tb;
         }
     }
@@ -550,7 +579,10 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
         e->file = file;
         e->line = line;
         e->tb = tb;
-        s->mru = e;
+        /* R9: only a walk of the fast paths' skip keeps its key. */
+        if (skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST])
+            e->memo.key = RCGC_UNWIND_NO_KEY;
+        s->rt->trace_mru = e;
     }
     return tb;
 }
@@ -908,8 +940,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *po
     /* The most recent recorded native stack (tb_native); the others and
      * the capture out of line.  The frame address is taken where it is
      * used (the frame pointer register itself, no copy kept). */
-    uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
-                             s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+    uint32_t tb = stacks_mru_fast(rt, (uintptr_t)__builtin_frame_address(0), file, line);
     if (RCGC_LIKELY(tb != 0))
         return malloc_fast_known(s, p, pool, size, file, line, tb);
     p = malloc_fast_other(s, p, pool, size, file, line, (uintptr_t)__builtin_frame_address(0));
@@ -949,11 +980,12 @@ static RCGC_NOINLINE void *native_write_pending(rcgc_runtime *rt, rcgc_trace_slo
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
                                           int line)
 {
-    tm_state *s = rt->trace;
     /* As rcgc_trace_malloc_fast with no block given: the same frames
-     * (mem.c's malloc_traced, then this function) for the calibration. */
-    uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
-                             s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
+     * (mem.c's malloc_traced, then this function) for the calibration.
+     * The repeat check reads the most recent walk from rt itself: the
+     * tracer's state only on the other paths. */
+    uint32_t tb = stacks_mru_fast(rt, (uintptr_t)__builtin_frame_address(0), file,
+                                  line);
     if (RCGC_LIKELY(tb != 0)) {
         /* mem.c calls this for pool sizes only (1..RCGC_SMALL_LIMIT):
          * the pop's size class is (size - 1) >> 4. */
@@ -962,7 +994,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         if (size == 0 || size > RCGC_SMALL_LIMIT)
             __builtin_unreachable();
 #endif
-        rcgc_runtime *r = s->rt;
+        rcgc_runtime *r = rt;
         rcgc_trace_slot *sl;
         void *p;
         if (RCGC_LIKELY((sl = rcgc_trace_pop_cached(&r->pool, size, &p)) != NULL)) {
@@ -973,9 +1005,10 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
             rcgc_trace_write_settled(&r->mem.trace, sl, tb, size);
             return p;   /* counted by M3 (pool.h) */
         }
-        return malloc_native_put(s, size, file, line, tb);
+        return malloc_native_put(rt->trace, size, file, line, tb);
     }
-    void *p = malloc_native_other(s, size, file, line, (uintptr_t)__builtin_frame_address(0));
+    void *p = malloc_native_other(rt->trace, size, file, line,
+                                  (uintptr_t)__builtin_frame_address(0));
     /* Not a tail call: the walk reads this frame (fp). */
     __asm__ volatile("" ::: "memory");
     return p;
@@ -1165,6 +1198,15 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     for (int i = 0; i < TM_STACKS; i++)
         if (s->stacks[i].tb == 0 && s->stacks[i].memo.fps[0] != 0)
             TM_BAD("recorded stack %d has no traceback but can match (R5)\n", i);
+    if ((uintptr_t)rt->trace_mru < (uintptr_t)&s->stacks[0] ||
+        (uintptr_t)rt->trace_mru > (uintptr_t)&s->stacks[TM_STACKS - 1])
+        TM_BAD("the most recent native walk is not one of the state's\n");
+    for (int i = 0; i < TM_STACKS; i++) {
+        const rcgc_unwind_memo *m = &s->stacks[i].memo;
+        if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0 &&
+            (m->key != m->hi || m->skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST]))
+            TM_BAD("recorded stack %d has a key but another skip or top (R9)\n", i);
+    }
     /* The native repeat check of the fast paths (stacks_mru) assumes a
      * skip of at least 1 (calibrated or not). */
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++)
@@ -1530,7 +1572,7 @@ static tm_state *state_get(rcgc_runtime *rt)
     s->h->pending = &s->h->idle;   /* D1: nothing pending */
     for (int c = 0; c < RCGC_NCLASSES; c++)
         rt->trace_class_inv[c] = rcgc_class_inv[c];
-    s->mru = &s->stacks[0];
+    s->rt->trace_mru = &s->stacks[0];
     s->limit = 1;
     /* Skips are >= 1 before any calibration too (stacks_mru relies on
      * it; rcgc_trace_validate checks it). */
@@ -1675,6 +1717,7 @@ void rcgc_trace_state_fini(rcgc_runtime *rt)
     tm_free(s, s->site, SITE_CACHE * sizeof *s->site);
     free(s);
     rt->trace = NULL;
+    rt->trace_mru = NULL;
 }
 
 int rcgc_tracemalloc_is_tracing(const rcgc_runtime *rt)

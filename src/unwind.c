@@ -118,6 +118,7 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
     uintptr_t lo = stack_lo, hi = stack_hi;
     *depth = 0;
     m->n = 0;
+    m->key = RCGC_UNWIND_NO_KEY;
     if (RCGC_UNWIND_UNLIKELY(hi <= 1) && !stack_bounds(&lo, &hi))
         return 0;
     /* The steps of UNWIND_STEP, keeping what decided the end. */
@@ -169,6 +170,13 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         }
         m->lo = lo;
         m->hi = hi;
+        m->w0z[0] = m->words[0];
+        m->w0z[1] = 0;
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+        m->key = rcgc_unwind_avx2 ? hi : RCGC_UNWIND_NO_KEY;
+#else
+        m->key = hi;
+#endif
         m->n = recorded;
         m->nchk = nchk;
         m->chk_bytes = (uintptr_t)nchk * sizeof(uintptr_t);

@@ -414,6 +414,11 @@ struct rcgc_runtime {
      * of class c's free cache row (pool.h), as every row field, so the
      * traced free indexes it with the row it has (R8, mem.c). */
     uint64_t trace_class_inv[RCGC_NCLASSES];
+    /* The most recent recorded native walk (tracemalloc.c's tm_stack,
+     * one of its state's four; set when the state is made): the native
+     * fast path's repeat check reads it from the runtime's register
+     * without loading the tracer's state first.  Last, as above. */
+    const void *trace_mru;
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)

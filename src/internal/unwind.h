@@ -33,6 +33,16 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
 #define RCGC_UNWIND_MEMO 128
 typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
+    uintptr_t key;               /* hi when rcgc_unwind_same_key may take
+                                  * this walk for a repeat, else
+                                  * RCGC_UNWIND_NO_KEY: rcgc_unwind_walk
+                                  * sets hi where that check's loop can run
+                                  * (rcgc_unwind_avx2 set, or a target
+                                  * without the AVX2 loop); a caller
+                                  * clears it for a walk taken with another
+                                  * skip than the one it checks with
+                                  * (rcgc_unwind_same_key has no skip
+                                  * test) */
     int n;                       /* frames walked (skipped ones included);
                                   * 0: nothing to compare with, and then
                                   * fps[0] is 0 (rcgc_unwind_same tests
@@ -46,6 +56,10 @@ typedef struct rcgc_unwind_memo {
                                   * in the frame at words[2n-2] */
     uintptr_t chk_bytes;         /* nchk * sizeof(uintptr_t): where the
                                   * AVX2 loop's index starts */
+    /* words[0] and a zero word: rcgc_unwind_same_key's AVX2 check XORs
+     * record 0's saved frame pointer (loaded alone) with them as 16
+     * bytes, which starts its accumulator. */
+    _Alignas(16) uintptr_t w0z[2];
     /* words[2k], words[2k+1]: the two words read from frame k (at fps[k]):
      * the saved frame pointer (fps[k+1], or what ended the walk) and the
      * return address (pcs[k]). */
@@ -59,6 +73,10 @@ typedef struct rcgc_unwind_memo {
  * addresses after the skipped frames are m->pcs[skip ..]: returns how many
  * of them (<= max) and their full count in *depth (up to 65535). */
 int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_memo *m);
+
+/* A key no stack top equals (the top of a thread's stack lies below the
+ * address space's end): rcgc_unwind_same_key never matches it. */
+#define RCGC_UNWIND_NO_KEY UINTPTR_MAX
 
 /* The calling thread's stack bounds [lo, hi) as the walks use them (0
  * until the first walk; hi == 1 when unknown).  Initial-exec TLS: read
@@ -116,6 +134,75 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_rest(uintptr_t d0, const rcgc_unwind_mem
 #endif
 }
 
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+/* The AVX2 loop of rcgc_unwind_same_avx2 and rcgc_unwind_same_key, after
+ * the accumulator (ymm2) got record 0's difference: it compares records
+ * m->nchk .. 1 and ends in vptest (zero flag set when all are the same)
+ * and vzeroupper. */
+#define RCGC_UNWIND_FO_ (offsetof(rcgc_unwind_memo, fps) + 8 - 32)
+#define RCGC_UNWIND_WO_ (offsetof(rcgc_unwind_memo, words) + 16 - 64)
+/* Four records (a half round) at byte index i + o (o = 0 or -32). */
+#define RCGC_UNWIND_HALF_(o)                                                \
+    "mov %c[f0]" o "(%[m],%[i]), %[t]\n\t"                                  \
+    "vmovdqu (%[t]), %%xmm0\n\t"                                            \
+    "mov %c[f1]" o "(%[m],%[i]), %[t]\n\t"                                  \
+    "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"                            \
+    "vpxor %c[w0]" o o "(%[m],%[i],2), %%ymm0, %%ymm0\n\t"                  \
+    "mov %c[f2]" o "(%[m],%[i]), %[t]\n\t"                                  \
+    "vmovdqu (%[t]), %%xmm1\n\t"                                            \
+    "mov %c[f3]" o "(%[m],%[i]), %[t]\n\t"                                  \
+    "vinserti128 $1, (%[t]), %%ymm1, %%ymm1\n\t"                            \
+    "vpxor %c[w2]" o o "(%[m],%[i],2), %%ymm1, %%ymm1\n\t"                  \
+    "vpor %%ymm1, %%ymm0, %%ymm0\n\t"                                       \
+    "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
+/* Eight records a round (two halves, i down by 64); an odd number of
+ * halves (bit 5 of i = 8 nchk) does its last half alone first. */
+#define RCGC_UNWIND_AVX2_LOOP_                                              \
+    "test $32, %[i]\n\t"                                                    \
+    "jz 2f\n\t"                                                             \
+    RCGC_UNWIND_HALF_("")                                                   \
+    "sub $32, %[i]\n\t"                                                     \
+    "jz 3f\n"                                                               \
+    "2:\n\t"                                                                \
+    RCGC_UNWIND_HALF_("")                                                   \
+    RCGC_UNWIND_HALF_("-32")                                                \
+    "sub $64, %[i]\n\t"                                                     \
+    "jne 2b\n"                                                              \
+    "3:\n\t"                                                                \
+    "vptest %%ymm2, %%ymm2\n\t"                                             \
+    "vzeroupper"
+#define RCGC_UNWIND_AVX2_ARGS_                                              \
+    [f0] "i"(RCGC_UNWIND_FO_), [f1] "i"(RCGC_UNWIND_FO_ + 8),                \
+        [f2] "i"(RCGC_UNWIND_FO_ + 16), [f3] "i"(RCGC_UNWIND_FO_ + 24),      \
+        [w0] "i"(RCGC_UNWIND_WO_), [w2] "i"(RCGC_UNWIND_WO_ + 32)
+#endif
+
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+/* Records 1 .. m->nchk compared with their recorded words by the AVX2
+ * loop (only where the CPU has AVX2), d0 the difference already found in
+ * record 0: non-zero when all are the same. */
+RCGC_UNWIND_INLINE int rcgc_unwind_same_avx2(uintptr_t d0, const rcgc_unwind_memo *m)
+{
+    /* Eight records a round, in two halves of four: each record's two
+     * words loaded as 16 bytes from its frame, two records joined in a
+     * 32-byte register and compared with their recorded words (adjacent
+     * in words[]) at once; the accumulator starts with record 0's
+     * difference.  The halves go from the last records down to record 1,
+     * on one byte index i = 8 nchk, 8 (nchk - 4), ..., 32 into fps[] (2 i
+     * into words[]), both arrays addressed from m itself: no pointer to
+     * set up or advance, and the round's subtraction sets the loop's zero
+     * flag (no compare).  There is always a half (nchk >= 4); an odd
+     * number of halves runs its last half alone before the rounds. */
+    uintptr_t i = m->chk_bytes, t;
+    int same;
+    __asm__("vmovq %[d0], %%xmm2\n" RCGC_UNWIND_AVX2_LOOP_
+            : [i] "+r"(i), [t] "=&r"(t), "=@ccz"(same)
+            : [m] "r"(m), [d0] "r"(d0), RCGC_UNWIND_AVX2_ARGS_
+            : "xmm0", "xmm1", "xmm2", "memory");
+    return same;
+}
+#endif
+
 /* Non-zero when walking from fp with `skip` would repeat the walk recorded
  * in *m exactly (same frames, same return addresses, same end).  With
  * skip > 0, fp must be the frame of the calling function: its record was
@@ -145,49 +232,47 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 #if defined(RCGC_UNWIND_HAVE_AVX2)
     if (__builtin_expect(!rcgc_unwind_avx2, 0))
         return rcgc_unwind_same_rest(d0, m);
-    /* Four records a round: each one's two words loaded as 16 bytes from
-     * its frame, two records joined in a 32-byte register and compared
-     * with their recorded words (adjacent in words[]) at once; the
-     * accumulator starts with record 0's difference.  The rounds go from
-     * the last records down to record 1, on one byte index i = 8 nchk,
-     * 8 (nchk - 4), ..., 32 into fps[] (2 i into words[]), both arrays
-     * addressed from m itself: no pointer to set up or advance, and the
-     * round's subtraction sets the loop's zero flag (no compare); there
-     * is always a round (nchk >= 4). */
-    uintptr_t i = m->chk_bytes, t;
-    int same;
-#define RCGC_UNWIND_FO_ (offsetof(rcgc_unwind_memo, fps) + 8 - 32)
-#define RCGC_UNWIND_WO_ (offsetof(rcgc_unwind_memo, words) + 16 - 64)
-    __asm__("vmovq %[d0], %%xmm2\n"
-            "1:\n\t"
-            "mov %c[f0](%[m],%[i]), %[t]\n\t"
-            "vmovdqu (%[t]), %%xmm0\n\t"
-            "mov %c[f1](%[m],%[i]), %[t]\n\t"
-            "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"
-            "vpxor %c[w0](%[m],%[i],2), %%ymm0, %%ymm0\n\t"
-            "mov %c[f2](%[m],%[i]), %[t]\n\t"
-            "vmovdqu (%[t]), %%xmm1\n\t"
-            "mov %c[f3](%[m],%[i]), %[t]\n\t"
-            "vinserti128 $1, (%[t]), %%ymm1, %%ymm1\n\t"
-            "vpxor %c[w2](%[m],%[i],2), %%ymm1, %%ymm1\n\t"
-            "vpor %%ymm1, %%ymm0, %%ymm0\n\t"
-            "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
-            "sub $32, %[i]\n\t"
-            "jne 1b\n\t"
-            "vptest %%ymm2, %%ymm2\n\t"
-            "vzeroupper"
-            : [i] "+r"(i), [t] "=&r"(t), "=@ccz"(same)
-            : [m] "r"(m), [d0] "r"(d0), [f0] "i"(RCGC_UNWIND_FO_), [f1] "i"(RCGC_UNWIND_FO_ + 8),
-              [f2] "i"(RCGC_UNWIND_FO_ + 16), [f3] "i"(RCGC_UNWIND_FO_ + 24),
-              [w0] "i"(RCGC_UNWIND_WO_), [w2] "i"(RCGC_UNWIND_WO_ + 32)
-            : "xmm0", "xmm1", "xmm2", "memory");
-#undef RCGC_UNWIND_FO_
-#undef RCGC_UNWIND_WO_
-    return same;
+    return rcgc_unwind_same_avx2(d0, m);
 #else
     return rcgc_unwind_same_rest(d0, m);
 #endif
 }
+
+/* rcgc_unwind_same for a caller that checks with one fixed skip >= 1 and
+ * has cleared the key of every walk taken with another (m->key): the
+ * walk's key stands for the skip, the stack top and, where the AVX2 loop
+ * exists, for the CPU having it (a walk recorded while rcgc_unwind_avx2
+ * was clear has no key), so none of the three is tested apart.  The
+ * caller's frame and its record as for rcgc_unwind_same.  Never faults,
+ * never runs AVX2 code on a CPU without it. */
+RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo *m)
+{
+    if (fp != m->fps[0] || rcgc_unwind_stack_hi != m->key)
+        return 0;
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    /* Record 0's saved frame pointer loaded alone (8 bytes, forwarded
+     * from its push) and XORed with {words[0], 0}: the accumulator's
+     * start in two instructions. */
+    uintptr_t i = m->chk_bytes, t;
+    int same;
+    __asm__("vmovq (%[fp]), %%xmm2\n\t"
+            "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n" RCGC_UNWIND_AVX2_LOOP_
+            : [i] "+r"(i), [t] "=&r"(t), "=@ccz"(same)
+            : [m] "r"(m), [fp] "r"(fp), [wz] "i"(offsetof(rcgc_unwind_memo, w0z)),
+              RCGC_UNWIND_AVX2_ARGS_
+            : "xmm0", "xmm1", "xmm2", "memory");
+    return same;
+#else
+    return rcgc_unwind_same_rest(*(const uintptr_t *)fp ^ m->words[0], m);
+#endif
+}
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+#undef RCGC_UNWIND_FO_
+#undef RCGC_UNWIND_WO_
+#undef RCGC_UNWIND_AVX2_LOOP_
+#undef RCGC_UNWIND_HALF_
+#undef RCGC_UNWIND_AVX2_ARGS_
+#endif
 
 /* The index of the frame whose frame pointer is `target` in the chain that
  * starts at fp (0 = fp itself), or -1 when the chain does not reach it

@@ -1272,6 +1272,55 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
     int seen;
     rcgc_unwind_walk(fp, 1, 4, &seen, m);
     *same = rcgc_unwind_same(fp, 1, m);
+    /* The keyed check (the fast paths'): the same answer where its loop
+     * can run (a walk recorded while the AVX2 loop is off has no key and
+     * never repeats there). */
+    int keyed = rcgc_unwind_same_key(fp, m);
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    if (!rcgc_unwind_avx2) {
+        if (keyed || m->key != RCGC_UNWIND_NO_KEY)
+            *same = 5;
+        keyed = *same;
+    }
+#endif
+    if (keyed != *same)
+        *same = 6;
+    if (*same == 1 && m->key != RCGC_UNWIND_NO_KEY) {
+        /* Its accumulator starts with record 0's saved frame pointer;
+         * another key (another skip or stack top) never repeats. */
+        volatile uintptr_t *saved = (volatile uintptr_t *)fp;
+        uintptr_t keep = *saved;
+        *saved = keep + 16;
+        int changed = rcgc_unwind_same_key(fp, m);
+        *saved = keep;
+        if (changed)
+            *same = 7;
+        m->key += 16;
+        if (rcgc_unwind_same_key(fp, m))
+            *same = 8;
+        m->key = RCGC_UNWIND_NO_KEY;
+        if (rcgc_unwind_same_key(fp, m))
+            *same = 9;
+        m->key = m->hi;
+        if (!rcgc_unwind_same_key(fp, m))
+            *same = 10;
+        /* Every record's words count: the second, one in the middle and
+         * the last (rounds of eight records, an odd half alone first). */
+        int ks[3] = { 1, m->n / 2, m->n - 1 };
+        for (int j = 0; j < 3; j++) {
+            if (ks[j] < 1)
+                continue;
+            volatile uintptr_t *rec = (volatile uintptr_t *)m->fps[ks[j]];
+            for (int w = 0; w < 2; w++) {
+                uintptr_t keep_w = rec[w];
+                rec[w] = keep_w ^ 0x40;
+                int rec_same = rcgc_unwind_same_key(fp, m) || rcgc_unwind_same(fp, 1, m);
+                rec[w] = keep_w;
+                if (rec_same)
+                    *same = 11;
+            }
+        }
+    }
     if (*same && m->n > 0) {
         /* The first record's saved frame pointer counts too: changed
          * for a moment (it is read only when this function returns),
@@ -1316,6 +1365,13 @@ static void unrecorded_walk_never_repeats(void)
     rcgc_unwind_memo *m = calloc(1, sizeof *m);
     assert_non_null(m);
     int same = -1;
+    /* Walks of 24 lengths in a row: every count of records modulo eight
+     * (the AVX2 loop's rounds and its odd half), up to several rounds. */
+    for (int d = 0; d < 24; d++) {
+        walk_at_depth(d, m, &same);
+        assert_true(m->n > d);
+        assert_int_equal(same, 1);
+    }
     int shallow = walk_at_depth(3, m, &same);
     assert_true(m->n > 0);
     assert_int_equal(same, 1);
