@@ -430,11 +430,13 @@ enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
 enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
 
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
-                                                const int kind, const int how)
+                                                const int kind, const int how,
+                                                const int roots)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
+    uint64_t maybe[RCGC_POOL_BITMAP_WORDS];   /* roots: R1's candidates */
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
@@ -443,6 +445,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     size_t found1 = 0;
 #endif
     RCGC_ASSERT(ms == w->memberset);
+    RCGC_ASSERT(!roots || kind < GATHER_FULL);
     /* GATHER_CACHED: the cache's type and offsets in locals (whose
      * address is never taken), so that the header stores of the visits,
      * which may alias w->refcache, do not make the loop reload them; taken
@@ -450,7 +453,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
     unsigned coff0 = w->refcache.off0, coff1 = w->refcache.off1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        uint64_t mv = 0;
+        uint64_t mv = 0, mb = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
@@ -474,6 +477,11 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
+            /* R1: the count so far only grows (or, saturated, the refcount
+             * only falls): a member that no outside reference holds now
+             * never will. */
+            if (roots && o->refcnt > gc_refs(f))
+                mb |= (uint64_t)1 << b;
 #if RCGC_DEBUG >= 2
             /* Debug builds count a generation-1 collection's generation-1
              * members, to check the count gather_subtract takes from the
@@ -518,6 +526,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             found += popcount64(members);
         if (full)
             moving[k] = mv;
+        if (roots)
+            maybe[k] = mb;
     }
     /* Every generation-0 member leaves generation 0 in this collection;
      * objects tracked from now on mark their groups again. */
@@ -531,7 +541,14 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         gc_poolset *ps = &w->pools[w->npools++];
         ps->pool = pool;
         memcpy(ps->members, bitmap, sizeof bitmap);
-        memset(ps->reached, 0, sizeof ps->reached);
+        /* A young set's `reached` holds R1's candidates until the
+         * partition (every member where the gather did not sort them). */
+        if (full)
+            memset(ps->reached, 0, sizeof ps->reached);
+        else if (roots)
+            memcpy(ps->reached, maybe, sizeof maybe);
+        else
+            memcpy(ps->reached, bitmap, sizeof bitmap);
         /* A young partition moves every survivor without the bitmap; a
          * recording young scan keeps its records there. */
         if (full)
@@ -550,10 +567,10 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
  * the runtime has never tracked an object with refs (G2), else that of
  * the pool's first tracked object's type (traverse only, or with refs). */
 static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t pre,
-                                           const int kind, const int plain)
+                                           const int kind, const int plain, const int roots)
 {
     if (plain) {
-        gather_pool_kind(w, pool, pre, kind, GATHER_PLAIN);
+        gather_pool_kind(w, pool, pre, kind, GATHER_PLAIN, roots);
         return;
     }
     unsigned k = 0;
@@ -563,9 +580,9 @@ static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t p
     const rcgc_object *first = (const rcgc_object *)(pool->mem + pre +
         (size_t)(k * 64 + (t ? (unsigned)__builtin_ctzll(t) : 0)) * pool->size);
     if (t == 0 || first->type->refs != NULL)
-        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED);
+        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED, roots);
     else
-        gather_pool_kind(w, pool, pre, kind, GATHER_DIRECT);
+        gather_pool_kind(w, pool, pre, kind, GATHER_DIRECT, roots);
 }
 
 /* The pools of step 1 (the young list for a young collection, every pool
@@ -574,12 +591,21 @@ static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t p
 static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int plain)
 {
     rcgc_runtime *rt = w->rt;
-    if (w->maxgen == 0) {
+    /* R1's candidates only for a scan that reads nothing else: a
+     * recording one must read every member. */
+    const int roots = !w->scanrec;
+    if (w->maxgen == 0 && roots) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, plain);
+            gather_pool(w, pool, pre, GATHER_GEN0, plain, 1);
+    } else if (w->maxgen == 0) {
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
+            gather_pool(w, pool, pre, GATHER_GEN0, plain, 0);
+    } else if (w->maxgen == 1 && roots) {
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
+            gather_pool(w, pool, pre, GATHER_GEN1, plain, 1);
     } else if (w->maxgen == 1) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN1, plain);
+            gather_pool(w, pool, pre, GATHER_GEN1, plain, 0);
     } else {
         const int wide = w->widegather;
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
@@ -588,9 +614,9 @@ static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int pl
                 if (pool->ntracked == 0)
                     continue;
                 if (wide)
-                    gather_pool(w, pool, pre, GATHER_FULL_WIDE, plain);
+                    gather_pool(w, pool, pre, GATHER_FULL_WIDE, plain, 0);
                 else
-                    gather_pool(w, pool, pre, GATHER_FULL, plain);
+                    gather_pool(w, pool, pre, GATHER_FULL, plain, 0);
             }
         }
     }
@@ -983,7 +1009,8 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
     const unsigned youngfast = w->youngfast;
     const int gen1 = w->maxgen == 1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+        /* R1: a plain scan reads only the members that may be roots. */
+        for (uint64_t b = rec ? ps->members[k] : ps->reached[k]; b; b &= b - 1) {
             unsigned bit = (unsigned)__builtin_ctzll(b);
             rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + bit) * size);
             unsigned f = o->flags;

@@ -321,6 +321,76 @@ static void test_one_and_two_field_runs(void **state)
     }
 }
 
+/* R1 (round 10b): a young gather notes as a root candidate only a member
+ * whose refcount exceeds the count gathered so far, and a plain scan reads
+ * only those.  A ring of `len` nodes made in address order, so each node's
+ * predecessor is gathered first (its count is 1 when it is read), held
+ * from outside only at node `at` (a middle node, the last, or - through a
+ * node of another size class, another pool - from outside the pool): the
+ * whole ring must survive, found through the one root whose count was not
+ * zero when gathered.  Also a member that an earlier member and an
+ * outside reference both hold, its referrer garbage.  Hint off and on,
+ * generations 0 and 1. */
+static void test_root_counted_before_gathered(void **state)
+{
+    (void)state;
+    enum { LEN = 40 };
+    for (int hint = 0; hint < 2; hint++) {
+        for (int gen = 0; gen < 2; gen++) {
+            for (int at = 0; at < LEN; at += 13) {
+                for (int big = 0; big < 2; big++) {
+                    garbage(10);
+                    rnode *ring[LEN];
+                    for (int i = 0; i < LEN; i++)
+                        ring[i] = rn(&refs_type);
+                    for (int i = 0; i + 1 < LEN; i++)
+                        ring[i]->a = RCGC_OBJ(ring[i + 1]);   /* the creation's reference */
+                    rn_set(&ring[LEN - 1]->a, ring[0]);
+                    rnode *keep = NULL;
+                    if (big) {
+                        /* The outside reference from a node of another
+                         * pool, itself held from outside. */
+                        keep = (rnode *)rcgc_new(rt, &rbig_type);
+                        assert_non_null(keep);
+                        rn_set(&keep->a, ring[at]);
+                    } else {
+                        rcgc_incref(RCGC_OBJ(ring[at]));
+                    }
+                    rcgc_decref(RCGC_OBJ(ring[0]));
+                    /* p (made first) holds q; q is held from outside too;
+                     * p is garbage in a cycle with r. */
+                    rnode *p = rn(&refs_type), *q = rn(&refs_type), *r = rn(&refs_type);
+                    assert_true((char *)p < (char *)q);
+                    rn_set(&p->a, q);   /* q's creation reference stays ours */
+                    rn_set(&p->b, r);
+                    r->a = RCGC_OBJ(p);   /* p's creation reference */
+                    rcgc_decref(RCGC_OBJ(r));
+                    garbage(10);
+                    long want = 40 + 2;
+                    if (gen == 1) {
+                        assert_int_equal(collect_hint(0, hint), want);
+                        garbage(10);
+                        want = 20;
+                    }
+                    assert_int_equal(collect_hint(gen, hint), want);
+                    for (int i = 0; i < LEN; i++)
+                        assert_true(in_gen(ring[i], gen + 1));
+                    assert_true(in_gen(q, gen + 1));
+                    assert_int_equal(rcgc_refcount(RCGC_OBJ(q)), 1);
+                    assert_int_equal(rcgc_refcount(RCGC_OBJ(ring[at])), 2);
+                    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+                    rcgc_decref(RCGC_OBJ(q));
+                    if (big)
+                        rcgc_decref(RCGC_OBJ(keep));
+                    else
+                        rcgc_decref(RCGC_OBJ(ring[at]));
+                    assert_int_equal(collect(2), LEN);
+                }
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +401,7 @@ int main(void)
         GC_TEST(test_saturated_with_hint),
         GC_TEST(test_gather_two_refs_types),
         GC_TEST(test_one_and_two_field_runs),
+        GC_TEST(test_root_counted_before_gathered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
