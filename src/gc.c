@@ -1003,11 +1003,11 @@ GC_COLD static void unsaturate(gc_work *w)
  * still be a root.  sat (a constant: w->saturated, set by the gather
  * only) is zero when no member is saturated: that test is then left out. */
 static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char *base,
-                                               size_t size, const int rec, const int sat)
+                                               size_t size, const int rec, const int sat,
+                                               const int gen1)
 {
-    RCGC_ASSERT(sat == !!w->saturated && !(rec && sat));
+    RCGC_ASSERT(sat == !!w->saturated && !(rec && sat) && gen1 == (w->maxgen == 1));
     const unsigned youngfast = w->youngfast;
-    const int gen1 = w->maxgen == 1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         /* R1: a plain scan reads only the members that may be roots. */
         for (uint64_t b = rec ? ps->members[k] : ps->reached[k]; b; b &= b - 1) {
@@ -1088,12 +1088,14 @@ static void mark_set(gc_work *w)
             /* A set with no saturated member (the usual case) needs no
              * test for one: a member that fails the fast test was reached
              * or recorded. */
-            if (w->scanrec)
-                young_scan_pool(w, ps, base, size, 1, 0);
+            if (w->scanrec && w->maxgen == 0)
+                young_scan_pool(w, ps, base, size, 1, 0, 0);
+            else if (w->scanrec)
+                young_scan_pool(w, ps, base, size, 1, 0, 1);
             else if (RCGC_UNLIKELY(w->saturated))
-                young_scan_pool(w, ps, base, size, 0, 1);
+                young_scan_pool(w, ps, base, size, 0, 1, w->maxgen == 1);
             else
-                young_scan_pool(w, ps, base, size, 0, 0);
+                young_scan_pool(w, ps, base, size, 0, 0, w->maxgen == 1);
             continue;
         }
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
