@@ -755,8 +755,19 @@ GC_COLD static void record_type(gc_work *w, const rcgc_type *t, unsigned f)
  * in their pool set's bitmaps (members & ~reached) until list_unreachable
  * writes them to objs, which only sets that need finalization or debug
  * output pay; foreign ones go to objs now.  pooled: o is pooled (a constant). */
+static RCGC_ALWAYS_INLINE void record_one_weak(gc_work *w, rcgc_object *o, unsigned f,
+                                                const int pooled, const int weak);
+
 static RCGC_ALWAYS_INLINE void record_one(gc_work *w, rcgc_object *o, unsigned f,
                                            const int pooled)
+{
+    record_one_weak(w, o, f, pooled, 1);
+}
+
+/* record_one; weak (a constant) zero: the caller knows that o has no weak
+ * references (RCGC_OF_WEAKREFS clear in f), and it is not tested. */
+static RCGC_ALWAYS_INLINE void record_one_weak(gc_work *w, rcgc_object *o, unsigned f,
+                                                const int pooled, const int weak)
 {
     const rcgc_type *t = o->type;
     o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
@@ -765,7 +776,8 @@ static RCGC_ALWAYS_INLINE void record_one(gc_work *w, rcgc_object *o, unsigned f
      * finalize say; a type known to need nothing costs one compare. */
     if (RCGC_UNLIKELY(t != w->plaintype))
         record_type(w, t, f);
-    if (f & RCGC_OF_WEAKREFS)
+    RCGC_ASSERT(weak || !(f & RCGC_OF_WEAKREFS));
+    if (weak && (f & RCGC_OF_WEAKREFS))
         w->need |= NEED_WEAK;
     w->u++;
     RCGC_ASSERT(!pooled == !!(f & RCGC_OF_FOREIGN));
@@ -1008,18 +1020,33 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
 {
     RCGC_ASSERT(sat == !!w->saturated && !(rec && sat) && gen1 == (w->maxgen == 1));
     const unsigned youngfast = w->youngfast;
+    /* A recording scan's fast case also has no weak references: its
+     * record then tests none (weakly referenced members take the second
+     * branch). */
+    const unsigned fast = rec ? youngfast | RCGC_OF_WEAKREFS : youngfast;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         /* R1: a plain scan reads only the members that may be roots. */
         for (uint64_t b = rec ? ps->members[k] : ps->reached[k]; b; b &= b - 1) {
             unsigned bit = (unsigned)__builtin_ctzll(b);
             rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + bit) * size);
             unsigned f = o->flags;
-            if (RCGC_LIKELY((f & youngfast) == RCGC_OF_TRACKED)) {
+            if (RCGC_LIKELY((f & fast) == RCGC_OF_TRACKED)) {
                 if (o->refcnt > gc_refs(f)) {
                     reach_young_fast(w, o, f);
                     drain_set(w);
                 } else if (rec) {
-                    record_one(w, o, f, 1);
+                    record_one_weak(w, o, f, 1, 0);
+                    ps->moving[k] |= (uint64_t)1 << bit;
+                    if (gen1)
+                        w->unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+                }
+            } else if (rec && (f & youngfast) == RCGC_OF_TRACKED) {
+                /* The same for a weakly referenced member. */
+                if (o->refcnt > gc_refs(f)) {
+                    reach_young_fast(w, o, f);
+                    drain_set(w);
+                } else {
+                    record_one_weak(w, o, f, 1, 1);
                     ps->moving[k] |= (uint64_t)1 << bit;
                     if (gen1)
                         w->unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
