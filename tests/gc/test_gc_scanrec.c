@@ -465,6 +465,63 @@ static void test_recorded_weak_garbage(void **state)
     }
 }
 
+/* A complete binary tree of two-field nodes, built parent first, with a
+ * run of two one-field nodes (other_type) and a small tree again under
+ * some leaves and a node
+ * of another size class under others, held from outside only at its
+ * root: the young drain (round 10b) traverses a reached member's last
+ * reached child next without the stack and pushes the others; every node
+ * must survive a generation-0 and a generation-1 collection among
+ * garbage, hint off and on.  Returns the tree's root. */
+static int tree_nodes;
+
+static rnode *young_tree(int depth, int leafkind)
+{
+    rnode *t = rn(&refs_type);
+    tree_nodes++;
+    if (depth > 0) {
+        t->a = RCGC_OBJ(young_tree(depth - 1, leafkind));
+        t->b = RCGC_OBJ(young_tree(depth - 1, leafkind + 1));
+    } else if (leafkind >= 0 && leafkind % 3 == 1) {
+        /* Two one-field nodes, then a two-field subtree again. */
+        onode *o1 = (onode *)rcgc_new(rt, &other_type), *o2 = (onode *)rcgc_new(rt, &other_type);
+        assert_true(o1 != NULL && o2 != NULL);
+        tree_nodes += 2;
+        o1->b = RCGC_OBJ(o2);
+        o2->b = RCGC_OBJ(young_tree(2, -100));   /* plain leaves */
+        t->a = RCGC_OBJ(o1);
+    } else if (leafkind >= 0 && leafkind % 3 == 2) {
+        rnode *big = (rnode *)rcgc_new(rt, &rbig_type);
+        assert_non_null(big);
+        tree_nodes++;
+        t->b = RCGC_OBJ(big);
+    }
+    return t;
+}
+
+static void test_young_drain_tree(void **state)
+{
+    (void)state;
+    for (int hint = 0; hint < 2; hint++) {
+        for (int gen = 0; gen < 2; gen++) {
+            tree_nodes = 0;
+            garbage(10);
+            rnode *root = young_tree(9, 0);
+            garbage(10);
+            if (gen == 1) {
+                assert_int_equal(collect_hint(0, hint), 40);
+                garbage(10);
+            }
+            assert_int_equal(collect_hint(gen, hint), gen == 1 ? 20 : 40);
+            assert_true(in_gen(root, gen + 1));
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(RCGC_OBJ(root));   /* the tree dies by its counts */
+            assert_int_equal(collect(2), 0);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +534,7 @@ int main(void)
         GC_TEST(test_one_and_two_field_runs),
         GC_TEST(test_root_counted_before_gathered),
         GC_TEST(test_recorded_weak_garbage),
+        GC_TEST(test_young_drain_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
