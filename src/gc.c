@@ -430,11 +430,13 @@ enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
 enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
 
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
-                                                const int kind, const int how)
+                                                const int kind, const int how,
+                                                const int roots)
 {
     char *base = pool->mem + pre;
     size_t size = pool->size;
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
+    uint64_t maybe[RCGC_POOL_BITMAP_WORDS];   /* roots: R1's candidates */
     const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
@@ -443,6 +445,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     size_t found1 = 0;
 #endif
     RCGC_ASSERT(ms == w->memberset);
+    RCGC_ASSERT(!roots || kind < GATHER_FULL);
     /* GATHER_CACHED: the cache's type and offsets in locals (whose
      * address is never taken), so that the header stores of the visits,
      * which may alias w->refcache, do not make the loop reload them; taken
@@ -450,7 +453,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
     unsigned coff0 = w->refcache.off0, coff1 = w->refcache.off1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        uint64_t mv = 0;
+        uint64_t mv = 0, mb = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
@@ -474,6 +477,11 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
             if (full)
                 mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
+            /* R1: the count so far only grows (or, saturated, the refcount
+             * only falls): a member that no outside reference holds now
+             * never will. */
+            if (roots && o->refcnt > gc_refs(f))
+                mb |= (uint64_t)1 << b;
 #if RCGC_DEBUG >= 2
             /* Debug builds count a generation-1 collection's generation-1
              * members, to check the count gather_subtract takes from the
@@ -518,6 +526,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             found += popcount64(members);
         if (full)
             moving[k] = mv;
+        if (roots)
+            maybe[k] = mb;
     }
     /* Every generation-0 member leaves generation 0 in this collection;
      * objects tracked from now on mark their groups again. */
@@ -531,7 +541,14 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         gc_poolset *ps = &w->pools[w->npools++];
         ps->pool = pool;
         memcpy(ps->members, bitmap, sizeof bitmap);
-        memset(ps->reached, 0, sizeof ps->reached);
+        /* A young set's `reached` holds R1's candidates until the
+         * partition (every member where the gather did not sort them). */
+        if (full)
+            memset(ps->reached, 0, sizeof ps->reached);
+        else if (roots)
+            memcpy(ps->reached, maybe, sizeof maybe);
+        else
+            memcpy(ps->reached, bitmap, sizeof bitmap);
         /* A young partition moves every survivor without the bitmap; a
          * recording young scan keeps its records there. */
         if (full)
@@ -550,10 +567,10 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
  * the runtime has never tracked an object with refs (G2), else that of
  * the pool's first tracked object's type (traverse only, or with refs). */
 static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t pre,
-                                           const int kind, const int plain)
+                                           const int kind, const int plain, const int roots)
 {
     if (plain) {
-        gather_pool_kind(w, pool, pre, kind, GATHER_PLAIN);
+        gather_pool_kind(w, pool, pre, kind, GATHER_PLAIN, roots);
         return;
     }
     unsigned k = 0;
@@ -563,9 +580,9 @@ static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t p
     const rcgc_object *first = (const rcgc_object *)(pool->mem + pre +
         (size_t)(k * 64 + (t ? (unsigned)__builtin_ctzll(t) : 0)) * pool->size);
     if (t == 0 || first->type->refs != NULL)
-        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED);
+        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED, roots);
     else
-        gather_pool_kind(w, pool, pre, kind, GATHER_DIRECT);
+        gather_pool_kind(w, pool, pre, kind, GATHER_DIRECT, roots);
 }
 
 /* The pools of step 1 (the young list for a young collection, every pool
@@ -574,12 +591,21 @@ static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t p
 static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int plain)
 {
     rcgc_runtime *rt = w->rt;
-    if (w->maxgen == 0) {
+    /* R1's candidates only for a scan that reads nothing else: a
+     * recording one must read every member. */
+    const int roots = !w->scanrec;
+    if (w->maxgen == 0 && roots) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, plain);
+            gather_pool(w, pool, pre, GATHER_GEN0, plain, 1);
+    } else if (w->maxgen == 0) {
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
+            gather_pool(w, pool, pre, GATHER_GEN0, plain, 0);
+    } else if (w->maxgen == 1 && roots) {
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
+            gather_pool(w, pool, pre, GATHER_GEN1, plain, 1);
     } else if (w->maxgen == 1) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN1, plain);
+            gather_pool(w, pool, pre, GATHER_GEN1, plain, 0);
     } else {
         const int wide = w->widegather;
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
@@ -588,9 +614,9 @@ static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int pl
                 if (pool->ntracked == 0)
                     continue;
                 if (wide)
-                    gather_pool(w, pool, pre, GATHER_FULL_WIDE, plain);
+                    gather_pool(w, pool, pre, GATHER_FULL_WIDE, plain, 0);
                 else
-                    gather_pool(w, pool, pre, GATHER_FULL, plain);
+                    gather_pool(w, pool, pre, GATHER_FULL, plain, 0);
             }
         }
     }
@@ -652,7 +678,7 @@ GC_COLD static void push_reach_slow(gc_work *w, rcgc_object *o)
  * cleared (its root test will not be needed; a saturated count stays for
  * unsaturate()).  A pooled member gets its bit in the pool's reached
  * bitmap, a foreign one RCGC_OF_REACHABLE.  Refcounts are not touched. */
-static inline void reach(gc_work *w, rcgc_object *o, unsigned f)
+static RCGC_ALWAYS_INLINE void reach(gc_work *w, rcgc_object *o, unsigned f)
 {
     if (!(f & RCGC_OF_GC_SATURATED))
         f &= ~RCGC_OF_GC_SCRATCH;
@@ -729,8 +755,19 @@ GC_COLD static void record_type(gc_work *w, const rcgc_type *t, unsigned f)
  * in their pool set's bitmaps (members & ~reached) until list_unreachable
  * writes them to objs, which only sets that need finalization or debug
  * output pay; foreign ones go to objs now.  pooled: o is pooled (a constant). */
+static RCGC_ALWAYS_INLINE void record_one_weak(gc_work *w, rcgc_object *o, unsigned f,
+                                                const int pooled, const int weak);
+
 static RCGC_ALWAYS_INLINE void record_one(gc_work *w, rcgc_object *o, unsigned f,
                                            const int pooled)
+{
+    record_one_weak(w, o, f, pooled, 1);
+}
+
+/* record_one; weak (a constant) zero: the caller knows that o has no weak
+ * references (RCGC_OF_WEAKREFS clear in f), and it is not tested. */
+static RCGC_ALWAYS_INLINE void record_one_weak(gc_work *w, rcgc_object *o, unsigned f,
+                                                const int pooled, const int weak)
 {
     const rcgc_type *t = o->type;
     o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
@@ -739,7 +776,8 @@ static RCGC_ALWAYS_INLINE void record_one(gc_work *w, rcgc_object *o, unsigned f
      * finalize say; a type known to need nothing costs one compare. */
     if (RCGC_UNLIKELY(t != w->plaintype))
         record_type(w, t, f);
-    if (f & RCGC_OF_WEAKREFS)
+    RCGC_ASSERT(weak || !(f & RCGC_OF_WEAKREFS));
+    if (weak && (f & RCGC_OF_WEAKREFS))
         w->need |= NEED_WEAK;
     w->u++;
     RCGC_ASSERT(!pooled == !!(f & RCGC_OF_FOREIGN));
@@ -881,6 +919,95 @@ static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
     return o->type->traverse(o, visit, arg);
 }
 
+/* The young drain's state in locals (young_drain_refs): the stack top
+ * and the count of reached members, written back to w around every call
+ * that uses w's (the slow visit, a traverse through the cache). */
+typedef struct gc_ydrain {
+    rcgc_object **stack;
+    size_t sp;
+    size_t nreach;
+} gc_ydrain;
+
+/* The young drain's visit of r, referent of the member being traversed,
+ * for a collection of generation g (a constant), with the member to
+ * traverse next held in a register (next, NULL if none) instead of on the
+ * stack: a member reached in the common case (visit_reach_young_gen)
+ * becomes the new next, and the old one goes on the stack.  Returns the
+ * new next. */
+static RCGC_ALWAYS_INLINE rcgc_object *ydrain_visit(gc_work *w, gc_ydrain *d, rcgc_object *r,
+                                                    rcgc_object *next, const unsigned g)
+{
+    if (r == NULL)
+        return next;
+    unsigned f = r->flags;
+    if (RCGC_LIKELY((f & GC_YOUNGFAST(g)) == RCGC_OF_TRACKED)) {
+        RCGC_ASSERT(d->sp < w->stackcap && w->old == g + 1);
+        r->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | ((g + 1) << RCGC_OF_GEN_SHIFT);
+        d->nreach++;
+        if (next != NULL)
+            d->stack[d->sp++] = next;
+        return r;
+    }
+    if (((GC_MEMBERSET(g) >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u) &&
+        !(f & RCGC_OF_REACHABLE)) {
+        /* foreign, saturated or recorded */
+        w->sp = d->sp;
+        w->nreach = d->nreach;
+        reach_young_slow(w, r, f);
+        d->sp = w->sp;
+        d->nreach = w->nreach;
+    }
+    return next;
+}
+
+/* The young drain of a set with refs types (RC2), generation g (a
+ * constant): a two-field member of the cache's type (RC3) is traversed
+ * inline, and the last member its visits reach is traversed next without
+ * a push and a pop (ydrain_visit); any other member goes through
+ * rcgc_obj_traverse_cached.  The order of traversal differs from the
+ * stack's; what is reached does not.  The cache's type and offsets are in
+ * locals, taken again after a traverse through the cache (the only thing
+ * that fills it); the stack top and the count in d. */
+static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g)
+{
+    rcgc_refs_cache *c = &w->refcache;
+    const rcgc_type *ctype2 = c->type2;
+    unsigned coff0 = c->off0, coff1 = c->off1;
+    gc_ydrain d = {w->stack, w->sp, w->nreach};
+    while (d.sp > 0) {
+        rcgc_object *o = d.stack[--d.sp];
+        do {
+            if (RCGC_LIKELY(o->type == ctype2)) {
+                rcgc_object *r0 = rcgc_ref_load(o, coff0), *r1 = rcgc_ref_load(o, coff1);
+                o = ydrain_visit(w, &d, r1, ydrain_visit(w, &d, r0, NULL, g), g);
+            } else {
+                w->sp = d.sp;
+                w->nreach = d.nreach;
+                traverse_kind(c, o, g == 0 ? visit_reach_young0 : visit_reach_young1, w, 1);
+                d.sp = w->sp;
+                d.nreach = w->nreach;
+                ctype2 = c->type2;
+                coff0 = c->off0;
+                coff1 = c->off1;
+                o = NULL;
+            }
+        } while (o != NULL);
+    }
+    w->sp = 0;
+    w->nreach = d.nreach;
+}
+
+/* young_drain_refs out of line, one copy per generation. */
+static RCGC_NOINLINE void young_drain_refs0(gc_work *w)
+{
+    young_drain_refs(w, 0);
+}
+
+static RCGC_NOINLINE void young_drain_refs1(gc_work *w)
+{
+    young_drain_refs(w, 1);
+}
+
 /* Traverse every object on the stack and all they reach; a full
  * collection's referents go through the ring, which is empty after.  One
  * copy per kind of heap (refs, a constant): where the gather met no type
@@ -942,6 +1069,22 @@ static void drain_set(gc_work *w)
     }
 }
 
+/* drain_set for the young mark scan: a set with refs types (RC2) takes
+ * young_drain_refs.  Dispatched here rather than in drain_set: with the
+ * young copies out of drain_set, GCC compiled its full copy worse (the
+ * live ring's collector +4%); out of line, so that the scan's copies keep
+ * their registers (inline, the churn's collector +0.8%). */
+static RCGC_NOINLINE void drain_young(gc_work *w)
+{
+    RCGC_ASSERT(!w->bitmaps);
+    if (!w->refcache.met)
+        drain_set(w);
+    else if (w->maxgen == 0)
+        young_drain_refs0(w);
+    else
+        young_drain_refs1(w);
+}
+
 /* After marking, a saturated member's count goes down by GC_REFS_MAX
  * visits and its refcount gets the rest back: true again, count 0. */
 static int visit_unsaturate(rcgc_object *r, void *arg)
@@ -977,22 +1120,38 @@ GC_COLD static void unsaturate(gc_work *w)
  * still be a root.  sat (a constant: w->saturated, set by the gather
  * only) is zero when no member is saturated: that test is then left out. */
 static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char *base,
-                                               size_t size, const int rec, const int sat)
+                                               size_t size, const int rec, const int sat,
+                                               const int gen1)
 {
-    RCGC_ASSERT(sat == !!w->saturated && !(rec && sat));
+    RCGC_ASSERT(sat == !!w->saturated && !(rec && sat) && gen1 == (w->maxgen == 1));
     const unsigned youngfast = w->youngfast;
-    const int gen1 = w->maxgen == 1;
+    /* A recording scan's fast case also has no weak references: its
+     * record then tests none (weakly referenced members take the second
+     * branch). */
+    const unsigned fast = rec ? youngfast | RCGC_OF_WEAKREFS : youngfast;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+        /* R1: a plain scan reads only the members that may be roots. */
+        for (uint64_t b = rec ? ps->members[k] : ps->reached[k]; b; b &= b - 1) {
             unsigned bit = (unsigned)__builtin_ctzll(b);
             rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + bit) * size);
             unsigned f = o->flags;
-            if (RCGC_LIKELY((f & youngfast) == RCGC_OF_TRACKED)) {
+            if (RCGC_LIKELY((f & fast) == RCGC_OF_TRACKED)) {
                 if (o->refcnt > gc_refs(f)) {
                     reach_young_fast(w, o, f);
-                    drain_set(w);
+                    drain_young(w);
                 } else if (rec) {
-                    record_one(w, o, f, 1);
+                    record_one_weak(w, o, f, 1, 0);
+                    ps->moving[k] |= (uint64_t)1 << bit;
+                    if (gen1)
+                        w->unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+                }
+            } else if (rec && (f & youngfast) == RCGC_OF_TRACKED) {
+                /* The same for a weakly referenced member. */
+                if (o->refcnt > gc_refs(f)) {
+                    reach_young_fast(w, o, f);
+                    drain_young(w);
+                } else {
+                    record_one_weak(w, o, f, 1, 1);
                     ps->moving[k] |= (uint64_t)1 << bit;
                     if (gen1)
                         w->unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
@@ -1001,7 +1160,7 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
                        !(f & RCGC_OF_REACHABLE) && o->refcnt > gc_refs(f)) {
                 RCGC_ASSERT(!rec);   /* a set with a saturated member: mark_set */
                 reach_young(w, o, f);
-                drain_set(w);
+                drain_young(w);
             }
         }
     }
@@ -1061,12 +1220,14 @@ static void mark_set(gc_work *w)
             /* A set with no saturated member (the usual case) needs no
              * test for one: a member that fails the fast test was reached
              * or recorded. */
-            if (w->scanrec)
-                young_scan_pool(w, ps, base, size, 1, 0);
+            if (w->scanrec && w->maxgen == 0)
+                young_scan_pool(w, ps, base, size, 1, 0, 0);
+            else if (w->scanrec)
+                young_scan_pool(w, ps, base, size, 1, 0, 1);
             else if (RCGC_UNLIKELY(w->saturated))
-                young_scan_pool(w, ps, base, size, 0, 1);
+                young_scan_pool(w, ps, base, size, 0, 1, w->maxgen == 1);
             else
-                young_scan_pool(w, ps, base, size, 0, 0);
+                young_scan_pool(w, ps, base, size, 0, 0, w->maxgen == 1);
             continue;
         }
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {

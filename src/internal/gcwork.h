@@ -41,7 +41,18 @@
  *            restricted to generations 0..g);
  *   reached  members found reachable by marking (for pooled objects this
  *            replaces RCGC_OF_REACHABLE: neither the mark scan nor the
- *            partition has to read a reached member's header again);
+ *            partition has to read a reached member's header again).  In a
+ *            young collection, from the gather until the partition writes
+ *            it (R1): a superset of the members referenced from outside
+ *            the set, the young scan's candidates (a young mark marks in
+ *            the headers, not here).  The gather reads a member's header
+ *            before its own traversal and keeps it when its refcount
+ *            exceeds its count of internal references so far: that
+ *            difference only falls during the gather (a count rises, or
+ *            past saturation the refcount falls), so a member left out is
+ *            no root.  The gather for a recording scan (which reads every
+ *            member anyway) copies members instead.  A young set reached
+ *            whole (u = 0) is left so: nothing reads it later;
  *   moving   members whose generation is not `old`: those a survivor's
  *            promotion must write (full collections only: a young gather
  *            leaves it unset, since every young member changes generation

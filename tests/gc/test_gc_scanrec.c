@@ -311,6 +311,207 @@ static void test_one_and_two_field_runs(void **state)
     }
 }
 
+/* R1 (round 10b): a young gather notes as a root candidate only a member
+ * whose refcount exceeds the count gathered so far, and a plain scan reads
+ * only those.  A ring of `len` nodes made in address order, so each node's
+ * predecessor is gathered first (its count is 1 when it is read), held
+ * from outside only at node `at` (a middle node, the last, or - through a
+ * node of another size class, another pool - from outside the pool): the
+ * whole ring must survive, found through the one root whose count was not
+ * zero when gathered.  Also a member that an earlier member and an
+ * outside reference both hold, its referrer garbage.  Hint off and on,
+ * generations 0 and 1. */
+static void test_root_counted_before_gathered(void **state)
+{
+    (void)state;
+    enum { LEN = 40 };
+    for (int hint = 0; hint < 2; hint++) {
+        for (int gen = 0; gen < 2; gen++) {
+            for (int at = 0; at < LEN; at += 13) {
+                for (int big = 0; big < 2; big++) {
+                    garbage(10);
+                    rnode *ring[LEN];
+                    for (int i = 0; i < LEN; i++)
+                        ring[i] = rn(&refs_type);
+                    for (int i = 0; i + 1 < LEN; i++)
+                        ring[i]->a = RCGC_OBJ(ring[i + 1]);   /* the creation's reference */
+                    rn_set(&ring[LEN - 1]->a, ring[0]);
+                    rnode *keep = NULL;
+                    if (big) {
+                        /* The outside reference from a node of another
+                         * pool, itself held from outside. */
+                        keep = (rnode *)rcgc_new(rt, &rbig_type);
+                        assert_non_null(keep);
+                        rn_set(&keep->a, ring[at]);
+                    } else {
+                        rcgc_incref(RCGC_OBJ(ring[at]));
+                    }
+                    rcgc_decref(RCGC_OBJ(ring[0]));
+                    /* p (made first) holds q; q is held from outside too;
+                     * p is garbage in a cycle with r. */
+                    rnode *p = rn(&refs_type), *q = rn(&refs_type), *r = rn(&refs_type);
+                    assert_true((char *)p < (char *)q);
+                    rn_set(&p->a, q);   /* q's creation reference stays ours */
+                    rn_set(&p->b, r);
+                    r->a = RCGC_OBJ(p);   /* p's creation reference */
+                    rcgc_decref(RCGC_OBJ(r));
+                    garbage(10);
+                    long want = 40 + 2;
+                    if (gen == 1) {
+                        assert_int_equal(collect_hint(0, hint), want);
+                        garbage(10);
+                        want = 20;
+                    }
+                    assert_int_equal(collect_hint(gen, hint), want);
+                    for (int i = 0; i < LEN; i++)
+                        assert_true(in_gen(ring[i], gen + 1));
+                    assert_true(in_gen(q, gen + 1));
+                    assert_int_equal(rcgc_refcount(RCGC_OBJ(q)), 1);
+                    assert_int_equal(rcgc_refcount(RCGC_OBJ(ring[at])), 2);
+                    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+                    rcgc_decref(RCGC_OBJ(q));
+                    if (big)
+                        rcgc_decref(RCGC_OBJ(keep));
+                    else
+                        rcgc_decref(RCGC_OBJ(ring[at]));
+                    assert_int_equal(collect(2), LEN);
+                }
+            }
+        }
+    }
+}
+
+/* A recording scan records a weakly referenced garbage member through its
+ * own branch (round 10b: the fast case tests no weak references): the
+ * weak reference must be cleared by the collection, among garbage without
+ * weak references before and after it, in generations 0 and 1, hint off
+ * and on; and a weakly referenced member reached from a root after being
+ * recorded keeps its referent. */
+static rcgc_weakref *watched;   /* must be cleared before any clear */
+static int cleared_late;
+
+static int rwk_clear(rcgc_object *self)
+{
+    (void)self;
+    if (watched != NULL && rcgc_weakref_peek(watched) != NULL)
+        cleared_late++;
+    return 0;
+}
+
+static const rcgc_type rwk_type = {
+    .name = "RWeakClear", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a, b),
+    .clear = rwk_clear};
+
+static void test_recorded_weak_garbage(void **state)
+{
+    (void)state;
+    for (int hint = 0; hint < 2; hint++) {
+        for (int gen = 0; gen < 2; gen++) {
+            garbage(10);
+            cleared_late = 0;
+            rnode *x = rn(&refs_type), *y = rn(&rwk_type);
+            x->a = RCGC_OBJ(y);
+            rn_set(&y->a, x);
+            rcgc_weakref *wr = rcgc_weakref_new(RCGC_OBJ(y), NULL, NULL);
+            assert_non_null(wr);
+            rcgc_decref(RCGC_OBJ(x));
+            /* b weakly referenced, recorded before its root a reaches it. */
+            rnode *b = rn(&refs_type), *a = rn(&refs_type);
+            assert_true((char *)b < (char *)a);
+            a->a = RCGC_OBJ(b);
+            rcgc_weakref *wb = rcgc_weakref_new(RCGC_OBJ(b), NULL, NULL);
+            assert_non_null(wb);
+            garbage(10);
+            long want = 42;
+            watched = wr;
+            if (gen == 1) {
+                assert_int_equal(collect_hint(0, hint), want);
+                assert_null(rcgc_weakref_peek(wr));
+                rcgc_decref((rcgc_object *)wr);
+                x = rn(&refs_type);
+                y = rn(&rwk_type);
+                x->a = RCGC_OBJ(y);
+                rn_set(&y->a, x);
+                wr = rcgc_weakref_new(RCGC_OBJ(x), NULL, NULL);
+                assert_non_null(wr);
+                watched = wr;
+                rcgc_decref(RCGC_OBJ(x));
+                garbage(10);
+                want = 22;
+            }
+            assert_true(rcgc_weakref_peek(wr) != NULL);
+            assert_int_equal(collect_hint(gen, hint), want);
+            watched = NULL;
+            assert_int_equal(cleared_late, 0);
+            assert_null(rcgc_weakref_peek(wr));
+            assert_ptr_equal(rcgc_weakref_peek(wb), RCGC_OBJ(b));
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref((rcgc_object *)wr);
+            rcgc_decref(RCGC_OBJ(a));
+            assert_null(rcgc_weakref_peek(wb));
+            rcgc_decref((rcgc_object *)wb);
+            assert_int_equal(collect(2), 0);
+        }
+    }
+}
+
+/* A complete binary tree of two-field nodes, built parent first, with a
+ * run of two one-field nodes (other_type) and a small tree again under
+ * some leaves and a node
+ * of another size class under others, held from outside only at its
+ * root: the young drain (round 10b) traverses a reached member's last
+ * reached child next without the stack and pushes the others; every node
+ * must survive a generation-0 and a generation-1 collection among
+ * garbage, hint off and on.  Returns the tree's root. */
+static int tree_nodes;
+
+static rnode *young_tree(int depth, int leafkind)
+{
+    rnode *t = rn(&refs_type);
+    tree_nodes++;
+    if (depth > 0) {
+        t->a = RCGC_OBJ(young_tree(depth - 1, leafkind));
+        t->b = RCGC_OBJ(young_tree(depth - 1, leafkind + 1));
+    } else if (leafkind >= 0 && leafkind % 3 == 1) {
+        /* Two one-field nodes, then a two-field subtree again. */
+        onode *o1 = (onode *)rcgc_new(rt, &other_type), *o2 = (onode *)rcgc_new(rt, &other_type);
+        assert_true(o1 != NULL && o2 != NULL);
+        tree_nodes += 2;
+        o1->b = RCGC_OBJ(o2);
+        o2->b = RCGC_OBJ(young_tree(2, -100));   /* plain leaves */
+        t->a = RCGC_OBJ(o1);
+    } else if (leafkind >= 0 && leafkind % 3 == 2) {
+        rnode *big = (rnode *)rcgc_new(rt, &rbig_type);
+        assert_non_null(big);
+        tree_nodes++;
+        t->b = RCGC_OBJ(big);
+    }
+    return t;
+}
+
+static void test_young_drain_tree(void **state)
+{
+    (void)state;
+    for (int hint = 0; hint < 2; hint++) {
+        for (int gen = 0; gen < 2; gen++) {
+            tree_nodes = 0;
+            garbage(10);
+            rnode *root = young_tree(9, 0);
+            garbage(10);
+            if (gen == 1) {
+                assert_int_equal(collect_hint(0, hint), 40);
+                garbage(10);
+            }
+            assert_int_equal(collect_hint(gen, hint), gen == 1 ? 20 : 40);
+            assert_true(in_gen(root, gen + 1));
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(RCGC_OBJ(root));   /* the tree dies by its counts */
+            assert_int_equal(collect(2), 0);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +522,9 @@ int main(void)
         GC_TEST(test_saturated_with_hint),
         GC_TEST(test_gather_two_refs_types),
         GC_TEST(test_one_and_two_field_runs),
+        GC_TEST(test_root_counted_before_gathered),
+        GC_TEST(test_recorded_weak_garbage),
+        GC_TEST(test_young_drain_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
