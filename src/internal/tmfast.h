@@ -309,10 +309,11 @@ static inline rcgc_trace_slot *rcgc_trace_pop_class(rcgc_pool_state *ps, size_t 
 {
     /* An empty cache's top is its floor crow[c][0], whose slot entry is
      * NULL (F4): one test for both "empty" and "no slot". */
-    rcgc_trace_slot *sl = *rcgc_pool_cslot(ps->ctop[c]);
+    void **top = ps->ctop[c];
+    rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
-    void *bp = ps->cache[c];
+    void *bp = *top;   /* the row's top (C1: cache[c] may be stale now) */
     /* A slot entry above the floor belongs to a cached block (F4): the
      * callers need not test the block (the compiler is told so). */
     RCGC_ASSERT(bp != NULL);
@@ -321,7 +322,7 @@ static inline rcgc_trace_slot *rcgc_trace_pop_class(rcgc_pool_state *ps, size_t 
         __builtin_unreachable();
 #endif
     *bpp = bp;
-    rcgc_pool_cache_pop(ps, c);
+    rcgc_pool_row_pop(ps, c, top);
     return sl;
 }
 
@@ -345,15 +346,17 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t c, size_t siz
     if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
         return NULL;
     /* rcgc_trace_pop_class, but the block is read from the old top
-     * (C1: cache[c] is its copy), late and into the return register (the
-     * empty asm below: rax), which saves a move; gcc 12 then also loads
-     * the untraced path's block straight into rax (one move fewer). */
+     * late and into the return register (the empty asm below: rax),
+     * which saves a move.  The pop moves the top alone: cache[c] need
+     * not be the top's copy while tracing (C1, pool.h), so it is neither
+     * read nor written (the untraced allocation's pop fails by C5 before
+     * it could read it). */
     rcgc_pool_state *ps = &rt->pool;
     void **top = ps->ctop[c];
     rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
-    rcgc_pool_cache_pop(ps, c);
+    rcgc_pool_row_pop(ps, c, top);
     rcgc_trace_write_slot(h, sl, h->last.tb, size);
     void *bp = *top;
 #if defined(__x86_64__) && defined(__GNUC__)
