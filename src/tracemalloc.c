@@ -951,7 +951,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
 {
     tm_state *s = rt->trace;
     /* As rcgc_trace_malloc_fast with no block given: the same frames
-     * (mem.c's malloc_traced, then this function) for the calibration. */
+     * (mem.c's rcgc_mem_malloc_at, then this function) for the calibration. */
     uint32_t tb = stacks_mru(s, (uintptr_t)__builtin_frame_address(0),
                              s->skip[RCGC_DOMAIN_MEM][OP_FAST], file, line);
     if (RCGC_LIKELY(tb != 0)) {
@@ -1483,7 +1483,7 @@ static void calibrate(tm_state *s)
     /* Frames are native (the callers update the site cache after): the
      * fast path of rcgc_mem_malloc goes straight to
      * rcgc_trace_malloc_native as it will while tracing (mem.c,
-     * malloc_traced). */
+     * rcgc_mem_malloc_at). */
     s->h->sites = NULL;
     s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
     rcgc_trace_route_update(&rt->mem);   /* R7 */

@@ -79,16 +79,15 @@
  *       rt->mem.slow == RCGC_SLOW_TRACE: rcgc_mem_update_slow, the only
  *       writer of slow, resets it whenever slow is anything else, and
  *       only the paths that run with slow == RCGC_SLOW_TRACE set it
- *       (rcgc_trace_site_tb).  So rcgc_mem_malloc_at sends every
- *       slow != 0 to its traced path, whose first test (the last site,
- *       rcgc_trace_try_cached) fails for the other states; they go to
- *       malloc_slow after it.  One branch fewer on the traced allocation
- *       than a three-way dispatch.
+ *       (rcgc_trace_site_tb).  So a test of the last site needs no test
+ *       of the mode before it.  (rcgc_mem_malloc_at picks its traced
+ *       paths by the route, R7, since its pop fails by C5, pool.h.)
  *   R7  rt->mem.trace.route is RCGC_TRACE_ROUTE_SLOW when slow !=
  *       RCGC_SLOW_TRACE, else RCGC_TRACE_ROUTE_SITES when h->sites is set
  *       (frames from call sites), else RCGC_TRACE_ROUTE_NATIVE: every
  *       writer of slow or sites calls rcgc_trace_route_update after it.
- *       So malloc_traced's miss path picks its way with one compare.
+ *       So rcgc_mem_malloc_at's failed pop (C5, pool.h) picks its way
+ *       with one compare.
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -139,7 +138,7 @@ void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t 
  * rcgc_mem_malloc_at's own (the same registers: no moves), and no block
  * or pool is passed, so the repeat check keeps its state in scratch
  * registers (no register saves).  Every such allocation reaches the
- * capture by the same calls (mem.c's malloc_traced, then this function),
+ * capture by the same calls (mem.c's rcgc_mem_malloc_at, then this function),
  * so the native calibration (which clears h->sites) measures the same
  * frames as real calls.  tracemalloc.c. */
 void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file, int line);
