@@ -743,13 +743,15 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
  * being ps->ctop[c] + 1 (the caller keeps it for its failing branch): 1
  * done, 0 with nothing changed when the row is full, p is its class's
  * last live block (C3) or the allocator is off its fast paths (C4); the
- * caller then tests the mode itself. */
+ * caller then tests the mode itself.  The entry's slot entry (cslot) is
+ * not written: the push goes ahead only while nothing is on (C4), so
+ * never while tracing, and F4 (tmfast.h) holds while tracing only
+ * (tracing's start resets the entries of the cached blocks). */
 static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *p, size_t c,
                                                      void **top)
 {
     if (RCGC_LIKELY((uintptr_t)top < ps->mlim[c])) {
         *top = p;
-        *rcgc_pool_cslot(top) = NULL;
         ps->ctop[c] = top;
         ps->cache[c] = p;
         return 1;

@@ -53,9 +53,12 @@
  *       crow[c][k] in the free cache (k = 1..n, pool.h) is the address of
  *       its own trace slot or NULL (see rcgc_trace_try_cached); no block
  *       of the free cache holds anything for tracing (a traced free writes
- *       nothing into its block).  Every push writes the entry: the traced
- *       rcgc_mem_free its slot, every other push NULL; tracing's start
- *       and stop reset the entries of the cached blocks to NULL.  The
+ *       nothing into its block).  Every push that can run while tracing
+ *       writes the entry: the traced rcgc_mem_free its slot, the others
+ *       NULL; the untraced rcgc_mem_free's push, which goes ahead only
+ *       while nothing is on (C4, pool.h), leaves it (perf-alloc9), so
+ *       tracing's start resets the entries of the cached blocks to NULL
+ *       (and stop does too).  The
  *       floor's entry cslot[c][0] is NULL (no push writes it; start
  *       clears it too): an empty cache's top is the floor, so the traced
  *       allocation tests the top's entry alone (rcgc_trace_pop_cached).

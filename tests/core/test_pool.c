@@ -1018,6 +1018,56 @@ static void test_alloc_mode_floor(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* F4 with the untraced free's push leaving its slot entry (perf-alloc9):
+ * an entry the traced paths wrote stays in the row after tracing stops,
+ * an untraced free then caches another block on it, and tracing's start
+ * resets it, so that the traced allocation does not take that block
+ * with another block's slot. */
+static void test_free_slot_entry_untraced(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_pool_state *ps = &rt->pool;
+    unsigned c = (unsigned)rcgc_size_class(64);
+    void *keep = floor_malloc(rt, 64);
+    void *x = floor_malloc(rt, 64);
+    size_t cur = 0, peak = 0;
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    void *b = floor_malloc(rt, 64);
+    rcgc_mem_free(rt, floor_malloc(rt, 64));   /* the site is the last one */
+    rcgc_mem_free(rt, b);
+    void **at = ps->ctop[c];
+    assert_ptr_equal(*at, b);
+    void *sl = *rcgc_pool_cslot(at);
+    assert_non_null(sl);                        /* b's slot */
+    assert_ptr_equal(floor_malloc(rt, 64), b);  /* popped traced */
+    rcgc_tracemalloc_stop(rt);
+    assert_ptr_equal(ps->ctop[c], at - 1);
+    rcgc_mem_free(rt, x);                       /* untraced, onto b's old entry */
+    assert_ptr_equal(ps->ctop[c], at);
+    assert_ptr_equal(*at, x);
+    assert_ptr_equal(*rcgc_pool_cslot(at), sl); /* left as it was */
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* the start empties the cache or resets the entry: x is not
+     * cached with b's slot */
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    assert_true(ps->ctop[c] < at || *rcgc_pool_cslot(at) == NULL);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    void *y = floor_malloc(rt, 64), *z = floor_malloc(rt, 64);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 128);
+    rcgc_mem_free(rt, y);
+    rcgc_mem_free(rt, z);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_mem_free(rt, b);
+    rcgc_mem_free(rt, keep);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1032,6 +1082,7 @@ int main(void)
         cmocka_unit_test(test_mem_live_fast_paths),
         cmocka_unit_test(test_mem_live_every_mode), cmocka_unit_test(test_free_nocache_last_spills),
         cmocka_unit_test(test_free_mode_limit),  cmocka_unit_test(test_alloc_mode_floor),
+        cmocka_unit_test(test_free_slot_entry_untraced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
