@@ -258,12 +258,13 @@ typedef struct rcgc_pool_state {
      * or above every row while the allocator is off its fast paths (C5). */
     uintptr_t mfloor[RCGC_NCLASSES];
     void *crow[RCGC_NCLASSES][RCGC_CACHE_ROW];
-    /* Parallel to crow (F4, tmfast.h): cslot[c][k] is the trace slot of
-     * the block crow[c][k] when rcgc_mem_free cached it while tracing,
-     * else NULL; every push writes it, so a free writes nothing into the
-     * block even when traced.  Right after crow, so the entry of a stack
-     * entry e is at the fixed distance RCGC_CSLOT_OFF from e (no load to
-     * find it: rcgc_pool_cslot). */
+    /* Parallel to crow (F4, tmfast.h): while tracing, cslot[c][k] is the
+     * trace slot of the block crow[c][k] when rcgc_mem_free cached it,
+     * else NULL; every push that can run while tracing writes it (the
+     * untraced rcgc_mem_free's cannot, C4, and leaves it), so a free
+     * writes nothing into the block even when traced.  Right after
+     * crow, so the entry of a stack entry e is at the fixed distance
+     * RCGC_CSLOT_OFF from e (no load to find it: rcgc_pool_cslot). */
     void *cslot[RCGC_NCLASSES][RCGC_CACHE_ROW];
     /* Blocks of each class out of their pools (live or cached, C2): only
      * a pool's allocation and a block's return to its pool change it,
