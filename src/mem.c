@@ -311,7 +311,8 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
     return malloc_slow(rt, size, file, line);
 }
 
-/* Tracing alone, the free cache's block not taken by malloc_traced: the
+/* Tracing alone with frames from call sites, when rcgc_mem_malloc_at's
+ * inline path (rcgc_trace_try_cached) could not take the block: the
  * pool block and its trace inline when the call-site cache knows the site. */
 static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, const char *file,
                                               int line)
@@ -325,62 +326,9 @@ static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, con
     return rcgc_trace_malloc_fast(rt, p, pool, size, file, line);
 }
 
-/* Tracing alone: the common case, a block of the free cache that carries
- * its slot (F4) allocated at the last call site, without a call (inlined
- * into rcgc_mem_malloc_at's branch for tracing, which stays a leaf with
- * the same untraced code; no register saves); the rest in
- * malloc_traced_pool.  c is the size class of `size`. */
-static RCGC_ALWAYS_INLINE void *malloc_traced(rcgc_runtime *rt, size_t c, size_t size,
-                                              const char *file, int line)
-{
-    void *p = rcgc_trace_try_cached(rt, c, size, file, line);
-    if (RCGC_LIKELY(p != NULL))
-        return p;
-    /* rcgc_mem_malloc_at's dispatch sends every slow != 0 here (R6: the
-     * last call site matches only while tracing is all that is on); one
-     * compare of the route (R7, tmfast.h) picks: frames not from call
-     * sites (the tracer takes the block, F4), another state than
-     * tracing alone, or the call-site cache's miss. */
-#if defined(__x86_64__) && defined(__GNUC__) && RCGC_TRACE_ROUTE_SLOW == 1u
-    __asm__ goto("cmpl $1, %0\n\tjb %l[native]\n\tja %l[sites]"
-                 : : "m"(rt->mem.trace.route) : "cc" : native, sites);
-    return malloc_slow(rt, size, file, line);
-#else
-    unsigned route = rt->mem.trace.route;
-    if (route == RCGC_TRACE_ROUTE_NATIVE)
-        goto native;
-    if (route == RCGC_TRACE_ROUTE_SITES)
-        goto sites;
-    return malloc_slow(rt, size, file, line);
-#endif
-native:
-    return rcgc_trace_malloc_native(rt, size, file, line);
-sites:
-    return malloc_traced_pool(rt, size, file, line);
-}
-
-/* The fast paths' dispatch on rt->mem.slow: to L_none when nothing is on
- * (slow == 0), to L_trace when tracing is all that is on (RCGC_SLOW_TRACE),
- * else on past it.  On x86-64 one compare with memory and two branches on
- * its flags: the untraced path takes 2 instructions (load, test, branch
- * in C: 3) and the traced one 3 (5 in C). */
-#if defined(__x86_64__) && defined(__GNUC__) && RCGC_SLOW_TRACE == 1u
-#define SLOW_DISPATCH(rt, L_none, L_trace)                                           \
-    __asm__ goto("cmpl $1, %0\n\tjb %l[" #L_none "]\n\tje %l[" #L_trace "]"        \
-                 : : "m"((rt)->mem.slow) : "cc" : L_none, L_trace)
-#else
-#define SLOW_DISPATCH(rt, L_none, L_trace)                                           \
-    do {                                                                             \
-        unsigned slow_ = (rt)->mem.slow;                                             \
-        if (RCGC_LIKELY(slow_ == 0))                                                 \
-            goto L_none;                                                             \
-        if (slow_ == RCGC_SLOW_TRACE)                                                \
-            goto L_trace;                                                            \
-    } while (0)
-#endif
-
-/* SLOW_DISPATCH's first half: to L_none when slow == 0 (the same two
- * instructions on x86-64). */
+/* The dispatch on rt->mem.slow of rcgc_mem_malloc_at's failed pop (C5):
+ * to L_none when nothing is on (slow == 0).  On x86-64 one compare with
+ * memory and a branch (in C the compiler loads, tests and branches). */
 #if defined(__x86_64__) && defined(__GNUC__) && RCGC_SLOW_TRACE == 1u
 #define SLOW_DISPATCH_NONE(rt, L_none)                                               \
     __asm__ goto("cmpl $1, %0\n\tjb %l[" #L_none "]" : : "m"((rt)->mem.slow) : "cc" : L_none)
@@ -397,24 +345,53 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
     /* The size class and the size test in one: size 0 wraps around to a
      * class above every class and goes to malloc_slow, which takes it as
      * size 1 (rcgc_size_class). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* In asm, with the four arguments pinned to the registers they came
+     * in (no code but the two instructions): from (size - 1) >> 4 in C,
+     * gcc 12 tested size - 1 against 511, kept both, and moved size or
+     * rt or file to another register for the tail calls (one or two
+     * moves more on the untraced allocation). */
+    size_t c;
+    __asm__("lea -1(%1), %0\n\tshr $4, %0"
+            : "=&r"(c), "+S"(size), "+D"(rt), "+d"(file), "+c"(line)
+            :
+            : "cc");
+#else
     size_t c = (size - 1) >> RCGC_ALIGN_SHIFT;
+#endif
     if (RCGC_LIKELY(c < RCGC_NCLASSES)) {
-        /* Untraced: to none.  Everything else goes to the traced path,
-         * whose first test (the last call site, which matches only while
-         * slow == RCGC_SLOW_TRACE: R6, tmfast.h) sends the other cases to
-         * malloc_slow after it: one branch fewer for tracing than
-         * SLOW_DISPATCH. */
+        /* No test of the mode before the pop (C5, pool.h): it fails in
+         * every mode but the fast paths' own. */
+        void *p = rcgc_pool_try_pop_fast(&rt->pool, c);
+        if (RCGC_LIKELY(p != NULL))
+            return p;   /* the MEM domain's count is derived: M3 (pool.h) */
+        /* The pop failed: the cache is empty, or anything is on.  One
+         * compare of the route (R7, tmfast.h) picks: tracing alone with
+         * frames from call sites (the call-site cache first, then
+         * malloc_traced_pool), tracing alone with native frames (the
+         * tracer takes the block, F4), else (RCGC_TRACE_ROUTE_SLOW) the
+         * mode: nothing on (an empty cache) to the pools, the rest to
+         * malloc_slow. */
+#if defined(__x86_64__) && defined(__GNUC__) && RCGC_TRACE_ROUTE_SLOW == 1u
+        __asm__ goto("cmpl $1, %0\n\tja %l[sites]\n\tjb %l[native]"
+                     : : "m"(rt->mem.trace.route) : "cc" : sites, native);
+#else
+        unsigned route = rt->mem.trace.route;
+        if (route == RCGC_TRACE_ROUTE_SITES)
+            goto sites;
+        if (route == RCGC_TRACE_ROUTE_NATIVE)
+            goto native;
+#endif
         SLOW_DISPATCH_NONE(rt, none);
-        goto trace;
     }
     return malloc_slow(rt, size, file, line);
 none:;
-    void *p = rcgc_pool_try_alloc_class(&rt->pool, c);
-    if (RCGC_LIKELY(p != NULL)) {
-        return p;   /* the MEM domain's count is derived: M3 (pool.h) */
-    }
+    rcgc_pool *from;
+    void *p = rcgc_pool_try_alloc_used(&rt->pool, c, &from);
+    if (RCGC_LIKELY(p != NULL))
+        return p;
     return malloc_slow(rt, size, file, line);
-trace:
+sites:
 #if defined(__GNUC__) || defined(__clang__)
     /* c < RCGC_NCLASSES: size is 1..512, so the tracer's own class
      * computation (size - (size != 0)) is c (two instructions fewer than
@@ -422,7 +399,16 @@ trace:
     if (size == 0 || size > RCGC_SMALL_LIMIT)
         __builtin_unreachable();
 #endif
-    return malloc_traced(rt, c, size, file, line);
+    /* Tracing alone, frames from call sites: the common case, a block of
+     * the free cache that carries its slot (F4) allocated at the last
+     * call site, without a call (the function stays a leaf; no register
+     * saves); the rest in malloc_traced_pool. */
+    p = rcgc_trace_try_cached(rt, c, size, file, line);
+    if (RCGC_LIKELY(p != NULL))
+        return p;
+    return malloc_traced_pool(rt, size, file, line);
+native:
+    return rcgc_trace_malloc_native(rt, size, file, line);
 }
 
 void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize, const char *file,

@@ -466,13 +466,16 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_t
     /* size > RCGC_SMALL_LIMIT, and size < sizeof(rcgc_object) (which
      * wraps around) for rcgc_new_at, in one compare; new_object_slow
      * refuses the latter. */
-    if (RCGC_UNLIKELY(mem_slow(rt)) ||
-        size - sizeof(rcgc_object) > RCGC_SMALL_LIMIT - sizeof(rcgc_object))
+    if (RCGC_UNLIKELY(size - sizeof(rcgc_object) > RCGC_SMALL_LIMIT - sizeof(rcgc_object)))
         return new_object_slow(rt, type, size, file, line);
     unsigned szidx = (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT);   /* size >= 16 */
-    rcgc_object *o = rcgc_pool_try_alloc_cached(&rt->pool, szidx);
+    /* No test of the mode before the pop: it fails whenever anything is
+     * on (C5, pool.h), and only then is the mode read. */
+    rcgc_object *o = rcgc_pool_try_pop_fast(&rt->pool, szidx);
     if (RCGC_LIKELY(o != NULL))
         return new_object_init(rt, type, size, o, NULL);
+    if (RCGC_UNLIKELY(mem_slow(rt)))
+        return new_object_slow(rt, type, size, file, line);
     rcgc_pool *pool;
     o = rcgc_pool_try_alloc_used(&rt->pool, szidx, &pool);
     if (RCGC_UNLIKELY(o == NULL))

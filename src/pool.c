@@ -264,7 +264,9 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
 
 /* The allocation slow path (pool.h has the fast one, which returns NULL
  * only when the class has no pool with a free block): take a pool from the
- * fullest arena, then allocate from it as the fast path does. */
+ * fullest arena, then allocate from it as the fast path's second half does
+ * (the free cache is not tried again: every caller has found it empty or
+ * off, C5, and a block from the pools is right in any case). */
 void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
 {
     rcgc_pool_state *ps = &rt->pool;
@@ -275,7 +277,8 @@ void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
         pool_init(pool, szidx);
         usedpools_push(ps, pool);
     }
-    return rcgc_pool_try_alloc(ps, (size_t)(szidx + 1) << RCGC_ALIGN_SHIFT);
+    rcgc_pool *from;
+    return rcgc_pool_try_alloc_used(ps, szidx, &from);
 }
 
 /* The free slow path, after the block is linked and counted: the pool is
@@ -326,6 +329,7 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps)
         ps->crow[c][0] = NULL;
         ps->ctop[c] = &ps->crow[c][0];
         ps->cache[c] = NULL;
+        ps->mfloor[c] = (uintptr_t)&ps->crow[c][0];   /* C5: nothing on yet */
         rcgc_pool_set_held(ps, c, 0);
     }
 }
@@ -333,8 +337,12 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps)
 void rcgc_pool_set_mem_limits(rcgc_pool_state *ps, int off_fast_paths)
 {
     ps->mbias = off_fast_paths ? (uintptr_t)&ps->crow[0][0] : 0;
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
         ps->mlim[c] = (uintptr_t)ps->clim[c] - ps->mbias;
+        /* C5; C1's copy, which the traced pops did not keep */
+        ps->mfloor[c] = off_fast_paths ? UINTPTR_MAX : (uintptr_t)&ps->crow[c][0];
+        ps->cache[c] = *ps->ctop[c];
+    }
 }
 
 static void cache_flush_class(rcgc_runtime *rt, unsigned c)
@@ -354,7 +362,8 @@ void rcgc_pool_cache_full(rcgc_runtime *rt, void *p)
 {
     /* p, not cached yet, is one of the live blocks (C3).  When it is the
      * last, nothing of the class is live: every cached block goes back
-     * too, so pools and arenas can be released. */
+     * too, so pools and arenas can be released.  (cache[c] is NULL only
+     * when the cache is empty, in every mode: C1.) */
     rcgc_pool *pool = rcgc_pool_of(p);
     unsigned szidx = pool->szidx;
     if (rt->pool.cache[szidx] != NULL && rcgc_pool_nlive(&rt->pool, szidx) == 1)
@@ -665,8 +674,12 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(ps->ctop[c] >= &ps->crow[c][0] && ps->ctop[c] <= &ps->crow[c][RCGC_FREE_CACHE],
               "class %u: cache top out of its row (C1)", c);
         CHECK(ps->crow[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
-        CHECK(ps->cache[c] == *ps->ctop[c], "class %u: cache head %p is not the top %p (C1)", c,
-              ps->cache[c], *ps->ctop[c]);
+        CHECK(rt->mem.slow != 0 || ps->cache[c] == *ps->ctop[c],
+              "class %u: cache head %p is not the top %p (C1)", c, ps->cache[c], *ps->ctop[c]);
+        CHECK(ps->cache[c] != NULL || *ps->ctop[c] == NULL,
+              "class %u: cache head NULL above the floor (C1)", c);
+        CHECK(ps->mfloor[c] == (rt->mem.slow ? UINTPTR_MAX : (uintptr_t)&ps->crow[c][0]),
+              "class %u: the allocation's floor does not follow the mode (C5)", c);
         uint32_t n = rcgc_pool_ncache(ps, c);
         for (uint32_t k = 1; k <= n; k++) {
             void *b = ps->crow[c][k];

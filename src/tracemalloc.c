@@ -981,7 +981,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
                                           int line)
 {
     /* As rcgc_trace_malloc_fast with no block given: the same frames
-     * (mem.c's malloc_traced, then this function) for the calibration.
+     * (mem.c's rcgc_mem_malloc_at, then this function) for the calibration.
      * The repeat check reads the most recent walk from rt itself: the
      * tracer's state only on the other paths. */
     uint32_t tb = stacks_mru_fast(rt, (uintptr_t)__builtin_frame_address(0), file,
@@ -1297,8 +1297,9 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     }
     /* F4: a cached block's slot entry is its own slot or NULL; the
      * floor's entry is NULL (an empty cache's top: rcgc_trace_pop_cached
-     * tests only the entry). */
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+     * tests only the entry).  While tracing only: the untraced free's
+     * push leaves the entry (tmfast.h). */
+    for (unsigned c = 0; rt->mem.tracing && c < RCGC_NCLASSES; c++) {
         if (rt->pool.cslot[c][0] != NULL)
             TM_BAD("the free cache's floor of class %u names slot %p (F4)\n", c,
                    rt->pool.cslot[c][0]);
@@ -1528,7 +1529,7 @@ static void calibrate(tm_state *s)
     /* Frames are native (the callers update the site cache after): the
      * fast path of rcgc_mem_malloc goes straight to
      * rcgc_trace_malloc_native as it will while tracing (mem.c,
-     * malloc_traced). */
+     * rcgc_mem_malloc_at). */
     s->h->sites = NULL;
     s->h->last = (site_entry){ rcgc_trace_no_site, 0, 0 };
     rcgc_trace_route_update(&rt->mem);   /* R7 */

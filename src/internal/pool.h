@@ -39,8 +39,14 @@
  *   C1  the free cache of class c holds n = ctop[c] - &crow[c][0] <=
  *       RCGC_FREE_CACHE distinct block starts of in-use pools of class c in
  *       crow[c][1..n], none tracked, none on a pool's free list;
- *       crow[c][0] is NULL (the floor) and cache[c] == crow[c][n] (the
- *       top's copy: NULL iff the cache is empty).
+ *       crow[c][0] is NULL (the floor).  While rt->mem.slow == 0,
+ *       cache[c] == crow[c][n] (the top's copy: NULL iff the cache is
+ *       empty); while anything is on, cache[c] is only NULL when the
+ *       cache is empty (every push writes its block there, the traced
+ *       pops leave it as it is: they read the row, rcgc_pool_row_pop;
+ *       only emptying pops and the pools' flushes write NULL), and
+ *       rcgc_pool_set_mem_limits makes it the copy again when the mode
+ *       changes.
  *   C2  nheld[c] == the sum of nalloc over the pools of class c (the
  *       class's live blocks + n), and n < nheld[c] unless n == 0 (a class
  *       with cached blocks has a live block).
@@ -56,6 +62,13 @@
  *       fails whenever anything is on (hooks, fault injection, tracing),
  *       and that free learns the mode without a read of rt->mem.slow
  *       (rcgc_pool_set_mem_limits keeps C4 when the mode changes).
+ *   C5  mfloor[c] == (uintptr_t)&crow[c][0] when rt->mem.slow == 0 and
+ *       UINTPTR_MAX otherwise: the untraced allocation's pop
+ *       (rcgc_pool_try_pop_fast) goes ahead iff ctop[c] is above
+ *       mfloor[c], so it fails whenever anything is on (hooks, fault
+ *       injection, a user allocator, tracing) and that allocation learns
+ *       the mode without a read of rt->mem.slow (rcgc_pool_set_mem_limits
+ *       keeps C5, and C1's copy, when the mode changes).
  */
 #ifndef RCGC_POOL_H
 #define RCGC_POOL_H
@@ -241,13 +254,17 @@ typedef struct rcgc_pool_state {
      * row while the allocator is off its fast paths (C4). */
     uintptr_t mlim[RCGC_NCLASSES];
     uintptr_t mbias;                        /* C4 */
+    /* The floor of the untraced allocation's pop alone: the row's floor,
+     * or above every row while the allocator is off its fast paths (C5). */
+    uintptr_t mfloor[RCGC_NCLASSES];
     void *crow[RCGC_NCLASSES][RCGC_CACHE_ROW];
-    /* Parallel to crow (F4, tmfast.h): cslot[c][k] is the trace slot of
-     * the block crow[c][k] when rcgc_mem_free cached it while tracing,
-     * else NULL; every push writes it, so a free writes nothing into the
-     * block even when traced.  Right after crow, so the entry of a stack
-     * entry e is at the fixed distance RCGC_CSLOT_OFF from e (no load to
-     * find it: rcgc_pool_cslot). */
+    /* Parallel to crow (F4, tmfast.h): while tracing, cslot[c][k] is the
+     * trace slot of the block crow[c][k] when rcgc_mem_free cached it,
+     * else NULL; every push that can run while tracing writes it (the
+     * untraced rcgc_mem_free's cannot, C4, and leaves it), so a free
+     * writes nothing into the block even when traced.  Right after
+     * crow, so the entry of a stack entry e is at the fixed distance
+     * RCGC_CSLOT_OFF from e (no load to find it: rcgc_pool_cslot). */
     void *cslot[RCGC_NCLASSES][RCGC_CACHE_ROW];
     /* Blocks of each class out of their pools (live or cached, C2): only
      * a pool's allocation and a block's return to its pool change it,
@@ -445,14 +462,13 @@ static inline rcgc_arena *rcgc_arena_lookup(const void *p)
 void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx);
 void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 
-/* Take the free cache's top block of class c (cache[c], which must not be
- * NULL) out of it: the entry below becomes the top and its copy (NULL when
- * that is the floor). */
-static inline void rcgc_pool_cache_pop(rcgc_pool_state *ps, size_t c)
+/* Take the free cache's top block of class c out of it, top being
+ * ps->ctop[c] above the floor, while anything is on (the traced pops):
+ * the entry below becomes the top; cache[c] is left as it is (C1: only
+ * its NULL means something then, and it stays right). */
+static inline void rcgc_pool_row_pop(rcgc_pool_state *ps, size_t c, void **top)
 {
-    void **top = ps->ctop[c] - 1;
-    ps->ctop[c] = top;
-    ps->cache[c] = *top;
+    ps->ctop[c] = top - 1;
 }
 
 /* Blocks in the free cache of class c. */
@@ -512,13 +528,38 @@ long rcgc_pool_mem_live(rcgc_runtime *rt);
  * n <= RCGC_SMALL_LIMIT.  *from receives the block's pool (tracing needs
  * it; callers that ignore it pay nothing). */
 /* Its two halves, for a caller that wants to know which one gave the
- * block (object.c): the class's free cache (NULL if empty) ... */
+ * block: the class's free cache (NULL if empty; any mode: it reads the
+ * row, not cache[c], and keeps cache[c] the top's copy, C1) ... */
 static RCGC_ALWAYS_INLINE void *rcgc_pool_try_alloc_cached(rcgc_pool_state *ps, size_t szidx)
 {
-    void *bp = ps->cache[szidx];
-    if (RCGC_LIKELY(bp != NULL))
-        rcgc_pool_cache_pop(ps, szidx);
+    void **top = ps->ctop[szidx];
+    void *bp = *top;   /* NULL at the floor (C1) */
+    if (RCGC_LIKELY(bp != NULL)) {
+        ps->ctop[szidx] = top - 1;
+        ps->cache[szidx] = top[-1];
+    }
     return bp;
+}
+
+/* The untraced fast paths' pop (rcgc_mem_malloc_at, rcgc_new): the top
+ * block of class c's free cache, cache[c] - one load, as from a linked
+ * list - when the top is above mfloor[c]; NULL with nothing changed when
+ * the cache is empty or anything is on (C5: the caller then reads the
+ * mode itself, off this path). */
+static RCGC_ALWAYS_INLINE void *rcgc_pool_try_pop_fast(rcgc_pool_state *ps, size_t c)
+{
+    void **top = ps->ctop[c];
+    if (RCGC_LIKELY((uintptr_t)top > ps->mfloor[c])) {
+        void *bp = ps->cache[c];   /* C1: nothing is on (C5), so the copy */
+        ps->ctop[c] = top - 1;
+        ps->cache[c] = top[-1];
+#if defined(__GNUC__) || defined(__clang__)
+        if (bp == NULL)
+            __builtin_unreachable();
+#endif
+        return bp;
+    }
+    return NULL;
 }
 
 /* ... and the head of the class's free list (NULL if no pool has a free
@@ -703,13 +744,15 @@ static inline void rcgc_pool_free_class(rcgc_runtime *rt, rcgc_pool_state *ps, v
  * being ps->ctop[c] + 1 (the caller keeps it for its failing branch): 1
  * done, 0 with nothing changed when the row is full, p is its class's
  * last live block (C3) or the allocator is off its fast paths (C4); the
- * caller then tests the mode itself. */
+ * caller then tests the mode itself.  The entry's slot entry (cslot) is
+ * not written: the push goes ahead only while nothing is on (C4), so
+ * never while tracing, and F4 (tmfast.h) holds while tracing only
+ * (tracing's start resets the entries of the cached blocks). */
 static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *p, size_t c,
                                                      void **top)
 {
     if (RCGC_LIKELY((uintptr_t)top < ps->mlim[c])) {
         *top = p;
-        *rcgc_pool_cslot(top) = NULL;
         ps->ctop[c] = top;
         ps->cache[c] = p;
         return 1;
@@ -734,7 +777,8 @@ static RCGC_ALWAYS_INLINE void rcgc_pool_free_class_top(rcgc_runtime *rt, rcgc_p
     rcgc_pool_push_limit(rt, ps, p);
 }
 
-/* Keep C4 after rt->mem.slow changed: off (0) or on (anything else). */
+/* Keep C4 and C5 (and C1's copy) after rt->mem.slow changed: off (0) or
+ * on (anything else). */
 void rcgc_pool_set_mem_limits(rcgc_pool_state *ps, int off_fast_paths);
 
 /* rcgc_pool_free_in for a block whose size class c the caller has read

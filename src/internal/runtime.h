@@ -103,7 +103,7 @@ typedef struct rcgc_trace_hot {
      * zero. */
     rcgc_trace_slot *pending;
     rcgc_trace_slot idle;
-    /* R7 (tmfast.h): where malloc_traced goes when the last site misses,
+    /* R7 (tmfast.h): where rcgc_mem_malloc_at goes when its pop fails,
      * RCGC_TRACE_ROUTE_*; rcgc_trace_route_update keeps it. */
     unsigned route;
     /* R8 (tmfast.h): where rcgc_mem_free goes when its push fails, chosen

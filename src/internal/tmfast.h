@@ -53,9 +53,12 @@
  *       crow[c][k] in the free cache (k = 1..n, pool.h) is the address of
  *       its own trace slot or NULL (see rcgc_trace_try_cached); no block
  *       of the free cache holds anything for tracing (a traced free writes
- *       nothing into its block).  Every push writes the entry: the traced
- *       rcgc_mem_free its slot, every other push NULL; tracing's start
- *       and stop reset the entries of the cached blocks to NULL.  The
+ *       nothing into its block).  Every push that can run while tracing
+ *       writes the entry: the traced rcgc_mem_free its slot, the others
+ *       NULL; the untraced rcgc_mem_free's push, which goes ahead only
+ *       while nothing is on (C4, pool.h), leaves it (perf-alloc9), so
+ *       tracing's start resets the entries of the cached blocks to NULL
+ *       (and stop does too).  The
  *       floor's entry cslot[c][0] is NULL (no push writes it; start
  *       clears it too): an empty cache's top is the floor, so the traced
  *       allocation tests the top's entry alone (rcgc_trace_pop_cached).
@@ -79,16 +82,15 @@
  *       rt->mem.slow == RCGC_SLOW_TRACE: rcgc_mem_update_slow, the only
  *       writer of slow, resets it whenever slow is anything else, and
  *       only the paths that run with slow == RCGC_SLOW_TRACE set it
- *       (rcgc_trace_site_tb).  So rcgc_mem_malloc_at sends every
- *       slow != 0 to its traced path, whose first test (the last site,
- *       rcgc_trace_try_cached) fails for the other states; they go to
- *       malloc_slow after it.  One branch fewer on the traced allocation
- *       than a three-way dispatch.
+ *       (rcgc_trace_site_tb).  So a test of the last site needs no test
+ *       of the mode before it.  (rcgc_mem_malloc_at picks its traced
+ *       paths by the route, R7, since its pop fails by C5, pool.h.)
  *   R7  rt->mem.trace.route is RCGC_TRACE_ROUTE_SLOW when slow !=
  *       RCGC_SLOW_TRACE, else RCGC_TRACE_ROUTE_SITES when h->sites is set
  *       (frames from call sites), else RCGC_TRACE_ROUTE_NATIVE: every
  *       writer of slow or sites calls rcgc_trace_route_update after it.
- *       So malloc_traced's miss path picks its way with one compare.
+ *       So rcgc_mem_malloc_at's failed pop (C5, pool.h) picks its way
+ *       with one compare.
  *   R8  rt->mem.trace.free_not is rcgc_mem_free_not_of(rt->mem.slow):
  *       rcgc_mem_update_slow, the only writer of slow, sets it.  So
  *       rcgc_mem_free's failed push (every free while anything is on, C4
@@ -148,7 +150,7 @@ void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t 
  * rcgc_mem_malloc_at's own (the same registers: no moves), and no block
  * or pool is passed, so the repeat check keeps its state in scratch
  * registers (no register saves).  Every such allocation reaches the
- * capture by the same calls (mem.c's malloc_traced, then this function),
+ * capture by the same calls (mem.c's rcgc_mem_malloc_at, then this function),
  * so the native calibration (which clears h->sites) measures the same
  * frames as real calls.  tracemalloc.c. */
 void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file, int line);
@@ -318,10 +320,11 @@ static inline rcgc_trace_slot *rcgc_trace_pop_class(rcgc_pool_state *ps, size_t 
 {
     /* An empty cache's top is its floor crow[c][0], whose slot entry is
      * NULL (F4): one test for both "empty" and "no slot". */
-    rcgc_trace_slot *sl = *rcgc_pool_cslot(ps->ctop[c]);
+    void **top = ps->ctop[c];
+    rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
-    void *bp = ps->cache[c];
+    void *bp = *top;   /* the row's top (C1: cache[c] may be stale now) */
     /* A slot entry above the floor belongs to a cached block (F4): the
      * callers need not test the block (the compiler is told so). */
     RCGC_ASSERT(bp != NULL);
@@ -330,7 +333,7 @@ static inline rcgc_trace_slot *rcgc_trace_pop_class(rcgc_pool_state *ps, size_t 
         __builtin_unreachable();
 #endif
     *bpp = bp;
-    rcgc_pool_cache_pop(ps, c);
+    rcgc_pool_row_pop(ps, c, top);
     return sl;
 }
 
@@ -354,15 +357,17 @@ static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t c, size_t siz
     if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
         return NULL;
     /* rcgc_trace_pop_class, but the block is read from the old top
-     * (C1: cache[c] is its copy), late and into the return register (the
-     * empty asm below: rax), which saves a move; gcc 12 then also loads
-     * the untraced path's block straight into rax (one move fewer). */
+     * late and into the return register (the empty asm below: rax),
+     * which saves a move.  The pop moves the top alone: cache[c] need
+     * not be the top's copy while tracing (C1, pool.h), so it is neither
+     * read nor written (the untraced allocation's pop fails by C5 before
+     * it could read it). */
     rcgc_pool_state *ps = &rt->pool;
     void **top = ps->ctop[c];
     rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
     if (RCGC_UNLIKELY(sl == NULL))
         return NULL;
-    rcgc_pool_cache_pop(ps, c);
+    rcgc_pool_row_pop(ps, c, top);
     rcgc_trace_write_slot(h, sl, h->last.tb, size);
     void *bp = *top;
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -799,14 +799,16 @@ static void test_free_mode_limit(void **state)
         }
         /* perf-tm11: the traced allocation takes its block from the old
          * top (C1), not from cache[c]: allocations at one call site pop
-         * the row top first, each counted, cache[d] the new top's copy. */
+         * the row top first, each counted (perf-alloc9: the pop moves
+         * the top alone, cache[d] need not be its copy while tracing:
+         * C1, C5, test_alloc_mode_floor). */
         {
             enum { K = 5 };
             void *got[K];
             for (int i = 0; i < K; i++) {
                 got[i] = rcgc_mem_malloc(rt, 200);
                 assert_ptr_equal(got[i], td[RCGC_FREE_CACHE - 1 - i]);
-                assert_ptr_equal(ps->cache[d], *ps->ctop[d]);
+                assert_ptr_equal(*ps->ctop[d], td[RCGC_FREE_CACHE - 2 - i]);
                 assert_int_equal(rcgc_pool_ncache(ps, d), RCGC_FREE_CACHE - 1 - (unsigned)i);
                 rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
                 assert_int_equal(cur, 200 * ((size_t)i + 2));
@@ -845,6 +847,228 @@ static void test_free_mode_limit(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* One rcgc_mem_malloc call site for test_alloc_mode_floor's traced
+ * allocations (the traced pop needs the last site to match). */
+static void *floor_malloc(rcgc_runtime *rt, size_t n)
+{
+    return rcgc_mem_malloc(rt, n);
+}
+
+/* rcgc_mem_malloc from the free cache and the blocks it must not hand
+ * out: the row's top (C1) when the untraced pop may go ahead, never a
+ * live block. */
+static void floor_expect_pop(rcgc_runtime *rt, unsigned c, void *const *live, int nlive)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    void *top = *ps->ctop[c];
+    uint32_t n = rcgc_pool_ncache(ps, c);
+    assert_non_null(top);
+    void *p = floor_malloc(rt, 64);
+    assert_ptr_equal(p, top);
+    assert_int_equal(rcgc_pool_ncache(ps, c), n - 1);
+    for (int i = 0; i < nlive; i++)
+        assert_ptr_not_equal(p, live[i]);
+    rcgc_mem_free(rt, p);
+    assert_ptr_equal(*ps->ctop[c], top);
+}
+
+/* C5: the untraced allocations' pop (rcgc_mem_malloc_at, rcgc_new) has a
+ * floor of its own, mfloor, which is the row's floor while nothing is on
+ * and above every row otherwise, so that they need no test of the mode
+ * before the pop.  While tracing the traced pops leave cache[c] (C1),
+ * which may then name a live block: the untraced pop must not run (the
+ * allocation would go untraced, or hand out that block twice), and
+ * cache[c] must be the top's copy again once tracing stops.  Each mode:
+ * tracing (on, off, on again), the tracer holding itself (its own
+ * allocations: nothing is flushed, yet nothing may come from the cache),
+ * fault injection, debug hooks, a user allocator; validate catches the
+ * floor off. */
+static void test_alloc_mode_floor(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_pool_state *ps = &rt->pool;
+    unsigned c = (unsigned)rcgc_size_class(64);
+    for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+        assert_true(ps->mfloor[k] == (uintptr_t)&ps->crow[k][0]);
+    void *keep = floor_malloc(rt, 64);
+    void *x = floor_malloc(rt, 64), *y = floor_malloc(rt, 64);
+    rcgc_mem_free(rt, x);
+    floor_expect_pop(rt, c, &keep, 1);   /* nothing on: the pop goes ahead */
+    x = floor_malloc(rt, 64);
+
+    /* tracing: an allocation at the last site pops the row traced
+     * (counted) and leaves cache[c] on the block it handed out */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+        for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+            assert_true(ps->mfloor[k] == UINTPTR_MAX);
+        size_t cur = 0, peak = 0;
+        /* an object freed while tracing goes to the cache; the next
+         * creation of its size is traced, not the untraced pop's */
+        rcgc_list *l = rcgc_list_new(rt);
+        rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+        size_t with_list = cur;
+        assert_true(with_list > 0);
+        rcgc_decref(RCGC_OBJ(l));
+        rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+        assert_int_equal(cur, 0);
+        l = rcgc_list_new(rt);
+        rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+        assert_int_equal(cur, with_list);
+        rcgc_decref(RCGC_OBJ(l));
+        /* the site made the last one, then three blocks cached with
+         * their slots */
+        rcgc_mem_free(rt, floor_malloc(rt, 64));
+        void *t[3];
+        for (int i = 0; i < 3; i++)
+            t[i] = floor_malloc(rt, 64);
+        for (int i = 0; i < 3; i++)
+            rcgc_mem_free(rt, t[i]);
+        rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+        assert_int_equal(cur, 0);
+        assert_ptr_equal(*ps->ctop[c], t[2]);
+        void *u = floor_malloc(rt, 64);
+        assert_ptr_equal(u, t[2]);
+        rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+        assert_int_equal(cur, 64);
+        assert_ptr_equal(*ps->ctop[c], t[1]);
+        assert_ptr_equal(ps->cache[c], t[2]);   /* live, not the top (C1) */
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        /* off: cache[c] is the top's copy again, not the live u */
+        rcgc_tracemalloc_stop(rt);
+        for (unsigned k = 0; k < RCGC_NCLASSES; k++) {
+            assert_true(ps->mfloor[k] == (uintptr_t)&ps->crow[k][0]);
+            assert_ptr_equal(ps->cache[k], *ps->ctop[k]);
+        }
+        void *live[] = {keep, x, y, u};
+        floor_expect_pop(rt, c, live, 4);
+        rcgc_mem_free(rt, u);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+
+    /* the tracer holding itself: the cache keeps its blocks (nothing is
+     * flushed), the allocation goes through the domain (counted there) */
+    assert_true(rcgc_pool_ncache(ps, c) >= 1);
+    rcgc_mem_trace_hold(rt, 1);
+    assert_true(ps->mfloor[c] == UINTPTR_MAX);
+    long dlive = rt->mem.domains[RCGC_DOMAIN_MEM].live;
+    void *h = floor_malloc(rt, 64);
+    assert_non_null(h);
+    assert_int_equal(rt->mem.domains[RCGC_DOMAIN_MEM].live, dlive + 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_mem_free(rt, h);
+    rcgc_mem_trace_hold(rt, -1);
+    assert_true(ps->mfloor[c] == (uintptr_t)&ps->crow[c][0]);
+    assert_ptr_equal(ps->cache[c], *ps->ctop[c]);
+
+    /* fault injection: the cache is flushed, the floor up while it is on */
+    rcgc_mem_fail_after(rt, 1000000, 0);
+    for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+        assert_true(ps->mfloor[k] == UINTPTR_MAX);
+    assert_int_equal(rcgc_pool_ncache(ps, c), 0);
+    void *q = floor_malloc(rt, 64);
+    assert_non_null(q);
+    rcgc_mem_free(rt, q);
+    assert_int_equal(rcgc_pool_ncache(ps, c), 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_mem_fail_after(rt, 0, 0);
+    for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+        assert_true(ps->mfloor[k] == (uintptr_t)&ps->crow[k][0]);
+    /* debug hooks, a user allocator (set up on a runtime of their own):
+     * the floor up from the start */
+    for (int mode = 0; mode < 2; mode++) {
+        rcgc_runtime *rt2 = new_rt();
+        rcgc_pool_state *ps2 = &rt2->pool;
+        rcgc_allocator al = {NULL, ml_malloc, ml_calloc, ml_realloc, ml_free};
+        rcgc_mem_get_pool_allocator(rt2, &ml_pools);
+        ml_nside = 0;
+        if (mode == 0)
+            assert_int_equal(rcgc_mem_setup_debug_hooks(rt2), RCGC_OK);
+        else
+            assert_int_equal(rcgc_mem_set_allocator(rt2, RCGC_DOMAIN_MEM, &al), RCGC_OK);
+        for (unsigned k = 0; k < RCGC_NCLASSES; k++)
+            assert_true(ps2->mfloor[k] == UINTPTR_MAX);
+        void *v[3];
+        for (int i = 0; i < 3; i++)
+            assert_non_null(v[i] = floor_malloc(rt2, 64));
+        rcgc_mem_free(rt2, v[1]);
+        assert_int_equal(rcgc_pool_ncache(ps2, c), 0);
+        void *w = floor_malloc(rt2, 64);
+        assert_non_null(w);
+        assert_int_equal(rcgc_validate(rt2, stderr), RCGC_OK);
+        rcgc_mem_free(rt2, w);
+        rcgc_mem_free(rt2, v[0]);
+        rcgc_mem_free(rt2, v[2]);
+        assert_int_equal(rcgc_validate(rt2, stderr), RCGC_OK);
+        rcgc_runtime_free(rt2);
+    }
+    rcgc_mem_trace_hold(rt, 1);
+    ps->mfloor[c] = (uintptr_t)&ps->crow[c][0];
+    expect_invalid_as(rt, "allocation's floor", "(C5)");
+    ps->mfloor[c] = UINTPTR_MAX;
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_mem_trace_hold(rt, -1);
+    ps->mfloor[c] = UINTPTR_MAX;
+    expect_invalid_as(rt, "allocation's floor", "(C5)");
+    ps->mfloor[c] = (uintptr_t)&ps->crow[c][0];
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_mem_free(rt, keep);
+    rcgc_mem_free(rt, x);
+    rcgc_mem_free(rt, y);
+    rcgc_runtime_free(rt);
+}
+
+/* F4 with the untraced free's push leaving its slot entry (perf-alloc9):
+ * an entry the traced paths wrote stays in the row after tracing stops,
+ * an untraced free then caches another block on it, and tracing's start
+ * resets it, so that the traced allocation does not take that block
+ * with another block's slot. */
+static void test_free_slot_entry_untraced(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_pool_state *ps = &rt->pool;
+    unsigned c = (unsigned)rcgc_size_class(64);
+    void *keep = floor_malloc(rt, 64);
+    void *x = floor_malloc(rt, 64);
+    size_t cur = 0, peak = 0;
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    void *b = floor_malloc(rt, 64);
+    rcgc_mem_free(rt, floor_malloc(rt, 64));   /* the site is the last one */
+    rcgc_mem_free(rt, b);
+    void **at = ps->ctop[c];
+    assert_ptr_equal(*at, b);
+    void *sl = *rcgc_pool_cslot(at);
+    assert_non_null(sl);                        /* b's slot */
+    assert_ptr_equal(floor_malloc(rt, 64), b);  /* popped traced */
+    rcgc_tracemalloc_stop(rt);
+    assert_ptr_equal(ps->ctop[c], at - 1);
+    rcgc_mem_free(rt, x);                       /* untraced, onto b's old entry */
+    assert_ptr_equal(ps->ctop[c], at);
+    assert_ptr_equal(*at, x);
+    assert_ptr_equal(*rcgc_pool_cslot(at), sl); /* left as it was */
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* the start empties the cache or resets the entry: x is not
+     * cached with b's slot */
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    assert_true(ps->ctop[c] < at || *rcgc_pool_cslot(at) == NULL);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    void *y = floor_malloc(rt, 64), *z = floor_malloc(rt, 64);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 128);
+    rcgc_mem_free(rt, y);
+    rcgc_mem_free(rt, z);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_mem_free(rt, b);
+    rcgc_mem_free(rt, keep);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -858,7 +1082,8 @@ int main(void)
         cmocka_unit_test(test_validate_mem_count_sign), cmocka_unit_test(test_class_entry_lookup),
         cmocka_unit_test(test_mem_live_fast_paths),
         cmocka_unit_test(test_mem_live_every_mode), cmocka_unit_test(test_free_nocache_last_spills),
-        cmocka_unit_test(test_free_mode_limit),
+        cmocka_unit_test(test_free_mode_limit),  cmocka_unit_test(test_alloc_mode_floor),
+        cmocka_unit_test(test_free_slot_entry_untraced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
