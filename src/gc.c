@@ -465,8 +465,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         uint64_t members = cand;
         char *word = base + (size_t)k * 64 * size;
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
-            unsigned b = (unsigned)__builtin_ctzll(bits);
-            rcgc_object *o = (rcgc_object *)(word + (size_t)b * size);
+            size_t b = gc_low_bit(bits);
+            rcgc_object *o = (rcgc_object *)(word + b * size);
             unsigned f = o->flags;
             /* is_member with the kind's constant (GC_MEMBERSET). */
             if (!((ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u)) {
