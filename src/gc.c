@@ -1132,8 +1132,8 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         /* R1: a plain scan reads only the members that may be roots. */
         for (uint64_t b = rec ? ps->members[k] : ps->reached[k]; b; b &= b - 1) {
-            unsigned bit = (unsigned)__builtin_ctzll(b);
-            rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + bit) * size);
+            size_t bit = gc_low_bit(b);
+            rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + bit) * size);
             unsigned f = o->flags;
             if (RCGC_LIKELY((f & fast) == RCGC_OF_TRACKED)) {
                 if (o->refcnt > gc_refs(f)) {
