@@ -1233,10 +1233,10 @@ static void mark_set(gc_work *w)
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             uint64_t b = ps->members[k] & ~ps->reached[k];
             while (b) {
-                unsigned i = (unsigned)__builtin_ctzll(b);
+                size_t i = gc_low_bit(b);
                 uint64_t mask = (uint64_t)1 << i;
                 b &= b - 1;
-                rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + i) * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 0);
                 unsigned f = o->flags;
                 if (o->refcnt > gc_refs(f)) {
