@@ -1361,8 +1361,8 @@ static void partition(gc_work *w, unsigned old)
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 uint64_t m = ps->members[k], r = 0;
                 for (uint64_t b = m; b; b &= b - 1) {
-                    unsigned i = (unsigned)__builtin_ctzll(b);
-                    rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                    size_t i = gc_low_bit(b);
+                    rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + i) * size);
                     unsigned f = o->flags;
                     /* Still a plain member (unsaturate has cleared every
                      * count): not reached. */
