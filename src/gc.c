@@ -1389,8 +1389,8 @@ static void partition(gc_work *w, unsigned old)
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
-                unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                size_t i = (size_t)k * 64 + gc_low_bit(b);
+                rcgc_object *o = (rcgc_object *)(base + i * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
                 record_one(w, o, o->flags, 1);
             }
