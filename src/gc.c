@@ -1395,8 +1395,8 @@ static void partition(gc_work *w, unsigned old)
                 record_one(w, o, o->flags, 1);
             }
             for (uint64_t b = ps->reached[k] & ps->moving[k]; b; b &= b - 1) {
-                unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                size_t i = gc_low_bit(b);
+                rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + i) * size);
                 unsigned f = o->flags;
                 unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
                 RCGC_ASSERT(gen != old && !(f & RCGC_OF_GC_SCRATCH));
