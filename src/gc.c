@@ -465,8 +465,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         uint64_t members = cand;
         char *word = base + (size_t)k * 64 * size;
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
-            unsigned b = (unsigned)__builtin_ctzll(bits);
-            rcgc_object *o = (rcgc_object *)(word + (size_t)b * size);
+            size_t b = gc_low_bit(bits);
+            rcgc_object *o = (rcgc_object *)(word + b * size);
             unsigned f = o->flags;
             /* is_member with the kind's constant (GC_MEMBERSET). */
             if (!((ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u)) {
@@ -1132,8 +1132,8 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         /* R1: a plain scan reads only the members that may be roots. */
         for (uint64_t b = rec ? ps->members[k] : ps->reached[k]; b; b &= b - 1) {
-            unsigned bit = (unsigned)__builtin_ctzll(b);
-            rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + bit) * size);
+            size_t bit = gc_low_bit(b);
+            rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + bit) * size);
             unsigned f = o->flags;
             if (RCGC_LIKELY((f & fast) == RCGC_OF_TRACKED)) {
                 if (o->refcnt > gc_refs(f)) {
@@ -1233,10 +1233,10 @@ static void mark_set(gc_work *w)
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
             uint64_t b = ps->members[k] & ~ps->reached[k];
             while (b) {
-                unsigned i = (unsigned)__builtin_ctzll(b);
+                size_t i = gc_low_bit(b);
                 uint64_t mask = (uint64_t)1 << i;
                 b &= b - 1;
-                rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + i) * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 0);
                 unsigned f = o->flags;
                 if (o->refcnt > gc_refs(f)) {
@@ -1361,8 +1361,8 @@ static void partition(gc_work *w, unsigned old)
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 uint64_t m = ps->members[k], r = 0;
                 for (uint64_t b = m; b; b &= b - 1) {
-                    unsigned i = (unsigned)__builtin_ctzll(b);
-                    rcgc_object *o = (rcgc_object *)(base + (size_t)(k * 64 + i) * size);
+                    size_t i = gc_low_bit(b);
+                    rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + i) * size);
                     unsigned f = o->flags;
                     /* Still a plain member (unsaturate has cleared every
                      * count): not reached. */
@@ -1389,14 +1389,14 @@ static void partition(gc_work *w, unsigned old)
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
             for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
-                unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                size_t i = (size_t)k * 64 + gc_low_bit(b);
+                rcgc_object *o = (rcgc_object *)(base + i * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
                 record_one(w, o, o->flags, 1);
             }
             for (uint64_t b = ps->reached[k] & ps->moving[k]; b; b &= b - 1) {
-                unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-                rcgc_object *o = (rcgc_object *)(base + (size_t)i * size);
+                size_t i = gc_low_bit(b);
+                rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + i) * size);
                 unsigned f = o->flags;
                 unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
                 RCGC_ASSERT(gen != old && !(f & RCGC_OF_GC_SCRATCH));

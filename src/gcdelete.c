@@ -184,21 +184,6 @@ static RCGC_ALWAYS_INLINE void reload_barrier(void)
 #endif
 }
 
-/* The index of b's lowest set bit (b != 0) as a size_t, for the bitmap
- * walks' block address: on x86-64 one tzcnt (which a CPU without BMI1
- * runs as bsf, the same for b != 0), where __builtin_ctzll's int costs a
- * sign extension and a zeroing of the destination besides (W1). */
-static RCGC_ALWAYS_INLINE size_t low_bit(uint64_t b)
-{
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    uint64_t i;
-    __asm__("tzcnt %1, %0" : "=r"(i) : "rm"(b) : "cc");
-    return (size_t)i;
-#else
-    return (size_t)__builtin_ctzll(b);
-#endif
-}
-
 /* Q2: the listed fields (offsets off0, off1: the quiet type's, off1 0 if
  * it has one field) of the nquiet quiet objects at the head of a batch's
  * chain from first dropped again, after user code that may have stored
@@ -233,7 +218,7 @@ static RCGC_ALWAYS_INLINE void clear_word_cached(gc_work *w, uint64_t b, char *w
     const rcgc_type *type2 = w->refcache.type2;
     size_t off0 = w->refcache.off0, off1 = w->refcache.off1;
     for (; b; b &= b - 1) {
-        rcgc_object *o = (rcgc_object *)(word + low_bit(b) * size);
+        rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
         if (RCGC_LIKELY(o->type == type2)) {
             rcgc_gc_ref_clear_first(w, o, (unsigned)off0);
             rcgc_gc_ref_clear_first(w, o, (unsigned)off1);
@@ -287,7 +272,7 @@ static RCGC_ALWAYS_INLINE uint64_t batch_word(uint64_t bk, char *word, size_t si
                                               rcgc_object **bobj, unsigned *nloud)
 {
     for (uint64_t b = bk; b; b &= b - 1) {
-        size_t i = low_bit(b);
+        size_t i = gc_low_bit(b);
         rcgc_object *o = (rcgc_object *)(word + i * size);
         /* rcgc_gc_release_cleared's test but for the type's finalizers:
          * the set needs no finalization (w->need == 0), so no member has
@@ -366,7 +351,7 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
                 continue;
             }
             for (; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + low_bit(b) * size);
+                rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
                 rcgc_gc_clear_first(w, o, refs);
             }
         }
@@ -537,7 +522,7 @@ static RCGC_ALWAYS_INLINE void clear_unreachable_kind(gc_work *w, const int refs
                 continue;
             }
             for (; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + low_bit(b) * size);
+                rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
                 rcgc_gc_clear_first(w, o, refs);
             }
         }

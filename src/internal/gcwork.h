@@ -169,6 +169,22 @@ enum {
     NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
 };
 
+/* The index of b's lowest set bit (b != 0) as a size_t, for the bitmap
+ * walks' block address (gc.c's, gcdelete.c's, GC_FOR_EACH_POOLED): on
+ * x86-64 one tzcnt (which a CPU without BMI1 runs as bsf, the same for
+ * b != 0), where __builtin_ctzll's int costs a sign extension and a
+ * zeroing of the destination besides (W1). */
+static RCGC_ALWAYS_INLINE size_t gc_low_bit(uint64_t b)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    uint64_t i;
+    __asm__("tzcnt %1, %0" : "=r"(i) : "rm"(b) : "cc");
+    return (size_t)i;
+#else
+    return (size_t)__builtin_ctzll(b);
+#endif
+}
+
 /* The pooled members of the pool sets whose bit is set in BITS(ps, k)
  * (word k of pool set ps's bitmaps), in heap order: body with o bound to
  * each.  body may free o, and with it o's pool once its last one goes:
@@ -184,7 +200,7 @@ enum {
                 uint64_t b_ = BITS(ps_, k_);                                         \
                 char *word_ = base_ + (size_t)k_ * 64 * size_;                       \
                 for (; b_; b_ &= b_ - 1) {                                           \
-                    size_t i_ = (size_t)__builtin_ctzll(b_);                         \
+                    size_t i_ = gc_low_bit(b_);                                      \
                     rcgc_object *o = (rcgc_object *)(word_ + i_ * size_);            \
                     body;                                                            \
                 }                                                                    \
