@@ -313,6 +313,27 @@ static RCGC_ALWAYS_INLINE uint64_t batch_word(uint64_t bk, char *word, size_t si
     return bk;
 }
 
+/* The first clear of every unreachable member of pool set ps (its
+ * blocks from base, `size` bytes apart), in the copy for the set's kind
+ * of heap (RC2): the cached clears word by word for refs heaps. */
+static RCGC_ALWAYS_INLINE void clear_pool_first(gc_work *w, const gc_poolset *ps, char *base,
+                                                size_t size, const int refs)
+{
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+        char *word = base + (size_t)k * 64 * size;
+        word_opaque(&word);
+        uint64_t b = ps->members[k] & ~ps->reached[k];
+        if (refs) {
+            clear_word_cached(w, b, word, size);
+            continue;
+        }
+        for (; b; b &= b - 1) {
+            rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
+            rcgc_gc_clear_first(w, o, refs);
+        }
+    }
+}
+
 /* Step 9 for a set of pooled garbage that needs no finalization, pool set
  * by pool set: every unreachable object of the pool is cleared (unless
  * `cleared`: the caller has cleared the whole set already), then every
@@ -342,19 +363,8 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
             rcgc_gc_dirty_init(w, refs);
             w->clearrank = p + 1;
         }
-        for (unsigned k = 0; !cleared && k < RCGC_POOL_BITMAP_WORDS; k++) {
-            char *word = base + (size_t)k * 64 * size;
-            word_opaque(&word);
-            uint64_t b = ps->members[k] & ~ps->reached[k];
-            if (refs) {
-                clear_word_cached(w, b, word, size);
-                continue;
-            }
-            for (; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
-                rcgc_gc_clear_first(w, o, refs);
-            }
-        }
+        if (!cleared)
+            clear_pool_first(w, ps, base, size, refs);
         /* D1: a member at an address up to dirtyto may hold references
          * again (user code ran after its first clear); the second clear
          * of any other would find every listed field NULL (and a type with
@@ -513,19 +523,7 @@ static RCGC_ALWAYS_INLINE void clear_unreachable_kind(gc_work *w, const int refs
         char *base = ps->pool->mem + pre;
         size_t size = ps->pool->size;
         w->clearrank = p + 1;
-        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            char *word = base + (size_t)k * 64 * size;
-            word_opaque(&word);
-            uint64_t b = ps->members[k] & ~ps->reached[k];
-            if (refs) {
-                clear_word_cached(w, b, word, size);
-                continue;
-            }
-            for (; b; b &= b - 1) {
-                rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
-                rcgc_gc_clear_first(w, o, refs);
-            }
-        }
+        clear_pool_first(w, ps, base, size, refs);
     }
 }
 

@@ -438,6 +438,19 @@ static void stacks_reset(tm_state *s)
     s->last_tb = 0;
 }
 
+/* The traceback of a recorded walk that matched: R5, a memo that can
+ * match has its traceback, so the caller need not test it for 0. */
+static RCGC_ALWAYS_INLINE uint32_t stack_hit_tb(const tm_stack *e)
+{
+    uint32_t tb = e->tb;
+    RCGC_ASSERT(tb != 0);
+#if defined(__GNUC__) || defined(__clang__)
+    if (tb == 0)
+        __builtin_unreachable();
+#endif
+    return tb;
+}
+
 /* The traceback of the most recent recorded walk when walking from fp
  * with `skip` at (file, line) would repeat it exactly, else 0 (an entry
  * dropped by stacks_reset has tb 0: a match gives 0 as well).  fp is the
@@ -455,17 +468,8 @@ static RCGC_ALWAYS_INLINE uint32_t stacks_mru(const tm_state *s, uintptr_t fp, i
     if (skip < 1)
         __builtin_unreachable();
 #endif
-    if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo)) {
-        /* R5: a memo that can match has its traceback (the caller need
-         * not test it). */
-        uint32_t tb = e->tb;
-        RCGC_ASSERT(tb != 0);
-#if defined(__GNUC__) || defined(__clang__)
-        if (tb == 0)
-            __builtin_unreachable();
-#endif
-        return tb;
-    }
+    if (e->file == file && e->line == line && rcgc_unwind_same(fp, skip, &e->memo))
+        return stack_hit_tb(e);
     return 0;
 }
 
@@ -478,15 +482,8 @@ static RCGC_ALWAYS_INLINE uint32_t stacks_mru_fast(const rcgc_runtime *rt, uintp
                                                    const char *file, int line)
 {
     const tm_stack *e = rt->trace_mru;
-    if (e->file == file && e->line == line && rcgc_unwind_same_key(fp, &e->memo)) {
-        uint32_t tb = e->tb;   /* R5: not 0 */
-        RCGC_ASSERT(tb != 0);
-#if defined(__GNUC__) || defined(__clang__)
-        if (tb == 0)
-            __builtin_unreachable();
-#endif
-        return tb;
-    }
+    if (e->file == file && e->line == line && rcgc_unwind_same_key(fp, &e->memo))
+        return stack_hit_tb(e);
     return 0;
 }
 
