@@ -408,7 +408,9 @@ sites:
         return p;
     return malloc_traced_pool(rt, size, file, line);
 native:
-    return rcgc_trace_malloc_native(rt, size, file, line);
+    /* The failed pop's top and where it lives: no class or top to derive
+     * again in the tracer. */
+    return rcgc_trace_malloc_native(rt, size, file, line, &rt->pool.ctop[c], rt->pool.ctop[c]);
 }
 
 void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize, const char *file,

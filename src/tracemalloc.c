@@ -478,10 +478,9 @@ static RCGC_ALWAYS_INLINE uint32_t stacks_mru(const tm_state *s, uintptr_t fp, i
  * recorded with another skip has no key (tb_native_walk, R9), so the
  * check tests neither the skip nor, where it has an AVX2 loop, the CPU
  * (rcgc_unwind_same_key). */
-static RCGC_ALWAYS_INLINE uint32_t stacks_mru_fast(const rcgc_runtime *rt, uintptr_t fp,
+static RCGC_ALWAYS_INLINE uint32_t stacks_mru_fast(const tm_stack *e, uintptr_t fp,
                                                    const char *file, int line)
 {
-    const tm_stack *e = rt->trace_mru;
     if (e->file == file && e->line == line && rcgc_unwind_same_key(fp, &e->memo))
         return stack_hit_tb(e);
     return 0;
@@ -937,7 +936,8 @@ TM_KEEP_FP void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *po
     /* The most recent recorded native stack (tb_native); the others and
      * the capture out of line.  The frame address is taken where it is
      * used (the frame pointer register itself, no copy kept). */
-    uint32_t tb = stacks_mru_fast(rt, (uintptr_t)__builtin_frame_address(0), file, line);
+    uint32_t tb = stacks_mru_fast(rt->trace_mru, (uintptr_t)__builtin_frame_address(0), file,
+                                  line);
     if (RCGC_LIKELY(tb != 0))
         return malloc_fast_known(s, p, pool, size, file, line, tb);
     p = malloc_fast_other(s, p, pool, size, file, line, (uintptr_t)__builtin_frame_address(0));
@@ -975,14 +975,21 @@ static RCGC_NOINLINE void *native_write_pending(rcgc_runtime *rt, rcgc_trace_slo
 }
 
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
-                                          int line)
+                                          int line, void ***topp, void **top)
 {
     /* As rcgc_trace_malloc_fast with no block given: the same frames
      * (mem.c's rcgc_mem_malloc_at, then this function) for the calibration.
      * The repeat check reads the most recent walk from rt itself: the
      * tracer's state only on the other paths. */
-    uint32_t tb = stacks_mru_fast(rt, (uintptr_t)__builtin_frame_address(0), file,
-                                  line);
+    const tm_stack *e = rt->trace_mru;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* The walk in rax (free until the block is popped) and line left in
+     * rcx, where the calls below take it (pinned there before each):
+     * gcc 12 otherwise loaded the walk into rcx and moved line out of it
+     * first, one move on every call. */
+    __asm__("" : "+a"(e));
+#endif
+    uint32_t tb = stacks_mru_fast(e, (uintptr_t)__builtin_frame_address(0), file, line);
     if (RCGC_LIKELY(tb != 0)) {
         /* mem.c calls this for pool sizes only (1..RCGC_SMALL_LIMIT):
          * the pop's size class is (size - 1) >> 4. */
@@ -992,9 +999,13 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
             __builtin_unreachable();
 #endif
         rcgc_runtime *r = rt;
-        rcgc_trace_slot *sl;
-        void *p;
-        if (RCGC_LIKELY((sl = rcgc_trace_pop_cached(&r->pool, size, &p)) != NULL)) {
+        /* rcgc_trace_pop_class on the caller's top (tmfast.h): an empty
+         * cache's top is its floor, whose slot entry is NULL (F4). */
+        RCGC_ASSERT(topp == &r->pool.ctop[(size - 1) >> RCGC_ALIGN_SHIFT] && top == *topp);
+        rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
+        if (RCGC_LIKELY(sl != NULL)) {
+            void *p = *top;
+            *topp = top - 1;
             /* D1: the block freed last takes a tail call, which leaves
              * this entry's registers alone. */
             if (RCGC_UNLIKELY(sl == r->mem.trace.pending))
@@ -1002,8 +1013,14 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
             rcgc_trace_write_settled(&r->mem.trace, sl, tb, size);
             return p;   /* counted by M3 (pool.h) */
         }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        __asm__("" : "+c"(line));   /* see e's pin above */
+#endif
         return malloc_native_put(rt->trace, size, file, line, tb);
     }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __asm__("" : "+c"(line));   /* see e's pin above */
+#endif
     void *p = malloc_native_other(rt->trace, size, file, line,
                                   (uintptr_t)__builtin_frame_address(0));
     /* Not a tail call: the walk reads this frame (fp). */

@@ -149,11 +149,16 @@ void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t 
  * what rcgc_mem_malloc_wrapped returns on any failure.  Its arguments are
  * rcgc_mem_malloc_at's own (the same registers: no moves), and no block
  * or pool is passed, so the repeat check keeps its state in scratch
- * registers (no register saves).  Every such allocation reaches the
- * capture by the same calls (mem.c's rcgc_mem_malloc_at, then this function),
- * so the native calibration (which clears h->sites) measures the same
- * frames as real calls.  tracemalloc.c. */
-void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file, int line);
+ * registers (no register saves).  topp is &rt->pool.ctop[c] and top
+ * *topp, c the size class of `size`: rcgc_mem_malloc_at's failed pop
+ * read them (in the registers of the fifth and sixth arguments), so the
+ * pop here neither derives the class nor reloads the top.  Every such
+ * allocation reaches the capture by the same calls (mem.c's
+ * rcgc_mem_malloc_at, then this function), so the native calibration
+ * (which clears h->sites) measures the same frames as real calls.
+ * tracemalloc.c. */
+void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file, int line,
+                               void ***topp, void **top);
 
 /* Give p (a pool block not yet counted, or NULL) back and allocate `size`
  * bytes at (file, line) through the MEM domain's wrappers (the OOM handler,

@@ -1209,6 +1209,59 @@ static void test_empty_cache_floor(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* A repeated native stack takes the block of its own size class: the
+ * allocation's failed pop hands its top and where it lives to the
+ * tracer (rcgc_trace_malloc_native), which pops from them.  Every class
+ * gets blocks freed into its cache (one block of each kept live, so the
+ * pushes go ahead), then one stack (one call site: the walk repeats)
+ * allocates every class in turn, in another order than the frees: each
+ * must get its own class's last freed block back (LIFO), traced at its
+ * size.  Fails when the class or the top passed is another class's. */
+static void test_native_pop_own_class(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE), RCGC_OK);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 16), RCGC_OK);
+    enum { NB = 3 };
+    void *keep[RCGC_NCLASSES], *b[RCGC_NCLASSES][NB];
+    for (int k = 0; k < RCGC_NCLASSES; k++) {
+        size_t size = (size_t)(k + 1) * RCGC_ALIGNMENT;
+        keep[k] = native_at(rt, 2, size);
+        for (int i = 0; i < NB; i++)
+            b[k][i] = native_at(rt, 2, size);
+    }
+    size_t live = traced_now(rt);
+    for (int i = 0; i < NB; i++)
+        for (int k = 0; k < RCGC_NCLASSES; k++)
+            rcgc_mem_free(rt, b[k][i]);
+    check_valid(rt);
+    /* One call site for all (the walk repeats from the second on):
+     * each block is taken, freed and taken again. */
+    for (int n = 0; n < NB * RCGC_NCLASSES * 2; n++) {
+        int i = NB - 1 - n / (2 * RCGC_NCLASSES), j = n / 2 % RCGC_NCLASSES;
+        int k = (j * 7 + i) % RCGC_NCLASSES;   /* 7 is prime to 32 */
+        size_t size = (size_t)(k + 1) * RCGC_ALIGNMENT - (size_t)(j % 3);
+        size_t before = traced_now(rt);
+        void *p = native_at(rt, 2, size);
+        assert_ptr_equal(p, b[k][i]);
+        assert_int_equal(traced_now(rt), before + size);
+        if (n % 2 == 0)
+            rcgc_mem_free(rt, p);
+    }
+    check_valid(rt);
+    assert_true(traced_now(rt) <= live);
+    for (int k = 0; k < RCGC_NCLASSES; k++) {
+        for (int i = 0; i < NB; i++)
+            rcgc_mem_free(rt, b[k][i]);
+        rcgc_mem_free(rt, keep[k]);
+    }
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
 /* The traced free finds a block's slot from its arena's trace table,
  * whose entry is the pool's side array biased by the pool's position in
  * its 64 KiB (tmfast.h, rcgc_trace_table_bias) and indexed with the
@@ -1871,6 +1924,7 @@ int main(void)
         cmocka_unit_test(test_freed_object_not_a_slot),
         cmocka_unit_test(test_object_push_clears_slot_entry),
         cmocka_unit_test(test_empty_cache_floor),
+        cmocka_unit_test(test_native_pop_own_class),
         cmocka_unit_test(test_trace_table_bias),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
         cmocka_unit_test(test_pending_free),
