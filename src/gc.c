@@ -289,6 +289,22 @@ GC_COLD static void subtract_saturated(gc_work *w, rcgc_object *r)
  * constant: flags & 7 is TRACKED | gen << 1. */
 #define GC_MEMBERSET(g) ((g) == 0 ? 0x02u : (g) == 1 ? 0x0au : 0x2au)
 
+/* is_member for a collection whose GC_MEMBERSET is ms (a constant).  For
+ * generations 0 and 1 the member's low flags are TRACKED and clear
+ * generation bits (gen 0: f & 7 == 1; gen 1: f & 5 == 1); f - 1 clears
+ * TRACKED without a borrow exactly when it is set, so ((f - 1) & mask) == 0
+ * is the test in a subtract and a mask, where the shift of ms (or the
+ * compare of f & mask) takes a copy of f more. */
+_Static_assert(RCGC_OF_TRACKED == 1u && RCGC_OF_GEN_MASK == 6u, "gc_member's masks");
+static RCGC_ALWAYS_INLINE unsigned gc_member(unsigned f, const unsigned ms)
+{
+    if (ms == GC_MEMBERSET(0))
+        return ((f - 1u) & 7u) == 0;
+    if (ms == GC_MEMBERSET(1))
+        return ((f - 1u) & 5u) == 0;
+    return (ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u;
+}
+
 /* visit_subtract_set with the membership test of a gather of one kind: ms is
  * GC_MEMBERSET of its generation, a constant, or 0 for w->memberset.  (A
  * store to a header may alias w->memberset, so a loop would reload it
@@ -298,8 +314,7 @@ static RCGC_ALWAYS_INLINE int visit_subtract_ms(rcgc_object *r, void *arg, const
     gc_work *w = arg;
     unsigned f = r->flags;
     RCGC_ASSERT(ms == 0 || ms == w->memberset);
-    unsigned member = ms ? (ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u
-                         : (unsigned)is_member(w, f);
+    unsigned member = ms ? gc_member(f, ms) : (unsigned)is_member(w, f);
     if (member) {
         /* The count is the flags' top bits: adding one carries out of
          * them exactly when it is full (f >= GC_REFS_FULL). */
@@ -469,7 +484,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             rcgc_object *o = (rcgc_object *)(word + b * size);
             unsigned f = o->flags;
             /* is_member with the kind's constant (GC_MEMBERSET). */
-            if (!((ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u)) {
+            if (!gc_member(f, ms)) {
                 members &= ~((uint64_t)1 << b);
                 continue;
             }
