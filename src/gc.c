@@ -464,9 +464,11 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     /* GATHER_CACHED: the cache's type and offsets in locals (whose
      * address is never taken), so that the header stores of the visits,
      * which may alias w->refcache, do not make the loop reload them; taken
-     * again from w->refcache after a miss, the only thing that fills it. */
+     * again from w->refcache after a miss, the only thing that fills it.
+     * The offsets are size_t: the address of a field then needs no
+     * zero-extension of the offset a visit. */
     const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
-    unsigned coff0 = w->refcache.off0, coff1 = w->refcache.off1;
+    size_t coff0 = w->refcache.off0, coff1 = w->refcache.off1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         uint64_t mv = 0, mb = 0;
         uint64_t cand = pool->tracked[k];
@@ -987,7 +989,7 @@ static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g)
 {
     rcgc_refs_cache *c = &w->refcache;
     const rcgc_type *ctype2 = c->type2;
-    unsigned coff0 = c->off0, coff1 = c->off1;
+    size_t coff0 = c->off0, coff1 = c->off1;
     gc_ydrain d = {w->stack, w->sp, w->nreach};
     while (d.sp > 0) {
         rcgc_object *o = d.stack[--d.sp];
