@@ -448,7 +448,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                                                 const int kind, const int how,
                                                 const int roots)
 {
-    char *base = pool->mem + pre;
+    /* word: the first block of bitmap word k, one pointer stepped per
+     * word, so that a member's address is one multiply and one add. */
+    char *word = pool->mem + pre;
     size_t size = pool->size;
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     uint64_t maybe[RCGC_POOL_BITMAP_WORDS];   /* roots: R1's candidates */
@@ -469,7 +471,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
      * zero-extension of the offset a visit. */
     const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
     size_t coff0 = w->refcache.off0, coff1 = w->refcache.off1;
-    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
         uint64_t mv = 0, mb = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
@@ -480,7 +482,6 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
          * otherwise: the bit work is the non-members' (in a generation-0
          * collection's marked groups, few). */
         uint64_t members = cand;
-        char *word = base + (size_t)k * 64 * size;
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
             size_t b = gc_low_bit(bits);
             rcgc_object *o = (rcgc_object *)(word + b * size);
