@@ -809,6 +809,16 @@ static RCGC_ALWAYS_INLINE void record_one_weak(gc_work *w, rcgc_object *o, unsig
     (RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_REACHABLE | RCGC_OF_GC_SATURATED |      \
      RCGC_OF_COLLECTING | ((g) == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT))
 
+/* (f & mask) == RCGC_OF_TRACKED for a mask holding TRACKED (gc_member's
+ * subtract: TRACKED set takes no borrow into the mask's other bits), in a
+ * subtract and a test where the and takes a copy of f the common path
+ * still needs. */
+static RCGC_ALWAYS_INLINE int gc_only_tracked(unsigned f, unsigned mask)
+{
+    RCGC_ASSERT(mask & RCGC_OF_TRACKED);
+    return ((f - RCGC_OF_TRACKED) & mask) == 0;
+}
+
 /* old: w->old (a constant in the drains' copies per generation). */
 static RCGC_ALWAYS_INLINE void reach_young_old(gc_work *w, rcgc_object *o, unsigned f,
                                                unsigned old)
@@ -883,7 +893,7 @@ static RCGC_ALWAYS_INLINE int visit_reach_young(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (RCGC_LIKELY((f & w->youngfast) == RCGC_OF_TRACKED))
+    if (RCGC_LIKELY(gc_only_tracked(f, w->youngfast)))
         reach_young_fast(w, r, f);
     else if (is_member(w, f) && !(f & RCGC_OF_REACHABLE))
         reach_young_slow(w, r, f);   /* foreign or saturated */
@@ -898,7 +908,7 @@ static RCGC_ALWAYS_INLINE int visit_reach_young_gen(rcgc_object *r, void *arg, c
     gc_work *w = arg;
     unsigned f = r->flags;
     RCGC_ASSERT(w->maxgen == g && w->youngfast == GC_YOUNGFAST(g));
-    if (RCGC_LIKELY((f & GC_YOUNGFAST(g)) == RCGC_OF_TRACKED))
+    if (RCGC_LIKELY(gc_only_tracked(f, GC_YOUNGFAST(g))))
         reach_young_old(w, r, f, g + 1);
     else if (((GC_MEMBERSET(g) >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u) &&
              !(f & RCGC_OF_REACHABLE))
@@ -958,7 +968,7 @@ static RCGC_ALWAYS_INLINE rcgc_object *ydrain_visit(gc_work *w, gc_ydrain *d, rc
     if (r == NULL)
         return next;
     unsigned f = r->flags;
-    if (RCGC_LIKELY((f & GC_YOUNGFAST(g)) == RCGC_OF_TRACKED)) {
+    if (RCGC_LIKELY(gc_only_tracked(f, GC_YOUNGFAST(g)))) {
         RCGC_ASSERT(d->sp < w->stackcap && w->old == g + 1);
         r->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | ((g + 1) << RCGC_OF_GEN_SHIFT);
         d->nreach++;
@@ -1153,7 +1163,7 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
             size_t bit = gc_low_bit(b);
             rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + bit) * size);
             unsigned f = o->flags;
-            if (RCGC_LIKELY((f & fast) == RCGC_OF_TRACKED)) {
+            if (RCGC_LIKELY(gc_only_tracked(f, fast))) {
                 if (o->refcnt > gc_refs(f)) {
                     reach_young_fast(w, o, f);
                     drain_young(w);
@@ -1163,7 +1173,7 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
                     if (gen1)
                         w->unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
                 }
-            } else if (rec && (f & youngfast) == RCGC_OF_TRACKED) {
+            } else if (rec && gc_only_tracked(f, youngfast)) {
                 /* The same for a weakly referenced member. */
                 if (o->refcnt > gc_refs(f)) {
                     reach_young_fast(w, o, f);
@@ -1384,7 +1394,7 @@ static void partition(gc_work *w, unsigned old)
                     unsigned f = o->flags;
                     /* Still a plain member (unsaturate has cleared every
                      * count): not reached. */
-                    if ((f & youngfast) == RCGC_OF_TRACKED) {
+                    if (gc_only_tracked(f, youngfast)) {
                         record_one(w, o, f, 1);
                         if (gen1)
                             unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
