@@ -469,7 +469,6 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     size_t size = pool->size;
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     uint64_t maybe[RCGC_POOL_BITMAP_WORDS];   /* roots: R1's candidates */
-    const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
     size_t found = 0;
@@ -478,6 +477,10 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
 #endif
     RCGC_ASSERT(ms == w->memberset);
     RCGC_ASSERT(!roots || kind < GATHER_FULL);
+    /* A full collection's survivors go to generation 2, its members are
+     * of generations 0-2: a member moves iff the generation
+     * field's high bit is clear. */
+    RCGC_ASSERT(!full || w->old == 2);
     /* GATHER_CACHED: the cache's type and offsets in locals (whose
      * address is never taken), so that the header stores of the visits,
      * which may alias w->refcache, do not make the loop reload them; taken
@@ -487,7 +490,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
     size_t coff0 = w->refcache.off0, coff1 = w->refcache.off1;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
-        uint64_t mv = 0, mb = 0;
+        uint64_t mo = 0, mb = 0;   /* full: the members in generation 2 */
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
@@ -509,7 +512,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
             RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
             if (full)
-                mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
+                mo |= (uint64_t)((f >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
             /* R1: the count so far only grows (or, saturated, the refcount
              * only falls): a member that no outside reference holds now
              * never will. */
@@ -563,7 +566,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         if (members)
             found += popcount64(members);
         if (full)
-            moving[k] = mv;
+            moving[k] = members & ~mo;
         if (roots)
             maybe[k] = mb;
     }
