@@ -289,6 +289,22 @@ GC_COLD static void subtract_saturated(gc_work *w, rcgc_object *r)
  * constant: flags & 7 is TRACKED | gen << 1. */
 #define GC_MEMBERSET(g) ((g) == 0 ? 0x02u : (g) == 1 ? 0x0au : 0x2au)
 
+/* is_member for a collection whose GC_MEMBERSET is ms (a constant).  For
+ * generations 0 and 1 the member's low flags are TRACKED and clear
+ * generation bits (gen 0: f & 7 == 1; gen 1: f & 5 == 1); f - 1 clears
+ * TRACKED without a borrow exactly when it is set, so ((f - 1) & mask) == 0
+ * is the test in a subtract and a mask, where the shift of ms (or the
+ * compare of f & mask) takes a copy of f more. */
+_Static_assert(RCGC_OF_TRACKED == 1u && RCGC_OF_GEN_MASK == 6u, "gc_member's masks");
+static RCGC_ALWAYS_INLINE unsigned gc_member(unsigned f, const unsigned ms)
+{
+    if (ms == GC_MEMBERSET(0))
+        return ((f - 1u) & 7u) == 0;
+    if (ms == GC_MEMBERSET(1))
+        return ((f - 1u) & 5u) == 0;
+    return (ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u;
+}
+
 /* visit_subtract_set with the membership test of a gather of one kind: ms is
  * GC_MEMBERSET of its generation, a constant, or 0 for w->memberset.  (A
  * store to a header may alias w->memberset, so a loop would reload it
@@ -298,8 +314,7 @@ static RCGC_ALWAYS_INLINE int visit_subtract_ms(rcgc_object *r, void *arg, const
     gc_work *w = arg;
     unsigned f = r->flags;
     RCGC_ASSERT(ms == 0 || ms == w->memberset);
-    unsigned member = ms ? (ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u
-                         : (unsigned)is_member(w, f);
+    unsigned member = ms ? gc_member(f, ms) : (unsigned)is_member(w, f);
     if (member) {
         /* The count is the flags' top bits: adding one carries out of
          * them exactly when it is full (f >= GC_REFS_FULL). */
@@ -418,6 +433,21 @@ static inline unsigned popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
 
+/* A young gather's traverse through the cache out of line, one copy per
+ * generation: the loop's miss path (a type other than the cache's), so
+ * that the loop keeps only its inline cases.  (Out of line for the full
+ * gathers too, garbage and the ring came out dearer.) */
+static RCGC_NOINLINE void gather_cached_g0(gc_work *w, rcgc_object *o)
+{
+    rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_g0, w);
+}
+
+static RCGC_NOINLINE void gather_cached_g1(gc_work *w, rcgc_object *o)
+{
+    rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_g1, w);
+}
+
+
 /* The kinds of gather (gather_pool_kind's constant argument): one copy of
  * the loop each, so that none tests its kind per object. */
 enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
@@ -433,11 +463,12 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                                                 const int kind, const int how,
                                                 const int roots)
 {
-    char *base = pool->mem + pre;
+    /* word: the first block of bitmap word k, one pointer stepped per
+     * word, so that a member's address is one multiply and one add. */
+    char *word = pool->mem + pre;
     size_t size = pool->size;
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     uint64_t maybe[RCGC_POOL_BITMAP_WORDS];   /* roots: R1's candidates */
-    const unsigned oldbits = w->old << RCGC_OF_GEN_SHIFT;
     const int full = kind >= GATHER_FULL;
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
     size_t found = 0;
@@ -446,14 +477,20 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
 #endif
     RCGC_ASSERT(ms == w->memberset);
     RCGC_ASSERT(!roots || kind < GATHER_FULL);
+    /* A full collection's survivors go to generation 2, its members are
+     * of generations 0-2: a member moves iff the generation
+     * field's high bit is clear. */
+    RCGC_ASSERT(!full || w->old == 2);
     /* GATHER_CACHED: the cache's type and offsets in locals (whose
      * address is never taken), so that the header stores of the visits,
      * which may alias w->refcache, do not make the loop reload them; taken
-     * again from w->refcache after a miss, the only thing that fills it. */
+     * again from w->refcache after a miss, the only thing that fills it.
+     * The offsets are size_t: the address of a field then needs no
+     * zero-extension of the offset a visit. */
     const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
-    unsigned coff0 = w->refcache.off0, coff1 = w->refcache.off1;
-    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-        uint64_t mv = 0, mb = 0;
+    size_t coff0 = w->refcache.off0, coff1 = w->refcache.off1;
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
+        uint64_t mo = 0, mb = 0;   /* full: the members in generation 2 */
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
@@ -463,20 +500,19 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
          * otherwise: the bit work is the non-members' (in a generation-0
          * collection's marked groups, few). */
         uint64_t members = cand;
-        char *word = base + (size_t)k * 64 * size;
         for (uint64_t bits = cand; bits; bits &= bits - 1) {
             size_t b = gc_low_bit(bits);
             rcgc_object *o = (rcgc_object *)(word + b * size);
             unsigned f = o->flags;
             /* is_member with the kind's constant (GC_MEMBERSET). */
-            if (!((ms >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u)) {
+            if (!gc_member(f, ms)) {
                 members &= ~((uint64_t)1 << b);
                 continue;
             }
             RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
             RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
             if (full)
-                mv |= (uint64_t)((f & RCGC_OF_GEN_MASK) != oldbits) << b;
+                mo |= (uint64_t)((f >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
             /* R1: the count so far only grows (or, saturated, the refcount
              * only falls): a member that no outside reference holds now
              * never will. */
@@ -514,7 +550,12 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                 if (r != NULL)
                     (void)visit(r, w);
             } else {
-                rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
+                if (full)
+                    rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
+                else if (kind == GATHER_GEN1)
+                    gather_cached_g1(w, o);
+                else
+                    gather_cached_g0(w, o);
                 ctype = w->refcache.type;
                 ctype2 = w->refcache.type2;
                 coff0 = w->refcache.off0;
@@ -525,7 +566,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         if (members)
             found += popcount64(members);
         if (full)
-            moving[k] = mv;
+            moving[k] = members & ~mo;
         if (roots)
             maybe[k] = mb;
     }
@@ -791,6 +832,16 @@ static RCGC_ALWAYS_INLINE void record_one_weak(gc_work *w, rcgc_object *o, unsig
     (RCGC_OF_TRACKED | RCGC_OF_FOREIGN | RCGC_OF_REACHABLE | RCGC_OF_GC_SATURATED |      \
      RCGC_OF_COLLECTING | ((g) == 0 ? RCGC_OF_GEN_MASK : 2u << RCGC_OF_GEN_SHIFT))
 
+/* (f & mask) == RCGC_OF_TRACKED for a mask holding TRACKED (gc_member's
+ * subtract: TRACKED set takes no borrow into the mask's other bits), in a
+ * subtract and a test where the and takes a copy of f the common path
+ * still needs. */
+static RCGC_ALWAYS_INLINE int gc_only_tracked(unsigned f, unsigned mask)
+{
+    RCGC_ASSERT(mask & RCGC_OF_TRACKED);
+    return ((f - RCGC_OF_TRACKED) & mask) == 0;
+}
+
 /* old: w->old (a constant in the drains' copies per generation). */
 static RCGC_ALWAYS_INLINE void reach_young_old(gc_work *w, rcgc_object *o, unsigned f,
                                                unsigned old)
@@ -865,7 +916,7 @@ static RCGC_ALWAYS_INLINE int visit_reach_young(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (RCGC_LIKELY((f & w->youngfast) == RCGC_OF_TRACKED))
+    if (RCGC_LIKELY(gc_only_tracked(f, w->youngfast)))
         reach_young_fast(w, r, f);
     else if (is_member(w, f) && !(f & RCGC_OF_REACHABLE))
         reach_young_slow(w, r, f);   /* foreign or saturated */
@@ -880,7 +931,7 @@ static RCGC_ALWAYS_INLINE int visit_reach_young_gen(rcgc_object *r, void *arg, c
     gc_work *w = arg;
     unsigned f = r->flags;
     RCGC_ASSERT(w->maxgen == g && w->youngfast == GC_YOUNGFAST(g));
-    if (RCGC_LIKELY((f & GC_YOUNGFAST(g)) == RCGC_OF_TRACKED))
+    if (RCGC_LIKELY(gc_only_tracked(f, GC_YOUNGFAST(g))))
         reach_young_old(w, r, f, g + 1);
     else if (((GC_MEMBERSET(g) >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u) &&
              !(f & RCGC_OF_REACHABLE))
@@ -940,7 +991,7 @@ static RCGC_ALWAYS_INLINE rcgc_object *ydrain_visit(gc_work *w, gc_ydrain *d, rc
     if (r == NULL)
         return next;
     unsigned f = r->flags;
-    if (RCGC_LIKELY((f & GC_YOUNGFAST(g)) == RCGC_OF_TRACKED)) {
+    if (RCGC_LIKELY(gc_only_tracked(f, GC_YOUNGFAST(g)))) {
         RCGC_ASSERT(d->sp < w->stackcap && w->old == g + 1);
         r->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | ((g + 1) << RCGC_OF_GEN_SHIFT);
         d->nreach++;
@@ -972,7 +1023,7 @@ static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g)
 {
     rcgc_refs_cache *c = &w->refcache;
     const rcgc_type *ctype2 = c->type2;
-    unsigned coff0 = c->off0, coff1 = c->off1;
+    size_t coff0 = c->off0, coff1 = c->off1;
     gc_ydrain d = {w->stack, w->sp, w->nreach};
     while (d.sp > 0) {
         rcgc_object *o = d.stack[--d.sp];
@@ -1135,7 +1186,7 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
             size_t bit = gc_low_bit(b);
             rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + bit) * size);
             unsigned f = o->flags;
-            if (RCGC_LIKELY((f & fast) == RCGC_OF_TRACKED)) {
+            if (RCGC_LIKELY(gc_only_tracked(f, fast))) {
                 if (o->refcnt > gc_refs(f)) {
                     reach_young_fast(w, o, f);
                     drain_young(w);
@@ -1145,7 +1196,7 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
                     if (gen1)
                         w->unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
                 }
-            } else if (rec && (f & youngfast) == RCGC_OF_TRACKED) {
+            } else if (rec && gc_only_tracked(f, youngfast)) {
                 /* The same for a weakly referenced member. */
                 if (o->refcnt > gc_refs(f)) {
                     reach_young_fast(w, o, f);
@@ -1366,7 +1417,7 @@ static void partition(gc_work *w, unsigned old)
                     unsigned f = o->flags;
                     /* Still a plain member (unsaturate has cleared every
                      * count): not reached. */
-                    if ((f & youngfast) == RCGC_OF_TRACKED) {
+                    if (gc_only_tracked(f, youngfast)) {
                         record_one(w, o, f, 1);
                         if (gen1)
                             unreach1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;

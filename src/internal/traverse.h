@@ -66,7 +66,7 @@ static RCGC_ALWAYS_INLINE int rcgc_type_is_gc_new_note(const rcgc_type *t, int *
 }
 
 /* Field `off` of o (memcpy: the field's declared type is the user's). */
-static inline rcgc_object *rcgc_ref_load(const rcgc_object *o, unsigned off)
+static inline rcgc_object *rcgc_ref_load(const rcgc_object *o, size_t off)
 {
     rcgc_object *r;
     memcpy(&r, (const char *)o + off, sizeof r);
