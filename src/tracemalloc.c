@@ -998,19 +998,18 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         if (size == 0 || size > RCGC_SMALL_LIMIT)
             __builtin_unreachable();
 #endif
-        rcgc_runtime *r = rt;
         /* rcgc_trace_pop_class on the caller's top (tmfast.h): an empty
          * cache's top is its floor, whose slot entry is NULL (F4). */
-        RCGC_ASSERT(topp == &r->pool.ctop[(size - 1) >> RCGC_ALIGN_SHIFT] && top == *topp);
+        RCGC_ASSERT(topp == &rt->pool.ctop[(size - 1) >> RCGC_ALIGN_SHIFT] && top == *topp);
         rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
         if (RCGC_LIKELY(sl != NULL)) {
             void *p = *top;
             *topp = top - 1;
             /* D1: the block freed last takes a tail call, which leaves
              * this entry's registers alone. */
-            if (RCGC_UNLIKELY(sl == r->mem.trace.pending))
-                return native_write_pending(r, sl, tb, size, p);
-            rcgc_trace_write_settled(&r->mem.trace, sl, tb, size);
+            if (RCGC_UNLIKELY(sl == rt->mem.trace.pending))
+                return native_write_pending(rt, sl, tb, size, p);
+            rcgc_trace_write_settled(&rt->mem.trace, sl, tb, size);
             return p;   /* counted by M3 (pool.h) */
         }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
