@@ -180,6 +180,18 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         m->n = recorded;
         m->nchk = nchk;
         m->chk_bytes = (uintptr_t)nchk * sizeof(uintptr_t);
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+        /* U1 (unwind.h): the keyed check enters its unrolled halves at
+         * the one of records nchk - 3 .. nchk, or a longer walk at the
+         * loop over its records past them. */
+        if (nchk <= 4 * RCGC_UNWIND_UNROLL) {
+            m->ent = (intptr_t)(RCGC_UNWIND_UNROLL - nchk / 4) * RCGC_UNWIND_HALF_BYTES;
+            m->deep_bytes = 0;
+        } else {
+            m->ent = -(intptr_t)RCGC_UNWIND_DEEP_BYTES;
+            m->deep_bytes = (uintptr_t)(nchk - 4 * RCGC_UNWIND_UNROLL) * sizeof(uintptr_t);
+        }
+#endif
         m->skip = skip;
         m->end_zero = end_zero;
     } else {

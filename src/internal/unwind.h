@@ -31,6 +31,9 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
  * return address) with one 16-byte compare where the CPU has one.
  * Same chain words + same stack bounds = same walk, frame for frame. */
 #define RCGC_UNWIND_MEMO 128
+#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define RCGC_UNWIND_HAVE_AVX2 1
+#endif
 typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
     uintptr_t key;               /* hi when rcgc_unwind_same_key may take
@@ -56,6 +59,19 @@ typedef struct rcgc_unwind_memo {
                                   * in the frame at words[2n-2] */
     uintptr_t chk_bytes;         /* nchk * sizeof(uintptr_t): where the
                                   * AVX2 loop's index starts */
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+    /* rcgc_unwind_same_key's entry into its unrolled halves (U1, at
+     * rcgc_unwind_unroll_entry): for nchk <= 4 RCGC_UNWIND_UNROLL, the
+     * byte offset of the half that compares records nchk - 3 .. nchk
+     * from the first (highest) half, (RCGC_UNWIND_UNROLL - nchk / 4)
+     * RCGC_UNWIND_HALF_BYTES; for a longer walk, -RCGC_UNWIND_DEEP_BYTES
+     * (the loop over the records past 4 RCGC_UNWIND_UNROLL, which then
+     * runs all the halves), deep_bytes being its byte index,
+     * (nchk - 4 RCGC_UNWIND_UNROLL) * sizeof(uintptr_t).  Set with the
+     * key (a memo without one is never checked by it). */
+    intptr_t ent;
+    uintptr_t deep_bytes;
+#endif
     /* words[0] and a zero word: rcgc_unwind_same_key's AVX2 check XORs
      * record 0's saved frame pointer (loaded alone) with them as 16
      * bytes, which starts its accumulator. */
@@ -94,8 +110,7 @@ extern RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
  * assembly (AVX2 intrinsics would need a function compiled for AVX2, and
  * GCC realigns the stack of one with 32-byte values and a frame
  * pointer). */
-#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
-#define RCGC_UNWIND_HAVE_AVX2 1
+#if defined(RCGC_UNWIND_HAVE_AVX2)
 extern __attribute__((visibility("hidden"))) int rcgc_unwind_avx2;
 #endif
 
@@ -238,6 +253,42 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 #endif
 }
 
+#if defined(RCGC_UNWIND_HAVE_AVX2)
+/* U1, the unrolled halves of rcgc_unwind_same_key: RCGC_UNWIND_UNROLL
+ * halves of four records each, one after the other in the code, the
+ * first comparing records 4 U - 3 .. 4 U, the last records 1 .. 4, every
+ * address a fixed displacement from the memo (no index, no loop
+ * counter).  A walk of nchk records enters at the half of records
+ * nchk - 3 .. nchk (m->ent bytes after the first) and runs to the end:
+ * one indirect jump instead of the loop's entry test, peel and round
+ * branches.  A longer walk enters a loop over its records past 4 U
+ * first (m->deep_bytes, the AVX2 loop's halves), placed just before the
+ * first half, into which it falls.  Every half is the same
+ * RCGC_UNWIND_HALF_BYTES bytes (fixed registers: the memo in rax, the
+ * record's address in r11, the deep loop's index in r10; every
+ * displacement 32-bit) and the deep loop RCGC_UNWIND_DEEP_BYTES: the
+ * assembler checks both, so rcgc_unwind_walk's offsets match the code. */
+#define RCGC_UNWIND_UNROLL 16
+#define RCGC_UNWIND_HALF_BYTES 74
+#define RCGC_UNWIND_DEEP_BYTES 99
+#define RCGC_UNWIND_STR2_(x) #x
+#define RCGC_UNWIND_STR_(x) RCGC_UNWIND_STR2_(x)
+/* The half of records 4 J + 1 .. 4 J + 4, J = .Lrcgc_unwind_j. */
+#define RCGC_UNWIND_FIXED_HALF_                                             \
+    "%{disp32%} mov %c[fo]+32*.Lrcgc_unwind_j+8(%[m]), %[t]\n\t"              \
+    "vmovdqu (%[t]), %%xmm0\n\t"                                            \
+    "%{disp32%} mov %c[fo]+32*.Lrcgc_unwind_j+16(%[m]), %[t]\n\t"             \
+    "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"                            \
+    "%{disp32%} vpxor %c[wo]+64*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
+    "%{disp32%} mov %c[fo]+32*.Lrcgc_unwind_j+24(%[m]), %[t]\n\t"             \
+    "vmovdqu (%[t]), %%xmm1\n\t"                                            \
+    "%{disp32%} mov %c[fo]+32*.Lrcgc_unwind_j+32(%[m]), %[t]\n\t"             \
+    "vinserti128 $1, (%[t]), %%ymm1, %%ymm1\n\t"                            \
+    "%{disp32%} vpxor %c[wo]+64*.Lrcgc_unwind_j+48(%[m]), %%ymm1, %%ymm1\n\t" \
+    "vpor %%ymm1, %%ymm0, %%ymm0\n\t"                                       \
+    "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
+#endif
+
 /* rcgc_unwind_same for a caller that checks with one fixed skip >= 1 and
  * has cleared the key of every walk taken with another (m->key): the
  * walk's key stands for the skip, the stack top and, where the AVX2 loop
@@ -252,14 +303,53 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 #if defined(RCGC_UNWIND_HAVE_AVX2)
     /* Record 0's saved frame pointer loaded alone (8 bytes, forwarded
      * from its push) and XORed with {words[0], 0}: the accumulator's
-     * start in two instructions. */
-    uintptr_t i = m->chk_bytes, t;
+     * start in two instructions.  Then U1's entry (m->ent), the deep
+     * loop when the walk has one, the halves. */
+    register const rcgc_unwind_memo *mr __asm__("rax") = m;
+    register uintptr_t t __asm__("r11");
+    register uintptr_t i __asm__("r10");
     int same;
     __asm__("vmovq (%[fp]), %%xmm2\n\t"
-            "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n" RCGC_UNWIND_AVX2_LOOP_
-            : [i] "+r"(i), [t] "=&r"(t), "=@ccz"(same)
-            : [m] "r"(m), [fp] "r"(fp), [wz] "i"(offsetof(rcgc_unwind_memo, w0z)),
-              RCGC_UNWIND_AVX2_ARGS_
+            "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n\t"
+            "lea 1f(%%rip), %[t]\n\t"
+            "add %c[ent](%[m]), %[t]\n\t"
+            "notrack jmp *%[t]\n"
+            "8:\n\t"
+            "%{disp32%} mov %c[db](%[m]), %[i]\n"
+            "9:\n\t" RCGC_UNWIND_HALF_("")
+            "sub $32, %[i]\n\t"
+            /* jne 9b with a 32-bit displacement, as bytes: a fixed size
+             * for the assembler's check below. */
+            ".byte 0x0f, 0x85\n\t"
+            ".long 9b - . - 4\n"
+            "1:\n\t"
+            ".set .Lrcgc_unwind_j, " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " - 1\n\t"
+            ".rept " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) "\n\t"
+            RCGC_UNWIND_FIXED_HALF_
+            ".set .Lrcgc_unwind_j, .Lrcgc_unwind_j - 1\n\t"
+            ".endr\n"
+            "7:\n\t"
+            ".if (7b - 1b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " * "
+            RCGC_UNWIND_STR_(RCGC_UNWIND_HALF_BYTES) "\n\t"
+            ".error \"unwind.h: RCGC_UNWIND_HALF_BYTES is not the size of a half\"\n\t"
+            ".endif\n\t"
+            ".if (1b - 8b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_DEEP_BYTES) "\n\t"
+            ".error \"unwind.h: RCGC_UNWIND_DEEP_BYTES is not the size of the deep loop\"\n\t"
+            ".endif\n\t"
+            "vptest %%ymm2, %%ymm2\n\t"
+            "vzeroupper"
+            : [i] "=&r"(i), [t] "=&r"(t), "=@ccz"(same)
+            : [m] "r"(mr), [fp] "r"(fp), [wz] "i"(offsetof(rcgc_unwind_memo, w0z)),
+              [ent] "i"(offsetof(rcgc_unwind_memo, ent)),
+              [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
+              [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
+              [wo] "i"(offsetof(rcgc_unwind_memo, words)),
+              [f0] "i"(RCGC_UNWIND_FO_ + 32 * RCGC_UNWIND_UNROLL),
+              [f1] "i"(RCGC_UNWIND_FO_ + 32 * RCGC_UNWIND_UNROLL + 8),
+              [f2] "i"(RCGC_UNWIND_FO_ + 32 * RCGC_UNWIND_UNROLL + 16),
+              [f3] "i"(RCGC_UNWIND_FO_ + 32 * RCGC_UNWIND_UNROLL + 24),
+              [w0] "i"(RCGC_UNWIND_WO_ + 64 * RCGC_UNWIND_UNROLL),
+              [w2] "i"(RCGC_UNWIND_WO_ + 64 * RCGC_UNWIND_UNROLL + 32)
             : "xmm0", "xmm1", "xmm2", "memory");
     return same;
 #else
@@ -272,6 +362,9 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 #undef RCGC_UNWIND_AVX2_LOOP_
 #undef RCGC_UNWIND_HALF_
 #undef RCGC_UNWIND_AVX2_ARGS_
+#undef RCGC_UNWIND_FIXED_HALF_
+#undef RCGC_UNWIND_STR_
+#undef RCGC_UNWIND_STR2_
 #endif
 
 /* The index of the frame whose frame pointer is `target` in the chain that

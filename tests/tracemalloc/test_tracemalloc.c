@@ -1357,13 +1357,11 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         m->key = m->hi;
         if (!rcgc_unwind_same_key(fp, m))
             *same = 10;
-        /* Every record's words count: the second, one in the middle and
-         * the last (rounds of eight records, an odd half alone first). */
-        int ks[3] = { 1, m->n / 2, m->n - 1 };
-        for (int j = 0; j < 3; j++) {
-            if (ks[j] < 1)
-                continue;
-            volatile uintptr_t *rec = (volatile uintptr_t *)m->fps[ks[j]];
+        /* Every record's words count, each of them (the keyed check runs
+         * unrolled halves of four records from the one of the walk's
+         * last records, and a loop first over the records past 64). */
+        for (int k = 1; k < m->n; k++) {
+            volatile uintptr_t *rec = (volatile uintptr_t *)m->fps[k];
             for (int w = 0; w < 2; w++) {
                 uintptr_t keep_w = rec[w];
                 rec[w] = keep_w ^ 0x40;
@@ -1418,9 +1416,11 @@ static void unrecorded_walk_never_repeats(void)
     rcgc_unwind_memo *m = calloc(1, sizeof *m);
     assert_non_null(m);
     int same = -1;
-    /* Walks of 24 lengths in a row: every count of records modulo eight
-     * (the AVX2 loop's rounds and its odd half), up to several rounds. */
-    for (int d = 0; d < 24; d++) {
+    /* Walks of 80 lengths in a row: every count of records modulo eight
+     * (the AVX2 loop's rounds and its odd half), every entry into the
+     * keyed check's unrolled halves and walks past them (more than 64
+     * records after the first: its loop, then all the halves). */
+    for (int d = 0; d < 80; d++) {
         walk_at_depth(d, m, &same);
         assert_true(m->n > d);
         assert_int_equal(same, 1);
