@@ -1220,15 +1220,15 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             (m->key != m->hi || m->skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST]))
             TM_BAD("recorded stack %d has a key but another skip or top (R9)\n", i);
 #if defined(RCGC_UNWIND_HAVE_AVX2)
-        /* U1 (unwind.h): the keyed check's entry follows nchk. */
-        if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0 &&
-            (m->nchk < 4 || m->nchk % 4 != 0 || 1 + m->nchk > RCGC_UNWIND_MEMO ||
-             (m->nchk <= 4 * RCGC_UNWIND_UNROLL
-                  ? m->ent != (intptr_t)(RCGC_UNWIND_UNROLL - m->nchk / 4) * RCGC_UNWIND_HALF_BYTES
-                  : m->ent != -(intptr_t)RCGC_UNWIND_DEEP_BYTES ||
-                        m->deep_bytes != (uintptr_t)(m->nchk - 4 * RCGC_UNWIND_UNROLL) *
-                                             sizeof(uintptr_t))))
-            TM_BAD("recorded stack %d enters the unrolled check elsewhere (U1)\n", i);
+        /* U1 (unwind.h): the keyed check's entry follows n and nchk. */
+        if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0) {
+            intptr_t ent;
+            uintptr_t deep;
+            rcgc_unwind_u1_entry(m->n, m->nchk, &ent, &deep);
+            if (m->n < 1 || m->nchk < 4 || m->nchk % 4 != 0 || m->nchk < m->n - 1 ||
+                1 + m->nchk > RCGC_UNWIND_MEMO || m->ent != ent || m->deep_bytes != deep)
+                TM_BAD("recorded stack %d enters the unrolled check elsewhere (U1)\n", i);
+        }
 #endif
     }
     /* The native repeat check of the fast paths (stacks_mru) assumes a

@@ -181,16 +181,8 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         m->nchk = nchk;
         m->chk_bytes = (uintptr_t)nchk * sizeof(uintptr_t);
 #if defined(RCGC_UNWIND_HAVE_AVX2)
-        /* U1 (unwind.h): the keyed check enters its unrolled halves at
-         * the one of records nchk - 3 .. nchk, or a longer walk at the
-         * loop over its records past them. */
-        if (nchk <= 4 * RCGC_UNWIND_UNROLL) {
-            m->ent = (intptr_t)(RCGC_UNWIND_UNROLL - nchk / 4) * RCGC_UNWIND_HALF_BYTES;
-            m->deep_bytes = 0;
-        } else {
-            m->ent = -(intptr_t)RCGC_UNWIND_DEEP_BYTES;
-            m->deep_bytes = (uintptr_t)(nchk - 4 * RCGC_UNWIND_UNROLL) * sizeof(uintptr_t);
-        }
+        /* U1 (unwind.h): where the keyed check enters its unrolled pairs. */
+        rcgc_unwind_u1_entry(recorded, nchk, &m->ent, &m->deep_bytes);
 #endif
         m->skip = skip;
         m->end_zero = end_zero;

@@ -60,15 +60,12 @@ typedef struct rcgc_unwind_memo {
     uintptr_t chk_bytes;         /* nchk * sizeof(uintptr_t): where the
                                   * AVX2 loop's index starts */
 #if defined(RCGC_UNWIND_HAVE_AVX2)
-    /* rcgc_unwind_same_key's entry into its unrolled halves (U1, at
-     * rcgc_unwind_unroll_entry): for nchk <= 4 RCGC_UNWIND_UNROLL, the
-     * byte offset of the half that compares records nchk - 3 .. nchk
-     * from the first (highest) half, (RCGC_UNWIND_UNROLL - nchk / 4)
-     * RCGC_UNWIND_HALF_BYTES; for a longer walk, -RCGC_UNWIND_DEEP_BYTES
-     * (the loop over the records past 4 RCGC_UNWIND_UNROLL, which then
-     * runs all the halves), deep_bytes being its byte index,
-     * (nchk - 4 RCGC_UNWIND_UNROLL) * sizeof(uintptr_t).  Set with the
-     * key (a memo without one is never checked by it). */
+    /* rcgc_unwind_same_key's entry into its unrolled pairs (U1, see
+     * rcgc_unwind_u1_entry): a byte offset from the first pair, or, for a
+     * walk of more than 2 RCGC_UNWIND_UNROLL records after record 0,
+     * -RCGC_UNWIND_DEEP_BYTES (the loop over its records past those,
+     * deep_bytes its byte index).  Set with the key (a memo without one
+     * is never checked by it). */
     intptr_t ent;
     uintptr_t deep_bytes;
 #endif
@@ -254,39 +251,50 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 }
 
 #if defined(RCGC_UNWIND_HAVE_AVX2)
-/* U1, the unrolled halves of rcgc_unwind_same_key: RCGC_UNWIND_UNROLL
- * halves of four records each, one after the other in the code, the
- * first comparing records 4 U - 3 .. 4 U, the last records 1 .. 4, every
- * address a fixed displacement from the memo (no index, no loop
- * counter).  A walk of nchk records enters at the half of records
- * nchk - 3 .. nchk (m->ent bytes after the first) and runs to the end:
- * one indirect jump instead of the loop's entry test, peel and round
- * branches.  A longer walk enters a loop over its records past 4 U
- * first (m->deep_bytes, the AVX2 loop's halves), placed just before the
- * first half, into which it falls.  Every half is the same
- * RCGC_UNWIND_HALF_BYTES bytes (fixed registers: the memo in rax, the
- * record's address in r11, the deep loop's index in r10; every
- * displacement 32-bit) and the deep loop RCGC_UNWIND_DEEP_BYTES: the
- * assembler checks both, so rcgc_unwind_walk's offsets match the code. */
-#define RCGC_UNWIND_UNROLL 16
-#define RCGC_UNWIND_HALF_BYTES 74
+/* U1, the unrolled pairs of rcgc_unwind_same_key: RCGC_UNWIND_UNROLL
+ * pairs of records, one after the other in the code, the first comparing
+ * records 2 U - 1 and 2 U, the last records 1 and 2, every address a fixed
+ * displacement from the memo (no index, no loop counter).  A walk enters
+ * at the pair of its last records (m->ent bytes after the first; its
+ * records past n - 1 repeat record n - 1, as for the loops) and runs to
+ * the end: one indirect jump instead of the loop's entry test, peeled
+ * half and round branches, and at most one padded record instead of
+ * three.  A walk of more than 2 U records after record 0 enters a loop
+ * over the records past them first (m->deep_bytes; the AVX2 loop's
+ * halves of four, nchk being a multiple of four), placed just before the
+ * first pair, into which it falls.  Every pair is RCGC_UNWIND_PAIR_BYTES
+ * bytes (fixed registers: the memo in rax, the record's address in r11,
+ * the deep loop's index in r10; every displacement 32-bit) and the deep
+ * loop RCGC_UNWIND_DEEP_BYTES: the assembler checks both, so the offsets
+ * of rcgc_unwind_u1_entry match the code. */
+#define RCGC_UNWIND_UNROLL 32
+#define RCGC_UNWIND_PAIR_BYTES 37
 #define RCGC_UNWIND_DEEP_BYTES 99
 #define RCGC_UNWIND_STR2_(x) #x
 #define RCGC_UNWIND_STR_(x) RCGC_UNWIND_STR2_(x)
-/* The half of records 4 J + 1 .. 4 J + 4, J = .Lrcgc_unwind_j. */
-#define RCGC_UNWIND_FIXED_HALF_                                             \
-    "%{disp32%} mov %c[fo]+32*.Lrcgc_unwind_j+8(%[m]), %[t]\n\t"              \
+/* The pair of records 2 J + 1 and 2 J + 2, J = .Lrcgc_unwind_j. */
+#define RCGC_UNWIND_FIXED_PAIR_                                             \
+    "%{disp32%} mov %c[fo]+16*.Lrcgc_unwind_j+8(%[m]), %[t]\n\t"            \
     "vmovdqu (%[t]), %%xmm0\n\t"                                            \
-    "%{disp32%} mov %c[fo]+32*.Lrcgc_unwind_j+16(%[m]), %[t]\n\t"             \
+    "%{disp32%} mov %c[fo]+16*.Lrcgc_unwind_j+16(%[m]), %[t]\n\t"           \
     "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"                            \
-    "%{disp32%} vpxor %c[wo]+64*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
-    "%{disp32%} mov %c[fo]+32*.Lrcgc_unwind_j+24(%[m]), %[t]\n\t"             \
-    "vmovdqu (%[t]), %%xmm1\n\t"                                            \
-    "%{disp32%} mov %c[fo]+32*.Lrcgc_unwind_j+32(%[m]), %[t]\n\t"             \
-    "vinserti128 $1, (%[t]), %%ymm1, %%ymm1\n\t"                            \
-    "%{disp32%} vpxor %c[wo]+64*.Lrcgc_unwind_j+48(%[m]), %%ymm1, %%ymm1\n\t" \
-    "vpor %%ymm1, %%ymm0, %%ymm0\n\t"                                       \
+    "%{disp32%} vpxor %c[wo]+32*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
     "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
+
+/* U1's entry for a walk of n records (record 0 included, n >= 1) whose
+ * records 1 .. nchk are filled (rcgc_unwind_walk): *ent and *deep as
+ * rcgc_unwind_same_key takes them. */
+static inline void rcgc_unwind_u1_entry(int n, int nchk, intptr_t *ent, uintptr_t *deep)
+{
+    if (n - 1 <= 2 * RCGC_UNWIND_UNROLL) {
+        int pairs = n / 2 > 0 ? n / 2 : 1;   /* records 1 .. 2 pairs >= n - 1 */
+        *ent = (intptr_t)(RCGC_UNWIND_UNROLL - pairs) * RCGC_UNWIND_PAIR_BYTES;
+        *deep = 0;
+    } else {
+        *ent = -(intptr_t)RCGC_UNWIND_DEEP_BYTES;
+        *deep = (uintptr_t)(nchk - 2 * RCGC_UNWIND_UNROLL) * sizeof(uintptr_t);
+    }
+}
 #endif
 
 /* rcgc_unwind_same for a caller that checks with one fixed skip >= 1 and
@@ -304,7 +312,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
     /* Record 0's saved frame pointer loaded alone (8 bytes, forwarded
      * from its push) and XORed with {words[0], 0}: the accumulator's
      * start in two instructions.  Then U1's entry (m->ent), the deep
-     * loop when the walk has one, the halves. */
+     * loop when the walk has one, the pairs. */
     register const rcgc_unwind_memo *mr __asm__("rax") = m;
     register uintptr_t t __asm__("r11");
     register uintptr_t i __asm__("r10");
@@ -325,13 +333,13 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             "1:\n\t"
             ".set .Lrcgc_unwind_j, " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " - 1\n\t"
             ".rept " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) "\n\t"
-            RCGC_UNWIND_FIXED_HALF_
+            RCGC_UNWIND_FIXED_PAIR_
             ".set .Lrcgc_unwind_j, .Lrcgc_unwind_j - 1\n\t"
             ".endr\n"
             "7:\n\t"
             ".if (7b - 1b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " * "
-            RCGC_UNWIND_STR_(RCGC_UNWIND_HALF_BYTES) "\n\t"
-            ".error \"unwind.h: RCGC_UNWIND_HALF_BYTES is not the size of a half\"\n\t"
+            RCGC_UNWIND_STR_(RCGC_UNWIND_PAIR_BYTES) "\n\t"
+            ".error \"unwind.h: RCGC_UNWIND_PAIR_BYTES is not the size of a pair\"\n\t"
             ".endif\n\t"
             ".if (1b - 8b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_DEEP_BYTES) "\n\t"
             ".error \"unwind.h: RCGC_UNWIND_DEEP_BYTES is not the size of the deep loop\"\n\t"
@@ -344,12 +352,12 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
               [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
               [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
               [wo] "i"(offsetof(rcgc_unwind_memo, words)),
-              [f0] "i"(RCGC_UNWIND_FO_ + 32 * RCGC_UNWIND_UNROLL),
-              [f1] "i"(RCGC_UNWIND_FO_ + 32 * RCGC_UNWIND_UNROLL + 8),
-              [f2] "i"(RCGC_UNWIND_FO_ + 32 * RCGC_UNWIND_UNROLL + 16),
-              [f3] "i"(RCGC_UNWIND_FO_ + 32 * RCGC_UNWIND_UNROLL + 24),
-              [w0] "i"(RCGC_UNWIND_WO_ + 64 * RCGC_UNWIND_UNROLL),
-              [w2] "i"(RCGC_UNWIND_WO_ + 64 * RCGC_UNWIND_UNROLL + 32)
+              [f0] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL),
+              [f1] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 8),
+              [f2] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 16),
+              [f3] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 24),
+              [w0] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL),
+              [w2] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL + 32)
             : "xmm0", "xmm1", "xmm2", "memory");
     return same;
 #else
@@ -362,7 +370,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 #undef RCGC_UNWIND_AVX2_LOOP_
 #undef RCGC_UNWIND_HALF_
 #undef RCGC_UNWIND_AVX2_ARGS_
-#undef RCGC_UNWIND_FIXED_HALF_
+#undef RCGC_UNWIND_FIXED_PAIR_
 #undef RCGC_UNWIND_STR_
 #undef RCGC_UNWIND_STR2_
 #endif
