@@ -69,10 +69,12 @@ typedef struct rcgc_unwind_memo {
     intptr_t ent;
     uintptr_t deep_bytes;
 #endif
-    /* words[0] and a zero word: rcgc_unwind_same_key's AVX2 check XORs
-     * record 0's saved frame pointer (loaded alone) with them as 16
-     * bytes, which starts its accumulator. */
-    _Alignas(16) uintptr_t w0z[2];
+    /* words[0] and the walk's tag (0 from rcgc_unwind_walk; a caller of
+     * rcgc_unwind_same_key may set its own, which that check compares
+     * with its `tag` argument): the AVX2 check XORs record 0's saved
+     * frame pointer (loaded alone) and its tag with them as 16 bytes,
+     * which starts its accumulator. */
+    _Alignas(16) uintptr_t w0tag[2];
     /* words[2k], words[2k+1]: the two words read from frame k (at fps[k]):
      * the saved frame pointer (fps[k+1], or what ended the walk) and the
      * return address (pcs[k]). */
@@ -302,22 +304,27 @@ static inline void rcgc_unwind_u1_entry(int n, int nchk, intptr_t *ent, uintptr_
  * walk's key stands for the skip, the stack top and, where the AVX2 loop
  * exists, for the CPU having it (a walk recorded while rcgc_unwind_avx2
  * was clear has no key), so none of the three is tested apart.  The
- * caller's frame and its record as for rcgc_unwind_same.  Never faults,
- * never runs AVX2 code on a CPU without it. */
-RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo *m)
+ * caller's frame and its record as for rcgc_unwind_same.  Besides, the
+ * walk's tag (m->w0tag[1]) must be `tag`: compared in the vector with
+ * record 0, it costs the caller's own test of what it stands for (the
+ * tracer's call site).  Never faults, never runs AVX2 code on a CPU
+ * without it. */
+RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo *m,
+                                            uintptr_t tag)
 {
     if (fp != m->fps[0] || rcgc_unwind_stack_hi != m->key)
         return 0;
 #if defined(RCGC_UNWIND_HAVE_AVX2)
     /* Record 0's saved frame pointer loaded alone (8 bytes, forwarded
-     * from its push) and XORed with {words[0], 0}: the accumulator's
-     * start in two instructions.  Then U1's entry (m->ent), the deep
-     * loop when the walk has one, the pairs. */
+     * from its push), the tag inserted beside it, XORed with
+     * {words[0], tag}: the accumulator's start.  Then U1's entry
+     * (m->ent), the deep loop when the walk has one, the pairs. */
     register const rcgc_unwind_memo *mr __asm__("rax") = m;
     register uintptr_t t __asm__("r11");
     register uintptr_t i __asm__("r10");
     int same;
     __asm__("vmovq (%[fp]), %%xmm2\n\t"
+            "vpinsrq $1, %[tag], %%xmm2, %%xmm2\n\t"
             "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n\t"
             "lea 1f(%%rip), %[t]\n\t"
             "add %c[ent](%[m]), %[t]\n\t"
@@ -347,7 +354,8 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             "vptest %%ymm2, %%ymm2\n\t"
             "vzeroupper"
             : [i] "=&r"(i), [t] "=&r"(t), "=@ccz"(same)
-            : [m] "r"(mr), [fp] "r"(fp), [wz] "i"(offsetof(rcgc_unwind_memo, w0z)),
+            : [m] "r"(mr), [fp] "r"(fp), [tag] "r"(tag),
+              [wz] "i"(offsetof(rcgc_unwind_memo, w0tag)),
               [ent] "i"(offsetof(rcgc_unwind_memo, ent)),
               [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
               [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
@@ -361,7 +369,8 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             : "xmm0", "xmm1", "xmm2", "memory");
     return same;
 #else
-    return rcgc_unwind_same_rest(*(const uintptr_t *)fp ^ m->words[0], m);
+    return rcgc_unwind_same_rest((*(const uintptr_t *)fp ^ m->words[0]) | (tag ^ m->w0tag[1]),
+                                 m);
 #endif
 }
 #if defined(RCGC_UNWIND_HAVE_AVX2)

@@ -1328,7 +1328,7 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
     /* The keyed check (the fast paths'): the same answer where its loop
      * can run (a walk recorded while the AVX2 loop is off has no key and
      * never repeats there). */
-    int keyed = rcgc_unwind_same_key(fp, m);
+    int keyed = rcgc_unwind_same_key(fp, m, 0);
 #if defined(RCGC_UNWIND_HAVE_AVX2)
     if (!rcgc_unwind_avx2) {
         if (keyed || m->key != RCGC_UNWIND_NO_KEY)
@@ -1344,19 +1344,22 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         volatile uintptr_t *saved = (volatile uintptr_t *)fp;
         uintptr_t keep = *saved;
         *saved = keep + 16;
-        int changed = rcgc_unwind_same_key(fp, m);
+        int changed = rcgc_unwind_same_key(fp, m, 0);
         *saved = keep;
         if (changed)
             *same = 7;
         m->key += 16;
-        if (rcgc_unwind_same_key(fp, m))
+        if (rcgc_unwind_same_key(fp, m, 0))
             *same = 8;
         m->key = RCGC_UNWIND_NO_KEY;
-        if (rcgc_unwind_same_key(fp, m))
+        if (rcgc_unwind_same_key(fp, m, 0))
             *same = 9;
         m->key = m->hi;
-        if (!rcgc_unwind_same_key(fp, m))
+        if (!rcgc_unwind_same_key(fp, m, 0))
             *same = 10;
+        /* Another tag (the tracer's call site) never repeats. */
+        if (rcgc_unwind_same_key(fp, m, 8) || rcgc_unwind_same_key(fp, m, (uintptr_t)1 << 63))
+            *same = 12;
         /* Every record's words count, each of them (the keyed check runs
          * unrolled halves of four records from the one of the walk's
          * last records, and a loop first over the records past 64). */
@@ -1365,7 +1368,7 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
             for (int w = 0; w < 2; w++) {
                 uintptr_t keep_w = rec[w];
                 rec[w] = keep_w ^ 0x40;
-                int rec_same = rcgc_unwind_same_key(fp, m) || rcgc_unwind_same(fp, 1, m);
+                int rec_same = rcgc_unwind_same_key(fp, m, 0) || rcgc_unwind_same(fp, 1, m);
                 rec[w] = keep_w;
                 if (rec_same)
                     *same = 11;
