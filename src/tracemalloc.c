@@ -1232,7 +1232,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             TM_BAD("recorded stack %d has a key but another skip or top (R9)\n", i);
         if (m->fps[0] != 0 && m->w0tag[1] != (uintptr_t)s->stacks[i].file)
             TM_BAD("recorded stack %d's tag is not its file (R10)\n", i);
-#if defined(RCGC_UNWIND_HAVE_AVX2)
+#if defined(RCGC_UNWIND_HAVE_U1)
         /* U1 (unwind.h): the keyed check's entry follows n and nchk. */
         if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0) {
             intptr_t ent;

@@ -180,7 +180,7 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         m->n = recorded;
         m->nchk = nchk;
         m->chk_bytes = (uintptr_t)nchk * sizeof(uintptr_t);
-#if defined(RCGC_UNWIND_HAVE_AVX2)
+#if defined(RCGC_UNWIND_HAVE_U1)
         /* U1 (unwind.h): where the keyed check enters its unrolled pairs. */
         rcgc_unwind_u1_entry(recorded, nchk, &m->ent, &m->deep_bytes);
 #endif

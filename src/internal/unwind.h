@@ -33,6 +33,12 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
 #define RCGC_UNWIND_MEMO 128
 #if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
 #define RCGC_UNWIND_HAVE_AVX2 1
+/* U1's unrolled keyed check (below) with GCC and the GNU assembler,
+ * which check its byte sizes; with clang the keyed check runs the AVX2
+ * loop. */
+#if !defined(__clang__)
+#define RCGC_UNWIND_HAVE_U1 1
+#endif
 #endif
 typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
@@ -59,7 +65,7 @@ typedef struct rcgc_unwind_memo {
                                   * in the frame at words[2n-2] */
     uintptr_t chk_bytes;         /* nchk * sizeof(uintptr_t): where the
                                   * AVX2 loop's index starts */
-#if defined(RCGC_UNWIND_HAVE_AVX2)
+#if defined(RCGC_UNWIND_HAVE_U1)
     /* rcgc_unwind_same_key's entry into its unrolled pairs (U1, see
      * rcgc_unwind_u1_entry): a byte offset from the first pair, or, for a
      * walk of more than 2 RCGC_UNWIND_UNROLL records after record 0,
@@ -252,7 +258,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 #endif
 }
 
-#if defined(RCGC_UNWIND_HAVE_AVX2)
+#if defined(RCGC_UNWIND_HAVE_U1)
 /* U1, the unrolled pairs of rcgc_unwind_same_key: RCGC_UNWIND_UNROLL
  * pairs of records, one after the other in the code, the first comparing
  * records 2 U - 1 and 2 U, the last records 1 and 2, every address a fixed
@@ -314,7 +320,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 {
     if (fp != m->fps[0] || rcgc_unwind_stack_hi != m->key)
         return 0;
-#if defined(RCGC_UNWIND_HAVE_AVX2)
+#if defined(RCGC_UNWIND_HAVE_U1)
     /* Record 0's saved frame pointer loaded alone (8 bytes, forwarded
      * from its push), the tag inserted beside it, XORed with
      * {words[0], tag}: the accumulator's start.  Then U1's entry
@@ -368,6 +374,18 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
               [w2] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL + 32)
             : "xmm0", "xmm1", "xmm2", "memory");
     return same;
+#elif defined(RCGC_UNWIND_HAVE_AVX2)
+    /* The same start, then the AVX2 loop. */
+    uintptr_t i = m->chk_bytes, t;
+    int same;
+    __asm__("vmovq (%[fp]), %%xmm2\n\t"
+            "vpinsrq $1, %[tag], %%xmm2, %%xmm2\n\t"
+            "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n" RCGC_UNWIND_AVX2_LOOP_
+            : [i] "+r"(i), [t] "=&r"(t), "=@ccz"(same)
+            : [m] "r"(m), [fp] "r"(fp), [tag] "r"(tag),
+              [wz] "i"(offsetof(rcgc_unwind_memo, w0tag)), RCGC_UNWIND_AVX2_ARGS_
+            : "xmm0", "xmm1", "xmm2", "memory");
+    return same;
 #else
     return rcgc_unwind_same_rest((*(const uintptr_t *)fp ^ m->words[0]) | (tag ^ m->w0tag[1]),
                                  m);
@@ -379,6 +397,8 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 #undef RCGC_UNWIND_AVX2_LOOP_
 #undef RCGC_UNWIND_HALF_
 #undef RCGC_UNWIND_AVX2_ARGS_
+#endif
+#if defined(RCGC_UNWIND_HAVE_U1)
 #undef RCGC_UNWIND_FIXED_PAIR_
 #undef RCGC_UNWIND_STR_
 #undef RCGC_UNWIND_STR2_
