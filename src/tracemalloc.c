@@ -1009,13 +1009,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
         if (RCGC_LIKELY(sl != NULL)) {
             void *p = *top;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-            /* *topp = top - 1 as one subtraction in memory: gcc 12
-             * computed top - 1 in a register and stored it (2). */
-            __asm__("subq %[w], %[tp]" : [tp] "+m"(*topp) : [w] "i"(sizeof(void *)));
-#else
             *topp = top - 1;
-#endif
             /* D1: the block freed last takes a tail call, which leaves
              * this entry's registers alone. */
             if (RCGC_UNLIKELY(sl == rt->mem.trace.pending))
