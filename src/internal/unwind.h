@@ -70,8 +70,10 @@ typedef struct rcgc_unwind_memo {
      * rcgc_unwind_u1_entry): a byte offset from the first pair, or, for a
      * walk of more than 2 RCGC_UNWIND_UNROLL records after record 0,
      * -RCGC_UNWIND_DEEP_BYTES (the loop over its records past those,
-     * deep_bytes its byte index).  Set with the key (a memo without one
-     * is never checked by it). */
+     * deep_bytes its byte index).  U1: a memo with a key has the ent
+     * and deep_bytes of rcgc_unwind_u1_entry(n, nchk), set with the key
+     * (a memo without one is never checked by it); rcgc_validate checks
+     * it for the tracer's recorded walks. */
     intptr_t ent;
     uintptr_t deep_bytes;
 #endif
