@@ -49,7 +49,7 @@
  *       s->skip[RCGC_DOMAIN_MEM][OP_FAST] (memo.key == memo.hi):
  *       stacks_mru_fast tests no skip.  The skips change only in
  *       calibrate, which drops every recorded stack first.
- *   R10 a recorded native stack that can match has memo.w0tag[1] ==
+ *   R11 a recorded native stack that can match has memo.w0tag[1] ==
  *       (uintptr_t)file: stacks_mru_fast passes the file as the tag of
  *       rcgc_unwind_same_key, which compares it beside record 0.
  *
@@ -484,7 +484,7 @@ static RCGC_ALWAYS_INLINE uint32_t stacks_mru(const tm_state *s, uintptr_t fp, i
 static RCGC_ALWAYS_INLINE uint32_t stacks_mru_fast(const tm_stack *e, uintptr_t fp,
                                                    const char *file, int line)
 {
-    /* The file is the walk's tag (R10), compared in the check's vector. */
+    /* The file is the walk's tag (R11), compared in the check's vector. */
     if (e->line == line && rcgc_unwind_same_key(fp, &e->memo, (uintptr_t)file))
         return stack_hit_tb(e);
     return 0;
@@ -579,7 +579,7 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
         e->file = file;
         e->line = line;
         e->tb = tb;
-        e->memo.w0tag[1] = (uintptr_t)file;   /* R10 */
+        e->memo.w0tag[1] = (uintptr_t)file;   /* R11 */
         /* R9: only a walk of the fast paths' skip keeps its key. */
         if (skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST])
             e->memo.key = RCGC_UNWIND_NO_KEY;
@@ -1225,7 +1225,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             (m->key != m->hi || m->skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST]))
             TM_BAD("recorded stack %d has a key but another skip or top (R9)\n", i);
         if (m->fps[0] != 0 && m->w0tag[1] != (uintptr_t)s->stacks[i].file)
-            TM_BAD("recorded stack %d's tag is not its file (R10)\n", i);
+            TM_BAD("recorded stack %d's tag is not its file (R11)\n", i);
 #if defined(RCGC_UNWIND_HAVE_U1)
         /* U1 (unwind.h): the keyed check's entry follows n and nchk. */
         if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0) {
