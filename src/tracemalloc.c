@@ -44,6 +44,8 @@
  *       after every write of either; tmfast.h).
  *   R8  rt->mem.trace.free_not follows slow (rcgc_mem_update_slow;
  *       tmfast.h).
+ *   R10 h->last.file is rcgc_trace_no_site unless h->route is
+ *       RCGC_TRACE_ROUTE_SITES (R6 and R4; tmfast.h).
  *   R9  a recorded native stack that can match (memo.fps[0] != 0) has
  *       memo.key == RCGC_UNWIND_NO_KEY or its walk was taken with skip
  *       s->skip[RCGC_DOMAIN_MEM][OP_FAST] (memo.key == memo.hi):
@@ -1200,6 +1202,9 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             TM_BAD("the traced allocation's route is %u, not %u (R7)\n", rt->mem.trace.route,
                    ms.trace.route);
     }
+    if (rt->mem.trace.last.file != rcgc_trace_no_site &&
+        rt->mem.trace.route != RCGC_TRACE_ROUTE_SITES)
+        TM_BAD("the last call site can match on route %u (R10)\n", rt->mem.trace.route);
     if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
         TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
     if (!s)

@@ -100,6 +100,14 @@
  *       the class's row, rt + 8c, in place of c: the row's fields and
  *       rt->trace_class_inv[c] (8-byte entries) are read at fixed
  *       offsets from it.
+ *   R10 h->last matches no call unless rt->mem.trace.route is
+ *       RCGC_TRACE_ROUTE_SITES: R6 (slow), and h->last's file is
+ *       rcgc_trace_no_site whenever h->sites is NULL (update_sites and
+ *       the calibration in tracemalloc.c reset it, and only
+ *       rcgc_trace_site_tb sets it, from a hit in h->sites).  So
+ *       rcgc_mem_malloc_at's failed pop compares the last site before
+ *       the route: a match is the traced route, with no route compare
+ *       on the common traced allocation.
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -350,16 +358,28 @@ static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t
     return rcgc_trace_pop_class(ps, (size - (size != 0)) >> RCGC_ALIGN_SHIFT, bpp);
 }
 
+/* Does (file, line) match the call site that hit last?  Only while
+ * tracing is all that is on with frames from call sites (R6, R10): a
+ * match is the traced route's test as well. */
+static inline int rcgc_trace_at_last(const rcgc_trace_hot *h, const char *file, int line)
+{
+    return RCGC_LIKELY(h->last.file == file) && RCGC_LIKELY(h->last.line == line);
+}
+
 /* The traced allocation from the free cache when the popped block carries
- * its slot (F4) and the call site is the last one: the block, recorded
- * and counted in the MEM domain, or NULL with nothing changed.  c is the
- * size class of `size` (rcgc_mem_malloc_at has it in a register). */
-static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t c, size_t size,
-                                          const char *file, int line)
+ * its slot (F4), for a call at the last call site (rcgc_trace_at_last,
+ * tested by the caller): the block, recorded and counted in the MEM
+ * domain, or NULL with nothing changed.  c is the size class of `size`
+ * (rcgc_mem_malloc_at has it in a register). */
+static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_t size,
+                                               const char *file, int line)
 {
     rcgc_trace_hot *h = &rt->mem.trace;
-    /* The site first: with native or callback frames it never matches. */
-    if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
+    RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE && h->sites != NULL);
+    /* The caller's test again: the compiler folds it away (without it,
+     * gcc 12 formed &rt->mem.trace in a register, one instruction
+     * more). */
+    if (!rcgc_trace_at_last(h, file, line))
         return NULL;
     /* rcgc_trace_pop_class, but the block is read from the old top
      * late and into the return register (the empty asm below: rax),
