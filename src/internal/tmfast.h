@@ -100,6 +100,16 @@
  *       the class's row, rt + 8c, in place of c: the row's fields and
  *       rt->trace_class_inv[c] (8-byte entries) are read at fixed
  *       offsets from it.
+ *   F5  while rt->mem.tracing (tracemalloc's wrappers installed), every
+ *       in-use pool of rt (szidx != UINT16_MAX) has its side array:
+ *       start gives one to each pool in use before it installs the
+ *       wrappers (and fails with RCGC_ENOMEM when it cannot), a pool
+ *       carved while tracing gets one in rcgc_pool_alloc_slow (pool.c;
+ *       when it cannot, the carve fails like an arena that cannot be
+ *       mapped), and clear_traces zeroes the arrays instead of freeing
+ *       them.  So the traced free (rcgc_trace_forget_inv), whose block
+ *       lies in an in-use pool of rt, reads its trace table entry with
+ *       no test.
  *   R10 h->last matches no call unless rt->mem.trace.route is
  *       RCGC_TRACE_ROUTE_SITES: R6 (slow), and h->last's file is
  *       rcgc_trace_no_site whenever h->sites is NULL (update_sites and
@@ -453,15 +463,21 @@ static RCGC_ALWAYS_INLINE void rcgc_trace_forget_inv(rcgc_runtime *rt,
     /* The entry is biased (rcgc_trace_table_bias): indexed with the
      * address's low 16 bits, not the pool offset. */
     uintptr_t slots = ((const uintptr_t *)(const void *)(leaf + RCGC_MAP_LEN))[t];
-    rcgc_trace_slot *sl = NULL;
-    if (RCGC_LIKELY(slots != 0)) {
+    rcgc_trace_slot *sl;
+    /* F5: p's pool is in use, so it has its array (no test). */
+    RCGC_ASSERT(slots != 0);
+    {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
         /* The index is the high half of the 32-bit product X * inv (X <
          * 2^16): one `mull` with the multiplier from memory, which leaves
          * it zero-extended in rdx (no load of inv, no shift). */
         uint32_t lo = (uint16_t)(uintptr_t)p;
         uint64_t idx;
-        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(*inv) : "cc");
+        /* The entry is an input of the asm (unused by its code), so it
+         * is loaded before the mull takes rdx: the leaf may still be in
+         * rdx (mem.c's traced free), which the load then reads in place
+         * (else gcc 12 copied it out first, one move more). */
+        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(*inv), "r"(slots) : "cc");
 #else
         uint64_t idx = ((uint64_t)(uint16_t)(uintptr_t)p * *inv) >> 32;
 #endif
