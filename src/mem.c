@@ -312,7 +312,7 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
 }
 
 /* Tracing alone with frames from call sites, when rcgc_mem_malloc_at's
- * inline path (rcgc_trace_try_cached) could not take the block: the
+ * inline path (rcgc_trace_try_cached_last) could not take the block: the
  * pool block and its trace inline when the call-site cache knows the site. */
 static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, const char *file,
                                               int line)

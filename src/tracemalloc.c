@@ -937,7 +937,7 @@ static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *
 
 /* The allocation of rcgc_trace_malloc_fast once its traceback tb is
  * known from a recorded native stack: when no block was taken yet, the
- * free cache's block with its slot (F4), as rcgc_trace_try_cached takes
+ * free cache's block with its slot (F4), as rcgc_trace_try_cached_last takes
  * it for a call site; else malloc_fast_put. */
 static inline void *malloc_fast_known(tm_state *s, void *p, rcgc_pool *pool, size_t size,
                                       const char *file, int line, uint32_t tb)

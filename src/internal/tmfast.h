@@ -51,7 +51,7 @@
  *       check in rcgc_trace_write_slot has settled it.
  *   F4  while tracing, the parallel entry cslot[c][k] of every block
  *       crow[c][k] in the free cache (k = 1..n, pool.h) is the address of
- *       its own trace slot or NULL (see rcgc_trace_try_cached); no block
+ *       its own trace slot or NULL (see rcgc_trace_try_cached_last); no block
  *       of the free cache holds anything for tracing (a traced free writes
  *       nothing into its block).  Every push that can run while tracing
  *       writes the entry: the traced rcgc_mem_free its slot, the others
@@ -159,7 +159,7 @@ void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t 
 
 /* rcgc_mem_malloc while tracing is all that is on and frames do not come
  * from call sites (native or callback: h->sites is NULL; no block taken,
- * rcgc_trace_try_cached cannot record those), size 1 to
+ * rcgc_trace_try_cached_last cannot record those), size 1 to
  * RCGC_SMALL_LIMIT.  Captures the traceback (a repeated native stack is
  * recognized here without a walk; then a block of the free cache that
  * carries its slot, F4, is taken without its pool), takes a block and
