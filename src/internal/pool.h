@@ -429,6 +429,11 @@ static inline void rcgc_pool_set_trace_slots(rcgc_pool *pool, rcgc_trace_slot *s
     rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] = slots;
 }
 
+/* F5 (tmfast.h): a pool carved while tracing (rt->mem.tracing) gets its
+ * side array at once; 0, or -1 out of memory (then the carve fails).
+ * tracemalloc.c. */
+int rcgc_trace_pool_carved(rcgc_runtime *rt, rcgc_pool *pool);
+
 /* pool->inv of size class c (ceil(2^32 / size)), without the pool. */
 #define RCGC_CLASS_INV_(c) ((uint32_t)((((uint64_t)1 << 32) + ((c) + 1) * 16 - 1) / (((c) + 1) * 16)))
 #define RCGC_CLASS_INV4_(c)                                                               \
