@@ -261,7 +261,8 @@ typedef struct rcgc_pool_state {
     /* Parallel to crow (F4, tmfast.h): while tracing, cslot[c][k] is the
      * trace slot of the block crow[c][k] when rcgc_mem_free cached it,
      * else NULL; every push that can run while tracing writes it (the
-     * untraced rcgc_mem_free's cannot, C4, and leaves it), so a free
+     * pushes by C4, rcgc_mem_free's and the object frees' by
+     * rcgc_pool_try_push_class, cannot, and leave it), so a free
      * writes nothing into the block even when traced.  Right after
      * crow, so the entry of a stack entry e is at the fixed distance
      * RCGC_CSLOT_OFF from e (no load to find it: rcgc_pool_cslot). */
