@@ -518,15 +518,6 @@ static RCGC_ALWAYS_INLINE void free_pooled_class(rcgc_runtime *rt, rcgc_object *
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }
 
-/* free_pooled_class when rt->mem.slow is 0 (the caller tested it). */
-static inline void free_pooled_class_fast(rcgc_runtime *rt, rcgc_object *o, unsigned c)
-{
-    RCGC_ASSERT(rt->mem.slow == 0);
-    rt->obj.live_objects--;
-    o->type = RCGC_FREED_TYPE;
-    rcgc_pool_free_class(rt, &rt->pool, o, c);
-}
-
 /* The memory of a pooled object whose push into the free cache found its
  * limit (C3) while nothing is on: the class's last live block, or a full
  * row. */
@@ -539,14 +530,6 @@ static RCGC_ALWAYS_INLINE void free_pooled_limit(rcgc_runtime *rt, rcgc_object *
     rcgc_pool_push_limit_in(rt, &rt->pool, pool, o);
 }
 
-/* free_pooled_limit for a leaf, out of line (rcgc_dealloc keeps no frame). */
-static RCGC_NOINLINE void free_leaf_limit(rcgc_runtime *rt, rcgc_object *o)
-{
-    RCGC_ENTER(rt);
-    free_pooled_limit(rt, o, rcgc_pool_of(o));
-    RCGC_LEAVE(rt);
-}
-
 /* The size class of pooled object o from its arena's class table (no pool
  * descriptor read). */
 static inline unsigned pooled_class(const rcgc_object *o)
@@ -554,16 +537,38 @@ static inline unsigned pooled_class(const rcgc_object *o)
     return rcgc_block_class(o);
 }
 
-static inline void free_pooled_fast(rcgc_runtime *rt, rcgc_object *o)
-{
-    free_pooled_class_fast(rt, o, pooled_class(o));
-}
-
-/* The same, with the class from the arena's class table (no pool
+/* free_pooled_class with the class from the arena's class table (no pool
  * descriptor read). */
 static inline void free_pooled(rcgc_runtime *rt, rcgc_object *o)
 {
     free_pooled_class(rt, o, rcgc_block_class(o));
+}
+
+static RCGC_NOINLINE void dealloc_untracked(rcgc_runtime *rt, rcgc_object *o);
+
+/* The free of a leaf (rcgc_dealloc's) whose push did not go ahead (C4),
+ * out of line (rcgc_dealloc keeps no frame; the class is found again
+ * here rather than kept for the call): with nothing on, the push's limit
+ * (C3); tracing alone, its trace forgotten and the block cached
+ * (free_pooled: a leaf calls nothing, so neither the
+ * trashcan's depth nor anything else of dealloc_untracked's tests
+ * applies); any other mode, dealloc_untracked's way. */
+static RCGC_NOINLINE void free_leaf_not(rcgc_runtime *rt, rcgc_object *o)
+{
+    unsigned slow = rt->mem.slow;
+    if (RCGC_LIKELY(slow == 0)) {
+        RCGC_ENTER(rt);
+        free_pooled_limit(rt, o, rcgc_pool_of(o));
+        RCGC_LEAVE(rt);
+        return;
+    }
+    if (slow == RCGC_SLOW_TRACE) {
+        RCGC_ENTER(rt);
+        free_pooled(rt, o);
+        RCGC_LEAVE(rt);
+        return;
+    }
+    dealloc_untracked(rt, o);
 }
 
 void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
@@ -1112,9 +1117,8 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
          * memory goes straight to the free cache, by rcgc_mem_free's push,
          * which goes ahead only while nothing is on (C4, pool.h: no test
          * of the mode here); when it does not (the row full, the class's
-         * last live block, or any mode), dealloc_untracked frees the leaf
-         * as every mode wants, but for the push's limit with nothing on
-         * (free_leaf_limit).  Its header is not marked DYING: nothing
+         * last live block, or any mode), free_leaf_not frees the leaf as
+         * the mode wants.  Its header is not marked DYING: nothing
          * reads a freed object's flags, and its type becomes
          * RCGC_FREED_TYPE. */
         unsigned c = pooled_class(o);
@@ -1125,10 +1129,8 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
             RCGC_LEAVE(rt);
             return;
         }
-        if (RCGC_LIKELY(rt->mem.slow == 0)) {
-            free_leaf_limit(rt, o);
-            return;
-        }
+        free_leaf_not(rt, o);
+        return;
     }
     if (nested)
         dealloc_untracked_nested(rt, o);
