@@ -1129,6 +1129,21 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
             RCGC_LEAVE(rt);
             return;
         }
+        if (RCGC_LIKELY(!mem_slow(rt))) {
+            /* The push's limit (C3), inline as before the push had its
+             * rule (no call for a class's last live block).  The pool
+             * descriptor from a copy of o the compiler cannot see through
+             * (an empty asm): else it kept the arena's address from the
+             * runtime's lookup for this path, a move more on the push's. */
+            rcgc_object *lim = o;
+#if defined(__GNUC__) || defined(__clang__)
+            __asm__("" : "+r"(lim));
+#endif
+            RCGC_ENTER(rt);
+            free_pooled_limit(rt, lim, rcgc_pool_of(lim));
+            RCGC_LEAVE(rt);
+            return;
+        }
         free_leaf_not(rt, o);
         return;
     }
