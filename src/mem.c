@@ -312,7 +312,7 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
 }
 
 /* Tracing alone with frames from call sites, when rcgc_mem_malloc_at's
- * inline path (rcgc_trace_try_cached) could not take the block: the
+ * inline path (rcgc_trace_try_cached_last) could not take the block: the
  * pool block and its trace inline when the call-site cache knows the site. */
 static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, const char *file,
                                               int line)
@@ -365,13 +365,18 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
         void *p = rcgc_pool_try_pop_fast(&rt->pool, c);
         if (RCGC_LIKELY(p != NULL))
             return p;   /* the MEM domain's count is derived: M3 (pool.h) */
-        /* The pop failed: the cache is empty, or anything is on.  One
-         * compare of the route (R7, tmfast.h) picks: tracing alone with
-         * frames from call sites (the call-site cache first, then
-         * malloc_traced_pool), tracing alone with native frames (the
-         * tracer takes the block, F4), else (RCGC_TRACE_ROUTE_SLOW) the
-         * mode: nothing on (an empty cache) to the pools, the rest to
-         * malloc_slow. */
+        /* The pop failed: the cache is empty, or anything is on.  The
+         * last call site first: it matches only while tracing alone with
+         * frames from call sites (R10, tmfast.h), so a match needs no
+         * test of the route (the common traced case: a loop allocating
+         * at one line).  Otherwise one compare of the route (R7) picks:
+         * tracing alone with frames from call sites (the call-site
+         * cache, malloc_traced_pool), tracing alone with native frames
+         * (the tracer takes the block, F4), else (RCGC_TRACE_ROUTE_SLOW)
+         * the mode: nothing on (an empty cache) to the pools, the rest
+         * to malloc_slow. */
+        if (rcgc_trace_at_last(&rt->mem.trace, file, line))
+            goto last;
 #if defined(__x86_64__) && defined(__GNUC__) && RCGC_TRACE_ROUTE_SLOW == 1u
         __asm__ goto("cmpl $1, %0\n\tja %l[sites]\n\tjb %l[native]"
                      : : "m"(rt->mem.trace.route) : "cc" : sites, native);
@@ -391,7 +396,7 @@ none:;
     if (RCGC_LIKELY(p != NULL))
         return p;
     return malloc_slow(rt, size, file, line);
-sites:
+last:
 #if defined(__GNUC__) || defined(__clang__)
     /* c < RCGC_NCLASSES: size is 1..512, so the tracer's own class
      * computation (size - (size != 0)) is c (two instructions fewer than
@@ -399,13 +404,16 @@ sites:
     if (size == 0 || size > RCGC_SMALL_LIMIT)
         __builtin_unreachable();
 #endif
-    /* Tracing alone, frames from call sites: the common case, a block of
-     * the free cache that carries its slot (F4) allocated at the last
-     * call site, without a call (the function stays a leaf; no register
-     * saves); the rest in malloc_traced_pool. */
-    p = rcgc_trace_try_cached(rt, c, size, file, line);
+    /* Tracing alone, frames from call sites, at the last call site: the
+     * common case, a block of the free cache that carries its slot (F4),
+     * without a call (the function stays a leaf; no register saves);
+     * the rest in malloc_traced_pool. */
+    p = rcgc_trace_try_cached_last(rt, c, size, file, line);
     if (RCGC_LIKELY(p != NULL))
         return p;
+    return malloc_traced_pool(rt, size, file, line);
+sites:
+    /* Another call site: the call-site cache (malloc_traced_pool). */
     return malloc_traced_pool(rt, size, file, line);
 native:
     /* The failed pop's top and where it lives: no class or top to derive

@@ -518,35 +518,57 @@ static RCGC_ALWAYS_INLINE void free_pooled_class(rcgc_runtime *rt, rcgc_object *
     rcgc_pool_free_class(rt, &rt->pool, o, c);
 }
 
-/* free_pooled_class when rt->mem.slow is 0 (the caller tested it). */
-static inline void free_pooled_class_fast(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+/* The memory of a pooled object whose push into the free cache found its
+ * limit (C3) while nothing is on: the class's last live block, or a full
+ * row. */
+static RCGC_ALWAYS_INLINE void free_pooled_limit(rcgc_runtime *rt, rcgc_object *o,
+                                                  rcgc_pool *pool)
 {
-    RCGC_ASSERT(rt->mem.slow == 0);
+    RCGC_ASSERT(rt->mem.slow == 0 && pool == rcgc_pool_of(o));
     rt->obj.live_objects--;
     o->type = RCGC_FREED_TYPE;
-    rcgc_pool_free_class(rt, &rt->pool, o, c);
+    rcgc_pool_push_limit_in(rt, &rt->pool, pool, o);
 }
 
 /* The size class of pooled object o from its arena's class table (no pool
  * descriptor read). */
 static inline unsigned pooled_class(const rcgc_object *o)
 {
-    return rcgc_class_table_of(o)->szidx[((uintptr_t)o >> RCGC_POOL_BITS) &
-                                         (RCGC_ARENA_SLOTS - 1)];
+    return rcgc_block_class(o);
 }
 
-static inline void free_pooled_fast(rcgc_runtime *rt, rcgc_object *o)
-{
-    free_pooled_class_fast(rt, o, pooled_class(o));
-}
-
-/* The same, with the class from the arena's class table (no pool
+/* free_pooled_class with the class from the arena's class table (no pool
  * descriptor read). */
 static inline void free_pooled(rcgc_runtime *rt, rcgc_object *o)
 {
-    free_pooled_class(rt, o,
-                      rcgc_class_table_of(o)->szidx[((uintptr_t)o >> RCGC_POOL_BITS) &
-                                                    (RCGC_ARENA_SLOTS - 1)]);
+    free_pooled_class(rt, o, rcgc_block_class(o));
+}
+
+static RCGC_NOINLINE void dealloc_untracked(rcgc_runtime *rt, rcgc_object *o);
+
+/* The free of a leaf (rcgc_dealloc's) whose push did not go ahead (C4),
+ * out of line (rcgc_dealloc keeps no frame; the class is found again
+ * here rather than kept for the call): with nothing on, the push's limit
+ * (C3); tracing alone, its trace forgotten and the block cached
+ * (free_pooled: a leaf calls nothing, so neither the
+ * trashcan's depth nor anything else of dealloc_untracked's tests
+ * applies); any other mode, dealloc_untracked's way. */
+static RCGC_NOINLINE void free_leaf_not(rcgc_runtime *rt, rcgc_object *o)
+{
+    unsigned slow = rt->mem.slow;
+    if (RCGC_LIKELY(slow == 0)) {
+        RCGC_ENTER(rt);
+        free_pooled_limit(rt, o, rcgc_pool_of(o));
+        RCGC_LEAVE(rt);
+        return;
+    }
+    if (slow == RCGC_SLOW_TRACE) {
+        RCGC_ENTER(rt);
+        free_pooled(rt, o);
+        RCGC_LEAVE(rt);
+        return;
+    }
+    dealloc_untracked(rt, o);
 }
 
 void rcgc_obj_free_memory(rcgc_runtime *rt, rcgc_object *o)
@@ -846,27 +868,43 @@ static RCGC_NOINLINE void dealloc_slow(rcgc_runtime *rt, rcgc_object *o)
  * free_pooled_class; any other slow mode through the OBJ domain, as
  * rcgc_obj_free_memory, whose user code (a user allocator) the clear cache
  * forgets (DC2). */
-static RCGC_NOINLINE void free_released_slow(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+static RCGC_NOINLINE void free_released_slow(rcgc_runtime *rt, rcgc_object *o, rcgc_pool *pool)
 {
     if (rt->mem.slow & ~RCGC_SLOW_TRACE) {
         rt->obj.dclear_type = NULL;
         rcgc_obj_free_memory(rt, o);
         return;
     }
-    free_pooled_class(rt, o, c);
+    free_pooled_class(rt, o, pool->szidx);
 }
 
 /* The memory of a pooled object of size class c whose deallocation was
  * entered from outside (rcgc_dealloc, not release_field): M2, the
  * allocator's mode is tested here only, not before the release (the
  * release itself does not depend on it; only its free does). */
-static RCGC_ALWAYS_INLINE void free_released(rcgc_runtime *rt, rcgc_object *o, unsigned c)
+static RCGC_ALWAYS_INLINE void free_released(rcgc_runtime *rt, rcgc_object *o, rcgc_pool *pool)
 {
-    if (RCGC_UNLIKELY(mem_slow(rt))) {
-        free_released_slow(rt, o, c);
+    size_t c = pool->szidx;
+    /* No test of the mode: rcgc_mem_free's push (C4, pool.h) goes ahead
+     * only while nothing is on; after a failed push the mode is tested:
+     * nothing on, the row is full or o is its class's last live block;
+     * else free_released_slow. */
+    if (RCGC_LIKELY(rcgc_pool_try_push_class(&rt->pool, o, c))) {
+        rt->obj.live_objects--;
+        o->type = RCGC_FREED_TYPE;
         return;
     }
-    free_pooled_class_fast(rt, o, c);
+    if (RCGC_LIKELY(!mem_slow(rt))) {
+        /* The push found its limit (C3).  The class is read again from
+         * the descriptor (an empty asm hides that it is c): kept for this
+         * path, gcc 12 scaled it on the fast path (one instruction). */
+#if defined(__GNUC__) || defined(__clang__)
+        __asm__("" : "+r"(pool));
+#endif
+        free_pooled_limit(rt, o, pool);
+        return;
+    }
+    free_released_slow(rt, o, pool);
 }
 
 /* rcgc_obj_release for a pooled object on the fast path of rcgc_dealloc
@@ -888,7 +926,7 @@ static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_objec
     if (nested)
         free_pooled_class(rt, o, rcgc_pool_of(o)->szidx);
     else
-        free_released(rt, o, rcgc_pool_of(o)->szidx);
+        free_released(rt, o, rcgc_pool_of(o));
     RCGC_LEAVE(rt);
 }
 
@@ -1073,15 +1111,40 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
             dealloc_release(rt, o, t);
         return;
     }
-    if (type_is_leaf(t) && RCGC_LIKELY(rt->mem.slow == 0)) {
+    if (type_is_leaf(t)) {
         /* A leaf: nothing to call, nothing to count, and no trashcan
          * depth to respect, since it starts no nested deallocation.  Its
-         * memory goes straight to the free cache.  Its header is not
-         * marked DYING: nothing reads a freed object's flags, and its type
-         * becomes RCGC_FREED_TYPE. */
-        RCGC_ENTER(rt);
-        free_pooled_fast(rt, o);
-        RCGC_LEAVE(rt);
+         * memory goes straight to the free cache, by rcgc_mem_free's push,
+         * which goes ahead only while nothing is on (C4, pool.h: no test
+         * of the mode here); when it does not (the row full, the class's
+         * last live block, or any mode), free_leaf_not frees the leaf as
+         * the mode wants.  Its header is not marked DYING: nothing
+         * reads a freed object's flags, and its type becomes
+         * RCGC_FREED_TYPE. */
+        unsigned c = pooled_class(o);
+        if (RCGC_LIKELY(rcgc_pool_try_push_class(&rt->pool, o, c))) {
+            RCGC_ENTER(rt);
+            rt->obj.live_objects--;
+            o->type = RCGC_FREED_TYPE;
+            RCGC_LEAVE(rt);
+            return;
+        }
+        if (RCGC_LIKELY(!mem_slow(rt))) {
+            /* The push's limit (C3), inline as before the push had its
+             * rule (no call for a class's last live block).  The pool
+             * descriptor from a copy of o the compiler cannot see through
+             * (an empty asm): else it kept the arena's address from the
+             * runtime's lookup for this path, a move more on the push's. */
+            rcgc_object *lim = o;
+#if defined(__GNUC__) || defined(__clang__)
+            __asm__("" : "+r"(lim));
+#endif
+            RCGC_ENTER(rt);
+            free_pooled_limit(rt, lim, rcgc_pool_of(lim));
+            RCGC_LEAVE(rt);
+            return;
+        }
+        free_leaf_not(rt, o);
         return;
     }
     if (nested)

@@ -275,6 +275,12 @@ void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
         if (pool == NULL)
             return NULL;
         pool_init(pool, szidx);
+        /* F5 (tmfast.h): while tracing every in-use pool has its side
+         * array, so the traced free tests none. */
+        if (RCGC_UNLIKELY(rt->mem.tracing) && rcgc_trace_pool_carved(rt, pool) != 0) {
+            pool_release(rt, pool);
+            return NULL;
+        }
         usedpools_push(ps, pool);
     }
     rcgc_pool *from;

@@ -44,6 +44,8 @@
  *       after every write of either; tmfast.h).
  *   R8  rt->mem.trace.free_not follows slow (rcgc_mem_update_slow;
  *       tmfast.h).
+ *   R10 h->last.file is rcgc_trace_no_site unless h->route is
+ *       RCGC_TRACE_ROUTE_SITES (R6 and R4; tmfast.h).
  *   R9  a recorded native stack that can match (memo.fps[0] != 0) has
  *       memo.key == RCGC_UNWIND_NO_KEY or its walk was taken with skip
  *       s->skip[RCGC_DOMAIN_MEM][OP_FAST] (memo.key == memo.hi):
@@ -732,13 +734,15 @@ static inline rcgc_pool *own_pool(tm_state *s, uintptr_t p)
     return pool->rt == s->rt ? pool : NULL;
 }
 
-/* The slot of block p of our pool `pool`, creating the side array.
- * Nothing may be pending (D1: the array of a pool that changes class is
- * reused or freed here). */
-static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
+/* The side array of our in-use pool `pool`, created (or an old one of
+ * its place reused) when it has none; NULL out of memory.  Nothing may
+ * be pending (D1: the array of a pool that changes class is reused or
+ * freed here). */
+static tm_slot *pool_array(tm_state *s, rcgc_pool *pool)
 {
     if (RCGC_LIKELY(pool->trace_slots != NULL))
-        return &pool->trace_slots[rcgc_pool_index(pool, (const void *)p)];
+        return pool->trace_slots;
+    uintptr_t p = (uintptr_t)pool->mem;
     tm_aside *a = aside_make(s, arena_no(p));
     if (!a)
         return NULL;
@@ -770,7 +774,38 @@ static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
     }
     /* F1: the fast paths find the array from the pool from now on. */
     rcgc_trace_set_slots(pool, ps->slots);
-    return &ps->slots[rcgc_pool_index(pool, (const void *)p)];
+    return ps->slots;
+}
+
+/* The slot of block p of our pool `pool`, creating the side array.
+ * Nothing may be pending (D1, pool_array). */
+static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
+{
+    tm_slot *slots = pool_array(s, pool);
+    return slots ? &slots[rcgc_pool_index(pool, (const void *)p)] : NULL;
+}
+
+/* F5: give every in-use pool of the runtime its side array (start, and
+ * clear_traces, which keeps them).  0, or -1 out of memory (the pools
+ * given one keep it; the caller drops them). */
+static int arrays_for_all(tm_state *s)
+{
+    rcgc_trace_settle(s->h);   /* D1: pool_array may reuse or free one */
+    for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
+        for (unsigned i = 0; i < ar->ncarved; i++) {
+            rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            if (pool->szidx != UINT16_MAX && !pool_array(s, pool))
+                return -1;
+        }
+    return 0;
+}
+
+int rcgc_trace_pool_carved(rcgc_runtime *rt, rcgc_pool *pool)
+{
+    tm_state *s = rt->trace;
+    RCGC_ASSERT(rt->mem.tracing && s != NULL && pool->trace_slots == NULL);
+    rcgc_trace_settle(s->h);   /* D1: pool_array may reuse or free one */
+    return pool_array(s, pool) ? 0 : -1;
 }
 
 static inline uint64_t entry_hash(uint32_t domain, uintptr_t ptr)
@@ -907,7 +942,7 @@ static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *
 
 /* The allocation of rcgc_trace_malloc_fast once its traceback tb is
  * known from a recorded native stack: when no block was taken yet, the
- * free cache's block with its slot (F4), as rcgc_trace_try_cached takes
+ * free cache's block with its slot (F4), as rcgc_trace_try_cached_last takes
  * it for a call site; else malloc_fast_put. */
 static inline void *malloc_fast_known(tm_state *s, void *p, rcgc_pool *pool, size_t size,
                                       const char *file, int line, uint32_t tb)
@@ -1205,6 +1240,9 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             TM_BAD("the traced allocation's route is %u, not %u (R7)\n", rt->mem.trace.route,
                    ms.trace.route);
     }
+    if (rt->mem.trace.last.file != rcgc_trace_no_site &&
+        rt->mem.trace.route != RCGC_TRACE_ROUTE_SITES)
+        TM_BAD("the last call site can match on route %u (R10)\n", rt->mem.trace.route);
     if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
         TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
     if (!s)
@@ -1304,6 +1342,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext) {
         for (unsigned i = 0; i < ar->ncarved; i++) {
             const rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            if (!pool->trace_slots && rt->mem.tracing && pool->szidx != UINT16_MAX)
+                TM_BAD("pool %p is in use without a side array (F5)\n", (const void *)pool);
             if (!pool->trace_slots)
                 continue;
             const tm_aside *a = aside_find(s, arena_no(ar->base));
@@ -1367,11 +1407,10 @@ static void cache_slots_reset(tm_state *s)
             ps->cslot[c][k] = NULL;
 }
 
-/* Drop every trace, traceback and frame (clear_traces and stop). */
-static void tm_clear(tm_state *s)
+/* Free every side array (stop, or a start that could not give every
+ * pool one).  Nothing may be pending (D1). */
+static void arrays_free(tm_state *s)
 {
-    rcgc_trace_settle(s->h);   /* D1: no pending slot in a freed array */
-    cache_slots_reset(s);
     /* F1: no pool may keep a side array we free. */
     for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++)
@@ -1389,6 +1428,29 @@ static void tm_clear(tm_state *s)
     s->amap = NULL;
     s->amap_mask = s->amap_n = 0;
     memset(s->acache, 0, sizeof s->acache);
+}
+
+/* Forget every pool trace but keep the side arrays (clear_traces while
+ * tracing: F5).  Nothing may be pending (D1). */
+static void arrays_zero(tm_state *s)
+{
+    for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
+        tm_aside *a = s->amap[i];
+        for (unsigned pi = 0; a && pi < RCGC_ARENA_SLOTS; pi++)
+            if (a->pools[pi])
+                memset(a->pools[pi]->slots, 0, (size_t)a->pools[pi]->cap * sizeof(tm_slot));
+    }
+}
+
+/* Drop every trace, traceback and frame (clear_traces and stop). */
+static void tm_clear(tm_state *s)
+{
+    rcgc_trace_settle(s->h);   /* D1: no pending slot in a freed array */
+    cache_slots_reset(s);
+    if (s->rt->mem.tracing)
+        arrays_zero(s);   /* clear_traces: F5 keeps them */
+    else
+        arrays_free(s);
     tm_free(s, s->tab, s->tab ? (s->tab_mask + 1) * sizeof *s->tab : 0);
     s->tab = NULL;
     s->tab_mask = s->tab_n = 0;
@@ -1707,6 +1769,12 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
     }
     s->h->room = s->h->peak = 0;
     s->h->pending = &s->h->idle;   /* D1: nothing pending */
+    /* F5: every pool in use has its side array before the traced free
+     * can run. */
+    if (arrays_for_all(s) != 0) {
+        arrays_free(s);
+        return RCGC_ENOMEM;
+    }
     install(s);
     if (s->source == RCGC_FRAMES_NATIVE)
         calibrate(s);

@@ -261,7 +261,8 @@ typedef struct rcgc_pool_state {
     /* Parallel to crow (F4, tmfast.h): while tracing, cslot[c][k] is the
      * trace slot of the block crow[c][k] when rcgc_mem_free cached it,
      * else NULL; every push that can run while tracing writes it (the
-     * untraced rcgc_mem_free's cannot, C4, and leaves it), so a free
+     * pushes by C4, rcgc_mem_free's and the object frees' by
+     * rcgc_pool_try_push_class, cannot, and leave it), so a free
      * writes nothing into the block even when traced.  Right after
      * crow, so the entry of a stack entry e is at the fixed distance
      * RCGC_CSLOT_OFF from e (no load to find it: rcgc_pool_cslot). */
@@ -407,6 +408,18 @@ static inline rcgc_class_table *rcgc_class_table_of(const void *p)
     return &leaf[i & (RCGC_MAP_LEN - 1)];
 }
 
+/* The size class of pool block p: byte (p >> 14) & (2^20 - 1) of the
+ * class tables of its map range, which are dense (table j, byte s is byte
+ * j * 64 + s): one shift and mask for the table and the slot together,
+ * where the table's address and then the slot's byte in it take two. */
+static inline unsigned rcgc_block_class(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    const uint8_t *tables = (const uint8_t *)atomic_load_explicit(
+        &rcgc_class_map[a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)], memory_order_relaxed);
+    return tables[(a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1)];
+}
+
 /* The trace table of the arena holding pool block p. */
 static inline rcgc_trace_table *rcgc_trace_table_of(const void *p)
 {
@@ -428,6 +441,11 @@ static inline void rcgc_pool_set_trace_slots(rcgc_pool *pool, rcgc_trace_slot *s
     pool->trace_slots = slots;
     rcgc_trace_table_of(pool->mem)->trace_slots[rcgc_class_slot(pool->mem)] = slots;
 }
+
+/* F5 (tmfast.h): a pool carved while tracing (rt->mem.tracing) gets its
+ * side array at once; 0, or -1 out of memory (then the carve fails).
+ * tracemalloc.c. */
+int rcgc_trace_pool_carved(rcgc_runtime *rt, rcgc_pool *pool);
 
 /* pool->inv of size class c (ceil(2^32 / size)), without the pool. */
 #define RCGC_CLASS_INV_(c) ((uint32_t)((((uint64_t)1 << 32) + ((c) + 1) * 16 - 1) / (((c) + 1) * 16)))
@@ -707,15 +725,21 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
  * last live block.  In the first case (nheld > RCGC_FREE_CACHE + 1) p
  * goes to its pool here, inline, for a program that frees many blocks in
  * a row (a tree); only the class's last live block takes the call. */
-static RCGC_ALWAYS_INLINE void rcgc_pool_push_limit(rcgc_runtime *rt, rcgc_pool_state *ps,
-                                                    void *p)
+static RCGC_ALWAYS_INLINE void rcgc_pool_push_limit_in(rcgc_runtime *rt, rcgc_pool_state *ps,
+                                                       rcgc_pool *pool, void *p)
 {
-    rcgc_pool *pool = rcgc_pool_of(p);
     if (RCGC_LIKELY(ps->nheld[pool->szidx] > RCGC_FREE_CACHE + 1)) {
         rcgc_pool_release_block(rt, ps, pool, p);
         return;
     }
     rcgc_pool_cache_full(rt, p);
+}
+
+/* rcgc_pool_push_limit_in with p's pool found here. */
+static RCGC_ALWAYS_INLINE void rcgc_pool_push_limit(rcgc_runtime *rt, rcgc_pool_state *ps,
+                                                    void *p)
+{
+    rcgc_pool_push_limit_in(rt, ps, rcgc_pool_of(p), p);
 }
 
 static inline void rcgc_pool_free_class_slot(rcgc_runtime *rt, rcgc_pool_state *ps, void *p,
@@ -755,6 +779,30 @@ static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_mem(rcgc_pool_state *ps, void *
         *top = p;
         ps->ctop[c] = top;
         ps->cache[c] = p;
+        return 1;
+    }
+    return 0;
+}
+
+/* rcgc_pool_try_push_mem with the top read here, for the object frees
+ * (object.c: a leaf's, a deallocation's entered from outside), which go
+ * ahead only while nothing is on (C4) and otherwise take their own slow
+ * paths.  The class's fields are read at fixed offsets from one register,
+ * the row rt + 8c (an empty asm keeps it: gcc 12 otherwise indexed
+ * ctop[c] and computed &mlim[c] apart, one move more). */
+static RCGC_ALWAYS_INLINE int rcgc_pool_try_push_class(rcgc_pool_state *ps, void *p, size_t c)
+{
+    char *row = (char *)ps + c * sizeof(void *);
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__("" : "+r"(row));
+#endif
+    void ***ctop = (void ***)(void *)(row + offsetof(rcgc_pool_state, ctop));
+    void **top = *ctop + 1;
+    if (RCGC_LIKELY((uintptr_t)top <
+                    *(const uintptr_t *)(const void *)(row + offsetof(rcgc_pool_state, mlim)))) {
+        *top = p;
+        *ctop = top;
+        *(void **)(void *)(row + offsetof(rcgc_pool_state, cache)) = p;
         return 1;
     }
     return 0;
@@ -800,8 +848,7 @@ static inline void rcgc_pool_free_entry(rcgc_runtime *rt, rcgc_pool_state *ps, v
  * first store to it once the cache hands it out again. */
 static inline void rcgc_pool_free_in(rcgc_runtime *rt, rcgc_pool_state *ps, void *p)
 {
-    unsigned c = rcgc_class_table_of(p)->szidx[((uintptr_t)p >> RCGC_POOL_BITS) &
-                                               (RCGC_ARENA_SLOTS - 1)];
+    unsigned c = rcgc_block_class(p);
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(p, 1, 3);
 #endif

@@ -51,7 +51,7 @@
  *       check in rcgc_trace_write_slot has settled it.
  *   F4  while tracing, the parallel entry cslot[c][k] of every block
  *       crow[c][k] in the free cache (k = 1..n, pool.h) is the address of
- *       its own trace slot or NULL (see rcgc_trace_try_cached); no block
+ *       its own trace slot or NULL (see rcgc_trace_try_cached_last); no block
  *       of the free cache holds anything for tracing (a traced free writes
  *       nothing into its block).  Every push that can run while tracing
  *       writes the entry: the traced rcgc_mem_free its slot, the others
@@ -100,6 +100,24 @@
  *       the class's row, rt + 8c, in place of c: the row's fields and
  *       rt->trace_class_inv[c] (8-byte entries) are read at fixed
  *       offsets from it.
+ *   F5  while rt->mem.tracing (tracemalloc's wrappers installed), every
+ *       in-use pool of rt (szidx != UINT16_MAX) has its side array:
+ *       start gives one to each pool in use before it installs the
+ *       wrappers (and fails with RCGC_ENOMEM when it cannot), a pool
+ *       carved while tracing gets one in rcgc_pool_alloc_slow (pool.c;
+ *       when it cannot, the carve fails like an arena that cannot be
+ *       mapped), and clear_traces zeroes the arrays instead of freeing
+ *       them.  So the traced free (rcgc_trace_forget_inv), whose block
+ *       lies in an in-use pool of rt, reads its trace table entry with
+ *       no test.
+ *   R10 h->last matches no call unless rt->mem.trace.route is
+ *       RCGC_TRACE_ROUTE_SITES: R6 (slow), and h->last's file is
+ *       rcgc_trace_no_site whenever h->sites is NULL (update_sites and
+ *       the calibration in tracemalloc.c reset it, and only
+ *       rcgc_trace_site_tb sets it, from a hit in h->sites).  So
+ *       rcgc_mem_malloc_at's failed pop compares the last site before
+ *       the route: a match is the traced route, with no route compare
+ *       on the common traced allocation.
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
@@ -141,7 +159,7 @@ void *rcgc_trace_malloc_fast(rcgc_runtime *rt, void *p, rcgc_pool *pool, size_t 
 
 /* rcgc_mem_malloc while tracing is all that is on and frames do not come
  * from call sites (native or callback: h->sites is NULL; no block taken,
- * rcgc_trace_try_cached cannot record those), size 1 to
+ * rcgc_trace_try_cached_last cannot record those), size 1 to
  * RCGC_SMALL_LIMIT.  Captures the traceback (a repeated native stack is
  * recognized here without a walk; then a block of the free cache that
  * carries its slot, F4, is taken without its pool), takes a block and
@@ -350,16 +368,28 @@ static inline rcgc_trace_slot *rcgc_trace_pop_cached(rcgc_pool_state *ps, size_t
     return rcgc_trace_pop_class(ps, (size - (size != 0)) >> RCGC_ALIGN_SHIFT, bpp);
 }
 
+/* Does (file, line) match the call site that hit last?  Only while
+ * tracing is all that is on with frames from call sites (R6, R10): a
+ * match is the traced route's test as well. */
+static inline int rcgc_trace_at_last(const rcgc_trace_hot *h, const char *file, int line)
+{
+    return RCGC_LIKELY(h->last.file == file) && RCGC_LIKELY(h->last.line == line);
+}
+
 /* The traced allocation from the free cache when the popped block carries
- * its slot (F4) and the call site is the last one: the block, recorded
- * and counted in the MEM domain, or NULL with nothing changed.  c is the
- * size class of `size` (rcgc_mem_malloc_at has it in a register). */
-static inline void *rcgc_trace_try_cached(rcgc_runtime *rt, size_t c, size_t size,
-                                          const char *file, int line)
+ * its slot (F4), for a call at the last call site (rcgc_trace_at_last,
+ * tested by the caller): the block, recorded and counted in the MEM
+ * domain, or NULL with nothing changed.  c is the size class of `size`
+ * (rcgc_mem_malloc_at has it in a register). */
+static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_t size,
+                                               const char *file, int line)
 {
     rcgc_trace_hot *h = &rt->mem.trace;
-    /* The site first: with native or callback frames it never matches. */
-    if (RCGC_UNLIKELY(h->last.file != file) || RCGC_UNLIKELY(h->last.line != line))
+    RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE && h->sites != NULL);
+    /* The caller's test again: the compiler folds it away (without it,
+     * gcc 12 formed &rt->mem.trace in a register, one instruction
+     * more). */
+    if (!rcgc_trace_at_last(h, file, line))
         return NULL;
     /* rcgc_trace_pop_class, but the block is read from the old top
      * late and into the return register (the empty asm below: rax),
@@ -433,15 +463,21 @@ static RCGC_ALWAYS_INLINE void rcgc_trace_forget_inv(rcgc_runtime *rt,
     /* The entry is biased (rcgc_trace_table_bias): indexed with the
      * address's low 16 bits, not the pool offset. */
     uintptr_t slots = ((const uintptr_t *)(const void *)(leaf + RCGC_MAP_LEN))[t];
-    rcgc_trace_slot *sl = NULL;
-    if (RCGC_LIKELY(slots != 0)) {
+    rcgc_trace_slot *sl;
+    /* F5: p's pool is in use, so it has its array (no test). */
+    RCGC_ASSERT(slots != 0);
+    {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
         /* The index is the high half of the 32-bit product X * inv (X <
          * 2^16): one `mull` with the multiplier from memory, which leaves
          * it zero-extended in rdx (no load of inv, no shift). */
         uint32_t lo = (uint16_t)(uintptr_t)p;
         uint64_t idx;
-        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(*inv) : "cc");
+        /* The entry is an input of the asm (unused by its code), so it
+         * is loaded before the mull takes rdx: the leaf may still be in
+         * rdx (mem.c's traced free), which the load then reads in place
+         * (else gcc 12 copied it out first, one move more). */
+        __asm__("mull %[inv]" : "=d"(idx), "+a"(lo) : [inv] "m"(*inv), "r"(slots) : "cc");
 #else
         uint64_t idx = ((uint64_t)(uint16_t)(uintptr_t)p * *inv) >> 32;
 #endif

@@ -1062,6 +1062,74 @@ static void test_tracked_free_slow_modes(void **state)
     }
 }
 
+/* The object frees entered from outside push by rcgc_mem_free's rule
+ * (C4, pool.h; perf-alloc10): with nothing on, a leaf's and a tracked
+ * object's block goes onto its class's free cache (C1's copy kept), a
+ * full row sends the rest to their pools and the class's last live object
+ * takes the cache back; while tracing or under the debug hooks the push
+ * fails and the mode's own path frees (tracing's count, the hooks' 0xDD
+ * fill of a block freed through the domain). */
+static void test_object_free_push(void **state)
+{
+    (void)state;
+    for (int m = 0; m < 3; m++) {
+        rcgc_config cfg = {.size = sizeof cfg, .gc_disabled = 1,
+                           .malloc_mode = m == 2 ? "pymalloc_debug" : "pymalloc"};
+        rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+        assert_non_null(rt);
+        rcgc_pool_state *ps = &rt->pool;
+        if (m == 1)
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+        const rcgc_type *types[2] = {&leaf_type, &tri_refs_type};
+        for (int k = 0; k < 2; k++) {
+            rcgc_object *keep = rcgc_new(rt, types[k]);
+            assert_non_null(keep);
+            assert_int_equal(rcgc_gc_is_tracked(keep), k == 1);
+            unsigned c = rcgc_pool_of(keep)->szidx;
+            assert_int_equal(rcgc_block_class(keep), c);
+            size_t cur0 = 0, cur = 0, peak = 0;
+            if (m == 1)
+                rcgc_tracemalloc_get_traced_memory(rt, &cur0, &peak);
+            enum { N = RCGC_FREE_CACHE + 20 };
+            rcgc_object *objs[N];
+            for (int i = 0; i < N; i++) {
+                objs[i] = rcgc_new(rt, types[k]);
+                assert_non_null(objs[i]);
+            }
+            for (int i = 0; i < N; i++) {
+                unsigned char *payload = (unsigned char *)(objs[i] + 1);
+                rcgc_decref(objs[i]);
+                if (m == 0) {
+                    void **top = ps->ctop[c];
+                    if (i < RCGC_FREE_CACHE)
+                        assert_ptr_equal(*top, objs[i]);
+                    else
+                        assert_ptr_equal(*top, objs[RCGC_FREE_CACHE - 1]);
+                    assert_ptr_equal(ps->cache[c], *top);   /* C1 */
+                } else if (m == 2) {
+                    assert_int_equal(payload[0], 0xDD);
+                }
+            }
+            if (m == 0)
+                assert_int_equal(rcgc_pool_ncache(ps, c), RCGC_FREE_CACHE);
+            if (m == 1) {
+                rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+                assert_int_equal(cur, cur0);
+            }
+            assert_int_equal(rt->obj.live_objects, 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            rcgc_decref(keep);   /* the class's last live object */
+            assert_int_equal(rcgc_pool_ncache(ps, c), 0);
+            assert_int_equal(rcgc_pool_nlive(ps, c), 0);
+            assert_int_equal(rt->obj.live_objects, 0);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+        if (m == 1)
+            rcgc_tracemalloc_stop(rt);
+        rcgc_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1080,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_obj_live_count),
         cmocka_unit_test(test_tracked_free_slow_modes),
         cmocka_unit_test(test_new_zeroes_reused),
+        cmocka_unit_test(test_object_free_push),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

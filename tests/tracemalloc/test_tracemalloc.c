@@ -2048,6 +2048,73 @@ static void test_free_route_follows_mode(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* F5: while tracing, every pool in use has its side array (the traced
+ * free tests none): the pools in use at start get one, so do pools
+ * carved while tracing, and clear_traces keeps them (zeroed).  Blocks
+ * allocated before start and freed while tracing leave the counts
+ * exact. */
+static int every_pool_has_array(rcgc_runtime *rt)
+{
+    for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
+        for (unsigned i = 0; i < ar->ncarved; i++) {
+            const rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            if (pool->szidx != UINT16_MAX && pool->trace_slots == NULL)
+                return 0;
+        }
+    return 1;
+}
+
+static void test_every_pool_has_array(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    enum { N = 600 };
+    static void *old[N], *cur[N];
+    /* Untraced blocks of every class, in many pools. */
+    for (int i = 0; i < N; i++)
+        old[i] = rcgc_mem_malloc(rt, 8 + (size_t)(i * 37) % 505);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    assert_true(every_pool_has_array(rt));
+    check_valid(rt);
+    /* Traced blocks, in those pools and in pools carved now. */
+    size_t sum = 0;
+    for (int i = 0; i < N; i++) {
+        size_t n = 8 + (size_t)(i * 53) % 505;
+        cur[i] = rcgc_mem_malloc(rt, n);
+        assert_non_null(cur[i]);
+        sum += n;
+    }
+    assert_true(every_pool_has_array(rt));
+    assert_int_equal(traced_now(rt), sum);
+    /* The untraced blocks freed by the traced free: nothing counted. */
+    for (int i = 0; i < N; i += 2)
+        rcgc_mem_free(rt, old[i]);
+    assert_int_equal(traced_now(rt), sum);
+    check_valid(rt);
+    /* clear_traces keeps every array (zeroed): the traced free of a block
+     * traced before it, and of one traced after it, stay exact. */
+    rcgc_tracemalloc_clear_traces(rt);
+    assert_true(every_pool_has_array(rt));
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    for (int i = 0; i < N; i += 2)
+        rcgc_mem_free(rt, cur[i]);
+    assert_int_equal(traced_now(rt), 0);
+    for (int i = 0; i < N; i += 2)
+        cur[i] = rcgc_mem_malloc(rt, 24);
+    assert_int_equal(traced_now(rt), (size_t)(N / 2) * 24);
+    for (int i = 0; i < N; i++)
+        rcgc_mem_free(rt, cur[i]);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    check_valid(rt);
+    for (int i = 1; i < N; i += 2)
+        rcgc_mem_free(rt, old[i]);
+    check_valid(rt);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2082,6 +2149,7 @@ int main(void)
         cmocka_unit_test(test_pending_free),
         cmocka_unit_test(test_last_site_only_while_alone),
         cmocka_unit_test(test_free_route_follows_mode),
+        cmocka_unit_test(test_every_pool_has_array),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
