@@ -51,6 +51,9 @@
  *       s->skip[RCGC_DOMAIN_MEM][OP_FAST] (memo.key == memo.hi):
  *       stacks_mru_fast tests no skip.  The skips change only in
  *       calibrate, which drops every recorded stack first.
+ *   R11 a recorded native stack that can match has memo.w0tag[1] ==
+ *       (uintptr_t)file: stacks_mru_fast passes the file as the tag of
+ *       rcgc_unwind_same_key, which compares it beside record 0.
  *
  * Tracing's own memory comes from libc (never from the traced domains);
  * s->mem counts it for get_tracemalloc_memory.
@@ -483,7 +486,8 @@ static RCGC_ALWAYS_INLINE uint32_t stacks_mru(const tm_state *s, uintptr_t fp, i
 static RCGC_ALWAYS_INLINE uint32_t stacks_mru_fast(const tm_stack *e, uintptr_t fp,
                                                    const char *file, int line)
 {
-    if (e->file == file && e->line == line && rcgc_unwind_same_key(fp, &e->memo))
+    /* The file is the walk's tag (R11), compared in the check's vector. */
+    if (e->line == line && rcgc_unwind_same_key(fp, &e->memo, (uintptr_t)file))
         return stack_hit_tb(e);
     return 0;
 }
@@ -577,6 +581,7 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
         e->file = file;
         e->line = line;
         e->tb = tb;
+        e->memo.w0tag[1] = (uintptr_t)file;   /* R11 */
         /* R9: only a walk of the fast paths' skip keeps its key. */
         if (skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST])
             e->memo.key = RCGC_UNWIND_NO_KEY;
@@ -1257,6 +1262,19 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
         if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0 &&
             (m->key != m->hi || m->skip != s->skip[RCGC_DOMAIN_MEM][OP_FAST]))
             TM_BAD("recorded stack %d has a key but another skip or top (R9)\n", i);
+        if (m->fps[0] != 0 && m->w0tag[1] != (uintptr_t)s->stacks[i].file)
+            TM_BAD("recorded stack %d's tag is not its file (R11)\n", i);
+#if defined(RCGC_UNWIND_HAVE_U1)
+        /* U1 (unwind.h): the keyed check's entry follows n and nchk. */
+        if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0) {
+            intptr_t ent;
+            uintptr_t deep;
+            rcgc_unwind_u1_entry(m->n, m->nchk, &ent, &deep);
+            if (m->n < 1 || m->nchk < 4 || m->nchk % 4 != 0 || m->nchk < m->n - 1 ||
+                1 + m->nchk > RCGC_UNWIND_MEMO || m->ent != ent || m->deep_bytes != deep)
+                TM_BAD("recorded stack %d enters the unrolled check elsewhere (U1)\n", i);
+        }
+#endif
     }
     /* The native repeat check of the fast paths (stacks_mru) assumes a
      * skip of at least 1 (calibrated or not). */

@@ -170,8 +170,8 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         }
         m->lo = lo;
         m->hi = hi;
-        m->w0z[0] = m->words[0];
-        m->w0z[1] = 0;
+        m->w0tag[0] = m->words[0];
+        m->w0tag[1] = 0;
 #if defined(RCGC_UNWIND_HAVE_AVX2)
         m->key = rcgc_unwind_avx2 ? hi : RCGC_UNWIND_NO_KEY;
 #else
@@ -180,6 +180,10 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         m->n = recorded;
         m->nchk = nchk;
         m->chk_bytes = (uintptr_t)nchk * sizeof(uintptr_t);
+#if defined(RCGC_UNWIND_HAVE_U1)
+        /* U1 (unwind.h): where the keyed check enters its unrolled pairs. */
+        rcgc_unwind_u1_entry(recorded, nchk, &m->ent, &m->deep_bytes);
+#endif
         m->skip = skip;
         m->end_zero = end_zero;
     } else {

@@ -31,6 +31,15 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
  * return address) with one 16-byte compare where the CPU has one.
  * Same chain words + same stack bounds = same walk, frame for frame. */
 #define RCGC_UNWIND_MEMO 128
+#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define RCGC_UNWIND_HAVE_AVX2 1
+/* U1's unrolled keyed check (below) with GCC and the GNU assembler,
+ * which check its byte sizes; with clang the keyed check runs the AVX2
+ * loop. */
+#if !defined(__clang__)
+#define RCGC_UNWIND_HAVE_U1 1
+#endif
+#endif
 typedef struct rcgc_unwind_memo {
     uintptr_t lo, hi;            /* the stack bounds of the walk */
     uintptr_t key;               /* hi when rcgc_unwind_same_key may take
@@ -56,10 +65,24 @@ typedef struct rcgc_unwind_memo {
                                   * in the frame at words[2n-2] */
     uintptr_t chk_bytes;         /* nchk * sizeof(uintptr_t): where the
                                   * AVX2 loop's index starts */
-    /* words[0] and a zero word: rcgc_unwind_same_key's AVX2 check XORs
-     * record 0's saved frame pointer (loaded alone) with them as 16
-     * bytes, which starts its accumulator. */
-    _Alignas(16) uintptr_t w0z[2];
+#if defined(RCGC_UNWIND_HAVE_U1)
+    /* rcgc_unwind_same_key's entry into its unrolled pairs (U1, see
+     * rcgc_unwind_u1_entry): a byte offset from the first pair, or, for a
+     * walk of more than 2 RCGC_UNWIND_UNROLL records after record 0,
+     * -RCGC_UNWIND_DEEP_BYTES (the loop over its records past those,
+     * deep_bytes its byte index).  U1: a memo with a key has the ent
+     * and deep_bytes of rcgc_unwind_u1_entry(n, nchk), set with the key
+     * (a memo without one is never checked by it); rcgc_validate checks
+     * it for the tracer's recorded walks. */
+    intptr_t ent;
+    uintptr_t deep_bytes;
+#endif
+    /* words[0] and the walk's tag (0 from rcgc_unwind_walk; a caller of
+     * rcgc_unwind_same_key may set its own, which that check compares
+     * with its `tag` argument): the AVX2 check XORs record 0's saved
+     * frame pointer (loaded alone) and its tag with them as 16 bytes,
+     * which starts its accumulator. */
+    _Alignas(16) uintptr_t w0tag[2];
     /* words[2k], words[2k+1]: the two words read from frame k (at fps[k]):
      * the saved frame pointer (fps[k+1], or what ended the walk) and the
      * return address (pcs[k]). */
@@ -94,8 +117,7 @@ extern RCGC_UNWIND_TLS uintptr_t rcgc_unwind_stack_lo, rcgc_unwind_stack_hi;
  * assembly (AVX2 intrinsics would need a function compiled for AVX2, and
  * GCC realigns the stack of one with 32-byte values and a frame
  * pointer). */
-#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
-#define RCGC_UNWIND_HAVE_AVX2 1
+#if defined(RCGC_UNWIND_HAVE_AVX2)
 extern __attribute__((visibility("hidden"))) int rcgc_unwind_avx2;
 #endif
 
@@ -238,32 +260,137 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 #endif
 }
 
+#if defined(RCGC_UNWIND_HAVE_U1)
+/* U1, the unrolled pairs of rcgc_unwind_same_key: RCGC_UNWIND_UNROLL
+ * pairs of records, one after the other in the code, the first comparing
+ * records 2 U - 1 and 2 U, the last records 1 and 2, every address a fixed
+ * displacement from the memo (no index, no loop counter).  A walk enters
+ * at the pair of its last records (m->ent bytes after the first; its
+ * records past n - 1 repeat record n - 1, as for the loops) and runs to
+ * the end: one indirect jump instead of the loop's entry test, peeled
+ * half and round branches, and at most one padded record instead of
+ * three.  A walk of more than 2 U records after record 0 enters a loop
+ * over the records past them first (m->deep_bytes; the AVX2 loop's
+ * halves of four, nchk being a multiple of four), placed just before the
+ * first pair, into which it falls.  Every pair is RCGC_UNWIND_PAIR_BYTES
+ * bytes (fixed registers: the memo in rax, the record's address in r11,
+ * the deep loop's index in r10; every displacement 32-bit) and the deep
+ * loop RCGC_UNWIND_DEEP_BYTES: the assembler checks both, so the offsets
+ * of rcgc_unwind_u1_entry match the code. */
+#define RCGC_UNWIND_UNROLL 32
+#define RCGC_UNWIND_PAIR_BYTES 37
+#define RCGC_UNWIND_DEEP_BYTES 99
+#define RCGC_UNWIND_STR2_(x) #x
+#define RCGC_UNWIND_STR_(x) RCGC_UNWIND_STR2_(x)
+/* The pair of records 2 J + 1 and 2 J + 2, J = .Lrcgc_unwind_j. */
+#define RCGC_UNWIND_FIXED_PAIR_                                             \
+    "%{disp32%} mov %c[fo]+16*.Lrcgc_unwind_j+8(%[m]), %[t]\n\t"            \
+    "vmovdqu (%[t]), %%xmm0\n\t"                                            \
+    "%{disp32%} mov %c[fo]+16*.Lrcgc_unwind_j+16(%[m]), %[t]\n\t"           \
+    "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"                            \
+    "%{disp32%} vpxor %c[wo]+32*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
+    "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
+
+/* U1's entry for a walk of n records (record 0 included, n >= 1) whose
+ * records 1 .. nchk are filled (rcgc_unwind_walk): *ent and *deep as
+ * rcgc_unwind_same_key takes them. */
+static inline void rcgc_unwind_u1_entry(int n, int nchk, intptr_t *ent, uintptr_t *deep)
+{
+    if (n - 1 <= 2 * RCGC_UNWIND_UNROLL) {
+        int pairs = n / 2 > 0 ? n / 2 : 1;   /* records 1 .. 2 pairs >= n - 1 */
+        *ent = (intptr_t)(RCGC_UNWIND_UNROLL - pairs) * RCGC_UNWIND_PAIR_BYTES;
+        *deep = 0;
+    } else {
+        *ent = -(intptr_t)RCGC_UNWIND_DEEP_BYTES;
+        *deep = (uintptr_t)(nchk - 2 * RCGC_UNWIND_UNROLL) * sizeof(uintptr_t);
+    }
+}
+#endif
+
 /* rcgc_unwind_same for a caller that checks with one fixed skip >= 1 and
  * has cleared the key of every walk taken with another (m->key): the
  * walk's key stands for the skip, the stack top and, where the AVX2 loop
  * exists, for the CPU having it (a walk recorded while rcgc_unwind_avx2
  * was clear has no key), so none of the three is tested apart.  The
- * caller's frame and its record as for rcgc_unwind_same.  Never faults,
- * never runs AVX2 code on a CPU without it. */
-RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo *m)
+ * caller's frame and its record as for rcgc_unwind_same.  Besides, the
+ * walk's tag (m->w0tag[1]) must be `tag`: compared in the vector with
+ * record 0, it costs the caller's own test of what it stands for (the
+ * tracer's call site).  Never faults, never runs AVX2 code on a CPU
+ * without it. */
+RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo *m,
+                                            uintptr_t tag)
 {
     if (fp != m->fps[0] || rcgc_unwind_stack_hi != m->key)
         return 0;
-#if defined(RCGC_UNWIND_HAVE_AVX2)
+#if defined(RCGC_UNWIND_HAVE_U1)
     /* Record 0's saved frame pointer loaded alone (8 bytes, forwarded
-     * from its push) and XORed with {words[0], 0}: the accumulator's
-     * start in two instructions. */
+     * from its push), the tag inserted beside it, XORed with
+     * {words[0], tag}: the accumulator's start.  Then U1's entry
+     * (m->ent), the deep loop when the walk has one, the pairs. */
+    register const rcgc_unwind_memo *mr __asm__("rax") = m;
+    register uintptr_t t __asm__("r11");
+    register uintptr_t i __asm__("r10");
+    int same;
+    __asm__("vmovq (%[fp]), %%xmm2\n\t"
+            "vpinsrq $1, %[tag], %%xmm2, %%xmm2\n\t"
+            "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n\t"
+            "lea 1f(%%rip), %[t]\n\t"
+            "add %c[ent](%[m]), %[t]\n\t"
+            "notrack jmp *%[t]\n"
+            "8:\n\t"
+            "%{disp32%} mov %c[db](%[m]), %[i]\n"
+            "9:\n\t" RCGC_UNWIND_HALF_("")
+            "sub $32, %[i]\n\t"
+            /* jne 9b with a 32-bit displacement, as bytes: a fixed size
+             * for the assembler's check below. */
+            ".byte 0x0f, 0x85\n\t"
+            ".long 9b - . - 4\n"
+            "1:\n\t"
+            ".set .Lrcgc_unwind_j, " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " - 1\n\t"
+            ".rept " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) "\n\t"
+            RCGC_UNWIND_FIXED_PAIR_
+            ".set .Lrcgc_unwind_j, .Lrcgc_unwind_j - 1\n\t"
+            ".endr\n"
+            "7:\n\t"
+            ".if (7b - 1b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " * "
+            RCGC_UNWIND_STR_(RCGC_UNWIND_PAIR_BYTES) "\n\t"
+            ".error \"unwind.h: RCGC_UNWIND_PAIR_BYTES is not the size of a pair\"\n\t"
+            ".endif\n\t"
+            ".if (1b - 8b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_DEEP_BYTES) "\n\t"
+            ".error \"unwind.h: RCGC_UNWIND_DEEP_BYTES is not the size of the deep loop\"\n\t"
+            ".endif\n\t"
+            "vptest %%ymm2, %%ymm2\n\t"
+            "vzeroupper"
+            : [i] "=&r"(i), [t] "=&r"(t), "=@ccz"(same)
+            : [m] "r"(mr), [fp] "r"(fp), [tag] "r"(tag),
+              [wz] "i"(offsetof(rcgc_unwind_memo, w0tag)),
+              [ent] "i"(offsetof(rcgc_unwind_memo, ent)),
+              [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
+              [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
+              [wo] "i"(offsetof(rcgc_unwind_memo, words)),
+              [f0] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL),
+              [f1] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 8),
+              [f2] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 16),
+              [f3] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 24),
+              [w0] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL),
+              [w2] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL + 32)
+            : "xmm0", "xmm1", "xmm2", "memory");
+    return same;
+#elif defined(RCGC_UNWIND_HAVE_AVX2)
+    /* The same start, then the AVX2 loop. */
     uintptr_t i = m->chk_bytes, t;
     int same;
     __asm__("vmovq (%[fp]), %%xmm2\n\t"
+            "vpinsrq $1, %[tag], %%xmm2, %%xmm2\n\t"
             "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n" RCGC_UNWIND_AVX2_LOOP_
             : [i] "+r"(i), [t] "=&r"(t), "=@ccz"(same)
-            : [m] "r"(m), [fp] "r"(fp), [wz] "i"(offsetof(rcgc_unwind_memo, w0z)),
-              RCGC_UNWIND_AVX2_ARGS_
+            : [m] "r"(m), [fp] "r"(fp), [tag] "r"(tag),
+              [wz] "i"(offsetof(rcgc_unwind_memo, w0tag)), RCGC_UNWIND_AVX2_ARGS_
             : "xmm0", "xmm1", "xmm2", "memory");
     return same;
 #else
-    return rcgc_unwind_same_rest(*(const uintptr_t *)fp ^ m->words[0], m);
+    return rcgc_unwind_same_rest((*(const uintptr_t *)fp ^ m->words[0]) | (tag ^ m->w0tag[1]),
+                                 m);
 #endif
 }
 #if defined(RCGC_UNWIND_HAVE_AVX2)
@@ -272,6 +399,11 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 #undef RCGC_UNWIND_AVX2_LOOP_
 #undef RCGC_UNWIND_HALF_
 #undef RCGC_UNWIND_AVX2_ARGS_
+#endif
+#if defined(RCGC_UNWIND_HAVE_U1)
+#undef RCGC_UNWIND_FIXED_PAIR_
+#undef RCGC_UNWIND_STR_
+#undef RCGC_UNWIND_STR2_
 #endif
 
 /* The index of the frame whose frame pointer is `target` in the chain that

@@ -1328,7 +1328,7 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
     /* The keyed check (the fast paths'): the same answer where its loop
      * can run (a walk recorded while the AVX2 loop is off has no key and
      * never repeats there). */
-    int keyed = rcgc_unwind_same_key(fp, m);
+    int keyed = rcgc_unwind_same_key(fp, m, 0);
 #if defined(RCGC_UNWIND_HAVE_AVX2)
     if (!rcgc_unwind_avx2) {
         if (keyed || m->key != RCGC_UNWIND_NO_KEY)
@@ -1344,30 +1344,31 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         volatile uintptr_t *saved = (volatile uintptr_t *)fp;
         uintptr_t keep = *saved;
         *saved = keep + 16;
-        int changed = rcgc_unwind_same_key(fp, m);
+        int changed = rcgc_unwind_same_key(fp, m, 0);
         *saved = keep;
         if (changed)
             *same = 7;
         m->key += 16;
-        if (rcgc_unwind_same_key(fp, m))
+        if (rcgc_unwind_same_key(fp, m, 0))
             *same = 8;
         m->key = RCGC_UNWIND_NO_KEY;
-        if (rcgc_unwind_same_key(fp, m))
+        if (rcgc_unwind_same_key(fp, m, 0))
             *same = 9;
         m->key = m->hi;
-        if (!rcgc_unwind_same_key(fp, m))
+        if (!rcgc_unwind_same_key(fp, m, 0))
             *same = 10;
-        /* Every record's words count: the second, one in the middle and
-         * the last (rounds of eight records, an odd half alone first). */
-        int ks[3] = { 1, m->n / 2, m->n - 1 };
-        for (int j = 0; j < 3; j++) {
-            if (ks[j] < 1)
-                continue;
-            volatile uintptr_t *rec = (volatile uintptr_t *)m->fps[ks[j]];
+        /* Another tag (the tracer's call site) never repeats. */
+        if (rcgc_unwind_same_key(fp, m, 8) || rcgc_unwind_same_key(fp, m, (uintptr_t)1 << 63))
+            *same = 12;
+        /* Every record's words count, each of them (the keyed check runs
+         * unrolled halves of four records from the one of the walk's
+         * last records, and a loop first over the records past 64). */
+        for (int k = 1; k < m->n; k++) {
+            volatile uintptr_t *rec = (volatile uintptr_t *)m->fps[k];
             for (int w = 0; w < 2; w++) {
                 uintptr_t keep_w = rec[w];
                 rec[w] = keep_w ^ 0x40;
-                int rec_same = rcgc_unwind_same_key(fp, m) || rcgc_unwind_same(fp, 1, m);
+                int rec_same = rcgc_unwind_same_key(fp, m, 0) || rcgc_unwind_same(fp, 1, m);
                 rec[w] = keep_w;
                 if (rec_same)
                     *same = 11;
@@ -1418,9 +1419,11 @@ static void unrecorded_walk_never_repeats(void)
     rcgc_unwind_memo *m = calloc(1, sizeof *m);
     assert_non_null(m);
     int same = -1;
-    /* Walks of 24 lengths in a row: every count of records modulo eight
-     * (the AVX2 loop's rounds and its odd half), up to several rounds. */
-    for (int d = 0; d < 24; d++) {
+    /* Walks of 80 lengths in a row: every count of records modulo eight
+     * (the AVX2 loop's rounds and its odd half), every entry into the
+     * keyed check's unrolled halves and walks past them (more than 64
+     * records after the first: its loop, then all the halves). */
+    for (int d = 0; d < 80; d++) {
         walk_at_depth(d, m, &same);
         assert_true(m->n > d);
         assert_int_equal(same, 1);
@@ -1453,6 +1456,154 @@ static void unrecorded_walk_never_repeats(void)
     free(m);
 }
 
+
+/* Native stacks left by longjmp and by a switch to another stack: the
+ * repeat check compares what the walk would read, so a chain rebuilt at
+ * the same addresses after a longjmp, from another caller, is walked
+ * again, and an allocation on a stack outside this thread's (a coroutine
+ * on memory of its own: the walk ends at once, no frame is recorded)
+ * never takes a walk recorded on the thread's stack, before or after. */
+static rcgc_runtime *switch_rt;
+static void *switch_block;
+static jmp_buf switch_jmp;
+
+/* The one call site of the test. */
+static __attribute__((noinline)) void *switch_site(void)
+{
+    void *p = rcgc_mem_malloc(switch_rt, 40);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+static __attribute__((noinline)) void switch_chain(int depth, int jump)
+{
+    if (depth > 0) {
+        switch_chain(depth - 1, jump);
+        __asm__ volatile("" ::: "memory");
+        return;
+    }
+    switch_block = switch_site();
+    if (jump)
+        longjmp(switch_jmp, 1);
+}
+
+/* switch_chain's frames from another caller at the same depth. */
+static __attribute__((noinline)) void switch_chain_other(int depth, int jump)
+{
+    switch_chain(depth, jump);
+    __asm__ volatile("nop" ::: "memory");
+}
+
+static long switch_total(void *p)
+{
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(switch_rt, 0, (uintptr_t)p);
+    assert_non_null(t);
+    long n = rcgc_traceback_total_nframe(t);
+    rcgc_traceback_free(t);
+    return n;
+}
+
+static char *switch_text(void *p)
+{
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(switch_rt, 0, (uintptr_t)p);
+    assert_non_null(t);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    fprintf(out, "%ld", rcgc_traceback_total_nframe(t));
+    for (size_t f = 0; f < rcgc_traceback_len(t); f++)
+        fprintf(out, " %s:%d", rcgc_traceback_frame(t, f).filename,
+                rcgc_traceback_frame(t, f).lineno);
+    fclose(out);
+    rcgc_traceback_free(t);
+    return text;
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+#include <ucontext.h>
+static ucontext_t switch_main_ctx, switch_co_ctx;
+static void *switch_co_blocks[3];
+
+static void switch_coroutine(void)
+{
+    for (int i = 0; i < 3; i++) {
+        switch_chain(2, 0);
+        switch_co_blocks[i] = switch_block;
+    }
+}
+#endif
+
+static void test_native_longjmp_and_switched_stacks(void **state)
+{
+    (void)state;
+    switch_rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_set_frame_source(switch_rt, RCGC_FRAMES_NATIVE), RCGC_OK);
+    assert_int_equal(rcgc_tracemalloc_start(switch_rt, 32), RCGC_OK);
+    enum { N = 12 };
+    void *p[N];
+    char *text[N];
+    /* Repeats from one chain, then longjmp out of it (its frames are
+     * gone), then the same depth from another caller (the same call site,
+     * the same frame addresses below switch_chain_other's): the walk must
+     * see the other caller, then the first chain again. */
+    for (int i = 0; i < N; i++) {
+        int other = i >= 4 && i < 8;
+        if (setjmp(switch_jmp) == 0) {
+            if (other)
+                switch_chain_other(3, i % 2);
+            else
+                switch_chain(4, i % 2);
+        }
+        p[i] = switch_block;
+        text[i] = switch_text(p[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        int other = i >= 4 && i < 8;
+        assert_string_equal(text[i], text[other ? 4 : 0]);
+    }
+    assert_string_not_equal(text[0], text[4]);
+    long thread_total = switch_total(p[0]);
+#if !defined(__SANITIZE_ADDRESS__)
+    /* A coroutine on its own stack: its walks end at its first frame
+     * (outside the thread's stack); between its allocations the thread's
+     * chain allocates again at the same call site. */
+    size_t size = 256 * 1024;
+    void *stack = malloc(size);
+    assert_non_null(stack);
+    assert_int_equal(getcontext(&switch_co_ctx), 0);
+    switch_co_ctx.uc_stack.ss_sp = stack;
+    switch_co_ctx.uc_stack.ss_size = size;
+    switch_co_ctx.uc_link = &switch_main_ctx;
+    makecontext(&switch_co_ctx, switch_coroutine, 0);
+    void *around[2];
+    for (volatile int k = 0; k < 2; k++) {
+        /* One call site (a loop the compiler does not unroll): before
+         * the coroutine runs, then after. */
+        switch_chain(4, 0);
+        around[k] = switch_block;
+        if (k == 0)
+            assert_int_equal(swapcontext(&switch_main_ctx, &switch_co_ctx), 0);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(switch_total(switch_co_blocks[i]) < thread_total);
+    char *tb = switch_text(around[0]), *ta = switch_text(around[1]);
+    assert_string_equal(tb, ta);
+    assert_int_equal(switch_total(around[0]), thread_total);
+    free(tb), free(ta);
+    rcgc_mem_free(switch_rt, around[0]);
+    rcgc_mem_free(switch_rt, around[1]);
+    for (int i = 0; i < 3; i++)
+        rcgc_mem_free(switch_rt, switch_co_blocks[i]);
+    free(stack);
+#endif
+    (void)thread_total;
+    for (int i = 0; i < N; i++) {
+        free(text[i]);
+        rcgc_mem_free(switch_rt, p[i]);
+    }
+    check_valid(switch_rt);
+    rcgc_runtime_free(switch_rt);
+}
 
 /* One call site for test_peak_headroom. */
 static void *headroom_alloc(rcgc_runtime *rt, size_t n)
@@ -1994,6 +2145,7 @@ int main(void)
         cmocka_unit_test(test_native_pop_own_class),
         cmocka_unit_test(test_trace_table_bias),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
+        cmocka_unit_test(test_native_longjmp_and_switched_stacks),
         cmocka_unit_test(test_pending_free),
         cmocka_unit_test(test_last_site_only_while_alone),
         cmocka_unit_test(test_free_route_follows_mode),
