@@ -571,7 +571,6 @@ static void *sampler_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pid_t me = pf.pid;
     uint64_t last_flush = 0, flush_every = 200;
-    add_sample(0);
     for (;;) {
         struct timespec ts = { pf.interval_ms / 1000, (long)(pf.interval_ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
@@ -595,6 +594,11 @@ void pf_start_sampler(void)
 {
     pf.need_sampler = 0;
     pf_guard++;
+    /* The timeline's first point is taken here, not by the new thread: on
+     * a busy machine the thread may not run before a short program ends,
+     * and a timeline needs its start as well as the end the final capture
+     * adds. */
+    add_sample(0);
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
