@@ -510,8 +510,17 @@ static size_t traced_now(rcgc_runtime *rt)
     return cur;
 }
 
+/* Each frame of t as "file:line", between before and after. */
+static void put_frames(FILE *out, const rcgc_traceback *t, const char *before, const char *after)
+{
+    for (size_t k = 0; k < rcgc_traceback_len(t); k++)
+        fprintf(out, "%s%s:%d%s", before, rcgc_traceback_frame(t, k).filename,
+                rcgc_traceback_frame(t, k).lineno, after);
+}
+
 /* Every statistic by traceback, one line each, plus the traced memory:
  * what a run recorded. */
+
 static char *recorded(rcgc_runtime *rt)
 {
     char *text = NULL;
@@ -530,9 +539,7 @@ static char *recorded(rcgc_runtime *rt)
         /* every frame, and the depth before the cut */
         const rcgc_traceback *t = rcgc_stats_get(st, i)->traceback;
         fprintf(out, "  total_nframe %ld\n", rcgc_traceback_total_nframe(t));
-        for (size_t k = 0; k < rcgc_traceback_len(t); k++)
-            fprintf(out, "  %s:%d\n", rcgc_traceback_frame(t, k).filename,
-                    rcgc_traceback_frame(t, k).lineno);
+        put_frames(out, t, "  ", "\n");
     }
     rcgc_stats_free(st);
     rcgc_snapshot_free(snap);
@@ -1511,9 +1518,7 @@ static char *switch_text(void *p)
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
     fprintf(out, "%ld", rcgc_traceback_total_nframe(t));
-    for (size_t f = 0; f < rcgc_traceback_len(t); f++)
-        fprintf(out, " %s:%d", rcgc_traceback_frame(t, f).filename,
-                rcgc_traceback_frame(t, f).lineno);
+    put_frames(out, t, " ", "");
     fclose(out);
     rcgc_traceback_free(t);
     return text;
