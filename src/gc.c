@@ -1677,7 +1677,9 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
          * 9 at once, straight from the pool sets' bitmaps (delete_garbage
          * below explains the loop); objs was never written for these. */
         m += (long)u;
-        if (u <= GC_DELETE_SMALL) {
+        if (u <= GC_DELETE_SMALL && rcgc_gc_delete_closed(&w)) {
+            /* K1: a closed quiet set, freed without clears. */
+        } else if (u <= GC_DELETE_SMALL) {
             rcgc_gc_clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];

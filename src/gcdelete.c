@@ -513,6 +513,136 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
     }
 }
 
+/*
+ * Step 9 of a closed quiet set (K1).  The unreachable set U of a young
+ * collection that needs nothing (w->need == 0) is closed when every
+ * member is pooled and of one two-field refs type without a dealloc (the
+ * cache's type2: no traverse, no clear, RC1) and every non-NULL field of
+ * a member refers to a member.  Clearing such a set drops only
+ * references between members, none of which dies before its own release
+ * (each holds the collector's hold, C3), so no user code can run: no
+ * event for D1, every member quiet (Q1) with refcount 1 in the batch
+ * test.  Its members are then freed as the batch would free them, with no
+ * first clear and no batch test: what the two passes would write into
+ * memory that is freed anyway (NULL fields, refcounts of members) is not
+ * written.
+ *
+ * Closedness is counted, not traced: every reference to a member of U
+ * comes from a member of U (one from a reached member or from outside the
+ * set would have made it reachable), and every reference a member holds
+ * is one of its listed fields, so the refcounts of U less the holds sum to
+ * the references from U into U, and its non-NULL fields to those plus the
+ * references leaving U.  The sums are equal exactly when none leaves.
+ * One pass reads each member's type, refcount and fields; a set found not
+ * closed (or of any other type, or with a foreign member, or under a user
+ * allocator, whose frees are user code) returns 0 having written
+ * nothing, and takes the usual first clears and batch.
+ */
+static RCGC_ALWAYS_INLINE int closed_check(const gc_work *w, const rcgc_type *qt, size_t off0,
+                                           size_t off1, size_t pre)
+{
+    /* sum over U of (refcnt - 1 - non-NULL fields): never positive, 0
+     * iff closed. */
+    int64_t excess = 0;
+    for (size_t p = 0; p < w->npools; p++) {
+        const gc_poolset *ps = &w->pools[p];
+        char *word = ps->pool->mem + pre;
+        size_t size = ps->pool->size;
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                const rcgc_object *o = (const rcgc_object *)(word + gc_low_bit(b) * size);
+                RCGC_ASSERT((o->flags & (RCGC_OF_COLLECTING | RCGC_OF_TRACKED |
+                                         RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS)) ==
+                            (RCGC_OF_COLLECTING | RCGC_OF_TRACKED));
+                if (o->type != qt)
+                    return 0;
+                excess += (int64_t)o->refcnt - 1 - (rcgc_ref_load(o, off0) != NULL) -
+                          (rcgc_ref_load(o, off1) != NULL);
+            }
+        }
+    }
+    RCGC_ASSERT(excess <= 0);
+    return excess == 0;
+}
+
+/* K1's free of pool set ps's unreachable members (all of type qt, all
+ * quiet): untracked a word at a time, linked into the chain and freed
+ * with the pool's counts updated once, as delete_by_pool_kind's batch.
+ * young0 (a constant): a generation-0 collection, whose members are all
+ * of generation 0.  Returns the number freed. */
+static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_poolset *ps,
+                                                    size_t pre, const int young0)
+{
+    rcgc_pool *pool = ps->pool;
+    char *word = pool->mem + pre;
+    size_t size = pool->size;
+    void *first = NULL;
+    void **link = &first;
+    unsigned n = 0;
+    /* As the batch's ngen: generations 1-3, 16 bits each. */
+    uint64_t ngen = 0;
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
+        uint64_t bk = ps->members[k] & ~ps->reached[k];
+        if (bk == 0)
+            continue;
+        RCGC_ASSERT((pool->tracked[k] & bk) == bk);
+        pool->tracked[k] &= ~bk;
+        for (uint64_t b = bk; b; b &= b - 1) {
+            rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
+            RCGC_ASSERT(!young0 || (o->flags & RCGC_OF_GEN_MASK) == 0);
+            if (!young0)
+                ngen += (uint64_t)1 << (((o->flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+            o->type = RCGC_FREED_TYPE;
+            *link = o;
+            link = (void **)o;
+            n++;
+        }
+    }
+    if (n == 0)
+        return 0;
+    pool->ntracked = (uint16_t)(pool->ntracked - n);
+    unsigned n0 = n;
+    for (unsigned g = 1; !young0 && g <= RCGC_GEN_PERMANENT; g++) {
+        unsigned ng = (unsigned)(ngen >> (g * 16)) & 0xffffu;
+        *rcgc_gen_nobjects(rt, g) -= (long)ng;
+        n0 -= ng;
+    }
+    rt->gc.gens[0].nobjects -= (long)n0;
+    unsigned nyoung = n0 + ((unsigned)(ngen >> 16) & 0xffffu);
+    RCGC_ASSERT(pool->nyoung >= nyoung);
+    pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
+    if (nyoung && pool->nyoung == 0)
+        rcgc_pool_young_remove(rt, pool);
+    rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, n);
+    return n;
+}
+
+int rcgc_gc_delete_closed(gc_work *w)
+{
+    rcgc_runtime *rt = w->rt;
+    const rcgc_type *qt = w->refcache.type2;
+    RCGC_ASSERT(w->need == 0 && w->u > 0);
+    if (w->nforeign != 0 || qt == NULL || qt->dealloc != NULL ||
+        (rt->mem.slow & ~RCGC_SLOW_TRACE))
+        return 0;
+    size_t pre = rt->mem.debug_pre;
+    if (!closed_check(w, qt, w->refcache.off0, w->refcache.off1, pre))
+        return 0;
+    size_t n = 0;
+    if (w->maxgen == 0)
+        for (size_t p = 0; p < w->npools; p++)
+            n += closed_free_pool(rt, &w->pools[p], pre, 1);
+    else
+        for (size_t p = 0; p < w->npools; p++)
+            n += closed_free_pool(rt, &w->pools[p], pre, 0);
+    RCGC_ASSERT(n == w->u);
+    /* As each object's deallocation lowers count[0] if positive (every
+     * tracked object is of a GC type: O1, T1). */
+    long *count0 = &rt->gc.gens[0].count;
+    *count0 = *count0 > (long)n ? *count0 - (long)n : 0;
+    return 1;
+}
+
 /* Clear every unreachable pooled member (step 9 of a small set, before
  * rcgc_gc_delete_by_pool), in the copy for the set's kind of heap (RC2). */
 static RCGC_ALWAYS_INLINE void clear_unreachable_kind(gc_work *w, const int refs)

@@ -398,5 +398,6 @@ void rcgc_gc_release_orphans(gc_work *w, size_t *uc, size_t *u);
 size_t rcgc_gc_handle_resurrected(gc_work *w, size_t uc, unsigned old);
 RCGC_NOINLINE void rcgc_gc_clear_unreachable_pooled(gc_work *w);
 void rcgc_gc_delete_by_pool(gc_work *w, unsigned old, int cleared);
+int rcgc_gc_delete_closed(gc_work *w);
 
 #endif

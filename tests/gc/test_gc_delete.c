@@ -497,6 +497,107 @@ static void test_batch_mixed_types_and_generations(void **state)
     }
 }
 
+/* K1 (gcdelete.c's rcgc_gc_delete_closed): a set of one two-field refs
+ * type whose fields all stay in the set is freed without its clears;
+ * any reference leaving it (to a live member, to an old object whose last
+ * reference it is, to an untracked object with a dealloc) must still be
+ * dropped.  Each case is collected in generations 0, 1 and 2, after a
+ * collection that was mostly garbage (the young scan records) and after
+ * one that was not. */
+static int g_trig_deaths;
+
+static void count_dealloc(rcgc_object *self)
+{
+    (void)self;
+    g_trig_deaths++;
+}
+
+static const rcgc_type counted_type = {.name = "Counted", .size = 32,
+                                       .dealloc = count_dealloc};
+
+/* Sets the young scan's hint: a collection that was mostly garbage, or
+ * one that was all live (nothing of the caller's in either). */
+static void set_hint(int garbage)
+{
+    if (garbage) {
+        for (int i = 0; i < 20; i++)
+            cycle(rn(&refs_type), rn(&refs_type));
+        assert_int_equal(collect(0), 40);
+    } else {
+        rnode *x = rn(&refs_type);
+        assert_int_equal(collect(0), 0);
+        rcgc_decref(RCGC_OBJ(x));
+    }
+}
+
+static void test_closed_sets(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen++) {
+        for (int hint = 0; hint < 2; hint++) {
+            long before = 0;
+            for (int g = 0; g < 3; g++)
+                before += rt->gc.gens[g].nobjects;
+            /* Closed: cycles, a self loop, a ring of 3 with a chord. */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            rnode *s = rn(&refs_type);
+            s->a = rcgc_incref(RCGC_OBJ(s));
+            rcgc_decref(RCGC_OBJ(s));
+            rnode *x = rn(&refs_type), *y = rn(&refs_type), *z = rn(&refs_type);
+            x->a = RCGC_OBJ(y);   /* each creation reference moves in */
+            y->a = RCGC_OBJ(z);
+            z->a = RCGC_OBJ(x);
+            x->b = rcgc_incref(RCGC_OBJ(z));
+            assert_int_equal(collect(gen), 104);
+            for (int g = 0; g < 3; g++) {
+                assert_true(rt->gc.gens[g].nobjects >= 0);
+                before -= rt->gc.gens[g].nobjects;
+            }
+            assert_int_equal(before, 0);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Open through a live member of the set: its refcount comes
+             * back. */
+            rnode *live = rn(&refs_type);
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            rnode *p = rn(&refs_type), *q = rn(&refs_type);
+            p->b = rcgc_incref(RCGC_OBJ(live));
+            cycle(p, q);
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(live)), 2);
+            assert_int_equal(collect(gen), 102);
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(live)), 1);
+            rcgc_decref(RCGC_OBJ(live));
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Open through an object outside the set that the clears
+             * free: an old node (not a member of a young collection, a
+             * member of a full one) and an untracked one with a dealloc. */
+            rnode *old = rn(&refs_type);
+            for (int g = 0; g < 2; g++)
+                assert_int_equal(collect(g), 0);
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            p = rn(&refs_type);
+            q = rn(&refs_type);
+            p->b = RCGC_OBJ(old);   /* the test's reference moves in */
+            g_trig_deaths = 0;
+            q->b = rcgc_new(rt, &counted_type);
+            assert_non_null(q->b);
+            cycle(p, q);
+            long nold = rt->gc.gens[2].nobjects;
+            assert_int_equal(collect(gen), gen == 2 ? 103 : 102);
+            assert_int_equal(g_trig_deaths, 1);
+            assert_int_equal(rt->gc.gens[2].nobjects, nold - 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +613,7 @@ int main(void)
         GC_TEST(test_store_during_requiet),
         GC_TEST(test_plain_garbage_counts),
         GC_TEST(test_batch_mixed_types_and_generations),
+        GC_TEST(test_closed_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
