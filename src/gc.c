@@ -1349,6 +1349,90 @@ static void list_unreachable(gc_work *w)
 }
 
 /*
+ * K1's test in a young partition after a scan that recorded nothing (the
+ * hint rcgc_gc_state.young_closed): the members not reached (still of
+ * generations 0..g, with no flag but TRACKED and their count) are the
+ * unreachable set; it is closed and quiet when every one is of K1's type
+ * (rcgc_gc_k1_type), none is weakly referenced, and the refcounts of the
+ * set sum to its non-NULL fields (gcdelete.c's rcgc_gc_delete_closed
+ * explains the sum; with no hold taken, nothing to subtract).  Reads each
+ * member's header, writes only the `reached` bitmaps (the survivors),
+ * which the partition writes anyway when this returns 0.  On success the
+ * set is w->u members, *unreach1 of them of generation 1, and w->kclosed
+ * is set: no member is recorded (no hold, no RCGC_OF_COLLECTING), and
+ * step 9 frees them at once (rcgc_gc_delete_closed).
+ */
+static RCGC_ALWAYS_INLINE int k1_partition_gen(gc_work *w, const rcgc_type *kt, size_t *unreach1,
+                                               const int gen1)
+{
+    size_t pre = w->rt->mem.debug_pre;
+    size_t off0 = w->refcache.off0, off1 = w->refcache.off1;
+    const unsigned youngfast = GC_YOUNGFAST(gen1);
+    const unsigned fast = youngfast | RCGC_OF_WEAKREFS;
+    int64_t excess = 0;
+    size_t u1 = 0;
+#if RCGC_DEBUG >= 1
+    size_t u = 0;
+#endif
+    RCGC_ASSERT(kt == w->refcache.type2 && off1 != 0 && youngfast == w->youngfast);
+    for (size_t p = 0; p < w->npools; p++) {
+        gc_poolset *ps = &w->pools[p];
+        char *word = ps->pool->mem + pre;
+        size_t size = ps->pool->size;
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
+            /* The survivors' bits (the rare case) are collected; the
+             * set is the rest. */
+            uint64_t r = 0;
+            for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+                size_t bit = gc_low_bit(b);
+                const rcgc_object *o = (const rcgc_object *)(word + bit * size);
+                unsigned f = o->flags;
+                if (RCGC_LIKELY(gc_only_tracked(f, fast))) {
+                    if (o->type != kt)
+                        return 0;
+                    excess += (int64_t)o->refcnt - (rcgc_ref_load(o, off0) != NULL) -
+                              (rcgc_ref_load(o, off1) != NULL);
+#if RCGC_DEBUG >= 1
+                    u++;
+#endif
+                    if (gen1)
+                        u1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+                } else if (gc_only_tracked(f, youngfast)) {
+                    return 0;   /* weakly referenced */
+                } else {
+                    /* reached: moved to `old` by the mark (no member is
+                     * flagged RCGC_OF_REACHABLE: nflagged 0) */
+                    RCGC_ASSERT(((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) == w->old &&
+                                !(f & RCGC_OF_GC_SCRATCH));
+                    r |= (uint64_t)1 << bit;
+                }
+            }
+            ps->reached[k] = r;
+        }
+    }
+    RCGC_ASSERT(excess <= 0);
+    if (excess != 0)
+        return 0;
+    /* Every member not reached is in the set (no foreign member). */
+    RCGC_ASSERT(u == w->n - w->nreach);
+    w->u = w->n - w->nreach;
+    *unreach1 = u1;
+    w->kclosed = 1;
+    w->ktype = kt;
+    return 1;
+}
+
+static RCGC_NOINLINE int k1_partition(gc_work *w, size_t *unreach1)
+{
+    const rcgc_type *kt = rcgc_gc_k1_type(w);
+    if (kt == NULL)
+        return 0;
+    if (w->maxgen == 0)
+        return k1_partition_gen(w, kt, unreach1, 0);
+    return k1_partition_gen(w, kt, unreach1, 1);
+}
+
+/*
  * Step 4, one pass over the members: unreachable ones are recorded in objs
  * (heap order; record_one), reachable ones lose RCGC_OF_REACHABLE and
  * their count and move to generation `old`.  Pooled members are moved a
@@ -1376,6 +1460,15 @@ static void partition(gc_work *w, unsigned old)
         survivors = w->npooled;
         if (old != 2)
             goto pools_done;   /* nothing per pool either */
+    } else if (!w->bitmaps && !w->scanrec && w->nflagged == 0 && rt->gc.young_closed &&
+               w->n == w->npooled &&
+               !(rt->gc.debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE)) &&
+               k1_partition(w, &unreach1)) {
+        /* K1: nothing recorded; `reached` has the survivors, moved by
+         * the mark already. */
+        survivors = w->npooled - w->u;
+        if (old != 2)
+            goto pools_done;
     }
     for (size_t p = 0; p < w->npools; p++) {
         gc_poolset *ps = &w->pools[p];
@@ -1389,6 +1482,10 @@ static void partition(gc_work *w, unsigned old)
             if (old == 2)
                 for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
                     left_young += (unsigned)popcount64(ps->members[k]);
+        } else if (w->kclosed) {
+            /* K1 (old 2 only): the same for the survivors. */
+            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
+                left_young += (unsigned)popcount64(ps->reached[k]);
         } else if (!w->bitmaps && w->scanrec) {
             /* The recording scan recorded every pooled member it did not
              * reach (none saturated): `moving` has them, the rest moved. */
@@ -1584,7 +1681,7 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     RCGC_ASSERT(w->memberset == GC_MEMBERSET(generation));
     /* Generation 0: both generation bits must be 0; 0..1: the high one. */
     w->youngfast = GC_YOUNGFAST(generation);
-    w->scanrec = !w->bitmaps && rt->gc.young_garbage;
+    w->scanrec = !w->bitmaps && rt->gc.young_garbage && !rt->gc.young_closed;
     for (;;) {
         size_t total = set_size(rt, generation);
         if (total == 0)
@@ -1672,13 +1769,18 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         gs->long_lived_total = (long)nreach;
     }
 
+    /* The partition's K1 (nothing recorded) only where step 9 follows at
+     * once. */
+    RCGC_ASSERT(!w.kclosed ||
+                (need == 0 && !(gs->debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE))));
     if (u > 0 && need == 0 && !(gs->debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE))) {
         /* Nothing to finalize, no weak references, nothing to print: step
          * 9 at once, straight from the pool sets' bitmaps (delete_garbage
          * below explains the loop); objs was never written for these. */
         m += (long)u;
-        if (u <= GC_DELETE_SMALL && rcgc_gc_delete_closed(&w)) {
-            /* K1: a closed quiet set, freed without clears. */
+        /* K1: a closed quiet set (found so by the partition, or by
+         * rcgc_gc_delete_closed for a small set), freed without clears. */
+        if ((w.kclosed || u <= GC_DELETE_SMALL) && rcgc_gc_delete_closed(&w)) {
         } else if (u <= GC_DELETE_SMALL) {
             rcgc_gc_clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
@@ -1818,6 +1920,9 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             rcgc_decref(o);
         }
     }
+    /* The next young scan records only if this set was not K1's. */
+    if (!w.bitmaps)
+        gs->young_closed = w.kclosed;
     work_free(&w);
 
     if (collected)

@@ -617,17 +617,58 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
     return n;
 }
 
+#if RCGC_DEBUG >= 2
+/* K1 checked directly (debug builds), before the set is freed: every
+ * member is of w->ktype, pooled, not weakly referenced, and each of its
+ * non-NULL fields refers to a member of the set (its pool in a pool set,
+ * its bit in members & ~reached). */
+static void k1_assert_closed(const gc_work *w)
+{
+    size_t off[2] = {w->refcache.off0, w->refcache.off1};
+    RCGC_ASSERT(w->ktype == w->refcache.type2);
+    FOR_EACH_UNREACHABLE_POOLED(w, o, {
+        if (o->type != w->ktype || (o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_FOREIGN)))
+            rcgc_obj_fatal(o, "gc: K1: a member of a closed set of another type, or weakly "
+                              "referenced");
+        for (int j = 0; j < 2; j++) {
+            const rcgc_object *r = rcgc_ref_load(o, off[j]);
+            if (r == NULL)
+                continue;
+            int in = 0;
+            if (!(r->flags & RCGC_OF_FOREIGN) && (r->flags & RCGC_OF_TRACKED)) {
+                const rcgc_pool *pool = rcgc_pool_of(r);
+                unsigned i = rcgc_pool_index(pool, r);
+                size_t s = pool->gcset;
+                in = s < w->npools && w->pools[s].pool == pool &&
+                     ((w->pools[s].members[i >> 6] & ~w->pools[s].reached[i >> 6]) >> (i & 63) &
+                      1);
+            }
+            if (!in)
+                rcgc_obj_fatal(o, "gc: K1: a member of a closed set refers outside it");
+        }
+    });
+}
+#endif
+
 int rcgc_gc_delete_closed(gc_work *w)
 {
     rcgc_runtime *rt = w->rt;
-    const rcgc_type *qt = w->refcache.type2;
-    RCGC_ASSERT(w->need == 0 && w->u > 0);
-    if (w->nforeign != 0 || qt == NULL || qt->dealloc != NULL ||
-        (rt->mem.slow & ~RCGC_SLOW_TRACE))
-        return 0;
     size_t pre = rt->mem.debug_pre;
-    if (!closed_check(w, qt, w->refcache.off0, w->refcache.off1, pre))
-        return 0;
+    RCGC_ASSERT(w->need == 0 && w->u > 0);
+    if (!w->kclosed) {
+        /* Not tested by the partition (a recording scan held and flagged
+         * the members): the test here, before anything is written. */
+        const rcgc_type *qt = rcgc_gc_k1_type(w);
+        if (w->nforeign != 0 || qt == NULL ||
+            !closed_check(w, qt, w->refcache.off0, w->refcache.off1, pre))
+            return 0;
+        w->kclosed = 1;
+        w->ktype = qt;
+    }
+    RCGC_ASSERT(w->nforeign == 0 && w->ktype != NULL && w->ktype->dealloc == NULL);
+#if RCGC_DEBUG >= 2
+    k1_assert_closed(w);
+#endif
     size_t n = 0;
     if (w->maxgen == 0)
         for (size_t p = 0; p < w->npools; p++)

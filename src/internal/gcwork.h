@@ -115,6 +115,14 @@ typedef struct gc_work {
                              * non-zero (need is recomputed) */
     size_t unreach1;        /* scanrec, generation 1: recorded members of
                              * generation 1 */
+    int kclosed;            /* K1 (gcdelete.c): the unreachable set is
+                             * closed and quiet, all of type ktype.  Set
+                             * by the young partition's test (then nothing
+                             * was recorded: no member holds the hold or
+                             * RCGC_OF_COLLECTING, and need is 0) or by
+                             * rcgc_gc_delete_closed's own test */
+    const rcgc_type *ktype; /* kclosed: the members' type (the cache's
+                             * type2 after the gather) */
     gc_poolset *pools;
     size_t npools;
     size_t cappools;
@@ -386,6 +394,21 @@ static inline void rcgc_gc_release_cleared(rcgc_runtime *rt, rcgc_object *o, uns
     if (o->refcnt > 1)
         rcgc_gc_promote_one(rt, o, old);   /* it may die later */
     rcgc_decref(o);
+}
+
+/* K1's type (gcdelete.c, rcgc_gc_delete_closed): the refs cache's
+ * two-field type (RC1, RC3: no traverse, no clear), if its objects need
+ * nothing at deallocation but their memory freed and nothing of the
+ * collection's later steps (no dealloc, no finalizer of either kind, not
+ * the weak reference type); NULL if not, or when a user allocator's free
+ * (user code) would run. */
+static inline const rcgc_type *rcgc_gc_k1_type(const gc_work *w)
+{
+    const rcgc_type *t = w->refcache.type2;
+    if (t == NULL || t->dealloc != NULL || t->legacy_del != NULL || t->finalize != NULL ||
+        t == &rcgc_weakref_type || (w->rt->mem.slow & ~RCGC_SLOW_TRACE))
+        return NULL;
+    return t;
 }
 
 /* gc.c: trial deletion of objs[0..n) (see there). */

@@ -515,6 +515,16 @@ static void count_dealloc(rcgc_object *self)
 static const rcgc_type counted_type = {.name = "Counted", .size = 32,
                                        .dealloc = count_dealloc};
 
+static const rcgc_type cnode_type = {.name = "CountedNode", .size = sizeof(rnode),
+                                     .refs = RCGC_REFS(rnode, a, b), .dealloc = count_dealloc};
+
+static void weak_died(rcgc_weakref *wr, void *arg)
+{
+    (void)wr;
+    (void)arg;
+    g_trig_deaths++;
+}
+
 /* Sets the young scan's hint: a collection that was mostly garbage, or
  * one that was all live (nothing of the caller's in either). */
 static void set_hint(int garbage)
@@ -593,6 +603,33 @@ static void test_closed_sets(void **state)
             assert_int_equal(collect(gen), gen == 2 ? 103 : 102);
             assert_int_equal(g_trig_deaths, 1);
             assert_int_equal(rt->gc.gens[2].nobjects, nold - 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Closed but weakly referenced: the weak reference is
+             * cleared (and its callback runs). */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            p = rn(&refs_type);
+            q = rn(&refs_type);
+            g_trig_deaths = 0;
+            rcgc_weakref *wr = rcgc_weakref_new(RCGC_OBJ(q), weak_died, NULL);
+            assert_non_null(wr);
+            cycle(p, q);
+            assert_int_equal(collect(gen), 102);
+            assert_null(rcgc_weakref_peek(wr));
+            assert_int_equal(g_trig_deaths, 1);
+            rcgc_decref((rcgc_object *)wr);
+
+            /* Closed, with a member of another type of the same layout
+             * but a dealloc, which must run. */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            g_trig_deaths = 0;
+            cycle(rn(&refs_type), rn(&cnode_type));
+            assert_int_equal(collect(gen), 102);
+            assert_int_equal(g_trig_deaths, 1);
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         }
     }
