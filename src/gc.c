@@ -1422,6 +1422,22 @@ static RCGC_ALWAYS_INLINE int k1_partition_gen(gc_work *w, const rcgc_type *kt, 
     return 1;
 }
 
+/* K1's survivors of pool set ps moved out of generations 0-1: the
+ * pool's young count (P4). */
+GC_COLD static void k1_left_young(rcgc_runtime *rt, const gc_poolset *ps)
+{
+    unsigned left_young = 0;
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
+        left_young += (unsigned)popcount64(ps->reached[k]);
+    rcgc_pool *pool = ps->pool;
+    if (left_young) {
+        RCGC_ASSERT(pool->nyoung >= left_young);
+        pool->nyoung = (uint16_t)(pool->nyoung - left_young);
+        if (pool->nyoung == 0)
+            rcgc_pool_young_remove(rt, pool);
+    }
+}
+
 static RCGC_NOINLINE int k1_partition(gc_work *w, size_t *unreach1)
 {
     const rcgc_type *kt = rcgc_gc_k1_type(w);
@@ -1465,10 +1481,11 @@ static void partition(gc_work *w, unsigned old)
                !(rt->gc.debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE)) &&
                k1_partition(w, &unreach1)) {
         /* K1: nothing recorded; `reached` has the survivors, moved by
-         * the mark already. */
+         * the mark already (for old 2, out of generations 0-1). */
         survivors = w->npooled - w->u;
-        if (old != 2)
-            goto pools_done;
+        for (size_t p = 0; old == 2 && p < w->npools; p++)
+            k1_left_young(rt, &w->pools[p]);
+        goto pools_done;
     }
     for (size_t p = 0; p < w->npools; p++) {
         gc_poolset *ps = &w->pools[p];
@@ -1482,10 +1499,6 @@ static void partition(gc_work *w, unsigned old)
             if (old == 2)
                 for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
                     left_young += (unsigned)popcount64(ps->members[k]);
-        } else if (w->kclosed) {
-            /* K1 (old 2 only): the same for the survivors. */
-            for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
-                left_young += (unsigned)popcount64(ps->reached[k]);
         } else if (!w->bitmaps && w->scanrec) {
             /* The recording scan recorded every pooled member it did not
              * reach (none saturated): `moving` has them, the rest moved. */
