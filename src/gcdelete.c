@@ -565,14 +565,28 @@ static RCGC_ALWAYS_INLINE int closed_check(const gc_work *w, const rcgc_type *qt
     return excess == 0;
 }
 
+/* The number of bits set in x (gc.c's popcount64: no popcnt assumed). */
+static inline unsigned k1_popcount(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
 /* K1's free of pool set ps's unreachable members (all of type qt, all
  * quiet): untracked a word at a time, linked into the chain and freed
  * with the pool's counts updated once, as delete_by_pool_kind's batch.
  * young0 (a constant): a generation-0 collection, whose members are all
  * of generation 0.  Returns the number freed. */
 static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_poolset *ps,
-                                                    size_t pre, const int young0)
+                                                    size_t pre, const int young0,
+                                                    const int fromgather)
 {
+    /* fromgather (a constant, with young0): `reached` is not the
+     * survivors'; a member still in generation 0 is in the set, one in
+     * generation 1 was reached (gc.c's k1_sums). */
+    RCGC_ASSERT(!fromgather || young0);
     rcgc_pool *pool = ps->pool;
     char *word = pool->mem + pre;
     size_t size = pool->size;
@@ -582,21 +596,28 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
     /* As the batch's ngen: generations 1-3, 16 bits each. */
     uint64_t ngen = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
-        uint64_t bk = ps->members[k] & ~ps->reached[k];
+        uint64_t bk = fromgather ? ps->members[k] : ps->members[k] & ~ps->reached[k];
         if (bk == 0)
             continue;
-        RCGC_ASSERT((pool->tracked[k] & bk) == bk);
-        pool->tracked[k] &= ~bk;
+        uint64_t freed = bk;
         for (uint64_t b = bk; b; b &= b - 1) {
-            rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
+            size_t bit = gc_low_bit(b);
+            rcgc_object *o = (rcgc_object *)(word + bit * size);
+            if (fromgather && (o->flags & RCGC_OF_GEN_MASK)) {
+                freed &= ~((uint64_t)1 << bit);   /* reached */
+                continue;
+            }
             RCGC_ASSERT(!young0 || (o->flags & RCGC_OF_GEN_MASK) == 0);
             if (!young0)
                 ngen += (uint64_t)1 << (((o->flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
             o->type = RCGC_FREED_TYPE;
             *link = o;
             link = (void **)o;
-            n++;
         }
+        n += k1_popcount(freed);
+        RCGC_ASSERT((pool->tracked[k] & freed) == freed);
+        RCGC_ASSERT(!fromgather || freed == (ps->members[k] & ~ps->reached[k]));
+        pool->tracked[k] &= ~freed;
     }
     if (n == 0)
         return 0;
@@ -670,12 +691,15 @@ int rcgc_gc_delete_closed(gc_work *w)
     k1_assert_closed(w);
 #endif
     size_t n = 0;
-    if (w->maxgen == 0)
+    if (w->kfromgather)
         for (size_t p = 0; p < w->npools; p++)
-            n += closed_free_pool(rt, &w->pools[p], pre, 1);
+            n += closed_free_pool(rt, &w->pools[p], pre, 1, 1);
+    else if (w->maxgen == 0)
+        for (size_t p = 0; p < w->npools; p++)
+            n += closed_free_pool(rt, &w->pools[p], pre, 1, 0);
     else
         for (size_t p = 0; p < w->npools; p++)
-            n += closed_free_pool(rt, &w->pools[p], pre, 0);
+            n += closed_free_pool(rt, &w->pools[p], pre, 0, 0);
     RCGC_ASSERT(n == w->u);
     /* As each object's deallocation lowers count[0] if positive (every
      * tracked object is of a GC type: O1, T1). */

@@ -122,7 +122,25 @@ typedef struct gc_work {
                              * RCGC_OF_COLLECTING, and need is 0) or by
                              * rcgc_gc_delete_closed's own test */
     const rcgc_type *ktype; /* kclosed: the members' type (the cache's
-                             * type2 after the gather) */
+                             * type2 after the gather); k1gather: the
+                             * first two-field type the gather's cache
+                             * took, with its offsets koff0, koff1 */
+    size_t koff0, koff1;
+    /* K1's sums from the gather and the mark (a generation-0 collection
+     * with the hint young_closed, gc.c's k1gather): unless kbad, kn is the
+     * number of members of ktype and kacc the sum over them of refcount
+     * less non-NULL fields, as the gather read them (every pool gathered
+     * through the cache, whose two-field type never was another than
+     * ktype); knr and kaccr the same over the members the mark reached
+     * (each traversed once by the young drain).  kn is kept as the members
+     * gathered less those not through the cache's two-field hit (the one-
+     * field hits, the misses) plus the misses of ktype. */
+    int k1gather;
+    int kbad;
+    int kfromgather;        /* kclosed by the sums: `reached` is not the
+                             * survivors' (the headers say which) */
+    size_t kn, knr;
+    int64_t kacc, kaccr;
     gc_poolset *pools;
     size_t npools;
     size_t cappools;
@@ -402,13 +420,16 @@ static inline void rcgc_gc_release_cleared(rcgc_runtime *rt, rcgc_object *o, uns
  * collection's later steps (no dealloc, no finalizer of either kind, not
  * the weak reference type); NULL if not, or when a user allocator's free
  * (user code) would run. */
+static inline int rcgc_gc_k1_type_ok(const gc_work *w, const rcgc_type *t)
+{
+    return t != NULL && t->dealloc == NULL && t->legacy_del == NULL && t->finalize == NULL &&
+           t != &rcgc_weakref_type && !(w->rt->mem.slow & ~RCGC_SLOW_TRACE);
+}
+
 static inline const rcgc_type *rcgc_gc_k1_type(const gc_work *w)
 {
     const rcgc_type *t = w->refcache.type2;
-    if (t == NULL || t->dealloc != NULL || t->legacy_del != NULL || t->finalize != NULL ||
-        t == &rcgc_weakref_type || (w->rt->mem.slow & ~RCGC_SLOW_TRACE))
-        return NULL;
-    return t;
+    return rcgc_gc_k1_type_ok(w, t) ? t : NULL;
 }
 
 /* gc.c: trial deletion of objs[0..n) (see there). */

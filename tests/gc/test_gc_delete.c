@@ -518,6 +518,42 @@ static const rcgc_type counted_type = {.name = "Counted", .size = 32,
 static const rcgc_type cnode_type = {.name = "CountedNode", .size = sizeof(rnode),
                                      .refs = RCGC_REFS(rnode, a, b), .dealloc = count_dealloc};
 
+/* A node of rnode's layout and size class with a traverse and a clear
+ * instead of refs, and a counted dealloc. */
+static int tnode_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    rnode *n = (rnode *)self;
+    int r;
+    if (n->a != NULL && (r = visit(n->a, arg)) != 0)
+        return r;
+    if (n->b != NULL && (r = visit(n->b, arg)) != 0)
+        return r;
+    return 0;
+}
+
+static int tnode_clear(rcgc_object *self)
+{
+    rnode *n = (rnode *)self;
+    RCGC_CLEAR(n->a);
+    RCGC_CLEAR(n->b);
+    return 0;
+}
+
+static const rcgc_type tnode_type = {.name = "TNode", .size = sizeof(rnode),
+                                     .traverse = tnode_traverse, .clear = tnode_clear,
+                                     .dealloc = count_dealloc};
+
+/* A one-field refs node of the weak reference's size class, so that the
+ * weak reference's pool is gathered through the cache. */
+typedef struct pad80 {
+    rcgc_object ob;
+    rcgc_object *a;
+    char pad[56];
+} pad80;
+
+static const rcgc_type pad80_type = {.name = "Pad80", .size = sizeof(pad80),
+                                     .refs = RCGC_REFS(pad80, a)};
+
 static void weak_died(rcgc_weakref *wr, void *arg)
 {
     (void)wr;
@@ -605,8 +641,16 @@ static void test_closed_sets(void **state)
             assert_int_equal(rt->gc.gens[2].nobjects, nold - 1);
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
 
-            /* Closed but weakly referenced: the weak reference is
-             * cleared (and its callback runs). */
+            /* Closed but weakly referenced, the weak reference in a pool
+             * of refs objects: the weak reference is cleared (and its
+             * callback runs). */
+            rcgc_object *pads[64];
+            for (int i = 0; i < 64; i++) {
+                pads[i] = rcgc_new(rt, &pad80_type);
+                assert_non_null(pads[i]);
+            }
+            for (int g = 0; g < 2; g++)   /* old: not in the young sets */
+                assert_int_equal(collect(g), 0);
             set_hint(hint);
             for (int i = 0; i < 50; i++)
                 cycle(rn(&refs_type), rn(&refs_type));
@@ -620,6 +664,45 @@ static void test_closed_sets(void **state)
             assert_null(rcgc_weakref_peek(wr));
             assert_int_equal(g_trig_deaths, 1);
             rcgc_decref((rcgc_object *)wr);
+            for (int i = 0; i < 64; i++)
+                rcgc_decref(pads[i]);
+
+            /* Closed, with a member of a traverse type (in the same pool
+             * as the rest): its dealloc runs. */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            g_trig_deaths = 0;
+            rnode *tn = (rnode *)rcgc_new(rt, &tnode_type);
+            assert_non_null(tn);
+            cycle(rn(&refs_type), tn);
+            assert_int_equal(collect(gen), 102);
+            assert_int_equal(g_trig_deaths, 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Closed, a ring of one RefsNode and 20 CountedNodes (of the
+             * same shape but with a dealloc, one after another in the
+             * pool after a live one, so that only the live one misses
+             * the gather's cache): every dealloc runs. */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            g_trig_deaths = 0;
+            rnode *c0 = rn(&cnode_type);   /* live, the run's first */
+            rnode *first = rn(&cnode_type), *prev = first;
+            for (int i = 1; i < 20; i++) {
+                rnode *c = rn(&cnode_type);
+                prev->a = RCGC_OBJ(c);   /* c's creation reference moves in */
+                prev = c;
+            }
+            rnode *head = rn(&refs_type);
+            prev->a = RCGC_OBJ(head);
+            head->a = RCGC_OBJ(first);
+            assert_int_equal(collect(gen), 121);
+            assert_int_equal(g_trig_deaths, 20);
+            rcgc_decref(RCGC_OBJ(c0));
+            assert_int_equal(g_trig_deaths, 21);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
 
             /* Closed, with a member of another type of the same layout
              * but a dealloc, which must run. */
