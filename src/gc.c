@@ -1972,7 +1972,8 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         m += (long)u;
         /* K1: a closed quiet set (found so by the partition, or by
          * rcgc_gc_delete_closed for a small set), freed without clears. */
-        if ((w.kclosed || u <= GC_DELETE_SMALL) && rcgc_gc_delete_closed(&w)) {
+        if ((w.kclosed || (u <= GC_DELETE_SMALL && w.refcache.type2 != NULL)) &&
+            rcgc_gc_delete_closed(&w)) {
         } else if (u <= GC_DELETE_SMALL) {
             rcgc_gc_clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
