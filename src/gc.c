@@ -1038,6 +1038,15 @@ static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
     return o->type->traverse(o, visit, arg);
 }
 
+/* A member the young drain's K1 copy traverses (reached), listed while
+ * gc_work.klist has room. */
+static RCGC_ALWAYS_INLINE void k1_list(gc_work *w, rcgc_object *o)
+{
+    size_t i = w->nklist++;
+    if (i < GC_K1_LIST)
+        w->klist[i] = o;
+}
+
 /* The young drain's state in locals (young_drain_refs): the stack top
  * and the count of reached members, written back to w around every call
  * that uses w's (the slow visit, a traverse through the cache). */
@@ -1108,12 +1117,16 @@ static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g, co
                     d.kaccr += (int64_t)o->refcnt - (r0 != NULL) - (r1 != NULL);
                     d.knr++;
                 }
+                if (k1)
+                    k1_list(w, o);
                 o = ydrain_visit(w, &d, r1, ydrain_visit(w, &d, r0, NULL, g), g);
             } else {
                 if (k1 && o->type == kt) {
                     d.kaccr += k1_part(w, o);
                     d.knr++;
                 }
+                if (k1)
+                    k1_list(w, o);
                 w->sp = d.sp;
                 w->nreach = d.nreach;
                 traverse_kind(c, o, g == 0 ? visit_reach_young0 : visit_reach_young1, w, 1);
@@ -1565,9 +1578,25 @@ static RCGC_NOINLINE int k1_sums(gc_work *w)
     w->u = u;
     w->kclosed = 1;
     w->kfromgather = 1;
+    if (w->nklist == w->nreach && w->nreach <= GC_K1_LIST) {
+        /* Every survivor listed (the usual case): their bits in
+         * `reached`, and step 9 walks the bitmaps. */
+        for (size_t p = 0; p < w->npools; p++)
+            memset(w->pools[p].reached, 0, sizeof w->pools[p].reached);
+        for (size_t i = 0; i < w->nklist; i++) {
+            const rcgc_object *o = w->klist[i];
+            const rcgc_pool *pool = rcgc_pool_of(o);
+            unsigned bit = rcgc_pool_index(pool, o);
+            gc_poolset *ps = &w->pools[pool->gcset];
+            RCGC_ASSERT(pool->gcset < w->npools && ps->pool == pool &&
+                        (o->flags & RCGC_OF_GEN_MASK) == (1u << RCGC_OF_GEN_SHIFT));
+            ps->reached[bit >> 6] |= (uint64_t)1 << (bit & 63);
+        }
+        w->kfromgather = 0;
+    }
 #if RCGC_DEBUG >= 1
     /* The survivors in `reached`, from the headers (a reached member is in
-     * generation 1 now), for the debug checks of the set. */
+     * generation 1 now): written for the debug checks, or checked. */
     size_t pre = w->rt->mem.debug_pre, nu = 0;
     for (size_t p = 0; p < w->npools; p++) {
         gc_poolset *ps = &w->pools[p];
@@ -1583,6 +1612,7 @@ static RCGC_NOINLINE int k1_sums(gc_work *w)
                 else
                     nu++;
             }
+            RCGC_ASSERT(w->kfromgather || ps->reached[k] == r);
             ps->reached[k] = r;
         }
     }
@@ -1855,7 +1885,7 @@ static size_t pools_to_walk(const rcgc_runtime *rt, int generation)
  * RCGC_OK or RCGC_ENOMEM (nothing allocated). */
 static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
 {
-    memset(w, 0, sizeof *w);
+    memset(w, 0, offsetof(gc_work, klist));   /* klist: see there */
     rcgc_refs_cache_init(&w->refcache);
     w->rt = rt;
     w->maxgen = (unsigned)generation;

@@ -35,6 +35,10 @@
  * (binary-trees depth 18); 128 and 256 were no better (round 9). */
 #define GC_RING 64
 
+/* gc_work.klist's length: the churn reaches one or two members a young
+ * collection. */
+#define GC_K1_LIST 16
+
 /*
  * The bitmaps of one pool during the main trial deletion (bit i: block i):
  *   members  its tracked objects in the collection set (tracked[]
@@ -186,6 +190,14 @@ typedef struct gc_work {
     size_t dirtyrank;
     uintptr_t dirtyobj;
     size_t clearrank;
+    /* k1gather: the first GC_K1_LIST members the young drain's K1 copy
+     * traversed (every reached member is traversed once), nklist of them
+     * (counting on past the list).  When the sums find the set closed and
+     * the list holds every reached member, the survivors' `reached` bits
+     * come from it instead of the headers.  Not zeroed by work_alloc
+     * (the last field, past its memset): only klist[0..nklist) is read. */
+    size_t nklist;
+    rcgc_object *klist[GC_K1_LIST];
 } gc_work;
 
 /* What the unreachable set needs beyond clearing (gc.c's partition). */

@@ -604,6 +604,26 @@ static void test_closed_sets(void **state)
             assert_int_equal(before, 0);
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
 
+            /* Closed, beside more live members than gc_work.klist holds
+             * (each in its own two-node cycle, held): they survive. */
+            rnode *held[20];
+            set_hint(hint);
+            for (int i = 0; i < 20; i++) {
+                held[i] = rn(&refs_type);
+                rnode *other = rn(&refs_type);
+                held[i]->a = RCGC_OBJ(other);   /* other's reference moves in */
+                other->a = rcgc_incref(RCGC_OBJ(held[i]));
+            }
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            assert_int_equal(collect(gen), 100);
+            for (int i = 0; i < 20; i++) {
+                assert_int_equal(rcgc_refcount(RCGC_OBJ(held[i])), 2);
+                rcgc_decref(RCGC_OBJ(held[i]));
+            }
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            assert_int_equal(collect(2), 40);
+
             /* Open through a live member of the set: its refcount comes
              * back. */
             rnode *live = rn(&refs_type);
