@@ -582,15 +582,20 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                 /* RC3: two fields, off1 not tested. */
                 rcgc_object *r = rcgc_ref_load(o, coff0);
                 if (k1) {
-                    /* ctype2 is ktype (or kbad).  Both fields before a
-                     * visit writes a header (o's own, if it refers to
-                     * itself; never a field). */
+                    /* ctype2 is ktype (or kbad): its refcount less one
+                     * for each non-NULL field, taken where the visit is.
+                     * Both fields before a visit writes a header (o's
+                     * own, if it refers to itself; never a field). */
                     rcgc_object *r1 = rcgc_ref_load(o, coff1);
-                    kacc += (int64_t)o->refcnt - (r != NULL) - (r1 != NULL);
-                    if (r != NULL)
+                    kacc += o->refcnt;
+                    if (r != NULL) {
+                        kacc--;
                         (void)visit(r, w);
-                    if (r1 != NULL)
+                    }
+                    if (r1 != NULL) {
+                        kacc--;
                         (void)visit(r1, w);
+                    }
                 } else {
                     if (r != NULL)
                         (void)visit(r, w);
