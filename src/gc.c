@@ -556,7 +556,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             /* R1: the count so far only grows (or, saturated, the refcount
              * only falls): a member that no outside reference holds now
              * never will. */
-            if (roots && o->refcnt > gc_refs(f))
+            if (roots && k1)
+                mb |= (uint64_t)(o->refcnt > gc_refs(f)) << b;   /* no branch: K1's copy */
+            else if (roots && o->refcnt > gc_refs(f))
                 mb |= (uint64_t)1 << b;
 #if RCGC_DEBUG >= 2
             /* Debug builds count a generation-1 collection's generation-1
