@@ -56,7 +56,9 @@
  *            past saturation the refcount falls), so a member left out is
  *            no root.  The gather for a recording scan (which reads every
  *            member anyway) copies members instead.  A young set reached
- *            whole (u = 0) is left so: nothing reads it later;
+ *            whole (u = 0) is left so: nothing reads it later; so is one
+ *            K1's sums found closed with more survivors than klist holds
+ *            (kfromgather: step 9 reads the generations instead);
  *   moving   members whose generation is not `old`: those a survivor's
  *            promotion must write (full collections only: a young gather
  *            leaves it unset, since every young member changes generation
