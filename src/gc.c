@@ -37,6 +37,7 @@
 #include "pool.h"
 #include "runtime.h"
 #include "weakref.h"
+#include "weakref.h"
 
 /* Initial capacity of the mark stack (entries); it grows on demand. */
 #define GC_STACK_INITIAL 1024
@@ -447,6 +448,40 @@ static RCGC_NOINLINE void gather_cached_g1(gc_work *w, rcgc_object *o)
     rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_g1, w);
 }
 
+/* A member's part of K1's sums (kacc, kn: gc_work), its fields at ktype's
+ * offsets. */
+static RCGC_ALWAYS_INLINE int64_t k1_part(const gc_work *w, const rcgc_object *o)
+{
+    return (int64_t)o->refcnt - (rcgc_ref_load(o, w->koff0) != NULL) -
+           (rcgc_ref_load(o, w->koff1) != NULL);
+}
+
+/* gather_cached_g0 for a k1gather collection: after the traverse (which
+ * may have filled the cache), the first two-field type the cache took
+ * becomes ktype, any other one there makes the sums useless (its hits
+ * would count as ktype's: kbad), and a member of ktype met here adds its
+ * part. */
+static RCGC_NOINLINE void gather_cached_g0k(gc_work *w, rcgc_object *o)
+{
+    rcgc_obj_traverse_cached(&w->refcache, o, visit_subtract_g0, w);
+    const rcgc_type *t2 = w->refcache.type2;
+    if (t2 != NULL && t2 != w->ktype) {
+        if (w->ktype == NULL) {
+            w->ktype = t2;
+            w->koff0 = w->refcache.off0;
+            w->koff1 = w->refcache.off1;
+        } else {
+            w->kbad = 1;
+        }
+    }
+    /* (The pool's count took every member for a hit: this one was
+     * not, unless of ktype.) */
+    if (o->type == w->ktype)
+        w->kacc += k1_part(w, o);
+    else
+        w->kn--;
+}
+
 
 /* The kinds of gather (gather_pool_kind's constant argument): one copy of
  * the loop each, so that none tests its kind per object. */
@@ -461,8 +496,13 @@ enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
 
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
                                                 const int kind, const int how,
-                                                const int roots)
+                                                const int roots, const int k1)
 {
+    /* k1 (a constant; generation 0 through the cache only): K1's sums
+     * (gc_work.kacc) for the members of the cache's two-field type. */
+    int64_t kacc = 0;
+    size_t kn1 = 0;   /* one-field hits */
+    RCGC_ASSERT(!k1 || (kind == GATHER_GEN0 && how == GATHER_CACHED && roots));
     /* word: the first block of bitmap word k, one pointer stepped per
      * word, so that a member's address is one multiply and one add. */
     char *word = pool->mem + pre;
@@ -516,7 +556,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             /* R1: the count so far only grows (or, saturated, the refcount
              * only falls): a member that no outside reference holds now
              * never will. */
-            if (roots && o->refcnt > gc_refs(f))
+            if (roots && k1)
+                mb |= (uint64_t)(o->refcnt > gc_refs(f)) << b;   /* no branch: K1's copy */
+            else if (roots && o->refcnt > gc_refs(f))
                 mb |= (uint64_t)1 << b;
 #if RCGC_DEBUG >= 2
             /* Debug builds count a generation-1 collection's generation-1
@@ -541,11 +583,30 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             else if (RCGC_LIKELY(o->type == ctype2)) {
                 /* RC3: two fields, off1 not tested. */
                 rcgc_object *r = rcgc_ref_load(o, coff0);
-                if (r != NULL)
-                    (void)visit(r, w);
-                if ((r = rcgc_ref_load(o, coff1)) != NULL)
-                    (void)visit(r, w);
+                if (k1) {
+                    /* ctype2 is ktype (or kbad): its refcount less one
+                     * for each non-NULL field, taken where the visit is.
+                     * Both fields before a visit writes a header (o's
+                     * own, if it refers to itself; never a field). */
+                    rcgc_object *r1 = rcgc_ref_load(o, coff1);
+                    kacc += o->refcnt;
+                    if (r != NULL) {
+                        kacc--;
+                        (void)visit(r, w);
+                    }
+                    if (r1 != NULL) {
+                        kacc--;
+                        (void)visit(r1, w);
+                    }
+                } else {
+                    if (r != NULL)
+                        (void)visit(r, w);
+                    if ((r = rcgc_ref_load(o, coff1)) != NULL)
+                        (void)visit(r, w);
+                }
             } else if (o->type == ctype) {
+                if (k1)
+                    kn1++;
                 rcgc_object *r = rcgc_ref_load(o, coff0);
                 if (r != NULL)
                     (void)visit(r, w);
@@ -554,6 +615,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                     rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
                 else if (kind == GATHER_GEN1)
                     gather_cached_g1(w, o);
+                else if (k1)
+                    gather_cached_g0k(w, o);
                 else
                     gather_cached_g0(w, o);
                 ctype = w->refcache.type;
@@ -569,6 +632,10 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             moving[k] = members & ~mo;
         if (roots)
             maybe[k] = mb;
+    }
+    if (k1) {
+        w->kacc += kacc;
+        w->kn += found - kn1;
     }
     /* Every generation-0 member leaves generation 0 in this collection;
      * objects tracked from now on mark their groups again. */
@@ -608,10 +675,11 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
  * the runtime has never tracked an object with refs (G2), else that of
  * the pool's first tracked object's type (traverse only, or with refs). */
 static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t pre,
-                                           const int kind, const int plain, const int roots)
+                                           const int kind, const int plain, const int roots,
+                                           const int k1)
 {
     if (plain) {
-        gather_pool_kind(w, pool, pre, kind, GATHER_PLAIN, roots);
+        gather_pool_kind(w, pool, pre, kind, GATHER_PLAIN, roots, 0);
         return;
     }
     unsigned k = 0;
@@ -620,10 +688,14 @@ static RCGC_ALWAYS_INLINE void gather_pool(gc_work *w, rcgc_pool *pool, size_t p
     uint64_t t = pool->tracked[k];
     const rcgc_object *first = (const rcgc_object *)(pool->mem + pre +
         (size_t)(k * 64 + (t ? (unsigned)__builtin_ctzll(t) : 0)) * pool->size);
-    if (t == 0 || first->type->refs != NULL)
-        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED, roots);
-    else
-        gather_pool_kind(w, pool, pre, kind, GATHER_DIRECT, roots);
+    if (k1 && (t == 0 || first->type->refs != NULL)) {
+        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED, roots, 1);
+    } else if (t == 0 || first->type->refs != NULL) {
+        gather_pool_kind(w, pool, pre, kind, GATHER_CACHED, roots, 0);
+    } else {
+        w->kbad = 1;   /* K1's sums: a pool not through the cache */
+        gather_pool_kind(w, pool, pre, kind, GATHER_DIRECT, roots, 0);
+    }
 }
 
 /* The pools of step 1 (the young list for a young collection, every pool
@@ -635,18 +707,21 @@ static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int pl
     /* R1's candidates only for a scan that reads nothing else: a
      * recording one must read every member. */
     const int roots = !w->scanrec;
-    if (w->maxgen == 0 && roots) {
+    if (w->maxgen == 0 && roots && !plain && w->k1gather) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, plain, 1);
+            gather_pool(w, pool, pre, GATHER_GEN0, 0, 1, 1);
+    } else if (w->maxgen == 0 && roots) {
+        for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
+            gather_pool(w, pool, pre, GATHER_GEN0, plain, 1, 0);
     } else if (w->maxgen == 0) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, plain, 0);
+            gather_pool(w, pool, pre, GATHER_GEN0, plain, 0, 0);
     } else if (w->maxgen == 1 && roots) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN1, plain, 1);
+            gather_pool(w, pool, pre, GATHER_GEN1, plain, 1, 0);
     } else if (w->maxgen == 1) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN1, plain, 0);
+            gather_pool(w, pool, pre, GATHER_GEN1, plain, 0, 0);
     } else {
         const int wide = w->widegather;
         for (const rcgc_arena *a = rt->pool.all; a; a = a->allnext) {
@@ -655,9 +730,9 @@ static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int pl
                 if (pool->ntracked == 0)
                     continue;
                 if (wide)
-                    gather_pool(w, pool, pre, GATHER_FULL_WIDE, plain, 0);
+                    gather_pool(w, pool, pre, GATHER_FULL_WIDE, plain, 0, 0);
                 else
-                    gather_pool(w, pool, pre, GATHER_FULL, plain, 0);
+                    gather_pool(w, pool, pre, GATHER_FULL, plain, 0, 0);
             }
         }
     }
@@ -970,6 +1045,15 @@ static RCGC_ALWAYS_INLINE int traverse_kind(rcgc_refs_cache *c, rcgc_object *o,
     return o->type->traverse(o, visit, arg);
 }
 
+/* A member the young drain's K1 copy traverses (reached), listed while
+ * gc_work.klist has room. */
+static RCGC_ALWAYS_INLINE void k1_list(gc_work *w, rcgc_object *o)
+{
+    size_t i = w->nklist++;
+    if (i < GC_K1_LIST)
+        w->klist[i] = o;
+}
+
 /* The young drain's state in locals (young_drain_refs): the stack top
  * and the count of reached members, written back to w around every call
  * that uses w's (the slow visit, a traverse through the cache). */
@@ -977,6 +1061,8 @@ typedef struct gc_ydrain {
     rcgc_object **stack;
     size_t sp;
     size_t nreach;
+    size_t knr;       /* k1: K1's sums over the members traversed */
+    int64_t kaccr;
 } gc_ydrain;
 
 /* The young drain's visit of r, referent of the member being traversed,
@@ -1019,19 +1105,35 @@ static RCGC_ALWAYS_INLINE rcgc_object *ydrain_visit(gc_work *w, gc_ydrain *d, rc
  * stack's; what is reached does not.  The cache's type and offsets are in
  * locals, taken again after a traverse through the cache (the only thing
  * that fills it); the stack top and the count in d. */
-static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g)
+static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g, const int k1)
 {
     rcgc_refs_cache *c = &w->refcache;
     const rcgc_type *ctype2 = c->type2;
     size_t coff0 = c->off0, coff1 = c->off1;
-    gc_ydrain d = {w->stack, w->sp, w->nreach};
+    /* k1 (a constant, generation 0): K1's sums over every member
+     * traversed (each reached member is, once) of ktype. */
+    const rcgc_type *kt = w->ktype;
+    RCGC_ASSERT(!k1 || g == 0);
+    gc_ydrain d = {w->stack, w->sp, w->nreach, 0, 0};
     while (d.sp > 0) {
         rcgc_object *o = d.stack[--d.sp];
         do {
             if (RCGC_LIKELY(o->type == ctype2)) {
                 rcgc_object *r0 = rcgc_ref_load(o, coff0), *r1 = rcgc_ref_load(o, coff1);
+                if (k1 && ctype2 == kt) {
+                    d.kaccr += (int64_t)o->refcnt - (r0 != NULL) - (r1 != NULL);
+                    d.knr++;
+                }
+                if (k1)
+                    k1_list(w, o);
                 o = ydrain_visit(w, &d, r1, ydrain_visit(w, &d, r0, NULL, g), g);
             } else {
+                if (k1 && o->type == kt) {
+                    d.kaccr += k1_part(w, o);
+                    d.knr++;
+                }
+                if (k1)
+                    k1_list(w, o);
                 w->sp = d.sp;
                 w->nreach = d.nreach;
                 traverse_kind(c, o, g == 0 ? visit_reach_young0 : visit_reach_young1, w, 1);
@@ -1046,17 +1148,26 @@ static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g)
     }
     w->sp = 0;
     w->nreach = d.nreach;
+    if (k1) {
+        w->knr += d.knr;
+        w->kaccr += d.kaccr;
+    }
 }
 
-/* young_drain_refs out of line, one copy per generation. */
+/* young_drain_refs out of line, one copy per generation (and K1's). */
 static RCGC_NOINLINE void young_drain_refs0(gc_work *w)
 {
-    young_drain_refs(w, 0);
+    young_drain_refs(w, 0, 0);
+}
+
+static RCGC_NOINLINE void young_drain_refs0k(gc_work *w)
+{
+    young_drain_refs(w, 0, 1);
 }
 
 static RCGC_NOINLINE void young_drain_refs1(gc_work *w)
 {
-    young_drain_refs(w, 1);
+    young_drain_refs(w, 1, 0);
 }
 
 /* Traverse every object on the stack and all they reach; a full
@@ -1136,6 +1247,18 @@ static RCGC_NOINLINE void drain_young(gc_work *w)
         young_drain_refs1(w);
 }
 
+/* drain_young for a k1gather collection's scan (generation 0, no member
+ * saturated): the young drain's K1 copy, which adds the reached members'
+ * part to K1's sums.  (A set with no refs type has no ktype: no K1.) */
+static RCGC_NOINLINE void drain_young_k1(gc_work *w)
+{
+    RCGC_ASSERT(w->k1gather && w->maxgen == 0 && !w->saturated);
+    if (!w->refcache.met)
+        drain_set(w);
+    else
+        young_drain_refs0k(w);
+}
+
 /* After marking, a saturated member's count goes down by GC_REFS_MAX
  * visits and its refcount gets the rest back: true again, count 0. */
 static int visit_unsaturate(rcgc_object *r, void *arg)
@@ -1172,7 +1295,7 @@ GC_COLD static void unsaturate(gc_work *w)
  * only) is zero when no member is saturated: that test is then left out. */
 static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char *base,
                                                size_t size, const int rec, const int sat,
-                                               const int gen1)
+                                               const int gen1, const int k1)
 {
     RCGC_ASSERT(sat == !!w->saturated && !(rec && sat) && gen1 == (w->maxgen == 1));
     const unsigned youngfast = w->youngfast;
@@ -1189,7 +1312,10 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
             if (RCGC_LIKELY(gc_only_tracked(f, fast))) {
                 if (o->refcnt > gc_refs(f)) {
                     reach_young_fast(w, o, f);
-                    drain_young(w);
+                    if (k1)
+                        drain_young_k1(w);
+                    else
+                        drain_young(w);
                 } else if (rec) {
                     record_one_weak(w, o, f, 1, 0);
                     ps->moving[k] |= (uint64_t)1 << bit;
@@ -1272,13 +1398,15 @@ static void mark_set(gc_work *w)
              * test for one: a member that fails the fast test was reached
              * or recorded. */
             if (w->scanrec && w->maxgen == 0)
-                young_scan_pool(w, ps, base, size, 1, 0, 0);
+                young_scan_pool(w, ps, base, size, 1, 0, 0, 0);
             else if (w->scanrec)
-                young_scan_pool(w, ps, base, size, 1, 0, 1);
+                young_scan_pool(w, ps, base, size, 1, 0, 1, 0);
             else if (RCGC_UNLIKELY(w->saturated))
-                young_scan_pool(w, ps, base, size, 0, 1, w->maxgen == 1);
+                young_scan_pool(w, ps, base, size, 0, 1, w->maxgen == 1, 0);
+            else if (w->k1gather)
+                young_scan_pool(w, ps, base, size, 0, 0, 0, 1);
             else
-                young_scan_pool(w, ps, base, size, 0, 0, w->maxgen == 1);
+                young_scan_pool(w, ps, base, size, 0, 0, w->maxgen == 1, 0);
             continue;
         }
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
@@ -1349,6 +1477,184 @@ static void list_unreachable(gc_work *w)
 }
 
 /*
+ * K1's test in a young partition after a scan that recorded nothing (the
+ * hint rcgc_gc_state.young_closed): the members not reached (still of
+ * generations 0..g, with no flag but TRACKED and their count) are the
+ * unreachable set; it is closed and quiet when every one is of K1's type
+ * (rcgc_gc_k1_type), none is weakly referenced, and the refcounts of the
+ * set sum to its non-NULL fields (gcdelete.c's rcgc_gc_delete_closed
+ * explains the sum; with no hold taken, nothing to subtract).  Reads each
+ * member's header, writes only the `reached` bitmaps (the survivors),
+ * which the partition writes anyway when this returns 0.  On success the
+ * set is w->u members, *unreach1 of them of generation 1, and w->kclosed
+ * is set: no member is recorded (no hold, no RCGC_OF_COLLECTING), and
+ * step 9 frees them at once (rcgc_gc_delete_closed).
+ */
+static RCGC_ALWAYS_INLINE int k1_partition_gen(gc_work *w, const rcgc_type *kt, size_t *unreach1,
+                                               const int gen1)
+{
+    size_t pre = w->rt->mem.debug_pre;
+    size_t off0 = w->refcache.off0, off1 = w->refcache.off1;
+    const unsigned youngfast = GC_YOUNGFAST(gen1);
+    const unsigned fast = youngfast | RCGC_OF_WEAKREFS;
+    int64_t excess = 0;
+    size_t u1 = 0;
+#if RCGC_DEBUG >= 1
+    size_t u = 0;
+#endif
+    RCGC_ASSERT(kt == w->refcache.type2 && off1 != 0 && youngfast == w->youngfast);
+    for (size_t p = 0; p < w->npools; p++) {
+        gc_poolset *ps = &w->pools[p];
+        char *word = ps->pool->mem + pre;
+        size_t size = ps->pool->size;
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
+            /* The survivors' bits (the rare case) are collected; the
+             * set is the rest. */
+            uint64_t r = 0;
+            for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+                size_t bit = gc_low_bit(b);
+                const rcgc_object *o = (const rcgc_object *)(word + bit * size);
+                unsigned f = o->flags;
+                if (RCGC_LIKELY(gc_only_tracked(f, fast))) {
+                    if (o->type != kt)
+                        return 0;
+                    excess += (int64_t)o->refcnt - (rcgc_ref_load(o, off0) != NULL) -
+                              (rcgc_ref_load(o, off1) != NULL);
+#if RCGC_DEBUG >= 1
+                    u++;
+#endif
+                    if (gen1)
+                        u1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+                } else if (gc_only_tracked(f, youngfast)) {
+                    return 0;   /* weakly referenced */
+                } else {
+                    /* reached: moved to `old` by the mark (no member is
+                     * flagged RCGC_OF_REACHABLE: nflagged 0) */
+                    RCGC_ASSERT(((f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) == w->old &&
+                                !(f & RCGC_OF_GC_SCRATCH));
+                    r |= (uint64_t)1 << bit;
+                }
+            }
+            ps->reached[k] = r;
+        }
+    }
+    RCGC_ASSERT(excess <= 0);
+    if (excess != 0)
+        return 0;
+    /* Every member not reached is in the set (no foreign member). */
+    RCGC_ASSERT(u == w->n - w->nreach);
+    w->u = w->n - w->nreach;
+    *unreach1 = u1;
+    w->kclosed = 1;
+    w->ktype = kt;
+    return 1;
+}
+
+/*
+ * K1 by the sums of a k1gather collection (generation 0, the hint
+ * young_closed, the gather and the young drain's k1 copies): the members
+ * not reached are the unreachable set U; the gather summed, over the
+ * members of ktype, refcount less non-NULL fields (kacc, kn), the drain the
+ * same over the reached ones (kaccr, knr), so U's sums are the
+ * differences.  U is of ktype whole when its size is kn - knr, and closed
+ * when kacc - kaccr is 0 (rcgc_gc_delete_closed explains the sum); no
+ * member at all is weakly referenced (kflags), none is foreign or
+ * saturated.  No header is read here: on success the set is w->u members,
+ * w->kclosed and w->kfromgather are set, and `reached` still holds R1's
+ * candidates (debug builds write the survivors there, for their checks);
+ * step 9 tells the members from the survivors by their generation.
+ */
+static RCGC_NOINLINE int k1_sums(gc_work *w)
+{
+    const rcgc_type *kt = w->ktype;
+    RCGC_ASSERT(w->maxgen == 0 && !w->scanrec);
+    /* The sums say nothing (-1: k1_partition may still test the set)
+     * unless every pool went through the cache with ktype its only
+     * two-field type, and no object at all is weakly referenced (W1's
+     * table empty: no member is). */
+    if (w->kbad || kt == NULL || w->saturated || w->nflagged != 0 ||
+        rcgc_weak_nobjects(w->rt) != 0)
+        return -1;
+    if (w->n != w->npooled || !rcgc_gc_k1_type_ok(w, kt) ||
+        (w->rt->gc.debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE)))
+        return 0;
+    size_t u = w->n - w->nreach;
+    RCGC_ASSERT(w->kn >= w->knr && w->kacc - w->kaccr <= 0);
+    if (w->kn - w->knr != u || w->kacc != w->kaccr)
+        return 0;
+    w->u = u;
+    w->kclosed = 1;
+    w->kfromgather = 1;
+    if (w->nklist == w->nreach && w->nreach <= GC_K1_LIST) {
+        /* Every survivor listed (the usual case): their bits in
+         * `reached`, and step 9 walks the bitmaps. */
+        for (size_t p = 0; p < w->npools; p++)
+            memset(w->pools[p].reached, 0, sizeof w->pools[p].reached);
+        for (size_t i = 0; i < w->nklist; i++) {
+            const rcgc_object *o = w->klist[i];
+            const rcgc_pool *pool = rcgc_pool_of(o);
+            unsigned bit = rcgc_pool_index(pool, o);
+            gc_poolset *ps = &w->pools[pool->gcset];
+            RCGC_ASSERT(pool->gcset < w->npools && ps->pool == pool &&
+                        (o->flags & RCGC_OF_GEN_MASK) == (1u << RCGC_OF_GEN_SHIFT));
+            ps->reached[bit >> 6] |= (uint64_t)1 << (bit & 63);
+        }
+        w->kfromgather = 0;
+    }
+#if RCGC_DEBUG >= 1
+    /* The survivors in `reached`, from the headers (a reached member is in
+     * generation 1 now): written for the debug checks, or checked. */
+    size_t pre = w->rt->mem.debug_pre, nu = 0;
+    for (size_t p = 0; p < w->npools; p++) {
+        gc_poolset *ps = &w->pools[p];
+        char *base = ps->pool->mem + pre;
+        size_t size = ps->pool->size;
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
+            uint64_t r = 0;
+            for (uint64_t b = ps->members[k]; b; b &= b - 1) {
+                size_t bit = gc_low_bit(b);
+                const rcgc_object *o = (const rcgc_object *)(base + (k * 64 + bit) * size);
+                if (o->flags & RCGC_OF_GEN_MASK)
+                    r |= (uint64_t)1 << bit;
+                else
+                    nu++;
+            }
+            RCGC_ASSERT(w->kfromgather || ps->reached[k] == r);
+            ps->reached[k] = r;
+        }
+    }
+    RCGC_ASSERT(nu == u);
+#endif
+    return 1;
+}
+
+/* K1's survivors of pool set ps moved out of generations 0-1: the
+ * pool's young count (P4). */
+GC_COLD static void k1_left_young(rcgc_runtime *rt, const gc_poolset *ps)
+{
+    unsigned left_young = 0;
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
+        left_young += (unsigned)popcount64(ps->reached[k]);
+    rcgc_pool *pool = ps->pool;
+    if (left_young) {
+        RCGC_ASSERT(pool->nyoung >= left_young);
+        pool->nyoung = (uint16_t)(pool->nyoung - left_young);
+        if (pool->nyoung == 0)
+            rcgc_pool_young_remove(rt, pool);
+    }
+}
+
+static RCGC_NOINLINE int k1_partition(gc_work *w, size_t *unreach1)
+{
+    const rcgc_type *kt = rcgc_gc_k1_type(w);
+    if (kt == NULL)
+        return 0;
+    if (w->maxgen == 0)
+        return k1_partition_gen(w, kt, unreach1, 0);
+    return k1_partition_gen(w, kt, unreach1, 1);
+}
+
+/*
  * Step 4, one pass over the members: unreachable ones are recorded in objs
  * (heap order; record_one), reachable ones lose RCGC_OF_REACHABLE and
  * their count and move to generation `old`.  Pooled members are moved a
@@ -1372,10 +1678,28 @@ static void partition(gc_work *w, unsigned old)
     /* A young set that survived whole (the usual case) moved all of its
      * pooled members while marking. */
     const int allreached = !w->bitmaps && w->nreach == w->n && w->nflagged == 0;
+    int k1s = -1;   /* k1_sums: untried */
     if (allreached) {
         survivors = w->npooled;
         if (old != 2)
             goto pools_done;   /* nothing per pool either */
+    } else if (w->k1gather && (k1s = k1_sums(w)) > 0) {
+        /* K1 by the sums: nothing recorded, nothing read; the survivors
+         * (generation 1 now) are the reached members. */
+        survivors = w->npooled - w->u;
+        goto pools_done;
+    } else if (k1s == 0) {
+        /* not closed, or not K1's kind: recorded as usual */
+    } else if (!w->bitmaps && !w->scanrec && w->nflagged == 0 && rt->gc.young_closed &&
+               w->n == w->npooled &&
+               !(rt->gc.debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE)) &&
+               k1_partition(w, &unreach1)) {
+        /* K1: nothing recorded; `reached` has the survivors, moved by
+         * the mark already (for old 2, out of generations 0-1). */
+        survivors = w->npooled - w->u;
+        for (size_t p = 0; old == 2 && p < w->npools; p++)
+            k1_left_young(rt, &w->pools[p]);
+        goto pools_done;
     }
     for (size_t p = 0; p < w->npools; p++) {
         gc_poolset *ps = &w->pools[p];
@@ -1568,7 +1892,7 @@ static size_t pools_to_walk(const rcgc_runtime *rt, int generation)
  * RCGC_OK or RCGC_ENOMEM (nothing allocated). */
 static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
 {
-    memset(w, 0, sizeof *w);
+    memset(w, 0, offsetof(gc_work, klist));   /* klist: see there */
     rcgc_refs_cache_init(&w->refcache);
     w->rt = rt;
     w->maxgen = (unsigned)generation;
@@ -1584,7 +1908,9 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     RCGC_ASSERT(w->memberset == GC_MEMBERSET(generation));
     /* Generation 0: both generation bits must be 0; 0..1: the high one. */
     w->youngfast = GC_YOUNGFAST(generation);
-    w->scanrec = !w->bitmaps && rt->gc.young_garbage;
+    w->scanrec = !w->bitmaps && rt->gc.young_garbage && !rt->gc.young_closed;
+    /* K1 by sums in a generation-0 collection after a K1 one (gc_work). */
+    w->k1gather = generation == 0 && rt->gc.young_closed;
     for (;;) {
         size_t total = set_size(rt, generation);
         if (total == 0)
@@ -1672,12 +1998,20 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         gs->long_lived_total = (long)nreach;
     }
 
+    /* The partition's K1 (nothing recorded) only where step 9 follows at
+     * once. */
+    RCGC_ASSERT(!w.kclosed ||
+                (need == 0 && !(gs->debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE))));
     if (u > 0 && need == 0 && !(gs->debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE))) {
         /* Nothing to finalize, no weak references, nothing to print: step
          * 9 at once, straight from the pool sets' bitmaps (delete_garbage
          * below explains the loop); objs was never written for these. */
         m += (long)u;
-        if (u <= GC_DELETE_SMALL) {
+        /* K1: a closed quiet set (found so by the partition, or by
+         * rcgc_gc_delete_closed for a small set), freed without clears. */
+        if ((w.kclosed || (u <= GC_DELETE_SMALL && w.refcache.type2 != NULL)) &&
+            rcgc_gc_delete_closed(&w)) {
+        } else if (u <= GC_DELETE_SMALL) {
             rcgc_gc_clear_unreachable_pooled(&w);
             for (size_t i = 0; i < w.nforeign; i++) {
                 rcgc_object *o = w.objs[i];
@@ -1816,6 +2150,9 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
             rcgc_decref(o);
         }
     }
+    /* The next young scan records only if this set was not K1's. */
+    if (!w.bitmaps)
+        gs->young_closed = w.kclosed;
     work_free(&w);
 
     if (collected)

@@ -513,6 +513,201 @@ static RCGC_ALWAYS_INLINE void delete_by_pool_kind(gc_work *w, unsigned old, int
     }
 }
 
+/*
+ * Step 9 of a closed quiet set (K1).  The unreachable set U of a young
+ * collection that needs nothing (w->need == 0) is closed when every
+ * member is pooled and of one two-field refs type without a dealloc (the
+ * cache's type2: no traverse, no clear, RC1) and every non-NULL field of
+ * a member refers to a member.  Clearing such a set drops only
+ * references between members, none of which dies before its own release
+ * (each holds the collector's hold, C3), so no user code can run: no
+ * event for D1, every member quiet (Q1) with refcount 1 in the batch
+ * test.  Its members are then freed as the batch would free them, with no
+ * first clear and no batch test: what the two passes would write into
+ * memory that is freed anyway (NULL fields, refcounts of members) is not
+ * written.
+ *
+ * Closedness is counted, not traced: every reference to a member of U
+ * comes from a member of U (one from a reached member or from outside the
+ * set would have made it reachable), and every reference a member holds
+ * is one of its listed fields, so the refcounts of U less the holds sum to
+ * the references from U into U, and its non-NULL fields to those plus the
+ * references leaving U.  The sums are equal exactly when none leaves.
+ * One pass reads each member's type, refcount and fields; a set found not
+ * closed (or of any other type, or with a foreign member, or under a user
+ * allocator, whose frees are user code) returns 0 having written
+ * nothing, and takes the usual first clears and batch.
+ */
+static RCGC_ALWAYS_INLINE int closed_check(const gc_work *w, const rcgc_type *qt, size_t off0,
+                                           size_t off1, size_t pre)
+{
+    /* sum over U of (refcnt - 1 - non-NULL fields): never positive, 0
+     * iff closed. */
+    int64_t excess = 0;
+    for (size_t p = 0; p < w->npools; p++) {
+        const gc_poolset *ps = &w->pools[p];
+        char *word = ps->pool->mem + pre;
+        size_t size = ps->pool->size;
+        for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
+            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+                const rcgc_object *o = (const rcgc_object *)(word + gc_low_bit(b) * size);
+                RCGC_ASSERT((o->flags & (RCGC_OF_COLLECTING | RCGC_OF_TRACKED |
+                                         RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS)) ==
+                            (RCGC_OF_COLLECTING | RCGC_OF_TRACKED));
+                if (o->type != qt)
+                    return 0;
+                excess += (int64_t)o->refcnt - 1 - (rcgc_ref_load(o, off0) != NULL) -
+                          (rcgc_ref_load(o, off1) != NULL);
+            }
+        }
+    }
+    RCGC_ASSERT(excess <= 0);
+    return excess == 0;
+}
+
+/* The number of bits set in x (gc.c's popcount64: no popcnt assumed). */
+static inline unsigned k1_popcount(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
+/* K1's free of pool set ps's unreachable members (all of type qt, all
+ * quiet): untracked a word at a time, linked into the chain and freed
+ * with the pool's counts updated once, as delete_by_pool_kind's batch.
+ * young0 (a constant): a generation-0 collection, whose members are all
+ * of generation 0.  Returns the number freed. */
+static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_poolset *ps,
+                                                    size_t pre, const int young0,
+                                                    const int fromgather)
+{
+    /* fromgather (a constant, with young0): `reached` is not the
+     * survivors'; a member still in generation 0 is in the set, one in
+     * generation 1 was reached (gc.c's k1_sums). */
+    RCGC_ASSERT(!fromgather || young0);
+    rcgc_pool *pool = ps->pool;
+    char *word = pool->mem + pre;
+    size_t size = pool->size;
+    void *first = NULL;
+    void **link = &first;
+    unsigned n = 0;
+    /* As the batch's ngen: generations 1-3, 16 bits each. */
+    uint64_t ngen = 0;
+    for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
+        uint64_t bk = fromgather ? ps->members[k] : ps->members[k] & ~ps->reached[k];
+        if (bk == 0)
+            continue;
+        uint64_t freed = bk;
+        for (uint64_t b = bk; b; b &= b - 1) {
+            size_t bit = gc_low_bit(b);
+            rcgc_object *o = (rcgc_object *)(word + bit * size);
+            if (fromgather && (o->flags & RCGC_OF_GEN_MASK)) {
+                freed &= ~((uint64_t)1 << bit);   /* reached */
+                continue;
+            }
+            RCGC_ASSERT(!young0 || (o->flags & RCGC_OF_GEN_MASK) == 0);
+            if (!young0)
+                ngen += (uint64_t)1 << (((o->flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+            o->type = RCGC_FREED_TYPE;
+            *link = o;
+            link = (void **)o;
+        }
+        n += k1_popcount(freed);
+        RCGC_ASSERT((pool->tracked[k] & freed) == freed);
+        RCGC_ASSERT(!fromgather || freed == (ps->members[k] & ~ps->reached[k]));
+        pool->tracked[k] &= ~freed;
+    }
+    if (n == 0)
+        return 0;
+    pool->ntracked = (uint16_t)(pool->ntracked - n);
+    unsigned n0 = n;
+    for (unsigned g = 1; !young0 && g <= RCGC_GEN_PERMANENT; g++) {
+        unsigned ng = (unsigned)(ngen >> (g * 16)) & 0xffffu;
+        *rcgc_gen_nobjects(rt, g) -= (long)ng;
+        n0 -= ng;
+    }
+    rt->gc.gens[0].nobjects -= (long)n0;
+    unsigned nyoung = n0 + ((unsigned)(ngen >> 16) & 0xffffu);
+    RCGC_ASSERT(pool->nyoung >= nyoung);
+    pool->nyoung = (uint16_t)(pool->nyoung - nyoung);
+    if (nyoung && pool->nyoung == 0)
+        rcgc_pool_young_remove(rt, pool);
+    rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, n);
+    return n;
+}
+
+#if RCGC_DEBUG >= 2
+/* K1 checked directly (debug builds), before the set is freed: every
+ * member is of w->ktype, pooled, not weakly referenced, and each of its
+ * non-NULL fields refers to a member of the set (its pool in a pool set,
+ * its bit in members & ~reached). */
+static void k1_assert_closed(const gc_work *w)
+{
+    size_t off[2] = {w->refcache.off0, w->refcache.off1};
+    RCGC_ASSERT(w->ktype == w->refcache.type2);
+    FOR_EACH_UNREACHABLE_POOLED(w, o, {
+        if (o->type != w->ktype || (o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_FOREIGN)))
+            rcgc_obj_fatal(o, "gc: K1: a member of a closed set of another type, or weakly "
+                              "referenced");
+        for (int j = 0; j < 2; j++) {
+            const rcgc_object *r = rcgc_ref_load(o, off[j]);
+            if (r == NULL)
+                continue;
+            int in = 0;
+            if (!(r->flags & RCGC_OF_FOREIGN) && (r->flags & RCGC_OF_TRACKED)) {
+                const rcgc_pool *pool = rcgc_pool_of(r);
+                unsigned i = rcgc_pool_index(pool, r);
+                size_t s = pool->gcset;
+                in = s < w->npools && w->pools[s].pool == pool &&
+                     ((w->pools[s].members[i >> 6] & ~w->pools[s].reached[i >> 6]) >> (i & 63) &
+                      1);
+            }
+            if (!in)
+                rcgc_obj_fatal(o, "gc: K1: a member of a closed set refers outside it");
+        }
+    });
+}
+#endif
+
+int rcgc_gc_delete_closed(gc_work *w)
+{
+    rcgc_runtime *rt = w->rt;
+    size_t pre = rt->mem.debug_pre;
+    RCGC_ASSERT(w->need == 0 && w->u > 0);
+    if (!w->kclosed) {
+        /* Not tested by the partition (a recording scan held and flagged
+         * the members): the test here, before anything is written. */
+        const rcgc_type *qt = rcgc_gc_k1_type(w);
+        if (w->nforeign != 0 || qt == NULL ||
+            !closed_check(w, qt, w->refcache.off0, w->refcache.off1, pre))
+            return 0;
+        w->kclosed = 1;
+        w->ktype = qt;
+    }
+    RCGC_ASSERT(w->nforeign == 0 && w->ktype != NULL && w->ktype->dealloc == NULL);
+#if RCGC_DEBUG >= 2
+    k1_assert_closed(w);
+#endif
+    size_t n = 0;
+    if (w->kfromgather)
+        for (size_t p = 0; p < w->npools; p++)
+            n += closed_free_pool(rt, &w->pools[p], pre, 1, 1);
+    else if (w->maxgen == 0)
+        for (size_t p = 0; p < w->npools; p++)
+            n += closed_free_pool(rt, &w->pools[p], pre, 1, 0);
+    else
+        for (size_t p = 0; p < w->npools; p++)
+            n += closed_free_pool(rt, &w->pools[p], pre, 0, 0);
+    RCGC_ASSERT(n == w->u);
+    /* As each object's deallocation lowers count[0] if positive (every
+     * tracked object is of a GC type: O1, T1). */
+    long *count0 = &rt->gc.gens[0].count;
+    *count0 = *count0 > (long)n ? *count0 - (long)n : 0;
+    return 1;
+}
+
 /* Clear every unreachable pooled member (step 9 of a small set, before
  * rcgc_gc_delete_by_pool), in the copy for the set's kind of heap (RC2). */
 static RCGC_ALWAYS_INLINE void clear_unreachable_kind(gc_work *w, const int refs)

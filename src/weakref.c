@@ -317,6 +317,11 @@ rcgc_object *rcgc_weakref_get(rcgc_weakref *w)
     return rcgc_xincref(rcgc_weakref_peek(w));
 }
 
+size_t rcgc_weak_nobjects(const rcgc_runtime *rt)
+{
+    return rt->weak != NULL ? rt->weak->used : 0;
+}
+
 size_t rcgc_weakref_count(const rcgc_object *o)
 {
     if (!(o->flags & RCGC_OF_WEAKREFS))

@@ -23,7 +23,12 @@
  *       reached mark, and nothing after the mark needs it as a member.
  *   C3  From the moment the unreachable set is known until it is released,
  *       the collector holds one strong reference to each of its objects, so
- *       nothing in its work array can be freed under it.
+ *       nothing in its work array can be freed under it.  The exception is
+ *       K1 (gcdelete.c's rcgc_gc_delete_closed): a set the young partition
+ *       or a generation-0 collection's sums found closed and quiet is never
+ *       held nor flagged; it is freed in step 9 before anything else runs
+ *       (no user code, no allocation), and only its own members refer to
+ *       it.
  *   C4  rt->gc.collecting is non-zero for the whole of a collection,
  *       callbacks included; a collection asked for meanwhile returns 0.
  *   C5  Frozen objects (generation 3) are never gathered, moved or changed.

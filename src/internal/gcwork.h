@@ -35,6 +35,10 @@
  * (binary-trees depth 18); 128 and 256 were no better (round 9). */
 #define GC_RING 64
 
+/* gc_work.klist's length: the churn reaches one or two members a young
+ * collection. */
+#define GC_K1_LIST 16
+
 /*
  * The bitmaps of one pool during the main trial deletion (bit i: block i):
  *   members  its tracked objects in the collection set (tracked[]
@@ -52,7 +56,9 @@
  *            past saturation the refcount falls), so a member left out is
  *            no root.  The gather for a recording scan (which reads every
  *            member anyway) copies members instead.  A young set reached
- *            whole (u = 0) is left so: nothing reads it later;
+ *            whole (u = 0) is left so: nothing reads it later; so is one
+ *            K1's sums found closed with more survivors than klist holds
+ *            (kfromgather: step 9 reads the generations instead);
  *   moving   members whose generation is not `old`: those a survivor's
  *            promotion must write (full collections only: a young gather
  *            leaves it unset, since every young member changes generation
@@ -115,6 +121,32 @@ typedef struct gc_work {
                              * non-zero (need is recomputed) */
     size_t unreach1;        /* scanrec, generation 1: recorded members of
                              * generation 1 */
+    int kclosed;            /* K1 (gcdelete.c): the unreachable set is
+                             * closed and quiet, all of type ktype.  Set
+                             * by the young partition's test (then nothing
+                             * was recorded: no member holds the hold or
+                             * RCGC_OF_COLLECTING, and need is 0) or by
+                             * rcgc_gc_delete_closed's own test */
+    const rcgc_type *ktype; /* kclosed: the members' type (the cache's
+                             * type2 after the gather); k1gather: the
+                             * first two-field type the gather's cache
+                             * took, with its offsets koff0, koff1 */
+    size_t koff0, koff1;
+    /* K1's sums from the gather and the mark (a generation-0 collection
+     * with the hint young_closed, gc.c's k1gather): unless kbad, kn is the
+     * number of members of ktype and kacc the sum over them of refcount
+     * less non-NULL fields, as the gather read them (every pool gathered
+     * through the cache, whose two-field type never was another than
+     * ktype); knr and kaccr the same over the members the mark reached
+     * (each traversed once by the young drain).  kn is kept as the members
+     * gathered less those not through the cache's two-field hit (the one-
+     * field hits, the misses) plus the misses of ktype. */
+    int k1gather;
+    int kbad;
+    int kfromgather;        /* kclosed by the sums: `reached` is not the
+                             * survivors' (the headers say which) */
+    size_t kn, knr;
+    int64_t kacc, kaccr;
     gc_poolset *pools;
     size_t npools;
     size_t cappools;
@@ -160,6 +192,14 @@ typedef struct gc_work {
     size_t dirtyrank;
     uintptr_t dirtyobj;
     size_t clearrank;
+    /* k1gather: the first GC_K1_LIST members the young drain's K1 copy
+     * traversed (every reached member is traversed once), nklist of them
+     * (counting on past the list).  When the sums find the set closed and
+     * the list holds every reached member, the survivors' `reached` bits
+     * come from it instead of the headers.  Not zeroed by work_alloc
+     * (the last field, past its memset): only klist[0..nklist) is read. */
+    size_t nklist;
+    rcgc_object *klist[GC_K1_LIST];
 } gc_work;
 
 /* What the unreachable set needs beyond clearing (gc.c's partition). */
@@ -388,6 +428,24 @@ static inline void rcgc_gc_release_cleared(rcgc_runtime *rt, rcgc_object *o, uns
     rcgc_decref(o);
 }
 
+/* K1's type (gcdelete.c, rcgc_gc_delete_closed): the refs cache's
+ * two-field type (RC1, RC3: no traverse, no clear), if its objects need
+ * nothing at deallocation but their memory freed and nothing of the
+ * collection's later steps (no dealloc, no finalizer of either kind, not
+ * the weak reference type); NULL if not, or when a user allocator's free
+ * (user code) would run. */
+static inline int rcgc_gc_k1_type_ok(const gc_work *w, const rcgc_type *t)
+{
+    return t != NULL && t->dealloc == NULL && t->legacy_del == NULL && t->finalize == NULL &&
+           t != &rcgc_weakref_type && !(w->rt->mem.slow & ~RCGC_SLOW_TRACE);
+}
+
+static inline const rcgc_type *rcgc_gc_k1_type(const gc_work *w)
+{
+    const rcgc_type *t = w->refcache.type2;
+    return rcgc_gc_k1_type_ok(w, t) ? t : NULL;
+}
+
 /* gc.c: trial deletion of objs[0..n) (see there). */
 size_t rcgc_gc_trial_deletion(gc_work *w, size_t n, unsigned old, int drop_hold,
                               size_t *nreach);
@@ -398,5 +456,6 @@ void rcgc_gc_release_orphans(gc_work *w, size_t *uc, size_t *u);
 size_t rcgc_gc_handle_resurrected(gc_work *w, size_t uc, unsigned old);
 RCGC_NOINLINE void rcgc_gc_clear_unreachable_pooled(gc_work *w);
 void rcgc_gc_delete_by_pool(gc_work *w, unsigned old, int cleared);
+int rcgc_gc_delete_closed(gc_work *w);
 
 #endif

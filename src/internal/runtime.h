@@ -357,6 +357,12 @@ typedef struct rcgc_gc_state {
                                  * it goes (gc.c's mark_set).  A hint for
                                  * speed only: either value gives the same
                                  * collection */
+    int young_closed;           /* the last young collection's unreachable
+                                 * set was closed and quiet (K1, gcdelete.c):
+                                 * the next young mark scan does not record,
+                                 * and its partition tests the set for K1
+                                 * before recording anything (gc.c).  A hint
+                                 * for speed only, like young_garbage */
 } rcgc_gc_state;
 
 /* gc.c: called by rcgc_new after the gen-0 count went up; may collect. */

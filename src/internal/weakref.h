@@ -55,5 +55,7 @@ void rcgc_weak_kill(rcgc_weakref *w);
 /* Check W1-W3 (debug); writes what is wrong to out and returns
  * RCGC_EFORMAT, or RCGC_OK. */
 int rcgc_weak_validate(rcgc_runtime *rt, FILE *out);
+/* The number of objects with weak references (RCGC_OF_WEAKREFS; W1). */
+size_t rcgc_weak_nobjects(const rcgc_runtime *rt);
 
 #endif /* RCGC_WEAKREF_H */

@@ -497,6 +497,247 @@ static void test_batch_mixed_types_and_generations(void **state)
     }
 }
 
+/* K1 (gcdelete.c's rcgc_gc_delete_closed): a set of one two-field refs
+ * type whose fields all stay in the set is freed without its clears;
+ * any reference leaving it (to a live member, to an old object whose last
+ * reference it is, to an untracked object with a dealloc) must still be
+ * dropped.  Each case is collected in generations 0, 1 and 2, after a
+ * collection that was mostly garbage (the young scan records) and after
+ * one that was not. */
+static int g_trig_deaths;
+
+static void count_dealloc(rcgc_object *self)
+{
+    (void)self;
+    g_trig_deaths++;
+}
+
+static const rcgc_type counted_type = {.name = "Counted", .size = 32,
+                                       .dealloc = count_dealloc};
+
+static const rcgc_type cnode_type = {.name = "CountedNode", .size = sizeof(rnode),
+                                     .refs = RCGC_REFS(rnode, a, b), .dealloc = count_dealloc};
+
+/* A node of rnode's layout and size class with a traverse and a clear
+ * instead of refs, and a counted dealloc. */
+static int tnode_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    rnode *n = (rnode *)self;
+    int r;
+    if (n->a != NULL && (r = visit(n->a, arg)) != 0)
+        return r;
+    if (n->b != NULL && (r = visit(n->b, arg)) != 0)
+        return r;
+    return 0;
+}
+
+static int tnode_clear(rcgc_object *self)
+{
+    rnode *n = (rnode *)self;
+    RCGC_CLEAR(n->a);
+    RCGC_CLEAR(n->b);
+    return 0;
+}
+
+static const rcgc_type tnode_type = {.name = "TNode", .size = sizeof(rnode),
+                                     .traverse = tnode_traverse, .clear = tnode_clear,
+                                     .dealloc = count_dealloc};
+
+/* A one-field refs node of the weak reference's size class, so that the
+ * weak reference's pool is gathered through the cache. */
+typedef struct pad80 {
+    rcgc_object ob;
+    rcgc_object *a;
+    char pad[56];
+} pad80;
+
+static const rcgc_type pad80_type = {.name = "Pad80", .size = sizeof(pad80),
+                                     .refs = RCGC_REFS(pad80, a)};
+
+static void weak_died(rcgc_weakref *wr, void *arg)
+{
+    (void)wr;
+    (void)arg;
+    g_trig_deaths++;
+}
+
+/* Sets the young scan's hint: a collection that was mostly garbage, or
+ * one that was all live (nothing of the caller's in either). */
+static void set_hint(int garbage)
+{
+    if (garbage) {
+        for (int i = 0; i < 20; i++)
+            cycle(rn(&refs_type), rn(&refs_type));
+        assert_int_equal(collect(0), 40);
+    } else {
+        rnode *x = rn(&refs_type);
+        assert_int_equal(collect(0), 0);
+        rcgc_decref(RCGC_OBJ(x));
+    }
+}
+
+static void test_closed_sets(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 3; gen++) {
+        for (int hint = 0; hint < 2; hint++) {
+            long before = 0;
+            for (int g = 0; g < 3; g++)
+                before += rt->gc.gens[g].nobjects;
+            /* Closed: cycles, a self loop, a ring of 3 with a chord. */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            rnode *s = rn(&refs_type);
+            s->a = rcgc_incref(RCGC_OBJ(s));
+            rcgc_decref(RCGC_OBJ(s));
+            rnode *x = rn(&refs_type), *y = rn(&refs_type), *z = rn(&refs_type);
+            x->a = RCGC_OBJ(y);   /* each creation reference moves in */
+            y->a = RCGC_OBJ(z);
+            z->a = RCGC_OBJ(x);
+            x->b = rcgc_incref(RCGC_OBJ(z));
+            assert_int_equal(collect(gen), 104);
+            for (int g = 0; g < 3; g++) {
+                assert_true(rt->gc.gens[g].nobjects >= 0);
+                before -= rt->gc.gens[g].nobjects;
+            }
+            assert_int_equal(before, 0);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Closed, beside more live members than gc_work.klist holds
+             * (each in its own two-node cycle, held): they survive. */
+            rnode *held[20];
+            set_hint(hint);
+            for (int i = 0; i < 20; i++) {
+                held[i] = rn(&refs_type);
+                rnode *other = rn(&refs_type);
+                held[i]->a = RCGC_OBJ(other);   /* other's reference moves in */
+                other->a = rcgc_incref(RCGC_OBJ(held[i]));
+            }
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            assert_int_equal(collect(gen), 100);
+            for (int i = 0; i < 20; i++) {
+                assert_int_equal(rcgc_refcount(RCGC_OBJ(held[i])), 2);
+                rcgc_decref(RCGC_OBJ(held[i]));
+            }
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            assert_int_equal(collect(2), 40);
+
+            /* Open through a live member of the set: its refcount comes
+             * back. */
+            rnode *live = rn(&refs_type);
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            rnode *p = rn(&refs_type), *q = rn(&refs_type);
+            p->b = rcgc_incref(RCGC_OBJ(live));
+            cycle(p, q);
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(live)), 2);
+            assert_int_equal(collect(gen), 102);
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(live)), 1);
+            rcgc_decref(RCGC_OBJ(live));
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Open through an object outside the set that the clears
+             * free: an old node (not a member of a young collection, a
+             * member of a full one) and an untracked one with a dealloc. */
+            rnode *old = rn(&refs_type);
+            for (int g = 0; g < 2; g++)
+                assert_int_equal(collect(g), 0);
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            p = rn(&refs_type);
+            q = rn(&refs_type);
+            p->b = RCGC_OBJ(old);   /* the test's reference moves in */
+            g_trig_deaths = 0;
+            q->b = rcgc_new(rt, &counted_type);
+            assert_non_null(q->b);
+            cycle(p, q);
+            long nold = rt->gc.gens[2].nobjects;
+            assert_int_equal(collect(gen), gen == 2 ? 103 : 102);
+            assert_int_equal(g_trig_deaths, 1);
+            assert_int_equal(rt->gc.gens[2].nobjects, nold - 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Closed but weakly referenced, the weak reference in a pool
+             * of refs objects: the weak reference is cleared (and its
+             * callback runs). */
+            rcgc_object *pads[64];
+            for (int i = 0; i < 64; i++) {
+                pads[i] = rcgc_new(rt, &pad80_type);
+                assert_non_null(pads[i]);
+            }
+            for (int g = 0; g < 2; g++)   /* old: not in the young sets */
+                assert_int_equal(collect(g), 0);
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            p = rn(&refs_type);
+            q = rn(&refs_type);
+            g_trig_deaths = 0;
+            rcgc_weakref *wr = rcgc_weakref_new(RCGC_OBJ(q), weak_died, NULL);
+            assert_non_null(wr);
+            cycle(p, q);
+            assert_int_equal(collect(gen), 102);
+            assert_null(rcgc_weakref_peek(wr));
+            assert_int_equal(g_trig_deaths, 1);
+            rcgc_decref((rcgc_object *)wr);
+            for (int i = 0; i < 64; i++)
+                rcgc_decref(pads[i]);
+
+            /* Closed, with a member of a traverse type (in the same pool
+             * as the rest): its dealloc runs. */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            g_trig_deaths = 0;
+            rnode *tn = (rnode *)rcgc_new(rt, &tnode_type);
+            assert_non_null(tn);
+            cycle(rn(&refs_type), tn);
+            assert_int_equal(collect(gen), 102);
+            assert_int_equal(g_trig_deaths, 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Closed, a ring of one RefsNode and 20 CountedNodes (of the
+             * same shape but with a dealloc, one after another in the
+             * pool after a live one, so that only the live one misses
+             * the gather's cache): every dealloc runs. */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            g_trig_deaths = 0;
+            rnode *c0 = rn(&cnode_type);   /* live, the run's first */
+            rnode *first = rn(&cnode_type), *prev = first;
+            for (int i = 1; i < 20; i++) {
+                rnode *c = rn(&cnode_type);
+                prev->a = RCGC_OBJ(c);   /* c's creation reference moves in */
+                prev = c;
+            }
+            rnode *head = rn(&refs_type);
+            prev->a = RCGC_OBJ(head);
+            head->a = RCGC_OBJ(first);
+            assert_int_equal(collect(gen), 121);
+            assert_int_equal(g_trig_deaths, 20);
+            rcgc_decref(RCGC_OBJ(c0));
+            assert_int_equal(g_trig_deaths, 21);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+            /* Closed, with a member of another type of the same layout
+             * but a dealloc, which must run. */
+            set_hint(hint);
+            for (int i = 0; i < 50; i++)
+                cycle(rn(&refs_type), rn(&refs_type));
+            g_trig_deaths = 0;
+            cycle(rn(&refs_type), rn(&cnode_type));
+            assert_int_equal(collect(gen), 102);
+            assert_int_equal(g_trig_deaths, 1);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +753,7 @@ int main(void)
         GC_TEST(test_store_during_requiet),
         GC_TEST(test_plain_garbage_counts),
         GC_TEST(test_batch_mixed_types_and_generations),
+        GC_TEST(test_closed_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
