@@ -326,7 +326,12 @@ typedef struct rcgc_gen_state {
     long threshold;
     long nobjects;    /* tracked objects now in this generation */
     rcgc_foreign head;/* foreign tracked objects of this generation */
+    /* To 64 bytes: a generation's state is found from a header's
+     * generation field at every tracked death (rcgc_gen_nobjects_flags),
+     * and a power-of-two stride is a shift there, not a multiply. */
+    long spare;
 } rcgc_gen_state;
+_Static_assert(sizeof(rcgc_gen_state) == 64, "rcgc_gen_state: a 64-byte stride");
 
 typedef struct rcgc_gc_cb {
     rcgc_gc_callback fn;
