@@ -938,13 +938,12 @@ static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_objec
 /* dealloc_release_kind in eight copies: entered from outside or nested,
  * for a type with or without refs, and for an object known to be tracked
  * (rcgc_dealloc's tracked path) or known to be untracked
- * (dealloc_untracked's): no test of the flag (two instructions a
- * death).  The refs loop
- * keeps its cursor in a callee-saved register across the nested
- * deallocations it starts; a type without refs (traverse and clear) goes
- * to a copy without the loop, whose frame saves one register fewer and
- * needs no padding (4 instructions a deallocation), and a type with refs
- * pays a jump. */
+ * (dealloc_untracked's path): no test of the flag (two instructions a
+ * death).  The refs loop keeps its cursor in a callee-saved register
+ * across the nested deallocations it starts; a type without refs
+ * (traverse and clear) goes to a copy without the loop, whose frame saves
+ * one register fewer and needs no padding (4 instructions a
+ * deallocation), and a type with refs pays a jump. */
 #define RCGC_DEALLOC_RELEASE_COPY(name, nested, listed, tracked)                                 \
     static RCGC_NOINLINE void name(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)        \
     {                                                                                            \
