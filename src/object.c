@@ -724,15 +724,19 @@ static RCGC_ALWAYS_INLINE void release_field(rcgc_object *o, unsigned off)
  * started by release_field of another one (dealloc_nested): it may use the
  * clear cache (DC2); any other resets it first.  listed (a constant) is 0
  * when the caller knows that t has no refs: the copy then has no field
- * loop (dealloc_release_plain). */
+ * loop (dealloc_release_plain).  tracked (a constant) is 1 when the caller
+ * knows that o is tracked (rcgc_dealloc's tracked path), 0 when it knows
+ * that o is not, -1 when the flag must be read: the known cases have no
+ * test of it. */
 static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object *o,
                                                   const rcgc_type *t, int pooled, int nested,
-                                                  int listed)
+                                                  int listed, int tracked)
 {
     uint32_t flags = o->flags;
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
     long *count0 = &rt->gc.gens[0].count;
-    if (flags & RCGC_OF_TRACKED) {
+    RCGC_ASSERT(tracked < 0 || tracked == ((flags & RCGC_OF_TRACKED) != 0));
+    if (tracked > 0 || (tracked < 0 && (flags & RCGC_OF_TRACKED))) {
         unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
         --*rcgc_gen_nobjects_flags(rt, flags);
         if (!pooled && (flags & RCGC_OF_FOREIGN))
@@ -795,7 +799,7 @@ void rcgc_obj_release(rcgc_runtime *rt, rcgc_object *o)
     rcgc_obj_state *os = &rt->obj;
     int outermost = os->dealloc_depth == 0;
     os->dealloc_depth += outermost;
-    release_references(rt, o, o->type, 0, 0, 1);
+    release_references(rt, o, o->type, 0, 0, 1, -1);
     if (outermost) {
         os->dealloc_depth = 0;
         if (RCGC_UNLIKELY(os->npending > 0))
@@ -909,13 +913,14 @@ static RCGC_ALWAYS_INLINE void free_released(rcgc_runtime *rt, rcgc_object *o, r
 
 /* rcgc_obj_release for a pooled object on the fast path of rcgc_dealloc
  * (out of line: only objects with something to call pay for a frame);
- * nested as for release_references. */
+ * nested, listed and tracked as for release_references. */
 static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_object *o,
-                                                   const rcgc_type *t, int nested, int listed)
+                                                   const rcgc_type *t, int nested, int listed,
+                                                   int tracked)
 {
     RCGC_ENTER(rt);
     rt->obj.dealloc_depth++;
-    release_references(rt, o, t, 1, nested, listed);
+    release_references(rt, o, t, 1, nested, listed, tracked);
     rcgc_obj_state *os = &rt->obj;
     /* Deallocations deferred by the trashcan (only nested ones can be) run
      * when the outermost finishes. */
@@ -930,54 +935,61 @@ static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_objec
     RCGC_LEAVE(rt);
 }
 
-/* dealloc_release_kind in four copies: entered from outside or nested,
- * and for a type with or without refs.  The refs loop keeps its cursor in
- * a callee-saved register across the nested deallocations it starts; a
- * type without refs (traverse and clear) goes to a copy without the loop,
- * whose frame saves one register fewer and needs no padding (4
- * instructions a deallocation), and a type with refs pays a jump. */
-static RCGC_NOINLINE void dealloc_release_listed(rcgc_runtime *rt, rcgc_object *o,
-                                                 const rcgc_type *t)
-{
-    dealloc_release_kind(rt, o, t, 0, 1);
-}
+/* dealloc_release_kind in eight copies: entered from outside or nested,
+ * for a type with or without refs, and for an object known to be tracked
+ * (rcgc_dealloc's tracked path) or known to be untracked
+ * (dealloc_untracked's path): no test of the flag (two instructions a
+ * death).  The refs loop keeps its cursor in a callee-saved register
+ * across the nested deallocations it starts; a type without refs
+ * (traverse and clear) goes to a copy without the loop, whose frame saves
+ * one register fewer and needs no padding (4 instructions a
+ * deallocation), and a type with refs pays a jump. */
+#define RCGC_DEALLOC_RELEASE_COPY(name, nested, listed, tracked)                                 \
+    static RCGC_NOINLINE void name(rcgc_runtime *rt, rcgc_object *o, const rcgc_type *t)        \
+    {                                                                                            \
+        dealloc_release_kind(rt, o, t, nested, listed, tracked);                                 \
+    }
+RCGC_DEALLOC_RELEASE_COPY(dealloc_release_listed, 0, 1, 1)
+RCGC_DEALLOC_RELEASE_COPY(dealloc_release_plain, 0, 0, 1)
+RCGC_DEALLOC_RELEASE_COPY(dealloc_release_untracked_listed, 0, 1, 0)
+RCGC_DEALLOC_RELEASE_COPY(dealloc_release_untracked_plain, 0, 0, 0)
+RCGC_DEALLOC_RELEASE_COPY(dealloc_release_nested_listed, 1, 1, 1)
+RCGC_DEALLOC_RELEASE_COPY(dealloc_release_nested_plain, 1, 0, 1)
+RCGC_DEALLOC_RELEASE_COPY(dealloc_release_nested_untracked_listed, 1, 1, 0)
+RCGC_DEALLOC_RELEASE_COPY(dealloc_release_nested_untracked_plain, 1, 0, 0)
+#undef RCGC_DEALLOC_RELEASE_COPY
 
-static RCGC_NOINLINE void dealloc_release_plain(rcgc_runtime *rt, rcgc_object *o,
-                                                const rcgc_type *t)
-{
-    dealloc_release_kind(rt, o, t, 0, 0);
-}
-
-/* The callers' choice between the two (in their own frameless code: a
- * test here would sit after the frame's set-up). */
+/* The callers' choice between the copies (in their own frameless code: a
+ * test here would sit after the frame's set-up); tracked (a constant): 1
+ * for a tracked object, 0 for an untracked one. */
 static RCGC_ALWAYS_INLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o,
-                                               const rcgc_type *t)
+                                               const rcgc_type *t, int tracked)
 {
-    if (t->refs != NULL)
-        dealloc_release_listed(rt, o, t);
-    else
+    if (t->refs != NULL) {
+        if (tracked)
+            dealloc_release_listed(rt, o, t);
+        else
+            dealloc_release_untracked_listed(rt, o, t);
+    } else if (tracked) {
         dealloc_release_plain(rt, o, t);
-}
-
-static RCGC_NOINLINE void dealloc_release_nested_listed(rcgc_runtime *rt, rcgc_object *o,
-                                                        const rcgc_type *t)
-{
-    dealloc_release_kind(rt, o, t, 1, 1);
-}
-
-static RCGC_NOINLINE void dealloc_release_nested_plain(rcgc_runtime *rt, rcgc_object *o,
-                                                       const rcgc_type *t)
-{
-    dealloc_release_kind(rt, o, t, 1, 0);
+    } else {
+        dealloc_release_untracked_plain(rt, o, t);
+    }
 }
 
 static RCGC_ALWAYS_INLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_object *o,
-                                                      const rcgc_type *t)
+                                                      const rcgc_type *t, int tracked)
 {
-    if (t->refs != NULL)
-        dealloc_release_nested_listed(rt, o, t);
-    else
+    if (t->refs != NULL) {
+        if (tracked)
+            dealloc_release_nested_listed(rt, o, t);
+        else
+            dealloc_release_nested_untracked_listed(rt, o, t);
+    } else if (tracked) {
         dealloc_release_nested_plain(rt, o, t);
+    } else {
+        dealloc_release_nested_untracked_plain(rt, o, t);
+    }
 }
 
 /* A nested deallocation of a tracked pooled object whose type is in the
@@ -1048,9 +1060,9 @@ static RCGC_ALWAYS_INLINE void dealloc_untracked_kind(rcgc_runtime *rt, rcgc_obj
     }
     if (rcgc_type_is_gc(t) || t->clear || t->dealloc) {
         if (nested)
-            dealloc_release_nested(rt, o, t);
+            dealloc_release_nested(rt, o, t, 0);
         else
-            dealloc_release(rt, o, t);
+            dealloc_release(rt, o, t, 0);
         return;
     }
     /* A leaf while tracing: no stack frame either. */
@@ -1106,9 +1118,9 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
             return;
         }
         if (nested)
-            dealloc_release_nested(rt, o, t);
+            dealloc_release_nested(rt, o, t, 1);
         else
-            dealloc_release(rt, o, t);
+            dealloc_release(rt, o, t, 1);
         return;
     }
     if (type_is_leaf(t)) {

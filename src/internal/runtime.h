@@ -326,7 +326,12 @@ typedef struct rcgc_gen_state {
     long threshold;
     long nobjects;    /* tracked objects now in this generation */
     rcgc_foreign head;/* foreign tracked objects of this generation */
+    /* To 64 bytes: a generation's state is found from a header's
+     * generation field at every tracked death (rcgc_gen_nobjects_flags),
+     * and a power-of-two stride is a shift there, not a multiply. */
+    long spare;
 } rcgc_gen_state;
+_Static_assert(sizeof(rcgc_gen_state) == 64, "rcgc_gen_state: a 64-byte stride");
 
 typedef struct rcgc_gc_cb {
     rcgc_gc_callback fn;
@@ -479,6 +484,15 @@ void rcgc_runtime_leave(rcgc_runtime *rt);
  * and the young list; a foreign one moves between lists out of line.
  */
 
+/* The shared count word's add as asm (x86-64, GCC >= 11 or Clang: asm goto
+ * with outputs), as object.c's OBJ_RMW_ASM. */
+#if defined(__x86_64__) && defined(__LP64__) &&                                \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11))
+#define RCGC_TRACK_ASM 1
+#else
+#define RCGC_TRACK_ASM 0
+#endif
+
 /* The pool side of tracking a pooled object into generation 0 (its header
  * is the caller's), but for the young list: returns non-zero when the pool
  * must now join it (rcgc_pool_young_add), which the caller does (so that
@@ -492,6 +506,18 @@ static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
     pool->gen0[i >> 9] |= (uint64_t)1 << ((i >> 3) & 63);   /* P5 */
     /* ntracked++ and nyoung++ in one add to the word they share (neither
      * can carry: both are at most a pool's 1024 blocks). */
+#if RCGC_TRACK_ASM
+    /* One add to memory and one compare with it (the word after the add
+     * is below 0x20000 iff nyoung is now 1): in C the compiler loads,
+     * adds, stores and compares the value it loaded (two instructions
+     * more).  Both halves are the asm's operands, so the compiler knows
+     * that both fields change; the text addresses them as one word. */
+    __asm__ goto("addl $0x10001, %0\n\tcmpl $0x20000, %0\n\tjb %l[join]"
+                 : "+m"(pool->ntracked), "+m"(pool->nyoung) : : "cc" : join);
+    return 0;
+join:
+    return 1;
+#else
     uint32_t both, after;
     memcpy(&both, &pool->ntracked, sizeof both);
     after = both + 0x10001u;
@@ -500,6 +526,7 @@ static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
     return both < 0x10000u;           /* nyoung was 0 */
 #else
     return (both & 0xffffu) == 0;
+#endif
 #endif
 }
 
