@@ -125,8 +125,12 @@ typedef struct gc_work {
                              * closed and quiet, all of type ktype.  Set
                              * by the young partition's test (then nothing
                              * was recorded: no member holds the hold or
-                             * RCGC_OF_COLLECTING, and need is 0) or by
-                             * rcgc_gc_delete_closed's own test */
+                             * RCGC_OF_COLLECTING, and need is 0), by a
+                             * full collection's partition while it records
+                             * (K2: held and flagged, need 0, no foreign
+                             * member; gc.c's record_word_k2) or by
+                             * rcgc_gc_delete_closed's own test (a small
+                             * young set) */
     const rcgc_type *ktype; /* kclosed: the members' type (the cache's
                              * type2 after the gather); k1gather: the
                              * first two-field type the gather's cache
