@@ -1644,14 +1644,35 @@ GC_COLD static void k1_left_young(rcgc_runtime *rt, const gc_poolset *ps)
     }
 }
 
+/* record_word_k2's test of a member o whose type is not kt: o's refcount
+ * less its non-NULL listed fields if its type is of K2's kind
+ * (rcgc_gc_k2_type_ok), else INT64_MIN.  w->k2other caches the last type
+ * found of that kind. */
+static RCGC_NOINLINE int64_t k2_other(gc_work *w, const rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
+    if (t != w->k2other) {
+        if (!rcgc_gc_k2_type_ok(w, t))
+            return INT64_MIN;
+        w->k2other = t;
+        w->kmixed = 1;
+    }
+    int64_t ex = o->refcnt;
+    for (const uint16_t *l = t->refs; *l != 0; l++)
+        ex -= rcgc_ref_load(o, *l) != NULL;
+    return ex;
+}
+
 /* K2 (partition, full collections): record_one for the unreachable
  * members in b (a word of a pool's bitmaps, its first block at word,
- * blocks size apart), in heap order, while they are of K1's type kt
- * (rcgc_gc_k1_type_ok: its objects need nothing of their type's, so no
- * plaintype test), adding to *kexcess each one's refcount (the hold not
- * counted) less its non-NULL fields (offsets koff0, koff1).  Returns the
- * bits left: non-zero when a member of another type was met, the lowest
- * bit left being that member, not recorded. */
+ * blocks size apart), in heap order, while they are of K2's kind
+ * (rcgc_gc_k2_type_ok; the cache's two-field type kt, NULL if not of that
+ * kind, tested inline, others by k2_other): their objects need nothing of
+ * their type's, so no plaintype test.  Adds to *kexcess each one's
+ * refcount (the hold not counted) less its non-NULL fields (kt's at
+ * offsets koff0, koff1).  Returns the bits left: non-zero when a member of
+ * another kind was met, the lowest bit left being that member, not
+ * recorded. */
 static RCGC_ALWAYS_INLINE uint64_t record_word_k2(gc_work *w, uint64_t b, char *word,
                                                   size_t size, const rcgc_type *kt,
                                                   size_t koff0, size_t koff1, int64_t *kexcess)
@@ -1662,16 +1683,21 @@ static RCGC_ALWAYS_INLINE uint64_t record_word_k2(gc_work *w, uint64_t b, char *
     for (; b; b &= b - 1) {
         rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
         GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
-        if (RCGC_UNLIKELY(o->type != kt))
-            break;
         unsigned f = o->flags;
         uint32_t rc = o->refcnt;
+        if (RCGC_LIKELY(o->type == kt)) {
+            acc += (int64_t)rc - (rcgc_ref_load(o, (unsigned)koff0) != NULL) -
+                   (rcgc_ref_load(o, (unsigned)koff1) != NULL);
+        } else {
+            int64_t ex = k2_other(w, o);
+            if (ex == INT64_MIN)
+                break;
+            acc += ex;
+        }
         RCGC_ASSERT(!(f & RCGC_OF_FOREIGN));
         o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
         o->refcnt = rc + 1;   /* the hold */
         fl |= f;
-        acc += (int64_t)rc - (rcgc_ref_load(o, (unsigned)koff0) != NULL) -
-               (rcgc_ref_load(o, (unsigned)koff1) != NULL);
         n++;
     }
     w->u += n;
@@ -1722,7 +1748,10 @@ static void partition(gc_work *w, unsigned old)
      * non-NULL fields, as rcgc_gc_delete_closed explains). */
     const rcgc_type *kt = NULL;
     int64_t kexcess = 0;
-    if (w->bitmaps && !(rt->gc.debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE)))
+    int k2 = w->bitmaps && w->refcache.met &&
+             !(rt->gc.debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE)) &&
+             !(rt->mem.slow & ~RCGC_SLOW_TRACE);
+    if (k2)
         kt = rcgc_gc_k1_type(w);
     const size_t koff0 = w->refcache.off0, koff1 = w->refcache.off1;
     if (allreached) {
@@ -1810,11 +1839,11 @@ static void partition(gc_work *w, unsigned old)
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
             uint64_t b = ps->members[k] & ~ps->reached[k];
-            if (kt != NULL && b != 0) {
+            if (k2 && b != 0) {
                 b = record_word_k2(w, b, base + (size_t)k * 64 * size, size, kt, koff0, koff1,
                                    &kexcess);
                 if (b != 0)
-                    kt = NULL;   /* a member of another type: recorded below */
+                    k2 = 0;   /* a member of another kind: recorded below */
             }
             for (; b; b &= b - 1) {
                 size_t i = (size_t)k * 64 + gc_low_bit(b);
@@ -1875,10 +1904,12 @@ pools_done:
     }
     /* K2: the recorded set is closed and quiet (no foreign member, no
      * weak reference: need 0); step 9 frees it without clears. */
-    RCGC_ASSERT(kt == NULL || kexcess <= 0);
-    if (kt != NULL && kexcess == 0 && w->u > 0 && w->nforeign == 0 && w->need == 0) {
+    RCGC_ASSERT(!k2 || kexcess <= 0);
+    if (k2 && kexcess == 0 && w->u > 0 && w->nforeign == 0 && w->need == 0) {
         w->kclosed = 1;
         w->ktype = kt;
+        if (kt == NULL)
+            w->kmixed = 1;
     }
 }
 

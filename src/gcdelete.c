@@ -645,14 +645,14 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
  * its bit in members & ~reached). */
 static void k1_assert_closed(const gc_work *w)
 {
-    size_t off[2] = {w->refcache.off0, w->refcache.off1};
-    RCGC_ASSERT(w->ktype == w->refcache.type2);
+    RCGC_ASSERT(w->kmixed || w->ktype == w->refcache.type2);
     FOR_EACH_UNREACHABLE_POOLED(w, o, {
-        if (o->type != w->ktype || (o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_FOREIGN)))
+        if ((w->kmixed ? !rcgc_gc_k2_type_ok(w, o->type) : o->type != w->ktype) ||
+            (o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_FOREIGN)))
             rcgc_obj_fatal(o, "gc: K1: a member of a closed set of another type, or weakly "
                               "referenced");
-        for (int j = 0; j < 2; j++) {
-            const rcgc_object *r = rcgc_ref_load(o, off[j]);
+        for (const uint16_t *l = o->type->refs; *l != 0; l++) {
+            const rcgc_object *r = rcgc_ref_load(o, *l);
             if (r == NULL)
                 continue;
             int in = 0;
@@ -686,7 +686,8 @@ int rcgc_gc_delete_closed(gc_work *w)
         w->kclosed = 1;
         w->ktype = qt;
     }
-    RCGC_ASSERT(w->nforeign == 0 && w->ktype != NULL && w->ktype->dealloc == NULL);
+    RCGC_ASSERT(w->nforeign == 0 &&
+                (w->kmixed || (w->ktype != NULL && w->ktype->dealloc == NULL)));
 #if RCGC_DEBUG >= 2
     k1_assert_closed(w);
 #endif

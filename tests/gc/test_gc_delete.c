@@ -749,14 +749,21 @@ static void test_closed_sets(void **state)
  *   3  one member is weakly referenced (its callback runs);
  *   4  beside it, a foreign cycle (two FBig objects): it dies too;
  *   5  one member's field holds the last reference to an untracked object
- *      with a dealloc: it dies. */
+ *      with a dealloc: it dies;
+ * and with several types (K2's kinds: the part of generation 0 has an
+ * RBig every third node, and a one-field Pad80 links two parts):
+ *   6  closed: freed whole;
+ *   7  an RBig member refers to a live object: its refcount comes back;
+ *   8  a second Pad80 member (held by a member's b) refers to a live
+ *      object by its one field: the same. */
 #define BIG_RING 12000
 
-static rnode *big_ring_part(int n, rnode **last)
+static rnode *big_ring_part(int n, rnode **last, int mixed)
 {
     rnode *first = rn(&refs_type), *prev = first;
     for (int i = 1; i < n; i++) {
-        rnode *c = rn(&refs_type);
+        /* mixed: every third node an RBig (two fields, another pool) */
+        rnode *c = rn(mixed && i % 3 == 0 ? &rbig_type : &refs_type);
         prev->a = RCGC_OBJ(c);   /* c's creation reference moves in */
         prev = c;
     }
@@ -767,7 +774,7 @@ static rnode *big_ring_part(int n, rnode **last)
 static void test_closed_big_sets(void **state)
 {
     (void)state;
-    for (int open = 0; open < 6; open++) {
+    for (int open = 0; open < 9; open++) {
         assert_int_equal(collect(2), 0);
         long before[3];
         for (int g = 0; g < 3; g++)
@@ -775,17 +782,19 @@ static void test_closed_big_sets(void **state)
         /* Three parts, aged to generations 2, 1 and 0, linked into one
          * ring (each part's first node held by the test until then). */
         rnode *last[3], *first[3];
-        first[0] = big_ring_part(BIG_RING / 3, &last[0]);
+        int mixed = open >= 6;
+        first[0] = big_ring_part(BIG_RING / 3, &last[0], 0);
         assert_int_equal(collect(1), 0);   /* to generation 2 */
-        first[1] = big_ring_part(BIG_RING / 3, &last[1]);
+        first[1] = big_ring_part(BIG_RING / 3, &last[1], 0);
         assert_int_equal(collect(0), 0);   /* to generation 1 */
-        first[2] = big_ring_part(BIG_RING / 3, &last[2]);
+        first[2] = big_ring_part(BIG_RING / 3, &last[2], mixed);
         assert_true(in_gen(first[0], 2) && in_gen(first[1], 1) && in_gen(first[2], 0));
         long expect = BIG_RING;
         rnode *mid = NULL;
-        if (open == 2) {
-            /* A traverse node between the second part and the third. */
-            mid = (rnode *)rcgc_new(rt, &tnode_type);
+        if (open == 2 || mixed) {
+            /* A traverse node, or a Pad80, between the second part and
+             * the third (both have field a where rnode has it). */
+            mid = (rnode *)rcgc_new(rt, mixed ? &pad80_type : &tnode_type);
             assert_non_null(mid);
             expect++;
         }
@@ -815,6 +824,21 @@ static void test_closed_big_sets(void **state)
         } else if (open == 5) {
             some->b = rcgc_new(rt, &counted_type);
             assert_non_null(some->b);
+        } else if (open == 7) {
+            rnode *big = first[2];
+            for (int i = 0; i < 3 && big->ob.type != &rbig_type; i++)
+                big = (rnode *)big->a;
+            assert_ptr_equal(big->ob.type, &rbig_type);
+            live = RCGC_OBJ(rn(&refs_type));
+            big->b = rcgc_incref(live);
+        } else if (open == 8) {
+            /* A second Pad80, held by a member's b, refers to it. */
+            live = RCGC_OBJ(rn(&refs_type));
+            pad80 *pm = (pad80 *)rcgc_new(rt, &pad80_type);
+            assert_non_null(pm);
+            pm->a = rcgc_incref(live);
+            some->b = RCGC_OBJ(pm);   /* pm's creation reference moves in */
+            expect++;
         }
         assert_int_equal(collect(2), expect);
         if (live != NULL) {
