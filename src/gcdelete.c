@@ -581,8 +581,12 @@ static inline unsigned k1_popcount(uint64_t x)
  * of generation 0.  Returns the number freed. */
 static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_poolset *ps,
                                                     size_t pre, const int young0,
-                                                    const int fromgather)
+                                                    const int fromgather, const int allold)
 {
+    /* allold (a constant, not with young0): the pool holds no tracked
+     * object of generations 0-1 (nyoung 0, P4), so every member is of
+     * generation 2: no header read for the generation counts. */
+    RCGC_ASSERT(!allold || (!young0 && ps->pool->nyoung == 0));
     /* fromgather (a constant, with young0): `reached` is not the
      * survivors'; a member still in generation 0 is in the set, one in
      * generation 1 was reached (gc.c's k1_sums). */
@@ -608,7 +612,8 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
                 continue;
             }
             RCGC_ASSERT(!young0 || (o->flags & RCGC_OF_GEN_MASK) == 0);
-            if (!young0)
+            RCGC_ASSERT(!allold || (o->flags & RCGC_OF_GEN_MASK) == 2u << RCGC_OF_GEN_SHIFT);
+            if (!young0 && !allold)
                 ngen += (uint64_t)1 << (((o->flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
             o->type = RCGC_FREED_TYPE;
             *link = o;
@@ -621,6 +626,8 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
     }
     if (n == 0)
         return 0;
+    if (allold)
+        ngen = (uint64_t)n << 32;
     pool->ntracked = (uint16_t)(pool->ntracked - n);
     unsigned n0 = n;
     for (unsigned g = 1; !young0 && g <= RCGC_GEN_PERMANENT; g++) {
@@ -694,13 +701,15 @@ int rcgc_gc_delete_closed(gc_work *w)
     size_t n = 0;
     if (w->kfromgather)
         for (size_t p = 0; p < w->npools; p++)
-            n += closed_free_pool(rt, &w->pools[p], pre, 1, 1);
+            n += closed_free_pool(rt, &w->pools[p], pre, 1, 1, 0);
     else if (w->maxgen == 0)
         for (size_t p = 0; p < w->npools; p++)
-            n += closed_free_pool(rt, &w->pools[p], pre, 1, 0);
+            n += closed_free_pool(rt, &w->pools[p], pre, 1, 0, 0);
     else
         for (size_t p = 0; p < w->npools; p++)
-            n += closed_free_pool(rt, &w->pools[p], pre, 0, 0);
+            n += w->pools[p].pool->nyoung == 0
+                     ? closed_free_pool(rt, &w->pools[p], pre, 0, 0, 1)
+                     : closed_free_pool(rt, &w->pools[p], pre, 0, 0, 0);
     RCGC_ASSERT(n == w->u);
     /* As each object's deallocation lowers count[0] if positive (every
      * tracked object is of a GC type: O1, T1). */
