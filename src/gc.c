@@ -1644,6 +1644,69 @@ GC_COLD static void k1_left_young(rcgc_runtime *rt, const gc_poolset *ps)
     }
 }
 
+/* record_word_k2's test of a member o whose type is not kt: o's refcount
+ * less its non-NULL listed fields if its type is of K2's kind
+ * (rcgc_gc_k2_type_ok), else INT64_MIN.  w->k2other caches the last type
+ * found of that kind. */
+static RCGC_NOINLINE int64_t k2_other(gc_work *w, const rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
+    if (t != w->k2other) {
+        if (!rcgc_gc_k2_type_ok(w, t))
+            return INT64_MIN;
+        w->k2other = t;
+        w->kmixed = 1;
+    }
+    int64_t ex = o->refcnt;
+    for (const uint16_t *l = t->refs; *l != 0; l++)
+        ex -= rcgc_ref_load(o, *l) != NULL;
+    return ex;
+}
+
+/* K2 (partition, full collections): record_one for the unreachable
+ * members in b (a word of a pool's bitmaps, its first block at word,
+ * blocks size apart), in heap order, while they are of K2's kind
+ * (rcgc_gc_k2_type_ok; the cache's two-field type kt, NULL if not of that
+ * kind, tested inline, others by k2_other): their objects need nothing of
+ * their type's, so no plaintype test.  Adds to *kexcess each one's
+ * refcount (the hold not counted) less its non-NULL fields (kt's at
+ * offsets koff0, koff1).  Returns the bits left: non-zero when a member of
+ * another kind was met, the lowest bit left being that member, not
+ * recorded. */
+static RCGC_ALWAYS_INLINE uint64_t record_word_k2(gc_work *w, uint64_t b, char *word,
+                                                  size_t size, const rcgc_type *kt,
+                                                  size_t koff0, size_t koff1, int64_t *kexcess)
+{
+    int64_t acc = 0;
+    unsigned fl = 0;
+    size_t n = 0;
+    for (; b; b &= b - 1) {
+        rcgc_object *o = (rcgc_object *)(word + gc_low_bit(b) * size);
+        GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
+        unsigned f = o->flags;
+        uint32_t rc = o->refcnt;
+        if (RCGC_LIKELY(o->type == kt)) {
+            acc += (int64_t)rc - (rcgc_ref_load(o, (unsigned)koff0) != NULL) -
+                   (rcgc_ref_load(o, (unsigned)koff1) != NULL);
+        } else {
+            int64_t ex = k2_other(w, o);
+            if (ex == INT64_MIN)
+                break;
+            acc += ex;
+        }
+        RCGC_ASSERT(!(f & RCGC_OF_FOREIGN));
+        o->flags = (f & ~RCGC_OF_GC_SCRATCH) | RCGC_OF_COLLECTING;
+        o->refcnt = rc + 1;   /* the hold */
+        fl |= f;
+        n++;
+    }
+    w->u += n;
+    if (fl & RCGC_OF_WEAKREFS)
+        w->need |= NEED_WEAK;
+    *kexcess += acc;
+    return b;
+}
+
 static RCGC_NOINLINE int k1_partition(gc_work *w, size_t *unreach1)
 {
     const rcgc_type *kt = rcgc_gc_k1_type(w);
@@ -1679,6 +1742,18 @@ static void partition(gc_work *w, unsigned old)
      * pooled members while marking. */
     const int allreached = !w->bitmaps && w->nreach == w->n && w->nflagged == 0;
     int k1s = -1;   /* k1_sums: untried */
+    /* K2: a full collection's set tested for K1 while it is recorded
+     * (kt: the candidate type, NULL once a member is of another; kexcess:
+     * the sum over the recorded members of refcount less the hold less
+     * non-NULL fields, as rcgc_gc_delete_closed explains). */
+    const rcgc_type *kt = NULL;
+    int64_t kexcess = 0;
+    int k2 = w->bitmaps && w->refcache.met &&
+             !(rt->gc.debug & (RCGC_DEBUG_SAVEALL | RCGC_DEBUG_COLLECTABLE)) &&
+             !(rt->mem.slow & ~RCGC_SLOW_TRACE);
+    if (k2)
+        kt = rcgc_gc_k1_type(w);
+    const size_t koff0 = w->refcache.off0, koff1 = w->refcache.off1;
     if (allreached) {
         survivors = w->npooled;
         if (old != 2)
@@ -1763,14 +1838,21 @@ static void partition(gc_work *w, unsigned old)
                 left_young += nsurvive;
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
-            for (uint64_t b = ps->members[k] & ~ps->reached[k]; b; b &= b - 1) {
+            uint64_t b = ps->members[k] & ~ps->reached[k];
+            if (k2 && b != 0) {
+                b = record_word_k2(w, b, base + (size_t)k * 64 * size, size, kt, koff0, koff1,
+                                   &kexcess);
+                if (b != 0)
+                    k2 = 0;   /* a member of another kind: recorded below */
+            }
+            for (; b; b &= b - 1) {
                 size_t i = (size_t)k * 64 + gc_low_bit(b);
                 rcgc_object *o = (rcgc_object *)(base + i * size);
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
                 record_one(w, o, o->flags, 1);
             }
-            for (uint64_t b = ps->reached[k] & ps->moving[k]; b; b &= b - 1) {
-                size_t i = gc_low_bit(b);
+            for (uint64_t bm = ps->reached[k] & ps->moving[k]; bm; bm &= bm - 1) {
+                size_t i = gc_low_bit(bm);
                 rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + i) * size);
                 unsigned f = o->flags;
                 unsigned gen = (f & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
@@ -1819,6 +1901,15 @@ pools_done:
                 rcgc_gc_promote(rt, o, old);
             }
         }
+    }
+    /* K2: the recorded set is closed and quiet (no foreign member, no
+     * weak reference: need 0); step 9 frees it without clears. */
+    RCGC_ASSERT(!k2 || kexcess <= 0);
+    if (k2 && kexcess == 0 && w->u > 0 && w->nforeign == 0 && w->need == 0) {
+        w->kclosed = 1;
+        w->ktype = kt;
+        if (kt == NULL)
+            w->kmixed = 1;
     }
 }
 
@@ -2009,7 +2100,7 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
         m += (long)u;
         /* K1: a closed quiet set (found so by the partition, or by
          * rcgc_gc_delete_closed for a small set), freed without clears. */
-        if ((w.kclosed || (u <= GC_DELETE_SMALL && w.refcache.type2 != NULL)) &&
+        if ((w.kclosed || (!w.bitmaps && u <= GC_DELETE_SMALL && w.refcache.type2 != NULL)) &&
             rcgc_gc_delete_closed(&w)) {
         } else if (u <= GC_DELETE_SMALL) {
             rcgc_gc_clear_unreachable_pooled(&w);

@@ -581,8 +581,17 @@ static inline unsigned k1_popcount(uint64_t x)
  * of generation 0.  Returns the number freed. */
 static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_poolset *ps,
                                                     size_t pre, const int young0,
-                                                    const int fromgather)
+                                                    const int fromgather, const int full,
+                                                    size_t *nyoungp)
 {
+    /* full (a constant, not with young0): a full collection's set (K2).
+     * Its partition moved every reached member to generation 2, so every
+     * tracked object of generations 0-1 left in the pool is a member of
+     * the set (all of them are members of a full collection): the pool's
+     * nyoung (P4) is the set's young members there, the rest are of
+     * generation 2, and no header is read for the generation counts.
+     * *nyoungp receives nyoung; the caller settles generations 0 and 1. */
+    RCGC_ASSERT(!full || !young0);
     /* fromgather (a constant, with young0): `reached` is not the
      * survivors'; a member still in generation 0 is in the set, one in
      * generation 1 was reached (gc.c's k1_sums). */
@@ -608,7 +617,11 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
                 continue;
             }
             RCGC_ASSERT(!young0 || (o->flags & RCGC_OF_GEN_MASK) == 0);
-            if (!young0)
+#if RCGC_DEBUG >= 1
+            if (full)   /* counted for the check below */
+                ngen += (uint64_t)1 << (((o->flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
+#endif
+            if (!young0 && !full)
                 ngen += (uint64_t)1 << (((o->flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT) * 16);
             o->type = RCGC_FREED_TYPE;
             *link = o;
@@ -622,6 +635,19 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
     if (n == 0)
         return 0;
     pool->ntracked = (uint16_t)(pool->ntracked - n);
+    if (full) {
+        unsigned ny = pool->nyoung;
+        RCGC_ASSERT(ny == (unsigned)(ngen & 0xffffu) + ((unsigned)(ngen >> 16) & 0xffffu) &&
+                    n - ny == ((unsigned)(ngen >> 32) & 0xffffu));
+        *rcgc_gen_nobjects(rt, 2) -= (long)(n - ny);
+        *nyoungp += ny;
+        if (ny) {
+            pool->nyoung = 0;
+            rcgc_pool_young_remove(rt, pool);
+        }
+        rcgc_obj_free_pool_chain(rt, pool, first, (void *)link, n);
+        return n;
+    }
     unsigned n0 = n;
     for (unsigned g = 1; !young0 && g <= RCGC_GEN_PERMANENT; g++) {
         unsigned ng = (unsigned)(ngen >> (g * 16)) & 0xffffu;
@@ -645,14 +671,14 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
  * its bit in members & ~reached). */
 static void k1_assert_closed(const gc_work *w)
 {
-    size_t off[2] = {w->refcache.off0, w->refcache.off1};
-    RCGC_ASSERT(w->ktype == w->refcache.type2);
+    RCGC_ASSERT(w->kmixed || w->ktype == w->refcache.type2);
     FOR_EACH_UNREACHABLE_POOLED(w, o, {
-        if (o->type != w->ktype || (o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_FOREIGN)))
+        if ((w->kmixed ? !rcgc_gc_k2_type_ok(w, o->type) : o->type != w->ktype) ||
+            (o->flags & (RCGC_OF_WEAKREFS | RCGC_OF_FOREIGN)))
             rcgc_obj_fatal(o, "gc: K1: a member of a closed set of another type, or weakly "
                               "referenced");
-        for (int j = 0; j < 2; j++) {
-            const rcgc_object *r = rcgc_ref_load(o, off[j]);
+        for (const uint16_t *l = o->type->refs; *l != 0; l++) {
+            const rcgc_object *r = rcgc_ref_load(o, *l);
             if (r == NULL)
                 continue;
             int in = 0;
@@ -686,20 +712,32 @@ int rcgc_gc_delete_closed(gc_work *w)
         w->kclosed = 1;
         w->ktype = qt;
     }
-    RCGC_ASSERT(w->nforeign == 0 && w->ktype != NULL && w->ktype->dealloc == NULL);
+    RCGC_ASSERT(w->nforeign == 0 &&
+                (w->kmixed || (w->ktype != NULL && w->ktype->dealloc == NULL)));
 #if RCGC_DEBUG >= 2
     k1_assert_closed(w);
 #endif
     size_t n = 0;
-    if (w->kfromgather)
+    size_t nyoung = 0;
+    if (w->kfromgather) {
         for (size_t p = 0; p < w->npools; p++)
-            n += closed_free_pool(rt, &w->pools[p], pre, 1, 1);
-    else if (w->maxgen == 0)
+            n += closed_free_pool(rt, &w->pools[p], pre, 1, 1, 0, &nyoung);
+    } else if (w->maxgen == 0) {
         for (size_t p = 0; p < w->npools; p++)
-            n += closed_free_pool(rt, &w->pools[p], pre, 1, 0);
-    else
+            n += closed_free_pool(rt, &w->pools[p], pre, 1, 0, 0, &nyoung);
+    } else if (w->maxgen == 1) {
         for (size_t p = 0; p < w->npools; p++)
-            n += closed_free_pool(rt, &w->pools[p], pre, 0, 0);
+            n += closed_free_pool(rt, &w->pools[p], pre, 0, 0, 0, &nyoung);
+    } else {
+        for (size_t p = 0; p < w->npools; p++)
+            n += closed_free_pool(rt, &w->pools[p], pre, 0, 0, 1, &nyoung);
+        /* As closed_free_pool's full: every tracked object of
+         * generations 0-1 was in the set (no foreign one: K2), all freed
+         * now. */
+        RCGC_ASSERT(rt->gc.gens[0].nobjects + rt->gc.gens[1].nobjects == (long)nyoung);
+        rt->gc.gens[0].nobjects = 0;
+        rt->gc.gens[1].nobjects = 0;
+    }
     RCGC_ASSERT(n == w->u);
     /* As each object's deallocation lowers count[0] if positive (every
      * tracked object is of a GC type: O1, T1). */

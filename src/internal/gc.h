@@ -28,7 +28,9 @@
  *       or a generation-0 collection's sums found closed and quiet is never
  *       held nor flagged; it is freed in step 9 before anything else runs
  *       (no user code, no allocation), and only its own members refer to
- *       it.
+ *       it.  A set a full collection's partition found closed and quiet
+ *       (K2, gc.c's record_word_k2) is held and flagged as usual, and freed
+ *       the same way with its holds: nothing reads them again.
  *   C4  rt->gc.collecting is non-zero for the whole of a collection,
  *       callbacks included; a collection asked for meanwhile returns 0.
  *   C5  Frozen objects (generation 3) are never gathered, moved or changed.

@@ -125,8 +125,12 @@ typedef struct gc_work {
                              * closed and quiet, all of type ktype.  Set
                              * by the young partition's test (then nothing
                              * was recorded: no member holds the hold or
-                             * RCGC_OF_COLLECTING, and need is 0) or by
-                             * rcgc_gc_delete_closed's own test */
+                             * RCGC_OF_COLLECTING, and need is 0), by a
+                             * full collection's partition while it records
+                             * (K2: held and flagged, need 0, no foreign
+                             * member; gc.c's record_word_k2) or by
+                             * rcgc_gc_delete_closed's own test (a small
+                             * young set) */
     const rcgc_type *ktype; /* kclosed: the members' type (the cache's
                              * type2 after the gather); k1gather: the
                              * first two-field type the gather's cache
@@ -141,6 +145,11 @@ typedef struct gc_work {
      * (each traversed once by the young drain).  kn is kept as the members
      * gathered less those not through the cache's two-field hit (the one-
      * field hits, the misses) plus the misses of ktype. */
+    int kmixed;             /* kclosed by K2 with members of types other
+                             * than ktype (or ktype NULL): each of K2's kind
+                             * (rcgc_gc_k2_type_ok) */
+    const rcgc_type *k2other; /* K2: the last type other than the cache's
+                             * found of K2's kind (gc.c's k2_other) */
     int k1gather;
     int kbad;
     int kfromgather;        /* kclosed by the sums: `reached` is not the
@@ -438,6 +447,15 @@ static inline int rcgc_gc_k1_type_ok(const gc_work *w, const rcgc_type *t)
 {
     return t != NULL && t->dealloc == NULL && t->legacy_del == NULL && t->finalize == NULL &&
            t != &rcgc_weakref_type && !(w->rt->mem.slow & ~RCGC_SLOW_TRACE);
+}
+
+/* K2's kind of type (gc.c's record_word_k2): one whose references are all
+ * in its listed fields (refs, no traverse, no clear: RC1's shape with any
+ * number of fields) and whose objects need nothing else, as K1's type. */
+static inline int rcgc_gc_k2_type_ok(const gc_work *w, const rcgc_type *t)
+{
+    return t->refs != NULL && t->traverse == NULL && t->clear == NULL &&
+           rcgc_gc_k1_type_ok(w, t);
 }
 
 static inline const rcgc_type *rcgc_gc_k1_type(const gc_work *w)

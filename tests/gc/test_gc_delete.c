@@ -738,6 +738,125 @@ static void test_closed_sets(void **state)
     }
 }
 
+/* K2 (gc.c's partition, record_word_k2): a full collection tests K1 while
+ * it records, for sets of any size (these are bigger than GC_DELETE_SMALL,
+ * so that the old path would clear them a pool at a time).  A ring of
+ * BIG_RING nodes with members in generations 0, 1 and 2; `open` says how
+ * it is opened, if at all:
+ *   0  closed: freed whole, every generation's count exact;
+ *   1  one member's field refers to a live object: its refcount comes back;
+ *   2  one member in the middle is of a traverse type (a dealloc);
+ *   3  one member is weakly referenced (its callback runs);
+ *   4  beside it, a foreign cycle (two FBig objects): it dies too;
+ *   5  one member's field holds the last reference to an untracked object
+ *      with a dealloc: it dies;
+ * and with several types (K2's kinds: the part of generation 0 has an
+ * RBig every third node, and a one-field Pad80 links two parts):
+ *   6  closed: freed whole;
+ *   7  an RBig member refers to a live object: its refcount comes back;
+ *   8  a second Pad80 member (held by a member's b) refers to a live
+ *      object by its one field: the same. */
+#define BIG_RING 12000
+
+static rnode *big_ring_part(int n, rnode **last, int mixed)
+{
+    rnode *first = rn(&refs_type), *prev = first;
+    for (int i = 1; i < n; i++) {
+        /* mixed: every third node an RBig (two fields, another pool) */
+        rnode *c = rn(mixed && i % 3 == 0 ? &rbig_type : &refs_type);
+        prev->a = RCGC_OBJ(c);   /* c's creation reference moves in */
+        prev = c;
+    }
+    *last = prev;
+    return first;
+}
+
+static void test_closed_big_sets(void **state)
+{
+    (void)state;
+    for (int open = 0; open < 9; open++) {
+        assert_int_equal(collect(2), 0);
+        long before[3];
+        for (int g = 0; g < 3; g++)
+            before[g] = rt->gc.gens[g].nobjects;
+        /* Three parts, aged to generations 2, 1 and 0, linked into one
+         * ring (each part's first node held by the test until then). */
+        rnode *last[3], *first[3];
+        int mixed = open >= 6;
+        first[0] = big_ring_part(BIG_RING / 3, &last[0], 0);
+        assert_int_equal(collect(1), 0);   /* to generation 2 */
+        first[1] = big_ring_part(BIG_RING / 3, &last[1], 0);
+        assert_int_equal(collect(0), 0);   /* to generation 1 */
+        first[2] = big_ring_part(BIG_RING / 3, &last[2], mixed);
+        assert_true(in_gen(first[0], 2) && in_gen(first[1], 1) && in_gen(first[2], 0));
+        long expect = BIG_RING;
+        rnode *mid = NULL;
+        if (open == 2 || mixed) {
+            /* A traverse node, or a Pad80, between the second part and
+             * the third (both have field a where rnode has it). */
+            mid = (rnode *)rcgc_new(rt, mixed ? &pad80_type : &tnode_type);
+            assert_non_null(mid);
+            expect++;
+        }
+        for (int i = 0; i < 3; i++) {
+            rnode *next = first[(i + 1) % 3];
+            if (i == 1 && mid != NULL) {
+                last[i]->a = RCGC_OBJ(mid);   /* mid's creation reference */
+                mid->a = RCGC_OBJ(next);
+            } else {
+                last[i]->a = RCGC_OBJ(next);  /* the test's reference to next */
+            }
+        }
+        rnode *some = last[1];   /* a member of generation 1, in the middle */
+        rcgc_object *live = NULL;
+        rcgc_weakref *wr = NULL;
+        g_trig_deaths = 0;
+        if (open == 1) {
+            live = RCGC_OBJ(rn(&refs_type));
+            some->b = rcgc_incref(live);
+        } else if (open == 3) {
+            wr = rcgc_weakref_new(RCGC_OBJ(some), weak_died, NULL);
+            assert_non_null(wr);
+        } else if (open == 4) {
+            rnode *f1 = rn(&fbig_type), *f2 = rn(&fbig_type);
+            cycle(f1, f2);
+            expect += 2;
+        } else if (open == 5) {
+            some->b = rcgc_new(rt, &counted_type);
+            assert_non_null(some->b);
+        } else if (open == 7) {
+            rnode *big = first[2];
+            for (int i = 0; i < 3 && big->ob.type != &rbig_type; i++)
+                big = (rnode *)big->a;
+            assert_ptr_equal(big->ob.type, &rbig_type);
+            live = RCGC_OBJ(rn(&refs_type));
+            big->b = rcgc_incref(live);
+        } else if (open == 8) {
+            /* A second Pad80, held by a member's b, refers to it. */
+            live = RCGC_OBJ(rn(&refs_type));
+            pad80 *pm = (pad80 *)rcgc_new(rt, &pad80_type);
+            assert_non_null(pm);
+            pm->a = rcgc_incref(live);
+            some->b = RCGC_OBJ(pm);   /* pm's creation reference moves in */
+            expect++;
+        }
+        assert_int_equal(collect(2), expect);
+        if (live != NULL) {
+            assert_int_equal(rcgc_refcount(live), 1);
+            assert_true(in_gen(live, 2));
+            rcgc_decref(live);
+        }
+        if (wr != NULL) {
+            assert_null(rcgc_weakref_peek(wr));
+            rcgc_decref((rcgc_object *)wr);
+        }
+        assert_int_equal(g_trig_deaths, open == 2 || open == 3 || open == 5 ? 1 : 0);
+        for (int g = 0; g < 3; g++)
+            assert_int_equal(rt->gc.gens[g].nobjects, before[g]);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -754,6 +873,7 @@ int main(void)
         GC_TEST(test_plain_garbage_counts),
         GC_TEST(test_batch_mixed_types_and_generations),
         GC_TEST(test_closed_sets),
+        GC_TEST(test_closed_big_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
