@@ -1211,6 +1211,151 @@ static RCGC_ALWAYS_INLINE void drain_set_kind(gc_work *w, const int refs, const 
     }
 }
 
+/* The full drain's state in locals (full_drain_refs): the stack, its top
+ * and capacity, the count of reached members and the ring's position and
+ * fill.  Written back to w around every call that uses w's (the slow
+ * visit, a traverse through the cache's miss path, a stack that must grow)
+ * and taken again after it: w's copies are stale in between. */
+typedef struct gc_fdrain {
+    rcgc_object **stack;
+    size_t sp;
+    size_t cap;
+    size_t nreach;
+    unsigned ringpos;
+    unsigned ringn;
+} gc_fdrain;
+
+static RCGC_ALWAYS_INLINE void fdrain_out(gc_work *w, const gc_fdrain *d)
+{
+    w->stack = d->stack;
+    w->sp = d->sp;
+    w->stackcap = d->cap;
+    w->nreach = d->nreach;
+    w->ringpos = d->ringpos;
+    w->ringn = d->ringn;
+}
+
+static RCGC_ALWAYS_INLINE void fdrain_in(const gc_work *w, gc_fdrain *d)
+{
+    d->stack = w->stack;
+    d->sp = w->sp;
+    d->cap = w->stackcap;
+    d->nreach = w->nreach;
+    d->ringpos = w->ringpos;
+    d->ringn = w->ringn;
+}
+
+/* visit_reach_set on d, for a full collection (its member set a constant):
+ * a pooled member with a count and no saturation is reached here (its
+ * bit, its header, the push); a foreign or saturated one, or a push onto a
+ * full stack, goes through visit_reach_set on w.  pools: w->pools. */
+static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r,
+                                            gc_poolset *pools)
+{
+    unsigned f = r->flags;
+    if (!(f & RCGC_OF_GC_SCRATCH) || !gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)))
+        return;
+    if (RCGC_UNLIKELY((f & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED)) || d->sp >= d->cap)) {
+        fdrain_out(w, d);
+        visit_reach_set(r, w);
+        fdrain_in(w, d);
+        return;
+    }
+    const rcgc_pool *pool = rcgc_pool_of(r);
+    unsigned i = rcgc_pool_index(pool, r);
+    uint64_t *word = &pools[pool->gcset].reached[i >> 6];
+    RCGC_ASSERT(!(*word & ((uint64_t)1 << (i & 63))));
+    *word |= (uint64_t)1 << (i & 63);
+    r->flags = f & ~RCGC_OF_GC_SCRATCH;
+    d->nreach++;
+    d->stack[d->sp++] = r;
+}
+
+/* ring_put on d, the oldest referent's visit fdrain_reach. */
+static RCGC_ALWAYS_INLINE void fdrain_put(gc_work *w, gc_fdrain *d, rcgc_object *r,
+                                          gc_poolset *pools)
+{
+    GC_PREFETCH(r, 1);
+    if (RCGC_LIKELY(d->ringn == GC_RING)) {
+        unsigned pos = d->ringpos;
+        rcgc_object *out = w->ring[pos];
+        w->ring[pos] = r;
+        d->ringpos = (pos + 1) & (GC_RING - 1);
+        fdrain_reach(w, d, out, pools);
+        return;
+    }
+    w->ring[(d->ringpos + d->ringn) & (GC_RING - 1)] = r;
+    d->ringn++;
+}
+
+/* drain_set_kind(w, 1, 0), the full drain of a set with refs types (RC2),
+ * with its state in locals (gc_fdrain): the same objects traversed in the
+ * same order, the same visits through the ring, the same result.  A
+ * member of the cache's type (RC3, two fields or one) is traversed
+ * inline; any other goes through rcgc_obj_traverse_cached on w, after
+ * which the cache's type and offsets are taken again (the cache's miss
+ * path is the only thing that fills it).  Through w, every header store
+ * (which may alias w) made the compiler reload and store the stack top,
+ * the count and the ring's position. */
+static RCGC_NOINLINE void full_drain_refs(gc_work *w)
+{
+    rcgc_refs_cache *c = &w->refcache;
+    const rcgc_type *ctype2 = c->type2;
+    size_t coff0 = c->off0, coff1 = c->off1;
+    gc_poolset *pools = w->pools;
+    gc_fdrain d;
+    RCGC_ASSERT(w->bitmaps && w->memberset == GC_MEMBERSET(RCGC_NGENS - 1));
+    fdrain_in(w, &d);
+    for (;;) {
+        while (d.sp > 0) {
+            rcgc_object *o = d.stack[--d.sp];
+            const rcgc_type *t = o->type;
+            /* As drain_set_kind: through the ring only with others
+             * waiting on the stack. */
+            const int wide = d.sp >= GC_RING_MINSTACK;
+            rcgc_object *r0, *r1;
+            if (wide)
+                w->nwide++;
+            if (RCGC_LIKELY(t == ctype2)) {
+                r0 = rcgc_ref_load(o, coff0);
+                r1 = rcgc_ref_load(o, coff1);
+            } else if (t == c->type) {
+                /* RC3: one field (off1 == 0). */
+                r0 = rcgc_ref_load(o, c->off0);
+                r1 = NULL;
+            } else {
+                fdrain_out(w, &d);
+                if (wide)
+                    traverse_kind(c, o, visit_reach_deferred, w, 1);
+                else
+                    traverse_kind(c, o, visit_reach_set, w, 1);
+                fdrain_in(w, &d);
+                ctype2 = c->type2;
+                coff0 = c->off0;
+                coff1 = c->off1;
+                continue;
+            }
+            if (wide) {
+                if (r0 != NULL)
+                    fdrain_put(w, &d, r0, pools);
+                if (r1 != NULL)
+                    fdrain_put(w, &d, r1, pools);
+            } else {
+                if (r0 != NULL)
+                    fdrain_reach(w, &d, r0, pools);
+                if (r1 != NULL)
+                    fdrain_reach(w, &d, r1, pools);
+            }
+        }
+        /* ring_take_newest, as drain_set_kind. */
+        if (d.ringn == 0)
+            break;
+        d.ringn--;
+        fdrain_reach(w, &d, w->ring[(d.ringpos + d.ringn) & (GC_RING - 1)], pools);
+    }
+    fdrain_out(w, &d);
+}
+
 static void drain_set(gc_work *w)
 {
     const int young = w->bitmaps ? 0 : 1 + (int)w->maxgen;
@@ -1220,7 +1365,7 @@ static void drain_set(gc_work *w)
         else if (young == 2)
             drain_set_kind(w, 1, 2);
         else
-            drain_set_kind(w, 1, 0);
+            full_drain_refs(w);
     } else {
         if (young == 1)
             drain_set_kind(w, 0, 1);

@@ -330,6 +330,82 @@ static void test_young_scan_saturated_root(void **state)
     }
 }
 
+/* A node of rnode's layout whose only declared reference is a (the refs
+ * cache's one-field shape). */
+static const rcgc_type rone_type = {
+    .name = "ROne", .size = sizeof(rnode), .refs = RCGC_REFS(rnode, a)};
+
+/* The full drain of a set with refs types (gc.c's full_drain_refs, its
+ * state in locals): a complete tree of two-field nodes in two size
+ * classes, made in a scrambled order (so that the drain goes through the
+ * prefetch ring), whose edges pass here and there through a one-field
+ * node, a pooled node of a traverse type (the cache's miss path) or a
+ * foreign node (the slow visit); held only at its root, it survives full
+ * collections whole, then is found whole as garbage.  Then a saturated
+ * member reached only by a full drain (x heads a chain of YSAT_N holders
+ * held at the last one).  Fails when the drain's locals and w disagree
+ * after a call that uses w's (live members freed, or the validator's
+ * counts off). */
+static void test_full_drain_refs_slow_members(void **state)
+{
+    (void)state;
+    enum { N = 4095 };   /* a complete binary tree of depth 11 */
+    static rnode *t[N];
+    int extra = 0;
+    for (int k = 0; k < N; k++) {
+        int i = (k * 2048) % N;   /* a permutation: gcd(2048, N) = 1 */
+        t[i] = rn(i % 7 == 3 ? &rbig_type : &refs_type);
+    }
+    for (int i = 1; i < N; i++) {
+        rnode *p = t[(i - 1) / 2];
+        rcgc_object **slot = (i - 1) % 2 ? &p->b : &p->a;
+        if (i % 5 == 2) {
+            rnode *l = rn(&rone_type);
+            rn_set(&l->a, t[i]);
+            rn_set(slot, l);
+            rcgc_decref(RCGC_OBJ(l));
+            extra++;
+        } else if (i % 11 == 4 || i % 13 == 6) {
+            gnode *g = gn_new(i % 11 == 4 ? &big_type : &plain_type, 9);
+            assert_true(i % 11 != 4 || (g->ob.flags & RCGC_OF_FOREIGN));
+            RCGC_SETREF(g->s[0], rcgc_incref(RCGC_OBJ(t[i])));
+            rn_set(slot, g);
+            gn_drop(g);
+            extra++;
+        } else {
+            rn_set(slot, t[i]);
+        }
+    }
+    for (int i = 1; i < N; i++)
+        rcgc_decref(RCGC_OBJ(t[i]));
+    free_log.n = 0;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(collect(2), 0);
+        for (int i = 1; i < N; i++)
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(t[i])), 1);
+        assert_true(in_gen(t[N - 1], 2) && in_gen(t[N / 2], 2));
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    assert_int_equal(log_count(&free_log, 9), 0);
+    /* Garbage whole: a cycle through the root keeps the counts away from
+     * reference counting. */
+    rn_set(&t[N - 1]->a, t[0]);
+    rcgc_decref(RCGC_OBJ(t[0]));
+    assert_int_equal(collect(2), N + extra);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    rnode *prev;
+    rnode *x = rn_holder_chain(&refs_type, YSAT_N, &prev);
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(x)), YSAT_N);
+    assert_int_equal(rcgc_refcount(RCGC_OBJ(prev)), 2);
+    assert_true(in_gen(x, 2) && in_gen(prev, 2));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_decref(RCGC_OBJ(prev));
+    assert_int_equal(collect(2), YSAT_N + 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +416,7 @@ int main(void)
         GC_TEST(test_generation1_counts_with_foreign),
         GC_TEST(test_young_drain_slow_members),
         GC_TEST(test_young_scan_saturated_root),
+        GC_TEST(test_full_drain_refs_slow_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
