@@ -216,7 +216,7 @@ static rcgc_pool *pool_acquire(rcgc_runtime *rt)
 
 /* Give an empty pool back to its arena; return the arena to the OS when it
  * is entirely free and another entirely free arena is already kept. */
-static void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
+static RCGC_ALWAYS_INLINE void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
 {
     rcgc_pool_state *ps = &rt->pool;
     rcgc_arena *a = pool->arena;
@@ -267,6 +267,24 @@ static void pool_init(rcgc_pool *pool, unsigned szidx)
  * fullest arena, then allocate from it as the fast path's second half does
  * (the free cache is not tried again: every caller has found it empty or
  * off, C5, and a block from the pools is right in any case). */
+/* F5 (tmfast.h): while tracing every in-use pool has its side array, so
+ * the traced free tests none.  The rest of rcgc_pool_alloc_slow for a
+ * pool carved while tracing: gives it its array and allocates from it, or
+ * gives the pool back and returns NULL when the array cannot be had.  Out
+ * of line and reached by a tail call, so that the untraced carve makes no
+ * call it must keep registers across (no callee-saved registers to save)
+ * and pool_release keeps its one inlined copy in the free path. */
+static RCGC_NOINLINE void *carve_traced(rcgc_runtime *rt, rcgc_pool *pool, unsigned szidx)
+{
+    if (rcgc_trace_pool_carved(rt, pool) != 0) {
+        pool_release(rt, pool);
+        return NULL;
+    }
+    usedpools_push(&rt->pool, pool);
+    rcgc_pool *from;
+    return rcgc_pool_try_alloc_used(&rt->pool, szidx, &from);
+}
+
 void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
 {
     rcgc_pool_state *ps = &rt->pool;
@@ -275,12 +293,8 @@ void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
         if (pool == NULL)
             return NULL;
         pool_init(pool, szidx);
-        /* F5 (tmfast.h): while tracing every in-use pool has its side
-         * array, so the traced free tests none. */
-        if (RCGC_UNLIKELY(rt->mem.tracing) && rcgc_trace_pool_carved(rt, pool) != 0) {
-            pool_release(rt, pool);
-            return NULL;
-        }
+        if (RCGC_UNLIKELY(rt->mem.tracing))
+            return carve_traced(rt, pool, szidx);
         usedpools_push(ps, pool);
     }
     rcgc_pool *from;
