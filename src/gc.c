@@ -424,16 +424,6 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
     return (x >> 7) * 0xff;
 }
 
-/* The number of bits set in x, inline (the compiler's builtin is a call
- * where the target has no popcount instruction). */
-static inline unsigned popcount64(uint64_t x)
-{
-    x = x - ((x >> 1) & 0x5555555555555555ull);
-    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    return (unsigned)((x * 0x0101010101010101ull) >> 56);
-}
-
 /* A young gather's traverse through the cache out of line, one copy per
  * generation: the loop's miss path (a type other than the cache's), so
  * that the loop keeps only its inline cases.  (Out of line for the full
@@ -627,7 +617,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         }
         bitmap[k] = members;
         if (members)
-            found += popcount64(members);
+            found += gc_popcount64(members);
         if (full)
             moving[k] = members & ~mo;
         if (roots)
@@ -1779,7 +1769,7 @@ GC_COLD static void k1_left_young(rcgc_runtime *rt, const gc_poolset *ps)
 {
     unsigned left_young = 0;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
-        left_young += (unsigned)popcount64(ps->reached[k]);
+        left_young += (unsigned)gc_popcount64(ps->reached[k]);
     rcgc_pool *pool = ps->pool;
     if (left_young) {
         RCGC_ASSERT(pool->nyoung >= left_young);
@@ -1932,7 +1922,7 @@ static void partition(gc_work *w, unsigned old)
              * no header to read; the bitmaps only for the young count. */
             if (old == 2)
                 for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++)
-                    left_young += (unsigned)popcount64(ps->members[k]);
+                    left_young += (unsigned)gc_popcount64(ps->members[k]);
         } else if (!w->bitmaps && w->scanrec) {
             /* The recording scan recorded every pooled member it did not
              * reach (none saturated): `moving` has them, the rest moved. */
@@ -1940,7 +1930,7 @@ static void partition(gc_work *w, unsigned old)
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 uint64_t r = ps->members[k] & ~ps->moving[k];
                 ps->reached[k] = r;
-                nsurvive += (unsigned)popcount64(r);
+                nsurvive += (unsigned)gc_popcount64(r);
             }
             survivors += nsurvive;
             if (old == 2)
@@ -1976,7 +1966,7 @@ static void partition(gc_work *w, unsigned old)
                     }
                 }
                 ps->reached[k] = r;
-                nsurvive += (unsigned)popcount64(r);
+                nsurvive += (unsigned)gc_popcount64(r);
             }
             survivors += nsurvive;
             if (old == 2)

@@ -565,15 +565,6 @@ static RCGC_ALWAYS_INLINE int closed_check(const gc_work *w, const rcgc_type *qt
     return excess == 0;
 }
 
-/* The number of bits set in x (gc.c's popcount64: no popcnt assumed). */
-static inline unsigned k1_popcount(uint64_t x)
-{
-    x = x - ((x >> 1) & 0x5555555555555555ull);
-    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    return (unsigned)((x * 0x0101010101010101ull) >> 56);
-}
-
 /* K1's free of pool set ps's unreachable members (all of type qt, all
  * quiet): untracked a word at a time, linked into the chain and freed
  * with the pool's counts updated once, as delete_by_pool_kind's batch.
@@ -627,7 +618,7 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
             *link = o;
             link = (void **)o;
         }
-        n += k1_popcount(freed);
+        n += gc_popcount64(freed);
         RCGC_ASSERT((pool->tracked[k] & freed) == freed);
         RCGC_ASSERT(!fromgather || freed == (ps->members[k] & ~ps->reached[k]));
         pool->tracked[k] &= ~freed;

@@ -218,6 +218,16 @@ enum {
     NEED_FINALIZE = 4     /* some object's PEP 442 finalizer has not run */
 };
 
+/* The number of bits set in x, inline (the compiler's builtin is a call
+ * where the target has no popcount instruction). */
+static inline unsigned gc_popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
 /* The index of b's lowest set bit (b != 0) as a size_t, for the bitmap
  * walks' block address (gc.c's, gcdelete.c's, GC_FOR_EACH_POOLED): on
  * x86-64 one tzcnt (which a CPU without BMI1 runs as bsf, the same for
