@@ -104,21 +104,11 @@ void rcgc_refcount_error(rcgc_object *o, const char *what)
 
 /* ------------------------------------------------------------- counters */
 
-/* Two counter updates of every deallocation, as one read-modify-write of
- * memory each on x86-64 with GCC or Clang (in C the compiler loads,
- * changes and stores: two instructions more each). */
-#if defined(__x86_64__) && defined(__LP64__) &&                                \
-    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11))
-#define OBJ_RMW_ASM 1
-#else
-#define OBJ_RMW_ASM 0
-#endif
-
 /* Generation 0's count lowered for a death, if positive (CPython's
  * schedule: count[0] never goes below 0 through deaths). */
 static RCGC_ALWAYS_INLINE void count0_death(long *count0)
 {
-#if OBJ_RMW_ASM
+#if RCGC_RMW_ASM
     _Static_assert(sizeof(long) == 8, "count0_death: subq on a long");
     __asm__("cmpq $0, %0\n\tjle 1f\n\tsubq $1, %0\n1:" : "+m"(*count0) : : "cc");
 #else
@@ -130,7 +120,7 @@ static RCGC_ALWAYS_INLINE void count0_death(long *count0)
 /* Generation 0's count raised for a birth. */
 static RCGC_ALWAYS_INLINE void count0_birth(long *count0)
 {
-#if OBJ_RMW_ASM
+#if RCGC_RMW_ASM
     __asm__("addq $1, %0" : "+m"(*count0) : : "cc");
 #else
     ++*count0;
@@ -141,7 +131,7 @@ static RCGC_ALWAYS_INLINE void count0_birth(long *count0)
  * it reached 0 (the outermost deallocation ended). */
 static RCGC_ALWAYS_INLINE int depth_leave(rcgc_runtime *rt)
 {
-#if OBJ_RMW_ASM
+#if RCGC_RMW_ASM
     __asm__ goto("subl $1, %0\n\tjz %l[outermost]" : "+m"(rt->obj.dealloc_depth) : : "cc"
                  : outermost);
     return 0;
@@ -157,7 +147,7 @@ outermost:
  * memory (in C the compiler loads and tests: one instruction more). */
 static RCGC_ALWAYS_INLINE int mem_slow(const rcgc_runtime *rt)
 {
-#if OBJ_RMW_ASM
+#if RCGC_RMW_ASM
     __asm__ goto("cmpl $0, %0\n\tjne %l[slow]" : : "m"(rt->mem.slow) : "cc" : slow);
     return 0;
 slow:

@@ -484,13 +484,15 @@ void rcgc_runtime_leave(rcgc_runtime *rt);
  * and the young list; a foreign one moves between lists out of line.
  */
 
-/* The shared count word's add as asm (x86-64, GCC >= 11 or Clang: asm goto
- * with outputs), as object.c's OBJ_RMW_ASM. */
+/* Counter updates as one read-modify-write of memory (asm; asm goto with
+ * outputs needs GCC >= 11 or Clang) on x86-64, where in C the compiler
+ * loads, changes and stores (two instructions more each): the shared count
+ * word below, and object.c's counters of every deallocation. */
 #if defined(__x86_64__) && defined(__LP64__) &&                                \
     (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11))
-#define RCGC_TRACK_ASM 1
+#define RCGC_RMW_ASM 1
 #else
-#define RCGC_TRACK_ASM 0
+#define RCGC_RMW_ASM 0
 #endif
 
 /* The pool side of tracking a pooled object into generation 0 (its header
@@ -506,7 +508,7 @@ static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
     pool->gen0[i >> 9] |= (uint64_t)1 << ((i >> 3) & 63);   /* P5 */
     /* ntracked++ and nyoung++ in one add to the word they share (neither
      * can carry: both are at most a pool's 1024 blocks). */
-#if RCGC_TRACK_ASM
+#if RCGC_RMW_ASM
     /* One add to memory and one compare with it (the word after the add
      * is below 0x20000 iff nyoung is now 1): in C the compiler loads,
      * adds, stores and compares the value it loaded (two instructions
