@@ -55,9 +55,6 @@
 #define GC_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
 /* ... when at least this many objects wait on the mark stack (drain_set). */
 #define GC_RING_MINSTACK 4
-/* The alignment of the work space's reached rows (gcwork.h's R2): a
- * cache line, so that a row's words share as few lines as they can. */
-#define GC_ROW_ALIGN 64
 
 /* ------------------------------------------------------------- helpers */
 
@@ -639,19 +636,17 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             rcgc_fatal("gc: generation counts disagree with the heap: members in more "
                        "than %zu pools", w->cappools);
         pool->gcset = (uint32_t)w->npools;
-        gc_poolset *ps = &w->pools[w->npools];
+        gc_poolset *ps = &w->pools[w->npools++];
         ps->pool = pool;
-        ps->reached = GC_REACHED_ROW(w->reached, w->npools);   /* R2 */
-        w->npools++;
         memcpy(ps->members, bitmap, sizeof bitmap);
         /* A young set's `reached` holds R1's candidates until the
          * partition (every member where the gather did not sort them). */
         if (full)
-            memset(ps->reached, 0, GC_BITMAP_BYTES);
+            memset(ps->reached, 0, sizeof ps->reached);
         else if (roots)
-            memcpy(ps->reached, maybe, GC_BITMAP_BYTES);
+            memcpy(ps->reached, maybe, sizeof maybe);
         else
-            memcpy(ps->reached, bitmap, GC_BITMAP_BYTES);
+            memcpy(ps->reached, bitmap, sizeof bitmap);
         /* A young partition moves every survivor without the bitmap; a
          * recording young scan keeps its records there. */
         if (full)
@@ -807,9 +802,7 @@ static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uin
     const rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
     *mask = (uint64_t)1 << (i & 63);
-    RCGC_ASSERT(pool->gcset < w->npools && w->pools[pool->gcset].pool == pool &&
-                w->pools[pool->gcset].reached == GC_REACHED_ROW(w->reached, pool->gcset));
-    return &GC_REACHED_ROW(w->reached, pool->gcset)[i >> 6];
+    return &w->pools[pool->gcset].reached[i >> 6];
 }
 
 /* The gather counted every reference a member's traverse gives, so a
@@ -1245,10 +1238,9 @@ static RCGC_ALWAYS_INLINE void fdrain_in(const gc_work *w, gc_fdrain *d)
 /* visit_reach_set on d, for a full collection (its member set a constant):
  * a pooled member with a count and no saturation is reached here (its
  * bit, its header, the push); a foreign or saturated one, or a push onto a
- * full stack, goes through visit_reach_set on w.  reached: w->reached (R2:
- * the word from the set index alone, no load from the pool set). */
+ * full stack, goes through visit_reach_set on w.  pools: w->pools. */
 static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r,
-                                            uint64_t *reached)
+                                            gc_poolset *pools)
 {
     unsigned f = r->flags;
     if (!(f & RCGC_OF_GC_SCRATCH) || !gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)))
@@ -1261,9 +1253,7 @@ static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_objec
     }
     const rcgc_pool *pool = rcgc_pool_of(r);
     unsigned i = rcgc_pool_index(pool, r);
-    RCGC_ASSERT(pool->gcset < w->npools && w->pools[pool->gcset].pool == pool &&
-                w->pools[pool->gcset].reached == GC_REACHED_ROW(reached, pool->gcset));
-    uint64_t *word = &GC_REACHED_ROW(reached, pool->gcset)[i >> 6];
+    uint64_t *word = &pools[pool->gcset].reached[i >> 6];
     RCGC_ASSERT(!(*word & ((uint64_t)1 << (i & 63))));
     *word |= (uint64_t)1 << (i & 63);
     r->flags = f & ~RCGC_OF_GC_SCRATCH;
@@ -1273,7 +1263,7 @@ static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_objec
 
 /* ring_put on d, the oldest referent's visit fdrain_reach. */
 static RCGC_ALWAYS_INLINE void fdrain_put(gc_work *w, gc_fdrain *d, rcgc_object *r,
-                                          uint64_t *reached)
+                                          gc_poolset *pools)
 {
     GC_PREFETCH(r, 1);
     if (RCGC_LIKELY(d->ringn == GC_RING)) {
@@ -1281,7 +1271,7 @@ static RCGC_ALWAYS_INLINE void fdrain_put(gc_work *w, gc_fdrain *d, rcgc_object 
         rcgc_object *out = w->ring[pos];
         w->ring[pos] = r;
         d->ringpos = (pos + 1) & (GC_RING - 1);
-        fdrain_reach(w, d, out, reached);
+        fdrain_reach(w, d, out, pools);
         return;
     }
     w->ring[(d->ringpos + d->ringn) & (GC_RING - 1)] = r;
@@ -1302,7 +1292,7 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
     rcgc_refs_cache *c = &w->refcache;
     const rcgc_type *ctype2 = c->type2;
     size_t coff0 = c->off0, coff1 = c->off1;
-    uint64_t *reached = w->reached;
+    gc_poolset *pools = w->pools;
     gc_fdrain d;
     RCGC_ASSERT(w->bitmaps && w->memberset == GC_MEMBERSET(RCGC_NGENS - 1));
     fdrain_in(w, &d);
@@ -1337,21 +1327,21 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
             }
             if (wide) {
                 if (r0 != NULL)
-                    fdrain_put(w, &d, r0, reached);
+                    fdrain_put(w, &d, r0, pools);
                 if (r1 != NULL)
-                    fdrain_put(w, &d, r1, reached);
+                    fdrain_put(w, &d, r1, pools);
             } else {
                 if (r0 != NULL)
-                    fdrain_reach(w, &d, r0, reached);
+                    fdrain_reach(w, &d, r0, pools);
                 if (r1 != NULL)
-                    fdrain_reach(w, &d, r1, reached);
+                    fdrain_reach(w, &d, r1, pools);
             }
         }
         /* ring_take_newest, as drain_set_kind. */
         if (d.ringn == 0)
             break;
         d.ringn--;
-        fdrain_reach(w, &d, w->ring[(d.ringpos + d.ringn) & (GC_RING - 1)], reached);
+        fdrain_reach(w, &d, w->ring[(d.ringpos + d.ringn) & (GC_RING - 1)], pools);
     }
     fdrain_out(w, &d);
 }
@@ -1448,11 +1438,9 @@ static RCGC_ALWAYS_INLINE void young_scan_pool(gc_work *w, gc_poolset *ps, char 
      * record then tests none (weakly referenced members take the second
      * branch). */
     const unsigned fast = rec ? youngfast | RCGC_OF_WEAKREFS : youngfast;
-    /* In a local: the header stores below may alias the pool set. */
-    const uint64_t *reached = ps->reached;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
         /* R1: a plain scan reads only the members that may be roots. */
-        for (uint64_t b = rec ? ps->members[k] : reached[k]; b; b &= b - 1) {
+        for (uint64_t b = rec ? ps->members[k] : ps->reached[k]; b; b &= b - 1) {
             size_t bit = gc_low_bit(b);
             rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + bit) * size);
             unsigned f = o->flags;
@@ -1556,9 +1544,8 @@ static void mark_set(gc_work *w)
                 young_scan_pool(w, ps, base, size, 0, 0, w->maxgen == 1, 0);
             continue;
         }
-        uint64_t *reached = ps->reached;   /* R2; the drains may alias ps */
         for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
-            uint64_t b = ps->members[k] & ~reached[k];
+            uint64_t b = ps->members[k] & ~ps->reached[k];
             while (b) {
                 size_t i = gc_low_bit(b);
                 uint64_t mask = (uint64_t)1 << i;
@@ -1567,12 +1554,12 @@ static void mark_set(gc_work *w)
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 0);
                 unsigned f = o->flags;
                 if (o->refcnt > gc_refs(f)) {
-                    reached[k] |= mask;
+                    ps->reached[k] |= mask;
                     reach(w, o, f);
                     drain_set(w);
                     /* Only a drain reaches members: drop what this one
                      * reached from the rest of the word. */
-                    b &= ~reached[k];
+                    b &= ~ps->reached[k];
                 }
             }
         }
@@ -1736,15 +1723,16 @@ static RCGC_NOINLINE int k1_sums(gc_work *w)
     if (w->nklist == w->nreach && w->nreach <= GC_K1_LIST) {
         /* Every survivor listed (the usual case): their bits in
          * `reached`, and step 9 walks the bitmaps. */
-        /* The rows are contiguous (R2): one memset for all. */
-        memset(w->reached, 0, w->npools * GC_BITMAP_BYTES);
+        for (size_t p = 0; p < w->npools; p++)
+            memset(w->pools[p].reached, 0, sizeof w->pools[p].reached);
         for (size_t i = 0; i < w->nklist; i++) {
             const rcgc_object *o = w->klist[i];
             const rcgc_pool *pool = rcgc_pool_of(o);
             unsigned bit = rcgc_pool_index(pool, o);
-            RCGC_ASSERT(pool->gcset < w->npools && w->pools[pool->gcset].pool == pool &&
+            gc_poolset *ps = &w->pools[pool->gcset];
+            RCGC_ASSERT(pool->gcset < w->npools && ps->pool == pool &&
                         (o->flags & RCGC_OF_GEN_MASK) == (1u << RCGC_OF_GEN_SHIFT));
-            GC_REACHED_ROW(w->reached, pool->gcset)[bit >> 6] |= (uint64_t)1 << (bit & 63);
+            ps->reached[bit >> 6] |= (uint64_t)1 << (bit & 63);
         }
         w->kfromgather = 0;
     }
@@ -1925,8 +1913,6 @@ static void partition(gc_work *w, unsigned old)
     }
     for (size_t p = 0; p < w->npools; p++) {
         gc_poolset *ps = &w->pools[p];
-        /* In a local: the header stores may alias the pool set. */
-        uint64_t *reached = ps->reached;
         rcgc_pool *pool = ps->pool;
         char *base = pool->mem + pre;
         size_t size = pool->size;
@@ -1943,7 +1929,7 @@ static void partition(gc_work *w, unsigned old)
             unsigned nsurvive = 0;
             for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++) {
                 uint64_t r = ps->members[k] & ~ps->moving[k];
-                reached[k] = r;
+                ps->reached[k] = r;
                 nsurvive += (unsigned)gc_popcount64(r);
             }
             survivors += nsurvive;
@@ -1979,7 +1965,7 @@ static void partition(gc_work *w, unsigned old)
                         r |= (uint64_t)1 << i;
                     }
                 }
-                reached[k] = r;
+                ps->reached[k] = r;
                 nsurvive += (unsigned)gc_popcount64(r);
             }
             survivors += nsurvive;
@@ -1987,7 +1973,7 @@ static void partition(gc_work *w, unsigned old)
                 left_young += nsurvive;
         }
         for (unsigned k = 0; w->bitmaps && k < RCGC_POOL_BITMAP_WORDS; k++) {
-            uint64_t b = ps->members[k] & ~reached[k];
+            uint64_t b = ps->members[k] & ~ps->reached[k];
             if (k2 && b != 0) {
                 b = record_word_k2(w, b, base + (size_t)k * 64 * size, size, kt, koff0, koff1,
                                    &kexcess);
@@ -2000,7 +1986,7 @@ static void partition(gc_work *w, unsigned old)
                 GC_PREFETCH((char *)o + GC_PREFETCH_AHEAD * size, 1);
                 record_one(w, o, o->flags, 1);
             }
-            for (uint64_t bm = reached[k] & ps->moving[k]; bm; bm &= bm - 1) {
+            for (uint64_t bm = ps->reached[k] & ps->moving[k]; bm; bm &= bm - 1) {
                 size_t i = gc_low_bit(bm);
                 rcgc_object *o = (rcgc_object *)(base + ((size_t)k * 64 + i) * size);
                 unsigned f = o->flags;
@@ -2068,16 +2054,6 @@ pools_done:
 static size_t trial_deletion_main(gc_work *w, unsigned old, size_t *nreach, unsigned *need)
 {
     gather_subtract(w);
-#if RCGC_DEBUG >= 2
-    /* R2 (gcwork.h): each pool set's row of the reached bits is its own,
-     * in pool set order, on cache-line-aligned rows; its pool knows it. */
-    RCGC_ASSERT(w->npools == 0 || (uintptr_t)w->reached % GC_ROW_ALIGN == 0);
-    for (size_t p = 0; p < w->npools; p++) {
-        if (w->pools[p].reached != GC_REACHED_ROW(w->reached, p) ||
-            w->pools[p].pool->gcset != p)
-            rcgc_fatal("gc: pool set %zu's reached row or index is not its own (R2)", p);
-    }
-#endif
     mark_set(w);
     partition(w, old);
     RCGC_ASSERT(w->u + w->nreach == w->n);
@@ -2169,15 +2145,11 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
         if (npools > total)
             npools = total;   /* a pool walked holds at least one member */
         size_t per = sizeof(rcgc_object *) + sizeof(uint32_t);
-        /* The pool sets, then the reached rows (R2) from the next 64-byte
-         * boundary (GC_ROW_ALIGN - 1 bytes of slack), then objs and saved. */
-        size_t perpool = sizeof(gc_poolset) + GC_BITMAP_BYTES;
-        if (npools > (SIZE_MAX - GC_ROW_ALIGN) / perpool ||
-            total > (SIZE_MAX - GC_ROW_ALIGN - npools * perpool) / per)
+        if (total > (SIZE_MAX - npools * sizeof(gc_poolset)) / per)
             return RCGC_ENOMEM;
         /* The OOM handler may run user code that tracks new objects: size
          * again after the allocation and retry if the set grew. */
-        size_t bytes = npools * perpool + GC_ROW_ALIGN - 1 + total * per;
+        size_t bytes = npools * sizeof(gc_poolset) + total * per;
         void *mem = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW, bytes);
         if (mem == NULL)
             return RCGC_ENOMEM;
@@ -2187,10 +2159,7 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
         }
         w->pools = mem;
         w->cappools = npools;
-        uintptr_t rows = (uintptr_t)(w->pools + npools);
-        rows = (rows + GC_ROW_ALIGN - 1) & ~(uintptr_t)(GC_ROW_ALIGN - 1);
-        w->reached = (uint64_t *)rows;
-        w->objs = (rcgc_object **)(w->reached + npools * RCGC_POOL_BITMAP_WORDS);
+        w->objs = (rcgc_object **)(w->pools + npools);
         w->saved = (uint32_t *)(w->objs + total);
         w->cap = total;
         /* A young mark uses objs as its stack (mark_set); the later
@@ -2211,7 +2180,6 @@ static void work_free(gc_work *w)
     if (w->stack)
         rcgc_mem_domain_free(w->rt, RCGC_DOMAIN_RAW, w->stack);
     w->pools = NULL;
-    w->reached = NULL;
     w->objs = NULL;
     w->stack = NULL;
 }

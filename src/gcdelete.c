@@ -595,10 +595,8 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
     unsigned n = 0;
     /* As the batch's ngen: generations 1-3, 16 bits each. */
     uint64_t ngen = 0;
-    /* In a local: the stores into the freed blocks may alias the pool set. */
-    const uint64_t *reached = ps->reached;
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
-        uint64_t bk = fromgather ? ps->members[k] : ps->members[k] & ~reached[k];
+        uint64_t bk = fromgather ? ps->members[k] : ps->members[k] & ~ps->reached[k];
         if (bk == 0)
             continue;
         uint64_t freed = bk;
@@ -622,7 +620,7 @@ static RCGC_ALWAYS_INLINE unsigned closed_free_pool(rcgc_runtime *rt, const gc_p
         }
         n += gc_popcount64(freed);
         RCGC_ASSERT((pool->tracked[k] & freed) == freed);
-        RCGC_ASSERT(!fromgather || freed == (ps->members[k] & ~reached[k]));
+        RCGC_ASSERT(!fromgather || freed == (ps->members[k] & ~ps->reached[k]));
         pool->tracked[k] &= ~freed;
     }
     if (n == 0)

@@ -66,42 +66,24 @@
  *            collection whose scan records (gc_work.scanrec): the members
  *            recorded unreachable so far (zeroed by the gather).
  * The pool's descriptor holds the index of its set (rcgc_pool.gcset).
- *
- * `reached` is not stored in the pool set but in the work space's dense
- * array gc_work.reached, a row of RCGC_POOL_BITMAP_WORDS words per pool set
- * in pool set order (R2: ps->reached == w->reached + (ps - w->pools) *
- * RCGC_POOL_BITMAP_WORDS, the array 64-byte aligned, so a row is two whole
- * cache lines).  A full drain sets a bit for every member it reaches; with
- * the rows contiguous, the pools of a tree share the array's lines
- * instead of each pool's bits sitting on their own lines between the
- * other bitmaps, and the drain finds the word from the set index alone
- * (gc.c's fdrain_reach).
  */
 typedef struct gc_poolset {
     rcgc_pool *pool;
-    uint64_t *reached;      /* this set's row of gc_work.reached (R2) */
     uint64_t members[RCGC_POOL_BITMAP_WORDS];
+    uint64_t reached[RCGC_POOL_BITMAP_WORDS];
     uint64_t moving[RCGC_POOL_BITMAP_WORDS];
 } gc_poolset;
-
-/* The bytes of one pool's bitmap (a row of gc_work.reached too). */
-#define GC_BITMAP_BYTES (RCGC_POOL_BITMAP_WORDS * sizeof(uint64_t))
-
-/* Pool set s's row of the reached bits (R2). */
-#define GC_REACHED_ROW(reached, s) ((reached) + (size_t)(s) * RCGC_POOL_BITMAP_WORDS)
 
 /*
  * The work space of one collection.  Memory is bounded by the objects and
  * pools in the collected generations: 12 bytes per object for objs + saved
- * (reserved, written only for unreachable objects), 400 bytes per pool
- * holding a member (its gc_poolset and its row of `reached`), plus the mark stack, which holds each object at most
+ * (reserved, written only for unreachable objects), 392 bytes per pool
+ * holding a member, plus the mark stack, which holds each object at most
  * once per phase.
  *
  *   pools[0..npools)  the pools holding members, each with its bitmaps
  *                (gc_poolset; the main trial deletion walks these, not
  *                objs), in gather order; rcgc_pool.gcset indexes them.
- *   reached      their reached bits, one row per pool set in the same
- *                order (R2 at gc_poolset).
  *   objs[0..u)   the unreachable objects, held (C3): foreign ones as the
  *                partition finds them; pooled ones (in heap order, before
  *                the foreign) only when list_unreachable runs, for sets
@@ -177,7 +159,6 @@ typedef struct gc_work {
     gc_poolset *pools;
     size_t npools;
     size_t cappools;
-    uint64_t *reached;      /* cappools rows of the reached bits (R2) */
     rcgc_object **stack;
     size_t sp;
     size_t stackcap;
