@@ -1331,10 +1331,16 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
                 if (r1 != NULL)
                     fdrain_put(w, &d, r1, pools);
             } else {
-                if (r0 != NULL)
-                    fdrain_reach(w, &d, r0, pools);
+                /* The last field first: the first one is then on top of
+                 * the stack, and the walk goes down the first fields
+                 * before the others, the order in which a structure is
+                 * usually built (and its members laid out: a tree made
+                 * by its first subtree before its second is visited in
+                 * address order). */
                 if (r1 != NULL)
                     fdrain_reach(w, &d, r1, pools);
+                if (r0 != NULL)
+                    fdrain_reach(w, &d, r0, pools);
             }
         }
         /* ring_take_newest, as drain_set_kind. */
