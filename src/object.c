@@ -1091,29 +1091,92 @@ static RCGC_ALWAYS_INLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_obj
  * too deep, the allocator plain or tracing: dealloc_release's work with
  * only what such an object needs, in a smaller frame.  A nested
  * deallocation runs at depth >= 1, so no pending deallocation can be due
- * when it ends. */
+ * when it ends.  Since round 13c o is untracked and freed before its
+ * referents die (dealloc_cached_children): it is not a deallocation
+ * level of its own until then, and nothing (no user code, DC1) can tell
+ * the order of the frees. */
+/* Drop the reference r taken from a field of a freed cached object
+ * (dealloc_cached), if any. */
+static RCGC_ALWAYS_INLINE int drop_taken(rcgc_object *r)
+{
+    if (r == NULL)
+        return 0;
+#if RCGC_DEBUG >= 1
+    if (RCGC_UNLIKELY(r->refcnt == 0 || r->refcnt == UINT32_MAX || r->type == RCGC_FREED_TYPE))
+        rcgc_refcount_error(r, "decref");
+#endif
+    return --r->refcnt == 0;
+}
+
+/* The end of dealloc_cached once o is freed and its two referents r0 and
+ * r1 taken (NULL for none): their deallocations, in field order, one
+ * level deeper (the trashcan's depth counts the frames).  Only rt and r1
+ * are live across the first call (o, its pool and class are done with),
+ * so the frame saves two registers instead of five.  r1's is no tail call
+ * at o's level: a compiler that does not make it one (sanitizer or -O0
+ * builds) would grow the stack along a chain through the second field
+ * without the depth seeing it. */
+static RCGC_ALWAYS_INLINE void dealloc_cached_children(rcgc_runtime *rt, rcgc_object *r0,
+                                                       rcgc_object *r1)
+{
+    if (drop_taken(r0)) {
+        rt->obj.dealloc_depth++;
+        dealloc_nested(r0);
+        rt->obj.dealloc_depth--;
+    }
+    if (drop_taken(r1)) {
+        rt->obj.dealloc_depth++;
+        dealloc_nested(r1);
+        rt->obj.dealloc_depth--;
+    }
+}
+
+/* dealloc_cached's end when o's pool leaves the young list. */
+static RCGC_NOINLINE void dealloc_cached_rare(rcgc_runtime *rt, rcgc_object *o, rcgc_pool *pool,
+                                              rcgc_object *r0, rcgc_object *r1)
+{
+    RCGC_ENTER(rt);
+    rcgc_pool_young_remove(rt, pool);
+    free_pooled_class(rt, o, pool->szidx);
+    RCGC_LEAVE(rt);
+    dealloc_cached_children(rt, r0, r1);
+}
+
 static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ENTER(rt);
     rcgc_obj_state *os = &rt->obj;
     RCGC_ASSERT(os->dealloc_depth >= 1);
-    os->dealloc_depth++;
+    RCGC_ASSERT(!(rt->mem.slow & ~RCGC_SLOW_TRACE));
     uint32_t flags = o->flags;
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
-    unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
     --*rcgc_gen_nobjects_flags(rt, flags);
     rcgc_pool *pool = rcgc_pool_of(o);
-    unsigned szidx = pool->szidx;
-    rcgc_obj_untrack_pooled(rt, o, gen);
+    unsigned i = rcgc_pool_index(pool, o);
+    unsigned n = i & 63;
+    pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
+    pool->ntracked--;
+    int leave = (flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && --pool->nyoung == 0;
     count0_death(&rt->gc.gens[0].count);
     unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
     RCGC_ASSERT(o->type == os->dclear_type);
-    release_field(o, off0);
-    release_field(o, off1);
-    os->dealloc_depth--;
-    RCGC_ASSERT(os->dealloc_depth >= 1);
-    free_pooled_class(rt, o, szidx);
+    /* Both fields taken (NULL first, T3's order; the second read after the
+     * first is NULL, so a one-field type's off1 == off0 gives NULL), then
+     * o freed before its referents' deallocations: nothing reads o after
+     * this. */
+    static rcgc_object *const null_ref = NULL;
+    rcgc_object *r0 = rcgc_ref_load(o, off0);
+    memcpy((char *)o + off0, &null_ref, sizeof null_ref);
+    rcgc_object *r1 = rcgc_ref_load(o, off1);
+    memcpy((char *)o + off1, &null_ref, sizeof null_ref);
+    if (RCGC_UNLIKELY(leave)) {
+        RCGC_LEAVE(rt);
+        dealloc_cached_rare(rt, o, pool, r0, r1);
+        return;
+    }
+    free_pooled_class(rt, o, pool->szidx);
     RCGC_LEAVE(rt);
+    dealloc_cached_children(rt, r0, r1);
 }
 
 /* Whether a pooled object with no weak references, not deferred, must
