@@ -1144,39 +1144,63 @@ static RCGC_NOINLINE void dealloc_cached_rare(rcgc_runtime *rt, rcgc_object *o, 
 
 static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
 {
-    RCGC_ENTER(rt);
     rcgc_obj_state *os = &rt->obj;
-    RCGC_ASSERT(os->dealloc_depth >= 1);
-    RCGC_ASSERT(!(rt->mem.slow & ~RCGC_SLOW_TRACE));
-    uint32_t flags = o->flags;
-    o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
-    --*rcgc_gen_nobjects_flags(rt, flags);
-    rcgc_pool *pool = rcgc_pool_of(o);
-    unsigned i = rcgc_pool_index(pool, o);
-    unsigned n = i & 63;
-    pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
-    pool->ntracked--;
-    int leave = (flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && --pool->nyoung == 0;
-    count0_death(&rt->gc.gens[0].count);
-    unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
-    RCGC_ASSERT(o->type == os->dclear_type);
-    /* Both fields taken (NULL first, T3's order; the second read after the
-     * first is NULL, so a one-field type's off1 == off0 gives NULL), then
-     * o freed before its referents' deallocations: nothing reads o after
-     * this. */
-    static rcgc_object *const null_ref = NULL;
-    rcgc_object *r0 = rcgc_ref_load(o, off0);
-    memcpy((char *)o + off0, &null_ref, sizeof null_ref);
-    rcgc_object *r1 = rcgc_ref_load(o, off1);
-    memcpy((char *)o + off1, &null_ref, sizeof null_ref);
-    if (RCGC_UNLIKELY(leave)) {
+    for (;;) {
+        RCGC_ENTER(rt);
+        RCGC_ASSERT(os->dealloc_depth >= 1 && os->dealloc_depth < RCGC_TRASH_DEPTH);
+        RCGC_ASSERT(!(rt->mem.slow & ~RCGC_SLOW_TRACE));
+        uint32_t flags = o->flags;
+        o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+        --*rcgc_gen_nobjects_flags(rt, flags);
+        rcgc_pool *pool = rcgc_pool_of(o);
+        unsigned i = rcgc_pool_index(pool, o);
+        unsigned n = i & 63;
+        pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
+        pool->ntracked--;
+        int leave = (flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && --pool->nyoung == 0;
+        count0_death(&rt->gc.gens[0].count);
+        unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
+        RCGC_ASSERT(o->type == os->dclear_type);
+        /* Both fields taken (NULL first, T3's order; the second read after
+         * the first is NULL, so a one-field type's off1 == off0 gives
+         * NULL), then o freed before its referents' deallocations:
+         * nothing reads o after this. */
+        static rcgc_object *const null_ref = NULL;
+        rcgc_object *r0 = rcgc_ref_load(o, off0);
+        memcpy((char *)o + off0, &null_ref, sizeof null_ref);
+        rcgc_object *r1 = rcgc_ref_load(o, off1);
+        memcpy((char *)o + off1, &null_ref, sizeof null_ref);
+        if (RCGC_UNLIKELY(leave)) {
+            RCGC_LEAVE(rt);
+            dealloc_cached_rare(rt, o, pool, r0, r1);
+            return;
+        }
+        free_pooled_class(rt, o, pool->szidx);
         RCGC_LEAVE(rt);
-        dealloc_cached_rare(rt, o, pool, r0, r1);
-        return;
+        if (drop_taken(r0)) {
+            os->dealloc_depth++;
+            dealloc_nested(r0);
+            os->dealloc_depth--;
+        }
+        if (!drop_taken(r1))
+            return;
+        /* The second referent dies at o's own level (o's frame is this
+         * loop's): when dealloc_kind would send it here (pooled, tracked,
+         * no weak references, not deferred, of this runtime, of the type
+         * the cache holds now; the depth is o's, which passed the
+         * trashcan's test), the loop takes it; anything else one level
+         * deeper.  A chain through the second field runs in this frame. */
+        uint32_t rf = r1->flags;
+        if ((rf & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED | RCGC_OF_TRACKED)) !=
+                RCGC_OF_TRACKED ||
+            r1->type != os->dclear_type || rcgc_arena_of(r1)->rt != rt) {
+            os->dealloc_depth++;
+            dealloc_nested(r1);
+            os->dealloc_depth--;
+            return;
+        }
+        o = r1;
     }
-    free_pooled_class(rt, o, pool->szidx);
-    RCGC_LEAVE(rt);
-    dealloc_cached_children(rt, r0, r1);
 }
 
 /* Whether a pooled object with no weak references, not deferred, must

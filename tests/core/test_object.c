@@ -607,6 +607,23 @@ static void dc_cascades_in(rcgc_runtime *rt)
     assert_int_equal(dc_counted, (1 << 9) - 1);
     assert_int_equal(rt->obj.live_objects, 0);
 
+    /* A cached node's second referent of another type with the same
+     * layout (and a dealloc): dealloc_cached's loop must not take it as
+     * one of the cached type.  p -> x (fills the cache) -> y (cached) ->
+     * (second field) z. */
+    dc_counted = 0;
+    dcnode *p = (dcnode *)rcgc_new(rt, &dc_two);
+    dcnode *x = (dcnode *)rcgc_new(rt, &dc_two);
+    dcnode *y = (dcnode *)rcgc_new(rt, &dc_two);
+    dcnode *z = (dcnode *)rcgc_new(rt, &dc_two_dealloc);
+    p->a = &x->ob;
+    x->a = &y->ob;
+    y->b = &z->ob;
+    z->b = rcgc_new(rt, &dc_two);
+    rcgc_decref(&p->ob);
+    assert_int_equal(dc_counted, 1);
+    assert_int_equal(rt->obj.live_objects, 0);
+
     leaf *shared = (leaf *)rcgc_new(rt, &leaf_type);
     rcgc_object *t2 = dc_tree(rt, 6);
     /* each of the 64 bottom nodes takes a reference in its a field */
@@ -648,10 +665,11 @@ static void *dc_small_stack(void *arg)
     }
     rcgc_decref(&head->ob);
     /* The same through the second field of a two-field type (round 13c:
-     * dealloc_cached frees a node before its referents, and the second
-     * referent's deallocation must still count as a level: fails with a
-     * call at the node's own level where the compiler makes no tail call
-     * of it). */
+     * dealloc_cached frees a node before its referents and takes a second
+     * referent of the cached type in its own loop; a call at the node's
+     * own level instead, without a raise of the depth, overflows this
+     * stack where the compiler makes no tail call of it - the ASan
+     * build). */
     head = (dcnode *)rcgc_new(rt, &dc_two);
     cur = head;
     for (int i = 0; i < 200000; i++) {
