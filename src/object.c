@@ -1085,16 +1085,6 @@ static RCGC_ALWAYS_INLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_obj
     }
 }
 
-/* A nested deallocation of a tracked pooled object whose type is in the
- * clear cache (DC1: no finalizer, no weak references to clear since the
- * caller saw none, nothing to call; DC2: the cache may be trusted), not
- * too deep, the allocator plain or tracing: dealloc_release's work with
- * only what such an object needs, in a smaller frame.  A nested
- * deallocation runs at depth >= 1, so no pending deallocation can be due
- * when it ends.  Since round 13c o is untracked and freed before its
- * referents die (dealloc_cached_children): it is not a deallocation
- * level of its own until then, and nothing (no user code, DC1) can tell
- * the order of the frees. */
 /* Drop the reference r taken from a field of a freed cached object
  * (dealloc_cached), if any. */
 static RCGC_ALWAYS_INLINE int drop_taken(rcgc_object *r)
@@ -1142,6 +1132,16 @@ static RCGC_NOINLINE void dealloc_cached_rare(rcgc_runtime *rt, rcgc_object *o, 
     dealloc_cached_children(rt, r0, r1);
 }
 
+/* A nested deallocation of a tracked pooled object whose type is in the
+ * clear cache (DC1: no finalizer, no weak references to clear since the
+ * caller saw none, nothing to call; DC2: the cache may be trusted), not
+ * too deep, the allocator plain or tracing: dealloc_release's work with
+ * only what such an object needs, in a smaller frame.  A nested
+ * deallocation runs at depth >= 1, so no pending deallocation can be due
+ * when it ends.  Since round 13c o is untracked and freed before its
+ * referents die, each one level deeper (nothing - no user code, DC1 - can
+ * tell the order of the frees), and a second referent that would come
+ * back here is taken by the loop at o's own level. */
 static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
 {
     rcgc_obj_state *os = &rt->obj;
