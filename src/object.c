@@ -1098,14 +1098,13 @@ static RCGC_ALWAYS_INLINE int drop_taken(rcgc_object *r)
     return --r->refcnt == 0;
 }
 
-/* The end of dealloc_cached once o is freed and its two referents r0 and
- * r1 taken (NULL for none): their deallocations, in field order, one
- * level deeper (the trashcan's depth counts the frames).  Only rt and r1
- * are live across the first call (o, its pool and class are done with),
- * so the frame saves two registers instead of five.  r1's is no tail call
- * at o's level: a compiler that does not make it one (sanitizer or -O0
- * builds) would grow the stack along a chain through the second field
- * without the depth seeing it. */
+/* The end of dealloc_cached_rare once o is freed and its two referents
+ * r0 and r1 taken (NULL for none): their deallocations, in field order,
+ * one level deeper (the trashcan's depth counts the frames).  r1's is no
+ * tail call at o's level: a compiler that does not make it one (sanitizer
+ * or -O0 builds) would grow the stack along a chain through the second
+ * field without the depth seeing it (dealloc_cached's loop is the way to
+ * stay at o's level). */
 static RCGC_ALWAYS_INLINE void dealloc_cached_children(rcgc_runtime *rt, rcgc_object *r0,
                                                        rcgc_object *r1)
 {
