@@ -901,6 +901,83 @@ static RCGC_ALWAYS_INLINE void free_released(rcgc_runtime *rt, rcgc_object *o, r
     free_released_slow(rt, o, pool);
 }
 
+/* The end of a tracked leaf's death (dealloc_tracked_leaf) when its pool
+ * leaves the young list: out of line, so that the leaf's path keeps no
+ * stack frame.  The untracking is done but for the young list. */
+static RCGC_NOINLINE void tracked_leaf_young(rcgc_runtime *rt, rcgc_object *o, rcgc_pool *pool)
+{
+    RCGC_ENTER(rt);
+    rcgc_pool_young_remove(rt, pool);
+    free_released(rt, o, pool);
+    RCGC_LEAVE(rt);
+}
+
+/* The free of a tracked leaf whose push into the free cache did not go
+ * ahead (the row full, its class's last live block, or any mode: C4), as
+ * free_released's failing branch. */
+static RCGC_NOINLINE void tracked_leaf_not(rcgc_runtime *rt, rcgc_object *o, rcgc_pool *pool)
+{
+    RCGC_ENTER(rt);
+    if (RCGC_LIKELY(!mem_slow(rt)))
+        free_pooled_limit(rt, o, pool);
+    else
+        free_released_slow(rt, o, pool);
+    RCGC_LEAVE(rt);
+}
+
+/* Whether a tracked pooled object of a type with refs (t->refs != NULL),
+ * whose finalizers the caller has dealt with, is a tracked leaf (TL1):
+ * nothing to call at its release (no clear, no dealloc) and every listed
+ * field NULL, so that its release drops no reference, starts no nested
+ * deallocation and runs no user code. */
+static RCGC_ALWAYS_INLINE int refs_leaf(const rcgc_object *o, const rcgc_type *t)
+{
+    if (t->clear != NULL || t->dealloc != NULL)
+        return 0;
+    for (const uint16_t *r = t->refs; *r != 0; r++)
+        if (rcgc_ref_load(o, *r) != NULL)
+            return 0;
+    return 1;
+}
+
+/* The death of a tracked leaf (TL1; its flags: tracked, pooled, no weak
+ * references, not deferred), without a stack frame: what
+ * dealloc_release_kind does for it less what cannot apply.  It drops no
+ * reference and calls nothing, so it is no deallocation level (the
+ * trashcan's depth and pending stack are left alone, as for an untracked
+ * leaf), and it neither reads nor resets the clear cache (DC2 asks a reset
+ * only before a reference is dropped or after user code).  Its header is
+ * not marked DYING (nothing can run while it dies; nothing reads a freed
+ * object's flags, and its type becomes RCGC_FREED_TYPE).  The rare ends
+ * (its pool leaving the young list, a push that does not go ahead) are
+ * tail calls. */
+static RCGC_ALWAYS_INLINE void dealloc_tracked_leaf(rcgc_runtime *rt, rcgc_object *o,
+                                                    uint32_t flags)
+{
+    RCGC_ENTER(rt);
+    RCGC_ASSERT((flags & RCGC_OF_TRACKED) && !(flags & RCGC_OF_FOREIGN));
+    --*rcgc_gen_nobjects_flags(rt, flags);
+    count0_death(&rt->gc.gens[0].count);
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    unsigned n = i & 63;
+    pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
+    pool->ntracked--;
+    if ((flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && RCGC_UNLIKELY(--pool->nyoung == 0)) {
+        RCGC_LEAVE(rt);
+        tracked_leaf_young(rt, o, pool);
+        return;
+    }
+    if (RCGC_LIKELY(rcgc_pool_try_push_class(&rt->pool, o, pool->szidx))) {
+        rt->obj.live_objects--;
+        o->type = RCGC_FREED_TYPE;
+        RCGC_LEAVE(rt);
+        return;
+    }
+    RCGC_LEAVE(rt);
+    tracked_leaf_not(rt, o, pool);
+}
+
 /* rcgc_obj_release for a pooled object on the fast path of rcgc_dealloc
  * (out of line: only objects with something to call pay for a frame);
  * nested, listed and tracked as for release_references. */
@@ -949,6 +1026,32 @@ RCGC_DEALLOC_RELEASE_COPY(dealloc_release_nested_untracked_listed, 1, 1, 0)
 RCGC_DEALLOC_RELEASE_COPY(dealloc_release_nested_untracked_plain, 1, 0, 0)
 #undef RCGC_DEALLOC_RELEASE_COPY
 
+/* A tracked object of a type with refs dropped from outside or nested,
+ * once its finalizers are dealt with: a tracked leaf (TL1) dies here
+ * without a frame, anything else in dealloc_release_listed or
+ * dealloc_release_nested_listed.  Out of line (frameless, reached by a
+ * jump): inline in rcgc_dealloc, its registers cost a type without refs a
+ * move more. */
+static RCGC_NOINLINE void dealloc_listed_tracked(rcgc_runtime *rt, rcgc_object *o,
+                                                 const rcgc_type *t)
+{
+    if (refs_leaf(o, t)) {
+        dealloc_tracked_leaf(rt, o, o->flags);
+        return;
+    }
+    dealloc_release_listed(rt, o, t);
+}
+
+static RCGC_NOINLINE void dealloc_listed_tracked_nested(rcgc_runtime *rt, rcgc_object *o,
+                                                        const rcgc_type *t)
+{
+    if (refs_leaf(o, t)) {
+        dealloc_tracked_leaf(rt, o, o->flags);
+        return;
+    }
+    dealloc_release_nested_listed(rt, o, t);
+}
+
 /* The callers' choice between the copies (in their own frameless code: a
  * test here would sit after the frame's set-up); tracked (a constant): 1
  * for a tracked object, 0 for an untracked one. */
@@ -957,7 +1060,7 @@ static RCGC_ALWAYS_INLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o,
 {
     if (t->refs != NULL) {
         if (tracked)
-            dealloc_release_listed(rt, o, t);
+            dealloc_listed_tracked(rt, o, t);
         else
             dealloc_release_untracked_listed(rt, o, t);
     } else if (tracked) {
@@ -972,7 +1075,7 @@ static RCGC_ALWAYS_INLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_obj
 {
     if (t->refs != NULL) {
         if (tracked)
-            dealloc_release_nested_listed(rt, o, t);
+            dealloc_listed_tracked_nested(rt, o, t);
         else
             dealloc_release_nested_untracked_listed(rt, o, t);
     } else if (tracked) {
@@ -982,35 +1085,121 @@ static RCGC_ALWAYS_INLINE void dealloc_release_nested(rcgc_runtime *rt, rcgc_obj
     }
 }
 
+/* Drop the reference r taken from a field of a freed cached object
+ * (dealloc_cached), if any. */
+static RCGC_ALWAYS_INLINE int drop_taken(rcgc_object *r)
+{
+    if (r == NULL)
+        return 0;
+#if RCGC_DEBUG >= 1
+    if (RCGC_UNLIKELY(r->refcnt == 0 || r->refcnt == UINT32_MAX || r->type == RCGC_FREED_TYPE))
+        rcgc_refcount_error(r, "decref");
+#endif
+    return --r->refcnt == 0;
+}
+
+/* The end of dealloc_cached_rare once o is freed and its two referents
+ * r0 and r1 taken (NULL for none): their deallocations, in field order,
+ * one level deeper (the trashcan's depth counts the frames).  r1's is no
+ * tail call at o's level: a compiler that does not make it one (sanitizer
+ * or -O0 builds) would grow the stack along a chain through the second
+ * field without the depth seeing it (dealloc_cached's loop is the way to
+ * stay at o's level). */
+static RCGC_ALWAYS_INLINE void dealloc_cached_children(rcgc_runtime *rt, rcgc_object *r0,
+                                                       rcgc_object *r1)
+{
+    if (drop_taken(r0)) {
+        rt->obj.dealloc_depth++;
+        dealloc_nested(r0);
+        rt->obj.dealloc_depth--;
+    }
+    if (drop_taken(r1)) {
+        rt->obj.dealloc_depth++;
+        dealloc_nested(r1);
+        rt->obj.dealloc_depth--;
+    }
+}
+
+/* dealloc_cached's end when o's pool leaves the young list. */
+static RCGC_NOINLINE void dealloc_cached_rare(rcgc_runtime *rt, rcgc_object *o, rcgc_pool *pool,
+                                              rcgc_object *r0, rcgc_object *r1)
+{
+    RCGC_ENTER(rt);
+    rcgc_pool_young_remove(rt, pool);
+    free_pooled_class(rt, o, pool->szidx);
+    RCGC_LEAVE(rt);
+    dealloc_cached_children(rt, r0, r1);
+}
+
 /* A nested deallocation of a tracked pooled object whose type is in the
  * clear cache (DC1: no finalizer, no weak references to clear since the
  * caller saw none, nothing to call; DC2: the cache may be trusted), not
  * too deep, the allocator plain or tracing: dealloc_release's work with
  * only what such an object needs, in a smaller frame.  A nested
  * deallocation runs at depth >= 1, so no pending deallocation can be due
- * when it ends. */
+ * when it ends.  Since round 13c o is untracked and freed before its
+ * referents die, each one level deeper (nothing - no user code, DC1 - can
+ * tell the order of the frees), and a second referent that would come
+ * back here is taken by the loop at o's own level. */
 static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
 {
-    RCGC_ENTER(rt);
     rcgc_obj_state *os = &rt->obj;
-    RCGC_ASSERT(os->dealloc_depth >= 1);
-    os->dealloc_depth++;
-    uint32_t flags = o->flags;
-    o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
-    unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-    --*rcgc_gen_nobjects_flags(rt, flags);
-    rcgc_pool *pool = rcgc_pool_of(o);
-    unsigned szidx = pool->szidx;
-    rcgc_obj_untrack_pooled(rt, o, gen);
-    count0_death(&rt->gc.gens[0].count);
-    unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
-    RCGC_ASSERT(o->type == os->dclear_type);
-    release_field(o, off0);
-    release_field(o, off1);
-    os->dealloc_depth--;
-    RCGC_ASSERT(os->dealloc_depth >= 1);
-    free_pooled_class(rt, o, szidx);
-    RCGC_LEAVE(rt);
+    for (;;) {
+        RCGC_ENTER(rt);
+        RCGC_ASSERT(os->dealloc_depth >= 1 && os->dealloc_depth < RCGC_TRASH_DEPTH);
+        RCGC_ASSERT(!(rt->mem.slow & ~RCGC_SLOW_TRACE));
+        uint32_t flags = o->flags;
+        o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+        --*rcgc_gen_nobjects_flags(rt, flags);
+        rcgc_pool *pool = rcgc_pool_of(o);
+        unsigned i = rcgc_pool_index(pool, o);
+        unsigned n = i & 63;
+        pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
+        pool->ntracked--;
+        int leave = (flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && --pool->nyoung == 0;
+        count0_death(&rt->gc.gens[0].count);
+        unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
+        RCGC_ASSERT(o->type == os->dclear_type);
+        /* Both fields taken (NULL first, T3's order; the second read after
+         * the first is NULL, so a one-field type's off1 == off0 gives
+         * NULL), then o freed before its referents' deallocations:
+         * nothing reads o after this. */
+        static rcgc_object *const null_ref = NULL;
+        rcgc_object *r0 = rcgc_ref_load(o, off0);
+        memcpy((char *)o + off0, &null_ref, sizeof null_ref);
+        rcgc_object *r1 = rcgc_ref_load(o, off1);
+        memcpy((char *)o + off1, &null_ref, sizeof null_ref);
+        if (RCGC_UNLIKELY(leave)) {
+            RCGC_LEAVE(rt);
+            dealloc_cached_rare(rt, o, pool, r0, r1);
+            return;
+        }
+        free_pooled_class(rt, o, pool->szidx);
+        RCGC_LEAVE(rt);
+        if (drop_taken(r0)) {
+            os->dealloc_depth++;
+            dealloc_nested(r0);
+            os->dealloc_depth--;
+        }
+        if (!drop_taken(r1))
+            return;
+        /* The second referent dies at o's own level (o's frame is this
+         * loop's): when dealloc_kind would send it here (pooled, tracked,
+         * no weak references, not deferred, of this runtime, of the type
+         * the cache holds now; the depth is o's, which passed the
+         * trashcan's test), the loop takes it; anything else one level
+         * deeper.  A chain through the second field runs in this frame. */
+        uint32_t rf = r1->flags;
+        if ((rf & (RCGC_OF_FOREIGN | RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED | RCGC_OF_TRACKED)) !=
+                RCGC_OF_TRACKED ||
+            r1->type != os->dclear_type || rcgc_arena_of(r1)->rt != rt) {
+            os->dealloc_depth++;
+            dealloc_nested(r1);
+            os->dealloc_depth--;
+            return;
+        }
+        o = r1;
+    }
 }
 
 /* Whether a pooled object with no weak references, not deferred, must
@@ -1095,6 +1284,13 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
              * below, so plain or tracing): only user code can change it,
              * and the cache forgets user code (DC2). */
             RCGC_ASSERT(!(rt->mem.slow & ~RCGC_SLOW_TRACE));
+            /* A tracked leaf (TL1) by the cache's two offsets (DC1: no
+             * clear, no dealloc; off1 == off0 for one field). */
+            if ((rcgc_ref_load(o, rt->obj.dclear_off0) == NULL) &
+                (rcgc_ref_load(o, rt->obj.dclear_off1) == NULL)) {
+                dealloc_tracked_leaf(rt, o, flags);
+                return;
+            }
             if (RCGC_UNLIKELY(rt->obj.dealloc_depth >= RCGC_TRASH_DEPTH)) {
                 dealloc_slow(rt, o);
                 return;

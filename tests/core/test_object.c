@@ -607,6 +607,23 @@ static void dc_cascades_in(rcgc_runtime *rt)
     assert_int_equal(dc_counted, (1 << 9) - 1);
     assert_int_equal(rt->obj.live_objects, 0);
 
+    /* A cached node's second referent of another type with the same
+     * layout (and a dealloc): dealloc_cached's loop must not take it as
+     * one of the cached type.  p -> x (fills the cache) -> y (cached) ->
+     * (second field) z. */
+    dc_counted = 0;
+    dcnode *p = (dcnode *)rcgc_new(rt, &dc_two);
+    dcnode *x = (dcnode *)rcgc_new(rt, &dc_two);
+    dcnode *y = (dcnode *)rcgc_new(rt, &dc_two);
+    dcnode *z = (dcnode *)rcgc_new(rt, &dc_two_dealloc);
+    p->a = &x->ob;
+    x->a = &y->ob;
+    y->b = &z->ob;
+    z->b = rcgc_new(rt, &dc_two);
+    rcgc_decref(&p->ob);
+    assert_int_equal(dc_counted, 1);
+    assert_int_equal(rt->obj.live_objects, 0);
+
     leaf *shared = (leaf *)rcgc_new(rt, &leaf_type);
     rcgc_object *t2 = dc_tree(rt, 6);
     /* each of the 64 bottom nodes takes a reference in its a field */
@@ -647,6 +664,20 @@ static void *dc_small_stack(void *arg)
         cur = n;
     }
     rcgc_decref(&head->ob);
+    /* The same through the second field of a two-field type (round 13c:
+     * dealloc_cached frees a node before its referents and takes a second
+     * referent of the cached type in its own loop; a call at the node's
+     * own level instead, without a raise of the depth, overflows this
+     * stack where the compiler makes no tail call of it - the ASan
+     * build). */
+    head = (dcnode *)rcgc_new(rt, &dc_two);
+    cur = head;
+    for (int i = 0; i < 200000; i++) {
+        dcnode *n = (dcnode *)rcgc_new(rt, &dc_two);
+        cur->b = &n->ob;
+        cur = n;
+    }
+    rcgc_decref(&head->ob);
     return NULL;
 }
 
@@ -663,6 +694,7 @@ static void test_dclear_cascades(void **state)
     assert_int_equal(pthread_join(th, NULL), 0);
     pthread_attr_destroy(&attr);
     assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     rcgc_runtime_free(rt);
 }
 
@@ -1130,6 +1162,184 @@ static void test_object_free_push(void **state)
     }
 }
 
+/* ------------------------------------------------------------ tracked leaves */
+
+/* TL1 (object.c, dealloc_tracked_leaf): a tracked object of a type with
+ * refs and nothing to call at its release (no clear, no dealloc; a
+ * finalizer already run) whose listed fields are all NULL dies without a
+ * release of its own.  Counted: each generation's object count and
+ * count[0] (as test_death_counts_per_generation), P3-P5 and the young list
+ * (rcgc_validate: a pool whose last young object dies on this path must
+ * leave the list), the free in every mode (tracing's count back to where
+ * it was, the debug hooks' 0xDD fill of a block freed through the OBJ
+ * domain).  Not leaves: a listed field that is not NULL, in any position
+ * (its referent must lose the reference), a clear or a dealloc (called
+ * once per object), an unrun finalizer (run once). */
+typedef struct tl4 {
+    rcgc_object ob;
+    rcgc_object *a, *b, *c, *d;
+} tl4;
+static int tl_cleared, tl_dealloced, tl_finalized;
+static int tl_clear(rcgc_object *self)
+{
+    (void)self;
+    tl_cleared++;
+    return 0;
+}
+static void tl_dealloc(rcgc_object *self)
+{
+    (void)self;
+    tl_dealloced++;
+}
+static void tl_finalize(rcgc_object *self)
+{
+    (void)self;
+    tl_finalized++;
+}
+static const uint16_t tl_fields[] = {RCGC_REF(tl4, a), RCGC_REF(tl4, b), RCGC_REF(tl4, c),
+                                     RCGC_REF(tl4, d), 0};
+static const rcgc_type tl_four = {.name = "tl_four", .size = sizeof(tl4), .refs = tl_fields};
+/* One and two fields: the clear cache's types (DC1). */
+static const rcgc_type tl_one = {.name = "tl_one", .size = sizeof(tl4),
+                                 .refs = RCGC_REFS(tl4, a)};
+static const rcgc_type tl_two = {.name = "tl_two", .size = sizeof(tl4),
+                                 .refs = RCGC_REFS(tl4, a, b)};
+static const rcgc_type tl_with_clear = {.name = "tl_clear", .size = sizeof(tl4),
+                                        .clear = tl_clear, .refs = tl_fields};
+static const rcgc_type tl_with_dealloc = {.name = "tl_dealloc", .size = sizeof(tl4),
+                                          .dealloc = tl_dealloc, .refs = tl_fields};
+static const rcgc_type tl_with_final = {.name = "tl_final", .size = sizeof(tl4),
+                                        .finalize = tl_finalize, .refs = tl_fields};
+
+/* Leaves of type t dropped from outside (alone) and nested (as the
+ * fields of a parent of the same type, so that two-field types hit the
+ * clear cache from the second child on), in generation g (0, 1, 2 or 3:
+ * frozen); then the same with each listed field in turn holding a
+ * referent.  nfields: how many of tl4's fields t lists. */
+static void tl_round(rcgc_runtime *rt, const rcgc_type *t, unsigned nfields, int g)
+{
+    enum { N = 40 };
+    rcgc_object *alone[N];
+    tl4 *parent[N / 4];
+    long want[4] = {0, 0, 0, 0};
+    tl_cleared = tl_dealloced = tl_finalized = 0;
+    for (int i = 0; i < N; i++)
+        alone[i] = rcgc_new(rt, t);
+    for (int i = 0; i < N / 4; i++) {
+        parent[i] = (tl4 *)rcgc_new(rt, t);
+        rcgc_object **f = &parent[i]->a;
+        for (unsigned k = 0; k < nfields; k++)
+            f[k] = rcgc_new(rt, t);
+    }
+    long n = N + (N / 4) * (1 + (long)nfields);
+    if (g == 1)
+        rcgc_gc_collect(rt, 0);
+    else if (g == 2)
+        rcgc_gc_collect(rt, 1);
+    else if (g == 3)
+        rcgc_gc_freeze(rt);
+    want[g] = n;
+    expect_gen_counts(rt, want);
+    /* Something in count[0] to give back. */
+    rcgc_object *young[N];
+    for (int i = 0; i < N; i++)
+        young[i] = rcgc_new(rt, &tu_node_type);
+    want[0] += N;
+    long c[3];
+    rcgc_gc_get_count(rt, c);
+    long c0 = c[0];
+    for (int i = 0; i < N; i++)
+        rcgc_decref(alone[i]);
+    want[g] -= N;
+    expect_gen_counts(rt, want);
+    rcgc_gc_get_count(rt, c);
+    assert_int_equal(c[0], c0 - N);
+    for (int i = 0; i < N / 4; i++)
+        rcgc_decref(&parent[i]->ob);
+    want[g] -= (N / 4) * (1 + (long)nfields);
+    expect_gen_counts(rt, want);
+    long died = n;
+    if (t == &tl_with_clear)
+        assert_int_equal(tl_cleared, died);
+    if (t == &tl_with_dealloc)
+        assert_int_equal(tl_dealloced, died);
+    if (t == &tl_with_final)
+        assert_int_equal(tl_finalized, died);
+    for (int i = 0; i < N; i++)
+        rcgc_decref(young[i]);
+    /* Each listed field in turn holds the only reference to a leaf
+     * object: the holder h is no tracked leaf, and the referent dies.  h
+     * dropped from outside, and nested at the end of a chain p -> x -> h
+     * (field a), where x's nested deallocation fills the clear cache for
+     * the types that fit it, so that h takes the cached path. */
+    for (unsigned k = 0; k < nfields; k++) {
+        tl4 *h = (tl4 *)rcgc_new(rt, t);
+        rcgc_object *r = rcgc_new(rt, &leaf_type);
+        (&h->a)[k] = r;
+        rcgc_decref(&h->ob);
+        assert_int_equal(rt->obj.live_objects, 0);
+        h = (tl4 *)rcgc_new(rt, t);
+        r = rcgc_new(rt, &leaf_type);
+        (&h->a)[k] = rcgc_incref(r);
+        tl4 *x = (tl4 *)rcgc_new(rt, t);
+        x->a = &h->ob;
+        tl4 *p = (tl4 *)rcgc_new(rt, t);
+        p->a = &x->ob;
+        rcgc_decref(&p->ob);
+        assert_int_equal(rcgc_refcount(r), 1);
+        rcgc_decref(r);
+        assert_int_equal(rt->obj.live_objects, 0);
+    }
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    if (g == 3)
+        rcgc_gc_unfreeze(rt);
+}
+
+static void test_tracked_leaf(void **state)
+{
+    (void)state;
+    static const rcgc_type *types[] = {&tl_four, &tl_two, &tl_one, &tl_with_clear,
+                                       &tl_with_dealloc, &tl_with_final};
+    static const unsigned nfields[] = {4, 2, 1, 4, 4, 4};
+    for (int mode = 0; mode < 4; mode++) {
+        rcgc_config cfg = {.size = sizeof cfg, .gc_disabled = 1,
+                           .malloc_mode = mode == 2 ? "pymalloc_debug" : "pymalloc"};
+        rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+        assert_non_null(rt);
+        size_t cur0 = 0, cur1 = 0, peak;
+        if (mode == 1) {
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+            rcgc_tracemalloc_get_traced_memory(rt, &cur0, &peak);
+        } else if (mode == 3) {
+            rcgc_mem_fail_after(rt, 1000000000, 0);   /* armed, never reached */
+        }
+        for (unsigned k = 0; k < sizeof types / sizeof types[0]; k++)
+            for (int g = 0; g < 4; g++)
+                tl_round(rt, types[k], nfields[k], g);
+        /* The debug hooks' fill: a tracked leaf's block went through the
+         * OBJ domain (a pool block given back directly would not be). */
+        if (mode == 2) {
+            rcgc_object *keep = rcgc_new(rt, &tl_four);
+            rcgc_object *o = rcgc_new(rt, &tl_four);
+            unsigned char *payload = (unsigned char *)(o + 1);
+            rcgc_decref(o);
+            assert_int_equal(payload[0], 0xDD);
+            rcgc_decref(keep);
+        }
+        if (mode == 1) {
+            rcgc_tracemalloc_get_traced_memory(rt, &cur1, &peak);
+            assert_int_equal(cur1, cur0);
+            rcgc_tracemalloc_stop(rt);
+        }
+        if (mode == 3)
+            rcgc_mem_fail_after(rt, 0, 0);
+        assert_int_equal(rt->obj.live_objects, 0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1149,6 +1359,7 @@ int main(void)
         cmocka_unit_test(test_tracked_free_slow_modes),
         cmocka_unit_test(test_new_zeroes_reused),
         cmocka_unit_test(test_object_free_push),
+        cmocka_unit_test(test_tracked_leaf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
