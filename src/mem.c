@@ -312,18 +312,20 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
 }
 
 /* Tracing alone with frames from call sites, when rcgc_mem_malloc_at's
- * inline path (rcgc_trace_try_cached_last) could not take the block: the
- * pool block and its trace inline when the call-site cache knows the site. */
+ * inline path (rcgc_trace_try_cached_last) could not take the block: a
+ * block of the traced pools (H1, tmfast.h) with its header written when
+ * the call-site cache knows the site, else the tracer's capture. */
 static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, const char *file,
                                               int line)
 {
-    rcgc_pool *pool;
-    void *p = rcgc_pool_try_alloc_from(&rt->pool, size, &pool);
-    if (RCGC_LIKELY(p != NULL) &&
-        RCGC_LIKELY(rcgc_trace_try_record(rt, pool, p, size, file, line))) {
-        return p;   /* counted by M3 (pool.h) */
+    uint32_t tb = rcgc_trace_site_tb(&rt->mem.trace, file, line);
+    if (RCGC_LIKELY(tb != 0)) {
+        void *p = rcgc_trace_hdr_block(rt, size, tb);
+        if (RCGC_LIKELY(p != NULL))
+            return p;   /* counted by M3 (pool.h) */
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
     }
-    return rcgc_trace_malloc_fast(rt, p, pool, size, file, line);
+    return rcgc_trace_malloc_fast(rt, NULL, NULL, size, file, line);
 }
 
 /* The dispatch on rt->mem.slow of rcgc_mem_malloc_at's failed pop (C5):
@@ -353,7 +355,7 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
      * moves more on the untraced allocation). */
     size_t c;
     __asm__("lea -1(%1), %0\n\tshr $4, %0"
-            : "=&r"(c), "+S"(size), "+D"(rt), "+d"(file), "+c"(line)
+            : "=&a"(c), "+S"(size), "+D"(rt), "+d"(file), "+c"(line)
             :
             : "cc");
 #else
@@ -418,7 +420,8 @@ sites:
 native:
     /* The failed pop's top and where it lives: no class or top to derive
      * again in the tracer. */
-    return rcgc_trace_malloc_native(rt, size, file, line, &rt->pool.ctop[c], rt->pool.ctop[c]);
+    return rcgc_trace_malloc_native(rt, size, file, line, &rt->pool.ctop[c + RCGC_NCLASSES],
+                                    rt->pool.ctop[c + RCGC_NCLASSES]);
 }
 
 void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize, const char *file,
@@ -491,6 +494,36 @@ static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const voi
      * folds rt + 8c back to row, so the row's fields are read at fixed
      * offsets from it, no lea of the row again: a distance in bytes, or
      * one within rt->pool.cache, did not fold). */
+    /* A block of a traced pool (H1) has a row at or above rt + 8 *
+     * RCGC_NCLASSES: compared as addresses (no class derived). */
+    if (RCGC_LIKELY((uintptr_t)row >= (uintptr_t)rt + RCGC_NCLASSES * sizeof(void *))) {
+        /* Its trace is its header, at a fixed distance from it, cleared
+         * at once (H2), and no slot entry for the free cache's row.  The
+         * row's fields at fixed offsets from row (R8). */
+        RCGC_ASSERT(rcgc_pool_of(ptr)->szidx ==
+                    (size_t)((void **)(void *)row - (void **)(void *)rt));
+        rcgc_trace_slot *hd = rcgc_trace_hdr(ptr);
+        uint64_t sz = hd->size;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        /* added in memory: gcc 12 loaded room, added and stored it */
+        __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(sz) : "cc");
+#else
+        rt->mem.trace.room += sz;
+#endif
+        memset(hd, 0, sizeof *hd);
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(ptr, 1, 3);
+#endif
+        void ***ctop = (void ***)(void *)(row + offsetof(rcgc_runtime, pool.ctop));
+        if (RCGC_LIKELY(top != *(void ***)(void *)(row + offsetof(rcgc_runtime, pool.clim)))) {
+            *top = ptr;
+            *ctop = top;
+            *(void **)(void *)(row + offsetof(rcgc_runtime, pool.cache)) = ptr;
+            return;
+        }
+        rcgc_pool_push_limit(rt, &rt->pool, ptr);
+        return;
+    }
     size_t c = (size_t)((void **)(void *)row - (void **)(void *)rt);
     free_traced(rt, ptr, rcgc_leaf_class_tables((rcgc_map_entry *)(uintptr_t)leaf), t, top, c,
                 row);

@@ -119,6 +119,32 @@
  *       the route: a match is the traced route, with no route compare
  *       on the common traced allocation.
  */
+/*
+ * H1  (perf-tm17) pool class RCGC_NCLASSES + c (a traced pool, pool.h) is
+ *     the traced twin of request class c: blocks of 16 (c + 2) bytes
+ *     whose first block starts 16 bytes into the pool (pool->mem), each
+ *     handed out at its start p for at most 16 (c + 1) bytes; the 8 bytes
+ *     at p - 8 are its header, an rcgc_trace_slot (rcgc_trace_hdr), the
+ *     8 at p - 16 are unused (the previous block's last 16 bytes, beyond
+ *     its caller's bytes: rcgc_pool_block_size is 16 less).  Only
+ *     tracing's MEM fast paths allocate from traced pools, while slow ==
+ *     RCGC_SLOW_TRACE (rcgc_trace_try_cached_last, rcgc_trace_hdr_block),
+ *     so a traced pool has no side array (F5 is for request classes), and
+ *     the traced free finds a trace at p - 8 with no table, index or
+ *     side line: the header shares the line of the block's start.
+ * H2  a traced pool's header of block k (carved or not) is zero unless
+ *     the block is live and traced, when it holds (tb != 0, size): pool_init
+ *     zeroes every header of a traced pool, every traced allocation writes
+ *     its block's, every free while tracing zeroes it (the traced
+ *     rcgc_mem_free at once, not pending: D1 is for side slots only; the
+ *     wrappers through the tracer's slot lookup), and clear_traces and stop
+ *     zero every header (tm_clear).  So a header is never the pending slot,
+ *     the untraced free after stop finds nothing to clear, and a block of a
+ *     traced pool freed after stop and taken again after a new start has a
+ *     zero header.  Its size counts in peak - room like a side slot's
+ *     (F2, R1).  rcgc_trace_validate checks H1 (with rcgc_pool_validate)
+ *     and H2.
+ */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
 
@@ -329,6 +355,19 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
     return 1;
 }
 
+/* H1: the trace (header) of block p of a traced pool. */
+static inline rcgc_trace_slot *rcgc_trace_hdr(const void *p)
+{
+    return (rcgc_trace_slot *)(void *)((char *)(uintptr_t)p - sizeof(rcgc_trace_slot));
+}
+
+/* A block of the traced twin of size's class (H1: its free cache row,
+ * else its pools, else a new pool) with the trace (tb, size) in its
+ * header, for rcgc_mem_malloc while tracing alone; NULL when no pool can
+ * be had (nothing changed).  size is 1 to RCGC_SMALL_LIMIT.
+ * tracemalloc.c. */
+void *rcgc_trace_hdr_block(rcgc_runtime *rt, size_t size, uint32_t tb);
+
 /* F4: while tracing, the slot entry (pool.h: cslot) of a block in the
  * free cache holds the address of its trace slot when rcgc_mem_free
  * cached it (the slot of a pool with a side array), else NULL ("unknown").
@@ -376,11 +415,12 @@ static inline int rcgc_trace_at_last(const rcgc_trace_hot *h, const char *file, 
     return RCGC_LIKELY(h->last.file == file) && RCGC_LIKELY(h->last.line == line);
 }
 
-/* The traced allocation from the free cache when the popped block carries
- * its slot (F4), for a call at the last call site (rcgc_trace_at_last,
- * tested by the caller): the block, recorded and counted in the MEM
- * domain, or NULL with nothing changed.  c is the size class of `size`
- * (rcgc_mem_malloc_at has it in a register). */
+/* The traced allocation from the free cache of the traced twin of c
+ * (H1), for a call at the last call site (rcgc_trace_at_last, tested by
+ * the caller): the block, its trace written into its header (zero, H2;
+ * never the pending slot, so no D1 compare) and counted in the MEM
+ * domain, or NULL with nothing changed when the row is empty.  c is the
+ * size class of `size` (rcgc_mem_malloc_at has it in a register). */
 static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_t size,
                                                const char *file, int line)
 {
@@ -391,28 +431,17 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
      * more). */
     if (!rcgc_trace_at_last(h, file, line))
         return NULL;
-    /* rcgc_trace_pop_class, but the block is read from the old top
-     * late and into the return register (the empty asm below: rax),
-     * which saves a move.  The pop moves the top alone: cache[c] need
-     * not be the top's copy while tracing (C1, pool.h), so it is neither
-     * read nor written (the untraced allocation's pop fails by C5 before
-     * it could read it). */
+    /* The pop moves the top alone: cache[r] need not be the top's copy
+     * while tracing (C1, pool.h).  An empty row's top is its NULL
+     * floor. */
     rcgc_pool_state *ps = &rt->pool;
-    void **top = ps->ctop[c];
-    rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
-    if (RCGC_UNLIKELY(sl == NULL))
-        return NULL;
-    rcgc_pool_row_pop(ps, c, top);
-    rcgc_trace_write_slot(h, sl, h->last.tb, size);
+    size_t r = c + RCGC_NCLASSES;
+    void **top = ps->ctop[r];
     void *bp = *top;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __asm__("" : "+a"(bp));   /* no code */
-#endif
-    RCGC_ASSERT(bp != NULL);
-#if defined(__GNUC__) || defined(__clang__)
-    if (bp == NULL)
-        __builtin_unreachable();
-#endif
+    if (RCGC_UNLIKELY(bp == NULL))
+        return NULL;
+    rcgc_pool_row_pop(ps, r, top);
+    rcgc_trace_write_settled(h, rcgc_trace_hdr(bp), h->last.tb, size);
     /* the MEM domain's count is derived (M3, pool.h): nothing to count */
     return bp;
 }

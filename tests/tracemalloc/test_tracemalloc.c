@@ -1058,11 +1058,10 @@ static void check_model(rcgc_runtime *rt, size_t cur_model, size_t peak_model)
     assert_int_equal(peak, peak_model);
 }
 
-/* F4's test of a cached block's slot entry: a pooled object freed while
- * tracing enters the free cache with NULL in its slot entry, and the next
- * traced rcgc_mem_malloc of its class from the call site that hit last
- * pops it: the entry names no slot, so the allocation must take the block
- * through its pool. */
+/* A pooled object freed while tracing enters its class's free cache with
+ * NULL in its slot entry (F4); the next traced rcgc_mem_malloc of its
+ * class from the call site that hit last takes a block of the traced
+ * twin (H1, perf-tm17), not the object's, with its trace in its header. */
 static __attribute__((noinline)) void *alloc_small_here(rcgc_runtime *rt, int *line)
 {
     *line = __LINE__ + 1;
@@ -1084,7 +1083,9 @@ static void test_freed_object_not_a_slot(void **state)
     rcgc_decref(o);               /* into the free cache, NULL in its slot entry */
     assert_int_equal(traced_now(rt), before);
     void *p = alloc_small_here(rt, &line);
-    assert_ptr_equal(p, (void *)o);   /* the freed object's block, from the cache */
+    assert_ptr_not_equal(p, (void *)o);   /* the traced twin's block (H1) */
+    assert_int_equal(rcgc_pool_of(p)->szidx,
+                     (unsigned)rcgc_size_class(sizeof(small)) + RCGC_NCLASSES);
     assert_int_equal(traced_now(rt), before + sizeof(small));
     rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p);
     assert_non_null(t);
@@ -1100,13 +1101,11 @@ static void test_freed_object_not_a_slot(void **state)
     rcgc_runtime_free(rt);
 }
 
-/* F4: the slot entry of a cache position keeps the slot of the block
- * that was there last until the next push overwrites it.  A traced free
- * leaves block a's slot in entry 1; the traced allocation pops a again
- * (a stays live and traced); a pooled object freed next goes to the same
- * position: its push must write NULL there, or the next traced allocation
- * (which pops the object's block) would take a's slot for it - the new
- * block untraced, a's trace overwritten. */
+/* H1 (perf-tm17; F4 before it): a traced free of a block of a traced
+ * pool pushes it into the traced twin's row; the traced allocation pops
+ * it again (a stays live and traced); a pooled object freed next goes to
+ * its own class's row: the next traced allocation takes a block of the
+ * traced twin, not the object's, and a's trace stays. */
 static void test_object_push_clears_slot_entry(void **state)
 {
     (void)state;
@@ -1128,7 +1127,9 @@ static void test_object_push_clears_slot_entry(void **state)
     assert_int_equal(traced_now(rt), before);
     check_valid(rt);
     void *p = alloc_small_here(rt, &line);
-    assert_ptr_equal(p, (void *)o);
+    assert_ptr_not_equal(p, (void *)o);
+    assert_int_equal(rcgc_pool_of(p)->szidx,
+                     (unsigned)rcgc_size_class(sizeof(small)) + RCGC_NCLASSES);
     assert_int_equal(traced_now(rt), before + sizeof(small));
     rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p);
     assert_non_null(t);
@@ -1149,20 +1150,20 @@ static void test_object_push_clears_slot_entry(void **state)
 }
 
 
-/* The traced allocation from the free cache tests only the top's slot
- * entry (tmfast.h, rcgc_trace_pop_cached): an empty cache's top is its
- * floor, whose entry must stay NULL (F4).  Blocks freed traced fill the
- * cache, allocations from the same site pop them all, and the next ones
- * find the floor: they must come from the pools, traced, and
- * get_traced_memory must stay exact.  Fails (a NULL block, a wrong
- * count or rcgc_validate's F4 check) when the floor's entry is not
- * NULL. */
+/* The traced allocation from the free cache tests only the top's block
+ * (tmfast.h, rcgc_trace_try_cached_last): an empty row's top is its NULL
+ * floor.  Blocks freed traced fill the traced twin's row (H1),
+ * allocations from the same site pop them all, and the next ones find
+ * the floor: they must come from the pools, traced, and
+ * get_traced_memory must stay exact. */
 static void test_empty_cache_floor(void **state)
 {
     (void)state;
     rcgc_runtime *rt = new_rt();
     assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
-    unsigned c = (unsigned)rcgc_size_class(sizeof(small));
+    /* the traced twin's row (H1): where rcgc_mem_malloc's traced blocks
+     * are cached */
+    unsigned c = (unsigned)rcgc_size_class(sizeof(small)) + RCGC_NCLASSES;
     for (unsigned k = 0; k < RCGC_NCLASSES; k++)
         assert_null(rt->pool.cslot[k][0]);
     int line;
@@ -1779,10 +1780,14 @@ static void test_traced_memory_model(void **state)
 }
 
 /* One call site for test_pending_free (its line in *line). */
+/* calloc: through the wrappers, a block of a request class's pool, with
+ * its trace in a side slot (rcgc_mem_malloc's traced blocks have headers,
+ * H1, which are never pending); rcgc_mem_free still takes the traced
+ * free, D1 and all. */
 static __attribute__((noinline)) void *pend_alloc(rcgc_runtime *rt, size_t n, int *line)
 {
     *line = __LINE__ + 1;
-    return rcgc_mem_malloc(rt, n);
+    return rcgc_mem_calloc(rt, 1, n);
 }
 
 static int pend_traceback_line(rcgc_runtime *rt, const void *p)
@@ -2063,6 +2068,12 @@ static int every_pool_has_array(rcgc_runtime *rt)
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++) {
             const rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            /* a traced pool (H1) keeps its traces in its headers */
+            if (pool->szidx >= RCGC_NCLASSES && pool->szidx != UINT16_MAX) {
+                if (pool->trace_slots != NULL)
+                    return 0;
+                continue;
+            }
             if (pool->szidx != UINT16_MAX && pool->trace_slots == NULL)
                 return 0;
         }
