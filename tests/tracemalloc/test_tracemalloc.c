@@ -2131,6 +2131,147 @@ static void test_every_pool_has_array(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* H1, H2 (tmfast.h, perf-tm17): the per-block header of a traced pool's
+ * block.  rcgc_mem_malloc's traced blocks come from the traced twin of
+ * their class, the trace 8 bytes before the block; a realloc that moves
+ * such a block to a request class's pool takes its trace along (side
+ * slot), one that keeps it in place rewrites the header, a failed one
+ * keeps it; the wrappers' free (fault injection on) clears it before the
+ * block goes; clear_traces zeroes every header; snapshots and
+ * get_tracemalloc_memory see the traced pools; the validator catches a
+ * header that breaks H2. */
+static __attribute__((noinline)) void *hdr_alloc(rcgc_runtime *rt, size_t n, int *line)
+{
+    *line = __LINE__ + 1;
+    return rcgc_mem_malloc(rt, n);
+}
+
+static size_t snap_len_now(rcgc_runtime *rt)
+{
+    rcgc_snapshot *snap;
+    assert_int_equal(rcgc_tracemalloc_take_snapshot(rt, &snap), RCGC_OK);
+    size_t n = rcgc_snapshot_len(snap);
+    rcgc_snapshot_free(snap);
+    return n;
+}
+
+static void expect_invalid_h(rcgc_runtime *rt, const char *what)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    int rc = rcgc_validate(rt, mem);
+    fclose(mem);
+    assert_int_not_equal(rc, RCGC_OK);
+    assert_non_null(strstr(text, what));
+    free(text);
+}
+
+static void test_traced_block_header(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    int line;
+    unsigned c = (unsigned)rcgc_size_class(40);
+    void *keep = hdr_alloc(rt, 40, &line);   /* keeps the pool live */
+    void *a = hdr_alloc(rt, 40, &line);
+    const rcgc_pool *pool = rcgc_pool_of(a);
+    assert_int_equal(pool->szidx, c + RCGC_NCLASSES);
+    assert_int_equal(pool->size, 64);                /* 16 longer */
+    assert_int_equal(((uintptr_t)a - (uintptr_t)pool->mem) % 64, 16);
+    const rcgc_trace_slot *ha = (const rcgc_trace_slot *)a - 1;
+    assert_true(ha->tb != 0);
+    assert_int_equal(ha->size, 40);
+    assert_int_equal(traced_now(rt), 80);
+    assert_int_equal(snap_len_now(rt), 2);
+    assert_true(rcgc_tracemalloc_get_tracemalloc_memory(rt) >= (size_t)pool->nblocks * 16);
+    memset(a, 0xAB, 48);   /* all its usable bytes: the next header stays */
+    check_valid(rt);
+
+    /* in place: 45 of the 48 usable bytes, the header rewritten */
+    void *a2 = rcgc_mem_realloc(rt, a, 45);
+    assert_ptr_equal(a2, a);
+    assert_int_equal(ha->size, 45);
+    assert_int_equal(traced_now(rt), 85);
+    check_valid(rt);
+
+    /* moved to a request class's pool: the trace goes with it */
+    void *b = rcgc_mem_realloc(rt, a2, 300);
+    assert_non_null(b);
+    assert_true(rcgc_pool_of(b)->szidx < RCGC_NCLASSES);
+    assert_int_equal(ha->tb, 0);   /* a's header (its pool lives: keep) */
+    assert_int_equal(ha->size, 0);
+    assert_int_equal(traced_now(rt), 340);
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)b);
+    assert_non_null(t);
+    rcgc_traceback_free(t);
+    check_valid(rt);
+
+    /* a failed realloc keeps the trace in the header */
+    void *d = hdr_alloc(rt, 40, &line);
+    rcgc_mem_fail_after(rt, 1, 1);   /* every allocation fails */
+    assert_null(rcgc_mem_realloc(rt, d, 400));
+    rcgc_mem_fail_after(rt, 0, 0);
+    assert_int_equal(((const rcgc_trace_slot *)d - 1)->size, 40);
+    assert_int_equal(traced_now(rt), 380);
+    check_valid(rt);
+    /* the wrappers' free (fault injection on): the header cleared */
+    rcgc_mem_fail_after(rt, 1000000, 0);
+    rcgc_mem_free(rt, d);
+    rcgc_mem_fail_after(rt, 0, 0);
+    assert_int_equal(traced_now(rt), 340);
+    check_valid(rt);
+
+    /* the validator: H2 */
+    void *e = hdr_alloc(rt, 40, &line);
+    rcgc_trace_slot *he = (rcgc_trace_slot *)e - 1;
+    rcgc_trace_slot saved = *he;
+    he->tb = 0;
+    expect_invalid_h(rt, "(H2)");
+    *he = saved;
+    check_valid(rt);
+    rcgc_mem_free(rt, e);   /* into the twin's row, its header zero */
+    he->tb = saved.tb;
+    expect_invalid_h(rt, "(H2)");
+    he->tb = 0;
+    check_valid(rt);
+
+    /* clear_traces: every header zero, the frees after it count nothing */
+    void *f = hdr_alloc(rt, 40, &line);
+    rcgc_tracemalloc_clear_traces(rt);
+    assert_int_equal(traced_now(rt), 0);
+    assert_int_equal(((const rcgc_trace_slot *)f - 1)->tb, 0);
+    assert_int_equal(((const rcgc_trace_slot *)keep - 1)->tb, 0);
+    assert_int_equal(snap_len_now(rt), 0);
+    check_valid(rt);
+    void *g = hdr_alloc(rt, 40, &line);
+    assert_int_equal(traced_now(rt), 40);
+    rcgc_mem_free(rt, f);
+    rcgc_mem_free(rt, b);
+    assert_int_equal(traced_now(rt), 40);
+    t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)g);
+    assert_non_null(t);
+    assert_int_equal(rcgc_traceback_frame(t, 0).lineno, line);
+    rcgc_traceback_free(t);
+    rcgc_mem_free(rt, g);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+
+    /* after stop: realloc of a traced pool's block (untraced, moved) */
+    void *h = hdr_alloc(rt, 40, &line);
+    rcgc_tracemalloc_stop(rt);
+    check_valid(rt);
+    void *h2 = rcgc_mem_realloc(rt, h, 100);
+    assert_non_null(h2);
+    assert_true(rcgc_pool_of(h2)->szidx < RCGC_NCLASSES);
+    check_valid(rt);
+    rcgc_mem_free(rt, h2);
+    rcgc_mem_free(rt, keep);
+    check_valid(rt);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2166,6 +2307,7 @@ int main(void)
         cmocka_unit_test(test_last_site_only_while_alone),
         cmocka_unit_test(test_free_route_follows_mode),
         cmocka_unit_test(test_every_pool_has_array),
+        cmocka_unit_test(test_traced_block_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
