@@ -128,12 +128,22 @@ void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
     out->free = pool_free_any;
 }
 
+/* R12 (tmfast.h): the per-row continuations of rcgc_mem_free follow slow. */
+static void free_rows_set(rcgc_runtime *rt)
+{
+    rcgc_mem_free_not_fn req = rcgc_mem_free_not_of(rt->mem.slow);
+    rcgc_mem_free_not_fn hdr = rcgc_mem_free_hdr_of(rt->mem.slow);
+    for (unsigned r = 0; r < RCGC_NROWS; r++)
+        rt->pool.free_not[r] = (void *)(r < RCGC_NCLASSES ? req : hdr);
+}
+
 /* Set up the domains from a config (NULL members mean defaults).  Called by
  * rcgc_runtime_new before anything is allocated. */
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8, before any return */
+    free_rows_set(rt);                                      /* R12 */
     rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
@@ -183,6 +193,7 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
         ms->trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
     rcgc_trace_route_update(ms);   /* R7 */
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8 */
+    free_rows_set(rt);                                      /* R12 */
     /* The free cache belongs to the fast paths (tracing's included): the
      * debug hooks, fault injection and user allocators must see every
      * block go back to its pool. */
@@ -494,39 +505,45 @@ static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const voi
      * folds rt + 8c back to row, so the row's fields are read at fixed
      * offsets from it, no lea of the row again: a distance in bytes, or
      * one within rt->pool.cache, did not fold). */
-    /* A block of a traced pool (H1) has a row at or above rt + 8 *
-     * RCGC_NCLASSES: compared as addresses (no class derived). */
-    if (RCGC_LIKELY((uintptr_t)row >= (uintptr_t)rt + RCGC_NCLASSES * sizeof(void *))) {
-        /* Its trace is its header, at a fixed distance from it, cleared
-         * at once (H2), and no slot entry for the free cache's row.  The
-         * row's fields at fixed offsets from row (R8). */
-        RCGC_ASSERT(rcgc_pool_of(ptr)->szidx ==
-                    (size_t)((void **)(void *)row - (void **)(void *)rt));
-        rcgc_trace_slot *hd = rcgc_trace_hdr(ptr);
-        uint64_t sz = hd->size;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        /* added in memory: gcc 12 loaded room, added and stored it */
-        __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(sz) : "cc");
-#else
-        rt->mem.trace.room += sz;
-#endif
-        memset(hd, 0, sizeof *hd);
-#if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(ptr, 1, 3);
-#endif
-        void ***ctop = (void ***)(void *)(row + offsetof(rcgc_runtime, pool.ctop));
-        if (RCGC_LIKELY(top != *(void ***)(void *)(row + offsetof(rcgc_runtime, pool.clim)))) {
-            *top = ptr;
-            *ctop = top;
-            *(void **)(void *)(row + offsetof(rcgc_runtime, pool.cache)) = ptr;
-            return;
-        }
-        rcgc_pool_push_limit(rt, &rt->pool, ptr);
-        return;
-    }
     size_t c = (size_t)((void **)(void *)row - (void **)(void *)rt);
     free_traced(rt, ptr, rcgc_leaf_class_tables((rcgc_map_entry *)(uintptr_t)leaf), t, top, c,
                 row);
+}
+
+/* Tracing alone (slow == RCGC_SLOW_TRACE): every free of a traced pool's
+ * block (H1) comes here, by its row's continuation (R12): its trace is
+ * its header, at a fixed distance from it, cleared at once (H2); no slot
+ * entry for the row.  The row's fields at fixed offsets from row. */
+static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf,
+                                       size_t t, void **top, char *row)
+{
+    (void)leaf, (void)t;
+    RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE);
+    /* Its trace is its header, at a fixed distance from it, cleared
+     * at once (H2), and no slot entry for the free cache's row.  The
+     * row's fields at fixed offsets from row (R8). */
+    RCGC_ASSERT(rcgc_pool_of(ptr)->szidx ==
+                (size_t)((void **)(void *)row - (void **)(void *)rt));
+    rcgc_trace_slot *hd = rcgc_trace_hdr(ptr);
+    uint64_t sz = hd->size;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* added in memory: gcc 12 loaded room, added and stored it */
+    __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(sz) : "cc");
+#else
+    rt->mem.trace.room += sz;
+#endif
+    memset(hd, 0, sizeof *hd);
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(ptr, 1, 3);
+#endif
+    void ***ctop = (void ***)(void *)(row + offsetof(rcgc_runtime, pool.ctop));
+    if (RCGC_LIKELY(top != *(void ***)(void *)(row + offsetof(rcgc_runtime, pool.clim)))) {
+        *top = ptr;
+        *ctop = top;
+        *(void **)(void *)(row + offsetof(rcgc_runtime, pool.cache)) = ptr;
+        return;
+    }
+    rcgc_pool_push_limit(rt, &rt->pool, ptr);
 }
 
 /* Any other mode: with nothing on, the push found its limit (C3); the
@@ -546,6 +563,11 @@ static RCGC_NOINLINE void free_not_other(rcgc_runtime *rt, void *ptr, const void
 rcgc_mem_free_not_fn rcgc_mem_free_not_of(unsigned slow)
 {
     return slow == RCGC_SLOW_TRACE ? free_not_traced : free_not_other;
+}
+
+rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow)
+{
+    return slow == RCGC_SLOW_TRACE ? free_not_hdr : free_not_other;
 }
 
 void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
@@ -590,7 +612,9 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
                 return;
             /* R8: one indirect jump picks the mode's way (predicted: the
              * mode rarely changes), with no test of slow. */
-            rt->mem.trace.free_not(rt, ptr, leaf, t, top, (char *)rt + c * sizeof(void *));
+            char *row = (char *)rt + c * sizeof(void *);
+            (*(rcgc_mem_free_not_fn *)(void *)(row + offsetof(rcgc_runtime, pool.free_not)))(
+                rt, ptr, leaf, t, top, row);
             return;
         }
     }

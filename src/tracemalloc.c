@@ -1349,6 +1349,11 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
         TM_BAD("the last call site can match on route %u (R10)\n", rt->mem.trace.route);
     if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
         TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
+    for (unsigned r = 0; r < RCGC_NROWS; r++)
+        if (rt->pool.free_not[r] != (r < RCGC_NCLASSES ? (void *)rt->mem.trace.free_not
+                                                       : (void *)rcgc_mem_free_hdr_of(rt->mem.slow)))
+            TM_BAD("rcgc_mem_free's continuation of row %u does not follow slow %u (R12)\n", r,
+                   rt->mem.slow);
     if (!s) {
         hdr_check hc = { rt, 0, 0, 0, NULL };
         if (hdr_pools(rt, hdr_check_pool, &hc))

@@ -305,6 +305,13 @@ typedef struct rcgc_pool_state {
      * a pool's allocation and a block's return to its pool change it,
      * never the free cache's pushes and pops. */
     size_t nheld[RCGC_NROWS];
+    /* R12 (tmfast.h): rcgc_mem_free's continuation after a failed push
+     * (R8), per row: rt->mem.trace.free_not for the request classes'
+     * rows, the traced pools' own (rcgc_mem_free_hdr_of) for their rows,
+     * so that the jump picks the traced pool's free with no compare.
+     * (rcgc_mem_free_not_fn, runtime.h; void * here, pool.h comes
+     * first.) */
+    void *free_not[RCGC_NROWS];
     /* M3: the MEM domain's live blocks == the pools' live blocks (C2:
      * the sum over c of nheld[c] - n) - the OBJ domain's live blocks
      * (rcgc_mem_obj_live: domains[OBJ].live + obj.live_objects) - madj.  The
