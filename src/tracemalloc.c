@@ -910,7 +910,7 @@ void *rcgc_trace_hdr_block(rcgc_runtime *rt, size_t size, uint32_t tb)
     if (p == NULL && (p = rcgc_pool_alloc_slow_traced(rt, r)) == NULL)
         return NULL;
     RCGC_ASSERT(rcgc_pool_of(p)->szidx == r);
-    rcgc_trace_write_settled(&rt->mem.trace, rcgc_trace_hdr(p), tb, size);   /* H2 */
+    rcgc_trace_write_slot(&rt->mem.trace, rcgc_trace_hdr(p), tb, size);   /* H2, D1 */
     return p;
 }
 
@@ -1032,7 +1032,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         void *p = *top;
         if (RCGC_LIKELY(p != NULL)) {
             *topp = top - 1;
-            rcgc_trace_write_settled(&rt->mem.trace, rcgc_trace_hdr(p), tb, size);
+            rcgc_trace_write_slot(&rt->mem.trace, rcgc_trace_hdr(p), tb, size);   /* D1 */
             return p;   /* counted by M3 (pool.h) */
         }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -1291,6 +1291,8 @@ typedef struct hdr_check {
     int tracing;
     size_t ntb, bytes;
     const char *why;
+    const tm_slot *pend;   /* D1's pending slot (a freed block's header may be it) */
+    int pend_found;
 } hdr_check;
 
 static int hdr_check_pool(void *arg, rcgc_pool *pool)
@@ -1307,18 +1309,19 @@ static int hdr_check_pool(void *arg, rcgc_pool *pool)
             return hc->why = "a header names a traceback above the last (R3)", 1;
         if (sl->tb && (size_t)k * pool->size + pool->size > pool->nextoffset)
             return hc->why = "an uncarved block's header is traced (H2)", 1;
-        traced += sl->tb != 0;
+        traced += sl->tb != 0 && sl != hc->pend;
         hc->bytes += sl->size;
+        hc->pend_found |= sl == hc->pend;
     }
     if (traced > pool->nalloc)
         return hc->why = "a traced pool has more traced blocks than live ones (H2)", 1;
     for (const char *f = pool->freeblock; f; f = *(char *const *)f)
-        if (rcgc_trace_hdr(f)->tb)
+        if (rcgc_trace_hdr(f)->tb)   /* (never pending: free_not_hdr's limit path) */
             return hc->why = "a free block of a traced pool is traced (H2)", 1;
     const rcgc_pool_state *ps = &hc->rt->pool;
     for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, pool->szidx); k++) {
         const void *b = ps->crow[pool->szidx][k];
-        if (rcgc_pool_of(b) == pool && rcgc_trace_hdr(b)->tb)
+        if (rcgc_pool_of(b) == pool && rcgc_trace_hdr(b)->tb && rcgc_trace_hdr(b) != hc->pend)
             return hc->why = "a cached block of a traced pool is traced (H2)", 1;
     }
     return 0;
@@ -1355,7 +1358,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             TM_BAD("rcgc_mem_free's continuation of row %u does not follow slow %u (R12)\n", r,
                    rt->mem.slow);
     if (!s) {
-        hdr_check hc = { rt, 0, 0, 0, NULL };
+        hdr_check hc = { rt, 0, 0, 0, NULL, NULL, 0 };
         if (hdr_pools(rt, hdr_check_pool, &hc))
             TM_BAD("%s\n", hc.why);
         return RCGC_OK;
@@ -1413,7 +1416,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     if (h->idle.tb || h->idle.size)
         TM_BAD("the idle slot is not zero (D1)\n");
     {
-        hdr_check hc = { rt, s->tracing, s->ntb, 0, NULL };
+        hdr_check hc = { rt, s->tracing, s->ntb, 0, NULL, s->h->pending, 0 };
         if (hdr_pools(rt, hdr_check_pool, &hc))
             TM_BAD("%s\n", hc.why);
     }
@@ -1459,9 +1462,10 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             bytes += s->tab[i].size;
         }
     {
-        hdr_check hc = { rt, 1, s->ntb, 0, NULL };
+        hdr_check hc = { rt, 1, s->ntb, 0, NULL, h->pending, 0 };
         hdr_pools(rt, hdr_check_pool, &hc);   /* checked above */
         bytes += hc.bytes;
+        pending_found |= hc.pend_found;
     }
     if (!pending_found)
         TM_BAD("the pending slot %p is in no side array (D1)\n", (void *)h->pending);

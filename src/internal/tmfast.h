@@ -441,7 +441,7 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
     if (RCGC_UNLIKELY(bp == NULL))
         return NULL;
     rcgc_pool_row_pop(ps, r, top);
-    rcgc_trace_write_settled(h, rcgc_trace_hdr(bp), h->last.tb, size);
+    rcgc_trace_write_slot(h, rcgc_trace_hdr(bp), h->last.tb, size);   /* D1's compare */
     /* the MEM domain's count is derived (M3, pool.h): nothing to count */
     return bp;
 }

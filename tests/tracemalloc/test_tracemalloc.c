@@ -2231,7 +2231,10 @@ static void test_traced_block_header(void **state)
     expect_invalid_h(rt, "(H2)");
     *he = saved;
     check_valid(rt);
-    rcgc_mem_free(rt, e);   /* into the twin's row, its header zero */
+    rcgc_mem_free(rt, e);   /* into the twin's row, its header pending (D1) */
+    assert_ptr_equal(rt->mem.trace.pending, he);
+    rcgc_tracemalloc_reset_peak(rt);   /* settles: the header zero */
+    assert_int_equal(he->tb, 0);
     he->tb = saved.tb;
     expect_invalid_h(rt, "(H2)");
     he->tb = 0;
