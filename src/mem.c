@@ -189,14 +189,8 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
                (ms->trace_hold ? RCGC_SLOW_HOLD : 0u);
     /* R6 (tmfast.h): the last call site matches nothing unless tracing is
      * all that is on (rcgc_mem_malloc_at's dispatch relies on it). */
-    if (ms->slow != RCGC_SLOW_TRACE) {
+    if (ms->slow != RCGC_SLOW_TRACE)
         ms->trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
-        /* D1: a pending header (H2) must not outlive the fast paths: the
-         * flush below may give its pool back (pending is set while
-         * tracing only) */
-        if (ms->tracing)
-            rcgc_trace_settle(&ms->trace);
-    }
     rcgc_trace_route_update(ms);   /* R7 */
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8 */
     free_rows_set(rt);                                      /* R12 */
@@ -525,45 +519,26 @@ static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *
 {
     (void)leaf, (void)t;
     RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE);
-    /* Its trace is its header, at a fixed distance from it, cleared
-     * at once (H2), and no slot entry for the free cache's row.  The
-     * row's fields at fixed offsets from row (R8). */
+    /* Its trace is its header, at a fixed distance from it (H1).  The
+     * row's fields at fixed offsets from row (R8, R12). */
     RCGC_ASSERT(rcgc_pool_of(ptr)->szidx ==
                 (size_t)((void **)(void *)row - (void **)(void *)rt));
     rcgc_trace_hot *h = &rt->mem.trace;
-    rcgc_trace_slot *hd = rcgc_trace_hdr(ptr);
     void ***ctop = (void ***)(void *)(row + offsetof(rcgc_runtime, pool.ctop));
     if (RCGC_LIKELY(top != *(void ***)(void *)(row + offsetof(rcgc_runtime, pool.clim)))) {
-        /* D1: the header becomes the pending slot, its line prefetched
-         * (the block's start, mostly: the program's next store to the
-         * block wants it too); the slot pending before, prefetched one
-         * free ago, is cleared.  Reading the header here would put a
-         * cold block's miss on the chain of room's updates, which every
-         * traced allocation and free extends. */
-        rcgc_trace_slot *q = h->pending;
-        RCGC_ASSERT(q != hd);
-        uint64_t sz = q->size;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        /* added in memory: gcc 12 loaded room, added and stored it */
-        __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(sz) : "cc");
-#else
-        h->room += sz;
-#endif
-        memset(q, 0, sizeof *q);
-        h->pending = hd;
-#if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(hd, 1, 3);
-#endif
+        /* L1: the block is cached with its trace (a lazy free): its
+         * header is not read here (a cold block's line would stall the
+         * chain of room's updates); the slot entry marks it unsettled.
+         * The allocation that takes it again reads the header it writes
+         * anyway; the readers, a borrow and a flush settle it first. */
         *top = ptr;
+        *rcgc_pool_cslot(top) = NULL;
         *ctop = top;
         *(void **)(void *)(row + offsetof(rcgc_runtime, pool.cache)) = ptr;
         return;
     }
-    /* The block goes to its pool, which may go back to its arena with
-     * the pool of the pending header (a flush of the row, C3): settled
-     * first, and this header cleared now (H2: never pending outside the
-     * free cache). */
-    rcgc_trace_settle(h);
+    /* The block goes to its pool (H2: no trace there): cleared now. */
+    rcgc_trace_slot *hd = rcgc_trace_hdr(ptr);
     h->room += hd->size;
     memset(hd, 0, sizeof *hd);
     rcgc_pool_push_limit(rt, &rt->pool, ptr);

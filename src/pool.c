@@ -421,6 +421,14 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
     /* Oldest first, as the linked cache gave them back. */
     for (uint32_t k = 1; k <= n; k++) {
         void *p = ps->crow[c][k];
+        if (c >= RCGC_NCLASSES) {
+            /* L1 (tmfast.h): a traced pool's cached block may keep its
+             * trace (a lazy free); it leaves the cache settled (H2: no
+             * trace in a pool; the header is zero when not tracing) */
+            rcgc_trace_slot *hd = (rcgc_trace_slot *)p - 1;
+            rt->mem.trace.room += hd->size;
+            memset(hd, 0, sizeof *hd);
+        }
         rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
     }
 }

@@ -724,6 +724,60 @@ static void pside_drop(tm_state *s, tm_aside *a, unsigned pi)
     a->pools[pi] = NULL;
 }
 
+size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h)
+{
+    /* h is &rt->mem.trace (tm_state.h, rcgc_runtime) */
+    rcgc_runtime *rt = (rcgc_runtime *)(void *)((char *)h - offsetof(rcgc_runtime, mem.trace));
+    rcgc_pool_state *ps = &rt->pool;
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
+        /* L1: the unsettled entries lie above the settled ones */
+        for (void **e = ps->ctop[r];
+             e > &ps->crow[r][0] && *rcgc_pool_cslot(e) != RCGC_HDR_SETTLED; e--) {
+            rcgc_trace_slot *hd = rcgc_trace_hdr(*e);
+            h->room += hd->size;
+            memset(hd, 0, sizeof *hd);
+            *rcgc_pool_cslot(e) = RCGC_HDR_SETTLED;
+        }
+    return h->room;
+}
+
+void *rcgc_trace_hdr_borrowed(rcgc_runtime *rt, void *bp, size_t size)
+{
+    rcgc_trace_borrow(&rt->mem.trace);
+    rcgc_trace_hdr(bp)->size = (uint32_t)size;
+    return bp;
+}
+
+/* Before the tracer reads or changes traces: D1's pending slot and L1's
+ * lazy frees settled. */
+static void settle_all(tm_state *s)
+{
+    rcgc_trace_settle(s->h);
+    rcgc_trace_settle_hdrs(s->h);
+}
+
+/* L1: every cached block of a traced row settled (its header zero:
+ * start, and clear_traces and stop after zeroing every header). */
+static void hdr_rows_mark(rcgc_runtime *rt)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
+        for (uint32_t k = 0; k <= rcgc_pool_ncache(ps, r); k++)
+            ps->cslot[r][k] = RCGC_HDR_SETTLED;
+}
+
+/* L1: the sizes of the lazy traces (without settling them). */
+static size_t hdr_lazy_bytes(const rcgc_runtime *rt)
+{
+    const rcgc_pool_state *ps = &rt->pool;
+    size_t n = 0;
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
+        for (void *const *e = ps->ctop[r];
+             e > &ps->crow[r][0] && *rcgc_pool_cslot(e) != RCGC_HDR_SETTLED; e--)
+            n += rcgc_trace_hdr(*e)->size;
+    return n;
+}
+
 /* Is p a block of one of this runtime's pools?  Only those keep their
  * traces in side slots (another runtime's pool has its own tracer). */
 static inline rcgc_pool *own_pool(tm_state *s, uintptr_t p)
@@ -792,7 +846,7 @@ static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
  * given one keep it; the caller drops them). */
 static int arrays_for_all(tm_state *s)
 {
-    rcgc_trace_settle(s->h);   /* D1: pool_array may reuse or free one */
+    settle_all(s);   /* D1: pool_array may reuse or free one */
     for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++) {
             rcgc_pool *pool = rcgc_arena_pool(ar, i);
@@ -807,7 +861,7 @@ int rcgc_trace_pool_carved(rcgc_runtime *rt, rcgc_pool *pool)
 {
     tm_state *s = rt->trace;
     RCGC_ASSERT(rt->mem.tracing && s != NULL && pool->trace_slots == NULL);
-    rcgc_trace_settle(s->h);   /* D1: pool_array may reuse or free one */
+    settle_all(s);   /* D1: pool_array may reuse or free one */
     return pool_array(s, pool) ? 0 : -1;
 }
 
@@ -881,7 +935,7 @@ static inline int trace_put_pool(tm_state *s, rcgc_pool *pool, uintptr_t ptr, si
 {
     /* D1: settled before pool_slot may reuse or free a side array, and
      * before the slot (maybe the pending one) is read. */
-    rcgc_trace_settle(s->h);
+    settle_all(s);
     tm_slot *slot = pool_slot(s, pool, ptr);
     if (!slot)
         return -1;
@@ -910,7 +964,7 @@ void *rcgc_trace_hdr_block(rcgc_runtime *rt, size_t size, uint32_t tb)
     if (p == NULL && (p = rcgc_pool_alloc_slow_traced(rt, r)) == NULL)
         return NULL;
     RCGC_ASSERT(rcgc_pool_of(p)->szidx == r);
-    rcgc_trace_write_slot(&rt->mem.trace, rcgc_trace_hdr(p), tb, size);   /* H2, D1 */
+    rcgc_trace_hdr_write(&rt->mem.trace, rcgc_trace_hdr(p), tb, size);   /* H2, L1 */
     return p;
 }
 
@@ -1032,7 +1086,7 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         void *p = *top;
         if (RCGC_LIKELY(p != NULL)) {
             *topp = top - 1;
-            rcgc_trace_write_slot(&rt->mem.trace, rcgc_trace_hdr(p), tb, size);   /* D1 */
+            rcgc_trace_hdr_write(&rt->mem.trace, rcgc_trace_hdr(p), tb, size);   /* L1 */
             return p;   /* counted by M3 (pool.h) */
         }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -1110,7 +1164,7 @@ static inline int slot_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tm_slot 
 /* Find the trace of (domain, ptr); 0 when there is none. */
 static int trace_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tref *r)
 {
-    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
+    settle_all(s);   /* D1: a freed block's slot is clear */
     r->slot = NULL;
     r->e = NULL;
     r->hdr = 0;
@@ -1152,7 +1206,7 @@ static void trace_del(tm_state *s, uint32_t domain, uintptr_t ptr)
 /* The traceback id (1-based) of (domain, ptr), 0 when not traced. */
 static uint32_t trace_get(tm_state *s, uint32_t domain, uintptr_t ptr, size_t *size)
 {
-    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
+    settle_all(s);   /* D1: a freed block's slot is clear */
     tm_slot *slot;
     if (slot_ref(s, domain, ptr, &slot)) {
         if (!slot)
@@ -1235,7 +1289,7 @@ static int hdr_blocks_pool(void *arg, rcgc_pool *pool)
 typedef int (*trace_fn)(void *arg, uint32_t domain, size_t size, uint32_t tb);
 static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 {
-    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
+    settle_all(s);   /* D1: a freed block's slot is clear */
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         tm_aside *a = s->amap[i];
         if (!a)
@@ -1270,7 +1324,7 @@ static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 
 static size_t trace_count(tm_state *s)
 {
-    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
+    settle_all(s);   /* D1: a freed block's slot is clear */
     size_t n = s->tab_n;
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         const tm_aside *a = s->amap[i];
@@ -1321,8 +1375,10 @@ static int hdr_check_pool(void *arg, rcgc_pool *pool)
     const rcgc_pool_state *ps = &hc->rt->pool;
     for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, pool->szidx); k++) {
         const void *b = ps->crow[pool->szidx][k];
-        if (rcgc_pool_of(b) == pool && rcgc_trace_hdr(b)->tb && rcgc_trace_hdr(b) != hc->pend)
-            return hc->why = "a cached block of a traced pool is traced (H2)", 1;
+        /* L1: a lazy free (an unsettled entry) keeps its trace */
+        if (rcgc_pool_of(b) == pool && rcgc_trace_hdr(b)->tb &&
+            (!hc->tracing || ps->cslot[pool->szidx][k] == RCGC_HDR_SETTLED))
+            return hc->why = "a settled cached block of a traced pool is traced (H2, L1)", 1;
     }
     return 0;
 }
@@ -1431,6 +1487,17 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                     TM_BAD("pool %p keeps a side array while tracing is off (F1)\n",
                            (void *)rcgc_arena_pool(ar, i));
         return RCGC_OK;
+    }
+    /* L1: in each traced row the unsettled entries lie above the
+     * settled ones (rcgc_trace_settle_hdrs stops at the first settled) */
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
+        int settled = 0;
+        for (uint32_t k = rcgc_pool_ncache(&rt->pool, r); k >= 1; k--) {
+            int m = rt->pool.cslot[r][k] == RCGC_HDR_SETTLED;
+            if (settled && !m)
+                TM_BAD("row %u: an unsettled entry below a settled one (L1)\n", r);
+            settled |= m;
+        }
     }
     if (h->sites != (s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL))
         TM_BAD("the fast path's call-site cache does not match the frame source (R4)\n");
@@ -1579,13 +1646,14 @@ static void arrays_zero(tm_state *s)
 /* Drop every trace, traceback and frame (clear_traces and stop). */
 static void tm_clear(tm_state *s)
 {
-    rcgc_trace_settle(s->h);   /* D1: no pending slot in a freed array */
+    settle_all(s);   /* D1: no pending slot in a freed array */
     cache_slots_reset(s);
     if (s->rt->mem.tracing)
         arrays_zero(s);   /* clear_traces: F5 keeps them */
     else
         arrays_free(s);
     hdr_pools(s->rt, hdr_zero_pool, NULL);   /* H2 */
+    hdr_rows_mark(s->rt);                      /* L1 */
     tm_free(s, s->tab, s->tab ? (s->tab_mask + 1) * sizeof *s->tab : 0);
     s->tab = NULL;
     s->tab_mask = s->tab_n = 0;
@@ -1899,6 +1967,7 @@ static void install(tm_state *s)
         w->installed = 1;
     }
     cache_slots_reset(s);
+    hdr_rows_mark(s->rt);   /* L1 (headers zero, H2) */
     rcgc_mem_set_tracing(s->rt, 1);
 }
 
@@ -2011,7 +2080,7 @@ void rcgc_tracemalloc_get_traced_memory(const rcgc_runtime *rt, size_t *current,
     const tm_state *s = rt ? rt->trace : NULL;
     int on = s && s->tracing;
     if (current)
-        *current = on ? s->h->peak - s->h->room - s->h->pending->size : 0;   /* D1 */
+        *current = on ? s->h->peak - s->h->room - s->h->pending->size - hdr_lazy_bytes(rt) : 0;   /* D1, L1 */
     if (peak)
         *peak = on ? s->h->peak : 0;
 }
@@ -2022,7 +2091,7 @@ void rcgc_tracemalloc_reset_peak(rcgc_runtime *rt)
     if (s && s->tracing)
     {
         /* The peak becomes the traced size: no headroom. */
-        rcgc_trace_settle(s->h);   /* D1 */
+        settle_all(s);   /* D1 */
         s->h->peak -= s->h->room;
         s->h->room = 0;
     }

@@ -226,15 +226,24 @@ static inline void rcgc_trace_settle(rcgc_trace_hot *h)
 /* rcgc_trace_count's borrow: room holds room - size + 2^64.  The pending
  * free's size first (D1); only a true shortfall raises the peak, by
  * exactly that much, leaving no headroom. */
+/* L1: give the lazy traces of the traced pools' cached blocks back to
+ * room (their headers zeroed, their slot entries marked settled);
+ * returns room.  tracemalloc.c. */
+size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h);
+
 static inline void rcgc_trace_borrow(rcgc_trace_hot *h)
 {
     rcgc_trace_slot *q = h->pending;
     size_t r = h->room + q->size;   /* modulo 2^64 */
     memset(q, 0, sizeof *q);
     h->pending = &h->idle;
-    if ((intptr_t)r < 0) {   /* still short: r is minus the shortfall */
-        h->peak -= r;
-        r = 0;
+    if ((intptr_t)r < 0) {   /* still short: the lazy frees (L1) next */
+        h->room = r;
+        r = rcgc_trace_settle_hdrs(h);
+        if ((intptr_t)r < 0) {   /* still short: r is minus the shortfall */
+            h->peak -= r;
+            r = 0;
+        }
     }
     h->room = r;
 }
@@ -361,6 +370,35 @@ static inline rcgc_trace_slot *rcgc_trace_hdr(const void *p)
     return (rcgc_trace_slot *)(void *)((char *)(uintptr_t)p - sizeof(rcgc_trace_slot));
 }
 
+/* rcgc_trace_try_cached_last's borrow (rcgc_trace_borrow) for block bp,
+ * whose header holds its tb, and its size written: returns bp.
+ * tracemalloc.c. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((returns_nonnull))
+#endif
+void *rcgc_trace_hdr_borrowed(rcgc_runtime *rt, void *bp, size_t size);
+
+/* L1: the slot entry (cslot) of a settled block of a traced row. */
+#define RCGC_HDR_SETTLED ((void *)(uintptr_t)1)
+
+/* Write the trace (tb, size) into the header hd of a block just taken
+ * from a traced pool (its row or its pool) and count it: the lazy trace
+ * the header may still hold (L1: a cached block freed while tracing, or
+ * zero) goes back to room first. */
+static inline void rcgc_trace_hdr_write(rcgc_trace_hot *h, rcgc_trace_slot *hd, uint32_t tb,
+                                        size_t size)
+{
+    uint64_t old = hd->size;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __asm__("add %[s], %[r]" : [r] "+m"(h->room) : [s] "r"(old) : "cc");
+#else
+    h->room += old;
+#endif
+    hd->tb = tb;
+    rcgc_trace_count(h, size);
+    hd->size = (uint32_t)size;
+}
+
 /* A block of the traced twin of size's class (H1: its free cache row,
  * else its pools, else a new pool) with the trace (tb, size) in its
  * header, for rcgc_mem_malloc while tracing alone; NULL when no pool can
@@ -441,7 +479,30 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
     if (RCGC_UNLIKELY(bp == NULL))
         return NULL;
     rcgc_pool_row_pop(ps, r, top);
-    rcgc_trace_write_slot(h, rcgc_trace_hdr(bp), h->last.tb, size);   /* D1's compare */
+    /* rcgc_trace_hdr_write, with its borrow (which may call the lazy
+     * frees' settling, L1) as a tail call: this path makes no call, so
+     * rcgc_mem_malloc_at stays free of register saves */
+    rcgc_trace_slot *hd = rcgc_trace_hdr(bp);
+    uint64_t old = hd->size;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    /* room + old - size in memory, the borrow of the subtraction (one
+     * memory operand: as two statements gcc 12 formed its address in a
+     * register) */
+    _Bool borrow;
+    __asm__("add %[o], %[r]\n\tsub %[s], %[r]"
+            : [r] "+m"(h->room), "=@ccc"(borrow)
+            : [o] "r"(old), [s] "r"(size));
+    hd->tb = h->last.tb;
+#else
+    h->room += old;
+    hd->tb = h->last.tb;
+    size_t rm = h->room;
+    h->room = rm - size;
+    _Bool borrow = rm < size;
+#endif
+    if (RCGC_UNLIKELY(borrow))
+        return rcgc_trace_hdr_borrowed(rt, bp, size);
+    hd->size = (uint32_t)size;
     /* the MEM domain's count is derived (M3, pool.h): nothing to count */
     return bp;
 }

@@ -793,14 +793,12 @@ static void test_free_mode_limit(void **state)
             if (n0 + (uint32_t)i < RCGC_FREE_CACHE) {
                 assert_ptr_equal(ps->cache[ct], tb[i]);
                 assert_ptr_equal(*ps->ctop[ct], tb[i]);
-                assert_true(((const rcgc_trace_slot *)tb[i] - 1)->tb == 0 ||   /* H2, D1 */
-                            (const rcgc_trace_slot *)tb[i] - 1 == rt->mem.trace.pending);
+                assert_null(*rcgc_pool_cslot(ps->ctop[ct]));   /* L1: unsettled */
             }
             if ((uint32_t)i < RCGC_FREE_CACHE) {
                 assert_ptr_equal(ps->cache[d], td[i]);
                 assert_ptr_equal(*ps->ctop[d], td[i]);
-                assert_true(((const rcgc_trace_slot *)td[i] - 1)->tb == 0 ||   /* H2, D1 */
-                            (const rcgc_trace_slot *)td[i] - 1 == rt->mem.trace.pending);
+                assert_null(*rcgc_pool_cslot(ps->ctop[d]));   /* L1: unsettled */
             }
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         }
