@@ -511,9 +511,10 @@ static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const voi
 }
 
 /* Tracing alone (slow == RCGC_SLOW_TRACE): every free of a traced pool's
- * block (H1) comes here, by its row's continuation (R12): its trace is
- * its header, at a fixed distance from it, cleared at once (H2); no slot
- * entry for the row.  The row's fields at fixed offsets from row. */
+ * block (H1) comes here, by its row's continuation (R12): the block is
+ * cached with its trace kept in its header (a lazy free, L1), which is
+ * not read here; a block that goes to its pool is cleared first (H2).
+ * The row's fields at fixed offsets from row. */
 static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf,
                                        size_t t, void **top, char *row)
 {

@@ -1079,8 +1079,9 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
             __builtin_unreachable();
 #endif
         /* The pop of the traced twin's row (H1) on the caller's top: an
-         * empty row's top is its NULL floor.  The header is zero (H2) and
-         * never the pending slot (D1 is for side slots). */
+         * empty row's top is its NULL floor.  The header holds a lazy
+         * free's trace or zero (L1, H2), never the pending slot (D1 is for
+         * side slots). */
         RCGC_ASSERT(topp == &rt->pool.ctop[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES] &&
                     top == *topp);
         void *p = *top;

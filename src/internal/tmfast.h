@@ -122,28 +122,51 @@
 /*
  * H1  (perf-tm17) pool class RCGC_NCLASSES + c (a traced pool, pool.h) is
  *     the traced twin of request class c: blocks of 16 (c + 2) bytes
- *     whose first block starts 16 bytes into the pool (pool->mem), each
- *     handed out at its start p for at most 16 (c + 1) bytes; the 8 bytes
- *     at p - 8 are its header, an rcgc_trace_slot (rcgc_trace_hdr), the
- *     8 at p - 16 are unused (the previous block's last 16 bytes, beyond
- *     its caller's bytes: rcgc_pool_block_size is 16 less).  Only
- *     tracing's MEM fast paths allocate from traced pools, while slow ==
- *     RCGC_SLOW_TRACE (rcgc_trace_try_cached_last, rcgc_trace_hdr_block),
- *     so a traced pool has no side array (F5 is for request classes), and
- *     the traced free finds a trace at p - 8 with no table, index or
- *     side line: the header shares the line of the block's start.
+ *     whose first block starts 16 bytes after the pool's start (pool->mem;
+ *     rcgc_pool_block_at), each handed out at its start p for at most
+ *     16 (c + 1) bytes; the 8 bytes at p - 8 are its header, an
+ *     rcgc_trace_slot (rcgc_trace_hdr), the 8 at p - 16 are unused (the
+ *     previous block's last 16 bytes, beyond its caller's bytes:
+ *     rcgc_pool_block_size is 16 less).  Only tracing's MEM fast paths
+ *     allocate from traced pools, while slow == RCGC_SLOW_TRACE
+ *     (rcgc_trace_try_cached_last, rcgc_trace_hdr_block, the native
+ *     route), so a traced pool has no side array (F5 is for request
+ *     classes), and neither the traced free nor the traced allocation
+ *     reads a side array, an index or a slot entry.  F4 and D1 concern
+ *     the request classes' blocks only.
  * H2  a traced pool's header of block k (carved or not) is zero unless
- *     the block is live and traced, when it holds (tb != 0, size): pool_init
- *     zeroes every header of a traced pool, every traced allocation writes
- *     its block's, every free while tracing zeroes it (the traced
- *     rcgc_mem_free at once, not pending: D1 is for side slots only; the
- *     wrappers through the tracer's slot lookup), and clear_traces and stop
- *     zero every header (tm_clear).  So a header is never the pending slot,
- *     the untraced free after stop finds nothing to clear, and a block of a
- *     traced pool freed after stop and taken again after a new start has a
- *     zero header.  Its size counts in peak - room like a side slot's
- *     (F2, R1).  rcgc_trace_validate checks H1 (with rcgc_pool_validate)
- *     and H2.
+ *     the block is live and traced, or it is a lazy free (L1): pool_init
+ *     zeroes every header of a traced pool, every traced allocation
+ *     writes its block's, the wrappers' frees clear it before the block
+ *     goes (tm_free_w, tm_realloc: the block may take its arena with it),
+ *     a block leaving the free cache for its pool is cleared first
+ *     (free_not_hdr's limit path, a flush of the row), and clear_traces
+ *     and stop zero every header (tm_clear).  So a header is never the
+ *     pending slot (D1), and a block of a traced pool freed after stop and
+ *     taken again after a new start has a zero header.  Its size counts
+ *     in peak - room like a side slot's (F2, R1).
+ * L1  while tracing, a cached block of a traced row whose slot entry
+ *     (cslot, unused otherwise by these rows) is not RCGC_HDR_SETTLED is a
+ *     lazy free: rcgc_mem_free (free_not_hdr) pushed it without reading
+ *     its header, which keeps the block's last trace, still counted in
+ *     peak - room; a settled entry's header is zero; in each row the
+ *     unsettled entries lie above the settled ones (pushes write NULL at
+ *     the top, rcgc_trace_settle_hdrs settles from the top down to the
+ *     first settled entry, start and tm_clear mark every entry).  The
+ *     allocation that pops a traced row's block adds its header's size to
+ *     room as it writes the new trace (the line is needed then anyway);
+ *     the tracer's readers and writers (settle_all), a borrow of
+ *     rcgc_trace_count (before the peak may move: the peak stays exact)
+ *     and a flush of the row settle; get_traced_memory subtracts the lazy
+ *     sizes.  Reading the header in the free put a cold block's miss on
+ *     the chain of room's updates that every traced call extends.
+ * R12 rt->pool.free_not[r] is rt->mem.trace.free_not (R8) for the request
+ *     rows and rcgc_mem_free_hdr_of(slow) for the traced rows (free_not_hdr
+ *     while tracing alone, else what R8 names): rcgc_mem_free's failed
+ *     push jumps through its row (rcgc_mem_update_slow sets them), so
+ *     neither continuation compares the class.
+ * rcgc_trace_validate checks H2, L1 and R12 (rcgc_pool_validate H1's
+ * layout).
  */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H

@@ -16,6 +16,7 @@
 #include "rcgc.h"
 #include "rcgc_tracemalloc.h"
 #include "runtime.h"
+#include "tmfast.h"
 #include "unwind.h"
 
 static rcgc_runtime *new_rt(void)
@@ -2241,6 +2242,34 @@ static void test_traced_block_header(void **state)
     expect_invalid_h(rt, "H2");
     he->tb = 0;
     check_valid(rt);
+    /* L1: lazy frees lie above the settled entries of their row */
+    {
+        void *l1 = hdr_alloc(rt, 40, &line), *l2 = hdr_alloc(rt, 40, &line);
+        rcgc_mem_free(rt, l1);
+        rcgc_mem_free(rt, l2);
+        rcgc_pool_state *ps = &rt->pool;
+        unsigned r = c + RCGC_NCLASSES;
+        void **top = ps->ctop[r];
+        assert_ptr_equal(*top, l2);
+        assert_null(*rcgc_pool_cslot(top));
+        assert_null(*rcgc_pool_cslot(top - 1));
+        assert_int_equal(traced_now(rt), 340);   /* their sizes not counted */
+        check_valid(rt);
+        *rcgc_pool_cslot(top) = RCGC_HDR_SETTLED;   /* l2 settled above lazy l1 */
+        expect_invalid_h(rt, "L1");
+        *rcgc_pool_cslot(top) = NULL;
+        check_valid(rt);
+        /* popped again: the lazy sizes go back as the new traces are written */
+        void *m1 = hdr_alloc(rt, 40, &line), *m2 = hdr_alloc(rt, 40, &line);
+        assert_ptr_equal(m1, l2);
+        assert_ptr_equal(m2, l1);
+        assert_int_equal(traced_now(rt), 420);
+        check_valid(rt);
+        rcgc_mem_free(rt, m1);
+        rcgc_mem_free(rt, m2);
+        assert_int_equal(traced_now(rt), 340);
+        check_valid(rt);
+    }
 
     /* clear_traces: every header zero, the frees after it count nothing */
     void *f = hdr_alloc(rt, 40, &line);
