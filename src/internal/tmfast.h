@@ -148,13 +148,23 @@
  * L1  while tracing, a cached block of a traced row whose slot entry
  *     (cslot, unused otherwise by these rows) is not RCGC_HDR_SETTLED is a
  *     lazy free: rcgc_mem_free (free_not_hdr) pushed it without reading
- *     its header, which keeps the block's last trace, still counted in
- *     peak - room; a settled entry's header is zero; in each row the
- *     unsettled entries lie above the settled ones (pushes write NULL at
- *     the top, rcgc_trace_settle_hdrs settles from the top down to the
- *     first settled entry, start and tm_clear mark every entry).  The
- *     allocation that pops a traced row's block adds its header's size to
- *     room as it writes the new trace (the line is needed then anyway);
+ *     its header, which keeps the block's last trace, and added only its
+ *     row's credit (pool.h: hdr_credit[r]) to room, so peak - room still
+ *     counts its size less the credit; a settled entry's header is
+ *     (0, credit) and counts nothing; in each row the unsettled entries
+ *     lie above the settled ones (pushes write NULL at the top,
+ *     rcgc_trace_settle_hdrs settles from the top down to the first
+ *     settled entry, start and tm_clear mark every entry).  The credit of
+ *     row 32 + c is 16 c + 1 (the smallest size asked of the class) while
+ *     every live block of the traced pools is traced (start and
+ *     clear_traces turn the credits on when none is live; credits_off, in
+ *     tracemalloc.c, turns them off when a realloc leaves one live without
+ *     a trace), else 0: so a lazy free's size is at least its credit and
+ *     peak - room never counts less than the true size (a borrow is due
+ *     whenever one is), and room drains no faster than with eager frees
+ *     (the settling walks stay rare).  The allocation that pops a traced
+ *     row's block adds its header's size less the credit to room as it
+ *     writes the new trace (the line is needed then anyway);
  *     the tracer's readers and writers (settle_all), a borrow of
  *     rcgc_trace_count (before the peak may move: the peak stays exact)
  *     and a flush of the row settle; get_traced_memory subtracts the lazy

@@ -2242,6 +2242,9 @@ static void test_traced_block_header(void **state)
     expect_invalid_h(rt, "H2");
     he->tb = 0;
     check_valid(rt);
+    /* L1: the credits are on: start found no live block of a traced
+     * pool, and every realloc so far left its block traced */
+    assert_int_equal(rt->pool.hdr_credit[c + RCGC_NCLASSES], c * 16 + 1);
     /* L1: lazy frees lie above the settled entries of their row */
     {
         void *l1 = hdr_alloc(rt, 40, &line), *l2 = hdr_alloc(rt, 40, &line);
@@ -2274,6 +2277,8 @@ static void test_traced_block_header(void **state)
     /* clear_traces: every header zero, the frees after it count nothing */
     void *f = hdr_alloc(rt, 40, &line);
     rcgc_tracemalloc_clear_traces(rt);
+    /* live blocks of the traced pools lost their traces: no credits (L1) */
+    assert_int_equal(rt->pool.hdr_credit[c + RCGC_NCLASSES], 0);
     assert_int_equal(traced_now(rt), 0);
     assert_int_equal(((const rcgc_trace_slot *)f - 1)->tb, 0);
     assert_int_equal(((const rcgc_trace_slot *)keep - 1)->tb, 0);
