@@ -1136,7 +1136,8 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         if (RCGC_LIKELY(p != NULL)) {
             *topp = top - 1;
 #if defined(__GNUC__) || defined(__clang__)
-            __builtin_prefetch(rcgc_trace_hdr(top[-1]), 1, 3);   /* the next pop's header */
+            /* the next pop's header (integer arithmetic: the floor is NULL) */
+            __builtin_prefetch((const void *)((uintptr_t)top[-1] - sizeof(rcgc_trace_slot)), 1, 3);
 #endif
             /* L1: the lazy free's size (less the row's credit) back; a
              * tail call, so that this function keeps no registers across

@@ -546,8 +546,9 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
     rcgc_pool_row_pop(ps, r, top);
 #if defined(__GNUC__) || defined(__clang__)
     /* the next pop's header (L1: read there), some pairs ahead; at the
-     * floor, NULL - 8: a prefetch does not fault */
-    __builtin_prefetch(rcgc_trace_hdr(top[-1]), 1, 3);
+     * floor an address below 0 (integer arithmetic: no pointer made from
+     * NULL), which a prefetch does not fault on */
+    __builtin_prefetch((const void *)((uintptr_t)top[-1] - sizeof(rcgc_trace_slot)), 1, 3);
 #endif
     return rcgc_trace_hdr_take(rt, bp, h->last.tb, size, ps->hdr_credit[r]);
 
