@@ -128,12 +128,22 @@ void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
     out->free = pool_free_any;
 }
 
+/* R12 (tmfast.h): the per-row continuations of rcgc_mem_free follow slow. */
+static void free_rows_set(rcgc_runtime *rt)
+{
+    rcgc_mem_free_not_fn req = rcgc_mem_free_not_of(rt->mem.slow);
+    rcgc_mem_free_not_fn hdr = rcgc_mem_free_hdr_of(rt->mem.slow);
+    for (unsigned r = 0; r < RCGC_NROWS; r++)
+        rt->pool.free_not[r] = (void *)(r < RCGC_NCLASSES ? req : hdr);
+}
+
 /* Set up the domains from a config (NULL members mean defaults).  Called by
  * rcgc_runtime_new before anything is allocated. */
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8, before any return */
+    free_rows_set(rt);                                      /* R12 */
     rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
@@ -183,6 +193,7 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
         ms->trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
     rcgc_trace_route_update(ms);   /* R7 */
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8 */
+    free_rows_set(rt);                                      /* R12 */
     /* The free cache belongs to the fast paths (tracing's included): the
      * debug hooks, fault injection and user allocators must see every
      * block go back to its pool. */
@@ -312,18 +323,20 @@ void *rcgc_mem_malloc_wrapped(rcgc_runtime *rt, size_t size, const char *file, i
 }
 
 /* Tracing alone with frames from call sites, when rcgc_mem_malloc_at's
- * inline path (rcgc_trace_try_cached_last) could not take the block: the
- * pool block and its trace inline when the call-site cache knows the site. */
+ * inline path (rcgc_trace_try_cached_last) could not take the block: a
+ * block of the traced pools (H1, tmfast.h) with its header written when
+ * the call-site cache knows the site, else the tracer's capture. */
 static RCGC_NOINLINE void *malloc_traced_pool(rcgc_runtime *rt, size_t size, const char *file,
                                               int line)
 {
-    rcgc_pool *pool;
-    void *p = rcgc_pool_try_alloc_from(&rt->pool, size, &pool);
-    if (RCGC_LIKELY(p != NULL) &&
-        RCGC_LIKELY(rcgc_trace_try_record(rt, pool, p, size, file, line))) {
-        return p;   /* counted by M3 (pool.h) */
+    uint32_t tb = rcgc_trace_site_tb(&rt->mem.trace, file, line);
+    if (RCGC_LIKELY(tb != 0)) {
+        void *p = rcgc_trace_hdr_block(rt, size, tb);
+        if (RCGC_LIKELY(p != NULL))
+            return p;   /* counted by M3 (pool.h) */
+        return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
     }
-    return rcgc_trace_malloc_fast(rt, p, pool, size, file, line);
+    return rcgc_trace_malloc_fast(rt, NULL, NULL, size, file, line);
 }
 
 /* The dispatch on rt->mem.slow of rcgc_mem_malloc_at's failed pop (C5):
@@ -353,7 +366,7 @@ void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const char *file, int li
      * moves more on the untraced allocation). */
     size_t c;
     __asm__("lea -1(%1), %0\n\tshr $4, %0"
-            : "=&r"(c), "+S"(size), "+D"(rt), "+d"(file), "+c"(line)
+            : "=&a"(c), "+S"(size), "+D"(rt), "+d"(file), "+c"(line)
             :
             : "cc");
 #else
@@ -418,7 +431,8 @@ sites:
 native:
     /* The failed pop's top and where it lives: no class or top to derive
      * again in the tracer. */
-    return rcgc_trace_malloc_native(rt, size, file, line, &rt->pool.ctop[c], rt->pool.ctop[c]);
+    return rcgc_trace_malloc_native(rt, size, file, line, &rt->pool.ctop[c + RCGC_NCLASSES],
+                                    rt->pool.ctop[c + RCGC_NCLASSES]);
 }
 
 void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize, const char *file,
@@ -496,6 +510,47 @@ static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const voi
                 row);
 }
 
+/* Tracing alone (slow == RCGC_SLOW_TRACE): every free of a traced pool's
+ * block (H1) comes here, by its row's continuation (R12): the block is
+ * cached with its trace kept in its header (a lazy free, L1), which is
+ * not read here; a block that goes to its pool is cleared first (H2).
+ * The row's fields at fixed offsets from row. */
+static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf,
+                                       size_t t, void **top, char *row)
+{
+    (void)leaf, (void)t;
+    RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE);
+    /* Its trace is its header, at a fixed distance from it (H1).  The
+     * row's fields at fixed offsets from row (R8, R12). */
+    RCGC_ASSERT(rcgc_pool_of(ptr)->szidx ==
+                (size_t)((void **)(void *)row - (void **)(void *)rt));
+    rcgc_trace_hot *h = &rt->mem.trace;
+    void ***ctop = (void ***)(void *)(row + offsetof(rcgc_runtime, pool.ctop));
+    if (RCGC_LIKELY(top != *(void ***)(void *)(row + offsetof(rcgc_runtime, pool.clim)))) {
+        /* L1: the block is cached with its trace (a lazy free): its
+         * header is not read here (a cold block's line would stall the
+         * chain of room's updates); the slot entry marks it unsettled.
+         * The allocation that takes it again reads the header it writes
+         * anyway; the readers, a borrow and a flush settle it first. */
+        size_t credit = *(const size_t *)(const void *)(row + offsetof(rcgc_runtime, pool.hdr_credit));
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(credit) : "cc");
+#else
+        h->room += credit;
+#endif
+        *top = ptr;
+        *rcgc_pool_cslot(top) = NULL;
+        *ctop = top;
+        *(void **)(void *)(row + offsetof(rcgc_runtime, pool.cache)) = ptr;
+        return;
+    }
+    /* The block goes to its pool (H2: no trace there): cleared now. */
+    rcgc_trace_slot *hd = rcgc_trace_hdr(ptr);
+    h->room += hd->size;
+    memset(hd, 0, sizeof *hd);
+    rcgc_pool_push_limit(rt, &rt->pool, ptr);
+}
+
 /* Any other mode: with nothing on, the push found its limit (C3); the
  * rest goes to the domain. */
 static RCGC_NOINLINE void free_not_other(rcgc_runtime *rt, void *ptr, const void *leaf,
@@ -513,6 +568,11 @@ static RCGC_NOINLINE void free_not_other(rcgc_runtime *rt, void *ptr, const void
 rcgc_mem_free_not_fn rcgc_mem_free_not_of(unsigned slow)
 {
     return slow == RCGC_SLOW_TRACE ? free_not_traced : free_not_other;
+}
+
+rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow)
+{
+    return slow == RCGC_SLOW_TRACE ? free_not_hdr : free_not_other;
 }
 
 void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
@@ -557,7 +617,9 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
                 return;
             /* R8: one indirect jump picks the mode's way (predicted: the
              * mode rarely changes), with no test of slow. */
-            rt->mem.trace.free_not(rt, ptr, leaf, t, top, (char *)rt + c * sizeof(void *));
+            char *row = (char *)rt + c * sizeof(void *);
+            (*(rcgc_mem_free_not_fn *)(void *)(row + offsetof(rcgc_runtime, pool.free_not)))(
+                rt, ptr, leaf, t, top, row);
             return;
         }
     }

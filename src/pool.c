@@ -178,7 +178,7 @@ static void usedpools_unlink(rcgc_pool_state *ps, rcgc_pool *pool)
 
 /* Take a free pool from the fullest arena with one (mapping an arena if
  * none has).  NULL when the OS refuses memory. */
-static rcgc_pool *pool_acquire(rcgc_runtime *rt)
+static RCGC_ALWAYS_INLINE rcgc_pool *pool_acquire(rcgc_runtime *rt)
 {
     rcgc_pool_state *ps = &rt->pool;
     rcgc_arena *a = NULL;
@@ -238,8 +238,39 @@ static RCGC_ALWAYS_INLINE void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
     arena_release(rt, a);
 }
 
+/* pool_init for a traced pool (H1, tmfast.h): its blocks start 16 bytes
+ * after pool->mem (the pool's start, as for every pool), so that each
+ * block's header (the 16 bytes before it) lies in the pool, and its last
+ * block ends at or before the pool's end; every header is zeroed (H2: the
+ * pool's memory may hold anything from an earlier life). */
+static void pool_init_traced(rcgc_pool *pool, unsigned szidx)
+{
+    uint32_t size = rcgc_class_size(szidx);
+    char *base = pool->mem;
+    char *first = base + RCGC_HDR_SIZE;
+    pool->nalloc = 0;
+    pool->szidx = (uint16_t)szidx;
+    pool->size = (uint16_t)size;
+    pool->inv = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+    pool->nblocks = (uint16_t)(RCGC_POOL_SIZE / size);
+    pool->ntracked = 0;
+    pool->nyoung = 0;
+    for (unsigned k = 0; k < pool->nblocks; k++)
+        memset(first + (size_t)k * size - sizeof(rcgc_trace_slot), 0, sizeof(rcgc_trace_slot));
+    pool->freeblock = first;
+    *(void **)pool->freeblock = NULL;
+    pool->nextoffset = (uint16_t)(RCGC_HDR_SIZE + size);
+    pool->maxnextoffset = (uint16_t)(RCGC_HDR_SIZE + (pool->nblocks - 1u) * size);
+    rcgc_pool_set_trace_slots(pool, NULL);
+    pool->young_next = pool->young_prev = NULL;
+    rcgc_class_table_of(base)->szidx[((uintptr_t)base >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] =
+        (uint8_t)szidx;
+    RCGC_ASSERT(pool->tracked[0] == 0 && pool->tracked[RCGC_POOL_BITMAP_WORDS - 1] == 0);
+}
+
 static void pool_init(rcgc_pool *pool, unsigned szidx)
 {
+    RCGC_ASSERT(szidx < RCGC_NCLASSES);   /* traced pools: pool_init_traced */
     uint32_t size = (uint32_t)((szidx + 1) << RCGC_ALIGN_SHIFT);
     pool->nalloc = 0;
     pool->szidx = (uint16_t)szidx;
@@ -301,6 +332,22 @@ void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx)
     return rcgc_pool_try_alloc_used(ps, szidx, &from);
 }
 
+void *rcgc_pool_alloc_slow_traced(rcgc_runtime *rt, unsigned r)
+{
+    RCGC_ASSERT(r >= RCGC_NCLASSES && r < RCGC_NROWS);
+    rcgc_pool_state *ps = &rt->pool;
+    if (ps->usedpools[r] == NULL) {
+        rcgc_pool *pool = pool_acquire(rt);
+        if (pool == NULL)
+            return NULL;
+        /* no side array (F5 is for request classes): the headers (H1) */
+        pool_init_traced(pool, r);
+        usedpools_push(ps, pool);
+    }
+    rcgc_pool *from;
+    return rcgc_pool_try_alloc_used(ps, r, &from);
+}
+
 /* The free slow path, after the block is linked and counted: the pool is
  * empty.  It was on its used list unless it was full (last == NULL: a pool
  * of one block).  It goes back to its arena. */
@@ -345,7 +392,7 @@ void rcgc_pool_free_chain(rcgc_runtime *rt, rcgc_pool *pool, void *first, void *
 
 void rcgc_pool_cache_init(rcgc_pool_state *ps)
 {
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+    for (unsigned c = 0; c < RCGC_NROWS; c++) {
         ps->crow[c][0] = NULL;
         ps->ctop[c] = &ps->crow[c][0];
         ps->cache[c] = NULL;
@@ -357,7 +404,7 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps)
 void rcgc_pool_set_mem_limits(rcgc_pool_state *ps, int off_fast_paths)
 {
     ps->mbias = off_fast_paths ? (uintptr_t)&ps->crow[0][0] : 0;
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+    for (unsigned c = 0; c < RCGC_NROWS; c++) {
         ps->mlim[c] = (uintptr_t)ps->clim[c] - ps->mbias;
         /* C5; C1's copy, which the traced pops did not keep */
         ps->mfloor[c] = off_fast_paths ? UINTPTR_MAX : (uintptr_t)&ps->crow[c][0];
@@ -374,6 +421,15 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
     /* Oldest first, as the linked cache gave them back. */
     for (uint32_t k = 1; k <= n; k++) {
         void *p = ps->crow[c][k];
+        if (c >= RCGC_NCLASSES) {
+            /* L1 (tmfast.h): a traced pool's cached block may keep its
+             * trace (a lazy free); it leaves the cache settled (H2: no
+             * trace in a pool; the header is zero when not tracing) */
+            rcgc_trace_slot *hd = (rcgc_trace_slot *)p - 1;
+            if (rt->mem.tracing)   /* a lazy free's size, or a settled block's credit */
+                rt->mem.trace.room += hd->size - ps->hdr_credit[c];
+            memset(hd, 0, sizeof *hd);
+        }
         rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
     }
 }
@@ -393,7 +449,7 @@ void rcgc_pool_cache_full(rcgc_runtime *rt, void *p)
 
 void rcgc_pool_cache_flush(rcgc_runtime *rt)
 {
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+    for (unsigned c = 0; c < RCGC_NROWS; c++)
         if (rt->pool.cache[c] != NULL)
             cache_flush_class(rt, c);
 }
@@ -401,7 +457,7 @@ void rcgc_pool_cache_flush(rcgc_runtime *rt)
 static size_t cached_blocks(const rcgc_pool_state *ps)
 {
     size_t n = 0;
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+    for (unsigned c = 0; c < RCGC_NROWS; c++)
         n += rcgc_pool_ncache(ps, c);
     return n;
 }
@@ -410,7 +466,7 @@ long rcgc_pool_mem_live(rcgc_runtime *rt)
 {
     const rcgc_pool_state *ps = &rt->pool;
     long n = 0;
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++)
+    for (unsigned c = 0; c < RCGC_NROWS; c++)
         n += (long)rcgc_pool_nlive(ps, c);
     return n - rcgc_mem_obj_live(rt) - ps->madj;
 }
@@ -426,7 +482,8 @@ size_t rcgc_pool_live_blocks(rcgc_runtime *rt)
 
 size_t rcgc_pool_block_size(const void *p)
 {
-    return rcgc_pool_of(p)->size;
+    const rcgc_pool *pool = rcgc_pool_of(p);
+    return pool->size - rcgc_class_offset(pool->szidx);   /* H1: less the header */
 }
 
 void rcgc_pool_young_add(rcgc_runtime *rt, rcgc_pool *pool)
@@ -492,9 +549,9 @@ void rcgc_pool_stats(rcgc_runtime *rt, rcgc_mem_stats *st)
         }
     }
     /* Cached blocks are free. */
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+    for (unsigned c = 0; c < RCGC_NROWS; c++) {
         st->blocks_allocated -= rcgc_pool_ncache(ps, c);
-        st->bytes_allocated -= (size_t)rcgc_pool_ncache(ps, c) * ((size_t)(c + 1) << RCGC_ALIGN_SHIFT);
+        st->bytes_allocated -= (size_t)rcgc_pool_ncache(ps, c) * rcgc_class_size(c);
     }
 }
 
@@ -517,8 +574,8 @@ static void print_count(FILE *out, const char *label, size_t value)
 void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
 {
     rcgc_pool_state *ps = &rt->pool;
-    size_t numpools[RCGC_NCLASSES] = {0}, numblocks[RCGC_NCLASSES] = {0},
-           numfree[RCGC_NCLASSES] = {0};
+    size_t numpools[RCGC_NROWS] = {0}, numblocks[RCGC_NROWS] = {0},
+           numfree[RCGC_NROWS] = {0};
     size_t unused_pools = 0, header_bytes = 0, quantization = 0;
     for (rcgc_arena *a = ps->all; a; a = a->allnext) {
         header_bytes += RCGC_POOL_SIZE;   /* the descriptor slot */
@@ -531,10 +588,10 @@ void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
             numpools[c]++;
             numblocks[c] += pool->nalloc;
             numfree[c] += (size_t)(pool->nblocks - pool->nalloc);
-            quantization += RCGC_POOL_SIZE % pool->size;
+            quantization += RCGC_POOL_SIZE - (size_t)pool->nblocks * pool->size;
         }
     }
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {   /* cached blocks are free */
+    for (unsigned c = 0; c < RCGC_NROWS; c++) {   /* cached blocks are free */
         numblocks[c] -= rcgc_pool_ncache(ps, c);
         numfree[c] += rcgc_pool_ncache(ps, c);
     }
@@ -543,10 +600,10 @@ void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
     fprintf(out, "class   size   num pools   blocks in use  avail blocks\n");
     fprintf(out, "-----   ----   ---------   -------------  ------------\n");
     size_t allocated_bytes = 0, available_bytes = 0;
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+    for (unsigned c = 0; c < RCGC_NROWS; c++) {   /* traced pools (H1) after the rest */
         if (numpools[c] == 0)
             continue;
-        size_t size = (size_t)(c + 1) << RCGC_ALIGN_SHIFT;
+        size_t size = rcgc_class_size(c);
         fprintf(out, "%5u %6zu %11zu %15zu %13zu\n", c, size, numpools[c],
                 numblocks[c], numfree[c]);
         allocated_bytes += numblocks[c] * size;
@@ -589,13 +646,19 @@ void rcgc_pool_print_stats(rcgc_runtime *rt, FILE *out)
 static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
 {
     CHECK(pool->rt == rt, "pool %p: wrong runtime", (void *)pool);
-    CHECK(pool->szidx < RCGC_NCLASSES, "pool %p: bad size class %u", (void *)pool, pool->szidx);
+    CHECK(pool->szidx < RCGC_NROWS, "pool %p: bad size class %u", (void *)pool, pool->szidx);
     CHECK(rcgc_class_table_of(pool->mem)
                   ->szidx[((uintptr_t)pool->mem >> RCGC_POOL_BITS) & (RCGC_ARENA_SLOTS - 1)] ==
               pool->szidx,
           "pool %p: its arena records another size class (A3)", (void *)pool);
-    CHECK(pool->size == (uint32_t)((pool->szidx + 1u) << RCGC_ALIGN_SHIFT),
+    CHECK(pool->size == rcgc_class_size(pool->szidx),
           "pool %p: size %u does not match class %u", (void *)pool, pool->size, pool->szidx);
+    /* H1: a traced pool's blocks start 16 bytes in and end in the pool */
+    CHECK(((uintptr_t)pool->mem & (RCGC_POOL_SIZE - 1)) == 0 &&
+              pool->nblocks == RCGC_POOL_SIZE / pool->size &&
+              (pool->nextoffset - rcgc_class_offset(pool->szidx)) % pool->size == 0,
+          "pool %p: its blocks do not start at %u (H1)", (void *)pool,
+          rcgc_class_offset(pool->szidx));
     unsigned carved = pool->nextoffset / pool->size;
     unsigned nfree = 0;
     for (void *b = pool->freeblock; b; b = *(void **)b) {
@@ -648,7 +711,7 @@ static int validate_pool(rcgc_runtime *rt, rcgc_pool *pool, FILE *out)
 int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
 {
     rcgc_pool_state *ps = &rt->pool;
-    size_t narenas = 0, perclass[RCGC_NCLASSES] = {0};
+    size_t narenas = 0, perclass[RCGC_NROWS] = {0};
     /* M2 */
     for (size_t i = 0; i < RCGC_MAP_LEN; i++) {
         CHECK(atomic_load_explicit(&rcgc_arena_map[i], memory_order_acquire) != NULL,
@@ -690,7 +753,7 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
     CHECK(narenas == ps->narenas_current, "%zu arenas mapped, %zu counted", ps->narenas_current,
           narenas);
     /* C1, C2: the free cache */
-    for (unsigned c = 0; c < RCGC_NCLASSES; c++) {
+    for (unsigned c = 0; c < RCGC_NROWS; c++) {
         CHECK(ps->ctop[c] >= &ps->crow[c][0] && ps->ctop[c] <= &ps->crow[c][RCGC_FREE_CACHE],
               "class %u: cache top out of its row (C1)", c);
         CHECK(ps->crow[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
@@ -713,7 +776,7 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
             CHECK(pool_in_use(a, pool) && pool->szidx == c,
                   "class %u: cached %p is in a pool of another class (C1)", c, b);
             unsigned i = rcgc_pool_index(pool, b);
-            CHECK(rcgc_pool_block(pool, i) == b && i < pool->nblocks,
+            CHECK(rcgc_pool_block_at(pool, i) == b && i < pool->nblocks,
                   "class %u: cached %p is not a block start (C1)", c, b);
             CHECK(!(pool->tracked[i >> 6] & ((uint64_t)1 << (i & 63))),
                   "class %u: cached %p is tracked (C1)", c, b);

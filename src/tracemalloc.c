@@ -724,6 +724,94 @@ static void pside_drop(tm_state *s, tm_aside *a, unsigned pi)
     a->pools[pi] = NULL;
 }
 
+size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h)
+{
+    /* h is &rt->mem.trace (tm_state.h, rcgc_runtime) */
+    rcgc_runtime *rt = (rcgc_runtime *)(void *)((char *)h - offsetof(rcgc_runtime, mem.trace));
+    rcgc_pool_state *ps = &rt->pool;
+    if (!rt->mem.tracing)   /* L1 holds while tracing only (no lazy free otherwise) */
+        return h->room;
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
+        /* L1: the unsettled entries lie above the settled ones */
+        for (void **e = ps->ctop[r];
+             e > &ps->crow[r][0] && *rcgc_pool_cslot(e) != RCGC_HDR_SETTLED; e--) {
+            rcgc_trace_slot *hd = rcgc_trace_hdr(*e);
+            h->room += hd->size - ps->hdr_credit[r];
+            hd->tb = 0;
+            hd->size = (uint32_t)ps->hdr_credit[r];
+            *rcgc_pool_cslot(e) = RCGC_HDR_SETTLED;
+        }
+    return h->room;
+}
+
+RCGC_NOINLINE void *rcgc_trace_hdr_borrowed(rcgc_runtime *rt, void *bp, size_t size)
+{
+    rcgc_trace_borrow(&rt->mem.trace);
+    rcgc_trace_hdr(bp)->size = (uint32_t)size;
+    return bp;
+}
+
+/* Before the tracer reads or changes traces: D1's pending slot and L1's
+ * lazy frees settled. */
+static void settle_all(tm_state *s)
+{
+    rcgc_trace_settle(s->h);
+    rcgc_trace_settle_hdrs(s->h);
+}
+
+/* L1: every cached block of a traced row settled, contributing nothing
+ * to the count: its header (0, hdr_credit) while tracing (start and
+ * clear_traces), zero when not (stop), after every header was zeroed.
+ * With tracing, the credits are on iff no block of the traced pools is
+ * live (every live block allocated from now on is traced: a lazy free's
+ * size is at least its row's credit); credits_off turns them off when a
+ * live block loses its trace. */
+static void hdr_rows_mark(rcgc_runtime *rt, int tracing)
+{
+    rcgc_pool_state *ps = &rt->pool;
+    size_t live = 0;
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
+        live += rcgc_pool_nlive(ps, r);
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
+        ps->hdr_credit[r] = tracing && live == 0 ? (size_t)(r - RCGC_NCLASSES) * 16 + 1 : 0;
+        ps->cslot[r][0] = RCGC_HDR_SETTLED;
+        for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, r); k++) {
+            ps->cslot[r][k] = RCGC_HDR_SETTLED;
+            rcgc_trace_slot *hd = rcgc_trace_hdr(ps->crow[r][k]);
+            hd->tb = 0;
+            hd->size = (uint32_t)ps->hdr_credit[r];
+        }
+    }
+}
+
+/* L1: a live block of a traced pool lost its trace (its free must not
+ * credit room): every lazy free settled, the credits off. */
+static void credits_off(tm_state *s)
+{
+    rcgc_runtime *rt = s->rt;
+    rcgc_pool_state *ps = &rt->pool;
+    rcgc_trace_settle_hdrs(s->h);
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
+        ps->hdr_credit[r] = 0;
+        for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, r); k++)
+            memset(rcgc_trace_hdr(ps->crow[r][k]), 0, sizeof(rcgc_trace_slot));
+    }
+}
+
+/* L1: the sizes of the lazy traces (without settling them). */
+static size_t hdr_lazy_bytes(const rcgc_runtime *rt)
+{
+    const rcgc_pool_state *ps = &rt->pool;
+    size_t n = 0;
+    if (!rt->mem.tracing)
+        return 0;
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
+        for (void *const *e = ps->ctop[r];
+             e > &ps->crow[r][0] && *rcgc_pool_cslot(e) != RCGC_HDR_SETTLED; e--)
+            n += rcgc_trace_hdr(*e)->size - ps->hdr_credit[r];
+    return n;
+}
+
 /* Is p a block of one of this runtime's pools?  Only those keep their
  * traces in side slots (another runtime's pool has its own tracer). */
 static inline rcgc_pool *own_pool(tm_state *s, uintptr_t p)
@@ -781,6 +869,8 @@ static tm_slot *pool_array(tm_state *s, rcgc_pool *pool)
  * Nothing may be pending (D1, pool_array). */
 static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
 {
+    if (pool->szidx >= RCGC_NCLASSES)   /* a traced pool: the header (H1) */
+        return rcgc_trace_hdr(rcgc_pool_block_at(pool, rcgc_pool_index(pool, (const void *)p)));
     tm_slot *slots = pool_array(s, pool);
     return slots ? &slots[rcgc_pool_index(pool, (const void *)p)] : NULL;
 }
@@ -790,11 +880,12 @@ static tm_slot *pool_slot(tm_state *s, rcgc_pool *pool, uintptr_t p)
  * given one keep it; the caller drops them). */
 static int arrays_for_all(tm_state *s)
 {
-    rcgc_trace_settle(s->h);   /* D1: pool_array may reuse or free one */
+    settle_all(s);   /* D1: pool_array may reuse or free one */
     for (rcgc_arena *ar = s->rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++) {
             rcgc_pool *pool = rcgc_arena_pool(ar, i);
-            if (pool->szidx != UINT16_MAX && !pool_array(s, pool))
+            /* (a traced pool keeps its traces in its headers, H1) */
+            if (pool->szidx < RCGC_NCLASSES && !pool_array(s, pool))
                 return -1;
         }
     return 0;
@@ -804,7 +895,7 @@ int rcgc_trace_pool_carved(rcgc_runtime *rt, rcgc_pool *pool)
 {
     tm_state *s = rt->trace;
     RCGC_ASSERT(rt->mem.tracing && s != NULL && pool->trace_slots == NULL);
-    rcgc_trace_settle(s->h);   /* D1: pool_array may reuse or free one */
+    settle_all(s);   /* D1: pool_array may reuse or free one */
     return pool_array(s, pool) ? 0 : -1;
 }
 
@@ -878,7 +969,7 @@ static inline int trace_put_pool(tm_state *s, rcgc_pool *pool, uintptr_t ptr, si
 {
     /* D1: settled before pool_slot may reuse or free a side array, and
      * before the slot (maybe the pending one) is read. */
-    rcgc_trace_settle(s->h);
+    settle_all(s);
     tm_slot *slot = pool_slot(s, pool, ptr);
     if (!slot)
         return -1;
@@ -899,29 +990,35 @@ int rcgc_trace_record_block(rcgc_runtime *rt, void *p, size_t size, const char *
     return trace_put_pool(s, rcgc_pool_of(p), (uintptr_t)p, size, tb);
 }
 
-/* A block for rcgc_trace_malloc_fast when it was given none (p == NULL):
- * the pools' inline path, else their slow path; NULL when no arena could
- * be mapped. */
-static void *malloc_fast_block(rcgc_runtime *rt, size_t size, rcgc_pool **pool)
+void *rcgc_trace_hdr_block(rcgc_runtime *rt, size_t size, uint32_t tb)
 {
-    void *p = rcgc_pool_try_alloc_from(&rt->pool, size, pool);
+    RCGC_ASSERT(size >= 1 && size <= RCGC_SMALL_LIMIT && tb != 0);
+    unsigned r = (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES;
+    size_t credit = rt->pool.hdr_credit[r];   /* L1: a block of the row */
+    void *p = rcgc_pool_try_alloc_cached(&rt->pool, r);
     if (p == NULL) {
-        p = rcgc_pool_alloc_slow(rt, (unsigned)rcgc_size_class(size));
-        if (p != NULL)
-            *pool = rcgc_pool_of(p);
+        credit = 0;   /* a block of the pools: a zero header (H2) */
+        rcgc_pool *from;
+        p = rcgc_pool_try_alloc_used(&rt->pool, r, &from);
+        if (p == NULL && (p = rcgc_pool_alloc_slow_traced(rt, r)) == NULL)
+            return NULL;
     }
+    RCGC_ASSERT(rcgc_pool_of(p)->szidx == r);
+    rcgc_trace_hdr_write(&rt->mem.trace, rcgc_trace_hdr(p), tb, size, credit);   /* H2, L1 */
     return p;
 }
 
-/* rcgc_trace_malloc_fast with the traceback tb known (the repeated native
- * stack) and no block of the free cache that carries its slot: any block,
- * its trace stored (making the pool's side array if needed). */
+/* rcgc_trace_malloc_fast with the traceback tb known: when no block was
+ * given, a traced pool's block with its header (H1), else the given
+ * block, its trace stored (making the pool's side array if needed). */
 static RCGC_NOINLINE void *malloc_fast_put(tm_state *s, void *p, rcgc_pool *pool, size_t size,
                                            const char *file, int line, uint32_t tb)
 {
     rcgc_runtime *rt = s->rt;
-    if (p == NULL && (p = malloc_fast_block(rt, size, &pool)) == NULL)
-        return rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
+    if (p == NULL) {
+        p = rcgc_trace_hdr_block(rt, size, tb);
+        return p != NULL ? p : rcgc_mem_malloc_wrapped(rt, size, file, line, NULL);
+    }
     if (rcgc_trace_put_block(rt, pool, p, size, tb) != 0)
         return rcgc_mem_malloc_wrapped(rt, size, file, line, p);
     return p;   /* a pool block for MEM: counted by M3 (pool.h) */
@@ -941,19 +1038,11 @@ static RCGC_NOINLINE void *malloc_fast_capture(tm_state *s, void *p, rcgc_pool *
 }
 
 /* The allocation of rcgc_trace_malloc_fast once its traceback tb is
- * known from a recorded native stack: when no block was taken yet, the
- * free cache's block with its slot (F4), as rcgc_trace_try_cached_last takes
- * it for a call site; else malloc_fast_put. */
+ * known from a recorded native stack: malloc_fast_put (a traced pool's
+ * block when none was taken yet, H1). */
 static inline void *malloc_fast_known(tm_state *s, void *p, rcgc_pool *pool, size_t size,
                                       const char *file, int line, uint32_t tb)
 {
-    rcgc_runtime *rt = s->rt;
-    rcgc_trace_slot *sl;
-    if (RCGC_LIKELY(p == NULL) &&
-        RCGC_LIKELY((sl = rcgc_trace_pop_cached(&rt->pool, size, &p)) != NULL)) {
-        rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
-        return p;   /* counted by M3 (pool.h) */
-    }
     return malloc_fast_put(s, p, pool, size, file, line, tb);
 }
 
@@ -1005,13 +1094,12 @@ static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const cha
     return malloc_fast_put(s, NULL, NULL, size, file, line, tb);
 }
 
-/* rcgc_trace_malloc_native's block p when it is the one freed last (its
- * slot sl pending, D1): settle, then write the trace. */
-static RCGC_NOINLINE void *native_write_pending(rcgc_runtime *rt, rcgc_trace_slot *sl,
-                                                uint32_t tb, size_t size, void *p)
+/* rcgc_trace_malloc_native's hit: the trace into the header of block p
+ * popped from its traced row (L1). */
+static RCGC_NOINLINE void *native_hdr_write(rcgc_runtime *rt, void *p, uint32_t tb, size_t size)
 {
-    rcgc_trace_write_slot(&rt->mem.trace, sl, tb, size);
-    return p;
+    return rcgc_trace_hdr_take(
+        rt, p, tb, size, rt->pool.hdr_credit[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES]);
 }
 
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
@@ -1038,19 +1126,23 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
         if (size == 0 || size > RCGC_SMALL_LIMIT)
             __builtin_unreachable();
 #endif
-        /* rcgc_trace_pop_class on the caller's top (tmfast.h): an empty
-         * cache's top is its floor, whose slot entry is NULL (F4). */
-        RCGC_ASSERT(topp == &rt->pool.ctop[(size - 1) >> RCGC_ALIGN_SHIFT] && top == *topp);
-        rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
-        if (RCGC_LIKELY(sl != NULL)) {
-            void *p = *top;
+        /* The pop of the traced twin's row (H1) on the caller's top: an
+         * empty row's top is its NULL floor.  The header holds a lazy
+         * free's trace or zero (L1, H2), never the pending slot (D1 is for
+         * side slots). */
+        RCGC_ASSERT(topp == &rt->pool.ctop[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES] &&
+                    top == *topp);
+        void *p = *top;
+        if (RCGC_LIKELY(p != NULL)) {
             *topp = top - 1;
-            /* D1: the block freed last takes a tail call, which leaves
-             * this entry's registers alone. */
-            if (RCGC_UNLIKELY(sl == rt->mem.trace.pending))
-                return native_write_pending(rt, sl, tb, size, p);
-            rcgc_trace_write_settled(&rt->mem.trace, sl, tb, size);
-            return p;   /* counted by M3 (pool.h) */
+#if defined(__GNUC__) || defined(__clang__)
+            /* the next pop's header (integer arithmetic: the floor is NULL) */
+            __builtin_prefetch((const void *)((uintptr_t)top[-1] - sizeof(rcgc_trace_slot)), 1, 3);
+#endif
+            /* L1: the lazy free's size (less the row's credit) back; a
+             * tail call, so that this function keeps no registers across
+             * the borrow's call */
+            return native_hdr_write(rt, p, tb, size);
         }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
         __asm__("" : "+c"(line));   /* see e's pin above */
@@ -1103,15 +1195,22 @@ static int trace_put(tm_state *s, uint32_t domain, uintptr_t ptr, size_t size, u
 typedef struct tref {
     tm_slot *slot;
     tm_entry *e;
+    int hdr;   /* slot is a traced pool's header (H1): in the block's pool */
 } tref;
 
-/* The side slot of (domain, ptr) when ptr is a block of our pools: 1 and
- * *slot (NULL when the pool has no side array), else 0. */
+/* The slot of (domain, ptr) when ptr is a block of our pools: 1 and
+ * *slot, its side slot (NULL when the pool has no side array), or 2 and
+ * *slot, its header (a traced pool's block, H1); else 0. */
 static inline int slot_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tm_slot **slot)
 {
     rcgc_pool *pool;
     if (domain != 0 || (pool = own_pool(s, ptr)) == NULL)
         return 0;
+    if (pool->szidx >= RCGC_NCLASSES && pool->szidx != UINT16_MAX) {
+        /* H1: a traced pool's block has its trace in its header */
+        *slot = rcgc_trace_hdr(rcgc_pool_block_at(pool, rcgc_pool_index(pool, (const void *)ptr)));
+        return 2;
+    }
     *slot = pool->trace_slots ? &pool->trace_slots[rcgc_pool_index(pool, (const void *)ptr)]
                               : NULL;
     return 1;
@@ -1120,14 +1219,17 @@ static inline int slot_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tm_slot 
 /* Find the trace of (domain, ptr); 0 when there is none. */
 static int trace_ref(tm_state *s, uint32_t domain, uintptr_t ptr, tref *r)
 {
-    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
+    settle_all(s);   /* D1: a freed block's slot is clear */
     r->slot = NULL;
     r->e = NULL;
+    r->hdr = 0;
     tm_slot *slot;
-    if (slot_ref(s, domain, ptr, &slot)) {
+    int k = slot_ref(s, domain, ptr, &slot);
+    if (k) {
         if (!slot || !slot->tb)
             return 0;
         r->slot = slot;
+        r->hdr = k == 2;
         return 1;
     }
     r->e = tab_find(s, domain, ptr);
@@ -1159,7 +1261,7 @@ static void trace_del(tm_state *s, uint32_t domain, uintptr_t ptr)
 /* The traceback id (1-based) of (domain, ptr), 0 when not traced. */
 static uint32_t trace_get(tm_state *s, uint32_t domain, uintptr_t ptr, size_t *size)
 {
-    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
+    settle_all(s);   /* D1: a freed block's slot is clear */
     tm_slot *slot;
     if (slot_ref(s, domain, ptr, &slot)) {
         if (!slot)
@@ -1174,11 +1276,75 @@ static uint32_t trace_get(tm_state *s, uint32_t domain, uintptr_t ptr, size_t *s
     return e ? e->tb : 0;
 }
 
+/* The traced pools (H1) in use of the runtime: for each, fn(arg, pool).
+ * Stops at a non-zero return, which it returns. */
+static int hdr_pools(rcgc_runtime *rt, int (*fn)(void *, rcgc_pool *), void *arg)
+{
+    for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
+        for (unsigned i = 0; i < ar->ncarved; i++) {
+            rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            if (pool->szidx >= RCGC_NCLASSES && pool->szidx < RCGC_NROWS) {
+                int rc = fn(arg, pool);
+                if (rc)
+                    return rc;
+            }
+        }
+    return 0;
+}
+
+/* Header k of traced pool `pool` (H1; any k below nblocks, H2). */
+static inline tm_slot *hdr_at(const rcgc_pool *pool, unsigned k)
+{
+    return rcgc_trace_hdr(rcgc_pool_block_at(pool, k));
+}
+
+typedef struct hdr_each {
+    int (*fn)(void *arg, uint32_t domain, size_t size, uint32_t tb);
+    void *arg;
+} hdr_each;
+
+static int hdr_each_pool(void *arg, rcgc_pool *pool)
+{
+    hdr_each *e = arg;
+    for (unsigned k = 0; k < pool->nblocks; k++) {
+        const tm_slot *sl = hdr_at(pool, k);
+        if (sl->tb) {
+            int rc = e->fn(e->arg, 0, sl->size, sl->tb);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int hdr_count_pool(void *arg, rcgc_pool *pool)
+{
+    size_t *n = arg;
+    for (unsigned k = 0; k < pool->nblocks; k++)
+        *n += hdr_at(pool, k)->tb != 0;
+    return 0;
+}
+
+/* H2: clear_traces and stop forget every header's trace. */
+static int hdr_zero_pool(void *arg, rcgc_pool *pool)
+{
+    (void)arg;
+    for (unsigned k = 0; k < pool->nblocks; k++)
+        memset(hdr_at(pool, k), 0, sizeof(tm_slot));
+    return 0;
+}
+
+static int hdr_blocks_pool(void *arg, rcgc_pool *pool)
+{
+    *(size_t *)arg += pool->nblocks;
+    return 0;
+}
+
 /* Call fn for every trace (in no particular order). */
 typedef int (*trace_fn)(void *arg, uint32_t domain, size_t size, uint32_t tb);
 static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 {
-    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
+    settle_all(s);   /* D1: a freed block's slot is clear */
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         tm_aside *a = s->amap[i];
         if (!a)
@@ -1196,6 +1362,10 @@ static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
             }
         }
     }
+    hdr_each each = { fn, arg };
+    int hrc = hdr_pools(s->rt, hdr_each_pool, &each);
+    if (hrc)
+        return hrc;
     for (size_t i = 0; s->tab && i <= s->tab_mask; i++) {
         tm_entry *e = &s->tab[i];
         if (e->tb) {
@@ -1209,7 +1379,7 @@ static int trace_foreach(tm_state *s, trace_fn fn, void *arg)
 
 static size_t trace_count(tm_state *s)
 {
-    rcgc_trace_settle(s->h);   /* D1: a freed block's slot is clear */
+    settle_all(s);   /* D1: a freed block's slot is clear */
     size_t n = s->tab_n;
     for (size_t i = 0; s->amap && i <= s->amap_mask; i++) {
         const tm_aside *a = s->amap[i];
@@ -1217,10 +1387,88 @@ static size_t trace_count(tm_state *s)
             if (a->pools[pi])
                 n += pside_count(a->pools[pi]);
     }
+    hdr_pools(s->rt, hdr_count_pool, &n);
     return n;
 }
 
-/* R1, R2, R3, R5, F1, F2, F4, D1 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
+/* H2 for one traced pool (H1): every header zero, or (tracing) zero
+ * unless its block is live: traced sizes summed into *bytes; a header
+ * naming a traceback above ntb, a traced free or cached block, a zero tb
+ * with a size, or (!tracing) any trace, is a break: the pool. */
+typedef struct hdr_check {
+    rcgc_runtime *rt;
+    int tracing;
+    size_t ntb, bytes;
+    const char *why;
+    const tm_slot *pend;   /* D1's pending slot (a freed block's header may be it) */
+    int pend_found;
+} hdr_check;
+
+static int hdr_check_pool(void *arg, rcgc_pool *pool)
+{
+    hdr_check *hc = arg;
+    uint32_t traced = 0;
+    const rcgc_pool_state *ps = &hc->rt->pool;
+    for (unsigned k = 0; k < pool->nblocks; k++) {
+        const tm_slot *sl = hdr_at(pool, k);
+        /* (a settled cached block's header is (0, hdr_credit) while
+         * tracing, L1: checked with the rows) */
+        if (!sl->tb && sl->size && !(hc->tracing && sl->size == ps->hdr_credit[pool->szidx]))
+            return hc->why = "an untraced header has a size (H2)", 1;
+        if (sl->tb && !hc->tracing)
+            return hc->why = "a header keeps a trace while tracing is off (H2)", 1;
+        if (sl->tb > hc->ntb)
+            return hc->why = "a header names a traceback above the last (R3)", 1;
+        if (sl->tb && (size_t)k * pool->size + pool->size > pool->nextoffset)
+            return hc->why = "an uncarved block's header is traced (H2)", 1;
+        traced += sl->tb != 0 && sl != hc->pend;
+        hc->bytes += sl->size;
+        hc->pend_found |= sl == hc->pend;
+    }
+    if (traced > pool->nalloc)
+        return hc->why = "a traced pool has more traced blocks than live ones (H2)", 1;
+    for (const char *f = pool->freeblock; f; f = *(char *const *)f)
+        if (rcgc_trace_hdr(f)->tb)   /* (never pending: free_not_hdr's limit path) */
+            return hc->why = "a free block of a traced pool is traced (H2)", 1;
+    for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, pool->szidx); k++) {
+        const void *b = ps->crow[pool->szidx][k];
+        /* L1: a lazy free (an unsettled entry) keeps its trace */
+        if (rcgc_pool_of(b) == pool && rcgc_trace_hdr(b)->tb &&
+            (!hc->tracing || ps->cslot[pool->szidx][k] == RCGC_HDR_SETTLED))
+            return hc->why = "a settled cached block of a traced pool is traced (H2, L1)", 1;
+    }
+    return 0;
+}
+
+/* L1's check: live blocks of a traced pool with no trace (counted in
+ * the check's bytes): carved, not free, not cached, header tb 0. */
+static int hdr_count_untraced_live(void *arg, rcgc_pool *pool)
+{
+    hdr_check *hc = arg;
+    const rcgc_pool_state *ps = &hc->rt->pool;
+    uint64_t idle[RCGC_POOL_BITMAP_WORDS] = {0};   /* free or cached blocks */
+    for (const char *f = pool->freeblock; f; f = *(char *const *)f) {
+        unsigned i = rcgc_pool_index(pool, f);
+        idle[i >> 6] |= (uint64_t)1 << (i & 63);
+    }
+    for (uint32_t j = 1; j <= rcgc_pool_ncache(ps, pool->szidx); j++) {
+        const void *b = ps->crow[pool->szidx][j];
+        if (rcgc_pool_of(b) == pool) {
+            unsigned i = rcgc_pool_index(pool, b);
+            idle[i >> 6] |= (uint64_t)1 << (i & 63);
+        }
+    }
+    for (unsigned k = 0; k < pool->nblocks; k++) {
+        const char *b = (const char *)rcgc_pool_block_at(pool, k);
+        if ((size_t)(b - pool->mem) >= pool->nextoffset || rcgc_trace_hdr(b)->tb ||
+            (idle[k >> 6] >> (k & 63) & 1))
+            continue;
+        hc->bytes++;
+    }
+    return 0;
+}
+
+/* R1, R2, R3, R5, F1, F2, F4, D1, H1, H2 (rcgc_validate).  RCGC_OK or RCGC_EFORMAT, with a
  * line on out naming the broken rule. */
 int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
 {
@@ -1245,9 +1493,25 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
         TM_BAD("the last call site can match on route %u (R10)\n", rt->mem.trace.route);
     if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
         TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
-    if (!s)
+    for (unsigned r = 0; r < RCGC_NROWS; r++)
+        if (rt->pool.free_not[r] != (r < RCGC_NCLASSES ? (void *)rt->mem.trace.free_not
+                                                       : (void *)rcgc_mem_free_hdr_of(rt->mem.slow)))
+            TM_BAD("rcgc_mem_free's continuation of row %u does not follow slow %u (R12)\n", r,
+                   rt->mem.slow);
+    if (!s) {
+        hdr_check hc = { rt, 0, 0, 0, NULL, NULL, 0 };
+        if (hdr_pools(rt, hdr_check_pool, &hc))
+            TM_BAD("%s\n", hc.why);
         return RCGC_OK;
+    }
     rcgc_trace_hot *h = s->h;
+    /* H1: only request classes' pools have side arrays */
+    for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
+        for (unsigned i = 0; i < ar->ncarved; i++) {
+            const rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            if (pool->szidx >= RCGC_NCLASSES && pool->szidx != UINT16_MAX && pool->trace_slots)
+                TM_BAD("traced pool %p has a side array (H1)\n", (const void *)pool);
+        }
     for (int c = 0; c < RCGC_NCLASSES; c++)
         if (rt->trace_class_inv[c] != rcgc_class_inv[c])
             TM_BAD("the runtime's copy of the class multipliers differs (F1)\n");
@@ -1292,6 +1556,11 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
         }
     if (h->idle.tb || h->idle.size)
         TM_BAD("the idle slot is not zero (D1)\n");
+    {
+        hdr_check hc = { rt, s->tracing, s->ntb, 0, NULL, s->h->pending, 0 };
+        if (hdr_pools(rt, hdr_check_pool, &hc))
+            TM_BAD("%s\n", hc.why);
+    }
     if (!s->tracing) {
         if (h->peak - h->room || h->sites || s->amap || s->tab_n)
             TM_BAD("tracing is off but traces remain (R1)\n");
@@ -1303,6 +1572,17 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                     TM_BAD("pool %p keeps a side array while tracing is off (F1)\n",
                            (void *)rcgc_arena_pool(ar, i));
         return RCGC_OK;
+    }
+    /* L1: in each traced row the unsettled entries lie above the
+     * settled ones (rcgc_trace_settle_hdrs stops at the first settled) */
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
+        int settled = 0;
+        for (uint32_t k = rcgc_pool_ncache(&rt->pool, r); k >= 1; k--) {
+            int m = rt->pool.cslot[r][k] == RCGC_HDR_SETTLED;
+            if (settled && !m)
+                TM_BAD("row %u: an unsettled entry below a settled one (L1)\n", r);
+            settled |= m;
+        }
     }
     if (h->sites != (s->source == RCGC_FRAMES_CALL_SITE ? s->site : NULL))
         TM_BAD("the fast path's call-site cache does not match the frame source (R4)\n");
@@ -1333,6 +1613,38 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 TM_BAD("a trace names traceback %u of %zu (R3)\n", s->tab[i].tb, s->ntb);
             bytes += s->tab[i].size;
         }
+    {
+        hdr_check hc = { rt, 1, s->ntb, 0, NULL, h->pending, 0 };
+        hdr_pools(rt, hdr_check_pool, &hc);   /* checked above */
+        bytes += hc.bytes;
+        /* L1: a cached block of a traced row counts its header's size
+         * less its row's credit (a lazy free's size - credit, or a
+         * settled one's (0, credit): 0); with credits on, no live block
+         * of the traced pools is untraced (its free credits room) */
+        size_t untraced_live = 0;
+        for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
+            size_t cr = rt->pool.hdr_credit[r];
+            if (cr != 0 && cr != (size_t)(r - RCGC_NCLASSES) * 16 + 1)
+                TM_BAD("row %u: credit %zu (L1)\n", r, cr);
+            for (uint32_t k = 1; k <= rcgc_pool_ncache(&rt->pool, r); k++) {
+                const tm_slot *sl = rcgc_trace_hdr(rt->pool.crow[r][k]);
+                if (rt->pool.cslot[r][k] == RCGC_HDR_SETTLED && (sl->tb || sl->size != cr))
+                    TM_BAD("row %u: a settled block's header is not (0, %zu) (L1)\n", r, cr);
+                if (rt->pool.cslot[r][k] != RCGC_HDR_SETTLED && sl->size < cr)
+                    TM_BAD("row %u: a lazy free's size is below the row's credit (L1)\n", r);
+            }
+            bytes -= (size_t)rcgc_pool_ncache(&rt->pool, r) * cr;
+        }
+        if (rt->pool.hdr_credit[RCGC_NROWS - 1] != 0) {
+            hdr_check hu = { rt, 1, s->ntb, 0, NULL, h->pending, 0 };
+            hdr_pools(rt, hdr_count_untraced_live, &hu);
+            untraced_live = hu.bytes;
+        }
+        if (untraced_live)
+            TM_BAD("credits on with %zu live untraced blocks in traced pools (L1)\n",
+                   untraced_live);
+        pending_found |= hc.pend_found;
+    }
     if (!pending_found)
         TM_BAD("the pending slot %p is in no side array (D1)\n", (void *)h->pending);
     if (bytes != h->peak - h->room || h->room > h->peak)
@@ -1342,7 +1654,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext) {
         for (unsigned i = 0; i < ar->ncarved; i++) {
             const rcgc_pool *pool = rcgc_arena_pool(ar, i);
-            if (!pool->trace_slots && rt->mem.tracing && pool->szidx != UINT16_MAX)
+            if (!pool->trace_slots && rt->mem.tracing && pool->szidx < RCGC_NCLASSES)
                 TM_BAD("pool %p is in use without a side array (F5)\n", (const void *)pool);
             if (!pool->trace_slots)
                 continue;
@@ -1445,12 +1757,14 @@ static void arrays_zero(tm_state *s)
 /* Drop every trace, traceback and frame (clear_traces and stop). */
 static void tm_clear(tm_state *s)
 {
-    rcgc_trace_settle(s->h);   /* D1: no pending slot in a freed array */
+    settle_all(s);   /* D1: no pending slot in a freed array */
     cache_slots_reset(s);
     if (s->rt->mem.tracing)
         arrays_zero(s);   /* clear_traces: F5 keeps them */
     else
         arrays_free(s);
+    hdr_pools(s->rt, hdr_zero_pool, NULL);   /* H2 */
+    hdr_rows_mark(s->rt, s->rt->mem.tracing);   /* L1 */
     tm_free(s, s->tab, s->tab ? (s->tab_mask + 1) * sizeof *s->tab : 0);
     s->tab = NULL;
     s->tab_mask = s->tab_n = 0;
@@ -1512,7 +1826,34 @@ static void *tm_calloc_w(void *ctx, size_t nelem, size_t elsize)
     return p;
 }
 
+/* tm_realloc's failed call on p, a traced pool's block whose header it
+ * cleared before the call: the trace back, counted again. */
+static void hdr_restore(tm_state *s, void *p, tm_slot keep)
+{
+    tm_slot *sl = rcgc_trace_hdr(p);
+    RCGC_ASSERT(sl->tb == 0 && sl->size == 0);
+    *sl = keep;
+    add_traced(s, keep.size);
+}
+
+static void *tm_realloc_in(void *ctx, void *p, size_t n);
+
+/* L1: a realloc that leaves a block of a traced pool live without a
+ * trace (kept in place while reentrant or calibrating, or its new trace
+ * not stored) turns the credits off. */
 static void *tm_realloc(void *ctx, void *p, size_t n)
+{
+    tm_dom *d = ctx;
+    void *q = tm_realloc_in(ctx, p, n);
+    rcgc_pool *pool;
+    if (q != NULL && (pool = own_pool(d->s, (uintptr_t)q)) != NULL &&
+        pool->szidx >= RCGC_NCLASSES && pool->szidx < RCGC_NROWS &&
+        rcgc_trace_hdr(q)->tb == 0 && d->s->rt->pool.hdr_credit[pool->szidx] != 0)
+        credits_off(d->s);
+    return q;
+}
+
+static void *tm_realloc_in(void *ctx, void *p, size_t n)
 {
     tm_dom *d = ctx;
     tm_state *s = d->s;
@@ -1520,19 +1861,37 @@ static void *tm_realloc(void *ctx, void *p, size_t n)
      * arena back to the OS, after which its address finds nothing. */
     tref old;
     int found = p != NULL && trace_ref(s, 0, (uintptr_t)p, &old);
+    tm_slot keep = { 0, 0 };
+    if (found && old.hdr) {
+        /* H1: the trace is in the block, which the call may free (and
+         * its arena go back to the OS): forgotten first, and put back
+         * when the call fails (its size counted again: room has it). */
+        keep = *old.slot;
+        trace_clear(s, &old);
+        found = 0;
+    }
     if (RCGC_UNLIKELY(s->reentrant)) {
         /* Not traced, and the old trace goes (CPython does the same). */
         void *q = d->inner.realloc(d->inner.ctx, p, n);
         if (q != NULL && found)
             trace_clear(s, &old);
+        if (q == NULL && keep.tb)
+            hdr_restore(s, p, keep);
         return q;
     }
     uint32_t tb = tb_current(s, d->domain, OP_REALLOC, SITE(s));
-    if (RCGC_UNLIKELY(s->calibrating))
-        return d->inner.realloc(d->inner.ctx, p, n);
+    if (RCGC_UNLIKELY(s->calibrating)) {
+        void *q = d->inner.realloc(d->inner.ctx, p, n);
+        if (q == NULL && keep.tb)
+            hdr_restore(s, p, keep);
+        return q;
+    }
     void *q = d->inner.realloc(d->inner.ctx, p, n);
-    if (q == NULL)
+    if (q == NULL) {
+        if (keep.tb)
+            hdr_restore(s, p, keep);
         return NULL;
+    }
     if (found && q != p)
         trace_clear(s, &old);
     /* The block now belongs to the realloc's traceback (CPython).  When the
@@ -1553,6 +1912,12 @@ static void tm_free_w(void *ctx, void *p)
     tm_dom *d = ctx;
     tref r;
     int found = p != NULL && trace_ref(d->s, 0, (uintptr_t)p, &r);
+    if (found && r.hdr) {
+        /* H1: the trace is in the block (the debug hooks, which would
+         * report on it, are never on with traced pools' blocks live) */
+        trace_clear(d->s, &r);
+        found = 0;
+    }
     d->inner.free(d->inner.ctx, p);
     if (found)
         trace_clear(d->s, &r);
@@ -1730,6 +2095,7 @@ static void install(tm_state *s)
         w->installed = 1;
     }
     cache_slots_reset(s);
+    hdr_rows_mark(s->rt, 1);   /* L1 (headers zero, H2) */
     rcgc_mem_set_tracing(s->rt, 1);
 }
 
@@ -1770,7 +2136,7 @@ int rcgc_tracemalloc_start(rcgc_runtime *rt, int nframe)
     s->h->room = s->h->peak = 0;
     s->h->pending = &s->h->idle;   /* D1: nothing pending */
     /* F5: every pool in use has its side array before the traced free
-     * can run. */
+     * can run.  (L1: the traced rows are marked in install.) */
     if (arrays_for_all(s) != 0) {
         arrays_free(s);
         return RCGC_ENOMEM;
@@ -1842,7 +2208,7 @@ void rcgc_tracemalloc_get_traced_memory(const rcgc_runtime *rt, size_t *current,
     const tm_state *s = rt ? rt->trace : NULL;
     int on = s && s->tracing;
     if (current)
-        *current = on ? s->h->peak - s->h->room - s->h->pending->size : 0;   /* D1 */
+        *current = on ? s->h->peak - s->h->room - s->h->pending->size - hdr_lazy_bytes(rt) : 0;   /* D1, L1 */
     if (peak)
         *peak = on ? s->h->peak : 0;
 }
@@ -1853,7 +2219,7 @@ void rcgc_tracemalloc_reset_peak(rcgc_runtime *rt)
     if (s && s->tracing)
     {
         /* The peak becomes the traced size: no headroom. */
-        rcgc_trace_settle(s->h);   /* D1 */
+        settle_all(s);   /* D1 */
         s->h->peak -= s->h->room;
         s->h->room = 0;
     }
@@ -1861,7 +2227,14 @@ void rcgc_tracemalloc_reset_peak(rcgc_runtime *rt)
 
 size_t rcgc_tracemalloc_get_tracemalloc_memory(const rcgc_runtime *rt)
 {
-    return rt && rt->trace ? rt->trace->mem : 0;
+    if (!rt || !rt->trace)
+        return 0;
+    size_t n = 0;
+    /* While tracing, the traced pools' headers (H1): 16 bytes a block
+     * they can hold. */
+    if (rt->trace->tracing)
+        hdr_pools((rcgc_runtime *)(uintptr_t)rt, hdr_blocks_pool, &n);
+    return rt->trace->mem + n * RCGC_HDR_SIZE;
 }
 
 int rcgc_tracemalloc_set_frame_source(rcgc_runtime *rt, rcgc_frame_source src)

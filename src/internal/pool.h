@@ -93,6 +93,14 @@
 #define RCGC_ALIGN_SHIFT 4
 #define RCGC_SMALL_LIMIT 512
 #define RCGC_NCLASSES (RCGC_SMALL_LIMIT / RCGC_ALIGNMENT)   /* 32 */
+/* H1 (tmfast.h): pool class RCGC_NCLASSES + c is the traced twin of
+ * request class c, for tracing's MEM fast paths: its blocks are 16 bytes
+ * longer and start 16 bytes into the pool, and the 8 bytes just before a
+ * block hold its trace (its header).  The allocator's per-class state
+ * (free cache rows, used lists, counts) has a row for each of the
+ * 2 * RCGC_NCLASSES pool classes. */
+#define RCGC_NROWS (2 * RCGC_NCLASSES)                      /* 64 */
+#define RCGC_HDR_SIZE 16   /* a traced block's offset in its pool block */
 #define RCGC_ARENA_BITS 20
 #define RCGC_ARENA_SIZE ((size_t)1 << RCGC_ARENA_BITS)       /* 1 MiB */
 #define RCGC_POOL_BITS 14
@@ -136,7 +144,8 @@ typedef struct rcgc_pool {
     struct rcgc_pool *prevpool;
     rcgc_runtime *rt;       /* owner (deallocation finds it from an object) */
     /* The rest: carving, the collector's and the arena's. */
-    char *mem;              /* the pool's 16 KiB of blocks */
+    char *mem;              /* the pool's 16 KiB (a traced pool's blocks
+                               start 16 bytes in: H1, tmfast.h) */
     struct rcgc_pool *young_next; /* runtime young list (nyoung > 0) */
     struct rcgc_pool *young_prev;
     rcgc_arena *arena;
@@ -202,6 +211,15 @@ static inline void *rcgc_pool_block(const rcgc_pool *pool, unsigned idx)
     return pool->mem + (size_t)idx * pool->size;
 }
 
+/* Block idx of any pool, a traced one's too (H1: its blocks start 16
+ * bytes after pool->mem; rcgc_pool_block is for the request classes'
+ * pools, which hold the objects). */
+static inline void *rcgc_pool_block_at(const rcgc_pool *pool, unsigned idx)
+{
+    return pool->mem + (pool->szidx >= RCGC_NCLASSES ? RCGC_HDR_SIZE : 0) +
+           (size_t)idx * pool->size;
+}
+
 /* Index of the block that contains p (floor, exact for any interior
  * pointer: docs/design.md explains the reciprocal). */
 static inline unsigned rcgc_pool_index(const rcgc_pool *pool, const void *p)
@@ -221,6 +239,22 @@ static inline int rcgc_size_class(size_t n)
     return (int)((n - 1) >> RCGC_ALIGN_SHIFT);
 }
 
+/* The block size of pool class c (c < RCGC_NROWS): 16 (c + 1) for a
+ * request class, 16 (c' + 2) for the traced twin of request class c'
+ * (H1: the caller's bytes and the 16-byte header). */
+static inline uint32_t rcgc_class_size(unsigned c)
+{
+    return c < RCGC_NCLASSES ? (c + 1u) << RCGC_ALIGN_SHIFT
+                             : (c - RCGC_NCLASSES + 2u) << RCGC_ALIGN_SHIFT;
+}
+
+/* The offset of a pool's first block from the pool's start: RCGC_HDR_SIZE
+ * for a traced pool (H1), else 0. */
+static inline uint32_t rcgc_class_offset(unsigned c)
+{
+    return c < RCGC_NCLASSES ? 0 : RCGC_HDR_SIZE;
+}
+
 /* The free cache's row of a size class (see rcgc_pool_state): 64 words,
  * the NULL floor, up to RCGC_FREE_CACHE blocks and a last word never
  * used (clim[c] may point at it, C3). */
@@ -229,7 +263,7 @@ static inline int rcgc_size_class(size_t n)
 
 /* Per-runtime allocator state. */
 typedef struct rcgc_pool_state {
-    rcgc_pool *usedpools[RCGC_NCLASSES];  /* pools with free blocks, per class */
+    rcgc_pool *usedpools[RCGC_NROWS];  /* pools with free blocks, per class */
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
      * fast paths, LIFO, in a stack of pointers crow[c][1..n] whose top
      * ctop[c] points at crow[c][n], above a NULL floor crow[c][0]; cache[c]
@@ -247,17 +281,17 @@ typedef struct rcgc_pool_state {
      * class has no live block left (so freeing everything returns every
      * pool), and whenever the allocator leaves its fast paths for a reason
      * other than tracing (hooks, fault injection, a user allocator). */
-    void *cache[RCGC_NCLASSES];
-    void **ctop[RCGC_NCLASSES];
-    void **clim[RCGC_NCLASSES];            /* C3 */
+    void *cache[RCGC_NROWS];
+    void **ctop[RCGC_NROWS];
+    void **clim[RCGC_NROWS];            /* C3 */
     /* The limit of rcgc_mem_free's push alone: clim[c], or below every
      * row while the allocator is off its fast paths (C4). */
-    uintptr_t mlim[RCGC_NCLASSES];
+    uintptr_t mlim[RCGC_NROWS];
     uintptr_t mbias;                        /* C4 */
     /* The floor of the untraced allocation's pop alone: the row's floor,
      * or above every row while the allocator is off its fast paths (C5). */
-    uintptr_t mfloor[RCGC_NCLASSES];
-    void *crow[RCGC_NCLASSES][RCGC_CACHE_ROW];
+    uintptr_t mfloor[RCGC_NROWS];
+    void *crow[RCGC_NROWS][RCGC_CACHE_ROW];
     /* Parallel to crow (F4, tmfast.h): while tracing, cslot[c][k] is the
      * trace slot of the block crow[c][k] when rcgc_mem_free cached it,
      * else NULL; every push that can run while tracing writes it (the
@@ -266,11 +300,24 @@ typedef struct rcgc_pool_state {
      * writes nothing into the block even when traced.  Right after
      * crow, so the entry of a stack entry e is at the fixed distance
      * RCGC_CSLOT_OFF from e (no load to find it: rcgc_pool_cslot). */
-    void *cslot[RCGC_NCLASSES][RCGC_CACHE_ROW];
+    void *cslot[RCGC_NROWS][RCGC_CACHE_ROW];
     /* Blocks of each class out of their pools (live or cached, C2): only
      * a pool's allocation and a block's return to its pool change it,
      * never the free cache's pushes and pops. */
-    size_t nheld[RCGC_NCLASSES];
+    size_t nheld[RCGC_NROWS];
+    /* R12 (tmfast.h): rcgc_mem_free's continuation after a failed push
+     * (R8), per row: rt->mem.trace.free_not for the request classes'
+     * rows, the traced pools' own (rcgc_mem_free_hdr_of) for their rows,
+     * so that the jump picks the traced pool's free with no compare.
+     * (rcgc_mem_free_not_fn, runtime.h; void * here, pool.h comes
+     * first.) */
+    void *free_not[RCGC_NROWS];
+    /* L1 (tmfast.h): for a traced row 32 + c, the credit of a lazy free:
+     * 16 c + 1 (the smallest size its blocks are asked for) while every
+     * live block of the traced pools is traced, else 0 (0 for the
+     * request rows).  The traced free adds it to room, the allocation
+     * that pops the block takes it back with the block's true size. */
+    size_t hdr_credit[RCGC_NROWS];
     /* M3: the MEM domain's live blocks == the pools' live blocks (C2:
      * the sum over c of nheld[c] - n) - the OBJ domain's live blocks
      * (rcgc_mem_obj_live: domains[OBJ].live + obj.live_objects) - madj.  The
@@ -478,6 +525,10 @@ static inline rcgc_arena *rcgc_arena_lookup(const void *p)
 /* The slow paths of the two below (out of line on purpose: the fast paths
  * are inlined into every caller). */
 void *rcgc_pool_alloc_slow(rcgc_runtime *rt, unsigned szidx);
+/* rcgc_pool_alloc_slow for a traced pool's class r (RCGC_NCLASSES +
+ * c, H1 in tmfast.h): takes a new traced pool when the class has none
+ * with a free block.  NULL when no arena could be mapped. */
+void *rcgc_pool_alloc_slow_traced(rcgc_runtime *rt, unsigned r);
 void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 
 /* Take the free cache's top block of class c out of it, top being

@@ -164,6 +164,9 @@ void rcgc_mem_update_slow(rcgc_runtime *rt);
 /* R8 (tmfast.h): rcgc_mem_free's continuation for the mode `slow` (the
  * traced free for RCGC_SLOW_TRACE, else the limit or the domain). */
 rcgc_mem_free_not_fn rcgc_mem_free_not_of(unsigned slow);
+/* The continuation of the traced pools' rows (R12, tmfast.h): the header
+ * free when slow == RCGC_SLOW_TRACE, else rcgc_mem_free_not_of(slow). */
+rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow);
 /* Tell the domains that tracemalloc's wrappers are (on != 0) or are no
  * longer installed on every domain, outermost; recomputes rt->mem.slow. */
 void rcgc_mem_set_tracing(rcgc_runtime *rt, int on);

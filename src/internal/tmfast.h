@@ -119,6 +119,65 @@
  *       the route: a match is the traced route, with no route compare
  *       on the common traced allocation.
  */
+/*
+ * H1  (perf-tm17) pool class RCGC_NCLASSES + c (a traced pool, pool.h) is
+ *     the traced twin of request class c: blocks of 16 (c + 2) bytes
+ *     whose first block starts 16 bytes after the pool's start (pool->mem;
+ *     rcgc_pool_block_at), each handed out at its start p for at most
+ *     16 (c + 1) bytes; the 8 bytes at p - 8 are its header, an
+ *     rcgc_trace_slot (rcgc_trace_hdr), the 8 at p - 16 are unused (the
+ *     previous block's last 16 bytes, beyond its caller's bytes:
+ *     rcgc_pool_block_size is 16 less).  Only tracing's MEM fast paths
+ *     allocate from traced pools, while slow == RCGC_SLOW_TRACE
+ *     (rcgc_trace_try_cached_last, rcgc_trace_hdr_block, the native
+ *     route), so a traced pool has no side array (F5 is for request
+ *     classes), and neither the traced free nor the traced allocation
+ *     reads a side array, an index or a slot entry.  F4 and D1 concern
+ *     the request classes' blocks only.
+ * H2  a traced pool's header of block k (carved or not) is zero unless
+ *     the block is live and traced, or it is a lazy free (L1): pool_init
+ *     zeroes every header of a traced pool, every traced allocation
+ *     writes its block's, the wrappers' frees clear it before the block
+ *     goes (tm_free_w, tm_realloc: the block may take its arena with it),
+ *     a block leaving the free cache for its pool is cleared first
+ *     (free_not_hdr's limit path, a flush of the row), and clear_traces
+ *     and stop zero every header (tm_clear).  So a header is never the
+ *     pending slot (D1), and a block of a traced pool freed after stop and
+ *     taken again after a new start has a zero header.  Its size counts
+ *     in peak - room like a side slot's (F2, R1).
+ * L1  while tracing, a cached block of a traced row whose slot entry
+ *     (cslot, unused otherwise by these rows) is not RCGC_HDR_SETTLED is a
+ *     lazy free: rcgc_mem_free (free_not_hdr) pushed it without reading
+ *     its header, which keeps the block's last trace, and added only its
+ *     row's credit (pool.h: hdr_credit[r]) to room, so peak - room still
+ *     counts its size less the credit; a settled entry's header is
+ *     (0, credit) and counts nothing; in each row the unsettled entries
+ *     lie above the settled ones (pushes write NULL at the top,
+ *     rcgc_trace_settle_hdrs settles from the top down to the first
+ *     settled entry, start and tm_clear mark every entry).  The credit of
+ *     row 32 + c is 16 c + 1 (the smallest size asked of the class) while
+ *     every live block of the traced pools is traced (start and
+ *     clear_traces turn the credits on when none is live; credits_off, in
+ *     tracemalloc.c, turns them off when a realloc leaves one live without
+ *     a trace), else 0: so a lazy free's size is at least its credit and
+ *     peak - room never counts less than the true size (a borrow is due
+ *     whenever one is), and room drains no faster than with eager frees
+ *     (the settling walks stay rare).  The allocation that pops a traced
+ *     row's block adds its header's size less the credit to room as it
+ *     writes the new trace (the line is needed then anyway);
+ *     the tracer's readers and writers (settle_all), a borrow of
+ *     rcgc_trace_count (before the peak may move: the peak stays exact)
+ *     and a flush of the row settle; get_traced_memory subtracts the lazy
+ *     sizes.  Reading the header in the free put a cold block's miss on
+ *     the chain of room's updates that every traced call extends.
+ * R12 rt->pool.free_not[r] is rt->mem.trace.free_not (R8) for the request
+ *     rows and rcgc_mem_free_hdr_of(slow) for the traced rows (free_not_hdr
+ *     while tracing alone, else what R8 names): rcgc_mem_free's failed
+ *     push jumps through its row (rcgc_mem_update_slow sets them), so
+ *     neither continuation compares the class.
+ * rcgc_trace_validate checks H2, L1 and R12 (rcgc_pool_validate H1's
+ * layout).
+ */
 #ifndef RCGC_TMFAST_H
 #define RCGC_TMFAST_H
 
@@ -200,15 +259,24 @@ static inline void rcgc_trace_settle(rcgc_trace_hot *h)
 /* rcgc_trace_count's borrow: room holds room - size + 2^64.  The pending
  * free's size first (D1); only a true shortfall raises the peak, by
  * exactly that much, leaving no headroom. */
+/* L1: give the lazy traces of the traced pools' cached blocks back to
+ * room (their headers zeroed, their slot entries marked settled);
+ * returns room.  tracemalloc.c. */
+size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h);
+
 static inline void rcgc_trace_borrow(rcgc_trace_hot *h)
 {
     rcgc_trace_slot *q = h->pending;
     size_t r = h->room + q->size;   /* modulo 2^64 */
     memset(q, 0, sizeof *q);
     h->pending = &h->idle;
-    if ((intptr_t)r < 0) {   /* still short: r is minus the shortfall */
-        h->peak -= r;
-        r = 0;
+    if ((intptr_t)r < 0) {   /* still short: the lazy frees (L1) next */
+        h->room = r;
+        r = rcgc_trace_settle_hdrs(h);
+        if ((intptr_t)r < 0) {   /* still short: r is minus the shortfall */
+            h->peak -= r;
+            r = 0;
+        }
     }
     h->room = r;
 }
@@ -329,6 +397,80 @@ static inline int rcgc_trace_try_record(rcgc_runtime *rt, rcgc_pool *pool, void 
     return 1;
 }
 
+/* H1: the trace (header) of block p of a traced pool. */
+static inline rcgc_trace_slot *rcgc_trace_hdr(const void *p)
+{
+    return (rcgc_trace_slot *)(void *)((char *)(uintptr_t)p - sizeof(rcgc_trace_slot));
+}
+
+/* rcgc_trace_try_cached_last's borrow (rcgc_trace_borrow) for block bp,
+ * whose header holds its tb, and its size written: returns bp.
+ * tracemalloc.c. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((returns_nonnull))
+#endif
+void *rcgc_trace_hdr_borrowed(rcgc_runtime *rt, void *bp, size_t size);
+
+/* L1: the slot entry (cslot) of a settled block of a traced row. */
+#define RCGC_HDR_SETTLED ((void *)(uintptr_t)1)
+
+/* Write the trace (tb, size) into the header hd of a block just taken
+ * from a traced pool (its row or its pool) and count it: the lazy trace
+ * the header may still hold (L1: a cached block freed while tracing, or
+ * zero) goes back to room first. */
+static inline void rcgc_trace_hdr_write(rcgc_trace_hot *h, rcgc_trace_slot *hd, uint32_t tb,
+                                        size_t size, size_t credit)
+{
+    uint64_t old = (uint64_t)hd->size - credit;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __asm__("add %[s], %[r]" : [r] "+m"(h->room) : [s] "r"(old) : "cc");
+#else
+    h->room += old;
+#endif
+    hd->tb = tb;
+    rcgc_trace_count(h, size);
+    hd->size = (uint32_t)size;
+}
+
+/* A block of the traced twin of size's class (H1: its free cache row,
+ * else its pools, else a new pool) with the trace (tb, size) in its
+ * header, for rcgc_mem_malloc while tracing alone; NULL when no pool can
+ * be had (nothing changed).  size is 1 to RCGC_SMALL_LIMIT.
+ * tracemalloc.c. */
+void *rcgc_trace_hdr_block(rcgc_runtime *rt, size_t size, uint32_t tb);
+
+/* rcgc_trace_hdr_write for a block bp the caller returns next: the
+ * borrow (which may call the lazy frees' settling, L1) is a tail call
+ * (rcgc_trace_hdr_borrowed), so that a caller with no other call keeps
+ * no register saves.  credit as for rcgc_trace_hdr_write.  Returns bp,
+ * counted in the MEM domain (M3, pool.h: nothing to count). */
+static RCGC_ALWAYS_INLINE void *rcgc_trace_hdr_take(rcgc_runtime *rt, void *bp, uint32_t tb,
+                                                    size_t size, size_t credit)
+{
+    rcgc_trace_hot *h = &rt->mem.trace;
+    rcgc_trace_slot *hd = rcgc_trace_hdr(bp);
+    uint64_t old = (uint64_t)hd->size - credit;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    /* room + old - size in memory, the borrow of the subtraction (one
+     * memory operand: as two statements gcc 12 formed its address in a
+     * register) */
+    _Bool borrow;
+    __asm__("add %[o], %[r]\n\tsub %[s], %[r]"
+            : [r] "+m"(h->room), "=@ccc"(borrow)
+            : [o] "r"(old), [s] "r"(size));
+#else
+    h->room += old;
+    size_t rm = h->room;
+    h->room = rm - size;
+    _Bool borrow = rm < size;
+#endif
+    hd->tb = tb;
+    if (RCGC_UNLIKELY(borrow))
+        return rcgc_trace_hdr_borrowed(rt, bp, size);
+    hd->size = (uint32_t)size;
+    return bp;
+}
+
 /* F4: while tracing, the slot entry (pool.h: cslot) of a block in the
  * free cache holds the address of its trace slot when rcgc_mem_free
  * cached it (the slot of a pool with a side array), else NULL ("unknown").
@@ -376,11 +518,12 @@ static inline int rcgc_trace_at_last(const rcgc_trace_hot *h, const char *file, 
     return RCGC_LIKELY(h->last.file == file) && RCGC_LIKELY(h->last.line == line);
 }
 
-/* The traced allocation from the free cache when the popped block carries
- * its slot (F4), for a call at the last call site (rcgc_trace_at_last,
- * tested by the caller): the block, recorded and counted in the MEM
- * domain, or NULL with nothing changed.  c is the size class of `size`
- * (rcgc_mem_malloc_at has it in a register). */
+/* The traced allocation from the free cache of the traced twin of c
+ * (H1), for a call at the last call site (rcgc_trace_at_last, tested by
+ * the caller): the block, its trace written into its header (zero, H2;
+ * never the pending slot, so no D1 compare) and counted in the MEM
+ * domain, or NULL with nothing changed when the row is empty.  c is the
+ * size class of `size` (rcgc_mem_malloc_at has it in a register). */
 static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_t size,
                                                const char *file, int line)
 {
@@ -391,30 +534,24 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
      * more). */
     if (!rcgc_trace_at_last(h, file, line))
         return NULL;
-    /* rcgc_trace_pop_class, but the block is read from the old top
-     * late and into the return register (the empty asm below: rax),
-     * which saves a move.  The pop moves the top alone: cache[c] need
-     * not be the top's copy while tracing (C1, pool.h), so it is neither
-     * read nor written (the untraced allocation's pop fails by C5 before
-     * it could read it). */
+    /* The pop moves the top alone: cache[r] need not be the top's copy
+     * while tracing (C1, pool.h).  An empty row's top is its NULL
+     * floor. */
     rcgc_pool_state *ps = &rt->pool;
-    void **top = ps->ctop[c];
-    rcgc_trace_slot *sl = *rcgc_pool_cslot(top);
-    if (RCGC_UNLIKELY(sl == NULL))
-        return NULL;
-    rcgc_pool_row_pop(ps, c, top);
-    rcgc_trace_write_slot(h, sl, h->last.tb, size);
+    size_t r = c + RCGC_NCLASSES;
+    void **top = ps->ctop[r];
     void *bp = *top;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __asm__("" : "+a"(bp));   /* no code */
-#endif
-    RCGC_ASSERT(bp != NULL);
+    if (RCGC_UNLIKELY(bp == NULL))
+        return NULL;
+    rcgc_pool_row_pop(ps, r, top);
 #if defined(__GNUC__) || defined(__clang__)
-    if (bp == NULL)
-        __builtin_unreachable();
+    /* the next pop's header (L1: read there), some pairs ahead; at the
+     * floor an address below 0 (integer arithmetic: no pointer made from
+     * NULL), which a prefetch does not fault on */
+    __builtin_prefetch((const void *)((uintptr_t)top[-1] - sizeof(rcgc_trace_slot)), 1, 3);
 #endif
-    /* the MEM domain's count is derived (M3, pool.h): nothing to count */
-    return bp;
+    return rcgc_trace_hdr_take(rt, bp, h->last.tb, size, ps->hdr_credit[r]);
+
 }
 
 /* F1's trace table entry of a pool: its side array `slots` moved down by

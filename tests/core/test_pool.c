@@ -746,17 +746,22 @@ static void test_free_mode_limit(void **state)
     rcgc_mem_fail_after(rt, 0, 0);
     assert_true(ps->mlim[c] == (uintptr_t)ps->clim[c]);
 
-    /* tracing: the free takes the traced path (its trace goes) */
+    /* tracing: the free takes the traced path (its trace goes).  The
+     * blocks rcgc_mem_malloc traces come from the traced twin of their
+     * class (H1, tmfast.h; perf-tm17): their own rows, ct and dt below,
+     * with their traces in their headers (no slot entries). */
     assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    unsigned ct = c + RCGC_NCLASSES;
     assert_true(ps->mlim[c] < (uintptr_t)&ps->crow[0][1]);
+    void *tkeep = rcgc_mem_malloc(rt, 64);   /* keeps the twin class live (C3) */
     void *b = rcgc_mem_malloc(rt, 64);
     size_t cur = 0, peak = 0;
     rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
-    assert_int_equal(cur, 64);
+    assert_int_equal(cur, 128);
     rcgc_mem_free(rt, b);
     rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
-    assert_int_equal(cur, 0);
-    assert_int_equal(rcgc_pool_ncache(ps, c), 1);   /* cached by the traced free */
+    assert_int_equal(cur, 64);
+    assert_int_equal(rcgc_pool_ncache(ps, ct), 1);   /* cached by the traced free */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     /* The traced free pushes at the top its failed push computed
      * (perf-tm10: passed to the traced continuation with the lookup's
@@ -766,14 +771,14 @@ static void test_free_mode_limit(void **state)
      * until the row's limit sends the rest to their pools. */
     {
         enum { M = RCGC_FREE_CACHE + 4 };
-        unsigned d = (unsigned)rcgc_size_class(200);
+        unsigned d = (unsigned)rcgc_size_class(200) + RCGC_NCLASSES;
         void *tb[M], *td[M];
         for (int i = 0; i < M; i++) {
             tb[i] = rcgc_mem_malloc(rt, 64);
             td[i] = rcgc_mem_malloc(rt, 200);
         }
         void *dkeep = rcgc_mem_malloc(rt, 200);
-        uint32_t n0 = rcgc_pool_ncache(ps, c), d0 = rcgc_pool_ncache(ps, d);
+        uint32_t n0 = rcgc_pool_ncache(ps, ct), d0 = rcgc_pool_ncache(ps, d);
         assert_int_equal(d0, 0);
         for (int i = 0; i < M; i++) {
             rcgc_mem_free(rt, tb[i]);
@@ -783,17 +788,17 @@ static void test_free_mode_limit(void **state)
                 nc = RCGC_FREE_CACHE;
             if (nd > RCGC_FREE_CACHE)
                 nd = RCGC_FREE_CACHE;
-            assert_int_equal(rcgc_pool_ncache(ps, c), nc);
+            assert_int_equal(rcgc_pool_ncache(ps, ct), nc);
             assert_int_equal(rcgc_pool_ncache(ps, d), nd);
             if (n0 + (uint32_t)i < RCGC_FREE_CACHE) {
-                assert_ptr_equal(ps->cache[c], tb[i]);
-                assert_ptr_equal(*ps->ctop[c], tb[i]);
-                assert_ptr_not_equal(*rcgc_pool_cslot(ps->ctop[c]), NULL);
+                assert_ptr_equal(ps->cache[ct], tb[i]);
+                assert_ptr_equal(*ps->ctop[ct], tb[i]);
+                assert_null(*rcgc_pool_cslot(ps->ctop[ct]));   /* L1: unsettled */
             }
             if ((uint32_t)i < RCGC_FREE_CACHE) {
                 assert_ptr_equal(ps->cache[d], td[i]);
                 assert_ptr_equal(*ps->ctop[d], td[i]);
-                assert_ptr_not_equal(*rcgc_pool_cslot(ps->ctop[d]), NULL);
+                assert_null(*rcgc_pool_cslot(ps->ctop[d]));   /* L1: unsettled */
             }
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         }
@@ -811,7 +816,7 @@ static void test_free_mode_limit(void **state)
                 assert_ptr_equal(*ps->ctop[d], td[RCGC_FREE_CACHE - 2 - i]);
                 assert_int_equal(rcgc_pool_ncache(ps, d), RCGC_FREE_CACHE - 1 - (unsigned)i);
                 rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
-                assert_int_equal(cur, 200 * ((size_t)i + 2));
+                assert_int_equal(cur, 200 * ((size_t)i + 2) + 64);
             }
             for (int i = K - 1; i >= 0; i--)
                 rcgc_mem_free(rt, got[i]);
@@ -819,8 +824,9 @@ static void test_free_mode_limit(void **state)
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         }
         rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
-        assert_int_equal(cur, 200);
+        assert_int_equal(cur, 200 + 64);
         rcgc_mem_free(rt, dkeep);
+        rcgc_mem_free(rt, tkeep);
         assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     }
     rcgc_tracemalloc_stop(rt);
@@ -917,23 +923,25 @@ static void test_alloc_mode_floor(void **state)
         rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
         assert_int_equal(cur, with_list);
         rcgc_decref(RCGC_OBJ(l));
-        /* the site made the last one, then three blocks cached with
-         * their slots */
-        rcgc_mem_free(rt, floor_malloc(rt, 64));
+        /* the site made the last one (tk keeps the traced twin's class
+         * live, C3), then three blocks cached in the traced twin's row
+         * (H1: rcgc_mem_malloc's traced blocks, perf-tm17) */
+        unsigned ct = c + RCGC_NCLASSES;
+        void *tk = floor_malloc(rt, 64);
         void *t[3];
         for (int i = 0; i < 3; i++)
             t[i] = floor_malloc(rt, 64);
         for (int i = 0; i < 3; i++)
             rcgc_mem_free(rt, t[i]);
         rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
-        assert_int_equal(cur, 0);
-        assert_ptr_equal(*ps->ctop[c], t[2]);
+        assert_int_equal(cur, 64);
+        assert_ptr_equal(*ps->ctop[ct], t[2]);
         void *u = floor_malloc(rt, 64);
         assert_ptr_equal(u, t[2]);
         rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
-        assert_int_equal(cur, 64);
-        assert_ptr_equal(*ps->ctop[c], t[1]);
-        assert_ptr_equal(ps->cache[c], t[2]);   /* live, not the top (C1) */
+        assert_int_equal(cur, 128);
+        assert_ptr_equal(*ps->ctop[ct], t[1]);
+        assert_ptr_equal(ps->cache[ct], t[2]);   /* live, not the top (C1) */
         assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         /* off: cache[c] is the top's copy again, not the live u */
         rcgc_tracemalloc_stop(rt);
@@ -941,14 +949,19 @@ static void test_alloc_mode_floor(void **state)
             assert_true(ps->mfloor[k] == (uintptr_t)&ps->crow[k][0]);
             assert_ptr_equal(ps->cache[k], *ps->ctop[k]);
         }
-        void *live[] = {keep, x, y, u};
-        floor_expect_pop(rt, c, live, 4);
+        for (unsigned k = RCGC_NCLASSES; k < RCGC_NROWS; k++)
+            assert_ptr_equal(ps->cache[k], *ps->ctop[k]);
+        assert_ptr_equal(ps->cache[ct], t[1]);
         rcgc_mem_free(rt, u);
+        rcgc_mem_free(rt, tk);
         assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     }
 
     /* the tracer holding itself: the cache keeps its blocks (nothing is
-     * flushed), the allocation goes through the domain (counted there) */
+     * flushed), the allocation goes through the domain (counted there).
+     * (The traced rounds cached their blocks in the traced twin's row,
+     * H1: one untraced block for row c.) */
+    rcgc_mem_free(rt, floor_malloc(rt, 64));
     assert_true(rcgc_pool_ncache(ps, c) >= 1);
     rcgc_mem_trace_hold(rt, 1);
     assert_true(ps->mfloor[c] == UINTPTR_MAX);
@@ -1019,51 +1032,46 @@ static void test_alloc_mode_floor(void **state)
     rcgc_runtime_free(rt);
 }
 
-/* F4 with the untraced free's push leaving its slot entry (perf-alloc9):
- * an entry the traced paths wrote stays in the row after tracing stops,
- * an untraced free then caches another block on it, and tracing's start
- * resets it, so that the traced allocation does not take that block
- * with another block's slot. */
-static void test_free_slot_entry_untraced(void **state)
+/* H2 (tmfast.h, perf-tm17): a block of a traced pool freed after stop.
+ * stop zeroes every header, so the untraced free (which reads none)
+ * caches the block in its traced twin's row with a zero header; after a
+ * new start the traced allocation takes it again and traces it, and the
+ * traced free of a block traced in the earlier session counts nothing. */
+static void test_traced_block_freed_after_stop(void **state)
 {
     (void)state;
     rcgc_runtime *rt = new_rt();
     rcgc_pool_state *ps = &rt->pool;
-    unsigned c = (unsigned)rcgc_size_class(64);
+    unsigned ct = (unsigned)rcgc_size_class(64) + RCGC_NCLASSES;
     void *keep = floor_malloc(rt, 64);
-    void *x = floor_malloc(rt, 64);
     size_t cur = 0, peak = 0;
     assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    void *tk = floor_malloc(rt, 64);
     void *b = floor_malloc(rt, 64);
-    rcgc_mem_free(rt, floor_malloc(rt, 64));   /* the site is the last one */
-    rcgc_mem_free(rt, b);
-    void **at = ps->ctop[c];
-    assert_ptr_equal(*at, b);
-    void *sl = *rcgc_pool_cslot(at);
-    assert_non_null(sl);                        /* b's slot */
-    assert_ptr_equal(floor_malloc(rt, 64), b);  /* popped traced */
+    assert_int_equal(rcgc_pool_of(b)->szidx, ct);
+    assert_int_equal(((const rcgc_trace_slot *)b - 1)->tb != 0, 1);
+    assert_int_equal(((const rcgc_trace_slot *)b - 1)->size, 64);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     rcgc_tracemalloc_stop(rt);
-    assert_ptr_equal(ps->ctop[c], at - 1);
-    rcgc_mem_free(rt, x);                       /* untraced, onto b's old entry */
-    assert_ptr_equal(ps->ctop[c], at);
-    assert_ptr_equal(*at, x);
-    assert_ptr_equal(*rcgc_pool_cslot(at), sl); /* left as it was */
+    assert_int_equal(((const rcgc_trace_slot *)b - 1)->tb, 0);   /* stop zeroed it */
+    assert_int_equal(((const rcgc_trace_slot *)tk - 1)->tb, 0);
+    rcgc_mem_free(rt, b);                       /* untraced: into the twin's row */
+    assert_ptr_equal(*ps->ctop[ct], b);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-    /* the start empties the cache or resets the entry: x is not
-     * cached with b's slot */
     assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
-    assert_true(ps->ctop[c] < at || *rcgc_pool_cslot(at) == NULL);
-    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-    void *y = floor_malloc(rt, 64), *z = floor_malloc(rt, 64);
+    void *y = floor_malloc(rt, 64);
+    assert_ptr_equal(y, b);                     /* the twin's row, traced again */
     rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
-    assert_int_equal(cur, 128);
+    assert_int_equal(cur, 64);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_mem_free(rt, tk);                      /* traced before: counts nothing */
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 64);
     rcgc_mem_free(rt, y);
-    rcgc_mem_free(rt, z);
     rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
     assert_int_equal(cur, 0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     rcgc_tracemalloc_stop(rt);
-    rcgc_mem_free(rt, b);
     rcgc_mem_free(rt, keep);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     rcgc_runtime_free(rt);
@@ -1083,7 +1091,7 @@ int main(void)
         cmocka_unit_test(test_mem_live_fast_paths),
         cmocka_unit_test(test_mem_live_every_mode), cmocka_unit_test(test_free_nocache_last_spills),
         cmocka_unit_test(test_free_mode_limit),  cmocka_unit_test(test_alloc_mode_floor),
-        cmocka_unit_test(test_free_slot_entry_untraced),
+        cmocka_unit_test(test_traced_block_freed_after_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "rcgc.h"
 #include "rcgc_tracemalloc.h"
 #include "runtime.h"
+#include "tmfast.h"
 #include "unwind.h"
 
 static rcgc_runtime *new_rt(void)
@@ -1058,11 +1059,10 @@ static void check_model(rcgc_runtime *rt, size_t cur_model, size_t peak_model)
     assert_int_equal(peak, peak_model);
 }
 
-/* F4's test of a cached block's slot entry: a pooled object freed while
- * tracing enters the free cache with NULL in its slot entry, and the next
- * traced rcgc_mem_malloc of its class from the call site that hit last
- * pops it: the entry names no slot, so the allocation must take the block
- * through its pool. */
+/* A pooled object freed while tracing enters its class's free cache with
+ * NULL in its slot entry (F4); the next traced rcgc_mem_malloc of its
+ * class from the call site that hit last takes a block of the traced
+ * twin (H1, perf-tm17), not the object's, with its trace in its header. */
 static __attribute__((noinline)) void *alloc_small_here(rcgc_runtime *rt, int *line)
 {
     *line = __LINE__ + 1;
@@ -1084,7 +1084,9 @@ static void test_freed_object_not_a_slot(void **state)
     rcgc_decref(o);               /* into the free cache, NULL in its slot entry */
     assert_int_equal(traced_now(rt), before);
     void *p = alloc_small_here(rt, &line);
-    assert_ptr_equal(p, (void *)o);   /* the freed object's block, from the cache */
+    assert_ptr_not_equal(p, (void *)o);   /* the traced twin's block (H1) */
+    assert_int_equal(rcgc_pool_of(p)->szidx,
+                     (unsigned)rcgc_size_class(sizeof(small)) + RCGC_NCLASSES);
     assert_int_equal(traced_now(rt), before + sizeof(small));
     rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p);
     assert_non_null(t);
@@ -1100,13 +1102,11 @@ static void test_freed_object_not_a_slot(void **state)
     rcgc_runtime_free(rt);
 }
 
-/* F4: the slot entry of a cache position keeps the slot of the block
- * that was there last until the next push overwrites it.  A traced free
- * leaves block a's slot in entry 1; the traced allocation pops a again
- * (a stays live and traced); a pooled object freed next goes to the same
- * position: its push must write NULL there, or the next traced allocation
- * (which pops the object's block) would take a's slot for it - the new
- * block untraced, a's trace overwritten. */
+/* H1 (perf-tm17; F4 before it): a traced free of a block of a traced
+ * pool pushes it into the traced twin's row; the traced allocation pops
+ * it again (a stays live and traced); a pooled object freed next goes to
+ * its own class's row: the next traced allocation takes a block of the
+ * traced twin, not the object's, and a's trace stays. */
 static void test_object_push_clears_slot_entry(void **state)
 {
     (void)state;
@@ -1128,7 +1128,9 @@ static void test_object_push_clears_slot_entry(void **state)
     assert_int_equal(traced_now(rt), before);
     check_valid(rt);
     void *p = alloc_small_here(rt, &line);
-    assert_ptr_equal(p, (void *)o);
+    assert_ptr_not_equal(p, (void *)o);
+    assert_int_equal(rcgc_pool_of(p)->szidx,
+                     (unsigned)rcgc_size_class(sizeof(small)) + RCGC_NCLASSES);
     assert_int_equal(traced_now(rt), before + sizeof(small));
     rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)p);
     assert_non_null(t);
@@ -1149,20 +1151,20 @@ static void test_object_push_clears_slot_entry(void **state)
 }
 
 
-/* The traced allocation from the free cache tests only the top's slot
- * entry (tmfast.h, rcgc_trace_pop_cached): an empty cache's top is its
- * floor, whose entry must stay NULL (F4).  Blocks freed traced fill the
- * cache, allocations from the same site pop them all, and the next ones
- * find the floor: they must come from the pools, traced, and
- * get_traced_memory must stay exact.  Fails (a NULL block, a wrong
- * count or rcgc_validate's F4 check) when the floor's entry is not
- * NULL. */
+/* The traced allocation from the free cache tests only the top's block
+ * (tmfast.h, rcgc_trace_try_cached_last): an empty row's top is its NULL
+ * floor.  Blocks freed traced fill the traced twin's row (H1),
+ * allocations from the same site pop them all, and the next ones find
+ * the floor: they must come from the pools, traced, and
+ * get_traced_memory must stay exact. */
 static void test_empty_cache_floor(void **state)
 {
     (void)state;
     rcgc_runtime *rt = new_rt();
     assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
-    unsigned c = (unsigned)rcgc_size_class(sizeof(small));
+    /* the traced twin's row (H1): where rcgc_mem_malloc's traced blocks
+     * are cached */
+    unsigned c = (unsigned)rcgc_size_class(sizeof(small)) + RCGC_NCLASSES;
     for (unsigned k = 0; k < RCGC_NCLASSES; k++)
         assert_null(rt->pool.cslot[k][0]);
     int line;
@@ -1779,10 +1781,14 @@ static void test_traced_memory_model(void **state)
 }
 
 /* One call site for test_pending_free (its line in *line). */
+/* calloc: through the wrappers, a block of a request class's pool, with
+ * its trace in a side slot (rcgc_mem_malloc's traced blocks have headers,
+ * H1, which are never pending); rcgc_mem_free still takes the traced
+ * free, D1 and all. */
 static __attribute__((noinline)) void *pend_alloc(rcgc_runtime *rt, size_t n, int *line)
 {
     *line = __LINE__ + 1;
-    return rcgc_mem_malloc(rt, n);
+    return rcgc_mem_calloc(rt, 1, n);
 }
 
 static int pend_traceback_line(rcgc_runtime *rt, const void *p)
@@ -2063,6 +2069,12 @@ static int every_pool_has_array(rcgc_runtime *rt)
     for (rcgc_arena *ar = rt->pool.all; ar; ar = ar->allnext)
         for (unsigned i = 0; i < ar->ncarved; i++) {
             const rcgc_pool *pool = rcgc_arena_pool(ar, i);
+            /* a traced pool (H1) keeps its traces in its headers */
+            if (pool->szidx >= RCGC_NCLASSES && pool->szidx != UINT16_MAX) {
+                if (pool->trace_slots != NULL)
+                    return 0;
+                continue;
+            }
             if (pool->szidx != UINT16_MAX && pool->trace_slots == NULL)
                 return 0;
         }
@@ -2120,6 +2132,185 @@ static void test_every_pool_has_array(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* H1, H2 (tmfast.h, perf-tm17): the per-block header of a traced pool's
+ * block.  rcgc_mem_malloc's traced blocks come from the traced twin of
+ * their class, the trace 8 bytes before the block; a realloc that moves
+ * such a block to a request class's pool takes its trace along (side
+ * slot), one that keeps it in place rewrites the header, a failed one
+ * keeps it; the wrappers' free (fault injection on) clears it before the
+ * block goes; clear_traces zeroes every header; snapshots and
+ * get_tracemalloc_memory see the traced pools; the validator catches a
+ * header that breaks H2. */
+static __attribute__((noinline)) void *hdr_alloc(rcgc_runtime *rt, size_t n, int *line)
+{
+    *line = __LINE__ + 1;
+    return rcgc_mem_malloc(rt, n);
+}
+
+static size_t snap_len_now(rcgc_runtime *rt)
+{
+    rcgc_snapshot *snap;
+    assert_int_equal(rcgc_tracemalloc_take_snapshot(rt, &snap), RCGC_OK);
+    size_t n = rcgc_snapshot_len(snap);
+    rcgc_snapshot_free(snap);
+    return n;
+}
+
+static void expect_invalid_h(rcgc_runtime *rt, const char *what)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    int rc = rcgc_validate(rt, mem);
+    fclose(mem);
+    assert_int_not_equal(rc, RCGC_OK);
+    assert_non_null(strstr(text, what));
+    free(text);
+}
+
+static void test_traced_block_header(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    int line;
+    unsigned c = (unsigned)rcgc_size_class(40);
+    void *keep = hdr_alloc(rt, 40, &line);   /* keeps the pool live */
+    void *a = hdr_alloc(rt, 40, &line);
+    const rcgc_pool *pool = rcgc_pool_of(a);
+    assert_int_equal(pool->szidx, c + RCGC_NCLASSES);
+    assert_int_equal(pool->size, 64);                /* 16 longer */
+    assert_int_equal(((uintptr_t)a - (uintptr_t)pool->mem) % 64, 16);
+    const rcgc_trace_slot *ha = (const rcgc_trace_slot *)a - 1;
+    assert_true(ha->tb != 0);
+    assert_int_equal(ha->size, 40);
+    assert_int_equal(traced_now(rt), 80);
+    assert_int_equal(snap_len_now(rt), 2);
+    assert_true(rcgc_tracemalloc_get_tracemalloc_memory(rt) >= (size_t)pool->nblocks * 16);
+    memset(a, 0xAB, 48);   /* all its usable bytes: the next header stays */
+    check_valid(rt);
+
+    /* in place: 45 of the 48 usable bytes, the header rewritten */
+    void *a2 = rcgc_mem_realloc(rt, a, 45);
+    assert_ptr_equal(a2, a);
+    assert_int_equal(ha->size, 45);
+    assert_int_equal(traced_now(rt), 85);
+    check_valid(rt);
+
+    /* moved to a request class's pool: the trace goes with it */
+    void *b = rcgc_mem_realloc(rt, a2, 300);
+    assert_non_null(b);
+    assert_true(rcgc_pool_of(b)->szidx < RCGC_NCLASSES);
+    assert_int_equal(ha->tb, 0);   /* a's header (its pool lives: keep) */
+    assert_int_equal(ha->size, 0);
+    assert_int_equal(traced_now(rt), 340);
+    rcgc_traceback *t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)b);
+    assert_non_null(t);
+    rcgc_traceback_free(t);
+    check_valid(rt);
+
+    /* a failed realloc keeps the trace in the header */
+    void *d = hdr_alloc(rt, 40, &line);
+    rcgc_mem_fail_after(rt, 1, 1);   /* every allocation fails */
+    assert_null(rcgc_mem_realloc(rt, d, 400));
+    rcgc_mem_fail_after(rt, 0, 0);
+    assert_int_equal(((const rcgc_trace_slot *)d - 1)->size, 40);
+    assert_int_equal(traced_now(rt), 380);
+    check_valid(rt);
+    /* the wrappers' free (fault injection on): the header cleared */
+    rcgc_mem_fail_after(rt, 1000000, 0);
+    rcgc_mem_free(rt, d);
+    rcgc_mem_fail_after(rt, 0, 0);
+    assert_int_equal(traced_now(rt), 340);
+    check_valid(rt);
+
+    /* the validator: H2 */
+    void *e = hdr_alloc(rt, 40, &line);
+    rcgc_trace_slot *he = (rcgc_trace_slot *)e - 1;
+    rcgc_trace_slot saved = *he;
+    he->tb = 0;
+    expect_invalid_h(rt, "H2");
+    *he = saved;
+    check_valid(rt);
+    rcgc_mem_free(rt, e);   /* into the twin's row, its trace kept (L1) */
+    assert_int_equal(he->tb, saved.tb);
+    assert_int_equal(traced_now(rt), 340);   /* not counted */
+    check_valid(rt);
+    rcgc_tracemalloc_reset_peak(rt);   /* settles: the header zero */
+    assert_int_equal(he->tb, 0);
+    he->tb = saved.tb;
+    expect_invalid_h(rt, "H2");
+    he->tb = 0;
+    check_valid(rt);
+    /* L1: the credits are on: start found no live block of a traced
+     * pool, and every realloc so far left its block traced */
+    assert_int_equal(rt->pool.hdr_credit[c + RCGC_NCLASSES], c * 16 + 1);
+    /* L1: lazy frees lie above the settled entries of their row */
+    {
+        void *l1 = hdr_alloc(rt, 40, &line), *l2 = hdr_alloc(rt, 40, &line);
+        rcgc_mem_free(rt, l1);
+        rcgc_mem_free(rt, l2);
+        rcgc_pool_state *ps = &rt->pool;
+        unsigned r = c + RCGC_NCLASSES;
+        void **top = ps->ctop[r];
+        assert_ptr_equal(*top, l2);
+        assert_null(*rcgc_pool_cslot(top));
+        assert_null(*rcgc_pool_cslot(top - 1));
+        assert_int_equal(traced_now(rt), 340);   /* their sizes not counted */
+        check_valid(rt);
+        *rcgc_pool_cslot(top) = RCGC_HDR_SETTLED;   /* l2 settled above lazy l1 */
+        expect_invalid_h(rt, "L1");
+        *rcgc_pool_cslot(top) = NULL;
+        check_valid(rt);
+        /* popped again: the lazy sizes go back as the new traces are written */
+        void *m1 = hdr_alloc(rt, 40, &line), *m2 = hdr_alloc(rt, 40, &line);
+        assert_ptr_equal(m1, l2);
+        assert_ptr_equal(m2, l1);
+        assert_int_equal(traced_now(rt), 420);
+        check_valid(rt);
+        rcgc_mem_free(rt, m1);
+        rcgc_mem_free(rt, m2);
+        assert_int_equal(traced_now(rt), 340);
+        check_valid(rt);
+    }
+
+    /* clear_traces: every header zero, the frees after it count nothing */
+    void *f = hdr_alloc(rt, 40, &line);
+    rcgc_tracemalloc_clear_traces(rt);
+    /* live blocks of the traced pools lost their traces: no credits (L1) */
+    assert_int_equal(rt->pool.hdr_credit[c + RCGC_NCLASSES], 0);
+    assert_int_equal(traced_now(rt), 0);
+    assert_int_equal(((const rcgc_trace_slot *)f - 1)->tb, 0);
+    assert_int_equal(((const rcgc_trace_slot *)keep - 1)->tb, 0);
+    assert_int_equal(snap_len_now(rt), 0);
+    check_valid(rt);
+    void *g = hdr_alloc(rt, 40, &line);
+    assert_int_equal(traced_now(rt), 40);
+    rcgc_mem_free(rt, f);
+    rcgc_mem_free(rt, b);
+    assert_int_equal(traced_now(rt), 40);
+    t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)g);
+    assert_non_null(t);
+    assert_int_equal(rcgc_traceback_frame(t, 0).lineno, line);
+    rcgc_traceback_free(t);
+    rcgc_mem_free(rt, g);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+
+    /* after stop: realloc of a traced pool's block (untraced, moved) */
+    void *h = hdr_alloc(rt, 40, &line);
+    rcgc_tracemalloc_stop(rt);
+    check_valid(rt);
+    void *h2 = rcgc_mem_realloc(rt, h, 100);
+    assert_non_null(h2);
+    assert_true(rcgc_pool_of(h2)->szidx < RCGC_NCLASSES);
+    check_valid(rt);
+    rcgc_mem_free(rt, h2);
+    rcgc_mem_free(rt, keep);
+    check_valid(rt);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2155,6 +2346,7 @@ int main(void)
         cmocka_unit_test(test_last_site_only_while_alone),
         cmocka_unit_test(test_free_route_follows_mode),
         cmocka_unit_test(test_every_pool_has_array),
+        cmocka_unit_test(test_traced_block_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
