@@ -286,6 +286,15 @@ GC_COLD static void subtract_saturated(gc_work *w, rcgc_object *r)
     w->saturated = 1;
 }
 
+/* On a rare path: memory is read again after it, so that the common path
+ * need not keep a header word in a register for it. */
+static RCGC_ALWAYS_INLINE void reload_barrier(void)
+{
+#if defined(__GNUC__)
+    __asm__ volatile("" : : : "memory");
+#endif
+}
+
 /* w->memberset of a collection of generation g (work_alloc), as a
  * constant: flags & 7 is TRACKED | gen << 1. */
 #define GC_MEMBERSET(g) ((g) == 0 ? 0x02u : (g) == 1 ? 0x0au : 0x2au)
@@ -473,6 +482,25 @@ static RCGC_NOINLINE void gather_cached_g0k(gc_work *w, rcgc_object *o)
 }
 
 
+/*
+ * Y1: RCGC_OF_GC_LEAF, a scratch bit (cleared with the count: C1), is set
+ * only during a young collection's trial deletion, by the gather, on a
+ * pooled member of the refs cache's types (listed fields only: no
+ * traverse) whose every field is NULL: it refers to nothing, and no field
+ * changes before the partition (C2).  The young refs drain reaches such a
+ * member (moves it to `old`, which clears the bit) without pushing and
+ * traversing it; every other path treats it as a member like any other
+ * (traversing it visits nothing).  A K1 gather marks none: its drain sums
+ * over every reached member.  Debug builds check the fields of each member
+ * the drain does not traverse (check_leaf).
+ */
+static RCGC_ALWAYS_INLINE void mark_leaf(rcgc_object *o)
+{
+    /* The header read again (the loop has not kept it). */
+    reload_barrier();
+    o->flags |= RCGC_OF_GC_LEAF;
+}
+
 /* The kinds of gather (gather_pool_kind's constant argument): one copy of
  * the loop each, so that none tests its kind per object. */
 enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
@@ -501,6 +529,11 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     uint64_t maybe[RCGC_POOL_BITMAP_WORDS];   /* roots: R1's candidates */
     const int full = kind >= GATHER_FULL;
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
+    /* Y1 (a constant): a young gather with R1's candidates and without
+     * K1's sums marks its members of the cache's types with no reference
+     * (every listed field NULL), which the young refs drain then reaches
+     * without traversing them. */
+    const int leaf = !full && roots && !k1;
     size_t found = 0;
 #if RCGC_DEBUG >= 2
     size_t found1 = 0;
@@ -588,6 +621,18 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                         kacc--;
                         (void)visit(r1, w);
                     }
+                } else if (leaf) {
+                    /* Each path tests each field once. */
+                    rcgc_object *r1 = rcgc_ref_load(o, coff1);
+                    if (r != NULL) {
+                        (void)visit(r, w);
+                        if (r1 != NULL)
+                            (void)visit(r1, w);
+                    } else if (r1 != NULL) {
+                        (void)visit(r1, w);
+                    } else {
+                        mark_leaf(o);
+                    }
                 } else {
                     if (r != NULL)
                         (void)visit(r, w);
@@ -600,6 +645,8 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
                 rcgc_object *r = rcgc_ref_load(o, coff0);
                 if (r != NULL)
                     (void)visit(r, w);
+                else if (leaf)
+                    mark_leaf(o);
             } else {
                 if (full)
                     rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
@@ -907,6 +954,32 @@ static RCGC_ALWAYS_INLINE int gc_only_tracked(unsigned f, unsigned mask)
     return ((f - RCGC_OF_TRACKED) & mask) == 0;
 }
 
+/* Y1 checked (RCGC_DEBUG >= 2): a member the young drain reaches without
+ * traversing it refers to nothing. */
+#if RCGC_DEBUG >= 2
+static int visit_check_leaf(rcgc_object *r, void *arg)
+{
+    const gc_work *w = arg;
+    rcgc_obj_fatal(r, "gc: %p (%s), marked as a leaf by the young gather, refers to %p (%s)",
+                   (const void *)w->current, w->current->type->name, (const void *)r,
+                   r->type->name);
+    return 0;
+}
+
+GC_COLD static void check_leaf(gc_work *w, rcgc_object *o)
+{
+    rcgc_object *c = w->current;
+    w->current = o;
+    rcgc_obj_traverse(o, visit_check_leaf, w);
+    w->current = c;
+}
+#else
+static inline void check_leaf(gc_work *w, rcgc_object *o)
+{
+    (void)w, (void)o;
+}
+#endif
+
 /* old: w->old (a constant in the drains' copies per generation). */
 static RCGC_ALWAYS_INLINE void reach_young_old(gc_work *w, rcgc_object *o, unsigned f,
                                                unsigned old)
@@ -1062,18 +1135,27 @@ typedef struct gc_ydrain {
  * becomes the new next, and the old one goes on the stack.  Returns the
  * new next. */
 static RCGC_ALWAYS_INLINE rcgc_object *ydrain_visit(gc_work *w, gc_ydrain *d, rcgc_object *r,
-                                                    rcgc_object *next, const unsigned g)
+                                                    rcgc_object *next, const unsigned g,
+                                                    const int k1)
 {
     if (r == NULL)
         return next;
     unsigned f = r->flags;
-    if (RCGC_LIKELY(gc_only_tracked(f, GC_YOUNGFAST(g)))) {
+    /* Y1: a leaf fails the first test (its bit is in the mask). */
+    if (RCGC_LIKELY(gc_only_tracked(f, GC_YOUNGFAST(g) | RCGC_OF_GC_LEAF))) {
         RCGC_ASSERT(d->sp < w->stackcap && w->old == g + 1);
         r->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | ((g + 1) << RCGC_OF_GEN_SHIFT);
         d->nreach++;
         if (next != NULL)
             d->stack[d->sp++] = next;
         return r;
+    }
+    if (!k1 && gc_only_tracked(f, GC_YOUNGFAST(g))) {
+        /* A leaf: reached, nothing to traverse. */
+        check_leaf(w, r);
+        r->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | ((g + 1) << RCGC_OF_GEN_SHIFT);
+        d->nreach++;
+        return next;
     }
     if (((GC_MEMBERSET(g) >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u) &&
         !(f & RCGC_OF_REACHABLE)) {
@@ -1116,7 +1198,7 @@ static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g, co
                 }
                 if (k1)
                     k1_list(w, o);
-                o = ydrain_visit(w, &d, r1, ydrain_visit(w, &d, r0, NULL, g), g);
+                o = ydrain_visit(w, &d, r1, ydrain_visit(w, &d, r0, NULL, g, k1), g, k1);
             } else {
                 if (k1 && o->type == kt) {
                     d.kaccr += k1_part(w, o);
