@@ -512,6 +512,58 @@ static void test_young_drain_tree(void **state)
     }
 }
 
+/* Y1 (round 13b): a young gather marks each member of the refs cache's
+ * types whose every field is NULL (RCGC_OF_GC_LEAF), and the young refs
+ * drain reaches such a member without traversing it.  Leaves reached by
+ * a drain (two-field ones, one referenced twice, and a one-field one
+ * whose other word is not a reference field), a leaf that is a root
+ * itself, a leaf reached only through a traverse type, and leaves in
+ * garbage: the live ones must move to the next generation, the garbage
+ * ones be freed, and no scratch bit be left behind (rcgc_validate). */
+static void test_young_leaves(void **state)
+{
+    (void)state;
+    for (int hint = 0; hint < 2; hint++) {
+        for (int gen = 0; gen < 2; gen++) {
+            if (gen == 1) {
+                garbage(5);
+                assert_int_equal(collect_hint(0, hint), 10);
+            }
+            rnode *root = rn(&refs_type), *inner = rn(&refs_type), *l2 = rn(&refs_type);
+            onode *l1 = (onode *)rcgc_new(rt, &other_type);
+            assert_non_null(l1);
+            root->a = RCGC_OBJ(inner);
+            root->b = RCGC_OBJ(l1);
+            l1->x = RCGC_OBJ(root);   /* not a reference field: no count */
+            inner->a = RCGC_OBJ(l2);
+            rn_set(&inner->b, l2);
+            rnode *alone = rn(&refs_type);
+            gnode *g = gn_new(&plain_type, 1);
+            rnode *lg = rn(&refs_type);
+            g->s[0] = RCGC_OBJ(lg);
+            rnode *x = rn(&refs_type), *y = rn(&refs_type);
+            x->a = RCGC_OBJ(y);
+            y->a = rcgc_incref(RCGC_OBJ(x));
+            x->b = RCGC_OBJ(rn(&refs_type));
+            y->b = rcgc_new(rt, &other_type);
+            assert_non_null(y->b);
+            rcgc_decref(RCGC_OBJ(x));
+            assert_int_equal(collect_hint(gen, hint), 4);
+            const void *live[] = {root, inner, l2, l1, alone, g, lg};
+            for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+                assert_true(in_gen(live[i], gen + 1));
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(l2)), 2);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            l1->x = NULL;
+            rcgc_decref(RCGC_OBJ(root));
+            rcgc_decref(RCGC_OBJ(alone));
+            rcgc_decref(RCGC_OBJ(g));
+            assert_int_equal(collect(2), 0);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +577,7 @@ int main(void)
         GC_TEST(test_root_counted_before_gathered),
         GC_TEST(test_recorded_weak_garbage),
         GC_TEST(test_young_drain_tree),
+        GC_TEST(test_young_leaves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
