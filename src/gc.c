@@ -512,14 +512,141 @@ enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
  * ever been tracked). */
 enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
 
+/* gather_pool_kind's state for gather_one, in locals (the struct's
+ * address does not escape once both are inlined): the current word's
+ * bits, K1's sums and the refs cache's type and offsets (GATHER_CACHED:
+ * taken again from w->refcache after a miss, the only thing that fills
+ * it; in locals so that the header stores of the visits, which may alias
+ * w->refcache, do not make the loop reload them; size_t, so that the
+ * address of a field needs no zero-extension of the offset a visit). */
+typedef struct gc_gather {
+    uint64_t mo;       /* full: this word's members in generation 2 */
+    uint64_t mb;       /* roots: this word's R1 candidates */
+    int64_t kacc;      /* k1: K1's sums */
+    size_t kn1;        /* k1: one-field hits */
+    const rcgc_type *ctype, *ctype2;
+    size_t coff0, coff1;
+#if RCGC_DEBUG >= 2
+    size_t found1;     /* generation-1 members of a generation-1 gather */
+#endif
+} gc_gather;
+
+/* Step 1+2 for one candidate block o, bit b of its bitmap word, in a
+ * gather of the given kind (gather_pool_kind's constants): 0 if o is not
+ * a member, else 1 with its references counted. */
+static RCGC_ALWAYS_INLINE int gather_one(gc_work *w, gc_gather *a, rcgc_object *o, size_t b,
+                                         const int kind, const int how, const int roots,
+                                         const int k1)
+{
+    const int full = kind >= GATHER_FULL;
+    const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
+    /* Y1 (a constant): a young gather with R1's candidates and without
+     * K1's sums marks its members of the cache's types with no reference
+     * (every listed field NULL), which the young refs drain then reaches
+     * without traversing them. */
+    const int leaf = !full && roots && !k1;
+    unsigned f = o->flags;
+    /* is_member with the kind's constant (GC_MEMBERSET). */
+    if (!gc_member(f, ms))
+        return 0;
+    RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
+    RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
+    if (full)
+        a->mo |= (uint64_t)((f >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
+    /* R1: the count so far only grows (or, saturated, the refcount
+     * only falls): a member that no outside reference holds now
+     * never will. */
+    if (roots && k1)
+        a->mb |= (uint64_t)(o->refcnt > gc_refs(f)) << b;   /* no branch: K1's copy */
+    else if (roots && o->refcnt > gc_refs(f))
+        a->mb |= (uint64_t)1 << b;
+#if RCGC_DEBUG >= 2
+    /* Debug builds count a generation-1 collection's generation-1
+     * members, to check the count gather_subtract takes from the
+     * generation counts. */
+    if (kind == GATHER_GEN1)
+        a->found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+#endif
+#if RCGC_DEBUG >= 2
+    w->current = o;
+#endif
+    /* The visit for the kind: the deferred one, or one whose
+     * membership test is a constant. */
+    rcgc_visitfn visit = kind == GATHER_FULL_WIDE ? visit_subtract_deferred
+                       : kind == GATHER_FULL      ? visit_subtract_g2
+                       : kind == GATHER_GEN1      ? visit_subtract_g1
+                                                  : visit_subtract_g0;
+    if (how == GATHER_PLAIN)
+        o->type->traverse(o, visit, w);
+    else if (how == GATHER_DIRECT)
+        rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
+    else if (RCGC_LIKELY(o->type == a->ctype2)) {
+        /* RC3: two fields, off1 not tested. */
+        rcgc_object *r = rcgc_ref_load(o, a->coff0);
+        if (k1) {
+            /* ctype2 is ktype (or kbad): its refcount less one
+             * for each non-NULL field, taken where the visit is.
+             * Both fields before a visit writes a header (o's
+             * own, if it refers to itself; never a field). */
+            rcgc_object *r1 = rcgc_ref_load(o, a->coff1);
+            a->kacc += o->refcnt;
+            if (r != NULL) {
+                a->kacc--;
+                (void)visit(r, w);
+            }
+            if (r1 != NULL) {
+                a->kacc--;
+                (void)visit(r1, w);
+            }
+        } else if (leaf) {
+            /* Each path tests each field once. */
+            rcgc_object *r1 = rcgc_ref_load(o, a->coff1);
+            if (r != NULL) {
+                (void)visit(r, w);
+                if (r1 != NULL)
+                    (void)visit(r1, w);
+            } else if (r1 != NULL) {
+                (void)visit(r1, w);
+            } else {
+                mark_leaf(o);
+            }
+        } else {
+            if (r != NULL)
+                (void)visit(r, w);
+            if ((r = rcgc_ref_load(o, a->coff1)) != NULL)
+                (void)visit(r, w);
+        }
+    } else if (o->type == a->ctype) {
+        if (k1)
+            a->kn1++;
+        rcgc_object *r = rcgc_ref_load(o, a->coff0);
+        if (r != NULL)
+            (void)visit(r, w);
+        else if (leaf)
+            mark_leaf(o);
+    } else {
+        if (full)
+            rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
+        else if (kind == GATHER_GEN1)
+            gather_cached_g1(w, o);
+        else if (k1)
+            gather_cached_g0k(w, o);
+        else
+            gather_cached_g0(w, o);
+        a->ctype = w->refcache.type;
+        a->ctype2 = w->refcache.type2;
+        a->coff0 = w->refcache.off0;
+        a->coff1 = w->refcache.off1;
+    }
+    return 1;
+}
+
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
                                                 const int kind, const int how,
                                                 const int roots, const int k1)
 {
     /* k1 (a constant; generation 0 through the cache only): K1's sums
      * (gc_work.kacc) for the members of the cache's two-field type. */
-    int64_t kacc = 0;
-    size_t kn1 = 0;   /* one-field hits */
     RCGC_ASSERT(!k1 || (kind == GATHER_GEN0 && how == GATHER_CACHED && roots));
     /* word: the first block of bitmap word k, one pointer stepped per
      * word, so that a member's address is one multiply and one add. */
@@ -528,32 +655,17 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     uint64_t maybe[RCGC_POOL_BITMAP_WORDS];   /* roots: R1's candidates */
     const int full = kind >= GATHER_FULL;
-    const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
-    /* Y1 (a constant): a young gather with R1's candidates and without
-     * K1's sums marks its members of the cache's types with no reference
-     * (every listed field NULL), which the young refs drain then reaches
-     * without traversing them. */
-    const int leaf = !full && roots && !k1;
     size_t found = 0;
-#if RCGC_DEBUG >= 2
-    size_t found1 = 0;
-#endif
-    RCGC_ASSERT(ms == w->memberset);
+    RCGC_ASSERT(GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0) == w->memberset);
     RCGC_ASSERT(!roots || kind < GATHER_FULL);
     /* A full collection's survivors go to generation 2, its members are
      * of generations 0-2: a member moves iff the generation
      * field's high bit is clear. */
     RCGC_ASSERT(!full || w->old == 2);
-    /* GATHER_CACHED: the cache's type and offsets in locals (whose
-     * address is never taken), so that the header stores of the visits,
-     * which may alias w->refcache, do not make the loop reload them; taken
-     * again from w->refcache after a miss, the only thing that fills it.
-     * The offsets are size_t: the address of a field then needs no
-     * zero-extension of the offset a visit. */
-    const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
-    size_t coff0 = w->refcache.off0, coff1 = w->refcache.off1;
+    gc_gather a = {.ctype = w->refcache.type, .ctype2 = w->refcache.type2,
+                   .coff0 = w->refcache.off0, .coff1 = w->refcache.off1};
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
-        uint64_t mo = 0, mb = 0;   /* full: the members in generation 2 */
+        a.mo = a.mb = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
@@ -563,116 +675,32 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
          * otherwise: the bit work is the non-members' (in a generation-0
          * collection's marked groups, few). */
         uint64_t members = cand;
-        for (uint64_t bits = cand; bits; bits &= bits - 1) {
-            size_t b = gc_low_bit(bits);
-            rcgc_object *o = (rcgc_object *)(word + b * size);
-            unsigned f = o->flags;
-            /* is_member with the kind's constant (GC_MEMBERSET). */
-            if (!gc_member(f, ms)) {
-                members &= ~((uint64_t)1 << b);
-                continue;
-            }
-            RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
-            RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
-            if (full)
-                mo |= (uint64_t)((f >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
-            /* R1: the count so far only grows (or, saturated, the refcount
-             * only falls): a member that no outside reference holds now
-             * never will. */
-            if (roots && k1)
-                mb |= (uint64_t)(o->refcnt > gc_refs(f)) << b;   /* no branch: K1's copy */
-            else if (roots && o->refcnt > gc_refs(f))
-                mb |= (uint64_t)1 << b;
-#if RCGC_DEBUG >= 2
-            /* Debug builds count a generation-1 collection's generation-1
-             * members, to check the count gather_subtract takes from the
-             * generation counts. */
-            if (kind == GATHER_GEN1)
-                found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
-#endif
-#if RCGC_DEBUG >= 2
-            w->current = o;
-#endif
-            /* The visit for the kind: the deferred one, or one whose
-             * membership test is a constant. */
-            rcgc_visitfn visit = kind == GATHER_FULL_WIDE ? visit_subtract_deferred
-                               : kind == GATHER_FULL      ? visit_subtract_g2
-                               : kind == GATHER_GEN1      ? visit_subtract_g1
-                                                          : visit_subtract_g0;
-            if (how == GATHER_PLAIN)
-                o->type->traverse(o, visit, w);
-            else if (how == GATHER_DIRECT)
-                rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
-            else if (RCGC_LIKELY(o->type == ctype2)) {
-                /* RC3: two fields, off1 not tested. */
-                rcgc_object *r = rcgc_ref_load(o, coff0);
-                if (k1) {
-                    /* ctype2 is ktype (or kbad): its refcount less one
-                     * for each non-NULL field, taken where the visit is.
-                     * Both fields before a visit writes a header (o's
-                     * own, if it refers to itself; never a field). */
-                    rcgc_object *r1 = rcgc_ref_load(o, coff1);
-                    kacc += o->refcnt;
-                    if (r != NULL) {
-                        kacc--;
-                        (void)visit(r, w);
-                    }
-                    if (r1 != NULL) {
-                        kacc--;
-                        (void)visit(r1, w);
-                    }
-                } else if (leaf) {
-                    /* Each path tests each field once. */
-                    rcgc_object *r1 = rcgc_ref_load(o, coff1);
-                    if (r != NULL) {
-                        (void)visit(r, w);
-                        if (r1 != NULL)
-                            (void)visit(r1, w);
-                    } else if (r1 != NULL) {
-                        (void)visit(r1, w);
-                    } else {
-                        mark_leaf(o);
-                    }
-                } else {
-                    if (r != NULL)
-                        (void)visit(r, w);
-                    if ((r = rcgc_ref_load(o, coff1)) != NULL)
-                        (void)visit(r, w);
-                }
-            } else if (o->type == ctype) {
-                if (k1)
-                    kn1++;
-                rcgc_object *r = rcgc_ref_load(o, coff0);
-                if (r != NULL)
-                    (void)visit(r, w);
-                else if (leaf)
-                    mark_leaf(o);
-            } else {
-                if (full)
-                    rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
-                else if (kind == GATHER_GEN1)
-                    gather_cached_g1(w, o);
-                else if (k1)
-                    gather_cached_g0k(w, o);
-                else
-                    gather_cached_g0(w, o);
-                ctype = w->refcache.type;
-                ctype2 = w->refcache.type2;
-                coff0 = w->refcache.off0;
-                coff1 = w->refcache.off1;
+        if (cand == ~(uint64_t)0) {
+            /* A full word (most of a set's, in binary-trees 94% of the
+             * young members: blocks allocated in a row), block after
+             * block with no bit scan. */
+            char *p = word;
+            for (size_t b = 0; b < 64; b++, p += size)
+                if (!gather_one(w, &a, (rcgc_object *)p, b, kind, how, roots, k1))
+                    members &= ~((uint64_t)1 << b);
+        } else {
+            for (uint64_t bits = cand; bits; bits &= bits - 1) {
+                size_t b = gc_low_bit(bits);
+                if (!gather_one(w, &a, (rcgc_object *)(word + b * size), b, kind, how, roots, k1))
+                    members &= ~((uint64_t)1 << b);
             }
         }
         bitmap[k] = members;
         if (members)
             found += gc_popcount64(members);
         if (full)
-            moving[k] = members & ~mo;
+            moving[k] = members & ~a.mo;
         if (roots)
-            maybe[k] = mb;
+            maybe[k] = a.mb;
     }
     if (k1) {
-        w->kacc += kacc;
-        w->kn += found - kn1;
+        w->kacc += a.kacc;
+        w->kn += found - a.kn1;
     }
     /* Every generation-0 member leaves generation 0 in this collection;
      * objects tracked from now on mark their groups again. */
@@ -703,7 +731,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         w->n += found;
         w->npooled += found;
 #if RCGC_DEBUG >= 2
-        w->npooled1 += found1;
+        w->npooled1 += a.found1;
 #endif
     }
 }
