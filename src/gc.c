@@ -683,16 +683,17 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
             for (size_t b = 0; b < 64; b++, p += size)
                 if (!gather_one(w, &a, (rcgc_object *)p, b, kind, how, roots, k1))
                     members &= ~((uint64_t)1 << b);
+            found += members == ~(uint64_t)0 ? 64 : gc_popcount64(members);
         } else {
             for (uint64_t bits = cand; bits; bits &= bits - 1) {
                 size_t b = gc_low_bit(bits);
                 if (!gather_one(w, &a, (rcgc_object *)(word + b * size), b, kind, how, roots, k1))
                     members &= ~((uint64_t)1 << b);
             }
+            if (members)
+                found += gc_popcount64(members);
         }
         bitmap[k] = members;
-        if (members)
-            found += gc_popcount64(members);
         if (full)
             moving[k] = members & ~a.mo;
         if (roots)
