@@ -517,9 +517,11 @@ static void test_young_drain_tree(void **state)
  * drain reaches such a member without traversing it.  Leaves reached by
  * a drain (two-field ones, one referenced twice, and a one-field one
  * whose other word is not a reference field), a leaf that is a root
- * itself, a leaf reached only through a traverse type, and leaves in
- * garbage: the live ones must move to the next generation, the garbage
- * ones be freed, and no scratch bit be left behind (rcgc_validate). */
+ * itself, a leaf reached only through a traverse type, a one-field node
+ * that is no leaf gathered through the cache's one-field hit, and leaves
+ * in garbage: the live ones must move to the next generation, the
+ * garbage ones be freed, and no scratch bit be left behind
+ * (rcgc_validate). */
 static void test_young_leaves(void **state)
 {
     (void)state;
@@ -541,6 +543,16 @@ static void test_young_leaves(void **state)
             gnode *g = gn_new(&plain_type, 1);
             rnode *lg = rn(&refs_type);
             g->s[0] = RCGC_OBJ(lg);
+            /* Two one-field nodes in a row (the gather's cache holds their
+             * type when it reaches the second: a one-field hit), the
+             * second not a leaf, under a two-field node. */
+            onode *m0 = (onode *)rcgc_new(rt, &other_type), *m1 = (onode *)rcgc_new(rt, &other_type);
+            assert_true(m0 != NULL && m1 != NULL);
+            rnode *under = rn(&refs_type), *inner2 = rn(&refs_type);
+            m1->b = RCGC_OBJ(under);
+            inner2->a = RCGC_OBJ(m1);
+            inner2->b = RCGC_OBJ(m0);
+            g->s[1] = RCGC_OBJ(inner2);
             rnode *x = rn(&refs_type), *y = rn(&refs_type);
             x->a = RCGC_OBJ(y);
             y->a = rcgc_incref(RCGC_OBJ(x));
@@ -549,7 +561,7 @@ static void test_young_leaves(void **state)
             assert_non_null(y->b);
             rcgc_decref(RCGC_OBJ(x));
             assert_int_equal(collect_hint(gen, hint), 4);
-            const void *live[] = {root, inner, l2, l1, alone, g, lg};
+            const void *live[] = {root, inner, l2, l1, alone, g, lg, m0, m1, under, inner2};
             for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
                 assert_true(in_gen(live[i], gen + 1));
             assert_int_equal(rcgc_refcount(RCGC_OBJ(l2)), 2);
