@@ -546,7 +546,8 @@ static void test_young_leaves(void **state)
             /* Two one-field nodes in a row (the gather's cache holds their
              * type when it reaches the second: a one-field hit), the
              * second not a leaf, under a two-field node. */
-            onode *m0 = (onode *)rcgc_new(rt, &other_type), *m1 = (onode *)rcgc_new(rt, &other_type);
+            onode *m0 = (onode *)rcgc_new(rt, &other_type);
+            onode *m1 = (onode *)rcgc_new(rt, &other_type);
             assert_true(m0 != NULL && m1 != NULL);
             rnode *under = rn(&refs_type), *inner2 = rn(&refs_type);
             m1->b = RCGC_OBJ(under);
