@@ -227,10 +227,12 @@ struct rcgc_type {
 #define RCGC_OF_DYING       (1u << 9)   /* deallocation in progress */
 #define RCGC_OF_DEFERRED    (1u << 10)  /* in the trashcan, was tracked */
 /* Bits 11-31 are the collector's scratch during trial deletion only (zero
- * whenever user code can run): a saturation bit and a count of internal
- * references (docs/design-gc.md, "Counting internal references"). */
+ * whenever user code can run): a saturation bit, a young gather's mark of
+ * a member with no reference (Y1) and a count of internal references
+ * (docs/design-gc.md, "Counting internal references"). */
 #define RCGC_OF_GC_SATURATED (1u << 11)
-#define RCGC_OF_GC_REFS_SHIFT 12
+#define RCGC_OF_GC_LEAF     (1u << 12)
+#define RCGC_OF_GC_REFS_SHIFT 13
 #define RCGC_OF_GC_SCRATCH  (~0u << 11)
 
 /* Allocation call sites: the public allocating macros pass __FILE__ and

@@ -286,6 +286,15 @@ GC_COLD static void subtract_saturated(gc_work *w, rcgc_object *r)
     w->saturated = 1;
 }
 
+/* On a rare path: memory is read again after it, so that the common path
+ * need not keep a header word in a register for it. */
+static RCGC_ALWAYS_INLINE void reload_barrier(void)
+{
+#if defined(__GNUC__)
+    __asm__ volatile("" : : : "memory");
+#endif
+}
+
 /* w->memberset of a collection of generation g (work_alloc), as a
  * constant: flags & 7 is TRACKED | gen << 1. */
 #define GC_MEMBERSET(g) ((g) == 0 ? 0x02u : (g) == 1 ? 0x0au : 0x2au)
@@ -473,6 +482,25 @@ static RCGC_NOINLINE void gather_cached_g0k(gc_work *w, rcgc_object *o)
 }
 
 
+/*
+ * Y1: RCGC_OF_GC_LEAF, a scratch bit (cleared with the count: C1), is set
+ * only during a young collection's trial deletion, by the gather, on a
+ * pooled member of the refs cache's types (listed fields only: no
+ * traverse) whose every field is NULL: it refers to nothing, and no field
+ * changes before the partition (C2).  The young refs drain reaches such a
+ * member (moves it to `old`, which clears the bit) without pushing and
+ * traversing it; every other path treats it as a member like any other
+ * (traversing it visits nothing).  A K1 gather marks none: its drain sums
+ * over every reached member.  Debug builds check the fields of each member
+ * the drain does not traverse (check_leaf).
+ */
+static RCGC_ALWAYS_INLINE void mark_leaf(rcgc_object *o)
+{
+    /* The header read again (the loop has not kept it). */
+    reload_barrier();
+    o->flags |= RCGC_OF_GC_LEAF;
+}
+
 /* The kinds of gather (gather_pool_kind's constant argument): one copy of
  * the loop each, so that none tests its kind per object. */
 enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
@@ -484,14 +512,141 @@ enum { GATHER_GEN0, GATHER_GEN1, GATHER_FULL, GATHER_FULL_WIDE };
  * ever been tracked). */
 enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
 
+/* gather_pool_kind's state for gather_one, in locals (the struct's
+ * address does not escape once both are inlined): the current word's
+ * bits, K1's sums and the refs cache's type and offsets (GATHER_CACHED:
+ * taken again from w->refcache after a miss, the only thing that fills
+ * it; in locals so that the header stores of the visits, which may alias
+ * w->refcache, do not make the loop reload them; size_t, so that the
+ * address of a field needs no zero-extension of the offset a visit). */
+typedef struct gc_gather {
+    uint64_t mo;       /* full: this word's members in generation 2 */
+    uint64_t mb;       /* roots: this word's R1 candidates */
+    int64_t kacc;      /* k1: K1's sums */
+    size_t kn1;        /* k1: one-field hits */
+    const rcgc_type *ctype, *ctype2;
+    size_t coff0, coff1;
+#if RCGC_DEBUG >= 2
+    size_t found1;     /* generation-1 members of a generation-1 gather */
+#endif
+} gc_gather;
+
+/* Step 1+2 for one candidate block o, bit b of its bitmap word, in a
+ * gather of the given kind (gather_pool_kind's constants): 0 if o is not
+ * a member, else 1 with its references counted. */
+static RCGC_ALWAYS_INLINE int gather_one(gc_work *w, gc_gather *a, rcgc_object *o, size_t b,
+                                         const int kind, const int how, const int roots,
+                                         const int k1)
+{
+    const int full = kind >= GATHER_FULL;
+    const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
+    /* Y1 (a constant): a young gather with R1's candidates and without
+     * K1's sums marks its members of the cache's types with no reference
+     * (every listed field NULL), which the young refs drain then reaches
+     * without traversing them. */
+    const int leaf = !full && roots && !k1;
+    unsigned f = o->flags;
+    /* is_member with the kind's constant (GC_MEMBERSET). */
+    if (!gc_member(f, ms))
+        return 0;
+    RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
+    RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
+    if (full)
+        a->mo |= (uint64_t)((f >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
+    /* R1: the count so far only grows (or, saturated, the refcount
+     * only falls): a member that no outside reference holds now
+     * never will. */
+    if (roots && k1)
+        a->mb |= (uint64_t)(o->refcnt > gc_refs(f)) << b;   /* no branch: K1's copy */
+    else if (roots && o->refcnt > gc_refs(f))
+        a->mb |= (uint64_t)1 << b;
+#if RCGC_DEBUG >= 2
+    /* Debug builds count a generation-1 collection's generation-1
+     * members, to check the count gather_subtract takes from the
+     * generation counts. */
+    if (kind == GATHER_GEN1)
+        a->found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
+#endif
+#if RCGC_DEBUG >= 2
+    w->current = o;
+#endif
+    /* The visit for the kind: the deferred one, or one whose
+     * membership test is a constant. */
+    rcgc_visitfn visit = kind == GATHER_FULL_WIDE ? visit_subtract_deferred
+                       : kind == GATHER_FULL      ? visit_subtract_g2
+                       : kind == GATHER_GEN1      ? visit_subtract_g1
+                                                  : visit_subtract_g0;
+    if (how == GATHER_PLAIN)
+        o->type->traverse(o, visit, w);
+    else if (how == GATHER_DIRECT)
+        rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
+    else if (RCGC_LIKELY(o->type == a->ctype2)) {
+        /* RC3: two fields, off1 not tested. */
+        rcgc_object *r = rcgc_ref_load(o, a->coff0);
+        if (k1) {
+            /* ctype2 is ktype (or kbad): its refcount less one
+             * for each non-NULL field, taken where the visit is.
+             * Both fields before a visit writes a header (o's
+             * own, if it refers to itself; never a field). */
+            rcgc_object *r1 = rcgc_ref_load(o, a->coff1);
+            a->kacc += o->refcnt;
+            if (r != NULL) {
+                a->kacc--;
+                (void)visit(r, w);
+            }
+            if (r1 != NULL) {
+                a->kacc--;
+                (void)visit(r1, w);
+            }
+        } else if (leaf) {
+            /* Each path tests each field once. */
+            rcgc_object *r1 = rcgc_ref_load(o, a->coff1);
+            if (r != NULL) {
+                (void)visit(r, w);
+                if (r1 != NULL)
+                    (void)visit(r1, w);
+            } else if (r1 != NULL) {
+                (void)visit(r1, w);
+            } else {
+                mark_leaf(o);
+            }
+        } else {
+            if (r != NULL)
+                (void)visit(r, w);
+            if ((r = rcgc_ref_load(o, a->coff1)) != NULL)
+                (void)visit(r, w);
+        }
+    } else if (o->type == a->ctype) {
+        if (k1)
+            a->kn1++;
+        rcgc_object *r = rcgc_ref_load(o, a->coff0);
+        if (r != NULL)
+            (void)visit(r, w);
+        else if (leaf)
+            mark_leaf(o);
+    } else {
+        if (full)
+            rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
+        else if (kind == GATHER_GEN1)
+            gather_cached_g1(w, o);
+        else if (k1)
+            gather_cached_g0k(w, o);
+        else
+            gather_cached_g0(w, o);
+        a->ctype = w->refcache.type;
+        a->ctype2 = w->refcache.type2;
+        a->coff0 = w->refcache.off0;
+        a->coff1 = w->refcache.off1;
+    }
+    return 1;
+}
+
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
                                                 const int kind, const int how,
                                                 const int roots, const int k1)
 {
     /* k1 (a constant; generation 0 through the cache only): K1's sums
      * (gc_work.kacc) for the members of the cache's two-field type. */
-    int64_t kacc = 0;
-    size_t kn1 = 0;   /* one-field hits */
     RCGC_ASSERT(!k1 || (kind == GATHER_GEN0 && how == GATHER_CACHED && roots));
     /* word: the first block of bitmap word k, one pointer stepped per
      * word, so that a member's address is one multiply and one add. */
@@ -500,27 +655,17 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     uint64_t bitmap[RCGC_POOL_BITMAP_WORDS], moving[RCGC_POOL_BITMAP_WORDS];
     uint64_t maybe[RCGC_POOL_BITMAP_WORDS];   /* roots: R1's candidates */
     const int full = kind >= GATHER_FULL;
-    const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
     size_t found = 0;
-#if RCGC_DEBUG >= 2
-    size_t found1 = 0;
-#endif
-    RCGC_ASSERT(ms == w->memberset);
+    RCGC_ASSERT(GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0) == w->memberset);
     RCGC_ASSERT(!roots || kind < GATHER_FULL);
     /* A full collection's survivors go to generation 2, its members are
      * of generations 0-2: a member moves iff the generation
      * field's high bit is clear. */
     RCGC_ASSERT(!full || w->old == 2);
-    /* GATHER_CACHED: the cache's type and offsets in locals (whose
-     * address is never taken), so that the header stores of the visits,
-     * which may alias w->refcache, do not make the loop reload them; taken
-     * again from w->refcache after a miss, the only thing that fills it.
-     * The offsets are size_t: the address of a field then needs no
-     * zero-extension of the offset a visit. */
-    const rcgc_type *ctype = w->refcache.type, *ctype2 = w->refcache.type2;
-    size_t coff0 = w->refcache.off0, coff1 = w->refcache.off1;
+    gc_gather a = {.ctype = w->refcache.type, .ctype2 = w->refcache.type2,
+                   .coff0 = w->refcache.off0, .coff1 = w->refcache.off1};
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
-        uint64_t mo = 0, mb = 0;   /* full: the members in generation 2 */
+        a.mo = a.mb = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
@@ -530,102 +675,33 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
          * otherwise: the bit work is the non-members' (in a generation-0
          * collection's marked groups, few). */
         uint64_t members = cand;
-        for (uint64_t bits = cand; bits; bits &= bits - 1) {
-            size_t b = gc_low_bit(bits);
-            rcgc_object *o = (rcgc_object *)(word + b * size);
-            unsigned f = o->flags;
-            /* is_member with the kind's constant (GC_MEMBERSET). */
-            if (!gc_member(f, ms)) {
-                members &= ~((uint64_t)1 << b);
-                continue;
+        if (cand == ~(uint64_t)0) {
+            /* A full word (most of a set's, in binary-trees 94% of the
+             * young members: blocks allocated in a row), block after
+             * block with no bit scan. */
+            char *p = word;
+            for (size_t b = 0; b < 64; b++, p += size)
+                if (!gather_one(w, &a, (rcgc_object *)p, b, kind, how, roots, k1))
+                    members &= ~((uint64_t)1 << b);
+            found += members == ~(uint64_t)0 ? 64 : gc_popcount64(members);
+        } else {
+            for (uint64_t bits = cand; bits; bits &= bits - 1) {
+                size_t b = gc_low_bit(bits);
+                if (!gather_one(w, &a, (rcgc_object *)(word + b * size), b, kind, how, roots, k1))
+                    members &= ~((uint64_t)1 << b);
             }
-            RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
-            RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
-            if (full)
-                mo |= (uint64_t)((f >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
-            /* R1: the count so far only grows (or, saturated, the refcount
-             * only falls): a member that no outside reference holds now
-             * never will. */
-            if (roots && k1)
-                mb |= (uint64_t)(o->refcnt > gc_refs(f)) << b;   /* no branch: K1's copy */
-            else if (roots && o->refcnt > gc_refs(f))
-                mb |= (uint64_t)1 << b;
-#if RCGC_DEBUG >= 2
-            /* Debug builds count a generation-1 collection's generation-1
-             * members, to check the count gather_subtract takes from the
-             * generation counts. */
-            if (kind == GATHER_GEN1)
-                found1 += (f >> RCGC_OF_GEN_SHIFT) & 1u;
-#endif
-#if RCGC_DEBUG >= 2
-            w->current = o;
-#endif
-            /* The visit for the kind: the deferred one, or one whose
-             * membership test is a constant. */
-            rcgc_visitfn visit = kind == GATHER_FULL_WIDE ? visit_subtract_deferred
-                               : kind == GATHER_FULL      ? visit_subtract_g2
-                               : kind == GATHER_GEN1      ? visit_subtract_g1
-                                                          : visit_subtract_g0;
-            if (how == GATHER_PLAIN)
-                o->type->traverse(o, visit, w);
-            else if (how == GATHER_DIRECT)
-                rcgc_obj_traverse_direct(&w->refcache, o, visit, w);
-            else if (RCGC_LIKELY(o->type == ctype2)) {
-                /* RC3: two fields, off1 not tested. */
-                rcgc_object *r = rcgc_ref_load(o, coff0);
-                if (k1) {
-                    /* ctype2 is ktype (or kbad): its refcount less one
-                     * for each non-NULL field, taken where the visit is.
-                     * Both fields before a visit writes a header (o's
-                     * own, if it refers to itself; never a field). */
-                    rcgc_object *r1 = rcgc_ref_load(o, coff1);
-                    kacc += o->refcnt;
-                    if (r != NULL) {
-                        kacc--;
-                        (void)visit(r, w);
-                    }
-                    if (r1 != NULL) {
-                        kacc--;
-                        (void)visit(r1, w);
-                    }
-                } else {
-                    if (r != NULL)
-                        (void)visit(r, w);
-                    if ((r = rcgc_ref_load(o, coff1)) != NULL)
-                        (void)visit(r, w);
-                }
-            } else if (o->type == ctype) {
-                if (k1)
-                    kn1++;
-                rcgc_object *r = rcgc_ref_load(o, coff0);
-                if (r != NULL)
-                    (void)visit(r, w);
-            } else {
-                if (full)
-                    rcgc_obj_traverse_cached(&w->refcache, o, visit, w);
-                else if (kind == GATHER_GEN1)
-                    gather_cached_g1(w, o);
-                else if (k1)
-                    gather_cached_g0k(w, o);
-                else
-                    gather_cached_g0(w, o);
-                ctype = w->refcache.type;
-                ctype2 = w->refcache.type2;
-                coff0 = w->refcache.off0;
-                coff1 = w->refcache.off1;
-            }
+            if (members)
+                found += gc_popcount64(members);
         }
         bitmap[k] = members;
-        if (members)
-            found += gc_popcount64(members);
         if (full)
-            moving[k] = members & ~mo;
+            moving[k] = members & ~a.mo;
         if (roots)
-            maybe[k] = mb;
+            maybe[k] = a.mb;
     }
     if (k1) {
-        w->kacc += kacc;
-        w->kn += found - kn1;
+        w->kacc += a.kacc;
+        w->kn += found - a.kn1;
     }
     /* Every generation-0 member leaves generation 0 in this collection;
      * objects tracked from now on mark their groups again. */
@@ -656,7 +732,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         w->n += found;
         w->npooled += found;
 #if RCGC_DEBUG >= 2
-        w->npooled1 += found1;
+        w->npooled1 += a.found1;
 #endif
     }
 }
@@ -907,6 +983,32 @@ static RCGC_ALWAYS_INLINE int gc_only_tracked(unsigned f, unsigned mask)
     return ((f - RCGC_OF_TRACKED) & mask) == 0;
 }
 
+/* Y1 checked (RCGC_DEBUG >= 2): a member the young drain reaches without
+ * traversing it refers to nothing. */
+#if RCGC_DEBUG >= 2
+static int visit_check_leaf(rcgc_object *r, void *arg)
+{
+    const gc_work *w = arg;
+    rcgc_obj_fatal(r, "gc: %p (%s), marked as a leaf by the young gather, refers to %p (%s)",
+                   (const void *)w->current, w->current->type->name, (const void *)r,
+                   r->type->name);
+    return 0;
+}
+
+GC_COLD static void check_leaf(gc_work *w, rcgc_object *o)
+{
+    rcgc_object *c = w->current;
+    w->current = o;
+    rcgc_obj_traverse(o, visit_check_leaf, w);
+    w->current = c;
+}
+#else
+static inline void check_leaf(gc_work *w, rcgc_object *o)
+{
+    (void)w, (void)o;
+}
+#endif
+
 /* old: w->old (a constant in the drains' copies per generation). */
 static RCGC_ALWAYS_INLINE void reach_young_old(gc_work *w, rcgc_object *o, unsigned f,
                                                unsigned old)
@@ -1062,18 +1164,27 @@ typedef struct gc_ydrain {
  * becomes the new next, and the old one goes on the stack.  Returns the
  * new next. */
 static RCGC_ALWAYS_INLINE rcgc_object *ydrain_visit(gc_work *w, gc_ydrain *d, rcgc_object *r,
-                                                    rcgc_object *next, const unsigned g)
+                                                    rcgc_object *next, const unsigned g,
+                                                    const int k1)
 {
     if (r == NULL)
         return next;
     unsigned f = r->flags;
-    if (RCGC_LIKELY(gc_only_tracked(f, GC_YOUNGFAST(g)))) {
+    /* Y1: a leaf fails the first test (its bit is in the mask). */
+    if (RCGC_LIKELY(gc_only_tracked(f, GC_YOUNGFAST(g) | RCGC_OF_GC_LEAF))) {
         RCGC_ASSERT(d->sp < w->stackcap && w->old == g + 1);
         r->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | ((g + 1) << RCGC_OF_GEN_SHIFT);
         d->nreach++;
         if (next != NULL)
             d->stack[d->sp++] = next;
         return r;
+    }
+    if (!k1 && gc_only_tracked(f, GC_YOUNGFAST(g))) {
+        /* A leaf: reached, nothing to traverse. */
+        check_leaf(w, r);
+        r->flags = (f & ~(RCGC_OF_GC_SCRATCH | RCGC_OF_GEN_MASK)) | ((g + 1) << RCGC_OF_GEN_SHIFT);
+        d->nreach++;
+        return next;
     }
     if (((GC_MEMBERSET(g) >> (f & (RCGC_OF_TRACKED | RCGC_OF_GEN_MASK))) & 1u) &&
         !(f & RCGC_OF_REACHABLE)) {
@@ -1116,7 +1227,7 @@ static RCGC_ALWAYS_INLINE void young_drain_refs(gc_work *w, const unsigned g, co
                 }
                 if (k1)
                     k1_list(w, o);
-                o = ydrain_visit(w, &d, r1, ydrain_visit(w, &d, r0, NULL, g), g);
+                o = ydrain_visit(w, &d, r1, ydrain_visit(w, &d, r0, NULL, g, k1), g, k1);
             } else {
                 if (k1 && o->type == kt) {
                     d.kaccr += k1_part(w, o);

@@ -512,6 +512,127 @@ static void test_young_drain_tree(void **state)
     }
 }
 
+/* Y1 (round 13b): a young gather marks each member of the refs cache's
+ * types whose every field is NULL (RCGC_OF_GC_LEAF), and the young refs
+ * drain reaches such a member without traversing it.  Leaves reached by
+ * a drain (two-field ones, one referenced twice, and a one-field one
+ * whose other word is not a reference field), a leaf that is a root
+ * itself, a leaf reached only through a traverse type, a one-field node
+ * that is no leaf gathered through the cache's one-field hit, and leaves
+ * in garbage: the live ones must move to the next generation, the
+ * garbage ones be freed, and no scratch bit be left behind
+ * (rcgc_validate). */
+static void test_young_leaves(void **state)
+{
+    (void)state;
+    for (int hint = 0; hint < 2; hint++) {
+        for (int gen = 0; gen < 2; gen++) {
+            if (gen == 1) {
+                garbage(5);
+                assert_int_equal(collect_hint(0, hint), 10);
+            }
+            rnode *root = rn(&refs_type), *inner = rn(&refs_type), *l2 = rn(&refs_type);
+            onode *l1 = (onode *)rcgc_new(rt, &other_type);
+            assert_non_null(l1);
+            root->a = RCGC_OBJ(inner);
+            root->b = RCGC_OBJ(l1);
+            l1->x = RCGC_OBJ(root);   /* not a reference field: no count */
+            inner->a = RCGC_OBJ(l2);
+            rn_set(&inner->b, l2);
+            rnode *alone = rn(&refs_type);
+            gnode *g = gn_new(&plain_type, 1);
+            rnode *lg = rn(&refs_type);
+            g->s[0] = RCGC_OBJ(lg);
+            /* Two one-field nodes in a row (the gather's cache holds their
+             * type when it reaches the second: a one-field hit), the
+             * second not a leaf, under a two-field node. */
+            onode *m0 = (onode *)rcgc_new(rt, &other_type);
+            onode *m1 = (onode *)rcgc_new(rt, &other_type);
+            assert_true(m0 != NULL && m1 != NULL);
+            rnode *under = rn(&refs_type), *inner2 = rn(&refs_type);
+            m1->b = RCGC_OBJ(under);
+            inner2->a = RCGC_OBJ(m1);
+            inner2->b = RCGC_OBJ(m0);
+            g->s[1] = RCGC_OBJ(inner2);
+            rnode *x = rn(&refs_type), *y = rn(&refs_type);
+            x->a = RCGC_OBJ(y);
+            y->a = rcgc_incref(RCGC_OBJ(x));
+            x->b = RCGC_OBJ(rn(&refs_type));
+            y->b = rcgc_new(rt, &other_type);
+            assert_non_null(y->b);
+            rcgc_decref(RCGC_OBJ(x));
+            assert_int_equal(collect_hint(gen, hint), 4);
+            const void *live[] = {root, inner, l2, l1, alone, g, lg, m0, m1, under, inner2};
+            for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+                assert_true(in_gen(live[i], gen + 1));
+            assert_int_equal(rcgc_refcount(RCGC_OBJ(l2)), 2);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            l1->x = NULL;
+            rcgc_decref(RCGC_OBJ(root));
+            rcgc_decref(RCGC_OBJ(alone));
+            rcgc_decref(RCGC_OBJ(g));
+            assert_int_equal(collect(2), 0);
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        }
+    }
+}
+
+/* A bitmap word whose 64 blocks are all tracked is gathered block after
+ * block (round 13b), and its non-members must stay out of the set: 256
+ * nodes in a row are made old (generation 1, or 2 for a generation-1
+ * collection), every other one is dropped and its block taken again by a
+ * new node, so that words of old and young nodes alternate block by
+ * block.  The young nodes form garbage cycles and live pairs: a
+ * non-member taken for a member, or a member skipped, changes the count
+ * or the survivors. */
+static void test_gather_full_words(void **state)
+{
+    (void)state;
+    for (int gen = 0; gen < 2; gen++) {
+        enum { NOLD = 256, NYOUNG = 128 };
+        rnode *old[NOLD], *young[NYOUNG];
+        for (int i = 0; i < NOLD; i++)
+            old[i] = rn(&refs_type);
+        assert_int_equal(collect(gen == 0 ? 0 : 2), 0);
+        for (int i = 1; i < NOLD; i += 2) {
+            rcgc_decref(RCGC_OBJ(old[i]));
+            old[i] = NULL;
+        }
+        for (int j = 0; j < NYOUNG; j++)
+            young[j] = rn(&refs_type);
+        for (int j = 0; j < NYOUNG; j += 2) {
+            young[j]->a = RCGC_OBJ(young[j + 1]);
+            if (j % 4 == 0) {   /* a garbage cycle */
+                young[j + 1]->a = rcgc_incref(RCGC_OBJ(young[j]));
+                rcgc_decref(RCGC_OBJ(young[j]));
+                young[j] = young[j + 1] = NULL;
+            } else {            /* a live pair, held at its first node */
+                young[j + 1] = NULL;
+            }
+        }
+        /* Old nodes that refer to young ones and to each other. */
+        for (int i = 0; i + 2 < NOLD; i += 2) {
+            rn_set(&old[i]->a, old[i + 2]);
+            if (young[(i / 2) % NYOUNG] != NULL)
+                rn_set(&old[i]->b, young[(i / 2) % NYOUNG]);
+        }
+        assert_int_equal(collect(gen), NYOUNG / 2);
+        for (int j = 0; j < NYOUNG; j++)
+            if (young[j] != NULL)
+                assert_true(in_gen(young[j], gen + 1));
+        for (int i = 0; i < NOLD; i += 2)
+            assert_true(in_gen(old[i], gen + 1));
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        for (int j = 0; j < NYOUNG; j++)
+            if (young[j] != NULL)
+                rcgc_decref(RCGC_OBJ(young[j]));
+        for (int i = 0; i < NOLD; i += 2)
+            rcgc_decref(RCGC_OBJ(old[i]));
+        assert_int_equal(collect(2), 0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +646,8 @@ int main(void)
         GC_TEST(test_root_counted_before_gathered),
         GC_TEST(test_recorded_weak_garbage),
         GC_TEST(test_young_drain_tree),
+        GC_TEST(test_young_leaves),
+        GC_TEST(test_gather_full_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
