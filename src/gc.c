@@ -484,15 +484,18 @@ static RCGC_NOINLINE void gather_cached_g0k(gc_work *w, rcgc_object *o)
 
 /*
  * Y1: RCGC_OF_GC_LEAF, a scratch bit (cleared with the count: C1), is set
- * only during a young collection's trial deletion, by the gather, on a
- * pooled member of the refs cache's types (listed fields only: no
- * traverse) whose every field is NULL: it refers to nothing, and no field
- * changes before the partition (C2).  The young refs drain reaches such a
- * member (moves it to `old`, which clears the bit) without pushing and
- * traversing it; every other path treats it as a member like any other
- * (traversing it visits nothing).  A K1 gather marks none: its drain sums
- * over every reached member.  Debug builds check the fields of each member
- * the drain does not traverse (check_leaf).
+ * only during trial deletion, by the gather (young or full), on a pooled
+ * member of the refs cache's types (listed fields only: no traverse) whose
+ * every field is NULL: it refers to nothing, and no field changes before
+ * the partition (C2).  The young refs drain reaches such a member (moves
+ * it to `old`, which clears the bit) without pushing and traversing it;
+ * so does the full refs drain (fdrain_reach: its reached bit and its
+ * header, whose scratch bits the reach clears).  Every other path treats
+ * it as a member like any other (traversing it visits nothing; the bit is
+ * below the count, so gc_refs and the root tests do not see it).  A K1
+ * gather marks none: its drain sums over every reached member.  Debug
+ * builds check the fields of each member a drain does not traverse
+ * (check_leaf).
  */
 static RCGC_ALWAYS_INLINE void mark_leaf(rcgc_object *o)
 {
@@ -540,11 +543,11 @@ static RCGC_ALWAYS_INLINE int gather_one(gc_work *w, gc_gather *a, rcgc_object *
 {
     const int full = kind >= GATHER_FULL;
     const unsigned ms = GC_MEMBERSET(full ? 2 : kind == GATHER_GEN1 ? 1 : 0);
-    /* Y1 (a constant): a young gather with R1's candidates and without
-     * K1's sums marks its members of the cache's types with no reference
-     * (every listed field NULL), which the young refs drain then reaches
-     * without traversing them. */
-    const int leaf = !full && roots && !k1;
+    /* Y1 (a constant): a full gather, and a young gather with R1's
+     * candidates and without K1's sums, marks its members of the cache's
+     * types with no reference (every listed field NULL), which the refs
+     * drains (young and full) then reach without traversing them. */
+    const int leaf = full || (roots && !k1);
     unsigned f = o->flags;
     /* is_member with the kind's constant (GC_MEMBERSET). */
     if (!gc_member(f, ms))
@@ -1346,22 +1349,12 @@ static RCGC_ALWAYS_INLINE void fdrain_in(const gc_work *w, gc_fdrain *d)
     d->ringn = w->ringn;
 }
 
-/* visit_reach_set on d, for a full collection (its member set a constant):
- * a pooled member with a count and no saturation is reached here (its
- * bit, its header, the push); a foreign or saturated one, or a push onto a
- * full stack, goes through visit_reach_set on w.  pools: w->pools. */
-static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r,
-                                            gc_poolset *pools)
+/* The reach of a pooled, unsaturated member r (header f) on d: its bit
+ * in its pool set's `reached`, its scratch bits cleared (the count, and
+ * Y1's leaf mark), counted. */
+static RCGC_ALWAYS_INLINE void fdrain_mark(gc_fdrain *d, rcgc_object *r, unsigned f,
+                                           gc_poolset *pools)
 {
-    unsigned f = r->flags;
-    if (!(f & RCGC_OF_GC_SCRATCH) || !gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)))
-        return;
-    if (RCGC_UNLIKELY((f & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED)) || d->sp >= d->cap)) {
-        fdrain_out(w, d);
-        visit_reach_set(r, w);
-        fdrain_in(w, d);
-        return;
-    }
     const rcgc_pool *pool = rcgc_pool_of(r);
     unsigned i = rcgc_pool_index(pool, r);
     uint64_t *word = &pools[pool->gcset].reached[i >> 6];
@@ -1369,6 +1362,41 @@ static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_objec
     *word |= (uint64_t)1 << (i & 63);
     r->flags = f & ~RCGC_OF_GC_SCRATCH;
     d->nreach++;
+}
+
+/* visit_reach_set on d, for a full collection (its member set a constant):
+ * a pooled member with a count and no saturation is reached here (its
+ * bit, its header, the push); a foreign or saturated one, or a push onto a
+ * full stack, goes through visit_reach_set on w.  A leaf (Y1: pooled, its
+ * fields all NULL) is reached without the push: its traversal would visit
+ * nothing.  The leaf's bit is tested with the rare cases, so that other
+ * members pay no test for it.  pools: w->pools. */
+static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r,
+                                            gc_poolset *pools)
+{
+    unsigned f = r->flags;
+    if (!(f & RCGC_OF_GC_SCRATCH) || !gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)))
+        return;
+    if (RCGC_UNLIKELY((f & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED | RCGC_OF_GC_LEAF)) ||
+                      d->sp >= d->cap)) {
+        /* f hidden from the compiler here, so that the common path's
+         * test stays a test (not an `and` kept for this one). */
+        unsigned g = f;
+#if defined(__GNUC__)
+        __asm__("" : "+r"(g));
+#endif
+        if ((g & RCGC_OF_GC_LEAF) && !(g & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED))) {
+            fdrain_mark(d, r, f, pools);
+            w->nleaf++;   /* in w: a register less for the loop */
+            check_leaf(w, r);
+            return;
+        }
+        fdrain_out(w, d);
+        visit_reach_set(r, w);
+        fdrain_in(w, d);
+        return;
+    }
+    fdrain_mark(d, r, f, pools);
     d->stack[d->sp++] = r;
 }
 
@@ -1710,7 +1738,7 @@ static void mark_set(gc_work *w)
     if (RCGC_UNLIKELY(w->saturated))
         unsaturate(w);
     if (w->bitmaps)
-        w->rt->gc.wide_heap = w->nwide > w->nreach / 2;
+        w->rt->gc.wide_heap = w->nwide > (w->nreach - w->nleaf) / 2;
     if (RCGC_UNLIKELY(w->needstale))
         recompute_need(w);
 }

@@ -10,7 +10,7 @@
  *       RCGC_OF_REACHABLE or RCGC_OF_MARK set, and every refcount is the
  *       true number of strong references.  The scratch bits
  *       (RCGC_OF_GC_SCRATCH: counts of internal references, the
- *       saturation bit, a young gather's leaf mark - Y1 in gc.c) are zero
+ *       saturation bit, a gather's leaf mark - Y1 in gc.c) are zero
  *       whenever user code can run, during collections too (rcgc_validate
  *       checks it).
  *   C2  During trial deletion (gather .. partition) no user code runs: no

@@ -182,6 +182,9 @@ typedef struct gc_work {
     unsigned ringn;
     int widegather;         /* the gather goes through the ring too */
     size_t nwide;           /* objects the mark traversed through the ring */
+    size_t nleaf;           /* Y1 leaves the full drain reached and did not
+                             * traverse (wide_heap compares nwide with the
+                             * members traversed: nreach - nleaf) */
     rcgc_object *ring[GC_RING];
     /* The hot loops' type cache (traverse.h, RC1, RC2); zeroed: empty. */
     rcgc_refs_cache refcache;
