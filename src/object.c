@@ -402,16 +402,22 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
     return o;
 }
 
-/* The rest of new_object once the pools gave o: pool is o's pool
- * descriptor when the block came from a pool's free list, NULL (a
- * constant) when it came from the free cache, where tracking finds it
- * itself (an untracked object never needs it). */
+/* The rest of new_object once the pools gave o, a block of size class
+ * szidx of a request class's pool (the fast paths pop no traced pool's
+ * block: C5): pool is o's pool descriptor when the block came from a
+ * pool's free list, NULL (a constant) when it came from the free cache,
+ * where tracking finds it itself (an untracked object never needs it).
+ * new_object calls it with the constant 1 for the 32-byte class (a header
+ * and two pointers: the common node), whose block index is the pool
+ * offset shifted by 5 (blocks start at the pool's start: H1 is only for
+ * traced pools) instead of the multiply by pool->inv; that also tells the
+ * compiler that the index is below 512, so P5's summary word is gen0[0]. */
 static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const rcgc_type *type,
-                                                       size_t size, rcgc_object *o,
+                                                       unsigned szidx, rcgc_object *o,
                                                        rcgc_pool *pool)
 {
     RCGC_ENTER(rt);
-    zero_payload(o, (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT));   /* size >= 16 */
+    zero_payload(o, szidx);
     o->refcnt = 1;
     o->type = type;
     rt->obj.live_objects++;
@@ -436,7 +442,9 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     gs->gens[0].nobjects++;
     if (pool == NULL)
         pool = rcgc_pool_of(o);
-    int join = rcgc_obj_track_bits(pool, o);
+    RCGC_ASSERT(pool->szidx == szidx &&
+                pool->mem == (char *)((uintptr_t)o & ~(uintptr_t)(RCGC_POOL_SIZE - 1)));
+    int join = szidx == 1 ? rcgc_obj_track_bits_32(pool, o) : rcgc_obj_track_bits(pool, o);
     RCGC_LEAVE(rt);
     if (RCGC_UNLIKELY(join))
         return new_object_young(rt, pool, o);
@@ -462,15 +470,20 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_t
     /* No test of the mode before the pop: it fails whenever anything is
      * on (C5, pool.h), and only then is the mode read. */
     rcgc_object *o = rcgc_pool_try_pop_fast(&rt->pool, szidx);
-    if (RCGC_LIKELY(o != NULL))
-        return new_object_init(rt, type, size, o, NULL);
+    if (RCGC_LIKELY(o != NULL)) {
+        if (RCGC_LIKELY(szidx == 1))
+            return new_object_init(rt, type, 1, o, NULL);
+        return new_object_init(rt, type, szidx, o, NULL);
+    }
     if (RCGC_UNLIKELY(mem_slow(rt)))
         return new_object_slow(rt, type, size, file, line);
     rcgc_pool *pool;
     o = rcgc_pool_try_alloc_used(&rt->pool, szidx, &pool);
     if (RCGC_UNLIKELY(o == NULL))
         return new_object_slow(rt, type, size, file, line);
-    return new_object_init(rt, type, size, o, pool);
+    if (RCGC_LIKELY(szidx == 1))
+        return new_object_init(rt, type, 1, o, pool);
+    return new_object_init(rt, type, szidx, o, pool);
 }
 
 rcgc_object *rcgc_new_var_at(rcgc_runtime *rt, const rcgc_type *type, size_t nitems,

@@ -499,16 +499,42 @@ void rcgc_runtime_leave(rcgc_runtime *rt);
 #endif
 
 /* The pool side of tracking a pooled object into generation 0 (its header
- * is the caller's), but for the young list: returns non-zero when the pool
+ * is the caller's; i is its block index), but for the young list: returns
+ * non-zero when the pool
  * must now join it (rcgc_pool_young_add), which the caller does (so that
  * a caller without a stack frame can do it in a tail call). */
 _Static_assert(offsetof(rcgc_pool, nyoung) == offsetof(rcgc_pool, ntracked) + 2,
                "rcgc_obj_track_bits: ntracked and nyoung are one 32-bit word");
-static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
+static inline int rcgc_obj_track_count(rcgc_pool *pool);
+static inline int rcgc_obj_track_bits_at(rcgc_pool *pool, unsigned i)
 {
-    unsigned i = rcgc_pool_index(pool, o);
     pool->tracked[i >> 6] |= (uint64_t)1 << (i & 63);
     pool->gen0[i >> 9] |= (uint64_t)1 << ((i >> 3) & 63);   /* P5 */
+    return rcgc_obj_track_count(pool);
+}
+
+/* rcgc_obj_track_bits for a block of a request class's pool of 32-byte
+ * blocks (size class 1; blocks from the pool's start, no H1 offset): its
+ * index is (o & (RCGC_POOL_SIZE - 1)) >> 5, below 512, so its tracked
+ * word is address bits 11-13, its bit address bits 5-10, and its P5 bit
+ * address bits 8-13 of gen0[0]: shifts of the address, no multiply by
+ * pool->inv (the creation's fast path, new_object_init in object.c). */
+_Static_assert(RCGC_POOL_SIZE == (size_t)1 << 14 && RCGC_POOL_BITMAP_WORDS >= 8,
+               "rcgc_obj_track_bits_32: 512 blocks of 32 bytes a pool");
+static inline int rcgc_obj_track_bits_32(rcgc_pool *pool, rcgc_object *o)
+{
+    uintptr_t a = (uintptr_t)o;
+    RCGC_ASSERT(pool->szidx == 1 && pool->size == 32 &&
+                pool->mem == (char *)(a & ~(uintptr_t)(RCGC_POOL_SIZE - 1)));
+    pool->tracked[(a >> 11) & 7] |= (uint64_t)1 << ((a >> 5) & 63);
+    pool->gen0[0] |= (uint64_t)1 << ((a >> 8) & 63);   /* P5 */
+    return rcgc_obj_track_count(pool);
+}
+
+/* The count side of tracking: ntracked and nyoung raised; non-zero when
+ * the pool must now join the young list. */
+static inline int rcgc_obj_track_count(rcgc_pool *pool)
+{
     /* ntracked++ and nyoung++ in one add to the word they share (neither
      * can carry: both are at most a pool's 1024 blocks). */
 #if RCGC_RMW_ASM
@@ -533,6 +559,12 @@ join:
     return (both & 0xffffu) == 0;
 #endif
 #endif
+}
+
+/* rcgc_obj_track_bits_at for object o (its block index by multiply). */
+static inline int rcgc_obj_track_bits(rcgc_pool *pool, rcgc_object *o)
+{
+    return rcgc_obj_track_bits_at(pool, rcgc_pool_index(pool, o));
 }
 
 /* The pool side of tracking a pooled object into generation 0 (its header

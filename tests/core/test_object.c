@@ -1340,6 +1340,94 @@ static void test_tracked_leaf(void **state)
     }
 }
 
+/* Tracking at birth of 32-byte objects (new_object_init's size class 1,
+ * whose tracked and P5 bits come from the address: rcgc_obj_track_bits_32)
+ * at every block index of several pools, from pools' free lists, carved
+ * blocks and the free cache: each object's tracked bit and P5 bit as
+ * rcgc_pool_index gives them, the pools' counts (rcgc_validate), and the
+ * collector finding them (a young collection frees cycles among them). */
+typedef struct tb_node {
+    rcgc_object ob;
+    rcgc_object *a, *b;
+} tb_node;
+static int tb_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    tb_node *n = (tb_node *)self;
+    int rc = n->a ? visit(n->a, arg) : 0;
+    if (rc == 0 && n->b)
+        rc = visit(n->b, arg);
+    return rc;
+}
+static int tb_clear(rcgc_object *self)
+{
+    tb_node *n = (tb_node *)self;
+    RCGC_CLEAR(n->a);
+    RCGC_CLEAR(n->b);
+    return 0;
+}
+static const rcgc_type tb_type = {.name = "tb", .size = sizeof(tb_node),
+                                  .traverse = tb_traverse, .clear = tb_clear};
+
+static void tb_check_bits(rcgc_object *o)
+{
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    assert_int_equal(pool->szidx, 1);
+    assert_true((pool->tracked[i >> 6] >> (i & 63)) & 1);
+    assert_true((pool->gen0[i >> 9] >> ((i >> 3) & 63)) & 1);
+    assert_true(rcgc_gc_is_tracked(o));
+}
+
+static void test_tracked_birth_32(void **state)
+{
+    (void)state;
+    enum { N = 1600 };   /* a little over three pools of 512 blocks */
+    _Static_assert(sizeof(tb_node) == 32, "tb_node: a 32-byte object");
+    static rcgc_object *objs[N];
+    rcgc_runtime *rt = new_rt();
+    for (int i = 0; i < N; i++) {
+        objs[i] = rcgc_new(rt, &tb_type);
+        assert_non_null(objs[i]);
+        tb_check_bits(objs[i]);
+    }
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* Every third freed (into the free cache and, past its row, the
+     * pools' free lists), then made again. */
+    for (int i = 0; i < N; i += 3)
+        rcgc_decref(objs[i]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    for (int i = 0; i < N; i += 3) {
+        objs[i] = rcgc_new(rt, &tb_type);
+        assert_non_null(objs[i]);
+        tb_check_bits(objs[i]);
+    }
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* Pairs made into 2-cycles and dropped: a young collection frees
+     * them all, which it can only do if it finds them (P3-P5). */
+    for (int i = 0; i + 1 < N; i += 2) {
+        tb_node *x = (tb_node *)objs[i], *y = (tb_node *)objs[i + 1];
+        x->a = rcgc_incref(objs[i + 1]);
+        y->a = rcgc_incref(objs[i]);
+        rcgc_decref(objs[i]);
+        rcgc_decref(objs[i + 1]);
+    }
+    assert_int_equal(rcgc_gc_collect(rt, 0), N);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* Blocks from the pools' free lists the collection gave back. */
+    for (int i = 0; i < N; i++) {
+        objs[i] = rcgc_new(rt, &tb_type);
+        assert_non_null(objs[i]);
+        tb_check_bits(objs[i]);
+    }
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    for (int i = 0; i < N; i++)
+        rcgc_decref(objs[i]);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1360,6 +1448,7 @@ int main(void)
         cmocka_unit_test(test_new_zeroes_reused),
         cmocka_unit_test(test_object_free_push),
         cmocka_unit_test(test_tracked_leaf),
+        cmocka_unit_test(test_tracked_birth_32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
