@@ -540,7 +540,8 @@ static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *
 #endif
         *top = ptr;
         *rcgc_pool_cslot(top) = NULL;
-        *ctop = top;   /* cache[row] not written: no one reads it now (C1) */
+        *ctop = top;
+        *(void **)(void *)(row + offsetof(rcgc_runtime, pool.cache)) = ptr;
         return;
     }
     /* The block goes to its pool (H2: no trace there): cleared now. */

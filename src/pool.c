@@ -438,12 +438,11 @@ void rcgc_pool_cache_full(rcgc_runtime *rt, void *p)
 {
     /* p, not cached yet, is one of the live blocks (C3).  When it is the
      * last, nothing of the class is live: every cached block goes back
-     * too, so pools and arenas can be released.  (The top entry is NULL
-     * only when the cache is empty, C1: cache[c] is no copy of it while
-     * anything is on.) */
+     * too, so pools and arenas can be released.  (cache[c] is NULL only
+     * when the cache is empty, in every mode: C1.) */
     rcgc_pool *pool = rcgc_pool_of(p);
     unsigned szidx = pool->szidx;
-    if (*rt->pool.ctop[szidx] != NULL && rcgc_pool_nlive(&rt->pool, szidx) == 1)
+    if (rt->pool.cache[szidx] != NULL && rcgc_pool_nlive(&rt->pool, szidx) == 1)
         cache_flush_class(rt, szidx);   /* (an empty cache: p is the last) */
     rcgc_pool_release_block(rt, &rt->pool, pool, p);
 }
@@ -451,7 +450,7 @@ void rcgc_pool_cache_full(rcgc_runtime *rt, void *p)
 void rcgc_pool_cache_flush(rcgc_runtime *rt)
 {
     for (unsigned c = 0; c < RCGC_NROWS; c++)
-        if (*rt->pool.ctop[c] != NULL)   /* the row, not cache[c] (C1) */
+        if (rt->pool.cache[c] != NULL)
             cache_flush_class(rt, c);
 }
 
@@ -760,6 +759,8 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(ps->crow[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
         CHECK(rt->mem.slow != 0 || ps->cache[c] == *ps->ctop[c],
               "class %u: cache head %p is not the top %p (C1)", c, ps->cache[c], *ps->ctop[c]);
+        CHECK(ps->cache[c] != NULL || *ps->ctop[c] == NULL,
+              "class %u: cache head NULL above the floor (C1)", c);
         CHECK(ps->mfloor[c] == (rt->mem.slow ? UINTPTR_MAX : (uintptr_t)&ps->crow[c][0]),
               "class %u: the allocation's floor does not follow the mode (C5)", c);
         uint32_t n = rcgc_pool_ncache(ps, c);

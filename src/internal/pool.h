@@ -41,10 +41,10 @@
  *       crow[c][1..n], none tracked, none on a pool's free list;
  *       crow[c][0] is NULL (the floor).  While rt->mem.slow == 0,
  *       cache[c] == crow[c][n] (the top's copy: NULL iff the cache is
- *       empty); while anything is on, cache[c] means nothing and no one
- *       reads it (the traced pops and the traced pools' frees leave it
- *       as it is: they work on the row; whoever asks whether a row is
- *       empty then reads *ctop[c], NULL iff it is), and
+ *       empty); while anything is on, cache[c] is only NULL when the
+ *       cache is empty (every push writes its block there, the traced
+ *       pops leave it as it is: they read the row, rcgc_pool_row_pop;
+ *       only emptying pops and the pools' flushes write NULL), and
  *       rcgc_pool_set_mem_limits makes it the copy again when the mode
  *       changes.
  *   C2  nheld[c] == the sum of nalloc over the pools of class c (the
@@ -533,8 +533,8 @@ void rcgc_pool_free_slow(rcgc_runtime *rt, rcgc_pool *pool, void *last);
 
 /* Take the free cache's top block of class c out of it, top being
  * ps->ctop[c] above the floor, while anything is on (the traced pops):
- * the entry below becomes the top; cache[c] is left as it is (C1: it
- * means nothing then). */
+ * the entry below becomes the top; cache[c] is left as it is (C1: only
+ * its NULL means something then, and it stays right). */
 static inline void rcgc_pool_row_pop(rcgc_pool_state *ps, size_t c, void **top)
 {
     ps->ctop[c] = top - 1;
