@@ -1101,7 +1101,7 @@ static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const cha
  * and the old size goes to the block's register here).  The credit's row
  * is computed from size: its address from the caller's &ctop[r] (one
  * memory operand, 2 instructions fewer) and a pin of the class to a
- * free register (1 fewer) both ran 3-5% slower on the 16-native hot pair
+ * free register (1 fewer) both ran 2-5% slower on the 16-native hot pair
  * in same-run sets (docs/tracemalloc.md, perf-tm18). */
 static RCGC_NOINLINE void *native_hdr_write(rcgc_runtime *rt, size_t size, void *p, uint32_t tb)
 {
