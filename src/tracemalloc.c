@@ -1086,24 +1086,10 @@ static RCGC_NOINLINE void *malloc_native_other(tm_state *s, size_t size, const c
     return malloc_fast_capture(s, NULL, NULL, size, file, line, fp);
 }
 
-#if defined(RCGC_UNWIND_HAVE_U1)
-/* N1: rcgc_trace_malloc_native's hit path is assembly (below), without a
- * frame; these are the C functions it jumps to (hidden, like every name
- * shared inside the library). */
-#define TM_NATIVE_ENTRY
-void *rcgc_trace_native_put(tm_state *s, size_t size, const char *file, int line, uint32_t tb);
-void *rcgc_trace_native_hdr_write(rcgc_runtime *rt, size_t size, void *p, uint32_t tb);
-void *rcgc_trace_native_miss(rcgc_runtime *rt, size_t size, const char *file, int line,
-                             void ***topp, void **top);
-#else
-#define TM_NATIVE_ENTRY static
-#endif
-
 /* malloc_fast_put for rcgc_trace_malloc_native (no block given), its
  * arguments in the same registers as the caller's. */
-TM_NATIVE_ENTRY RCGC_NOINLINE void *rcgc_trace_native_put(tm_state *s, size_t size,
-                                                          const char *file, int line,
-                                                          uint32_t tb)
+static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const char *file,
+                                             int line, uint32_t tb)
 {
     return malloc_fast_put(s, NULL, NULL, size, file, line, tb);
 }
@@ -1117,108 +1103,12 @@ TM_NATIVE_ENTRY RCGC_NOINLINE void *rcgc_trace_native_put(tm_state *s, size_t si
  * memory operand, 2 instructions fewer) and a pin of the class to a
  * free register (1 fewer) both ran 2-5% slower on the 16-native hot pair
  * in same-run sets (docs/tracemalloc.md, perf-tm18). */
-TM_NATIVE_ENTRY RCGC_NOINLINE void *rcgc_trace_native_hdr_write(rcgc_runtime *rt, size_t size,
-                                                                void *p, uint32_t tb)
+static RCGC_NOINLINE void *native_hdr_write(rcgc_runtime *rt, size_t size, void *p, uint32_t tb)
 {
     return rcgc_trace_hdr_take(
         rt, p, tb, size, rt->pool.hdr_credit[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES]);
 }
 
-#if defined(RCGC_UNWIND_HAVE_U1)
-/* N1, the native hit path without a frame.  rcgc_trace_malloc_native is
- * written wholly in assembly (emitted into its own section by the asm
- * statement of tm_native_hit_asm, which is never called; the asm only
- * takes the structure offsets from C), so its frame-pointer reads do not
- * depend on what gcc emits: at its entry rsp + 0 holds the return
- * address into rcgc_mem_malloc_at and rbp is that caller's frame pointer.
- * The frame the miss path (rcgc_trace_native_miss, entered by a jump, so
- * its frame pointer is entry rsp - 8 as for a call's push) would build is
- * record 0: the walk's fps[0] is compared with rsp - 8 and its saved frame
- * pointer, words[0], with rbp itself (what the push would store).  The
- * rest is rcgc_unwind_same_key's check (the same U1 code and operands)
- * and the C hit path's pop, prefetch and tail calls, instruction for
- * instruction; a miss jumps to rcgc_trace_native_miss with every argument
- * register as received.  Registers used: rax, r10, r11, xmm0-2 (all
- * scratch in the SysV ABI). */
-_Static_assert(offsetof(tm_stack, memo) == 0, "N1: the walk's memo is the entry's start");
-__attribute__((used, noinline, noclone)) static void tm_native_hit_asm(void)
-{
-    register const void *mr __asm__("rax") = NULL;
-    register uintptr_t t __asm__("r11") = 0;
-    register uintptr_t i __asm__("r10") = 0;
-    __asm__ volatile(
-        ".pushsection .text.rcgc_trace_malloc_native,\"ax\",@progbits\n\t"
-        ".globl rcgc_trace_malloc_native\n\t"
-        ".hidden rcgc_trace_malloc_native\n\t"
-        ".type rcgc_trace_malloc_native, @function\n\t"
-        ".p2align 4\n"
-        "rcgc_trace_malloc_native:\n\t"
-        /* rdi rt, rsi size, rdx file, ecx line, r8 topp, r9 top */
-        "mov %c[mru](%%rdi), %[m]\n\t"
-        "cmp %c[line](%[m]), %%ecx\n\t"
-        "jne 5f\n\t"
-        "lea -8(%%rsp), %[t]\n\t"
-        "cmp %c[fo](%[m]), %[t]\n\t"
-        "jne 5f\n\t"
-        "mov rcgc_unwind_stack_hi@gottpoff(%%rip), %[i]\n\t"
-        "mov %%fs:(%[i]), %[t]\n\t"
-        "cmp %[t], %c[key](%[m])\n\t"
-        "jne 5f\n\t"
-        "vmovq %%rbp, %%xmm2\n\t"
-        "vpinsrq $1, %%rdx, %%xmm2, %%xmm2\n\t"
-        "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n\t"
-        RCGC_UNWIND_U1_PAIRS_ "\n\t"
-        "jne 5f\n\t"
-        /* the pop of the traced twin's row on the caller's top (r9);
-         * tb != 0 (R5) */
-        "mov %c[tb](%[m]), %k[i]\n\t"
-        "mov (%%r9), %%rax\n\t"
-        "test %%rax, %%rax\n\t"
-        "je 6f\n\t"
-        "lea -8(%%r9), %%rdx\n\t"
-        "mov %k[i], %%ecx\n\t"
-        "mov %%rdx, (%%r8)\n\t"
-        "mov -8(%%r9), %%rdx\n\t"
-        "prefetcht0 -8(%%rdx)\n\t"
-        "mov %%rax, %%rdx\n\t"
-        "jmp rcgc_trace_native_hdr_write\n"
-        "6:\n\t"
-        "mov %c[trace](%%rdi), %%rdi\n\t"
-        "mov %k[i], %%r8d\n\t"
-        "jmp rcgc_trace_native_put\n"
-        "5:\n\t"
-        "jmp rcgc_trace_native_miss\n\t"
-        ".size rcgc_trace_malloc_native, . - rcgc_trace_malloc_native\n\t"
-        ".popsection"
-        :
-        : [m] "r"(mr), [t] "r"(t), [i] "r"(i),
-          [mru] "i"(offsetof(rcgc_runtime, trace_mru)),
-          [trace] "i"(offsetof(rcgc_runtime, trace)),
-          [line] "i"(offsetof(tm_stack, line)), [tb] "i"(offsetof(tm_stack, tb)),
-          [key] "i"(offsetof(rcgc_unwind_memo, key)),
-          [wz] "i"(offsetof(rcgc_unwind_memo, w0tag)), RCGC_UNWIND_U1_ARGS_);
-}
-#endif
-
-/* rcgc_trace_malloc_native in C (N1: its miss path where the hit path is
- * assembly, entered by a jump with the same arguments and the same stack:
- * the same frames for the walk and the calibration). */
-#if defined(RCGC_UNWIND_HAVE_U1)
-TM_KEEP_FP void *rcgc_trace_native_miss(rcgc_runtime *rt, size_t size, const char *file, int line,
-                                        void ***topp, void **top)
-{
-    (void)topp;
-    (void)top;
-    RCGC_ASSERT(size >= 1 && size <= RCGC_SMALL_LIMIT);
-    RCGC_ASSERT(topp == &rt->pool.ctop[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES] &&
-                top == *topp);
-    void *p = malloc_native_other(rt->trace, size, file, line,
-                                  (uintptr_t)__builtin_frame_address(0));
-    /* Not a tail call: the walk reads this frame (fp). */
-    __asm__ volatile("" ::: "memory");
-    return p;
-}
-#else
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
                                           int line, void ***topp, void **top)
 {
@@ -1259,12 +1149,12 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
             /* L1: the lazy free's size (less the row's credit) back; a
              * tail call, so that this function keeps no registers across
              * the borrow's call */
-            return rcgc_trace_native_hdr_write(rt, size, p, tb);
+            return native_hdr_write(rt, size, p, tb);
         }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
         __asm__("" : "+c"(line));   /* see e's pin above */
 #endif
-        return rcgc_trace_native_put(rt->trace, size, file, line, tb);
+        return malloc_native_put(rt->trace, size, file, line, tb);
     }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __asm__("" : "+c"(line));   /* see e's pin above */
@@ -1275,7 +1165,6 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
     __asm__ volatile("" ::: "memory");
     return p;
 }
-#endif
 
 int rcgc_trace_put_new(rcgc_runtime *rt, rcgc_pool *pool, void *p, size_t size, uint32_t tb)
 {

@@ -291,52 +291,6 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
     "%{disp32%} vpxor %c[wo]+32*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
     "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
 
-/* U1's entry, deep loop and pairs, from an accumulator (ymm2) holding
- * record 0's difference to vptest (zero flag set when all records are
- * the same) and vzeroupper; operands [m] (the memo: rax), [t] (r11), [i]
- * (r10) and RCGC_UNWIND_U1_ARGS_.  rcgc_unwind_same_key's check, and the
- * tracer's hit path in assembly (tracemalloc.c, N1), which must run the
- * same code. */
-#define RCGC_UNWIND_U1_PAIRS_                                               \
-            "lea 1f(%%rip), %[t]\n\t" \
-            "add %c[ent](%[m]), %[t]\n\t" \
-            "notrack jmp *%[t]\n" \
-            "8:\n\t" \
-            "%{disp32%} mov %c[db](%[m]), %[i]\n" \
-            "9:\n\t" RCGC_UNWIND_HALF_("") \
-            "sub $32, %[i]\n\t" \
-            /* jne 9b with a 32-bit displacement, as bytes: a fixed size \
-             * for the assembler's check below. */ \
-            ".byte 0x0f, 0x85\n\t" \
-            ".long 9b - . - 4\n" \
-            "1:\n\t" \
-            ".set .Lrcgc_unwind_j, " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " - 1\n\t" \
-            ".rept " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) "\n\t" \
-            RCGC_UNWIND_FIXED_PAIR_ \
-            ".set .Lrcgc_unwind_j, .Lrcgc_unwind_j - 1\n\t" \
-            ".endr\n" \
-            "7:\n\t" \
-            ".if (7b - 1b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " * " \
-            RCGC_UNWIND_STR_(RCGC_UNWIND_PAIR_BYTES) "\n\t" \
-            ".error \"unwind.h: RCGC_UNWIND_PAIR_BYTES is not the size of a pair\"\n\t" \
-            ".endif\n\t" \
-            ".if (1b - 8b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_DEEP_BYTES) "\n\t" \
-            ".error \"unwind.h: RCGC_UNWIND_DEEP_BYTES is not the size of the deep loop\"\n\t" \
-            ".endif\n\t" \
-            "vptest %%ymm2, %%ymm2\n\t" \
-            "vzeroupper"
-#define RCGC_UNWIND_U1_ARGS_ \
-              [ent] "i"(offsetof(rcgc_unwind_memo, ent)), \
-              [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)), \
-              [fo] "i"(offsetof(rcgc_unwind_memo, fps)), \
-              [wo] "i"(offsetof(rcgc_unwind_memo, words)), \
-              [f0] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL), \
-              [f1] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 8), \
-              [f2] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 16), \
-              [f3] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 24), \
-              [w0] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL), \
-              [w2] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL + 32)
-
 /* U1's entry for a walk of n records (record 0 included, n >= 1) whose
  * records 1 .. nchk are filled (rcgc_unwind_walk): *ent and *deep as
  * rcgc_unwind_same_key takes them. */
@@ -380,11 +334,46 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
     __asm__("vmovq (%[fp]), %%xmm2\n\t"
             "vpinsrq $1, %[tag], %%xmm2, %%xmm2\n\t"
             "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n\t"
-            RCGC_UNWIND_U1_PAIRS_
+            "lea 1f(%%rip), %[t]\n\t"
+            "add %c[ent](%[m]), %[t]\n\t"
+            "notrack jmp *%[t]\n"
+            "8:\n\t"
+            "%{disp32%} mov %c[db](%[m]), %[i]\n"
+            "9:\n\t" RCGC_UNWIND_HALF_("")
+            "sub $32, %[i]\n\t"
+            /* jne 9b with a 32-bit displacement, as bytes: a fixed size
+             * for the assembler's check below. */
+            ".byte 0x0f, 0x85\n\t"
+            ".long 9b - . - 4\n"
+            "1:\n\t"
+            ".set .Lrcgc_unwind_j, " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " - 1\n\t"
+            ".rept " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) "\n\t"
+            RCGC_UNWIND_FIXED_PAIR_
+            ".set .Lrcgc_unwind_j, .Lrcgc_unwind_j - 1\n\t"
+            ".endr\n"
+            "7:\n\t"
+            ".if (7b - 1b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " * "
+            RCGC_UNWIND_STR_(RCGC_UNWIND_PAIR_BYTES) "\n\t"
+            ".error \"unwind.h: RCGC_UNWIND_PAIR_BYTES is not the size of a pair\"\n\t"
+            ".endif\n\t"
+            ".if (1b - 8b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_DEEP_BYTES) "\n\t"
+            ".error \"unwind.h: RCGC_UNWIND_DEEP_BYTES is not the size of the deep loop\"\n\t"
+            ".endif\n\t"
+            "vptest %%ymm2, %%ymm2\n\t"
+            "vzeroupper"
             : [i] "=&r"(i), [t] "=&r"(t), "=@ccz"(same)
             : [m] "r"(mr), [fp] "r"(fp), [tag] "r"(tag),
               [wz] "i"(offsetof(rcgc_unwind_memo, w0tag)),
-              RCGC_UNWIND_U1_ARGS_
+              [ent] "i"(offsetof(rcgc_unwind_memo, ent)),
+              [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
+              [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
+              [wo] "i"(offsetof(rcgc_unwind_memo, words)),
+              [f0] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL),
+              [f1] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 8),
+              [f2] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 16),
+              [f3] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 24),
+              [w0] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL),
+              [w2] "i"(RCGC_UNWIND_WO_ + 32 * RCGC_UNWIND_UNROLL + 32)
             : "xmm0", "xmm1", "xmm2", "memory");
     return same;
 #elif defined(RCGC_UNWIND_HAVE_AVX2)
@@ -405,8 +394,16 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 #endif
 }
 #if defined(RCGC_UNWIND_HAVE_AVX2)
+#undef RCGC_UNWIND_FO_
+#undef RCGC_UNWIND_WO_
 #undef RCGC_UNWIND_AVX2_LOOP_
+#undef RCGC_UNWIND_HALF_
 #undef RCGC_UNWIND_AVX2_ARGS_
+#endif
+#if defined(RCGC_UNWIND_HAVE_U1)
+#undef RCGC_UNWIND_FIXED_PAIR_
+#undef RCGC_UNWIND_STR_
+#undef RCGC_UNWIND_STR2_
 #endif
 
 /* The index of the frame whose frame pointer is `target` in the chain that
