@@ -134,7 +134,7 @@ static void free_rows_set(rcgc_runtime *rt)
     rcgc_mem_free_not_fn req = rcgc_mem_free_not_of(rt->mem.slow);
     rcgc_mem_free_not_fn hdr = rcgc_mem_free_hdr_of(rt->mem.slow);
     for (unsigned r = 0; r < RCGC_NROWS; r++)
-        rt->pool.free_not[r] = (void *)(r < RCGC_NCLASSES ? req : hdr);
+        rt->pool.free_not[r] = r < RCGC_NCLASSES ? req : hdr;
 }
 
 /* Set up the domains from a config (NULL members mean defaults).  Called by

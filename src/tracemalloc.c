@@ -1501,8 +1501,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
         TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
     for (unsigned r = 0; r < RCGC_NROWS; r++)
-        if (rt->pool.free_not[r] != (r < RCGC_NCLASSES ? (void *)rt->mem.trace.free_not
-                                                       : (void *)rcgc_mem_free_hdr_of(rt->mem.slow)))
+        if (rt->pool.free_not[r] != (r < RCGC_NCLASSES ? rt->mem.trace.free_not
+                                                       : rcgc_mem_free_hdr_of(rt->mem.slow)))
             TM_BAD("rcgc_mem_free's continuation of row %u does not follow slow %u (R12)\n", r,
                    rt->mem.slow);
     if (!s) {

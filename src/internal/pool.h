@@ -262,6 +262,14 @@ static inline uint32_t rcgc_class_offset(unsigned c)
 #define RCGC_FREE_CACHE (RCGC_CACHE_ROW - 2)
 
 /* Per-runtime allocator state. */
+/* rcgc_mem_free's continuation when its push did not go ahead (mem.c):
+ * rt, the block, its map leaf (const rcgc_map_entry *), its flat index
+ * there, the failed push's new top and the address of its size class c's
+ * row, (char *)rt + 8c (every per-class field of the free cache and
+ * trace_class_inv[c] lie at a fixed distance from it). */
+typedef void (*rcgc_mem_free_not_fn)(rcgc_runtime *rt, void *ptr, const void *leaf, size_t t,
+                                     void **top, char *row);
+
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NROWS];  /* pools with free blocks, per class */
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
@@ -309,9 +317,8 @@ typedef struct rcgc_pool_state {
      * (R8), per row: rt->mem.trace.free_not for the request classes'
      * rows, the traced pools' own (rcgc_mem_free_hdr_of) for their rows,
      * so that the jump picks the traced pool's free with no compare.
-     * (rcgc_mem_free_not_fn, runtime.h; void * here, pool.h comes
-     * first.) */
-    void *free_not[RCGC_NROWS];
+     */
+    rcgc_mem_free_not_fn free_not[RCGC_NROWS];
     /* L1 (tmfast.h): for a traced row 32 + c, the credit of a lazy free:
      * 16 c + 1 (the smallest size its blocks are asked for) while every
      * live block of the traced pools is traced, else 0 (0 for the

@@ -70,14 +70,6 @@ typedef struct rcgc_trace_site {
 #define RCGC_TRACE_SITES 1024
 extern const char rcgc_trace_no_site[];
 
-/* rcgc_mem_free's continuation when its push did not go ahead (mem.c):
- * rt, the block, its map leaf (const rcgc_map_entry *, pool.h), its flat
- * index there, the failed push's new top and the address of its size
- * class c's row, (char *)rt + 8c (every per-class field of the free cache
- * and trace_class_inv[c] lie at a fixed distance from it). */
-typedef void (*rcgc_mem_free_not_fn)(rcgc_runtime *rt, void *ptr, const void *leaf, size_t t,
-                                     void **top, char *row);
-
 /* The tracer's state that the allocation fast paths of mem.c and object.c
  * read and write inline (tmfast.h); tracemalloc.c owns it and its slow
  * paths keep the same counts. */
