@@ -10,8 +10,9 @@
 #   bench_rotate R ITEMS...  print ITEMS rotated left by R: run r starts
 #                            with a different implementation, so no peer
 #                            always runs first (or right after another)
-#   bench_end                reduce RAW to medians, append them to OUT;
-#                            returns 1 if any sample failed
+#   bench_end [--paired]     reduce RAW to medians, append them to OUT;
+#                            with --paired also each peer's paired_ratio
+#                            (reduce.py); returns 1 if any sample failed
 #
 # Environment from bench/run.sh: BENCH_RUNS (runs per measurement) and
 # BENCH_QUICK (1: small sizes for a plumbing check).
@@ -62,6 +63,6 @@ bench_rotate() {
 }
 
 bench_end() {
-  python3 "$BENCH_COMMON/reduce.py" "$RAW" >> "$BENCH_OUTFILE"
+  python3 "$BENCH_COMMON/reduce.py" "$@" "$RAW" >> "$BENCH_OUTFILE"
   return $BENCH_FAILED
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reduce benchmark samples to one median per measurement.
 
-Usage: reduce.py RAW.jsonl... > OUT.jsonl
+Usage: reduce.py [--paired] RAW.jsonl... > OUT.jsonl
 
 Each input line is one sample: a JSON object with the keys suite, case,
 impl, metric, value and unit (what the benchmark programs print).  Lines that
@@ -10,12 +10,27 @@ the pipeline.  For every (suite, case, impl, metric, unit) the output has one
 line with the median of its samples as `value`, the number of samples as
 `runs` and their spread as `min` and `max`, in the order the measurements
 first appeared.
+
+With --paired, each run's rcgc sample is also divided by the other
+implementations' samples of the same run: for every (suite, case, metric)
+that rcgc measured in a unit of time, and every other implementation with as many samples,
+one more line with metric `<metric>_paired_ratio`, unit `x`, the other
+implementation as `impl` and as `value` the median over the runs of
+rcgc's k-th sample over that implementation's k-th sample.  The drivers
+take one sample per implementation per run, in runs that follow each
+other, so the k-th samples are neighbours in time: the ratio of each pair
+leaves out whatever slowed or sped up the machine during that run (the
+brief's "compare in the same run, repeat, take the median").  A group
+whose counts differ (a failed sample) gets no paired line.
 """
 import json
 import statistics
 import sys
 
 KEYS = ("suite", "case", "impl", "metric", "unit")
+# Paired ratios are taken of times only: sizes and counts do not drift with
+# the machine's load.
+TIME_UNITS = ("ns", "us", "ms", "s")
 
 
 def read_samples(paths):
@@ -36,8 +51,37 @@ def read_samples(paths):
     return groups
 
 
+def paired_ratios(groups):
+    """The --paired lines (see the module's docstring)."""
+    out = []
+    for key, values in groups.items():
+        suite, case, impl, metric, unit = key
+        if impl != "rcgc" or unit not in TIME_UNITS:
+            continue
+        for other, ovalues in groups.items():
+            osuite, ocase, oimpl, ometric, ounit = other
+            if (osuite, ocase, ometric, ounit) != (suite, case, metric, unit) or oimpl == impl:
+                continue
+            if len(ovalues) != len(values) or any(v <= 0 for v in ovalues):
+                continue
+            ratios = [a / b for a, b in zip(values, ovalues)]
+            out.append({
+                "suite": suite,
+                "case": case,
+                "impl": oimpl,
+                "metric": metric + "_paired_ratio",
+                "value": round(statistics.median(ratios), 6),
+                "unit": "x",
+                "runs": len(ratios),
+                "min": round(min(ratios), 6),
+                "max": round(max(ratios), 6),
+            })
+    return out
+
+
 def main(argv):
-    groups = read_samples(argv[1:])
+    paired = "--paired" in argv[1:]
+    groups = read_samples([a for a in argv[1:] if a != "--paired"])
     for key, values in groups.items():
         rec = dict(zip(KEYS, key))
         rec = {
@@ -52,6 +96,9 @@ def main(argv):
             "max": round(max(values), 6),
         }
         print(json.dumps(rec))
+    if paired:
+        for rec in paired_ratios(groups):
+            print(json.dumps(rec))
     return 0
 
 

@@ -69,7 +69,7 @@ done
 bench_sample "$PY" "$HERE/gc_bench.py" overhead
 
 status=0
-bench_end || status=1
+bench_end --paired || status=1
 
 # Slopes: per-object cost at the big size over the cost at the small one
 # (1 = flat).
