@@ -1368,6 +1368,26 @@ static int tb_clear(rcgc_object *self)
 static const rcgc_type tb_type = {.name = "tb", .size = sizeof(tb_node),
                                   .traverse = tb_traverse, .clear = tb_clear};
 
+static void tb_check_bits(rcgc_object *o);
+
+/* A fast-path birth: unsettled in the birth log (B1), no tracked bit yet,
+ * tracked all the same; a slow-path one (a new pool) is settled at once. */
+static void tb_check_birth(rcgc_runtime *rt, rcgc_object *o)
+{
+    if (!(o->flags & RCGC_OF_UNSETTLED)) {
+        tb_check_bits(o);
+        return;
+    }
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    uint32_t b = o->flags >> RCGC_OF_BIRTH_SHIFT;
+    assert_true(o->flags & RCGC_OF_UNSETTLED);
+    assert_true(b < rt->obj.nbirths);
+    assert_ptr_equal(rt->births[b], o);
+    assert_false((pool->tracked[i >> 6] >> (i & 63)) & 1);
+    assert_true(rcgc_gc_is_tracked(o));
+}
+
 static void tb_check_bits(rcgc_object *o)
 {
     rcgc_pool *pool = rcgc_pool_of(o);
@@ -1388,9 +1408,13 @@ static void test_tracked_birth_32(void **state)
     for (int i = 0; i < N; i++) {
         objs[i] = rcgc_new(rt, &tb_type);
         assert_non_null(objs[i]);
-        tb_check_bits(objs[i]);
+        tb_check_birth(rt, objs[i]);
     }
+    /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rt->obj.nbirths, 0);
+    for (int i = 0; i < N; i++)
+        tb_check_bits(objs[i]);
     /* Every third freed (into the free cache and, past its row, the
      * pools' free lists), then made again. */
     for (int i = 0; i < N; i += 3)
@@ -1399,9 +1423,13 @@ static void test_tracked_birth_32(void **state)
     for (int i = 0; i < N; i += 3) {
         objs[i] = rcgc_new(rt, &tb_type);
         assert_non_null(objs[i]);
-        tb_check_bits(objs[i]);
+        tb_check_birth(rt, objs[i]);
     }
+    /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rt->obj.nbirths, 0);
+    for (int i = 0; i < N; i++)
+        tb_check_bits(objs[i]);
     /* Pairs made into 2-cycles and dropped: a young collection frees
      * them all, which it can only do if it finds them (P3-P5). */
     for (int i = 0; i + 1 < N; i += 2) {
@@ -1418,9 +1446,13 @@ static void test_tracked_birth_32(void **state)
     for (int i = 0; i < N; i++) {
         objs[i] = rcgc_new(rt, &tb_type);
         assert_non_null(objs[i]);
-        tb_check_bits(objs[i]);
+        tb_check_birth(rt, objs[i]);
     }
+    /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rt->obj.nbirths, 0);
+    for (int i = 0; i < N; i++)
+        tb_check_bits(objs[i]);
     for (int i = 0; i < N; i++)
         rcgc_decref(objs[i]);
     assert_int_equal(rt->obj.live_objects, 0);
