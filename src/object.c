@@ -479,6 +479,14 @@ static RCGC_NOINLINE rcgc_object *new_object_slow(rcgc_runtime *rt, const rcgc_t
     return o;
 }
 
+/* The end of new_object when the new object's pool joins the young list. */
+static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *pool,
+                                                  rcgc_object *o)
+{
+    rcgc_pool_young_add(rt, pool);
+    return o;
+}
+
 /* The end of new_object_init when the birth log is full (B3): the log is
  * settled, and o (counted in generation 0 already, its header not yet
  * written) is its first entry. */
@@ -528,13 +536,28 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
         RCGC_LEAVE(rt);
         return new_gc_object_counted(rt, o, type);
     }
-    /* rcgc_obj_track for a new pooled object, its pool's part deferred:
-     * the object goes into the birth log unsettled (B1), its index in its
-     * flags; a full log is settled first (new_object_log_full). */
-    (void)pool;
-    RCGC_ASSERT(rcgc_pool_of(o)->szidx == szidx &&
-                (pool == NULL || pool == rcgc_pool_of(o)));
     gs->gens[0].nobjects++;
+    if (pool != NULL) {
+        /* A block from a pool's free list (the collector gives garbage
+         * back there, and the free cache's overflow goes there): such
+         * births come in runs after a collection and mostly live until
+         * the next, and their descriptor is at hand, so rcgc_obj_track's
+         * pool part now costs less than a log entry and its settle. */
+        o->flags = RCGC_OF_TRACKED;
+        RCGC_ASSERT(pool->szidx == szidx &&
+                    pool->mem == (char *)((uintptr_t)o & ~(uintptr_t)(RCGC_POOL_SIZE - 1)));
+        int join = szidx == 1 ? rcgc_obj_track_bits_32(pool, o) : rcgc_obj_track_bits(pool, o);
+        RCGC_LEAVE(rt);
+        if (RCGC_UNLIKELY(join))
+            return new_object_young(rt, pool, o);
+        return o;
+    }
+    /* A block from the free cache, freed by a death moments ago (the
+     * temporaries' pattern, new and dead in turn): rcgc_obj_track with
+     * its pool's part deferred.  The object goes into the birth log
+     * unsettled (B1), its index in its flags; a full log is settled first
+     * (new_object_log_full). */
+    RCGC_ASSERT(rcgc_pool_of(o)->szidx == szidx);
     uint32_t n = rt->obj.nbirths;
     if (RCGC_UNLIKELY(n >= RCGC_BIRTHS)) {
         RCGC_LEAVE(rt);
