@@ -234,11 +234,11 @@ struct rcgc_type {
 #define RCGC_OF_GC_LEAF     (1u << 12)
 #define RCGC_OF_GC_REFS_SHIFT 13
 #define RCGC_OF_GC_SCRATCH  (~0u << 11)
-/* Outside a collection the same bits say that a tracked object is not yet
- * settled: born on the creation's fast path, it sits in the runtime's
- * birth log at the index in bits 12-31 and has no tracked or P5 bit in
- * its pool yet (B1-B3, docs/design-gc.md, "Round 16a").  A collection
- * settles the log before it uses the scratch bits. */
+/* Outside trial deletion the same bits say that a tracked object is not
+ * yet settled: born on the creation's fast path, it sits in the runtime's
+ * birth log at the index in bits 12-31, and its pool's tracked bit and
+ * counts are not written yet (B1-B3, docs/design-gc.md, "Round 16a").  A
+ * collection settles the log before it uses the scratch bits. */
 #define RCGC_OF_UNSETTLED   (1u << 11)
 #define RCGC_OF_BIRTH_SHIFT 12
 

@@ -263,15 +263,16 @@ typedef struct rcgc_obj_state {
     const rcgc_type *dclear_type;
     uint16_t dclear_off0, dclear_off1;
     /* The birth log (rt->births[0..nbirths)): the tracked objects born on
-     * the creation's fast path whose pool bits are not yet written
-     * (docs/design-gc.md, "Round 16a").  Most die young, before anything
-     * reads the bitmaps, and their death then only empties the entry.
+     * the creation's fast path in a block from the free cache whose pool
+     * bits are not yet written (docs/design-gc.md, "Round 16a").  Most
+     * die young, before anything reads the bitmaps, and their death then
+     * only empties the entry.
      *   B1  every object with RCGC_OF_UNSETTLED is a live pooled object,
-     *       tracked, of generation 0, with no tracked bit and no P5 bit
-     *       in its pool and not counted in its pool's ntracked or nyoung
-     *       (P3-P5 hold for the pools' bits without it); it is counted in
-     *       gens[0].nobjects (G1) like any generation-0 object, and
-     *       births[i] == o for the i in its flags' bits 12-31.
+     *       tracked, of generation 0, with its tracked bit clear and not
+     *       counted in its pool's ntracked or nyoung (P3-P5 are about the
+     *       other objects; its P5 summary bit may be a neighbour's); it is
+     *       counted in gens[0].nobjects (G1) like any generation-0 object,
+     *       and births[i] == o for the i in its flags' bits 12-31.
      *   B2  every non-NULL births[i] (i < nbirths) is such an object, with
      *       index i; NULL entries are those whose object died or was
      *       untracked (the last entry is popped instead).
