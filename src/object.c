@@ -864,13 +864,17 @@ static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object 
     RCGC_ASSERT(tracked < 0 || tracked == ((flags & RCGC_OF_TRACKED) != 0));
     if (tracked > 0 || (tracked < 0 && (flags & RCGC_OF_TRACKED))) {
         unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-        --*rcgc_gen_nobjects_flags(rt, flags);
-        if (flags & RCGC_OF_UNSETTLED)
-            rcgc_obj_forget_birth(rt, o, flags);   /* B1: no pool bits */
-        else if (!pooled && (flags & RCGC_OF_FOREIGN))
-            rcgc_obj_untrack_foreign(rt, o);
-        else
-            rcgc_obj_untrack_pooled(rt, o, gen);
+        if (flags & RCGC_OF_UNSETTLED) {
+            /* B1: generation 0, no pool bits. */
+            rt->gc.gens[0].nobjects--;
+            rcgc_obj_forget_birth(rt, o, flags);
+        } else {
+            --*rcgc_gen_nobjects_flags(rt, flags);
+            if (!pooled && (flags & RCGC_OF_FOREIGN))
+                rcgc_obj_untrack_foreign(rt, o);
+            else
+                rcgc_obj_untrack_pooled(rt, o, gen);
+        }
         /* A tracked object's type has a traverse (O1): no need to ask. */
         RCGC_ASSERT(rcgc_type_is_gc(t));
         count0_death(count0);
@@ -1094,14 +1098,15 @@ static RCGC_ALWAYS_INLINE void dealloc_tracked_leaf(rcgc_runtime *rt, rcgc_objec
 {
     RCGC_ENTER(rt);
     RCGC_ASSERT((flags & RCGC_OF_TRACKED) && !(flags & RCGC_OF_FOREIGN));
-    --*rcgc_gen_nobjects_flags(rt, flags);
     count0_death(&rt->gc.gens[0].count);
     rcgc_pool *pool = rcgc_pool_of(o);
     if (flags & RCGC_OF_UNSETTLED) {
-        /* B1: no pool bits; the header keeps its flags (a freed block's
-         * are never read, as below). */
+        /* B1: generation 0, no pool bits; the header keeps its flags (a
+         * freed block's are never read, as below). */
+        rt->gc.gens[0].nobjects--;
         rcgc_obj_forget_birth(rt, o, flags);
     } else {
+        --*rcgc_gen_nobjects_flags(rt, flags);
         unsigned i = rcgc_pool_index(pool, o);
         unsigned n = i & 63;
         pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
@@ -1295,12 +1300,14 @@ static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
         uint32_t flags = o->flags;
         o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK | RCGC_OF_GC_SCRATCH)) |
                    RCGC_OF_DYING;
-        --*rcgc_gen_nobjects_flags(rt, flags);
         rcgc_pool *pool = rcgc_pool_of(o);
         int leave = 0;
         if (flags & RCGC_OF_UNSETTLED) {
-            rcgc_obj_forget_birth(rt, o, flags);   /* B1: no pool bits */
+            /* B1: generation 0, no pool bits. */
+            rt->gc.gens[0].nobjects--;
+            rcgc_obj_forget_birth(rt, o, flags);
         } else {
+            --*rcgc_gen_nobjects_flags(rt, flags);
             unsigned i = rcgc_pool_index(pool, o);
             unsigned n = i & 63;
             pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
