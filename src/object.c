@@ -256,7 +256,7 @@ static RCGC_ALWAYS_INLINE uint64_t bit_or(uint64_t x, uint64_t n)
  * the run, with the run's counts. */
 void rcgc_obj_settle_log(rcgc_runtime *rt)
 {
-    uint32_t n = rt->obj.nbirths;
+    uint32_t n = (uint32_t)rt->obj.nbirths;
     rcgc_object **log = rt->births;
     rcgc_pool *pool = NULL;
     uintptr_t key = 0;   /* address >> 11 of the run's tracked word; 0: none */
@@ -558,14 +558,14 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
      * unsettled (B1), its index in its flags; a full log is settled first
      * (new_object_log_full). */
     RCGC_ASSERT(rcgc_pool_of(o)->szidx == szidx);
-    uint32_t n = rt->obj.nbirths;
+    size_t n = rt->obj.nbirths;
     if (RCGC_UNLIKELY(n >= RCGC_BIRTHS)) {
         RCGC_LEAVE(rt);
         return new_object_log_full(rt, o);
     }
     /* The header first: after the log's stores, GCC merged this store
      * with the untracked return's (two instructions more there). */
-    o->flags = RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | (n << RCGC_OF_BIRTH_SHIFT);
+    o->flags = RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | ((uint32_t)n << RCGC_OF_BIRTH_SHIFT);
     rt->births[n] = o;
     rt->obj.nbirths = n + 1;
     RCGC_LEAVE(rt);

@@ -339,13 +339,13 @@ static int validate_obj(rcgc_object *o, void *arg)
  * its tracked bit while gens[0].nobjects counts it. */
 static int validate_births(rcgc_runtime *rt, FILE *out)
 {
-    uint32_t n = rt->obj.nbirths;
-    if (n > RCGC_BIRTHS) {
+    if (rt->obj.nbirths > RCGC_BIRTHS) {
         if (out)
-            fprintf(out, "rcgc_validate: the birth log holds %u entries, more than %u (B2)\n",
-                    n, (unsigned)RCGC_BIRTHS);
+            fprintf(out, "rcgc_validate: the birth log holds %zu entries, more than %u (B2)\n",
+                    rt->obj.nbirths, (unsigned)RCGC_BIRTHS);
         return RCGC_EFORMAT;
     }
+    uint32_t n = (uint32_t)rt->obj.nbirths;
     const uint32_t must = RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                           RCGC_OF_FOREIGN | RCGC_OF_DYING | RCGC_OF_DEFERRED;
     for (uint32_t i = 0; i < n; i++) {

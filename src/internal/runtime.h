@@ -282,7 +282,7 @@ typedef struct rcgc_obj_state {
      *       (rcgc_obj_track), and empties the log: a collection's entry,
      *       rcgc_obj_foreach_tracked (get_objects, get_referrers, freeze,
      *       the validator, the runtime's teardown), and a full log. */
-    uint32_t nbirths;
+    size_t nbirths;
 } rcgc_obj_state;
 
 /* The birth log's capacity (B1-B3, rt->births). */
@@ -654,7 +654,7 @@ static inline void rcgc_obj_settle(rcgc_runtime *rt)
 static inline void rcgc_obj_forget_birth(rcgc_runtime *rt, const rcgc_object *o,
                                          uint32_t flags)
 {
-    uint32_t i = flags >> RCGC_OF_BIRTH_SHIFT;
+    size_t i = flags >> RCGC_OF_BIRTH_SHIFT;
     RCGC_ASSERT((flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                           RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
                 i < rt->obj.nbirths && rt->births[i] == o);
