@@ -2335,6 +2335,9 @@ long rcgc_gc_collect_main(rcgc_runtime *rt, int generation, long *collected,
     rcgc_gc_state *gs = &rt->gc;
     RCGC_ASSERT(gs->collecting);
     RCGC_ASSERT(generation >= 0 && generation < RCGC_NGENS);
+    /* B3 (runtime.h): the birth log settled, so that every tracked object
+     * has its pool bits and none uses the scratch bits. */
+    rcgc_obj_settle(rt);
     gc_work w;
     if (work_alloc(&w, rt, generation) != RCGC_OK)
         return RCGC_ENOMEM;

@@ -182,7 +182,7 @@ void rcgc_obj_untrack_foreign(rcgc_runtime *rt, rcgc_object *o)
 
 void rcgc_obj_set_gen(rcgc_runtime *rt, rcgc_object *o, unsigned gen)
 {
-    RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
+    RCGC_ASSERT((o->flags & RCGC_OF_TRACKED) && !(o->flags & RCGC_OF_UNSETTLED));
     unsigned old = rcgc_obj_gen(o);
     if (old == gen)
         return;
@@ -206,6 +206,90 @@ void rcgc_obj_set_gen(rcgc_runtime *rt, rcgc_object *o, unsigned gen)
     } else if (--pool->nyoung == 0) {
         rcgc_pool_young_remove(rt, pool);
     }
+}
+
+/* The pool side of settling (B3) for a run of 32-byte objects of pool in
+ * one tracked word: their tracked bits tmask in tracked word w, their P5
+ * bits p5 in gen0[0]; ntracked and nyoung raised by their number, the
+ * pool into the young list if it was not there. */
+static RCGC_NOINLINE void settle_flush(rcgc_runtime *rt, rcgc_pool *pool, unsigned w,
+                                       uint64_t tmask, uint64_t p5)
+{
+    /* One bit a settled object: blocks of one word are distinct. */
+    uint32_t k = (uint32_t)__builtin_popcountll(tmask);
+    pool->tracked[w] |= tmask;
+    pool->gen0[0] |= p5;
+    int join = pool->nyoung == 0;
+    pool->ntracked = (uint16_t)(pool->ntracked + k);
+    pool->nyoung = (uint16_t)(pool->nyoung + k);
+    if (join)
+        rcgc_pool_young_add(rt, pool);
+}
+
+/* Settling one object of another class than the 32-byte one: its block
+ * index by multiply, as rcgc_obj_track_pooled. */
+static RCGC_NOINLINE void settle_other(rcgc_runtime *rt, rcgc_pool *pool, rcgc_object *o)
+{
+    if (rcgc_obj_track_bits(pool, o))
+        rcgc_pool_young_add(rt, pool);
+}
+
+/* x | 1 << (n & 63): on x86-64 one bts (its register form masks the bit
+ * number), where the compiler loads a 1 and shifts it (two instructions
+ * more). */
+static RCGC_ALWAYS_INLINE uint64_t bit_or(uint64_t x, uint64_t n)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __asm__("btsq %1, %0" : "+r"(x) : "r"(n) : "cc");
+    return x;
+#else
+    return x | (uint64_t)1 << (n & 63);
+#endif
+}
+
+/* The log in order; each object's header loses its scratch bits (B1's
+ * flag and index).  A 32-byte object's bits come from its address, as
+ * rcgc_obj_track_bits_32's (a logged object is a fast-path block: of a
+ * request class's pool, blocks from the pool's start, C5), gathered in
+ * registers while consecutive entries share a tracked word (the usual
+ * case: blocks are handed out in address order) and written once for
+ * the run, with the run's counts. */
+void rcgc_obj_settle_log(rcgc_runtime *rt)
+{
+    uint32_t n = (uint32_t)rt->obj.nbirths;
+    rcgc_object **log = rt->births;
+    rcgc_pool *pool = NULL;
+    uintptr_t key = 0;   /* address >> 11 of the run's tracked word; 0: none */
+    uint64_t tmask = 0, p5 = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        rcgc_object *o = log[i];
+        if (o == NULL)
+            continue;
+        RCGC_ASSERT((o->flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
+                                 RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
+                    (o->flags >> RCGC_OF_BIRTH_SHIFT) == i);
+        o->flags &= ~RCGC_OF_GC_SCRATCH;
+        uintptr_t a = (uintptr_t)o;
+        if (RCGC_UNLIKELY((a >> 11) != key)) {
+            if (tmask != 0)
+                settle_flush(rt, pool, (unsigned)(key & 7), tmask, p5);
+            pool = rcgc_pool_of(o);
+            tmask = 0, p5 = 0;
+            if (pool->szidx != 1) {
+                key = 0;
+                settle_other(rt, pool, o);
+                continue;
+            }
+            RCGC_ASSERT(pool->size == 32 &&
+                        pool->mem == (char *)(a & ~(uintptr_t)(RCGC_POOL_SIZE - 1)));
+            key = a >> 11;
+        }
+        tmask = bit_or(tmask, a >> 5);
+        p5 = bit_or(p5, a >> 8);   /* P5 */
+    }
+    if (tmask != 0)
+        settle_flush(rt, pool, (unsigned)(key & 7), tmask, p5);
+    rt->obj.nbirths = 0;
 }
 
 static inline int gen_selected(unsigned gen, unsigned gens)
@@ -237,6 +321,7 @@ static int foreach_pool(rcgc_runtime *rt, rcgc_pool *pool, unsigned gens, rcgc_o
 
 int rcgc_obj_foreach_tracked(rcgc_runtime *rt, unsigned gens, rcgc_obj_iterfn fn, void *arg)
 {
+    rcgc_obj_settle(rt);   /* B3: the walk reads the bitmaps */
     unsigned maxgen = (gens & RCGC_GEN_EXACT) ? (gens & 3u) : (gens > 3 ? 3 : gens);
     int rc;
     if (maxgen < 2) {
@@ -402,6 +487,20 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
     return o;
 }
 
+/* The end of new_object_init when the birth log is full (B3): the log is
+ * settled, and o (counted in generation 0 already, its header not yet
+ * written) is its first entry. */
+static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ENTER(rt);
+    rcgc_obj_settle_log(rt);
+    rt->births[0] = o;
+    rt->obj.nbirths = 1;
+    o->flags = RCGC_OF_TRACKED | RCGC_OF_UNSETTLED;
+    RCGC_LEAVE(rt);
+    return o;
+}
+
 /* The rest of new_object once the pools gave o, a block of size class
  * szidx of a request class's pool (the fast paths pop no traced pool's
  * block: C5): pool is o's pool descriptor when the block came from a
@@ -437,17 +536,39 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
         RCGC_LEAVE(rt);
         return new_gc_object_counted(rt, o, type);
     }
-    /* rcgc_obj_track for a new pooled object. */
-    o->flags = RCGC_OF_TRACKED;
     gs->gens[0].nobjects++;
-    if (pool == NULL)
-        pool = rcgc_pool_of(o);
-    RCGC_ASSERT(pool->szidx == szidx &&
-                pool->mem == (char *)((uintptr_t)o & ~(uintptr_t)(RCGC_POOL_SIZE - 1)));
-    int join = szidx == 1 ? rcgc_obj_track_bits_32(pool, o) : rcgc_obj_track_bits(pool, o);
+    if (pool != NULL) {
+        /* A block from a pool's free list (the collector gives garbage
+         * back there, and the free cache's overflow goes there): such
+         * births come in runs after a collection and mostly live until
+         * the next, and their descriptor is at hand, so rcgc_obj_track's
+         * pool part now costs less than a log entry and its settle. */
+        o->flags = RCGC_OF_TRACKED;
+        RCGC_ASSERT(pool->szidx == szidx &&
+                    pool->mem == (char *)((uintptr_t)o & ~(uintptr_t)(RCGC_POOL_SIZE - 1)));
+        int join = szidx == 1 ? rcgc_obj_track_bits_32(pool, o) : rcgc_obj_track_bits(pool, o);
+        RCGC_LEAVE(rt);
+        if (RCGC_UNLIKELY(join))
+            return new_object_young(rt, pool, o);
+        return o;
+    }
+    /* A block from the free cache, freed by a death moments ago (the
+     * temporaries' pattern, new and dead in turn): rcgc_obj_track with
+     * its pool's part deferred.  The object goes into the birth log
+     * unsettled (B1), its index in its flags; a full log is settled first
+     * (new_object_log_full). */
+    RCGC_ASSERT(rcgc_pool_of(o)->szidx == szidx);
+    size_t n = rt->obj.nbirths;
+    if (RCGC_UNLIKELY(n >= RCGC_BIRTHS)) {
+        RCGC_LEAVE(rt);
+        return new_object_log_full(rt, o);
+    }
+    /* The header first: after the log's stores, GCC merged this store
+     * with the untracked return's (two instructions more there). */
+    o->flags = RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | ((uint32_t)n << RCGC_OF_BIRTH_SHIFT);
+    rt->births[n] = o;
+    rt->obj.nbirths = n + 1;
     RCGC_LEAVE(rt);
-    if (RCGC_UNLIKELY(join))
-        return new_object_young(rt, pool, o);
     return o;
 }
 
@@ -736,16 +857,24 @@ static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object 
                                                   int listed, int tracked)
 {
     uint32_t flags = o->flags;
-    o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
+    /* The scratch bits go too: an unsettled object's log index (B1). */
+    o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK | RCGC_OF_GC_SCRATCH)) |
+               RCGC_OF_DYING;
     long *count0 = &rt->gc.gens[0].count;
     RCGC_ASSERT(tracked < 0 || tracked == ((flags & RCGC_OF_TRACKED) != 0));
     if (tracked > 0 || (tracked < 0 && (flags & RCGC_OF_TRACKED))) {
         unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
-        --*rcgc_gen_nobjects_flags(rt, flags);
-        if (!pooled && (flags & RCGC_OF_FOREIGN))
-            rcgc_obj_untrack_foreign(rt, o);
-        else
-            rcgc_obj_untrack_pooled(rt, o, gen);
+        if (flags & RCGC_OF_UNSETTLED) {
+            /* B1: generation 0, no pool bits. */
+            rt->gc.gens[0].nobjects--;
+            rcgc_obj_forget_birth(rt, o, flags);
+        } else {
+            --*rcgc_gen_nobjects_flags(rt, flags);
+            if (!pooled && (flags & RCGC_OF_FOREIGN))
+                rcgc_obj_untrack_foreign(rt, o);
+            else
+                rcgc_obj_untrack_pooled(rt, o, gen);
+        }
         /* A tracked object's type has a traverse (O1): no need to ask. */
         RCGC_ASSERT(rcgc_type_is_gc(t));
         count0_death(count0);
@@ -969,17 +1098,24 @@ static RCGC_ALWAYS_INLINE void dealloc_tracked_leaf(rcgc_runtime *rt, rcgc_objec
 {
     RCGC_ENTER(rt);
     RCGC_ASSERT((flags & RCGC_OF_TRACKED) && !(flags & RCGC_OF_FOREIGN));
-    --*rcgc_gen_nobjects_flags(rt, flags);
     count0_death(&rt->gc.gens[0].count);
     rcgc_pool *pool = rcgc_pool_of(o);
-    unsigned i = rcgc_pool_index(pool, o);
-    unsigned n = i & 63;
-    pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
-    pool->ntracked--;
-    if ((flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && RCGC_UNLIKELY(--pool->nyoung == 0)) {
-        RCGC_LEAVE(rt);
-        tracked_leaf_young(rt, o, pool);
-        return;
+    if (flags & RCGC_OF_UNSETTLED) {
+        /* B1: generation 0, no pool bits; the header keeps its flags (a
+         * freed block's are never read, as below). */
+        rt->gc.gens[0].nobjects--;
+        rcgc_obj_forget_birth(rt, o, flags);
+    } else {
+        --*rcgc_gen_nobjects_flags(rt, flags);
+        unsigned i = rcgc_pool_index(pool, o);
+        unsigned n = i & 63;
+        pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
+        pool->ntracked--;
+        if ((flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && RCGC_UNLIKELY(--pool->nyoung == 0)) {
+            RCGC_LEAVE(rt);
+            tracked_leaf_young(rt, o, pool);
+            return;
+        }
     }
     if (RCGC_LIKELY(rcgc_pool_try_push_class(&rt->pool, o, pool->szidx))) {
         rt->obj.live_objects--;
@@ -1162,14 +1298,22 @@ static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
         RCGC_ASSERT(os->dealloc_depth >= 1 && os->dealloc_depth < RCGC_TRASH_DEPTH);
         RCGC_ASSERT(!(rt->mem.slow & ~RCGC_SLOW_TRACE));
         uint32_t flags = o->flags;
-        o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK)) | RCGC_OF_DYING;
-        --*rcgc_gen_nobjects_flags(rt, flags);
+        o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK | RCGC_OF_GC_SCRATCH)) |
+                   RCGC_OF_DYING;
         rcgc_pool *pool = rcgc_pool_of(o);
-        unsigned i = rcgc_pool_index(pool, o);
-        unsigned n = i & 63;
-        pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
-        pool->ntracked--;
-        int leave = (flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && --pool->nyoung == 0;
+        int leave = 0;
+        if (flags & RCGC_OF_UNSETTLED) {
+            /* B1: generation 0, no pool bits. */
+            rt->gc.gens[0].nobjects--;
+            rcgc_obj_forget_birth(rt, o, flags);
+        } else {
+            --*rcgc_gen_nobjects_flags(rt, flags);
+            unsigned i = rcgc_pool_index(pool, o);
+            unsigned n = i & 63;
+            pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
+            pool->ntracked--;
+            leave = (flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && --pool->nyoung == 0;
+        }
         count0_death(&rt->gc.gens[0].count);
         unsigned off0 = os->dclear_off0, off1 = os->dclear_off1;
         RCGC_ASSERT(o->type == os->dclear_type);

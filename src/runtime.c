@@ -333,9 +333,59 @@ static int validate_obj(rcgc_object *o, void *arg)
     return 0;
 }
 
+/* B1, B2 (runtime.h): the birth log, read before rcgc_validate settles
+ * it.  B1's other half (every unsettled object is in the log) is G1 after
+ * the settle: an unsettled object missing from the log would stay without
+ * its tracked bit while gens[0].nobjects counts it. */
+static int validate_births(rcgc_runtime *rt, FILE *out)
+{
+    if (rt->obj.nbirths > RCGC_BIRTHS) {
+        if (out)
+            fprintf(out, "rcgc_validate: the birth log holds %zu entries, more than %u (B2)\n",
+                    rt->obj.nbirths, (unsigned)RCGC_BIRTHS);
+        return RCGC_EFORMAT;
+    }
+    uint32_t n = (uint32_t)rt->obj.nbirths;
+    const uint32_t must = RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
+                          RCGC_OF_FOREIGN | RCGC_OF_DYING | RCGC_OF_DEFERRED;
+    for (uint32_t i = 0; i < n; i++) {
+        const rcgc_object *o = rt->births[i];
+        if (o == NULL)
+            continue;
+        const char *why = NULL;
+        rcgc_arena *a = rcgc_arena_lookup(o);
+        if (a == NULL || a->rt != rt)
+            why = "is not a block of this runtime's pools";
+        else if (o->type == RCGC_FREED_TYPE || o->refcnt == 0)
+            why = "is not a live object";
+        else if ((o->flags & must) != (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED))
+            why = "is not an unsettled, tracked, generation-0 pooled object";
+        else if ((o->flags >> RCGC_OF_BIRTH_SHIFT) != i)
+            why = "has another index in its flags";
+        else {
+            const rcgc_pool *pool = rcgc_pool_of(o);
+            unsigned b = rcgc_pool_index(pool, o);
+            if ((pool->tracked[b >> 6] >> (b & 63)) & 1)
+                why = "has its pool's tracked bit set";
+        }
+        if (why != NULL) {
+            if (out)
+                fprintf(out, "rcgc_validate: birth log entry %u (%p, flags 0x%x) %s (B1, B2)\n",
+                        i, (const void *)o, o->flags, why);
+            return RCGC_EFORMAT;
+        }
+    }
+    return RCGC_OK;
+}
+
 int rcgc_validate(rcgc_runtime *rt, FILE *out)
 {
-    int rc = rcgc_pool_validate(rt, out);
+    int rc = validate_births(rt, out);
+    if (rc != RCGC_OK)
+        return rc;
+    /* B3: the checks below read the bitmaps. */
+    rcgc_obj_settle(rt);
+    rc = rcgc_pool_validate(rt, out);
     if (rc != RCGC_OK)
         return rc;
     /* W1-W3: the weak reference table (docs/design-gc.md). */

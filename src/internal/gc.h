@@ -12,7 +12,11 @@
  *       (RCGC_OF_GC_SCRATCH: counts of internal references, the
  *       saturation bit, a gather's leaf mark - Y1 in gc.c) are zero
  *       whenever user code can run, during collections too (rcgc_validate
- *       checks it).
+ *       checks it), but for the unsettled objects of the birth log (B1,
+ *       runtime.h), whose flag and index they hold: a collection settles
+ *       the log at its entry, and an object born while a collection's user
+ *       code runs is no member of its set (membership after user code is
+ *       RCGC_OF_COLLECTING's).
  *   C2  During trial deletion (gather .. partition) no user code runs: no
  *       finalizer, callback, OOM handler or allocation that could collect.
  *       Members then carry scratch counts in their flags (and a saturated

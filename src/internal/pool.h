@@ -24,6 +24,9 @@
  *       0 or 1; the pool is on the runtime's young list iff nyoung > 0.
  *   P5  a tracked object of generation 0 in block i has bit i >> 3 of the
  *       pool's gen0 summary set (checked by rcgc_validate, runtime.c).
+ *   P3-P5 leave out the unsettled objects of the runtime's birth log (B1,
+ *   runtime.h): no bit, not counted.  Whatever reads the bitmaps settles
+ *   the log first (B3), so that the collector sees every tracked object.
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
  *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
  *       the spare; a spare arena has every pool free.

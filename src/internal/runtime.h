@@ -262,7 +262,33 @@ typedef struct rcgc_obj_state {
      *        deallocation may trust the offsets without reading refs. */
     const rcgc_type *dclear_type;
     uint16_t dclear_off0, dclear_off1;
+    /* The birth log (rt->births[0..nbirths)): the tracked objects born on
+     * the creation's fast path in a block from the free cache whose pool
+     * bits are not yet written (docs/design-gc.md, "Round 16a").  Most
+     * die young, before anything reads the bitmaps, and their death then
+     * only empties the entry.
+     *   B1  every object with RCGC_OF_UNSETTLED is a live pooled object,
+     *       tracked, of generation 0, with its tracked bit clear and not
+     *       counted in its pool's ntracked or nyoung (P3-P5 are about the
+     *       other objects; its P5 summary bit may be a neighbour's); it is
+     *       counted in gens[0].nobjects (G1) like any generation-0 object,
+     *       and births[i] == o for the i in its flags' bits 12-31.
+     *   B2  every non-NULL births[i] (i < nbirths) is such an object, with
+     *       index i; NULL entries are those whose object died or was
+     *       untracked (the last entry is popped instead).
+     *   B3  nobody walks the bitmaps or uses the flags' scratch bits with
+     *       a non-empty log: rcgc_obj_settle first gives every logged
+     *       object the bits and counts the creation's slow path gives
+     *       (rcgc_obj_track), and empties the log: a collection's entry,
+     *       rcgc_obj_foreach_tracked (get_objects, get_referrers, freeze,
+     *       the validator, the runtime's teardown), and a full log. */
+    size_t nbirths;
 } rcgc_obj_state;
+
+/* The birth log's capacity (B1-B3, rt->births). */
+#define RCGC_BIRTHS 4096
+_Static_assert((uint64_t)RCGC_BIRTHS <= (uint64_t)(~0u >> RCGC_OF_BIRTH_SHIFT) + 1,
+               "a birth log index fits the flags' bits 12-31");
 
 /*
  * Tracking and generations (object.c).  These keep the pool bitmaps, pool
@@ -425,6 +451,10 @@ struct rcgc_runtime {
      * fast path's repeat check reads it from the runtime's register
      * without loading the tracer's state first.  Last, as above. */
     const void *trace_mru;
+    /* The birth log (B1-B3, rcgc_obj_state): last, so that it moves no
+     * other field, and in the runtime itself, so that a birth stores its
+     * entry through the runtime's register without a load first. */
+    rcgc_object *births[RCGC_BIRTHS];
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)
@@ -607,6 +637,34 @@ static inline long *rcgc_gen_nobjects_flags(rcgc_runtime *rt, uint32_t flags)
                             (size_t)(flags & RCGC_OF_GEN_MASK) * (sizeof(rcgc_gen_state) / 2));
 }
 
+/* Settle the birth log (B3): every logged object gets its pool's tracked
+ * and P5 bits and counts, its header loses RCGC_OF_UNSETTLED and its
+ * index; the log is emptied.  Cheap when the log is empty. */
+void rcgc_obj_settle_log(rcgc_runtime *rt);
+static inline void rcgc_obj_settle(rcgc_runtime *rt)
+{
+    if (RCGC_UNLIKELY(rt->obj.nbirths != 0))
+        rcgc_obj_settle_log(rt);
+}
+
+/* Forget the log entry of an object that dies or is untracked while
+ * unsettled (B1, B2; flags its header's flags): the last entry is popped
+ * (the common case: the youngest dies first), any other emptied.  The
+ * header, the generation counts and count[0] are the caller's. */
+static inline void rcgc_obj_forget_birth(rcgc_runtime *rt, const rcgc_object *o,
+                                         uint32_t flags)
+{
+    size_t i = flags >> RCGC_OF_BIRTH_SHIFT;
+    RCGC_ASSERT((flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
+                          RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
+                i < rt->obj.nbirths && rt->births[i] == o);
+    (void)o;
+    if (RCGC_LIKELY(i + 1 == rt->obj.nbirths))
+        rt->obj.nbirths = i;
+    else
+        rt->births[i] = NULL;
+}
+
 static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ASSERT(!(o->flags & RCGC_OF_TRACKED));
@@ -624,10 +682,17 @@ static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
 static inline void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
+    uint32_t flags = o->flags;
     unsigned gen = rcgc_obj_gen(o);
-    o->flags &= ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK);
     --*rcgc_gen_nobjects(rt, gen);
-    if (RCGC_UNLIKELY(o->flags & RCGC_OF_FOREIGN)) {
+    if (RCGC_UNLIKELY(flags & RCGC_OF_UNSETTLED)) {
+        /* B1: no pool bits to clear; the scratch bits go with the entry. */
+        o->flags = flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK | RCGC_OF_GC_SCRATCH);
+        rcgc_obj_forget_birth(rt, o, flags);
+        return;
+    }
+    o->flags = flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK);
+    if (RCGC_UNLIKELY(flags & RCGC_OF_FOREIGN)) {
         rcgc_obj_untrack_foreign(rt, o);
         return;
     }

@@ -1368,6 +1368,26 @@ static int tb_clear(rcgc_object *self)
 static const rcgc_type tb_type = {.name = "tb", .size = sizeof(tb_node),
                                   .traverse = tb_traverse, .clear = tb_clear};
 
+static void tb_check_bits(rcgc_object *o);
+
+/* A fast-path birth: unsettled in the birth log (B1), no tracked bit yet,
+ * tracked all the same; a slow-path one (a new pool) is settled at once. */
+static void tb_check_birth(rcgc_runtime *rt, rcgc_object *o)
+{
+    if (!(o->flags & RCGC_OF_UNSETTLED)) {
+        tb_check_bits(o);
+        return;
+    }
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    uint32_t b = o->flags >> RCGC_OF_BIRTH_SHIFT;
+    assert_true(o->flags & RCGC_OF_UNSETTLED);
+    assert_true(b < rt->obj.nbirths);
+    assert_ptr_equal(rt->births[b], o);
+    assert_false((pool->tracked[i >> 6] >> (i & 63)) & 1);
+    assert_true(rcgc_gc_is_tracked(o));
+}
+
 static void tb_check_bits(rcgc_object *o)
 {
     rcgc_pool *pool = rcgc_pool_of(o);
@@ -1388,9 +1408,13 @@ static void test_tracked_birth_32(void **state)
     for (int i = 0; i < N; i++) {
         objs[i] = rcgc_new(rt, &tb_type);
         assert_non_null(objs[i]);
-        tb_check_bits(objs[i]);
+        tb_check_birth(rt, objs[i]);
     }
+    /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rt->obj.nbirths, 0);
+    for (int i = 0; i < N; i++)
+        tb_check_bits(objs[i]);
     /* Every third freed (into the free cache and, past its row, the
      * pools' free lists), then made again. */
     for (int i = 0; i < N; i += 3)
@@ -1399,9 +1423,13 @@ static void test_tracked_birth_32(void **state)
     for (int i = 0; i < N; i += 3) {
         objs[i] = rcgc_new(rt, &tb_type);
         assert_non_null(objs[i]);
-        tb_check_bits(objs[i]);
+        tb_check_birth(rt, objs[i]);
     }
+    /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rt->obj.nbirths, 0);
+    for (int i = 0; i < N; i++)
+        tb_check_bits(objs[i]);
     /* Pairs made into 2-cycles and dropped: a young collection frees
      * them all, which it can only do if it finds them (P3-P5). */
     for (int i = 0; i + 1 < N; i += 2) {
@@ -1418,13 +1446,357 @@ static void test_tracked_birth_32(void **state)
     for (int i = 0; i < N; i++) {
         objs[i] = rcgc_new(rt, &tb_type);
         assert_non_null(objs[i]);
-        tb_check_bits(objs[i]);
+        tb_check_birth(rt, objs[i]);
     }
+    /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rt->obj.nbirths, 0);
+    for (int i = 0; i < N; i++)
+        tb_check_bits(objs[i]);
     for (int i = 0; i < N; i++)
         rcgc_decref(objs[i]);
     assert_int_equal(rt->obj.live_objects, 0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+
+/* ------------------------------------------------------------ birth log */
+
+/* The birth log (B1-B3, runtime.h; docs/design-gc.md, "Round 16a"): a
+ * tracked object whose block comes from the free cache is born unsettled,
+ * in the log; one from a pool's free list or a new pool is tracked at
+ * once.  These tests make unsettled objects by refilling the free cache
+ * first (k <= 62 blocks of the 32-byte class, freed youngest last; an
+ * anchor keeps the class's last live block out of the question, C3). */
+static const rcgc_type leaf32_type = {.name = "leaf32", .size = sizeof(tb_node)};
+static const rcgc_type bl_refs_type = {.name = "blrefs", .size = sizeof(tb_node),
+                                       .refs = RCGC_REFS(tb_node, a, b)};
+
+static void bl_fill_cache(rcgc_runtime *rt, int k)
+{
+    rcgc_object *tmp[62];
+    assert_true(k <= 62);
+    for (int i = 0; i < k; i++)
+        tmp[i] = rcgc_new(rt, &leaf32_type);
+    for (int i = k - 1; i >= 0; i--)
+        rcgc_decref(tmp[i]);
+}
+
+/* o is unsettled (B1): in the log at its index, no tracked bit. */
+static void bl_check_unsettled(rcgc_runtime *rt, const rcgc_object *o)
+{
+    assert_true(o->flags & RCGC_OF_UNSETTLED);
+    assert_true(o->flags & RCGC_OF_TRACKED);
+    assert_int_equal(rcgc_obj_gen(o), 0);
+    uint32_t b = o->flags >> RCGC_OF_BIRTH_SHIFT;
+    assert_true(b < rt->obj.nbirths);
+    assert_ptr_equal(rt->births[b], o);
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    assert_false((pool->tracked[i >> 6] >> (i & 63)) & 1);
+}
+
+/* o is settled: no scratch bits, its tracked bit set. */
+static void bl_check_settled(const rcgc_object *o)
+{
+    assert_int_equal(o->flags & RCGC_OF_GC_SCRATCH, 0);
+    assert_true(o->flags & RCGC_OF_TRACKED);
+    rcgc_pool *pool = rcgc_pool_of(o);
+    unsigned i = rcgc_pool_index(pool, o);
+    assert_true((pool->tracked[i >> 6] >> (i & 63)) & 1);
+}
+
+/* k unsettled objects of type t into objs (the log empty before). */
+static void bl_make(rcgc_runtime *rt, const rcgc_type *t, rcgc_object **objs, int k)
+{
+    bl_fill_cache(rt, k);
+    for (int i = 0; i < k; i++) {
+        objs[i] = rcgc_new(rt, t);
+        assert_non_null(objs[i]);
+        bl_check_unsettled(rt, objs[i]);
+    }
+}
+
+static void test_birth_log_orders(void **state)
+{
+    (void)state;
+    enum { K = 40 };
+    rcgc_object *objs[K];
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+    long n0 = rt->gc.gens[0].nobjects;
+    /* LIFO: each death pops its entry. */
+    bl_make(rt, &tb_type, objs, K);
+    assert_int_equal(rt->obj.nbirths, K);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0 + K);
+    for (int i = K - 1; i >= 0; i--) {
+        rcgc_decref(objs[i]);
+        assert_int_equal(rt->obj.nbirths, (uint32_t)i);
+    }
+    assert_int_equal(rt->gc.gens[0].nobjects, n0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* FIFO: each death but the last empties its entry. */
+    bl_make(rt, &tb_type, objs, K);
+    for (int i = 0; i < K - 1; i++) {
+        rcgc_decref(objs[i]);
+        assert_null(rt->births[i]);
+        assert_int_equal(rt->obj.nbirths, K);
+    }
+    rcgc_decref(objs[K - 1]);
+    assert_int_equal(rt->obj.nbirths, K - 1);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rt->obj.nbirths, 0);
+    /* Every other one dies; the validator settles the rest. */
+    bl_make(rt, &tb_type, objs, K);
+    for (int i = 0; i < K; i += 2)
+        rcgc_decref(objs[i]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rt->obj.nbirths, 0);
+    for (int i = 1; i < K; i += 2)
+        bl_check_settled(objs[i]);
+    for (int i = 1; i < K; i += 2)
+        rcgc_decref(objs[i]);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* A refs type: tracked leaves (TL1) and the clear cache's nested
+     * deaths (dealloc_cached) of unsettled objects, a tree of 31 dropped
+     * from its root, then the same with the tree settled half-way. */
+    for (int round = 0; round < 2; round++) {
+        rcgc_object *t[31];
+        bl_make(rt, &bl_refs_type, t, 31);
+        for (int i = 0; i < 15; i++) {
+            ((tb_node *)t[i])->a = t[2 * i + 1];
+            ((tb_node *)t[i])->b = t[2 * i + 2];
+        }
+        if (round == 1)
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_decref(t[0]);
+        assert_int_equal(rt->gc.gens[0].nobjects, n0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    rcgc_decref(anchor);
+    assert_int_equal(rt->obj.live_objects, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_runtime_free(rt);
+}
+
+/* A log filled by deaths out of order (each new object's predecessor dies
+ * after it is born: one live object, one more entry each time) settles
+ * when full and starts again. */
+static void test_birth_log_full(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+    long n0 = rt->gc.gens[0].nobjects;
+    bl_fill_cache(rt, 4);
+    rcgc_object *prev = NULL;
+    int wrapped = 0;
+    uint32_t last = 0;
+    for (int i = 0; i < 3 * RCGC_BIRTHS + 5; i++) {
+        rcgc_object *x = rcgc_new(rt, &tb_type);
+        assert_non_null(x);
+        bl_check_unsettled(rt, x);
+        if (rt->obj.nbirths < last)
+            wrapped++;
+        last = rt->obj.nbirths;
+        assert_true(last <= RCGC_BIRTHS);
+        if (prev != NULL) {
+            rcgc_decref(prev);
+        }
+        prev = x;
+        if (i % 997 == 0)
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    assert_true(wrapped >= 2);
+    rcgc_decref(prev);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_decref(anchor);
+    rcgc_runtime_free(rt);
+}
+
+/* A collection settles the log first (B3): 2-cycles among unsettled
+ * objects are found and freed, unsettled survivors move on. */
+static void test_birth_log_collection(void **state)
+{
+    (void)state;
+    enum { K = 60 };
+    rcgc_object *objs[K];
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+    for (int round = 0; round < 3; round++) {
+        bl_make(rt, round == 1 ? &bl_refs_type : &tb_type, objs, K);
+        /* Pairs into 2-cycles; every fourth pair kept by the anchor's
+         * stand-in (a reference held here). */
+        for (int i = 0; i + 1 < K; i += 2) {
+            ((tb_node *)objs[i])->a = rcgc_incref(objs[i + 1]);
+            ((tb_node *)objs[i + 1])->a = rcgc_incref(objs[i]);
+        }
+        for (int i = 0; i < K; i++)
+            if (i % 8 >= 2)
+                rcgc_decref(objs[i]);
+        assert_true(rt->obj.nbirths > 0);
+        long freed = rcgc_gc_collect(rt, 0);
+        assert_int_equal(freed, K - K / 8 * 2 - (K % 8 >= 2 ? 2 : K % 8));
+        assert_int_equal(rt->obj.nbirths, 0);
+        for (int i = 0; i < K; i++)
+            if (i % 8 < 2) {
+                bl_check_settled(objs[i]);
+                assert_int_equal(rcgc_obj_gen(objs[i]), 1);
+            }
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        for (int i = 0; i < K; i++)
+            if (i % 8 < 2)
+                rcgc_decref(objs[i]);
+        assert_int_equal(rcgc_gc_collect(rt, 2), K / 8 * 2 + (K % 8 >= 2 ? 2 : K % 8));
+        assert_int_equal(rt->obj.live_objects, 1);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    rcgc_decref(anchor);
+    rcgc_runtime_free(rt);
+}
+
+/* The gc module's calls on unsettled objects: is_tracked, untrack (the
+ * entry goes), track (tracked at once), get_objects and freeze (they
+ * settle first). */
+static void test_birth_log_gcmodule(void **state)
+{
+    (void)state;
+    enum { K = 20 };
+    rcgc_object *objs[K];
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+    long n0 = rt->gc.gens[0].nobjects;
+    bl_make(rt, &tb_type, objs, K);
+    for (int i = 0; i < K; i++)
+        assert_true(rcgc_gc_is_tracked(objs[i]));
+    /* untrack: the last entry popped, another emptied. */
+    rcgc_gc_untrack(objs[K - 1]);
+    assert_int_equal(rt->obj.nbirths, K - 1);
+    rcgc_gc_untrack(objs[3]);
+    assert_null(rt->births[3]);
+    assert_false(rcgc_gc_is_tracked(objs[3]));
+    assert_false(rcgc_gc_is_tracked(objs[K - 1]));
+    assert_int_equal(objs[3]->flags & RCGC_OF_GC_SCRATCH, 0);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0 + K - 2);
+    /* track again: settled at once. */
+    rcgc_gc_track(objs[3]);
+    bl_check_settled(objs[3]);
+    rcgc_gc_track(objs[5]);   /* already tracked: nothing */
+    bl_check_unsettled(rt, objs[5]);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0 + K - 1);
+    /* get_objects(0) lists the unsettled ones too. */
+    rcgc_list *l = rcgc_gc_get_objects(rt, 0);
+    assert_non_null(l);
+    assert_int_equal(rt->obj.nbirths, 0);
+    for (int i = 0; i < K - 1; i++) {
+        int found = 0;
+        for (size_t j = 0; j < rcgc_list_len(l); j++)
+            found |= rcgc_list_get(l, j) == objs[i];
+        assert_true(found);
+        bl_check_settled(objs[i]);
+    }
+    rcgc_decref(RCGC_OBJ(l));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    for (int i = 0; i < K; i++)
+        rcgc_decref(objs[i]);
+    /* freeze: unsettled objects go to the permanent generation. */
+    bl_make(rt, &tb_type, objs, K);
+    long frozen = rcgc_gc_get_freeze_count(rt);
+    rcgc_gc_freeze(rt);
+    assert_int_equal(rcgc_gc_get_freeze_count(rt), frozen + K);
+    for (int i = 0; i < K; i++) {
+        bl_check_settled(objs[i]);
+        assert_int_equal(rcgc_obj_gen(objs[i]), RCGC_GEN_PERMANENT);
+    }
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_gc_unfreeze(rt);
+    for (int i = 0; i < K; i++)
+        rcgc_decref(objs[i]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* The runtime freed with unsettled objects still alive. */
+    bl_make(rt, &tb_type, objs, K);
+    rcgc_decref(anchor);
+    rcgc_runtime_free(rt);
+}
+
+/* A chain of unsettled objects deeper than the trashcan's depth: the
+ * deferred ones are untracked while unsettled (their entries go) and
+ * tracked again, settled, when they run. */
+static void test_birth_log_trashcan(void **state)
+{
+    (void)state;
+    enum { CHUNK = 60, CHUNKS = 6 };
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+    long n0 = rt->gc.gens[0].nobjects;
+    for (int type = 0; type < 2; type++) {
+        const rcgc_type *t = type ? &bl_refs_type : &tb_type;
+        rcgc_object *head = NULL;
+        for (int c = 0; c < CHUNKS; c++) {
+            rcgc_object *objs[CHUNK];
+            bl_make(rt, t, objs, CHUNK);
+            for (int i = 0; i < CHUNK; i++) {
+                ((tb_node *)objs[i])->a = head;
+                head = objs[i];
+            }
+        }
+        assert_int_equal(rt->obj.nbirths, CHUNK * CHUNKS);
+        rcgc_decref(head);
+        assert_int_equal(rt->obj.live_objects, 1);
+        assert_int_equal(rt->gc.gens[0].nobjects, n0);
+        assert_int_equal(rt->obj.npending, 0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    rcgc_decref(anchor);
+    rcgc_runtime_free(rt);
+}
+
+/* Fault injection armed with unsettled objects alive: their deaths, a
+ * failed creation, and a collection that cannot get its work space (the
+ * log is settled before it tries). */
+static void test_birth_log_oom(void **state)
+{
+    (void)state;
+    enum { K = 30 };
+    rcgc_object *objs[K];
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+    long n0 = rt->gc.gens[0].nobjects;
+    for (int when = 1; when <= 3; when++) {
+        bl_make(rt, &tb_type, objs, K);
+        for (int i = 0; i + 1 < K; i += 2) {
+            ((tb_node *)objs[i])->a = rcgc_incref(objs[i + 1]);
+            ((tb_node *)objs[i + 1])->a = rcgc_incref(objs[i]);
+        }
+        rcgc_mem_fail_after(rt, when, 1);
+        for (int i = 0; i < 4; i++)
+            rcgc_new(rt, &tb_type);   /* fail from the when-th on */
+        /* Deaths of unsettled objects with the allocator in a slow mode:
+         * the pairs 0-1 and 2-3 by hand (clear breaks the cycle). */
+        for (int i = 0; i < 4; i++)
+            tb_clear(objs[i]);
+        for (int i = 0; i < 4; i++)
+            rcgc_decref(objs[i]);
+        for (int i = 4; i < K; i++)
+            rcgc_decref(objs[i]);
+        long r = rcgc_gc_collect(rt, 0);
+        assert_true(r == RCGC_ENOMEM || r >= 0);
+        assert_int_equal(rt->obj.nbirths, 0);
+        rcgc_mem_fail_after(rt, 0, 0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_gc_collect(rt, 2);
+        assert_int_equal(rt->gc.gens[0].nobjects + rt->gc.gens[1].nobjects +
+                             rt->gc.gens[2].nobjects,
+                         n0 + (rt->obj.live_objects - 1));
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    /* The objects made before each failure are released with the
+     * runtime. */
+    rcgc_decref(anchor);
     rcgc_runtime_free(rt);
 }
 
@@ -1449,6 +1821,12 @@ int main(void)
         cmocka_unit_test(test_object_free_push),
         cmocka_unit_test(test_tracked_leaf),
         cmocka_unit_test(test_tracked_birth_32),
+        cmocka_unit_test(test_birth_log_orders),
+        cmocka_unit_test(test_birth_log_full),
+        cmocka_unit_test(test_birth_log_collection),
+        cmocka_unit_test(test_birth_log_gcmodule),
+        cmocka_unit_test(test_birth_log_trashcan),
+        cmocka_unit_test(test_birth_log_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
