@@ -433,6 +433,14 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
     return (x >> 7) * 0xff;
 }
 
+/* Whether the pool's generation-0 summary marks any group: by P5, a pool
+ * whose summary is empty holds no generation-0 object, and a
+ * generation-0 gather has nothing to read there. */
+static inline int gen0_any(const rcgc_pool *pool)
+{
+    return (pool->gen0[0] | pool->gen0[1]) != 0;
+}
+
 /* A young gather's traverse through the cache out of line, one copy per
  * generation: the loop's miss path (a type other than the cache's), so
  * that the loop keeps only its inline cases.  (Out of line for the full
@@ -776,15 +784,21 @@ static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int pl
     /* R1's candidates only for a scan that reads nothing else: a
      * recording one must read every member. */
     const int roots = !w->scanrec;
+    /* A generation-0 collection passes over the young pools whose P5
+     * summary is empty: no generation-0 object is there (their young
+     * objects are all of generation 1). */
     if (w->maxgen == 0 && roots && !plain && w->k1gather) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, 0, 1, 1);
+            if (gen0_any(pool))
+                gather_pool(w, pool, pre, GATHER_GEN0, 0, 1, 1);
     } else if (w->maxgen == 0 && roots) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, plain, 1, 0);
+            if (gen0_any(pool))
+                gather_pool(w, pool, pre, GATHER_GEN0, plain, 1, 0);
     } else if (w->maxgen == 0) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, plain, 0, 0);
+            if (gen0_any(pool))
+                gather_pool(w, pool, pre, GATHER_GEN0, plain, 0, 0);
     } else if (w->maxgen == 1 && roots) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
             gather_pool(w, pool, pre, GATHER_GEN1, plain, 1, 0);
