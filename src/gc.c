@@ -531,7 +531,8 @@ enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
  * w->refcache, do not make the loop reload them; size_t, so that the
  * address of a field needs no zero-extension of the offset a visit). */
 typedef struct gc_gather {
-    uint64_t mo;       /* full: this word's members in generation 2 */
+    unsigned allf;     /* full: the AND of this word's members' flags */
+    unsigned anyf;     /* full: their OR */
     uint64_t mb;       /* roots: this word's R1 candidates */
     int64_t kacc;      /* k1: K1's sums */
     size_t kn1;        /* k1: one-field hits */
@@ -562,8 +563,12 @@ static RCGC_ALWAYS_INLINE int gather_one(gc_work *w, gc_gather *a, rcgc_object *
         return 0;
     RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
     RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
-    if (full)
-        a->mo |= (uint64_t)((f >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
+    /* Which members move (not of generation 2) is found per word from
+     * this AND (gather_moving): one instruction a member. */
+    if (full) {
+        a->allf &= f;
+        a->anyf |= f;
+    }
     /* R1: the count so far only grows (or, saturated, the refcount
      * only falls): a member that no outside reference holds now
      * never will. */
@@ -652,6 +657,33 @@ static RCGC_ALWAYS_INLINE int gather_one(gc_work *w, gc_gather *a, rcgc_object *
     return 1;
 }
 
+/* A full gather's `moving` bits of one bitmap word (the first block at
+ * word, blocks of size bytes): its members whose generation is not 2 (a
+ * full collection's members are of generations 0-2: a member moves iff the
+ * generation field's high bit is clear).  allf and anyf are the AND and
+ * the OR of the members' flags as the gather read them: if every member
+ * is of generation 2 (a heap that is already old: most words of a full
+ * collection), nothing moves, and if none is, every member moves; only a
+ * word that mixes both has its members' headers, read a moment ago and
+ * still in the cache, read again (a generation does
+ * not change during trial deletion, C2; the counts the visits added since
+ * are above it). */
+static RCGC_ALWAYS_INLINE uint64_t gather_moving(const char *word, size_t size, uint64_t members,
+                                                 unsigned allf, unsigned anyf)
+{
+    if (allf & (2u << RCGC_OF_GEN_SHIFT))
+        return 0;
+    if (!(anyf & (2u << RCGC_OF_GEN_SHIFT)))
+        return members;
+    uint64_t mo = 0;
+    for (uint64_t bits = members; bits; bits &= bits - 1) {
+        size_t b = gc_low_bit(bits);
+        const rcgc_object *o = (const rcgc_object *)(word + b * size);
+        mo |= (uint64_t)((o->flags >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
+    }
+    return members & ~mo;
+}
+
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
                                                 const int kind, const int how,
                                                 const int roots, const int k1)
@@ -676,7 +708,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     gc_gather a = {.ctype = w->refcache.type, .ctype2 = w->refcache.type2,
                    .coff0 = w->refcache.off0, .coff1 = w->refcache.off1};
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
-        a.mo = a.mb = 0;
+        a.mb = 0;
+        a.allf = ~0u;
+        a.anyf = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
@@ -706,7 +740,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         }
         bitmap[k] = members;
         if (full)
-            moving[k] = members & ~a.mo;
+            moving[k] = gather_moving(word, size, members, a.allf, a.anyf);
         if (roots)
             maybe[k] = a.mb;
     }
