@@ -923,12 +923,41 @@ static RCGC_ALWAYS_INLINE void reach(gc_work *w, rcgc_object *o, unsigned f)
         push_reach_slow(w, o);
 }
 
+/* rcgc_pool_of in fewer instructions: the slot's descriptor offset
+ * (slot * sizeof(rcgc_pool)) taken from the address by one shift and one
+ * mask, and the header less one descriptor (slot 0 is the header's) as
+ * one constant. */
+_Static_assert(sizeof(rcgc_pool) == 256 && RCGC_POOL_BITS >= 8, "gc_pool_of's shift");
+static RCGC_ALWAYS_INLINE const rcgc_pool *gc_pool_of(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t off = (a >> (RCGC_POOL_BITS - 8)) & ((uintptr_t)(RCGC_ARENA_SLOTS - 1) << 8);
+    const rcgc_pool *pool = (const rcgc_pool *)((a & ~(uintptr_t)(RCGC_ARENA_SIZE - 1)) + off +
+                                                RCGC_ARENA_HEADER - sizeof(rcgc_pool));
+    RCGC_ASSERT(pool == rcgc_pool_of(p));
+    return pool;
+}
+
+/* (uint64_t)1 << (i & 63).  On x86-64 a bts into a zeroed register: the
+ * bit number may be in any register, where a shift wants it in %cl, which
+ * in the full drain's reach cost two spills and two reloads. */
+static RCGC_ALWAYS_INLINE uint64_t gc_bit(unsigned i)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    uint64_t m = 0;
+    __asm__("btsq %q1, %0" : "+r"(m) : "r"((uint64_t)i) : "cc");
+    return m;
+#else
+    return (uint64_t)1 << (i & 63);
+#endif
+}
+
 /* The reached bit of a pooled member: the word and the mask. */
 static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uint64_t *mask)
 {
-    const rcgc_pool *pool = rcgc_pool_of(o);
+    const rcgc_pool *pool = gc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
-    *mask = (uint64_t)1 << (i & 63);
+    *mask = gc_bit(i);
     return &w->pools[pool->gcset].reached[i >> 6];
 }
 
@@ -1403,11 +1432,11 @@ static RCGC_ALWAYS_INLINE void fdrain_in(const gc_work *w, gc_fdrain *d)
 static RCGC_ALWAYS_INLINE void fdrain_mark(gc_fdrain *d, rcgc_object *r, unsigned f,
                                            gc_poolset *pools)
 {
-    const rcgc_pool *pool = rcgc_pool_of(r);
+    const rcgc_pool *pool = gc_pool_of(r);
     unsigned i = rcgc_pool_index(pool, r);
     uint64_t *word = &pools[pool->gcset].reached[i >> 6];
     RCGC_ASSERT(!(*word & ((uint64_t)1 << (i & 63))));
-    *word |= (uint64_t)1 << (i & 63);
+    *word |= gc_bit(i);
     r->flags = f & ~RCGC_OF_GC_SCRATCH;
     d->nreach++;
 }
