@@ -1402,7 +1402,8 @@ typedef struct gc_fdrain {
     size_t sp;
     size_t cap;
     size_t nreach;
-    unsigned ringpos;
+    size_t ringpos;     /* size_t: an index the ring's slot address needs
+                         * no zero extension for */
     unsigned ringn;
 } gc_fdrain;
 
@@ -1412,7 +1413,7 @@ static RCGC_ALWAYS_INLINE void fdrain_out(gc_work *w, const gc_fdrain *d)
     w->sp = d->sp;
     w->stackcap = d->cap;
     w->nreach = d->nreach;
-    w->ringpos = d->ringpos;
+    w->ringpos = (unsigned)d->ringpos;
     w->ringn = d->ringn;
 }
 
@@ -1447,9 +1448,10 @@ static RCGC_ALWAYS_INLINE void fdrain_mark(gc_fdrain *d, rcgc_object *r, unsigne
  * full stack, goes through visit_reach_set on w.  A leaf (Y1: pooled, its
  * fields all NULL) is reached without the push: its traversal would visit
  * nothing.  The leaf's bit is tested with the rare cases, so that other
- * members pay no test for it.  pools: w->pools. */
-static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r,
-                                            gc_poolset *pools)
+ * members pay no test for it.  The pool sets' base is read from w at each
+ * reach (w->pools, which a header store may alias): kept in a register
+ * for the loop, it cost the reach two spills. */
+static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r)
 {
     unsigned f = r->flags;
     if (!(f & RCGC_OF_GC_SCRATCH) || !gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)))
@@ -1463,7 +1465,7 @@ static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_objec
         __asm__("" : "+r"(g));
 #endif
         if ((g & RCGC_OF_GC_LEAF) && !(g & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED))) {
-            fdrain_mark(d, r, f, pools);
+            fdrain_mark(d, r, f, w->pools);
             w->nleaf++;   /* in w: a register less for the loop */
             check_leaf(w, r);
             return;
@@ -1473,21 +1475,20 @@ static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_objec
         fdrain_in(w, d);
         return;
     }
-    fdrain_mark(d, r, f, pools);
+    fdrain_mark(d, r, f, w->pools);
     d->stack[d->sp++] = r;
 }
 
 /* ring_put on d, the oldest referent's visit fdrain_reach. */
-static RCGC_ALWAYS_INLINE void fdrain_put(gc_work *w, gc_fdrain *d, rcgc_object *r,
-                                          gc_poolset *pools)
+static RCGC_ALWAYS_INLINE void fdrain_put(gc_work *w, gc_fdrain *d, rcgc_object *r)
 {
     GC_PREFETCH(r, 1);
     if (RCGC_LIKELY(d->ringn == GC_RING)) {
-        unsigned pos = d->ringpos;
+        size_t pos = d->ringpos;
         rcgc_object *out = w->ring[pos];
         w->ring[pos] = r;
         d->ringpos = (pos + 1) & (GC_RING - 1);
-        fdrain_reach(w, d, out, pools);
+        fdrain_reach(w, d, out);
         return;
     }
     w->ring[(d->ringpos + d->ringn) & (GC_RING - 1)] = r;
@@ -1508,7 +1509,6 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
     rcgc_refs_cache *c = &w->refcache;
     const rcgc_type *ctype2 = c->type2;
     size_t coff0 = c->off0, coff1 = c->off1;
-    gc_poolset *pools = w->pools;
     gc_fdrain d;
     RCGC_ASSERT(w->bitmaps && w->memberset == GC_MEMBERSET(RCGC_NGENS - 1));
     fdrain_in(w, &d);
@@ -1543,9 +1543,9 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
             }
             if (wide) {
                 if (r0 != NULL)
-                    fdrain_put(w, &d, r0, pools);
+                    fdrain_put(w, &d, r0);
                 if (r1 != NULL)
-                    fdrain_put(w, &d, r1, pools);
+                    fdrain_put(w, &d, r1);
             } else {
                 /* The last field first: the first one is then on top of
                  * the stack, and the walk goes down the first fields
@@ -1554,16 +1554,16 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
                  * by its first subtree before its second is visited in
                  * address order). */
                 if (r1 != NULL)
-                    fdrain_reach(w, &d, r1, pools);
+                    fdrain_reach(w, &d, r1);
                 if (r0 != NULL)
-                    fdrain_reach(w, &d, r0, pools);
+                    fdrain_reach(w, &d, r0);
             }
         }
         /* ring_take_newest, as drain_set_kind. */
         if (d.ringn == 0)
             break;
         d.ringn--;
-        fdrain_reach(w, &d, w->ring[(d.ringpos + d.ringn) & (GC_RING - 1)], pools);
+        fdrain_reach(w, &d, w->ring[(d.ringpos + d.ringn) & (GC_RING - 1)]);
     }
     fdrain_out(w, &d);
 }
