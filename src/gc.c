@@ -968,13 +968,17 @@ static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uin
  * known from the header alone (no pool lookup, no bitmap read: in a ring
  * or a doubly linked structure, every link back), and one with a count and
  * no saturation is not reached (its bit needs no test).  Only a saturated
- * member's reached state is in its bitmap (or RCGC_OF_REACHABLE). */
+ * member's reached state is in its bitmap (or RCGC_OF_REACHABLE).  A
+ * header with a scratch bit set is a member's (gc.h, C2: the gather writes
+ * scratch bits into members' headers only), so membership needs no test
+ * of its own. */
 static RCGC_ALWAYS_INLINE int visit_reach_set(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (!(f & RCGC_OF_GC_SCRATCH) || !is_member(w, f))
+    if (!(f & RCGC_OF_GC_SCRATCH))
         return 0;
+    RCGC_ASSERT(is_member(w, f));
     if (RCGC_LIKELY(!(f & RCGC_OF_FOREIGN))) {
         uint64_t mask, *word = reached_word(w, r, &mask);
         if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && (*word & mask))
@@ -1454,8 +1458,10 @@ static RCGC_ALWAYS_INLINE void fdrain_mark(gc_fdrain *d, rcgc_object *r, unsigne
 static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r)
 {
     unsigned f = r->flags;
-    if (!(f & RCGC_OF_GC_SCRATCH) || !gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)))
+    /* Scratch bits only on members (C2), as visit_reach_set. */
+    if (!(f & RCGC_OF_GC_SCRATCH))
         return;
+    RCGC_ASSERT(gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)));
     if (RCGC_UNLIKELY((f & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED | RCGC_OF_GC_LEAF)) ||
                       d->sp >= d->cap)) {
         /* f hidden from the compiler here, so that the common path's
