@@ -375,7 +375,7 @@ static RCGC_ALWAYS_INLINE void ring_put(gc_work *w, rcgc_object *r, rcgc_visitfn
     GC_PREFETCH(r, 1);
     if (RCGC_LIKELY(w->ringn == GC_RING)) {
         /* Full: r takes the oldest one's slot and becomes the newest. */
-        unsigned pos = w->ringpos;
+        size_t pos = w->ringpos;
         rcgc_object *out = w->ring[pos];
         w->ring[pos] = r;
         w->ringpos = (pos + 1) & (GC_RING - 1);
@@ -1417,7 +1417,7 @@ static RCGC_ALWAYS_INLINE void fdrain_out(gc_work *w, const gc_fdrain *d)
     w->sp = d->sp;
     w->stackcap = d->cap;
     w->nreach = d->nreach;
-    w->ringpos = (unsigned)d->ringpos;
+    w->ringpos = d->ringpos;
     w->ringn = d->ringn;
 }
 
