@@ -375,7 +375,7 @@ static RCGC_ALWAYS_INLINE void ring_put(gc_work *w, rcgc_object *r, rcgc_visitfn
     GC_PREFETCH(r, 1);
     if (RCGC_LIKELY(w->ringn == GC_RING)) {
         /* Full: r takes the oldest one's slot and becomes the newest. */
-        unsigned pos = w->ringpos;
+        size_t pos = w->ringpos;
         rcgc_object *out = w->ring[pos];
         w->ring[pos] = r;
         w->ringpos = (pos + 1) & (GC_RING - 1);
@@ -431,6 +431,14 @@ static inline uint64_t gen0_blocks(const rcgc_pool *pool, unsigned k)
     uint64_t x = ((uint64_t)byte * 0x0101010101010101ull) & 0x8040201008040201ull;
     x = (x + 0x7f7f7f7f7f7f7f7full) & 0x8080808080808080ull;
     return (x >> 7) * 0xff;
+}
+
+/* Whether the pool's generation-0 summary marks any group: by P5, a pool
+ * whose summary is empty holds no generation-0 object, and a
+ * generation-0 gather has nothing to read there. */
+static inline int gen0_any(const rcgc_pool *pool)
+{
+    return (pool->gen0[0] | pool->gen0[1]) != 0;
 }
 
 /* A young gather's traverse through the cache out of line, one copy per
@@ -523,7 +531,8 @@ enum { GATHER_CACHED, GATHER_DIRECT, GATHER_PLAIN };
  * w->refcache, do not make the loop reload them; size_t, so that the
  * address of a field needs no zero-extension of the offset a visit). */
 typedef struct gc_gather {
-    uint64_t mo;       /* full: this word's members in generation 2 */
+    unsigned allf;     /* full: the AND of this word's members' flags */
+    unsigned anyf;     /* full: their OR */
     uint64_t mb;       /* roots: this word's R1 candidates */
     int64_t kacc;      /* k1: K1's sums */
     size_t kn1;        /* k1: one-field hits */
@@ -554,8 +563,12 @@ static RCGC_ALWAYS_INLINE int gather_one(gc_work *w, gc_gather *a, rcgc_object *
         return 0;
     RCGC_ASSERT(!(f & (RCGC_OF_COLLECTING | RCGC_OF_REACHABLE | RCGC_OF_MARK)));
     RCGC_ASSERT(how != GATHER_PLAIN || o->type->refs == NULL);
-    if (full)
-        a->mo |= (uint64_t)((f >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
+    /* Which members move (not of generation 2) is found per word from
+     * this AND (gather_moving): one instruction a member. */
+    if (full) {
+        a->allf &= f;
+        a->anyf |= f;
+    }
     /* R1: the count so far only grows (or, saturated, the refcount
      * only falls): a member that no outside reference holds now
      * never will. */
@@ -644,6 +657,33 @@ static RCGC_ALWAYS_INLINE int gather_one(gc_work *w, gc_gather *a, rcgc_object *
     return 1;
 }
 
+/* A full gather's `moving` bits of one bitmap word (the first block at
+ * word, blocks of size bytes): its members whose generation is not 2 (a
+ * full collection's members are of generations 0-2: a member moves iff the
+ * generation field's high bit is clear).  allf and anyf are the AND and
+ * the OR of the members' flags as the gather read them: if every member
+ * is of generation 2 (a heap that is already old: most words of a full
+ * collection), nothing moves, and if none is, every member moves; only a
+ * word that mixes both has its members' headers, read a moment ago and
+ * still in the cache, read again (a generation does
+ * not change during trial deletion, C2; the counts the visits added since
+ * are above it). */
+static RCGC_ALWAYS_INLINE uint64_t gather_moving(const char *word, size_t size, uint64_t members,
+                                                 unsigned allf, unsigned anyf)
+{
+    if (allf & (2u << RCGC_OF_GEN_SHIFT))
+        return 0;
+    if (!(anyf & (2u << RCGC_OF_GEN_SHIFT)))
+        return members;
+    uint64_t mo = 0;
+    for (uint64_t bits = members; bits; bits &= bits - 1) {
+        size_t b = gc_low_bit(bits);
+        const rcgc_object *o = (const rcgc_object *)(word + b * size);
+        mo |= (uint64_t)((o->flags >> (RCGC_OF_GEN_SHIFT + 1)) & 1u) << b;
+    }
+    return members & ~mo;
+}
+
 static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, size_t pre,
                                                 const int kind, const int how,
                                                 const int roots, const int k1)
@@ -668,7 +708,9 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
     gc_gather a = {.ctype = w->refcache.type, .ctype2 = w->refcache.type2,
                    .coff0 = w->refcache.off0, .coff1 = w->refcache.off1};
     for (unsigned k = 0; k < RCGC_POOL_BITMAP_WORDS; k++, word += 64 * size) {
-        a.mo = a.mb = 0;
+        a.mb = 0;
+        a.allf = ~0u;
+        a.anyf = 0;
         uint64_t cand = pool->tracked[k];
         /* A generation-0 collection skips the groups no generation-0
          * object can be in (P5): their headers are not read. */
@@ -698,7 +740,7 @@ static RCGC_ALWAYS_INLINE void gather_pool_kind(gc_work *w, rcgc_pool *pool, siz
         }
         bitmap[k] = members;
         if (full)
-            moving[k] = members & ~a.mo;
+            moving[k] = gather_moving(word, size, members, a.allf, a.anyf);
         if (roots)
             maybe[k] = a.mb;
     }
@@ -776,15 +818,21 @@ static RCGC_ALWAYS_INLINE void gather_pools(gc_work *w, size_t pre, const int pl
     /* R1's candidates only for a scan that reads nothing else: a
      * recording one must read every member. */
     const int roots = !w->scanrec;
+    /* A generation-0 collection passes over the young pools whose P5
+     * summary is empty: no generation-0 object is there (their young
+     * objects are all of generation 1). */
     if (w->maxgen == 0 && roots && !plain && w->k1gather) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, 0, 1, 1);
+            if (gen0_any(pool))
+                gather_pool(w, pool, pre, GATHER_GEN0, 0, 1, 1);
     } else if (w->maxgen == 0 && roots) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, plain, 1, 0);
+            if (gen0_any(pool))
+                gather_pool(w, pool, pre, GATHER_GEN0, plain, 1, 0);
     } else if (w->maxgen == 0) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
-            gather_pool(w, pool, pre, GATHER_GEN0, plain, 0, 0);
+            if (gen0_any(pool))
+                gather_pool(w, pool, pre, GATHER_GEN0, plain, 0, 0);
     } else if (w->maxgen == 1 && roots) {
         for (rcgc_pool *pool = rt->pool.young; pool; pool = pool->young_next)
             gather_pool(w, pool, pre, GATHER_GEN1, plain, 1, 0);
@@ -875,12 +923,41 @@ static RCGC_ALWAYS_INLINE void reach(gc_work *w, rcgc_object *o, unsigned f)
         push_reach_slow(w, o);
 }
 
+/* rcgc_pool_of in fewer instructions: the slot's descriptor offset
+ * (slot * sizeof(rcgc_pool)) taken from the address by one shift and one
+ * mask, and the header less one descriptor (slot 0 is the header's) as
+ * one constant. */
+_Static_assert(sizeof(rcgc_pool) == 256 && RCGC_POOL_BITS >= 8, "gc_pool_of's shift");
+static RCGC_ALWAYS_INLINE const rcgc_pool *gc_pool_of(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t off = (a >> (RCGC_POOL_BITS - 8)) & ((uintptr_t)(RCGC_ARENA_SLOTS - 1) << 8);
+    const rcgc_pool *pool = (const rcgc_pool *)((a & ~(uintptr_t)(RCGC_ARENA_SIZE - 1)) + off +
+                                                RCGC_ARENA_HEADER - sizeof(rcgc_pool));
+    RCGC_ASSERT(pool == rcgc_pool_of(p));
+    return pool;
+}
+
+/* (uint64_t)1 << (i & 63).  On x86-64 a bts into a zeroed register: the
+ * bit number may be in any register, where a shift wants it in %cl, which
+ * in the full drain's reach cost two spills and two reloads. */
+static RCGC_ALWAYS_INLINE uint64_t gc_bit(unsigned i)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    uint64_t m = 0;
+    __asm__("btsq %q1, %0" : "+r"(m) : "r"((uint64_t)i) : "cc");
+    return m;
+#else
+    return (uint64_t)1 << (i & 63);
+#endif
+}
+
 /* The reached bit of a pooled member: the word and the mask. */
 static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uint64_t *mask)
 {
-    const rcgc_pool *pool = rcgc_pool_of(o);
+    const rcgc_pool *pool = gc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
-    *mask = (uint64_t)1 << (i & 63);
+    *mask = gc_bit(i);
     return &w->pools[pool->gcset].reached[i >> 6];
 }
 
@@ -891,13 +968,17 @@ static inline uint64_t *reached_word(const gc_work *w, const rcgc_object *o, uin
  * known from the header alone (no pool lookup, no bitmap read: in a ring
  * or a doubly linked structure, every link back), and one with a count and
  * no saturation is not reached (its bit needs no test).  Only a saturated
- * member's reached state is in its bitmap (or RCGC_OF_REACHABLE). */
+ * member's reached state is in its bitmap (or RCGC_OF_REACHABLE).  A
+ * header with a scratch bit set is a member's (gc.h, C2: the gather writes
+ * scratch bits into members' headers only), so membership needs no test
+ * of its own. */
 static RCGC_ALWAYS_INLINE int visit_reach_set(rcgc_object *r, void *arg)
 {
     gc_work *w = arg;
     unsigned f = r->flags;
-    if (!(f & RCGC_OF_GC_SCRATCH) || !is_member(w, f))
+    if (!(f & RCGC_OF_GC_SCRATCH))
         return 0;
+    RCGC_ASSERT(is_member(w, f));
     if (RCGC_LIKELY(!(f & RCGC_OF_FOREIGN))) {
         uint64_t mask, *word = reached_word(w, r, &mask);
         if (RCGC_UNLIKELY(f & RCGC_OF_GC_SATURATED) && (*word & mask))
@@ -1325,7 +1406,8 @@ typedef struct gc_fdrain {
     size_t sp;
     size_t cap;
     size_t nreach;
-    unsigned ringpos;
+    size_t ringpos;     /* size_t: an index the ring's slot address needs
+                         * no zero extension for */
     unsigned ringn;
 } gc_fdrain;
 
@@ -1355,11 +1437,11 @@ static RCGC_ALWAYS_INLINE void fdrain_in(const gc_work *w, gc_fdrain *d)
 static RCGC_ALWAYS_INLINE void fdrain_mark(gc_fdrain *d, rcgc_object *r, unsigned f,
                                            gc_poolset *pools)
 {
-    const rcgc_pool *pool = rcgc_pool_of(r);
+    const rcgc_pool *pool = gc_pool_of(r);
     unsigned i = rcgc_pool_index(pool, r);
     uint64_t *word = &pools[pool->gcset].reached[i >> 6];
     RCGC_ASSERT(!(*word & ((uint64_t)1 << (i & 63))));
-    *word |= (uint64_t)1 << (i & 63);
+    *word |= gc_bit(i);
     r->flags = f & ~RCGC_OF_GC_SCRATCH;
     d->nreach++;
 }
@@ -1370,13 +1452,16 @@ static RCGC_ALWAYS_INLINE void fdrain_mark(gc_fdrain *d, rcgc_object *r, unsigne
  * full stack, goes through visit_reach_set on w.  A leaf (Y1: pooled, its
  * fields all NULL) is reached without the push: its traversal would visit
  * nothing.  The leaf's bit is tested with the rare cases, so that other
- * members pay no test for it.  pools: w->pools. */
-static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r,
-                                            gc_poolset *pools)
+ * members pay no test for it.  The pool sets' base is read from w at each
+ * reach (w->pools, which a header store may alias): kept in a register
+ * for the loop, it cost the reach two spills. */
+static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_object *r)
 {
     unsigned f = r->flags;
-    if (!(f & RCGC_OF_GC_SCRATCH) || !gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)))
+    /* Scratch bits only on members (C2), as visit_reach_set. */
+    if (!(f & RCGC_OF_GC_SCRATCH))
         return;
+    RCGC_ASSERT(gc_member(f, GC_MEMBERSET(RCGC_NGENS - 1)));
     if (RCGC_UNLIKELY((f & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED | RCGC_OF_GC_LEAF)) ||
                       d->sp >= d->cap)) {
         /* f hidden from the compiler here, so that the common path's
@@ -1386,7 +1471,7 @@ static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_objec
         __asm__("" : "+r"(g));
 #endif
         if ((g & RCGC_OF_GC_LEAF) && !(g & (RCGC_OF_FOREIGN | RCGC_OF_GC_SATURATED))) {
-            fdrain_mark(d, r, f, pools);
+            fdrain_mark(d, r, f, w->pools);
             w->nleaf++;   /* in w: a register less for the loop */
             check_leaf(w, r);
             return;
@@ -1396,21 +1481,20 @@ static RCGC_ALWAYS_INLINE void fdrain_reach(gc_work *w, gc_fdrain *d, rcgc_objec
         fdrain_in(w, d);
         return;
     }
-    fdrain_mark(d, r, f, pools);
+    fdrain_mark(d, r, f, w->pools);
     d->stack[d->sp++] = r;
 }
 
 /* ring_put on d, the oldest referent's visit fdrain_reach. */
-static RCGC_ALWAYS_INLINE void fdrain_put(gc_work *w, gc_fdrain *d, rcgc_object *r,
-                                          gc_poolset *pools)
+static RCGC_ALWAYS_INLINE void fdrain_put(gc_work *w, gc_fdrain *d, rcgc_object *r)
 {
     GC_PREFETCH(r, 1);
     if (RCGC_LIKELY(d->ringn == GC_RING)) {
-        unsigned pos = d->ringpos;
+        size_t pos = d->ringpos;
         rcgc_object *out = w->ring[pos];
         w->ring[pos] = r;
         d->ringpos = (pos + 1) & (GC_RING - 1);
-        fdrain_reach(w, d, out, pools);
+        fdrain_reach(w, d, out);
         return;
     }
     w->ring[(d->ringpos + d->ringn) & (GC_RING - 1)] = r;
@@ -1431,7 +1515,6 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
     rcgc_refs_cache *c = &w->refcache;
     const rcgc_type *ctype2 = c->type2;
     size_t coff0 = c->off0, coff1 = c->off1;
-    gc_poolset *pools = w->pools;
     gc_fdrain d;
     RCGC_ASSERT(w->bitmaps && w->memberset == GC_MEMBERSET(RCGC_NGENS - 1));
     fdrain_in(w, &d);
@@ -1466,9 +1549,9 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
             }
             if (wide) {
                 if (r0 != NULL)
-                    fdrain_put(w, &d, r0, pools);
+                    fdrain_put(w, &d, r0);
                 if (r1 != NULL)
-                    fdrain_put(w, &d, r1, pools);
+                    fdrain_put(w, &d, r1);
             } else {
                 /* The last field first: the first one is then on top of
                  * the stack, and the walk goes down the first fields
@@ -1477,16 +1560,16 @@ static RCGC_NOINLINE void full_drain_refs(gc_work *w)
                  * by its first subtree before its second is visited in
                  * address order). */
                 if (r1 != NULL)
-                    fdrain_reach(w, &d, r1, pools);
+                    fdrain_reach(w, &d, r1);
                 if (r0 != NULL)
-                    fdrain_reach(w, &d, r0, pools);
+                    fdrain_reach(w, &d, r0);
             }
         }
         /* ring_take_newest, as drain_set_kind. */
         if (d.ringn == 0)
             break;
         d.ringn--;
-        fdrain_reach(w, &d, w->ring[(d.ringpos + d.ringn) & (GC_RING - 1)], pools);
+        fdrain_reach(w, &d, w->ring[(d.ringpos + d.ringn) & (GC_RING - 1)]);
     }
     fdrain_out(w, &d);
 }

@@ -26,6 +26,12 @@
  *       moves a pooled member it reaches (not saturated) to the survivors'
  *       generation at once, which takes it out of the set; that is its
  *       reached mark, and nothing after the mark needs it as a member.
+ *       Only members get scratch bits (the gather counts and marks members
+ *       alone, and a young reach clears them in the write that moves the
+ *       member out), so during trial deletion a header with a scratch bit
+ *       set is a member's: the full mark's visits take that for their
+ *       membership test (gc.c's visit_reach_set, fdrain_reach; asserted
+ *       there).
  *   C3  From the moment the unreachable set is known until it is released,
  *       the collector holds one strong reference to each of its objects, so
  *       nothing in its work array can be freed under it.  The exception is

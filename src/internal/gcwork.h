@@ -178,7 +178,7 @@ typedef struct gc_work {
      * of ringn in ring[], the oldest at ringpos.  Both visits that go
      * through it give the same result in any order (a count; reaching a
      * set), and it is empty again whenever a phase ends. */
-    unsigned ringpos;
+    size_t ringpos;         /* size_t: a slot address needs no zero extension */
     unsigned ringn;
     int widegather;         /* the gather goes through the ring too */
     size_t nwide;           /* objects the mark traversed through the ring */

@@ -637,6 +637,66 @@ static void test_gather_full_words(void **state)
     }
 }
 
+/* A full gather finds the members that move (not of generation 2) per
+ * bitmap word from the AND and the OR of their flags, and reads the
+ * headers again only for a word that mixes generation 2 with younger
+ * members (gc.c's gather_moving).  Words of every kind: only old nodes,
+ * old and young ones alternating (generations 0 and 1 among them), only
+ * young ones; garbage cycles among the young; every survivor must end in
+ * generation 2 with the generation counts exact. */
+static void test_full_gather_mixed_words(void **state)
+{
+    (void)state;
+    enum { NOLD = 512, NMIX = 256, NFRESH = 192 };
+    rnode *old[NOLD], *fresh[NFRESH];
+    for (int i = 0; i < NOLD; i++)
+        old[i] = rn(&refs_type);
+    assert_int_equal(collect(2), 0);
+    assert_true(in_gen(old[0], 2) && in_gen(old[NOLD - 1], 2));
+    /* Every other old node of the first NMIX replaced by a young one:
+     * half of them moved to generation 1, the rest left in 0. */
+    for (int i = 1; i < NMIX; i += 2) {
+        rcgc_decref(RCGC_OBJ(old[i]));
+        old[i] = NULL;
+    }
+    for (int i = 1; i < NMIX; i += 4)
+        old[i] = rn(&refs_type);
+    assert_int_equal(collect(0), 0);
+    for (int i = 3; i < NMIX; i += 4)
+        old[i] = rn(&refs_type);
+    /* Then fresh nodes, whole words of generation 0: live pairs and
+     * garbage cycles, the pairs held from old nodes. */
+    for (int j = 0; j < NFRESH; j++)
+        fresh[j] = rn(&refs_type);
+    long garbage = 0;
+    for (int j = 0; j < NFRESH; j += 2) {
+        fresh[j]->a = RCGC_OBJ(fresh[j + 1]);
+        if (j % 6 == 0) {
+            fresh[j + 1]->a = rcgc_incref(RCGC_OBJ(fresh[j]));
+            rcgc_decref(RCGC_OBJ(fresh[j]));
+            fresh[j] = fresh[j + 1] = NULL;
+            garbage += 2;
+        } else {
+            rn_set(&old[NMIX + j]->b, fresh[j]);
+            rcgc_decref(RCGC_OBJ(fresh[j]));
+            fresh[j + 1] = NULL;
+        }
+    }
+    for (int i = 0; i + 1 < NOLD; i++)
+        rn_set(&old[i]->a, old[i + 1]);
+    assert_int_equal(collect(2), garbage);
+    for (int i = 0; i < NOLD; i++)
+        assert_true(in_gen(old[i], 2));
+    for (int j = 0; j < NFRESH; j += 2)
+        if (j % 6 != 0)
+            assert_true(in_gen((rnode *)old[NMIX + j]->b, 2));
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    for (int i = 0; i < NOLD; i++)
+        rcgc_decref(RCGC_OBJ(old[i]));
+    assert_int_equal(collect(2), 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -652,6 +712,7 @@ int main(void)
         GC_TEST(test_young_drain_tree),
         GC_TEST(test_young_leaves),
         GC_TEST(test_gather_full_words),
+        GC_TEST(test_full_gather_mixed_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
