@@ -1495,6 +1495,7 @@ static void bl_check_unsettled(rcgc_runtime *rt, const rcgc_object *o)
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
     assert_false((pool->tracked[i >> 6] >> (i & 63)) & 1);
+    assert_int_equal(rcgc_obj_birth_class(o->flags), pool->szidx);
 }
 
 /* o is settled: no scratch bits, its tracked bit set. */
@@ -1962,6 +1963,90 @@ static void test_release_clear(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* The size class in an unsettled object's flags (B1): births from the free
+ * cache of classes other than the 32-byte one carry theirs, and their
+ * deaths (the clear-only release, a tracked leaf) push the block into its
+ * own class's row (the next birth of the class gets it back); the
+ * validator reports a wrong class. */
+typedef struct rc_big {
+    rcgc_object ob;
+    rcgc_object *a, *b, *c;
+    double pad[6];
+} rc_big;
+static int rc_big_clear(rcgc_object *self)
+{
+    rc_big *n = (rc_big *)self;
+    RCGC_CLEAR(n->a);
+    RCGC_CLEAR(n->b);
+    RCGC_CLEAR(n->c);
+    return 0;
+}
+static int rc_big_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    rc_big *n = (rc_big *)self;
+    rcgc_object *f[3] = {n->a, n->b, n->c};
+    for (int i = 0; i < 3; i++) {
+        int rc = f[i] ? visit(f[i], arg) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static const rcgc_type trav48 = {.name = "t48", .size = 48, .traverse = rc_big_traverse,
+                                 .clear = rc_big_clear};
+static const rcgc_type refs48 = {.name = "r48", .size = 48,
+                                 .refs = RCGC_REFS(rc_big, a, b, c)};
+static const rcgc_type trav_big = {.name = "tbig", .size = sizeof(rc_big),
+                               .traverse = rc_big_traverse, .clear = rc_big_clear};
+static const rcgc_type refs_big = {.name = "rbig", .size = sizeof(rc_big),
+                               .refs = RCGC_REFS(rc_big, a, b, c)};
+static const rcgc_type leaf48 = {.name = "l48", .size = 48};
+static const rcgc_type leaf_big = {.name = "lbig", .size = sizeof(rc_big)};
+
+static void test_birth_class(void **state)
+{
+    (void)state;
+    const rcgc_type *types[4] = {&trav48, &refs48, &trav_big, &refs_big};
+    rcgc_runtime *rt = new_rt();
+    for (int k = 0; k < 4; k++) {
+        const rcgc_type *t = types[k];
+        const rcgc_type *leaf = k < 2 ? &leaf48 : &leaf_big;
+        rcgc_object *anchor = rcgc_new(rt, leaf);
+        rcgc_object *tmp[8];
+        for (int i = 0; i < 8; i++)
+            tmp[i] = rcgc_new(rt, leaf);
+        for (int i = 7; i >= 0; i--)
+            rcgc_decref(tmp[i]);
+        rcgc_object *o = rcgc_new(rt, t);
+        bl_check_unsettled(rt, o);
+        assert_int_equal(rcgc_obj_birth_class(o->flags), (t->size - 1) / 16);
+        /* A wrong class is B1's breach. */
+        uint32_t f = o->flags;
+        o->flags = f ^ (1u << RCGC_OF_BIRTH_CLASS_SHIFT);
+        assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+        o->flags = f;
+        /* A child, unsettled too, so that the parent is no leaf. */
+        rcgc_object *child = rcgc_new(rt, t);
+        bl_check_unsettled(rt, child);
+        ((rc_big *)o)->c = child;
+        rcgc_decref(o);
+        /* LIFO: the child died in o's release (its clear or its field
+         * loop), then o's block went into the row. */
+        rcgc_object *again = rcgc_new(rt, t);
+        assert_ptr_equal(again, o);
+        rcgc_object *again2 = rcgc_new(rt, t);
+        assert_ptr_equal(again2, child);
+        rcgc_decref(again2);
+        rcgc_decref(again);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_decref(anchor);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1990,6 +2075,7 @@ int main(void)
         cmocka_unit_test(test_birth_log_trashcan),
         cmocka_unit_test(test_birth_log_oom),
         cmocka_unit_test(test_release_clear),
+        cmocka_unit_test(test_birth_class),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
