@@ -1326,7 +1326,7 @@ static RCGC_ALWAYS_INLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o,
         else
             dealloc_release_untracked_listed(rt, o, t);
     } else if (tracked) {
-        if (t->dealloc == NULL && (o->flags & RCGC_OF_UNSETTLED))
+        if ((o->flags & RCGC_OF_UNSETTLED) && t->dealloc == NULL)
             dealloc_release_clear(rt, o, t);
         else
             dealloc_release_plain(rt, o, t);
