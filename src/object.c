@@ -1227,9 +1227,10 @@ static RCGC_NOINLINE void release_clear_pending(rcgc_runtime *rt, rcgc_object *o
 
 /* The rest of dealloc_release_clear once o is untracked and counted: the
  * type's clear (user code), the deallocation level's end (o's level was
- * entered by the caller), the free.  Only o is kept across the call: the
- * runtime and the pool are found again from o's address after it (its
- * arena's runtime, as rcgc_dealloc found it). */
+ * entered by the caller), the free into size class c's row (B1: from o's
+ * flags).  Only o and c are kept across the call: the runtime is found
+ * again from o's address after it (its arena's runtime, as rcgc_dealloc
+ * found it), and the pool descriptor is not needed. */
 static RCGC_ALWAYS_INLINE void release_clear_tail(rcgc_runtime *rt, rcgc_object *o,
                                                   int (*clear)(rcgc_object *), size_t c)
 {
@@ -1237,8 +1238,7 @@ static RCGC_ALWAYS_INLINE void release_clear_tail(rcgc_runtime *rt, rcgc_object 
         clear(o);
         /* Nothing derived from o before the call is kept across it (an
          * empty asm hides that o is the same): else GCC kept the arena's
-         * and the pool's addresses in callee-saved registers, a frame of
-         * three more. */
+         * address and the runtime in callee-saved registers as well. */
 #if defined(__GNUC__) || defined(__clang__)
         __asm__("" : "+r"(o));
 #endif
@@ -1259,7 +1259,8 @@ static RCGC_ALWAYS_INLINE void release_clear_tail(rcgc_runtime *rt, rcgc_object 
  * dealloc_release_plain's work in the same order - a deallocation level,
  * the untracking (the log entry) and the counts, the type's clear (the only
  * user code), the level's end with the trashcan's pending deaths, the free -
- * in a frame that saves one register (o) instead of five
+ * in a frame that saves two registers besides the frame pointer (o and its
+ * class, in place of the alignment padding) instead of four
  * (release_clear_tail).  A settled object takes dealloc_release_plain: its
  * untracking may call out (its pool leaving the young list), which would
  * give this path the larger frame again.  The clear cache is left alone, as
