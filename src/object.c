@@ -496,7 +496,7 @@ static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_obj
     rcgc_obj_settle_log(rt);
     rt->births[0] = o;
     rt->obj.nbirths = 1;
-    o->flags = RCGC_OF_TRACKED | RCGC_OF_UNSETTLED;
+    o->flags = rcgc_obj_birth_flags(rcgc_pool_of(o)->szidx, 0);
     RCGC_LEAVE(rt);
     return o;
 }
@@ -565,11 +565,21 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     }
     /* The header first: after the log's stores, GCC merged this store
      * with the untracked return's (two instructions more there). */
-    o->flags = RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | ((uint32_t)n << RCGC_OF_BIRTH_SHIFT);
+    o->flags = rcgc_obj_birth_flags(szidx, n);
     rt->births[n] = o;
     rt->obj.nbirths = n + 1;
     RCGC_LEAVE(rt);
     return o;
+}
+
+/* new_object_init for a block of size class szidx (not the 32-byte one)
+ * from the free cache, out of line: an unsettled birth's flags take the
+ * class (B1), which kept szidx live to the end of this path and cost the
+ * 32-byte class's paths a saved register in rcgc_new_at. */
+static RCGC_NOINLINE rcgc_object *new_object_cached(rcgc_runtime *rt, const rcgc_type *type,
+                                                  unsigned szidx, rcgc_object *o)
+{
+    return new_object_init(rt, type, szidx, o, NULL);
 }
 
 /* Both creation calls: the pools' fast path inline, and for a GC type the
@@ -594,7 +604,7 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object(rcgc_runtime *rt, const rcgc_t
     if (RCGC_LIKELY(o != NULL)) {
         if (RCGC_LIKELY(szidx == 1))
             return new_object_init(rt, type, 1, o, NULL);
-        return new_object_init(rt, type, szidx, o, NULL);
+        return new_object_cached(rt, type, szidx, o);
     }
     if (RCGC_UNLIKELY(mem_slow(rt)))
         return new_object_slow(rt, type, size, file, line);
@@ -1043,6 +1053,32 @@ static RCGC_ALWAYS_INLINE void free_released(rcgc_runtime *rt, rcgc_object *o, r
     free_released_slow(rt, o, pool);
 }
 
+/* free_released for an unsettled object (B1) whose size class c its flags
+ * gave: the pool descriptor is read only when the push into the free cache
+ * does not go ahead (the row full, the class's last live block, or any
+ * mode: C4), out of line (free_released_not). */
+static RCGC_NOINLINE void free_released_not(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ENTER(rt);
+    rcgc_pool *pool = rcgc_pool_of(o);
+    if (RCGC_LIKELY(!mem_slow(rt)))
+        free_pooled_limit(rt, o, pool);
+    else
+        free_released_slow(rt, o, pool);
+    RCGC_LEAVE(rt);
+}
+
+static RCGC_ALWAYS_INLINE void free_released_class(rcgc_runtime *rt, rcgc_object *o, size_t c)
+{
+    RCGC_ASSERT(c == rcgc_pool_of(o)->szidx);
+    if (RCGC_LIKELY(rcgc_pool_try_push_class(&rt->pool, o, c))) {
+        rt->obj.live_objects--;
+        o->type = RCGC_FREED_TYPE;
+        return;
+    }
+    free_released_not(rt, o);
+}
+
 /* The end of a tracked leaf's death (dealloc_tracked_leaf) when its pool
  * leaves the young list: out of line, so that the leaf's path keeps no
  * stack frame.  The untracking is done but for the young list. */
@@ -1099,23 +1135,26 @@ static RCGC_ALWAYS_INLINE void dealloc_tracked_leaf(rcgc_runtime *rt, rcgc_objec
     RCGC_ENTER(rt);
     RCGC_ASSERT((flags & RCGC_OF_TRACKED) && !(flags & RCGC_OF_FOREIGN));
     count0_death(&rt->gc.gens[0].count);
-    rcgc_pool *pool = rcgc_pool_of(o);
     if (flags & RCGC_OF_UNSETTLED) {
-        /* B1: generation 0, no pool bits; the header keeps its flags (a
-         * freed block's are never read, as below). */
+        /* B1: generation 0, no pool bits, the size class in the flags;
+         * the header keeps its flags (a freed block's are never read, as
+         * below). */
         rt->gc.gens[0].nobjects--;
         rcgc_obj_forget_birth(rt, o, flags);
-    } else {
-        --*rcgc_gen_nobjects_flags(rt, flags);
-        unsigned i = rcgc_pool_index(pool, o);
-        unsigned n = i & 63;
-        pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
-        pool->ntracked--;
-        if ((flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && RCGC_UNLIKELY(--pool->nyoung == 0)) {
-            RCGC_LEAVE(rt);
-            tracked_leaf_young(rt, o, pool);
-            return;
-        }
+        free_released_class(rt, o, rcgc_obj_birth_class(flags));
+        RCGC_LEAVE(rt);
+        return;
+    }
+    rcgc_pool *pool = rcgc_pool_of(o);
+    --*rcgc_gen_nobjects_flags(rt, flags);
+    unsigned i = rcgc_pool_index(pool, o);
+    unsigned n = i & 63;
+    pool->tracked[i >> 6] &= (~(uint64_t)1 << n) | (~(uint64_t)1 >> ((64 - n) & 63));
+    pool->ntracked--;
+    if ((flags & (2u << RCGC_OF_GEN_SHIFT)) == 0 && RCGC_UNLIKELY(--pool->nyoung == 0)) {
+        RCGC_LEAVE(rt);
+        tracked_leaf_young(rt, o, pool);
+        return;
     }
     if (RCGC_LIKELY(rcgc_pool_try_push_class(&rt->pool, o, pool->szidx))) {
         rt->obj.live_objects--;
@@ -1175,6 +1214,81 @@ RCGC_DEALLOC_RELEASE_COPY(dealloc_release_nested_untracked_listed, 1, 1, 0)
 RCGC_DEALLOC_RELEASE_COPY(dealloc_release_nested_untracked_plain, 1, 0, 0)
 #undef RCGC_DEALLOC_RELEASE_COPY
 
+/* dealloc_release_clear's end when the outermost deallocation level ended
+ * with deaths deferred by the trashcan: they run, then o is freed (out of
+ * line: the loop's call would give the common path a larger frame). */
+static RCGC_NOINLINE void release_clear_pending(rcgc_runtime *rt, rcgc_object *o)
+{
+    RCGC_ENTER(rt);
+    rcgc_obj_flush_pending(rt);
+    free_released(rt, o, rcgc_pool_of(o));
+    RCGC_LEAVE(rt);
+}
+
+/* The rest of dealloc_release_clear once o is untracked and counted: the
+ * type's clear (user code), the deallocation level's end (o's level was
+ * entered by the caller), the free into size class c's row (B1: from o's
+ * flags).  Only o and c are kept across the call: the runtime is found
+ * again from o's address after it (its arena's runtime, as rcgc_dealloc
+ * found it), and the pool descriptor is not needed. */
+static RCGC_ALWAYS_INLINE void release_clear_tail(rcgc_runtime *rt, rcgc_object *o,
+                                                  int (*clear)(rcgc_object *), size_t c)
+{
+    if (clear != NULL) {
+        clear(o);
+        /* Nothing derived from o before the call is kept across it (an
+         * empty asm hides that o is the same): else GCC kept the arena's
+         * address and the runtime in callee-saved registers as well. */
+#if defined(__GNUC__) || defined(__clang__)
+        __asm__("" : "+r"(o));
+#endif
+        rt = rcgc_arena_of(o)->rt;
+    }
+    if (depth_leave(rt) && RCGC_UNLIKELY(rt->obj.npending > 0)) {
+        release_clear_pending(rt, o);
+        return;
+    }
+    free_released_class(rt, o, c);
+}
+
+/* The release of an unsettled object (B1: tracked, pooled, in the birth
+ * log) dropped from outside (not nested) whose type has no refs and no
+ * dealloc, once its finalizers are dealt with (none left, no legacy
+ * finalizer, no weak references, not deferred, below the trashcan's
+ * depth): the common death of a traverse type's temporary.
+ * dealloc_release_plain's work in the same order - a deallocation level,
+ * the untracking (the log entry) and the counts, the type's clear (the only
+ * user code), the level's end with the trashcan's pending deaths, the free -
+ * in a frame that saves two registers besides the frame pointer (o and its
+ * class, in place of the alignment padding) instead of four
+ * (release_clear_tail).  A settled object takes dealloc_release_plain: its
+ * untracking may call out (its pool leaving the young list), which would
+ * give this path the larger frame again.  The clear cache is left alone, as
+ * by every release entered from outside (DC2: the next release_field loop
+ * resets it first). */
+static RCGC_NOINLINE void dealloc_release_clear(rcgc_runtime *rt, rcgc_object *o,
+                                                const rcgc_type *t)
+{
+    RCGC_ENTER(rt);
+    uint32_t flags = o->flags;
+    RCGC_ASSERT(t->refs == NULL && t->dealloc == NULL && rcgc_type_is_gc(t));
+    RCGC_ASSERT(rt->obj.dealloc_depth < RCGC_TRASH_DEPTH && rcgc_arena_of(o)->rt == rt);
+    RCGC_ASSERT((flags & (RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | RCGC_OF_FOREIGN |
+                          RCGC_OF_WEAKREFS | RCGC_OF_DEFERRED)) ==
+                (RCGC_OF_TRACKED | RCGC_OF_UNSETTLED));
+    int (*clear)(rcgc_object *) = t->clear;
+    rt->obj.dealloc_depth++;
+    /* The scratch bits go too: the log index (B1). */
+    o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK | RCGC_OF_GC_SCRATCH)) |
+               RCGC_OF_DYING;
+    count0_death(&rt->gc.gens[0].count);
+    /* B1: generation 0, no pool bits. */
+    rt->gc.gens[0].nobjects--;
+    rcgc_obj_forget_birth(rt, o, flags);
+    release_clear_tail(rt, o, clear, rcgc_obj_birth_class(flags));
+    RCGC_LEAVE(rt);
+}
+
 /* A tracked object of a type with refs dropped from outside or nested,
  * once its finalizers are dealt with: a tracked leaf (TL1) dies here
  * without a frame, anything else in dealloc_release_listed or
@@ -1213,7 +1327,10 @@ static RCGC_ALWAYS_INLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o,
         else
             dealloc_release_untracked_listed(rt, o, t);
     } else if (tracked) {
-        dealloc_release_plain(rt, o, t);
+        if ((o->flags & RCGC_OF_UNSETTLED) && t->dealloc == NULL)
+            dealloc_release_clear(rt, o, t);
+        else
+            dealloc_release_plain(rt, o, t);
     } else {
         dealloc_release_untracked_plain(rt, o, t);
     }

@@ -367,6 +367,8 @@ static int validate_births(rcgc_runtime *rt, FILE *out)
             unsigned b = rcgc_pool_index(pool, o);
             if ((pool->tracked[b >> 6] >> (b & 63)) & 1)
                 why = "has its pool's tracked bit set";
+            else if (rcgc_obj_birth_class(o->flags) != pool->szidx)
+                why = "has another size class in its flags than its pool's";
         }
         if (why != NULL) {
             if (out)

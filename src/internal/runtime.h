@@ -272,7 +272,9 @@ typedef struct rcgc_obj_state {
      *       counted in its pool's ntracked or nyoung (P3-P5 are about the
      *       other objects; its P5 summary bit may be a neighbour's); it is
      *       counted in gens[0].nobjects (G1) like any generation-0 object,
-     *       and births[i] == o for the i in its flags' bits 12-31.
+     *       births[i] == o for the i in its flags' bits 20-31, and its
+     *       flags' bits 12-17 are its pool's size class (szidx), so that
+     *       its death frees the block without the pool descriptor.
      *   B2  every non-NULL births[i] (i < nbirths) is such an object, with
      *       index i; NULL entries are those whose object died or was
      *       untracked (the last entry is popped instead).
@@ -288,7 +290,26 @@ typedef struct rcgc_obj_state {
 /* The birth log's capacity (B1-B3, rt->births). */
 #define RCGC_BIRTHS 4096
 _Static_assert((uint64_t)RCGC_BIRTHS <= (uint64_t)(~0u >> RCGC_OF_BIRTH_SHIFT) + 1,
-               "a birth log index fits the flags' bits 12-31");
+               "a birth log index fits the flags' bits 20-31");
+_Static_assert(RCGC_NCLASSES - 1 <= RCGC_OF_BIRTH_CLASS_MASK &&
+                   RCGC_OF_BIRTH_CLASS_SHIFT + 6 <= RCGC_OF_BIRTH_SHIFT &&
+                   RCGC_OF_BIRTH_CLASS_SHIFT > 11,
+               "an unsettled object's size class fits the flags' bits 12-17");
+
+/* The flags of an object born unsettled (B1) in a block of size class
+ * szidx at log index n. */
+static inline uint32_t rcgc_obj_birth_flags(unsigned szidx, size_t n)
+{
+    return RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | (uint32_t)szidx << RCGC_OF_BIRTH_CLASS_SHIFT |
+           (uint32_t)n << RCGC_OF_BIRTH_SHIFT;
+}
+
+/* The size class of an unsettled object from its flags (B1), as a size_t:
+ * an index into the free cache's rows without a zero-extending copy. */
+static inline size_t rcgc_obj_birth_class(uint32_t flags)
+{
+    return (flags >> RCGC_OF_BIRTH_CLASS_SHIFT) & RCGC_OF_BIRTH_CLASS_MASK;
+}
 
 /*
  * Tracking and generations (object.c).  These keep the pool bitmaps, pool

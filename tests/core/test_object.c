@@ -1495,6 +1495,7 @@ static void bl_check_unsettled(rcgc_runtime *rt, const rcgc_object *o)
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
     assert_false((pool->tracked[i >> 6] >> (i & 63)) & 1);
+    assert_int_equal(rcgc_obj_birth_class(o->flags), pool->szidx);
 }
 
 /* o is settled: no scratch bits, its tracked bit set. */
@@ -1800,6 +1801,252 @@ static void test_birth_log_oom(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* ------------------------------------------------ the clear-only release */
+
+/* An unsettled object of a type with traverse, without refs and dealloc,
+ * dropped from outside dies in dealloc_release_clear (docs/design-gc.md,
+ * "Round 16c"): its clear is the only user code, run at a deallocation
+ * level of its own (the trashcan's depth), the finalizer first when the
+ * type has one (once, ever), the free after it. */
+typedef struct rc_node {
+    rcgc_object ob;
+    rcgc_object *a, *b;
+} rc_node;
+static int rc_depth_seen, rc_clears;
+static rcgc_runtime *rc_rt;
+static rcgc_object *rc_kept, *rc_saved;
+static int rc_clear(rcgc_object *self)
+{
+    rc_node *n = (rc_node *)self;
+    rc_clears++;
+    if (rc_rt != NULL) {
+        rc_depth_seen = rc_rt->obj.dealloc_depth;
+        assert_true(self->flags & RCGC_OF_DYING);
+        assert_false(self->flags & (RCGC_OF_TRACKED | RCGC_OF_UNSETTLED));
+        /* User code that makes objects while o dies: a temporary and one
+         * that outlives it (both born unsettled from the free cache). */
+        rcgc_decref(rcgc_new(rc_rt, &tb_type));
+        if (rc_kept == NULL)
+            rc_kept = rcgc_new(rc_rt, &tb_type);
+    }
+    RCGC_CLEAR(n->a);
+    RCGC_CLEAR(n->b);
+    return 0;
+}
+static void rc_finalize(rcgc_object *self)
+{
+    log_event("finalize");
+    if (rc_saved == NULL)
+        rc_saved = rcgc_incref(self);   /* resurrected once */
+}
+static int rc_clear_logged(rcgc_object *self)
+{
+    log_event("clear");
+    return tb_clear(self);
+}
+static const rcgc_type rc_type = {.name = "rc", .size = sizeof(rc_node),
+                                  .traverse = tb_traverse, .clear = rc_clear};
+static const rcgc_type rc_noclear_type = {.name = "rcnoclear", .size = sizeof(rc_node),
+                                          .traverse = tb_traverse};
+static const rcgc_type rc_fin_type = {.name = "rcfin", .size = sizeof(rc_node),
+                                      .traverse = tb_traverse, .clear = rc_clear_logged,
+                                      .finalize = rc_finalize};
+
+static void test_release_clear(void **state)
+{
+    (void)state;
+    enum { K = 20 };
+    rcgc_object *objs[K];
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+    long n0 = rt->gc.gens[0].nobjects;
+    long live0 = rt->obj.live_objects;
+
+    /* The clear at depth 1, its objects' births and deaths inside it, a
+     * child (settled or not) dropped by it one level deeper. */
+    rcgc_object *settled = rcgc_new(rt, &rc_type);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);   /* settles it (B3) */
+    assert_false(settled->flags & RCGC_OF_UNSETTLED);
+    rc_rt = rt;
+    rc_clears = 0;
+    bl_make(rt, &rc_type, objs, K);
+    ((rc_node *)objs[0])->a = objs[1];          /* an unsettled child */
+    ((rc_node *)objs[2])->a = settled;          /* a settled one */
+    rcgc_decref(objs[0]);
+    assert_int_equal(rc_depth_seen, 2);         /* the child's clear: nested */
+    rcgc_decref(objs[2]);
+    assert_int_equal(rc_clears, 4);
+    for (int i = 3; i < K; i++) {
+        rcgc_decref(objs[i]);
+        assert_int_equal(rc_depth_seen, 1);
+    }
+    assert_int_equal(rc_clears, K + 1);
+    assert_int_equal(rt->obj.dealloc_depth, 0);
+    assert_non_null(rc_kept);
+    rcgc_decref(rc_kept);
+    rc_kept = NULL;
+    rc_rt = NULL;
+    assert_int_equal(rt->obj.live_objects, live0);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    /* No clear at all: the release is the level and the free. */
+    bl_make(rt, &rc_noclear_type, objs, K);
+    for (int i = 0; i < K; i++)
+        rcgc_decref(objs[i]);
+    assert_int_equal(rt->obj.live_objects, live0);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    /* A finalizer: the first death finalizes and resurrects (the slow
+     * path; the object stays unsettled), the second is the clear-only
+     * release of a finalized object, once: finalize, then clear. */
+    events[0] = 0;
+    rc_saved = NULL;
+    bl_make(rt, &rc_fin_type, objs, 2);
+    ((rc_node *)objs[0])->a = objs[1];
+    rcgc_decref(objs[0]);
+    assert_ptr_equal(rc_saved, objs[0]);
+    assert_true(objs[0]->flags & RCGC_OF_FINALIZED);
+    assert_true(objs[0]->flags & RCGC_OF_UNSETTLED);
+    assert_string_equal(events, "finalize;");
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_decref(rc_saved);
+    assert_string_equal(events, "finalize;clear;finalize;clear;");
+    assert_int_equal(rt->obj.live_objects, live0);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+
+    /* The trashcan: chains dropped from their head, each clear dropping
+     * the next node at one level deeper; deferred nodes run when the
+     * outermost level ends (release_clear_pending). */
+    for (int len = 63; len <= 200; len += 137) {
+        rcgc_object *head = NULL;
+        for (int made = 0; made < len; made += K) {
+            int k = len - made < K ? len - made : K;
+            bl_make(rt, &rc_type, objs, k);
+            for (int i = 0; i < k; i++) {
+                ((rc_node *)objs[i])->a = head;
+                head = objs[i];
+            }
+        }
+        rcgc_decref(head);
+        assert_int_equal(rt->obj.dealloc_depth, 0);
+        assert_int_equal(rt->obj.npending, 0);
+        assert_int_equal(rt->obj.live_objects, live0);
+        assert_int_equal(rt->gc.gens[0].nobjects, n0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+
+    /* Unsettled objects dropped while tracing (their blocks' traces
+     * forgotten, F3) and with fault injection armed (the OBJ domain's
+     * path, M2): their births came before either mode. */
+    for (int mode = 0; mode < 2; mode++) {
+        bl_make(rt, &rc_type, objs, K);
+        for (int i = 0; i + 1 < K; i += 2)
+            ((rc_node *)objs[i])->b = objs[i + 1];
+        if (mode == 0)
+            assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+        else
+            rcgc_mem_fail_after(rt, 1000, 0);
+        for (int i = 0; i < K; i += 2)
+            rcgc_decref(objs[i]);
+        if (mode == 0)
+            rcgc_tracemalloc_stop(rt);
+        else
+            rcgc_mem_fail_after(rt, 0, 0);
+        assert_int_equal(rt->obj.live_objects, live0);
+        assert_int_equal(rt->gc.gens[0].nobjects, n0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    rcgc_decref(anchor);
+    rcgc_runtime_free(rt);
+}
+
+/* The size class in an unsettled object's flags (B1): births from the free
+ * cache of classes other than the 32-byte one carry theirs, and their
+ * deaths (the clear-only release, a tracked leaf) push the block into its
+ * own class's row (the next birth of the class gets it back); the
+ * validator reports a wrong class. */
+typedef struct rc_big {
+    rcgc_object ob;
+    rcgc_object *a, *b, *c;
+    double pad[6];
+} rc_big;
+static int rc_big_clear(rcgc_object *self)
+{
+    rc_big *n = (rc_big *)self;
+    RCGC_CLEAR(n->a);
+    RCGC_CLEAR(n->b);
+    RCGC_CLEAR(n->c);
+    return 0;
+}
+static int rc_big_traverse(rcgc_object *self, rcgc_visitfn visit, void *arg)
+{
+    rc_big *n = (rc_big *)self;
+    rcgc_object *f[3] = {n->a, n->b, n->c};
+    for (int i = 0; i < 3; i++) {
+        int rc = f[i] ? visit(f[i], arg) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static const rcgc_type trav48 = {.name = "t48", .size = 48, .traverse = rc_big_traverse,
+                                 .clear = rc_big_clear};
+static const rcgc_type refs48 = {.name = "r48", .size = 48,
+                                 .refs = RCGC_REFS(rc_big, a, b, c)};
+static const rcgc_type trav_big = {.name = "tbig", .size = sizeof(rc_big),
+                               .traverse = rc_big_traverse, .clear = rc_big_clear};
+static const rcgc_type refs_big = {.name = "rbig", .size = sizeof(rc_big),
+                               .refs = RCGC_REFS(rc_big, a, b, c)};
+static const rcgc_type leaf48 = {.name = "l48", .size = 48};
+static const rcgc_type leaf_big = {.name = "lbig", .size = sizeof(rc_big)};
+
+static void test_birth_class(void **state)
+{
+    (void)state;
+    const rcgc_type *types[4] = {&trav48, &refs48, &trav_big, &refs_big};
+    rcgc_runtime *rt = new_rt();
+    for (int k = 0; k < 4; k++) {
+        const rcgc_type *t = types[k];
+        const rcgc_type *leaf = k < 2 ? &leaf48 : &leaf_big;
+        rcgc_object *anchor = rcgc_new(rt, leaf);
+        rcgc_object *tmp[8];
+        for (int i = 0; i < 8; i++)
+            tmp[i] = rcgc_new(rt, leaf);
+        for (int i = 7; i >= 0; i--)
+            rcgc_decref(tmp[i]);
+        rcgc_object *o = rcgc_new(rt, t);
+        bl_check_unsettled(rt, o);
+        assert_int_equal(rcgc_obj_birth_class(o->flags), (t->size - 1) / 16);
+        /* A wrong class is B1's breach. */
+        uint32_t f = o->flags;
+        o->flags = f ^ (1u << RCGC_OF_BIRTH_CLASS_SHIFT);
+        assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+        o->flags = f;
+        /* A child, unsettled too, so that the parent is no leaf. */
+        rcgc_object *child = rcgc_new(rt, t);
+        bl_check_unsettled(rt, child);
+        ((rc_big *)o)->c = child;
+        rcgc_decref(o);
+        /* LIFO: the child died in o's release (its clear or its field
+         * loop), then o's block went into the row. */
+        rcgc_object *again = rcgc_new(rt, t);
+        assert_ptr_equal(again, o);
+        rcgc_object *again2 = rcgc_new(rt, t);
+        assert_ptr_equal(again2, child);
+        rcgc_decref(again2);
+        rcgc_decref(again);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_decref(anchor);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    }
+    assert_int_equal(rt->obj.live_objects, 0);
+    rcgc_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1827,6 +2074,8 @@ int main(void)
         cmocka_unit_test(test_birth_log_gcmodule),
         cmocka_unit_test(test_birth_log_trashcan),
         cmocka_unit_test(test_birth_log_oom),
+        cmocka_unit_test(test_release_clear),
+        cmocka_unit_test(test_birth_class),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
