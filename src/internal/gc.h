@@ -31,7 +31,10 @@
  *       member out), so during trial deletion a header with a scratch bit
  *       set is a member's: the full mark's visits take that for their
  *       membership test (gc.c's visit_reach_set, fdrain_reach; asserted
- *       there).
+ *       there).  An object still in the birth log (B1, runtime.h), whose
+ *       UNSETTLED bit, class and log index sit in those bits, cannot be
+ *       met then: rcgc_gc_collect_main settles the log before the gather,
+ *       and by C2 itself nothing is born until the partition is done.
  *   C3  From the moment the unreachable set is known until it is released,
  *       the collector holds one strong reference to each of its objects, so
  *       nothing in its work array can be freed under it.  The exception is
