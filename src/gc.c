@@ -2376,11 +2376,15 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
         if (total > (SIZE_MAX - npools * sizeof(gc_poolset)) / per)
             return RCGC_ENOMEM;
         /* The OOM handler may run user code that tracks new objects: size
-         * again after the allocation and retry if the set grew. */
+         * again after the allocation and retry if the set grew.  Objects
+         * it made from the free cache are in the birth log: settled first
+         * (B3), so that they are counted in the pools walked and none
+         * carries scratch bits into the trial deletion (C2). */
         size_t bytes = npools * sizeof(gc_poolset) + total * per;
         void *mem = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW, bytes);
         if (mem == NULL)
             return RCGC_ENOMEM;
+        rcgc_obj_settle(rt);
         if (set_size(rt, generation) > total || pools_to_walk(rt, generation) > walked) {
             rcgc_mem_domain_free(rt, RCGC_DOMAIN_RAW, mem);
             continue;

@@ -281,9 +281,11 @@ typedef struct rcgc_obj_state {
      *   B3  nobody walks the bitmaps or uses the flags' scratch bits with
      *       a non-empty log: rcgc_obj_settle first gives every logged
      *       object the bits and counts the creation's slow path gives
-     *       (rcgc_obj_track), and empties the log: a collection's entry,
-     *       rcgc_obj_foreach_tracked (get_objects, get_referrers, freeze,
-     *       the validator, the runtime's teardown), and a full log. */
+     *       (rcgc_obj_track), and empties the log: a collection's entry
+     *       and again after its work space is allocated (the OOM handler
+     *       may have made objects), rcgc_obj_foreach_tracked (get_objects,
+     *       get_referrers, freeze, the validator, the runtime's teardown),
+     *       and a full log. */
     size_t nbirths;
 } rcgc_obj_state;
 

@@ -1759,6 +1759,87 @@ static void test_birth_log_trashcan(void **state)
 /* Fault injection armed with unsettled objects alive: their deaths, a
  * failed creation, and a collection that cannot get its work space (the
  * log is settled before it tries). */
+/* A RAW allocator that fails its next request when armed (for the OOM
+ * handler below); everything else goes to libc. */
+static int bl_raw_armed;
+static void *bl_raw_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    if (bl_raw_armed) {
+        bl_raw_armed = 0;
+        return NULL;
+    }
+    return malloc(n);
+}
+static void *bl_raw_calloc(void *ctx, size_t k, size_t n)
+{
+    (void)ctx;
+    return calloc(k, n);
+}
+static void *bl_raw_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return realloc(p, n);
+}
+static void bl_raw_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+/* The OOM handler of a collection's work space: makes a tracked object
+ * from the free cache (unsettled, B1) and hands it to the holder's field,
+ * so that a member of the collection refers to it. */
+static rcgc_object *bl_holder;
+static int bl_handler_calls;
+static int bl_oom_births(rcgc_runtime *rt, rcgc_domain d, size_t size, void *arg)
+{
+    (void)d, (void)size, (void)arg;
+    bl_handler_calls++;
+    bl_fill_cache(rt, 4);
+    rcgc_object *o = rcgc_new(rt, &tb_type);
+    assert_non_null(o);
+    bl_check_unsettled(rt, o);
+    ((tb_node *)bl_holder)->a = o;
+    return 1;
+}
+
+/* An object born in the OOM handler while a collection sizes its work
+ * space is settled before the trial deletion (B3, C2): a full collection
+ * finds it reachable through the holder, a member, and it survives. */
+static void test_birth_log_oom_handler(void **state)
+{
+    (void)state;
+    rcgc_config cfg = {.size = sizeof cfg, .malloc_mode = "pymalloc", .gc_disabled = 1};
+    cfg.allocators[RCGC_DOMAIN_RAW] = (rcgc_allocator){NULL, bl_raw_malloc, bl_raw_calloc,
+                                                       bl_raw_realloc, bl_raw_free};
+    for (int gen = 0; gen < 3; gen++) {
+        rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+        assert_non_null(rt);
+        rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+        bl_holder = rcgc_new(rt, &tb_type);
+        assert_non_null(bl_holder);
+        rcgc_set_oom_handler(rt, bl_oom_births, NULL);
+        bl_handler_calls = 0;
+        bl_raw_armed = 1;
+        assert_int_equal(rcgc_gc_collect(rt, gen), 0);
+        assert_int_equal(bl_handler_calls, 1);
+        rcgc_object *o = ((tb_node *)bl_holder)->a;
+        assert_non_null(o);
+        assert_int_equal(rcgc_refcount(o), 1);
+        bl_check_settled(o);
+        assert_int_equal(rt->obj.nbirths, 0);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        assert_int_equal(rcgc_gc_collect(rt, 2), 0);
+        assert_int_equal(rcgc_refcount(o), 1);
+        rcgc_decref(bl_holder);
+        assert_int_equal(rt->obj.live_objects, 1);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_decref(anchor);
+        rcgc_runtime_free(rt);
+    }
+}
+
 static void test_birth_log_oom(void **state)
 {
     (void)state;
@@ -2074,6 +2155,7 @@ int main(void)
         cmocka_unit_test(test_birth_log_gcmodule),
         cmocka_unit_test(test_birth_log_trashcan),
         cmocka_unit_test(test_birth_log_oom),
+        cmocka_unit_test(test_birth_log_oom_handler),
         cmocka_unit_test(test_release_clear),
         cmocka_unit_test(test_birth_class),
     };
