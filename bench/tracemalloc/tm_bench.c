@@ -5,10 +5,12 @@
  *       The core's allocation benchmark (free + allocate pairs of random
  *       sizes 8..512 B over 1,000 / 100,000 live blocks) in three fresh
  *       runtimes of this process: tracing off (impl rcgc), tracing with the
- *       call-site frame (rcgc_tm1), tracing 16 native frames (rcgc_tm16n).
- *       Emits ns_per_pair for each and slowdown = traced / off; with
- *       BENCH_CPU_TIME=1 in the environment also cpu_ns_per_pair and
- *       cpu_slowdown, by the thread's CPU time.
+ *       call-site frame (rcgc_tm1), tracing 16 native frames (rcgc_tm16n);
+ *       PAIR_ROUNDS rounds of the three, each round starting with another
+ *       mode.  Emits ns_per_pair for each loop and, per round, slowdown =
+ *       traced / off of that round; with BENCH_CPU_TIME=1 in the
+ *       environment also cpu_ns_per_pair and cpu_slowdown, by the thread's
+ *       CPU time.  With IMPL, that mode alone, once.
  *   tm_bench memory N
  *       Tracing's own memory per live traced block after N allocations
  *       (get_tracemalloc_memory delta / N), call sites and native stacks.
@@ -33,6 +35,12 @@
 #define MAX_SIZE 512u
 
 enum mode { OFF, TM1, TM16N };
+
+/* Rounds of the three modes per process for pairs_hot and pairs_cold: a
+ * timed loop lasts 25-80 ms, short enough for one slow moment of the
+ * shared machine to decide a sample, so each process takes three rounds
+ * and each round's ratio pairs loops run within the same ~0.3 s. */
+#define PAIR_ROUNDS 3
 static const char *const impl_name[] = { "rcgc", "rcgc_tm1", "rcgc_tm16n" };
 
 static rcgc_runtime *make_rt(enum mode m)
@@ -128,26 +136,34 @@ static int want_cpu(void)
 
 static void case_pairs(const char *name, uint32_t live, size_t nops, const char *only)
 {
-    pair_times ns[3];
     int cpu = want_cpu();
-    for (int m = 0; m < 3; m++) {
-        /* With `only`, one mode (for callgrind: instructions per pair,
-         * load-independent). */
-        if (only && strcmp(only, impl_name[m]) != 0)
-            continue;
-        ns[m] = run_pairs((enum mode)m, live, nops);
-        bench_emit("tracemalloc", name, impl_name[m], "ns_per_pair", ns[m].wall, "ns");
-        if (cpu)
-            bench_emit("tracemalloc", name, impl_name[m], "cpu_ns_per_pair", ns[m].cpu, "ns");
-    }
-    if (only)
-        return;
-    bench_emit("tracemalloc", name, "rcgc_tm1", "slowdown", ns[TM1].wall / ns[OFF].wall, "x");
-    bench_emit("tracemalloc", name, "rcgc_tm16n", "slowdown", ns[TM16N].wall / ns[OFF].wall, "x");
-    if (cpu) {
-        bench_emit("tracemalloc", name, "rcgc_tm1", "cpu_slowdown", ns[TM1].cpu / ns[OFF].cpu, "x");
-        bench_emit("tracemalloc", name, "rcgc_tm16n", "cpu_slowdown",
-                   ns[TM16N].cpu / ns[OFF].cpu, "x");
+    /* With `only`, one mode once (for callgrind: instructions per pair,
+     * load-independent). */
+    int rounds = only ? 1 : PAIR_ROUNDS;
+    for (int round = 0; round < rounds; round++) {
+        pair_times ns[3];
+        for (int k = 0; k < 3; k++) {
+            /* Each round starts with another mode, so that none always
+             * runs first or after the same one. */
+            int m = (k + round) % 3;
+            if (only && strcmp(only, impl_name[m]) != 0)
+                continue;
+            ns[m] = run_pairs((enum mode)m, live, nops);
+            bench_emit("tracemalloc", name, impl_name[m], "ns_per_pair", ns[m].wall, "ns");
+            if (cpu)
+                bench_emit("tracemalloc", name, impl_name[m], "cpu_ns_per_pair", ns[m].cpu, "ns");
+        }
+        if (only)
+            return;
+        bench_emit("tracemalloc", name, "rcgc_tm1", "slowdown", ns[TM1].wall / ns[OFF].wall, "x");
+        bench_emit("tracemalloc", name, "rcgc_tm16n", "slowdown", ns[TM16N].wall / ns[OFF].wall,
+                   "x");
+        if (cpu) {
+            bench_emit("tracemalloc", name, "rcgc_tm1", "cpu_slowdown", ns[TM1].cpu / ns[OFF].cpu,
+                       "x");
+            bench_emit("tracemalloc", name, "rcgc_tm16n", "cpu_slowdown",
+                       ns[TM16N].cpu / ns[OFF].cpu, "x");
+        }
     }
 }
 
