@@ -289,6 +289,9 @@ void rcgc_obj_settle_log(rcgc_runtime *rt)
     }
     if (tmask != 0)
         settle_flush(rt, pool, (unsigned)(key & 7), tmask, p5);
+    /* B4: the entries' share of generation 0's count moves to the stored
+     * count (the emptied ones were taken off it at their deaths). */
+    rt->gc.gens[0].nobjects += (long)n;
     rt->obj.nbirths = 0;
 }
 
@@ -488,8 +491,8 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
 }
 
 /* The end of new_object_init when the birth log is full (B3): the log is
- * settled, and o (counted in generation 0 already, its header not yet
- * written) is its first entry. */
+ * settled, and o (its header not yet written) is its first entry, which
+ * counts it in generation 0 (B4). */
 static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ENTER(rt);
@@ -536,7 +539,6 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
         RCGC_LEAVE(rt);
         return new_gc_object_counted(rt, o, type);
     }
-    gs->gens[0].nobjects++;
     if (pool != NULL) {
         /* A block from a pool's free list (the collector gives garbage
          * back there, and the free cache's overflow goes there): such
@@ -544,6 +546,7 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
          * the next, and their descriptor is at hand, so rcgc_obj_track's
          * pool part now costs less than a log entry and its settle. */
         o->flags = RCGC_OF_TRACKED;
+        gs->gens[0].nobjects++;
         RCGC_ASSERT(pool->szidx == szidx &&
                     pool->mem == (char *)((uintptr_t)o & ~(uintptr_t)(RCGC_POOL_SIZE - 1)));
         int join = szidx == 1 ? rcgc_obj_track_bits_32(pool, o) : rcgc_obj_track_bits(pool, o);
@@ -555,7 +558,8 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     /* A block from the free cache, freed by a death moments ago (the
      * temporaries' pattern, new and dead in turn): rcgc_obj_track with
      * its pool's part deferred.  The object goes into the birth log
-     * unsettled (B1), its index in its flags; a full log is settled first
+     * unsettled (B1), its index in its flags, and its entry counts it in
+     * generation 0 (B4); a full log is settled first
      * (new_object_log_full). */
     RCGC_ASSERT(rcgc_pool_of(o)->szidx == szidx);
     size_t n = rt->obj.nbirths;
@@ -875,8 +879,8 @@ static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object 
     if (tracked > 0 || (tracked < 0 && (flags & RCGC_OF_TRACKED))) {
         unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
         if (flags & RCGC_OF_UNSETTLED) {
-            /* B1: generation 0, no pool bits. */
-            rt->gc.gens[0].nobjects--;
+            /* B1: generation 0, no pool bits; the count goes with the
+             * entry (B4). */
             rcgc_obj_forget_birth(rt, o, flags);
         } else {
             --*rcgc_gen_nobjects_flags(rt, flags);
@@ -1138,8 +1142,7 @@ static RCGC_ALWAYS_INLINE void dealloc_tracked_leaf(rcgc_runtime *rt, rcgc_objec
     if (flags & RCGC_OF_UNSETTLED) {
         /* B1: generation 0, no pool bits, the size class in the flags;
          * the header keeps its flags (a freed block's are never read, as
-         * below). */
-        rt->gc.gens[0].nobjects--;
+         * below); the count goes with the entry (B4). */
         rcgc_obj_forget_birth(rt, o, flags);
         free_released_class(rt, o, rcgc_obj_birth_class(flags));
         RCGC_LEAVE(rt);
@@ -1282,8 +1285,8 @@ static RCGC_NOINLINE void dealloc_release_clear(rcgc_runtime *rt, rcgc_object *o
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK | RCGC_OF_GC_SCRATCH)) |
                RCGC_OF_DYING;
     count0_death(&rt->gc.gens[0].count);
-    /* B1: generation 0, no pool bits. */
-    rt->gc.gens[0].nobjects--;
+    /* B1: generation 0, no pool bits; the count goes with the entry
+     * (B4). */
     rcgc_obj_forget_birth(rt, o, flags);
     release_clear_tail(rt, o, clear, rcgc_obj_birth_class(flags));
     RCGC_LEAVE(rt);
@@ -1420,8 +1423,8 @@ static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
         rcgc_pool *pool = rcgc_pool_of(o);
         int leave = 0;
         if (flags & RCGC_OF_UNSETTLED) {
-            /* B1: generation 0, no pool bits. */
-            rt->gc.gens[0].nobjects--;
+            /* B1: generation 0, no pool bits; the count goes with the
+             * entry (B4). */
             rcgc_obj_forget_birth(rt, o, flags);
         } else {
             --*rcgc_gen_nobjects_flags(rt, flags);
