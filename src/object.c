@@ -142,6 +142,22 @@ outermost:
 #endif
 }
 
+/* The end of a deallocation level entered from outside (not nested):
+ * returns whether it was the outermost one with deaths deferred by the
+ * trashcan pending.  Such a level is mostly the outermost, where
+ * depth_leave's jump is taken and the pending test follows: the pending
+ * count is tested first instead, and with none pending the level's end is
+ * the decrement alone (nothing can be run at any depth).  A nested level
+ * is mostly not the outermost: depth_leave is one test less there. */
+static RCGC_ALWAYS_INLINE int depth_leave_outer(rcgc_runtime *rt)
+{
+    if (RCGC_LIKELY(rt->obj.npending == 0)) {
+        rt->obj.dealloc_depth--;
+        return 0;
+    }
+    return depth_leave(rt);
+}
+
 /* Whether anything sits between rcgc and its pools (rt->mem.slow != 0),
  * for the creation's and the deallocation's fast paths: one compare with
  * memory (in C the compiler loads and tests: one instruction more). */
@@ -1182,7 +1198,8 @@ static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_objec
     rcgc_obj_state *os = &rt->obj;
     /* Deallocations deferred by the trashcan (only nested ones can be) run
      * when the outermost finishes. */
-    if (depth_leave(rt) && RCGC_UNLIKELY(os->npending > 0))
+    if (nested ? depth_leave(rt) && RCGC_UNLIKELY(os->npending > 0)
+               : RCGC_UNLIKELY(depth_leave_outer(rt)))
         rcgc_obj_flush_pending(rt);
     /* The class from the pool descriptor, whose first line untracking
      * has just used. */
@@ -1247,7 +1264,7 @@ static RCGC_ALWAYS_INLINE void release_clear_tail(rcgc_runtime *rt, rcgc_object 
 #endif
         rt = rcgc_arena_of(o)->rt;
     }
-    if (depth_leave(rt) && RCGC_UNLIKELY(rt->obj.npending > 0)) {
+    if (RCGC_UNLIKELY(depth_leave_outer(rt))) {
         release_clear_pending(rt, o);
         return;
     }
