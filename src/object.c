@@ -283,7 +283,7 @@ void rcgc_obj_settle_log(rcgc_runtime *rt)
             continue;
         RCGC_ASSERT((o->flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                                  RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
-                    (o->flags >> RCGC_OF_BIRTH_SHIFT) == i);
+                    rcgc_obj_birth_index(o->flags) == i);
         o->flags &= ~RCGC_OF_GC_SCRATCH;
         uintptr_t a = (uintptr_t)o;
         if (RCGC_UNLIKELY((a >> 11) != key)) {

@@ -363,7 +363,7 @@ static int validate_births(rcgc_runtime *rt, FILE *out)
             why = "is not a live object";
         else if ((o->flags & must) != (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED))
             why = "is not an unsettled, tracked, generation-0 pooled object";
-        else if ((o->flags >> RCGC_OF_BIRTH_SHIFT) != i)
+        else if (rcgc_obj_birth_index(o->flags) != i)
             why = "has another index in its flags";
         else {
             const rcgc_pool *pool = rcgc_pool_of(o);

@@ -273,7 +273,8 @@ typedef struct rcgc_obj_state {
      *       other objects; its P5 summary bit may be a neighbour's); it is
      *       counted in generation 0's object count (G1) like any
      *       generation-0 object, through its entry (B4),
-     *       births[i] == o for the i in its flags' bits 20-31, and its
+     *       births[i] == o for the i + 1 in its flags' bits 20-31
+     *       (rcgc_obj_birth_index; 0 there is no index), and its
      *       flags' bits 12-17 are its pool's size class (szidx), so that
      *       its death frees the block without the pool descriptor.
      *   B2  every non-NULL births[i] (i < nbirths) is such an object, with
@@ -300,21 +301,30 @@ typedef struct rcgc_obj_state {
     size_t nbirths;
 } rcgc_obj_state;
 
-/* The birth log's capacity (B1-B3, rt->births). */
-#define RCGC_BIRTHS 4096
-_Static_assert((uint64_t)RCGC_BIRTHS <= (uint64_t)(~0u >> RCGC_OF_BIRTH_SHIFT) + 1,
-               "a birth log index fits the flags' bits 20-31");
+/* The birth log's capacity (B1-B3, rt->births): 4095, so that an index
+ * plus one (B1) fits the flags' 12 bits. */
+#define RCGC_BIRTHS 4095
+_Static_assert((uint64_t)RCGC_BIRTHS <= (uint64_t)(~0u >> RCGC_OF_BIRTH_SHIFT),
+               "a birth log index plus one fits the flags' bits 20-31");
 _Static_assert(RCGC_NCLASSES - 1 <= RCGC_OF_BIRTH_CLASS_MASK &&
                    RCGC_OF_BIRTH_CLASS_SHIFT + 6 <= RCGC_OF_BIRTH_SHIFT &&
                    RCGC_OF_BIRTH_CLASS_SHIFT > 11,
                "an unsettled object's size class fits the flags' bits 12-17");
 
 /* The flags of an object born unsettled (B1) in a block of size class
- * szidx at log index n. */
+ * szidx at log index n: bits 20-31 hold n + 1, the log's top once the
+ * entry is in (the birth computes it anyway), so that the death of the
+ * last entry compares them with nbirths and decrements it in memory. */
 static inline uint32_t rcgc_obj_birth_flags(unsigned szidx, size_t n)
 {
     return RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | (uint32_t)szidx << RCGC_OF_BIRTH_CLASS_SHIFT |
-           (uint32_t)n << RCGC_OF_BIRTH_SHIFT;
+           (uint32_t)(n + 1) << RCGC_OF_BIRTH_SHIFT;
+}
+
+/* The log index of an unsettled object from its flags (B1). */
+static inline size_t rcgc_obj_birth_index(uint32_t flags)
+{
+    return (size_t)(flags >> RCGC_OF_BIRTH_SHIFT) - 1;
 }
 
 /* The size class of an unsettled object from its flags (B1), as a size_t:
@@ -701,15 +711,22 @@ static inline void rcgc_obj_forget_birth(rcgc_runtime *rt, const rcgc_object *o,
 {
     /* B4: the popped entry took its count with it; an emptied one still
      * counts in nbirths, so generation 0's stored count goes down. */
-    size_t i = flags >> RCGC_OF_BIRTH_SHIFT;
+    size_t top = flags >> RCGC_OF_BIRTH_SHIFT;   /* the index + 1 (B1) */
     RCGC_ASSERT((flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                           RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
-                i < rt->obj.nbirths && rt->births[i] == o);
+                top >= 1 && top <= rt->obj.nbirths && rt->births[top - 1] == o);
     (void)o;
-    if (RCGC_LIKELY(i + 1 == rt->obj.nbirths)) {
-        rt->obj.nbirths = i;
+    if (RCGC_LIKELY(top == rt->obj.nbirths)) {
+        /* The pop, a decrement of memory (in C GCC computed top - 1 and
+         * stored it: one instruction more). */
+#if RCGC_RMW_ASM
+        _Static_assert(sizeof rt->obj.nbirths == 8, "rcgc_obj_forget_birth: subq on a size_t");
+        __asm__("subq $1, %0" : "+m"(rt->obj.nbirths) : : "cc");
+#else
+        rt->obj.nbirths--;
+#endif
     } else {
-        rt->births[i] = NULL;
+        rt->births[top - 1] = NULL;
         rt->gc.gens[0].nobjects--;
     }
 }

@@ -1380,7 +1380,7 @@ static void tb_check_birth(rcgc_runtime *rt, rcgc_object *o)
     }
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
-    uint32_t b = o->flags >> RCGC_OF_BIRTH_SHIFT;
+    size_t b = rcgc_obj_birth_index(o->flags);
     assert_true(o->flags & RCGC_OF_UNSETTLED);
     assert_true(b < rt->obj.nbirths);
     assert_ptr_equal(rt->births[b], o);
@@ -1489,7 +1489,7 @@ static void bl_check_unsettled(rcgc_runtime *rt, const rcgc_object *o)
     assert_true(o->flags & RCGC_OF_UNSETTLED);
     assert_true(o->flags & RCGC_OF_TRACKED);
     assert_int_equal(rcgc_obj_gen(o), 0);
-    uint32_t b = o->flags >> RCGC_OF_BIRTH_SHIFT;
+    size_t b = rcgc_obj_birth_index(o->flags);
     assert_true(b < rt->obj.nbirths);
     assert_ptr_equal(rt->births[b], o);
     rcgc_pool *pool = rcgc_pool_of(o);
