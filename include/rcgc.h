@@ -236,7 +236,7 @@ struct rcgc_type {
 #define RCGC_OF_GC_SCRATCH  (~0u << 11)
 /* Outside trial deletion the same bits say that a tracked object is not
  * yet settled: born on the creation's fast path, it sits in the runtime's
- * birth log at the index in bits 20-31, its block's size class is in bits
+ * birth log at the index plus one in bits 20-31, its block's size class is in bits
  * 12-17, and its pool's tracked bit and counts are not written yet (B1-B3,
  * docs/design-gc.md, "Round 16a" and "Round 16c").  A collection settles
  * the log before it uses the scratch bits. */

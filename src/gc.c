@@ -2315,10 +2315,13 @@ static size_t trial_deletion_main(gc_work *w, unsigned old, size_t *nreach, unsi
 static void show_stats_each_generation(const rcgc_runtime *rt)
 {
     fprintf(stderr, "gc: objects in each generation: %ld %ld %ld\n",
-            rt->gc.gens[0].nobjects, rt->gc.gens[1].nobjects, rt->gc.gens[2].nobjects);
-    fprintf(stderr, "gc: objects in permanent generation: %ld\n", rt->gc.permanent.nobjects);
+            rcgc_gen_count(rt, 0), rcgc_gen_count(rt, 1), rcgc_gen_count(rt, 2));
+    fprintf(stderr, "gc: objects in permanent generation: %ld\n", rcgc_gen_count(rt, 3));
 }
 
+/* The tracked objects of generations 0..generation, as rcgc_gen_count
+ * sums them, without the birth log's entries (B4): a collection sizes its
+ * set with the log settled (B3), and clear_remaining adds them. */
 static size_t set_size(const rcgc_runtime *rt, int generation)
 {
     size_t total = 0;
@@ -2366,6 +2369,7 @@ static int work_alloc(gc_work *w, rcgc_runtime *rt, int generation)
     /* K1 by sums in a generation-0 collection after a K1 one (gc_work). */
     w->k1gather = generation == 0 && rt->gc.young_closed;
     for (;;) {
+        RCGC_ASSERT(rt->obj.nbirths == 0);   /* B3: set_size is then exact */
         size_t total = set_size(rt, generation);
         if (total == 0)
             return RCGC_OK;
@@ -2775,7 +2779,8 @@ static int hold_one(rcgc_object *o, void *arg)
  */
 static void clear_remaining(rcgc_runtime *rt)
 {
-    size_t total = set_size(rt, RCGC_NGENS - 1) + (size_t)rt->gc.permanent.nobjects;
+    size_t total = set_size(rt, RCGC_NGENS - 1) + rt->obj.nbirths +   /* B4 */
+                   (size_t)rt->gc.permanent.nobjects;
     if (total == 0)
         return;
     hold_ctx h = {rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW, total * sizeof(rcgc_object *)),

@@ -157,7 +157,7 @@ rcgc_list *rcgc_gc_get_objects(rcgc_runtime *rt, int generation)
     size_t count = 0;
     for (int g = 0; g < RCGC_NGENS; g++)
         if (generation < 0 || g == generation)
-            count += (size_t)rt->gc.gens[g].nobjects;
+            count += (size_t)rcgc_gen_count(rt, (unsigned)g);
     collect_ctx c = {rcgc_list_new_at(rt, count + 1, RCGC_HERE), 0};
     if (c.result != NULL) {
         unsigned gens = generation < 0 ? 2u : (RCGC_GEN_EXACT | (unsigned)generation);
@@ -223,8 +223,8 @@ rcgc_list *rcgc_gc_get_referrers(rcgc_runtime *rt, rcgc_object *const *objs, siz
             /* Room for every candidate before the walk: nothing allocates
              * during it, so no OOM handler can start a collection that
              * moves objects between generations under it. */
-            rc.capfound = (size_t)(rt->gc.gens[0].nobjects + rt->gc.gens[1].nobjects +
-                                   rt->gc.gens[2].nobjects);
+            rc.capfound = (size_t)(rcgc_gen_count(rt, 0) + rcgc_gen_count(rt, 1) +
+                                   rcgc_gen_count(rt, 2));
             rc.found = rcgc_mem_domain_alloc(rt, RCGC_DOMAIN_RAW,
                                              (rc.capfound ? rc.capfound : 1) * sizeof *rc.found);
             if (rc.found == NULL)

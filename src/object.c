@@ -142,6 +142,22 @@ outermost:
 #endif
 }
 
+/* The end of a deallocation level entered from outside (not nested):
+ * returns whether it was the outermost one with deaths deferred by the
+ * trashcan pending.  Such a level is mostly the outermost, where
+ * depth_leave's jump is taken and the pending test follows: the pending
+ * count is tested first instead, and with none pending the level's end is
+ * the decrement alone (nothing can be run at any depth).  A nested level
+ * is mostly not the outermost: depth_leave is one test less there. */
+static RCGC_ALWAYS_INLINE int depth_leave_outer(rcgc_runtime *rt)
+{
+    if (RCGC_LIKELY(rt->obj.npending == 0)) {
+        rt->obj.dealloc_depth--;
+        return 0;
+    }
+    return depth_leave(rt);
+}
+
 /* Whether anything sits between rcgc and its pools (rt->mem.slow != 0),
  * for the creation's and the deallocation's fast paths: one compare with
  * memory (in C the compiler loads and tests: one instruction more). */
@@ -267,7 +283,7 @@ void rcgc_obj_settle_log(rcgc_runtime *rt)
             continue;
         RCGC_ASSERT((o->flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                                  RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
-                    (o->flags >> RCGC_OF_BIRTH_SHIFT) == i);
+                    rcgc_obj_birth_index(o->flags) == i);
         o->flags &= ~RCGC_OF_GC_SCRATCH;
         uintptr_t a = (uintptr_t)o;
         if (RCGC_UNLIKELY((a >> 11) != key)) {
@@ -289,6 +305,9 @@ void rcgc_obj_settle_log(rcgc_runtime *rt)
     }
     if (tmask != 0)
         settle_flush(rt, pool, (unsigned)(key & 7), tmask, p5);
+    /* B4: the entries' share of generation 0's count moves to the stored
+     * count (the emptied ones were taken off it at their deaths). */
+    rt->gc.gens[0].nobjects += (long)n;
     rt->obj.nbirths = 0;
 }
 
@@ -488,8 +507,8 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
 }
 
 /* The end of new_object_init when the birth log is full (B3): the log is
- * settled, and o (counted in generation 0 already, its header not yet
- * written) is its first entry. */
+ * settled, and o (its header not yet written) is its first entry, which
+ * counts it in generation 0 (B4). */
 static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ENTER(rt);
@@ -536,7 +555,6 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
         RCGC_LEAVE(rt);
         return new_gc_object_counted(rt, o, type);
     }
-    gs->gens[0].nobjects++;
     if (pool != NULL) {
         /* A block from a pool's free list (the collector gives garbage
          * back there, and the free cache's overflow goes there): such
@@ -544,6 +562,7 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
          * the next, and their descriptor is at hand, so rcgc_obj_track's
          * pool part now costs less than a log entry and its settle. */
         o->flags = RCGC_OF_TRACKED;
+        gs->gens[0].nobjects++;
         RCGC_ASSERT(pool->szidx == szidx &&
                     pool->mem == (char *)((uintptr_t)o & ~(uintptr_t)(RCGC_POOL_SIZE - 1)));
         int join = szidx == 1 ? rcgc_obj_track_bits_32(pool, o) : rcgc_obj_track_bits(pool, o);
@@ -555,7 +574,8 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     /* A block from the free cache, freed by a death moments ago (the
      * temporaries' pattern, new and dead in turn): rcgc_obj_track with
      * its pool's part deferred.  The object goes into the birth log
-     * unsettled (B1), its index in its flags; a full log is settled first
+     * unsettled (B1), its index in its flags, and its entry counts it in
+     * generation 0 (B4); a full log is settled first
      * (new_object_log_full). */
     RCGC_ASSERT(rcgc_pool_of(o)->szidx == szidx);
     size_t n = rt->obj.nbirths;
@@ -875,8 +895,8 @@ static RCGC_ALWAYS_INLINE void release_references(rcgc_runtime *rt, rcgc_object 
     if (tracked > 0 || (tracked < 0 && (flags & RCGC_OF_TRACKED))) {
         unsigned gen = (flags & RCGC_OF_GEN_MASK) >> RCGC_OF_GEN_SHIFT;
         if (flags & RCGC_OF_UNSETTLED) {
-            /* B1: generation 0, no pool bits. */
-            rt->gc.gens[0].nobjects--;
+            /* B1: generation 0, no pool bits; the count goes with the
+             * entry (B4). */
             rcgc_obj_forget_birth(rt, o, flags);
         } else {
             --*rcgc_gen_nobjects_flags(rt, flags);
@@ -1138,8 +1158,7 @@ static RCGC_ALWAYS_INLINE void dealloc_tracked_leaf(rcgc_runtime *rt, rcgc_objec
     if (flags & RCGC_OF_UNSETTLED) {
         /* B1: generation 0, no pool bits, the size class in the flags;
          * the header keeps its flags (a freed block's are never read, as
-         * below). */
-        rt->gc.gens[0].nobjects--;
+         * below); the count goes with the entry (B4). */
         rcgc_obj_forget_birth(rt, o, flags);
         free_released_class(rt, o, rcgc_obj_birth_class(flags));
         RCGC_LEAVE(rt);
@@ -1179,7 +1198,8 @@ static RCGC_ALWAYS_INLINE void dealloc_release_kind(rcgc_runtime *rt, rcgc_objec
     rcgc_obj_state *os = &rt->obj;
     /* Deallocations deferred by the trashcan (only nested ones can be) run
      * when the outermost finishes. */
-    if (depth_leave(rt) && RCGC_UNLIKELY(os->npending > 0))
+    if (nested ? depth_leave(rt) && RCGC_UNLIKELY(os->npending > 0)
+               : RCGC_UNLIKELY(depth_leave_outer(rt)))
         rcgc_obj_flush_pending(rt);
     /* The class from the pool descriptor, whose first line untracking
      * has just used. */
@@ -1244,7 +1264,7 @@ static RCGC_ALWAYS_INLINE void release_clear_tail(rcgc_runtime *rt, rcgc_object 
 #endif
         rt = rcgc_arena_of(o)->rt;
     }
-    if (depth_leave(rt) && RCGC_UNLIKELY(rt->obj.npending > 0)) {
+    if (RCGC_UNLIKELY(depth_leave_outer(rt))) {
         release_clear_pending(rt, o);
         return;
     }
@@ -1282,8 +1302,8 @@ static RCGC_NOINLINE void dealloc_release_clear(rcgc_runtime *rt, rcgc_object *o
     o->flags = (flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK | RCGC_OF_GC_SCRATCH)) |
                RCGC_OF_DYING;
     count0_death(&rt->gc.gens[0].count);
-    /* B1: generation 0, no pool bits. */
-    rt->gc.gens[0].nobjects--;
+    /* B1: generation 0, no pool bits; the count goes with the entry
+     * (B4). */
     rcgc_obj_forget_birth(rt, o, flags);
     release_clear_tail(rt, o, clear, rcgc_obj_birth_class(flags));
     RCGC_LEAVE(rt);
@@ -1420,8 +1440,8 @@ static RCGC_NOINLINE void dealloc_cached(rcgc_runtime *rt, rcgc_object *o)
         rcgc_pool *pool = rcgc_pool_of(o);
         int leave = 0;
         if (flags & RCGC_OF_UNSETTLED) {
-            /* B1: generation 0, no pool bits. */
-            rt->gc.gens[0].nobjects--;
+            /* B1: generation 0, no pool bits; the count goes with the
+             * entry (B4). */
             rcgc_obj_forget_birth(rt, o, flags);
         } else {
             --*rcgc_gen_nobjects_flags(rt, flags);

@@ -336,7 +336,10 @@ static int validate_obj(rcgc_object *o, void *arg)
 /* B1, B2 (runtime.h): the birth log, read before rcgc_validate settles
  * it.  B1's other half (every unsettled object is in the log) is G1 after
  * the settle: an unsettled object missing from the log would stay without
- * its tracked bit while gens[0].nobjects counts it. */
+ * its tracked bit while gens[0].nobjects counts it.  B4 is G1 after the
+ * settle too: the settle adds nbirths to gens[0].nobjects, so a death
+ * that emptied an entry without lowering the stored count (or popped one
+ * and lowered it) leaves generation 0's count off by one there. */
 static int validate_births(rcgc_runtime *rt, FILE *out)
 {
     if (rt->obj.nbirths > RCGC_BIRTHS) {
@@ -360,7 +363,7 @@ static int validate_births(rcgc_runtime *rt, FILE *out)
             why = "is not a live object";
         else if ((o->flags & must) != (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED))
             why = "is not an unsettled, tracked, generation-0 pooled object";
-        else if ((o->flags >> RCGC_OF_BIRTH_SHIFT) != i)
+        else if (rcgc_obj_birth_index(o->flags) != i)
             why = "has another index in its flags";
         else {
             const rcgc_pool *pool = rcgc_pool_of(o);
@@ -404,7 +407,7 @@ int rcgc_validate(rcgc_runtime *rt, FILE *out)
         rcgc_obj_foreach_tracked(rt, RCGC_GEN_EXACT | g, validate_obj, &v);
         if (v.bad)
             return RCGC_EFORMAT;
-        long expect = g == 3 ? rt->gc.permanent.nobjects : rt->gc.gens[g].nobjects;
+        long expect = rcgc_gen_count(rt, g);
         if (v.n != expect) {
             if (out)
                 fprintf(out, "rcgc_validate: generation %u holds %ld objects, counted %ld (G1)\n",

@@ -271,8 +271,10 @@ typedef struct rcgc_obj_state {
      *       tracked, of generation 0, with its tracked bit clear and not
      *       counted in its pool's ntracked or nyoung (P3-P5 are about the
      *       other objects; its P5 summary bit may be a neighbour's); it is
-     *       counted in gens[0].nobjects (G1) like any generation-0 object,
-     *       births[i] == o for the i in its flags' bits 20-31, and its
+     *       counted in generation 0's object count (G1) like any
+     *       generation-0 object, through its entry (B4),
+     *       births[i] == o for the i + 1 in its flags' bits 20-31
+     *       (rcgc_obj_birth_index; 0 there is no index), and its
      *       flags' bits 12-17 are its pool's size class (szidx), so that
      *       its death frees the block without the pool descriptor.
      *   B2  every non-NULL births[i] (i < nbirths) is such an object, with
@@ -285,25 +287,44 @@ typedef struct rcgc_obj_state {
      *       and again after its work space is allocated (the OOM handler
      *       may have made objects), rcgc_obj_foreach_tracked (get_objects,
      *       get_referrers, freeze, the validator, the runtime's teardown),
-     *       and a full log. */
+     *       and a full log.
+     *   B4  the log's entries (births[0..nbirths), the NULL ones included)
+     *       count in generation 0's objects: the tracked objects of
+     *       generation 0 number gc.gens[0].nobjects + nbirths
+     *       (rcgc_gen_count), so that a logged birth and its death in LIFO
+     *       order (the pop) do not touch gens[0].nobjects; a death that
+     *       empties a middle entry (rcgc_obj_forget_birth) lowers
+     *       gens[0].nobjects instead, and the settle adds nbirths to it
+     *       as it empties the log.  gens[0].nobjects alone may thus be
+     *       below the count, even negative: read it through
+     *       rcgc_gen_count. */
     size_t nbirths;
 } rcgc_obj_state;
 
-/* The birth log's capacity (B1-B3, rt->births). */
-#define RCGC_BIRTHS 4096
-_Static_assert((uint64_t)RCGC_BIRTHS <= (uint64_t)(~0u >> RCGC_OF_BIRTH_SHIFT) + 1,
-               "a birth log index fits the flags' bits 20-31");
+/* The birth log's capacity (B1-B3, rt->births): 4095, so that an index
+ * plus one (B1) fits the flags' 12 bits. */
+#define RCGC_BIRTHS 4095
+_Static_assert((uint64_t)RCGC_BIRTHS <= (uint64_t)(~0u >> RCGC_OF_BIRTH_SHIFT),
+               "a birth log index plus one fits the flags' bits 20-31");
 _Static_assert(RCGC_NCLASSES - 1 <= RCGC_OF_BIRTH_CLASS_MASK &&
                    RCGC_OF_BIRTH_CLASS_SHIFT + 6 <= RCGC_OF_BIRTH_SHIFT &&
                    RCGC_OF_BIRTH_CLASS_SHIFT > 11,
                "an unsettled object's size class fits the flags' bits 12-17");
 
 /* The flags of an object born unsettled (B1) in a block of size class
- * szidx at log index n. */
+ * szidx at log index n: bits 20-31 hold n + 1, the log's top once the
+ * entry is in (the birth computes it anyway), so that the death of the
+ * last entry compares them with nbirths and decrements it in memory. */
 static inline uint32_t rcgc_obj_birth_flags(unsigned szidx, size_t n)
 {
     return RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | (uint32_t)szidx << RCGC_OF_BIRTH_CLASS_SHIFT |
-           (uint32_t)n << RCGC_OF_BIRTH_SHIFT;
+           (uint32_t)(n + 1) << RCGC_OF_BIRTH_SHIFT;
+}
+
+/* The log index of an unsettled object from its flags (B1). */
+static inline size_t rcgc_obj_birth_index(uint32_t flags)
+{
+    return (size_t)(flags >> RCGC_OF_BIRTH_SHIFT) - 1;
 }
 
 /* The size class of an unsettled object from its flags (B1), as a size_t:
@@ -368,7 +389,8 @@ typedef struct rcgc_gen_state {
     long count;       /* gen 0: net new tracked objects; others: collections
                          of the next younger generation */
     long threshold;
-    long nobjects;    /* tracked objects now in this generation */
+    long nobjects;    /* tracked objects now in this generation (gen 0:
+                         besides the birth log's entries, B4) */
     rcgc_foreign head;/* foreign tracked objects of this generation */
     /* To 64 bytes: a generation's state is found from a header's
      * generation field at every tracked death (rcgc_gen_nobjects_flags),
@@ -660,6 +682,16 @@ static inline long *rcgc_gen_nobjects_flags(rcgc_runtime *rt, uint32_t flags)
                             (size_t)(flags & RCGC_OF_GEN_MASK) * (sizeof(rcgc_gen_state) / 2));
 }
 
+/* The tracked objects of generation gen (0-2, 3 the permanent one): the
+ * stored count, plus the birth log's entries for generation 0 (B4). */
+static inline long rcgc_gen_count(const rcgc_runtime *rt, unsigned gen)
+{
+    if (gen == 3)
+        return rt->gc.permanent.nobjects;
+    long n = rt->gc.gens[gen].nobjects;
+    return gen == 0 ? n + (long)rt->obj.nbirths : n;
+}
+
 /* Settle the birth log (B3): every logged object gets its pool's tracked
  * and P5 bits and counts, its header loses RCGC_OF_UNSETTLED and its
  * index; the log is emptied.  Cheap when the log is empty. */
@@ -677,15 +709,26 @@ static inline void rcgc_obj_settle(rcgc_runtime *rt)
 static inline void rcgc_obj_forget_birth(rcgc_runtime *rt, const rcgc_object *o,
                                          uint32_t flags)
 {
-    size_t i = flags >> RCGC_OF_BIRTH_SHIFT;
+    /* B4: the popped entry took its count with it; an emptied one still
+     * counts in nbirths, so generation 0's stored count goes down. */
+    size_t top = flags >> RCGC_OF_BIRTH_SHIFT;   /* the index + 1 (B1) */
     RCGC_ASSERT((flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                           RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
-                i < rt->obj.nbirths && rt->births[i] == o);
+                top >= 1 && top <= rt->obj.nbirths && rt->births[top - 1] == o);
     (void)o;
-    if (RCGC_LIKELY(i + 1 == rt->obj.nbirths))
-        rt->obj.nbirths = i;
-    else
-        rt->births[i] = NULL;
+    if (RCGC_LIKELY(top == rt->obj.nbirths)) {
+        /* The pop, a decrement of memory (in C GCC computed top - 1 and
+         * stored it: one instruction more). */
+#if RCGC_RMW_ASM
+        _Static_assert(sizeof rt->obj.nbirths == 8, "rcgc_obj_forget_birth: subq on a size_t");
+        __asm__("subq $1, %0" : "+m"(rt->obj.nbirths) : : "cc");
+#else
+        rt->obj.nbirths--;
+#endif
+    } else {
+        rt->births[top - 1] = NULL;
+        rt->gc.gens[0].nobjects--;
+    }
 }
 
 static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)
@@ -707,13 +750,14 @@ static inline void rcgc_obj_untrack(rcgc_runtime *rt, rcgc_object *o)
     RCGC_ASSERT(o->flags & RCGC_OF_TRACKED);
     uint32_t flags = o->flags;
     unsigned gen = rcgc_obj_gen(o);
-    --*rcgc_gen_nobjects(rt, gen);
     if (RCGC_UNLIKELY(flags & RCGC_OF_UNSETTLED)) {
-        /* B1: no pool bits to clear; the scratch bits go with the entry. */
+        /* B1: no pool bits to clear; the scratch bits go with the entry,
+         * and the count with it (B4). */
         o->flags = flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK | RCGC_OF_GC_SCRATCH);
         rcgc_obj_forget_birth(rt, o, flags);
         return;
     }
+    --*rcgc_gen_nobjects(rt, gen);
     o->flags = flags & ~(RCGC_OF_TRACKED | RCGC_OF_GEN_MASK);
     if (RCGC_UNLIKELY(flags & RCGC_OF_FOREIGN)) {
         rcgc_obj_untrack_foreign(rt, o);

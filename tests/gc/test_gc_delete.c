@@ -449,8 +449,8 @@ static void test_batch_mixed_types_and_generations(void **state)
             assert_non_null(leaf);
             long before[4];
             for (int g = 0; g < 3; g++)
-                before[g] = rt->gc.gens[g].nobjects;
-            before[3] = rt->gc.permanent.nobjects;
+                before[g] = rcgc_gen_count(rt, (unsigned)g);
+            before[3] = rcgc_gen_count(rt, 3);
             rcgc_gc_disable(rt);
             rcgc_object **held = calloc((size_t)n * 2, sizeof *held);
             assert_non_null(held);
@@ -484,12 +484,12 @@ static void test_batch_mixed_types_and_generations(void **state)
             assert_int_equal(leaf->refcnt, 1);
             long sum = 0, sum_before = 0;
             for (int g = 0; g < 3; g++) {
-                assert_true(rt->gc.gens[g].nobjects >= 0);
-                sum += rt->gc.gens[g].nobjects;
+                assert_true(rcgc_gen_count(rt, (unsigned)g) >= 0);
+                sum += rcgc_gen_count(rt, (unsigned)g);
                 sum_before += before[g];
             }
             assert_int_equal(sum, sum_before);
-            assert_int_equal(rt->gc.permanent.nobjects, before[3]);
+            assert_int_equal(rcgc_gen_count(rt, 3), before[3]);
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
             rcgc_gc_enable(rt);
             rcgc_decref(leaf);
@@ -583,7 +583,7 @@ static void test_closed_sets(void **state)
         for (int hint = 0; hint < 2; hint++) {
             long before = 0;
             for (int g = 0; g < 3; g++)
-                before += rt->gc.gens[g].nobjects;
+                before += rcgc_gen_count(rt, (unsigned)g);
             /* Closed: cycles, a self loop, a ring of 3 with a chord. */
             set_hint(hint);
             for (int i = 0; i < 50; i++)
@@ -598,8 +598,8 @@ static void test_closed_sets(void **state)
             x->b = rcgc_incref(RCGC_OBJ(z));
             assert_int_equal(collect(gen), 104);
             for (int g = 0; g < 3; g++) {
-                assert_true(rt->gc.gens[g].nobjects >= 0);
-                before -= rt->gc.gens[g].nobjects;
+                assert_true(rcgc_gen_count(rt, (unsigned)g) >= 0);
+                before -= rcgc_gen_count(rt, (unsigned)g);
             }
             assert_int_equal(before, 0);
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
@@ -655,10 +655,10 @@ static void test_closed_sets(void **state)
             q->b = rcgc_new(rt, &counted_type);
             assert_non_null(q->b);
             cycle(p, q);
-            long nold = rt->gc.gens[2].nobjects;
+            long nold = rcgc_gen_count(rt, 2);
             assert_int_equal(collect(gen), gen == 2 ? 103 : 102);
             assert_int_equal(g_trig_deaths, 1);
-            assert_int_equal(rt->gc.gens[2].nobjects, nold - 1);
+            assert_int_equal(rcgc_gen_count(rt, 2), nold - 1);
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
 
             /* Closed but weakly referenced, the weak reference in a pool
@@ -778,7 +778,7 @@ static void test_closed_big_sets(void **state)
         assert_int_equal(collect(2), 0);
         long before[3];
         for (int g = 0; g < 3; g++)
-            before[g] = rt->gc.gens[g].nobjects;
+            before[g] = rcgc_gen_count(rt, (unsigned)g);
         /* Three parts, aged to generations 2, 1 and 0, linked into one
          * ring (each part's first node held by the test until then). */
         rnode *last[3], *first[3];
@@ -852,7 +852,7 @@ static void test_closed_big_sets(void **state)
         }
         assert_int_equal(g_trig_deaths, open == 2 || open == 3 || open == 5 ? 1 : 0);
         for (int g = 0; g < 3; g++)
-            assert_int_equal(rt->gc.gens[g].nobjects, before[g]);
+            assert_int_equal(rcgc_gen_count(rt, (unsigned)g), before[g]);
         assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     }
 }
