@@ -19,7 +19,9 @@
  *   rcgc only:
  *   new_decref  rcgc_new + rcgc_decref of a 32-byte object, untracked and
  *               tracked, another object of the type live meanwhile (and
- *               the _lone variants without it): ns per pair
+ *               the _lone variants without it): ns per pair.  The tracked
+ *               type has a traverse and a clear function; the same node
+ *               declared by rcgc_type.refs is new_decref_tracked32_refs
  *   overhead    rcgc_getsizeof minus the payload, tracked and untracked
  *
  * Every implementation replays the same pseudo-random sequence (same seed).
@@ -361,6 +363,9 @@ static const rcgc_type pair_type = {
     .name = "pair", .size = sizeof(pair_obj), .flags = RCGC_TYPE_GC,
     .traverse = pair_traverse, .clear = pair_clear,
 };
+static const rcgc_type pair_refs_type = {
+    .name = "pair_refs", .size = sizeof(pair_obj), .refs = RCGC_REFS(pair_obj, a, b),
+};
 static const rcgc_type blob_type = {.name = "blob", .size = sizeof(blob_obj)};
 static const rcgc_type small_type = {.name = "small", .size = sizeof(small_obj)};
 
@@ -390,6 +395,12 @@ static void case_new_decref(size_t ops)
             rcgc_xdecref(keep);
         }
     }
+    rcgc_object *keep = rcgc_new(g_rt, &pair_refs_type);
+    bench_loop_new_decref(&pair_refs_type, ops / 10);
+    pair_clock clock = pair_clock_start();
+    bench_loop_new_decref(&pair_refs_type, ops);
+    pair_clock_emit(&clock, "new_decref_tracked32_refs", ops);
+    rcgc_xdecref(keep);
 }
 
 static void emit_overhead(const char *name, const rcgc_type *type, size_t payload)
