@@ -76,6 +76,14 @@ typedef struct rcgc_unwind_memo {
      * it for the tracer's recorded walks. */
     intptr_t ent;
     uintptr_t deep_bytes;
+    /* U2: fpd[J] holds the offsets from fps[0] of records 2 J + 1 (low 32
+     * bits) and 2 J + 2 (high 32 bits), for the pairs of records up to 64
+     * that the walk's entry runs (2 J + 2 <= nchk); a memo with a key has
+     * every such offset below 2^32 (rcgc_unwind_walk gives no key to a
+     * walk whose records span more), so a pair takes both addresses from
+     * one load, as the caller's frame pointer (checked equal to fps[0])
+     * plus the offsets.  rcgc_validate checks it. */
+    uint64_t fpd[RCGC_UNWIND_MEMO / 4];
 #endif
     /* words[0] and the walk's tag (0 from rcgc_unwind_walk; a caller of
      * rcgc_unwind_same_key may set its own, which that check compares
@@ -278,16 +286,17 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * loop RCGC_UNWIND_DEEP_BYTES: the assembler checks both, so the offsets
  * of rcgc_unwind_u1_entry match the code. */
 #define RCGC_UNWIND_UNROLL 32
-#define RCGC_UNWIND_PAIR_BYTES 37
+#define RCGC_UNWIND_PAIR_BYTES 47
 #define RCGC_UNWIND_DEEP_BYTES 99
 #define RCGC_UNWIND_STR2_(x) #x
 #define RCGC_UNWIND_STR_(x) RCGC_UNWIND_STR2_(x)
 /* The pair of records 2 J + 1 and 2 J + 2, J = .Lrcgc_unwind_j. */
 #define RCGC_UNWIND_FIXED_PAIR_                                             \
-    "%{disp32%} mov %c[fo]+16*.Lrcgc_unwind_j+8(%[m]), %[t]\n\t"            \
-    "vmovdqu (%[t]), %%xmm0\n\t"                                            \
-    "%{disp32%} mov %c[fo]+16*.Lrcgc_unwind_j+16(%[m]), %[t]\n\t"           \
-    "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"                            \
+    "%{disp32%} mov %c[po]+8*.Lrcgc_unwind_j(%[m]), %[t]\n\t"               \
+    "mov %k[t], %k[i]\n\t"                                                  \
+    "shr $32, %[t]\n\t"                                                     \
+    "%{disp32%} vmovdqu 0(%[fp],%[i]), %%xmm0\n\t"                          \
+    "%{disp32%} vinserti128 $1, 0(%[fp],%[t]), %%ymm0, %%ymm0\n\t"          \
     "%{disp32%} vpxor %c[wo]+32*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
     "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
 
@@ -368,6 +377,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
               [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
               [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
               [wo] "i"(offsetof(rcgc_unwind_memo, words)),
+              [po] "i"(offsetof(rcgc_unwind_memo, fpd)),
               [f0] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL),
               [f1] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 8),
               [f2] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 16),
