@@ -271,8 +271,10 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 #if defined(RCGC_UNWIND_HAVE_U1)
 /* U1, the unrolled pairs of rcgc_unwind_same_key: RCGC_UNWIND_UNROLL
  * pairs of records, one after the other in the code, the first comparing
- * records 2 U - 1 and 2 U, the last records 1 and 2, every address a fixed
- * displacement from the memo (no index, no loop counter).  A walk enters
+ * records 2 U - 1 and 2 U, the last records 1 and 2, every memo word a
+ * fixed displacement from the memo (no index, no loop counter); a pair's
+ * records are read at the caller's frame pointer (record 0's address)
+ * plus the two offsets of one fpd word (U2), split in r10 and r11.  A walk enters
  * at the pair of its last records (m->ent bytes after the first; its
  * records past n - 1 repeat record n - 1, as for the loops) and runs to
  * the end: one indirect jump instead of the loop's entry test, peeled
@@ -281,8 +283,9 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * over the records past them first (m->deep_bytes; the AVX2 loop's
  * halves of four, nchk being a multiple of four), placed just before the
  * first pair, into which it falls.  Every pair is RCGC_UNWIND_PAIR_BYTES
- * bytes (fixed registers: the memo in rax, the record's address in r11,
- * the deep loop's index in r10; every displacement 32-bit) and the deep
+ * bytes (fixed registers: the memo in rax, the deep loop's record
+ * address and the pairs' second offset in r11, the deep loop's index and
+ * the pairs' first offset in r10; every displacement 32-bit) and the deep
  * loop RCGC_UNWIND_DEEP_BYTES: the assembler checks both, so the offsets
  * of rcgc_unwind_u1_entry match the code. */
 #define RCGC_UNWIND_UNROLL 32
@@ -290,7 +293,11 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 #define RCGC_UNWIND_DEEP_BYTES 99
 #define RCGC_UNWIND_STR2_(x) #x
 #define RCGC_UNWIND_STR_(x) RCGC_UNWIND_STR2_(x)
-/* The pair of records 2 J + 1 and 2 J + 2, J = .Lrcgc_unwind_j. */
+/* The pair of records 2 J + 1 and 2 J + 2, J = .Lrcgc_unwind_j: their
+ * offsets from fp (fpd[J], U2) split into r10 (low half, zero-extended
+ * by the 32-bit move) and r11, the two records' 16 bytes at fp plus
+ * each, XORed with their recorded words.  Every displacement 32-bit, so
+ * the size does not depend on fp's register. */
 #define RCGC_UNWIND_FIXED_PAIR_                                             \
     "%{disp32%} mov %c[po]+8*.Lrcgc_unwind_j(%[m]), %[t]\n\t"               \
     "mov %k[t], %k[i]\n\t"                                                  \
