@@ -1544,6 +1544,14 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             if (m->n < 1 || m->nchk < 4 || m->nchk % 4 != 0 || m->nchk < m->n - 1 ||
                 1 + m->nchk > RCGC_UNWIND_MEMO || m->ent != ent || m->deep_bytes != deep)
                 TM_BAD("recorded stack %d enters the unrolled check elsewhere (U1)\n", i);
+            /* U2 (unwind.h): the pairs' offsets from record 0. */
+            for (int j = 0; 2 * j + 2 <= m->nchk && j < RCGC_UNWIND_MEMO / 4; j++)
+                if (m->fps[2 * j + 2] - m->fps[0] > UINT32_MAX ||
+                    m->fpd[j] != ((uint64_t)(m->fps[2 * j + 1] - m->fps[0]) |
+                                  (uint64_t)(m->fps[2 * j + 2] - m->fps[0]) << 32)) {
+                    TM_BAD("recorded stack %d's pair %d has other offsets (U2)\n", i, j);
+                    break;
+                }
         }
 #endif
     }

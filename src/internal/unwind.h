@@ -76,6 +76,14 @@ typedef struct rcgc_unwind_memo {
      * it for the tracer's recorded walks. */
     intptr_t ent;
     uintptr_t deep_bytes;
+    /* U2: fpd[J] holds the offsets from fps[0] of records 2 J + 1 (low 32
+     * bits) and 2 J + 2 (high 32 bits), for the pairs of records up to 64
+     * that the walk's entry runs (2 J + 2 <= nchk); a memo with a key has
+     * every such offset below 2^32 (rcgc_unwind_walk gives no key to a
+     * walk whose records span more), so a pair takes both addresses from
+     * one load, as the caller's frame pointer (checked equal to fps[0])
+     * plus the offsets.  rcgc_validate checks it. */
+    uint64_t fpd[RCGC_UNWIND_MEMO / 4];
 #endif
     /* words[0] and the walk's tag (0 from rcgc_unwind_walk; a caller of
      * rcgc_unwind_same_key may set its own, which that check compares
@@ -263,8 +271,10 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 #if defined(RCGC_UNWIND_HAVE_U1)
 /* U1, the unrolled pairs of rcgc_unwind_same_key: RCGC_UNWIND_UNROLL
  * pairs of records, one after the other in the code, the first comparing
- * records 2 U - 1 and 2 U, the last records 1 and 2, every address a fixed
- * displacement from the memo (no index, no loop counter).  A walk enters
+ * records 2 U - 1 and 2 U, the last records 1 and 2, every memo word a
+ * fixed displacement from the memo (no index, no loop counter); a pair's
+ * records are read at the caller's frame pointer (record 0's address)
+ * plus the two offsets of one fpd word (U2), split in r10 and r11.  A walk enters
  * at the pair of its last records (m->ent bytes after the first; its
  * records past n - 1 repeat record n - 1, as for the loops) and runs to
  * the end: one indirect jump instead of the loop's entry test, peeled
@@ -273,21 +283,27 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * over the records past them first (m->deep_bytes; the AVX2 loop's
  * halves of four, nchk being a multiple of four), placed just before the
  * first pair, into which it falls.  Every pair is RCGC_UNWIND_PAIR_BYTES
- * bytes (fixed registers: the memo in rax, the record's address in r11,
- * the deep loop's index in r10; every displacement 32-bit) and the deep
+ * bytes (fixed registers: the memo in rax, the deep loop's record
+ * address and the pairs' second offset in r11, the deep loop's index and
+ * the pairs' first offset in r10; every displacement 32-bit) and the deep
  * loop RCGC_UNWIND_DEEP_BYTES: the assembler checks both, so the offsets
  * of rcgc_unwind_u1_entry match the code. */
 #define RCGC_UNWIND_UNROLL 32
-#define RCGC_UNWIND_PAIR_BYTES 37
+#define RCGC_UNWIND_PAIR_BYTES 47
 #define RCGC_UNWIND_DEEP_BYTES 99
 #define RCGC_UNWIND_STR2_(x) #x
 #define RCGC_UNWIND_STR_(x) RCGC_UNWIND_STR2_(x)
-/* The pair of records 2 J + 1 and 2 J + 2, J = .Lrcgc_unwind_j. */
+/* The pair of records 2 J + 1 and 2 J + 2, J = .Lrcgc_unwind_j: their
+ * offsets from fp (fpd[J], U2) split into r10 (low half, zero-extended
+ * by the 32-bit move) and r11, the two records' 16 bytes at fp plus
+ * each, XORed with their recorded words.  Every displacement 32-bit, so
+ * the size does not depend on fp's register. */
 #define RCGC_UNWIND_FIXED_PAIR_                                             \
-    "%{disp32%} mov %c[fo]+16*.Lrcgc_unwind_j+8(%[m]), %[t]\n\t"            \
-    "vmovdqu (%[t]), %%xmm0\n\t"                                            \
-    "%{disp32%} mov %c[fo]+16*.Lrcgc_unwind_j+16(%[m]), %[t]\n\t"           \
-    "vinserti128 $1, (%[t]), %%ymm0, %%ymm0\n\t"                            \
+    "%{disp32%} mov %c[po]+8*.Lrcgc_unwind_j(%[m]), %[t]\n\t"               \
+    "mov %k[t], %k[i]\n\t"                                                  \
+    "shr $32, %[t]\n\t"                                                     \
+    "%{disp32%} vmovdqu 0(%[fp],%[i]), %%xmm0\n\t"                          \
+    "%{disp32%} vinserti128 $1, 0(%[fp],%[t]), %%ymm0, %%ymm0\n\t"          \
     "%{disp32%} vpxor %c[wo]+32*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
     "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
 
@@ -368,6 +384,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
               [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
               [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
               [wo] "i"(offsetof(rcgc_unwind_memo, words)),
+              [po] "i"(offsetof(rcgc_unwind_memo, fpd)),
               [f0] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL),
               [f1] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 8),
               [f2] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 16),

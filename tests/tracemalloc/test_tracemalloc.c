@@ -1369,6 +1369,13 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         /* Another tag (the tracer's call site) never repeats. */
         if (rcgc_unwind_same_key(fp, m, 8) || rcgc_unwind_same_key(fp, m, (uintptr_t)1 << 63))
             *same = 12;
+#if defined(RCGC_UNWIND_HAVE_U1)
+        /* U2: the pairs' record offsets from record 0, two to a word. */
+        for (int j = 0; 2 * j + 2 <= m->nchk && j < RCGC_UNWIND_MEMO / 4; j++)
+            if (m->fpd[j] != ((uint64_t)(m->fps[2 * j + 1] - fp) |
+                              (uint64_t)(m->fps[2 * j + 2] - fp) << 32))
+                *same = 13;
+#endif
         /* Every record's words count, each of them (the keyed check runs
          * unrolled halves of four records from the one of the walk's
          * last records, and a loop first over the records past 64). */
