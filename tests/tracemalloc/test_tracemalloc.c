@@ -1370,11 +1370,16 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         if (rcgc_unwind_same_key(fp, m, 8) || rcgc_unwind_same_key(fp, m, (uintptr_t)1 << 63))
             *same = 12;
 #if defined(RCGC_UNWIND_HAVE_U1)
-        /* U2: the pairs' record offsets from record 0, two to a word. */
-        for (int j = 0; 2 * j + 2 <= m->nchk && j < RCGC_UNWIND_MEMO / 4; j++)
-            if (m->fpd[j] != ((uint64_t)(m->fps[2 * j + 1] - fp) |
-                              (uint64_t)(m->fps[2 * j + 2] - fp) << 32))
+        /* U3: the quads' record offsets from record 0, four to a word,
+         * and the entry's word. */
+        for (int q = 0; 4 * q + 4 <= m->nchk && q < RCGC_UNWIND_MEMO / 8; q++)
+            if (m->fpq[q] != ((uint64_t)(m->fps[4 * q + 3] - fp) |
+                              (uint64_t)(m->fps[4 * q + 4] - fp) << 16 |
+                              (uint64_t)(m->fps[4 * q + 1] - fp) << 32 |
+                              (uint64_t)(m->fps[4 * q + 2] - fp) << 48))
                 *same = 13;
+        if (m->entw != rcgc_unwind_u3_entw(m, m->n))
+            *same = 14;
 #endif
         /* Every record's words count, each of them (the keyed check runs
          * unrolled halves of four records from the one of the walk's
