@@ -281,7 +281,8 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * records 2 U - 1 and 2 U, the last records 1 and 2, every memo word a
  * fixed displacement from the memo (no index, no loop counter); a pair's
  * records are read at the caller's frame pointer (record 0's address)
- * plus the two offsets of one fpd word (U2), split in r10 and r11.  A walk enters
+ * plus two 16-bit offsets of the pair's quad's fpq word (U3), held in r9
+ * (the pairs run by quads, each quad loading its word once).  A walk enters
  * at the pair of its last records (m->ent bytes after the first; its
  * records past n - 1 repeat record n - 1, as for the loops) and runs to
  * the end: one indirect jump instead of the loop's entry test, peeled
@@ -289,12 +290,14 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * three.  A walk of more than 2 U records after record 0 enters a loop
  * over the records past them first (m->deep_bytes; the AVX2 loop's
  * halves of four, nchk being a multiple of four), placed just before the
- * first pair, into which it falls.  Every pair is RCGC_UNWIND_PAIR_BYTES
- * bytes (fixed registers: the memo in rax, the deep loop's record
- * address and the pairs' second offset in r11, the deep loop's index and
- * the pairs' first offset in r10; every displacement 32-bit) and the deep
- * loop RCGC_UNWIND_DEEP_BYTES: the assembler checks both, so the offsets
- * of rcgc_unwind_u1_entry match the code. */
+ * first quad, into which it falls.  Every quad is RCGC_UNWIND_QUAD_BYTES
+ * bytes, its load RCGC_UNWIND_QLOAD_BYTES and its first pair
+ * RCGC_UNWIND_HI_BYTES (fixed registers: the memo in rax, the offsets
+ * word in r9, the deep loop's record address and a pair's second offset
+ * in r11, the deep loop's index and a pair's first offset in r10; every
+ * displacement 32-bit) and the deep loop RCGC_UNWIND_DEEP_BYTES: the
+ * assembler checks them all, so the offsets of rcgc_unwind_u1_entry
+ * match the code. */
 #define RCGC_UNWIND_UNROLL 32
 #define RCGC_UNWIND_QLOAD_BYTES 7   /* a quad's load of its offsets word */
 #define RCGC_UNWIND_HI_BYTES 48     /* the quad's first pair (J = 2 Q + 1) */
