@@ -1349,7 +1349,7 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
     /* U3: a walk whose records span 64 KiB or more (deep frames under
      * ASan) has no key: the unkeyed check alone answers for it. */
     if (m->fps[0] != 0 && m->fps[m->nchk] - m->fps[0] > UINT16_MAX) {
-        if (keyed || m->key != RCGC_UNWIND_NO_KEY)
+        if (rcgc_unwind_same_key(fp, m, 0) || m->key != RCGC_UNWIND_NO_KEY)
             *same = 5;
         keyed = *same;
     }
