@@ -1546,9 +1546,10 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 TM_BAD("recorded stack %d enters the unrolled check elsewhere (U1)\n", i);
             /* U3 (unwind.h): the quads' offsets from record 0 and the
              * entry's word. */
+            if (!rcgc_unwind_u3_fits(m, m->nchk))
+                TM_BAD("recorded stack %d has a key but its records do not fit U3\n", i);
             for (int q = 0; 4 * q + 4 <= m->nchk && q < RCGC_UNWIND_MEMO / 8; q++)
-                if (m->fps[4 * q + 4] - m->fps[0] > UINT16_MAX ||
-                    m->fpq[q] != rcgc_unwind_u3_quad(m, q)) {
+                if (m->fpq[q] != rcgc_unwind_u3_quad(m, q)) {
                     TM_BAD("recorded stack %d's quad %d has other offsets (U3)\n", i, q);
                     break;
                 }

@@ -77,15 +77,16 @@ typedef struct rcgc_unwind_memo {
     intptr_t ent;
     uintptr_t deep_bytes;
     /* U3 (perf-tm21, after U2's two 32-bit offsets a word): fpq[Q] holds
-     * the offsets from fps[0] of the four records 4 Q + 1 .. 4 Q + 4 as
-     * 16-bit fields, records 4 Q + 3 and 4 Q + 4 in bits 0-15 and 16-31
+     * the offsets from fps[0] of the four records 4 Q + 1 .. 4 Q + 4, in
+     * 8-byte units, as 16-bit fields, records 4 Q + 3 and 4 Q + 4 in bits 0-15 and 16-31
      * (the quad's first pair in the code), 4 Q + 1 and 4 Q + 2 in bits
      * 32-47 and 48-63, for the quads up to record 64 that the walk's entry
      * runs (4 Q + 4 <= nchk; rcgc_unwind_u3_quad); a memo with a key has
-     * every such offset below 2^16 (rcgc_unwind_walk gives no key to a
-     * walk whose records span 64 KiB or more), so a quad takes its four
-     * addresses from one load, as the caller's frame pointer (checked
-     * equal to fps[0]) plus the offsets.  entw is the offsets word the
+     * every record 1 .. nchk a multiple of 8 bytes and less than 2^19
+     * bytes above fps[0] (rcgc_unwind_u3_fits; rcgc_unwind_walk gives no
+     * key to another walk), so a quad takes its four addresses from one
+     * load, as the caller's frame pointer (checked equal to fps[0]) plus
+     * 8 times each offset (an indexed address's scale).  entw is the offsets word the
      * entry pair starts with (rcgc_unwind_u3_entw): the check loads it
      * before its jump, since a walk may enter a quad at its second pair.
      * rcgc_validate checks both. */
@@ -314,8 +315,8 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * plus each offset and XORs them with their recorded words.  Every
  * displacement 32-bit, so the size does not depend on fp's register. */
 #define RCGC_UNWIND_PAIR_VEC_(x)                                            \
-    "%{disp32%} vmovdqu 0(%[fp],%[i]), %%xmm0\n\t"                          \
-    "%{disp32%} vinserti128 $1, 0(%[fp]," x "), %%ymm0, %%ymm0\n\t"         \
+    "%{disp32%} vmovdqu 0(%[fp],%[i],8), %%xmm0\n\t"                        \
+    "%{disp32%} vinserti128 $1, 0(%[fp]," x ",8), %%ymm0, %%ymm0\n\t"       \
     "%{disp32%} vpxor %c[wo]+32*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
     "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
 #define RCGC_UNWIND_FIXED_QUAD_                                             \
@@ -361,8 +362,22 @@ static inline void rcgc_unwind_u1_entry(int n, int nchk, intptr_t *ent, uintptr_
 static inline uint64_t rcgc_unwind_u3_quad(const rcgc_unwind_memo *m, int q)
 {
     uintptr_t b = m->fps[0];
-    return (uint64_t)(m->fps[4 * q + 3] - b) | (uint64_t)(m->fps[4 * q + 4] - b) << 16 |
-           (uint64_t)(m->fps[4 * q + 1] - b) << 32 | (uint64_t)(m->fps[4 * q + 2] - b) << 48;
+    return (uint64_t)((m->fps[4 * q + 3] - b) >> 3) | (uint64_t)((m->fps[4 * q + 4] - b) >> 3) << 16 |
+           (uint64_t)((m->fps[4 * q + 1] - b) >> 3) << 32 |
+           (uint64_t)((m->fps[4 * q + 2] - b) >> 3) << 48;
+}
+
+/* U3: whether records 1 .. nchk of *m lie at multiples of 8 bytes from
+ * record 0, below 2^19 bytes from it (their offsets in 8-byte units fit
+ * 16 bits); a walk that fails this gets no key. */
+static inline int rcgc_unwind_u3_fits(const rcgc_unwind_memo *m, int nchk)
+{
+    for (int k = 1; k <= nchk; k++) {
+        uintptr_t d = m->fps[k] - m->fps[0];
+        if ((d & 7) != 0 || (d >> 3) > UINT16_MAX)
+            return 0;
+    }
+    return 1;
 }
 
 /* U3: the word the keyed check holds in w when it jumps to the entry of a

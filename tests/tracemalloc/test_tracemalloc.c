@@ -1346,9 +1346,9 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
     }
 #endif
 #if defined(RCGC_UNWIND_HAVE_U1)
-    /* U3: a walk whose records span 64 KiB or more (deep frames under
-     * ASan) has no key: the unkeyed check alone answers for it. */
-    if (m->fps[0] != 0 && m->fps[m->nchk] - m->fps[0] > UINT16_MAX) {
+    /* U3: a walk whose records span 512 KiB or more has no key: the
+     * unkeyed check alone answers for it. */
+    if (m->fps[0] != 0 && !rcgc_unwind_u3_fits(m, m->nchk)) {
         if (rcgc_unwind_same_key(fp, m, 0) || m->key != RCGC_UNWIND_NO_KEY)
             *same = 5;
         keyed = *same;
@@ -1382,10 +1382,10 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         /* U3: the quads' record offsets from record 0, four to a word,
          * and the entry's word. */
         for (int q = 0; 4 * q + 4 <= m->nchk && q < RCGC_UNWIND_MEMO / 8; q++)
-            if (m->fpq[q] != ((uint64_t)(m->fps[4 * q + 3] - fp) |
-                              (uint64_t)(m->fps[4 * q + 4] - fp) << 16 |
-                              (uint64_t)(m->fps[4 * q + 1] - fp) << 32 |
-                              (uint64_t)(m->fps[4 * q + 2] - fp) << 48))
+            if (m->fpq[q] != ((uint64_t)((m->fps[4 * q + 3] - fp) / 8) |
+                              (uint64_t)((m->fps[4 * q + 4] - fp) / 8) << 16 |
+                              (uint64_t)((m->fps[4 * q + 1] - fp) / 8) << 32 |
+                              (uint64_t)((m->fps[4 * q + 2] - fp) / 8) << 48))
                 *same = 13;
         if (m->entw != rcgc_unwind_u3_entw(m, m->n))
             *same = 14;
@@ -1431,7 +1431,7 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
     return seen;
 }
 
-/* U3: a walk whose records span 64 KiB or more (a frame with a large
+/* U3: a walk whose records span 512 KiB or more (a frame with a large
  * buffer) has no key, and the unkeyed check still takes it for a repeat;
  * a keyed walk's quad words and entry word are the packed offsets. */
 static __attribute__((noinline)) void walk_under_big_frame(rcgc_unwind_memo *m, int *res)
@@ -1439,7 +1439,7 @@ static __attribute__((noinline)) void walk_under_big_frame(rcgc_unwind_memo *m, 
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     int seen;
     rcgc_unwind_walk(fp, 1, 4, &seen, m);
-    res[0] = m->n >= 3 && m->fps[m->nchk] - m->fps[0] > UINT16_MAX;
+    res[0] = m->n >= 3 && m->fps[m->nchk] - m->fps[0] > 8 * (uintptr_t)UINT16_MAX;
     res[1] = m->key == RCGC_UNWIND_NO_KEY;
     res[2] = rcgc_unwind_same(fp, 1, m);
     res[3] = rcgc_unwind_same_key(fp, m, 0);
@@ -1447,7 +1447,7 @@ static __attribute__((noinline)) void walk_under_big_frame(rcgc_unwind_memo *m, 
 
 static __attribute__((noinline)) void big_frame(rcgc_unwind_memo *m, int *res)
 {
-    volatile char buf[80 * 1024];
+    volatile char buf[640 * 1024];
     buf[0] = 1;
     walk_under_big_frame(m, res);
     buf[sizeof buf - 1] = 2;
