@@ -1544,14 +1544,17 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             if (m->n < 1 || m->nchk < 4 || m->nchk % 4 != 0 || m->nchk < m->n - 1 ||
                 1 + m->nchk > RCGC_UNWIND_MEMO || m->ent != ent || m->deep_bytes != deep)
                 TM_BAD("recorded stack %d enters the unrolled check elsewhere (U1)\n", i);
-            /* U2 (unwind.h): the pairs' offsets from record 0. */
-            for (int j = 0; 2 * j + 2 <= m->nchk && j < RCGC_UNWIND_MEMO / 4; j++)
-                if (m->fps[2 * j + 2] - m->fps[0] > UINT32_MAX ||
-                    m->fpd[j] != ((uint64_t)(m->fps[2 * j + 1] - m->fps[0]) |
-                                  (uint64_t)(m->fps[2 * j + 2] - m->fps[0]) << 32)) {
-                    TM_BAD("recorded stack %d's pair %d has other offsets (U2)\n", i, j);
+            /* U3 (unwind.h): the quads' offsets from record 0 and the
+             * entry's word. */
+            if (!rcgc_unwind_u3_fits(m, m->nchk))
+                TM_BAD("recorded stack %d has a key but its records do not fit U3\n", i);
+            for (int q = 0; 4 * q + 4 <= m->nchk && q < RCGC_UNWIND_MEMO / 8; q++)
+                if (m->fpq[q] != rcgc_unwind_u3_quad(m, q)) {
+                    TM_BAD("recorded stack %d's quad %d has other offsets (U3)\n", i, q);
                     break;
                 }
+            if (m->entw != rcgc_unwind_u3_entw(m, m->n))
+                TM_BAD("recorded stack %d's entry word is not its entry quad's (U3)\n", i);
         }
 #endif
     }

@@ -183,14 +183,14 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
 #if defined(RCGC_UNWIND_HAVE_U1)
         /* U1 (unwind.h): where the keyed check enters its unrolled pairs. */
         rcgc_unwind_u1_entry(recorded, nchk, &m->ent, &m->deep_bytes);
-        /* U2: the pairs' record offsets from record 0 (the fps increase
-         * along the walk, so the padded record nchk's is the largest); a
-         * walk that spans 4 GiB or more takes no key. */
-        if (m->fps[nchk] - m->fps[0] > UINT32_MAX)
+        /* U3: the quads' record offsets from record 0 in 8-byte units; a
+         * walk whose records span 512 KiB or more, or lie at other than
+         * multiples of 8 bytes from record 0, takes no key. */
+        if (!rcgc_unwind_u3_fits(m, nchk))
             m->key = RCGC_UNWIND_NO_KEY;
-        for (int j = 0; 2 * j + 2 <= nchk && j < RCGC_UNWIND_MEMO / 4; j++)
-            m->fpd[j] = (uint64_t)(m->fps[2 * j + 1] - m->fps[0]) |
-                        (uint64_t)(m->fps[2 * j + 2] - m->fps[0]) << 32;
+        for (int q = 0; 4 * q + 4 <= nchk && q < RCGC_UNWIND_MEMO / 8; q++)
+            m->fpq[q] = rcgc_unwind_u3_quad(m, q);
+        m->entw = rcgc_unwind_u3_entw(m, recorded);
 #endif
         m->skip = skip;
         m->end_zero = end_zero;

@@ -76,14 +76,22 @@ typedef struct rcgc_unwind_memo {
      * it for the tracer's recorded walks. */
     intptr_t ent;
     uintptr_t deep_bytes;
-    /* U2: fpd[J] holds the offsets from fps[0] of records 2 J + 1 (low 32
-     * bits) and 2 J + 2 (high 32 bits), for the pairs of records up to 64
-     * that the walk's entry runs (2 J + 2 <= nchk); a memo with a key has
-     * every such offset below 2^32 (rcgc_unwind_walk gives no key to a
-     * walk whose records span more), so a pair takes both addresses from
-     * one load, as the caller's frame pointer (checked equal to fps[0])
-     * plus the offsets.  rcgc_validate checks it. */
-    uint64_t fpd[RCGC_UNWIND_MEMO / 4];
+    /* U3 (perf-tm21, after U2's two 32-bit offsets a word): fpq[Q] holds
+     * the offsets from fps[0] of the four records 4 Q + 1 .. 4 Q + 4, in
+     * 8-byte units, as 16-bit fields, records 4 Q + 3 and 4 Q + 4 in bits 0-15 and 16-31
+     * (the quad's first pair in the code), 4 Q + 1 and 4 Q + 2 in bits
+     * 32-47 and 48-63, for the quads up to record 64 that the walk's entry
+     * runs (4 Q + 4 <= nchk; rcgc_unwind_u3_quad); a memo with a key has
+     * every record 1 .. nchk a multiple of 8 bytes and less than 2^19
+     * bytes above fps[0] (rcgc_unwind_u3_fits; rcgc_unwind_walk gives no
+     * key to another walk), so a quad takes its four addresses from one
+     * load, as the caller's frame pointer (checked equal to fps[0]) plus
+     * 8 times each offset (an indexed address's scale).  entw is the offsets word the
+     * entry pair starts with (rcgc_unwind_u3_entw): the check loads it
+     * before its jump, since a walk may enter a quad at its second pair.
+     * rcgc_validate checks both. */
+    uint64_t fpq[RCGC_UNWIND_MEMO / 8];
+    uint64_t entw;
 #endif
     /* words[0] and the walk's tag (0 from rcgc_unwind_walk; a caller of
      * rcgc_unwind_same_key may set its own, which that check compares
@@ -274,7 +282,8 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * records 2 U - 1 and 2 U, the last records 1 and 2, every memo word a
  * fixed displacement from the memo (no index, no loop counter); a pair's
  * records are read at the caller's frame pointer (record 0's address)
- * plus the two offsets of one fpd word (U2), split in r10 and r11.  A walk enters
+ * plus two 16-bit offsets of the pair's quad's fpq word (U3), held in r9
+ * (the pairs run by quads, each quad loading its word once).  A walk enters
  * at the pair of its last records (m->ent bytes after the first; its
  * records past n - 1 repeat record n - 1, as for the loops) and runs to
  * the end: one indirect jump instead of the loop's entry test, peeled
@@ -282,30 +291,53 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * three.  A walk of more than 2 U records after record 0 enters a loop
  * over the records past them first (m->deep_bytes; the AVX2 loop's
  * halves of four, nchk being a multiple of four), placed just before the
- * first pair, into which it falls.  Every pair is RCGC_UNWIND_PAIR_BYTES
- * bytes (fixed registers: the memo in rax, the deep loop's record
- * address and the pairs' second offset in r11, the deep loop's index and
- * the pairs' first offset in r10; every displacement 32-bit) and the deep
- * loop RCGC_UNWIND_DEEP_BYTES: the assembler checks both, so the offsets
- * of rcgc_unwind_u1_entry match the code. */
+ * first quad, into which it falls.  Every quad is RCGC_UNWIND_QUAD_BYTES
+ * bytes, its load RCGC_UNWIND_QLOAD_BYTES and its first pair
+ * RCGC_UNWIND_HI_BYTES (fixed registers: the memo in rax, the offsets
+ * word in r9, the deep loop's record address and a pair's second offset
+ * in r11, the deep loop's index and a pair's first offset in r10; every
+ * displacement 32-bit) and the deep loop RCGC_UNWIND_DEEP_BYTES: the
+ * assembler checks them all, so the offsets of rcgc_unwind_u1_entry
+ * match the code. */
 #define RCGC_UNWIND_UNROLL 32
-#define RCGC_UNWIND_PAIR_BYTES 47
+#define RCGC_UNWIND_QLOAD_BYTES 7   /* a quad's load of its offsets word */
+#define RCGC_UNWIND_HI_BYTES 48     /* the quad's first pair (J = 2 Q + 1) */
+#define RCGC_UNWIND_QUAD_BYTES 96   /* the load and both pairs */
 #define RCGC_UNWIND_DEEP_BYTES 99
 #define RCGC_UNWIND_STR2_(x) #x
 #define RCGC_UNWIND_STR_(x) RCGC_UNWIND_STR2_(x)
-/* The pair of records 2 J + 1 and 2 J + 2, J = .Lrcgc_unwind_j: their
- * offsets from fp (fpd[J], U2) split into r10 (low half, zero-extended
- * by the 32-bit move) and r11, the two records' 16 bytes at fp plus
- * each, XORed with their recorded words.  Every displacement 32-bit, so
- * the size does not depend on fp's register. */
-#define RCGC_UNWIND_FIXED_PAIR_                                             \
-    "%{disp32%} mov %c[po]+8*.Lrcgc_unwind_j(%[m]), %[t]\n\t"               \
-    "mov %k[t], %k[i]\n\t"                                                  \
-    "shr $32, %[t]\n\t"                                                     \
-    "%{disp32%} vmovdqu 0(%[fp],%[i]), %%xmm0\n\t"                          \
-    "%{disp32%} vinserti128 $1, 0(%[fp],%[t]), %%ymm0, %%ymm0\n\t"          \
+/* The four records of quad Q = .Lrcgc_unwind_q (U3): its offsets word
+ * (fpq[Q]) into r9 (w), then the pair J = 2 Q + 1 (records 4 Q + 3 and
+ * 4 Q + 4, bits 0-15 and 16-31: into r10 and r11, then w shifted down by
+ * 32, which is where a walk that enters at the second pair starts) and
+ * the pair J = 2 Q (the low 16 bits of w into r10, w shifted by 16 is
+ * the other offset).  Each pair loads its two records' 16 bytes at fp
+ * plus each offset and XORs them with their recorded words.  Every
+ * displacement 32-bit, so the size does not depend on fp's register. */
+#define RCGC_UNWIND_PAIR_VEC_(x)                                            \
+    "%{disp32%} vmovdqu 0(%[fp],%[i],8), %%xmm0\n\t"                        \
+    "%{disp32%} vinserti128 $1, 0(%[fp]," x ",8), %%ymm0, %%ymm0\n\t"       \
     "%{disp32%} vpxor %c[wo]+32*.Lrcgc_unwind_j+16(%[m]), %%ymm0, %%ymm0\n\t" \
     "vpor %%ymm0, %%ymm2, %%ymm2\n\t"
+#define RCGC_UNWIND_FIXED_QUAD_                                             \
+    "2:\n\t"                                                                \
+    "%{disp32%} mov %c[po]+8*.Lrcgc_unwind_q(%[m]), %[w]\n"                 \
+    "3:\n\t"                                                                \
+    ".set .Lrcgc_unwind_j, 2*.Lrcgc_unwind_q+1\n\t"                         \
+    "movzwl %w[w], %k[i]\n\t"                                              \
+    "mov %k[w], %k[t]\n\t"                                                 \
+    "shr $16, %k[t]\n\t"                                                   \
+    "shr $32, %[w]\n\t" RCGC_UNWIND_PAIR_VEC_("%[t]")                      \
+    "4:\n\t"                                                                \
+    ".set .Lrcgc_unwind_j, 2*.Lrcgc_unwind_q\n\t"                           \
+    "movzwl %w[w], %k[i]\n\t"                                              \
+    "shr $16, %[w]\n\t" RCGC_UNWIND_PAIR_VEC_("%[w]")                      \
+    ".if (3b - 2b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_QLOAD_BYTES) "\n\t"     \
+    ".error \"unwind.h: RCGC_UNWIND_QLOAD_BYTES is not a quad's load\"\n\t" \
+    ".endif\n\t"                                                            \
+    ".if (4b - 3b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_HI_BYTES) "\n\t"        \
+    ".error \"unwind.h: RCGC_UNWIND_HI_BYTES is not a quad's first pair\"\n\t" \
+    ".endif\n\t"
 
 /* U1's entry for a walk of n records (record 0 included, n >= 1) whose
  * records 1 .. nchk are filled (rcgc_unwind_walk): *ent and *deep as
@@ -314,12 +346,53 @@ static inline void rcgc_unwind_u1_entry(int n, int nchk, intptr_t *ent, uintptr_
 {
     if (n - 1 <= 2 * RCGC_UNWIND_UNROLL) {
         int pairs = n / 2 > 0 ? n / 2 : 1;   /* records 1 .. 2 pairs >= n - 1 */
-        *ent = (intptr_t)(RCGC_UNWIND_UNROLL - pairs) * RCGC_UNWIND_PAIR_BYTES;
+        int j = pairs - 1, q = j / 2;         /* the entry pair and its quad */
+        *ent = (intptr_t)(RCGC_UNWIND_UNROLL / 2 - 1 - q) * RCGC_UNWIND_QUAD_BYTES +
+               RCGC_UNWIND_QLOAD_BYTES + (j % 2 ? 0 : RCGC_UNWIND_HI_BYTES);
         *deep = 0;
     } else {
         *ent = -(intptr_t)RCGC_UNWIND_DEEP_BYTES;
         *deep = (uintptr_t)(nchk - 2 * RCGC_UNWIND_UNROLL) * sizeof(uintptr_t);
     }
+}
+
+/* U3: the offsets word of quad q of a walk recorded in *m (records
+ * 4 q + 1 .. 4 q + 4 filled), as fpq[q] holds it when every offset is
+ * below 2^16. */
+static inline uint64_t rcgc_unwind_u3_quad(const rcgc_unwind_memo *m, int q)
+{
+    uintptr_t b = m->fps[0];
+    return (uint64_t)((m->fps[4 * q + 3] - b) >> 3) | (uint64_t)((m->fps[4 * q + 4] - b) >> 3) << 16 |
+           (uint64_t)((m->fps[4 * q + 1] - b) >> 3) << 32 |
+           (uint64_t)((m->fps[4 * q + 2] - b) >> 3) << 48;
+}
+
+/* U3: whether records 1 .. nchk of *m lie at multiples of 8 bytes from
+ * record 0, below 2^19 bytes from it (their offsets in 8-byte units fit
+ * 16 bits); a walk that fails this gets no key. */
+static inline int rcgc_unwind_u3_fits(const rcgc_unwind_memo *m, int nchk)
+{
+    for (int k = 1; k <= nchk; k++) {
+        uintptr_t d = m->fps[k] - m->fps[0];
+        if ((d & 7) != 0 || (d >> 3) > UINT16_MAX)
+            return 0;
+    }
+    return 1;
+}
+
+/* U3: the word the keyed check holds in w when it jumps to the entry of a
+ * walk of n records (rcgc_unwind_u1_entry): the entry quad's offsets
+ * word, shifted by 32 when the entry is the quad's second pair; 0 for a
+ * walk that enters the deep loop (which falls into the first quad's
+ * load). */
+static inline uint64_t rcgc_unwind_u3_entw(const rcgc_unwind_memo *m, int n)
+{
+    if (n - 1 > 2 * RCGC_UNWIND_UNROLL)
+        return 0;
+    int pairs = n / 2 > 0 ? n / 2 : 1;
+    int j = pairs - 1;
+    uint64_t w = rcgc_unwind_u3_quad(m, j / 2);
+    return j % 2 ? w : w >> 32;
 }
 #endif
 
@@ -346,12 +419,14 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
     register const rcgc_unwind_memo *mr __asm__("rax") = m;
     register uintptr_t t __asm__("r11");
     register uintptr_t i __asm__("r10");
+    register uint64_t w __asm__("r9");
     int same;
     __asm__("vmovq (%[fp]), %%xmm2\n\t"
             "vpinsrq $1, %[tag], %%xmm2, %%xmm2\n\t"
             "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n\t"
             "lea 1f(%%rip), %[t]\n\t"
             "add %c[ent](%[m]), %[t]\n\t"
+            "%{disp32%} mov %c[ew](%[m]), %[w]\n\t"
             "notrack jmp *%[t]\n"
             "8:\n\t"
             "%{disp32%} mov %c[db](%[m]), %[i]\n"
@@ -362,29 +437,31 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             ".byte 0x0f, 0x85\n\t"
             ".long 9b - . - 4\n"
             "1:\n\t"
-            ".set .Lrcgc_unwind_j, " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " - 1\n\t"
-            ".rept " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) "\n\t"
-            RCGC_UNWIND_FIXED_PAIR_
-            ".set .Lrcgc_unwind_j, .Lrcgc_unwind_j - 1\n\t"
+            ".set .Lrcgc_unwind_q, " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " / 2 - 1\n\t"
+            ".rept " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " / 2\n\t"
+            RCGC_UNWIND_FIXED_QUAD_
+            ".set .Lrcgc_unwind_q, .Lrcgc_unwind_q - 1\n\t"
             ".endr\n"
             "7:\n\t"
-            ".if (7b - 1b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " * "
-            RCGC_UNWIND_STR_(RCGC_UNWIND_PAIR_BYTES) "\n\t"
-            ".error \"unwind.h: RCGC_UNWIND_PAIR_BYTES is not the size of a pair\"\n\t"
+            ".if (7b - 1b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_UNROLL) " / 2 * "
+            RCGC_UNWIND_STR_(RCGC_UNWIND_QUAD_BYTES) "\n\t"
+            ".error \"unwind.h: RCGC_UNWIND_QUAD_BYTES is not the size of a quad\"\n\t"
             ".endif\n\t"
+
             ".if (1b - 8b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_DEEP_BYTES) "\n\t"
             ".error \"unwind.h: RCGC_UNWIND_DEEP_BYTES is not the size of the deep loop\"\n\t"
             ".endif\n\t"
             "vptest %%ymm2, %%ymm2\n\t"
             "vzeroupper"
-            : [i] "=&r"(i), [t] "=&r"(t), "=@ccz"(same)
+            : [i] "=&r"(i), [t] "=&r"(t), [w] "=&r"(w), "=@ccz"(same)
             : [m] "r"(mr), [fp] "r"(fp), [tag] "r"(tag),
               [wz] "i"(offsetof(rcgc_unwind_memo, w0tag)),
               [ent] "i"(offsetof(rcgc_unwind_memo, ent)),
+              [ew] "i"(offsetof(rcgc_unwind_memo, entw)),
               [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
               [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
               [wo] "i"(offsetof(rcgc_unwind_memo, words)),
-              [po] "i"(offsetof(rcgc_unwind_memo, fpd)),
+              [po] "i"(offsetof(rcgc_unwind_memo, fpq)),
               [f0] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL),
               [f1] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 8),
               [f2] "i"(RCGC_UNWIND_FO_ + 16 * RCGC_UNWIND_UNROLL + 16),
@@ -418,7 +495,8 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
 #undef RCGC_UNWIND_AVX2_ARGS_
 #endif
 #if defined(RCGC_UNWIND_HAVE_U1)
-#undef RCGC_UNWIND_FIXED_PAIR_
+#undef RCGC_UNWIND_FIXED_QUAD_
+#undef RCGC_UNWIND_PAIR_VEC_
 #undef RCGC_UNWIND_STR_
 #undef RCGC_UNWIND_STR2_
 #endif

@@ -1345,6 +1345,15 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         keyed = *same;
     }
 #endif
+#if defined(RCGC_UNWIND_HAVE_U1)
+    /* U3: a walk whose records span 512 KiB or more has no key: the
+     * unkeyed check alone answers for it. */
+    if (m->fps[0] != 0 && !rcgc_unwind_u3_fits(m, m->nchk)) {
+        if (rcgc_unwind_same_key(fp, m, 0) || m->key != RCGC_UNWIND_NO_KEY)
+            *same = 5;
+        keyed = *same;
+    }
+#endif
     if (keyed != *same)
         *same = 6;
     if (*same == 1 && m->key != RCGC_UNWIND_NO_KEY) {
@@ -1370,11 +1379,16 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         if (rcgc_unwind_same_key(fp, m, 8) || rcgc_unwind_same_key(fp, m, (uintptr_t)1 << 63))
             *same = 12;
 #if defined(RCGC_UNWIND_HAVE_U1)
-        /* U2: the pairs' record offsets from record 0, two to a word. */
-        for (int j = 0; 2 * j + 2 <= m->nchk && j < RCGC_UNWIND_MEMO / 4; j++)
-            if (m->fpd[j] != ((uint64_t)(m->fps[2 * j + 1] - fp) |
-                              (uint64_t)(m->fps[2 * j + 2] - fp) << 32))
+        /* U3: the quads' record offsets from record 0, four to a word,
+         * and the entry's word. */
+        for (int q = 0; 4 * q + 4 <= m->nchk && q < RCGC_UNWIND_MEMO / 8; q++)
+            if (m->fpq[q] != ((uint64_t)((m->fps[4 * q + 3] - fp) / 8) |
+                              (uint64_t)((m->fps[4 * q + 4] - fp) / 8) << 16 |
+                              (uint64_t)((m->fps[4 * q + 1] - fp) / 8) << 32 |
+                              (uint64_t)((m->fps[4 * q + 2] - fp) / 8) << 48))
                 *same = 13;
+        if (m->entw != rcgc_unwind_u3_entw(m, m->n))
+            *same = 14;
 #endif
         /* Every record's words count, each of them (the keyed check runs
          * unrolled halves of four records from the one of the walk's
@@ -1415,6 +1429,49 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         m->lo += 16;
     }
     return seen;
+}
+
+/* U3: a walk whose records span 512 KiB or more (a frame with a large
+ * buffer) has no key, and the unkeyed check still takes it for a repeat;
+ * a keyed walk's quad words and entry word are the packed offsets. */
+static __attribute__((noinline)) void walk_under_big_frame(rcgc_unwind_memo *m, int *res)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    int seen;
+    rcgc_unwind_walk(fp, 1, 4, &seen, m);
+    res[0] = m->n >= 3 && m->fps[m->nchk] - m->fps[0] > 8 * (uintptr_t)UINT16_MAX;
+    res[1] = m->key == RCGC_UNWIND_NO_KEY;
+    res[2] = rcgc_unwind_same(fp, 1, m);
+    res[3] = rcgc_unwind_same_key(fp, m, 0);
+}
+
+static __attribute__((noinline)) void big_frame(rcgc_unwind_memo *m, int *res)
+{
+    volatile char buf[640 * 1024];
+    buf[0] = 1;
+    walk_under_big_frame(m, res);
+    buf[sizeof buf - 1] = 2;
+}
+
+static void test_wide_walk_has_no_key(void **state)
+{
+    (void)state;
+    rcgc_unwind_memo *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    int res[4];
+    big_frame(m, res);
+#if !defined(__SANITIZE_ADDRESS__)
+    /* (ASan may keep the buffer on its own stack, out of the chain.) */
+    assert_true(res[0]);
+#endif
+#if defined(RCGC_UNWIND_HAVE_U1)
+    if (res[0])
+        assert_true(res[1]);
+#endif
+    assert_int_equal(res[2], 1);
+    if (res[1])
+        assert_int_equal(res[3], 0);
+    free(m);
 }
 
 static void unrecorded_walk_never_repeats(void);
@@ -2348,6 +2405,7 @@ int main(void)
         cmocka_unit_test(test_native_pop_own_class),
         cmocka_unit_test(test_trace_table_bias),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
+        cmocka_unit_test(test_wide_walk_has_no_key),
         cmocka_unit_test(test_native_longjmp_and_switched_stacks),
         cmocka_unit_test(test_pending_free),
         cmocka_unit_test(test_last_site_only_while_alone),
