@@ -226,10 +226,11 @@ struct rcgc_type {
 #define RCGC_OF_MARK        (1u << 8)   /* scratch mark for collector phases */
 #define RCGC_OF_DYING       (1u << 9)   /* deallocation in progress */
 #define RCGC_OF_DEFERRED    (1u << 10)  /* in the trashcan, was tracked */
-/* Bits 11-31 are the collector's scratch during trial deletion only (zero
- * whenever user code can run): a saturation bit, a young gather's mark of
- * a member with no reference (Y1) and a count of internal references
- * (docs/design-gc.md, "Counting internal references"). */
+/* Bits 11-31 are the collector's scratch during trial deletion (no user
+ * code runs then): a saturation bit, a young gather's mark of a member
+ * with no reference (Y1) and a count of internal references
+ * (docs/design-gc.md, "Counting internal references").  At any other time
+ * they are zero but on an object not yet settled (below). */
 #define RCGC_OF_GC_SATURATED (1u << 11)
 #define RCGC_OF_GC_LEAF     (1u << 12)
 #define RCGC_OF_GC_REFS_SHIFT 13
