@@ -449,20 +449,28 @@ static RCGC_ALWAYS_INLINE void *rcgc_trace_hdr_take(rcgc_runtime *rt, void *bp, 
 {
     rcgc_trace_hot *h = &rt->mem.trace;
     rcgc_trace_slot *hd = rcgc_trace_hdr(bp);
-    uint64_t old = (uint64_t)hd->size - credit;
+    /* room + (old - credit - size): one read-modify-write of room, the
+     * delta formed in a register (the pair is bound by its memory
+     * operations, not by its instruction count alone: docs/tracemalloc.md,
+     * perf-tm22).  room is below 2^63 (room <= peak) and the delta
+     * within +-2^33, so the sum is short exactly when its sign bit is
+     * set, as room - size + 2^64 is for rcgc_trace_borrow. */
+    uint64_t d = hd->size;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
-    /* room + old - size in memory, the borrow of the subtraction (one
-     * memory operand: as two statements gcc 12 formed its address in a
-     * register) */
+    /* the delta from the old size (credit a memory operand where the
+     * caller has it so) and room's update with one memory operand: from
+     * C gcc 12 summed credit and size in a register first (one
+     * instruction more), loaded, added and stored room apart and tested
+     * the sum again */
     _Bool borrow;
-    __asm__("add %[o], %[r]\n\tsub %[s], %[r]"
-            : [r] "+m"(h->room), "=@ccc"(borrow)
-            : [o] "r"(old), [s] "r"(size));
+    __asm__("sub %[c], %[d]\n\tsub %[s], %[d]\n\tadd %[d], %[r]"
+            : [r] "+m"(h->room), "=@ccs"(borrow), [d] "+&r"(d)
+            : [c] "rme"(credit), [s] "r"(size));
 #else
-    h->room += old;
-    size_t rm = h->room;
-    h->room = rm - size;
-    _Bool borrow = rm < size;
+    d = d - credit - size;
+    size_t rm = h->room + d;
+    h->room = rm;
+    _Bool borrow = (intptr_t)rm < 0;
 #endif
     hd->tb = tb;
     if (RCGC_UNLIKELY(borrow))
