@@ -128,11 +128,14 @@ void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
     out->free = pool_free_any;
 }
 
-/* R12 (tmfast.h): the per-row continuations of rcgc_mem_free follow slow. */
-static void free_rows_set(rcgc_runtime *rt)
+/* R12 (tmfast.h): the per-row continuations of rcgc_mem_free follow slow
+ * and the traced rows' credits (L1: all rows' credits are on or off
+ * together). */
+void rcgc_mem_free_rows_set(rcgc_runtime *rt)
 {
     rcgc_mem_free_not_fn req = rcgc_mem_free_not_of(rt->mem.slow);
-    rcgc_mem_free_not_fn hdr = rcgc_mem_free_hdr_of(rt->mem.slow);
+    rcgc_mem_free_not_fn hdr =
+        rcgc_mem_free_hdr_of(rt->mem.slow, rt->pool.hdr_credit[RCGC_NROWS - 1] != 0);
     for (unsigned r = 0; r < RCGC_NROWS; r++)
         rt->pool.free_not[r] = r < RCGC_NCLASSES ? req : hdr;
 }
@@ -143,7 +146,7 @@ int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8, before any return */
-    free_rows_set(rt);                                      /* R12 */
+    rcgc_mem_free_rows_set(rt);                             /* R12 */
     rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
     for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
@@ -193,7 +196,7 @@ void rcgc_mem_update_slow(rcgc_runtime *rt)
         ms->trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
     rcgc_trace_route_update(ms);   /* R7 */
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8 */
-    free_rows_set(rt);                                      /* R12 */
+    rcgc_mem_free_rows_set(rt);                             /* R12 */
     /* The free cache belongs to the fast paths (tracing's included): the
      * debug hooks, fault injection and user allocators must see every
      * block go back to its pool. */
@@ -514,11 +517,12 @@ static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const voi
  * block (H1) comes here, by its row's continuation (R12): the block is
  * cached with its trace kept in its header (a lazy free, L1), which is
  * not read here; a block that goes to its pool is cleared first (H2).
- * The row's fields at fixed offsets from row. */
-static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf,
-                                       size_t t, void **top, char *row)
+ * The row's fields at fixed offsets from row.  mark: write the entry's
+ * unsettled mark (L1, the credits off); with the credits on the header
+ * tells (rcgc_trace_hdr_lazy), so no mark is written. */
+static RCGC_ALWAYS_INLINE void free_hdr(rcgc_runtime *rt, void *ptr, void **top, char *row,
+                                        int mark)
 {
-    (void)leaf, (void)t;
     RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE);
     /* Its trace is its header, at a fixed distance from it (H1).  The
      * row's fields at fixed offsets from row (R8, R12). */
@@ -529,17 +533,19 @@ static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *
     if (RCGC_LIKELY(top != *(void ***)(void *)(row + offsetof(rcgc_runtime, pool.clim)))) {
         /* L1: the block is cached with its trace (a lazy free): its
          * header is not read here (a cold block's line would stall the
-         * chain of room's updates); the slot entry marks it unsettled.
-         * The allocation that takes it again reads the header it writes
-         * anyway; the readers, a borrow and a flush settle it first. */
+         * chain of room's updates).  The allocation that takes it again
+         * reads the header it writes anyway; the readers, a borrow and
+         * a flush settle it first. */
         size_t credit = *(const size_t *)(const void *)(row + offsetof(rcgc_runtime, pool.hdr_credit));
+        RCGC_ASSERT(mark == (credit == 0));
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
         __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(credit) : "cc");
 #else
         h->room += credit;
 #endif
         *top = ptr;
-        *rcgc_pool_cslot(top) = NULL;
+        if (mark)
+            *rcgc_pool_cslot(top) = NULL;
         *ctop = top;
         *(void **)(void *)(row + offsetof(rcgc_runtime, pool.cache)) = ptr;
         return;
@@ -549,6 +555,22 @@ static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *
     h->room += hd->size;
     memset(hd, 0, sizeof *hd);
     rcgc_pool_push_limit(rt, &rt->pool, ptr);
+}
+
+/* The credits on (L1): the header tells a lazy free, no mark. */
+static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf,
+                                       size_t t, void **top, char *row)
+{
+    (void)leaf, (void)t;
+    free_hdr(rt, ptr, top, row, 0);
+}
+
+/* The credits off (L1): the entry marked unsettled. */
+static RCGC_NOINLINE void free_not_hdr_marked(rcgc_runtime *rt, void *ptr, const void *leaf,
+                                              size_t t, void **top, char *row)
+{
+    (void)leaf, (void)t;
+    free_hdr(rt, ptr, top, row, 1);
 }
 
 /* Any other mode: with nothing on, the push found its limit (C3); the
@@ -570,9 +592,11 @@ rcgc_mem_free_not_fn rcgc_mem_free_not_of(unsigned slow)
     return slow == RCGC_SLOW_TRACE ? free_not_traced : free_not_other;
 }
 
-rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow)
+rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow, int credits)
 {
-    return slow == RCGC_SLOW_TRACE ? free_not_hdr : free_not_other;
+    if (slow != RCGC_SLOW_TRACE)
+        return free_not_other;
+    return credits ? free_not_hdr : free_not_hdr_marked;
 }
 
 void rcgc_mem_free(rcgc_runtime *rt, void *ptr)

@@ -732,9 +732,10 @@ size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h)
     if (!rt->mem.tracing)   /* L1 holds while tracing only (no lazy free otherwise) */
         return h->room;
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
-        /* L1: the unsettled entries lie above the settled ones */
-        for (void **e = ps->ctop[r];
-             e > &ps->crow[r][0] && *rcgc_pool_cslot(e) != RCGC_HDR_SETTLED; e--) {
+        /* L1: the lazy entries lie above the settled ones (the mark is
+         * written too, read only while the credits are off) */
+        for (void **e = ps->ctop[r]; e > &ps->crow[r][0] && rcgc_trace_hdr_lazy(ps, r, e);
+             e--) {
             rcgc_trace_slot *hd = rcgc_trace_hdr(*e);
             h->room += hd->size - ps->hdr_credit[r];
             hd->tb = 0;
@@ -782,6 +783,7 @@ static void hdr_rows_mark(rcgc_runtime *rt, int tracing)
             hd->size = (uint32_t)ps->hdr_credit[r];
         }
     }
+    rcgc_mem_free_rows_set(rt);   /* R12: the traced rows' free follows the credits */
 }
 
 /* L1: a live block of a traced pool lost its trace (its free must not
@@ -793,9 +795,12 @@ static void credits_off(tm_state *s)
     rcgc_trace_settle_hdrs(s->h);
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
         ps->hdr_credit[r] = 0;
-        for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, r); k++)
+        for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, r); k++) {
             memset(rcgc_trace_hdr(ps->crow[r][k]), 0, sizeof(rcgc_trace_slot));
+            ps->cslot[r][k] = RCGC_HDR_SETTLED;   /* L1: the marks tell from now on */
+        }
     }
+    rcgc_mem_free_rows_set(rt);   /* R12: the free marks its entries */
 }
 
 /* L1: the sizes of the lazy traces (without settling them). */
@@ -806,8 +811,8 @@ static size_t hdr_lazy_bytes(const rcgc_runtime *rt)
     if (!rt->mem.tracing)
         return 0;
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
-        for (void *const *e = ps->ctop[r];
-             e > &ps->crow[r][0] && *rcgc_pool_cslot(e) != RCGC_HDR_SETTLED; e--)
+        for (void *const *e = ps->ctop[r]; e > &ps->crow[r][0] && rcgc_trace_hdr_lazy(ps, r, e);
+             e--)
             n += rcgc_trace_hdr(*e)->size - ps->hdr_credit[r];
     return n;
 }
@@ -1441,7 +1446,7 @@ static int hdr_check_pool(void *arg, rcgc_pool *pool)
         const void *b = ps->crow[pool->szidx][k];
         /* L1: a lazy free (an unsettled entry) keeps its trace */
         if (rcgc_pool_of(b) == pool && rcgc_trace_hdr(b)->tb &&
-            (!hc->tracing || ps->cslot[pool->szidx][k] == RCGC_HDR_SETTLED))
+            (!hc->tracing || !rcgc_trace_hdr_lazy(ps, pool->szidx, &ps->crow[pool->szidx][k])))
             return hc->why = "a settled cached block of a traced pool is traced (H2, L1)", 1;
     }
     return 0;
@@ -1500,9 +1505,15 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
         TM_BAD("the last call site can match on route %u (R10)\n", rt->mem.trace.route);
     if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
         TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
+    int credits_on = rt->pool.hdr_credit[RCGC_NROWS - 1] != 0;
+    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
+        if ((rt->pool.hdr_credit[r] != 0) != credits_on)
+            TM_BAD("row %u: its credit is %s while the last row's is %s (L1)\n", r,
+                   credits_on ? "off" : "on", credits_on ? "on" : "off");
     for (unsigned r = 0; r < RCGC_NROWS; r++)
         if (rt->pool.free_not[r] != (r < RCGC_NCLASSES ? rt->mem.trace.free_not
-                                                       : rcgc_mem_free_hdr_of(rt->mem.slow)))
+                                                       : rcgc_mem_free_hdr_of(rt->mem.slow,
+                                                                              credits_on)))
             TM_BAD("rcgc_mem_free's continuation of row %u does not follow slow %u (R12)\n", r,
                    rt->mem.slow);
     if (!s) {
@@ -1591,12 +1602,14 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                            (void *)rcgc_arena_pool(ar, i));
         return RCGC_OK;
     }
-    /* L1: in each traced row the unsettled entries lie above the
-     * settled ones (rcgc_trace_settle_hdrs stops at the first settled) */
+    /* L1: in each traced row the lazy entries (rcgc_trace_hdr_lazy: by
+     * the header with the credits on, by the mark with them off) lie
+     * above the settled ones (rcgc_trace_settle_hdrs stops at the first
+     * settled) */
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
         int settled = 0;
         for (uint32_t k = rcgc_pool_ncache(&rt->pool, r); k >= 1; k--) {
-            int m = rt->pool.cslot[r][k] == RCGC_HDR_SETTLED;
+            int m = !rcgc_trace_hdr_lazy(&rt->pool, r, &rt->pool.crow[r][k]);
             if (settled && !m)
                 TM_BAD("row %u: an unsettled entry below a settled one (L1)\n", r);
             settled |= m;
@@ -1646,9 +1659,10 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 TM_BAD("row %u: credit %zu (L1)\n", r, cr);
             for (uint32_t k = 1; k <= rcgc_pool_ncache(&rt->pool, r); k++) {
                 const tm_slot *sl = rcgc_trace_hdr(rt->pool.crow[r][k]);
-                if (rt->pool.cslot[r][k] == RCGC_HDR_SETTLED && (sl->tb || sl->size != cr))
+                int lazy = rcgc_trace_hdr_lazy(&rt->pool, r, &rt->pool.crow[r][k]);
+                if (!lazy && (sl->tb || sl->size != cr))
                     TM_BAD("row %u: a settled block's header is not (0, %zu) (L1)\n", r, cr);
-                if (rt->pool.cslot[r][k] != RCGC_HDR_SETTLED && sl->size < cr)
+                if (lazy && sl->size < cr)
                     TM_BAD("row %u: a lazy free's size is below the row's credit (L1)\n", r);
             }
             bytes -= (size_t)rcgc_pool_ncache(&rt->pool, r) * cr;

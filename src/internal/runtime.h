@@ -157,8 +157,12 @@ void rcgc_mem_update_slow(rcgc_runtime *rt);
  * traced free for RCGC_SLOW_TRACE, else the limit or the domain). */
 rcgc_mem_free_not_fn rcgc_mem_free_not_of(unsigned slow);
 /* The continuation of the traced pools' rows (R12, tmfast.h): the header
- * free when slow == RCGC_SLOW_TRACE, else rcgc_mem_free_not_of(slow). */
-rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow);
+ * free when slow == RCGC_SLOW_TRACE (the one that marks its entries
+ * unsettled when credits is 0, L1), else rcgc_mem_free_not_of(slow). */
+rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow, int credits);
+/* R12 (tmfast.h): set the rows' continuations from slow and the traced
+ * rows' credits (L1); mem.c. */
+void rcgc_mem_free_rows_set(rcgc_runtime *rt);
 /* Tell the domains that tracemalloc's wrappers are (on != 0) or are no
  * longer installed on every domain, outermost; recomputes rt->mem.slow. */
 void rcgc_mem_set_tracing(rcgc_runtime *rt, int on);

@@ -145,16 +145,23 @@
  *     pending slot (D1), and a block of a traced pool freed after stop and
  *     taken again after a new start has a zero header.  Its size counts
  *     in peak - room like a side slot's (F2, R1).
- * L1  while tracing, a cached block of a traced row whose slot entry
- *     (cslot, unused otherwise by these rows) is not RCGC_HDR_SETTLED is a
- *     lazy free: rcgc_mem_free (free_not_hdr) pushed it without reading
- *     its header, which keeps the block's last trace, and added only its
- *     row's credit (pool.h: hdr_credit[r]) to room, so peak - room still
- *     counts its size less the credit; a settled entry's header is
- *     (0, credit) and counts nothing; in each row the unsettled entries
- *     lie above the settled ones (pushes write NULL at the top,
+ * L1  while tracing, a cached block of a traced row may be a lazy free:
+ *     rcgc_mem_free (free_not_hdr, free_not_hdr_marked) pushed it without
+ *     reading its header, which keeps the block's last trace, and added
+ *     only its row's credit (pool.h: hdr_credit[r]) to room, so peak -
+ *     room still counts its size less the credit; a settled entry's
+ *     header is (0, credit) and counts nothing; in each row the lazy
+ *     entries lie above the settled ones (pushes at the top,
  *     rcgc_trace_settle_hdrs settles from the top down to the first
- *     settled entry, start and tm_clear mark every entry).  The credit of
+ *     settled entry, start and tm_clear settle every entry).  Which
+ *     entries are lazy (rcgc_trace_hdr_lazy): with the credits on, those
+ *     whose header holds a trace (tb != 0: every freed block was traced,
+ *     so the free writes no mark: perf-tm22, one store a traced free
+ *     less); with the credits off, those whose slot entry (cslot, unused
+ *     otherwise by these rows) is not RCGC_HDR_SETTLED (the free then
+ *     writes NULL there, and credits_off marks every entry settled as it
+ *     settles them: an untraced block's lazy free has a zero header like
+ *     a settled one, so the header cannot tell).  The credit of
  *     row 32 + c is 16 c + 1 (the smallest size asked of the class) while
  *     every live block of the traced pools is traced (start and
  *     clear_traces turn the credits on when none is live; credits_off, in
@@ -171,10 +178,13 @@
  *     sizes.  Reading the header in the free put a cold block's miss on
  *     the chain of room's updates that every traced call extends.
  * R12 rt->pool.free_not[r] is rt->mem.trace.free_not (R8) for the request
- *     rows and rcgc_mem_free_hdr_of(slow) for the traced rows (free_not_hdr
- *     while tracing alone, else what R8 names): rcgc_mem_free's failed
- *     push jumps through its row (rcgc_mem_update_slow sets them), so
- *     neither continuation compares the class.
+ *     rows and rcgc_mem_free_hdr_of(slow, credits on) for the traced rows
+ *     (while tracing alone free_not_hdr with the credits on,
+ *     free_not_hdr_marked with them off, else what R8 names):
+ *     rcgc_mem_free's failed push jumps through its row
+ *     (rcgc_mem_free_rows_set sets them, called by rcgc_mem_update_slow
+ *     and by every change of the credits), so neither continuation
+ *     compares the class or the credits.
  * rcgc_trace_validate checks H2, L1 and R12 (rcgc_pool_validate H1's
  * layout).
  */
@@ -411,8 +421,21 @@ __attribute__((returns_nonnull))
 #endif
 void *rcgc_trace_hdr_borrowed(rcgc_runtime *rt, void *bp, size_t size);
 
-/* L1: the slot entry (cslot) of a settled block of a traced row. */
+/* L1: the slot entry (cslot) of a settled block of a traced row (read
+ * while the credits are off). */
 #define RCGC_HDR_SETTLED ((void *)(uintptr_t)1)
+
+/* L1: is the cached entry e of traced row r a lazy free (while
+ * tracing)?  With the row's credit on, iff its block's header holds a
+ * trace (every block of the traced pools freed then was traced, and no
+ * mark is written: free_not_hdr); with the credits off, iff its slot
+ * entry is not RCGC_HDR_SETTLED (free_not_hdr_marked writes NULL). */
+static inline int rcgc_trace_hdr_lazy(const rcgc_pool_state *ps, size_t r, void *const *e)
+{
+    if (ps->hdr_credit[r] != 0)
+        return rcgc_trace_hdr(*e)->tb != 0;
+    return *rcgc_pool_cslot(e) != RCGC_HDR_SETTLED;
+}
 
 /* Write the trace (tb, size) into the header hd of a block just taken
  * from a traced pool (its row or its pool) and count it: the lazy trace
@@ -449,20 +472,28 @@ static RCGC_ALWAYS_INLINE void *rcgc_trace_hdr_take(rcgc_runtime *rt, void *bp, 
 {
     rcgc_trace_hot *h = &rt->mem.trace;
     rcgc_trace_slot *hd = rcgc_trace_hdr(bp);
-    uint64_t old = (uint64_t)hd->size - credit;
+    /* room + (old - credit - size): one read-modify-write of room, the
+     * delta formed in a register (the pair is bound by its memory
+     * operations, not by its instruction count alone: docs/tracemalloc.md,
+     * perf-tm22).  room is below 2^63 (room <= peak) and the delta
+     * within +-2^33, so the sum is short exactly when its sign bit is
+     * set, as room - size + 2^64 is for rcgc_trace_borrow. */
+    uint64_t d = hd->size;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
-    /* room + old - size in memory, the borrow of the subtraction (one
-     * memory operand: as two statements gcc 12 formed its address in a
-     * register) */
+    /* the delta from the old size (credit a memory operand where the
+     * caller has it so) and room's update with one memory operand: from
+     * C gcc 12 summed credit and size in a register first (one
+     * instruction more), loaded, added and stored room apart and tested
+     * the sum again */
     _Bool borrow;
-    __asm__("add %[o], %[r]\n\tsub %[s], %[r]"
-            : [r] "+m"(h->room), "=@ccc"(borrow)
-            : [o] "r"(old), [s] "r"(size));
+    __asm__("sub %[c], %[d]\n\tsub %[s], %[d]\n\tadd %[d], %[r]"
+            : [r] "+m"(h->room), "=@ccs"(borrow), [d] "+&r"(d)
+            : [c] "rme"(credit), [s] "r"(size));
 #else
-    h->room += old;
-    size_t rm = h->room;
-    h->room = rm - size;
-    _Bool borrow = rm < size;
+    d = d - credit - size;
+    size_t rm = h->room + d;
+    h->room = rm;
+    _Bool borrow = (intptr_t)rm < 0;
 #endif
     hd->tb = tb;
     if (RCGC_UNLIKELY(borrow))

@@ -2,6 +2,7 @@
 #include "testutil.h"
 #include "pool.h"
 #include "runtime.h"
+#include "tmfast.h"
 #include "rcgc_tracemalloc.h"
 
 static rcgc_runtime *new_rt(void)
@@ -793,12 +794,12 @@ static void test_free_mode_limit(void **state)
             if (n0 + (uint32_t)i < RCGC_FREE_CACHE) {
                 assert_ptr_equal(ps->cache[ct], tb[i]);
                 assert_ptr_equal(*ps->ctop[ct], tb[i]);
-                assert_null(*rcgc_pool_cslot(ps->ctop[ct]));   /* L1: unsettled */
+                assert_true(rcgc_trace_hdr_lazy(ps, ct, ps->ctop[ct]));   /* L1: lazy */
             }
             if ((uint32_t)i < RCGC_FREE_CACHE) {
                 assert_ptr_equal(ps->cache[d], td[i]);
                 assert_ptr_equal(*ps->ctop[d], td[i]);
-                assert_null(*rcgc_pool_cslot(ps->ctop[d]));   /* L1: unsettled */
+                assert_true(rcgc_trace_hdr_lazy(ps, d, ps->ctop[d]));   /* L1: lazy */
             }
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         }

@@ -2302,9 +2302,13 @@ static void test_traced_block_header(void **state)
     check_valid(rt);
     rcgc_tracemalloc_reset_peak(rt);   /* settles: the header zero */
     assert_int_equal(he->tb, 0);
-    he->tb = saved.tb;
-    expect_invalid_h(rt, "H2");
-    he->tb = 0;
+    /* with the credits on a cached block whose header holds a trace is
+     * a lazy free (L1, perf-tm22): the trace of 40 bytes back in it is
+     * one room does not count */
+    rcgc_trace_slot settled = *he;
+    *he = saved;
+    expect_invalid_h(rt, "(R1");
+    *he = settled;
     check_valid(rt);
     /* L1: the credits are on: start found no live block of a traced
      * pool, and every realloc so far left its block traced */
@@ -2318,13 +2322,31 @@ static void test_traced_block_header(void **state)
         unsigned r = c + RCGC_NCLASSES;
         void **top = ps->ctop[r];
         assert_ptr_equal(*top, l2);
-        assert_null(*rcgc_pool_cslot(top));
-        assert_null(*rcgc_pool_cslot(top - 1));
+        /* perf-tm22: with the credits on the header tells, no mark is
+         * written (whatever the slot entry holds) */
+        *rcgc_pool_cslot(top) = RCGC_HDR_SETTLED;
+        assert_true(rcgc_trace_hdr_lazy(ps, r, top));
+        assert_true(rcgc_trace_hdr_lazy(ps, r, top - 1));
         assert_int_equal(traced_now(rt), 340);   /* their sizes not counted */
         check_valid(rt);
-        *rcgc_pool_cslot(top) = RCGC_HDR_SETTLED;   /* l2 settled above lazy l1 */
-        expect_invalid_h(rt, "L1");
-        *rcgc_pool_cslot(top) = NULL;
+        /* l2 settled, its header (0, credit), above lazy l1 */
+        rcgc_trace_slot *h2 = (rcgc_trace_slot *)l2 - 1, saved2 = *h2;
+        *h2 = (rcgc_trace_slot){ 0, (uint32_t)ps->hdr_credit[r] };
+        assert_false(rcgc_trace_hdr_lazy(ps, r, top));
+        expect_invalid_h(rt, "below a settled one (L1)");
+        *h2 = saved2;
+        check_valid(rt);
+        /* R12: with the credits on the row's free writes no mark */
+        rcgc_mem_free_not_fn fn = ps->free_not[r];
+        ps->free_not[r] = rcgc_mem_free_hdr_of(rt->mem.slow, 0);
+        assert_true(fn != ps->free_not[r]);
+        expect_invalid_h(rt, "R12");
+        ps->free_not[r] = fn;
+        /* the credits go on and off together (L1) */
+        size_t cr0 = ps->hdr_credit[RCGC_NCLASSES];
+        ps->hdr_credit[RCGC_NCLASSES] = 0;
+        expect_invalid_h(rt, "the last row's is on (L1)");
+        ps->hdr_credit[RCGC_NCLASSES] = cr0;
         check_valid(rt);
         /* popped again: the lazy sizes go back as the new traces are written */
         void *m1 = hdr_alloc(rt, 40, &line), *m2 = hdr_alloc(rt, 40, &line);
@@ -2351,6 +2373,34 @@ static void test_traced_block_header(void **state)
     void *g = hdr_alloc(rt, 40, &line);
     assert_int_equal(traced_now(rt), 40);
     rcgc_mem_free(rt, f);
+    /* L1 with the credits off: f's header is zero (untraced) like a
+     * settled one's, so its entry is marked unsettled (R12: the row's
+     * free marks, perf-tm22) */
+    {
+        rcgc_pool_state *ps = &rt->pool;
+        unsigned r = c + RCGC_NCLASSES;
+        assert_ptr_equal(*ps->ctop[r], f);
+        assert_null(*rcgc_pool_cslot(ps->ctop[r]));
+        assert_true(rcgc_trace_hdr_lazy(ps, r, ps->ctop[r]));
+        assert_ptr_equal(ps->free_not[r], rcgc_mem_free_hdr_of(rt->mem.slow, 0));
+        check_valid(rt);
+        /* a lazy free with a trace, in the credits-off mode: g's */
+        void *g2 = hdr_alloc(rt, 40, &line);
+        rcgc_mem_free(rt, g2);
+        assert_ptr_equal(*ps->ctop[r], g2);
+        assert_null(*rcgc_pool_cslot(ps->ctop[r]));
+        assert_true(((const rcgc_trace_slot *)g2 - 1)->tb != 0);
+        assert_int_equal(traced_now(rt), 40);
+        check_valid(rt);
+        *rcgc_pool_cslot(ps->ctop[r]) = RCGC_HDR_SETTLED;   /* marked settled, traced */
+        expect_invalid_h(rt, "L1");
+        *rcgc_pool_cslot(ps->ctop[r]) = NULL;
+        check_valid(rt);
+        rcgc_tracemalloc_reset_peak(rt);   /* settles g2 by its mark */
+        assert_int_equal(((const rcgc_trace_slot *)g2 - 1)->tb, 0);
+        assert_int_equal(traced_now(rt), 40);
+        check_valid(rt);
+    }
     rcgc_mem_free(rt, b);
     assert_int_equal(traced_now(rt), 40);
     t = rcgc_tracemalloc_get_traceback(rt, 0, (uintptr_t)g);
