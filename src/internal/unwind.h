@@ -93,10 +93,8 @@ typedef struct rcgc_unwind_memo {
      * and deep_bytes of rcgc_unwind_u1_entry(n, nchk), set with the key
      * (a memo without one is never checked by it); rcgc_validate checks
      * it for the tracer's recorded walks. */
-    _Alignas(16) intptr_t ent;
-    /* entw (below) beside ent: the check loads the two as one 16-byte
-     * vector (K1, perf-tm23). */
-    uint64_t entw;
+    intptr_t ent;
+    uint64_t entw;   /* U3, below */
     uintptr_t deep_bytes;
     /* U3 (perf-tm21, after U2's two 32-bit offsets a word): fpq[Q] holds
      * the offsets from fps[0] of the four records 4 Q + 1 .. 4 Q + 4, in
@@ -430,14 +428,15 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
      * register, XORed with the memo's head at once; the low half (the
      * frame and the stack top) is tested before any record is read (a
      * record lies in the stack the walk was taken on only when both are
-     * the same), the high half starts the accumulator.  Then U1's entry
-     * (m->ent) and the entry's offsets word (m->entw, U3) by one 16-byte
-     * load, the deep loop when the walk has one, the pairs.  A load costs
-     * the check more time than an ALU instruction (docs/tracemalloc.md,
-     * perf-tm23): 3 loads here where the compares took 7.  The offsets
-     * word is in rcx, the register of the caller's line, which the
-     * caller compares before (rcgc_trace_malloc_native's arguments stay
-     * where they came). */
+     * the same), the high half starts the accumulator: 3 loads where the
+     * compares took 5.  Then U1's entry (m->ent) and the entry's offsets
+     * word (m->entw, U3), the deep loop when the walk has one, the pairs.
+     * (ent and entw as one 16-byte load, split by vmovq and vpextrq: 1
+     * load fewer, 2 instructions more, no faster; docs/tracemalloc.md,
+     * perf-tm23.)  The offsets word is in rcx, the register of the
+     * caller's line, which the caller compares before
+     * (rcgc_trace_malloc_native's arguments stay where they came, and it
+     * saves no register). */
     register const rcgc_unwind_memo *mr __asm__("rax") = m;
     register uintptr_t t __asm__("r11");
     register uintptr_t i __asm__("r10");
@@ -451,11 +450,9 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             "vpxor %c[hd](%[m]), %%ymm2, %%ymm2\n\t"
             "vptest %%xmm2, %%xmm2\n\t"
             "jnz 6f\n\t"
-            "vmovdqu %c[ent](%[m]), %%xmm0\n\t"
             "lea 1f(%%rip), %[t]\n\t"
-            "vmovq %%xmm0, %[i]\n\t"
-            "vpextrq $1, %%xmm0, %[w]\n\t"
-            "add %[i], %[t]\n\t"
+            "add %c[ent](%[m]), %[t]\n\t"
+            "%{disp32%} mov %c[ew](%[m]), %[w]\n\t"
             "notrack jmp *%[t]\n"
             "8:\n\t"
             "%{disp32%} mov %c[db](%[m]), %[i]\n"
@@ -487,6 +484,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             : [m] "r"(mr), [fp] "r"(fp), [tag] "r"(tag),
               [hd] "i"(offsetof(rcgc_unwind_memo, head)),
               [ent] "i"(offsetof(rcgc_unwind_memo, ent)),
+              [ew] "i"(offsetof(rcgc_unwind_memo, entw)),
               [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
               [fo] "i"(offsetof(rcgc_unwind_memo, fps)),
               [wo] "i"(offsetof(rcgc_unwind_memo, words)),
