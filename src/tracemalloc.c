@@ -1110,12 +1110,12 @@ static RCGC_NOINLINE void *native_hdr_write(rcgc_runtime *rt, size_t size, void 
     /* rcgc_trace_hdr_take with room's two updates as one: room + (the
      * header's size - credit) - size is room - (size + credit - the
      * header's size), one subtraction in memory (one load and one store
-     * of room instead of two each: the hit path's time follows its
-     * loads, docs/tracemalloc.md, perf-tm23).  The borrow is the sign of
-     * the result: room <= peak, a count of bytes, stays far below 2^63
-     * (F2), and the difference is below 2^32 either way, so the signed
-     * result is negative exactly when the unsigned sum would borrow;
-     * rcgc_trace_borrow reads room as the same wrapped value. */
+     * of room instead of two each; docs/tracemalloc.md, perf-tm23).  The
+     * borrow is the sign of the result: room <= peak, a count of bytes,
+     * stays far below 2^63 (F2), and the difference is below 2^32 either
+     * way, so the signed result is negative exactly when the unsigned sum
+     * would borrow; rcgc_trace_borrow reads room as the same wrapped
+     * value. */
     rcgc_trace_slot *hd = rcgc_trace_hdr(p);
     size_t credit = rt->pool.hdr_credit[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES];
     uint64_t d = (uint64_t)size + credit - hd->size;

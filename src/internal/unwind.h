@@ -307,9 +307,10 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * first quad, into which it falls.  Every quad is RCGC_UNWIND_QUAD_BYTES
  * bytes, its load RCGC_UNWIND_QLOAD_BYTES and its first pair
  * RCGC_UNWIND_HI_BYTES (fixed registers: the memo in rax, the offsets
- * word in rcx (r9 before perf-tm23), the deep loop's record address and a pair's second offset
- * in r11, the deep loop's index and a pair's first offset in r10; every
- * displacement 32-bit) and the deep loop RCGC_UNWIND_DEEP_BYTES: the
+ * word in rcx (r9 before perf-tm23), the deep loop's record address
+ * and a pair's second offset in r11, the deep loop's index and a pair's
+ * first offset in r10; every displacement 32-bit) and the deep loop
+ * RCGC_UNWIND_DEEP_BYTES: the
  * assembler checks them all, so the offsets of rcgc_unwind_u1_entry
  * match the code. */
 #define RCGC_UNWIND_UNROLL 32
