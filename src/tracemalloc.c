@@ -542,6 +542,7 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
     s->victim = (s->victim + 1) % TM_STACKS;
     e->tb = 0;
     e->memo.fps[0] = 0;   /* R5 until the walk is recorded with its tb */
+    e->memo.key = RCGC_UNWIND_NO_KEY;   /* K1 (unwind.h) */
     uintptr_t *pcs = s->pcs;
     int got, memo = skip + max <= RCGC_UNWIND_MEMO;
     if (memo) {
@@ -568,6 +569,7 @@ static RCGC_NOINLINE uint32_t tb_native_walk(tm_state *s, int d, int op, const c
         tb = tb_intern(s, s->raw, n, total);
         if (!tb) {
             e->memo.fps[0] = 0;   /* R5: recorded, but without a tb */
+            e->memo.key = RCGC_UNWIND_NO_KEY;   /* K1 (unwind.h) */
             return 0;
         }
         memcpy(s->last_pcs, pcs, (size_t)got * sizeof *pcs);
@@ -1110,8 +1112,31 @@ static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const cha
  * in same-run sets (docs/tracemalloc.md, perf-tm18). */
 static RCGC_NOINLINE void *native_hdr_write(rcgc_runtime *rt, size_t size, void *p, uint32_t tb)
 {
-    return rcgc_trace_hdr_take(
-        rt, p, tb, size, rt->pool.hdr_credit[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES]);
+    /* rcgc_trace_hdr_take with room's two updates as one: room + (the
+     * header's size - credit) - size is room - (size + credit - the
+     * header's size), one subtraction in memory (one load and one store
+     * of room instead of two each; docs/tracemalloc.md, perf-tm23).  The
+     * borrow is the sign of the result: room <= peak, a count of bytes,
+     * stays far below 2^63 (F2), and the difference is below 2^32 either
+     * way, so the signed result is negative exactly when the unsigned sum
+     * would borrow; rcgc_trace_borrow reads room as the same wrapped
+     * value. */
+    rcgc_trace_slot *hd = rcgc_trace_hdr(p);
+    size_t credit = rt->pool.hdr_credit[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES];
+    uint64_t d = (uint64_t)size + credit - hd->size;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    _Bool borrow;
+    __asm__("sub %[d], %[r]" : [r] "+m"(rt->mem.trace.room), "=@ccs"(borrow) : [d] "r"(d));
+#else
+    size_t rm = rt->mem.trace.room - d;   /* modulo 2^64 */
+    rt->mem.trace.room = rm;
+    _Bool borrow = (intptr_t)rm < 0;
+#endif
+    hd->tb = tb;
+    if (RCGC_UNLIKELY(borrow))
+        return rcgc_trace_hdr_borrowed(rt, p, size);
+    hd->size = (uint32_t)size;
+    return p;
 }
 
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
@@ -1129,8 +1154,16 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
      * first, one move on every call. */
     __asm__("" : "+a"(e));
 #endif
-    uint32_t tb = stacks_mru_fast(e, (uintptr_t)__builtin_frame_address(0), file, line);
-    if (RCGC_LIKELY(tb != 0)) {
+    /* stacks_mru_fast, spelled out: past the line's compare, line is
+     * e->line, and the check's asm takes rcx (line's register) for its
+     * offsets word, so the paths after it read the line from e (a load
+     * on the rare paths) instead of keeping line in a register the
+     * function would have to save (a push and a reload on every hit). */
+    if (RCGC_UNLIKELY(e->line != line))
+        goto miss;
+    if (RCGC_LIKELY(rcgc_unwind_same_key((uintptr_t)__builtin_frame_address(0), &e->memo,
+                                         (uintptr_t)file))) {
+        uint32_t tb = stack_hit_tb(e);
         /* mem.c calls this for pool sizes only (1..RCGC_SMALL_LIMIT):
          * the pop's size class is (size - 1) >> 4. */
         RCGC_ASSERT(size >= 1 && size <= RCGC_SMALL_LIMIT);
@@ -1156,11 +1189,14 @@ TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const c
              * the borrow's call */
             return native_hdr_write(rt, size, p, tb);
         }
+        line = e->line;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
         __asm__("" : "+c"(line));   /* see e's pin above */
 #endif
         return malloc_native_put(rt->trace, size, file, line, tb);
     }
+    line = e->line;
+miss:;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __asm__("" : "+c"(line));   /* see e's pin above */
 #endif
@@ -1546,6 +1582,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             TM_BAD("recorded stack %d has a key but another skip or top (R9)\n", i);
         if (m->fps[0] != 0 && m->w0tag[1] != (uintptr_t)s->stacks[i].file)
             TM_BAD("recorded stack %d's tag is not its file (R11)\n", i);
+        if (m->key != RCGC_UNWIND_NO_KEY && (m->head_fp != m->fps[0] || m->w0tag[0] != m->words[0]))
+            TM_BAD("recorded stack %d has a key but its head is not record 0's (K1)\n", i);
 #if defined(RCGC_UNWIND_HAVE_U1)
         /* U1 (unwind.h): the keyed check's entry follows n and nchk. */
         if (m->key != RCGC_UNWIND_NO_KEY && m->fps[0] != 0) {

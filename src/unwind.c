@@ -170,6 +170,8 @@ int rcgc_unwind_walk(uintptr_t fp, int skip, int max, int *depth, rcgc_unwind_me
         }
         m->lo = lo;
         m->hi = hi;
+        /* K1 (unwind.h): the keyed check's head. */
+        m->head_fp = m->fps[0];
         m->w0tag[0] = m->words[0];
         m->w0tag[1] = 0;
 #if defined(RCGC_UNWIND_HAVE_AVX2)

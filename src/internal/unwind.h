@@ -41,17 +41,36 @@ int rcgc_unwind_fp(uintptr_t fp, int skip, uintptr_t *pcs, int max, int *depth);
 #endif
 #endif
 typedef struct rcgc_unwind_memo {
-    uintptr_t lo, hi;            /* the stack bounds of the walk */
-    uintptr_t key;               /* hi when rcgc_unwind_same_key may take
+    /* K1 (perf-tm23): what rcgc_unwind_same_key compares before the
+     * records, as one 32-byte XOR with {its frame, this thread's stack
+     * top, record 0's saved frame pointer, its tag}: head_fp is fps[0]
+     * and w0tag[0] is words[0] whenever key is not RCGC_UNWIND_NO_KEY
+     * (rcgc_unwind_walk writes them together; whoever clears fps[0]
+     * clears the key too), so one load of the memo serves the gate (frame
+     * and stack top, tested before any record is read) and the
+     * accumulator's start.  rcgc_validate checks it for the tracer's
+     * recorded walks. */
+    union {
+        _Alignas(16) uintptr_t head[4];
+        struct {
+            uintptr_t head_fp;   /* fps[0] (K1) */
+            uintptr_t key;       /* hi when rcgc_unwind_same_key may take
                                   * this walk for a repeat, else
                                   * RCGC_UNWIND_NO_KEY: rcgc_unwind_walk
-                                  * sets hi where that check's loop can run
-                                  * (rcgc_unwind_avx2 set, or a target
+                                  * sets hi where that check's loop can
+                                  * run (rcgc_unwind_avx2 set, or a target
                                   * without the AVX2 loop); a caller
-                                  * clears it for a walk taken with another
-                                  * skip than the one it checks with
-                                  * (rcgc_unwind_same_key has no skip
+                                  * clears it for a walk taken with
+                                  * another skip than the one it checks
+                                  * with (rcgc_unwind_same_key has no skip
                                   * test) */
+            /* words[0] (K1) and the walk's tag (0 from rcgc_unwind_walk;
+             * a caller of rcgc_unwind_same_key may set its own, which
+             * that check compares with its `tag` argument). */
+            uintptr_t w0tag[2];
+        };
+    };
+    uintptr_t lo, hi;            /* the stack bounds of the walk */
     int n;                       /* frames walked (skipped ones included);
                                   * 0: nothing to compare with, and then
                                   * fps[0] is 0 (rcgc_unwind_same tests
@@ -75,6 +94,7 @@ typedef struct rcgc_unwind_memo {
      * (a memo without one is never checked by it); rcgc_validate checks
      * it for the tracer's recorded walks. */
     intptr_t ent;
+    uint64_t entw;   /* U3, below */
     uintptr_t deep_bytes;
     /* U3 (perf-tm21, after U2's two 32-bit offsets a word): fpq[Q] holds
      * the offsets from fps[0] of the four records 4 Q + 1 .. 4 Q + 4, in
@@ -91,14 +111,7 @@ typedef struct rcgc_unwind_memo {
      * before its jump, since a walk may enter a quad at its second pair.
      * rcgc_validate checks both. */
     uint64_t fpq[RCGC_UNWIND_MEMO / 8];
-    uint64_t entw;
 #endif
-    /* words[0] and the walk's tag (0 from rcgc_unwind_walk; a caller of
-     * rcgc_unwind_same_key may set its own, which that check compares
-     * with its `tag` argument): the AVX2 check XORs record 0's saved
-     * frame pointer (loaded alone) and its tag with them as 16 bytes,
-     * which starts its accumulator. */
-    _Alignas(16) uintptr_t w0tag[2];
     /* words[2k], words[2k+1]: the two words read from frame k (at fps[k]):
      * the saved frame pointer (fps[k+1], or what ended the walk) and the
      * return address (pcs[k]). */
@@ -282,7 +295,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * records 2 U - 1 and 2 U, the last records 1 and 2, every memo word a
  * fixed displacement from the memo (no index, no loop counter); a pair's
  * records are read at the caller's frame pointer (record 0's address)
- * plus two 16-bit offsets of the pair's quad's fpq word (U3), held in r9
+ * plus two 16-bit offsets of the pair's quad's fpq word (U3), held in rcx
  * (the pairs run by quads, each quad loading its word once).  A walk enters
  * at the pair of its last records (m->ent bytes after the first; its
  * records past n - 1 repeat record n - 1, as for the loops) and runs to
@@ -294,9 +307,10 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
  * first quad, into which it falls.  Every quad is RCGC_UNWIND_QUAD_BYTES
  * bytes, its load RCGC_UNWIND_QLOAD_BYTES and its first pair
  * RCGC_UNWIND_HI_BYTES (fixed registers: the memo in rax, the offsets
- * word in r9, the deep loop's record address and a pair's second offset
- * in r11, the deep loop's index and a pair's first offset in r10; every
- * displacement 32-bit) and the deep loop RCGC_UNWIND_DEEP_BYTES: the
+ * word in rcx (r9 before perf-tm23), the deep loop's record address
+ * and a pair's second offset in r11, the deep loop's index and a pair's
+ * first offset in r10; every displacement 32-bit) and the deep loop
+ * RCGC_UNWIND_DEEP_BYTES: the
  * assembler checks them all, so the offsets of rcgc_unwind_u1_entry
  * match the code. */
 #define RCGC_UNWIND_UNROLL 32
@@ -307,7 +321,7 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same(uintptr_t fp, int skip, const rcgc_unwin
 #define RCGC_UNWIND_STR2_(x) #x
 #define RCGC_UNWIND_STR_(x) RCGC_UNWIND_STR2_(x)
 /* The four records of quad Q = .Lrcgc_unwind_q (U3): its offsets word
- * (fpq[Q]) into r9 (w), then the pair J = 2 Q + 1 (records 4 Q + 3 and
+ * (fpq[Q]) into rcx (w), then the pair J = 2 Q + 1 (records 4 Q + 3 and
  * 4 Q + 4, bits 0-15 and 16-31: into r10 and r11, then w shifted down by
  * 32, which is where a walk that enters at the second pair starts) and
  * the pair J = 2 Q (the low 16 bits of w into r10, w shifted by 16 is
@@ -409,21 +423,34 @@ static inline uint64_t rcgc_unwind_u3_entw(const rcgc_unwind_memo *m, int n)
 RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo *m,
                                             uintptr_t tag)
 {
-    if (fp != m->fps[0] || rcgc_unwind_stack_hi != m->key)
-        return 0;
 #if defined(RCGC_UNWIND_HAVE_U1)
-    /* Record 0's saved frame pointer loaded alone (8 bytes, forwarded
-     * from its push), the tag inserted beside it, XORed with
-     * {words[0], tag}: the accumulator's start.  Then U1's entry
-     * (m->ent), the deep loop when the walk has one, the pairs. */
+    /* K1: {fp, the stack top} and {record 0's saved frame pointer (loaded
+     * alone, 8 bytes, forwarded from its push), the tag} in one 32-byte
+     * register, XORed with the memo's head at once; the low half (the
+     * frame and the stack top) is tested before any record is read (a
+     * record lies in the stack the walk was taken on only when both are
+     * the same), the high half starts the accumulator: 3 loads where the
+     * compares took 5.  Then U1's entry (m->ent) and the entry's offsets
+     * word (m->entw, U3), the deep loop when the walk has one, the pairs.
+     * (ent and entw as one 16-byte load, split by vmovq and vpextrq: 1
+     * load fewer, 2 instructions more, no faster; docs/tracemalloc.md,
+     * perf-tm23.)  The offsets word is in rcx, the register of the
+     * caller's line, which the caller compares before
+     * (rcgc_trace_malloc_native's arguments stay where they came, and it
+     * saves no register). */
     register const rcgc_unwind_memo *mr __asm__("rax") = m;
     register uintptr_t t __asm__("r11");
     register uintptr_t i __asm__("r10");
-    register uint64_t w __asm__("r9");
+    register uint64_t w __asm__("rcx") = rcgc_unwind_stack_hi;   /* the top until the gate */
     int same;
-    __asm__("vmovq (%[fp]), %%xmm2\n\t"
-            "vpinsrq $1, %[tag], %%xmm2, %%xmm2\n\t"
-            "vpxor %c[wz](%[m]), %%xmm2, %%xmm2\n\t"
+    __asm__("vmovq %[fp], %%xmm2\n\t"
+            "vpinsrq $1, %[w], %%xmm2, %%xmm2\n\t"
+            "vmovq (%[fp]), %%xmm0\n\t"
+            "vpinsrq $1, %[tag], %%xmm0, %%xmm0\n\t"
+            "vinserti128 $1, %%xmm0, %%ymm2, %%ymm2\n\t"
+            "vpxor %c[hd](%[m]), %%ymm2, %%ymm2\n\t"
+            "vptest %%xmm2, %%xmm2\n\t"
+            "jnz 6f\n\t"
             "lea 1f(%%rip), %[t]\n\t"
             "add %c[ent](%[m]), %[t]\n\t"
             "%{disp32%} mov %c[ew](%[m]), %[w]\n\t"
@@ -451,11 +478,12 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             ".if (1b - 8b) - " RCGC_UNWIND_STR_(RCGC_UNWIND_DEEP_BYTES) "\n\t"
             ".error \"unwind.h: RCGC_UNWIND_DEEP_BYTES is not the size of the deep loop\"\n\t"
             ".endif\n\t"
-            "vptest %%ymm2, %%ymm2\n\t"
+            "vptest %%ymm2, %%ymm2\n"
+            "6:\n\t"
             "vzeroupper"
-            : [i] "=&r"(i), [t] "=&r"(t), [w] "=&r"(w), "=@ccz"(same)
+            : [i] "=&r"(i), [t] "=&r"(t), [w] "+&r"(w), "=@ccz"(same)
             : [m] "r"(mr), [fp] "r"(fp), [tag] "r"(tag),
-              [wz] "i"(offsetof(rcgc_unwind_memo, w0tag)),
+              [hd] "i"(offsetof(rcgc_unwind_memo, head)),
               [ent] "i"(offsetof(rcgc_unwind_memo, ent)),
               [ew] "i"(offsetof(rcgc_unwind_memo, entw)),
               [db] "i"(offsetof(rcgc_unwind_memo, deep_bytes)),
@@ -471,7 +499,10 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             : "xmm0", "xmm1", "xmm2", "memory");
     return same;
 #elif defined(RCGC_UNWIND_HAVE_AVX2)
-    /* The same start, then the AVX2 loop. */
+    /* Record 0's saved frame pointer and the tag against {words[0], tag}
+     * as the accumulator's start, then the AVX2 loop. */
+    if (fp != m->fps[0] || rcgc_unwind_stack_hi != m->key)
+        return 0;
     uintptr_t i = m->chk_bytes, t;
     int same;
     __asm__("vmovq (%[fp]), %%xmm2\n\t"
@@ -483,6 +514,8 @@ RCGC_UNWIND_INLINE int rcgc_unwind_same_key(uintptr_t fp, const rcgc_unwind_memo
             : "xmm0", "xmm1", "xmm2", "memory");
     return same;
 #else
+    if (fp != m->fps[0] || rcgc_unwind_stack_hi != m->key)
+        return 0;
     return rcgc_unwind_same_rest((*(const uintptr_t *)fp ^ m->words[0]) | (tag ^ m->w0tag[1]),
                                  m);
 #endif

@@ -299,6 +299,48 @@ static __attribute__((noinline)) void *native_mid(rcgc_runtime *rt, int *line)
     return p;
 }
 
+/* K1 (unwind.h): the tracer's most recent native walk keeps its head in
+ * step with record 0, and the validator tells when it does not. */
+static __attribute__((noinline)) void native_repeat(rcgc_runtime *rt)
+{
+    for (int i = 0; i < 8; i++) {
+        void *p = rcgc_mem_malloc(rt, 24 + 8 * (size_t)i);
+        assert_non_null(p);
+        rcgc_mem_free(rt, p);
+    }
+    __asm__ volatile("" ::: "memory");
+}
+
+static void expect_invalid_h(rcgc_runtime *rt, const char *what);
+static void check_valid(rcgc_runtime *rt);
+
+static void test_native_walk_head(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_set_frame_source(rt, RCGC_FRAMES_NATIVE), RCGC_OK);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 16), RCGC_OK);
+    native_repeat(rt);
+    check_valid(rt);
+    rcgc_unwind_memo *m = (rcgc_unwind_memo *)(uintptr_t)rt->trace_mru;
+    if (m->key != RCGC_UNWIND_NO_KEY) {
+        assert_true(m->head_fp == m->fps[0] && m->fps[0] != 0);
+        assert_true(m->w0tag[0] == m->words[0]);
+        m->head_fp += 16;
+        expect_invalid_h(rt, "K1");
+        m->head_fp -= 16;
+        check_valid(rt);
+        m->w0tag[0] ^= 16;
+        expect_invalid_h(rt, "K1");
+        m->w0tag[0] ^= 16;
+    }
+    check_valid(rt);
+    native_repeat(rt);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
 static void test_native_frames(void **state)
 {
     (void)state;
@@ -1378,6 +1420,20 @@ static __attribute__((noinline)) int walk_at_depth(int depth, rcgc_unwind_memo *
         /* Another tag (the tracer's call site) never repeats. */
         if (rcgc_unwind_same_key(fp, m, 8) || rcgc_unwind_same_key(fp, m, (uintptr_t)1 << 63))
             *same = 12;
+        /* K1: the head is record 0's frame and saved frame pointer, and
+         * a head with another frame (the gate) never repeats. */
+        if (m->head_fp != m->fps[0] || m->w0tag[0] != m->words[0])
+            *same = 15;
+        m->head_fp += 16;
+        if (rcgc_unwind_same_key(fp, m, 0))
+            *same = 16;
+        m->head_fp -= 16;
+        m->w0tag[0] ^= 16;
+        if (rcgc_unwind_same_key(fp, m, 0))
+            *same = 17;
+        m->w0tag[0] ^= 16;
+        if (!rcgc_unwind_same_key(fp, m, 0))
+            *same = 18;
 #if defined(RCGC_UNWIND_HAVE_U1)
         /* U3: the quads' record offsets from record 0, four to a word,
          * and the entry's word. */
@@ -2456,6 +2512,7 @@ int main(void)
         cmocka_unit_test(test_trace_table_bias),
         cmocka_unit_test(test_unrecorded_walk_never_repeats),
         cmocka_unit_test(test_wide_walk_has_no_key),
+        cmocka_unit_test(test_native_walk_head),
         cmocka_unit_test(test_native_longjmp_and_switched_stacks),
         cmocka_unit_test(test_pending_free),
         cmocka_unit_test(test_last_site_only_while_alone),
