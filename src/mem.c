@@ -531,14 +531,18 @@ static RCGC_ALWAYS_INLINE void free_hdr(rcgc_runtime *rt, void *ptr, void **top,
     rcgc_trace_hot *h = &rt->mem.trace;
     void ***ctop = (void ***)(void *)(row + offsetof(rcgc_runtime, pool.ctop));
     if (RCGC_LIKELY(top != *(void ***)(void *)(row + offsetof(rcgc_runtime, pool.clim)))) {
-        /* L1: the block is cached with its trace (a lazy free) above
-         * its row's mark, with no credit (perf-tm24: room moves at the
-         * pops alone): its header is not read here (a cold block's line
-         * would stall the chain of room's updates).  The allocation that
-         * takes it again reads the header it writes anyway; the readers,
-         * a borrow and a flush settle it first. */
-        RCGC_ASSERT(mark == (*(const size_t *)(const void *)(row + offsetof(rcgc_runtime,
-                                                                               pool.hdr_credit)) == 0));
+        /* L1: the block is cached with its trace (a lazy free): its
+         * header is not read here (a cold block's line would stall the
+         * chain of room's updates).  The allocation that takes it again
+         * reads the header it writes anyway; the readers, a borrow and
+         * a flush settle it first. */
+        size_t credit = *(const size_t *)(const void *)(row + offsetof(rcgc_runtime, pool.hdr_credit));
+        RCGC_ASSERT(mark == (credit == 0));
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(credit) : "cc");
+#else
+        h->room += credit;
+#endif
         *top = ptr;
         if (mark)
             *rcgc_pool_cslot(top) = NULL;

@@ -399,7 +399,6 @@ void rcgc_pool_cache_init(rcgc_pool_state *ps)
     for (unsigned c = 0; c < RCGC_NROWS; c++) {
         ps->crow[c][0] = NULL;
         ps->ctop[c] = &ps->crow[c][0];
-        ps->hdr_mark[c] = &ps->crow[c][0];   /* L1 */
         ps->cache[c] = NULL;
         ps->mfloor[c] = (uintptr_t)&ps->crow[c][0];   /* C5: nothing on yet */
         rcgc_pool_set_held(ps, c, 0);
@@ -421,10 +420,7 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
 {
     rcgc_pool_state *ps = &rt->pool;
     uint32_t n = rcgc_pool_ncache(ps, c);
-    /* L1: the entries at or below the mark carry their credit */
-    uint32_t nmark = (uint32_t)(ps->hdr_mark[c] - &ps->crow[c][0]);
     ps->ctop[c] = &ps->crow[c][0];
-    ps->hdr_mark[c] = &ps->crow[c][0];
     ps->cache[c] = NULL;
     /* Oldest first, as the linked cache gave them back. */
     for (uint32_t k = 1; k <= n; k++) {
@@ -434,9 +430,8 @@ static void cache_flush_class(rcgc_runtime *rt, unsigned c)
              * trace (a lazy free); it leaves the cache settled (H2: no
              * trace in a pool; the header is zero when not tracing) */
             rcgc_trace_slot *hd = (rcgc_trace_slot *)p - 1;
-            if (rt->mem.tracing)   /* a lazy free's size (less its credit at or
-                                    * below the mark), or a settled block's credit */
-                rt->mem.trace.room += hd->size - (k <= nmark ? ps->hdr_credit[c] : 0);
+            if (rt->mem.tracing)   /* a lazy free's size, or a settled block's credit */
+                rt->mem.trace.room += hd->size - ps->hdr_credit[c];
             memset(hd, 0, sizeof *hd);
         }
         rcgc_pool_release_block(rt, ps, rcgc_pool_of(p), p);
@@ -766,12 +761,6 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(ps->ctop[c] >= &ps->crow[c][0] && ps->ctop[c] <= &ps->crow[c][RCGC_FREE_CACHE],
               "class %u: cache top out of its row (C1)", c);
         CHECK(ps->crow[c][0] == NULL, "class %u: cache floor overwritten (C1)", c);
-        /* L1 (tmfast.h): a traced row's credit mark lies in its row, at
-         * or below its top; a request row's stays at the floor */
-        CHECK(ps->hdr_mark[c] >= &ps->crow[c][0] && ps->hdr_mark[c] <= ps->ctop[c] &&
-                  (c >= RCGC_NCLASSES || ps->hdr_mark[c] == &ps->crow[c][0]),
-              "class %u: credit mark at %td, top at %td (L1)", c,
-              ps->hdr_mark[c] - &ps->crow[c][0], ps->ctop[c] - &ps->crow[c][0]);
         CHECK(rt->mem.slow != 0 || ps->cache[c] == *ps->ctop[c],
               "class %u: cache head %p is not the top %p (C1)", c, ps->cache[c], *ps->ctop[c]);
         CHECK(ps->cache[c] != NULL || *ps->ctop[c] == NULL,

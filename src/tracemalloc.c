@@ -62,9 +62,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "pool.h"
 #include "rcgc_tracemalloc.h"
@@ -727,45 +724,6 @@ static void pside_drop(tm_state *s, tm_aside *a, unsigned pi)
     a->pools[pi] = NULL;
 }
 
-/* L1: give room the credits of the entries above the traced rows'
- * marks and raise the marks to the tops (no entry is read). */
-static void hdr_marks_raise(rcgc_runtime *rt)
-{
-    rcgc_pool_state *ps = &rt->pool;
-#if defined(__SSE2__)
-    /* Two rows a step (a borrow of a pair at the peak runs this every
-     * hundred pairs or so): the byte distances (below 2^32) times the
-     * credits (below 2^32) with one 32 x 32 -> 64-bit multiply each. */
-    __m128i acc = _mm_setzero_si128();
-    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r += 2) {
-        __m128i top = _mm_loadu_si128((const __m128i *)(const void *)&ps->ctop[r]);
-        __m128i mk = _mm_loadu_si128((const __m128i *)(const void *)&ps->hdr_mark[r]);
-        __m128i cr = _mm_loadu_si128((const __m128i *)(const void *)&ps->hdr_credit[r]);
-        acc = _mm_add_epi64(acc, _mm_mul_epu32(_mm_sub_epi64(top, mk), cr));
-        _mm_storeu_si128((__m128i *)(void *)&ps->hdr_mark[r], top);
-    }
-    acc = _mm_add_epi64(acc, _mm_unpackhi_epi64(acc, acc));
-    rt->mem.trace.room += (size_t)_mm_cvtsi128_si64(acc) / sizeof(void *);
-#else
-    for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
-        rt->mem.trace.room += (size_t)(ps->ctop[r] - ps->hdr_mark[r]) * ps->hdr_credit[r];
-        ps->hdr_mark[r] = ps->ctop[r];
-    }
-#endif
-}
-
-size_t rcgc_trace_hdr_room(rcgc_trace_hot *h)
-{
-    /* h is &rt->mem.trace (tm_state.h, rcgc_runtime) */
-    rcgc_runtime *rt = (rcgc_runtime *)(void *)((char *)h - offsetof(rcgc_runtime, mem.trace));
-    if (!rt->mem.tracing)   /* L1 holds while tracing only */
-        return h->room;
-    hdr_marks_raise(rt);
-    if ((intptr_t)h->room >= 0)
-        return h->room;
-    return rcgc_trace_settle_hdrs(h);
-}
-
 size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h)
 {
     /* h is &rt->mem.trace (tm_state.h, rcgc_runtime) */
@@ -773,7 +731,6 @@ size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h)
     rcgc_pool_state *ps = &rt->pool;
     if (!rt->mem.tracing)   /* L1 holds while tracing only (no lazy free otherwise) */
         return h->room;
-    hdr_marks_raise(rt);   /* the credits above the marks first */
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
         /* L1: the lazy entries lie above the settled ones (the mark is
          * written too, read only while the credits are off) */
@@ -818,7 +775,6 @@ static void hdr_rows_mark(rcgc_runtime *rt, int tracing)
         live += rcgc_pool_nlive(ps, r);
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
         ps->hdr_credit[r] = tracing && live == 0 ? (size_t)(r - RCGC_NCLASSES) * 16 + 1 : 0;
-        ps->hdr_mark[r] = ps->ctop[r];   /* every entry settled with its credit */
         ps->cslot[r][0] = RCGC_HDR_SETTLED;
         for (uint32_t k = 1; k <= rcgc_pool_ncache(ps, r); k++) {
             ps->cslot[r][k] = RCGC_HDR_SETTLED;
@@ -856,8 +812,8 @@ static size_t hdr_lazy_bytes(const rcgc_runtime *rt)
         return 0;
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
         for (void *const *e = ps->ctop[r]; e > &ps->crow[r][0] && rcgc_trace_hdr_lazy(ps, r, e);
-             e--)   /* less the credit at or below the mark */
-            n += rcgc_trace_hdr(*e)->size - (e <= ps->hdr_mark[r] ? ps->hdr_credit[r] : 0);
+             e--)
+            n += rcgc_trace_hdr(*e)->size - ps->hdr_credit[r];
     return n;
 }
 
@@ -1043,11 +999,10 @@ void *rcgc_trace_hdr_block(rcgc_runtime *rt, size_t size, uint32_t tb)
 {
     RCGC_ASSERT(size >= 1 && size <= RCGC_SMALL_LIMIT && tb != 0);
     unsigned r = (unsigned)((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES;
-    size_t credit = 0;   /* a block of the pools: a zero header (H2) */
+    size_t credit = rt->pool.hdr_credit[r];   /* L1: a block of the row */
     void *p = rcgc_pool_try_alloc_cached(&rt->pool, r);
-    if (p != NULL) {
-        credit = rcgc_trace_hdr_popped(&rt->pool, r, rt->pool.ctop[r]);   /* L1 */
-    } else {
+    if (p == NULL) {
+        credit = 0;   /* a block of the pools: a zero header (H2) */
         rcgc_pool *from;
         p = rcgc_pool_try_alloc_used(&rt->pool, r, &from);
         if (p == NULL && (p = rcgc_pool_alloc_slow_traced(rt, r)) == NULL)
@@ -1155,9 +1110,8 @@ static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const cha
  * in same-run sets (docs/tracemalloc.md, perf-tm18). */
 static RCGC_NOINLINE void *native_hdr_write(rcgc_runtime *rt, size_t size, void *p, uint32_t tb)
 {
-    /* L1: the row's new top (the caller popped p) for the mark's compare */
-    size_t r = ((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES;
-    return rcgc_trace_hdr_take(rt, p, tb, size, r, rt->pool.ctop[r]);
+    return rcgc_trace_hdr_take(
+        rt, p, tb, size, rt->pool.hdr_credit[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES]);
 }
 
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
@@ -1711,17 +1665,7 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                 if (lazy && sl->size < cr)
                     TM_BAD("row %u: a lazy free's size is below the row's credit (L1)\n", r);
             }
-            /* the credits of the entries at or below the mark are in
-             * room, those above carry none and are lazy frees */
-            void **mk = rt->pool.hdr_mark[r];
-            if (mk < &rt->pool.crow[r][0] || mk > rt->pool.ctop[r])
-                TM_BAD("row %u: its mark is at %td, its top at %td (L1)\n", r,
-                       mk - &rt->pool.crow[r][0], rt->pool.ctop[r] - &rt->pool.crow[r][0]);
-            else
-                for (void **e = mk + 1; e <= rt->pool.ctop[r]; e++)
-                    if (!rcgc_trace_hdr_lazy(&rt->pool, r, e))
-                        TM_BAD("row %u: a settled entry above the mark (L1)\n", r);
-            bytes -= (size_t)(mk - &rt->pool.crow[r][0]) * cr;
+            bytes -= (size_t)rcgc_pool_ncache(&rt->pool, r) * cr;
         }
         if (rt->pool.hdr_credit[RCGC_NROWS - 1] != 0) {
             hdr_check hu = { rt, 1, s->ntb, 0, NULL, h->pending, 0 };

@@ -328,18 +328,6 @@ typedef struct rcgc_pool_state {
      * request rows).  The traced free adds it to room, the allocation
      * that pops the block takes it back with the block's true size. */
     size_t hdr_credit[RCGC_NROWS];
-    /* L1 (tmfast.h, perf-tm24): for a traced row r, while tracing, the
-     * highest entry of crow[r] whose credit is in room: &crow[r][0] <=
-     * hdr_mark[r] <= ctop[r]; every entry at or below it had its row's
-     * credit given to room (a lazy free counts its size less the credit
-     * in peak - room, a settled entry (0, credit) counts 0), every
-     * entry above it is a lazy free that carries none (it counts its
-     * whole size).  The traced free pushes above it and writes nothing
-     * else; a pop of the entry at the mark takes the credit and lowers
-     * the mark by one; a borrow (rcgc_trace_hdr_room) and the settling
-     * first give room the credits of the entries above and raise the
-     * mark to the top.  The floor for the request rows. */
-    void **hdr_mark[RCGC_NROWS];
     /* M3: the MEM domain's live blocks == the pools' live blocks (C2:
      * the sum over c of nheld[c] - n) - the OBJ domain's live blocks
      * (rcgc_mem_obj_live: domains[OBJ].live + obj.live_objects) - madj.  The

@@ -274,12 +274,6 @@ static inline void rcgc_trace_settle(rcgc_trace_hot *h)
  * returns room.  tracemalloc.c. */
 size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h);
 
-/* L1: the credits of the entries above the traced rows' marks given to
- * room (the marks raised to the tops); when room is still short (its
- * sign set), every lazy free settled too (rcgc_trace_settle_hdrs).
- * Returns room.  tracemalloc.c. */
-size_t rcgc_trace_hdr_room(rcgc_trace_hot *h);
-
 static inline void rcgc_trace_borrow(rcgc_trace_hot *h)
 {
     rcgc_trace_slot *q = h->pending;
@@ -288,7 +282,7 @@ static inline void rcgc_trace_borrow(rcgc_trace_hot *h)
     h->pending = &h->idle;
     if ((intptr_t)r < 0) {   /* still short: the lazy frees (L1) next */
         h->room = r;
-        r = rcgc_trace_hdr_room(h);
+        r = rcgc_trace_settle_hdrs(h);
         if ((intptr_t)r < 0) {   /* still short: r is minus the shortfall */
             h->peak -= r;
             r = 0;
@@ -443,29 +437,10 @@ static inline int rcgc_trace_hdr_lazy(const rcgc_pool_state *ps, size_t r, void 
     return *rcgc_pool_cslot(e) != RCGC_HDR_SETTLED;
 }
 
-/* L1: the entry just popped from traced row r, below being the row's new
- * top (the entry under it): the mark moves to the new top.  Returns the
- * credit room gives up for it, modulo 2^64: the row's credit when the
- * entry lay at the mark (room held its credit), minus the credits of the
- * entries between the mark and the new top, which room takes now (they
- * were pushed above the mark since the row's last pop) -- (mark - below)
- * credits in all, one multiply and no branch.  So the pops keep the
- * entries above the marks to those pushed since their row's last pop
- * and borrows rare. */
-static RCGC_ALWAYS_INLINE size_t rcgc_trace_hdr_popped(rcgc_pool_state *ps, size_t r,
-                                                       void **below)
-{
-    void **mk = ps->hdr_mark[r];
-    RCGC_ASSERT(mk <= below + 1);
-    ps->hdr_mark[r] = below;
-    return (size_t)(mk - below) * ps->hdr_credit[r];
-}
-
 /* Write the trace (tb, size) into the header hd of a block just taken
  * from a traced pool (its row or its pool) and count it: the lazy trace
  * the header may still hold (L1: a cached block freed while tracing, or
- * zero) goes back to room first, less the credit room holds for it
- * (rcgc_trace_hdr_popped; 0 for a block of the pools). */
+ * zero) goes back to room first. */
 static inline void rcgc_trace_hdr_write(rcgc_trace_hot *h, rcgc_trace_slot *hd, uint32_t tb,
                                         size_t size, size_t credit)
 {
@@ -487,15 +462,13 @@ static inline void rcgc_trace_hdr_write(rcgc_trace_hot *h, rcgc_trace_slot *hd, 
  * tracemalloc.c. */
 void *rcgc_trace_hdr_block(rcgc_runtime *rt, size_t size, uint32_t tb);
 
-/* rcgc_trace_hdr_write for a block bp the caller popped from traced row
- * r and returns next, below being the row's new top (L1: the credit is
- * taken when bp's entry was at the row's mark, rcgc_trace_hdr_popped):
- * the borrow (which may call the lazy frees' settling, L1) is a tail
- * call (rcgc_trace_hdr_borrowed), so that a caller with no other call
- * keeps no register saves.  Returns bp, counted in the MEM domain (M3,
- * pool.h: nothing to count). */
+/* rcgc_trace_hdr_write for a block bp the caller returns next: the
+ * borrow (which may call the lazy frees' settling, L1) is a tail call
+ * (rcgc_trace_hdr_borrowed), so that a caller with no other call keeps
+ * no register saves.  credit as for rcgc_trace_hdr_write.  Returns bp,
+ * counted in the MEM domain (M3, pool.h: nothing to count). */
 static RCGC_ALWAYS_INLINE void *rcgc_trace_hdr_take(rcgc_runtime *rt, void *bp, uint32_t tb,
-                                                    size_t size, size_t r, void **below)
+                                                    size_t size, size_t credit)
 {
     rcgc_trace_hot *h = &rt->mem.trace;
     rcgc_trace_slot *hd = rcgc_trace_hdr(bp);
@@ -504,21 +477,20 @@ static RCGC_ALWAYS_INLINE void *rcgc_trace_hdr_take(rcgc_runtime *rt, void *bp, 
      * operations, not by its instruction count alone: docs/tracemalloc.md,
      * perf-tm22).  room is below 2^63 (room <= peak) and the delta
      * within +-2^33, so the sum is short exactly when its sign bit is
-     * set, as room - size + 2^64 is for rcgc_trace_borrow.  The credit
-     * only for an entry at the row's mark (rcgc_trace_hdr_popped, its
-     * branch apart: an entry pushed since the last borrow carries none,
-     * the common case of a pair). */
+     * set, as room - size + 2^64 is for rcgc_trace_borrow. */
     uint64_t d = hd->size;
-    d -= rcgc_trace_hdr_popped(&rt->pool, r, below);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
-    /* room's update with one memory operand: from C gcc 12 loaded, added
-     * and stored room apart and tested the sum again */
+    /* the delta from the old size (credit a memory operand where the
+     * caller has it so) and room's update with one memory operand: from
+     * C gcc 12 summed credit and size in a register first (one
+     * instruction more), loaded, added and stored room apart and tested
+     * the sum again */
     _Bool borrow;
-    __asm__("sub %[s], %[d]\n\tadd %[d], %[r]"
+    __asm__("sub %[c], %[d]\n\tsub %[s], %[d]\n\tadd %[d], %[r]"
             : [r] "+m"(h->room), "=@ccs"(borrow), [d] "+&r"(d)
-            : [s] "r"(size));
+            : [c] "rme"(credit), [s] "r"(size));
 #else
-    d = d - size;
+    d = d - credit - size;
     size_t rm = h->room + d;
     h->room = rm;
     _Bool borrow = (intptr_t)rm < 0;
@@ -609,7 +581,7 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
      * NULL), which a prefetch does not fault on */
     __builtin_prefetch((const void *)((uintptr_t)top[-1] - sizeof(rcgc_trace_slot)), 1, 3);
 #endif
-    return rcgc_trace_hdr_take(rt, bp, h->last.tb, size, r, top - 1);
+    return rcgc_trace_hdr_take(rt, bp, h->last.tb, size, ps->hdr_credit[r]);
 
 }
 

@@ -2232,12 +2232,13 @@ static void expect_invalid_h(rcgc_runtime *rt, const char *what)
     free(text);
 }
 
-/* L1 (perf-tm24): the traced free of a traced pool's block gives room
- * nothing (its entry lies above its row's credit mark), the pop at the
- * mark takes the credit back, a borrow raises the marks: a free + malloc
- * workload of random sizes at one call site (the fast path) keeps the
- * current size and the peak exact at every step, against a count kept
- * here, and the validator's L1 at every few steps. */
+/* L1 (perf-tm24): the traced free of a traced pool's block caches it
+ * lazily with its row's credit, the pop gives back the rest, a borrow
+ * settles the lazy frees before it raises the peak: a free + malloc
+ * workload of random sizes at one call site (the fast path), whose
+ * traced size keeps reaching new peaks, keeps the current size and the
+ * peak exact at every step, against a count kept here, and the
+ * validator's R1 and L1 at every few steps. */
 static void test_traced_pairs_exact(void **state)
 {
     (void)state;
