@@ -2288,6 +2288,59 @@ static void expect_invalid_h(rcgc_runtime *rt, const char *what)
     free(text);
 }
 
+/* L1 (perf-tm24): the traced free of a traced pool's block caches it
+ * lazily with its row's credit, the pop gives back the rest, a borrow
+ * settles the lazy frees before it raises the peak: a free + malloc
+ * workload of random sizes at one call site (the fast path), whose
+ * traced size keeps reaching new peaks, keeps the current size and the
+ * peak exact at every step, against a count kept here, and the
+ * validator's R1 and L1 at every few steps. */
+static void test_traced_pairs_exact(void **state)
+{
+    (void)state;
+    rcgc_runtime *rt = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    enum { LIVE = 200, STEPS = 30000 };
+    void *blk[LIVE];
+    size_t sz[LIVE];
+    size_t cur = 0, peak = 0;
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    int line;
+    for (unsigned k = 0; k < LIVE; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        sz[k] = 1 + (size_t)(x % 512);
+        blk[k] = hdr_alloc(rt, sz[k], &line);
+        cur += sz[k];
+        peak = cur > peak ? cur : peak;
+    }
+    for (unsigned i = 0; i < STEPS; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        unsigned k = (unsigned)(x % LIVE);
+        rcgc_mem_free(rt, blk[k]);
+        cur -= sz[k];
+        /* a drift of the sizes now and then, so that the peak moves */
+        size_t lo = (i / 5000) % 2 ? 200 : 1;
+        sz[k] = lo + (size_t)((x >> 20) % (513 - lo));
+        blk[k] = hdr_alloc(rt, sz[k], &line);
+        assert_int_equal(rcgc_pool_of(blk[k])->szidx, rcgc_size_class(sz[k]) + RCGC_NCLASSES);
+        cur += sz[k];
+        peak = cur > peak ? cur : peak;
+        size_t c = 0, p = 0;
+        rcgc_tracemalloc_get_traced_memory(rt, &c, &p);
+        assert_int_equal(c, cur);
+        assert_int_equal(p, peak);
+        if (i % 997 == 0)
+            check_valid(rt);
+    }
+    check_valid(rt);
+    for (unsigned k = 0; k < LIVE; k++)
+        rcgc_mem_free(rt, blk[k]);
+    assert_int_equal(traced_now(rt), 0);
+    check_valid(rt);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_runtime_free(rt);
+}
+
 static void test_traced_block_header(void **state)
 {
     (void)state;
@@ -2519,6 +2572,7 @@ int main(void)
         cmocka_unit_test(test_free_route_follows_mode),
         cmocka_unit_test(test_every_pool_has_array),
         cmocka_unit_test(test_traced_block_header),
+        cmocka_unit_test(test_traced_pairs_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
