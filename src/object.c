@@ -1592,6 +1592,38 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
             dealloc_cached(rt, o);
             return;
         }
+        if (!nested) {
+            /* Entered from outside: the common case (no finalizer, no
+             * legacy finalizer, no dealloc, below the trashcan's depth)
+             * with one test of the three pointers together, and the copies'
+             * choice laid out so that an unsettled object of a type
+             * without refs (a traverse type's temporary) reaches
+             * dealloc_release_clear without a taken branch before the
+             * jump there: the general tests below took four (about 1 ns
+             * of the tracked pair's 7.7).  A finalizer type (FINALIZED
+             * or not) takes the tests below, as before.  The slots are
+             * read through a copy of t the compiler cannot see through
+             * (an empty asm): else it hoisted their loads above the
+             * tracked test, into the untracked leaf's path. */
+            const rcgc_type *tt = t;
+#if defined(__GNUC__) || defined(__clang__)
+            __asm__("" : "+r"(tt));
+#endif
+            uintptr_t calls = (uintptr_t)tt->finalize | (uintptr_t)tt->legacy_del |
+                              (uintptr_t)tt->dealloc;
+            if (RCGC_LIKELY(calls == 0) &&
+                RCGC_LIKELY(rt->obj.dealloc_depth < RCGC_TRASH_DEPTH)) {
+                if (RCGC_LIKELY(tt->refs == NULL)) {
+                    if (RCGC_LIKELY(flags & RCGC_OF_UNSETTLED))
+                        dealloc_release_clear(rt, o, tt);
+                    else
+                        dealloc_release_plain(rt, o, tt);
+                } else {
+                    dealloc_listed_tracked(rt, o, tt);
+                }
+                return;
+            }
+        }
         if (RCGC_UNLIKELY(nested ? dealloc_needs_slow(rt, t, flags)
                                  : dealloc_needs_slow_outer(rt, t, flags))) {
             dealloc_slow(rt, o);
