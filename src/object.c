@@ -277,10 +277,15 @@ void rcgc_obj_settle_log(rcgc_runtime *rt)
     rcgc_pool *pool = NULL;
     uintptr_t key = 0;   /* address >> 11 of the run's tracked word; 0: none */
     uint64_t tmask = 0, p5 = 0;
+    int g2 = rt->gc.refs_tracked;
     for (uint32_t i = 0; i < n; i++) {
         rcgc_object *o = log[i];
         if (o == NULL)
             continue;
+        /* G2 for a logged object of a type with refs (its birth did not
+         * note it: type_is_gc_logged); one test a member once noted. */
+        if (!g2 && o->type->refs != NULL)
+            g2 = 1;
         RCGC_ASSERT((o->flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                                  RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
                     rcgc_obj_birth_index(o->flags) == i);
@@ -305,6 +310,7 @@ void rcgc_obj_settle_log(rcgc_runtime *rt)
     }
     if (tmask != 0)
         settle_flush(rt, pool, (unsigned)(key & 7), tmask, p5);
+    rt->gc.refs_tracked = g2;
     /* B4: the entries' share of generation 0's count moves to the stored
      * count (the emptied ones were taken off it at their deaths). */
     rt->gc.gens[0].nobjects += (long)n;
@@ -520,6 +526,20 @@ static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_obj
     return o;
 }
 
+/* Whether type t is a GC type, for a birth into the birth log: one test of
+ * both pointers together, with no taken branch for either kind of GC type
+ * (rcgc_type_is_gc_new_note's refs test first cost a traverse-only type
+ * two).  G2's note for a logged object is its settle's
+ * (rcgc_obj_settle_log): nothing reads G2 with a non-empty log (B3). */
+static RCGC_ALWAYS_INLINE int type_is_gc_logged(const rcgc_type *t)
+{
+#if RCGC_DEBUG >= 1
+    if (t->refs != NULL)
+        rcgc_type_check_refs(t);
+#endif
+    return ((uintptr_t)t->traverse | (uintptr_t)t->refs) != 0;
+}
+
 /* The rest of new_object once the pools gave o, a block of size class
  * szidx of a request class's pool (the fast paths pop no traced pool's
  * block: C5): pool is o's pool descriptor when the block came from a
@@ -540,7 +560,11 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     o->type = type;
     rt->obj.live_objects++;
     rcgc_gc_state *gs = &rt->gc;
-    if (!rcgc_type_is_gc_new_note(type, &gs->refs_tracked)) {
+    /* A block from a pool's free list is tracked at once (G2 noted
+     * here); one from the free cache goes into the log (G2 by its
+     * settle). */
+    if (pool != NULL ? !rcgc_type_is_gc_new_note(type, &gs->refs_tracked)
+                     : !type_is_gc_logged(type)) {
         o->flags = 0;
         RCGC_LEAVE(rt);
         return o;
