@@ -1311,10 +1311,10 @@ static RCGC_ALWAYS_INLINE void release_clear_tail(rcgc_runtime *rt, rcgc_object 
  * by every release entered from outside (DC2: the next release_field loop
  * resets it first). */
 static RCGC_NOINLINE void dealloc_release_clear(rcgc_runtime *rt, rcgc_object *o,
-                                                const rcgc_type *t)
+                                                const rcgc_type *t, uint32_t flags)
 {
     RCGC_ENTER(rt);
-    uint32_t flags = o->flags;
+    RCGC_ASSERT(flags == o->flags);
     RCGC_ASSERT(t->refs == NULL && t->dealloc == NULL && rcgc_type_is_gc(t));
     RCGC_ASSERT(rt->obj.dealloc_depth < RCGC_TRASH_DEPTH && rcgc_arena_of(o)->rt == rt);
     RCGC_ASSERT((flags & (RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | RCGC_OF_FOREIGN |
@@ -1372,7 +1372,7 @@ static RCGC_ALWAYS_INLINE void dealloc_release(rcgc_runtime *rt, rcgc_object *o,
             dealloc_release_untracked_listed(rt, o, t);
     } else if (tracked) {
         if ((o->flags & RCGC_OF_UNSETTLED) && t->dealloc == NULL)
-            dealloc_release_clear(rt, o, t);
+            dealloc_release_clear(rt, o, t, o->flags);
         else
             dealloc_release_plain(rt, o, t);
     } else {
@@ -1639,7 +1639,7 @@ static RCGC_ALWAYS_INLINE void dealloc_kind(rcgc_object *o, int nested)
                 RCGC_LIKELY(rt->obj.dealloc_depth < RCGC_TRASH_DEPTH)) {
                 if (RCGC_LIKELY(tt->refs == NULL)) {
                     if (RCGC_LIKELY(flags & RCGC_OF_UNSETTLED))
-                        dealloc_release_clear(rt, o, tt);
+                        dealloc_release_clear(rt, o, tt, flags);
                     else
                         dealloc_release_plain(rt, o, tt);
                 } else {
