@@ -525,18 +525,27 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
     return o;
 }
 
-/* The end of new_object_init when o took the log's last slot from prev, an
- * older unsettled object (B5), and births[] is full (B3): the log is
- * settled, prev with it (as the slot's object: the settle appends it), and
- * o keeps the slot. */
-static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_object *o,
+/* The end of new_object_init when the log's last slot held prev, an
+ * older unsettled object (B5), when o took the slot: prev moves into
+ * births[] and gets its index (B1, B2); the count does not change (B4:
+ * the slot's share becomes the entry's).  A full log (B3) is settled
+ * first, prev with it (as the slot's object: the settle appends it). */
+static RCGC_NOINLINE rcgc_object *new_object_log_push(rcgc_runtime *rt, rcgc_object *o,
                                                      rcgc_object *prev)
 {
     RCGC_ENTER(rt);
     RCGC_ASSERT(rt->obj.birth_last == o && (prev->flags >> RCGC_OF_BIRTH_SHIFT) == 0);
-    rt->obj.birth_last = prev;
-    rcgc_obj_settle_log(rt);
-    rt->obj.birth_last = o;
+    size_t n = rt->obj.nbirths;
+    if (RCGC_UNLIKELY(n >= RCGC_BIRTHS)) {
+        rt->obj.birth_last = prev;
+        rcgc_obj_settle_log(rt);
+        rt->obj.birth_last = o;
+        RCGC_LEAVE(rt);
+        return o;
+    }
+    prev->flags |= (uint32_t)(n + 1) << RCGC_OF_BIRTH_SHIFT;
+    rt->births[n] = prev;
+    rt->obj.nbirths = n + 1;
     RCGC_LEAVE(rt);
     return o;
 }
@@ -615,11 +624,7 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
      * its pool's part deferred.  The object goes into the birth log's last
      * slot unsettled (B1, B5), with no index in its flags, and the slot
      * counts it in generation 0 (B4); the slot's previous object, if it
-     * did not die first, moves to the top of births[] and gets its index
-     * there (B1, B2; the count does not change: B4), inline (a tail call
-     * cost binary-trees, whose trees are born before they die, about 4
-     * instructions a birth more); a full births[] is settled first
-     * (new_object_log_full).  In
+     * did not die first, moves into births[] (new_object_log_push).  In
      * the temporaries' pattern the slot is empty here: a load, a compare
      * and a store, where an entry of births[] cost the top's load, the
      * capacity's compare, the index in the flags and two stores (and its
@@ -630,21 +635,9 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     o->flags = rcgc_obj_birth_flags_last(szidx);
     rcgc_object *prev = rt->obj.birth_last;
     rt->obj.birth_last = o;
-    if (RCGC_UNLIKELY(prev != NULL)) {
-        RCGC_ASSERT((prev->flags >> RCGC_OF_BIRTH_SHIFT) == 0);
-        size_t n = rt->obj.nbirths;
-        if (RCGC_UNLIKELY(n >= RCGC_BIRTHS)) {
-            RCGC_LEAVE(rt);
-            return new_object_log_full(rt, o, prev);
-        }
-        /* From the new top (the index + 1, B1): one register for the
-         * three stores. */
-        size_t top = n + 1;
-        rt->obj.nbirths = top;
-        prev->flags |= (uint32_t)top << RCGC_OF_BIRTH_SHIFT;
-        rt->births[top - 1] = prev;
-    }
     RCGC_LEAVE(rt);
+    if (RCGC_UNLIKELY(prev != NULL))
+        return new_object_log_push(rt, o, prev);
     return o;
 }
 

@@ -270,7 +270,7 @@ typedef struct rcgc_obj_state {
      * The youngest unsettled object is held in birth_last alone, with no
      * index in its flags (round 17a): its death, the usual case, empties
      * the slot, and only the next birth, if it comes first, moves it into
-     * births[] and writes its index (new_object_init).
+     * births[] and writes its index (new_object_log_push).
      *   B1  every object with RCGC_OF_UNSETTLED is a live pooled object,
      *       tracked, of generation 0, with its tracked bit clear and not
      *       counted in its pool's ntracked or nyoung (P3-P5 are about the
@@ -743,9 +743,8 @@ static inline void rcgc_obj_forget_birth(rcgc_runtime *rt, const rcgc_object *o,
 {
     RCGC_ASSERT((flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                           RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED));
-    /* B5: the slot's object by its address (no index to extract: testing
-     * the flags' index bits for 0 instead cost GCC a copy and a shift);
-     * B4: the slot's count goes with it. */
+    /* B5: the slot's object by its address (no index to extract); B4: the
+     * slot's count goes with it. */
     if (RCGC_LIKELY(o == rt->obj.birth_last)) {
         RCGC_ASSERT((flags >> RCGC_OF_BIRTH_SHIFT) == 0);
         rt->obj.birth_last = NULL;
