@@ -272,18 +272,6 @@ static RCGC_ALWAYS_INLINE uint64_t bit_or(uint64_t x, uint64_t n)
  * the run, with the run's counts. */
 void rcgc_obj_settle_log(rcgc_runtime *rt)
 {
-    /* B5: the last slot's object becomes the last entry (births[] has room
-     * for it: B2), so that one loop settles them all; its flags keep no
-     * index (the entry may be the 4096th, whose index + 1 would not fit). */
-    rcgc_object *last = rt->obj.birth_last;
-    uint32_t nindexed = (uint32_t)rt->obj.nbirths;
-    if (last != NULL) {
-        RCGC_ASSERT(nindexed <= RCGC_BIRTHS && (last->flags >> RCGC_OF_BIRTH_SHIFT) == 0);
-        rt->births[nindexed] = last;
-        rt->obj.nbirths = nindexed + 1;
-        rt->obj.birth_last = NULL;
-    }
-    (void)nindexed;
     uint32_t n = (uint32_t)rt->obj.nbirths;
     rcgc_object **log = rt->births;
     rcgc_pool *pool = NULL;
@@ -300,8 +288,7 @@ void rcgc_obj_settle_log(rcgc_runtime *rt)
             g2 = 1;
         RCGC_ASSERT((o->flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                                  RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
-                    (i < nindexed ? rcgc_obj_birth_index(o->flags) == i
-                                  : (o->flags >> RCGC_OF_BIRTH_SHIFT) == 0));
+                    rcgc_obj_birth_index(o->flags) == i);
         o->flags &= ~RCGC_OF_GC_SCRATCH;
         uintptr_t a = (uintptr_t)o;
         if (RCGC_UNLIKELY((a >> 11) != key)) {
@@ -525,27 +512,16 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
     return o;
 }
 
-/* The end of new_object_init when the log's last slot held prev, an
- * older unsettled object (B5), when o took the slot: prev moves into
- * births[] and gets its index (B1, B2); the count does not change (B4:
- * the slot's share becomes the entry's).  A full log (B3) is settled
- * first, prev with it (as the slot's object: the settle appends it). */
-static RCGC_NOINLINE rcgc_object *new_object_log_push(rcgc_runtime *rt, rcgc_object *o,
-                                                     rcgc_object *prev)
+/* The end of new_object_init when the birth log is full (B3): the log is
+ * settled, and o (its header not yet written) is its first entry, which
+ * counts it in generation 0 (B4). */
+static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_object *o)
 {
     RCGC_ENTER(rt);
-    RCGC_ASSERT(rt->obj.birth_last == o && (prev->flags >> RCGC_OF_BIRTH_SHIFT) == 0);
-    size_t n = rt->obj.nbirths;
-    if (RCGC_UNLIKELY(n >= RCGC_BIRTHS)) {
-        rt->obj.birth_last = prev;
-        rcgc_obj_settle_log(rt);
-        rt->obj.birth_last = o;
-        RCGC_LEAVE(rt);
-        return o;
-    }
-    prev->flags |= (uint32_t)(n + 1) << RCGC_OF_BIRTH_SHIFT;
-    rt->births[n] = prev;
-    rt->obj.nbirths = n + 1;
+    rcgc_obj_settle_log(rt);
+    rt->births[0] = o;
+    rt->obj.nbirths = 1;
+    o->flags = rcgc_obj_birth_flags(rcgc_pool_of(o)->szidx, 0);
     RCGC_LEAVE(rt);
     return o;
 }
@@ -621,23 +597,22 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     }
     /* A block from the free cache, freed by a death moments ago (the
      * temporaries' pattern, new and dead in turn): rcgc_obj_track with
-     * its pool's part deferred.  The object goes into the birth log's last
-     * slot unsettled (B1, B5), with no index in its flags, and the slot
-     * counts it in generation 0 (B4); the slot's previous object, if it
-     * did not die first, moves into births[] (new_object_log_push).  In
-     * the temporaries' pattern the slot is empty here: a load, a compare
-     * and a store, where an entry of births[] cost the top's load, the
-     * capacity's compare, the index in the flags and two stores (and its
-     * death the index's extraction and compare). */
+     * its pool's part deferred.  The object goes into the birth log
+     * unsettled (B1), its index in its flags, and its entry counts it in
+     * generation 0 (B4); a full log is settled first
+     * (new_object_log_full). */
     RCGC_ASSERT(rcgc_pool_of(o)->szidx == szidx);
+    size_t n = rt->obj.nbirths;
+    if (RCGC_UNLIKELY(n >= RCGC_BIRTHS)) {
+        RCGC_LEAVE(rt);
+        return new_object_log_full(rt, o);
+    }
     /* The header first: after the log's stores, GCC merged this store
      * with the untracked return's (two instructions more there). */
-    o->flags = rcgc_obj_birth_flags_last(szidx);
-    rcgc_object *prev = rt->obj.birth_last;
-    rt->obj.birth_last = o;
+    o->flags = rcgc_obj_birth_flags(szidx, n);
+    rt->births[n] = o;
+    rt->obj.nbirths = n + 1;
     RCGC_LEAVE(rt);
-    if (RCGC_UNLIKELY(prev != NULL))
-        return new_object_log_push(rt, o, prev);
     return o;
 }
 
