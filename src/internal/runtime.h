@@ -425,7 +425,11 @@ typedef struct rcgc_gc_state {
                                  * mostly through its prefetch ring: the
                                  * next one's gather uses it too (gc.c) */
     int refs_tracked;           /* G2: an object of a type with refs has
-                                 * been tracked in this runtime */
+                                 * been tracked in this runtime, once the
+                                 * birth log is settled: an unsettled
+                                 * object (B1) is noted by its settle
+                                 * (rcgc_obj_settle_log), and nothing reads
+                                 * G2 with a non-empty log (B3) */
     int young_garbage;          /* the last young collection found more
                                  * unreachable members than reachable ones:
                                  * the next young mark scan records them as

@@ -1666,6 +1666,44 @@ static void test_birth_log_collection(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* G2 for objects born into the log (round 17a): their birth does not
+ * note a type with refs, their settle does, before anything reads G2 (B3).
+ * A runtime whose only objects with refs are unsettled 2-cycles collects
+ * them through the refs path (a plain gather would call their NULL
+ * traverse), and the validator, which settles first, finds G2 kept; a
+ * traverse-only runtime's settles leave G2 clear. */
+static void test_birth_log_g2(void **state)
+{
+    (void)state;
+    enum { K = 24 };
+    rcgc_object *objs[K];
+    for (int mode = 0; mode < 3; mode++) {
+        rcgc_runtime *rt = new_rt();
+        rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+        const rcgc_type *t = mode == 2 ? &tb_type : &bl_refs_type;
+        bl_make(rt, t, objs, K);
+        assert_int_equal(rt->gc.refs_tracked, 0);
+        if (mode == 1) {
+            /* The validator settles, then checks G2 for each object. */
+            assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+            assert_int_equal(rt->gc.refs_tracked, 1);
+            assert_int_equal(rt->obj.nbirths, 0);
+        }
+        for (int i = 0; i + 1 < K; i += 2) {
+            ((tb_node *)objs[i])->a = rcgc_incref(objs[i + 1]);
+            ((tb_node *)objs[i + 1])->b = rcgc_incref(objs[i]);
+        }
+        for (int i = 0; i < K; i++)
+            rcgc_decref(objs[i]);
+        assert_int_equal(rcgc_gc_collect(rt, 0), K);
+        assert_int_equal(rt->gc.refs_tracked, mode != 2);
+        assert_int_equal(rt->obj.live_objects, 1);
+        assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+        rcgc_decref(anchor);
+        rcgc_runtime_free(rt);
+    }
+}
+
 /* The gc module's calls on unsettled objects: is_tracked, untrack (the
  * entry goes), track (tracked at once), get_objects and freeze (they
  * settle first). */
@@ -2159,6 +2197,7 @@ int main(void)
         cmocka_unit_test(test_birth_log_full),
         cmocka_unit_test(test_birth_log_collection),
         cmocka_unit_test(test_birth_log_gcmodule),
+        cmocka_unit_test(test_birth_log_g2),
         cmocka_unit_test(test_birth_log_trashcan),
         cmocka_unit_test(test_birth_log_oom),
         cmocka_unit_test(test_birth_log_oom_handler),
