@@ -1112,31 +1112,10 @@ static RCGC_NOINLINE void *malloc_native_put(tm_state *s, size_t size, const cha
  * in same-run sets (docs/tracemalloc.md, perf-tm18). */
 static RCGC_NOINLINE void *native_hdr_write(rcgc_runtime *rt, size_t size, void *p, uint32_t tb)
 {
-    /* rcgc_trace_hdr_take with room's two updates as one: room + (the
-     * header's size - credit) - size is room - (size + credit - the
-     * header's size), one subtraction in memory (one load and one store
-     * of room instead of two each; docs/tracemalloc.md, perf-tm23).  The
-     * borrow is the sign of the result: room <= peak, a count of bytes,
-     * stays far below 2^63 (F2), and the difference is below 2^32 either
-     * way, so the signed result is negative exactly when the unsigned sum
-     * would borrow; rcgc_trace_borrow reads room as the same wrapped
-     * value. */
-    rcgc_trace_slot *hd = rcgc_trace_hdr(p);
+    /* rcgc_trace_hdr_take: room's update is one read-modify-write there
+     * since perf-tm22 (perf-tm23 had built the same here). */
     size_t credit = rt->pool.hdr_credit[((size - 1) >> RCGC_ALIGN_SHIFT) + RCGC_NCLASSES];
-    uint64_t d = (uint64_t)size + credit - hd->size;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
-    _Bool borrow;
-    __asm__("sub %[d], %[r]" : [r] "+m"(rt->mem.trace.room), "=@ccs"(borrow) : [d] "r"(d));
-#else
-    size_t rm = rt->mem.trace.room - d;   /* modulo 2^64 */
-    rt->mem.trace.room = rm;
-    _Bool borrow = (intptr_t)rm < 0;
-#endif
-    hd->tb = tb;
-    if (RCGC_UNLIKELY(borrow))
-        return rcgc_trace_hdr_borrowed(rt, p, size);
-    hd->size = (uint32_t)size;
-    return p;
+    return rcgc_trace_hdr_take(rt, p, tb, size, credit);
 }
 
 TM_KEEP_FP void *rcgc_trace_malloc_native(rcgc_runtime *rt, size_t size, const char *file,
