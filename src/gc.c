@@ -2779,7 +2779,7 @@ static int hold_one(rcgc_object *o, void *arg)
  */
 static void clear_remaining(rcgc_runtime *rt)
 {
-    size_t total = set_size(rt, RCGC_NGENS - 1) + rt->obj.nbirths +   /* B4 */
+    size_t total = set_size(rt, RCGC_NGENS - 1) + rcgc_obj_nlogged(rt) +   /* B4 */
                    (size_t)rt->gc.permanent.nobjects;
     if (total == 0)
         return;

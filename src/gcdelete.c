@@ -726,7 +726,7 @@ int rcgc_gc_delete_closed(gc_work *w)
          * generations 0-1 was in the set (no foreign one: K2), all freed
          * now. */
         RCGC_ASSERT(rcgc_gen_count(rt, 0) + rt->gc.gens[1].nobjects == (long)nyoung);
-        rt->gc.gens[0].nobjects = -(long)rt->obj.nbirths;   /* none left (B4) */
+        rt->gc.gens[0].nobjects = -(long)rcgc_obj_nlogged(rt);   /* none left (B4) */
         rt->gc.gens[1].nobjects = 0;
     }
     RCGC_ASSERT(n == w->u);

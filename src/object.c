@@ -272,6 +272,18 @@ static RCGC_ALWAYS_INLINE uint64_t bit_or(uint64_t x, uint64_t n)
  * the run, with the run's counts. */
 void rcgc_obj_settle_log(rcgc_runtime *rt)
 {
+    /* B5: the last slot's object becomes the last entry (births[] has room
+     * for it: B2), so that one loop settles them all; its flags keep no
+     * index (the entry may be the 4096th, whose index + 1 would not fit). */
+    rcgc_object *last = rt->obj.birth_last;
+    uint32_t nindexed = (uint32_t)rt->obj.nbirths;
+    if (last != NULL) {
+        RCGC_ASSERT(nindexed <= RCGC_BIRTHS && (last->flags >> RCGC_OF_BIRTH_SHIFT) == 0);
+        rt->births[nindexed] = last;
+        rt->obj.nbirths = nindexed + 1;
+        rt->obj.birth_last = NULL;
+    }
+    (void)nindexed;
     uint32_t n = (uint32_t)rt->obj.nbirths;
     rcgc_object **log = rt->births;
     rcgc_pool *pool = NULL;
@@ -288,7 +300,8 @@ void rcgc_obj_settle_log(rcgc_runtime *rt)
             g2 = 1;
         RCGC_ASSERT((o->flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                                  RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
-                    rcgc_obj_birth_index(o->flags) == i);
+                    (i < nindexed ? rcgc_obj_birth_index(o->flags) == i
+                                  : (o->flags >> RCGC_OF_BIRTH_SHIFT) == 0));
         o->flags &= ~RCGC_OF_GC_SCRATCH;
         uintptr_t a = (uintptr_t)o;
         if (RCGC_UNLIKELY((a >> 11) != key)) {
@@ -512,16 +525,18 @@ static RCGC_NOINLINE rcgc_object *new_object_young(rcgc_runtime *rt, rcgc_pool *
     return o;
 }
 
-/* The end of new_object_init when the birth log is full (B3): the log is
- * settled, and o (its header not yet written) is its first entry, which
- * counts it in generation 0 (B4). */
-static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_object *o)
+/* The end of new_object_init when the log's last slot is taken (B5) and
+ * births[] is full (B3): the log is settled, the slot's object with it (the
+ * settle appends it), and o, its header not yet written, takes the emptied
+ * slot, which counts it in generation 0 (B4). */
+static RCGC_NOINLINE rcgc_object *new_object_log_full(rcgc_runtime *rt, rcgc_object *o,
+                                                     unsigned szidx)
 {
     RCGC_ENTER(rt);
     rcgc_obj_settle_log(rt);
-    rt->births[0] = o;
-    rt->obj.nbirths = 1;
-    o->flags = rcgc_obj_birth_flags(rcgc_pool_of(o)->szidx, 0);
+    RCGC_ASSERT(rt->obj.birth_last == NULL && rt->obj.nbirths == 0);
+    o->flags = rcgc_obj_birth_flags_last(szidx);
+    rt->obj.birth_last = o;
     RCGC_LEAVE(rt);
     return o;
 }
@@ -597,15 +612,28 @@ static RCGC_ALWAYS_INLINE rcgc_object *new_object_init(rcgc_runtime *rt, const r
     }
     /* A block from the free cache, freed by a death moments ago (the
      * temporaries' pattern, new and dead in turn): rcgc_obj_track with
-     * its pool's part deferred.  The object goes into the birth log
-     * unsettled (B1), its index in its flags, and its entry counts it in
-     * generation 0 (B4); a full log is settled first
-     * (new_object_log_full). */
+     * its pool's part deferred.  The object goes unsettled (B1) into the
+     * birth log's last slot when the slot is empty, with no index in its
+     * flags (B5), and the slot counts it in generation 0 (B4): a load, a
+     * test and a store, where an entry of births[] costs the top's load,
+     * the capacity's compare, the index in the flags and two stores (and
+     * its death the index's extraction and compare).  A taken slot stays
+     * with its object until that dies or the log is settled: the birth
+     * goes to the top of births[] with its index (B2), as before the
+     * slot, so that structures built before they die (binary-trees'
+     * trees) pay the slot's test and nothing else; a full births[] is
+     * settled first (new_object_log_full). */
     RCGC_ASSERT(rcgc_pool_of(o)->szidx == szidx);
+    if (RCGC_LIKELY(rt->obj.birth_last == NULL)) {
+        o->flags = rcgc_obj_birth_flags_last(szidx);
+        rt->obj.birth_last = o;
+        RCGC_LEAVE(rt);
+        return o;
+    }
     size_t n = rt->obj.nbirths;
     if (RCGC_UNLIKELY(n >= RCGC_BIRTHS)) {
         RCGC_LEAVE(rt);
-        return new_object_log_full(rt, o);
+        return new_object_log_full(rt, o, szidx);
     }
     /* The header first: after the log's stores, GCC merged this store
      * with the untracked return's (two instructions more there). */
@@ -1183,7 +1211,7 @@ static RCGC_ALWAYS_INLINE void dealloc_tracked_leaf(rcgc_runtime *rt, rcgc_objec
         /* B1: generation 0, no pool bits, the size class in the flags;
          * the header keeps its flags (a freed block's are never read, as
          * below); the count goes with the entry (B4). */
-        rcgc_obj_forget_birth(rt, o, flags);
+        rcgc_obj_forget_birth_at(rt, o, flags, 1);
         free_released_class(rt, o, rcgc_obj_birth_class(flags));
         RCGC_LEAVE(rt);
         return;
@@ -1328,7 +1356,7 @@ static RCGC_NOINLINE void dealloc_release_clear(rcgc_runtime *rt, rcgc_object *o
     count0_death(&rt->gc.gens[0].count);
     /* B1: generation 0, no pool bits; the count goes with the entry
      * (B4). */
-    rcgc_obj_forget_birth(rt, o, flags);
+    rcgc_obj_forget_birth_at(rt, o, flags, 1);
     release_clear_tail(rt, o, clear, rcgc_obj_birth_class(flags));
     RCGC_LEAVE(rt);
 }

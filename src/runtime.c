@@ -333,13 +333,14 @@ static int validate_obj(rcgc_object *o, void *arg)
     return 0;
 }
 
-/* B1, B2 (runtime.h): the birth log, read before rcgc_validate settles
- * it.  B1's other half (every unsettled object is in the log) is G1 after
- * the settle: an unsettled object missing from the log would stay without
- * its tracked bit while gens[0].nobjects counts it.  B4 is G1 after the
- * settle too: the settle adds nbirths to gens[0].nobjects, so a death
- * that emptied an entry without lowering the stored count (or popped one
- * and lowered it) leaves generation 0's count off by one there. */
+/* B1, B2, B5 (runtime.h): the birth log, read before rcgc_validate
+ * settles it.  B1's other half (every unsettled object is in the log) is
+ * G1 after the settle: an unsettled object missing from the log would stay
+ * without its tracked bit while gens[0].nobjects counts it.  B4 is G1 after
+ * the settle too: the settle adds nbirths and the last slot to
+ * gens[0].nobjects, so a death that emptied an entry without lowering the
+ * stored count (or popped one and lowered it) leaves generation 0's count
+ * off by one there.  Entry n (n == nbirths) stands for the last slot. */
 static int validate_births(rcgc_runtime *rt, FILE *out)
 {
     if (rt->obj.nbirths > RCGC_BIRTHS) {
@@ -351,8 +352,8 @@ static int validate_births(rcgc_runtime *rt, FILE *out)
     uint32_t n = (uint32_t)rt->obj.nbirths;
     const uint32_t must = RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
                           RCGC_OF_FOREIGN | RCGC_OF_DYING | RCGC_OF_DEFERRED;
-    for (uint32_t i = 0; i < n; i++) {
-        const rcgc_object *o = rt->births[i];
+    for (uint32_t i = 0; i <= n; i++) {
+        const rcgc_object *o = i < n ? rt->births[i] : rt->obj.birth_last;
         if (o == NULL)
             continue;
         const char *why = NULL;
@@ -363,8 +364,11 @@ static int validate_births(rcgc_runtime *rt, FILE *out)
             why = "is not a live object";
         else if ((o->flags & must) != (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED))
             why = "is not an unsettled, tracked, generation-0 pooled object";
-        else if (rcgc_obj_birth_index(o->flags) != i)
+        else if (i < n ? rcgc_obj_birth_index(o->flags) != i
+                       : (o->flags >> RCGC_OF_BIRTH_SHIFT) != 0)
             why = "has another index in its flags";
+        else if (i < n && o == rt->obj.birth_last)
+            why = "is the log's last slot too (B5)";
         else {
             const rcgc_pool *pool = rcgc_pool_of(o);
             unsigned b = rcgc_pool_index(pool, o);
@@ -374,7 +378,11 @@ static int validate_births(rcgc_runtime *rt, FILE *out)
                 why = "has another size class in its flags than its pool's";
         }
         if (why != NULL) {
-            if (out)
+            if (out && i == n)
+                fprintf(out, "rcgc_validate: the birth log's last slot (%p, flags 0x%x) %s "
+                             "(B1, B5)\n",
+                        (const void *)o, o->flags, why);
+            else if (out)
                 fprintf(out, "rcgc_validate: birth log entry %u (%p, flags 0x%x) %s (B1, B2)\n",
                         i, (const void *)o, o->flags, why);
             return RCGC_EFORMAT;

@@ -266,24 +266,32 @@ typedef struct rcgc_obj_state {
      *        deallocation may trust the offsets without reading refs. */
     const rcgc_type *dclear_type;
     uint16_t dclear_off0, dclear_off1;
-    /* The birth log (rt->births[0..nbirths)): the tracked objects born on
-     * the creation's fast path in a block from the free cache whose pool
-     * bits are not yet written (docs/design-gc.md, "Round 16a").  Most
-     * die young, before anything reads the bitmaps, and their death then
-     * only empties the entry.
+    /* The birth log (rt->births[0..nbirths) and its last slot, birth_last):
+     * the tracked objects born on the creation's fast path in a block from
+     * the free cache whose pool bits are not yet written
+     * (docs/design-gc.md, "Round 16a").  Most die young, before anything
+     * reads the bitmaps, and their death then only empties the entry.
+     * A logged birth that finds the last slot empty is held there alone,
+     * with no index in its flags (round 17b): its death, the temporaries'
+     * usual case, empties the slot again.  A taken slot keeps its object
+     * until that dies or the log is settled (nothing moves it), and the
+     * births meanwhile go to births[] with their index (new_object_init),
+     * so that structures built before they die pay one test a birth.
      *   B1  every object with RCGC_OF_UNSETTLED is a live pooled object,
      *       tracked, of generation 0, with its tracked bit clear and not
      *       counted in its pool's ntracked or nyoung (P3-P5 are about the
      *       other objects; its P5 summary bit may be a neighbour's); it is
      *       counted in generation 0's object count (G1) like any
-     *       generation-0 object, through its entry (B4),
+     *       generation-0 object, through its entry (B4), and either
      *       births[i] == o for the i + 1 in its flags' bits 20-31
-     *       (rcgc_obj_birth_index; 0 there is no index), and its
+     *       (rcgc_obj_birth_index), or those bits are 0 and
+     *       birth_last == o (B5); and its
      *       flags' bits 12-17 are its pool's size class (szidx), so that
      *       its death frees the block without the pool descriptor.
      *   B2  every non-NULL births[i] (i < nbirths) is such an object, with
      *       index i; NULL entries are those whose object died or was
-     *       untracked (the last entry is popped instead).
+     *       untracked (the last entry is popped instead).  births[nbirths]
+     *       is room for the settle, which appends birth_last there.
      *   B3  nobody walks the bitmaps or uses the flags' scratch bits with
      *       a non-empty log: rcgc_obj_settle first gives every logged
      *       object the bits and counts the creation's slow path gives
@@ -293,16 +301,23 @@ typedef struct rcgc_obj_state {
      *       get_referrers, freeze, the validator, the runtime's teardown),
      *       and a full log.
      *   B4  the log's entries (births[0..nbirths), the NULL ones included)
-     *       count in generation 0's objects: the tracked objects of
-     *       generation 0 number gc.gens[0].nobjects + nbirths
-     *       (rcgc_gen_count), so that a logged birth and its death in LIFO
-     *       order (the pop) do not touch gens[0].nobjects; a death that
-     *       empties a middle entry (rcgc_obj_forget_birth) lowers
-     *       gens[0].nobjects instead, and the settle adds nbirths to it
-     *       as it empties the log.  gens[0].nobjects alone may thus be
-     *       below the count, even negative: read it through
-     *       rcgc_gen_count. */
+     *       and its last slot when not NULL count in generation 0's
+     *       objects: the tracked objects of generation 0 number
+     *       gc.gens[0].nobjects + rcgc_obj_nlogged (nbirths, plus 1 for a
+     *       birth_last) (rcgc_gen_count), so that a logged birth and its
+     *       death in LIFO order (the slot emptied, or the pop) do not touch
+     *       gens[0].nobjects; a death that empties a middle entry
+     *       (rcgc_obj_forget_birth) lowers gens[0].nobjects instead, and
+     *       the settle adds rcgc_obj_nlogged to it as it empties the log.
+     *       gens[0].nobjects alone may thus be below the count, even
+     *       negative: read it through rcgc_gen_count.
+     *   B5  birth_last is NULL or an unsettled object (B1) whose flags'
+     *       bits 20-31 are 0; no entry of births[0..nbirths) is it.  It
+     *       need not be the youngest unsettled object: entries of births[]
+     *       may be younger (nothing reads the log's order but the settle,
+     *       whose bits and counts do not depend on it). */
     size_t nbirths;
+    rcgc_object *birth_last;
 } rcgc_obj_state;
 
 /* The birth log's capacity (B1-B3, rt->births): 4095, so that an index
@@ -325,7 +340,15 @@ static inline uint32_t rcgc_obj_birth_flags(unsigned szidx, size_t n)
            (uint32_t)(n + 1) << RCGC_OF_BIRTH_SHIFT;
 }
 
-/* The log index of an unsettled object from its flags (B1). */
+/* The flags of an object born unsettled (B1) in a block of size class
+ * szidx into the log's last slot (B5): no index. */
+static inline uint32_t rcgc_obj_birth_flags_last(unsigned szidx)
+{
+    return RCGC_OF_TRACKED | RCGC_OF_UNSETTLED | (uint32_t)szidx << RCGC_OF_BIRTH_CLASS_SHIFT;
+}
+
+/* The log index of an unsettled object in births[] from its flags (B1);
+ * not for the last slot's (B5: bits 20-31 are 0). */
 static inline size_t rcgc_obj_birth_index(uint32_t flags)
 {
     return (size_t)(flags >> RCGC_OF_BIRTH_SHIFT) - 1;
@@ -506,8 +529,9 @@ struct rcgc_runtime {
     const void *trace_mru;
     /* The birth log (B1-B3, rcgc_obj_state): last, so that it moves no
      * other field, and in the runtime itself, so that a birth stores its
-     * entry through the runtime's register without a load first. */
-    rcgc_object *births[RCGC_BIRTHS];
+     * entry through the runtime's register without a load first.  One
+     * entry more than the capacity: the settle appends birth_last (B2). */
+    rcgc_object *births[RCGC_BIRTHS + 1];
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)
@@ -690,14 +714,21 @@ static inline long *rcgc_gen_nobjects_flags(rcgc_runtime *rt, uint32_t flags)
                             (size_t)(flags & RCGC_OF_GEN_MASK) * (sizeof(rcgc_gen_state) / 2));
 }
 
+/* The birth log's share of generation 0's count (B4): its entries, the
+ * emptied ones included, and its last slot when not NULL. */
+static inline size_t rcgc_obj_nlogged(const rcgc_runtime *rt)
+{
+    return rt->obj.nbirths + (rt->obj.birth_last != NULL);
+}
+
 /* The tracked objects of generation gen (0-2, 3 the permanent one): the
- * stored count, plus the birth log's entries for generation 0 (B4). */
+ * stored count, plus the birth log's share for generation 0 (B4). */
 static inline long rcgc_gen_count(const rcgc_runtime *rt, unsigned gen)
 {
     if (gen == 3)
         return rt->gc.permanent.nobjects;
     long n = rt->gc.gens[gen].nobjects;
-    return gen == 0 ? n + (long)rt->obj.nbirths : n;
+    return gen == 0 ? n + (long)rcgc_obj_nlogged(rt) : n;
 }
 
 /* Settle the birth log (B3): every logged object gets its pool's tracked
@@ -706,24 +737,42 @@ static inline long rcgc_gen_count(const rcgc_runtime *rt, unsigned gen)
 void rcgc_obj_settle_log(rcgc_runtime *rt);
 static inline void rcgc_obj_settle(rcgc_runtime *rt)
 {
-    if (RCGC_UNLIKELY(rt->obj.nbirths != 0))
+    if (RCGC_UNLIKELY(rt->obj.nbirths != 0 || rt->obj.birth_last != NULL))
         rcgc_obj_settle_log(rt);
 }
 
 /* Forget the log entry of an object that dies or is untracked while
- * unsettled (B1, B2; flags its header's flags): the last entry is popped
- * (the common case: the youngest dies first), any other emptied.  The
- * header, the generation counts and count[0] are the caller's. */
-static inline void rcgc_obj_forget_birth(rcgc_runtime *rt, const rcgc_object *o,
-                                         uint32_t flags)
+ * unsettled (B1, B2, B5; flags its header's flags): the last slot is
+ * emptied, the last entry of births[] popped, any other emptied.  The
+ * header, the generation counts and count[0] are the caller's.  slot (a
+ * constant) lays the test of the slot out for its caller: 1 where the
+ * slot's object is the usual one (a temporary dropped from outside:
+ * rcgc_dealloc's paths), 0 where entries of births[] are (nested deaths,
+ * which structures built before they die take), so that those pass the
+ * slot's test without a taken branch. */
+static RCGC_ALWAYS_INLINE void rcgc_obj_forget_birth_at(rcgc_runtime *rt, const rcgc_object *o,
+                                                        uint32_t flags, int slot)
 {
+    RCGC_ASSERT((flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
+                          RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED));
+    /* B5: the slot's object by its address (no index to extract: testing
+     * the flags' index bits for 0 instead cost GCC a copy and a shift);
+     * B4: the slot's count goes with it. */
+    if (slot) {
+        if (RCGC_LIKELY(o == rt->obj.birth_last)) {
+            RCGC_ASSERT((flags >> RCGC_OF_BIRTH_SHIFT) == 0);
+            rt->obj.birth_last = NULL;
+            return;
+        }
+    } else if (RCGC_UNLIKELY(o == rt->obj.birth_last)) {
+        RCGC_ASSERT((flags >> RCGC_OF_BIRTH_SHIFT) == 0);
+        rt->obj.birth_last = NULL;
+        return;
+    }
     /* B4: the popped entry took its count with it; an emptied one still
      * counts in nbirths, so generation 0's stored count goes down. */
     size_t top = flags >> RCGC_OF_BIRTH_SHIFT;   /* the index + 1 (B1) */
-    RCGC_ASSERT((flags & (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED | RCGC_OF_GEN_MASK |
-                          RCGC_OF_FOREIGN)) == (RCGC_OF_UNSETTLED | RCGC_OF_TRACKED) &&
-                top >= 1 && top <= rt->obj.nbirths && rt->births[top - 1] == o);
-    (void)o;
+    RCGC_ASSERT(top >= 1 && top <= rt->obj.nbirths && rt->births[top - 1] == o);
     if (RCGC_LIKELY(top == rt->obj.nbirths)) {
         /* The pop, a decrement of memory (in C GCC computed top - 1 and
          * stored it: one instruction more). */
@@ -737,6 +786,13 @@ static inline void rcgc_obj_forget_birth(rcgc_runtime *rt, const rcgc_object *o,
         rt->births[top - 1] = NULL;
         rt->gc.gens[0].nobjects--;
     }
+}
+
+/* rcgc_obj_forget_birth_at for the nested and general paths. */
+static RCGC_ALWAYS_INLINE void rcgc_obj_forget_birth(rcgc_runtime *rt, const rcgc_object *o,
+                                                     uint32_t flags)
+{
+    rcgc_obj_forget_birth_at(rt, o, flags, 0);
 }
 
 static inline void rcgc_obj_track(rcgc_runtime *rt, rcgc_object *o)

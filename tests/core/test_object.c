@@ -1372,6 +1372,19 @@ static void tb_check_bits(rcgc_object *o);
 
 /* A fast-path birth: unsettled in the birth log (B1), no tracked bit yet,
  * tracked all the same; a slow-path one (a new pool) is settled at once. */
+/* o, unsettled, is in the birth log: the last slot with no index (B5), or
+ * births[] at the index its flags give (B1, B2). */
+static void bl_check_logged(rcgc_runtime *rt, const rcgc_object *o)
+{
+    if (rt->obj.birth_last == o) {
+        assert_int_equal(o->flags >> RCGC_OF_BIRTH_SHIFT, 0);
+        return;
+    }
+    size_t b = rcgc_obj_birth_index(o->flags);
+    assert_true(b < rt->obj.nbirths);
+    assert_ptr_equal(rt->births[b], o);
+}
+
 static void tb_check_birth(rcgc_runtime *rt, rcgc_object *o)
 {
     if (!(o->flags & RCGC_OF_UNSETTLED)) {
@@ -1380,10 +1393,8 @@ static void tb_check_birth(rcgc_runtime *rt, rcgc_object *o)
     }
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
-    size_t b = rcgc_obj_birth_index(o->flags);
     assert_true(o->flags & RCGC_OF_UNSETTLED);
-    assert_true(b < rt->obj.nbirths);
-    assert_ptr_equal(rt->births[b], o);
+    bl_check_logged(rt, o);
     assert_false((pool->tracked[i >> 6] >> (i & 63)) & 1);
     assert_true(rcgc_gc_is_tracked(o));
 }
@@ -1412,7 +1423,7 @@ static void test_tracked_birth_32(void **state)
     }
     /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-    assert_int_equal(rt->obj.nbirths, 0);
+    assert_int_equal(rcgc_obj_nlogged(rt), 0);
     for (int i = 0; i < N; i++)
         tb_check_bits(objs[i]);
     /* Every third freed (into the free cache and, past its row, the
@@ -1427,7 +1438,7 @@ static void test_tracked_birth_32(void **state)
     }
     /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-    assert_int_equal(rt->obj.nbirths, 0);
+    assert_int_equal(rcgc_obj_nlogged(rt), 0);
     for (int i = 0; i < N; i++)
         tb_check_bits(objs[i]);
     /* Pairs made into 2-cycles and dropped: a young collection frees
@@ -1450,7 +1461,7 @@ static void test_tracked_birth_32(void **state)
     }
     /* rcgc_validate settles the log (B3): the bits are then set. */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-    assert_int_equal(rt->obj.nbirths, 0);
+    assert_int_equal(rcgc_obj_nlogged(rt), 0);
     for (int i = 0; i < N; i++)
         tb_check_bits(objs[i]);
     for (int i = 0; i < N; i++)
@@ -1489,9 +1500,7 @@ static void bl_check_unsettled(rcgc_runtime *rt, const rcgc_object *o)
     assert_true(o->flags & RCGC_OF_UNSETTLED);
     assert_true(o->flags & RCGC_OF_TRACKED);
     assert_int_equal(rcgc_obj_gen(o), 0);
-    size_t b = rcgc_obj_birth_index(o->flags);
-    assert_true(b < rt->obj.nbirths);
-    assert_ptr_equal(rt->births[b], o);
+    bl_check_logged(rt, o);
     rcgc_pool *pool = rcgc_pool_of(o);
     unsigned i = rcgc_pool_index(pool, o);
     assert_false((pool->tracked[i >> 6] >> (i & 63)) & 1);
@@ -1527,39 +1536,49 @@ static void test_birth_log_orders(void **state)
     rcgc_runtime *rt = new_rt();
     rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
     long n0 = rcgc_gen_count(rt, 0);
-    /* LIFO: each death pops its entry. */
+    /* LIFO: the first death empties the last slot, each other pops its
+     * entry. */
     bl_make(rt, &tb_type, objs, K);
-    assert_int_equal(rt->obj.nbirths, K);
+    assert_int_equal(rcgc_obj_nlogged(rt), K);
     assert_int_equal(rcgc_gen_count(rt, 0), n0 + K);
     for (int i = K - 1; i >= 0; i--) {
         rcgc_decref(objs[i]);
-        assert_int_equal(rt->obj.nbirths, (uint32_t)i);
+        assert_int_equal(rcgc_obj_nlogged(rt), (uint32_t)i);
     }
     assert_int_equal(rcgc_gen_count(rt, 0), n0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-    /* FIFO: each death but the last empties its entry. */
+    /* FIFO: the first death empties the last slot (the first birth took
+     * it and kept it, B5), each other its entry of births[] but the top,
+     * which is popped. */
     bl_make(rt, &tb_type, objs, K);
-    for (int i = 0; i < K - 1; i++) {
+    assert_ptr_equal(rt->obj.birth_last, objs[0]);
+    rcgc_decref(objs[0]);
+    assert_null(rt->obj.birth_last);
+    assert_int_equal(rcgc_obj_nlogged(rt), K - 1);
+    for (int i = 1; i < K - 1; i++) {
         rcgc_decref(objs[i]);
-        assert_null(rt->births[i]);
-        assert_int_equal(rt->obj.nbirths, K);
+        assert_null(rt->births[i - 1]);
+        assert_int_equal(rcgc_obj_nlogged(rt), K - 1);
     }
     rcgc_decref(objs[K - 1]);
-    assert_int_equal(rt->obj.nbirths, K - 1);
+    assert_int_equal(rt->obj.nbirths, K - 2);
+    assert_int_equal(rcgc_obj_nlogged(rt), K - 2);
     assert_int_equal(rcgc_gen_count(rt, 0), n0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-    assert_int_equal(rt->obj.nbirths, 0);
+    assert_int_equal(rcgc_obj_nlogged(rt), 0);
     /* Every other one dies; the validator settles the rest. */
     bl_make(rt, &tb_type, objs, K);
     for (int i = 0; i < K; i += 2)
         rcgc_decref(objs[i]);
-    /* B4: the log's K entries count, the K / 2 emptied ones were taken
-     * off the stored count; the settle moves the rest into it. */
-    assert_int_equal(rt->obj.nbirths, K);
-    assert_int_equal(rt->gc.gens[0].nobjects, n0 - K / 2);
+    /* B4: the log's K - 1 entries count (the slot, objs[0]'s, was
+     * emptied), the K / 2 - 1 emptied ones were taken off the stored count
+     * (none was the top of births[], objs[K - 1]); the settle moves the
+     * rest into it. */
+    assert_int_equal(rcgc_obj_nlogged(rt), K - 1);
+    assert_int_equal(rt->gc.gens[0].nobjects, n0 - (K / 2 - 1));
     assert_int_equal(rcgc_gen_count(rt, 0), n0 + K / 2);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
-    assert_int_equal(rt->obj.nbirths, 0);
+    assert_int_equal(rcgc_obj_nlogged(rt), 0);
     assert_int_equal(rt->gc.gens[0].nobjects, n0 + K / 2);
     for (int i = 1; i < K; i += 2)
         bl_check_settled(objs[i]);
@@ -1589,9 +1608,10 @@ static void test_birth_log_orders(void **state)
     rcgc_runtime_free(rt);
 }
 
-/* A log filled by deaths out of order (each new object's predecessor dies
- * after it is born: one live object, one more entry each time) settles
- * when full and starts again. */
+/* A log filled by deaths out of order (each new object's predecessor's
+ * predecessor dies after it is born: two live objects, one more entry
+ * each time, the last slot taken by turns, B5) settles when full and
+ * starts again. */
 static void test_birth_log_full(void **state)
 {
     (void)state;
@@ -1599,7 +1619,7 @@ static void test_birth_log_full(void **state)
     rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
     long n0 = rcgc_gen_count(rt, 0);
     bl_fill_cache(rt, 4);
-    rcgc_object *prev = NULL;
+    rcgc_object *prev = NULL, *prev2 = NULL;
     int wrapped = 0;
     uint32_t last = 0;
     for (int i = 0; i < 3 * RCGC_BIRTHS + 5; i++) {
@@ -1610,14 +1630,16 @@ static void test_birth_log_full(void **state)
             wrapped++;
         last = rt->obj.nbirths;
         assert_true(last <= RCGC_BIRTHS);
-        if (prev != NULL) {
-            rcgc_decref(prev);
+        if (prev2 != NULL) {
+            rcgc_decref(prev2);
         }
+        prev2 = prev;
         prev = x;
         if (i % 997 == 0)
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     }
     assert_true(wrapped >= 2);
+    rcgc_decref(prev2);
     rcgc_decref(prev);
     assert_int_equal(rcgc_gen_count(rt, 0), n0);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
@@ -1645,10 +1667,10 @@ static void test_birth_log_collection(void **state)
         for (int i = 0; i < K; i++)
             if (i % 8 >= 2)
                 rcgc_decref(objs[i]);
-        assert_true(rt->obj.nbirths > 0);
+        assert_true(rcgc_obj_nlogged(rt) > 0);
         long freed = rcgc_gc_collect(rt, 0);
         assert_int_equal(freed, K - K / 8 * 2 - (K % 8 >= 2 ? 2 : K % 8));
-        assert_int_equal(rt->obj.nbirths, 0);
+        assert_int_equal(rcgc_obj_nlogged(rt), 0);
         for (int i = 0; i < K; i++)
             if (i % 8 < 2) {
                 bl_check_settled(objs[i]);
@@ -1662,6 +1684,116 @@ static void test_birth_log_collection(void **state)
         assert_int_equal(rt->obj.live_objects, 1);
         assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     }
+    rcgc_decref(anchor);
+    rcgc_runtime_free(rt);
+}
+
+/* The log's last slot (B5, round 17b): a logged birth that finds it empty
+ * sits there with no index; while it is taken, births go to births[] with
+ * their index and nothing moves the slot's object; its death empties the
+ * slot for the next birth; the validator reports a slot object with an
+ * index and one that is an entry too; a birth that finds births[] full and
+ * the slot taken settles both, then takes the emptied slot. */
+static void test_birth_log_last_slot(void **state)
+{
+    (void)state;
+    enum { K = 4 };
+    rcgc_object *objs[K];
+    rcgc_runtime *rt = new_rt();
+    rcgc_object *anchor = rcgc_new(rt, &leaf32_type);
+    long n0 = rcgc_gen_count(rt, 0);
+    assert_null(rt->obj.birth_last);
+    bl_make(rt, &tb_type, objs, K);
+    /* The first took the slot and kept it. */
+    assert_ptr_equal(rt->obj.birth_last, objs[0]);
+    assert_int_equal(objs[0]->flags >> RCGC_OF_BIRTH_SHIFT, 0);
+    assert_int_equal(rt->obj.nbirths, K - 1);
+    for (int i = 1; i < K; i++)
+        assert_int_equal(rcgc_obj_birth_index(objs[i]->flags), i - 1);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0 + K);
+    /* The slot's object dies before the entries: the slot is empty, the
+     * entries stay; the next birth takes the slot. */
+    rcgc_decref(objs[0]);
+    assert_null(rt->obj.birth_last);
+    assert_int_equal(rt->obj.nbirths, K - 1);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0 + K - 1);
+    objs[0] = rcgc_new(rt, &tb_type);
+    assert_ptr_equal(rt->obj.birth_last, objs[0]);
+    assert_int_equal(objs[0]->flags >> RCGC_OF_BIRTH_SHIFT, 0);
+    bl_check_unsettled(rt, objs[0]);
+    /* A middle entry's death, then the top's pop, with the slot taken. */
+    rcgc_decref(objs[1]);
+    assert_null(rt->births[0]);
+    assert_int_equal(rt->obj.nbirths, K - 1);
+    rcgc_decref(objs[K - 1]);
+    assert_int_equal(rt->obj.nbirths, K - 2);
+    assert_ptr_equal(rt->obj.birth_last, objs[0]);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0 + K - 2);
+    objs[1] = rcgc_new(rt, &tb_type);
+    objs[K - 1] = rcgc_new(rt, &tb_type);
+    assert_int_equal(rcgc_obj_birth_index(objs[1]->flags), K - 2);
+    assert_int_equal(rcgc_obj_birth_index(objs[K - 1]->flags), K - 1);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0 + K);
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_OK);
+    assert_int_equal(rcgc_obj_nlogged(rt), 0);
+    for (int i = 0; i < K; i++)
+        bl_check_settled(objs[i]);
+    for (int i = 0; i < K; i++)
+        rcgc_decref(objs[i]);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0);
+    /* The validator's reports. */
+    bl_make(rt, &tb_type, objs, K);
+    assert_ptr_equal(rt->obj.birth_last, objs[0]);
+    /* The slot's object with an index: reported (B5). */
+    objs[0]->flags |= 1u << RCGC_OF_BIRTH_SHIFT;
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+    objs[0]->flags &= ~(~0u << RCGC_OF_BIRTH_SHIFT);
+    /* The slot's object as an entry of births[] too: reported. */
+    rcgc_object *keep = rt->births[K - 2];
+    rt->births[K - 2] = objs[0];
+    objs[0]->flags |= (uint32_t)(K - 1) << RCGC_OF_BIRTH_SHIFT;
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+    objs[0]->flags &= ~(~0u << RCGC_OF_BIRTH_SHIFT);
+    rt->births[K - 2] = keep;
+    /* Fine again; the validator settles them all. */
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_null(rt->obj.birth_last);
+    for (int i = 0; i < K; i++)
+        bl_check_settled(objs[i]);
+    for (int i = 0; i < K; i++)
+        rcgc_decref(objs[i]);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0);
+    /* births[] full (every entry emptied but its top) and the slot taken:
+     * the next birth settles both (the slot's object appended after the
+     * top), then takes the emptied slot. */
+    bl_fill_cache(rt, 4);
+    rcgc_object *slot = rcgc_new(rt, &tb_type);
+    assert_ptr_equal(rt->obj.birth_last, slot);
+    rcgc_object *prev = NULL;
+    while (rt->obj.nbirths < RCGC_BIRTHS) {
+        rcgc_object *x = rcgc_new(rt, &tb_type);
+        if (prev != NULL)
+            rcgc_decref(prev);
+        prev = x;
+    }
+    assert_ptr_equal(rt->obj.birth_last, slot);
+    assert_ptr_equal(rt->births[RCGC_BIRTHS - 1], prev);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0 + 2);
+    rcgc_object *y = rcgc_new(rt, &tb_type);
+    assert_ptr_equal(rt->obj.birth_last, y);
+    assert_int_equal(rt->obj.nbirths, 0);
+    assert_int_equal(y->flags >> RCGC_OF_BIRTH_SHIFT, 0);
+    bl_check_unsettled(rt, y);
+    bl_check_settled(slot);
+    bl_check_settled(prev);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0 + 3);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    assert_int_equal(rcgc_obj_nlogged(rt), 0);
+    rcgc_decref(prev);
+    rcgc_decref(slot);
+    rcgc_decref(y);
+    assert_int_equal(rcgc_gen_count(rt, 0), n0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     rcgc_decref(anchor);
     rcgc_runtime_free(rt);
 }
@@ -1687,7 +1819,7 @@ static void test_birth_log_g2(void **state)
             /* The validator settles, then checks G2 for each object. */
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
             assert_int_equal(rt->gc.refs_tracked, 1);
-            assert_int_equal(rt->obj.nbirths, 0);
+            assert_int_equal(rcgc_obj_nlogged(rt), 0);
         }
         for (int i = 0; i + 1 < K; i += 2) {
             ((tb_node *)objs[i])->a = rcgc_incref(objs[i + 1]);
@@ -1718,11 +1850,18 @@ static void test_birth_log_gcmodule(void **state)
     bl_make(rt, &tb_type, objs, K);
     for (int i = 0; i < K; i++)
         assert_true(rcgc_gc_is_tracked(objs[i]));
-    /* untrack: the last entry popped, another emptied. */
-    rcgc_gc_untrack(objs[K - 1]);
-    assert_int_equal(rt->obj.nbirths, K - 1);
+    /* untrack: the last slot emptied (objs[0]'s, B5), an entry of
+     * births[] emptied, the top popped. */
+    rcgc_gc_untrack(objs[0]);
+    assert_null(rt->obj.birth_last);
+    assert_int_equal(rcgc_obj_nlogged(rt), K - 1);
     rcgc_gc_untrack(objs[3]);
-    assert_null(rt->births[3]);
+    assert_null(rt->births[2]);
+    rcgc_gc_untrack(objs[K - 1]);
+    assert_int_equal(rt->obj.nbirths, K - 2);
+    assert_int_equal(rcgc_obj_nlogged(rt), K - 2);
+    rcgc_gc_track(objs[0]);
+    bl_check_settled(objs[0]);
     assert_false(rcgc_gc_is_tracked(objs[3]));
     assert_false(rcgc_gc_is_tracked(objs[K - 1]));
     assert_int_equal(objs[3]->flags & RCGC_OF_GC_SCRATCH, 0);
@@ -1736,7 +1875,7 @@ static void test_birth_log_gcmodule(void **state)
     /* get_objects(0) lists the unsettled ones too. */
     rcgc_list *l = rcgc_gc_get_objects(rt, 0);
     assert_non_null(l);
-    assert_int_equal(rt->obj.nbirths, 0);
+    assert_int_equal(rcgc_obj_nlogged(rt), 0);
     for (int i = 0; i < K - 1; i++) {
         int found = 0;
         for (size_t j = 0; j < rcgc_list_len(l); j++)
@@ -1789,7 +1928,7 @@ static void test_birth_log_trashcan(void **state)
                 head = objs[i];
             }
         }
-        assert_int_equal(rt->obj.nbirths, CHUNK * CHUNKS);
+        assert_int_equal(rcgc_obj_nlogged(rt), CHUNK * CHUNKS);
         rcgc_decref(head);
         assert_int_equal(rt->obj.live_objects, 1);
         assert_int_equal(rcgc_gen_count(rt, 0), n0);
@@ -1872,7 +2011,7 @@ static void test_birth_log_oom_handler(void **state)
         assert_non_null(o);
         assert_int_equal(rcgc_refcount(o), 1);
         bl_check_settled(o);
-        assert_int_equal(rt->obj.nbirths, 0);
+        assert_int_equal(rcgc_obj_nlogged(rt), 0);
         assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         assert_int_equal(rcgc_gc_collect(rt, 2), 0);
         assert_int_equal(rcgc_refcount(o), 1);
@@ -1911,7 +2050,7 @@ static void test_birth_log_oom(void **state)
             rcgc_decref(objs[i]);
         long r = rcgc_gc_collect(rt, 0);
         assert_true(r == RCGC_ENOMEM || r >= 0);
-        assert_int_equal(rt->obj.nbirths, 0);
+        assert_int_equal(rcgc_obj_nlogged(rt), 0);
         rcgc_mem_fail_after(rt, 0, 0);
         assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         rcgc_gc_collect(rt, 2);
@@ -2198,6 +2337,7 @@ int main(void)
         cmocka_unit_test(test_birth_log_collection),
         cmocka_unit_test(test_birth_log_gcmodule),
         cmocka_unit_test(test_birth_log_g2),
+        cmocka_unit_test(test_birth_log_last_slot),
         cmocka_unit_test(test_birth_log_trashcan),
         cmocka_unit_test(test_birth_log_oom),
         cmocka_unit_test(test_birth_log_oom_handler),
