@@ -237,10 +237,11 @@ struct rcgc_type {
 #define RCGC_OF_GC_SCRATCH  (~0u << 11)
 /* Outside trial deletion the same bits say that a tracked object is not
  * yet settled: born on the creation's fast path, it sits in the runtime's
- * birth log at the index plus one in bits 20-31, its block's size class is in bits
- * 12-17, and its pool's tracked bit and counts are not written yet (B1-B3,
- * docs/design-gc.md, "Round 16a" and "Round 16c").  A collection settles
- * the log before it uses the scratch bits. */
+ * birth log, either at the index plus one in bits 20-31 or, with those bits
+ * 0, in the log's last slot; its block's size class is in bits 12-17, and
+ * its pool's tracked bit and counts are not written yet (B1-B5,
+ * docs/design-gc.md, "Round 16a", "Round 16c" and "Round 17b").  A
+ * collection settles the log before it uses the scratch bits. */
 #define RCGC_OF_UNSETTLED   (1u << 11)
 #define RCGC_OF_BIRTH_CLASS_SHIFT 12
 #define RCGC_OF_BIRTH_CLASS_MASK  0x3fu
