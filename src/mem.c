@@ -141,7 +141,7 @@ void rcgc_mem_free_rows_set(rcgc_runtime *rt)
         rcgc_mem_free_hdr_of(rt->mem.slow, rt->pool.hdr_credit[RCGC_NROWS - 1] != 0);
     for (unsigned r = 0; r < RCGC_NROWS; r++)
         rt->pool.free_not[r] = r < RCGC_NCLASSES ? req : hdr;
-    rt->mem.trace.region_rows = hdr == free_not_hdr ? RCGC_NCLASSES : RCGC_REGION_ROWS_OFF;   /* T2 */
+    rt->mem.trace.region_rows = hdr == free_not_hdr ? RCGC_NCLASSES : RCGC_NROWS;   /* T2 */
 }
 
 /* Set up the domains from a config (NULL members mean defaults).  Called by
@@ -150,6 +150,7 @@ int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8, before any return */
+    ms->trace.region_classes = rcgc_pool_region_classes(NULL);   /* T1: zeros until an arena */
     rcgc_mem_free_rows_set(rt);                             /* R12 */
     rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
@@ -605,7 +606,8 @@ rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow, int credits)
 
 
 #ifdef RCGC_REGION_HI
-static RCGC_NOINLINE void free_region(rcgc_runtime *rt, void *ptr);
+static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr);
+static RCGC_NOINLINE void free_mapped_out(rcgc_runtime *rt, void *ptr);
 #endif
 
 /* rcgc_mem_free through the arena map: the free cache's push, else the
@@ -676,17 +678,17 @@ static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int regi
  * row's credit); at the row's limit, in any other mode, and for an
  * address of the region that holds no pool in use (a read of the
  * reservation's zeros gives class 0), the arena map's way. */
-static RCGC_NOINLINE void free_region(rcgc_runtime *rt, void *ptr)
+static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr)
 {
     /* The class byte of the block's pool, from the region's class
      * tables (T1): bits 14..33 of the address index them. */
     uintptr_t a = (uintptr_t)ptr;
-    const uint8_t *classes = atomic_load_explicit(&rcgc_region_classes, memory_order_relaxed);
-    /* T2: region_rows is RCGC_NCLASSES in the mode, else above every
-     * class, so that one compare takes both tests. */
-    size_t r = classes[(a >> RCGC_POOL_BITS) & (RCGC_REGION_SLOTS * RCGC_ARENA_SLOTS - 1)];
+    size_t r = rt->mem.trace.region_classes[(a >> RCGC_POOL_BITS) &
+                                            (RCGC_REGION_SLOTS * RCGC_ARENA_SLOTS - 1)];
     RCGC_ASSERT(r == 0 || r == rcgc_pool_of(ptr)->szidx);
-    if (RCGC_LIKELY(r - rt->mem.trace.region_rows < RCGC_NCLASSES)) {
+    /* T2: region_rows is RCGC_NCLASSES in the mode, else above every
+     * class (class bytes are below RCGC_NROWS): one compare for both. */
+    if (RCGC_LIKELY(r >= rt->mem.trace.region_rows)) {
         char *row = (char *)rt + r * sizeof(void *);
         void **top = rt->pool.ctop[r] + 1;
 #if defined(__GNUC__) || defined(__clang__)
@@ -707,6 +709,12 @@ static RCGC_NOINLINE void free_region(rcgc_runtime *rt, void *ptr)
             return;
         }
     }
+    free_mapped_out(rt, ptr);
+}
+
+/* free_region's other cases: the arena map's way. */
+static RCGC_NOINLINE void free_mapped_out(rcgc_runtime *rt, void *ptr)
+{
     free_mapped(rt, ptr, 0);
 }
 #endif

@@ -193,7 +193,20 @@ int rcgc_pool_in_region(const void *p)
 {
     return ((uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == RCGC_REGION_HI && region_ok;
 }
+
+const uint8_t *rcgc_pool_region_classes(const rcgc_runtime *rt)
+{
+    if (rt == NULL || !region_ok)
+        return region_no_classes;
+    return atomic_load_explicit(&rcgc_region_classes, memory_order_acquire);
+}
 #else
+const uint8_t *rcgc_pool_region_classes(const rcgc_runtime *rt)
+{
+    (void)rt;
+    return NULL;
+}
+
 static void *region_take(void)
 {
     return NULL;
@@ -228,6 +241,8 @@ static rcgc_arena *arena_new(rcgc_runtime *rt, rcgc_arena_set *s)
     a->ntotalpools = a->nfreepools = (unsigned)RCGC_POOLS_PER_ARENA;
     a->rt = rt;
     a->set = s;
+    if (region)   /* T1: the region's free reads this runtime's copy */
+        rt->mem.trace.region_classes = rcgc_pool_region_classes(rt);
     if (arena_map_set(a->base, a) != 0) {
         if (region)
             region_give(mem);

@@ -105,13 +105,14 @@ typedef struct rcgc_trace_hot {
     rcgc_mem_free_not_fn free_not;
     /* T2 (tmfast.h): RCGC_NCLASSES while rcgc_mem_free may cache a
      * block of the traced region (T1) as free_not_hdr does (slow ==
-     * RCGC_SLOW_TRACE and the credits on, L1), else
-     * RCGC_REGION_ROWS_OFF, above every class; rcgc_mem_free_rows_set
-     * keeps it. */
+     * RCGC_SLOW_TRACE and the credits on, L1), else RCGC_NROWS, above
+     * every class; rcgc_mem_free_rows_set keeps it. */
     size_t region_rows;
+    /* T1: the region's class bytes (rcgc_region_classes) once this
+     * runtime has mapped an arena there, else a table of zeros (pool.c
+     * sets it), read from the runtime's register by the region's free. */
+    const uint8_t *region_classes;
 } rcgc_trace_hot;
-
-#define RCGC_REGION_ROWS_OFF ((size_t)1 << 20)
 
 /* R7: the traced allocation's miss path in one compare. */
 #define RCGC_TRACE_ROUTE_NATIVE 0u   /* slow == RCGC_SLOW_TRACE, sites NULL */
