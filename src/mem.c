@@ -150,7 +150,7 @@ int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8, before any return */
-    ms->trace.region_classes = rcgc_pool_region_classes(NULL);   /* T1: zeros until an arena */
+    rcgc_pool_region_classes_set(rt, 0);   /* T1: zeros until an arena */
     rcgc_mem_free_rows_set(rt);                             /* R12 */
     rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
@@ -683,21 +683,18 @@ static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr)
     /* The class byte of the block's pool, from the region's class
      * tables (T1): bits 14..33 of the address index them. */
     uintptr_t a = (uintptr_t)ptr;
-    size_t r = rt->mem.trace.region_classes[(a >> RCGC_POOL_BITS) &
-                                            (RCGC_REGION_SLOTS * RCGC_ARENA_SLOTS - 1)];
+    size_t r = *(const uint8_t *)(rt->mem.trace.region_classes_at + (a >> RCGC_POOL_BITS));
     RCGC_ASSERT(r == 0 || r == rcgc_pool_of(ptr)->szidx);
     /* T2: region_rows is RCGC_NCLASSES in the mode, else above every
      * class (class bytes are below RCGC_NROWS): one compare for both. */
     if (RCGC_LIKELY(r >= rt->mem.trace.region_rows)) {
-        char *row = (char *)rt + r * sizeof(void *);
         void **top = rt->pool.ctop[r] + 1;
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(ptr, 1, 3);
 #endif
         if (RCGC_LIKELY(top != rt->pool.clim[r])) {
             RCGC_ASSERT(rcgc_arena_lookup(ptr) != NULL && rcgc_pool_of(ptr)->rt == rt);
-            size_t credit =
-                *(const size_t *)(const void *)(row + offsetof(rcgc_runtime, pool.hdr_credit));
+            size_t credit = rt->pool.hdr_credit[r];
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
             __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(credit) : "cc");
 #else

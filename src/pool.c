@@ -194,17 +194,19 @@ int rcgc_pool_in_region(const void *p)
     return ((uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == RCGC_REGION_HI && region_ok;
 }
 
-const uint8_t *rcgc_pool_region_classes(const rcgc_runtime *rt)
+void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped)
 {
-    if (rt == NULL || !region_ok)
-        return region_no_classes;
-    return atomic_load_explicit(&rcgc_region_classes, memory_order_acquire);
+    const uint8_t *t = mapped && region_ok
+                           ? atomic_load_explicit(&rcgc_region_classes, memory_order_acquire)
+                           : region_no_classes;
+    rt->mem.trace.region_classes_at =
+        (uintptr_t)t - (RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS - RCGC_POOL_BITS));
 }
 #else
-const uint8_t *rcgc_pool_region_classes(const rcgc_runtime *rt)
+void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped)
 {
-    (void)rt;
-    return NULL;
+    (void)mapped;
+    rt->mem.trace.region_classes_at = 0;
 }
 
 static void *region_take(void)
@@ -242,7 +244,7 @@ static rcgc_arena *arena_new(rcgc_runtime *rt, rcgc_arena_set *s)
     a->rt = rt;
     a->set = s;
     if (region)   /* T1: the region's free reads this runtime's copy */
-        rt->mem.trace.region_classes = rcgc_pool_region_classes(rt);
+        rcgc_pool_region_classes_set(rt, 1);
     if (arena_map_set(a->base, a) != 0) {
         if (region)
             region_give(mem);

@@ -403,10 +403,10 @@ _Static_assert(offsetof(rcgc_pool_state, cslot) ==
 #endif
 /* T1: p lies in the traced region (which this process has reserved). */
 int rcgc_pool_in_region(const void *p);
-/* T1: the class bytes the region's free reads for runtime rt
- * (rt->mem.trace.region_classes): the region's once reserved, else (and
- * for rt NULL) a table of zeros. */
-const uint8_t *rcgc_pool_region_classes(const rcgc_runtime *rt);
+/* T1: set rt->mem.trace.region_classes_at, the class bytes the region's
+ * free reads for rt: the region's once rt has mapped an arena there
+ * (mapped), else a table of zeros. */
+void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped);
 #ifdef RCGC_REGION_HI
 /* T1: the class byte of every pool slot of the region, indexed by bits
  * 14..33 of an address in it (zeros until the region is reserved). */

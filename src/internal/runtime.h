@@ -109,9 +109,12 @@ typedef struct rcgc_trace_hot {
      * every class; rcgc_mem_free_rows_set keeps it. */
     size_t region_rows;
     /* T1: the region's class bytes (rcgc_region_classes) once this
-     * runtime has mapped an arena there, else a table of zeros (pool.c
-     * sets it), read from the runtime's register by the region's free. */
-    const uint8_t *region_classes;
+     * runtime has mapped an arena there, else a table of zeros, as an
+     * address less RCGC_REGION_HI << 20, so that an address of the
+     * region shifted by RCGC_POOL_BITS indexes it with no mask
+     * (rcgc_pool_region_classes_set, pool.c, sets it); read from the
+     * runtime's register by the region's free. */
+    uintptr_t region_classes_at;
 } rcgc_trace_hot;
 
 /* R7: the traced allocation's miss path in one compare. */
