@@ -122,7 +122,7 @@ static void avail_unlink(rcgc_arena_set *s, rcgc_arena *a, unsigned bucket)
 #ifdef RCGC_REGION_HI
 static pthread_once_t region_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
-static int region_ok;                        /* reserved */
+static _Atomic int region_ok;                /* reserved */
 static size_t region_next;                   /* slots never used: region_next.. */
 static uint16_t region_free[RCGC_REGION_SLOTS];   /* released slots, a stack */
 static size_t region_nfree;
@@ -194,20 +194,27 @@ int rcgc_pool_in_region(const void *p)
     return ((uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == RCGC_REGION_HI && region_ok;
 }
 
-void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped)
+static uintptr_t region_classes_at(int mapped)
 {
     const uint8_t *t = mapped && region_ok
                            ? atomic_load_explicit(&rcgc_region_classes, memory_order_acquire)
                            : region_no_classes;
-    rt->mem.trace.region_classes_at =
-        (uintptr_t)t - (RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS - RCGC_POOL_BITS));
+    return (uintptr_t)t - (RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS - RCGC_POOL_BITS));
 }
 #else
-void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped)
+static uintptr_t region_classes_at(int mapped)
 {
     (void)mapped;
-    rt->mem.trace.region_classes_at = 0;
+    return 0;
 }
+#endif
+
+void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped)
+{
+    rt->mem.trace.region_classes_at = region_classes_at(mapped);
+}
+
+#ifndef RCGC_REGION_HI
 
 static void *region_take(void)
 {
@@ -883,6 +890,10 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
               a->nfreepools, nfree);
         /* A4, T1 */
         CHECK(a->set == &ps->arenas || a->set == &ps->rarenas, "arena %p: no arena set (A4)",
+              (void *)a);
+        CHECK(a->set != &ps->rarenas ||
+                  rt->mem.trace.region_classes_at == region_classes_at(1),
+              "arena %p in the traced region, and the runtime reads zeros for its classes (T1)",
               (void *)a);
         CHECK((a->set == &ps->rarenas) == rcgc_pool_in_region((void *)a->base),
               "arena %p: %s the traced region, in the %s arenas (T1)", (void *)a,
