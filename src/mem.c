@@ -141,7 +141,7 @@ void rcgc_mem_free_rows_set(rcgc_runtime *rt)
         rcgc_mem_free_hdr_of(rt->mem.slow, rt->pool.hdr_credit[RCGC_NROWS - 1] != 0);
     for (unsigned r = 0; r < RCGC_NROWS; r++)
         rt->pool.free_not[r] = r < RCGC_NCLASSES ? req : hdr;
-    rt->mem.trace.region_rows = hdr == free_not_hdr ? RCGC_NCLASSES : RCGC_NROWS;   /* T2 */
+    rt->region_rows = hdr == free_not_hdr ? RCGC_NCLASSES : RCGC_NROWS;   /* T2 */
 }
 
 /* Set up the domains from a config (NULL members mean defaults).  Called by
@@ -611,8 +611,10 @@ static RCGC_NOINLINE void free_mapped_out(rcgc_runtime *rt, void *ptr);
 #endif
 
 /* rcgc_mem_free through the arena map: the free cache's push, else the
- * row's continuation (R8, R12), else free_slow. */
-static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int region)
+ * row's continuation (R8, R12), else free_slow.  With `high`, addresses
+ * from RCGC_FREE_HI up go out of line first (T3: the traced region, and
+ * arenas the OS placed above it). */
+static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int high)
 {
     /* No test of the mode before the push (C4): the lookup is harmless
      * in every mode, and the push fails in all but the fast paths' own.
@@ -621,13 +623,7 @@ static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int regi
      * the index stay at hand for the continuation (R8). */
     uintptr_t a = (uintptr_t)ptr;
     uintptr_t hi = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
-#ifdef RCGC_REGION_HI
-    if (RCGC_UNLIKELY(hi == RCGC_REGION_HI) && region) {
-        free_region(rt, ptr);
-        return;
-    }
-#endif
-    if (RCGC_LIKELY(hi < RCGC_MAP_LEN)) {
+    if (RCGC_LIKELY(hi < (high ? RCGC_FREE_HI : RCGC_MAP_LEN))) {
         size_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
         rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[hi], memory_order_acquire);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -666,14 +662,26 @@ static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int regi
             return;
         }
     }
+#ifdef RCGC_REGION_HI
+    if (high) {
+        /* T3: above the general arenas' range (out of line, and no
+         * compare on the way in): the traced region's free, else the
+         * map's way for the rest (an arena the OS placed high, a big
+         * block, a foreign pointer). */
+        if (RCGC_LIKELY(hi == RCGC_REGION_HI))
+            free_region(rt, ptr);
+        else
+            free_mapped_out(rt, ptr);
+        return;
+    }
+#endif
     free_slow(rt, ptr);
 }
 
 #ifdef RCGC_REGION_HI
 /* rcgc_mem_free of a block in the traced region (T1), whose arenas hold
  * traced pools only: while tracing alone with the credits on (T2), its
- * row is its pool descriptor's class (one load at a fixed place from
- * the block's address, no walk of the arena map) and the block is cached
+ * row is its pool's class byte (no walk of the arena map) and the block is cached
  * as free_not_hdr caches it (L1: its header is not read, room gets the
  * row's credit); at the row's limit, in any other mode, and for an
  * address of the region that holds no pool in use (a read of the
@@ -683,11 +691,11 @@ static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr)
     /* The class byte of the block's pool, from the region's class
      * tables (T1): bits 14..33 of the address index them. */
     uintptr_t a = (uintptr_t)ptr;
-    size_t r = *(const uint8_t *)(rt->mem.trace.region_classes_at + (a >> RCGC_POOL_BITS));
+    size_t r = *(const uint8_t *)(rt->region_classes_at + (a >> RCGC_POOL_BITS));
     RCGC_ASSERT(r == 0 || r == rcgc_pool_of(ptr)->szidx);
     /* T2: region_rows is RCGC_NCLASSES in the mode, else above every
      * class (class bytes are below RCGC_NROWS): one compare for both. */
-    if (RCGC_LIKELY(r >= rt->mem.trace.region_rows)) {
+    if (RCGC_LIKELY(r >= rt->region_rows)) {
         void **top = rt->pool.ctop[r] + 1;
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(ptr, 1, 3);

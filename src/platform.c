@@ -54,6 +54,24 @@ int rcgc_os_reserve_at(uintptr_t at, size_t size)
 #endif
 }
 
+void *rcgc_os_map_at(uintptr_t at, size_t size)
+{
+#ifdef MAP_FIXED_NOREPLACE
+    void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if ((uintptr_t)p != at) {   /* a kernel before 4.17 takes the flag as a hint */
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+#else
+    (void)at, (void)size;
+    return NULL;
+#endif
+}
+
 int rcgc_os_commit(void *p, size_t size)
 {
     void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);

@@ -211,8 +211,63 @@ static uintptr_t region_classes_at(int mapped)
 
 void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped)
 {
-    rt->mem.trace.region_classes_at = region_classes_at(mapped);
+    rt->region_classes_at = region_classes_at(mapped);
 }
+
+#ifdef RCGC_REGION_HI
+/* T3 (pool.h): general arenas at addresses from RCGC_LOW_FIRST up to the
+ * region, each tried with MAP_FIXED_NOREPLACE at a 1 MiB slot: the
+ * slots given back first (a bounded stack; a slot that does not fit is
+ * left behind), else the next never tried.  A few tries, then the OS's
+ * placement (rcgc_mem_free then frees the arena's blocks out of line). */
+#define LOW_TRIES 8
+#define LOW_BACK 4096
+static pthread_mutex_t low_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t low_next = RCGC_LOW_FIRST;
+static uintptr_t low_back[LOW_BACK];
+static size_t low_nback;
+
+static void *low_take(void)
+{
+    for (int k = 0; k < LOW_TRIES; k++) {
+        pthread_mutex_lock(&low_lock);
+        uintptr_t at = 0;
+        if (low_nback > 0)
+            at = low_back[--low_nback];
+        else if (low_next < (RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS)))
+            at = (low_next += RCGC_ARENA_SIZE) - RCGC_ARENA_SIZE;
+        pthread_mutex_unlock(&low_lock);
+        if (at == 0)
+            return NULL;
+        void *mem = rcgc_os_map_at(at, RCGC_ARENA_SIZE);
+        if (mem != NULL)
+            return mem;
+    }
+    return NULL;
+}
+
+static void low_give(void *mem)
+{
+    uintptr_t at = (uintptr_t)mem;
+    rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
+    if (at < RCGC_LOW_FIRST || at >= (RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS)))
+        return;
+    pthread_mutex_lock(&low_lock);
+    if (low_nback < LOW_BACK)
+        low_back[low_nback++] = at;
+    pthread_mutex_unlock(&low_lock);
+}
+#else
+static void *low_take(void)
+{
+    return NULL;
+}
+
+static void low_give(void *mem)
+{
+    rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
+}
+#endif
 
 #ifndef RCGC_REGION_HI
 
@@ -242,7 +297,9 @@ static rcgc_arena *arena_new(rcgc_runtime *rt, rcgc_arena_set *s)
     if (rcgc_mem_inject(rt))
         return NULL;
     int region = s != &ps->arenas;
-    void *mem = region ? region_take() : rcgc_os_map_aligned(RCGC_ARENA_SIZE, RCGC_ARENA_SIZE);
+    void *mem = region ? region_take() : low_take();
+    if (mem == NULL && !region)
+        mem = rcgc_os_map_aligned(RCGC_ARENA_SIZE, RCGC_ARENA_SIZE);
     if (mem == NULL)
         return NULL;
     rcgc_arena *a = mem;   /* zeroed by the OS */
@@ -256,7 +313,7 @@ static rcgc_arena *arena_new(rcgc_runtime *rt, rcgc_arena_set *s)
         if (region)
             region_give(mem);
         else
-            rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
+            low_give(mem);
         return NULL;
     }
     a->allnext = ps->all;
@@ -285,7 +342,7 @@ static void arena_release(rcgc_runtime *rt, rcgc_arena *a)
     if (a->set != &ps->arenas)
         region_give((void *)a->base);
     else
-        rcgc_os_unmap((void *)a->base, RCGC_ARENA_SIZE);
+        low_give((void *)a->base);
 }
 
 /* ---------------------------------------------------------------- pools */
@@ -892,7 +949,7 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
         CHECK(a->set == &ps->arenas || a->set == &ps->rarenas, "arena %p: no arena set (A4)",
               (void *)a);
         CHECK(a->set != &ps->rarenas ||
-                  rt->mem.trace.region_classes_at == region_classes_at(1),
+                  rt->region_classes_at == region_classes_at(1),
               "arena %p in the traced region, and the runtime reads zeros for its classes (T1)",
               (void *)a);
         CHECK((a->set == &ps->rarenas) == rcgc_pool_in_region((void *)a->base),

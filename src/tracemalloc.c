@@ -1533,9 +1533,9 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                    rt->mem.slow);
     {   /* T2 */
         size_t rows = rt->mem.slow == RCGC_SLOW_TRACE && credits_on ? RCGC_NCLASSES : RCGC_NROWS;
-        if (rt->mem.trace.region_rows != rows)
+        if (rt->region_rows != rows)
             TM_BAD("the region's free takes classes from %zu, not %zu (T2)\n",
-                   rt->mem.trace.region_rows, rows);
+                   rt->region_rows, rows);
     }
     if (!s) {
         hdr_check hc = { rt, 0, 0, 0, NULL, NULL, 0 };

@@ -19,6 +19,9 @@ void rcgc_os_unmap(void *p, size_t size);
  * the range is taken or the OS cannot place a mapping exactly (the
  * caller does without). */
 int rcgc_os_reserve_at(uintptr_t at, size_t size);
+/* Map `size` bytes read-write, zeroed, exactly at `at`, or NULL (taken,
+ * or the OS cannot place a mapping exactly). */
+void *rcgc_os_map_at(uintptr_t at, size_t size);
 /* Within a reservation: make [p, p + size) fresh read-write memory
  * (zeroed), or give its memory back (readable zeros again). */
 int rcgc_os_commit(void *p, size_t size);

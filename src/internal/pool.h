@@ -400,10 +400,20 @@ _Static_assert(offsetof(rcgc_pool_state, cslot) ==
 #if defined(__x86_64__) && defined(__linux__)
 #define RCGC_REGION_HI ((uintptr_t)0x800)
 #define RCGC_REGION_SLOTS ((size_t)1 << 14)   /* 16 GiB: all of one hi */
+/* T3: the general arenas are placed below the region, from 17 TiB up
+ * (past AddressSanitizer's 16 TiB), so that rcgc_mem_free's range test
+ * (addresses >> 34 below RCGC_FREE_HI) keeps them inline and sends the
+ * region, and whatever lies above it, out of line with no compare more.
+ * An arena that cannot be placed there is mapped where the OS puts it
+ * (near 128 TiB) and freed out of line by the same map. */
+#define RCGC_FREE_HI RCGC_REGION_HI
+#define RCGC_LOW_FIRST ((uintptr_t)0x110 << 36)
+#else
+#define RCGC_FREE_HI ((uintptr_t)RCGC_MAP_LEN)
 #endif
 /* T1: p lies in the traced region (which this process has reserved). */
 int rcgc_pool_in_region(const void *p);
-/* T1: set rt->mem.trace.region_classes_at, the class bytes the region's
+/* T1: set rt->region_classes_at, the class bytes the region's
  * free reads for rt: the region's once rt has mapped an arena there
  * (mapped), else a table of zeros. */
 void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped);

@@ -1093,7 +1093,7 @@ static void test_traced_region(void **state)
     void *before = rcgc_mem_malloc(rt, 100);   /* untraced: a general arena */
     assert_false(rcgc_pool_in_region(before));
     assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
-    assert_int_equal(rt->mem.trace.region_rows, RCGC_NCLASSES);   /* T2: the mode */
+    assert_int_equal(rt->region_rows, RCGC_NCLASSES);   /* T2: the mode */
     size_t want = 0, cur = 0, peak = 0;
     for (int i = 0; i < N; i++) {
         size_t n = 1 + (size_t)(i * 37) % 512;
@@ -1120,23 +1120,23 @@ static void test_traced_region(void **state)
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     /* another mode beside tracing: fault injection (T2 off: the map's way) */
     rcgc_mem_fail_after(rt, 1000000, 0);
-    assert_int_equal(rt->mem.trace.region_rows, RCGC_NROWS);
+    assert_int_equal(rt->region_rows, RCGC_NROWS);
     for (int i = N / 2; i < N / 2 + 500; i++) {
         want -= 1 + (size_t)(i * 37) % 512;
         rcgc_mem_free(rt, blk[i]);
     }
     rcgc_mem_fail_after(rt, 0, 0);
-    assert_int_equal(rt->mem.trace.region_rows, RCGC_NCLASSES);
+    assert_int_equal(rt->region_rows, RCGC_NCLASSES);
     rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
     assert_int_equal(cur, want);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     /* the validator's T2 check */
-    rt->mem.trace.region_rows = RCGC_NROWS;
+    rt->region_rows = RCGC_NROWS;
     assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
-    rt->mem.trace.region_rows = RCGC_NCLASSES;
+    rt->region_rows = RCGC_NCLASSES;
     /* after stop, the map's way */
     rcgc_tracemalloc_stop(rt);
-    assert_int_equal(rt->mem.trace.region_rows, RCGC_NROWS);
+    assert_int_equal(rt->region_rows, RCGC_NROWS);
     for (int i = N / 2 + 500; i < N; i++)
         rcgc_mem_free(rt, blk[i]);
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
