@@ -1092,6 +1092,9 @@ static void test_traced_region(void **state)
     rcgc_pool_state *ps = &rt->pool;
     void *before = rcgc_mem_malloc(rt, 100);   /* untraced: a general arena */
     assert_false(rcgc_pool_in_region(before));
+    /* T3: below the region (rcgc_mem_free's inline range), from 17 TiB */
+    assert_true((uintptr_t)before >= RCGC_LOW_FIRST &&
+                (uintptr_t)before >> (RCGC_ARENA_BITS + RCGC_MAP_BITS) < RCGC_FREE_HI);
     assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
     assert_int_equal(rt->region_rows, RCGC_NCLASSES);   /* T2: the mode */
     size_t want = 0, cur = 0, peak = 0;
