@@ -288,10 +288,7 @@ int rcgc_pool_in_region(const void *p)
 }
 #endif
 
-/* A4: the set of an arena, from its address (no load: the release of a
- * pool is on the path of a program that empties and refills one pool, and
- * a load of arena->set there made alloc-rcgc's new_decref_untracked32_lone
- * 19-27% slower). */
+/* A4: the set of an arena, from its address. */
 static RCGC_ALWAYS_INLINE rcgc_arena_set *arena_set_of(rcgc_pool_state *ps, const rcgc_arena *a)
 {
 #ifdef RCGC_REGION_HI
@@ -445,12 +442,13 @@ static RCGC_NOINLINE rcgc_pool *pool_acquire_traced(rcgc_runtime *rt)
     return pool != NULL ? pool : pool_acquire(rt);
 }
 
-/* Give an empty pool back to its arena; return the arena to the OS when it
- * is entirely free and another entirely free arena is already kept. */
-static RCGC_ALWAYS_INLINE void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
+/* Give an empty pool back to its arena of the set s; return the arena to
+ * the OS when it is entirely free and another entirely free arena of the
+ * set is already kept. */
+static RCGC_ALWAYS_INLINE void pool_release_in(rcgc_runtime *rt, rcgc_pool *pool,
+                                               rcgc_arena_set *s)
 {
     rcgc_arena *a = pool->arena;
-    rcgc_arena_set *s = arena_set_of(&rt->pool, a);
     unsigned old = a->nfreepools;
     pool->szidx = UINT16_MAX;
     pool->nextpool = a->freepools;
@@ -467,6 +465,30 @@ static RCGC_ALWAYS_INLINE void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
         return;
     }
     arena_release(rt, a);
+}
+
+#ifdef RCGC_REGION_HI
+static RCGC_NOINLINE void pool_release_region(rcgc_runtime *rt, rcgc_pool *pool)
+{
+    pool_release_in(rt, pool, &rt->pool.rarenas);
+}
+#endif
+
+/* pool_release_in with the set from the arena's address (A4): a general
+ * arena's release keeps its set's fields at fixed offsets from rt (a
+ * set picked by a conditional move or loaded from the arena cost the
+ * pools' release 3-6 instructions, and a load of arena->set made
+ * new_decref_untracked32_lone 19-27% slower). */
+static RCGC_ALWAYS_INLINE void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
+{
+#ifdef RCGC_REGION_HI
+    if (RCGC_UNLIKELY(((uintptr_t)pool->arena >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) ==
+                      RCGC_REGION_HI)) {
+        pool_release_region(rt, pool);
+        return;
+    }
+#endif
+    pool_release_in(rt, pool, &rt->pool.arenas);
 }
 
 /* pool_init for a traced pool (H1, tmfast.h): its blocks start 16 bytes
