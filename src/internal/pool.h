@@ -391,12 +391,12 @@ _Static_assert(offsetof(rcgc_pool_state, cslot) ==
  * RCGC_REGION_HI (32 TiB, past the lowest 16 TiB, which AddressSanitizer
  * keeps, and far below where the kernel places mappings by itself).  Its
  * arenas hold traced pools only (pool classes RCGC_NCLASSES and up), so
- * rcgc_mem_free tells a traced pool's block by the bits it shifts anyway,
- * and the region's free finds its row in its pool's descriptor, with no
- * lookup in the arena map (mem.c, free_region).  Reserved readable:
- * every address of it reads (zeros where no arena is), so that free may
- * read a pool descriptor before it knows the arena.  Where the range
- * cannot be reserved, traced pools share the general arenas. */
+ * rcgc_mem_free tells a traced pool's block by the bits it shifts anyway
+ * (T3), and the region's free finds its row in the region's class bytes
+ * (rcgc_region_classes: zero where no pool of the region is in use), with
+ * no walk of the arena map (mem.c, free_region).  Reserved readable (the
+ * range costs no memory and nothing else can be mapped there).  Where
+ * the range cannot be reserved, traced pools share the general arenas. */
 #if defined(__x86_64__) && defined(__linux__)
 #define RCGC_REGION_HI ((uintptr_t)0x800)
 #define RCGC_REGION_SLOTS ((size_t)1 << 14)   /* 16 GiB: all of one hi */
