@@ -128,6 +128,9 @@ void rcgc_mem_get_pool_allocator(rcgc_runtime *rt, rcgc_allocator *out)
     out->free = pool_free_any;
 }
 
+static void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf, size_t t, void **top,
+                         char *row);
+
 /* R12 (tmfast.h): the per-row continuations of rcgc_mem_free follow slow
  * and the traced rows' credits (L1: all rows' credits are on or off
  * together). */
@@ -138,6 +141,7 @@ void rcgc_mem_free_rows_set(rcgc_runtime *rt)
         rcgc_mem_free_hdr_of(rt->mem.slow, rt->pool.hdr_credit[RCGC_NROWS - 1] != 0);
     for (unsigned r = 0; r < RCGC_NROWS; r++)
         rt->pool.free_not[r] = r < RCGC_NCLASSES ? req : hdr;
+    rt->region_rows = hdr == free_not_hdr ? RCGC_NCLASSES : RCGC_NROWS;   /* T2 */
 }
 
 /* Set up the domains from a config (NULL members mean defaults).  Called by
@@ -146,6 +150,7 @@ int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg)
 {
     rcgc_mem_state *ms = &rt->mem;
     ms->trace.free_not = rcgc_mem_free_not_of(ms->slow);   /* R8, before any return */
+    rcgc_pool_region_classes_set(rt, 0);   /* T1: zeros until an arena */
     rcgc_mem_free_rows_set(rt);                             /* R12 */
     rcgc_pool_map_init();   /* M2, for rcgc_mem_free's lookup */
     rcgc_pool_cache_init(&rt->pool);
@@ -599,7 +604,17 @@ rcgc_mem_free_not_fn rcgc_mem_free_hdr_of(unsigned slow, int credits)
     return credits ? free_not_hdr : free_not_hdr_marked;
 }
 
-void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
+
+#ifdef RCGC_REGION_HI
+static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr);
+static RCGC_NOINLINE void free_mapped_out(rcgc_runtime *rt, void *ptr);
+#endif
+
+/* rcgc_mem_free through the arena map: the free cache's push, else the
+ * row's continuation (R8, R12), else free_slow.  With `high`, addresses
+ * from RCGC_FREE_HI up go out of line first (T3: the traced region, and
+ * arenas the OS placed above it). */
+static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int high)
 {
     /* No test of the mode before the push (C4): the lookup is harmless
      * in every mode, and the push fails in all but the fast paths' own.
@@ -608,7 +623,7 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
      * the index stay at hand for the continuation (R8). */
     uintptr_t a = (uintptr_t)ptr;
     uintptr_t hi = a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS);
-    if (RCGC_LIKELY(hi < RCGC_MAP_LEN)) {
+    if (RCGC_LIKELY(hi < (high ? RCGC_FREE_HI : RCGC_MAP_LEN))) {
         size_t t = (a >> RCGC_POOL_BITS) & (RCGC_MAP_LEN * RCGC_ARENA_SLOTS - 1);
         rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[hi], memory_order_acquire);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -647,7 +662,71 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
             return;
         }
     }
+#ifdef RCGC_REGION_HI
+    if (high) {
+        /* T3: above the general arenas' range (out of line, and no
+         * compare on the way in): the traced region's free, else the
+         * map's way for the rest (an arena the OS placed high, a big
+         * block, a foreign pointer). */
+        if (RCGC_LIKELY(hi == RCGC_REGION_HI))
+            free_region(rt, ptr);
+        else
+            free_mapped_out(rt, ptr);
+        return;
+    }
+#endif
     free_slow(rt, ptr);
+}
+
+#ifdef RCGC_REGION_HI
+/* rcgc_mem_free of a block in the traced region (T1), whose arenas hold
+ * traced pools only: while tracing alone with the credits on (T2), its
+ * row is its pool's class byte (no walk of the arena map) and the block is cached
+ * as free_not_hdr caches it (L1: its header is not read, room gets the
+ * row's credit); at the row's limit, in any other mode, and for an
+ * address of the region that holds no pool in use (a read of the
+ * reservation's zeros gives class 0), the arena map's way. */
+static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr)
+{
+    /* The class byte of the block's pool, from the region's class
+     * tables (T1): bits 14..33 of the address index them. */
+    uintptr_t a = (uintptr_t)ptr;
+    size_t r = *(const uint8_t *)(rt->region_classes_at + (a >> RCGC_POOL_BITS));
+    RCGC_ASSERT(r == 0 || r == rcgc_pool_of(ptr)->szidx);
+    /* T2: region_rows is RCGC_NCLASSES in the mode, else above every
+     * class (class bytes are below RCGC_NROWS): one compare for both. */
+    if (RCGC_LIKELY(r >= rt->region_rows)) {
+        void **top = rt->pool.ctop[r] + 1;
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(ptr, 1, 3);
+#endif
+        if (RCGC_LIKELY(top != rt->pool.clim[r])) {
+            RCGC_ASSERT(rcgc_arena_lookup(ptr) != NULL && rcgc_pool_of(ptr)->rt == rt);
+            size_t credit = rt->pool.hdr_credit[r];
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(credit) : "cc");
+#else
+            rt->mem.trace.room += credit;
+#endif
+            *top = ptr;
+            rt->pool.ctop[r] = top;
+            rt->pool.cache[r] = ptr;
+            return;
+        }
+    }
+    free_mapped_out(rt, ptr);
+}
+
+/* free_region's other cases: the arena map's way. */
+static RCGC_NOINLINE void free_mapped_out(rcgc_runtime *rt, void *ptr)
+{
+    free_mapped(rt, ptr, 0);
+}
+#endif
+
+void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
+{
+    free_mapped(rt, ptr, 1);
 }
 
 static int domain_ok(rcgc_domain d)

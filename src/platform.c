@@ -36,6 +36,56 @@ void rcgc_os_unmap(void *p, size_t size)
         munmap(p, size);
 }
 
+int rcgc_os_reserve_at(uintptr_t at, size_t size)
+{
+#ifdef MAP_FIXED_NOREPLACE
+    void *p = mmap((void *)at, size, PROT_READ,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    if ((uintptr_t)p != at) {   /* a kernel before 4.17 takes the flag as a hint */
+        munmap(p, size);
+        return -1;
+    }
+    return 0;
+#else
+    (void)at, (void)size;
+    return -1;
+#endif
+}
+
+void *rcgc_os_map_at(uintptr_t at, size_t size)
+{
+#ifdef MAP_FIXED_NOREPLACE
+    void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if ((uintptr_t)p != at) {   /* a kernel before 4.17 takes the flag as a hint */
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+#else
+    (void)at, (void)size;
+    return NULL;
+#endif
+}
+
+int rcgc_os_commit(void *p, size_t size)
+{
+    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    return q == p ? 0 : -1;
+}
+
+void rcgc_os_decommit(void *p, size_t size)
+{
+    /* Fresh zero pages in place of the old ones: the memory goes back to
+     * the OS and the range stays reserved (a failure leaves the old pages,
+     * still reserved: nothing is lost but memory). */
+    (void)mmap(p, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
 uintptr_t rcgc_os_thread_id(void)
 {
     return (uintptr_t)pthread_self();

@@ -42,12 +42,10 @@ void rcgc_pool_map_init(void)
     pthread_once(&empty_leaf_once, empty_leaf_fill);
 }
 
-static int arena_map_set(uintptr_t base, rcgc_arena *a)
+/* The leaf of the arena map's top-level entry `top`, mapped when it is
+ * the empty one; NULL when the OS refuses the memory. */
+static rcgc_map_entry *leaf_ensure(size_t top)
 {
-    uintptr_t i = base >> RCGC_ARENA_BITS;
-    size_t top = (size_t)(i >> RCGC_MAP_BITS), bot = (size_t)(i & (RCGC_MAP_LEN - 1));
-    if ((base >> RCGC_ADDRESS_BITS) != 0)
-        return -1;
     rcgc_map_entry *leaf = atomic_load_explicit(&rcgc_arena_map[top], memory_order_acquire);
     if (leaf == NULL || leaf == rcgc_empty_leaf) {
         pthread_mutex_lock(&arena_map_lock);
@@ -67,9 +65,19 @@ static int arena_map_set(uintptr_t base, rcgc_arena *a)
             }
         }
         pthread_mutex_unlock(&arena_map_lock);
-        if (leaf == NULL)
-            return -1;
     }
+    return leaf;
+}
+
+static int arena_map_set(uintptr_t base, rcgc_arena *a)
+{
+    uintptr_t i = base >> RCGC_ARENA_BITS;
+    size_t top = (size_t)(i >> RCGC_MAP_BITS), bot = (size_t)(i & (RCGC_MAP_LEN - 1));
+    if ((base >> RCGC_ADDRESS_BITS) != 0)
+        return -1;
+    rcgc_map_entry *leaf = leaf_ensure(top);
+    if (leaf == NULL)
+        return -1;
     atomic_store_explicit(&leaf[bot], a, memory_order_release);
     return 0;
 }
@@ -81,45 +89,250 @@ int rcgc_mem_is_pool_address(const void *p)
 
 /* --------------------------------------------------------------- arenas */
 
-static void avail_push(rcgc_pool_state *ps, rcgc_arena *a)
+static void avail_push(rcgc_arena_set *s, rcgc_arena *a)
 {
-    rcgc_arena **head = &ps->avail[a->nfreepools];
+    rcgc_arena **head = &s->avail[a->nfreepools];
     a->prevarena = NULL;
     a->nextarena = *head;
     if (*head)
         (*head)->prevarena = a;
     *head = a;
-    ps->avail_mask |= (uint64_t)1 << a->nfreepools;
+    s->avail_mask |= (uint64_t)1 << a->nfreepools;
 }
 
-static void avail_unlink(rcgc_pool_state *ps, rcgc_arena *a, unsigned bucket)
+static void avail_unlink(rcgc_arena_set *s, rcgc_arena *a, unsigned bucket)
 {
     if (a->prevarena)
         a->prevarena->nextarena = a->nextarena;
     else
-        ps->avail[bucket] = a->nextarena;
+        s->avail[bucket] = a->nextarena;
     if (a->nextarena)
         a->nextarena->prevarena = a->prevarena;
     a->nextarena = a->prevarena = NULL;
-    if (ps->avail[bucket] == NULL)
-        ps->avail_mask &= ~((uint64_t)1 << bucket);
+    if (s->avail[bucket] == NULL)
+        s->avail_mask &= ~((uint64_t)1 << bucket);
 }
 
-/* Map a new arena and describe it.  NULL on failure (nothing changed). */
-static rcgc_arena *arena_new(rcgc_runtime *rt)
+/* ------------------------------------------------------- traced region */
+
+/* T1 (pool.h): the region is reserved once per process, at the first
+ * arena a traced pool needs; its slots are handed out under a lock (an
+ * arena is mapped rarely) and given back by arena_release, which keeps
+ * the range reserved. */
+#ifdef RCGC_REGION_HI
+static pthread_once_t region_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int region_ok;                /* reserved */
+static size_t region_next;                   /* slots never used: region_next.. */
+static uint16_t region_free[RCGC_REGION_SLOTS];   /* released slots, a stack */
+static size_t region_nfree;
+
+/* T1: the class bytes rcgc_mem_free reads for the region's blocks: the
+ * region's arena map leaf's class tables once the region is reserved,
+ * else zeros (class 0: not a traced pool).  1 MiB of zero pages, never
+ * written. */
+static const uint8_t region_no_classes[RCGC_REGION_SLOTS * RCGC_ARENA_SLOTS];
+const uint8_t *_Atomic rcgc_region_classes = region_no_classes;
+
+static void region_reserve(void)
+{
+    uintptr_t at = RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS);
+    if (rcgc_os_reserve_at(at, RCGC_REGION_SLOTS * RCGC_ARENA_SIZE) != 0)
+        return;
+    /* The region's leaf now, so that its class tables stay where
+     * rcgc_region_classes points. */
+    rcgc_map_entry *leaf = leaf_ensure(RCGC_REGION_HI);
+    if (leaf == NULL) {
+        rcgc_os_unmap((void *)at, RCGC_REGION_SLOTS * RCGC_ARENA_SIZE);
+        return;
+    }
+    atomic_store_explicit(&rcgc_region_classes, (const uint8_t *)rcgc_leaf_class_tables(leaf),
+                          memory_order_release);
+    region_ok = 1;
+}
+
+/* A slot's arena, committed (zeroed, read-write), or NULL: no region, all
+ * slots taken, or the OS refuses the memory. */
+static void *region_take(void)
+{
+    pthread_once(&region_once, region_reserve);
+    if (!region_ok)
+        return NULL;
+    pthread_mutex_lock(&region_lock);
+    size_t slot = RCGC_REGION_SLOTS;
+    if (region_nfree > 0)
+        slot = region_free[--region_nfree];
+    else if (region_next < RCGC_REGION_SLOTS)
+        slot = region_next++;
+    pthread_mutex_unlock(&region_lock);
+    if (slot == RCGC_REGION_SLOTS)
+        return NULL;
+    void *mem = (void *)((RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS)) +
+                         slot * RCGC_ARENA_SIZE);
+    if (rcgc_os_commit(mem, RCGC_ARENA_SIZE) != 0) {
+        pthread_mutex_lock(&region_lock);
+        region_free[region_nfree++] = (uint16_t)slot;
+        pthread_mutex_unlock(&region_lock);
+        return NULL;
+    }
+    return mem;
+}
+
+static void region_give(void *mem)
+{
+    size_t slot = ((uintptr_t)mem >> RCGC_ARENA_BITS) & (RCGC_REGION_SLOTS - 1);
+    /* T1: a freed block of a given-back arena reads class 0 */
+    memset(rcgc_class_table_of(mem), 0, sizeof(rcgc_class_table));
+    rcgc_os_decommit(mem, RCGC_ARENA_SIZE);
+    pthread_mutex_lock(&region_lock);
+    region_free[region_nfree++] = (uint16_t)slot;
+    pthread_mutex_unlock(&region_lock);
+}
+
+int rcgc_pool_in_region(const void *p)
+{
+    return ((uintptr_t)p >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == RCGC_REGION_HI && region_ok;
+}
+
+static uintptr_t region_classes_at(int mapped)
+{
+    const uint8_t *t = mapped && region_ok
+                           ? atomic_load_explicit(&rcgc_region_classes, memory_order_acquire)
+                           : region_no_classes;
+    return (uintptr_t)t - (RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS - RCGC_POOL_BITS));
+}
+#else
+static uintptr_t region_classes_at(int mapped)
+{
+    (void)mapped;
+    return 0;
+}
+#endif
+
+void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped)
+{
+    rt->region_classes_at = region_classes_at(mapped);
+}
+
+#ifdef RCGC_REGION_HI
+/* T3 (pool.h): general arenas at addresses from RCGC_LOW_FIRST up to the
+ * region, each tried with MAP_FIXED_NOREPLACE at a 1 MiB slot: the
+ * slots given back first (a bounded stack; a slot that does not fit is
+ * left behind), else the next never tried.  A few tries, then the OS's
+ * placement (rcgc_mem_free then frees the arena's blocks out of line). */
+#define LOW_TRIES 8
+#define LOW_BACK 4096
+static pthread_mutex_t low_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t low_next = RCGC_LOW_FIRST;
+static uintptr_t low_back[LOW_BACK];
+static size_t low_nback;
+
+static void *low_take(void)
+{
+    for (int k = 0; k < LOW_TRIES; k++) {
+        pthread_mutex_lock(&low_lock);
+        uintptr_t at = 0;
+        if (low_nback > 0)
+            at = low_back[--low_nback];
+        else if (low_next < (RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS)))
+            at = (low_next += RCGC_ARENA_SIZE) - RCGC_ARENA_SIZE;
+        pthread_mutex_unlock(&low_lock);
+        if (at == 0)
+            return NULL;
+        void *mem = rcgc_os_map_at(at, RCGC_ARENA_SIZE);
+        if (mem != NULL)
+            return mem;
+    }
+    return NULL;
+}
+
+static void low_give(void *mem)
+{
+    uintptr_t at = (uintptr_t)mem;
+    rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
+    if (at < RCGC_LOW_FIRST || at >= (RCGC_REGION_HI << (RCGC_ARENA_BITS + RCGC_MAP_BITS)))
+        return;
+    pthread_mutex_lock(&low_lock);
+    if (low_nback < LOW_BACK)
+        low_back[low_nback++] = at;
+    pthread_mutex_unlock(&low_lock);
+}
+#else
+static void *low_take(void)
+{
+    return NULL;
+}
+
+static void low_give(void *mem)
+{
+    rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
+}
+#endif
+
+#ifndef RCGC_REGION_HI
+
+static void *region_take(void)
+{
+    return NULL;
+}
+
+static void region_give(void *mem)
+{
+    (void)mem;
+}
+
+int rcgc_pool_in_region(const void *p)
+{
+    (void)p;
+    return 0;
+}
+#endif
+
+/* A4: the set of an arena, from its address. */
+static RCGC_ALWAYS_INLINE rcgc_arena_set *arena_set_of(rcgc_pool_state *ps, const rcgc_arena *a)
+{
+#ifdef RCGC_REGION_HI
+    if (RCGC_UNLIKELY(((uintptr_t)a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == RCGC_REGION_HI))
+        return &ps->rarenas;
+#endif
+    return &ps->arenas;
+}
+
+/* Map a new arena of the set s and describe it: the general arenas from
+ * the OS, the region's from a slot of the region (T1).  NULL on failure
+ * (nothing changed). */
+static rcgc_arena *arena_new(rcgc_runtime *rt, rcgc_arena_set *s)
 {
     rcgc_pool_state *ps = &rt->pool;
     if (rcgc_mem_inject(rt))
         return NULL;
-    void *mem = rcgc_os_map_aligned(RCGC_ARENA_SIZE, RCGC_ARENA_SIZE);
+    int region = s != &ps->arenas;
+    void *mem = region ? region_take() : low_take();
+    if (mem == NULL && !region) {
+        mem = rcgc_os_map_aligned(RCGC_ARENA_SIZE, RCGC_ARENA_SIZE);
+#ifdef RCGC_REGION_HI
+        /* A4: a general arena never where the region's are */
+        if (mem != NULL &&
+            ((uintptr_t)mem >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == RCGC_REGION_HI) {
+            rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
+            mem = NULL;
+        }
+#endif
+    }
     if (mem == NULL)
         return NULL;
     rcgc_arena *a = mem;   /* zeroed by the OS */
     a->base = (uintptr_t)mem;
     a->ntotalpools = a->nfreepools = (unsigned)RCGC_POOLS_PER_ARENA;
     a->rt = rt;
+    a->set = s;
+    if (region)   /* T1: the region's free reads this runtime's copy */
+        rcgc_pool_region_classes_set(rt, 1);
     if (arena_map_set(a->base, a) != 0) {
-        rcgc_os_unmap(mem, RCGC_ARENA_SIZE);
+        if (region)
+            region_give(mem);
+        else
+            low_give(mem);
         return NULL;
     }
     a->allnext = ps->all;
@@ -145,7 +358,10 @@ static void arena_release(rcgc_runtime *rt, rcgc_arena *a)
         a->allnext->allprev = a->allprev;
     ps->narenas_current--;
     ps->narenas_freed++;
-    rcgc_os_unmap((void *)a->base, RCGC_ARENA_SIZE);
+    if (a->set != &ps->arenas)
+        region_give((void *)a->base);
+    else
+        low_give((void *)a->base);
 }
 
 /* ---------------------------------------------------------------- pools */
@@ -176,25 +392,24 @@ static void usedpools_unlink(rcgc_pool_state *ps, rcgc_pool *pool)
     pool->nextpool = pool->prevpool = NULL;
 }
 
-/* Take a free pool from the fullest arena with one (mapping an arena if
- * none has).  NULL when the OS refuses memory. */
-static RCGC_ALWAYS_INLINE rcgc_pool *pool_acquire(rcgc_runtime *rt)
+/* Take a free pool from the fullest arena of the set s with one (mapping
+ * an arena if none has).  NULL when the OS refuses memory. */
+static RCGC_ALWAYS_INLINE rcgc_pool *pool_acquire_in(rcgc_runtime *rt, rcgc_arena_set *s)
 {
-    rcgc_pool_state *ps = &rt->pool;
     rcgc_arena *a = NULL;
-    if (ps->avail_mask != 0)
-        a = ps->avail[__builtin_ctzll(ps->avail_mask)];
+    if (s->avail_mask != 0)
+        a = s->avail[__builtin_ctzll(s->avail_mask)];
     if (a == NULL) {
-        if (ps->spare) {
-            a = ps->spare;
-            ps->spare = NULL;
+        if (s->spare) {
+            a = s->spare;
+            s->spare = NULL;
         } else {
-            a = arena_new(rt);
+            a = arena_new(rt, s);
             if (a == NULL)
                 return NULL;
         }
     } else {
-        avail_unlink(ps, a, a->nfreepools);
+        avail_unlink(s, a, a->nfreepools);
     }
 
     rcgc_pool *pool;
@@ -208,34 +423,72 @@ static RCGC_ALWAYS_INLINE rcgc_pool *pool_acquire(rcgc_runtime *rt)
     }
     a->nfreepools--;
     if (a->nfreepools > 0)
-        avail_push(ps, a);
+        avail_push(s, a);
     pool->arena = a;
     pool->rt = rt;
     return pool;
 }
 
-/* Give an empty pool back to its arena; return the arena to the OS when it
- * is entirely free and another entirely free arena is already kept. */
-static RCGC_ALWAYS_INLINE void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
+static RCGC_ALWAYS_INLINE rcgc_pool *pool_acquire(rcgc_runtime *rt)
 {
-    rcgc_pool_state *ps = &rt->pool;
+    return pool_acquire_in(rt, &rt->pool.arenas);
+}
+
+/* A pool for a traced pool class (H1): from the traced region (T1), or
+ * from the general arenas where the region has no arena to give. */
+static RCGC_NOINLINE rcgc_pool *pool_acquire_traced(rcgc_runtime *rt)
+{
+    rcgc_pool *pool = pool_acquire_in(rt, &rt->pool.rarenas);
+    return pool != NULL ? pool : pool_acquire(rt);
+}
+
+/* Give an empty pool back to its arena of the set s; return the arena to
+ * the OS when it is entirely free and another entirely free arena of the
+ * set is already kept. */
+static RCGC_ALWAYS_INLINE void pool_release_in(rcgc_runtime *rt, rcgc_pool *pool,
+                                               rcgc_arena_set *s)
+{
     rcgc_arena *a = pool->arena;
     unsigned old = a->nfreepools;
     pool->szidx = UINT16_MAX;
     pool->nextpool = a->freepools;
     a->freepools = pool;
     if (old > 0)
-        avail_unlink(ps, a, old);
+        avail_unlink(s, a, old);
     a->nfreepools = old + 1;
     if (a->nfreepools < a->ntotalpools) {
-        avail_push(ps, a);
+        avail_push(s, a);
         return;
     }
-    if (ps->spare == NULL) {
-        ps->spare = a;
+    if (s->spare == NULL) {
+        s->spare = a;
         return;
     }
     arena_release(rt, a);
+}
+
+#ifdef RCGC_REGION_HI
+static RCGC_NOINLINE void pool_release_region(rcgc_runtime *rt, rcgc_pool *pool)
+{
+    pool_release_in(rt, pool, &rt->pool.rarenas);
+}
+#endif
+
+/* pool_release_in with the set from the arena's address (A4): a general
+ * arena's release keeps its set's fields at fixed offsets from rt (a
+ * set picked by a conditional move or loaded from the arena cost the
+ * pools' release 3-6 instructions, and a load of arena->set made
+ * new_decref_untracked32_lone 19-27% slower). */
+static RCGC_ALWAYS_INLINE void pool_release(rcgc_runtime *rt, rcgc_pool *pool)
+{
+#ifdef RCGC_REGION_HI
+    if (RCGC_UNLIKELY(((uintptr_t)pool->arena >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) ==
+                      RCGC_REGION_HI)) {
+        pool_release_region(rt, pool);
+        return;
+    }
+#endif
+    pool_release_in(rt, pool, &rt->pool.arenas);
 }
 
 /* pool_init for a traced pool (H1, tmfast.h): its blocks start 16 bytes
@@ -341,7 +594,7 @@ void *rcgc_pool_alloc_slow_traced(rcgc_runtime *rt, unsigned r)
     RCGC_ASSERT(r >= RCGC_NCLASSES && r < RCGC_NROWS);
     rcgc_pool_state *ps = &rt->pool;
     if (ps->usedpools[r] == NULL) {
-        rcgc_pool *pool = pool_acquire(rt);
+        rcgc_pool *pool = pool_acquire_traced(rt);
         if (pool == NULL)
             return NULL;
         /* no side array (F5 is for request classes): the headers (H1) */
@@ -736,18 +989,32 @@ int rcgc_pool_validate(rcgc_runtime *rt, FILE *out)
             nfree++;
         CHECK(nfree == a->nfreepools, "arena %p: nfreepools %u, counted %u (A1)", (void *)a,
               a->nfreepools, nfree);
+        /* A4, T1 */
+        CHECK(a->set == arena_set_of(ps, a), "arena %p: its set is not its address's (A4)",
+              (void *)a);
+        CHECK(a->set != &ps->rarenas ||
+                  rt->region_classes_at == region_classes_at(1),
+              "arena %p in the traced region, and the runtime reads zeros for its classes (T1)",
+              (void *)a);
+        CHECK((a->set == &ps->rarenas) == rcgc_pool_in_region((void *)a->base),
+              "arena %p: %s the traced region, in the %s arenas (T1)", (void *)a,
+              rcgc_pool_in_region((void *)a->base) ? "in" : "outside",
+              a->set == &ps->rarenas ? "region's" : "general");
+        const rcgc_arena_set *as = a->set;
         int in_bucket = 0;
         if (a->nfreepools > 0)
-            for (rcgc_arena *b = ps->avail[a->nfreepools]; b; b = b->nextarena)
+            for (rcgc_arena *b = as->avail[a->nfreepools]; b; b = b->nextarena)
                 if (b == a)
                     in_bucket = 1;
-        CHECK(in_bucket == (a->nfreepools > 0 && a != ps->spare),
+        CHECK(in_bucket == (a->nfreepools > 0 && a != as->spare),
               "arena %p: bucket membership wrong (A2)", (void *)a);
-        CHECK(a != ps->spare || a->nfreepools == a->ntotalpools, "spare arena in use (A2)");
+        CHECK(a != as->spare || a->nfreepools == a->ntotalpools, "spare arena in use (A2)");
         for (unsigned i = 0; i < a->ncarved; i++) {
             rcgc_pool *pool = rcgc_arena_pool(a, i);
             if (!pool_in_use(a, pool))
                 continue;
+            CHECK(a->set != &ps->rarenas || pool->szidx >= RCGC_NCLASSES,
+                  "pool %p of class %u in the traced region (T1)", (void *)pool, pool->szidx);
             int rc = validate_pool(rt, pool, out);
             if (rc != RCGC_OK)
                 return rc;

@@ -1531,6 +1531,12 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
                                                                               credits_on)))
             TM_BAD("rcgc_mem_free's continuation of row %u does not follow slow %u (R12)\n", r,
                    rt->mem.slow);
+    {   /* T2 */
+        size_t rows = rt->mem.slow == RCGC_SLOW_TRACE && credits_on ? RCGC_NCLASSES : RCGC_NROWS;
+        if (rt->region_rows != rows)
+            TM_BAD("the region's free takes classes from %zu, not %zu (T2)\n",
+                   rt->region_rows, rows);
+    }
     if (!s) {
         hdr_check hc = { rt, 0, 0, 0, NULL, NULL, 0 };
         if (hdr_pools(rt, hdr_check_pool, &hc))

@@ -28,8 +28,12 @@
  *   runtime.h): no bit, not counted.  Whatever reads the bitmaps settles
  *   the log first (B3), so that the collector sees every tracked object.
  *   A1  arena->nfreepools == pools never carved + empty pools on its list.
- *   A2  an arena is in bucket avail[n] iff n == nfreepools > 0 and it is not
- *       the spare; a spare arena has every pool free.
+ *   A2  an arena is in bucket avail[n] of its set iff n == nfreepools > 0
+ *       and it is not its set's spare; a spare arena has every pool free.
+ *   A4  an arena's set is its runtime's general arenas (rt->pool.arenas)
+ *       or those of the traced region (rt->pool.rarenas, T1): the latter
+ *       iff it lies in the region; the region's pools in use are traced
+ *       pools (H1).
  *   A3  the class table of an arena (rcgc_class_table_of) holds, for each
  *       slot whose pool is in use, that pool's size class.
  *   M2  once a runtime exists (rcgc_pool_map_init), every top-level entry
@@ -163,8 +167,11 @@ typedef struct rcgc_pool {
     uint64_t gen0[2];
 } __attribute__((aligned(64))) rcgc_pool;
 
+typedef struct rcgc_arena_set rcgc_arena_set;
+
 struct rcgc_arena {
     rcgc_runtime *rt;        /* owner (deallocation finds it from an object) */
+    rcgc_arena_set *set;     /* its runtime's arenas of its kind (A4) */
     uintptr_t base;          /* aligned to RCGC_ARENA_SIZE; the arena itself */
     unsigned nfreepools;     /* pools not in use (never carved or empty) */
     unsigned ntotalpools;
@@ -273,6 +280,17 @@ static inline uint32_t rcgc_class_offset(unsigned c)
 typedef void (*rcgc_mem_free_not_fn)(rcgc_runtime *rt, void *ptr, const void *leaf, size_t t,
                                      void **top, char *row);
 
+/* Arenas of one kind (A4): the general ones, or the traced region's
+ * (T1).  Arenas with free pools are bucketed by their number of free
+ * pools: avail[n] lists arenas with exactly n (1..64).  New pools come
+ * from the lowest non-empty bucket: the fullest arena first, so that the
+ * emptiest arenas drain and can be returned to the OS. */
+struct rcgc_arena_set {
+    rcgc_arena *avail[RCGC_POOLS_PER_ARENA + 1];
+    uint64_t avail_mask;       /* bit n set iff avail[n] is non-empty */
+    rcgc_arena *spare;         /* one entirely free arena kept mapped */
+};
+
 typedef struct rcgc_pool_state {
     rcgc_pool *usedpools[RCGC_NROWS];  /* pools with free blocks, per class */
     /* The free cache: per class, up to RCGC_FREE_CACHE blocks freed by the
@@ -344,14 +362,10 @@ typedef struct rcgc_pool_state {
      * own pool blocks change the pools' count and obj.live_objects
      * together.  Readers derive the count: rcgc_pool_mem_live. */
     long madj;
-    /* Arenas with free pools, bucketed by their number of free pools:
-     * avail[n] lists arenas with exactly n (1..64).  New pools come from
-     * the lowest non-empty bucket: the fullest arena first, so that the
-     * emptiest arenas drain and can be returned to the OS. */
-    rcgc_arena *avail[RCGC_POOLS_PER_ARENA + 1];
-    uint64_t avail_mask;       /* bit n set iff avail[n] is non-empty */
-    rcgc_arena *all;           /* every mapped arena */
-    rcgc_arena *spare;         /* one entirely free arena kept mapped */
+    /* The general arenas and those of the traced region (A4, T1). */
+    rcgc_arena_set arenas;
+    rcgc_arena_set rarenas;
+    rcgc_arena *all;           /* every mapped arena, both kinds */
     size_t narenas_current;
     size_t narenas_highwater;
     size_t ntimes_arena_allocated;
@@ -372,6 +386,42 @@ _Static_assert(offsetof(rcgc_pool_state, cslot) ==
  * from (address >> 20) to the arena descriptor over a 48-bit address space,
  * 14 bits picking a leaf and 14 bits an entry.  Leaves are mapped on demand
  * and never freed, so readers take no lock. */
+/* T1 (the traced region): one process-wide reservation of
+ * RCGC_REGION_SLOTS arena slots at the addresses whose bits 34 and up are
+ * RCGC_REGION_HI (32 TiB, past the lowest 16 TiB, which AddressSanitizer
+ * keeps, and far below where the kernel places mappings by itself).  Its
+ * arenas hold traced pools only (pool classes RCGC_NCLASSES and up), so
+ * rcgc_mem_free tells a traced pool's block by the bits it shifts anyway
+ * (T3), and the region's free finds its row in the region's class bytes
+ * (rcgc_region_classes: zero where no pool of the region is in use), with
+ * no walk of the arena map (mem.c, free_region).  Reserved readable (the
+ * range costs no memory and nothing else can be mapped there).  Where
+ * the range cannot be reserved, traced pools share the general arenas. */
+#if defined(__x86_64__) && defined(__linux__)
+#define RCGC_REGION_HI ((uintptr_t)0x800)
+#define RCGC_REGION_SLOTS ((size_t)1 << 14)   /* 16 GiB: all of one hi */
+/* T3: the general arenas are placed below the region, from 17 TiB up
+ * (past AddressSanitizer's 16 TiB), so that rcgc_mem_free's range test
+ * (addresses >> 34 below RCGC_FREE_HI) keeps them inline and sends the
+ * region, and whatever lies above it, out of line with no compare more.
+ * An arena that cannot be placed there is mapped where the OS puts it
+ * (near 128 TiB) and freed out of line by the same map. */
+#define RCGC_FREE_HI RCGC_REGION_HI
+#define RCGC_LOW_FIRST ((uintptr_t)0x110 << 36)
+#else
+#define RCGC_FREE_HI ((uintptr_t)RCGC_MAP_LEN)
+#endif
+/* T1: p lies in the traced region (which this process has reserved). */
+int rcgc_pool_in_region(const void *p);
+/* T1: set rt->region_classes_at, the class bytes the region's
+ * free reads for rt: the region's once rt has mapped an arena there
+ * (mapped), else a table of zeros. */
+void rcgc_pool_region_classes_set(rcgc_runtime *rt, int mapped);
+#ifdef RCGC_REGION_HI
+/* T1: the class byte of every pool slot of the region, indexed by bits
+ * 14..33 of an address in it (zeros until the region is reserved). */
+extern const uint8_t *_Atomic rcgc_region_classes;
+#endif
 #define RCGC_MAP_BITS 14
 #define RCGC_MAP_LEN ((size_t)1 << RCGC_MAP_BITS)
 #define RCGC_ADDRESS_BITS 48

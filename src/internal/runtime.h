@@ -532,6 +532,19 @@ struct rcgc_runtime {
      * entry through the runtime's register without a load first.  One
      * entry more than the capacity: the settle appends birth_last (B2). */
     rcgc_object *births[RCGC_BIRTHS + 1];
+    /* T2 (tmfast.h): RCGC_NCLASSES while rcgc_mem_free may cache a
+     * block of the traced region (T1) as free_not_hdr does (slow ==
+     * RCGC_SLOW_TRACE and the credits on, L1), else RCGC_NROWS, above
+     * every class; rcgc_mem_free_rows_set keeps it.  At the runtime's end, with region_classes_at, so that
+     * they move no field of the fast paths. */
+    size_t region_rows;
+    /* T1: the region's class bytes (rcgc_region_classes) once this
+     * runtime has mapped an arena there, else a table of zeros, as an
+     * address less RCGC_REGION_HI << 20, so that an address of the
+     * region shifted by RCGC_POOL_BITS indexes it with no mask
+     * (rcgc_pool_region_classes_set, pool.c, sets it); read from the
+     * runtime's register by the region's free. */
+    uintptr_t region_classes_at;
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)

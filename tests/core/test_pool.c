@@ -1078,6 +1078,106 @@ static void test_traced_block_freed_after_stop(void **state)
     rcgc_runtime_free(rt);
 }
 
+/* T1, T2 (pool.h, tmfast.h): the traced pools' blocks live in the traced
+ * region, whose free finds their row by its class bytes; in every other
+ * mode, and after stop, the arena map's way frees them.  Arenas of the
+ * region are given back and their slots taken again. */
+static void test_traced_region(void **state)
+{
+    (void)state;
+#ifdef RCGC_REGION_HI
+    enum { N = 6000 };
+    static void *blk[N];
+    rcgc_runtime *rt = new_rt();
+    rcgc_pool_state *ps = &rt->pool;
+    void *before = rcgc_mem_malloc(rt, 100);   /* untraced: a general arena */
+    assert_false(rcgc_pool_in_region(before));
+    /* T3: below the region (rcgc_mem_free's inline range), from 17 TiB */
+    assert_true((uintptr_t)before >= RCGC_LOW_FIRST &&
+                (uintptr_t)before >> (RCGC_ARENA_BITS + RCGC_MAP_BITS) < RCGC_FREE_HI);
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    assert_int_equal(rt->region_rows, RCGC_NCLASSES);   /* T2: the mode */
+    size_t want = 0, cur = 0, peak = 0;
+    for (int i = 0; i < N; i++) {
+        size_t n = 1 + (size_t)(i * 37) % 512;
+        blk[i] = rcgc_mem_malloc(rt, n);
+        assert_non_null(blk[i]);
+        want += n;
+        assert_true(rcgc_pool_in_region(blk[i]));
+        assert_int_equal(rcgc_pool_of(blk[i])->szidx, rcgc_size_class(n) + RCGC_NCLASSES);
+        assert_int_equal(rcgc_pool_of(blk[i])->arena->set, &ps->rarenas);
+    }
+    /* more than one region arena (6000 blocks of 16-528 bytes) */
+    int nregion = 0;
+    for (rcgc_arena *a = ps->all; a; a = a->allnext)
+        nregion += a->set == &ps->rarenas;
+    assert_true(nregion > 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* the region's free (T2), the first half */
+    for (int i = 0; i < N / 2; i++) {
+        want -= 1 + (size_t)(i * 37) % 512;
+        rcgc_mem_free(rt, blk[i]);
+    }
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, want);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* another mode beside tracing: fault injection (T2 off: the map's way) */
+    rcgc_mem_fail_after(rt, 1000000, 0);
+    assert_int_equal(rt->region_rows, RCGC_NROWS);
+    for (int i = N / 2; i < N / 2 + 500; i++) {
+        want -= 1 + (size_t)(i * 37) % 512;
+        rcgc_mem_free(rt, blk[i]);
+    }
+    rcgc_mem_fail_after(rt, 0, 0);
+    assert_int_equal(rt->region_rows, RCGC_NCLASSES);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, want);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* the validator's T2 check */
+    rt->region_rows = RCGC_NROWS;
+    assert_int_equal(rcgc_validate(rt, NULL), RCGC_EFORMAT);
+    rt->region_rows = RCGC_NCLASSES;
+    /* after stop, the map's way */
+    rcgc_tracemalloc_stop(rt);
+    assert_int_equal(rt->region_rows, RCGC_NROWS);
+    for (int i = N / 2 + 500; i < N; i++)
+        rcgc_mem_free(rt, blk[i]);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* every region arena went back but the spare, and its class bytes
+     * with it (T1: a block of it would read class 0) */
+    nregion = 0;
+    for (rcgc_arena *a = ps->all; a; a = a->allnext)
+        nregion += a->set == &ps->rarenas;
+    assert_true(nregion <= 1);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* again: the slots are taken again, the blocks in the region */
+    assert_int_equal(rcgc_tracemalloc_start(rt, 1), RCGC_OK);
+    for (int i = 0; i < N; i++) {
+        blk[i] = rcgc_mem_malloc(rt, 1 + (size_t)(i * 37) % 512);
+        assert_true(rcgc_pool_in_region(blk[i]));
+    }
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    /* a second runtime tracing at the same time has arenas of its own there */
+    rcgc_runtime *rt2 = new_rt();
+    assert_int_equal(rcgc_tracemalloc_start(rt2, 1), RCGC_OK);
+    void *o = rcgc_mem_malloc(rt2, 40);
+    assert_true(rcgc_pool_in_region(o));
+    assert_ptr_equal(rcgc_pool_of(o)->rt, rt2);
+    assert_ptr_not_equal(rcgc_arena_of(o), rcgc_arena_of(blk[0]));
+    rcgc_mem_free(rt2, o);
+    assert_int_equal(rcgc_validate(rt2, stderr), RCGC_OK);
+    rcgc_runtime_free(rt2);
+    for (int i = 0; i < N; i++)
+        rcgc_mem_free(rt, blk[i]);
+    rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
+    assert_int_equal(cur, 0);
+    assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
+    rcgc_tracemalloc_stop(rt);
+    rcgc_mem_free(rt, before);
+    rcgc_runtime_free(rt);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1093,6 +1193,7 @@ int main(void)
         cmocka_unit_test(test_mem_live_every_mode), cmocka_unit_test(test_free_nocache_last_spills),
         cmocka_unit_test(test_free_mode_limit),  cmocka_unit_test(test_alloc_mode_floor),
         cmocka_unit_test(test_traced_block_freed_after_stop),
+        cmocka_unit_test(test_traced_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
