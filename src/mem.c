@@ -681,11 +681,11 @@ static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int high
 #ifdef RCGC_REGION_HI
 /* rcgc_mem_free of a block in the traced region (T1), whose arenas hold
  * traced pools only: while tracing alone with the credits on (T2), its
- * row is its pool's class byte (no walk of the arena map) and the block is cached
- * as free_not_hdr caches it (L1: its header is not read, room gets the
- * row's credit); at the row's limit, in any other mode, and for an
- * address of the region that holds no pool in use (a read of the
- * reservation's zeros gives class 0), the arena map's way. */
+ * row is its pool's class byte (no walk of the arena map) and the block
+ * is cached as free_not_hdr caches it (L1: its header is not read, room
+ * gets the row's credit); at the row's limit, in any other mode, and for
+ * an address of the region where no arena is (its class byte is 0), the
+ * arena map's way. */
 static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr)
 {
     /* The class byte of the block's pool, from the region's class
