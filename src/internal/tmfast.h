@@ -581,8 +581,27 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
      * NULL), which a prefetch does not fault on */
     __builtin_prefetch((const void *)((uintptr_t)top[-1] - sizeof(rcgc_trace_slot)), 1, 3);
 #endif
-    return rcgc_trace_hdr_take(rt, bp, h->last.tb, size, ps->hdr_credit[r]);
-
+    /* T4: with the ring, a row's blocks are settled (tb 0, counting
+     * nothing): room takes the size with no wait for the header's line;
+     * a lazy free (L1: the credits off, or one cached before the ring's
+     * mode) gives the rest of its size back in the branch, which the
+     * room's update does not wait for. */
+    rcgc_trace_slot *hd = rcgc_trace_hdr(bp);
+    if (RCGC_UNLIKELY(hd->tb != 0))
+        h->room += hd->size - ps->hdr_credit[r];
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    _Bool borrow;
+    __asm__("sub %[s], %[r]" : [r] "+m"(h->room), "=@ccs"(borrow) : [s] "r"(size));
+#else
+    size_t rm = h->room - size;
+    h->room = rm;
+    _Bool borrow = (intptr_t)rm < 0;
+#endif
+    hd->tb = h->last.tb;
+    if (RCGC_UNLIKELY(borrow))
+        return rcgc_trace_hdr_borrowed(rt, bp, size);
+    hd->size = (uint32_t)size;
+    return bp;
 }
 
 /* F1's trace table entry of a pool: its side array `slots` moved down by
