@@ -146,6 +146,8 @@ void rcgc_mem_free_rows_set(rcgc_runtime *rt)
     for (unsigned r = 0; r < RCGC_NROWS; r++)
         rt->pool.free_not[r] = r < RCGC_NCLASSES ? req : hdr;
     rt->region_rows = hdr == free_not_hdr ? RCGC_NCLASSES : RCGC_NROWS;   /* T2 */
+    if (rt->region_rows != RCGC_NCLASSES)   /* T4: no last site out of the ring's mode */
+        rt->mem.trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
 }
 
 /* Set up the domains from a config (NULL members mean defaults).  Called by

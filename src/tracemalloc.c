@@ -1544,6 +1544,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     if (rt->mem.trace.last.file != rcgc_trace_no_site &&
         rt->mem.trace.route != RCGC_TRACE_ROUTE_SITES)
         TM_BAD("the last call site can match on route %u (R10)\n", rt->mem.trace.route);
+    if (rt->mem.trace.last.file != rcgc_trace_no_site && rt->region_rows != RCGC_NCLASSES)
+        TM_BAD("the last call site can match out of the traced free's ring's mode (T4)\n");
     if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
         TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
     int credits_on = rt->pool.hdr_credit[RCGC_NROWS - 1] != 0;

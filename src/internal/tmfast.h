@@ -376,6 +376,15 @@ static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const 
  * first (a loop allocates from one line); a hit in the table becomes it.
  * Only while rt->mem.slow == RCGC_SLOW_TRACE; h->last never matches when
  * frames do not come from call sites (R4). */
+/* T4: the traced free's ring is on (slow == RCGC_SLOW_TRACE, the credits
+ * on: rt->region_rows, T2). */
+static inline int rcgc_trace_ring_mode(const rcgc_trace_hot *h)
+{
+    const rcgc_runtime *rt =
+        (const rcgc_runtime *)(const void *)((const char *)h - offsetof(rcgc_runtime, mem.trace));
+    return rt->region_rows == RCGC_NCLASSES;
+}
+
 static inline uint32_t rcgc_trace_site_tb(rcgc_trace_hot *h, const char *file, int line)
 {
     if (RCGC_LIKELY(h->last.file == file) && RCGC_LIKELY(h->last.line == line))
@@ -386,7 +395,10 @@ static inline uint32_t rcgc_trace_site_tb(rcgc_trace_hot *h, const char *file, i
     const rcgc_trace_site *e = rcgc_trace_site_of(sites, file, line);
     if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)))
         return 0;
-    h->last = *e;
+    /* T4: the last site only in the ring's mode, where the pop at the
+     * last site (rcgc_trace_try_cached_last) reads no header */
+    if (RCGC_LIKELY(rcgc_trace_ring_mode(h)))
+        h->last = *e;
     return e->tb;
 }
 
@@ -575,20 +587,11 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
     if (RCGC_UNLIKELY(bp == NULL))
         return NULL;
     rcgc_pool_row_pop(ps, r, top);
-#if defined(__GNUC__) || defined(__clang__)
-    /* the next pop's header (L1: read there), some pairs ahead; at the
-     * floor an address below 0 (integer arithmetic: no pointer made from
-     * NULL), which a prefetch does not fault on */
-    __builtin_prefetch((const void *)((uintptr_t)top[-1] - sizeof(rcgc_trace_slot)), 1, 3);
-#endif
-    /* T4: with the ring, a row's blocks are settled (tb 0, counting
-     * nothing): room takes the size with no wait for the header's line;
-     * a lazy free (L1: the credits off, or one cached before the ring's
-     * mode) gives the rest of its size back in the branch, which the
-     * room's update does not wait for. */
+    /* T4: the last site matches only in the ring's mode, where every
+     * block of a traced row is settled (counts nothing): the pop reads
+     * nothing of the block, room only takes the size. */
     rcgc_trace_slot *hd = rcgc_trace_hdr(bp);
-    if (RCGC_UNLIKELY(hd->tb != 0))
-        h->room += hd->size - ps->hdr_credit[r];
+    RCGC_ASSERT(hd->tb == 0 && hd->size == ps->hdr_credit[r]);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
     _Bool borrow;
     __asm__("sub %[s], %[r]" : [r] "+m"(h->room), "=@ccs"(borrow) : [s] "r"(size));
