@@ -185,7 +185,31 @@
  *     (rcgc_mem_free_rows_set sets them, called by rcgc_mem_update_slow
  *     and by every change of the credits), so neither continuation
  *     compares the class or the credits.
- * rcgc_trace_validate checks H2, L1 and R12 (rcgc_pool_validate H1's
+ * T4  (perf-ring) while tracing alone with the credits on (rt->region_rows
+ *     == RCGC_NCLASSES, T2: the ring's mode), a traced pool's block freed
+ *     by rcgc_mem_free (the region's free, T1, or free_not_hdr) is not
+ *     cached at once: it goes into the traced free's ring
+ *     (rt->hdr_ring, 16 entries, with its row), keeping its trace and
+ *     counting in peak - room with its whole size (no credit); the block
+ *     it replaces in the ring, freed 16 frees before (its header's line
+ *     prefetched then), is settled: its size back to room, its header
+ *     (0, credit), and cached in its row, or given to its pool at the
+ *     row's limit (header zero, H2).  So in the ring's mode every cached
+ *     block of a traced row is settled (L1's lazy frees are the ring's
+ *     entries), and the allocation at the last call site
+ *     (rcgc_trace_try_cached_last) reads nothing of the block it pops:
+ *     room takes its size, its header is written.  The last call site
+ *     matches only in the ring's mode (rcgc_trace_site_tb sets it only
+ *     then, rcgc_mem_free_rows_set resets it out of it: R10's
+ *     extension); the other traced pops read the header as L1 says.
+ *     rcgc_mem_hdr_ring_flush settles every entry, oldest first: called
+ *     by rcgc_trace_settle_hdrs (so by every reader and writer of the
+ *     tracer, a borrow and credits_off), by hdr_rows_mark before it
+ *     changes the credits, by rcgc_mem_free_rows_set (every change of
+ *     slow) and by rcgc_validate; get_traced_memory subtracts the ring's
+ *     sizes, rcgc_pool_mem_live its count (M3: its blocks are freed, in
+ *     no row).  The ring is empty out of its mode.
+ * rcgc_trace_validate checks H2, L1, R12 and T4 (rcgc_pool_validate H1's
  * layout).
  */
 #ifndef RCGC_TMFAST_H
