@@ -136,12 +136,18 @@ static void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf, size_t t
  * together). */
 void rcgc_mem_free_rows_set(rcgc_runtime *rt)
 {
+    /* T4: the ring is the credits-on traced free's; whoever changes the
+     * credits flushes it first (hdr_rows_mark, credits_off), so the
+     * credits here are the ones its blocks were given */
+    rcgc_mem_hdr_ring_flush(rt);
     rcgc_mem_free_not_fn req = rcgc_mem_free_not_of(rt->mem.slow);
     rcgc_mem_free_not_fn hdr =
         rcgc_mem_free_hdr_of(rt->mem.slow, rt->pool.hdr_credit[RCGC_NROWS - 1] != 0);
     for (unsigned r = 0; r < RCGC_NROWS; r++)
         rt->pool.free_not[r] = r < RCGC_NCLASSES ? req : hdr;
     rt->region_rows = hdr == free_not_hdr ? RCGC_NCLASSES : RCGC_NROWS;   /* T2 */
+    if (rt->region_rows != RCGC_NCLASSES)   /* T4: no last site out of the ring's mode */
+        rt->mem.trace.last = (rcgc_trace_site){ rcgc_trace_no_site, 0, 0 };
 }
 
 /* Set up the domains from a config (NULL members mean defaults).  Called by
@@ -525,6 +531,78 @@ static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const voi
  * The row's fields at fixed offsets from row.  mark: write the entry's
  * unsettled mark (L1, the credits off); with the credits on the header
  * tells (rcgc_trace_hdr_lazy), so no mark is written. */
+/* T4: settle block q of traced row rq, freed RCGC_HDR_RING frees ago
+ * (credited then with its row's credit): the rest of its size back to
+ * room, its header settled (0, credit: L1), then cached; at the row's
+ * limit to its pool, its header cleared (H2). */
+static RCGC_ALWAYS_INLINE void ring_settle(rcgc_runtime *rt, void *q, size_t rq)
+{
+    rcgc_trace_slot *hd = rcgc_trace_hdr(q);
+    size_t credit = rt->pool.hdr_credit[rq];
+    size_t back = hd->size;   /* the ring's blocks get no credit */
+    void **top = rt->pool.ctop[rq] + 1;
+    if (RCGC_LIKELY(top != rt->pool.clim[rq])) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(back) : "cc");
+#else
+        rt->mem.trace.room += back;
+#endif
+        hd->tb = 0;
+        hd->size = (uint32_t)credit;
+        *top = q;
+        rt->pool.ctop[rq] = top;
+        rt->pool.cache[rq] = q;
+        return;
+    }
+    rt->mem.trace.room += back;
+    memset(hd, 0, sizeof *hd);
+    rcgc_pool_push_limit(rt, &rt->pool, q);
+}
+
+/* T4: block ptr of traced row r into the ring (credited by the caller);
+ * the block it replaces settled. */
+static RCGC_ALWAYS_INLINE void ring_put(rcgc_runtime *rt, void *ptr, size_t r)
+{
+    size_t i = rt->hdr_ring_i;
+    void *q = rt->hdr_ring[i];
+    size_t rq = rt->hdr_ring_row[i];
+    rt->hdr_ring[i] = ptr;
+    rt->hdr_ring_row[i] = (uint8_t)r;
+    rt->hdr_ring_i = (i + 1) & (RCGC_HDR_RING - 1);
+    if (RCGC_LIKELY(q != NULL))
+        ring_settle(rt, q, rq);
+}
+
+void rcgc_mem_hdr_ring_flush(rcgc_runtime *rt)
+{
+    for (size_t k = 0; k < RCGC_HDR_RING; k++) {
+        /* oldest first, so that rows get them in the order they came */
+        size_t i = (rt->hdr_ring_i + k) & (RCGC_HDR_RING - 1);
+        void *q = rt->hdr_ring[i];
+        if (q == NULL)
+            continue;
+        rt->hdr_ring[i] = NULL;
+        ring_settle(rt, q, rt->hdr_ring_row[i]);
+    }
+}
+
+size_t rcgc_mem_hdr_ring_count(const rcgc_runtime *rt)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < RCGC_HDR_RING; i++)
+        n += rt->hdr_ring[i] != NULL;
+    return n;
+}
+
+size_t rcgc_mem_hdr_ring_bytes(const rcgc_runtime *rt)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < RCGC_HDR_RING; i++)
+        if (rt->hdr_ring[i] != NULL)
+            n += rcgc_trace_hdr(rt->hdr_ring[i])->size;
+    return n;
+}
+
 static RCGC_ALWAYS_INLINE void free_hdr(rcgc_runtime *rt, void *ptr, void **top, char *row,
                                         int mark)
 {
@@ -566,8 +644,12 @@ static RCGC_ALWAYS_INLINE void free_hdr(rcgc_runtime *rt, void *ptr, void **top,
 static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf,
                                        size_t t, void **top, char *row)
 {
-    (void)leaf, (void)t;
-    free_hdr(rt, ptr, top, row, 0);
+    (void)leaf, (void)t, (void)top;
+    /* T4: into the ring, credited; no limit here (the ring's settle
+     * has its own) */
+    size_t r = (size_t)((void **)(void *)row - (void **)(void *)rt);
+    RCGC_ASSERT(rt->pool.hdr_credit[r] != 0 && rcgc_pool_of(ptr)->szidx == r);
+    ring_put(rt, ptr, r);
 }
 
 /* The credits off (L1): the entry marked unsettled. */
@@ -696,23 +778,13 @@ static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr)
     /* T2: region_rows is RCGC_NCLASSES in the mode, else above every
      * class (class bytes are below RCGC_NROWS): one compare for both. */
     if (RCGC_LIKELY(r >= rt->region_rows)) {
-        void **top = rt->pool.ctop[r] + 1;
 #if defined(__GNUC__) || defined(__clang__)
+        /* for its settle, RCGC_HDR_RING frees on, and its next life */
         __builtin_prefetch(ptr, 1, 3);
 #endif
-        if (RCGC_LIKELY(top != rt->pool.clim[r])) {
-            RCGC_ASSERT(rcgc_arena_lookup(ptr) != NULL && rcgc_pool_of(ptr)->rt == rt);
-            size_t credit = rt->pool.hdr_credit[r];
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-            __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(credit) : "cc");
-#else
-            rt->mem.trace.room += credit;
-#endif
-            *top = ptr;
-            rt->pool.ctop[r] = top;
-            rt->pool.cache[r] = ptr;
-            return;
-        }
+        RCGC_ASSERT(rcgc_arena_lookup(ptr) != NULL && rcgc_pool_of(ptr)->rt == rt);
+        ring_put(rt, ptr, r);   /* T4 */
+        return;
     }
     free_mapped_out(rt, ptr);
 }

@@ -725,6 +725,8 @@ long rcgc_pool_mem_live(rcgc_runtime *rt)
     long n = 0;
     for (unsigned c = 0; c < RCGC_NROWS; c++)
         n += (long)rcgc_pool_nlive(ps, c);
+    /* T4: the ring's blocks are freed, in no row */
+    n -= (long)rcgc_mem_hdr_ring_count(rt);
     return n - rcgc_mem_obj_live(rt) - ps->madj;
 }
 

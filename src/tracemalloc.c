@@ -733,6 +733,7 @@ size_t rcgc_trace_settle_hdrs(rcgc_trace_hot *h)
     rcgc_pool_state *ps = &rt->pool;
     if (!rt->mem.tracing)   /* L1 holds while tracing only (no lazy free otherwise) */
         return h->room;
+    rcgc_mem_hdr_ring_flush(rt);   /* T4: the ring's blocks first */
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
         /* L1: the lazy entries lie above the settled ones (the mark is
          * written too, read only while the credits are off) */
@@ -773,6 +774,7 @@ static void hdr_rows_mark(rcgc_runtime *rt, int tracing)
 {
     rcgc_pool_state *ps = &rt->pool;
     size_t live = 0;
+    rcgc_mem_hdr_ring_flush(rt);   /* T4: with the credits its blocks had */
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
         live += rcgc_pool_nlive(ps, r);
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++) {
@@ -812,6 +814,7 @@ static size_t hdr_lazy_bytes(const rcgc_runtime *rt)
     size_t n = 0;
     if (!rt->mem.tracing)
         return 0;
+    n += rcgc_mem_hdr_ring_bytes(rt);   /* T4 */
     for (unsigned r = RCGC_NCLASSES; r < RCGC_NROWS; r++)
         for (void *const *e = ps->ctop[r]; e > &ps->crow[r][0] && rcgc_trace_hdr_lazy(ps, r, e);
              e--)
@@ -1506,6 +1509,29 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
             fprintf(out, "rcgc_validate: " __VA_ARGS__); \
         return RCGC_EFORMAT;                             \
     } while (0)
+    /* T4: the ring holds blocks only in its mode, each a traced pool's
+     * block of its row, distinct, with its trace; then it is settled, so
+     * that H2 and L1 below see every block where it belongs. */
+    {
+        size_t n = rcgc_mem_hdr_ring_count(rt);
+        if (n != 0 && rt->region_rows != RCGC_NCLASSES)
+            TM_BAD("%zu blocks in the traced free's ring out of its mode (T4)\n", n);
+        for (size_t i = 0; i < RCGC_HDR_RING; i++) {
+            void *q = rt->hdr_ring[i];
+            if (q == NULL)
+                continue;
+            if (!rcgc_arena_lookup(q) || rcgc_pool_of(q)->szidx != rt->hdr_ring_row[i] ||
+                rt->hdr_ring_row[i] < RCGC_NCLASSES)
+                TM_BAD("ring entry %zu (%p) is not a block of a traced pool of its row (T4)\n", i,
+                       q);
+            if (rcgc_trace_hdr(q)->tb == 0)
+                TM_BAD("ring entry %zu (%p) has no trace (T4)\n", i, q);
+            for (size_t j = 0; j < i; j++)
+                if (rt->hdr_ring[j] == q)
+                    TM_BAD("block %p twice in the ring (T4)\n", q);
+        }
+        rcgc_mem_hdr_ring_flush(rt);
+    }
     if (rt->mem.slow != RCGC_SLOW_TRACE && rt->mem.trace.last.file != rcgc_trace_no_site)
         TM_BAD("the last call site can match while slow is %u (R6)\n", rt->mem.slow);
     {
@@ -1518,6 +1544,8 @@ int rcgc_trace_validate(rcgc_runtime *rt, FILE *out)
     if (rt->mem.trace.last.file != rcgc_trace_no_site &&
         rt->mem.trace.route != RCGC_TRACE_ROUTE_SITES)
         TM_BAD("the last call site can match on route %u (R10)\n", rt->mem.trace.route);
+    if (rt->mem.trace.last.file != rcgc_trace_no_site && rt->region_rows != RCGC_NCLASSES)
+        TM_BAD("the last call site can match out of the traced free's ring's mode (T4)\n");
     if (rt->mem.trace.free_not != rcgc_mem_free_not_of(rt->mem.slow))
         TM_BAD("rcgc_mem_free's continuation does not follow slow %u (R8)\n", rt->mem.slow);
     int credits_on = rt->pool.hdr_credit[RCGC_NROWS - 1] != 0;

@@ -108,6 +108,7 @@
  * 2 * RCGC_NCLASSES pool classes. */
 #define RCGC_NROWS (2 * RCGC_NCLASSES)                      /* 64 */
 #define RCGC_HDR_SIZE 16   /* a traced block's offset in its pool block */
+#define RCGC_HDR_RING 16   /* T4: the traced free's ring (runtime.h) */
 #define RCGC_ARENA_BITS 20
 #define RCGC_ARENA_SIZE ((size_t)1 << RCGC_ARENA_BITS)       /* 1 MiB */
 #define RCGC_POOL_BITS 14

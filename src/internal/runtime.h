@@ -150,6 +150,13 @@ void *rcgc_mem_domain_realloc(rcgc_runtime *rt, rcgc_domain d, void *p, size_t n
 void rcgc_mem_domain_free(rcgc_runtime *rt, rcgc_domain d, void *p);
 /* Set up the domains from a config (runtime creation). */
 int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg);
+/* T4: settle and cache every block of the traced free's ring. */
+void rcgc_mem_hdr_ring_flush(rcgc_runtime *rt);
+/* T4: blocks in the traced free's ring, and the bytes they still count
+ * beyond their rows' credits. */
+size_t rcgc_mem_hdr_ring_count(const rcgc_runtime *rt);
+size_t rcgc_mem_hdr_ring_bytes(const rcgc_runtime *rt);
+
 /* Recompute rt->mem.slow after a hook is installed or removed. */
 void rcgc_mem_update_slow(rcgc_runtime *rt);
 
@@ -545,6 +552,18 @@ struct rcgc_runtime {
      * (rcgc_pool_region_classes_set, pool.c, sets it); read from the
      * runtime's register by the region's free. */
     uintptr_t region_classes_at;
+    /* T4 (tmfast.h): the traced free's ring, while tracing alone with the
+     * credits on: the last RCGC_HDR_RING traced pools' blocks freed, not
+     * yet cached (each credited with its row's credit, its header still
+     * its trace), and their rows; NULL entries are empty.  A free puts its
+     * block at hdr_ring_i and settles the block it finds there (reads its
+     * header, prefetched when it was freed, gives room the rest of its
+     * size, writes the settled header and caches it), so the pop that
+     * takes a block from a traced row reads no header on its path.
+     * rcgc_mem_hdr_ring_flush settles them all. */
+    void *hdr_ring[RCGC_HDR_RING];
+    uint8_t hdr_ring_row[RCGC_HDR_RING];
+    size_t hdr_ring_i;
 };
 
 static inline int rcgc_mem_inject(rcgc_runtime *rt)

@@ -185,7 +185,31 @@
  *     (rcgc_mem_free_rows_set sets them, called by rcgc_mem_update_slow
  *     and by every change of the credits), so neither continuation
  *     compares the class or the credits.
- * rcgc_trace_validate checks H2, L1 and R12 (rcgc_pool_validate H1's
+ * T4  (perf-ring) while tracing alone with the credits on (rt->region_rows
+ *     == RCGC_NCLASSES, T2: the ring's mode), a traced pool's block freed
+ *     by rcgc_mem_free (the region's free, T1, or free_not_hdr) is not
+ *     cached at once: it goes into the traced free's ring
+ *     (rt->hdr_ring, 16 entries, with its row), keeping its trace and
+ *     counting in peak - room with its whole size (no credit); the block
+ *     it replaces in the ring, freed 16 frees before (its header's line
+ *     prefetched then), is settled: its size back to room, its header
+ *     (0, credit), and cached in its row, or given to its pool at the
+ *     row's limit (header zero, H2).  So in the ring's mode every cached
+ *     block of a traced row is settled (L1's lazy frees are the ring's
+ *     entries), and the allocation at the last call site
+ *     (rcgc_trace_try_cached_last) reads nothing of the block it pops:
+ *     room takes its size, its header is written.  The last call site
+ *     matches only in the ring's mode (rcgc_trace_site_tb sets it only
+ *     then, rcgc_mem_free_rows_set resets it out of it: R10's
+ *     extension); the other traced pops read the header as L1 says.
+ *     rcgc_mem_hdr_ring_flush settles every entry, oldest first: called
+ *     by rcgc_trace_settle_hdrs (so by every reader and writer of the
+ *     tracer, a borrow and credits_off), by hdr_rows_mark before it
+ *     changes the credits, by rcgc_mem_free_rows_set (every change of
+ *     slow) and by rcgc_validate; get_traced_memory subtracts the ring's
+ *     sizes, rcgc_pool_mem_live its count (M3: its blocks are freed, in
+ *     no row).  The ring is empty out of its mode.
+ * rcgc_trace_validate checks H2, L1, R12 and T4 (rcgc_pool_validate H1's
  * layout).
  */
 #ifndef RCGC_TMFAST_H
@@ -376,6 +400,15 @@ static inline rcgc_trace_site *rcgc_trace_site_of(rcgc_trace_site *sites, const 
  * first (a loop allocates from one line); a hit in the table becomes it.
  * Only while rt->mem.slow == RCGC_SLOW_TRACE; h->last never matches when
  * frames do not come from call sites (R4). */
+/* T4: the traced free's ring is on (slow == RCGC_SLOW_TRACE, the credits
+ * on: rt->region_rows, T2). */
+static inline int rcgc_trace_ring_mode(const rcgc_trace_hot *h)
+{
+    const rcgc_runtime *rt =
+        (const rcgc_runtime *)(const void *)((const char *)h - offsetof(rcgc_runtime, mem.trace));
+    return rt->region_rows == RCGC_NCLASSES;
+}
+
 static inline uint32_t rcgc_trace_site_tb(rcgc_trace_hot *h, const char *file, int line)
 {
     if (RCGC_LIKELY(h->last.file == file) && RCGC_LIKELY(h->last.line == line))
@@ -386,7 +419,10 @@ static inline uint32_t rcgc_trace_site_tb(rcgc_trace_hot *h, const char *file, i
     const rcgc_trace_site *e = rcgc_trace_site_of(sites, file, line);
     if (RCGC_UNLIKELY(((uintptr_t)e->file ^ (uintptr_t)file) | (uint32_t)(e->line ^ line)))
         return 0;
-    h->last = *e;
+    /* T4: the last site only in the ring's mode, where the pop at the
+     * last site (rcgc_trace_try_cached_last) reads no header */
+    if (RCGC_LIKELY(rcgc_trace_ring_mode(h)))
+        h->last = *e;
     return e->tb;
 }
 
@@ -575,14 +611,24 @@ static inline void *rcgc_trace_try_cached_last(rcgc_runtime *rt, size_t c, size_
     if (RCGC_UNLIKELY(bp == NULL))
         return NULL;
     rcgc_pool_row_pop(ps, r, top);
-#if defined(__GNUC__) || defined(__clang__)
-    /* the next pop's header (L1: read there), some pairs ahead; at the
-     * floor an address below 0 (integer arithmetic: no pointer made from
-     * NULL), which a prefetch does not fault on */
-    __builtin_prefetch((const void *)((uintptr_t)top[-1] - sizeof(rcgc_trace_slot)), 1, 3);
+    /* T4: the last site matches only in the ring's mode, where every
+     * block of a traced row is settled (counts nothing): the pop reads
+     * nothing of the block, room only takes the size. */
+    rcgc_trace_slot *hd = rcgc_trace_hdr(bp);
+    RCGC_ASSERT(hd->tb == 0 && hd->size == ps->hdr_credit[r]);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    _Bool borrow;
+    __asm__("sub %[s], %[r]" : [r] "+m"(h->room), "=@ccs"(borrow) : [s] "r"(size));
+#else
+    size_t rm = h->room - size;
+    h->room = rm;
+    _Bool borrow = (intptr_t)rm < 0;
 #endif
-    return rcgc_trace_hdr_take(rt, bp, h->last.tb, size, ps->hdr_credit[r]);
-
+    hd->tb = h->last.tb;
+    if (RCGC_UNLIKELY(borrow))
+        return rcgc_trace_hdr_borrowed(rt, bp, size);
+    hd->size = (uint32_t)size;
+    return bp;
 }
 
 /* F1's trace table entry of a pool: its side array `slots` moved down by

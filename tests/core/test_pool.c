@@ -762,7 +762,10 @@ static void test_free_mode_limit(void **state)
     rcgc_mem_free(rt, b);
     rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
     assert_int_equal(cur, 64);
-    assert_int_equal(rcgc_pool_ncache(ps, ct), 1);   /* cached by the traced free */
+    assert_int_equal(rcgc_pool_ncache(ps, ct), 0);   /* T4: in the traced free's ring */
+    assert_int_equal(rcgc_mem_hdr_ring_count(rt), 1);
+    rcgc_mem_hdr_ring_flush(rt);
+    assert_int_equal(rcgc_pool_ncache(ps, ct), 1);   /* cached by the ring's settle */
     assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
     /* The traced free pushes at the top its failed push computed
      * (perf-tm10: passed to the traced continuation with the lookup's
@@ -784,6 +787,7 @@ static void test_free_mode_limit(void **state)
         for (int i = 0; i < M; i++) {
             rcgc_mem_free(rt, tb[i]);
             rcgc_mem_free(rt, td[i]);
+            rcgc_mem_hdr_ring_flush(rt);   /* T4: cached in the order freed */
             uint32_t nc = n0 + (uint32_t)i + 1, nd = (uint32_t)i + 1;
             if (nc > RCGC_FREE_CACHE)
                 nc = RCGC_FREE_CACHE;
@@ -794,12 +798,12 @@ static void test_free_mode_limit(void **state)
             if (n0 + (uint32_t)i < RCGC_FREE_CACHE) {
                 assert_ptr_equal(ps->cache[ct], tb[i]);
                 assert_ptr_equal(*ps->ctop[ct], tb[i]);
-                assert_true(rcgc_trace_hdr_lazy(ps, ct, ps->ctop[ct]));   /* L1: lazy */
+                assert_false(rcgc_trace_hdr_lazy(ps, ct, ps->ctop[ct]));   /* T4: settled */
             }
             if ((uint32_t)i < RCGC_FREE_CACHE) {
                 assert_ptr_equal(ps->cache[d], td[i]);
                 assert_ptr_equal(*ps->ctop[d], td[i]);
-                assert_true(rcgc_trace_hdr_lazy(ps, d, ps->ctop[d]));   /* L1: lazy */
+                assert_false(rcgc_trace_hdr_lazy(ps, d, ps->ctop[d]));   /* T4: settled */
             }
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         }
@@ -821,6 +825,7 @@ static void test_free_mode_limit(void **state)
             }
             for (int i = K - 1; i >= 0; i--)
                 rcgc_mem_free(rt, got[i]);
+            rcgc_mem_hdr_ring_flush(rt);   /* T4 */
             assert_ptr_equal(ps->cache[d], td[RCGC_FREE_CACHE - 1]);
             assert_int_equal(rcgc_validate(rt, stderr), RCGC_OK);
         }
@@ -936,6 +941,7 @@ static void test_alloc_mode_floor(void **state)
             rcgc_mem_free(rt, t[i]);
         rcgc_tracemalloc_get_traced_memory(rt, &cur, &peak);
         assert_int_equal(cur, 64);
+        rcgc_mem_hdr_ring_flush(rt);   /* T4: the ring's blocks cached */
         assert_ptr_equal(*ps->ctop[ct], t[2]);
         void *u = floor_malloc(rt, 64);
         assert_ptr_equal(u, t[2]);

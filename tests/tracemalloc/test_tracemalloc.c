@@ -1159,7 +1159,8 @@ static void test_object_push_clears_slot_entry(void **state)
     for (int i = 0; i < 4; i++)   /* the site's cache entry becomes the last hit */
         keep[i] = alloc_small_here(rt, &line);
     void *a = alloc_small_here(rt, &line);
-    rcgc_mem_free(rt, a);         /* cached, its slot in the slot entry */
+    rcgc_mem_free(rt, a);         /* into the traced free's ring (T4) */
+    rcgc_mem_hdr_ring_flush(rt);  /* cached */
     void *a2 = alloc_small_here(rt, &line);
     assert_ptr_equal(a2, a);      /* popped: the entry stays behind, stale */
     size_t before = traced_now(rt);
@@ -1223,6 +1224,7 @@ static void test_empty_cache_floor(void **state)
         pre[npre++] = alloc_small_here(rt, &line);
     for (int i = 0; i < NB; i++)
         rcgc_mem_free(rt, b[i]);
+    rcgc_mem_hdr_ring_flush(rt);   /* T4: the ring's blocks cached, in order */
     assert_int_equal(rcgc_pool_ncache(&rt->pool, c), NB);
     check_valid(rt);
     size_t base = (size_t)(NKEEP + npre) * sizeof(small);
@@ -1297,8 +1299,10 @@ static void test_native_pop_own_class(void **state)
         void *p = native_at(rt, 2, size);
         assert_ptr_equal(p, b[k][i]);
         assert_int_equal(traced_now(rt), before + size);
-        if (n % 2 == 0)
+        if (n % 2 == 0) {
             rcgc_mem_free(rt, p);
+            rcgc_mem_hdr_ring_flush(rt);   /* T4: cached at once */
+        }
     }
     check_valid(rt);
     assert_true(traced_now(rt) <= live);
@@ -2425,25 +2429,33 @@ static void test_traced_block_header(void **state)
     /* L1: lazy frees lie above the settled entries of their row */
     {
         void *l1 = hdr_alloc(rt, 40, &line), *l2 = hdr_alloc(rt, 40, &line);
+        rcgc_trace_slot traced1 = ((rcgc_trace_slot *)l1)[-1];
         rcgc_mem_free(rt, l1);
         rcgc_mem_free(rt, l2);
         rcgc_pool_state *ps = &rt->pool;
         unsigned r = c + RCGC_NCLASSES;
+        /* T4: in the traced free's ring, their traces kept, not counted */
+        assert_int_equal(rcgc_mem_hdr_ring_count(rt), 2);
+        assert_int_equal(((rcgc_trace_slot *)l2)[-1].tb != 0, 1);
+        assert_int_equal(traced_now(rt), 340);
+        rcgc_mem_hdr_ring_flush(rt);   /* settled and cached, in order */
         void **top = ps->ctop[r];
         assert_ptr_equal(*top, l2);
+        assert_ptr_equal(top[-1], l1);
         /* perf-tm22: with the credits on the header tells, no mark is
          * written (whatever the slot entry holds) */
         *rcgc_pool_cslot(top) = RCGC_HDR_SETTLED;
-        assert_true(rcgc_trace_hdr_lazy(ps, r, top));
-        assert_true(rcgc_trace_hdr_lazy(ps, r, top - 1));
+        assert_false(rcgc_trace_hdr_lazy(ps, r, top));
+        assert_false(rcgc_trace_hdr_lazy(ps, r, top - 1));
         assert_int_equal(traced_now(rt), 340);   /* their sizes not counted */
         check_valid(rt);
-        /* l2 settled, its header (0, credit), above lazy l1 */
-        rcgc_trace_slot *h2 = (rcgc_trace_slot *)l2 - 1, saved2 = *h2;
-        *h2 = (rcgc_trace_slot){ 0, (uint32_t)ps->hdr_credit[r] };
-        assert_false(rcgc_trace_hdr_lazy(ps, r, top));
+        /* a lazy free (L1: a trace kept in the header, as the credits-off
+         * free leaves them) below the settled l2 */
+        rcgc_trace_slot *h1 = (rcgc_trace_slot *)l1 - 1, settled1 = *h1;
+        *h1 = traced1;
+        assert_true(rcgc_trace_hdr_lazy(ps, r, top - 1));
         expect_invalid_h(rt, "below a settled one (L1)");
-        *h2 = saved2;
+        *h1 = settled1;
         check_valid(rt);
         /* R12: with the credits on the row's free writes no mark */
         rcgc_mem_free_not_fn fn = ps->free_not[r];
@@ -2457,7 +2469,8 @@ static void test_traced_block_header(void **state)
         expect_invalid_h(rt, "the last row's is on (L1)");
         ps->hdr_credit[RCGC_NCLASSES] = cr0;
         check_valid(rt);
-        /* popped again: the lazy sizes go back as the new traces are written */
+        /* popped again: the settled blocks count nothing until their new
+         * traces are written */
         void *m1 = hdr_alloc(rt, 40, &line), *m2 = hdr_alloc(rt, 40, &line);
         assert_ptr_equal(m1, l2);
         assert_ptr_equal(m2, l1);
