@@ -294,6 +294,8 @@ static RCGC_ALWAYS_INLINE rcgc_arena_set *arena_set_of(rcgc_pool_state *ps, cons
 #ifdef RCGC_REGION_HI
     if (RCGC_UNLIKELY(((uintptr_t)a >> (RCGC_ARENA_BITS + RCGC_MAP_BITS)) == RCGC_REGION_HI))
         return &ps->rarenas;
+#else
+    (void)a;
 #endif
     return &ps->arenas;
 }
