@@ -532,7 +532,7 @@ static RCGC_NOINLINE void free_not_traced(rcgc_runtime *rt, void *ptr, const voi
  * unsettled mark (L1, the credits off); with the credits on the header
  * tells (rcgc_trace_hdr_lazy), so no mark is written. */
 /* T4: settle block q of traced row rq, freed RCGC_HDR_RING frees ago
- * (credited then with its row's credit): the rest of its size back to
+ * (with no credit: it still counts its whole size): its size back to
  * room, its header settled (0, credit: L1), then cached; at the row's
  * limit to its pool, its header cleared (H2). */
 static RCGC_ALWAYS_INLINE void ring_settle(rcgc_runtime *rt, void *q, size_t rq)
@@ -559,8 +559,8 @@ static RCGC_ALWAYS_INLINE void ring_settle(rcgc_runtime *rt, void *q, size_t rq)
     rcgc_pool_push_limit(rt, &rt->pool, q);
 }
 
-/* T4: block ptr of traced row r into the ring (credited by the caller);
- * the block it replaces settled. */
+/* T4: block ptr of traced row r into the ring; the block it replaces
+ * settled. */
 static RCGC_ALWAYS_INLINE void ring_put(rcgc_runtime *rt, void *ptr, size_t r)
 {
     size_t i = rt->hdr_ring_i;
@@ -603,8 +603,7 @@ size_t rcgc_mem_hdr_ring_bytes(const rcgc_runtime *rt)
     return n;
 }
 
-static RCGC_ALWAYS_INLINE void free_hdr(rcgc_runtime *rt, void *ptr, void **top, char *row,
-                                        int mark)
+static RCGC_ALWAYS_INLINE void free_hdr_marked(rcgc_runtime *rt, void *ptr, void **top, char *row)
 {
     RCGC_ASSERT(rt->mem.slow == RCGC_SLOW_TRACE);
     /* Its trace is its header, at a fixed distance from it (H1).  The
@@ -614,21 +613,15 @@ static RCGC_ALWAYS_INLINE void free_hdr(rcgc_runtime *rt, void *ptr, void **top,
     rcgc_trace_hot *h = &rt->mem.trace;
     void ***ctop = (void ***)(void *)(row + offsetof(rcgc_runtime, pool.ctop));
     if (RCGC_LIKELY(top != *(void ***)(void *)(row + offsetof(rcgc_runtime, pool.clim)))) {
-        /* L1: the block is cached with its trace (a lazy free): its
-         * header is not read here (a cold block's line would stall the
-         * chain of room's updates).  The allocation that takes it again
-         * reads the header it writes anyway; the readers, a borrow and
-         * a flush settle it first. */
-        size_t credit = *(const size_t *)(const void *)(row + offsetof(rcgc_runtime, pool.hdr_credit));
-        RCGC_ASSERT(mark == (credit == 0));
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        __asm__("add %[s], %[r]" : [r] "+m"(rt->mem.trace.room) : [s] "r"(credit) : "cc");
-#else
-        h->room += credit;
-#endif
+        /* L1: the block is cached with its trace (a lazy free), its
+         * entry marked unsettled; its header is not read here.  The
+         * credits are off, so room gets nothing now: the allocation that
+         * takes it again gives its size back as it writes the new trace;
+         * the readers, a borrow and a flush settle it first. */
+        RCGC_ASSERT(*(const size_t *)(const void *)(row + offsetof(rcgc_runtime,
+                                                                   pool.hdr_credit)) == 0);
         *top = ptr;
-        if (mark)
-            *rcgc_pool_cslot(top) = NULL;
+        *rcgc_pool_cslot(top) = NULL;
         *ctop = top;
         *(void **)(void *)(row + offsetof(rcgc_runtime, pool.cache)) = ptr;
         return;
@@ -640,13 +633,13 @@ static RCGC_ALWAYS_INLINE void free_hdr(rcgc_runtime *rt, void *ptr, void **top,
     rcgc_pool_push_limit(rt, &rt->pool, ptr);
 }
 
-/* The credits on (L1): the header tells a lazy free, no mark. */
+/* The credits on (T4): into the traced free's ring. */
 static RCGC_NOINLINE void free_not_hdr(rcgc_runtime *rt, void *ptr, const void *leaf,
                                        size_t t, void **top, char *row)
 {
     (void)leaf, (void)t, (void)top;
-    /* T4: into the ring, credited; no limit here (the ring's settle
-     * has its own) */
+    /* T4: into the ring, with no credit; no limit here (the ring's
+     * settle has its own) */
     size_t r = (size_t)((void **)(void *)row - (void **)(void *)rt);
     RCGC_ASSERT(rt->pool.hdr_credit[r] != 0 && rcgc_pool_of(ptr)->szidx == r);
     ring_put(rt, ptr, r);
@@ -657,7 +650,7 @@ static RCGC_NOINLINE void free_not_hdr_marked(rcgc_runtime *rt, void *ptr, const
                                               size_t t, void **top, char *row)
 {
     (void)leaf, (void)t;
-    free_hdr(rt, ptr, top, row, 1);
+    free_hdr_marked(rt, ptr, top, row);
 }
 
 /* Any other mode: with nothing on, the push found its limit (C3); the
@@ -745,7 +738,7 @@ static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int high
         }
     }
 #ifdef RCGC_REGION_HI
-    if (high) {
+    if (high && hi >= RCGC_FREE_HI) {
         /* T3: above the general arenas' range (out of line, and no
          * compare on the way in): the traced region's free, else the
          * map's way for the rest (an arena the OS placed high, a big
@@ -764,10 +757,9 @@ static RCGC_ALWAYS_INLINE void free_mapped(rcgc_runtime *rt, void *ptr, int high
 /* rcgc_mem_free of a block in the traced region (T1), whose arenas hold
  * traced pools only: while tracing alone with the credits on (T2), its
  * row is its pool's class byte (no walk of the arena map) and the block
- * is cached as free_not_hdr caches it (L1: its header is not read, room
- * gets the row's credit); at the row's limit, in any other mode, and for
- * an address of the region where no arena is (its class byte is 0), the
- * arena map's way. */
+ * goes into the traced free's ring as free_not_hdr puts it (T4); in any
+ * other mode, and for an address of the region where no arena is (its
+ * class byte is 0), the arena map's way. */
 static RCGC_ALWAYS_INLINE void free_region(rcgc_runtime *rt, void *ptr)
 {
     /* The class byte of the block's pool, from the region's class

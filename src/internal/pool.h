@@ -394,7 +394,7 @@ _Static_assert(offsetof(rcgc_pool_state, cslot) ==
  * arenas hold traced pools only (pool classes RCGC_NCLASSES and up), so
  * rcgc_mem_free tells a traced pool's block by the bits it shifts anyway
  * (T3), and the region's free finds its row in the region's class bytes
- * (rcgc_region_classes: zero where no pool of the region is in use), with
+ * (rcgc_region_classes: zero where no arena of the region is), with
  * no walk of the arena map (mem.c, free_region).  Reserved readable (the
  * range costs no memory and nothing else can be mapped there).  Where
  * the range cannot be reserved, traced pools share the general arenas. */

@@ -153,7 +153,7 @@ int rcgc_mem_state_init(rcgc_runtime *rt, const rcgc_config *cfg);
 /* T4: settle and cache every block of the traced free's ring. */
 void rcgc_mem_hdr_ring_flush(rcgc_runtime *rt);
 /* T4: blocks in the traced free's ring, and the bytes they still count
- * beyond their rows' credits. */
+ * (their whole sizes: they get no credit). */
 size_t rcgc_mem_hdr_ring_count(const rcgc_runtime *rt);
 size_t rcgc_mem_hdr_ring_bytes(const rcgc_runtime *rt);
 
@@ -539,11 +539,12 @@ struct rcgc_runtime {
      * entry through the runtime's register without a load first.  One
      * entry more than the capacity: the settle appends birth_last (B2). */
     rcgc_object *births[RCGC_BIRTHS + 1];
-    /* T2 (tmfast.h): RCGC_NCLASSES while rcgc_mem_free may cache a
+    /* T2 (tmfast.h): RCGC_NCLASSES while rcgc_mem_free may free a
      * block of the traced region (T1) as free_not_hdr does (slow ==
-     * RCGC_SLOW_TRACE and the credits on, L1), else RCGC_NROWS, above
-     * every class; rcgc_mem_free_rows_set keeps it.  At the runtime's end, with region_classes_at, so that
-     * they move no field of the fast paths. */
+     * RCGC_SLOW_TRACE and the credits on: the ring's mode, T4), else
+     * RCGC_NROWS, above every class; rcgc_mem_free_rows_set keeps it.
+     * At the runtime's end, with what follows, so that they move no
+     * field of the fast paths. */
     size_t region_rows;
     /* T1: the region's class bytes (rcgc_region_classes) once this
      * runtime has mapped an arena there, else a table of zeros, as an
@@ -554,8 +555,8 @@ struct rcgc_runtime {
     uintptr_t region_classes_at;
     /* T4 (tmfast.h): the traced free's ring, while tracing alone with the
      * credits on: the last RCGC_HDR_RING traced pools' blocks freed, not
-     * yet cached (each credited with its row's credit, its header still
-     * its trace), and their rows; NULL entries are empty.  A free puts its
+     * yet cached (with no credit: each counts its whole size, its header
+     * still its trace), and their rows; NULL entries are empty.  A free puts its
      * block at hdr_ring_i and settles the block it finds there (reads its
      * header, prefetched when it was freed, gives room the rest of its
      * size, writes the settled header and caches it), so the pop that

@@ -145,8 +145,10 @@
  *     pending slot (D1), and a block of a traced pool freed after stop and
  *     taken again after a new start has a zero header.  Its size counts
  *     in peak - room like a side slot's (F2, R1).
- * L1  while tracing, a cached block of a traced row may be a lazy free:
- *     rcgc_mem_free (free_not_hdr, free_not_hdr_marked) pushed it without
+ * L1  while tracing, a cached block of a traced row may be a lazy free
+ *     (since T4 only with the credits off: with them on the traced free's
+ *     ring settles every block before caching it):
+ *     rcgc_mem_free (free_not_hdr_marked) pushed it without
  *     reading its header, which keeps the block's last trace, and added
  *     only its row's credit (pool.h: hdr_credit[r]) to room, so peak -
  *     room still counts its size less the credit; a settled entry's
